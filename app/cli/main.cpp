@@ -1,0 +1,264 @@
+// pagoda-cli: generate text, inspect models, make synthetic models. A
+// contract other tools script against: stdout carries only the requested
+// output, errors are one line on stderr with a non-zero exit code.
+
+#include <charconv>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "app/common/args.h"
+#include "engine/backend/cpu_ops.h"
+#include "engine/core/log.h"
+#include "engine/generation/generator.h"
+#include "engine/model/llama2c_import.h"
+#include "engine/model/model.h"
+#include "engine/model/synthetic.h"
+
+namespace pagoda {
+namespace {
+
+constexpr const char* kUsage = R"(usage:
+  pagoda-cli info MODEL.gguf
+  pagoda-cli make-model --preset NAME | --dim D --layers L --heads H --kv-heads K --ffn F --vocab V
+                        [--context N] [--dtype f32|f16|bf16|q8_0|q4_0] [--seed N] --out PATH
+  pagoda-cli generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]
+                      [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--threads N]
+  pagoda-cli tokenize --model PATH [--no-bos] (--text TEXT | --file F)
+  pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE
+  pagoda-cli import-llama2c --checkpoint X.bin --tokenizer T.bin --out Y.gguf
+presets: tiny, small, 1b, 7b, 8b-gqa, 7b-mqa. Without --model, generate uses the default
+synthetic model (created on first use under ~/.cache/pagoda/models).
+)";
+
+void printProgress(uint64_t done, uint64_t total) {
+    static int lastPercent = -1;
+    const int percent = total > 0 ? int(done * 100 / total) : 100;
+    if (percent != lastPercent) {
+        lastPercent = percent;
+        fmt::print(stderr, "\rwriting weights: {:3d}%", percent);
+        if (percent == 100) fmt::print(stderr, "\n");
+    }
+}
+
+Result<std::unique_ptr<Model>> loadModelOption(Args& args) {
+    std::string path;
+    if (auto given = args.value("model")) {
+        path = *given;
+    } else {
+        if (!std::filesystem::exists(defaultModelPath())) {
+            fmt::print(stderr, "creating the default synthetic model at {}\n", defaultModelPath().string());
+        }
+        PAGODA_ASSIGN_OR_RETURN(std::filesystem::path created, ensureDefaultModel(printProgress));
+        path = created.string();
+    }
+    return Model::load(path);
+}
+
+Result<const Tokenizer*> requireTokenizer(const Model& model) {
+    if (model.tokenizer() == nullptr) return fail("the model has no tokenizer (no tokenizer.ggml.* metadata)");
+    return model.tokenizer();
+}
+
+Result<void> runInfo(Args& args) {
+    if (args.positional().size() != 1) return fail("info needs exactly one MODEL.gguf argument");
+    PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
+    PAGODA_ASSIGN_OR_RETURN(auto model, Model::load(args.positional()[0]));
+    const ModelConfig& c = model->config();
+    uint64_t parameters = 0;
+    std::map<std::string, int> typeCounts;
+    for (const gguf::TensorInfo& t : model->file().tensors()) {
+        parameters += t.elementCount;
+        ++typeCounts[std::string(dtypeName(t.type))];
+    }
+    std::string types;
+    for (const auto& [name, count] : typeCounts) types += fmt::format("{}{} x{}", types.empty() ? "" : ", ", name, count);
+    fmt::print("file:            {}\n", args.positional()[0]);
+    fmt::print("gguf version:    {}\n", model->file().version());
+    fmt::print("name:            {}\n", c.name.empty() ? "(none)" : c.name);
+    fmt::print("architecture:    {}\n", c.architecture);
+    fmt::print("parameters:      {} ({:.1f} M)\n", parameters, parameters / 1e6);
+    fmt::print("weights:         {} bytes, {}\n", model->weightBytes(), types);
+    fmt::print("layer type:      {}\n", model->weightTypeName());
+    fmt::print("dim:             {}\n", c.dim);
+    fmt::print("layers:          {}\n", c.nLayers);
+    fmt::print("heads:           {} (kv heads {}, head dim {})\n", c.nHeads, c.nKvHeads, c.headDim);
+    fmt::print("ffn:             {}\n", c.ffnDim);
+    fmt::print("vocab:           {}\n", c.vocabSize);
+    fmt::print("context:         {}\n", c.contextLength);
+    fmt::print("rope:            base {}, dims {}\n", c.ropeBase, c.ropeDim);
+    fmt::print("rms epsilon:     {}\n", c.rmsEps);
+    fmt::print("sliding window:  {}\n", c.slidingWindow > 0 ? std::to_string(c.slidingWindow) : "none");
+    fmt::print("output:          {}\n", c.tiedOutput ? "tied to token_embd" : "separate");
+    if (const Tokenizer* tok = model->tokenizer()) {
+        fmt::print("tokenizer:       {} ({} tokens, bos {}, eos {})\n", tok->vocab().model, tok->vocab().size(),
+                   tok->bos(), tok->eos());
+    } else {
+        fmt::print("tokenizer:       none\n");
+    }
+    return {};
+}
+
+Result<void> runMakeModel(Args& args) {
+    SyntheticSpec spec;
+    if (auto preset = args.value("preset")) {
+        auto found = syntheticPreset(*preset);
+        if (!found) return fail("unknown preset '{}' (tiny, small, 1b, 7b, 8b-gqa, 7b-mqa)", *preset);
+        spec = *found;
+    } else {
+        PAGODA_ASSIGN_OR_RETURN(spec.dim, args.integer("dim", spec.dim, 2, 1 << 16));
+        PAGODA_ASSIGN_OR_RETURN(spec.nLayers, args.integer("layers", spec.nLayers, 1, 1024));
+        PAGODA_ASSIGN_OR_RETURN(spec.nHeads, args.integer("heads", spec.nHeads, 1, 1024));
+        PAGODA_ASSIGN_OR_RETURN(spec.nKvHeads, args.integer("kv-heads", spec.nHeads, 1, 1024));
+        PAGODA_ASSIGN_OR_RETURN(spec.ffnDim, args.integer("ffn", spec.ffnDim, 1, 1 << 18));
+        PAGODA_ASSIGN_OR_RETURN(spec.vocabSize, args.integer("vocab", spec.vocabSize, 1, 1 << 22));
+    }
+    PAGODA_ASSIGN_OR_RETURN(spec.contextLength, args.integer("context", spec.contextLength, 1, 1 << 24));
+    if (auto dtype = args.value("dtype")) {
+        auto parsed = dtypeFromName(*dtype);
+        if (!parsed || !isComputeSupported(*parsed)) return fail("--dtype: '{}' (f32, f16, bf16, q8_0, q4_0)", *dtype);
+        spec.dtype = *parsed;
+    }
+    PAGODA_ASSIGN_OR_RETURN(int64_t seed, args.integer("seed", int64_t(spec.seed), 0, INT64_MAX));
+    spec.seed = uint64_t(seed);
+    PAGODA_ASSIGN_OR_RETURN(std::string out, args.required("out"));
+    PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
+    fmt::print(stderr, "{}: {:.1f} M parameters, {}\n", spec.name, spec.parameterCount() / 1e6, dtypeName(spec.dtype));
+    return writeSyntheticModel(spec, out, printProgress);
+}
+
+Result<SamplingParams> samplingOptions(Args& args) {
+    SamplingParams p;
+    PAGODA_ASSIGN_OR_RETURN(p.temperature, args.number("temperature", p.temperature, 0, 100));
+    PAGODA_ASSIGN_OR_RETURN(p.topK, args.integer("top-k", p.topK, 0, 1 << 22));
+    PAGODA_ASSIGN_OR_RETURN(p.topP, args.number("top-p", p.topP, 0, 1));
+    PAGODA_ASSIGN_OR_RETURN(p.minP, args.number("min-p", p.minP, 0, 1));
+    PAGODA_ASSIGN_OR_RETURN(p.repeatPenalty, args.number("repeat-penalty", p.repeatPenalty, 0.01, 100));
+    PAGODA_ASSIGN_OR_RETURN(int64_t seed, args.integer("seed", 0, 0, INT64_MAX));
+    p.seed = uint64_t(seed);
+    return p;
+}
+
+Result<void> runGenerate(Args& args) {
+    const std::string prompt = args.value("prompt").value_or("Once upon a time");
+    PAGODA_ASSIGN_OR_RETURN(int maxTokens, args.integer("max-tokens", 128, 1, 1 << 24));
+    PAGODA_ASSIGN_OR_RETURN(SamplingParams sampling, samplingOptions(args));
+    PAGODA_ASSIGN_OR_RETURN(int threads, args.integer("threads", 0, 0, 1024));
+    PAGODA_ASSIGN_OR_RETURN(auto model, loadModelOption(args));
+    PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
+    PAGODA_ASSIGN_OR_RETURN(const Tokenizer* tokenizer, requireTokenizer(*model));
+
+    const std::vector<int32_t> tokens = tokenizer->encode(prompt, tokenizer->vocab().addBos);
+    CpuOps ops(CpuOpsOptions{threads, std::nullopt});
+    Generator generator(*model, ops);
+    TokenStreamDecoder decoder(*tokenizer);
+    for (int32_t id : tokens) decoder.push(id);  // prime it so the first piece's space is handled in context
+    fmt::print("{}", prompt);
+    std::fflush(stdout);
+    GenerateRequest request{tokens, maxTokens, sampling, true};
+    PAGODA_ASSIGN_OR_RETURN(GenerateStats stats, generator.generate(request, [&](int32_t id) {
+        fmt::print("{}", decoder.push(id));
+        std::fflush(stdout);
+    }));
+    fmt::print("{}\n", decoder.flush());
+    fmt::print(stderr, "model: {} ({}), {}\n", model->config().name, model->weightTypeName(), ops.description());
+    fmt::print(stderr, "prompt: {} tokens, {:.2f} tok/s\n", stats.promptTokens, stats.promptTokensPerSecond());
+    fmt::print(stderr, "generation: {} tokens, {:.2f} tok/s ({})\n", stats.generatedTokens,
+               stats.generateTokensPerSecond(), finishReasonName(stats.finish));
+    return {};
+}
+
+Result<void> runTokenize(Args& args) {
+    PAGODA_ASSIGN_OR_RETURN(std::string path, args.required("model"));
+    const bool noBos = args.flag("no-bos");
+    std::string text;
+    if (auto t = args.value("text")) {
+        text = *t;
+    } else if (auto f = args.value("file")) {
+        std::ifstream in(*f, std::ios::binary);
+        if (!in) return fail("cannot open '{}'", *f);
+        text.assign(std::istreambuf_iterator<char>(in), {});
+    } else {
+        return fail("tokenize needs --text or --file");
+    }
+    PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
+    PAGODA_ASSIGN_OR_RETURN(auto model, Model::load(path));
+    PAGODA_ASSIGN_OR_RETURN(const Tokenizer* tokenizer, requireTokenizer(*model));
+    const std::vector<int32_t> ids = tokenizer->encode(text, !noBos && tokenizer->vocab().addBos);
+    fmt::print("{}\n", fmt::join(ids, " "));
+    return {};
+}
+
+Result<std::vector<int32_t>> parseTokenList(const std::string& text) {
+    std::vector<int32_t> ids;
+    std::stringstream stream(text);
+    for (std::string item; std::getline(stream, item, ',');) {
+        int32_t id = 0;
+        auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), id);
+        if (item.empty() || ec != std::errc() || end != item.data() + item.size()) {
+            return fail("--tokens: '{}' is not a token id", item);
+        }
+        ids.push_back(id);
+    }
+    return ids;
+}
+
+Result<void> runLogits(Args& args) {
+    PAGODA_ASSIGN_OR_RETURN(std::string path, args.required("model"));
+    PAGODA_ASSIGN_OR_RETURN(std::string tokenText, args.required("tokens"));
+    PAGODA_ASSIGN_OR_RETURN(std::string out, args.required("out"));
+    PAGODA_ASSIGN_OR_RETURN(int threads, args.integer("threads", 0, 0, 1024));
+    PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
+    PAGODA_ASSIGN_OR_RETURN(std::vector<int32_t> ids, parseTokenList(tokenText));
+    PAGODA_ASSIGN_OR_RETURN(auto model, Model::load(path));
+    CpuOps ops(CpuOpsOptions{threads, std::nullopt});
+    Generator generator(*model, ops);
+    PAGODA_ASSIGN_OR_RETURN(std::vector<float> logits, generator.promptLogits(ids));
+    std::ofstream file(out, std::ios::binary);
+    file.write(reinterpret_cast<const char*>(logits.data()), std::streamsize(logits.size() * sizeof(float)));
+    if (!file) return fail("cannot write '{}'", out);
+    return {};
+}
+
+Result<void> runImport(Args& args) {
+    PAGODA_ASSIGN_OR_RETURN(std::string checkpoint, args.required("checkpoint"));
+    PAGODA_ASSIGN_OR_RETURN(std::string tokenizer, args.required("tokenizer"));
+    PAGODA_ASSIGN_OR_RETURN(std::string out, args.required("out"));
+    PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
+    return importLlama2c(checkpoint, tokenizer, out);
+}
+
+Result<void> run(int argc, char** argv) {
+    if (argc < 2) return fail("missing command\n{}", kUsage);
+    const std::string command = argv[1];
+    if (command == "--help" || command == "-h" || command == "help") {
+        fmt::print("{}", kUsage);
+        return {};
+    }
+    PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, 2, {"no-bos"}));
+    if (command == "info") return runInfo(args);
+    if (command == "make-model") return runMakeModel(args);
+    if (command == "generate") return runGenerate(args);
+    if (command == "tokenize") return runTokenize(args);
+    if (command == "logits") return runLogits(args);
+    if (command == "import-llama2c") return runImport(args);
+    return fail("unknown command '{}' (try --help)", command);
+}
+
+}  // namespace
+}  // namespace pagoda
+
+int main(int argc, char** argv) {
+    pagoda::setupLogging("warn");
+    auto result = pagoda::run(argc, argv);
+    if (!result) {
+        fmt::print(stderr, "pagoda-cli: error: {}\n", result.error().message);
+        return 1;
+    }
+    return 0;
+}

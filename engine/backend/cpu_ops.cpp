@@ -1,0 +1,50 @@
+#include "engine/backend/cpu_ops.h"
+
+#include <fmt/format.h>
+
+#include "engine/kv/kv_cache.h"
+
+namespace pagoda {
+
+CpuOps::CpuOps(const CpuOpsOptions& options) : m_pool(std::make_unique<cpu::ThreadPool>(options.threads)) {
+    m_context.pool = m_pool.get();
+    const cpu::SimdLevel detected = cpu::detectSimdLevel();
+    m_context.simd = detected;
+    if (options.simd && (*options.simd == cpu::SimdLevel::Avx2 || detected == cpu::SimdLevel::Avx512)) {
+        m_context.simd = *options.simd;
+    }
+}
+
+std::string CpuOps::description() const {
+    return fmt::format("cpu: {} threads, {}", m_pool->size(), cpu::simdLevelName(m_context.simd));
+}
+
+void CpuOps::embed(const cpu::WeightMatrix& table, std::span<const int32_t> ids, float* out) {
+    for (size_t i = 0; i < ids.size(); ++i) cpu::dequantizeRow(table, ids[i], out + i * table.cols);
+}
+
+void CpuOps::rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) {
+    cpu::rmsNorm(x, weight, y, nRows, n, eps);
+}
+
+void CpuOps::matmul(const cpu::WeightMatrix& w, const float* x, float* y, int64_t nTokens) {
+    cpu::matmul(m_context, w, x, y, nTokens);
+}
+
+void CpuOps::rope(float* x, int nTokens, int nHeads, const int32_t* positions, const cpu::RopeParams& params) {
+    for (int t = 0; t < nTokens; ++t) {
+        cpu::rope(x + size_t(t) * nHeads * params.headDim, nHeads, positions[t], params);
+    }
+}
+
+void CpuOps::storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots, int nTokens) {
+    cpu::storeKv(cache.view(layer), cache.keys(layer), cache.values(layer), k, v, slots, nTokens);
+}
+
+void CpuOps::attention(const cpu::AttentionParams& params) { cpu::attention(m_context, params); }
+
+void CpuOps::swiglu(const float* gate, const float* up, float* out, int64_t n) { cpu::swiglu(gate, up, out, n); }
+
+void CpuOps::add(float* y, const float* x, int64_t n) { cpu::addInPlace(y, x, n); }
+
+}  // namespace pagoda

@@ -1,0 +1,41 @@
+#pragma once
+// The CPU backend: kernels/cpu on a thread pool, SIMD level picked at run time.
+
+#include <memory>
+#include <optional>
+
+#include "engine/backend/ops.h"
+#include "kernels/cpu/cpu_context.h"
+
+namespace pagoda {
+
+struct CpuOpsOptions {
+    int threads = 0;  // <= 0: all hardware threads
+    // Overrides the detected SIMD level (e.g. to compare AVX2 with AVX-512);
+    // a level the CPU lacks falls back to the detected one.
+    std::optional<cpu::SimdLevel> simd;
+};
+
+class CpuOps final : public Ops {
+public:
+    explicit CpuOps(const CpuOpsOptions& options = {});
+
+    std::string description() const override;
+    const cpu::CpuContext& context() const { return m_context; }
+
+    void embed(const cpu::WeightMatrix& table, std::span<const int32_t> ids, float* out) override;
+    void rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) override;
+    void matmul(const cpu::WeightMatrix& w, const float* x, float* y, int64_t nTokens) override;
+    void rope(float* x, int nTokens, int nHeads, const int32_t* positions, const cpu::RopeParams& params) override;
+    void storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots,
+                 int nTokens) override;
+    void attention(const cpu::AttentionParams& params) override;
+    void swiglu(const float* gate, const float* up, float* out, int64_t n) override;
+    void add(float* y, const float* x, int64_t n) override;
+
+private:
+    std::unique_ptr<cpu::ThreadPool> m_pool;
+    cpu::CpuContext m_context;
+};
+
+}  // namespace pagoda

@@ -1,0 +1,73 @@
+#pragma once
+// Single-sequence generation (prefill in chunks, then decode token by token)
+// for the command-line tools and benchmarks. The continuous-batching
+// scheduler drives the same Transformer for many sequences.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "engine/core/result.h"
+#include "engine/kv/kv_cache.h"
+#include "engine/sampling/sampler.h"
+#include "engine/transformer/transformer.h"
+
+namespace pagoda {
+
+class Model;
+class Ops;
+
+struct GeneratorOptions {
+    int maxBatchTokens = 256;  // prefill chunk size
+    int blockSize = 16;
+    DType kvType = DType::F16;
+};
+
+struct GenerateRequest {
+    std::span<const int32_t> prompt;  // token ids, BOS included when wanted
+    int maxTokens = 128;
+    SamplingParams sampling;
+    bool stopAtEndOfGeneration = true;
+};
+
+enum class FinishReason { EndOfGeneration, Length, ContextFull };
+std::string_view finishReasonName(FinishReason reason);
+
+struct GenerateStats {
+    int promptTokens = 0;
+    int generatedTokens = 0;
+    double promptSeconds = 0;    // prefill, up to the first sampled token
+    double generateSeconds = 0;  // the decode steps after it
+    FinishReason finish = FinishReason::Length;
+
+    double promptTokensPerSecond() const { return promptSeconds > 0 ? promptTokens / promptSeconds : 0; }
+    // Decode throughput over the tokens produced by decode steps.
+    double generateTokensPerSecond() const {
+        return generateSeconds > 0 ? (generatedTokens - 1) / generateSeconds : 0;
+    }
+};
+
+class Generator {
+public:
+    Generator(const Model& model, Ops& ops, const GeneratorOptions& options = {});
+
+    // Calls onToken for every generated token (the end-of-generation token
+    // included). Errors: empty prompt, prompt longer than the context.
+    Result<GenerateStats> generate(const GenerateRequest& request, const std::function<void(int32_t)>& onToken);
+
+    // Logits of every prompt position, [prompt.size()][vocab], no sampling.
+    Result<std::vector<float>> promptLogits(std::span<const int32_t> prompt);
+
+private:
+    Result<void> prepareCache(int tokens);
+
+    const Model& m_model;
+    Ops& m_ops;
+    GeneratorOptions m_options;
+    Transformer m_transformer;
+    std::unique_ptr<KvCache> m_cache;
+};
+
+}  // namespace pagoda

@@ -1,0 +1,92 @@
+#include "engine/model/model_config.h"
+
+#include "engine/gguf/gguf_reader.h"
+
+namespace pagoda {
+namespace {
+
+constexpr int64_t kMaxDim = 1 << 16;
+constexpr int64_t kMaxLayers = 1024;
+constexpr int64_t kMaxContext = 1 << 24;
+
+Result<int> readCount(const gguf::GgufFile& file, const std::string& key, int64_t limit) {
+    PAGODA_ASSIGN_OR_RETURN(int64_t value, file.getInt(key));
+    if (value < 1 || value > limit) return fail("key '{}': value {} outside [1, {}]", key, value, limit);
+    return int(value);
+}
+
+Result<int> readOptionalCount(const gguf::GgufFile& file, const std::string& key, int fallback, int64_t limit) {
+    if (file.find(key) == nullptr) return fallback;
+    return readCount(file, key, limit);
+}
+
+}  // namespace
+
+Result<ModelConfig> readModelConfig(const gguf::GgufFile& file) {
+    ModelConfig config;
+    auto arch = file.getString("general.architecture");
+    if (!arch) return std::unexpected(arch.error());
+    if (*arch != "llama") {
+        return fail("unsupported architecture '{}' (supported: llama)", *arch);
+    }
+    config.architecture = *arch;
+    if (auto name = file.getString("general.name")) config.name = *name;
+
+    const std::string p = config.architecture + ".";
+    PAGODA_ASSIGN_OR_RETURN(config.dim, readCount(file, p + "embedding_length", kMaxDim));
+    PAGODA_ASSIGN_OR_RETURN(config.nLayers, readCount(file, p + "block_count", kMaxLayers));
+    PAGODA_ASSIGN_OR_RETURN(config.ffnDim, readCount(file, p + "feed_forward_length", 4 * kMaxDim));
+    PAGODA_ASSIGN_OR_RETURN(config.nHeads, readCount(file, p + "attention.head_count", kMaxDim));
+    PAGODA_ASSIGN_OR_RETURN(config.nKvHeads,
+                            readOptionalCount(file, p + "attention.head_count_kv", config.nHeads, kMaxDim));
+    PAGODA_ASSIGN_OR_RETURN(config.contextLength, readCount(file, p + "context_length", kMaxContext));
+
+    if (config.dim % config.nHeads != 0 && file.find(p + "attention.key_length") == nullptr) {
+        return fail("embedding_length {} is not a multiple of head_count {}", config.dim, config.nHeads);
+    }
+    PAGODA_ASSIGN_OR_RETURN(config.headDim,
+                            readOptionalCount(file, p + "attention.key_length", config.dim / config.nHeads, 1024));
+    if (config.headDim % 2 != 0) return fail("head dimension {} is odd (RoPE needs pairs)", config.headDim);
+    if (config.nHeads % config.nKvHeads != 0) {
+        return fail("head_count {} is not a multiple of head_count_kv {}", config.nHeads, config.nKvHeads);
+    }
+    PAGODA_ASSIGN_OR_RETURN(config.ropeDim,
+                            readOptionalCount(file, p + "rope.dimension_count", config.headDim, config.headDim));
+    if (config.ropeDim % 2 != 0) return fail("rope.dimension_count {} is odd", config.ropeDim);
+
+    if (file.find(p + "attention.layer_norm_rms_epsilon")) {
+        PAGODA_ASSIGN_OR_RETURN(double eps, file.getFloat(p + "attention.layer_norm_rms_epsilon"));
+        if (!(eps > 0 && eps < 1)) return fail("key '{}attention.layer_norm_rms_epsilon': value {} outside (0, 1)", p, eps);
+        config.rmsEps = float(eps);
+    }
+    if (file.find(p + "rope.freq_base")) {
+        PAGODA_ASSIGN_OR_RETURN(double base, file.getFloat(p + "rope.freq_base"));
+        if (!(base > 1 && base < 1e12)) return fail("key '{}rope.freq_base': value {} outside (1, 1e12)", p, base);
+        config.ropeBase = float(base);
+    }
+    if (file.find(p + "attention.sliding_window")) {
+        PAGODA_ASSIGN_OR_RETURN(config.slidingWindow, readCount(file, p + "attention.sliding_window", kMaxContext));
+    }
+
+    const gguf::TensorInfo* embedding = file.findTensor("token_embd.weight");
+    if (embedding == nullptr) return fail("missing tensor 'token_embd.weight'");
+    if (embedding->dims.size() != 2 || embedding->dims[0] != uint64_t(config.dim)) {
+        return fail("tensor 'token_embd.weight': expected dims [{}, vocab]", config.dim);
+    }
+    if (embedding->dims[1] > uint64_t(1 << 22)) return fail("vocabulary size {} exceeds {}", embedding->dims[1], 1 << 22);
+    config.vocabSize = int(embedding->dims[1]);
+    config.tiedOutput = file.findTensor("output.weight") == nullptr;
+
+    auto readTokenId = [&](const char* key, int32_t& out) -> Result<void> {
+        if (file.find(key) == nullptr) return {};
+        PAGODA_ASSIGN_OR_RETURN(int64_t id, file.getInt(key));
+        if (id < 0 || id >= config.vocabSize) return fail("key '{}': token id {} outside [0, {})", key, id, config.vocabSize);
+        out = int32_t(id);
+        return {};
+    };
+    PAGODA_RETURN_IF_ERROR(readTokenId("tokenizer.ggml.bos_token_id", config.bos));
+    PAGODA_RETURN_IF_ERROR(readTokenId("tokenizer.ggml.eos_token_id", config.eos));
+    return config;
+}
+
+}  // namespace pagoda

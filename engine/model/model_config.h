@@ -1,0 +1,43 @@
+#pragma once
+// Hyperparameters of a LLaMA-family model, read from GGUF metadata
+// ("<arch>.embedding_length", ...). Architecture "llama" for now.
+
+#include <cstdint>
+#include <string>
+
+#include "engine/core/result.h"
+
+namespace pagoda {
+namespace gguf {
+class GgufFile;
+}
+
+struct ModelConfig {
+    std::string architecture;  // general.architecture
+    std::string name;          // general.name (may be empty)
+    int dim = 0;               // embedding_length
+    int nLayers = 0;           // block_count
+    int nHeads = 0;            // attention.head_count
+    int nKvHeads = 0;          // attention.head_count_kv (defaults to nHeads)
+    int headDim = 0;           // attention.key_length, or dim / nHeads
+    int ffnDim = 0;            // feed_forward_length
+    int vocabSize = 0;         // rows of token_embd.weight
+    int contextLength = 0;     // context_length
+    float rmsEps = 1e-5f;      // attention.layer_norm_rms_epsilon
+    float ropeBase = 10000.0f; // rope.freq_base
+    int ropeDim = 0;           // rope.dimension_count (defaults to headDim)
+    int slidingWindow = 0;     // attention.sliding_window; 0 = full attention
+    bool tiedOutput = false;   // no output.weight: logits use token_embd.weight
+    int32_t bos = -1;          // tokenizer.ggml.bos_token_id
+    int32_t eos = -1;          // tokenizer.ggml.eos_token_id
+
+    int qDim() const { return nHeads * headDim; }    // width of the Q projection
+    int kvDim() const { return nKvHeads * headDim; } // width of the K and V projections
+};
+
+// Reads and validates the config (every count positive, heads dividing,
+// head dim even, within sane limits). Unknown architectures and missing
+// required keys are errors naming the key.
+Result<ModelConfig> readModelConfig(const gguf::GgufFile& file);
+
+}  // namespace pagoda

@@ -1,0 +1,61 @@
+#pragma once
+// Synthetic models: seeded random weights in the shapes of real models,
+// written as ordinary GGUF files with a real SentencePiece tokenizer
+// section, so they load here and in other GGUF tools. Weights are scaled so
+// activations stay finite and logits are not flat.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/core/result.h"
+#include "kernels/dtype.h"
+
+namespace pagoda {
+namespace gguf {
+class GgufWriter;
+}
+
+struct SyntheticSpec {
+    std::string name = "custom";
+    int dim = 64;
+    int nLayers = 2;
+    int nHeads = 4;
+    int nKvHeads = 4;
+    int ffnDim = 192;
+    int vocabSize = 512;
+    int contextLength = 512;
+    float ropeBase = 10000.0f;
+    bool tiedOutput = true;
+    DType dtype = DType::F32;  // of the weight matrices; norms stay f32
+    uint64_t seed = 42;
+
+    uint64_t parameterCount() const;
+};
+
+// tiny, small, 1b, 7b, 8b-gqa, 7b-mqa
+std::optional<SyntheticSpec> syntheticPreset(std::string_view name);
+std::vector<std::string> syntheticPresetNames();
+
+// Checks the dims (heads dividing, block sizes of the dtype, vocab large
+// enough for the tokenizer's special and byte tokens).
+Result<void> validateSpec(const SyntheticSpec& spec);
+
+// Called with (bytes written, total bytes) while tensor data is generated.
+using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
+
+// A writer holding the model's metadata and tensor generators.
+Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& spec, ProgressFn progress = {});
+Result<void> writeSyntheticModel(const SyntheticSpec& spec, const std::filesystem::path& path,
+                                 ProgressFn progress = {});
+
+// The embedded default model: the `small` preset in F16, created on first use
+// under $XDG_CACHE_HOME/pagoda/models (or ~/.cache/pagoda/models).
+std::filesystem::path defaultModelPath();
+Result<std::filesystem::path> ensureDefaultModel(ProgressFn progress = {});
+
+}  // namespace pagoda

@@ -1,0 +1,62 @@
+#pragma once
+// The llama forward pass, written once over Ops, for a flattened batch of
+// tokens from several sequences (prefill chunks and decode tokens alike).
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "engine/kv/kv_cache.h"
+
+namespace pagoda {
+
+class Model;
+class Ops;
+
+// Tokens [offset, offset + nTokens) of the batch continue one sequence at
+// position kv->length. The caller reserves the blocks beforehand
+// (KvCache::reserve(*kv, kv->length + nTokens)); forward() appends the
+// chunk's K/V and advances kv->length.
+struct SequenceChunk {
+    SequenceKv* kv = nullptr;
+    int nTokens = 0;
+    bool allLogits = false;  // logits of every token, not only the last
+};
+
+struct ForwardBatch {
+    std::vector<int32_t> tokens;        // [nTokens] chunk after chunk
+    std::vector<SequenceChunk> chunks;  // in token order
+};
+
+class Transformer {
+public:
+    // maxTokens: the most tokens one forward() may carry (sizes the buffers).
+    Transformer(const Model& model, Ops& ops, int maxTokens);
+
+    int maxTokens() const { return m_maxTokens; }
+
+    // Logits [rows][vocab]: per chunk in order, the last token's row, or a
+    // row per token when allLogits. Valid until the next forward().
+    std::span<const float> forward(const ForwardBatch& batch, KvCache& cache);
+
+private:
+    const Model& m_model;
+    Ops& m_ops;
+    int m_maxTokens;
+
+    // Activations, [maxTokens][...] each.
+    std::vector<float> m_x;       // [n][dim] residual stream
+    std::vector<float> m_xb;      // [n][dim] normed input of a sublayer
+    std::vector<float> m_xb2;     // [n][dim] sublayer output
+    std::vector<float> m_q;       // [n][qDim]
+    std::vector<float> m_k;       // [n][kvDim]
+    std::vector<float> m_v;       // [n][kvDim]
+    std::vector<float> m_att;     // [n][qDim]
+    std::vector<float> m_gate;    // [n][ffnDim]
+    std::vector<float> m_up;      // [n][ffnDim]
+    std::vector<float> m_logits;  // [n][vocab]
+    std::vector<int32_t> m_positions;  // [n]
+    std::vector<int32_t> m_slots;      // [n]
+};
+
+}  // namespace pagoda

@@ -1,0 +1,130 @@
+// Single-sequence generation and the simple KV cache: limits are clear
+// errors, sampling is reproducible, blocks come back when released.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "engine/backend/cpu_ops.h"
+#include "engine/generation/generator.h"
+#include "engine/gguf/gguf_writer.h"
+#include "engine/model/model.h"
+#include "engine/model/synthetic.h"
+
+namespace pagoda {
+namespace {
+
+using testing::HasSubstr;
+
+class GeneratorTest : public testing::Test {
+protected:
+    void SetUp() override {
+        SyntheticSpec spec = *syntheticPreset("tiny");
+        spec.contextLength = 64;
+        auto bytes = syntheticModelWriter(spec)->writeToMemory();
+        ASSERT_TRUE(bytes);
+        m_bytes = std::move(*bytes);
+        auto file = gguf::GgufFile::parse(m_bytes);
+        ASSERT_TRUE(file);
+        auto model = Model::fromFile(std::move(*file));
+        ASSERT_TRUE(model) << model.error().message;
+        m_model = std::move(*model);
+    }
+
+    std::vector<int32_t> run(const std::vector<int32_t>& prompt, const SamplingParams& sampling, int maxTokens) {
+        Generator generator(*m_model, m_ops);
+        std::vector<int32_t> out;
+        auto stats = generator.generate({prompt, maxTokens, sampling, false}, [&](int32_t id) { out.push_back(id); });
+        EXPECT_TRUE(stats) << stats.error().message;
+        return out;
+    }
+
+    std::vector<uint8_t> m_bytes;
+    std::unique_ptr<Model> m_model;
+    CpuOps m_ops{CpuOpsOptions{2, std::nullopt}};
+};
+
+TEST_F(GeneratorTest, PromptLongerThanContextIsAnError) {
+    Generator generator(*m_model, m_ops);
+    std::vector<int32_t> prompt(65, 5);
+    auto stats = generator.generate({prompt, 4, {}, false}, [](int32_t) {});
+    ASSERT_FALSE(stats);
+    EXPECT_THAT(stats.error().message, HasSubstr("prompt of 65 tokens does not fit the context of 64"));
+}
+
+TEST_F(GeneratorTest, EmptyPromptAndBadTokenIdsAreErrors) {
+    Generator generator(*m_model, m_ops);
+    std::vector<int32_t> empty;
+    EXPECT_FALSE(generator.generate({empty, 4, {}, false}, [](int32_t) {}));
+    std::vector<int32_t> bad = {1, 512};
+    auto stats = generator.generate({bad, 4, {}, false}, [](int32_t) {});
+    ASSERT_FALSE(stats);
+    EXPECT_THAT(stats.error().message, HasSubstr("token id 512 outside [0, 512)"));
+    EXPECT_FALSE(generator.promptLogits(bad));
+}
+
+TEST_F(GeneratorTest, StopsAtMaxTokensAndAtTheContext) {
+    SamplingParams greedy;
+    greedy.temperature = 0;
+    EXPECT_EQ(run({1, 40, 41}, greedy, 10).size(), 10u);
+    Generator generator(*m_model, m_ops);
+    std::vector<int32_t> prompt(60, 7);
+    int produced = 0;
+    auto stats = generator.generate({prompt, 100, greedy, false}, [&](int32_t) { ++produced; });
+    ASSERT_TRUE(stats);
+    EXPECT_EQ(stats->finish, FinishReason::ContextFull);
+    EXPECT_EQ(produced, 5);  // positions 60..63 fed back, plus the token sampled from position 63
+}
+
+TEST_F(GeneratorTest, GreedyAndSeededSamplingAreReproducible) {
+    SamplingParams greedy;
+    greedy.temperature = 0;
+    EXPECT_EQ(run({1, 300, 301}, greedy, 16), run({1, 300, 301}, greedy, 16));
+    SamplingParams sampled;
+    sampled.temperature = 1.0f;
+    sampled.seed = 7;
+    const auto a = run({1, 300, 301}, sampled, 24);
+    EXPECT_EQ(a, run({1, 300, 301}, sampled, 24));
+    sampled.seed = 8;
+    EXPECT_NE(a, run({1, 300, 301}, sampled, 24));
+}
+
+TEST_F(GeneratorTest, GreedyFirstTokenIsTheArgmaxOfPromptLogits) {
+    Generator generator(*m_model, m_ops);
+    const std::vector<int32_t> prompt = {1, 100, 200, 300};
+    auto logits = generator.promptLogits(prompt);
+    ASSERT_TRUE(logits);
+    const int vocab = m_model->config().vocabSize;
+    ASSERT_EQ(logits->size(), prompt.size() * vocab);
+    const float* last = logits->data() + (prompt.size() - 1) * vocab;
+    const int32_t argmax = int32_t(std::max_element(last, last + vocab) - last);
+    SamplingParams greedy;
+    greedy.temperature = 0;
+    greedy.repeatPenalty = 1.0f;
+    EXPECT_EQ(run(prompt, greedy, 1).at(0), argmax);
+}
+
+TEST(KvCache, FullIsAnErrorThatLeavesTheTableAloneAndReleaseReturnsBlocks) {
+    KvLayout layout{2, 2, 16, 16, 4, DType::F16};
+    auto cache = KvCache::create(layout);
+    ASSERT_TRUE(cache);
+    SequenceKv a, b;
+    ASSERT_TRUE((*cache)->reserve(a, 40));  // 3 blocks
+    EXPECT_EQ(a.blocks.size(), 3u);
+    EXPECT_EQ((*cache)->freeBlocks(), 1);
+    auto full = (*cache)->reserve(b, 20);  // needs 2
+    ASSERT_FALSE(full);
+    EXPECT_THAT(full.error().message, HasSubstr("KV cache full"));
+    EXPECT_TRUE(b.blocks.empty());
+    (*cache)->release(a);
+    EXPECT_EQ((*cache)->freeBlocks(), 4);
+    EXPECT_TRUE((*cache)->reserve(b, 64));
+}
+
+TEST(KvCache, InvalidLayoutsAreRejected) {
+    EXPECT_FALSE(KvCache::create(KvLayout{2, 2, 16, 16, 0, DType::F16}));
+    EXPECT_FALSE(KvCache::create(KvLayout{2, 2, 16, 0, 4, DType::F16}));
+    EXPECT_FALSE(KvCache::create(KvLayout{2, 2, 16, 16, 4, DType::Q8_0}));
+}
+
+}  // namespace
+}  // namespace pagoda

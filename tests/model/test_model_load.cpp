@@ -1,0 +1,164 @@
+// Loading models: config from metadata, and clear errors for unknown
+// architectures, missing keys and tensors, wrong shapes and types.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "engine/gguf/gguf_writer.h"
+#include "engine/model/model.h"
+#include "engine/model/synthetic.h"
+
+namespace pagoda {
+namespace {
+
+using testing::HasSubstr;
+
+SyntheticSpec tinySpec() {
+    SyntheticSpec spec = *syntheticPreset("tiny");
+    spec.dtype = DType::Q8_0;
+    return spec;
+}
+
+// Loads the GGUF a writer produces; the buffer is kept alive in `storage`.
+Result<std::unique_ptr<Model>> loadFrom(const gguf::GgufWriter& writer, std::vector<uint8_t>& storage) {
+    auto bytes = writer.writeToMemory();
+    if (!bytes) return std::unexpected(bytes.error());
+    storage = std::move(*bytes);
+    auto file = gguf::GgufFile::parse(storage);
+    if (!file) return std::unexpected(file.error());
+    return Model::fromFile(std::move(*file));
+}
+
+TEST(ModelLoad, SyntheticTinyConfigComesFromMetadata) {
+    std::vector<uint8_t> storage;
+    auto writer = syntheticModelWriter(tinySpec());
+    ASSERT_TRUE(writer);
+    auto model = loadFrom(*writer, storage);
+    ASSERT_TRUE(model) << model.error().message;
+    const ModelConfig& c = (*model)->config();
+    EXPECT_EQ(c.architecture, "llama");
+    EXPECT_EQ(c.dim, 64);
+    EXPECT_EQ(c.nLayers, 2);
+    EXPECT_EQ(c.nHeads, 4);
+    EXPECT_EQ(c.nKvHeads, 2);
+    EXPECT_EQ(c.headDim, 16);
+    EXPECT_EQ(c.ropeDim, 16);
+    EXPECT_EQ(c.ffnDim, 192);
+    EXPECT_EQ(c.vocabSize, 512);
+    EXPECT_EQ(c.contextLength, 512);
+    EXPECT_TRUE(c.tiedOutput);
+    EXPECT_EQ(c.bos, 1);
+    EXPECT_EQ(c.eos, 2);
+    EXPECT_FLOAT_EQ(c.rmsEps, 1e-5f);
+    EXPECT_EQ((*model)->weightTypeName(), "q8_0");
+    ASSERT_NE((*model)->tokenizer(), nullptr);
+    EXPECT_EQ((*model)->tokenizer()->vocab().size(), 512);
+}
+
+TEST(ModelLoad, SyntheticTokenizerRoundTripsText) {
+    std::vector<uint8_t> storage;
+    auto writer = syntheticModelWriter(tinySpec());
+    ASSERT_TRUE(writer);
+    auto model = loadFrom(*writer, storage);
+    ASSERT_TRUE(model) << model.error().message;
+    const Tokenizer& tok = *(*model)->tokenizer();
+    const std::string text = "Hello, world! caf\xC3\xA9 \xF0\x9F\x98\x80";
+    const std::vector<int32_t> ids = tok.encode(text, true);
+    ASSERT_FALSE(ids.empty());
+    EXPECT_EQ(ids[0], 1);
+    EXPECT_EQ(tok.decode(ids), text);
+}
+
+TEST(ModelLoad, UnknownArchitectureIsAClearError) {
+    std::vector<uint8_t> storage;
+    auto writer = syntheticModelWriter(tinySpec());
+    ASSERT_TRUE(writer);
+    writer->set("general.architecture", "mamba");
+    auto model = loadFrom(*writer, storage);
+    ASSERT_FALSE(model);
+    EXPECT_THAT(model.error().message, HasSubstr("unsupported architecture 'mamba'"));
+}
+
+TEST(ModelLoad, MissingRequiredKeyIsNamed) {
+    gguf::GgufWriter writer;
+    writer.set("general.architecture", "llama");
+    writer.set("llama.embedding_length", uint32_t(64));
+    std::vector<uint8_t> storage;
+    auto model = loadFrom(writer, storage);
+    ASSERT_FALSE(model);
+    EXPECT_THAT(model.error().message, HasSubstr("llama.block_count"));
+}
+
+TEST(ModelLoad, WrongKeyTypeAndBadValuesAreNamed) {
+    std::vector<uint8_t> storage;
+    auto writer = syntheticModelWriter(tinySpec());
+    ASSERT_TRUE(writer);
+    writer->set("llama.block_count", "two");
+    auto model = loadFrom(*writer, storage);
+    ASSERT_FALSE(model);
+    EXPECT_THAT(model.error().message, HasSubstr("llama.block_count"));
+
+    writer->set("llama.block_count", uint32_t(2));
+    writer->set("llama.attention.head_count_kv", uint32_t(3));
+    model = loadFrom(*writer, storage);
+    ASSERT_FALSE(model);
+    EXPECT_THAT(model.error().message, HasSubstr("head_count_kv 3"));
+}
+
+TEST(ModelLoad, ShapeMismatchNamesTheTensor) {
+    std::vector<uint8_t> storage;
+    auto writer = syntheticModelWriter(tinySpec());
+    ASSERT_TRUE(writer);
+    writer->set("llama.feed_forward_length", uint32_t(128));  // tensors were written for 192
+    auto model = loadFrom(*writer, storage);
+    ASSERT_FALSE(model);
+    EXPECT_THAT(model.error().message, HasSubstr("blk.0.ffn_gate.weight"));
+}
+
+TEST(ModelLoad, MissingFileIsAClearError) {
+    auto model = Model::load("/nonexistent/dir/model.gguf");
+    ASSERT_FALSE(model);
+    EXPECT_THAT(model.error().message, HasSubstr("/nonexistent/dir/model.gguf"));
+}
+
+TEST(Synthetic, PresetsHaveTheirRealShapes) {
+    for (const std::string& name : syntheticPresetNames()) {
+        auto spec = syntheticPreset(name);
+        ASSERT_TRUE(spec) << name;
+        spec->dtype = DType::Q4_0;
+        EXPECT_TRUE(validateSpec(*spec)) << name;
+    }
+    EXPECT_NEAR(double(syntheticPreset("small")->parameterCount()), 110e6, 5e6);
+    EXPECT_NEAR(double(syntheticPreset("7b")->parameterCount()), 6.74e9, 0.05e9);
+    EXPECT_NEAR(double(syntheticPreset("8b-gqa")->parameterCount()), 8.03e9, 0.05e9);
+    EXPECT_EQ(syntheticPreset("8b-gqa")->nKvHeads, 8);
+    EXPECT_EQ(syntheticPreset("7b-mqa")->nKvHeads, 1);
+    EXPECT_FALSE(syntheticPreset("13b"));
+}
+
+TEST(Synthetic, SameSeedSameBytesOtherSeedOtherBytes) {
+    SyntheticSpec spec = tinySpec();
+    auto a = syntheticModelWriter(spec)->writeToMemory();
+    auto b = syntheticModelWriter(spec)->writeToMemory();
+    spec.seed += 1;
+    auto c = syntheticModelWriter(spec)->writeToMemory();
+    ASSERT_TRUE(a && b && c);
+    EXPECT_EQ(*a, *b);
+    EXPECT_NE(*a, *c);
+}
+
+TEST(Synthetic, InvalidSpecIsRejected) {
+    SyntheticSpec spec = tinySpec();
+    spec.nKvHeads = 3;
+    EXPECT_FALSE(validateSpec(spec));
+    spec = tinySpec();
+    spec.dim = 48;  // not a multiple of the Q8_0 block (32)
+    spec.nHeads = 2;
+    EXPECT_FALSE(validateSpec(spec));
+    spec = tinySpec();
+    spec.vocabSize = 100;
+    EXPECT_FALSE(validateSpec(spec));
+}
+
+}  // namespace
+}  // namespace pagoda

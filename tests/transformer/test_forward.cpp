@@ -1,0 +1,212 @@
+// The engine's forward pass against the independent float64 reference, on
+// fresh random synthetic models: MHA, GQA and MQA, several head dims and
+// weight types, F32 and F16 KV; prefill vs token-by-token decode; a batch
+// of several sequences vs each sequence alone.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "engine/backend/cpu_ops.h"
+#include "engine/gguf/gguf_writer.h"
+#include "engine/model/model.h"
+#include "engine/model/synthetic.h"
+#include "engine/transformer/transformer.h"
+#include "reference_transformer.h"
+
+namespace pagoda {
+namespace {
+
+struct Shape {
+    const char* name;
+    int dim, heads, kvHeads, ffn;
+};
+
+// head dims 16, 32, 64 and 80; MHA, GQA 4:1, MQA
+const Shape kShapes[] = {
+    {"mha_hd16", 64, 4, 4, 96},
+    {"gqa4_hd16", 128, 8, 2, 160},
+    {"mqa_hd32", 128, 4, 1, 128},
+    {"gqa2_hd64", 128, 2, 1, 96},
+    {"mha_hd80", 160, 2, 2, 64},
+};
+
+struct Built {
+    std::vector<uint8_t> bytes;  // owns the GGUF the model views
+    std::unique_ptr<Model> model;
+    std::unique_ptr<reference::ReferenceTransformer> reference;
+};
+
+Built build(const Shape& shape, DType dtype, uint64_t seed) {
+    SyntheticSpec spec;
+    spec.dim = shape.dim;
+    spec.nLayers = 2;
+    spec.nHeads = shape.heads;
+    spec.nKvHeads = shape.kvHeads;
+    spec.ffnDim = shape.ffn;
+    spec.vocabSize = 448;
+    spec.contextLength = 96;
+    spec.dtype = dtype;
+    spec.seed = seed;
+    spec.tiedOutput = seed % 2 == 0;
+    Built b;
+    auto writer = syntheticModelWriter(spec);
+    EXPECT_TRUE(writer) << writer.error().message;
+    auto bytes = writer->writeToMemory();
+    EXPECT_TRUE(bytes) << bytes.error().message;
+    b.bytes = std::move(*bytes);
+    auto file = gguf::GgufFile::parse(b.bytes);
+    EXPECT_TRUE(file) << file.error().message;
+    auto reference = reference::ReferenceTransformer::load(*file);
+    EXPECT_TRUE(reference) << reference.error().message;
+    b.reference = std::make_unique<reference::ReferenceTransformer>(std::move(*reference));
+    auto model = Model::fromFile(std::move(*file));
+    EXPECT_TRUE(model) << model.error().message;
+    b.model = std::move(*model);
+    return b;
+}
+
+std::vector<int32_t> randomTokens(int n, int vocab, std::mt19937_64& rng) {
+    std::vector<int32_t> ids(n);
+    for (int32_t& id : ids) id = int32_t(rng() % uint64_t(vocab));
+    return ids;
+}
+
+// max |engine - reference| over a row, relative to the reference's RMS;
+// +inf when anything is NaN so NaN never passes.
+double relativeError(std::span<const float> engine, const std::vector<double>& reference) {
+    double maxDiff = 0, sumSquares = 0;
+    for (size_t i = 0; i < reference.size(); ++i) {
+        const double diff = std::abs(double(engine[i]) - reference[i]);
+        if (!(diff == diff)) return INFINITY;
+        maxDiff = std::max(maxDiff, diff);
+        sumSquares += reference[i] * reference[i];
+    }
+    return maxDiff / std::sqrt(sumSquares / double(reference.size()));
+}
+
+class ForwardVsReference : public testing::TestWithParam<std::tuple<int, DType, DType>> {};
+
+TEST_P(ForwardVsReference, PrefillAndDecodeMatchFloat64Reference) {
+    const auto [shapeIndex, weightType, kvType] = GetParam();
+    const uint64_t seed = std::random_device{}();
+    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    std::mt19937_64 rng(seed);
+    Built b = build(kShapes[shapeIndex], weightType, seed);
+    ASSERT_TRUE(b.model && b.reference);
+    const int vocab = b.model->config().vocabSize;
+    // F32 KV: only f32 accumulation order differs from the reference. F16 KV
+    // rounds K and V to 11 significant bits.
+    const double bound = kvType == DType::F32 ? 2e-4 : 1e-2;
+
+    const int n = 37;  // crosses block boundaries of 16 at odd offsets
+    const std::vector<int32_t> tokens = randomTokens(n, vocab, rng);
+    const auto expected = b.reference->forward(tokens);
+
+    CpuOps ops(CpuOpsOptions{2, std::nullopt});
+    auto cache = KvCache::create(kvLayoutForTokens(b.model->config(), 2 * n, 16, kvType));
+    ASSERT_TRUE(cache) << cache.error().message;
+
+    // Prefill in uneven chunks (13 + 24), logits for every token.
+    Transformer prefill(*b.model, ops, 24);
+    SequenceKv seq;
+    ASSERT_TRUE((*cache)->reserve(seq, n));
+    std::vector<float> logits;
+    for (int done = 0; done < n;) {
+        const int chunk = done == 0 ? 13 : n - done;
+        ForwardBatch batch{{tokens.begin() + done, tokens.begin() + done + chunk}, {{&seq, chunk, true}}};
+        auto out = prefill.forward(batch, **cache);
+        logits.insert(logits.end(), out.begin(), out.end());
+        done += chunk;
+    }
+    ASSERT_EQ(seq.length, n);
+    for (int t = 0; t < n; ++t) {
+        const double err = relativeError(std::span(logits).subspan(size_t(t) * vocab, vocab), expected[t]);
+        ASSERT_LE(err, bound) << "prefill position " << t;
+    }
+    (*cache)->release(seq);
+
+    // Token by token (decode), last-token logits only.
+    Transformer decode(*b.model, ops, 1);
+    ASSERT_TRUE((*cache)->reserve(seq, n));
+    for (int t = 0; t < n; ++t) {
+        ForwardBatch batch{{tokens[t]}, {{&seq, 1, false}}};
+        auto out = decode.forward(batch, **cache);
+        const double err = relativeError(out, expected[t]);
+        ASSERT_LE(err, bound) << "decode position " << t;
+        const double vsPrefill = relativeError(out, std::vector<double>(logits.begin() + size_t(t) * vocab,
+                                                                        logits.begin() + size_t(t + 1) * vocab));
+        ASSERT_LE(vsPrefill, kvType == DType::F32 ? 2e-4 : 1e-2) << "decode vs prefill, position " << t;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, ForwardVsReference,
+    testing::Combine(testing::Range(0, int(std::size(kShapes))),
+                     testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0),
+                     testing::Values(DType::F32, DType::F16)),
+    [](const auto& info) {
+        return std::string(kShapes[std::get<0>(info.param)].name) + "_w" +
+               std::string(dtypeName(std::get<1>(info.param))) + "_kv" +
+               std::string(dtypeName(std::get<2>(info.param)));
+    });
+
+TEST(ForwardBatch, SeveralSequencesInOneBatchMatchEachAlone) {
+    const uint64_t seed = std::random_device{}();
+    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    std::mt19937_64 rng(seed);
+    Built b = build(kShapes[1], DType::F32, seed);
+    ASSERT_TRUE(b.model);
+    const int vocab = b.model->config().vocabSize;
+    CpuOps ops(CpuOpsOptions{2, std::nullopt});
+
+    // Sequence A: prompt 21 then 3 decode steps; B: prompt 5 then decode; C: prompt 30.
+    const std::vector<int32_t> a = randomTokens(24, vocab, rng);
+    const std::vector<int32_t> bTokens = randomTokens(8, vocab, rng);
+    const std::vector<int32_t> c = randomTokens(30, vocab, rng);
+
+    auto alone = [&](const std::vector<int32_t>& tokens) {
+        auto cache = KvCache::create(kvLayoutForTokens(b.model->config(), 64, 16, DType::F32));
+        Transformer t(*b.model, ops, 64);
+        SequenceKv seq;
+        EXPECT_TRUE((*cache)->reserve(seq, int(tokens.size())));
+        ForwardBatch batch{tokens, {{&seq, int(tokens.size()), true}}};
+        auto out = t.forward(batch, **cache);
+        return std::vector<float>(out.begin(), out.end());
+    };
+    const auto aAlone = alone(a), bAlone = alone(bTokens), cAlone = alone(c);
+
+    auto cache = KvCache::create(kvLayoutForTokens(b.model->config(), 128, 16, DType::F32));
+    ASSERT_TRUE(cache);
+    Transformer t(*b.model, ops, 64);
+    SequenceKv sa, sb, sc;
+    ASSERT_TRUE((*cache)->reserve(sa, 24));
+    ASSERT_TRUE((*cache)->reserve(sb, 8));
+    ASSERT_TRUE((*cache)->reserve(sc, 30));
+    auto expectRow = [&](std::span<const float> got, const std::vector<float>& want, int position) {
+        std::vector<double> ref(want.begin() + size_t(position) * vocab, want.begin() + size_t(position + 1) * vocab);
+        EXPECT_LE(relativeError(got, ref), 1e-5) << "position " << position;
+    };
+
+    // Step 1: prefill A (21) and B (5) together.
+    ForwardBatch step1{{}, {{&sa, 21, false}, {&sb, 5, false}}};
+    step1.tokens.insert(step1.tokens.end(), a.begin(), a.begin() + 21);
+    step1.tokens.insert(step1.tokens.end(), bTokens.begin(), bTokens.begin() + 5);
+    auto out1 = t.forward(step1, **cache);
+    expectRow(out1.subspan(0, vocab), aAlone, 20);
+    expectRow(out1.subspan(vocab, vocab), bAlone, 4);
+
+    // Steps 2-4: decode A and B while C's prompt is prefilled in chunks of 10.
+    for (int s = 0; s < 3; ++s) {
+        ForwardBatch step{{a[21 + s], bTokens[5 + s]}, {{&sa, 1, false}, {&sb, 1, false}, {&sc, 10, true}}};
+        step.tokens.insert(step.tokens.end(), c.begin() + 10 * s, c.begin() + 10 * (s + 1));
+        auto out = t.forward(step, **cache);
+        expectRow(out.subspan(0, vocab), aAlone, 21 + s);
+        expectRow(out.subspan(vocab, vocab), bAlone, 5 + s);
+        for (int i = 0; i < 10; ++i) expectRow(out.subspan(size_t(2 + i) * vocab, vocab), cAlone, 10 * s + i);
+    }
+}
+
+}  // namespace
+}  // namespace pagoda
