@@ -1,0 +1,373 @@
+#include "tests/transformer/reference_transformer.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace pagoda::reference {
+namespace {
+
+// Bounds every hyperparameter so that products of two or three of them
+// cannot overflow before they are checked against the tensors' real shapes.
+constexpr int64_t kMaxDimension = int64_t(1) << 24;
+constexpr uint64_t kBlockElements = 32;  // Q8_0 and Q4_0
+constexpr uint64_t kQ8_0BlockBytes = 2 + 32;
+constexpr uint64_t kQ4_0BlockBytes = 2 + 16;
+
+uint16_t readU16(const uint8_t* p) { return uint16_t(p[0] | p[1] << 8); }
+
+uint32_t readU32(const uint8_t* p) {
+    return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
+
+// IEEE binary16: 1 sign bit, 5 exponent bits (bias 15), 10 mantissa bits.
+double halfToDouble(uint16_t h) {
+    const double sign = (h & 0x8000) ? -1.0 : 1.0;
+    const int exponent = (h >> 10) & 0x1f;
+    const int mantissa = h & 0x3ff;
+    if (exponent == 0) return sign * std::ldexp(double(mantissa), -24);
+    if (exponent == 0x1f) {
+        return mantissa == 0 ? sign * std::numeric_limits<double>::infinity()
+                             : std::numeric_limits<double>::quiet_NaN();
+    }
+    return sign * std::ldexp(double(mantissa + 0x400), exponent - 25);
+}
+
+// bfloat16 is the upper half of an IEEE binary32.
+double bf16ToDouble(uint16_t b) { return double(std::bit_cast<float>(uint32_t(b) << 16)); }
+
+std::optional<uint64_t> expectedBytes(DType type, uint64_t elementCount) {
+    switch (type) {
+        case DType::F32: return elementCount * 4;
+        case DType::F16:
+        case DType::BF16: return elementCount * 2;
+        case DType::Q8_0: return elementCount / kBlockElements * kQ8_0BlockBytes;
+        case DType::Q4_0: return elementCount / kBlockElements * kQ4_0BlockBytes;
+        default: return std::nullopt;
+    }
+}
+
+Result<int64_t> readDimension(const gguf::GgufFile& file, const std::string& key,
+                              std::optional<int64_t> fallback) {
+    int64_t value = 0;
+    if (fallback && file.find(key) == nullptr) {
+        value = *fallback;
+    } else {
+        Result<int64_t> stored = file.getInt(key);
+        if (!stored) return std::unexpected(stored.error());
+        value = *stored;
+    }
+    if (value < 1 || value > kMaxDimension) {
+        return fail("{} = {} is outside [1, {}]", key, value, kMaxDimension);
+    }
+    return value;
+}
+
+Result<double> readFloat(const gguf::GgufFile& file, const std::string& key, std::optional<double> fallback) {
+    if (fallback && file.find(key) == nullptr) return *fallback;
+    return file.getFloat(key);
+}
+
+Result<std::vector<double>> loadTensor(const gguf::GgufFile& file, const std::string& name,
+                                       const std::vector<uint64_t>& dims) {
+    const gguf::TensorInfo* tensor = file.findTensor(name);
+    if (tensor == nullptr) return fail("missing tensor {}", name);
+    if (tensor->dims != dims) {
+        return fail("tensor {}: dims [{}], expected [{}]", name, fmt::join(tensor->dims, ", "), fmt::join(dims, ", "));
+    }
+    uint64_t elementCount = 1;
+    for (uint64_t d : dims) elementCount *= d;
+    Result<std::vector<double>> values = dequantize(tensor->type, file.tensorData(*tensor), elementCount);
+    if (!values) return std::unexpected(withContext(fmt::format("tensor {}", name), values.error()));
+    return values;
+}
+
+// w: [outCount][x.size()]
+std::vector<double> matVec(const std::vector<double>& w, const std::vector<double>& x, size_t outCount) {
+    std::vector<double> y(outCount, 0.0);
+    for (size_t o = 0; o < outCount; ++o) {
+        double sum = 0.0;
+        for (size_t i = 0; i < x.size(); ++i) sum += w[o * x.size() + i] * x[i];
+        y[o] = sum;
+    }
+    return y;
+}
+
+std::vector<double> rmsNorm(const std::vector<double>& x, const std::vector<double>& weight, double eps) {
+    double sumSquares = 0.0;
+    for (double v : x) sumSquares += v * v;
+    const double scale = 1.0 / std::sqrt(sumSquares / double(x.size()) + eps);
+    std::vector<double> y(x.size());
+    for (size_t i = 0; i < x.size(); ++i) y[i] = x[i] * scale * weight[i];
+    return y;
+}
+
+double silu(double x) { return x / (1.0 + std::exp(-x)); }
+
+void addInPlace(std::vector<double>& x, const std::vector<double>& delta) {
+    for (size_t i = 0; i < x.size(); ++i) x[i] += delta[i];
+}
+
+}  // namespace
+
+Result<std::vector<double>> dequantize(DType type, std::span<const uint8_t> bytes, uint64_t elementCount) {
+    const bool blockType = type == DType::Q8_0 || type == DType::Q4_0;
+    if (blockType && elementCount % kBlockElements != 0) {
+        return fail("{} elements of {} are not a whole number of {}-element blocks", elementCount, dtypeName(type),
+                    kBlockElements);
+    }
+    // Every supported type takes at least half a byte per element: rejects
+    // counts whose byte size would overflow before computing it.
+    if (elementCount > uint64_t(bytes.size()) * 2) {
+        return fail("{} elements need more than the {} bytes given", elementCount, bytes.size());
+    }
+    const std::optional<uint64_t> needed = expectedBytes(type, elementCount);
+    if (!needed) return fail("unsupported dtype {}", dtypeName(type));
+    if (*needed != bytes.size()) {
+        return fail("{} elements of {} take {} bytes, got {}", elementCount, dtypeName(type), *needed, bytes.size());
+    }
+
+    std::vector<double> values(elementCount);
+    const uint8_t* p = bytes.data();
+    switch (type) {
+        case DType::F32:
+            for (uint64_t i = 0; i < elementCount; ++i) values[i] = double(std::bit_cast<float>(readU32(p + 4 * i)));
+            break;
+        case DType::F16:
+            for (uint64_t i = 0; i < elementCount; ++i) values[i] = halfToDouble(readU16(p + 2 * i));
+            break;
+        case DType::BF16:
+            for (uint64_t i = 0; i < elementCount; ++i) values[i] = bf16ToDouble(readU16(p + 2 * i));
+            break;
+        case DType::Q8_0:
+            // Block: fp16 scale d, then 32 int8 q; value = d * q.
+            for (uint64_t b = 0; b < elementCount / kBlockElements; ++b) {
+                const uint8_t* block = p + b * kQ8_0BlockBytes;
+                const double d = halfToDouble(readU16(block));
+                for (uint64_t j = 0; j < kBlockElements; ++j) {
+                    values[b * kBlockElements + j] = d * double(int8_t(block[2 + j]));
+                }
+            }
+            break;
+        case DType::Q4_0:
+            // Block: fp16 scale d, then 16 bytes; element j < 16 is the low
+            // nibble of byte j, element j + 16 its high nibble; value = d * (q - 8).
+            for (uint64_t b = 0; b < elementCount / kBlockElements; ++b) {
+                const uint8_t* block = p + b * kQ4_0BlockBytes;
+                const double d = halfToDouble(readU16(block));
+                for (uint64_t j = 0; j < kBlockElements / 2; ++j) {
+                    values[b * kBlockElements + j] = d * double(int(block[2 + j] & 0x0f) - 8);
+                    values[b * kBlockElements + j + 16] = d * double(int(block[2 + j] >> 4) - 8);
+                }
+            }
+            break;
+        default: break;
+    }
+    return values;
+}
+
+void applyRope(std::span<double> head, int64_t position, int ropeDim, double base) {
+    for (int i = 0; i < ropeDim / 2; ++i) {
+        const double angle = double(position) * std::pow(base, -2.0 * double(i) / double(ropeDim));
+        const double x0 = head[2 * i];
+        const double x1 = head[2 * i + 1];
+        head[2 * i] = x0 * std::cos(angle) - x1 * std::sin(angle);
+        head[2 * i + 1] = x0 * std::sin(angle) + x1 * std::cos(angle);
+    }
+}
+
+Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& file) {
+    Result<std::string> architecture = file.getString("general.architecture");
+    if (!architecture) return std::unexpected(architecture.error());
+    if (*architecture != "llama") {
+        return fail("unsupported architecture \"{}\" (the reference implements \"llama\")", *architecture);
+    }
+
+    ReferenceModel model;
+    ReferenceConfig& c = model.config;
+    Result<int64_t> dim = readDimension(file, "llama.embedding_length", std::nullopt);
+    if (!dim) return std::unexpected(dim.error());
+    Result<int64_t> layerCount = readDimension(file, "llama.block_count", std::nullopt);
+    if (!layerCount) return std::unexpected(layerCount.error());
+    Result<int64_t> ffnDim = readDimension(file, "llama.feed_forward_length", std::nullopt);
+    if (!ffnDim) return std::unexpected(ffnDim.error());
+    Result<int64_t> headCount = readDimension(file, "llama.attention.head_count", std::nullopt);
+    if (!headCount) return std::unexpected(headCount.error());
+    Result<int64_t> kvHeadCount = readDimension(file, "llama.attention.head_count_kv", *headCount);
+    if (!kvHeadCount) return std::unexpected(kvHeadCount.error());
+    Result<int64_t> headDim = readDimension(file, "llama.attention.key_length", *dim / *headCount);
+    if (!headDim) return std::unexpected(headDim.error());
+    Result<int64_t> ropeDim = readDimension(file, "llama.rope.dimension_count", *headDim);
+    if (!ropeDim) return std::unexpected(ropeDim.error());
+    Result<double> rmsEps = readFloat(file, "llama.attention.layer_norm_rms_epsilon", std::nullopt);
+    if (!rmsEps) return std::unexpected(rmsEps.error());
+    Result<double> ropeBase = readFloat(file, "llama.rope.freq_base", 10000.0);
+    if (!ropeBase) return std::unexpected(ropeBase.error());
+
+    if (*headCount % *kvHeadCount != 0) {
+        return fail("llama.attention.head_count = {} is not a multiple of head_count_kv = {}", *headCount,
+                    *kvHeadCount);
+    }
+    if (*ropeDim % 2 != 0 || *ropeDim > *headDim) {
+        return fail("llama.rope.dimension_count = {} must be even and at most the head size {}", *ropeDim, *headDim);
+    }
+    if (const gguf::Value* valueLength = file.find("llama.attention.value_length")) {
+        if (valueLength->asInt() != *headDim) {
+            return fail("llama.attention.value_length differs from the key length {}: unsupported", *headDim);
+        }
+    }
+    if (!(*rmsEps >= 0.0) || !(*ropeBase > 0.0)) {
+        return fail("rms epsilon {} must be >= 0 and rope base {} > 0", *rmsEps, *ropeBase);
+    }
+    c.dim = int(*dim);
+    c.layerCount = int(*layerCount);
+    c.ffnDim = int(*ffnDim);
+    c.headCount = int(*headCount);
+    c.kvHeadCount = int(*kvHeadCount);
+    c.headDim = int(*headDim);
+    c.ropeDim = int(*ropeDim);
+    c.rmsEps = *rmsEps;
+    c.ropeBase = *ropeBase;
+
+    const gguf::TensorInfo* embedding = file.findTensor("token_embd.weight");
+    if (embedding == nullptr) return fail("missing tensor token_embd.weight");
+    if (embedding->dims.size() != 2 || embedding->dims[0] != uint64_t(c.dim) || embedding->dims[1] < 1 ||
+        embedding->dims[1] > uint64_t(kMaxDimension)) {
+        return fail("tensor token_embd.weight: dims [{}], expected [{}, vocab <= {}]",
+                    fmt::join(embedding->dims, ", "), c.dim, kMaxDimension);
+    }
+    c.vocabSize = int(embedding->dims[1]);
+
+    const uint64_t d = uint64_t(c.dim);
+    const uint64_t qDim = uint64_t(c.headCount) * uint64_t(c.headDim);
+    const uint64_t kvDim = uint64_t(c.kvHeadCount) * uint64_t(c.headDim);
+    const uint64_t ffn = uint64_t(c.ffnDim);
+    const uint64_t vocab = uint64_t(c.vocabSize);
+
+    // Loads one tensor into `target`, or leaves the first error in `error`.
+    std::optional<Error> error;
+    auto load = [&](std::vector<double>& target, const std::string& name, std::vector<uint64_t> dims) {
+        if (error) return;
+        Result<std::vector<double>> values = loadTensor(file, name, dims);
+        if (values) {
+            target = std::move(*values);
+        } else {
+            error = values.error();
+        }
+    };
+    load(model.tokenEmbedding, "token_embd.weight", {d, vocab});
+    load(model.outputNorm, "output_norm.weight", {d});
+    if (file.findTensor("output.weight") != nullptr) {
+        load(model.output, "output.weight", {d, vocab});
+    } else {
+        model.output = model.tokenEmbedding;
+    }
+    model.layers.resize(size_t(c.layerCount));
+    for (int i = 0; i < c.layerCount && !error; ++i) {
+        ReferenceLayer& layer = model.layers[size_t(i)];
+        const std::string prefix = fmt::format("blk.{}.", i);
+        load(layer.attnNorm, prefix + "attn_norm.weight", {d});
+        load(layer.wq, prefix + "attn_q.weight", {d, qDim});
+        load(layer.wk, prefix + "attn_k.weight", {d, kvDim});
+        load(layer.wv, prefix + "attn_v.weight", {d, kvDim});
+        load(layer.wo, prefix + "attn_output.weight", {qDim, d});
+        load(layer.ffnNorm, prefix + "ffn_norm.weight", {d});
+        load(layer.ffnGate, prefix + "ffn_gate.weight", {d, ffn});
+        load(layer.ffnUp, prefix + "ffn_up.weight", {d, ffn});
+        load(layer.ffnDown, prefix + "ffn_down.weight", {ffn, d});
+    }
+    if (error) return std::unexpected(*error);
+    return ReferenceTransformer(std::move(model));
+}
+
+ReferenceTransformer::ReferenceTransformer(ReferenceModel model) : m_model(std::move(model)) {}
+
+std::vector<std::vector<double>> ReferenceTransformer::forward(const std::vector<int32_t>& tokens) const {
+    const ReferenceConfig& c = m_model.config;
+    const size_t dim = size_t(c.dim);
+    const size_t headDim = size_t(c.headDim);
+    const size_t qDim = size_t(c.headCount) * headDim;
+    const size_t kvDim = size_t(c.kvHeadCount) * headDim;
+    const int groupSize = c.headCount / c.kvHeadCount;  // query heads per kv head
+    const double scale = 1.0 / std::sqrt(double(headDim));
+    const size_t positionCount = tokens.size();
+
+    std::vector<std::vector<double>> x(positionCount);  // [positions][dim] residual stream
+    for (size_t t = 0; t < positionCount; ++t) {
+        const int32_t token = tokens[t];
+        if (token < 0 || token >= c.vocabSize) {
+            throw std::out_of_range(
+                fmt::format("token {} at position {} is outside the vocabulary [0, {})", token, t, c.vocabSize));
+        }
+        const auto row = m_model.tokenEmbedding.begin() + ptrdiff_t(size_t(token) * dim);
+        x[t].assign(row, row + ptrdiff_t(dim));
+    }
+
+    for (const ReferenceLayer& layer : m_model.layers) {
+        std::vector<std::vector<double>> q(positionCount);  // [positions][headCount * headDim]
+        std::vector<std::vector<double>> k(positionCount);  // [positions][kvHeadCount * headDim]
+        std::vector<std::vector<double>> v(positionCount);  // [positions][kvHeadCount * headDim]
+        for (size_t t = 0; t < positionCount; ++t) {
+            const std::vector<double> n = rmsNorm(x[t], layer.attnNorm, c.rmsEps);
+            q[t] = matVec(layer.wq, n, qDim);
+            k[t] = matVec(layer.wk, n, kvDim);
+            v[t] = matVec(layer.wv, n, kvDim);
+            for (int h = 0; h < c.headCount; ++h) {
+                applyRope(std::span(q[t]).subspan(size_t(h) * headDim, headDim), int64_t(t), c.ropeDim, c.ropeBase);
+            }
+            for (int h = 0; h < c.kvHeadCount; ++h) {
+                applyRope(std::span(k[t]).subspan(size_t(h) * headDim, headDim), int64_t(t), c.ropeDim, c.ropeBase);
+            }
+        }
+
+        for (size_t t = 0; t < positionCount; ++t) {
+            std::vector<double> attention(qDim, 0.0);  // [headCount * headDim]
+            for (int h = 0; h < c.headCount; ++h) {
+                const size_t qOffset = size_t(h) * headDim;
+                const size_t kvOffset = size_t(h / groupSize) * headDim;
+                std::vector<double> weights(t + 1);  // causal: positions 0..t
+                for (size_t u = 0; u <= t; ++u) {
+                    double dot = 0.0;
+                    for (size_t i = 0; i < headDim; ++i) dot += q[t][qOffset + i] * k[u][kvOffset + i];
+                    weights[u] = dot * scale;
+                }
+                const double maxScore = *std::max_element(weights.begin(), weights.end());
+                double sum = 0.0;
+                for (double& w : weights) {
+                    w = std::exp(w - maxScore);
+                    sum += w;
+                }
+                for (size_t u = 0; u <= t; ++u) {
+                    for (size_t i = 0; i < headDim; ++i) {
+                        attention[qOffset + i] += weights[u] / sum * v[u][kvOffset + i];
+                    }
+                }
+            }
+            addInPlace(x[t], matVec(layer.wo, attention, dim));
+        }
+
+        for (size_t t = 0; t < positionCount; ++t) {
+            const std::vector<double> m = rmsNorm(x[t], layer.ffnNorm, c.rmsEps);
+            const std::vector<double> gate = matVec(layer.ffnGate, m, size_t(c.ffnDim));
+            std::vector<double> hidden = matVec(layer.ffnUp, m, size_t(c.ffnDim));
+            for (size_t i = 0; i < hidden.size(); ++i) hidden[i] *= silu(gate[i]);
+            addInPlace(x[t], matVec(layer.ffnDown, hidden, dim));
+        }
+    }
+
+    std::vector<std::vector<double>> logits(positionCount);  // [positions][vocabSize]
+    for (size_t t = 0; t < positionCount; ++t) {
+        logits[t] = matVec(m_model.output, rmsNorm(x[t], m_model.outputNorm, c.rmsEps), size_t(c.vocabSize));
+    }
+    return logits;
+}
+
+}  // namespace pagoda::reference

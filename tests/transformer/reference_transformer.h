@@ -1,0 +1,82 @@
+#pragma once
+// Float64 reference transformer for tests: the llama forward pass written
+// straight from the math, one position and one head at a time, with its own
+// scalar dequantizers. It shares no code with the engine's forward pass or
+// kernels (only the GGUF reader), so the engine can be checked against it.
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "engine/core/result.h"
+#include "engine/gguf/gguf_reader.h"
+#include "kernels/dtype.h"
+
+namespace pagoda::reference {
+
+struct ReferenceConfig {
+    int dim = 0;        // embedding length
+    int layerCount = 0;
+    int ffnDim = 0;     // feed-forward hidden length
+    int headCount = 0;
+    int kvHeadCount = 0;
+    int headDim = 0;
+    int ropeDim = 0;    // leading dimensions of each head that RoPE rotates (even)
+    int vocabSize = 0;
+    double rmsEps = 1e-5;
+    double ropeBase = 10000.0;
+};
+
+// Matrices are row-major [out][in]: y[o] = sum_i w[o * in + i] * x[i].
+struct ReferenceLayer {
+    std::vector<double> attnNorm;  // [dim]
+    std::vector<double> wq;        // [headCount * headDim][dim]
+    std::vector<double> wk;        // [kvHeadCount * headDim][dim]
+    std::vector<double> wv;        // [kvHeadCount * headDim][dim]
+    std::vector<double> wo;        // [dim][headCount * headDim]
+    std::vector<double> ffnNorm;   // [dim]
+    std::vector<double> ffnGate;   // [ffnDim][dim]
+    std::vector<double> ffnUp;     // [ffnDim][dim]
+    std::vector<double> ffnDown;   // [dim][ffnDim]
+};
+
+struct ReferenceModel {
+    ReferenceConfig config;
+    std::vector<double> tokenEmbedding;  // [vocabSize][dim]
+    std::vector<ReferenceLayer> layers;  // [layerCount]
+    std::vector<double> outputNorm;      // [dim]
+    std::vector<double> output;          // [vocabSize][dim]; a copy of tokenEmbedding when tied
+};
+
+class ReferenceTransformer {
+public:
+    // Reads an architecture "llama" GGUF model. Errors name the missing key or
+    // tensor, the unexpected shape, or the unsupported architecture/dtype.
+    static Result<ReferenceTransformer> load(const gguf::GgufFile& file);
+
+    // The model must be consistent with its config (sizes as commented above).
+    explicit ReferenceTransformer(ReferenceModel model);
+
+    // Logits of every position of one sequence that starts at position 0:
+    // [tokens.size()][vocabSize()]. Every token must be in [0, vocabSize());
+    // std::out_of_range otherwise.
+    std::vector<std::vector<double>> forward(const std::vector<int32_t>& tokens) const;
+
+    int vocabSize() const { return m_model.config.vocabSize; }
+    const ReferenceConfig& config() const { return m_model.config; }
+    const ReferenceModel& model() const { return m_model; }
+
+private:
+    ReferenceModel m_model;
+};
+
+// Rotates the pairs (head[2i], head[2i+1]), i < ropeDim / 2, by the angle
+// position * base^(-2i / ropeDim) (GGUF "normal" RoPE, as llama2.c does it).
+void applyRope(std::span<double> head, int64_t position, int ropeDim, double base);
+
+// Decodes `elementCount` values of type F32, F16, BF16, Q8_0 or Q4_0 from
+// `bytes`, which must hold exactly that many (a multiple of 32 for the
+// block types).
+Result<std::vector<double>> dequantize(DType type, std::span<const uint8_t> bytes, uint64_t elementCount);
+
+}  // namespace pagoda::reference
