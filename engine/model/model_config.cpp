@@ -1,5 +1,7 @@
 #include "engine/model/model_config.h"
 
+#include <cstdint>
+
 #include "engine/gguf/gguf_reader.h"
 
 namespace pagoda {
@@ -80,6 +82,7 @@ Result<ModelConfig> readModelConfig(const gguf::GgufFile& file) {
     auto readTokenId = [&](const char* key, int32_t& out) -> Result<void> {
         if (file.find(key) == nullptr) return {};
         PAGODA_ASSIGN_OR_RETURN(int64_t id, file.getInt(key));
+        if (id == -1 || id == int64_t(UINT32_MAX)) return {};  // the "no token" sentinel
         if (id < 0 || id >= config.vocabSize) return fail("key '{}': token id {} outside [0, {})", key, id, config.vocabSize);
         out = int32_t(id);
         return {};

@@ -1,0 +1,126 @@
+#include "engine/tokenizer/tokenizer.h"
+
+#include <algorithm>
+#include <array>
+
+#include "engine/tokenizer/spm_tokenizer.h"
+
+namespace pagoda {
+namespace {
+
+// Control tokens that chat templates use to end a turn.
+constexpr std::array<std::string_view, 8> kEndOfTurnMarkers = {
+    "</s>", "<|endoftext|>", "<|end_of_text|>", "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
+};
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+enum class Utf8Status { Complete, Incomplete, Invalid };
+
+struct Utf8Scan {
+    Utf8Status status;
+    size_t length;  // Complete: the character; Incomplete: bytes so far; Invalid: bytes to replace
+};
+
+// Classifies the UTF-8 character at the start of `bytes` (non-empty). Invalid
+// input is consumed one maximal subpart at a time (Unicode's U+FFFD
+// substitution practice): overlongs, surrogates and code points past U+10FFFF
+// are invalid.
+Utf8Scan scanUtf8(std::string_view bytes) {
+    const auto lead = uint8_t(bytes[0]);
+    size_t length = 0;
+    uint8_t low = 0x80;
+    uint8_t high = 0xBF;
+    if (lead < 0x80) {
+        return {Utf8Status::Complete, 1};
+    }
+    if (lead >= 0xC2 && lead <= 0xDF) {
+        length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+        length = 3;
+        low = lead == 0xE0 ? 0xA0 : 0x80;
+        high = lead == 0xED ? 0x9F : 0xBF;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+        length = 4;
+        low = lead == 0xF0 ? 0x90 : 0x80;
+        high = lead == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return {Utf8Status::Invalid, 1};
+    }
+    for (size_t i = 1; i < length; ++i) {
+        if (i >= bytes.size()) {
+            return {Utf8Status::Incomplete, i};
+        }
+        const auto byte = uint8_t(bytes[i]);
+        if (byte < low || byte > high) {
+            return {Utf8Status::Invalid, i};
+        }
+        low = 0x80;
+        high = 0xBF;
+    }
+    return {Utf8Status::Complete, length};
+}
+
+}  // namespace
+
+bool Tokenizer::isEndOfGeneration(int32_t id) const {
+    if (id < 0 || id >= m_vocab.size()) {
+        return false;
+    }
+    if (id == m_vocab.eos) {
+        return true;
+    }
+    if (m_vocab.types.empty() || m_vocab.types[size_t(id)] != TokenType::Control) {
+        return false;
+    }
+    return std::ranges::find(kEndOfTurnMarkers, m_vocab.tokens[size_t(id)]) != kEndOfTurnMarkers.end();
+}
+
+std::string Tokenizer::decode(std::span<const int32_t> ids) const {
+    std::string text;
+    for (size_t i = 0; i < ids.size(); ++i) {
+        const bool startsText = i == 0 || (bos() >= 0 && ids[i - 1] == bos());
+        text += piece(ids[i], startsText);
+    }
+    return text;
+}
+
+Result<std::unique_ptr<Tokenizer>> createTokenizer(Vocab vocab) {
+    if (vocab.model == "llama") {
+        return std::make_unique<SpmTokenizer>(std::move(vocab));
+    }
+    return fail("tokenizer model '{}' is not supported yet", vocab.model);
+}
+
+std::string TokenStreamDecoder::push(int32_t id) {
+    const int32_t bos = m_tokenizer->bos();
+    m_pending += m_tokenizer->piece(id, bos >= 0 && m_previous == bos);
+    m_previous = id;
+
+    std::string complete;
+    const std::string_view pending = m_pending;
+    size_t pos = 0;
+    while (pos < pending.size()) {
+        const Utf8Scan scan = scanUtf8(pending.substr(pos));
+        if (scan.status == Utf8Status::Incomplete) {
+            break;
+        }
+        if (scan.status == Utf8Status::Complete) {
+            complete += pending.substr(pos, scan.length);
+        } else {
+            complete += kReplacement;
+        }
+        pos += scan.length;
+    }
+    m_pending.erase(0, pos);
+    return complete;
+}
+
+std::string TokenStreamDecoder::flush() {
+    // Only ever a valid but incomplete character is held.
+    std::string held = m_pending.empty() ? std::string() : std::string(kReplacement);
+    m_pending.clear();
+    return held;
+}
+
+}  // namespace pagoda

@@ -1,0 +1,105 @@
+// llama.cpp's tokenizer test vectors (shared/tokenizers/README.md): every
+// string must encode to exactly the ids llama.cpp produced.
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "engine/gguf/gguf_reader.h"
+#include "engine/tokenizer/tokenizer.h"
+
+namespace pagoda {
+namespace {
+
+const std::filesystem::path kVectorDir = std::filesystem::path(PAGODA_SHARED_DIR) / "tokenizers";
+constexpr std::string_view kSeparator = "\n__ggml_vocab_test__\n";
+
+std::string readAll(const std::filesystem::path& path) {
+    std::ifstream stream(path, std::ios::binary);
+    std::ostringstream contents;
+    contents << stream.rdbuf();
+    return contents.str();
+}
+
+// Every string is followed by the separator, the last one included.
+std::vector<std::string> readInputs(const std::filesystem::path& path) {
+    const std::string contents = readAll(path);
+    std::vector<std::string> inputs;
+    size_t start = 0;
+    for (size_t end = contents.find(kSeparator); end != std::string::npos; end = contents.find(kSeparator, start)) {
+        inputs.push_back(contents.substr(start, end - start));
+        start = end + kSeparator.size();
+    }
+    EXPECT_EQ(start, contents.size()) << path << ": text after the last separator";
+    return inputs;
+}
+
+std::vector<std::vector<int32_t>> readOutputs(const std::filesystem::path& path) {
+    std::ifstream stream(path);
+    std::vector<std::vector<int32_t>> outputs;
+    for (std::string line; std::getline(stream, line);) {
+        std::istringstream words(line);
+        std::vector<int32_t>& ids = outputs.emplace_back();
+        for (int32_t id = 0; words >> id;) {
+            ids.push_back(id);
+        }
+    }
+    return outputs;
+}
+
+class VocabFileTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(VocabFileTest, ReproducesLlamaCpp) {
+    const std::filesystem::path vocabPath = kVectorDir / (GetParam() + ".gguf");
+    const std::filesystem::path inputPath = kVectorDir / (GetParam() + ".gguf.inp");
+    const std::filesystem::path outputPath = kVectorDir / (GetParam() + ".gguf.out");
+    for (const auto& path : {vocabPath, inputPath, outputPath}) {
+        if (!std::filesystem::exists(path)) {
+            GTEST_SKIP() << "test vectors not found: " << path;
+        }
+    }
+    auto file = gguf::GgufFile::open(vocabPath);
+    ASSERT_TRUE(file.has_value()) << file.error().message;
+    auto vocab = loadVocab(*file);
+    ASSERT_TRUE(vocab.has_value()) << vocab.error().message;
+    auto tokenizer = createTokenizer(std::move(*vocab));
+    ASSERT_TRUE(tokenizer.has_value()) << tokenizer.error().message;
+
+    const std::vector<std::string> inputs = readInputs(inputPath);
+    const std::vector<std::vector<int32_t>> outputs = readOutputs(outputPath);
+    ASSERT_EQ(inputs.size(), outputs.size());
+    ASSERT_GT(inputs.size(), 0u);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        const std::vector<int32_t> ids = (*tokenizer)->encode(inputs[i], false);
+        EXPECT_EQ(ids, outputs[i]) << "string " << i << ": '" << inputs[i] << "'";
+        EXPECT_EQ((*tokenizer)->decode(ids), inputs[i]) << "string " << i;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(LlamaSpm, VocabFileTest, ::testing::Values("ggml-vocab-llama-spm", "ggml-vocab-phi-3"),
+                         [](const auto& info) {
+                             std::string name = info.param;
+                             std::erase(name, '-');
+                             return name;
+                         });
+
+TEST(VocabFiles, GptTwoIsNotSupportedYet) {
+    const std::filesystem::path path = kVectorDir / "ggml-vocab-gpt-2.gguf";
+    if (!std::filesystem::exists(path)) {
+        GTEST_SKIP() << "test vectors not found: " << path;
+    }
+    auto file = gguf::GgufFile::open(path);
+    ASSERT_TRUE(file.has_value()) << file.error().message;
+    auto vocab = loadVocab(*file);
+    ASSERT_TRUE(vocab.has_value()) << vocab.error().message;
+    const auto tokenizer = createTokenizer(std::move(*vocab));
+    ASSERT_FALSE(tokenizer.has_value());
+    EXPECT_EQ(tokenizer.error().message, "tokenizer model 'gpt2' is not supported yet");
+}
+
+}  // namespace
+}  // namespace pagoda
