@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# pagoda-cli as a contract: outputs, exit codes and one-line errors.
+# usage: test_cli.sh PAGODA_CLI SHARED_DIR
+set -u
+cli=$1
+shared=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+check() {  # check NAME CONDITION...
+    local name=$1
+    shift
+    if "$@"; then echo "ok   $name"; else echo "FAIL $name"; failures=$((failures + 1)); fi
+}
+starts_with() { [[ "$1" == "$2"* ]]; }  # starts_with TEXT PREFIX
+fails_with() {  # fails_with PATTERN COMMAND...: non-zero exit, one stderr line matching PATTERN
+    local pattern=$1
+    shift
+    "$@" >"$work/out" 2>"$work/err"
+    local rc=$?
+    [ $rc -ne 0 ] && [ "$(wc -l <"$work/err")" -eq 1 ] && grep -q -- "$pattern" "$work/err"
+}
+
+model=$work/tiny.gguf
+check "make-model tiny q8_0" "$cli" make-model --preset tiny --dtype q8_0 --seed 3 --out "$model"
+check "info shows the config" bash -c "'$cli' info '$model' | grep -q 'heads:           4 (kv heads 2, head dim 16)'"
+check "info shows the weight type" bash -c "'$cli' info '$model' | grep -q 'layer type:      q8_0'"
+
+out1=$("$cli" generate --model "$model" --prompt "hello" --max-tokens 12 --temperature 0 2>/dev/null)
+out2=$("$cli" generate --model "$model" --prompt "hello" --max-tokens 12 --temperature 0 2>/dev/null)
+check "greedy generate is deterministic" test "$out1" = "$out2"
+check "generate echoes the prompt" starts_with "$out1" "hello"
+"$cli" generate --model "$model" --max-tokens 4 --seed 5 >/dev/null 2>"$work/stats"
+check "generate reports tok/s on stderr" grep -q "generation: 4 tokens" "$work/stats"
+
+check "tokenize starts with BOS" bash -c "'$cli' tokenize --model '$model' --text 'hello world' | grep -qE '^1 [0-9]'"
+check "tokenize --no-bos" bash -c "! '$cli' tokenize --model '$model' --no-bos --text 'hello' | grep -qE '^1 '"
+
+"$cli" logits --model "$model" --tokens 1,5,9 --out "$work/logits.bin"
+check "logits writes [3][512] float32" test "$(stat -c %s "$work/logits.bin")" -eq $((3 * 512 * 4))
+
+check "missing model file" fails_with "pagoda-cli: error: .*no-such.gguf" "$cli" info "$work/no-such.gguf"
+head -c 1000 "$model" >"$work/truncated.gguf"
+check "truncated model" fails_with "pagoda-cli: error:" "$cli" info "$work/truncated.gguf"
+check "token id out of range" fails_with "token id 9999 outside" "$cli" logits --model "$model" --tokens 1,9999 --out "$work/x"
+check "unknown option" fails_with "unknown option --bogus" "$cli" generate --model "$model" --bogus 1
+check "unknown command" fails_with "unknown command 'frobnicate'" "$cli" frobnicate
+check "bad dtype" fails_with "dtype" "$cli" make-model --preset tiny --dtype q9 --out "$work/x.gguf"
+check "prompt longer than context" fails_with "does not fit the context" \
+    "$cli" generate --model "$model" --prompt "$(printf 'word %.0s' $(seq 1 600))" --max-tokens 1
+
+if [ -f "$shared/models/stories260K.gguf" ]; then
+    story=$("$cli" generate --model "$shared/models/stories260K.gguf" --prompt "" --max-tokens 20 --temperature 0 2>/dev/null)
+    check "stories260K greedy story" starts_with "$story" "Once upon a time, there was a little girl named Lily."
+    "$cli" import-llama2c --checkpoint "$shared/models/stories260K.bin" --tokenizer "$shared/models/tok512.bin" \
+        --out "$work/imported.gguf"
+    check "import-llama2c writes a loadable model" bash -c "'$cli' info '$work/imported.gguf' | grep -q 'kv heads 4'"
+else
+    echo "skip stories260K checks: $shared/models not found"
+fi
+
+[ $failures -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }
