@@ -1,192 +1,43 @@
-// pagoda-bench: llama-bench-like measurement of prompt processing and
-// generation speed, with the machine's streaming read bandwidth measured in
-// the same run so generation can be reported against its memory-bound
-// ceiling (bandwidth / bytes of weights read per token).
+// pagoda-bench: measurements, one subcommand each. Benchmarks never assert on
+// time; they print what they measured and write it as JSON for the record.
 
-#include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <cstdio>
-#include <fstream>
-#include <numeric>
+#include <string>
 
 #include <fmt/format.h>
 
+#include "app/bench/generation_bench.h"
+#include "app/bench/kv_bench.h"
 #include "app/common/args.h"
-#include "engine/backend/cpu_ops.h"
 #include "engine/core/log.h"
-#include "engine/model/model.h"
-#include "engine/model/synthetic.h"
-#include "engine/transformer/transformer.h"
-#include "kernels/cpu/bandwidth.h"
 
 namespace pagoda {
 namespace {
 
 constexpr const char* kUsage = R"(usage:
-  pagoda-bench [--model PATH | --preset NAME [--dtype f32|f16|bf16|q8_0|q4_0]] [--threads N]
-               [--prompt-tokens N] [--gen-tokens N] [--reps N] [--simd avx2|avx512]
-               [--bandwidth-mib N] [--json FILE]
-A preset model is created once under ~/.cache/pagoda/models (bench-NAME-DTYPE.gguf).
+  pagoda-bench [generation] [--model PATH | --preset NAME [--dtype f32|f16|bf16|q8_0|q4_0]]
+               [--threads N] [--prompt-tokens N] [--gen-tokens N] [--reps N]
+               [--simd avx2|avx512] [--bandwidth-mib N] [--json FILE]
+      prompt processing and generation tok/s vs the measured memory-bandwidth bound;
+      a preset model is created once under ~/.cache/pagoda/models (bench-NAME-DTYPE.gguf)
+  pagoda-bench kv [--json FILE] (options in docs/KV_CACHE.md)
+      paged vs contiguous KV cache capacity and prefix-cache hits (bookkeeping simulation)
 )";
 
-using Clock = std::chrono::steady_clock;
-
-struct Summary {
-    double median = 0, min = 0, max = 0, stddev = 0;
-};
-
-Summary summarize(std::vector<double> values) {
-    std::sort(values.begin(), values.end());
-    Summary s;
-    s.min = values.front();
-    s.max = values.back();
-    const size_t n = values.size();
-    s.median = n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-    const double mean = std::accumulate(values.begin(), values.end(), 0.0) / double(n);
-    double var = 0;
-    for (double v : values) var += (v - mean) * (v - mean);
-    s.stddev = n > 1 ? std::sqrt(var / double(n - 1)) : 0;
-    return s;
-}
-
-std::string summaryJson(const Summary& s) {
-    return fmt::format(R"({{"median": {:.4f}, "min": {:.4f}, "max": {:.4f}, "stddev": {:.4f}}})", s.median, s.min,
-                       s.max, s.stddev);
-}
-
-Result<std::filesystem::path> presetModel(const std::string& preset, DType dtype) {
-    auto spec = syntheticPreset(preset);
-    if (!spec) return fail("unknown preset '{}'", preset);
-    spec->dtype = dtype;
-    const auto path = defaultModelPath().parent_path() / fmt::format("bench-{}-{}.gguf", preset, dtypeName(dtype));
-    if (!std::filesystem::exists(path)) {
-        fmt::print(stderr, "creating {}\n", path.string());
-        PAGODA_RETURN_IF_ERROR(writeSyntheticModel(*spec, path));
-    }
-    return path;
-}
-
-// Token ids spread over the vocabulary, deterministic.
-std::vector<int32_t> benchTokens(int n, int vocab) {
-    std::vector<int32_t> ids(n);
-    uint64_t x = 0x243f6a8885a308d3ull;
-    for (int& id : ids) {
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        id = int32_t((x >> 33) % uint64_t(vocab));
-    }
-    return ids;
-}
-
 Result<void> run(int argc, char** argv) {
-    PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, 1, {"help"}));
+    std::string command = "generation";
+    int first = 1;
+    if (argc > 1 && std::string(argv[1]).rfind("--", 0) != 0) {
+        command = argv[1];
+        first = 2;
+    }
+    PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, first, {"help"}));
     if (args.flag("help")) {
         fmt::print("{}", kUsage);
         return {};
     }
-    PAGODA_ASSIGN_OR_RETURN(int threads, args.integer("threads", 0, 0, 1024));
-    PAGODA_ASSIGN_OR_RETURN(int promptTokens, args.integer("prompt-tokens", 128, 1, 1 << 16));
-    PAGODA_ASSIGN_OR_RETURN(int genTokens, args.integer("gen-tokens", 64, 1, 1 << 16));
-    PAGODA_ASSIGN_OR_RETURN(int reps, args.integer("reps", 5, 1, 1000));
-    PAGODA_ASSIGN_OR_RETURN(int bandwidthMib, args.integer("bandwidth-mib", 1024, 64, 1 << 16));
-    std::optional<cpu::SimdLevel> simd;
-    if (auto name = args.value("simd")) {
-        simd = cpu::simdLevelFromName(*name);
-        if (!simd) return fail("--simd: '{}' (avx2 or avx512)", *name);
-    }
-    std::filesystem::path modelPath;
-    if (auto model = args.value("model")) {
-        modelPath = *model;
-    } else {
-        DType dtype = DType::F16;
-        if (auto name = args.value("dtype")) {
-            auto parsed = dtypeFromName(*name);
-            if (!parsed || !isComputeSupported(*parsed)) return fail("--dtype: '{}'", *name);
-            dtype = *parsed;
-        }
-        PAGODA_ASSIGN_OR_RETURN(modelPath, presetModel(args.value("preset").value_or("small"), dtype));
-    }
-    const std::optional<std::string> jsonPath = args.value("json");
-    PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
-
-    PAGODA_ASSIGN_OR_RETURN(auto model, Model::load(modelPath));
-    const ModelConfig& c = model->config();
-    if (promptTokens + genTokens > c.contextLength) {
-        return fail("prompt {} + generation {} tokens exceed the context of {}", promptTokens, genTokens,
-                    c.contextLength);
-    }
-    CpuOps ops(CpuOpsOptions{threads, simd});
-    const int maxBatch = std::min(promptTokens, 512);
-    Transformer transformer(*model, ops, maxBatch);
-    PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(kvLayoutForTokens(c, promptTokens + genTokens, 16, DType::F16)));
-
-    const cpu::BandwidthSample bandwidth =
-        cpu::measureReadBandwidth(ops.context(), size_t(bandwidthMib) << 20, 5);
-    const std::vector<int32_t> prompt = benchTokens(promptTokens, c.vocabSize);
-    const std::vector<int32_t> decodeIds = benchTokens(genTokens + 1, c.vocabSize);
-
-    std::vector<double> ppRates, tgRates;
-    for (int r = -1; r < reps; ++r) {  // r == -1: warm-up (page faults, caches)
-        SequenceKv seq;
-        PAGODA_RETURN_IF_ERROR(cache->reserve(seq, promptTokens + genTokens));
-        auto start = Clock::now();
-        for (int done = 0; done < promptTokens;) {
-            const int n = std::min(maxBatch, promptTokens - done);
-            ForwardBatch batch{{prompt.begin() + done, prompt.begin() + done + n}, {{&seq, n, false}}};
-            transformer.forward(batch, *cache);
-            done += n;
-        }
-        const double ppSeconds = std::chrono::duration<double>(Clock::now() - start).count();
-        cache->release(seq);
-
-        // Generation as llama-bench measures it: decode steps from a short context.
-        PAGODA_RETURN_IF_ERROR(cache->reserve(seq, genTokens + 1));
-        ForwardBatch first{{decodeIds[0]}, {{&seq, 1, false}}};
-        transformer.forward(first, *cache);
-        start = Clock::now();
-        for (int i = 1; i <= genTokens; ++i) {
-            ForwardBatch step{{decodeIds[i]}, {{&seq, 1, false}}};
-            transformer.forward(step, *cache);
-        }
-        const double tgSeconds = std::chrono::duration<double>(Clock::now() - start).count();
-        cache->release(seq);
-        if (r >= 0) {
-            ppRates.push_back(promptTokens / ppSeconds);
-            tgRates.push_back(genTokens / tgSeconds);
-        }
-    }
-
-    const Summary pp = summarize(ppRates);
-    const Summary tg = summarize(tgRates);
-    const double bytesPerToken = double(model->bytesPerDecodeStep());
-    const double boundTokensPerSecond = bandwidth.bytesPerSecond / bytesPerToken;
-    const double fraction = tg.median / boundTokensPerSecond;
-
-    fmt::print("model:       {} ({}, {:.1f} MB read per token)\n", modelPath.filename().string(),
-               model->weightTypeName(), bytesPerToken / 1e6);
-    fmt::print("backend:     {}\n", ops.description());
-    fmt::print("bandwidth:   {:.2f} GB/s streaming read ({} MiB, median of 5)\n", bandwidth.bytesPerSecond / 1e9,
-               bandwidthMib);
-    fmt::print("pp{}:       {:.2f} tok/s (min {:.2f}, max {:.2f}, sd {:.2f}, {} reps)\n", promptTokens, pp.median,
-               pp.min, pp.max, pp.stddev, reps);
-    fmt::print("tg{}:        {:.2f} tok/s (min {:.2f}, max {:.2f}, sd {:.2f}, {} reps)\n", genTokens, tg.median,
-               tg.min, tg.max, tg.stddev, reps);
-    fmt::print("tg bound:    {:.2f} tok/s (bandwidth / bytes per token); achieved {:.1f}% of it\n",
-               boundTokensPerSecond, 100 * fraction);
-
-    if (jsonPath) {
-        std::ofstream out(*jsonPath);
-        out << fmt::format(
-            R"({{"model": "{}", "weight_type": "{}", "backend": "{}", "threads": {}, "bytes_per_token": {:.0f},
- "bandwidth_gbps": {:.4f}, "prompt_tokens": {}, "gen_tokens": {}, "reps": {},
- "pp_tok_s": {}, "tg_tok_s": {}, "tg_bound_tok_s": {:.4f}, "tg_fraction_of_bound": {:.4f}}}
-)",
-            modelPath.filename().string(), model->weightTypeName(), ops.description(), ops.context().pool->size(),
-            bytesPerToken, bandwidth.bytesPerSecond / 1e9, promptTokens, genTokens, reps, summaryJson(pp),
-            summaryJson(tg), boundTokensPerSecond, fraction);
-        if (!out) return fail("cannot write '{}'", *jsonPath);
-    }
-    return {};
+    if (command == "generation") return runGenerationBench(args);
+    if (command == "kv") return runKvBench(args);
+    return fail("unknown benchmark '{}'\n{}", command, kUsage);
 }
 
 }  // namespace

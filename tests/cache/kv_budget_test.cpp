@@ -1,0 +1,73 @@
+// Pool geometry from a byte budget and from /proc/meminfo.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "engine/cache/kv_budget.h"
+
+namespace pagoda {
+namespace {
+
+using testing::HasSubstr;
+
+KvLayout dims(int blockSize, DType type) {
+    KvLayout d;
+    d.nLayers = 2;
+    d.nKvHeads = 2;
+    d.headDim = 16;
+    d.blockSize = blockSize;
+    d.type = type;
+    return d;
+}
+
+TEST(KvBudget, BlocksFromBytes) {
+    // K and V x 2 layers x 2 heads x 16 tokens x 16 dims x 2 bytes = 4096 bytes per block.
+    auto layout = kvLayoutForBudget(dims(16, DType::F16), 10000);
+    ASSERT_TRUE(layout) << layout.error().message;
+    EXPECT_EQ(layout->bytesPerBlock(), 4096u);
+    EXPECT_EQ(layout->numBlocks, 2);
+    EXPECT_EQ(kvLayoutForBudget(dims(16, DType::F32), 10000)->numBlocks, 1);
+    EXPECT_EQ(kvLayoutForBudget(dims(8, DType::F16), 10000)->numBlocks, 4);
+    EXPECT_EQ(kvLayoutForBudget(dims(32, DType::F16), 8192)->numBlocks, 1);
+}
+
+TEST(KvBudget, ErrorsNameTheProblem) {
+    auto tiny = kvLayoutForBudget(dims(16, DType::F16), 4095);
+    ASSERT_FALSE(tiny);
+    EXPECT_THAT(tiny.error().message, HasSubstr("4095 bytes is too small for one block of 4096 bytes"));
+    EXPECT_THAT(kvLayoutForBudget(dims(12, DType::F16), 1 << 20).error().message, HasSubstr("block size 12"));
+    EXPECT_THAT(kvLayoutForBudget(dims(16, DType::BF16), 1 << 20).error().message, HasSubstr("bf16"));
+    KvLayout none = dims(16, DType::F16);
+    none.nKvHeads = 0;
+    EXPECT_THAT(kvLayoutForBudget(none, 1 << 20).error().message, HasSubstr("0 KV heads"));
+    EXPECT_THAT(resolveKvBudget({0, 1.5}).error().message, HasSubstr("fraction 1.5"));
+}
+
+TEST(KvBudget, ParsesMemAvailable) {
+    const char* meminfo =
+        "MemTotal:       16303420 kB\n"
+        "MemFree:         1234567 kB\n"
+        "MemAvailable:    8000000 kB\n"
+        "Buffers:          100000 kB\n";
+    auto bytes = parseMemAvailable(meminfo);
+    ASSERT_TRUE(bytes) << bytes.error().message;
+    EXPECT_EQ(*bytes, 8000000ull * 1024);
+    EXPECT_EQ(*parseMemAvailable("MemAvailable: 4 kB"), 4096u);
+    EXPECT_FALSE(parseMemAvailable("MemTotal: 5 kB\n"));
+    EXPECT_FALSE(parseMemAvailable("MemAvailable: lots\n"));
+    EXPECT_FALSE(parseMemAvailable("XMemAvailable: 5 kB\n"));
+}
+
+TEST(KvBudget, FractionOfThisHost) {
+    auto available = availableHostMemory();
+    ASSERT_TRUE(available) << available.error().message;
+    EXPECT_GT(*available, 0u);
+    auto quarter = resolveKvBudget({0, 0.25});
+    ASSERT_TRUE(quarter);
+    EXPECT_GT(*quarter, 0u);
+    EXPECT_LE(*quarter, *available);  // MemAvailable moves between the two reads, but not by 4x
+    EXPECT_EQ(*resolveKvBudget({12345, 0.25}), 12345u);
+}
+
+}  // namespace
+}  // namespace pagoda
