@@ -108,7 +108,21 @@ Result<void> runGenerationBench(Args& args) {
     CpuOps ops(CpuOpsOptions{threads, simd});
     const int maxBatch = std::min(promptTokens, 512);
     Transformer transformer(*model, ops, maxBatch);
-    PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(kvLayoutForTokens(c, promptTokens + genTokens, 16, DType::F16)));
+    // No prefix caching: every repetition must compute its prompt.
+    BlockManagerConfig manager;
+    manager.maxContext = c.contextLength;
+    manager.prefixCaching = false;
+    manager.watermark = 0;
+    PAGODA_ASSIGN_OR_RETURN(auto cache,
+                            KvCache::create(kvLayoutForTokens(c, promptTokens + genTokens, 16, DType::F16), manager));
+    // Runs tokens of seq as one forward pass.
+    auto forward = [&](SeqId seq, std::span<const int32_t> tokens) -> Result<void> {
+        ForwardBatch batch;
+        PAGODA_ASSIGN_OR_RETURN(const Alloc status, cache->addChunk(batch, seq, tokens, false));
+        if (status == Alloc::NoSpace) return fail("KV cache full");
+        transformer.forward(batch, *cache);
+        return {};
+    };
 
     const cpu::BandwidthSample bandwidth =
         cpu::measureReadBandwidth(ops.context(), size_t(bandwidthMib) << 20, 5);
@@ -117,29 +131,25 @@ Result<void> runGenerationBench(Args& args) {
 
     std::vector<double> ppRates, tgRates;
     for (int r = -1; r < reps; ++r) {  // r == -1: warm-up (page faults, caches)
-        SequenceKv seq;
-        PAGODA_RETURN_IF_ERROR(cache->reserve(seq, promptTokens + genTokens));
+        PAGODA_ASSIGN_OR_RETURN(Admission admission, cache->blocks().admit(prompt));
         auto start = Clock::now();
         for (int done = 0; done < promptTokens;) {
             const int n = std::min(maxBatch, promptTokens - done);
-            ForwardBatch batch{{prompt.begin() + done, prompt.begin() + done + n}, {{&seq, n, false}}};
-            transformer.forward(batch, *cache);
+            PAGODA_RETURN_IF_ERROR(forward(admission.seq, std::span(prompt).subspan(done, n)));
             done += n;
         }
         const double ppSeconds = std::chrono::duration<double>(Clock::now() - start).count();
-        cache->release(seq);
+        PAGODA_RETURN_IF_ERROR(cache->blocks().release(admission.seq));
 
         // Generation as llama-bench measures it: decode steps from a short context.
-        PAGODA_RETURN_IF_ERROR(cache->reserve(seq, genTokens + 1));
-        ForwardBatch first{{decodeIds[0]}, {{&seq, 1, false}}};
-        transformer.forward(first, *cache);
+        PAGODA_ASSIGN_OR_RETURN(admission, cache->blocks().admit(std::span(decodeIds).first(1)));
+        PAGODA_RETURN_IF_ERROR(forward(admission.seq, std::span(decodeIds).first(1)));
         start = Clock::now();
         for (int i = 1; i <= genTokens; ++i) {
-            ForwardBatch step{{decodeIds[i]}, {{&seq, 1, false}}};
-            transformer.forward(step, *cache);
+            PAGODA_RETURN_IF_ERROR(forward(admission.seq, std::span(decodeIds).subspan(i, 1)));
         }
         const double tgSeconds = std::chrono::duration<double>(Clock::now() - start).count();
-        cache->release(seq);
+        PAGODA_RETURN_IF_ERROR(cache->blocks().release(admission.seq));
         if (r >= 0) {
             ppRates.push_back(promptTokens / ppSeconds);
             tgRates.push_back(genTokens / tgSeconds);

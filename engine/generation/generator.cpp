@@ -25,6 +25,15 @@ Result<void> checkPrompt(std::span<const int32_t> prompt, const ModelConfig& con
     return {};
 }
 
+BlockManagerConfig managerConfig(const ModelConfig& config, bool prefixCaching) {
+    BlockManagerConfig manager;
+    manager.maxContext = config.contextLength;
+    manager.prefixCaching = prefixCaching;
+    manager.slidingWindow = config.slidingWindow;
+    manager.watermark = 0;
+    return manager;
+}
+
 }  // namespace
 
 std::string_view finishReasonName(FinishReason reason) {
@@ -45,7 +54,7 @@ Generator::Generator(const Model& model, Ops& ops, const GeneratorOptions& optio
 Result<void> Generator::prepareCache(int tokens) {
     const KvLayout layout = kvLayoutForTokens(m_model.config(), tokens, m_options.blockSize, m_options.kvType);
     if (m_cache && m_cache->layout().numBlocks >= layout.numBlocks) return {};
-    PAGODA_ASSIGN_OR_RETURN(m_cache, KvCache::create(layout));
+    PAGODA_ASSIGN_OR_RETURN(m_cache, KvCache::create(layout, managerConfig(m_model.config(), m_options.prefixCaching)));
     return {};
 }
 
@@ -55,23 +64,35 @@ Result<GenerateStats> Generator::generate(const GenerateRequest& request, const 
     const int promptLength = int(request.prompt.size());
     const int capacity = std::min(context, promptLength + std::max(request.maxTokens, 0));
     PAGODA_RETURN_IF_ERROR(prepareCache(capacity));
-    SequenceKv seq;
-    PAGODA_RETURN_IF_ERROR(m_cache->reserve(seq, capacity));
+    BlockManager& blocks = m_cache->blocks();
+    PAGODA_ASSIGN_OR_RETURN(const Admission admission, blocks.admit(request.prompt));
+    const SeqId seq = admission.seq;
+    // Appends tokens of seq to a fresh batch and runs it; the cache was sized
+    // for the whole request, so it cannot run out.
+    auto step = [&](std::span<const int32_t> tokens) -> Result<std::span<const float>> {
+        ForwardBatch batch;
+        PAGODA_ASSIGN_OR_RETURN(const Alloc status, m_cache->addChunk(batch, seq, tokens, false));
+        if (status == Alloc::NoSpace) return fail("KV cache full ({} blocks)", m_cache->layout().numBlocks);
+        return m_transformer.forward(batch, *m_cache);
+    };
 
     GenerateStats stats;
     stats.promptTokens = promptLength;
+    stats.reusedTokens = admission.hitTokens;
     Sampler sampler(request.sampling);
     std::vector<int32_t> history(request.prompt.begin(), request.prompt.end());
     const int vocab = m_model.config().vocabSize;
 
     const auto start = Clock::now();
     std::span<const float> logits;
-    for (int done = 0; done < promptLength;) {
+    for (int done = admission.hitTokens; done < promptLength;) {
         const int n = std::min(m_transformer.maxTokens(), promptLength - done);
-        ForwardBatch batch;
-        batch.tokens.assign(request.prompt.begin() + done, request.prompt.begin() + done + n);
-        batch.chunks.push_back({&seq, n, false});
-        logits = m_transformer.forward(batch, *m_cache);
+        auto out = step(request.prompt.subspan(done, n));
+        if (!out) {
+            (void)blocks.release(seq);
+            return std::unexpected(out.error());
+        }
+        logits = *out;
         done += n;
     }
 
@@ -93,38 +114,40 @@ Result<GenerateStats> Generator::generate(const GenerateRequest& request, const 
             break;
         }
         if (produced + 1 == request.maxTokens) break;
-        if (seq.length >= capacity) {
+        if (promptLength + produced >= capacity) {
             stats.finish = FinishReason::ContextFull;
             break;
         }
-        ForwardBatch batch;
-        batch.tokens = {token};
-        batch.chunks.push_back({&seq, 1, false});
-        logits = m_transformer.forward(batch, *m_cache);
+        auto out = step(std::span(&token, 1));
+        if (!out) {
+            (void)blocks.release(seq);
+            return std::unexpected(out.error());
+        }
+        logits = *out;
     }
     if (stats.generatedTokens > 0) stats.generateSeconds = secondsSince(decodeStart);
-    m_cache->release(seq);
+    PAGODA_RETURN_IF_ERROR(blocks.release(seq));
     return stats;
 }
 
 Result<std::vector<float>> Generator::promptLogits(std::span<const int32_t> prompt) {
     PAGODA_RETURN_IF_ERROR(checkPrompt(prompt, m_model.config()));
     const int n = int(prompt.size());
-    PAGODA_RETURN_IF_ERROR(prepareCache(n));
-    SequenceKv seq;
-    PAGODA_RETURN_IF_ERROR(m_cache->reserve(seq, n));
+    // Every position's logits are wanted, so nothing may come from the prefix cache.
+    const KvLayout layout = kvLayoutForTokens(m_model.config(), n, m_options.blockSize, m_options.kvType);
+    PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(layout, managerConfig(m_model.config(), false)));
+    PAGODA_ASSIGN_OR_RETURN(const Admission admission, cache->blocks().admit(prompt));
     std::vector<float> all;
     all.reserve(size_t(n) * m_model.config().vocabSize);
     for (int done = 0; done < n;) {
         const int chunk = std::min(m_transformer.maxTokens(), n - done);
         ForwardBatch batch;
-        batch.tokens.assign(prompt.begin() + done, prompt.begin() + done + chunk);
-        batch.chunks.push_back({&seq, chunk, true});
-        std::span<const float> logits = m_transformer.forward(batch, *m_cache);
+        PAGODA_ASSIGN_OR_RETURN(const Alloc status, cache->addChunk(batch, admission.seq, prompt.subspan(done, chunk), true));
+        if (status == Alloc::NoSpace) return fail("KV cache full ({} blocks)", layout.numBlocks);
+        std::span<const float> logits = m_transformer.forward(batch, *cache);
         all.insert(all.end(), logits.begin(), logits.end());
         done += chunk;
     }
-    m_cache->release(seq);
     return all;
 }
 

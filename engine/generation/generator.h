@@ -23,6 +23,7 @@ struct GeneratorOptions {
     int maxBatchTokens = 256;  // prefill chunk size
     int blockSize = 16;
     DType kvType = DType::F16;
+    bool prefixCaching = true;  // a later prompt reuses the KV of a cached common prefix
 };
 
 struct GenerateRequest {
@@ -37,12 +38,16 @@ std::string_view finishReasonName(FinishReason reason);
 
 struct GenerateStats {
     int promptTokens = 0;
+    int reusedTokens = 0;  // prompt tokens whose KV came from the prefix cache
     int generatedTokens = 0;
     double promptSeconds = 0;    // prefill, up to the first sampled token
     double generateSeconds = 0;  // the decode steps after it
     FinishReason finish = FinishReason::Length;
 
-    double promptTokensPerSecond() const { return promptSeconds > 0 ? promptTokens / promptSeconds : 0; }
+    // Prompt tokens computed (not reused) per second of prefill.
+    double promptTokensPerSecond() const {
+        return promptSeconds > 0 ? (promptTokens - reusedTokens) / promptSeconds : 0;
+    }
     // Decode throughput over the tokens produced by decode steps.
     double generateTokensPerSecond() const {
         return generateSeconds > 0 ? (generatedTokens - 1) / generateSeconds : 0;
@@ -61,6 +66,7 @@ public:
     Result<std::vector<float>> promptLogits(std::span<const int32_t> prompt);
 
 private:
+    // A cache of at least `tokens` tokens (kept across calls for prefix reuse).
     Result<void> prepareCache(int tokens);
 
     const Model& m_model;

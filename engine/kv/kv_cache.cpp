@@ -1,8 +1,10 @@
 #include "engine/kv/kv_cache.h"
 
+#include <cstring>
 #include <new>
 
 #include "engine/model/model_config.h"
+#include "engine/transformer/transformer.h"
 
 namespace pagoda {
 
@@ -21,22 +23,21 @@ KvLayout kvLayoutForTokens(const ModelConfig& config, int tokens, int blockSize,
     return layout;
 }
 
-Result<std::unique_ptr<KvCache>> KvCache::create(const KvLayout& layout) {
+Result<std::unique_ptr<KvCache>> KvCache::create(const KvLayout& layout, BlockManagerConfig manager) {
     if (layout.type != DType::F16 && layout.type != DType::F32) {
         return fail("KV cache type {} is not supported (f16 or f32)", dtypeName(layout.type));
     }
-    if (layout.blockSize < 1 || layout.blockSize > 256) return fail("KV block size {} outside [1, 256]", layout.blockSize);
-    if (layout.numBlocks < 1) return fail("KV cache of {} blocks: at least one block is needed", layout.numBlocks);
     if (layout.nLayers < 1 || layout.nKvHeads < 1 || layout.headDim < 1) {
         return fail("KV layout with {} layers, {} KV heads, head dim {}", layout.nLayers, layout.nKvHeads, layout.headDim);
     }
-    std::unique_ptr<KvCache> cache(new KvCache(layout));
+    manager.numBlocks = layout.numBlocks;
+    manager.blockSize = layout.blockSize;
+    PAGODA_ASSIGN_OR_RETURN(BlockManager blocks, BlockManager::create(manager));
+    std::unique_ptr<KvCache> cache(new KvCache(layout, std::move(blocks)));
     cache->m_poolBytes = layout.elementsPerBlock() * dtypeInfo(layout.type).blockBytes * size_t(layout.numBlocks);
     const uint64_t total = layout.bytes();
     cache->m_storage.reset(new (std::nothrow) uint8_t[total]);
     if (!cache->m_storage) return fail("cannot allocate {} bytes for the KV cache", total);
-    cache->m_free.reserve(layout.numBlocks);
-    for (int b = layout.numBlocks - 1; b >= 0; --b) cache->m_free.push_back(b);
     return cache;
 }
 
@@ -50,25 +51,29 @@ void* KvCache::keys(int layer) { return m_storage.get() + 2 * m_poolBytes * size
 
 void* KvCache::values(int layer) { return m_storage.get() + 2 * m_poolBytes * size_t(layer) + m_poolBytes; }
 
-Result<void> KvCache::reserve(SequenceKv& seq, int length) {
-    const size_t needed = size_t((length + m_layout.blockSize - 1) / m_layout.blockSize);
-    if (needed <= seq.blocks.size()) return {};
-    const size_t extra = needed - seq.blocks.size();
-    if (extra > m_free.size()) {
-        return fail("KV cache full: {} more blocks needed for {} tokens, {} free of {}", extra, length, m_free.size(),
-                    m_layout.numBlocks);
+Result<Alloc> KvCache::addChunk(ForwardBatch& batch, SeqId seq, std::span<const int32_t> tokens, bool allLogits) {
+    PAGODA_ASSIGN_OR_RETURN(const int start, m_blocks.length(seq));
+    const size_t slotsBefore = batch.slots.size();
+    PAGODA_ASSIGN_OR_RETURN(const Alloc status, m_blocks.appendSlots(seq, tokens, batch.slots));
+    if (status == Alloc::NoSpace) {
+        batch.slots.resize(slotsBefore);
+        return status;
     }
-    for (size_t i = 0; i < extra; ++i) {
-        seq.blocks.push_back(m_free.back());
-        m_free.pop_back();
-    }
-    return {};
+    PAGODA_ASSIGN_OR_RETURN(std::span<const int32_t> table, m_blocks.blockTable(seq));
+    batch.tokens.insert(batch.tokens.end(), tokens.begin(), tokens.end());
+    batch.chunks.push_back({table, start, int(tokens.size()), allLogits});
+    return Alloc::Ok;
 }
 
-void KvCache::release(SequenceKv& seq) {
-    m_free.insert(m_free.end(), seq.blocks.rbegin(), seq.blocks.rend());
-    seq.blocks.clear();
-    seq.length = 0;
+void KvCache::copyBlocks(std::span<const BlockCopy> copies) {
+    const size_t blockBytes = m_layout.elementsPerBlock() * dtypeInfo(m_layout.type).blockBytes;
+    for (int layer = 0; layer < m_layout.nLayers; ++layer) {
+        for (uint8_t* pool : {static_cast<uint8_t*>(keys(layer)), static_cast<uint8_t*>(values(layer))}) {
+            for (const BlockCopy& c : copies) {
+                std::memcpy(pool + size_t(c.dst) * blockBytes, pool + size_t(c.src) * blockBytes, blockBytes);
+            }
+        }
+    }
 }
 
 }  // namespace pagoda

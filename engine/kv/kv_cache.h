@@ -1,13 +1,15 @@
 #pragma once
-// The KV cache in the paged block layout: per layer, K and V pools of
-// fixed-size blocks [numBlocks][nKvHeads][blockSize][headDim], and a
-// simple free-list allocator handing whole blocks to sequences. (Prefix
-// sharing, eviction and preemption belong to the block manager.)
+// The KV cache: per layer, K and V pools of fixed-size blocks
+// [numBlocks][nKvHeads][blockSize][headDim] (the memory), and the block
+// manager that decides which sequence's tokens live in which block (the
+// bookkeeping, engine/cache/block_manager.h).
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
+#include "engine/cache/block_manager.h"
 #include "engine/core/result.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/dtype.h"
@@ -15,6 +17,7 @@
 namespace pagoda {
 
 struct ModelConfig;
+struct ForwardBatch;
 
 struct KvLayout {
     int nLayers = 0;
@@ -32,39 +35,39 @@ struct KvLayout {
 // The layout holding `tokens` tokens (rounded up to whole blocks).
 KvLayout kvLayoutForTokens(const ModelConfig& config, int tokens, int blockSize, DType type);
 
-// A sequence's share of the cache: its block table and length in tokens.
-struct SequenceKv {
-    std::vector<int32_t> blocks;  // logical block -> physical block
-    int length = 0;               // tokens stored
-
-    // Pool slot (block * blockSize + offset) of position pos.
-    int32_t slot(int pos, int blockSize) const { return blocks[pos / blockSize] * blockSize + pos % blockSize; }
-};
-
 class KvCache {
 public:
-    // Errors on an invalid layout or when the memory cannot be allocated.
-    static Result<std::unique_ptr<KvCache>> create(const KvLayout& layout);
+    // Allocates the pools of `layout` and a block manager over them
+    // (manager.numBlocks and manager.blockSize are taken from the layout).
+    // Errors on an invalid layout or config, or when the memory cannot be
+    // allocated.
+    static Result<std::unique_ptr<KvCache>> create(const KvLayout& layout, BlockManagerConfig manager);
 
     const KvLayout& layout() const { return m_layout; }
+    BlockManager& blocks() { return m_blocks; }
+    const BlockManager& blocks() const { return m_blocks; }
+
+    // --- used by the forward pass ---
     cpu::PagedKvView view(int layer) const;
     void* keys(int layer);    // [numBlocks][nKvHeads][blockSize][headDim]
     void* values(int layer);  // [numBlocks][nKvHeads][blockSize][headDim]
 
-    // Grows seq's block table to hold `length` tokens (length itself is
-    // not changed). On "KV cache full" the table is left as it was.
-    Result<void> reserve(SequenceKv& seq, int length);
-    // Returns all of seq's blocks to the free list and empties it.
-    void release(SequenceKv& seq);
-    int freeBlocks() const { return int(m_free.size()); }
+    // --- used by whoever builds batches (generator, scheduler) ---
+
+    // Appends `tokens` of sequence seq to the batch as one chunk: takes
+    // their slots from the block manager and points the chunk at seq's block
+    // table. NoSpace leaves batch and manager unchanged.
+    Result<Alloc> addChunk(ForwardBatch& batch, SeqId seq, std::span<const int32_t> tokens, bool allLogits);
+    // Applies the block copies a fork returned (every layer, K and V).
+    void copyBlocks(std::span<const BlockCopy> copies);
 
 private:
-    explicit KvCache(const KvLayout& layout) : m_layout(layout) {}
+    KvCache(const KvLayout& layout, BlockManager blocks) : m_layout(layout), m_blocks(std::move(blocks)) {}
 
     KvLayout m_layout;
+    BlockManager m_blocks;
     size_t m_poolBytes = 0;                // bytes of one K (or V) pool of one layer
     std::unique_ptr<uint8_t[]> m_storage;  // [nLayers][2][numBlocks][nKvHeads][blockSize][headDim]
-    std::vector<int32_t> m_free;           // free physical blocks (stack)
 };
 
 }  // namespace pagoda

@@ -24,26 +24,20 @@ Transformer::Transformer(const Model& model, Ops& ops, int maxTokens)
     m_up.resize(n * c.ffnDim);
     m_logits.resize(n * c.vocabSize);
     m_positions.resize(n);
-    m_slots.resize(n);
 }
 
 std::span<const float> Transformer::forward(const ForwardBatch& batch, KvCache& cache) {
     const ModelConfig& c = m_model.config();
     const ModelWeights& w = m_model.weights();
     const int n = int(batch.tokens.size());
-    assert(n > 0 && n <= m_maxTokens);
-    const int blockSize = cache.layout().blockSize;
+    assert(n > 0 && n <= m_maxTokens && batch.slots.size() == size_t(n));
 
     std::vector<cpu::AttentionSequence> sequences;
     sequences.reserve(batch.chunks.size());
     int offset = 0;
     for (const SequenceChunk& chunk : batch.chunks) {
-        const int start = chunk.kv->length;
-        for (int i = 0; i < chunk.nTokens; ++i) {
-            m_positions[offset + i] = start + i;
-            m_slots[offset + i] = chunk.kv->slot(start + i, blockSize);
-        }
-        sequences.push_back({offset, chunk.nTokens, start, chunk.kv->blocks.data()});
+        for (int i = 0; i < chunk.nTokens; ++i) m_positions[offset + i] = chunk.startPos + i;
+        sequences.push_back({offset, chunk.nTokens, chunk.startPos, chunk.blockTable.data()});
         offset += chunk.nTokens;
     }
     assert(offset == n);
@@ -59,7 +53,7 @@ std::span<const float> Transformer::forward(const ForwardBatch& batch, KvCache& 
         m_ops.matmul(layer.wv, m_xb.data(), m_v.data(), n);
         m_ops.rope(m_q.data(), n, c.nHeads, m_positions.data(), rope);
         m_ops.rope(m_k.data(), n, c.nKvHeads, m_positions.data(), rope);
-        m_ops.storeKv(cache, l, m_k.data(), m_v.data(), m_slots.data(), n);
+        m_ops.storeKv(cache, l, m_k.data(), m_v.data(), batch.slots.data(), n);
 
         cpu::AttentionParams attention;
         attention.q = m_q.data();
@@ -92,7 +86,6 @@ std::span<const float> Transformer::forward(const ForwardBatch& batch, KvCache& 
                          sizeof(float) * c.dim);
         }
         offset += chunk.nTokens;
-        chunk.kv->length += chunk.nTokens;
     }
     m_ops.rmsNorm(m_xb.data(), w.outputNorm.data(), m_xb.data(), rows, c.dim, c.rmsEps);
     m_ops.matmul(w.output, m_xb.data(), m_logits.data(), rows);

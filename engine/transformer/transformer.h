@@ -13,18 +13,19 @@ namespace pagoda {
 class Model;
 class Ops;
 
-// Tokens [offset, offset + nTokens) of the batch continue one sequence at
-// position kv->length. The caller reserves the blocks beforehand
-// (KvCache::reserve(*kv, kv->length + nTokens)); forward() appends the
-// chunk's K/V and advances kv->length.
+// The next nTokens tokens of the batch continue one sequence at positions
+// [startPos, startPos + nTokens); its block table covers them (kNoBlock for
+// blocks that left the sliding window). KvCache::addChunk fills this in.
 struct SequenceChunk {
-    SequenceKv* kv = nullptr;
+    std::span<const int32_t> blockTable;  // logical -> physical block
+    int startPos = 0;
     int nTokens = 0;
     bool allLogits = false;  // logits of every token, not only the last
 };
 
 struct ForwardBatch {
     std::vector<int32_t> tokens;        // [nTokens] chunk after chunk
+    std::vector<int32_t> slots;         // [nTokens] pool slot receiving each token's K/V
     std::vector<SequenceChunk> chunks;  // in token order
 };
 
@@ -56,7 +57,6 @@ private:
     std::vector<float> m_up;      // [n][ffnDim]
     std::vector<float> m_logits;  // [n][vocab]
     std::vector<int32_t> m_positions;  // [n]
-    std::vector<int32_t> m_slots;      // [n]
 };
 
 }  // namespace pagoda

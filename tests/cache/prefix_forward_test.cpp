@@ -48,55 +48,45 @@ protected:
         m_model = std::move(*model);
 
         KvLayout layout = kvLayoutForTokens(m_model->config(), kBlocks * kBlockSize, kBlockSize, DType::F32);
-        auto cache = KvCache::create(layout);
-        ASSERT_TRUE(cache) << cache.error().message;
-        m_cache = std::move(*cache);
         BlockManagerConfig config;
-        config.numBlocks = layout.numBlocks;
-        config.blockSize = kBlockSize;
         config.maxContext = spec.contextLength;
         config.hashSeed = 11;
-        auto manager = BlockManager::create(config);
-        ASSERT_TRUE(manager) << manager.error().message;
-        m_manager.emplace(std::move(*manager));
+        auto cache = KvCache::create(layout, config);
+        ASSERT_TRUE(cache) << cache.error().message;
+        m_cache = std::move(*cache);
         m_transformer.emplace(*m_model, m_ops, 64);
     }
 
     // Appends `tokens` to seq through the manager and runs them; returns the last token's logits.
     std::vector<float> run(SeqId seq, const std::vector<int32_t>& tokens) {
-        const int start = *m_manager->length(seq);
-        std::vector<int32_t> slots;
-        auto alloc = m_manager->appendSlots(seq, tokens, slots);
+        const int start = *manager().length(seq);
+        ForwardBatch batch;
+        auto alloc = m_cache->addChunk(batch, seq, tokens, false);
         EXPECT_TRUE(alloc && *alloc == Alloc::Ok);
-        const auto table = *m_manager->blockTable(seq);
-        SequenceKv kv{std::vector<int32_t>(table.begin(), table.end()), start};
-        for (size_t i = 0; i < tokens.size(); ++i) EXPECT_EQ(slots[i], kv.slot(start + int(i), kBlockSize));
-        ForwardBatch batch{tokens, {{&kv, int(tokens.size()), false}}};
+        const auto table = *manager().blockTable(seq);
+        for (size_t i = 0; i < tokens.size(); ++i) {
+            const int pos = start + int(i);
+            EXPECT_EQ(batch.slots[i], table[pos / kBlockSize] * kBlockSize + pos % kBlockSize);
+        }
         auto logits = m_transformer->forward(batch, *m_cache);
         return {logits.begin(), logits.end()};
     }
 
+    BlockManager& manager() { return m_cache->blocks(); }
+
     // The same prompt computed from scratch in a cache of its own.
     std::vector<float> fromScratch(const std::vector<int32_t>& tokens) {
-        auto cache = KvCache::create(kvLayoutForTokens(m_model->config(), 128, kBlockSize, DType::F32));
-        SequenceKv kv;
-        EXPECT_TRUE((*cache)->reserve(kv, int(tokens.size())));
-        ForwardBatch batch{tokens, {{&kv, int(tokens.size()), false}}};
+        BlockManagerConfig config;
+        config.maxContext = m_model->config().contextLength;
+        config.prefixCaching = false;
+        auto cache = KvCache::create(kvLayoutForTokens(m_model->config(), 128, kBlockSize, DType::F32), config);
+        EXPECT_TRUE(cache) << cache.error().message;
+        auto admission = (*cache)->blocks().admit(tokens);
+        EXPECT_TRUE(admission);
+        ForwardBatch batch;
+        EXPECT_TRUE((*cache)->addChunk(batch, admission->seq, tokens, false));
         auto logits = m_transformer->forward(batch, **cache);
         return {logits.begin(), logits.end()};
-    }
-
-    void applyCopies(const std::vector<BlockCopy>& copies) {
-        const KvLayout& layout = m_cache->layout();
-        const size_t blockBytes = layout.elementsPerBlock() * sizeof(float);
-        for (int l = 0; l < layout.nLayers; ++l) {
-            for (void* pool : {m_cache->keys(l), m_cache->values(l)}) {
-                auto* base = static_cast<uint8_t*>(pool);
-                for (const BlockCopy& c : copies) {
-                    std::memcpy(base + size_t(c.dst) * blockBytes, base + size_t(c.src) * blockBytes, blockBytes);
-                }
-            }
-        }
     }
 
     // NaN into every free block, so that reading one (a wrong table entry,
@@ -104,7 +94,7 @@ protected:
     void poisonFreeBlocks() {
         const KvLayout& layout = m_cache->layout();
         const size_t blockFloats = layout.elementsPerBlock();
-        const auto map = m_manager->blockMap();
+        const auto map = manager().blockMap();
         for (int l = 0; l < layout.nLayers; ++l) {
             for (void* pool : {m_cache->keys(l), m_cache->values(l)}) {
                 for (size_t b = 0; b < map.size(); ++b) {
@@ -137,40 +127,39 @@ protected:
     std::vector<uint8_t> m_bytes;
     std::unique_ptr<Model> m_model;
     std::unique_ptr<KvCache> m_cache;
-    std::optional<BlockManager> m_manager;
     CpuOps m_ops{CpuOpsOptions{2, std::nullopt}};
     std::optional<Transformer> m_transformer;
 };
 
 TEST_F(PrefixForward, CachedPrefixGivesFromScratchLogits) {
     const std::vector<int32_t> first = randomTokens(40);
-    const SeqId a = m_manager->admit(first)->seq;
+    const SeqId a = manager().admit(first)->seq;
     run(a, first);
-    ASSERT_TRUE(m_manager->release(a));
+    ASSERT_TRUE(manager().release(a));
     poisonFreeBlocks();
 
     // Same 35 first tokens, another ending: blocks 0 and 1 (32 tokens) are reused.
     std::vector<int32_t> second(first.begin(), first.begin() + 35);
     const std::vector<int32_t> ending = randomTokens(10);
     second.insert(second.end(), ending.begin(), ending.end());
-    auto admission = m_manager->admit(second);
+    auto admission = manager().admit(second);
     ASSERT_TRUE(admission);
     ASSERT_EQ(admission->hitTokens, 32);
     const auto cached = run(admission->seq, std::vector<int32_t>(second.begin() + 32, second.end()));
     EXPECT_LE(maxRelativeDiff(cached, fromScratch(second)), 1e-5);
-    auto valid = m_manager->validate();
+    auto valid = manager().validate();
     EXPECT_TRUE(valid) << valid.error().message;
 }
 
 TEST_F(PrefixForward, ForkWithAppliedCopiesDecodesLikeItsParent) {
     const std::vector<int32_t> prompt = randomTokens(37);  // the last block is partly filled
-    const SeqId parent = m_manager->admit(prompt)->seq;
+    const SeqId parent = manager().admit(prompt)->seq;
     run(parent, prompt);
     poisonFreeBlocks();
-    auto fork = m_manager->fork(parent);
+    auto fork = manager().fork(parent);
     ASSERT_TRUE(fork && fork->status == Alloc::Ok);
     ASSERT_EQ(fork->copies.size(), 1u);
-    applyCopies(fork->copies);
+    m_cache->copyBlocks(fork->copies);
 
     const std::vector<int32_t> next = randomTokens(3);
     std::vector<float> parentLogits, childLogits;

@@ -103,27 +103,52 @@ TEST_F(GeneratorTest, GreedyFirstTokenIsTheArgmaxOfPromptLogits) {
     EXPECT_EQ(run(prompt, greedy, 1).at(0), argmax);
 }
 
-TEST(KvCache, FullIsAnErrorThatLeavesTheTableAloneAndReleaseReturnsBlocks) {
+TEST_F(GeneratorTest, LaterPromptReusesTheCachedPrefix) {
+    Generator generator(*m_model, m_ops);
+    std::vector<int32_t> prompt(40);
+    for (int i = 0; i < 40; ++i) prompt[i] = 3 + i;
+    SamplingParams greedy;
+    greedy.temperature = 0;
+    std::vector<int32_t> first, second;
+    auto a = generator.generate({prompt, 6, greedy, false}, [&](int32_t id) { first.push_back(id); });
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->reusedTokens, 0);
+    auto b = generator.generate({prompt, 6, greedy, false}, [&](int32_t id) { second.push_back(id); });
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->reusedTokens, 32);  // two full blocks of 16; the last token is always recomputed
+    EXPECT_EQ(first, second);
+}
+
+TEST(KvCache, AddChunkOnAFullCacheIsNoSpaceAndChangesNothing) {
     KvLayout layout{2, 2, 16, 16, 4, DType::F16};
-    auto cache = KvCache::create(layout);
-    ASSERT_TRUE(cache);
-    SequenceKv a, b;
-    ASSERT_TRUE((*cache)->reserve(a, 40));  // 3 blocks
-    EXPECT_EQ(a.blocks.size(), 3u);
-    EXPECT_EQ((*cache)->freeBlocks(), 1);
-    auto full = (*cache)->reserve(b, 20);  // needs 2
-    ASSERT_FALSE(full);
-    EXPECT_THAT(full.error().message, HasSubstr("KV cache full"));
-    EXPECT_TRUE(b.blocks.empty());
-    (*cache)->release(a);
-    EXPECT_EQ((*cache)->freeBlocks(), 4);
-    EXPECT_TRUE((*cache)->reserve(b, 64));
+    BlockManagerConfig manager;
+    manager.maxContext = 128;
+    manager.prefixCaching = false;
+    manager.watermark = 0;
+    auto cache = KvCache::create(layout, manager);
+    ASSERT_TRUE(cache) << cache.error().message;
+    std::vector<int32_t> tokens(40, 7);
+    ForwardBatch batch;
+    const SeqId a = (*cache)->blocks().admit(tokens)->seq;
+    ASSERT_EQ(*(*cache)->addChunk(batch, a, tokens, false), Alloc::Ok);  // 3 of 4 blocks
+    EXPECT_EQ(batch.slots.size(), 40u);
+    const SeqId b = (*cache)->blocks().admit(std::span(tokens).first(20))->seq;
+    auto full = (*cache)->addChunk(batch, b, std::span(tokens).first(20), false);  // needs 2
+    ASSERT_TRUE(full);
+    EXPECT_EQ(*full, Alloc::NoSpace);
+    EXPECT_EQ(batch.tokens.size(), 40u);
+    EXPECT_EQ(batch.slots.size(), 40u);
+    EXPECT_EQ(batch.chunks.size(), 1u);
+    ASSERT_TRUE((*cache)->blocks().release(a));
+    EXPECT_EQ(*(*cache)->addChunk(batch, b, std::span(tokens).first(20), false), Alloc::Ok);
 }
 
 TEST(KvCache, InvalidLayoutsAreRejected) {
-    EXPECT_FALSE(KvCache::create(KvLayout{2, 2, 16, 16, 0, DType::F16}));
-    EXPECT_FALSE(KvCache::create(KvLayout{2, 2, 16, 0, 4, DType::F16}));
-    EXPECT_FALSE(KvCache::create(KvLayout{2, 2, 16, 16, 4, DType::Q8_0}));
+    BlockManagerConfig manager;
+    manager.maxContext = 64;
+    EXPECT_FALSE(KvCache::create(KvLayout{2, 2, 16, 16, 0, DType::F16}, manager));
+    EXPECT_FALSE(KvCache::create(KvLayout{2, 2, 16, 0, 4, DType::F16}, manager));
+    EXPECT_FALSE(KvCache::create(KvLayout{2, 2, 16, 16, 4, DType::Q8_0}, manager));
 }
 
 }  // namespace

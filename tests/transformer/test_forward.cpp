@@ -73,6 +73,29 @@ std::vector<int32_t> randomTokens(int n, int vocab, std::mt19937_64& rng) {
     return ids;
 }
 
+// A cache of `tokens` tokens without prefix caching: every token is computed.
+std::unique_ptr<KvCache> makeCache(const ModelConfig& config, int tokens, DType kvType) {
+    BlockManagerConfig manager;
+    manager.maxContext = config.contextLength;
+    manager.prefixCaching = false;
+    manager.watermark = 0;
+    auto cache = KvCache::create(kvLayoutForTokens(config, tokens, 16, kvType), manager);
+    EXPECT_TRUE(cache) << cache.error().message;
+    return cache ? std::move(*cache) : nullptr;
+}
+
+SeqId admit(KvCache& cache, std::span<const int32_t> prompt) {
+    auto admission = cache.blocks().admit(prompt);
+    EXPECT_TRUE(admission) << admission.error().message;
+    return admission->seq;
+}
+
+void addChunk(ForwardBatch& batch, KvCache& cache, SeqId seq, std::span<const int32_t> tokens, bool allLogits) {
+    auto status = cache.addChunk(batch, seq, tokens, allLogits);
+    ASSERT_TRUE(status) << status.error().message;
+    ASSERT_EQ(*status, Alloc::Ok);
+}
+
 // max |engine - reference| over a row, relative to the reference's RMS;
 // +inf when anything is NaN so NaN never passes.
 double relativeError(std::span<const float> engine, const std::vector<double>& reference) {
@@ -105,34 +128,35 @@ TEST_P(ForwardVsReference, PrefillAndDecodeMatchFloat64Reference) {
     const auto expected = b.reference->forward(tokens);
 
     CpuOps ops(CpuOpsOptions{2, std::nullopt});
-    auto cache = KvCache::create(kvLayoutForTokens(b.model->config(), 2 * n, 16, kvType));
-    ASSERT_TRUE(cache) << cache.error().message;
+    auto cache = makeCache(b.model->config(), 2 * n, kvType);
+    ASSERT_TRUE(cache);
 
     // Prefill in uneven chunks (13 + 24), logits for every token.
     Transformer prefill(*b.model, ops, 24);
-    SequenceKv seq;
-    ASSERT_TRUE((*cache)->reserve(seq, n));
+    SeqId seq = admit(*cache, tokens);
     std::vector<float> logits;
     for (int done = 0; done < n;) {
         const int chunk = done == 0 ? 13 : n - done;
-        ForwardBatch batch{{tokens.begin() + done, tokens.begin() + done + chunk}, {{&seq, chunk, true}}};
-        auto out = prefill.forward(batch, **cache);
+        ForwardBatch batch;
+        addChunk(batch, *cache, seq, std::span(tokens).subspan(done, chunk), true);
+        auto out = prefill.forward(batch, *cache);
         logits.insert(logits.end(), out.begin(), out.end());
         done += chunk;
     }
-    ASSERT_EQ(seq.length, n);
+    ASSERT_EQ(cache->blocks().length(seq), n);
     for (int t = 0; t < n; ++t) {
         const double err = relativeError(std::span(logits).subspan(size_t(t) * vocab, vocab), expected[t]);
         ASSERT_LE(err, bound) << "prefill position " << t;
     }
-    (*cache)->release(seq);
+    ASSERT_TRUE(cache->blocks().release(seq));
 
     // Token by token (decode), last-token logits only.
     Transformer decode(*b.model, ops, 1);
-    ASSERT_TRUE((*cache)->reserve(seq, n));
+    seq = admit(*cache, tokens);
     for (int t = 0; t < n; ++t) {
-        ForwardBatch batch{{tokens[t]}, {{&seq, 1, false}}};
-        auto out = decode.forward(batch, **cache);
+        ForwardBatch batch;
+        addChunk(batch, *cache, seq, std::span(tokens).subspan(t, 1), false);
+        auto out = decode.forward(batch, *cache);
         const double err = relativeError(out, expected[t]);
         ASSERT_LE(err, bound) << "decode position " << t;
         const double vsPrefill = relativeError(out, std::vector<double>(logits.begin() + size_t(t) * vocab,
@@ -167,41 +191,39 @@ TEST(ForwardBatch, SeveralSequencesInOneBatchMatchEachAlone) {
     const std::vector<int32_t> c = randomTokens(30, vocab, rng);
 
     auto alone = [&](const std::vector<int32_t>& tokens) {
-        auto cache = KvCache::create(kvLayoutForTokens(b.model->config(), 64, 16, DType::F32));
+        auto cache = makeCache(b.model->config(), 64, DType::F32);
         Transformer t(*b.model, ops, 64);
-        SequenceKv seq;
-        EXPECT_TRUE((*cache)->reserve(seq, int(tokens.size())));
-        ForwardBatch batch{tokens, {{&seq, int(tokens.size()), true}}};
-        auto out = t.forward(batch, **cache);
+        ForwardBatch batch;
+        addChunk(batch, *cache, admit(*cache, tokens), tokens, true);
+        auto out = t.forward(batch, *cache);
         return std::vector<float>(out.begin(), out.end());
     };
     const auto aAlone = alone(a), bAlone = alone(bTokens), cAlone = alone(c);
 
-    auto cache = KvCache::create(kvLayoutForTokens(b.model->config(), 128, 16, DType::F32));
+    auto cache = makeCache(b.model->config(), 128, DType::F32);
     ASSERT_TRUE(cache);
     Transformer t(*b.model, ops, 64);
-    SequenceKv sa, sb, sc;
-    ASSERT_TRUE((*cache)->reserve(sa, 24));
-    ASSERT_TRUE((*cache)->reserve(sb, 8));
-    ASSERT_TRUE((*cache)->reserve(sc, 30));
+    const SeqId sa = admit(*cache, a), sb = admit(*cache, bTokens), sc = admit(*cache, c);
     auto expectRow = [&](std::span<const float> got, const std::vector<float>& want, int position) {
         std::vector<double> ref(want.begin() + size_t(position) * vocab, want.begin() + size_t(position + 1) * vocab);
         EXPECT_LE(relativeError(got, ref), 1e-5) << "position " << position;
     };
 
     // Step 1: prefill A (21) and B (5) together.
-    ForwardBatch step1{{}, {{&sa, 21, false}, {&sb, 5, false}}};
-    step1.tokens.insert(step1.tokens.end(), a.begin(), a.begin() + 21);
-    step1.tokens.insert(step1.tokens.end(), bTokens.begin(), bTokens.begin() + 5);
-    auto out1 = t.forward(step1, **cache);
+    ForwardBatch step1;
+    addChunk(step1, *cache, sa, std::span(a).first(21), false);
+    addChunk(step1, *cache, sb, std::span(bTokens).first(5), false);
+    auto out1 = t.forward(step1, *cache);
     expectRow(out1.subspan(0, vocab), aAlone, 20);
     expectRow(out1.subspan(vocab, vocab), bAlone, 4);
 
     // Steps 2-4: decode A and B while C's prompt is prefilled in chunks of 10.
     for (int s = 0; s < 3; ++s) {
-        ForwardBatch step{{a[21 + s], bTokens[5 + s]}, {{&sa, 1, false}, {&sb, 1, false}, {&sc, 10, true}}};
-        step.tokens.insert(step.tokens.end(), c.begin() + 10 * s, c.begin() + 10 * (s + 1));
-        auto out = t.forward(step, **cache);
+        ForwardBatch step;
+        addChunk(step, *cache, sa, std::span(a).subspan(21 + s, 1), false);
+        addChunk(step, *cache, sb, std::span(bTokens).subspan(5 + s, 1), false);
+        addChunk(step, *cache, sc, std::span(c).subspan(10 * s, 10), true);
+        auto out = t.forward(step, *cache);
         expectRow(out.subspan(0, vocab), aAlone, 21 + s);
         expectRow(out.subspan(vocab, vocab), bAlone, 5 + s);
         for (int i = 0; i < 10; ++i) expectRow(out.subspan(size_t(2 + i) * vocab, vocab), cAlone, 10 * s + i);
