@@ -3,54 +3,63 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <cstdint>
-#include <cstdlib>
-#include <memory>
 #include <vector>
 
 namespace pagoda::cpu {
 namespace {
 
-float sumFloats(const float* data, size_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    for (size_t i = 0; i + 32 <= n; i += 32) {
-        a0 = _mm256_add_ps(a0, _mm256_load_ps(data + i));
-        a1 = _mm256_add_ps(a1, _mm256_load_ps(data + i + 8));
-        a2 = _mm256_add_ps(a2, _mm256_load_ps(data + i + 16));
-        a3 = _mm256_add_ps(a3, _mm256_load_ps(data + i + 24));
+constexpr size_t kLineFloats = 16;  // one 64-byte cache line
+
+// Sum of n floats (n a multiple of kLineFloats) with four independent
+// accumulators, so the loads, not the adds, set the pace.
+float sumLines(const float* p, size_t n) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    size_t i = 0;
+    for (; i + 4 * 8 <= n; i += 4 * 8) {
+        for (int k = 0; k < 4; ++k) acc[k] = _mm256_add_ps(acc[k], _mm256_loadu_ps(p + i + 8 * k));
     }
-    alignas(32) float lanes[8];
-    _mm256_store_ps(lanes, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    float total = 0;
-    for (float lane : lanes) total += lane;
-    return total;
+    for (; i < n; i += 8) acc[0] = _mm256_add_ps(acc[0], _mm256_loadu_ps(p + i));
+    const __m256 total = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(total), _mm256_extractf128_ps(total, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
 }
 
 }  // namespace
 
 BandwidthSample measureReadBandwidth(const CpuContext& ctx, size_t bytes, int repetitions) {
-    const size_t n = bytes / 128 * 32;  // floats, in whole 128-byte units of the sum loop
-    std::unique_ptr<float[], void (*)(void*)> buffer(
-        static_cast<float*>(std::aligned_alloc(64, n * sizeof(float))), std::free);
-    ctx.pool->parallelFor(n, 32, [&](size_t begin, size_t end) {
-        std::fill(buffer.get() + begin, buffer.get() + end, 1.0f);  // touch pages on the thread that reads them
-    });
-    std::atomic<float> sink{0};
+    const size_t nLines = std::max<size_t>(1, bytes / (kLineFloats * sizeof(float)));
+    const std::vector<float> buffer(nLines * kLineFloats, 1.0f);  // [nLines * 16]
+    const int nThreads = ctx.pool ? ctx.pool->size() : 1;
+    std::vector<float> partial(static_cast<size_t>(nThreads));  // keeps the sums observable
+    const auto readAll = [&] {
+        const auto job = [&](int thread, int n) {
+            const size_t begin = nLines * size_t(thread) / size_t(n) * kLineFloats;
+            const size_t end = nLines * size_t(thread + 1) / size_t(n) * kLineFloats;
+            partial[size_t(thread)] = sumLines(buffer.data() + begin, end - begin);
+        };
+        if (ctx.pool) {
+            ctx.pool->run(job);
+        } else {
+            job(0, 1);
+        }
+        // The sums are never read: keep the compiler from dropping the reads.
+        asm volatile("" : : "r"(partial.data()) : "memory");
+    };
+    readAll();
     std::vector<double> seconds;
-    for (int r = -1; r < repetitions; ++r) {
+    for (int rep = 0; rep < std::max(1, repetitions); ++rep) {
         const auto start = std::chrono::steady_clock::now();
-        ctx.pool->parallelFor(n, 32, [&](size_t begin, size_t end) {
-            sink.store(sink.load(std::memory_order_relaxed) + sumFloats(buffer.get() + begin, end - begin),
-                       std::memory_order_relaxed);
-        });
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        if (r >= 0) seconds.push_back(s);
+        readAll();
+        seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     std::sort(seconds.begin(), seconds.end());
-    const double median = seconds[seconds.size() / 2];
-    return {double(n * sizeof(float)) / median, median};
+    const size_t mid = seconds.size() / 2;
+    const double median = seconds.size() % 2 != 0 ? seconds[mid] : (seconds[mid - 1] + seconds[mid]) / 2;
+    const size_t bufferBytes = buffer.size() * sizeof(float);
+    return {double(bufferBytes) / median, bufferBytes, int(seconds.size())};
 }
 
 }  // namespace pagoda::cpu

@@ -1,7 +1,7 @@
 #pragma once
-// Streaming read bandwidth of this machine, measured the way a decode step
-// reads weights: every thread sums its own contiguous share of a buffer far
-// larger than the caches.
+// The machine's streaming read bandwidth, measured the way decode reads
+// weights: every thread of the pool sums its share of one large buffer.
+// The ceiling against which matvec GB/s and generation speed are judged.
 
 #include <cstddef>
 
@@ -10,12 +10,14 @@
 namespace pagoda::cpu {
 
 struct BandwidthSample {
-    double bytesPerSecond = 0;
-    double seconds = 0;
+    double bytesPerSecond = 0.0;  // median over the repetitions
+    size_t bytes = 0;             // read per repetition
+    int repetitions = 0;
 };
 
-// Reads `bytes` (rounded down to 64-byte lines) once per repetition after a
-// warm-up pass; returns the median repetition.
+// Allocates and touches `bytes` (rounded down to whole cache lines, at least
+// one), reads it once to warm up, then times `repetitions` (>= 1) full reads
+// on all of ctx.pool's threads (the caller alone when it is null).
 BandwidthSample measureReadBandwidth(const CpuContext& ctx, size_t bytes, int repetitions);
 
 }  // namespace pagoda::cpu

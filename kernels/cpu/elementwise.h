@@ -1,0 +1,38 @@
+#pragma once
+// Row-wise transformer primitives on f32 activations.
+
+#include <cstdint>
+
+#include "kernels/cpu/cpu_context.h"
+
+namespace pagoda::cpu {
+
+// y[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight, for nRows rows of n.
+// x: [nRows][n], weight: [n], y: [nRows][n] (y may alias x).
+void rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps);
+
+enum class RopeStyle {
+    Normal,  // llama: pairs (x[2i], x[2i+1])
+    NeoX,    // qwen2/neox: pairs (x[i], x[i + ropeDim/2])
+};
+
+struct RopeParams {
+    int headDim = 0;
+    int ropeDim = 0;       // leading dims of each head that rotate (<= headDim, even)
+    float base = 10000.0f; // theta_i = pos * base^(-2i/ropeDim)
+    RopeStyle style = RopeStyle::Normal;
+};
+
+// Rotates nHeads heads of one token in place. x: [nHeads][headDim].
+void rope(float* x, int nHeads, int position, const RopeParams& params);
+
+// out[i] = silu(gate[i]) * up[i]; out may alias gate or up.
+void swiglu(const float* gate, const float* up, float* out, int64_t n);
+
+// In-place numerically stable softmax of x[n].
+void softmax(float* x, int64_t n);
+
+// y[i] += x[i]
+void addInPlace(float* y, const float* x, int64_t n);
+
+}  // namespace pagoda::cpu

@@ -1,0 +1,34 @@
+#pragma once
+// Weight-matrix products that read F32/F16/BF16/Q8_0/Q4_0 rows directly
+// (no dequantized copy of the weights), multi-threaded over output rows.
+
+#include <cstdint>
+
+#include "kernels/cpu/cpu_context.h"
+#include "kernels/dtype.h"
+
+namespace pagoda::cpu {
+
+// A row-major weight matrix as stored in GGUF: `rows` rows (output
+// features), each of `cols` elements (input features) encoded in `type`,
+// rowBytes(type, cols) bytes per row. cols is a multiple of the block size.
+struct WeightMatrix {
+    DType type = DType::F32;
+    const void* data = nullptr;  // [rows][rowBytes(type, cols)]
+    int64_t rows = 0;
+    int64_t cols = 0;
+};
+
+// y[t][r] = sum_c W[r][c] * x[t][c] for every token t < nTokens.
+// x: [nTokens][cols] f32, y: [nTokens][rows] f32 (y must not alias x).
+// nTokens == 1 is the decode (matrix-vector) case.
+void matmul(const CpuContext& ctx, const WeightMatrix& w, const float* x, float* y, int64_t nTokens);
+
+// out[cols] = row `row` of W as f32.
+void dequantizeRow(const WeightMatrix& w, int64_t row, float* out);
+
+// Encodes n floats (n a multiple of the block size) as `type` into out
+// (rowBytes(type, n) bytes). Q8_0/Q4_0 use ggml's reference rounding.
+void quantizeRow(DType type, const float* x, void* out, int64_t n);
+
+}  // namespace pagoda::cpu

@@ -1,0 +1,180 @@
+// quantizeRow: byte-exact against a transcription of ggml's reference
+// quantizers, and quantizeRow -> dequantizeRow error bounds.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "kernel_test_util.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/half.h"
+
+namespace pagoda::cpu {
+namespace {
+
+constexpr int64_t kN = 32 * 64;
+
+// Blocks of varied scale, with the awkward cases: all zero, one nonzero
+// element, constant, and a block whose largest magnitude is negative.
+std::vector<float> quantizeInput(std::mt19937_64& rng) {
+    std::normal_distribution<float> normal;
+    std::uniform_real_distribution<float> logScale(-6.0f, 6.0f);
+    std::vector<float> x(static_cast<size_t>(kN));
+    for (int64_t b = 0; b < kN / 32; ++b) {
+        float* block = x.data() + b * 32;
+        const float scale = std::exp(logScale(rng));
+        for (int j = 0; j < 32; ++j) block[j] = normal(rng) * scale;
+        switch (b % 8) {
+        case 0:
+            std::fill_n(block, 32, 0.0f);
+            break;
+        case 1:
+            std::fill_n(block, 32, 0.0f);
+            block[b % 32] = scale;
+            break;
+        case 2:
+            std::fill_n(block, 32, -scale);
+            break;
+        case 3:
+            block[5] = -40.0f * scale;
+            break;
+        default:
+            break;
+        }
+    }
+    return x;
+}
+
+struct Q8Ref {
+    float d;  // unrounded scale
+    uint8_t bytes[34];
+};
+
+// ggml quantize_row_q8_0_ref.
+Q8Ref refQuantizeQ8(const float* x) {
+    float amax = 0.0f;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+    Q8Ref out{amax / 127.0f, {}};
+    const float id = out.d != 0.0f ? 1.0f / out.d : 0.0f;
+    const uint16_t dh = floatToHalf(out.d);
+    std::memcpy(out.bytes, &dh, 2);
+    for (int j = 0; j < 32; ++j) out.bytes[2 + j] = uint8_t(int8_t(roundf(x[j] * id)));
+    return out;
+}
+
+struct Q4Ref {
+    float d;
+    uint8_t bytes[18];
+};
+
+// ggml quantize_row_q4_0_ref.
+Q4Ref refQuantizeQ4(const float* x) {
+    float amax = 0.0f;
+    float max = 0.0f;
+    for (int j = 0; j < 32; ++j) {
+        if (amax < std::fabs(x[j])) {
+            amax = std::fabs(x[j]);
+            max = x[j];
+        }
+    }
+    Q4Ref out{max / -8.0f, {}};
+    const float id = out.d != 0.0f ? 1.0f / out.d : 0.0f;
+    const uint16_t dh = floatToHalf(out.d);
+    std::memcpy(out.bytes, &dh, 2);
+    for (int j = 0; j < 16; ++j) {
+        const uint8_t lo = std::min<uint8_t>(15, uint8_t(int8_t(x[j] * id + 8.5f)));
+        const uint8_t hi = std::min<uint8_t>(15, uint8_t(int8_t(x[16 + j] * id + 8.5f)));
+        out.bytes[2 + j] = uint8_t(lo | hi << 4);
+    }
+    return out;
+}
+
+std::vector<float> roundTrip(DType type, const std::vector<float>& x, std::vector<uint8_t>& bytes) {
+    bytes.assign(rowBytes(type, size_t(kN)), 0);
+    quantizeRow(type, x.data(), bytes.data(), kN);
+    std::vector<float> back(size_t(kN), std::numeric_limits<float>::quiet_NaN());
+    dequantizeRow(WeightMatrix{type, bytes.data(), 1, kN}, 0, back.data());
+    return back;
+}
+
+TEST(QuantizeRow, FloatTypesRoundToNearestEven) {
+    const uint64_t seed = test::freshSeed();
+    SCOPED_TRACE(test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    const std::vector<float> x = quantizeInput(rng);
+    std::vector<uint8_t> bytes;
+    const std::vector<float> f32 = roundTrip(DType::F32, x, bytes);
+    EXPECT_EQ(std::memcmp(f32.data(), x.data(), x.size() * sizeof(float)), 0);
+    const std::vector<float> f16 = roundTrip(DType::F16, x, bytes);
+    for (int64_t i = 0; i < kN; ++i) {
+        uint16_t h;
+        std::memcpy(&h, bytes.data() + 2 * i, 2);
+        ASSERT_EQ(h, floatToHalf(x[size_t(i)])) << "element " << i;
+        ASSERT_EQ(f16[size_t(i)], halfToFloat(h)) << "element " << i;
+    }
+    const std::vector<float> bf16 = roundTrip(DType::BF16, x, bytes);
+    for (int64_t i = 0; i < kN; ++i) {
+        uint16_t b;
+        std::memcpy(&b, bytes.data() + 2 * i, 2);
+        ASSERT_EQ(b, floatToBf16(x[size_t(i)])) << "element " << i;
+        ASSERT_EQ(bf16[size_t(i)], bf16ToFloat(b)) << "element " << i;
+    }
+}
+
+// |x - dequant(x)| <= |d|/2 from rounding q, plus |q| * |d - fp16(d)| from
+// storing the scale as fp16, plus a little for x * (1/d) in float.
+TEST(QuantizeRow, Q8_0MatchesGgmlAndRoundTripsWithinHalfAStep) {
+    const uint64_t seed = test::freshSeed();
+    SCOPED_TRACE(test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    const std::vector<float> x = quantizeInput(rng);
+    std::vector<uint8_t> bytes;
+    const std::vector<float> back = roundTrip(DType::Q8_0, x, bytes);
+    for (int64_t b = 0; b < kN / 32; ++b) {
+        const Q8Ref ref = refQuantizeQ8(x.data() + b * 32);
+        ASSERT_EQ(std::memcmp(ref.bytes, bytes.data() + b * 34, 34), 0) << "block " << b;
+        uint16_t dh;
+        std::memcpy(&dh, ref.bytes, 2);
+        const double scaleError = std::fabs(double(ref.d) - double(halfToFloat(dh)));
+        for (int j = 0; j < 32; ++j) {
+            const size_t i = size_t(b * 32 + j);
+            const double q = double(int8_t(ref.bytes[2 + j]));
+            const double bound = std::fabs(double(ref.d)) * (0.5 + 1e-4) + std::fabs(q) * scaleError;
+            ASSERT_LE(std::fabs(double(x[i]) - double(back[i])), bound) << "block " << b << ", element " << j;
+        }
+    }
+}
+
+// As Q8_0, except that ggml's Q4_0 maps the largest magnitude to -8 and its
+// opposite end clamps from 8 to 7: elements with x/d > 7.5 may be off by |d|.
+TEST(QuantizeRow, Q4_0MatchesGgmlAndRoundTripsWithinHalfAStep) {
+    const uint64_t seed = test::freshSeed();
+    SCOPED_TRACE(test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    const std::vector<float> x = quantizeInput(rng);
+    std::vector<uint8_t> bytes;
+    const std::vector<float> back = roundTrip(DType::Q4_0, x, bytes);
+    for (int64_t b = 0; b < kN / 32; ++b) {
+        const Q4Ref ref = refQuantizeQ4(x.data() + b * 32);
+        ASSERT_EQ(std::memcmp(ref.bytes, bytes.data() + b * 18, 18), 0) << "block " << b;
+        uint16_t dh;
+        std::memcpy(&dh, ref.bytes, 2);
+        const double d = double(ref.d);
+        const double scaleError = std::fabs(d - double(halfToFloat(dh)));
+        for (int j = 0; j < 32; ++j) {
+            const size_t i = size_t(b * 32 + j);
+            const uint8_t packed = ref.bytes[2 + j % 16];
+            const int q = (j < 16 ? packed & 0xf : packed >> 4) - 8;
+            const bool clampEdge = d != 0.0 && double(x[i]) / d > 7.5;
+            const double bound = std::fabs(d) * ((clampEdge ? 1.0 : 0.5) + 1e-4) + std::abs(q) * scaleError;
+            ASSERT_LE(std::fabs(double(x[i]) - double(back[i])), bound) << "block " << b << ", element " << j;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace pagoda::cpu
