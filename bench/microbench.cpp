@@ -1,0 +1,216 @@
+// CPU kernel microbenchmarks. Decode (matvec) reports the weight bytes read
+// per second, to set against stream_read, the plain streaming-read
+// bandwidth of the same threads over 1 GiB; prefill reports GFLOP/s.
+//
+// Decode weights cycle through copies totalling >= 512 MiB so every call
+// reads DRAM as in whole-model generation, not a matrix left in L3.
+
+#include <benchmark/benchmark.h>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/cpu/bandwidth.h"
+#include "kernels/cpu/cpu_context.h"
+#include "kernels/cpu/matmul.h"
+
+namespace {
+
+using pagoda::DType;
+using pagoda::cpu::CpuContext;
+using pagoda::cpu::SimdLevel;
+using pagoda::cpu::ThreadPool;
+using pagoda::cpu::WeightMatrix;
+
+constexpr size_t kStreamBytes = size_t(1) << 30;
+constexpr size_t kDecodeFootprint = size_t(512) << 20;
+constexpr int64_t kPrefillTokens = 64;
+
+uint64_t nextRandom(uint64_t& state) {  // xorshift64
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+}
+
+// Valid encodings of modest values: no inf, nan or subnormal that could
+// slow the arithmetic down.
+void fillWeights(DType type, uint8_t* data, size_t bytes, uint64_t seed) {
+    switch (type) {
+    case DType::F32:
+        for (size_t i = 0; i + 4 <= bytes; i += 4) {
+            const float v = float(int32_t(nextRandom(seed) >> 32)) * 0x1p-31f;
+            std::memcpy(data + i, &v, 4);
+        }
+        return;
+    case DType::F16:
+    case DType::BF16: {
+        const uint16_t exponent = type == DType::F16 ? 0x3000 : 0x3e00;  // ~0.1 either way
+        for (size_t i = 0; i + 2 <= bytes; i += 2) {
+            const auto v = uint16_t(exponent | (nextRandom(seed) & 0x807f));
+            std::memcpy(data + i, &v, 2);
+        }
+        return;
+    }
+    case DType::Q8_0:
+    case DType::Q4_0: {
+        const size_t blockBytes = pagoda::dtypeInfo(type).blockBytes;
+        for (size_t i = 0; i < bytes; ++i) data[i] = uint8_t(nextRandom(seed));
+        const uint16_t d = 0x2000;  // fp16 2^-7
+        for (size_t i = 0; i < bytes; i += blockBytes) std::memcpy(data + i, &d, 2);
+        return;
+    }
+    default:
+        return;
+    }
+}
+
+// Encoded weight matrices for one (type, rows, cols), in `copies` copies.
+struct WeightSet {
+    DType type = DType::F32;
+    int64_t rows = 0;
+    int64_t cols = 0;
+    size_t matrixBytes = 0;
+    size_t copies = 0;
+    std::vector<uint8_t> data;  // [copies][rows][rowBytes]
+
+    WeightMatrix matrix(size_t copy) const {
+        return WeightMatrix{type, data.data() + (copy % copies) * matrixBytes, rows, cols};
+    }
+};
+
+// Buffers shared by the benchmarks, built on first use: only one weight set
+// lives at a time, so benchmarks are registered grouped by shape and type.
+class BenchData {
+public:
+    const WeightSet& weights(DType type, int64_t rows, int64_t cols, size_t footprint) {
+        if (!m_weights || m_weights->type != type || m_weights->rows != rows || m_weights->cols != cols ||
+            m_weights->copies * m_weights->matrixBytes < footprint) {
+            m_weights.reset();
+            auto set = std::make_unique<WeightSet>();
+            set->type = type;
+            set->rows = rows;
+            set->cols = cols;
+            set->matrixBytes = size_t(rows) * pagoda::rowBytes(type, size_t(cols));
+            set->copies = std::max<size_t>(1, (footprint + set->matrixBytes - 1) / set->matrixBytes);
+            set->data.resize(set->copies * set->matrixBytes);
+            fillWeights(type, set->data.data(), set->data.size(), 0x9e3779b97f4a7c15ull);
+            m_weights = std::move(set);
+        }
+        return *m_weights;
+    }
+
+private:
+    std::unique_ptr<WeightSet> m_weights;
+};
+
+std::vector<float> activations(int64_t n) {
+    std::vector<float> x(static_cast<size_t>(n));
+    uint64_t seed = 12345;
+    for (float& v : x) v = float(int32_t(nextRandom(seed) >> 32)) * 0x1p-31f;
+    return x;
+}
+
+// The same probe pagoda-bench uses; one iteration of five timed reads.
+void streamRead(benchmark::State& state, int nThreads) {
+    ThreadPool pool(nThreads);
+    const CpuContext ctx{&pool, SimdLevel::Avx2};
+    double bytesPerSecond = 0.0;
+    for (auto _ : state) {
+        bytesPerSecond = pagoda::cpu::measureReadBandwidth(ctx, kStreamBytes, 5).bytesPerSecond;
+        state.SetIterationTime(double(kStreamBytes) / bytesPerSecond);
+    }
+    state.counters["GB/s"] = bytesPerSecond * 1e-9;
+}
+
+void matvec(benchmark::State& state, BenchData& data, DType type, int64_t rows, int64_t cols, int nThreads,
+            SimdLevel simd) {
+    const WeightSet& weights = data.weights(type, rows, cols, kDecodeFootprint);
+    ThreadPool pool(nThreads);
+    const CpuContext ctx{&pool, simd};
+    const std::vector<float> x = activations(cols);
+    std::vector<float> y(static_cast<size_t>(rows));
+    size_t copy = 0;
+    for (auto _ : state) {
+        pagoda::cpu::matmul(ctx, weights.matrix(copy++), x.data(), y.data(), 1);
+        benchmark::ClobberMemory();
+    }
+    state.counters["GB/s"] = benchmark::Counter(
+        double(state.iterations()) * double(weights.matrixBytes) * 1e-9, benchmark::Counter::kIsRate);
+}
+
+void prefill(benchmark::State& state, BenchData& data, DType type, int64_t rows, int64_t cols, int nThreads,
+             SimdLevel simd) {
+    const WeightSet& weights = data.weights(type, rows, cols, 0);
+    ThreadPool pool(nThreads);
+    const CpuContext ctx{&pool, simd};
+    const std::vector<float> x = activations(kPrefillTokens * cols);
+    std::vector<float> y(static_cast<size_t>(kPrefillTokens * rows));
+    for (auto _ : state) {
+        pagoda::cpu::matmul(ctx, weights.matrix(0), x.data(), y.data(), kPrefillTokens);
+        benchmark::ClobberMemory();
+    }
+    state.counters["GFLOP/s"] = benchmark::Counter(
+        double(state.iterations()) * 2.0 * double(rows * cols * kPrefillTokens) * 1e-9, benchmark::Counter::kIsRate);
+}
+
+// The cost of handing an empty job to the pool and waiting for it.
+void poolDispatch(benchmark::State& state, int nThreads) {
+    ThreadPool pool(nThreads);
+    for (auto _ : state) pool.run([](int, int) {});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    BenchData data;
+    std::vector<SimdLevel> levels = {SimdLevel::Avx2};
+    if (pagoda::cpu::detectSimdLevel() == SimdLevel::Avx512) levels.push_back(SimdLevel::Avx512);
+    const DType types[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0};
+    const auto shapeName = [](int64_t rows, int64_t cols) { return std::to_string(rows) + "x" + std::to_string(cols); };
+
+    for (const int nThreads : {1, 2}) {
+        benchmark::RegisterBenchmark(("stream_read/threads:" + std::to_string(nThreads)).c_str(), streamRead, nThreads)
+            ->UseManualTime()
+            ->Iterations(1)
+            ->Unit(benchmark::kMillisecond);
+    }
+    benchmark::RegisterBenchmark("pool_dispatch/threads:2", poolDispatch, 2)->UseRealTime();
+    for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{4096, 4096}, {11008, 4096}}) {
+        for (const DType type : types) {
+            for (const int nThreads : {1, 2}) {
+                for (const SimdLevel simd : levels) {
+                    const std::string name = "matvec/" + std::string(pagoda::dtypeName(type)) + "/" +
+                                             shapeName(rows, cols) + "/threads:" + std::to_string(nThreads) + "/" +
+                                             std::string(pagoda::cpu::simdLevelName(simd));
+                    benchmark::RegisterBenchmark(name.c_str(), matvec, std::ref(data), type, rows, cols, nThreads, simd)
+                        ->UseRealTime()
+                        ->Unit(benchmark::kMicrosecond);
+                }
+            }
+        }
+    }
+    for (const DType type : types) {
+        for (const int nThreads : {1, 2}) {
+            for (const SimdLevel simd : levels) {
+                const std::string name = "prefill64/" + std::string(pagoda::dtypeName(type)) + "/4096x4096/threads:" +
+                                         std::to_string(nThreads) + "/" + std::string(pagoda::cpu::simdLevelName(simd));
+                benchmark::RegisterBenchmark(name.c_str(), prefill, std::ref(data), type, 4096, 4096, nThreads, simd)
+                    ->UseRealTime()
+                    ->Unit(benchmark::kMillisecond);
+            }
+        }
+    }
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
