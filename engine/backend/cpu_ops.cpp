@@ -47,4 +47,8 @@ void CpuOps::swiglu(const float* gate, const float* up, float* out, int64_t n) {
 
 void CpuOps::add(float* y, const float* x, int64_t n) { cpu::addInPlace(y, x, n); }
 
+void CpuOps::addBias(float* y, const float* bias, int64_t nRows, int64_t n) {
+    for (int64_t r = 0; r < nRows; ++r) cpu::addInPlace(y + r * n, bias, n);
+}
+
 }  // namespace pagoda

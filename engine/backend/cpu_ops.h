@@ -32,6 +32,7 @@ public:
     void attention(const cpu::AttentionParams& params) override;
     void swiglu(const float* gate, const float* up, float* out, int64_t n) override;
     void add(float* y, const float* x, int64_t n) override;
+    void addBias(float* y, const float* bias, int64_t nRows, int64_t n) override;
 
 private:
     std::unique_ptr<cpu::ThreadPool> m_pool;

@@ -39,6 +39,8 @@ public:
     virtual void swiglu(const float* gate, const float* up, float* out, int64_t n) = 0;
     // y[i] += x[i]
     virtual void add(float* y, const float* x, int64_t n) = 0;
+    // y[r][i] += bias[i] for every row r. y: [nRows][n], bias: [n]
+    virtual void addBias(float* y, const float* bias, int64_t nRows, int64_t n) = 0;
 };
 
 }  // namespace pagoda

@@ -76,6 +76,11 @@ Result<ModelWeights> bindWeights(const gguf::GgufFile& file, const ModelConfig& 
         PAGODA_ASSIGN_OR_RETURN(layer.wq, bindMatrix(file, p + "attn_q.weight", c.qDim(), c.dim));
         PAGODA_ASSIGN_OR_RETURN(layer.wk, bindMatrix(file, p + "attn_k.weight", c.kvDim(), c.dim));
         PAGODA_ASSIGN_OR_RETURN(layer.wv, bindMatrix(file, p + "attn_v.weight", c.kvDim(), c.dim));
+        if (c.attentionBias) {
+            PAGODA_ASSIGN_OR_RETURN(layer.bq, readVector(file, p + "attn_q.bias", c.qDim()));
+            PAGODA_ASSIGN_OR_RETURN(layer.bk, readVector(file, p + "attn_k.bias", c.kvDim()));
+            PAGODA_ASSIGN_OR_RETURN(layer.bv, readVector(file, p + "attn_v.bias", c.kvDim()));
+        }
         PAGODA_ASSIGN_OR_RETURN(layer.wo, bindMatrix(file, p + "attn_output.weight", c.dim, c.qDim()));
         PAGODA_ASSIGN_OR_RETURN(layer.ffnNorm, readVector(file, p + "ffn_norm.weight", c.dim));
         PAGODA_ASSIGN_OR_RETURN(layer.gate, bindMatrix(file, p + "ffn_gate.weight", c.ffnDim, c.dim));

@@ -23,6 +23,9 @@ struct LayerWeights {
     WeightMatrix wq;              // [qDim rows][dim]
     WeightMatrix wk;              // [kvDim rows][dim]
     WeightMatrix wv;              // [kvDim rows][dim]
+    std::vector<float> bq;        // [qDim]; empty without attention biases
+    std::vector<float> bk;        // [kvDim]; empty without attention biases
+    std::vector<float> bv;        // [kvDim]; empty without attention biases
     WeightMatrix wo;              // [dim rows][qDim]
     std::vector<float> ffnNorm;   // [dim]
     WeightMatrix gate;            // [ffnDim rows][dim]

@@ -28,10 +28,14 @@ Result<ModelConfig> readModelConfig(const gguf::GgufFile& file) {
     ModelConfig config;
     auto arch = file.getString("general.architecture");
     if (!arch) return std::unexpected(arch.error());
-    if (*arch != "llama") {
-        return fail("unsupported architecture '{}' (supported: llama)", *arch);
+    if (*arch != "llama" && *arch != "qwen2") {
+        return fail("unsupported architecture '{}' (supported: llama, qwen2)", *arch);
     }
     config.architecture = *arch;
+    if (config.architecture == "qwen2") {
+        config.ropeStyle = cpu::RopeStyle::NeoX;
+        config.attentionBias = true;
+    }
     if (auto name = file.getString("general.name")) config.name = *name;
 
     const std::string p = config.architecture + ".";

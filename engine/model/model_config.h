@@ -1,11 +1,13 @@
 #pragma once
 // Hyperparameters of a LLaMA-family model, read from GGUF metadata
-// ("<arch>.embedding_length", ...). Architecture "llama" for now.
+// ("<arch>.embedding_length", ...). Architectures: "llama" (Llama 1-3,
+// TinyLlama, Mistral) and "qwen2" (Q/K/V biases, NeoX-style RoPE).
 
 #include <cstdint>
 #include <string>
 
 #include "engine/core/result.h"
+#include "kernels/cpu/elementwise.h"
 
 namespace pagoda {
 namespace gguf {
@@ -27,6 +29,8 @@ struct ModelConfig {
     float ropeBase = 10000.0f; // rope.freq_base
     int ropeDim = 0;           // rope.dimension_count (defaults to headDim)
     int slidingWindow = 0;     // attention.sliding_window; 0 = full attention
+    cpu::RopeStyle ropeStyle = cpu::RopeStyle::Normal;  // qwen2: NeoX (rotate halves, HF order)
+    bool attentionBias = false;  // qwen2: attn_q/k/v carry bias vectors
     bool tiedOutput = false;   // no output.weight: logits use token_embd.weight
     int32_t bos = -1;          // tokenizer.ggml.bos_token_id
     int32_t eos = -1;          // tokenizer.ggml.eos_token_id

@@ -155,6 +155,9 @@ Result<void> validateSpec(const SyntheticSpec& s) {
         return fail("vocab {} outside [400, {}] (the tokenizer needs its special and byte tokens)", s.vocabSize, 1 << 22);
     }
     if (!isComputeSupported(s.dtype)) return fail("weight type {} is not supported", dtypeName(s.dtype));
+    if (s.architecture != "llama" && s.architecture != "qwen2") {
+        return fail("architecture '{}' (llama or qwen2)", s.architecture);
+    }
     const uint32_t block = dtypeInfo(s.dtype).blockElements;
     const int64_t qDim = int64_t(s.dim / s.nHeads) * s.nHeads;
     for (int64_t cols : {int64_t(s.dim), int64_t(s.ffnDim), qDim}) {
@@ -169,22 +172,23 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
     PAGODA_RETURN_IF_ERROR(validateSpec(s));
     gguf::GgufWriter writer;
     const int headDim = s.dim / s.nHeads;
-    writer.set("general.architecture", "llama");
+    const std::string p = s.architecture + ".";
+    writer.set("general.architecture", s.architecture);
     writer.set("general.name", fmt::format("pagoda-synthetic-{}", s.name));
     writer.set("general.description",
                "Pagoda synthetic model: seeded random weights in a real model's shape; it writes random text");
     writer.set("general.file_type", uint32_t(s.dtype));
     writer.set("pagoda.synthetic.seed", uint64_t(s.seed));
-    writer.set("llama.context_length", uint32_t(s.contextLength));
-    writer.set("llama.embedding_length", uint32_t(s.dim));
-    writer.set("llama.block_count", uint32_t(s.nLayers));
-    writer.set("llama.feed_forward_length", uint32_t(s.ffnDim));
-    writer.set("llama.rope.dimension_count", uint32_t(headDim));
-    writer.set("llama.attention.head_count", uint32_t(s.nHeads));
-    writer.set("llama.attention.head_count_kv", uint32_t(s.nKvHeads));
-    writer.set("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    writer.set("llama.rope.freq_base", s.ropeBase);
-    writer.set("llama.vocab_size", uint32_t(s.vocabSize));
+    writer.set(p + "context_length", uint32_t(s.contextLength));
+    writer.set(p + "embedding_length", uint32_t(s.dim));
+    writer.set(p + "block_count", uint32_t(s.nLayers));
+    writer.set(p + "feed_forward_length", uint32_t(s.ffnDim));
+    writer.set(p + "rope.dimension_count", uint32_t(headDim));
+    writer.set(p + "attention.head_count", uint32_t(s.nHeads));
+    writer.set(p + "attention.head_count_kv", uint32_t(s.nKvHeads));
+    writer.set(p + "attention.layer_norm_rms_epsilon", 1e-5f);
+    writer.set(p + "rope.freq_base", s.ropeBase);
+    writer.set(p + "vocab_size", uint32_t(s.vocabSize));
 
     SyntheticVocab vocab = makeVocab(s.vocabSize);
     writer.set("tokenizer.ggml.model", "llama");
@@ -213,6 +217,13 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
         writer.addTensor(name, {uint64_t(cols), uint64_t(rows)}, s.dtype,
                          matrixFill(s.dtype, rows, cols, s.seed ^ hashName(name), sigma, advance));
     };
+    auto addBias = [&](const std::string& name, int n) {
+        std::vector<float> values(n);
+        fillUniform(values.data(), n, s.seed ^ hashName(name), 0.3f);
+        std::vector<uint8_t> bytes(sizeof(float) * n);
+        std::memcpy(bytes.data(), values.data(), bytes.size());
+        writer.addTensor(name, {uint64_t(n)}, DType::F32, std::move(bytes));
+    };
     auto addNorm = [&](const std::string& name) {
         std::vector<uint8_t> ones(sizeof(float) * s.dim);
         const float one = 1.0f;
@@ -229,16 +240,21 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
     const float inSigma = 1.0f / std::sqrt(float(s.dim));
     const float ffnSigma = 1.0f / std::sqrt(float(s.ffnDim));
     for (int l = 0; l < s.nLayers; ++l) {
-        const std::string p = fmt::format("blk.{}.", l);
-        addNorm(p + "attn_norm.weight");
-        addMatrix(p + "attn_q.weight", s.nHeads * headDim, s.dim, inSigma);
-        addMatrix(p + "attn_k.weight", s.nKvHeads * headDim, s.dim, inSigma);
-        addMatrix(p + "attn_v.weight", s.nKvHeads * headDim, s.dim, inSigma);
-        addMatrix(p + "attn_output.weight", s.dim, s.nHeads * headDim, 1.0f / std::sqrt(float(s.nHeads * headDim)));
-        addNorm(p + "ffn_norm.weight");
-        addMatrix(p + "ffn_gate.weight", s.ffnDim, s.dim, inSigma);
-        addMatrix(p + "ffn_up.weight", s.ffnDim, s.dim, inSigma);
-        addMatrix(p + "ffn_down.weight", s.dim, s.ffnDim, ffnSigma);
+        const std::string b = fmt::format("blk.{}.", l);
+        addNorm(b + "attn_norm.weight");
+        addMatrix(b + "attn_q.weight", s.nHeads * headDim, s.dim, inSigma);
+        addMatrix(b + "attn_k.weight", s.nKvHeads * headDim, s.dim, inSigma);
+        addMatrix(b + "attn_v.weight", s.nKvHeads * headDim, s.dim, inSigma);
+        if (s.architecture == "qwen2") {
+            addBias(b + "attn_q.bias", s.nHeads * headDim);
+            addBias(b + "attn_k.bias", s.nKvHeads * headDim);
+            addBias(b + "attn_v.bias", s.nKvHeads * headDim);
+        }
+        addMatrix(b + "attn_output.weight", s.dim, s.nHeads * headDim, 1.0f / std::sqrt(float(s.nHeads * headDim)));
+        addNorm(b + "ffn_norm.weight");
+        addMatrix(b + "ffn_gate.weight", s.ffnDim, s.dim, inSigma);
+        addMatrix(b + "ffn_up.weight", s.ffnDim, s.dim, inSigma);
+        addMatrix(b + "ffn_down.weight", s.dim, s.ffnDim, ffnSigma);
     }
     return writer;
 }

@@ -22,6 +22,7 @@ class GgufWriter;
 
 struct SyntheticSpec {
     std::string name = "custom";
+    std::string architecture = "llama";  // or "qwen2": Q/K/V biases, NeoX RoPE
     int dim = 64;
     int nLayers = 2;
     int nHeads = 4;

@@ -42,7 +42,7 @@ std::span<const float> Transformer::forward(const ForwardBatch& batch, KvCache& 
     }
     assert(offset == n);
 
-    const cpu::RopeParams rope{c.headDim, c.ropeDim, c.ropeBase, cpu::RopeStyle::Normal};
+    const cpu::RopeParams rope{c.headDim, c.ropeDim, c.ropeBase, c.ropeStyle};
     m_ops.embed(w.tokenEmbedding, batch.tokens, m_x.data());
 
     for (int l = 0; l < c.nLayers; ++l) {
@@ -51,6 +51,11 @@ std::span<const float> Transformer::forward(const ForwardBatch& batch, KvCache& 
         m_ops.matmul(layer.wq, m_xb.data(), m_q.data(), n);
         m_ops.matmul(layer.wk, m_xb.data(), m_k.data(), n);
         m_ops.matmul(layer.wv, m_xb.data(), m_v.data(), n);
+        if (c.attentionBias) {
+            m_ops.addBias(m_q.data(), layer.bq.data(), n, c.qDim());
+            m_ops.addBias(m_k.data(), layer.bk.data(), n, c.kvDim());
+            m_ops.addBias(m_v.data(), layer.bv.data(), n, c.kvDim());
+        }
         m_ops.rope(m_q.data(), n, c.nHeads, m_positions.data(), rope);
         m_ops.rope(m_k.data(), n, c.nKvHeads, m_positions.data(), rope);
         m_ops.storeKv(cache, l, m_k.data(), m_v.data(), batch.slots.data(), n);

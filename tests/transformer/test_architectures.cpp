@@ -1,0 +1,165 @@
+// Architecture variants of the forward pass. qwen2 differs from llama by
+// Q/K/V biases and NeoX-style RoPE (rotating halves of each head, with the
+// Hugging Face row order that llama's GGUF conversion permutes away): a
+// llama model rewritten as qwen2 (rows un-permuted, zero biases) must give
+// the same logits, and the biases must matter.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+
+#include "engine/backend/cpu_ops.h"
+#include "engine/gguf/gguf_writer.h"
+#include "engine/model/model.h"
+#include "engine/model/synthetic.h"
+#include "engine/transformer/transformer.h"
+
+namespace pagoda {
+namespace {
+
+struct Loaded {
+    std::vector<uint8_t> bytes;
+    std::unique_ptr<Model> model;
+};
+
+Loaded load(std::vector<uint8_t> bytes) {
+    Loaded l{std::move(bytes), nullptr};
+    auto file = gguf::GgufFile::parse(l.bytes);
+    EXPECT_TRUE(file) << file.error().message;
+    auto model = Model::fromFile(std::move(*file));
+    EXPECT_TRUE(model) << model.error().message;
+    if (model) l.model = std::move(*model);
+    return l;
+}
+
+Loaded synthetic(const std::string& architecture) {
+    SyntheticSpec spec;
+    spec.architecture = architecture;
+    spec.dim = 64;
+    spec.nHeads = 4;
+    spec.nKvHeads = 2;
+    spec.ffnDim = 96;
+    spec.vocabSize = 448;
+    spec.contextLength = 64;
+    spec.seed = 99;
+    auto bytes = syntheticModelWriter(spec)->writeToMemory();
+    EXPECT_TRUE(bytes);
+    return load(std::move(*bytes));
+}
+
+// Rewrites a GGUF: metadata through `meta`, tensor bytes through
+// `transform(name, bytes)`, extra tensors from `extra`.
+using MetaFn = std::function<gguf::KeyValue(const gguf::KeyValue&)>;
+using Transform = std::function<void(const std::string& name, std::vector<uint8_t>& bytes)>;
+std::vector<uint8_t> rewrite(const gguf::GgufFile& file, const MetaFn& meta, const Transform& transform,
+                             const std::function<void(gguf::GgufWriter&)>& extra = {}) {
+    gguf::GgufWriter writer;
+    for (const gguf::KeyValue& kv : file.metadata()) {
+        gguf::KeyValue mapped = meta(kv);
+        writer.set(std::move(mapped.key), std::move(mapped.value));
+    }
+    for (const gguf::TensorInfo& t : file.tensors()) {
+        auto data = file.tensorData(t);
+        std::vector<uint8_t> bytes(data.begin(), data.end());
+        transform(t.name, bytes);
+        writer.addTensor(t.name, t.dims, t.type, std::move(bytes));
+    }
+    if (extra) extra(writer);
+    auto out = writer.writeToMemory();
+    EXPECT_TRUE(out) << out.error().message;
+    return std::move(*out);
+}
+
+// Logits of every position of `tokens`, prefilled in one pass or token by token.
+std::vector<float> logits(const Model& model, const std::vector<int32_t>& tokens, bool tokenByToken) {
+    CpuOps ops(CpuOpsOptions{2, std::nullopt});
+    BlockManagerConfig manager;
+    manager.maxContext = model.config().contextLength;
+    manager.prefixCaching = false;
+    auto cache = KvCache::create(kvLayoutForTokens(model.config(), 64, 16, DType::F32), manager);
+    EXPECT_TRUE(cache);
+    const SeqId seq = (*cache)->blocks().admit(tokens)->seq;
+    Transformer transformer(model, ops, int(tokens.size()));
+    std::vector<float> out;
+    const size_t step = tokenByToken ? 1 : tokens.size();
+    for (size_t done = 0; done < tokens.size(); done += step) {
+        ForwardBatch batch;
+        EXPECT_TRUE((*cache)->addChunk(batch, seq, std::span(tokens).subspan(done, step), true));
+        auto rows = transformer.forward(batch, **cache);
+        out.insert(out.end(), rows.begin(), rows.end());
+    }
+    return out;
+}
+
+double maxRelativeDiff(const std::vector<float>& a, const std::vector<float>& b) {
+    double maxDiff = 0, sumSquares = 0;
+    for (size_t i = 0; i < b.size(); ++i) {
+        const double diff = std::abs(double(a[i]) - double(b[i]));
+        if (!(diff == diff)) return INFINITY;
+        maxDiff = std::max(maxDiff, diff);
+        sumSquares += double(b[i]) * b[i];
+    }
+    return maxDiff / std::sqrt(sumSquares / double(b.size()));
+}
+
+const std::vector<int32_t> kTokens = {1, 17, 300, 42, 99, 5, 260, 261, 7, 400, 12, 13, 14, 15, 16, 17, 18, 19, 20};
+
+TEST(Qwen2, EqualsLlamaWithRowsInHuggingFaceOrderAndZeroBiases) {
+    Loaded llama = synthetic("llama");
+    ASSERT_TRUE(llama.model);
+    const ModelConfig& c = llama.model->config();
+    const int hd = c.headDim;
+    // llama GGUF row 2i + half of a head holds Hugging Face row half * hd/2 + i.
+    auto unpermute = [&](const std::string& name, std::vector<uint8_t>& bytes) {
+        if (name.find("attn_q.weight") == std::string::npos && name.find("attn_k.weight") == std::string::npos) return;
+        const size_t rowBytes = size_t(c.dim) * sizeof(float);
+        const std::vector<uint8_t> original = bytes;
+        for (size_t head = 0; head < bytes.size() / rowBytes / size_t(hd); ++head) {
+            for (int i = 0; i < hd / 2; ++i) {
+                for (int half = 0; half < 2; ++half) {
+                    const size_t from = head * hd + 2 * i + half;
+                    const size_t to = head * hd + half * (hd / 2) + i;
+                    std::memcpy(bytes.data() + to * rowBytes, original.data() + from * rowBytes, rowBytes);
+                }
+            }
+        }
+    };
+    auto toQwen2 = [](const gguf::KeyValue& kv) {
+        if (kv.key == "general.architecture") return gguf::KeyValue{kv.key, gguf::Value(std::string("qwen2"))};
+        if (kv.key.rfind("llama.", 0) == 0) return gguf::KeyValue{"qwen2." + kv.key.substr(6), kv.value};
+        return kv;
+    };
+    auto zeroBiases = [&](gguf::GgufWriter& writer) {
+        for (int l = 0; l < c.nLayers; ++l) {
+            for (auto [name, n] : {std::pair{"attn_q", c.qDim()}, {"attn_k", c.kvDim()}, {"attn_v", c.kvDim()}}) {
+                writer.addTensor(fmt::format("blk.{}.{}.bias", l, name), {uint64_t(n)}, DType::F32,
+                                 std::vector<uint8_t>(sizeof(float) * n, 0));
+            }
+        }
+    };
+    Loaded qwen = load(rewrite(llama.model->file(), toQwen2, unpermute, zeroBiases));
+    ASSERT_TRUE(qwen.model);
+    EXPECT_EQ(qwen.model->config().ropeStyle, cpu::RopeStyle::NeoX);
+    EXPECT_TRUE(qwen.model->config().attentionBias);
+    EXPECT_LE(maxRelativeDiff(logits(*qwen.model, kTokens, false), logits(*llama.model, kTokens, false)), 1e-5);
+}
+
+TEST(Qwen2, PrefillAndTokenByTokenDecodeAgreeAndBiasesMatter) {
+    Loaded qwen = synthetic("qwen2");
+    ASSERT_TRUE(qwen.model);
+    ASSERT_FALSE(qwen.model->weights().layers[0].bk.empty());
+    const std::vector<float> prefill = logits(*qwen.model, kTokens, false);
+    EXPECT_LE(maxRelativeDiff(logits(*qwen.model, kTokens, true), prefill), 1e-5);
+
+    auto zeroBias = [](const std::string& name, std::vector<uint8_t>& bytes) {
+        if (name.find(".bias") != std::string::npos) std::fill(bytes.begin(), bytes.end(), 0);
+    };
+    Loaded noBias = load(rewrite(qwen.model->file(), [](const gguf::KeyValue& kv) { return kv; }, zeroBias));
+    ASSERT_TRUE(noBias.model);
+    EXPECT_GT(maxRelativeDiff(logits(*noBias.model, kTokens, false), prefill), 1e-2);
+}
+
+}  // namespace
+}  // namespace pagoda
