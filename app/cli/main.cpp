@@ -13,8 +13,8 @@
 #include <fmt/format.h>
 
 #include "app/common/args.h"
+#include "app/common/program.h"
 #include "engine/backend/cpu_ops.h"
-#include "engine/core/log.h"
 #include "engine/generation/generator.h"
 #include "engine/model/llama2c_import.h"
 #include "engine/model/model.h"
@@ -253,12 +253,4 @@ Result<void> run(int argc, char** argv) {
 }  // namespace
 }  // namespace pagoda
 
-int main(int argc, char** argv) {
-    pagoda::setupLogging("warn");
-    auto result = pagoda::run(argc, argv);
-    if (!result) {
-        fmt::print(stderr, "pagoda-cli: error: {}\n", result.error().message);
-        return 1;
-    }
-    return 0;
-}
+int main(int argc, char** argv) { return pagoda::runProgram("pagoda-cli", pagoda::run, argc, argv); }
