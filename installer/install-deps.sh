@@ -8,7 +8,7 @@ packages=(
   # build
   build-essential cmake ninja-build pkg-config git
   # engine
-  libspdlog-dev libfmt-dev
+  libspdlog-dev libfmt-dev libpcre2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # desktop app (Qt 6 Widgets, QCustomPlot) and running it headless

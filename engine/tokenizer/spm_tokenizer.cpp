@@ -74,29 +74,13 @@ struct BigramOrder {
 }  // namespace
 
 SpmTokenizer::SpmTokenizer(Vocab vocab) : Tokenizer(std::move(vocab)) {
-    m_ids.reserve(m_vocab.tokens.size());
-    for (size_t id = 0; id < m_vocab.tokens.size(); ++id) {
-        m_ids.insert_or_assign(std::string_view(m_vocab.tokens[id]), int32_t(id));
-    }
     for (size_t byte = 0; byte < m_byteTokens.size(); ++byte) {
         const int32_t id = find(fmt::format("<0x{:02X}>", byte));
         m_byteTokens[byte] = id >= 0 ? id : m_vocab.unk;
     }
 }
 
-int32_t SpmTokenizer::find(std::string_view text) const {
-    const auto it = m_ids.find(text);
-    return it == m_ids.end() ? -1 : it->second;
-}
-
-std::vector<int32_t> SpmTokenizer::encode(std::string_view text, bool addBos) const {
-    std::vector<int32_t> ids;
-    if (addBos && bos() >= 0) {
-        ids.push_back(bos());
-    }
-    if (text.empty()) {
-        return ids;
-    }
+void SpmTokenizer::encodeText(std::string_view text, std::vector<int32_t>& ids) const {
     const std::string escaped = escapeWhitespace(text, m_vocab.addSpacePrefix);
     const std::string_view view = escaped;
 
@@ -164,7 +148,6 @@ std::vector<int32_t> SpmTokenizer::encode(std::string_view text, bool addBos) co
             }
         }
     }
-    return ids;
 }
 
 std::string SpmTokenizer::piece(int32_t id, bool afterBos) const {

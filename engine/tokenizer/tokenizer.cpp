@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "engine/tokenizer/bpe_tokenizer.h"
 #include "engine/tokenizer/spm_tokenizer.h"
 
 namespace pagoda {
@@ -61,7 +62,82 @@ Utf8Scan scanUtf8(std::string_view bytes) {
     return {Utf8Status::Complete, length};
 }
 
+// A piece of the text to encode: a special token, or text between them.
+struct Fragment {
+    std::string_view text;
+    int32_t token;  // -1 for text
+};
+
 }  // namespace
+
+Tokenizer::Tokenizer(Vocab vocab) : m_vocab(std::move(vocab)) {
+    m_ids.reserve(m_vocab.tokens.size());
+    for (size_t id = 0; id < m_vocab.tokens.size(); ++id) {
+        m_ids.insert_or_assign(std::string_view(m_vocab.tokens[id]), int32_t(id));
+        const TokenType tokenType = type(int32_t(id));
+        const bool special = tokenType == TokenType::Control || tokenType == TokenType::UserDefined ||
+                             tokenType == TokenType::Unknown;
+        if (special && !m_vocab.tokens[id].empty()) {
+            m_specialTokens.push_back(int32_t(id));
+        }
+    }
+    std::ranges::stable_sort(m_specialTokens, std::ranges::greater(),
+                             [this](int32_t id) { return m_vocab.tokens[size_t(id)].size(); });
+}
+
+int32_t Tokenizer::find(std::string_view text) const {
+    const auto it = m_ids.find(text);
+    return it == m_ids.end() ? -1 : it->second;
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool addBos, bool parseSpecial) const {
+    std::vector<int32_t> ids;
+    if (addBos && bos() >= 0) {
+        ids.push_back(bos());
+    }
+    if (text.empty()) {
+        return ids;
+    }
+
+    // As llama.cpp's tokenizer_st_partition: each special token in turn
+    // (longest first) splits every text fragment at its occurrences.
+    std::vector<Fragment> fragments = {{text, -1}};
+    std::vector<Fragment> next;
+    for (const int32_t special : m_specialTokens) {
+        if (!parseSpecial && type(special) != TokenType::UserDefined) {
+            continue;
+        }
+        const std::string_view specialText = m_vocab.tokens[size_t(special)];
+        next.clear();
+        for (const Fragment& fragment : fragments) {
+            if (fragment.token >= 0) {
+                next.push_back(fragment);
+                continue;
+            }
+            std::string_view rest = fragment.text;
+            for (size_t at = rest.find(specialText); at != std::string_view::npos; at = rest.find(specialText)) {
+                if (at > 0) {
+                    next.push_back({rest.substr(0, at), -1});
+                }
+                next.push_back({specialText, special});
+                rest.remove_prefix(at + specialText.size());
+            }
+            if (!rest.empty()) {
+                next.push_back({rest, -1});
+            }
+        }
+        fragments.swap(next);
+    }
+
+    for (const Fragment& fragment : fragments) {
+        if (fragment.token >= 0) {
+            ids.push_back(fragment.token);
+        } else {
+            encodeText(fragment.text, ids);
+        }
+    }
+    return ids;
+}
 
 bool Tokenizer::isEndOfGeneration(int32_t id) const {
     if (id < 0 || id >= m_vocab.size()) {
@@ -88,6 +164,9 @@ std::string Tokenizer::decode(std::span<const int32_t> ids) const {
 Result<std::unique_ptr<Tokenizer>> createTokenizer(Vocab vocab) {
     if (vocab.model == "llama") {
         return std::make_unique<SpmTokenizer>(std::move(vocab));
+    }
+    if (vocab.model == "gpt2") {
+        return BpeTokenizer::create(std::move(vocab));
     }
     return fail("tokenizer model '{}' is not supported yet", vocab.model);
 }

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "engine/gguf/gguf_reader.h"
+#include "engine/tokenizer/pretokenizer.h"
 
 namespace pagoda {
 namespace {
@@ -23,6 +24,7 @@ constexpr std::string_view kPadKey = "tokenizer.ggml.padding_token_id";
 constexpr std::string_view kAddBosKey = "tokenizer.ggml.add_bos_token";
 constexpr std::string_view kAddEosKey = "tokenizer.ggml.add_eos_token";
 constexpr std::string_view kAddSpacePrefixKey = "tokenizer.ggml.add_space_prefix";
+constexpr std::string_view kChatTemplateKey = "tokenizer.chat_template";
 
 Result<std::optional<std::string>> findString(const gguf::GgufFile& file, std::string_view key) {
     const gguf::Value* value = file.find(key);
@@ -184,11 +186,15 @@ Result<Vocab> loadVocab(const gguf::GgufFile& file) {
     PAGODA_ASSIGN_OR_RETURN(vocab.pad, findTokenId(file, kPadKey, vocabSize));
 
     PAGODA_ASSIGN_OR_RETURN(const std::optional<bool> addBos, findBool(file, kAddBosKey));
-    vocab.addBos = addBos.value_or(vocab.addBos);
+    // As llama.cpp: SentencePiece vocabs add BOS unless told otherwise, BPE
+    // ones only for the pre-tokenizers that need it (Llama 3).
+    vocab.addBos = addBos.value_or(vocab.model == "llama" || preTokenizerAddsBos(vocab.pre));
     PAGODA_ASSIGN_OR_RETURN(const std::optional<bool> addEos, findBool(file, kAddEosKey));
     vocab.addEos = addEos.value_or(vocab.addEos);
     PAGODA_ASSIGN_OR_RETURN(const std::optional<bool> addSpacePrefix, findBool(file, kAddSpacePrefixKey));
     vocab.addSpacePrefix = addSpacePrefix.value_or(vocab.model == "llama");
+    PAGODA_ASSIGN_OR_RETURN(const std::optional<std::string> chatTemplate, findString(file, kChatTemplateKey));
+    vocab.chatTemplate = chatTemplate.value_or("");
     return vocab;
 }
 

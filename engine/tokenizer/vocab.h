@@ -1,6 +1,6 @@
 #pragma once
 // A tokenizer vocabulary as GGUF metadata describes it
-// (tokenizer.ggml.* keys).
+// (tokenizer.ggml.* keys, and tokenizer.chat_template).
 
 #include <cstdint>
 #include <string>
@@ -35,9 +35,10 @@ struct Vocab {
     int32_t eos = -1;
     int32_t unk = -1;
     int32_t pad = -1;
-    bool addBos = true;
+    bool addBos = true;               // tokenizer.ggml.add_bos_token
     bool addEos = false;
     bool addSpacePrefix = true;       // tokenizer.ggml.add_space_prefix
+    std::string chatTemplate;         // tokenizer.chat_template (Jinja), when present
 
     int32_t size() const { return int32_t(tokens.size()); }
 };

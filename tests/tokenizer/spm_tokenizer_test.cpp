@@ -156,10 +156,10 @@ TEST(SpmTokenizer, SpecialTokensInTextArePlainText) {
 
 TEST(CreateTokenizer, RejectsOtherModels) {
     Vocab vocab = makeSmallVocab({});
-    vocab.model = "gpt2";
+    vocab.model = "t5";
     const auto tokenizer = createTokenizer(std::move(vocab));
     ASSERT_FALSE(tokenizer.has_value());
-    EXPECT_EQ(tokenizer.error().message, "tokenizer model 'gpt2' is not supported yet");
+    EXPECT_EQ(tokenizer.error().message, "tokenizer model 't5' is not supported yet");
 }
 
 // The definition, rescanning after every merge: O(n^2), but obviously right.

@@ -80,26 +80,16 @@ TEST_P(VocabFileTest, ReproducesLlamaCpp) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(LlamaSpm, VocabFileTest, ::testing::Values("ggml-vocab-llama-spm", "ggml-vocab-phi-3"),
-                         [](const auto& info) {
-                             std::string name = info.param;
-                             std::erase(name, '-');
-                             return name;
-                         });
-
-TEST(VocabFiles, GptTwoIsNotSupportedYet) {
-    const std::filesystem::path path = kVectorDir / "ggml-vocab-gpt-2.gguf";
-    if (!std::filesystem::exists(path)) {
-        GTEST_SKIP() << "test vectors not found: " << path;
-    }
-    auto file = gguf::GgufFile::open(path);
-    ASSERT_TRUE(file.has_value()) << file.error().message;
-    auto vocab = loadVocab(*file);
-    ASSERT_TRUE(vocab.has_value()) << vocab.error().message;
-    const auto tokenizer = createTokenizer(std::move(*vocab));
-    ASSERT_FALSE(tokenizer.has_value());
-    EXPECT_EQ(tokenizer.error().message, "tokenizer model 'gpt2' is not supported yet");
+std::string parameterName(const ::testing::TestParamInfo<std::string>& info) {
+    std::string name = info.param;
+    std::erase(name, '-');
+    return name;
 }
+
+INSTANTIATE_TEST_SUITE_P(LlamaSpm, VocabFileTest, ::testing::Values("ggml-vocab-llama-spm", "ggml-vocab-phi-3"),
+                         parameterName);
+INSTANTIATE_TEST_SUITE_P(ByteLevelBpe, VocabFileTest,
+                         ::testing::Values("ggml-vocab-gpt-2", "ggml-vocab-starcoder"), parameterName);
 
 }  // namespace
 }  // namespace pagoda

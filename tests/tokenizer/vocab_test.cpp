@@ -1,4 +1,5 @@
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -89,6 +90,28 @@ TEST(LoadVocab, TypesDefaultToNormalAndScoresToEmpty) {
     EXPECT_EQ(vocab->types, (std::vector<TokenType>{TokenType::Normal, TokenType::Normal}));
     EXPECT_TRUE(vocab->scores.empty());
     EXPECT_FALSE(vocab->addSpacePrefix);
+}
+
+TEST(LoadVocab, BpeAddsBosOnlyForLlama3PreTokenizers) {
+    for (const auto& [pre, addBos] : {std::pair{"gpt-2", false}, std::pair{"qwen2", false},
+                                      std::pair{"llama-bpe", true}, std::pair{"", false}}) {
+        GgufWriter writer;
+        writer.set("tokenizer.ggml.model", "gpt2");
+        writer.set("tokenizer.ggml.pre", pre);
+        writer.set("tokenizer.ggml.tokens", makeArray(std::vector<std::string>{"a", "b"}));
+        const auto vocab = load(writer);
+        ASSERT_TRUE(vocab.has_value()) << vocab.error().message;
+        EXPECT_EQ(vocab->addBos, addBos) << pre;
+    }
+}
+
+TEST(LoadVocab, ReadsTheChatTemplate) {
+    GgufWriter writer = minimalWriter();
+    EXPECT_EQ(load(writer)->chatTemplate, "");
+    writer.set("tokenizer.chat_template", "{{ bos_token }}{% for m in messages %}{% endfor %}");
+    EXPECT_EQ(load(writer)->chatTemplate, "{{ bos_token }}{% for m in messages %}{% endfor %}");
+    writer.set("tokenizer.chat_template", int32_t(3));
+    EXPECT_EQ(errorOf(writer), "tokenizer.chat_template: expected a string, got i32");
 }
 
 TEST(LoadVocab, RejectsMismatchedLengths) {

@@ -1,0 +1,319 @@
+#include "engine/chat/chat_template.h"
+
+#include <optional>
+
+namespace pagoda {
+namespace {
+
+constexpr std::string_view kAsciiWhitespace = " \t\n\r\f\v";
+
+// Jinja's trim and Python's str.strip(), for ASCII whitespace.
+std::string_view trim(std::string_view text) {
+    const size_t first = text.find_first_not_of(kAsciiWhitespace);
+    if (first == std::string_view::npos) {
+        return {};
+    }
+    return text.substr(first, text.find_last_not_of(kAsciiWhitespace) - first + 1);
+}
+
+bool contains(std::string_view source, std::string_view marker) {
+    return source.find(marker) != std::string_view::npos;
+}
+
+std::string_view roleName(ChatRole role) {
+    switch (role) {
+        case ChatRole::System:
+            return "system";
+        case ChatRole::User:
+            return "user";
+        case ChatRole::Assistant:
+            return "assistant";
+    }
+    return "unknown";
+}
+
+bool startsWithSystem(std::span<const ChatMessage> messages) {
+    return !messages.empty() && messages.front().role == ChatRole::System;
+}
+
+// Templates without a system role (and Llama 2's, which folds it into the
+// first turn) take one leading system message, then raise unless the turns
+// alternate user/assistant from a user turn.
+Result<void> checkAlternation(ChatFamily family, std::span<const ChatMessage> messages) {
+    const size_t first = startsWithSystem(messages) ? 1 : 0;
+    for (size_t i = first; i < messages.size(); ++i) {
+        const ChatRole expected = (i - first) % 2 == 0 ? ChatRole::User : ChatRole::Assistant;
+        if (messages[i].role != expected) {
+            return fail("{} chat template: message {} is a {} turn where a {} turn must be (after one optional "
+                        "system message, turns alternate user/assistant from a user turn)",
+                        chatFamilyName(family), i, roleName(messages[i].role), roleName(expected));
+        }
+    }
+    return {};
+}
+
+std::optional<ChatFamily> detectFamily(std::string_view source) {
+    // Phi-4 writes <|im_start|>role<|im_sep|>: a format of its own.
+    if (contains(source, "<|im_start|>") && !contains(source, "<|im_sep|>")) {
+        return ChatFamily::ChatMl;
+    }
+    if (contains(source, "<|start_header_id|>")) {
+        return ChatFamily::Llama3;
+    }
+    if (contains(source, "<start_of_turn>")) {
+        return ChatFamily::Gemma;
+    }
+    if (contains(source, "[INST]")) {
+        return contains(source, "<<SYS>>") ? ChatFamily::Llama2 : ChatFamily::Mistral;
+    }
+    if (contains(source, "<|user|>")) {
+        if (contains(source, "<|end|>")) {
+            return ChatFamily::Phi3;
+        }
+        if (contains(source, "</s>") || contains(source, "eos_token")) {
+            return ChatFamily::Zephyr;
+        }
+    }
+    return std::nullopt;
+}
+
+// The literal system message a ChatML template writes when the conversation
+// has none, as Qwen 2's does:
+// {{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}
+// ("\n" written either as an escape or as a real newline). Text with quotes,
+// braces or backslashes is template code, not a literal message.
+std::string defaultSystemOf(std::string_view source) {
+    constexpr std::string_view kStart = "<|im_start|>system";
+    constexpr std::string_view kEnd = "<|im_end|>";
+    for (size_t at = source.find(kStart); at != std::string_view::npos; at = source.find(kStart, at + 1)) {
+        std::string_view rest = source.substr(at + kStart.size());
+        if (rest.starts_with("\\n")) {
+            rest.remove_prefix(2);
+        } else if (rest.starts_with('\n')) {
+            rest.remove_prefix(1);
+        } else {
+            continue;
+        }
+        const std::string_view message = rest.substr(0, rest.find(kEnd));
+        if (message.size() < rest.size() && !message.empty() &&
+            message.find_first_of("'\"{}\\") == std::string_view::npos) {
+            return std::string(message);
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
+std::string_view chatFamilyName(ChatFamily family) {
+    switch (family) {
+        case ChatFamily::ChatMl:
+            return "chatml";
+        case ChatFamily::Llama2:
+            return "llama2";
+        case ChatFamily::Llama3:
+            return "llama3";
+        case ChatFamily::Mistral:
+            return "mistral";
+        case ChatFamily::Zephyr:
+            return "zephyr";
+        case ChatFamily::Phi3:
+            return "phi3";
+        case ChatFamily::Gemma:
+            return "gemma";
+    }
+    return "unknown";
+}
+
+ChatTemplate::ChatTemplate(ChatFamily family, std::string bosText, std::string eosText)
+    : m_family(family), m_bosText(std::move(bosText)), m_eosText(std::move(eosText)) {}
+
+ChatTemplate ChatTemplate::detect(std::string_view source, std::string bosText, std::string eosText) {
+    const std::optional<ChatFamily> family = detectFamily(source);
+    ChatTemplate chatTemplate(family.value_or(ChatFamily::ChatMl), std::move(bosText), std::move(eosText));
+    if (!family) {
+        chatTemplate.m_fallback = true;
+        chatTemplate.m_note = source.empty()
+                                  ? "the model has no chat template (tokenizer.chat_template); using chatml"
+                                  : "unrecognized chat template; using chatml";
+    } else if (*family == ChatFamily::ChatMl) {
+        chatTemplate.m_defaultSystem = defaultSystemOf(source);
+    }
+    return chatTemplate;
+}
+
+ChatTemplate ChatTemplate::fromVocab(const Vocab& vocab) {
+    const auto textOf = [&](int32_t id) { return id >= 0 ? vocab.tokens[size_t(id)] : std::string(); };
+    return detect(vocab.chatTemplate, textOf(vocab.bos), textOf(vocab.eos));
+}
+
+Result<std::string> ChatTemplate::render(std::span<const ChatMessage> messages, bool addGenerationPrompt) const {
+    switch (m_family) {
+        case ChatFamily::ChatMl:
+            return renderChatMl(messages, addGenerationPrompt);
+        case ChatFamily::Llama2:
+            PAGODA_RETURN_IF_ERROR(checkAlternation(m_family, messages));
+            return renderLlama2(messages);
+        case ChatFamily::Llama3:
+            return renderLlama3(messages, addGenerationPrompt);
+        case ChatFamily::Mistral:
+            PAGODA_RETURN_IF_ERROR(checkAlternation(m_family, messages));
+            return renderMistral(messages);
+        case ChatFamily::Zephyr:
+            return renderZephyr(messages, addGenerationPrompt);
+        case ChatFamily::Phi3:
+            return renderPhi3(messages, addGenerationPrompt);
+        case ChatFamily::Gemma:
+            PAGODA_RETURN_IF_ERROR(checkAlternation(m_family, messages));
+            return renderGemma(messages, addGenerationPrompt);
+    }
+    return fail("chat template family {} is not handled", int(m_family));
+}
+
+std::string ChatTemplate::renderChatMl(std::span<const ChatMessage> messages, bool addGenerationPrompt) const {
+    std::string prompt;
+    if (!m_defaultSystem.empty() && !messages.empty() && !startsWithSystem(messages)) {
+        prompt += "<|im_start|>system\n" + m_defaultSystem + "<|im_end|>\n";
+    }
+    for (const ChatMessage& message : messages) {
+        prompt += "<|im_start|>";
+        prompt += roleName(message.role);
+        prompt += "\n" + message.content + "<|im_end|>\n";
+    }
+    if (addGenerationPrompt) {
+        prompt += "<|im_start|>assistant\n";
+    }
+    return prompt;
+}
+
+std::string ChatTemplate::renderLlama2(std::span<const ChatMessage> messages) const {
+    const bool hasSystem = startsWithSystem(messages);
+    const size_t first = hasSystem ? 1 : 0;
+    std::string prompt;
+    for (size_t i = first; i < messages.size(); ++i) {
+        const std::string& content = messages[i].content;
+        if (messages[i].role == ChatRole::User) {
+            const std::string turn =
+                i == first && hasSystem ? "<<SYS>>\n" + messages[0].content + "\n<</SYS>>\n\n" + content : content;
+            // Every user turn starts with BOS; the first one is left to the tokenizer.
+            prompt += i == first ? "" : m_bosText;
+            prompt += "[INST] ";
+            prompt += trim(turn);
+            prompt += " [/INST]";
+        } else {
+            prompt += " ";
+            prompt += trim(content);
+            prompt += " " + m_eosText;
+        }
+    }
+    return prompt;
+}
+
+std::string ChatTemplate::renderLlama3(std::span<const ChatMessage> messages, bool addGenerationPrompt) const {
+    std::string prompt;
+    for (const ChatMessage& message : messages) {
+        prompt += "<|start_header_id|>";
+        prompt += roleName(message.role);
+        prompt += "<|end_header_id|>\n\n";
+        prompt += trim(message.content);
+        prompt += "<|eot_id|>";
+    }
+    if (addGenerationPrompt) {
+        prompt += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+    }
+    return prompt;
+}
+
+std::string ChatTemplate::renderMistral(std::span<const ChatMessage> messages) const {
+    const bool hasSystem = startsWithSystem(messages);
+    const size_t first = hasSystem ? 1 : 0;
+    std::string prompt;
+    for (size_t i = first; i < messages.size(); ++i) {
+        const std::string& content = messages[i].content;
+        if (messages[i].role == ChatRole::User) {
+            // v0.1 has no system role; later Mistral templates put it before the user text.
+            prompt += "[INST] ";
+            prompt += i == first && hasSystem ? messages[0].content + "\n\n" + content : content;
+            prompt += " [/INST]";
+        } else {
+            prompt += content + m_eosText;
+        }
+    }
+    return prompt;
+}
+
+std::string ChatTemplate::renderZephyr(std::span<const ChatMessage> messages, bool addGenerationPrompt) const {
+    std::string prompt;
+    for (const ChatMessage& message : messages) {
+        prompt += "<|";
+        prompt += roleName(message.role);
+        prompt += "|>\n" + message.content + m_eosText + "\n";
+    }
+    // The template adds the generation prompt inside its loop, after the last message.
+    if (addGenerationPrompt && !messages.empty()) {
+        prompt += "<|assistant|>\n";
+    }
+    return prompt;
+}
+
+std::string ChatTemplate::renderPhi3(std::span<const ChatMessage> messages, bool addGenerationPrompt) const {
+    std::string prompt;
+    for (const ChatMessage& message : messages) {
+        prompt += "<|";
+        prompt += roleName(message.role);
+        prompt += "|>\n" + message.content + "<|end|>\n";
+    }
+    prompt += addGenerationPrompt ? std::string("<|assistant|>\n") : m_eosText;
+    return prompt;
+}
+
+std::string ChatTemplate::renderGemma(std::span<const ChatMessage> messages, bool addGenerationPrompt) const {
+    const bool hasSystem = startsWithSystem(messages);
+    const size_t first = hasSystem ? 1 : 0;
+    std::string prompt;
+    for (size_t i = first; i < messages.size(); ++i) {
+        prompt += messages[i].role == ChatRole::User ? "<start_of_turn>user\n" : "<start_of_turn>model\n";
+        // Gemma has no system role: its text opens the first user turn, untrimmed.
+        if (i == first && hasSystem) {
+            prompt += messages[0].content + "\n\n";
+        }
+        prompt += trim(messages[i].content);
+        prompt += "<end_of_turn>\n";
+    }
+    if (addGenerationPrompt) {
+        prompt += "<start_of_turn>model\n";
+    }
+    return prompt;
+}
+
+std::vector<std::string> ChatTemplate::stopTexts() const {
+    std::string marker;
+    switch (m_family) {
+        case ChatFamily::ChatMl:
+            marker = "<|im_end|>";
+            break;
+        case ChatFamily::Llama3:
+            marker = "<|eot_id|>";
+            break;
+        case ChatFamily::Phi3:
+            marker = "<|end|>";
+            break;
+        case ChatFamily::Gemma:
+            marker = "<end_of_turn>";
+            break;
+        case ChatFamily::Llama2:
+        case ChatFamily::Mistral:
+        case ChatFamily::Zephyr:
+            break;  // turns end with EOS
+    }
+    std::vector<std::string> texts;
+    if (!marker.empty()) {
+        texts.push_back(marker);
+    }
+    if (!m_eosText.empty() && m_eosText != marker) {
+        texts.push_back(m_eosText);
+    }
+    return texts;
+}
+
+}  // namespace pagoda

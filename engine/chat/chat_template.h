@@ -1,0 +1,93 @@
+#pragma once
+// Chat prompts: recognizes a model's chat template family from the Jinja
+// source in tokenizer.chat_template (by distinctive markers; no Jinja
+// interpreter) and renders a conversation the way that family's published
+// template does. Formats and sources: docs/CHAT_TEMPLATES.md.
+//
+// Contract with the tokenizer: the rendered text leaves out the BOS that
+// templates put first ("{{ bos_token }}"), as llama.cpp's
+// llama_chat_apply_template does; encode it with
+// encode(text, vocab.addBos, /*parseSpecial=*/true) so that the tokenizer
+// adds BOS and the marker texts ("<|im_start|>", a BOS inside the history)
+// become their special tokens.
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/core/result.h"
+#include "engine/tokenizer/vocab.h"
+
+namespace pagoda {
+
+enum class ChatRole { System, User, Assistant };
+
+struct ChatMessage {
+    ChatRole role;
+    std::string content;
+};
+
+enum class ChatFamily {
+    ChatMl,   // <|im_start|>role ... <|im_end|> (Qwen, many fine-tunes); the default
+    Llama2,   // [INST] with <<SYS>>
+    Llama3,   // <|start_header_id|>role<|end_header_id|>
+    Mistral,  // [INST] without a system role (Mistral 7B Instruct v0.1)
+    Zephyr,   // <|user|> ... </s>
+    Phi3,     // <|user|> ... <|end|>
+    Gemma,    // <start_of_turn>user / model, no system role
+};
+
+// "chatml", "llama2", "llama3", "mistral", "zephyr", "phi3", "gemma".
+std::string_view chatFamilyName(ChatFamily family);
+
+class ChatTemplate {
+public:
+    // A family's format; `bosText`/`eosText` are what the template writes for
+    // bos_token/eos_token (the vocab's BOS and EOS token texts).
+    ChatTemplate(ChatFamily family, std::string bosText, std::string eosText);
+
+    // Picks the family from a tokenizer.chat_template source. An empty or
+    // unrecognized source gives ChatML with isFallback() set and a note
+    // saying so. A ChatML template that adds a literal default system
+    // message (Qwen 2) keeps it.
+    static ChatTemplate detect(std::string_view source, std::string bosText, std::string eosText);
+    // detect() on the vocab's chat template, BOS and EOS texts.
+    static ChatTemplate fromVocab(const Vocab& vocab);
+
+    ChatFamily family() const { return m_family; }
+    bool isFallback() const { return m_fallback; }
+    // Why the default is in use; empty when the template was recognized.
+    const std::string& note() const { return m_note; }
+    // The system message added when a conversation starts without one ("" for none).
+    const std::string& defaultSystem() const { return m_defaultSystem; }
+
+    // The prompt for `messages`, then the start of an assistant turn when
+    // addGenerationPrompt (families whose templates have none ignore it).
+    // Error when the family's template would reject the conversation:
+    // Llama 2, Mistral and Gemma need user/assistant turns alternating from a
+    // user turn, after one optional leading system message.
+    Result<std::string> render(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
+
+    // Token texts that end an assistant turn: the family's end-of-turn
+    // marker, then the EOS text when it differs. Stop generating on these.
+    std::vector<std::string> stopTexts() const;
+
+private:
+    std::string renderChatMl(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
+    std::string renderLlama2(std::span<const ChatMessage> messages) const;
+    std::string renderLlama3(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
+    std::string renderMistral(std::span<const ChatMessage> messages) const;
+    std::string renderZephyr(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
+    std::string renderPhi3(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
+    std::string renderGemma(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
+
+    ChatFamily m_family;
+    std::string m_bosText;
+    std::string m_eosText;
+    bool m_fallback = false;
+    std::string m_note;
+    std::string m_defaultSystem;
+};
+
+}  // namespace pagoda

@@ -1,0 +1,309 @@
+// Chat template families: detection from the published templates and the
+// exact prompt each renders. Expected strings are written from the formats
+// in docs/CHAT_TEMPLATES.md (section named in each test), which quotes the
+// published Jinja templates.
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "engine/chat/chat_template.h"
+#include "engine/gguf/gguf_reader.h"
+#include "engine/tokenizer/tokenizer.h"
+
+namespace pagoda {
+namespace {
+
+using ::testing::ElementsAre;
+
+// Published templates, as they read once tokenizer_config.json is decoded
+// (a JSON "\n" is a real newline, a JSON "\\n" a Jinja escape).
+
+// meta-llama/Llama-2-7b-chat-hf
+constexpr std::string_view kLlama2Source =
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = "
+    "messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif "
+    "%}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ "
+    "raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if "
+    "loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + "
+    "'\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if "
+    "message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif "
+    "message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}";
+
+// meta-llama/Meta-Llama-3-8B-Instruct
+constexpr std::string_view kLlama3Source =
+    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + "
+    "message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 "
+    "%}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ "
+    "'<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+
+// Qwen/Qwen2-7B-Instruct
+constexpr std::string_view kQwen2Source =
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ "
+    "'<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + "
+    "message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt "
+    "%}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+// mistralai/Mistral-7B-Instruct-v0.1
+constexpr std::string_view kMistralSource =
+    "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ "
+    "raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if "
+    "message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == "
+    "'assistant' %}{{ message['content'] + eos_token}}{% else %}{{ raise_exception('Only user and assistant roles "
+    "are supported!') }}{% endif %}{% endfor %}";
+
+// HuggingFaceH4/zephyr-7b-beta
+constexpr std::string_view kZephyrSource =
+    "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + message['content'] + "
+    "eos_token }}\n{% elif message['role'] == 'system' %}\n{{ '<|system|>\n' + message['content'] + eos_token "
+    "}}\n{% elif message['role'] == 'assistant' %}\n{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n{% "
+    "endif %}\n{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n{% endfor %}";
+
+// microsoft/Phi-3-mini-4k-instruct
+constexpr std::string_view kPhi3Source =
+    "{% for message in messages %}{% if message['role'] == 'system' %}{{'<|system|>\n' + message['content'] + "
+    "'<|end|>\n'}}{% elif message['role'] == 'user' %}{{'<|user|>\n' + message['content'] + '<|end|>\n'}}{% elif "
+    "message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}{% endif %}{% "
+    "endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}";
+
+// google/gemma-3-1b-it (excerpt)
+constexpr std::string_view kGemmaSource =
+    "{{ bos_token }}\n{%- if messages[0]['role'] == 'system' -%}\n    {%- set first_user_prefix = "
+    "messages[0]['content'] + '\n\n' -%}\n{%- endif -%}\n{%- for message in loop_messages -%}\n    {{ "
+    "'<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else \"\") }}\n    {{ message['content'] | "
+    "trim }}\n    {{ '<end_of_turn>\n' }}\n{%- endfor -%}\n{%- if add_generation_prompt -%}\n    "
+    "{{'<start_of_turn>model\n'}}\n{%- endif -%}\n";
+
+const std::vector<ChatMessage> kConversation = {
+    {ChatRole::System, "You are terse."},
+    {ChatRole::User, "Hi there!"},
+    {ChatRole::Assistant, "Hello! How can I help?"},
+    {ChatRole::User, "Tell me a joke."},
+};
+
+std::string render(const ChatTemplate& chatTemplate, const std::vector<ChatMessage>& messages,
+                   bool addGenerationPrompt = true) {
+    const Result<std::string> prompt = chatTemplate.render(messages, addGenerationPrompt);
+    EXPECT_TRUE(prompt.has_value()) << prompt.error().message;
+    return prompt.value_or("");
+}
+
+ChatTemplate family(ChatFamily chatFamily) { return ChatTemplate(chatFamily, "<s>", "</s>"); }
+
+// docs/CHAT_TEMPLATES.md § ChatML
+TEST(ChatTemplate, RendersChatMl) {
+    EXPECT_EQ(render(family(ChatFamily::ChatMl), kConversation),
+              "<|im_start|>system\nYou are terse.<|im_end|>\n"
+              "<|im_start|>user\nHi there!<|im_end|>\n"
+              "<|im_start|>assistant\nHello! How can I help?<|im_end|>\n"
+              "<|im_start|>user\nTell me a joke.<|im_end|>\n"
+              "<|im_start|>assistant\n");
+    EXPECT_EQ(render(family(ChatFamily::ChatMl), {{ChatRole::User, " hi "}}, false),
+              "<|im_start|>user\n hi <|im_end|>\n");
+}
+
+// docs/CHAT_TEMPLATES.md § Llama 2
+TEST(ChatTemplate, RendersLlama2) {
+    EXPECT_EQ(render(family(ChatFamily::Llama2), kConversation),
+              "[INST] <<SYS>>\nYou are terse.\n<</SYS>>\n\nHi there! [/INST] Hello! How can I help? </s>"
+              "<s>[INST] Tell me a joke. [/INST]");
+    EXPECT_EQ(render(family(ChatFamily::Llama2), {{ChatRole::User, "  hi\n"}, {ChatRole::Assistant, " yo "}}),
+              "[INST] hi [/INST] yo </s>");
+}
+
+// docs/CHAT_TEMPLATES.md § Llama 3
+TEST(ChatTemplate, RendersLlama3) {
+    EXPECT_EQ(render(ChatTemplate(ChatFamily::Llama3, "<|begin_of_text|>", "<|eot_id|>"), kConversation),
+              "<|start_header_id|>system<|end_header_id|>\n\nYou are terse.<|eot_id|>"
+              "<|start_header_id|>user<|end_header_id|>\n\nHi there!<|eot_id|>"
+              "<|start_header_id|>assistant<|end_header_id|>\n\nHello! How can I help?<|eot_id|>"
+              "<|start_header_id|>user<|end_header_id|>\n\nTell me a joke.<|eot_id|>"
+              "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    EXPECT_EQ(render(family(ChatFamily::Llama3), {{ChatRole::User, "\n hi \n"}}, false),
+              "<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>");
+}
+
+// docs/CHAT_TEMPLATES.md § Mistral
+TEST(ChatTemplate, RendersMistral) {
+    EXPECT_EQ(render(family(ChatFamily::Mistral), kConversation),
+              "[INST] You are terse.\n\nHi there! [/INST]Hello! How can I help?</s>[INST] Tell me a joke. [/INST]");
+    EXPECT_EQ(render(family(ChatFamily::Mistral), {{ChatRole::User, " hi "}}), "[INST]  hi  [/INST]");
+}
+
+// docs/CHAT_TEMPLATES.md § Zephyr
+TEST(ChatTemplate, RendersZephyr) {
+    EXPECT_EQ(render(family(ChatFamily::Zephyr), kConversation),
+              "<|system|>\nYou are terse.</s>\n"
+              "<|user|>\nHi there!</s>\n"
+              "<|assistant|>\nHello! How can I help?</s>\n"
+              "<|user|>\nTell me a joke.</s>\n"
+              "<|assistant|>\n");
+    EXPECT_EQ(render(family(ChatFamily::Zephyr), {}), "");
+}
+
+// docs/CHAT_TEMPLATES.md § Phi-3
+TEST(ChatTemplate, RendersPhi3) {
+    const ChatTemplate phi3(ChatFamily::Phi3, "<s>", "<|endoftext|>");
+    EXPECT_EQ(render(phi3, kConversation),
+              "<|system|>\nYou are terse.<|end|>\n"
+              "<|user|>\nHi there!<|end|>\n"
+              "<|assistant|>\nHello! How can I help?<|end|>\n"
+              "<|user|>\nTell me a joke.<|end|>\n"
+              "<|assistant|>\n");
+    EXPECT_EQ(render(phi3, {{ChatRole::User, "hi"}}, false), "<|user|>\nhi<|end|>\n<|endoftext|>");
+}
+
+// docs/CHAT_TEMPLATES.md § Gemma
+TEST(ChatTemplate, RendersGemmaWithTheSystemMessageInTheFirstUserTurn) {
+    const ChatTemplate gemma(ChatFamily::Gemma, "<bos>", "<eos>");
+    EXPECT_EQ(render(gemma, kConversation),
+              "<start_of_turn>user\nYou are terse.\n\nHi there!<end_of_turn>\n"
+              "<start_of_turn>model\nHello! How can I help?<end_of_turn>\n"
+              "<start_of_turn>user\nTell me a joke.<end_of_turn>\n"
+              "<start_of_turn>model\n");
+    EXPECT_EQ(render(gemma, {{ChatRole::User, " hi\n"}}, false), "<start_of_turn>user\nhi<end_of_turn>\n");
+}
+
+TEST(ChatTemplate, FamiliesWithoutFreeRolesRejectBrokenAlternation) {
+    const std::vector<ChatMessage> twoUsers = {{ChatRole::User, "a"}, {ChatRole::User, "b"}};
+    for (const ChatFamily chatFamily : {ChatFamily::Llama2, ChatFamily::Mistral, ChatFamily::Gemma}) {
+        EXPECT_FALSE(family(chatFamily).render(twoUsers, true).has_value()) << chatFamilyName(chatFamily);
+    }
+    const auto late = family(ChatFamily::Gemma).render(
+        std::vector<ChatMessage>{{ChatRole::User, "a"}, {ChatRole::System, "b"}}, true);
+    ASSERT_FALSE(late.has_value());
+    EXPECT_EQ(late.error().message,
+              "gemma chat template: message 1 is a system turn where a assistant turn must be (after one optional "
+              "system message, turns alternate user/assistant from a user turn)");
+    const auto assistantFirst =
+        family(ChatFamily::Llama2).render(std::vector<ChatMessage>{{ChatRole::Assistant, "a"}}, true);
+    EXPECT_FALSE(assistantFirst.has_value());
+    // Families whose templates take any order render it.
+    for (const ChatFamily chatFamily : {ChatFamily::ChatMl, ChatFamily::Llama3, ChatFamily::Zephyr, ChatFamily::Phi3}) {
+        EXPECT_TRUE(family(chatFamily).render(twoUsers, true).has_value()) << chatFamilyName(chatFamily);
+    }
+}
+
+TEST(ChatTemplate, DetectsPublishedTemplates) {
+    const std::vector<std::pair<std::string_view, ChatFamily>> cases = {
+        {kLlama2Source, ChatFamily::Llama2}, {kLlama3Source, ChatFamily::Llama3},
+        {kQwen2Source, ChatFamily::ChatMl},  {kMistralSource, ChatFamily::Mistral},
+        {kZephyrSource, ChatFamily::Zephyr}, {kPhi3Source, ChatFamily::Phi3},
+        {kGemmaSource, ChatFamily::Gemma},
+    };
+    for (const auto& [source, expected] : cases) {
+        const ChatTemplate detected = ChatTemplate::detect(source, "<s>", "</s>");
+        EXPECT_EQ(detected.family(), expected) << source;
+        EXPECT_FALSE(detected.isFallback()) << source;
+        EXPECT_EQ(detected.note(), "") << source;
+    }
+}
+
+TEST(ChatTemplate, UnknownOrMissingTemplatesFallBackToChatMl) {
+    const ChatTemplate missing = ChatTemplate::detect("", "<s>", "</s>");
+    EXPECT_EQ(missing.family(), ChatFamily::ChatMl);
+    EXPECT_TRUE(missing.isFallback());
+    EXPECT_EQ(missing.note(), "the model has no chat template (tokenizer.chat_template); using chatml");
+
+    // Vicuna and Phi-4 (<|im_start|> with <|im_sep|>) are not among the families.
+    for (const std::string_view source :
+         {"{% for message in messages %}{{ 'USER: ' + message['content'] + '\\nASSISTANT: ' }}{% endfor %}",
+          "{{'<|im_start|>system<|im_sep|>' + message['content'] + '<|im_end|>'}}"}) {
+        const ChatTemplate unknown = ChatTemplate::detect(source, "<s>", "</s>");
+        EXPECT_EQ(unknown.family(), ChatFamily::ChatMl);
+        EXPECT_TRUE(unknown.isFallback());
+        EXPECT_EQ(unknown.note(), "unrecognized chat template; using chatml");
+    }
+}
+
+// docs/CHAT_TEMPLATES.md § ChatML (Qwen 2's default system message)
+TEST(ChatTemplate, Qwen2AddsItsDefaultSystemMessage) {
+    const ChatTemplate qwen = ChatTemplate::detect(kQwen2Source, "", "<|im_end|>");
+    EXPECT_EQ(qwen.defaultSystem(), "You are a helpful assistant.");
+    EXPECT_EQ(render(qwen, {{ChatRole::User, "Hi"}}),
+              "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+              "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    EXPECT_EQ(render(qwen, {{ChatRole::System, "Be brief."}, {ChatRole::User, "Hi"}}, false),
+              "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
+
+    // The same message written with Jinja "\n" escapes; template code is not a message.
+    EXPECT_EQ(ChatTemplate::detect("{{ '<|im_start|>system\\nYou are Qwen.<|im_end|>\\n' }}", "", "").defaultSystem(),
+              "You are Qwen.");
+    EXPECT_EQ(ChatTemplate::detect("{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}", "",
+                                   "")
+                  .defaultSystem(),
+              "");
+}
+
+TEST(ChatTemplate, StopTexts) {
+    EXPECT_THAT(ChatTemplate(ChatFamily::ChatMl, "", "<|endoftext|>").stopTexts(),
+                ElementsAre("<|im_end|>", "<|endoftext|>"));
+    EXPECT_THAT(ChatTemplate(ChatFamily::Llama3, "<|begin_of_text|>", "<|eot_id|>").stopTexts(),
+                ElementsAre("<|eot_id|>"));
+    EXPECT_THAT(ChatTemplate(ChatFamily::Llama3, "<|begin_of_text|>", "<|end_of_text|>").stopTexts(),
+                ElementsAre("<|eot_id|>", "<|end_of_text|>"));
+    EXPECT_THAT(ChatTemplate(ChatFamily::Phi3, "<s>", "<|endoftext|>").stopTexts(),
+                ElementsAre("<|end|>", "<|endoftext|>"));
+    EXPECT_THAT(ChatTemplate(ChatFamily::Gemma, "<bos>", "<eos>").stopTexts(), ElementsAre("<end_of_turn>", "<eos>"));
+    EXPECT_THAT(family(ChatFamily::Llama2).stopTexts(), ElementsAre("</s>"));
+    EXPECT_THAT(family(ChatFamily::Mistral).stopTexts(), ElementsAre("</s>"));
+    EXPECT_THAT(family(ChatFamily::Zephyr).stopTexts(), ElementsAre("</s>"));
+    EXPECT_THAT(ChatTemplate(ChatFamily::Zephyr, "", "").stopTexts(), ElementsAre());
+}
+
+TEST(ChatTemplate, FromVocabUsesItsTemplateAndSpecialTokens) {
+    Vocab vocab;
+    vocab.model = "llama";
+    vocab.tokens = {"<unk>", "<s>", "</s>"};
+    vocab.bos = 1;
+    vocab.eos = 2;
+    vocab.chatTemplate = std::string(kLlama2Source);
+    const ChatTemplate llama2 = ChatTemplate::fromVocab(vocab);
+    EXPECT_EQ(llama2.family(), ChatFamily::Llama2);
+    EXPECT_EQ(render(llama2, {{ChatRole::User, "a"}, {ChatRole::Assistant, "b"}, {ChatRole::User, "c"}}),
+              "[INST] a [/INST] b </s><s>[INST] c [/INST]");
+
+    vocab.bos = -1;
+    vocab.eos = -1;
+    vocab.chatTemplate.clear();
+    const ChatTemplate fallback = ChatTemplate::fromVocab(vocab);
+    EXPECT_TRUE(fallback.isFallback());
+    EXPECT_THAT(fallback.stopTexts(), ElementsAre("<|im_end|>"));
+}
+
+// The rendered prompt, encoded with parseSpecial, turns its markers into the
+// vocab's special tokens (Phi-3's GGUF, when the test vectors are present).
+TEST(ChatTemplate, Phi3PromptEncodesMarkersAsSpecialTokens) {
+    const std::filesystem::path path =
+        std::filesystem::path(PAGODA_SHARED_DIR) / "tokenizers" / "ggml-vocab-phi-3.gguf";
+    if (!std::filesystem::exists(path)) {
+        GTEST_SKIP() << "test vocab not found: " << path;
+    }
+    auto file = gguf::GgufFile::open(path);
+    ASSERT_TRUE(file.has_value()) << file.error().message;
+    auto vocab = loadVocab(*file);
+    ASSERT_TRUE(vocab.has_value()) << vocab.error().message;
+    const ChatTemplate phi3 = ChatTemplate::fromVocab(*vocab);
+    EXPECT_EQ(phi3.family(), ChatFamily::Phi3);
+    EXPECT_THAT(phi3.stopTexts(), ElementsAre("<|end|>", "<|endoftext|>"));
+
+    auto tokenizer = createTokenizer(std::move(*vocab));
+    ASSERT_TRUE(tokenizer.has_value()) << tokenizer.error().message;
+    const std::string prompt = render(phi3, {{ChatRole::User, "Hi"}});
+    EXPECT_EQ(prompt, "<|user|>\nHi<|end|>\n<|assistant|>\n");
+    const std::vector<int32_t> ids = (*tokenizer)->encode(prompt, true, true);
+    ASSERT_GE(ids.size(), 5u);
+    EXPECT_EQ(ids.front(), (*tokenizer)->bos());
+    EXPECT_EQ(ids[1], 32010);  // <|user|>
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), 32007), 1);  // <|end|>
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), 32001), 1);  // <|assistant|>
+    EXPECT_TRUE((*tokenizer)->isEndOfGeneration(32007));
+}
+
+}  // namespace
+}  // namespace pagoda
