@@ -15,6 +15,7 @@
 #include "app/common/args.h"
 #include "app/common/program.h"
 #include "engine/backend/cpu_ops.h"
+#include "engine/chat/chat_template.h"
 #include "engine/generation/generator.h"
 #include "engine/model/llama2c_import.h"
 #include "engine/model/model.h"
@@ -29,6 +30,7 @@ constexpr const char* kUsage = R"(usage:
                         [--context N] [--dtype f32|f16|bf16|q8_0|q4_0] [--seed N] --out PATH
   pagoda-cli generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]
                       [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--threads N]
+  pagoda-cli chat [--model PATH] [--system TEXT] [--max-tokens N] [sampling options as generate]
   pagoda-cli tokenize --model PATH [--no-bos] (--text TEXT | --file F)
   pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE
   pagoda-cli import-llama2c --checkpoint X.bin --tokenizer T.bin --out Y.gguf
@@ -96,8 +98,12 @@ Result<void> runInfo(Args& args) {
     fmt::print("sliding window:  {}\n", c.slidingWindow > 0 ? std::to_string(c.slidingWindow) : "none");
     fmt::print("output:          {}\n", c.tiedOutput ? "tied to token_embd" : "separate");
     if (const Tokenizer* tok = model->tokenizer()) {
-        fmt::print("tokenizer:       {} ({} tokens, bos {}, eos {})\n", tok->vocab().model, tok->vocab().size(),
-                   tok->bos(), tok->eos());
+        fmt::print("tokenizer:       {}{} ({} tokens, bos {}, eos {})\n", tok->vocab().model,
+                   tok->vocab().pre.empty() ? "" : " / " + tok->vocab().pre, tok->vocab().size(), tok->bos(),
+                   tok->eos());
+        const ChatTemplate chat = ChatTemplate::fromVocab(tok->vocab());
+        fmt::print("chat template:   {}{}\n", chatFamilyName(chat.family()),
+                   chat.isFallback() ? " (" + chat.note() + ")" : "");
     } else {
         fmt::print("tokenizer:       none\n");
     }
@@ -173,6 +179,48 @@ Result<void> runGenerate(Args& args) {
     return {};
 }
 
+// Interactive chat on stdin/stdout: each turn renders the whole conversation
+// with the model's chat template; the generator's prefix cache skips the
+// part of the prompt it has already computed.
+Result<void> runChat(Args& args) {
+    PAGODA_ASSIGN_OR_RETURN(int maxTokens, args.integer("max-tokens", 512, 1, 1 << 24));
+    PAGODA_ASSIGN_OR_RETURN(SamplingParams sampling, samplingOptions(args));
+    PAGODA_ASSIGN_OR_RETURN(int threads, args.integer("threads", 0, 0, 1024));
+    const std::optional<std::string> system = args.value("system");
+    PAGODA_ASSIGN_OR_RETURN(auto model, loadModelOption(args));
+    PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
+    PAGODA_ASSIGN_OR_RETURN(const Tokenizer* tokenizer, requireTokenizer(*model));
+    const ChatTemplate chat = ChatTemplate::fromVocab(tokenizer->vocab());
+    fmt::print(stderr, "chat template: {}{}; empty line or end of input quits\n", chatFamilyName(chat.family()),
+               chat.isFallback() ? " (" + chat.note() + ")" : "");
+
+    CpuOps ops(CpuOpsOptions{threads, std::nullopt});
+    Generator generator(*model, ops);
+    std::vector<ChatMessage> messages;
+    if (system) messages.push_back({ChatRole::System, *system});
+    for (std::string line; fmt::print(stderr, "> "), std::getline(std::cin, line) && !line.empty();) {
+        messages.push_back({ChatRole::User, line});
+        PAGODA_ASSIGN_OR_RETURN(std::string prompt, chat.render(messages, true));
+        const std::vector<int32_t> tokens = tokenizer->encode(prompt, tokenizer->vocab().addBos, true);
+        TokenStreamDecoder decoder(*tokenizer);
+        std::string reply;
+        GenerateRequest request{tokens, maxTokens, sampling, true};
+        PAGODA_ASSIGN_OR_RETURN(GenerateStats stats, generator.generate(request, [&](int32_t id) {
+            if (tokenizer->isEndOfGeneration(id)) return;
+            const std::string text = decoder.push(id);
+            reply += text;
+            fmt::print("{}", text);
+            std::fflush(stdout);
+        }));
+        reply += decoder.flush();
+        fmt::print("\n");
+        fmt::print(stderr, "[{} prompt tokens, {} reused, {:.2f} tok/s, {}]\n", stats.promptTokens,
+                   stats.reusedTokens, stats.generateTokensPerSecond(), finishReasonName(stats.finish));
+        messages.push_back({ChatRole::Assistant, reply});
+    }
+    return {};
+}
+
 Result<void> runTokenize(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(std::string path, args.required("model"));
     const bool noBos = args.flag("no-bos");
@@ -244,6 +292,7 @@ Result<void> run(int argc, char** argv) {
     if (command == "info") return runInfo(args);
     if (command == "make-model") return runMakeModel(args);
     if (command == "generate") return runGenerate(args);
+    if (command == "chat") return runChat(args);
     if (command == "tokenize") return runTokenize(args);
     if (command == "logits") return runLogits(args);
     if (command == "import-llama2c") return runImport(args);

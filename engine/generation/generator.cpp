@@ -51,10 +51,11 @@ std::string_view finishReasonName(FinishReason reason) {
 Generator::Generator(const Model& model, Ops& ops, const GeneratorOptions& options)
     : m_model(model), m_ops(ops), m_options(options), m_transformer(model, ops, options.maxBatchTokens) {}
 
-Result<void> Generator::prepareCache(int tokens) {
-    const KvLayout layout = kvLayoutForTokens(m_model.config(), tokens, m_options.blockSize, m_options.kvType);
-    if (m_cache && m_cache->layout().numBlocks >= layout.numBlocks) return {};
-    PAGODA_ASSIGN_OR_RETURN(m_cache, KvCache::create(layout, managerConfig(m_model.config(), m_options.prefixCaching)));
+Result<void> Generator::prepareCache() {
+    if (m_cache) return {};
+    const ModelConfig& config = m_model.config();
+    const KvLayout layout = kvLayoutForTokens(config, config.contextLength, m_options.blockSize, m_options.kvType);
+    PAGODA_ASSIGN_OR_RETURN(m_cache, KvCache::create(layout, managerConfig(config, m_options.prefixCaching)));
     return {};
 }
 
@@ -63,7 +64,7 @@ Result<GenerateStats> Generator::generate(const GenerateRequest& request, const 
     const int context = m_model.config().contextLength;
     const int promptLength = int(request.prompt.size());
     const int capacity = std::min(context, promptLength + std::max(request.maxTokens, 0));
-    PAGODA_RETURN_IF_ERROR(prepareCache(capacity));
+    PAGODA_RETURN_IF_ERROR(prepareCache());
     BlockManager& blocks = m_cache->blocks();
     PAGODA_ASSIGN_OR_RETURN(const Admission admission, blocks.admit(request.prompt));
     const SeqId seq = admission.seq;

@@ -66,8 +66,9 @@ public:
     Result<std::vector<float>> promptLogits(std::span<const int32_t> prompt);
 
 private:
-    // A cache of at least `tokens` tokens (kept across calls for prefix reuse).
-    Result<void> prepareCache(int tokens);
+    // A cache for the model's whole context, made on first use and kept
+    // across calls so that later prompts reuse cached prefixes.
+    Result<void> prepareCache();
 
     const Model& m_model;
     Ops& m_ops;

@@ -34,6 +34,8 @@ check "generate echoes the prompt" starts_with "$out1" "hello"
 "$cli" generate --model "$model" --max-tokens 4 --seed 5 >/dev/null 2>"$work/stats"
 check "generate reports tok/s on stderr" grep -q "generation: 4 tokens" "$work/stats"
 
+printf 'hello there\nand more\n' | "$cli" chat --model "$model" --max-tokens 6 --temperature 0 >/dev/null 2>"$work/chat"
+check "chat: second turn reuses the first turn's cached prefix" grep -qE "prompt tokens, [1-9][0-9]* reused" "$work/chat"
 check "tokenize starts with BOS" bash -c "'$cli' tokenize --model '$model' --text 'hello world' | grep -qE '^1 [0-9]'"
 check "tokenize --no-bos" bash -c "! '$cli' tokenize --model '$model' --no-bos --text 'hello' | grep -qE '^1 '"
 
