@@ -9,6 +9,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -40,6 +41,18 @@ uint64_t nextRandom(uint64_t& state) {  // xorshift64
     return state;
 }
 
+// Byte offsets of the fp16 scale fields in a block (kernels/dtype.h).
+std::vector<size_t> halfOffsets(DType type) {
+    switch (type) {
+    case DType::Q4_1:
+    case DType::Q5_1:
+    case DType::Q4_K:
+    case DType::Q5_K: return {0, 2};
+    case DType::Q6_K: return {offsetof(pagoda::BlockQ6_K, d)};
+    default: return {0};
+    }
+}
+
 // Valid encodings of modest values: no inf, nan or subnormal that could
 // slow the arithmetic down.
 void fillWeights(DType type, uint8_t* data, size_t bytes, uint64_t seed) {
@@ -59,16 +72,16 @@ void fillWeights(DType type, uint8_t* data, size_t bytes, uint64_t seed) {
         }
         return;
     }
-    case DType::Q8_0:
-    case DType::Q4_0: {
+    default: {  // block types: random integers and sub-block scales, every fp16 field 2^-7
         const size_t blockBytes = pagoda::dtypeInfo(type).blockBytes;
+        const std::vector<size_t> halves = halfOffsets(type);
         for (size_t i = 0; i < bytes; ++i) data[i] = uint8_t(nextRandom(seed));
-        const uint16_t d = 0x2000;  // fp16 2^-7
-        for (size_t i = 0; i < bytes; i += blockBytes) std::memcpy(data + i, &d, 2);
+        const uint16_t d = 0x2000;
+        for (size_t i = 0; i + blockBytes <= bytes; i += blockBytes) {
+            for (const size_t offset : halves) std::memcpy(data + i + offset, &d, 2);
+        }
         return;
     }
-    default:
-        return;
     }
 }
 
@@ -173,7 +186,8 @@ int main(int argc, char** argv) {
     BenchData data;
     std::vector<SimdLevel> levels = {SimdLevel::Avx2};
     if (pagoda::cpu::detectSimdLevel() == SimdLevel::Avx512) levels.push_back(SimdLevel::Avx512);
-    const DType types[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0};
+    const DType types[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
+                           DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
     const auto shapeName = [](int64_t rows, int64_t cols) { return std::to_string(rows) + "x" + std::to_string(cols); };
 
     for (const int nThreads : {1, 2}) {

@@ -54,7 +54,8 @@ inline size_t rowBytes(DType type, size_t n) {
     return n / info.blockElements * info.blockBytes;
 }
 
-// GGUF block layouts (ggml's block_q8_0 / block_q4_0).
+// GGUF block layouts (ggml's block_* structs in ggml-common.h). All scales
+// are fp16 bit patterns; "q" is the unsigned integer stored for an element.
 constexpr int kQK8_0 = 32;
 struct BlockQ8_0 {
     uint16_t d;        // fp16 scale
@@ -69,5 +70,73 @@ struct BlockQ4_0 {
                               // element i + 16 in the high nibble; value = d * (q - 8)
 };
 static_assert(sizeof(BlockQ4_0) == 18);
+
+constexpr int kQK4_1 = 32;
+struct BlockQ4_1 {
+    uint16_t d;              // fp16 scale
+    uint16_t m;              // fp16 offset
+    uint8_t qs[kQK4_1 / 2];  // nibbles as in Q4_0; value = d * q + m
+};
+static_assert(sizeof(BlockQ4_1) == 20);
+
+constexpr int kQK5_0 = 32;
+struct BlockQ5_0 {
+    uint16_t d;              // fp16 scale
+    uint8_t qh[4];           // bit i of the little-endian u32 = bit 4 of element i's q
+    uint8_t qs[kQK5_0 / 2];  // low 4 bits, nibbles as in Q4_0; value = d * (q - 16)
+};
+static_assert(sizeof(BlockQ5_0) == 22);
+
+constexpr int kQK5_1 = 32;
+struct BlockQ5_1 {
+    uint16_t d;              // fp16 scale
+    uint16_t m;              // fp16 offset
+    uint8_t qh[4];           // as in Q5_0
+    uint8_t qs[kQK5_1 / 2];  // as in Q5_0; value = d * q + m
+};
+static_assert(sizeof(BlockQ5_1) == 24);
+
+// K-quants: super-blocks of 256 elements.
+constexpr int kQK_K = 256;
+// Q4_K / Q5_K: 8 sub-blocks of 32 elements; sub-block j has a 6-bit scale
+// sc_j and a 6-bit min m_j, packed in scales[12]: for j < 4, sc_j is the low
+// 6 bits of scales[j] and m_j those of scales[j + 4]; for j >= 4, sc_j is
+// the low nibble of scales[j + 4] plus the top 2 bits of scales[j - 4] as
+// bits 4-5, m_j the high nibble of scales[j + 4] plus the top 2 bits of
+// scales[j]. Value = d * sc_j * q - dmin * m_j.
+constexpr int kKScaleBytes = 12;
+struct BlockQ4_K {
+    uint16_t d;                    // fp16 scale of the sub-block scales
+    uint16_t dmin;                 // fp16 scale of the sub-block mins
+    uint8_t scales[kKScaleBytes];  // packed 6-bit scales and mins
+    uint8_t qs[kQK_K / 2];         // per 64 elements, 32 bytes: low nibbles are
+                                   // elements 0..31, high nibbles 32..63
+};
+static_assert(sizeof(BlockQ4_K) == 144);
+
+struct BlockQ5_K {
+    uint16_t d;
+    uint16_t dmin;
+    uint8_t scales[kKScaleBytes];  // as in Q4_K
+    uint8_t qh[kQK_K / 8];         // bit 4 of q: element 64c + i (i < 32) in bit 2c of
+                                   // qh[i], element 64c + 32 + i in bit 2c + 1
+    uint8_t qs[kQK_K / 2];         // low 4 bits, laid out as in Q4_K
+};
+static_assert(sizeof(BlockQ5_K) == 176);
+
+// Q6_K: 16 sub-blocks of 16 elements with int8 scales. Each half h of the
+// block (elements 128h..128h + 127) reads ql[64h..64h + 63] and
+// qh[32h..32h + 31]; with those offsets, for i < 32, elements i, 32 + i,
+// 64 + i, 96 + i take as bits 0-3 the low nibble of ql[i], the low nibble
+// of ql[32 + i], the high nibble of ql[i], the high nibble of ql[32 + i],
+// and as bits 4-5 bits 0-1, 2-3, 4-5, 6-7 of qh[i].
+// Value = d * scales[e / 16] * (q - 32) for element e.
+struct BlockQ6_K {
+    uint8_t ql[kQK_K / 2];
+    uint8_t qh[kQK_K / 4];
+    int8_t scales[kQK_K / 16];
+    uint16_t d;  // fp16
+};
+static_assert(sizeof(BlockQ6_K) == 210);
 
 }  // namespace pagoda

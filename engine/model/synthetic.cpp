@@ -72,6 +72,25 @@ struct SyntheticVocab {
     std::vector<int32_t> types;
 };
 
+// general.file_type: llama.cpp's llama_ftype for a model whose matrices are
+// all `type` (LLAMA_FTYPE_MOSTLY_*; K-quants as their "_S" variant).
+uint32_t fileTypeOf(DType type) {
+    switch (type) {
+    case DType::F32: return 0;
+    case DType::F16: return 1;
+    case DType::Q4_0: return 2;
+    case DType::Q4_1: return 3;
+    case DType::Q8_0: return 7;
+    case DType::Q5_0: return 8;
+    case DType::Q5_1: return 9;
+    case DType::Q4_K: return 14;
+    case DType::Q5_K: return 16;
+    case DType::Q6_K: return 18;
+    case DType::BF16: return 32;
+    default: return 0;
+    }
+}
+
 SyntheticVocab makeVocab(int size) {
     SyntheticVocab v;
     auto add = [&](std::string token, int32_t type) {
@@ -177,7 +196,7 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
     writer.set("general.name", fmt::format("pagoda-synthetic-{}", s.name));
     writer.set("general.description",
                "Pagoda synthetic model: seeded random weights in a real model's shape; it writes random text");
-    writer.set("general.file_type", uint32_t(s.dtype));
+    writer.set("general.file_type", fileTypeOf(s.dtype));
     writer.set("pagoda.synthetic.seed", uint64_t(s.seed));
     writer.set(p + "context_length", uint32_t(s.contextLength));
     writer.set(p + "embedding_length", uint32_t(s.dim));

@@ -1,6 +1,7 @@
 #pragma once
-// Weight-matrix products that read F32/F16/BF16/Q8_0/Q4_0 rows directly
-// (no dequantized copy of the weights), multi-threaded over output rows.
+// Weight-matrix products that read F32/F16/BF16 and GGUF block-quantized
+// rows (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) directly (no
+// dequantized copy of the weights), multi-threaded over output rows.
 
 #include <cstdint>
 
@@ -24,11 +25,13 @@ struct WeightMatrix {
 // nTokens == 1 is the decode (matrix-vector) case.
 void matmul(const CpuContext& ctx, const WeightMatrix& w, const float* x, float* y, int64_t nTokens);
 
-// out[cols] = row `row` of W as f32.
+// out[cols] = row `row` of W as f32: exact, or correctly rounded where a
+// value scale * q + offset (Q4_1, Q5_1, Q4_K, Q5_K) doesn't fit in f32.
 void dequantizeRow(const WeightMatrix& w, int64_t row, float* out);
 
-// Encodes n floats (n a multiple of the block size) as `type` into out
-// (rowBytes(type, n) bytes). Q8_0/Q4_0 use ggml's reference rounding.
+// Encodes n finite floats (n a multiple of the block size) as `type` into
+// out (rowBytes(type, n) bytes). Block types follow ggml's reference
+// quantizers (quantize_row_*_ref).
 void quantizeRow(DType type, const float* x, void* out, int64_t n);
 
 }  // namespace pagoda::cpu

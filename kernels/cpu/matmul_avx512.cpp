@@ -29,6 +29,7 @@ struct Avx512 {
     static void storePartial(float* p, Vec v, int n) { _mm512_mask_storeu_ps(p, tailMask(n), v); }
     static Vec set1(float v) { return _mm512_set1_ps(v); }
     static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+    static Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
     static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
     static Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
     static float hsum(Vec v) { return _mm512_reduce_add_ps(v); }
@@ -43,51 +44,247 @@ struct Avx512 {
     static Vec loadBf16(const uint16_t* p) { return bf16ToF32(load16x16(p)); }
     static Vec loadBf16Partial(const uint16_t* p, int n) { return bf16ToF32(load16x16Partial(p, n)); }
 
+    // ---- Helpers of the block formats ----
+
     // 16 copies of the fp16 scale, converted in one go.
     static Vec scaleOf(uint16_t d) { return _mm512_cvtph_ps(_mm256_set1_epi16(short(d))); }
-
+    static __m128i load16Bytes(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
     static Vec i8ToF32(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v)); }
-    static void q8Ints(const BlockQ8_0& b, Vec* q) {
-        q[0] = i8ToF32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs)));
-        q[1] = i8ToF32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs + 16)));
-    }
-    static void q8Dot(const BlockQ8_0& b, const Vec* x, Vec* acc) {
-        Vec q[2];
-        q8Ints(b, q);
-        acc[0] = fma(scaleOf(b.d), fma(q[1], x[1], mul(q[0], x[0])), acc[0]);
-    }
-    static void q8Dequant(const BlockQ8_0& b, float* out) {
-        Vec q[2];
-        q8Ints(b, q);
-        const Vec d = scaleOf(b.d);
-        store(out, mul(q[0], d));
-        store(out + 16, mul(q[1], d));
+    static Vec iota() { return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+    // The 16 values scale * q + offset of q = 0..15 (or 16..31 with `upper`),
+    // each with one rounding, as a table for vpermps.
+    static Vec table(Vec scale, Vec offset, bool upper = false) {
+        return fma(upper ? add(iota(), set1(16.0f)) : iota(), scale, offset);
     }
 
-    // Q4_0 through a table: the 16 possible values d * (q - 8) fill one
-    // register (exactly: 11 x 4 significant bits), and vpermps looks each
-    // element up by the low 4 bits of its 32-bit lane, which skips the
-    // widen / offset / convert / scale steps.
-    struct Q4Lookup {
-        Vec table;
-        __m512i lo;  // elements 0..15: byte j in lane j (vpermps ignores the high nibble)
-        __m512i hi;  // elements 16..31
+    // A format that produces each weight in a register (exact or correctly
+    // rounded) and multiplies it with x, from a decoder D: Block, kElements,
+    // kSteps, Prep, prepare(block), and
+    //   values(block, prep, step, f): f(element offset, 16 values) over the
+    //   step's kElements / kSteps elements.
+    template <class D>
+    struct ValueFormat : D {
+        using typename D::Block;
+        using typename D::Prep;
+        struct X {
+            const float* x;
+        };
+        static X share(const float* x) { return {x}; }
+        static void dot(const Block& b, const Prep& prep, const X& x, int step, Vec* acc) {
+            D::values(b, prep, step, [&](int e, Vec w) { acc[e / 16 % 2] = fma(w, load(x.x + e), acc[e / 16 % 2]); });
+        }
+        static void dequant(const Block& b, float* out) {
+            const Prep prep = D::prepare(b);
+            for (int step = 0; step < D::kSteps; ++step) {
+                D::values(b, prep, step, [&](int e, Vec w) { store(out + e, w); });
+            }
+        }
     };
-    static Q4Lookup q4Lookup(const BlockQ4_0& b) {
-        const Vec values = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
-        const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs)));
-        return {mul(scaleOf(b.d), values), bytes, _mm512_srli_epi32(bytes, 4)};
+
+    // 4-bit integers through a table: vpermps looks each element up by the
+    // low 4 bits of its 32-bit lane, which skips the widen / offset /
+    // convert / scale steps. qs: 16 bytes whose low nibbles are elements
+    // eLow.. and high nibbles elements eHigh.. .
+    template <class F>
+    static void nibbleValues(const uint8_t* qs, Vec tLow, Vec tHigh, int eLow, int eHigh, F&& f) {
+        const __m512i bytes = _mm512_cvtepu8_epi32(load16Bytes(qs));
+        f(eLow, _mm512_permutexvar_ps(bytes, tLow));
+        f(eHigh, _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), tHigh));
     }
-    static void q4Dot(const BlockQ4_0& b, const Vec* x, Vec* acc) {
-        const Q4Lookup l = q4Lookup(b);
-        acc[0] = fma(_mm512_permutexvar_ps(l.lo, l.table), x[0], acc[0]);
-        acc[1] = fma(_mm512_permutexvar_ps(l.hi, l.table), x[1], acc[1]);
+    // Same for 5-bit integers: bit 4 comes from a mask and picks the table
+    // of q = 16..31 (t[1]) over that of q = 0..15 (t[0]).
+    template <class F>
+    static void fiveBitValues(const uint8_t* qs, const Vec* tLow, const Vec* tHigh, __mmask16 mLow,
+                              __mmask16 mHigh, int eLow, int eHigh, F&& f) {
+        const __m512i lo = _mm512_cvtepu8_epi32(load16Bytes(qs));
+        const __m512i hi = _mm512_srli_epi32(lo, 4);
+        f(eLow, _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(lo, tLow[0]), mLow, lo, tLow[1]));
+        f(eHigh, _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(hi, tHigh[0]), mHigh, hi, tHigh[1]));
     }
-    static void q4Dequant(const BlockQ4_0& b, float* out) {
-        const Q4Lookup l = q4Lookup(b);
-        store(out, _mm512_permutexvar_ps(l.lo, l.table));
-        store(out + 16, _mm512_permutexvar_ps(l.hi, l.table));
+
+    // ---- Decoders ----
+
+    // The offset of a 32-element block's values d * q + offset.
+    static Vec offsetOf(const BlockQ4_0& b) { return mul(scaleOf(b.d), set1(-8.0f)); }
+    static Vec offsetOf(const BlockQ4_1& b) { return scaleOf(b.m); }
+    static Vec offsetOf(const BlockQ5_0& b) { return mul(scaleOf(b.d), set1(-16.0f)); }
+    static Vec offsetOf(const BlockQ5_1& b) { return scaleOf(b.m); }
+
+    // Q4_0 / Q4_1: one table per block.
+    template <class B>
+    struct Nibbles32 {
+        using Block = B;
+        static constexpr int kElements = 32;
+        static constexpr int kSteps = 1;
+        struct Prep {
+            Vec t;
+        };
+        static Prep prepare(const Block& b) { return {table(scaleOf(b.d), offsetOf(b))}; }
+        template <class F>
+        static void values(const Block& b, const Prep& p, int, F&& f) {
+            nibbleValues(b.qs, p.t, p.t, 0, 16, f);
+        }
+    };
+
+    // Q5_0 / Q5_1: two tables per block; bit 4 of element j is bit j of qh.
+    template <class B>
+    struct FiveBits32 {
+        using Block = B;
+        static constexpr int kElements = 32;
+        static constexpr int kSteps = 1;
+        struct Prep {
+            Vec t[2];
+        };
+        static Prep prepare(const Block& b) {
+            const Vec d = scaleOf(b.d);
+            return {{table(d, offsetOf(b)), table(d, offsetOf(b), true)}};
+        }
+        template <class F>
+        static void values(const Block& b, const Prep& p, int, F&& f) {
+            uint32_t bits;
+            std::memcpy(&bits, b.qh, sizeof(bits));
+            fiveBitValues(b.qs, p.t, p.t, __mmask16(bits), __mmask16(bits >> 16), 0, 16, f);
+        }
+    };
+
+    // Q4_K / Q5_K, one 64-element chunk (two sub-blocks) per step. Prep: the
+    // sub-block scales d * sc_j at [j] and offsets -dmin * m_j at [8 + j]
+    // (exact: 11 x 6 significant bits).
+    struct KPrep {
+        alignas(64) float s[16];
+    };
+    static KPrep kPrepare(uint16_t d, uint16_t dmin, const uint8_t* packed) {
+        const KScales k = unpackKScales(packed);
+        const __m128i sixBits = _mm_set_epi64x(int64_t(k.mins), int64_t(k.scales));
+        const __m256i factors = _mm256_set_m128i(_mm_set1_epi16(short(dmin ^ 0x8000)), _mm_set1_epi16(short(d)));
+        KPrep p;
+        store(p.s, mul(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sixBits)), _mm512_cvtph_ps(factors)));
+        return p;
     }
+    // Sub-block j's table of q = 0..15 (or 16..31 with `upper`).
+    static Vec kTable(const KPrep& p, int j, bool upper = false) {
+        return table(set1(p.s[j]), set1(p.s[8 + j]), upper);
+    }
+
+    struct Q4KDecoder {
+        using Block = BlockQ4_K;
+        static constexpr int kElements = kQK_K;
+        static constexpr int kSteps = 4;
+        using Prep = KPrep;
+        static Prep prepare(const Block& b) { return kPrepare(b.d, b.dmin, b.scales); }
+        template <class F>
+        static void values(const Block& b, const Prep& p, int c, F&& f) {
+            const Vec tLow = kTable(p, 2 * c);
+            const Vec tHigh = kTable(p, 2 * c + 1);
+            for (int h = 0; h < 2; ++h) {
+                nibbleValues(b.qs + 32 * c + 16 * h, tLow, tHigh, 64 * c + 16 * h, 64 * c + 32 + 16 * h, f);
+            }
+        }
+    };
+
+    struct Q5KDecoder {
+        using Block = BlockQ5_K;
+        static constexpr int kElements = kQK_K;
+        static constexpr int kSteps = 4;
+        using Prep = KPrep;
+        static Prep prepare(const Block& b) { return kPrepare(b.d, b.dmin, b.scales); }
+        template <class F>
+        static void values(const Block& b, const Prep& p, int c, F&& f) {
+            const Vec tLow[2] = {kTable(p, 2 * c), kTable(p, 2 * c, true)};
+            const Vec tHigh[2] = {kTable(p, 2 * c + 1), kTable(p, 2 * c + 1, true)};
+            for (int h = 0; h < 2; ++h) {
+                // Bit 4 of elements 64c + 16h + i and 64c + 32 + 16h + i: bits
+                // 2c and 2c + 1 of qh[16h + i].
+                const __m128i qh = load16Bytes(b.qh + 16 * h);
+                const __mmask16 mLow = _mm_test_epi8_mask(qh, _mm_set1_epi8(char(1 << (2 * c))));
+                const __mmask16 mHigh = _mm_test_epi8_mask(qh, _mm_set1_epi8(char(2 << (2 * c))));
+                fiveBitValues(b.qs + 32 * c + 16 * h, tLow, tHigh, mLow, mHigh, 64 * c + 16 * h,
+                              64 * c + 32 + 16 * h, f);
+            }
+        }
+    };
+
+    // Q6_K, one half (128 elements) per step: the integers as bytes (layout
+    // in dtype.h), then each sub-block of 16 widened and scaled (exact: 11 x
+    // 8 x 6 significant bits).
+    struct Q6KDecoder {
+        using Block = BlockQ6_K;
+        static constexpr int kElements = kQK_K;
+        static constexpr int kSteps = 2;
+        struct Prep {
+            alignas(64) float scale[16];
+        };
+        static Prep prepare(const Block& b) {
+            Prep p;
+            store(p.scale, mul(i8ToF32(load16Bytes(b.scales)), scaleOf(b.d)));
+            return p;
+        }
+        template <class F>
+        static void values(const Block& b, const Prep& p, int h, F&& f) {
+            const __m512i low = _mm512_set1_epi8(0x0f);
+            const __m512i top = _mm512_set1_epi8(0x30);
+            const __m512i offset = _mm512_set1_epi8(32);
+            const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
+            const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
+            // Bytes 0..31: qh, 32..63: qh >> 2, so that bits 0-1 (elements
+            // 0..31) / 2-3 (32..63) sit at 0-1 and bits 4-5 / 6-7 (64..127) at 4-5.
+            const __m512i qhx = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+            const __m512i lowHalf =
+                _mm512_or_si512(_mm512_and_si512(ql, low), _mm512_and_si512(_mm512_slli_epi16(qhx, 4), top));
+            const __m512i highHalf =
+                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low), _mm512_and_si512(qhx, top));
+            sixBitValues(_mm512_sub_epi8(lowHalf, offset), p.scale, 128 * h, f);
+            sixBitValues(_mm512_sub_epi8(highHalf, offset), p.scale, 128 * h + 64, f);
+        }
+        // Elements e0..e0 + 63 from their integers q - 32 as bytes.
+        template <class F>
+        static void sixBitValues(__m512i q, const float* scale, int e0, F&& f) {
+            f(e0, mul(i8ToF32(_mm512_castsi512_si128(q)), set1(scale[e0 / 16])));
+            f(e0 + 16, mul(i8ToF32(_mm512_extracti32x4_epi32(q, 1)), set1(scale[e0 / 16 + 1])));
+            f(e0 + 32, mul(i8ToF32(_mm512_extracti32x4_epi32(q, 2)), set1(scale[e0 / 16 + 2])));
+            f(e0 + 48, mul(i8ToF32(_mm512_extracti32x4_epi32(q, 3)), set1(scale[e0 / 16 + 3])));
+        }
+    };
+
+    // ---- Block formats ----
+
+    // Q8_0 keeps the scale out of the loop: one multiply per block.
+    struct Q8_0 {
+        using Block = BlockQ8_0;
+        static constexpr int kElements = kQK8_0;
+        static constexpr int kSteps = 1;
+        struct X {
+            Vec v[2];
+        };
+        static X share(const float* x) { return {{load(x), load(x + 16)}}; }
+        struct Prep {
+            Vec d;
+        };
+        static Prep prepare(const Block& b) { return {scaleOf(b.d)}; }
+        static void ints(const Block& b, Vec* q) {
+            q[0] = i8ToF32(load16Bytes(b.qs));
+            q[1] = i8ToF32(load16Bytes(b.qs + 16));
+        }
+        static void dot(const Block& b, const Prep& p, const X& x, int, Vec* acc) {
+            Vec q[2];
+            ints(b, q);
+            acc[0] = fma(p.d, fma(q[1], x.v[1], mul(q[0], x.v[0])), acc[0]);
+        }
+        static void dequant(const Block& b, float* out) {
+            Vec q[2];
+            ints(b, q);
+            const Vec d = scaleOf(b.d);
+            store(out, mul(q[0], d));
+            store(out + 16, mul(q[1], d));
+        }
+    };
+    using Q4_0 = ValueFormat<Nibbles32<BlockQ4_0>>;
+    using Q4_1 = ValueFormat<Nibbles32<BlockQ4_1>>;
+    using Q5_0 = ValueFormat<FiveBits32<BlockQ5_0>>;
+    using Q5_1 = ValueFormat<FiveBits32<BlockQ5_1>>;
+    using Q4_K = ValueFormat<Q4KDecoder>;
+    using Q5_K = ValueFormat<Q5KDecoder>;
+    using Q6_K = ValueFormat<Q6KDecoder>;
 };
 
 }  // namespace

@@ -8,14 +8,24 @@
 // V provides: Vec, kWidth (floats per Vec), kTileRows/kTileTokens (prefill
 // register tile), zero, load, loadPartial (first n lanes, rest 0), store,
 // storePartial, set1, add, mul, fma, hsum, loadF16, loadF16Partial, loadBf16,
-// loadBf16Partial, and per Q8_0 / Q4_0 block: q8Dot / q4Dot (add the block's
-// products with x, given as 32 / kWidth vectors, into two accumulators) and
-// q8Dequant / q4Dequant (write its 32 values as f32).
+// loadBf16Partial, and one nested struct per block type (V::Q8_0, V::Q4_0,
+// V::Q4_1, V::Q5_0, V::Q5_1, V::Q4_K, V::Q5_K, V::Q6_K), each with:
+//   Block, kElements, kSteps   the GGUF block, the elements it holds, and
+//                              the steps dot takes through them;
+//   X share(const float* x)    what the rows of a decode group share for one
+//                              block's activations (loaded vectors, sums),
+//                              computed once per group;
+//   Prep prepare(block)        what one row's block decodes first (scales);
+//   dot(block, prep, X, step, Vec acc[2])  add step `step`'s products with
+//                              x to the two accumulators (their lane sum is
+//                              what counts);
+//   dequant(block, float* out) write its kElements values as f32.
 
 #include <immintrin.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/cpu/matmul_isa.h"
 
@@ -29,12 +39,11 @@ constexpr int kDecodeRows = 4;
 // converted to f32 in an L1 scratch (F32 too: the copy is contiguous and
 // unaliased, the matrix rows are neither) and reused across kPanelTokens tokens, whose
 // x panel (kPanelTokens x kPanelCols floats, 256 KiB) stays in L2.
-constexpr int64_t kPanelCols = 1024;  // a multiple of the 32-element block
+constexpr int64_t kPanelCols = 1024;  // a multiple of every block size
 constexpr int64_t kPanelTokens = 64;
 // Scratch rows 4 KiB apart would all map to the same L1 sets.
 constexpr int64_t kScratchStride = kPanelCols + 16;
-constexpr int kBlock = 32;  // elements per Q8_0 / Q4_0 block
-static_assert(kQK8_0 == kBlock && kQK4_0 == kBlock && kPanelCols % kBlock == 0);
+static_assert(kPanelCols % kQK_K == 0 && kQK_K % kQK8_0 == 0);
 
 constexpr int kLineBytes = 64;
 
@@ -46,9 +55,9 @@ int64_t minOf(int64_t a, int64_t b) { return a < b ? a : b; }
 // Prefetching past the end of the matrix is harmless (prefetches never fault).
 void prefetchLine(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 
-// Row formats. Float formats load kWidth consecutive weights as f32; block
-// formats hand whole blocks to the instruction set, which knows the
-// cheapest way to apply each block's fp16 scale.
+// Float row formats load kWidth consecutive weights as f32. Block formats
+// are V's nested structs (see the top of this file): the instruction set
+// knows the cheapest way to decode each.
 template <class V>
 struct F32Format {
     using Elem = float;
@@ -70,22 +79,26 @@ struct Bf16Format {
     static typename V::Vec loadPartial(const uint16_t* p, int n) { return V::loadBf16Partial(p, n); }
 };
 
-template <class V>
-struct Q8Format {
-    using Block = BlockQ8_0;
-    static void dot(const Block& b, const typename V::Vec* x, typename V::Vec* acc) { V::q8Dot(b, x, acc); }
-    static void dequant(const Block& b, float* out) { V::q8Dequant(b, out); }
-};
-
-template <class V>
-struct Q4Format {
-    using Block = BlockQ4_0;
-    static void dot(const Block& b, const typename V::Vec* x, typename V::Vec* acc) { V::q4Dot(b, x, acc); }
-    static void dequant(const Block& b, float* out) { V::q4Dequant(b, out); }
-};
-
 template <class Fmt>
 constexpr bool kIsBlockFormat = requires { typename Fmt::Block; };
+
+// The 6-bit scales and mins of a Q4_K / Q5_K block (layout in dtype.h),
+// byte j of each word for sub-block j.
+struct KScales {
+    uint64_t scales;
+    uint64_t mins;
+};
+
+KScales unpackKScales(const uint8_t* packed) {
+    uint32_t w[3];
+    std::memcpy(w, packed, sizeof(w));
+    constexpr uint32_t kLow6 = 0x3f3f3f3f;
+    constexpr uint32_t kLow4 = 0x0f0f0f0f;
+    constexpr uint32_t kLow2 = 0x03030303;
+    const uint32_t scalesHigh = (w[2] & kLow4) | ((w[0] >> 6) & kLow2) << 4;
+    const uint32_t minsHigh = ((w[2] >> 4) & kLow4) | ((w[1] >> 6) & kLow2) << 4;
+    return {(w[0] & kLow6) | uint64_t(scalesHigh) << 32, (w[1] & kLow6) | uint64_t(minsHigh) << 32};
+}
 
 // y[r] = dot(row r, x) for R consecutive rows of a float format.
 // w: [R][stride] bytes, x: [cols], y: [R].
@@ -133,7 +146,6 @@ template <class V, class Fmt, int R>
 void dotBlockRows(const uint8_t* w, size_t stride, int64_t cols, const float* x, float* y) {
     using Vec = typename V::Vec;
     using Block = typename Fmt::Block;
-    constexpr int kParts = kBlock / V::kWidth;
     const Block* rows[R];
     Vec acc[R][2];
     for (int r = 0; r < R; ++r) {
@@ -141,13 +153,19 @@ void dotBlockRows(const uint8_t* w, size_t stride, int64_t cols, const float* x,
         acc[r][0] = V::zero();
         acc[r][1] = V::zero();
     }
-    const int64_t nBlocks = cols / kBlock;
+    // The rows take each step in turn: R independent chains of work, where
+    // one row's whole block would be a long chain from its scales on.
+    const int64_t nBlocks = cols / Fmt::kElements;
     for (int64_t b = 0; b < nBlocks; ++b) {
-        Vec xv[kParts];
-        for (int i = 0; i < kParts; ++i) xv[i] = V::load(x + b * kBlock + i * V::kWidth);
+        const typename Fmt::X xb = Fmt::share(x + b * Fmt::kElements);
+        typename Fmt::Prep prep[R];
         for (int r = 0; r < R; ++r) {
-            prefetchLine(reinterpret_cast<const uint8_t*>(rows[r] + b) + R * stride);
-            Fmt::dot(rows[r][b], xv, acc[r]);
+            const auto* next = reinterpret_cast<const uint8_t*>(rows[r] + b) + R * stride;
+            for (size_t line = 0; line < sizeof(Block); line += kLineBytes) prefetchLine(next + line);
+            prep[r] = Fmt::prepare(rows[r][b]);
+        }
+        for (int step = 0; step < Fmt::kSteps; ++step) {
+            for (int r = 0; r < R; ++r) Fmt::dot(rows[r][b], prep[r], xb, step, acc[r]);
         }
     }
     for (int r = 0; r < R; ++r) y[r] = V::hsum(V::add(acc[r][0], acc[r][1]));
@@ -176,8 +194,8 @@ template <class V, class Fmt>
 void dequantRange(const uint8_t* row, int64_t c0, int64_t n, float* dst) {
     constexpr int64_t kW = V::kWidth;
     if constexpr (kIsBlockFormat<Fmt>) {
-        const auto* blocks = reinterpret_cast<const typename Fmt::Block*>(row) + c0 / kBlock;
-        for (int64_t b = 0; b < n / kBlock; ++b) Fmt::dequant(blocks[b], dst + b * kBlock);
+        const auto* blocks = reinterpret_cast<const typename Fmt::Block*>(row) + c0 / Fmt::kElements;
+        for (int64_t b = 0; b < n / Fmt::kElements; ++b) Fmt::dequant(blocks[b], dst + b * Fmt::kElements);
     } else {
         const auto* src = reinterpret_cast<const typename Fmt::Elem*>(row) + c0;
         int64_t c = 0;
@@ -287,41 +305,34 @@ void matmulRowsAs(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
     }
 }
 
-// matmul() has already rejected types other than these five.
-template <class V>
-void matmulRowsFor(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
-    switch (task.type) {
-    case DType::F32:
-        return matmulRowsAs<V, F32Format<V>>(task, rowBegin, rowEnd);
-    case DType::F16:
-        return matmulRowsAs<V, F16Format<V>>(task, rowBegin, rowEnd);
-    case DType::BF16:
-        return matmulRowsAs<V, Bf16Format<V>>(task, rowBegin, rowEnd);
-    case DType::Q8_0:
-        return matmulRowsAs<V, Q8Format<V>>(task, rowBegin, rowEnd);
-    case DType::Q4_0:
-        return matmulRowsAs<V, Q4Format<V>>(task, rowBegin, rowEnd);
-    default:
-        return;
+// Calls f.template operator()<Fmt>() with the row format of `type`; does
+// nothing for a type without one (matmul() and dequantizeRow() reject those).
+template <class V, class F>
+void withFormat(DType type, F&& f) {
+    switch (type) {
+    case DType::F32: f.template operator()<F32Format<V>>(); return;
+    case DType::F16: f.template operator()<F16Format<V>>(); return;
+    case DType::BF16: f.template operator()<Bf16Format<V>>(); return;
+    case DType::Q8_0: f.template operator()<typename V::Q8_0>(); return;
+    case DType::Q4_0: f.template operator()<typename V::Q4_0>(); return;
+    case DType::Q4_1: f.template operator()<typename V::Q4_1>(); return;
+    case DType::Q5_0: f.template operator()<typename V::Q5_0>(); return;
+    case DType::Q5_1: f.template operator()<typename V::Q5_1>(); return;
+    case DType::Q4_K: f.template operator()<typename V::Q4_K>(); return;
+    case DType::Q5_K: f.template operator()<typename V::Q5_K>(); return;
+    case DType::Q6_K: f.template operator()<typename V::Q6_K>(); return;
+    default: return;
     }
 }
 
 template <class V>
+void matmulRowsFor(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
+    withFormat<V>(task.type, [&]<class Fmt>() { matmulRowsAs<V, Fmt>(task, rowBegin, rowEnd); });
+}
+
+template <class V>
 void dequantizeRowFor(DType type, const uint8_t* row, int64_t cols, float* out) {
-    switch (type) {
-    case DType::F32:
-        return dequantRange<V, F32Format<V>>(row, 0, cols, out);
-    case DType::F16:
-        return dequantRange<V, F16Format<V>>(row, 0, cols, out);
-    case DType::BF16:
-        return dequantRange<V, Bf16Format<V>>(row, 0, cols, out);
-    case DType::Q8_0:
-        return dequantRange<V, Q8Format<V>>(row, 0, cols, out);
-    case DType::Q4_0:
-        return dequantRange<V, Q4Format<V>>(row, 0, cols, out);
-    default:
-        return;
-    }
+    withFormat<V>(type, [&]<class Fmt>() { dequantRange<V, Fmt>(row, 0, cols, out); });
 }
 
 }  // namespace

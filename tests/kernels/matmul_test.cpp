@@ -1,9 +1,11 @@
 // matmul and dequantizeRow against a float64 reference. Weights are random
 // encodings built here byte by byte from the GGUF format description and
-// decoded here with scalar code; nothing in the reference calls the kernels.
+// decoded by the tests' own scalar decoder (reference_blocks.h); nothing in
+// the reference calls the kernels.
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -16,6 +18,7 @@
 
 #include "kernel_test_util.h"
 #include "kernels/cpu/matmul.h"
+#include "reference_blocks.h"
 
 namespace pagoda {
 
@@ -28,14 +31,20 @@ void PrintTo(SimdLevel level, std::ostream* os) { *os << simdLevelName(level); }
 
 namespace {
 
-using test::refBf16ToDouble;
-using test::refHalfToDouble;
+using test::RefElement;
 
-// A weight matrix in its encoded form plus the exact value of every element.
+// A weight matrix in its encoded form plus every element as the format
+// defines it.
 struct TestWeights {
-    std::vector<uint8_t> bytes;  // [rows][rowBytes(type, cols)]
-    std::vector<double> values;  // [rows][cols]
+    std::vector<uint8_t> bytes;        // [rows][rowBytes(type, cols)]
+    std::vector<RefElement> elements;  // [rows][cols]
 };
+
+// Types whose values scale * q + offset need not fit in f32: the kernels
+// round them (or add the two terms separately).
+bool hasOffset(DType type) {
+    return type == DType::Q4_1 || type == DType::Q5_1 || type == DType::Q4_K || type == DType::Q5_K;
+}
 
 // Random fp16 with the given exponent range (0 = subnormal) and sign.
 uint16_t randomHalf(std::mt19937_64& rng, int minExponent, int maxExponent) {
@@ -43,67 +52,90 @@ uint16_t randomHalf(std::mt19937_64& rng, int minExponent, int maxExponent) {
     return uint16_t((rng() & 1) << 15 | exponent(rng) << 10 | (rng() & 0x3ff));
 }
 
+// How a row's fp16 scale and offset fields are drawn: ordinary values, or
+// one of the extremes (largest finite, subnormal, signed zero).
+enum class HalfKind { Normal, Max, Subnormal, Zero };
+
+uint16_t halfOfKind(HalfKind kind, std::mt19937_64& rng) {
+    const auto sign = uint16_t((rng() & 1) << 15);
+    switch (kind) {
+    case HalfKind::Normal: return randomHalf(rng, 5, 14);
+    case HalfKind::Max: return uint16_t(sign | 0x7bff);
+    case HalfKind::Subnormal: return randomHalf(rng, 0, 0);
+    case HalfKind::Zero: return sign;
+    }
+    return 0;
+}
+
+// A row's K-quant sub-block scales: random, all 0, or all largest (6-bit
+// 63; Q6_K's int8 -128 and 127).
+enum class ScalesKind { Random, Zero, Max };
+
+struct RowKinds {
+    HalfKind scale;
+    HalfKind offset;
+    ScalesKind subScales;
+};
+
+// Every combination appears within the first 48 rows; row 0 is ordinary.
+RowKinds rowKinds(int64_t row) {
+    return {HalfKind(row % 4), HalfKind(row / 4 % 4), ScalesKind(row / 16 % 3)};
+}
+
+// One block of `type`: random bytes, then the scale fields set as `kinds`
+// says (byte offsets from the block layouts in kernels/dtype.h).
+void randomBlock(DType type, const RowKinds& kinds, std::mt19937_64& rng, uint8_t* block) {
+    const DTypeInfo info = dtypeInfo(type);
+    for (uint32_t i = 0; i < info.blockBytes; ++i) block[i] = uint8_t(rng());
+    const auto put16 = [](uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); };
+    switch (type) {
+    case DType::F32: {
+        const float v = std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng);
+        std::memcpy(block, &v, 4);
+        break;
+    }
+    case DType::F16: put16(block, randomHalf(rng, 0, 16)); break;  // includes subnormals
+    case DType::BF16: {
+        std::uniform_int_distribution<int> exponent(100, 130);
+        put16(block, uint16_t((rng() & 1) << 15 | exponent(rng) << 7 | (rng() & 0x7f)));
+        break;
+    }
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q5_0: put16(block, halfOfKind(kinds.scale, rng)); break;
+    case DType::Q4_1:
+    case DType::Q5_1:
+    case DType::Q4_K:
+    case DType::Q5_K:
+        put16(block, halfOfKind(kinds.scale, rng));
+        put16(block + 2, halfOfKind(kinds.offset, rng));
+        if (type == DType::Q4_K || type == DType::Q5_K) {
+            if (kinds.subScales == ScalesKind::Zero) std::fill_n(block + 4, 12, uint8_t(0));
+            if (kinds.subScales == ScalesKind::Max) std::fill_n(block + 4, 12, uint8_t(0xff));
+        }
+        break;
+    case DType::Q6_K:
+        put16(block + 208, halfOfKind(kinds.scale, rng));
+        for (int j = 0; j < 16; ++j) {
+            if (kinds.subScales == ScalesKind::Zero) block[192 + j] = 0;
+            if (kinds.subScales == ScalesKind::Max) block[192 + j] = j % 2 == 0 ? 0x80 : 0x7f;
+        }
+        break;
+    default: ADD_FAILURE() << "no test encoder for " << dtypeName(type); break;
+    }
+}
+
 TestWeights randomWeights(DType type, int64_t rows, int64_t cols, std::mt19937_64& rng) {
+    const DTypeInfo info = dtypeInfo(type);
     TestWeights w;
     w.bytes.resize(size_t(rows) * rowBytes(type, size_t(cols)));
-    w.values.resize(size_t(rows * cols));
-    uint8_t* out = w.bytes.data();
-    const auto put16 = [&out](uint16_t v) {
-        std::memcpy(out, &v, 2);
-        out += 2;
-    };
-    std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
-    std::uniform_int_distribution<int> byte(0, 255);
-    for (int64_t i = 0; i < rows * cols;) {
-        switch (type) {
-        case DType::F32: {
-            const float v = uniform(rng);
-            std::memcpy(out, &v, 4);
-            out += 4;
-            w.values[size_t(i++)] = v;
-            break;
-        }
-        case DType::F16: {  // includes subnormals
-            const uint16_t h = randomHalf(rng, 0, 16);
-            put16(h);
-            w.values[size_t(i++)] = refHalfToDouble(h);
-            break;
-        }
-        case DType::BF16: {
-            std::uniform_int_distribution<int> exponent(100, 130);
-            const uint16_t b = uint16_t((rng() & 1) << 15 | exponent(rng) << 7 | (rng() & 0x7f));
-            put16(b);
-            w.values[size_t(i++)] = refBf16ToDouble(b);
-            break;
-        }
-        case DType::Q8_0: {  // 34 bytes: fp16 d, then 32 int8 q; value = d * q
-            const uint16_t d = randomHalf(rng, 5, 14);
-            put16(d);
-            for (int j = 0; j < 32; ++j) {
-                const auto q = int8_t(byte(rng));
-                *out++ = uint8_t(q);
-                w.values[size_t(i + j)] = refHalfToDouble(d) * q;
-            }
-            i += 32;
-            break;
-        }
-        case DType::Q4_0: {  // 18 bytes: fp16 d, then 16 bytes; element j low nibble, j+16 high
-            const uint16_t d = randomHalf(rng, 5, 14);
-            put16(d);
-            for (int j = 0; j < 16; ++j) {
-                const auto q = uint8_t(byte(rng));
-                *out++ = q;
-                w.values[size_t(i + j)] = refHalfToDouble(d) * ((q & 0xf) - 8);
-                w.values[size_t(i + j + 16)] = refHalfToDouble(d) * ((q >> 4) - 8);
-            }
-            i += 32;
-            break;
-        }
-        default:
-            ADD_FAILURE() << "no test encoder for " << dtypeName(type);
-            return w;
+    uint8_t* block = w.bytes.data();
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t b = 0; b < cols / info.blockElements; ++b, block += info.blockBytes) {
+            randomBlock(type, rowKinds(r), rng, block);
         }
     }
+    w.elements = test::refDecode(type, w.bytes.data(), rows * cols);
     return w;
 }
 
@@ -116,14 +148,19 @@ std::vector<float> randomActivations(int64_t n, std::mt19937_64& rng) {
 
 // Every kernel reduces one output through at most cols/8 + 16 chained f32
 // roundings (AVX2 prefill: 8 lanes per FMA chain, plus horizontal sums and
-// panel sums; decode chains are half as long), so with u = 2^-24
-// |y - exact| <= (cols/8 + 16) * u * sum_c |w_c x_c|. Conversions from
-// F16/BF16/Q8_0/Q4_0 to f32 are exact.
-double tolerance(int64_t cols) { return (double(cols) / 8.0 + 16.0) * 0x1p-24; }
+// panel sums; decode chains are shorter). Conversions of weights without an
+// offset to f32 are exact; with an offset, a kernel either rounds each
+// weight once (one more rounding) or adds scale * q and the offset terms
+// separately (AVX2 decode), so the bound is against the size of the terms:
+// with u = 2^-24, |y - exact| <= (cols/8 + 16 [+ 1]) * u * sum_c m_c |x_c|,
+// m_c = |scale q| + |offset| of element c (= |w_c| without an offset).
+double tolerance(DType type, int64_t cols) {
+    return (double(cols) / 8.0 + 16.0 + (hasOffset(type) ? 1.0 : 0.0)) * 0x1p-24;
+}
 
 struct Reference {
     std::vector<double> y;       // [nTokens][rows]
-    std::vector<double> absSum;  // [nTokens][rows]: sum_c |w_c x_c|
+    std::vector<double> absSum;  // [nTokens][rows]: sum_c m_c |x_c|
 };
 
 Reference reference(const TestWeights& w, const std::vector<float>& x, int64_t rows, int64_t cols,
@@ -134,9 +171,10 @@ Reference reference(const TestWeights& w, const std::vector<float>& x, int64_t r
             double sum = 0.0;
             double absSum = 0.0;
             for (int64_t c = 0; c < cols; ++c) {
-                const double p = w.values[size_t(r * cols + c)] * double(x[size_t(t * cols + c)]);
-                sum += p;
-                absSum += std::fabs(p);
+                const RefElement& e = w.elements[size_t(r * cols + c)];
+                const double xc = double(x[size_t(t * cols + c)]);
+                sum += e.value * xc;
+                absSum += e.magnitude * std::fabs(xc);
             }
             ref.y[size_t(t * rows + r)] = sum;
             ref.absSum[size_t(t * rows + r)] = absSum;
@@ -156,7 +194,7 @@ void checkMatmul(const CpuContext& ctx, DType type, const TestWeights& w, const 
                  const Reference& ref, int64_t rows, int64_t cols, int64_t nTokens) {
     std::vector<float> y(size_t(rows * nTokens), std::numeric_limits<float>::quiet_NaN());
     matmul(ctx, WeightMatrix{type, w.bytes.data(), rows, cols}, x.data(), y.data(), nTokens);
-    const double tol = tolerance(cols);
+    const double tol = tolerance(type, cols);
     for (size_t i = 0; i < y.size(); ++i) {
         const double error = std::fabs(double(y[i]) - ref.y[i]);
         if (!(error <= tol * ref.absSum[i])) {  // NaN fails
@@ -168,11 +206,16 @@ void checkMatmul(const CpuContext& ctx, DType type, const TestWeights& w, const 
     }
 }
 
+// One block, a few, and past the decode chunk; float types also get tails.
 std::vector<int64_t> colsToTest(DType type) {
-    std::vector<int64_t> cols = {32, 96, 4096 + 32};
+    const int64_t block = std::max<int64_t>(32, dtypeInfo(type).blockElements);
+    std::vector<int64_t> cols = {block, 3 * block, 4096 + block};
     if (dtypeInfo(type).blockElements == 1) cols.insert(cols.end(), {1, 3, 17});
     return cols;
 }
+
+const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
+                        DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
 using MatmulParam = std::tuple<DType, SimdLevel>;
 
@@ -195,7 +238,7 @@ TEST_P(MatmulTest, MatchesFloat64Reference) {
     SCOPED_TRACE(test::seedTrace(seed));
     std::mt19937_64 rng(seed);
     for (const int64_t cols : colsToTest(type())) {
-        for (const int64_t rows : {1, 7, 33, 130}) {
+        for (const int64_t rows : {1, 7, 33, 131}) {
             const TestWeights w = randomWeights(type(), rows, cols, rng);
             for (const int64_t nTokens : {1, 2, 5, 17}) {
                 const std::vector<float> x = randomActivations(nTokens * cols, rng);
@@ -214,7 +257,7 @@ TEST_P(MatmulTest, LargeBatchMatchesFloat64Reference) {
     SCOPED_TRACE(test::seedTrace(seed));
     std::mt19937_64 rng(seed);
     constexpr int64_t kRows = 29;
-    constexpr int64_t kCols = 2048 + 96;
+    const int64_t kCols = 2048 + 3 * std::max<int64_t>(32, dtypeInfo(type()).blockElements);
     constexpr int64_t kTokens = 70;
     const TestWeights w = randomWeights(type(), kRows, kCols, rng);
     const std::vector<float> x = randomActivations(kTokens * kCols, rng);
@@ -228,37 +271,42 @@ std::string matmulParamName(const ::testing::TestParamInfo<MatmulParam>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulTest,
-                         ::testing::Combine(::testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q8_0,
-                                                              DType::Q4_0),
+                         ::testing::Combine(::testing::ValuesIn(kTypes),
                                             ::testing::Values(SimdLevel::Avx2, SimdLevel::Avx512)),
                          matmulParamName);
 
 class DequantizeRowTest : public ::testing::TestWithParam<DType> {};
 
-// Every supported encoding converts to f32 exactly.
-TEST_P(DequantizeRowTest, IsExact) {
+// Conversions to f32 are exact, except for values scale * q + offset that
+// f32 can't hold: those are correctly rounded (|error| <= u |w|; plus the
+// float64 reference's own rounding).
+TEST_P(DequantizeRowTest, IsExactOrCorrectlyRounded) {
     const uint64_t seed = test::freshSeed();
     SCOPED_TRACE(test::seedTrace(seed));
     std::mt19937_64 rng(seed);
     const DType type = GetParam();
+    const double bound = hasOffset(type) ? 0x1p-24 + 0x1p-50 : 0.0;
     for (const int64_t cols : colsToTest(type)) {
-        constexpr int64_t kRows = 5;
+        constexpr int64_t kRows = 48;  // every RowKinds
         const TestWeights w = randomWeights(type, kRows, cols, rng);
         std::vector<float> out(static_cast<size_t>(cols));
         for (int64_t row = 0; row < kRows; ++row) {
             std::fill(out.begin(), out.end(), std::numeric_limits<float>::quiet_NaN());
             dequantizeRow(WeightMatrix{type, w.bytes.data(), kRows, cols}, row, out.data());
             for (int64_t c = 0; c < cols; ++c) {
-                ASSERT_EQ(double(out[size_t(c)]), w.values[size_t(row * cols + c)])
-                    << "cols " << cols << ", row " << row << ", col " << c;
+                const double expected = w.elements[size_t(row * cols + c)].value;
+                ASSERT_LE(std::fabs(double(out[size_t(c)]) - expected), bound * std::fabs(expected))
+                    << "cols " << cols << ", row " << row << ", col " << c << ": " << out[size_t(c)] << " vs "
+                    << expected;
             }
         }
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTypes, DequantizeRowTest,
-                         ::testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0),
-                         [](const ::testing::TestParamInfo<DType>& info) { return std::string(dtypeName(info.param)); });
+INSTANTIATE_TEST_SUITE_P(AllTypes, DequantizeRowTest, ::testing::ValuesIn(kTypes),
+                         [](const ::testing::TestParamInfo<DType>& info) {
+                             return std::string(dtypeName(info.param));
+                         });
 
 }  // namespace
 }  // namespace cpu

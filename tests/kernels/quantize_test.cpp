@@ -1,5 +1,6 @@
-// quantizeRow: byte-exact against a transcription of ggml's reference
-// quantizers, and quantizeRow -> dequantizeRow error bounds.
+// quantizeRow: Q8_0 / Q4_0 byte-exact against a transcription of ggml's
+// reference quantizers; every type's quantizeRow -> dequantizeRow error
+// against the levels its stored scales allow; K-quant fit quality.
 
 #include <gtest/gtest.h>
 
@@ -7,16 +8,18 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "kernel_test_util.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/half.h"
+#include "reference_blocks.h"
 
 namespace pagoda::cpu {
 namespace {
 
-constexpr int64_t kN = 32 * 64;
+constexpr int64_t kN = 32 * 256;  // 32 K-quant super-blocks
 
 // Blocks of varied scale, with the awkward cases: all zero, one nonzero
 // element, constant, and a block whose largest magnitude is negative.
@@ -91,6 +94,18 @@ Q4Ref refQuantizeQ4(const float* x) {
         out.bytes[2 + j] = uint8_t(lo | hi << 4);
     }
     return out;
+}
+
+// Gaussian blocks of 256 with one scale each (log-uniform over e^[-6, 6]).
+std::vector<float> gaussianInput(std::mt19937_64& rng) {
+    std::normal_distribution<float> normal;
+    std::uniform_real_distribution<float> logScale(-6.0f, 6.0f);
+    std::vector<float> x(static_cast<size_t>(kN));
+    for (int64_t b = 0; b < kN / 256; ++b) {
+        const float scale = std::exp(logScale(rng));
+        for (int j = 0; j < 256; ++j) x[size_t(b * 256 + j)] = normal(rng) * scale;
+    }
+    return x;
 }
 
 std::vector<float> roundTrip(DType type, const std::vector<float>& x, std::vector<uint8_t>& bytes) {
@@ -175,6 +190,76 @@ TEST(QuantizeRow, Q4_0MatchesGgmlAndRoundTripsWithinHalfAStep) {
         }
     }
 }
+
+const DType kNewTypes[] = {DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+std::string typeName(const ::testing::TestParamInfo<DType>& info) { return std::string(dtypeName(info.param)); }
+
+class QuantizeRoundTrip : public ::testing::TestWithParam<DType> {};
+
+// Every element decodes to the level of its (sub-)block nearest to x, given
+// the scale and offset stored (decoded independently, reference_blocks.h),
+// or to the nearer end of the block's range when x lies outside it (ggml
+// clamps: Q5_0's +16 to 15; K-quant fits may clip). The slack covers
+// rounding in the quantizer and, for Q4_1 / Q5_0 / Q5_1, its use of the
+// scale and offset before they are stored as fp16 (2^-11 relative each).
+TEST_P(QuantizeRoundTrip, EveryElementAtTheNearestStoredLevel) {
+    const uint64_t seed = test::freshSeed();
+    SCOPED_TRACE(test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    const DType type = GetParam();
+    for (const std::vector<float>& x : {quantizeInput(rng), gaussianInput(rng)}) {
+        std::vector<uint8_t> bytes;
+        const std::vector<float> back = roundTrip(type, x, bytes);
+        const std::vector<test::RefElement> stored = test::refDecode(type, bytes.data(), kN);
+        for (size_t i = 0; i < x.size(); ++i) {
+            const test::RefElement& e = stored[i];
+            const double xi = double(x[i]);
+            const double slack = 0x1p-10 * (e.magnitude + std::fabs(xi)) + 0x1p-23;
+            ASSERT_LE(std::fabs(double(back[i]) - e.value), (0x1p-24 + 0x1p-50) * std::fabs(e.value))
+                << "element " << i;
+            if (xi >= e.lo && xi <= e.hi) {
+                ASSERT_LE(std::fabs(xi - double(back[i])), e.step / 2 + slack)
+                    << "element " << i << ": x " << xi << ", decoded " << back[i] << ", step " << e.step;
+            } else {
+                ASSERT_LE(std::fabs(std::clamp(xi, e.lo, e.hi) - double(back[i])), slack)
+                    << "element " << i << ": x " << xi << " outside [" << e.lo << ", " << e.hi << "], decoded "
+                    << back[i];
+            }
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(NewTypes, QuantizeRoundTrip, ::testing::ValuesIn(kNewTypes), typeName);
+
+class KQuantFit : public ::testing::TestWithParam<DType> {};
+
+// The K-quant searches (ggml's make_qkx2_quants / make_qx_quants) and the
+// 6-/8-bit sub-block scales keep the RMS error of a Gaussian super-block
+// within `bound` standard deviations: a little above the ideal
+// step/sqrt(12) of a sub-block's range in 15 / 31 / 63 steps. A wrong
+// scale packing or search comes out far above.
+TEST_P(KQuantFit, GaussianRmsErrorIsSmall) {
+    const uint64_t seed = test::freshSeed();
+    SCOPED_TRACE(test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    const DType type = GetParam();
+    const double bound = type == DType::Q4_K ? 0.1 : type == DType::Q5_K ? 0.05 : 0.025;
+    const std::vector<float> x = gaussianInput(rng);
+    std::vector<uint8_t> bytes;
+    const std::vector<float> back = roundTrip(type, x, bytes);
+    for (int64_t b = 0; b < kN / 256; ++b) {
+        double sumX2 = 0.0;
+        double sumE2 = 0.0;
+        for (size_t i = size_t(b * 256); i < size_t(b * 256 + 256); ++i) {
+            sumX2 += double(x[i]) * double(x[i]);
+            sumE2 += (double(x[i]) - double(back[i])) * (double(x[i]) - double(back[i]));
+        }
+        EXPECT_LE(std::sqrt(sumE2 / sumX2), bound) << "super-block " << b;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(KQuants, KQuantFit, ::testing::Values(DType::Q4_K, DType::Q5_K, DType::Q6_K), typeName);
 
 }  // namespace
 }  // namespace pagoda::cpu

@@ -18,9 +18,6 @@ namespace {
 // Bounds every hyperparameter so that products of two or three of them
 // cannot overflow before they are checked against the tensors' real shapes.
 constexpr int64_t kMaxDimension = int64_t(1) << 24;
-constexpr uint64_t kBlockElements = 32;  // Q8_0 and Q4_0
-constexpr uint64_t kQ8_0BlockBytes = 2 + 32;
-constexpr uint64_t kQ4_0BlockBytes = 2 + 16;
 
 uint16_t readU16(const uint8_t* p) { return uint16_t(p[0] | p[1] << 8); }
 
@@ -44,14 +41,88 @@ double halfToDouble(uint16_t h) {
 // bfloat16 is the upper half of an IEEE binary32.
 double bf16ToDouble(uint16_t b) { return double(std::bit_cast<float>(uint32_t(b) << 16)); }
 
-std::optional<uint64_t> expectedBytes(DType type, uint64_t elementCount) {
+// Elements and bytes per block of each supported type (ggml's block_* structs).
+struct BlockShape {
+    uint64_t elements;
+    uint64_t bytes;
+};
+
+std::optional<BlockShape> blockShape(DType type) {
     switch (type) {
-        case DType::F32: return elementCount * 4;
+        case DType::F32: return BlockShape{1, 4};
         case DType::F16:
-        case DType::BF16: return elementCount * 2;
-        case DType::Q8_0: return elementCount / kBlockElements * kQ8_0BlockBytes;
-        case DType::Q4_0: return elementCount / kBlockElements * kQ4_0BlockBytes;
+        case DType::BF16: return BlockShape{1, 2};
+        case DType::Q8_0: return BlockShape{32, 2 + 32};
+        case DType::Q4_0: return BlockShape{32, 2 + 16};
+        case DType::Q4_1: return BlockShape{32, 2 + 2 + 16};
+        case DType::Q5_0: return BlockShape{32, 2 + 4 + 16};
+        case DType::Q5_1: return BlockShape{32, 2 + 2 + 4 + 16};
+        case DType::Q4_K: return BlockShape{256, 2 + 2 + 12 + 128};
+        case DType::Q5_K: return BlockShape{256, 2 + 2 + 12 + 32 + 128};
+        case DType::Q6_K: return BlockShape{256, 128 + 64 + 16 + 2};
         default: return std::nullopt;
+    }
+}
+
+// The 4-bit integer of element j of a 32-element Q4_0/Q4_1/Q5_0/Q5_1 block:
+// elements 0-15 are the low nibbles of qs[0..15], 16-31 the high nibbles.
+int lowBits32(const uint8_t* qs, uint64_t j) { return j < 16 ? qs[j] & 0x0f : qs[j - 16] >> 4; }
+
+// Q5_0/Q5_1: bit j of the little-endian u32 qh is bit 4 of element j.
+int fifthBit32(const uint8_t* qh, uint64_t j) { return int(readU32(qh) >> j & 1) << 4; }
+
+// Q4_K/Q5_K: sub-block s (of 8, 32 elements each) has a 6-bit scale and a
+// 6-bit min packed into 12 bytes: sub-blocks 0-3 keep theirs in the low 6
+// bits of bytes s (scale) and s + 4 (min); sub-blocks 4-7 keep their low 4
+// bits in the nibbles of byte s + 4 (scale low, min high) and their top 2
+// bits in the top 2 bits of bytes s - 4 (scale) and s (min).
+std::pair<int, int> kScaleAndMin(const uint8_t* packed, int s) {
+    if (s < 4) return {packed[s] & 63, packed[s + 4] & 63};
+    return {(packed[s + 4] & 0x0f) | (packed[s - 4] >> 6) << 4, (packed[s + 4] >> 4) | (packed[s] >> 6) << 4};
+}
+
+// Q4_K (qh == nullptr) / Q5_K super-block: element 64c + i, i < 32, is the
+// low nibble of qs[32c + i]; element 64c + 32 + i its high nibble. Q5_K
+// adds bit 2c (first half) or 2c + 1 (second half) of qh[i] as bit 4.
+// value = d * scale_s * q - dmin * min_s for sub-block s = element / 32.
+void dequantizeK(const uint8_t* block, bool fiveBits, double* out) {
+    const double d = halfToDouble(readU16(block));
+    const double dmin = halfToDouble(readU16(block + 2));
+    const uint8_t* packed = block + 4;
+    const uint8_t* qh = block + 16;
+    const uint8_t* qs = block + (fiveBits ? 48 : 16);
+    for (int c = 0; c < 4; ++c) {
+        for (int half = 0; half < 2; ++half) {
+            const int s = 2 * c + half;
+            const auto [scale, min] = kScaleAndMin(packed, s);
+            for (int i = 0; i < 32; ++i) {
+                int q = half == 0 ? qs[32 * c + i] & 0x0f : qs[32 * c + i] >> 4;
+                if (fiveBits) q |= (qh[i] >> s & 1) << 4;
+                out[32 * s + i] = d * scale * q - dmin * min;
+            }
+        }
+    }
+}
+
+// Q6_K super-block: ql[128], qh[64], int8 scales[16], fp16 d. Each half
+// (128 elements) reads 64 bytes of ql and 32 of qh; for i < 32 the four
+// elements i, i + 32, i + 64, i + 96 take as low 4 bits the low nibble of
+// ql[i], of ql[i + 32], the high nibble of ql[i], of ql[i + 32], and as
+// bits 4-5 the bit pairs 0-1, 2-3, 4-5, 6-7 of qh[i].
+// value = d * scales[element / 16] * (q - 32).
+void dequantizeQ6K(const uint8_t* block, double* out) {
+    const double d = halfToDouble(readU16(block + 208));
+    for (int half = 0; half < 2; ++half) {
+        const uint8_t* ql = block + 64 * half;
+        const uint8_t* qh = block + 128 + 32 * half;
+        for (int i = 0; i < 32; ++i) {
+            const int q[4] = {(ql[i] & 0x0f) | (qh[i] & 3) << 4, (ql[i + 32] & 0x0f) | (qh[i] >> 2 & 3) << 4,
+                              (ql[i] >> 4) | (qh[i] >> 4 & 3) << 4, (ql[i + 32] >> 4) | (qh[i] >> 6 & 3) << 4};
+            for (int k = 0; k < 4; ++k) {
+                const int e = 128 * half + 32 * k + i;
+                out[e] = d * double(int8_t(block[192 + e / 16])) * (q[k] - 32);
+            }
+        }
     }
 }
 
@@ -119,57 +190,62 @@ void addInPlace(std::vector<double>& x, const std::vector<double>& delta) {
 }  // namespace
 
 Result<std::vector<double>> dequantize(DType type, std::span<const uint8_t> bytes, uint64_t elementCount) {
-    const bool blockType = type == DType::Q8_0 || type == DType::Q4_0;
-    if (blockType && elementCount % kBlockElements != 0) {
+    const std::optional<BlockShape> shape = blockShape(type);
+    if (!shape) return fail("unsupported dtype {}", dtypeName(type));
+    if (elementCount % shape->elements != 0) {
         return fail("{} elements of {} are not a whole number of {}-element blocks", elementCount, dtypeName(type),
-                    kBlockElements);
+                    shape->elements);
     }
     // Every supported type takes at least half a byte per element: rejects
     // counts whose byte size would overflow before computing it.
     if (elementCount > uint64_t(bytes.size()) * 2) {
         return fail("{} elements need more than the {} bytes given", elementCount, bytes.size());
     }
-    const std::optional<uint64_t> needed = expectedBytes(type, elementCount);
-    if (!needed) return fail("unsupported dtype {}", dtypeName(type));
-    if (*needed != bytes.size()) {
-        return fail("{} elements of {} take {} bytes, got {}", elementCount, dtypeName(type), *needed, bytes.size());
+    const uint64_t needed = elementCount / shape->elements * shape->bytes;
+    if (needed != bytes.size()) {
+        return fail("{} elements of {} take {} bytes, got {}", elementCount, dtypeName(type), needed, bytes.size());
     }
 
     std::vector<double> values(elementCount);
-    const uint8_t* p = bytes.data();
-    switch (type) {
-        case DType::F32:
-            for (uint64_t i = 0; i < elementCount; ++i) values[i] = double(std::bit_cast<float>(readU32(p + 4 * i)));
-            break;
-        case DType::F16:
-            for (uint64_t i = 0; i < elementCount; ++i) values[i] = halfToDouble(readU16(p + 2 * i));
-            break;
-        case DType::BF16:
-            for (uint64_t i = 0; i < elementCount; ++i) values[i] = bf16ToDouble(readU16(p + 2 * i));
-            break;
-        case DType::Q8_0:
-            // Block: fp16 scale d, then 32 int8 q; value = d * q.
-            for (uint64_t b = 0; b < elementCount / kBlockElements; ++b) {
-                const uint8_t* block = p + b * kQ8_0BlockBytes;
-                const double d = halfToDouble(readU16(block));
-                for (uint64_t j = 0; j < kBlockElements; ++j) {
-                    values[b * kBlockElements + j] = d * double(int8_t(block[2 + j]));
+    for (uint64_t b = 0; b < elementCount / shape->elements; ++b) {
+        const uint8_t* block = bytes.data() + b * shape->bytes;
+        double* out = values.data() + b * shape->elements;
+        switch (type) {
+            case DType::F32: *out = double(std::bit_cast<float>(readU32(block))); break;
+            case DType::F16: *out = halfToDouble(readU16(block)); break;
+            case DType::BF16: *out = bf16ToDouble(readU16(block)); break;
+            case DType::Q8_0:
+                // fp16 scale d, then 32 int8 q; value = d * q.
+                for (uint64_t j = 0; j < 32; ++j) out[j] = halfToDouble(readU16(block)) * double(int8_t(block[2 + j]));
+                break;
+            case DType::Q4_0:
+                // fp16 d, qs[16]; value = d * (q - 8).
+                for (uint64_t j = 0; j < 32; ++j) out[j] = halfToDouble(readU16(block)) * (lowBits32(block + 2, j) - 8);
+                break;
+            case DType::Q4_1:
+                // fp16 d, fp16 m, qs[16]; value = d * q + m.
+                for (uint64_t j = 0; j < 32; ++j) {
+                    out[j] = halfToDouble(readU16(block)) * lowBits32(block + 4, j) + halfToDouble(readU16(block + 2));
                 }
-            }
-            break;
-        case DType::Q4_0:
-            // Block: fp16 scale d, then 16 bytes; element j < 16 is the low
-            // nibble of byte j, element j + 16 its high nibble; value = d * (q - 8).
-            for (uint64_t b = 0; b < elementCount / kBlockElements; ++b) {
-                const uint8_t* block = p + b * kQ4_0BlockBytes;
-                const double d = halfToDouble(readU16(block));
-                for (uint64_t j = 0; j < kBlockElements / 2; ++j) {
-                    values[b * kBlockElements + j] = d * double(int(block[2 + j] & 0x0f) - 8);
-                    values[b * kBlockElements + j + 16] = d * double(int(block[2 + j] >> 4) - 8);
+                break;
+            case DType::Q5_0:
+                // fp16 d, qh[4], qs[16]; value = d * (q - 16).
+                for (uint64_t j = 0; j < 32; ++j) {
+                    out[j] = halfToDouble(readU16(block)) * ((lowBits32(block + 6, j) | fifthBit32(block + 2, j)) - 16);
                 }
-            }
-            break;
-        default: break;
+                break;
+            case DType::Q5_1:
+                // fp16 d, fp16 m, qh[4], qs[16]; value = d * q + m.
+                for (uint64_t j = 0; j < 32; ++j) {
+                    out[j] = halfToDouble(readU16(block)) * (lowBits32(block + 8, j) | fifthBit32(block + 4, j)) +
+                             halfToDouble(readU16(block + 2));
+                }
+                break;
+            case DType::Q4_K: dequantizeK(block, false, out); break;
+            case DType::Q5_K: dequantizeK(block, true, out); break;
+            case DType::Q6_K: dequantizeQ6K(block, out); break;
+            default: break;
+        }
     }
     return values;
 }

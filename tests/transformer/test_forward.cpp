@@ -7,6 +7,10 @@
 
 #include <cmath>
 #include <random>
+#include <span>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include "engine/backend/cpu_ops.h"
 #include "engine/gguf/gguf_writer.h"
@@ -31,6 +35,17 @@ const Shape kShapes[] = {
     {"gqa2_hd64", 128, 2, 1, 96},
     {"mha_hd80", 160, 2, 2, 64},
 };
+
+// Every row length a multiple of 256, for the K-quants.
+const Shape kShapes256[] = {
+    {"gqa2_hd64_d256", 256, 4, 2, 512},
+};
+
+std::vector<const Shape*> shapePointers(std::span<const Shape> shapes) {
+    std::vector<const Shape*> pointers;
+    for (const Shape& shape : shapes) pointers.push_back(&shape);
+    return pointers;
+}
 
 struct Built {
     std::vector<uint8_t> bytes;  // owns the GGUF the model views
@@ -109,14 +124,16 @@ double relativeError(std::span<const float> engine, const std::vector<double>& r
     return maxDiff / std::sqrt(sumSquares / double(reference.size()));
 }
 
-class ForwardVsReference : public testing::TestWithParam<std::tuple<int, DType, DType>> {};
+using ForwardParam = std::tuple<const Shape*, DType, DType>;
+
+class ForwardVsReference : public testing::TestWithParam<ForwardParam> {};
 
 TEST_P(ForwardVsReference, PrefillAndDecodeMatchFloat64Reference) {
-    const auto [shapeIndex, weightType, kvType] = GetParam();
+    const auto [shape, weightType, kvType] = GetParam();
     const uint64_t seed = std::random_device{}();
     SCOPED_TRACE(testing::Message() << "seed " << seed);
     std::mt19937_64 rng(seed);
-    Built b = build(kShapes[shapeIndex], weightType, seed);
+    Built b = build(*shape, weightType, seed);
     ASSERT_TRUE(b.model && b.reference);
     const int vocab = b.model->config().vocabSize;
     // F32 KV: only f32 accumulation order differs from the reference. F16 KV
@@ -165,16 +182,25 @@ TEST_P(ForwardVsReference, PrefillAndDecodeMatchFloat64Reference) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, ForwardVsReference,
-    testing::Combine(testing::Range(0, int(std::size(kShapes))),
-                     testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0),
-                     testing::Values(DType::F32, DType::F16)),
-    [](const auto& info) {
-        return std::string(kShapes[std::get<0>(info.param)].name) + "_w" +
-               std::string(dtypeName(std::get<1>(info.param))) + "_kv" +
-               std::string(dtypeName(std::get<2>(info.param)));
-    });
+std::string forwardParamName(const testing::TestParamInfo<ForwardParam>& info) {
+    return std::string(std::get<0>(info.param)->name) + "_w" + std::string(dtypeName(std::get<1>(info.param))) +
+           "_kv" + std::string(dtypeName(std::get<2>(info.param)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, ForwardVsReference,
+                         testing::Combine(testing::ValuesIn(shapePointers(kShapes)),
+                                          testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q8_0,
+                                                          DType::Q4_0),
+                                          testing::Values(DType::F32, DType::F16)),
+                         forwardParamName);
+
+// The K-quants and the other formats with 5 bits or an offset.
+INSTANTIATE_TEST_SUITE_P(Shapes256, ForwardVsReference,
+                         testing::Combine(testing::ValuesIn(shapePointers(kShapes256)),
+                                          testing::Values(DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q4_1,
+                                                          DType::Q5_0, DType::Q5_1),
+                                          testing::Values(DType::F32, DType::F16)),
+                         forwardParamName);
 
 TEST(ForwardBatch, SeveralSequencesInOneBatchMatchEachAlone) {
     const uint64_t seed = std::random_device{}();

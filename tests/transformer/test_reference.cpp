@@ -364,6 +364,49 @@ TEST(Dequantize, DecodesEachFormat) {
         EXPECT_EQ((*values)[size_t(j)], 2.0 * (j - 8)) << j;
         EXPECT_EQ((*values)[size_t(j + 16)], 2.0 * (7 - j)) << j;
     }
+
+    // Q5_1: d = 2, m = -1, qh = 0x80000001 (bit 4 of elements 0 and 31).
+    std::vector<uint8_t> q51 = {0x00, 0x40, 0x00, 0xbc, 0x01, 0x00, 0x00, 0x80};
+    for (int j = 0; j < 16; ++j) q51.push_back(uint8_t(j | (15 - j) << 4));
+    values = dequantize(DType::Q5_1, q51, 32);
+    ASSERT_TRUE(values) << values.error().message;
+    EXPECT_EQ((*values)[0], 2.0 * 16 - 1);
+    EXPECT_EQ((*values)[1], 2.0 * 1 - 1);
+    EXPECT_EQ((*values)[16], 2.0 * 15 - 1);
+    EXPECT_EQ((*values)[31], 2.0 * (0 + 16) - 1);
+
+    // Q4_K: d = 1, dmin = 0.5; sub-block 5's scale 0x2b = 43 takes its low
+    // nibble from byte 9 and its top bits from byte 1, its min 0x36 = 54 its
+    // low nibble from byte 9's high nibble and its top bits from byte 5.
+    std::vector<uint8_t> q4k(144, 0);
+    q4k[1] = 0x3c, q4k[3] = 0x38;  // d = 1, dmin = 0.5
+    q4k[4 + 1] = 0x80 | 7;         // sub-block 1 scale 7, top bits of sub-block 5's scale = 2
+    q4k[4 + 5] = 0xc0 | 9;         // sub-block 1 min 9, top bits of sub-block 5's min = 3
+    q4k[4 + 9] = 0x6b;             // sub-block 5: scale low nibble 0xb, min low nibble 6
+    q4k[16 + 32 * 2 + 3] = 0x5a;   // elements 128 + 3 (low nibble 10, sub-block 4) and 160 + 3 (5, sub-block 5)
+    q4k[16 + 1] = 0x0c;            // element 1 (sub-block 0: scale 0) and 33 (sub-block 1)
+    q4k[16 + 2] = 0xd0;            // element 34 = 13 in sub-block 1
+    values = dequantize(DType::Q4_K, q4k, 256);
+    ASSERT_TRUE(values) << values.error().message;
+    EXPECT_EQ((*values)[34], 1.0 * 7 * 13 - 0.5 * 9);
+    EXPECT_EQ((*values)[33], 1.0 * 7 * 0 - 0.5 * 9);
+    EXPECT_EQ((*values)[131], 0.0);  // sub-block 4: scale 0, min 0
+    EXPECT_EQ((*values)[163], 1.0 * 43 * 5 - 0.5 * 54);
+
+    // Q6_K: d = 0.25; element 128 + 32 + 7 (second half, second quarter)
+    // takes the low nibble of ql[64 + 32 + 7], bits 2-3 of qh[32 + 7] and
+    // scale 10 (index 10 = 167 / 16).
+    std::vector<uint8_t> q6k(210, 0);
+    q6k[64 + 32 + 7] = 0x9c;  // low nibble 12 (element 167), high 9 (element 231)
+    q6k[128 + 32 + 7] = 0x8 | 0x80;  // bits 2-3 = 2 (element 167), 6-7 = 2 (element 231)
+    q6k[192 + 10] = 10;
+    q6k[192 + 14] = uint8_t(-3);
+    q6k[209] = 0x34;  // d = 0.25
+    values = dequantize(DType::Q6_K, q6k, 256);
+    ASSERT_TRUE(values) << values.error().message;
+    EXPECT_EQ((*values)[167], 0.25 * 10 * ((12 | 2 << 4) - 32));
+    EXPECT_EQ((*values)[231], 0.25 * -3 * ((9 | 2 << 4) - 32));
+    EXPECT_EQ((*values)[0], 0.0);  // scale 0
 }
 
 TEST(Dequantize, RejectsWrongSizesAndTypes) {
@@ -372,6 +415,8 @@ TEST(Dequantize, RejectsWrongSizesAndTypes) {
     EXPECT_FALSE(dequantize(DType::Q8_0, bytes, 64));
     EXPECT_FALSE(dequantize(DType::Q8_0, bytes, 16));
     EXPECT_FALSE(dequantize(DType::Q4_1, bytes, 32));
+    EXPECT_FALSE(dequantize(DType::Q4_K, bytes, 256));
+    EXPECT_FALSE(dequantize(DType::Q2_K, std::vector<uint8_t>(84, 0), 256));
     EXPECT_FALSE(dequantize(DType::F16, bytes, ~uint64_t(0)));
 }
 
