@@ -14,9 +14,9 @@
 
 #include <fmt/format.h>
 
+#include "app/bench/bench_models.h"
 #include "engine/backend/cpu_ops.h"
 #include "engine/model/model.h"
-#include "engine/model/synthetic.h"
 #include "engine/transformer/transformer.h"
 #include "kernels/cpu/bandwidth.h"
 
@@ -48,29 +48,6 @@ std::string summaryJson(const Summary& s) {
                        s.max, s.stddev);
 }
 
-Result<std::filesystem::path> presetModel(const std::string& preset, DType dtype) {
-    auto spec = syntheticPreset(preset);
-    if (!spec) return fail("unknown preset '{}'", preset);
-    spec->dtype = dtype;
-    const auto path = defaultModelPath().parent_path() / fmt::format("bench-{}-{}.gguf", preset, dtypeName(dtype));
-    if (!std::filesystem::exists(path)) {
-        fmt::print(stderr, "creating {}\n", path.string());
-        PAGODA_RETURN_IF_ERROR(writeSyntheticModel(*spec, path));
-    }
-    return path;
-}
-
-// Token ids spread over the vocabulary, deterministic.
-std::vector<int32_t> benchTokens(int n, int vocab) {
-    std::vector<int32_t> ids(n);
-    uint64_t x = 0x243f6a8885a308d3ull;
-    for (int& id : ids) {
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        id = int32_t((x >> 33) % uint64_t(vocab));
-    }
-    return ids;
-}
-
 }  // namespace
 
 Result<void> runGenerationBench(Args& args) {
@@ -84,18 +61,7 @@ Result<void> runGenerationBench(Args& args) {
         simd = cpu::simdLevelFromName(*name);
         if (!simd) return fail("--simd: '{}' (avx2 or avx512)", *name);
     }
-    std::filesystem::path modelPath;
-    if (auto model = args.value("model")) {
-        modelPath = *model;
-    } else {
-        DType dtype = DType::F16;
-        if (auto name = args.value("dtype")) {
-            auto parsed = dtypeFromName(*name);
-            if (!parsed || !isComputeSupported(*parsed)) return fail("--dtype: '{}'", *name);
-            dtype = *parsed;
-        }
-        PAGODA_ASSIGN_OR_RETURN(modelPath, presetModel(args.value("preset").value_or("small"), dtype));
-    }
+    PAGODA_ASSIGN_OR_RETURN(const std::filesystem::path modelPath, benchModelPath(args));
     const std::optional<std::string> jsonPath = args.value("json");
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
 

@@ -5,10 +5,12 @@
 
 #include <fmt/format.h>
 
+#include "app/bench/attention_bench.h"
+#include "app/bench/compare_bench.h"
 #include "app/bench/generation_bench.h"
 #include "app/bench/kv_bench.h"
 #include "app/common/args.h"
-#include "engine/core/log.h"
+#include "app/common/program.h"
 
 namespace pagoda {
 namespace {
@@ -19,8 +21,15 @@ constexpr const char* kUsage = R"(usage:
                [--simd avx2|avx512] [--bandwidth-mib N] [--json FILE]
       prompt processing and generation tok/s vs the measured memory-bandwidth bound;
       a preset model is created once under ~/.cache/pagoda/models (bench-NAME-DTYPE.gguf)
+  pagoda-bench compare [--model PATH | --preset NAME [--dtype T]] [--requests N] [--prompt-len L]
+               [--gen-len G] [--concurrency C] [--shared-prefix F] [--configs baseline,optimized[,SPEC...]]
+               [--kv-budget-mib M] [--toggles 0|1] [--reps N] [--threads N] [--json FILE]
+      the same workload through the engine under each optimization config (and each optimization
+      alone over the baseline): throughput, TTFT, inter-token latency, memory; SPEC in docs/ENGINE.md
   pagoda-bench kv [--json FILE] (options in docs/KV_CACHE.md)
       paged vs contiguous KV cache capacity and prefix-cache hits (bookkeeping simulation)
+  pagoda-bench attention [--quick] [--threads N] [--json FILE] (options in docs/ATTENTION.md)
+      flash vs naive attention kernel, MHA/GQA/MQA: prefill GFLOP/s, decode K/V GB/s vs bandwidth
 )";
 
 Result<void> run(int argc, char** argv) {
@@ -30,25 +39,19 @@ Result<void> run(int argc, char** argv) {
         command = argv[1];
         first = 2;
     }
-    PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, first, {"help"}));
+    PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, first, {"help", "quick"}));
     if (args.flag("help")) {
         fmt::print("{}", kUsage);
         return {};
     }
     if (command == "generation") return runGenerationBench(args);
     if (command == "kv") return runKvBench(args);
+    if (command == "compare") return runCompareBench(args);
+    if (command == "attention") return runAttentionBench(args);
     return fail("unknown benchmark '{}'\n{}", command, kUsage);
 }
 
 }  // namespace
 }  // namespace pagoda
 
-int main(int argc, char** argv) {
-    pagoda::setupLogging("warn");
-    auto result = pagoda::run(argc, argv);
-    if (!result) {
-        fmt::print(stderr, "pagoda-bench: error: {}\n", result.error().message);
-        return 1;
-    }
-    return 0;
-}
+int main(int argc, char** argv) { return pagoda::runProgram("pagoda-bench", pagoda::run, argc, argv); }

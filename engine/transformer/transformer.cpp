@@ -9,8 +9,8 @@
 
 namespace pagoda {
 
-Transformer::Transformer(const Model& model, Ops& ops, int maxTokens)
-    : m_model(model), m_ops(ops), m_maxTokens(maxTokens) {
+Transformer::Transformer(const Model& model, Ops& ops, int maxTokens, const TransformerOptions& options)
+    : m_model(model), m_ops(ops), m_maxTokens(maxTokens), m_options(options) {
     const ModelConfig& c = model.config();
     const size_t n = size_t(maxTokens);
     m_x.resize(n * c.dim);
@@ -24,6 +24,16 @@ Transformer::Transformer(const Model& model, Ops& ops, int maxTokens)
     m_up.resize(n * c.ffnDim);
     m_logits.resize(n * c.vocabSize);
     m_positions.resize(n);
+}
+
+int Transformer::slidingWindow() const {
+    return m_options.slidingWindow >= 0 ? m_options.slidingWindow : m_model.config().slidingWindow;
+}
+
+uint64_t Transformer::workspaceBytes() const {
+    const size_t floats = m_x.size() + m_xb.size() + m_xb2.size() + m_q.size() + m_k.size() + m_v.size() +
+                          m_att.size() + m_gate.size() + m_up.size() + m_logits.size();
+    return sizeof(float) * floats + sizeof(int32_t) * m_positions.size() + m_attentionWorkspace.capacity();
 }
 
 std::span<const float> Transformer::forward(const ForwardBatch& batch, KvCache& cache) {
@@ -65,9 +75,12 @@ std::span<const float> Transformer::forward(const ForwardBatch& batch, KvCache& 
         attention.out = m_att.data();
         attention.nHeads = c.nHeads;
         attention.scale = 1.0f / std::sqrt(float(c.headDim));
-        attention.window = c.slidingWindow;
+        attention.window = slidingWindow();
         attention.kv = cache.view(l);
         attention.sequences = sequences;
+        attention.algorithm = m_options.attention;
+        attention.expandKv = m_options.expandKv;
+        attention.workspace = &m_attentionWorkspace;
         m_ops.attention(attention);
 
         m_ops.matmul(layer.wo, m_att.data(), m_xb2.data(), n);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/kv/kv_cache.h"
+#include "kernels/cpu/attention.h"
 
 namespace pagoda {
 
@@ -29,12 +30,26 @@ struct ForwardBatch {
     std::vector<SequenceChunk> chunks;  // in token order
 };
 
+// Attention toggles, changeable between forward passes. The sliding window
+// must equal the KV cache's block manager window (blocks outside it are
+// released).
+struct TransformerOptions {
+    cpu::AttentionAlgorithm attention = cpu::AttentionAlgorithm::Flash;
+    bool expandKv = false;   // GQA off: K/V copied to one head per query head before attention
+    int slidingWindow = -1;  // < 0: the model's (ModelConfig::slidingWindow); 0: full attention
+};
+
 class Transformer {
 public:
     // maxTokens: the most tokens one forward() may carry (sizes the buffers).
-    Transformer(const Model& model, Ops& ops, int maxTokens);
+    Transformer(const Model& model, Ops& ops, int maxTokens, const TransformerOptions& options = {});
 
     int maxTokens() const { return m_maxTokens; }
+    void setOptions(const TransformerOptions& options) { m_options = options; }
+    // The attention window in effect (the override, else the model's).
+    int slidingWindow() const;
+    // Bytes of activation buffers and attention scratch held now.
+    uint64_t workspaceBytes() const;
 
     // Logits [rows][vocab]: per chunk in order, the last token's row, or a
     // row per token when allLogits. Valid until the next forward().
@@ -44,6 +59,8 @@ private:
     const Model& m_model;
     Ops& m_ops;
     int m_maxTokens;
+    TransformerOptions m_options;
+    cpu::AttentionWorkspace m_attentionWorkspace;
 
     // Activations, [maxTokens][...] each.
     std::vector<float> m_x;       // [n][dim] residual stream

@@ -3,139 +3,185 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cmath>
+#include <atomic>
+#include <cassert>
 #include <cstring>
-#include <limits>
 #include <type_traits>
-#include <utility>
 #include <vector>
 
+#include "kernels/cpu/attention_common.h"
 #include "kernels/half.h"
 
 namespace pagoda::cpu {
+namespace detail {
+
+void AttentionTask::floatRows(const SequenceTask& s, const std::byte* pool, int kvHead, int pos, int n,
+                              const float** rows, float* buf) const {
+    // Rows of one head are contiguous within a block (paged) and
+    // nKvHeads rows apart (contiguous).
+    const size_t stride = s.blockTable ? size_t(headDim) : size_t(nKvHeads) * headDim;
+    for (int i = 0; i < n;) {
+        const int run = s.blockTable ? std::min(n - i, blockSize - (pos + i) % blockSize) : n - i;
+        const size_t offset = rowOffset(s, pos + i, kvHead);
+        if (f16) {
+            float* dst = buf + size_t(i) * headDim;
+            kernels->halfRowsToFloat(reinterpret_cast<const uint16_t*>(pool) + offset, stride, run, headDim, dst);
+            for (int r = 0; r < run; ++r) rows[i + r] = dst + size_t(r) * headDim;
+        } else {
+            const float* src = reinterpret_cast<const float*>(pool) + offset;
+            for (int r = 0; r < run; ++r) rows[i + r] = src + r * stride;
+        }
+        i += run;
+    }
+}
+
+void AttentionTask::halfRows(const SequenceTask& s, const std::byte* pool, int kvHead, int pos, int n,
+                             const uint16_t** rows) const {
+    const size_t stride = s.blockTable ? size_t(headDim) : size_t(nKvHeads) * headDim;
+    for (int i = 0; i < n;) {
+        const int run = s.blockTable ? std::min(n - i, blockSize - (pos + i) % blockSize) : n - i;
+        const uint16_t* src = reinterpret_cast<const uint16_t*>(pool) + rowOffset(s, pos + i, kvHead);
+        for (int r = 0; r < run; ++r) rows[i + r] = src + r * stride;
+        i += run;
+    }
+}
+
+void AttentionTask::prefetchRows(const SequenceTask& s, const std::byte* pool, int kvHead, int pos, int n) const {
+    constexpr size_t kLine = 64;
+    const size_t rowBytes = size_t(headDim) * elementBytes();
+    for (int i = 0; i < n;) {
+        // Paged: the run of rows in one block is contiguous; contiguous: one row.
+        const int run = s.blockTable ? std::min(n - i, blockSize - (pos + i) % blockSize) : 1;
+        const std::byte* first = pool + rowOffset(s, pos + i, kvHead) * elementBytes();
+        for (size_t b = 0; b < size_t(run) * rowBytes; b += kLine) {
+            _mm_prefetch(reinterpret_cast<const char*>(first + b), _MM_HINT_T0);
+        }
+        i += run;
+    }
+}
+
+void forEachItem(const AttentionTask& task, size_t nItems, const std::function<void(size_t item, int thread)>& fn) {
+    if (task.pool == nullptr || task.nThreads == 1 || nItems <= 1) {
+        for (size_t i = 0; i < nItems; ++i) fn(i, 0);
+        return;
+    }
+    std::atomic<size_t> next = 0;
+    task.pool->run([&](int thread, int) {
+        for (size_t i = next.fetch_add(1, std::memory_order_relaxed); i < nItems;
+             i = next.fetch_add(1, std::memory_order_relaxed)) {
+            fn(i, thread);
+        }
+    });
+}
+
+}  // namespace detail
+
 namespace {
 
-// Loads 8 KV elements as f32.
-inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
-inline __m256 load8(const uint16_t* p) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-inline float toFloat(float x) { return x; }
-inline float toFloat(uint16_t x) { return halfToFloat(x); }
+using detail::Arena;
+using detail::AttentionTask;
+using detail::SequenceTask;
 
-inline float horizontalSum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-template <class T>
-float dot(const float* q, const T* k, int n) {
-    __m256 acc0 = _mm256_setzero_ps();
-    __m256 acc1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8(k + i), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load8(k + i + 8), acc1);
-    }
-    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8(k + i), acc0);
-    float sum = horizontalSum(_mm256_add_ps(acc0, acc1));
-    for (; i < n; ++i) sum += q[i] * toFloat(k[i]);
-    return sum;
-}
-
-// acc[i] = acc[i] * scale + w * v[i]
-template <class T>
-void scaleAdd(float* acc, float scale, float w, const T* v, int n) {
-    const __m256 s = _mm256_set1_ps(scale);
-    const __m256 wv = _mm256_set1_ps(w);
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(wv, load8(v + i), _mm256_mul_ps(_mm256_loadu_ps(acc + i), s)));
-    }
-    for (; i < n; ++i) acc[i] = acc[i] * scale + w * toFloat(v[i]);
-}
-
-// Per-thread state for one (query token, KV head) item: the group of query
-// heads that share the KV head.
-struct GroupState {
-    std::vector<float> max;     // [group]
-    std::vector<float> sum;     // [group]
-    std::vector<float> acc;     // [group][headDim]
-    std::vector<float> scores;  // [group][blockSize]
+// The call resolved into what a driver runs: the task, its sequences and,
+// for expandKv, where the per-head copies go and what they copy.
+struct Prepared {
+    AttentionTask task;
+    std::vector<SequenceTask> sequences;  // task.sequences
+    std::vector<SequenceTask> sources;    // expandKv: the sequences as the caller gave them
+    std::vector<size_t> copyOffsets;      // expandKv: workspace offsets of each sequence's K and V copies
+    AttentionWorkspaceSize size;
 };
 
-template <class T>
-void attendItem(const AttentionParams& p, const AttentionSequence& seq, int query, int kvHead, GroupState& st) {
+void prepare(const AttentionParams& p, int nThreads, Prepared& out) {
     const PagedKvView& kv = p.kv;
-    const int hd = kv.headDim;
-    const int group = p.nHeads / kv.nKvHeads;
-    const int pos = seq.startPos + query;
-    const int lo = p.window > 0 ? std::max(0, pos - p.window + 1) : 0;
-    const int row = seq.queryOffset + query;
-    const float* q = p.q + (size_t(row) * p.nHeads + size_t(kvHead) * group) * hd;  // [group][hd]
-    const T* kBase = static_cast<const T*>(kv.k);
-    const T* vBase = static_cast<const T*>(kv.v);
+    assert(kv.type == DType::F16 || kv.type == DType::F32);
+    assert(kv.nKvHeads > 0 && kv.headDim > 0 && p.nHeads % kv.nKvHeads == 0 && p.window >= 0);
+    AttentionTask& t = out.task;
+    t.q = p.q;
+    t.out = p.out;
+    t.nHeads = p.nHeads;
+    t.nKvHeads = kv.nKvHeads;
+    t.group = p.nHeads / kv.nKvHeads;
+    t.headDim = kv.headDim;
+    t.blockSize = kv.blockSize;
+    t.f16 = kv.type == DType::F16;
+    t.scaleLog2 = p.scale * detail::kLog2e;
+    t.window = p.window;
+    t.nThreads = std::max(1, nThreads);
 
-    std::fill(st.max.begin(), st.max.end(), -std::numeric_limits<float>::infinity());
-    std::fill(st.sum.begin(), st.sum.end(), 0.0f);
-    std::fill(st.acc.begin(), st.acc.end(), 0.0f);
-
-    for (int blockStart = lo - lo % kv.blockSize; blockStart <= pos; blockStart += kv.blockSize) {
-        const int first = std::max(lo, blockStart);
-        const int last = std::min(pos, blockStart + kv.blockSize - 1);
-        const int n = last - first + 1;
-        const size_t block = size_t(seq.blockTable[blockStart / kv.blockSize]);
-        const size_t rowBase = (block * kv.nKvHeads + kvHead) * kv.blockSize + (first - blockStart);
-        const T* k = kBase + rowBase * hd;  // [n][hd]
-        const T* v = vBase + rowBase * hd;  // [n][hd]
-        for (int g = 0; g < group; ++g) {
-            float* s = st.scores.data() + size_t(g) * kv.blockSize;
-            float blockMax = -std::numeric_limits<float>::infinity();
-            for (int j = 0; j < n; ++j) {
-                s[j] = dot(q + size_t(g) * hd, k + size_t(j) * hd, hd) * p.scale;
-                blockMax = std::max(blockMax, s[j]);
-            }
-            const float newMax = std::max(st.max[g], blockMax);
-            float correction = std::exp(st.max[g] - newMax);
-            float* acc = st.acc.data() + size_t(g) * hd;
-            float sum = st.sum[g] * correction;
-            for (int j = 0; j < n; ++j) {
-                const float w = std::exp(s[j] - newMax);
-                sum += w;
-                scaleAdd(acc, correction, w, v + size_t(j) * hd, hd);
-                correction = 1.0f;
-            }
-            st.sum[g] = sum;
-            st.max[g] = newMax;
+    out.sequences.clear();
+    for (const AttentionSequence& s : p.sequences) {
+        if (s.nQueries <= 0) continue;
+        SequenceTask st{s.queryOffset, s.nQueries, s.startPos, s.blockTable, nullptr, nullptr, 0};
+        if (s.blockTable) {
+            assert(kv.blockSize > 0 && kv.k && kv.v);
+            st.k = static_cast<const std::byte*>(kv.k);
+            st.v = static_cast<const std::byte*>(kv.v);
+        } else {
+            assert(s.k && s.v);
+            st.k = static_cast<const std::byte*>(s.k);
+            st.v = static_cast<const std::byte*>(s.v);
         }
+        out.sequences.push_back(st);
     }
-    float* out = p.out + (size_t(row) * p.nHeads + size_t(kvHead) * group) * hd;
-    for (int g = 0; g < group; ++g) {
-        const float inv = 1.0f / st.sum[g];
-        for (int i = 0; i < hd; ++i) out[size_t(g) * hd + i] = st.acc[size_t(g) * hd + i] * inv;
+
+    Arena arena(nullptr);
+    if (p.expandKv && t.group > 1) {
+        // Each sequence's visible positions [windowStart(startPos), lastPos]
+        // as [span][nHeads][headDim]: multi-head attention over the copies.
+        out.sources = out.sequences;
+        const size_t rowBytes = size_t(t.headDim) * t.elementBytes();
+        for (SequenceTask& s : out.sequences) {
+            s.firstPos = t.windowStart(s.startPos);
+            const size_t bytes = size_t(s.lastPos() - s.firstPos + 1) * t.nHeads * rowBytes;
+            out.copyOffsets.push_back(arena.takeOffset(bytes));
+            out.copyOffsets.push_back(arena.takeOffset(bytes));
+            s.blockTable = nullptr;
+        }
+        t.nKvHeads = t.nHeads;
+        t.group = 1;
+        out.size.expandedKv = arena.used();
     }
+    t.sequences = out.sequences;
+    if (p.algorithm == AttentionAlgorithm::Flash) {
+        detail::layoutFlashWorkspace(t, arena);
+    } else {
+        detail::layoutNaiveWorkspace(t, arena);
+    }
+    out.size.scratch = arena.used() - out.size.expandedKv;
 }
 
-template <class T>
-void attentionTyped(const CpuContext& ctx, const AttentionParams& p) {
-    // Work items: (sequence, query, kvHead).
-    std::vector<std::pair<int, int>> queries;  // (sequence index, query index within it)
-    for (size_t s = 0; s < p.sequences.size(); ++s) {
-        for (int i = 0; i < p.sequences[s].nQueries; ++i) queries.emplace_back(int(s), i);
+// repeat_kv: copies KV head h / group of every visible position of the
+// caller's sequences to head h of the expanded copies at `base`.
+void expandKv(const Prepared& prepared, int group, std::byte* base) {
+    const AttentionTask& t = prepared.task;
+    const size_t nSequences = prepared.sequences.size();
+    std::vector<size_t> firstRow(nSequences + 1, 0);  // prefix sums of the spans
+    for (size_t i = 0; i < nSequences; ++i) {
+        const SequenceTask& s = prepared.sequences[i];
+        firstRow[i + 1] = firstRow[i] + size_t(s.lastPos() - s.firstPos + 1);
     }
-    const size_t items = queries.size() * size_t(p.kv.nKvHeads);
-    const int group = p.nHeads / p.kv.nKvHeads;
-    ctx.pool->parallelFor(items, 1, [&](size_t begin, size_t end) {
-        GroupState st;
-        st.max.resize(group);
-        st.sum.resize(group);
-        st.acc.resize(size_t(group) * p.kv.headDim);
-        st.scores.resize(size_t(group) * p.kv.blockSize);
-        for (size_t item = begin; item < end; ++item) {
-            const auto [sequence, query] = queries[item / p.kv.nKvHeads];
-            attendItem<T>(p, p.sequences[sequence], query, int(item % p.kv.nKvHeads), st);
+    const size_t eb = t.elementBytes();
+    const size_t rowBytes = size_t(t.headDim) * eb;
+    AttentionTask source = t;
+    source.nKvHeads = t.nHeads / group;
+    constexpr size_t kRowsPerItem = 64;
+    const size_t nItems = (firstRow.back() + kRowsPerItem - 1) / kRowsPerItem;
+    detail::forEachItem(t, nItems, [&](size_t item, int) {
+        const size_t end = std::min(firstRow.back(), (item + 1) * kRowsPerItem);
+        for (size_t row = item * kRowsPerItem; row < end; ++row) {
+            const size_t i = size_t(std::upper_bound(firstRow.begin(), firstRow.end(), row) - firstRow.begin()) - 1;
+            const SequenceTask& dst = prepared.sequences[i];
+            const SequenceTask& src = prepared.sources[i];
+            std::byte* kDst = base + prepared.copyOffsets[2 * i];
+            std::byte* vDst = base + prepared.copyOffsets[2 * i + 1];
+            const int pos = dst.firstPos + int(row - firstRow[i]);
+            for (int h = 0; h < t.nHeads; ++h) {
+                const size_t from = source.rowOffset(src, pos, h / group) * eb;
+                const size_t to = t.rowOffset(dst, pos, h) * eb;
+                std::memcpy(kDst + to, src.k + from, rowBytes);
+                std::memcpy(vDst + to, src.v + from, rowBytes);
+            }
         }
     });
 }
@@ -166,11 +212,41 @@ void storeTyped(const PagedKvView& kv, T* kPool, T* vPool, const float* k, const
 
 }  // namespace
 
+std::byte* AttentionWorkspace::reserve(size_t bytes) {
+    bytes = std::max<size_t>(bytes, 64);
+    if (bytes > m_capacity) {
+        m_data.reset();
+        m_data.reset(static_cast<std::byte*>(::operator new[](bytes, std::align_val_t(64))));
+        m_capacity = bytes;
+    }
+    return m_data.get();
+}
+
+AttentionWorkspaceSize attentionWorkspaceSize(const AttentionParams& params, int nThreads) {
+    Prepared prepared;
+    prepare(params, nThreads, prepared);
+    return prepared.size;
+}
+
 void attention(const CpuContext& ctx, const AttentionParams& params) {
-    if (params.kv.type == DType::F16) {
-        attentionTyped<uint16_t>(ctx, params);
+    Prepared prepared;
+    prepare(params, ctx.pool ? ctx.pool->size() : 1, prepared);
+    AttentionWorkspace local;
+    AttentionWorkspace& workspace = params.workspace ? *params.workspace : local;
+    std::byte* base = workspace.reserve(prepared.size.total());
+    for (size_t i = 0; i < prepared.copyOffsets.size(); i += 2) {
+        prepared.sequences[i / 2].k = base + prepared.copyOffsets[i];
+        prepared.sequences[i / 2].v = base + prepared.copyOffsets[i + 1];
+    }
+
+    AttentionTask& task = prepared.task;
+    task.kernels = ctx.simd == SimdLevel::Avx512 ? &detail::attentionKernelsAvx512() : &detail::attentionKernelsAvx2();
+    task.pool = ctx.pool;
+    if (!prepared.sources.empty()) expandKv(prepared, params.nHeads / params.kv.nKvHeads, base);
+    if (params.algorithm == AttentionAlgorithm::Flash) {
+        detail::runFlash(task, base + prepared.size.expandedKv);
     } else {
-        attentionTyped<float>(ctx, params);
+        detail::runNaive(task, base + prepared.size.expandedKv);
     }
 }
 
@@ -181,6 +257,11 @@ void storeKv(const PagedKvView& kv, void* kPool, void* vPool, const float* k, co
     } else {
         storeTyped(kv, static_cast<float*>(kPool), static_cast<float*>(vPool), k, v, slots, nTokens);
     }
+}
+
+int layerWindow(const LocalGlobalPattern& pattern, int layer) {
+    const bool global = pattern.globalEvery > 0 && (layer + 1) % pattern.globalEvery == 0;
+    return global ? 0 : pattern.window;
 }
 
 }  // namespace pagoda::cpu

@@ -1,0 +1,408 @@
+#include "engine/runtime/engine.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "engine/backend/ops.h"
+#include "engine/core/log.h"
+#include "engine/model/model.h"
+#include "engine/runtime/prometheus.h"
+#include "engine/runtime/trace.h"
+
+namespace pagoda::runtime {
+namespace {
+
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// How often the resident set size is read (a few syscalls).
+constexpr std::chrono::milliseconds kRssInterval{20};
+
+}  // namespace
+
+Engine::Engine(const Model& model, Ops& ops, EngineEvents* events, const EngineOptions& options)
+    : m_model(model), m_ops(ops), m_events(events), m_options(options), m_scheduler(SchedulerLimits{}) {}
+
+Result<std::unique_ptr<Engine>> Engine::create(const Model& model, Ops& ops, const OptimizationConfig& config,
+                                               EngineEvents* events, const EngineOptions& options) {
+    if (options.maxWaiting < 1) return fail("max waiting requests {}: at least 1", options.maxWaiting);
+    PAGODA_RETURN_IF_ERROR(validateConfig(config, model.config()));
+    std::unique_ptr<Engine> engine(new Engine(model, ops, events, options));
+    PAGODA_RETURN_IF_ERROR(engine->applyConfig(config));
+    engine->publish(nullptr);
+    return engine;
+}
+
+// --- any thread ---
+
+Result<RequestId> Engine::submit(Request request) {
+    const int vocab = m_model.config().vocabSize;
+    const Tokenizer* tokenizer = m_model.tokenizer();
+    if (request.promptTokens.empty()) {
+        if (request.promptText.empty()) return fail("empty prompt: give prompt tokens or text");
+        if (tokenizer == nullptr) return fail("the model has no tokenizer: give prompt tokens, not text");
+        request.promptTokens = tokenizer->encode(request.promptText, tokenizer->vocab().addBos);
+        if (request.promptTokens.empty()) return fail("prompt text '{}' encodes to no tokens", request.promptText);
+    }
+    for (int32_t id : request.promptTokens) {
+        if (id < 0 || id >= vocab) return fail("prompt token id {} outside the vocabulary [0, {})", id, vocab);
+    }
+    if (request.maxNewTokens < 1) return fail("max new tokens {}: at least 1", request.maxNewTokens);
+
+    std::unique_lock lock(m_inboxMutex);
+    const int waiting = m_waitingPublished + int(m_submissions.size());
+    if (waiting >= m_options.maxWaiting) {
+        ++m_rejected;
+        return fail("overloaded: {} requests waiting (limit {}); retry later", waiting, m_options.maxWaiting);
+    }
+    if (int(request.promptTokens.size()) > m_contextLimitPublished) {
+        return fail("prompt of {} tokens exceeds the context limit of {} tokens", request.promptTokens.size(),
+                    m_contextLimitPublished);
+    }
+    const RequestId id = m_nextId++;
+    m_submissions.push_back(std::make_unique<Sequence>(id, std::move(request), uint64_t(id), tokenizer));
+    m_live.insert(id);
+    ++m_submitted;
+    lock.unlock();
+    m_wake.notify_one();
+    return id;
+}
+
+bool Engine::cancel(RequestId id) {
+    {
+        std::lock_guard lock(m_inboxMutex);
+        if (!m_live.contains(id)) return false;
+        m_cancels.push_back(id);
+    }
+    m_wake.notify_one();
+    return true;
+}
+
+Result<void> Engine::reconfigure(const OptimizationConfig& config) {
+    PAGODA_RETURN_IF_ERROR(validateConfig(config, m_model.config()));
+    {
+        std::lock_guard lock(m_inboxMutex);
+        m_newConfig = config;
+    }
+    m_wake.notify_one();
+    return {};
+}
+
+StatsSnapshot Engine::snapshot() const {
+    std::lock_guard lock(m_publishMutex);
+    StatsSnapshot copy = m_snapshot;
+    std::tie(copy.generatedTokensPerSecond, copy.promptTokensPerSecond) = m_rates.rates(Clock::now());
+    return copy;
+}
+
+std::string Engine::prometheus() const { return prometheusText(snapshot()); }
+
+std::string Engine::trace() const {
+    std::vector<StepMetrics> steps;
+    {
+        std::lock_guard lock(m_publishMutex);
+        steps.assign(m_trace.begin(), m_trace.end());
+    }
+    return traceJson(steps);
+}
+
+// --- the engine thread ---
+
+Result<void> Engine::applyConfig(const OptimizationConfig& config) {
+    const ModelConfig& model = m_model.config();
+    if (!m_cache || needsCacheRebuild(m_config, config)) {
+        // The new cache is made first, so a failure leaves the old one working.
+        PAGODA_ASSIGN_OR_RETURN(const KvLayout layout, kvLayoutFor(config, model));
+        PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(layout, blockManagerConfigFor(config, model)));
+        if (m_cache) {
+            const BlockStats old = m_cache->blocks().stats();
+            for (int c = 0; c < kEvictionCauses; ++c) m_evictionsBefore[size_t(c)] += old.evictions[size_t(c)];
+            m_counters.preemptions += m_scheduler.dropAllRunning();
+            ++m_counters.cacheRebuilds;
+        }
+        m_cache = std::move(cache);
+    }
+    const TransformerOptions options{config.attention, !config.groupedKv, slidingWindowFor(config, model)};
+    if (!m_transformer || m_transformer->maxTokens() != config.maxBatchTokens) {
+        m_transformer = std::make_unique<Transformer>(m_model, m_ops, config.maxBatchTokens, options);
+    } else {
+        m_transformer->setOptions(options);
+    }
+    m_scheduler.setLimits({config.batching, config.maxBatch, config.maxBatchTokens});
+    m_config = config;
+    m_contextLimit = computeContextLimit();
+    std::lock_guard lock(m_inboxMutex);
+    m_contextLimitPublished = m_contextLimit;
+    return {};
+}
+
+int Engine::computeContextLimit() const {
+    const BlockManager& blocks = m_cache->blocks();
+    const int context = m_model.config().contextLength;
+    if (blocks.config().allocation == KvAllocation::Contiguous) return context;
+    // A sequence alone in the pool must be admissible: its blocks plus the
+    // watermark that admission leaves free.
+    return std::min(context, (blocks.config().numBlocks - blocks.watermarkBlocks()) * blocks.config().blockSize);
+}
+
+bool Engine::step() {
+    const auto start = Clock::now();
+    m_finishedThisStep = 0;
+    std::vector<std::unique_ptr<Sequence>> submissions;
+    std::vector<RequestId> cancels;
+    std::optional<OptimizationConfig> config;
+    {
+        std::lock_guard lock(m_inboxMutex);
+        submissions.swap(m_submissions);
+        cancels.swap(m_cancels);
+        config.swap(m_newConfig);
+        // They wait in the scheduler now; submit keeps counting them.
+        m_waitingPublished += int(submissions.size());
+    }
+    if (config) {
+        if (auto applied = applyConfig(*config); !applied) {
+            logger("engine")->error("reconfigure failed, keeping the previous config: {}", applied.error().message);
+        }
+    }
+    for (auto& s : submissions) m_scheduler.enqueue(std::move(s));
+    for (RequestId id : cancels) {
+        if (auto s = m_scheduler.take(id, *m_cache)) complete(std::move(s), FinishReason::Cancelled);
+    }
+
+    StepPlan plan = m_scheduler.schedule(*m_cache, m_contextLimit, m_batch);
+    for (auto& [s, error] : plan.failed) complete(std::move(s), FinishReason::Error, error.message);
+    for (auto& s : plan.overflowed) overflowWaiting(std::move(s));
+    const BlockStats blocksInStep = m_cache->blocks().stats();
+    m_counters.peakRunning = std::max(m_counters.peakRunning, int(m_scheduler.running().size()));
+    m_counters.peakBlocksUsed = std::max(m_counters.peakBlocksUsed, blocksInStep.blocksUsed);
+
+    const auto scheduled = Clock::now();
+    std::span<const float> logits;
+    if (!m_batch.chunks.empty()) logits = m_transformer->forward(m_batch, *m_cache);
+    const auto forwarded = Clock::now();
+    const int64_t generatedBefore = m_counters.generatedTokens;
+    sample(plan, logits);
+    const auto end = Clock::now();
+
+    m_counters.preemptions += plan.preemptions;
+    m_counters.promptTokens += plan.prefillTokens;
+    m_counters.decodeTokens += plan.decodeTokens;
+    m_counters.recomputedTokens += plan.recomputedTokens;
+    m_counters.prefixQueryTokens += plan.prefixQueryTokens;
+    m_counters.prefixHitTokens += plan.prefixHitTokens;
+    if (m_batch.chunks.empty()) {
+        publish(nullptr);
+    } else {
+        StepMetrics step;
+        step.index = m_counters.steps++;
+        step.startSeconds = seconds(start - m_start);
+        step.wallSeconds = seconds(end - start);
+        step.scheduleSeconds = seconds(scheduled - start);
+        step.forwardSeconds = seconds(forwarded - scheduled);
+        step.sampleSeconds = seconds(end - forwarded);
+        const int tokens = plan.prefillTokens + plan.decodeTokens;
+        step.prefillSeconds = step.forwardSeconds * plan.prefillTokens / tokens;
+        step.decodeSeconds = step.forwardSeconds * plan.decodeTokens / tokens;
+        step.prefillTokens = plan.prefillTokens;
+        step.decodeTokens = plan.decodeTokens;
+        step.generatedTokens = int(m_counters.generatedTokens - generatedBefore);
+        step.batchSequences = int(plan.chunks.size());
+        step.admitted = plan.admissions;
+        step.preempted = plan.preemptions;
+        m_counters.prefillSeconds += step.prefillSeconds;
+        m_counters.decodeSeconds += step.decodeSeconds;
+        m_counters.stepSeconds += step.wallSeconds;
+        publish(&step);
+    }
+    std::lock_guard lock(m_inboxMutex);
+    m_waitingPublished = int(m_scheduler.waiting().size());
+    return !m_scheduler.idle() || !m_submissions.empty() || !m_cancels.empty() || m_newConfig;
+}
+
+void Engine::runUntilIdle() {
+    while (step()) {
+    }
+}
+
+void Engine::run(std::stop_token stop) {
+    while (!stop.stop_requested()) {
+        if (step()) continue;
+        std::unique_lock lock(m_inboxMutex);
+        m_wake.wait(lock, stop, [&] { return !m_submissions.empty() || !m_cancels.empty() || m_newConfig; });
+    }
+}
+
+void Engine::sample(const StepPlan& plan, std::span<const float> logits) {
+    const size_t vocab = size_t(m_model.config().vocabSize);
+    for (size_t i = 0; i < plan.chunks.size(); ++i) {
+        Sequence* s = plan.chunks[i].sequence;
+        if (s->pending() > 0) continue;  // its prefill goes on next step
+        onSampled(s, s->sampler.sample(logits.subspan(i * vocab, vocab), s->tokens));
+    }
+}
+
+void Engine::onSampled(Sequence* s, int32_t token) {
+    const auto now = Clock::now();
+    if (s->generated == 0) {
+        s->firstToken = now;
+        s->stats.ttftSeconds = seconds(now - s->submitted);
+    }
+    s->lastToken = now;
+    s->tokens.push_back(token);
+    ++s->generated;
+    ++m_counters.generatedTokens;
+    if (m_events) m_events->onToken(s->id, token);
+    const TextStream::Delta delta = s->text.push(token);
+    if (m_events && !delta.text.empty()) m_events->onText(s->id, delta.text);
+
+    const Tokenizer* tokenizer = m_model.tokenizer();
+    const bool endOfGeneration =
+        tokenizer != nullptr ? tokenizer->isEndOfGeneration(token) : token == m_model.config().eos;
+    std::optional<FinishReason> reason;
+    if (delta.stopped) {
+        reason = FinishReason::StopString;
+    } else if (s->request.stopAtEndOfGeneration && endOfGeneration) {
+        reason = FinishReason::EndOfGeneration;
+    } else if (s->generated >= s->request.maxNewTokens) {
+        reason = FinishReason::Length;
+    } else if (int(s->tokens.size()) > m_contextLimit) {
+        // The new token cannot be fed: its position is past the limit.
+        if (s->request.overflow == OverflowPolicy::KeepWindow) {
+            shiftWindow(*s);
+            m_scheduler.requeue(s, *m_cache);
+            return;
+        }
+        std::string message = fmt::format("context full: {} tokens, the limit is {}", s->tokens.size() - 1, m_contextLimit);
+        complete(m_scheduler.take(s->id, *m_cache), FinishReason::ContextOverflow, std::move(message));
+        return;
+    }
+    if (reason) complete(m_scheduler.take(s->id, *m_cache), *reason);
+}
+
+void Engine::overflowWaiting(std::unique_ptr<Sequence> s) {
+    if (s->request.overflow == OverflowPolicy::KeepWindow) {
+        shiftWindow(*s);
+        m_scheduler.enqueue(std::move(s));
+        return;
+    }
+    const std::string message =
+        fmt::format("{} tokens exceed the context limit of {} tokens", s->tokens.size(), m_contextLimit);
+    complete(std::move(s), FinishReason::ContextOverflow, message);
+}
+
+void Engine::shiftWindow(Sequence& s) {
+    const int32_t bos = m_model.config().bos;
+    const bool keepBos = bos >= 0 && s.tokens.front() == bos;
+    const size_t keep = size_t(std::max(1, m_contextLimit / 2 - (keepBos ? 1 : 0)));
+    std::vector<int32_t> kept;
+    if (keepBos) kept.push_back(bos);
+    kept.insert(kept.end(), s.tokens.end() - std::ptrdiff_t(keep), s.tokens.end());
+    s.stats.droppedTokens += int(s.tokens.size() - kept.size());
+    ++s.stats.contextShifts;
+    ++m_counters.contextShifts;
+    s.tokens = std::move(kept);
+    // Every kept token but the newest was computed before, at other positions.
+    s.computedPeak = int(s.tokens.size()) - 1;
+}
+
+void Engine::complete(std::unique_ptr<Sequence> s, FinishReason reason, std::string message) {
+    if (const std::string rest = s->text.finish(); m_events && !rest.empty()) m_events->onText(s->id, rest);
+    const auto now = Clock::now();
+    RequestStats& stats = s->stats;
+    stats.generatedTokens = s->generated;
+    stats.totalSeconds = seconds(now - s->submitted);
+    if (s->generated > 0) stats.decodeSeconds = seconds(s->lastToken - s->firstToken);
+    if (stats.contextShifts > 0) {
+        message += fmt::format("{}context window kept: {} shifts dropped {} tokens", message.empty() ? "" : "; ",
+                               stats.contextShifts, stats.droppedTokens);
+    }
+    ++m_counters.requestsFinished[size_t(reason)];
+    ++m_finishedThisStep;
+    {
+        std::lock_guard lock(m_inboxMutex);
+        m_live.erase(s->id);
+    }
+    if (m_events) m_events->onFinished(FinishEvent{s->id, reason, std::move(message), stats});
+}
+
+void Engine::publish(const StepMetrics* step) {
+    const auto now = Clock::now();
+    if (now - m_rssSampled >= kRssInterval) {
+        m_rss = hostRssBytes();
+        m_rssSampled = now;
+        m_counters.peakHostRssBytes = std::max(m_counters.peakHostRssBytes, m_rss);
+    }
+    const BlockManager& blocks = m_cache->blocks();
+    StatsSnapshot s;
+    s.config = m_config;
+    s.contextLimit = m_contextLimit;
+    s.kv.allocation = blocks.config().allocation;
+    s.kv.blockSize = blocks.config().blockSize;
+    s.kv.bytesPerBlock = m_cache->layout().bytesPerBlock();
+    s.kv.blocks = blocks.stats();
+    s.kv.blockMap = blocks.blockMap();
+    for (int c = 0; c < kEvictionCauses; ++c) {
+        m_counters.evictions[size_t(c)] = m_evictionsBefore[size_t(c)] + s.kv.blocks.evictions[size_t(c)];
+    }
+    s.counters = m_counters;
+    s.running = int(m_scheduler.running().size());
+    s.waiting = int(m_scheduler.waiting().size());
+    s.memory.weightsBytes = m_model.weightBytes();
+    s.memory.kvPoolBytes = m_cache->layout().bytes();
+    s.memory.kvUsedBytes = uint64_t(s.kv.blocks.blocksUsed) * s.kv.bytesPerBlock;
+    s.memory.workspaceBytes = m_transformer->workspaceBytes();
+    s.memory.hostRssBytes = m_rss;
+    for (const auto& r : m_scheduler.running()) {
+        const RequestState state = r->generated > 0 && r->pending() <= 1 ? RequestState::Decode : RequestState::Prefill;
+        s.requests.push_back({r->id, state, r->request.priority, int(r->tokens.size()), r->generated, r->computed,
+                              r->stats.preemptions});
+    }
+    for (const auto& r : m_scheduler.waiting()) {
+        s.requests.push_back({r->id, RequestState::Waiting, r->request.priority, int(r->tokens.size()), r->generated,
+                              0, r->stats.preemptions});
+    }
+    if (step) {
+        StepMetrics& last = s.lastStep;
+        last = *step;
+        last.running = s.running;
+        last.waiting = s.waiting;
+        last.finished = m_finishedThisStep;
+        last.blocksUsed = s.kv.blocks.blocksUsed;
+        last.blocksCached = s.kv.blocks.blocksCached;
+        last.blocksFree = s.kv.blocks.blocksFree;
+    }
+    {
+        std::lock_guard lock(m_inboxMutex);
+        s.counters.requestsSubmitted = m_submitted;
+        s.counters.requestsRejected = m_rejected;
+    }
+    std::lock_guard lock(m_publishMutex);
+    if (step) {
+        m_rates.add(now, step->wallSeconds, step->generatedTokens, step->prefillTokens);
+        m_trace.push_back(s.lastStep);
+        while (int(m_trace.size()) > m_options.traceCapacity) m_trace.pop_front();
+    } else {
+        s.lastStep = m_snapshot.lastStep;
+    }
+    m_snapshot = std::move(s);
+}
+
+Result<void> Engine::validate() const {
+    const BlockManager& blocks = m_cache->blocks();
+    PAGODA_RETURN_IF_ERROR(blocks.validate());
+    for (const auto& s : m_scheduler.running()) {
+        PAGODA_ASSIGN_OR_RETURN(const int length, blocks.length(s->seq));
+        if (length != s->computed) {
+            return fail("request {}: the cache holds {} tokens, the scheduler computed {}", s->id, length, s->computed);
+        }
+    }
+    for (const auto& s : m_scheduler.waiting()) {
+        if (s->seq >= 0) return fail("request {} is waiting but holds sequence {}", s->id, s->seq);
+    }
+    if (blocks.stats().sequences != int(m_scheduler.running().size())) {
+        return fail("{} sequences in the cache, {} running", blocks.stats().sequences, m_scheduler.running().size());
+    }
+    return {};
+}
+
+}  // namespace pagoda::runtime

@@ -1,0 +1,80 @@
+#pragma once
+// Every optimization the engine can switch, as one plain struct with two
+// named presets: baseline (each optimization off, the way users would
+// otherwise run) and optimized (everything on). Engine::reconfigure applies
+// a new config at the next step boundary.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/cache/block_manager.h"
+#include "engine/core/result.h"
+#include "engine/kv/kv_cache.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/dtype.h"
+
+namespace pagoda {
+struct ModelConfig;
+}
+
+namespace pagoda::runtime {
+
+enum class BatchingMode {
+    Continuous,  // sequences join and leave the running batch at every step
+    Static,      // form a batch, run it to completion, then form the next
+    Sequential,  // one request at a time
+};
+
+std::string_view batchingModeName(BatchingMode mode);  // "continuous", "static", "sequential"
+
+struct OptimizationConfig {
+    BatchingMode batching = BatchingMode::Continuous;
+    KvAllocation kvAllocation = KvAllocation::Paged;
+    cpu::AttentionAlgorithm attention = cpu::AttentionAlgorithm::Flash;
+    bool groupedKv = true;      // false: K/V expanded to one head per query head (GQA off)
+    bool prefixCaching = true;  // paged only
+    EvictionPolicyKind eviction = EvictionPolicyKind::Lru;
+    int blockSize = 16;                   // tokens per KV block: 8, 16 or 32
+    int maxBatch = 16;                    // running sequences at most
+    int maxBatchTokens = 256;             // tokens per step (decode tokens + prefill chunks), >= maxBatch
+    uint64_t kvBudgetBytes = 256u << 20;  // K and V of every layer
+    int slidingWindow = -1;               // < 0: the model's; 0: full attention; W: the last W positions
+    DType kvType = DType::F16;            // F16 or F32
+
+    // Sequential batching, contiguous KV, naive attention, expanded KV, no prefix cache.
+    static OptimizationConfig baseline();
+    // Continuous batching, paged KV, flash attention, grouped KV, prefix cache (LRU).
+    static OptimizationConfig optimized();
+
+    bool operator==(const OptimizationConfig&) const = default;
+};
+
+// Whether going from `from` to `to` needs a new KV cache (layout, budget,
+// block manager policy): the engine then preempts every running sequence
+// and recomputes it in the new cache.
+bool needsCacheRebuild(const OptimizationConfig& from, const OptimizationConfig& to);
+
+// The attention window in effect: the override, else the model's.
+int slidingWindowFor(const OptimizationConfig& config, const ModelConfig& model);
+// Pool geometry (the most blocks of config.blockSize the budget holds) and
+// block manager settings of a KV cache for `config`; errors when the budget
+// holds no block.
+Result<KvLayout> kvLayoutFor(const OptimizationConfig& config, const ModelConfig& model);
+BlockManagerConfig blockManagerConfigFor(const OptimizationConfig& config, const ModelConfig& model);
+
+// Errors name the offending field and value (block size, batch limits,
+// prefix caching with contiguous KV, a budget that holds no sequence).
+Result<void> validateConfig(const OptimizationConfig& config, const ModelConfig& model);
+
+// "preset[:key=value]...", preset baseline or optimized; keys: batching
+// (continuous|static|sequential), kv (paged|contiguous), attention
+// (flash|naive), gqa (grouped|expanded), prefix (on|off), eviction
+// (lru|fifo), block-size, max-batch, max-batch-tokens, kv-budget-mib,
+// window, kv-type (f16|f32). Example: "optimized:batching=static:prefix=off".
+Result<OptimizationConfig> parseOptimizationConfig(std::string_view spec);
+// The same syntax, every key spelled out (parses back to `config`; the
+// budget in whole MiB).
+std::string formatOptimizationConfig(const OptimizationConfig& config);
+
+}  // namespace pagoda::runtime

@@ -1,0 +1,275 @@
+// Engine behaviour on a tiny synthetic model: request validation, load
+// shedding, text and stop strings, cancellation mid-prefill and mid-decode,
+// the three batching modes, context overflow policies, prefix reuse and
+// reconfiguration while requests run.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "engine/backend/cpu_ops.h"
+#include "runtime_test_util.h"
+
+namespace pagoda::runtime::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class EngineTest : public ::testing::Test {
+protected:
+    void SetUp() override { m_model = tinyModel(256); }
+
+    std::unique_ptr<Engine> makeEngine(const OptimizationConfig& config, const EngineOptions& options = {}) {
+        return makeEngine(config, m_events, options);
+    }
+    std::unique_ptr<Engine> makeEngine(const OptimizationConfig& config, Recorder& events,
+                                       const EngineOptions& options = {}) {
+        auto engine = Engine::create(*m_model.model, m_ops, config, &events, options);
+        EXPECT_TRUE(engine) << engine.error().message;
+        return engine ? std::move(*engine) : nullptr;
+    }
+
+    RequestId submit(Engine& engine, Request request) {
+        auto id = engine.submit(std::move(request));
+        EXPECT_TRUE(id) << id.error().message;
+        return id.value_or(-1);
+    }
+
+    FinishEvent onlyFinish(RequestId id) { return onlyFinish(m_events, id); }
+    static FinishEvent onlyFinish(const Recorder& events, RequestId id) {
+        const auto finishes = events.finishes(id);
+        EXPECT_EQ(finishes.size(), 1u) << "request " << id;
+        return finishes.empty() ? FinishEvent{} : finishes.front();
+    }
+
+    TestModel m_model;
+    CpuOps m_ops{CpuOpsOptions{2, std::nullopt}};
+    Recorder m_events;
+    std::mt19937_64 m_rng{7};
+};
+
+TEST_F(EngineTest, InvalidRequestsAreErrorsAtSubmit) {
+    auto engine = makeEngine(testConfig());
+    Request empty;
+    EXPECT_THAT(engine->submit(empty).error().message, HasSubstr("empty prompt"));
+    EXPECT_THAT(engine->submit(greedyRequest({1, 512}, 4)).error().message,
+                HasSubstr("prompt token id 512 outside the vocabulary [0, 512)"));
+    EXPECT_THAT(engine->submit(greedyRequest({1, 2}, 0)).error().message, HasSubstr("max new tokens 0"));
+    EXPECT_THAT(engine->submit(greedyRequest(std::vector<int32_t>(257, 5), 4)).error().message,
+                HasSubstr("prompt of 257 tokens exceeds the context limit of 256 tokens"));
+    EXPECT_FALSE(engine->cancel(12345));
+    OptimizationConfig bad = testConfig();
+    bad.maxBatchTokens = 4;
+    EXPECT_THAT(engine->reconfigure(bad).error().message, HasSubstr("max batch tokens 4"));
+    bad = testConfig();
+    bad.kvAllocation = KvAllocation::Contiguous;
+    EXPECT_THAT(engine->reconfigure(bad).error().message, HasSubstr("prefix caching needs paged"));
+}
+
+TEST_F(EngineTest, OverloadedQueueRejectsAtOnceAndRecovers) {
+    auto engine = makeEngine(testConfig(), EngineOptions{2, 100});
+    submit(*engine, greedyRequest(randomTokens(8, m_rng), 2));
+    submit(*engine, greedyRequest(randomTokens(8, m_rng), 2));
+    auto third = engine->submit(greedyRequest(randomTokens(8, m_rng), 2));
+    ASSERT_FALSE(third);
+    EXPECT_THAT(third.error().message, HasSubstr("overloaded: 2 requests waiting (limit 2)"));
+    engine->runUntilIdle();
+    EXPECT_EQ(engine->snapshot().counters.requestsRejected, 1);
+    EXPECT_TRUE(engine->submit(greedyRequest(randomTokens(8, m_rng), 2)));
+    engine->runUntilIdle();
+    EXPECT_EQ(m_events.allFinishes().size(), 3u);
+}
+
+TEST_F(EngineTest, TextPromptStreamsTextAndStopsAtAStopString) {
+    auto engine = makeEngine(testConfig());
+    Request request;
+    request.promptText = "Once upon a time";
+    request.sampling.temperature = 0;
+    request.maxNewTokens = 40;
+    request.stopAtEndOfGeneration = false;
+    const RequestId full = submit(*engine, request);
+    engine->runUntilIdle();
+    const std::string text = m_events.text(full);
+    EXPECT_EQ(onlyFinish(full).reason, FinishReason::Length);
+    TokenStreamDecoder decoder(*m_model.model->tokenizer());
+    std::string expected;
+    for (int32_t token : m_events.tokens(full)) expected += decoder.push(token);
+    EXPECT_EQ(text, expected + decoder.flush());
+    ASSERT_GE(text.size(), 12u);
+
+    // A stop string from the middle of that text, likely spanning tokens.
+    request.stopStrings = {text.substr(6, 5)};
+    const size_t cut = text.find(request.stopStrings[0]);
+    const RequestId stopped = submit(*engine, request);
+    engine->runUntilIdle();
+    const FinishEvent finish = onlyFinish(stopped);
+    EXPECT_EQ(finish.reason, FinishReason::StopString);
+    EXPECT_EQ(m_events.text(stopped), text.substr(0, cut));
+    EXPECT_LT(finish.stats.generatedTokens, 40);
+}
+
+TEST_F(EngineTest, CancelMidPrefillFreesEverythingAtOnce) {
+    OptimizationConfig config = testConfig();
+    config.maxBatchTokens = 16;  // a 200-token prompt takes 13 steps
+    auto engine = makeEngine(config);
+    const RequestId id = submit(*engine, greedyRequest(randomTokens(200, m_rng), 8));
+    engine->step();
+    engine->step();
+    EXPECT_GT(engine->snapshot().kv.blocks.blocksUsed, 0);
+    ASSERT_TRUE(engine->cancel(id));
+    EXPECT_FALSE(engine->step());
+    const StatsSnapshot stats = engine->snapshot();
+    EXPECT_EQ(stats.kv.blocks.blocksUsed, 0);
+    EXPECT_EQ(stats.kv.blocks.sequences, 0);
+    EXPECT_EQ(onlyFinish(id).reason, FinishReason::Cancelled);
+    EXPECT_TRUE(m_events.tokens(id).empty());
+    EXPECT_FALSE(engine->cancel(id));
+    EXPECT_TRUE(engine->validate());
+}
+
+TEST_F(EngineTest, CancelMidDecodeFreesEverythingAtOnce) {
+    auto engine = makeEngine(testConfig());
+    const RequestId id = submit(*engine, greedyRequest(randomTokens(40, m_rng), 100));
+    const RequestId other = submit(*engine, greedyRequest(randomTokens(30, m_rng), 100));
+    for (int i = 0; i < 5; ++i) engine->step();
+    const int usedBoth = engine->snapshot().kv.blocks.blocksUsed;
+    ASSERT_EQ(m_events.tokens(id).size(), 5u);
+    engine->cancel(id);
+    engine->cancel(other);
+    engine->step();
+    EXPECT_GT(usedBoth, 0);
+    EXPECT_EQ(engine->snapshot().kv.blocks.blocksUsed, 0);
+    EXPECT_EQ(onlyFinish(id).reason, FinishReason::Cancelled);
+    EXPECT_EQ(onlyFinish(id).stats.generatedTokens, 5);
+    EXPECT_EQ(onlyFinish(other).reason, FinishReason::Cancelled);
+}
+
+// Every mode runs every request to the same greedy tokens; sequential never
+// runs two at once; static admits only into an empty batch.
+TEST_F(EngineTest, BatchingModesAgreeAndKeepTheirShape) {
+    std::vector<Request> requests;
+    for (int i = 0; i < 5; ++i) requests.push_back(greedyRequest(randomTokens(10 + 7 * i, m_rng), 6 + 3 * i));
+    std::map<BatchingMode, std::vector<std::vector<int32_t>>> outputs;
+    for (BatchingMode mode : {BatchingMode::Continuous, BatchingMode::Static, BatchingMode::Sequential}) {
+        SCOPED_TRACE(std::string(batchingModeName(mode)));
+        OptimizationConfig config = testConfig();
+        config.batching = mode;
+        config.maxBatch = 3;
+        Recorder events;
+        auto engine = makeEngine(config, events);
+        std::vector<RequestId> ids;
+        for (const Request& r : requests) ids.push_back(submit(*engine, r));
+        int runningBefore = 0;
+        while (engine->step()) {
+            const StatsSnapshot s = engine->snapshot();
+            EXPECT_LE(s.running, mode == BatchingMode::Sequential ? 1 : 3);
+            if (mode != BatchingMode::Continuous && s.lastStep.admitted > 0) {
+                EXPECT_EQ(runningBefore, 0);
+            }
+            runningBefore = s.running;
+        }
+        for (RequestId id : ids) {
+            EXPECT_EQ(onlyFinish(events, id).reason, FinishReason::Length);
+            outputs[mode].push_back(events.tokens(id));
+        }
+        EXPECT_EQ(engine->snapshot().counters.peakRunning, mode == BatchingMode::Sequential ? 1 : 3);
+    }
+    EXPECT_EQ(outputs[BatchingMode::Static], outputs[BatchingMode::Continuous]);
+    EXPECT_EQ(outputs[BatchingMode::Sequential], outputs[BatchingMode::Continuous]);
+}
+
+TEST_F(EngineTest, ContextOverflowErrorOrKeepWindow) {
+    m_model = tinyModel(64);
+    auto engine = makeEngine(testConfig());
+    Request request = greedyRequest(randomTokens(60, m_rng), 20);
+    const RequestId error = submit(*engine, request);
+    request.overflow = OverflowPolicy::KeepWindow;
+    const RequestId window = submit(*engine, request);
+    engine->runUntilIdle();
+
+    const FinishEvent overflow = onlyFinish(error);
+    EXPECT_EQ(overflow.reason, FinishReason::ContextOverflow);
+    EXPECT_THAT(overflow.message, HasSubstr("context full: 64 tokens, the limit is 64"));
+    EXPECT_EQ(overflow.stats.generatedTokens, 5);  // the 5th cannot be fed
+
+    const FinishEvent kept = onlyFinish(window);
+    EXPECT_EQ(kept.reason, FinishReason::Length);
+    EXPECT_EQ(kept.stats.generatedTokens, 20);
+    EXPECT_GE(kept.stats.contextShifts, 1);
+    EXPECT_THAT(kept.message, HasSubstr("context window kept"));
+    // Both share their first five tokens: the shift changes nothing before it.
+    const std::vector<int32_t> windowTokens = m_events.tokens(window);
+    EXPECT_EQ(std::vector(windowTokens.begin(), windowTokens.begin() + 5), m_events.tokens(error));
+    EXPECT_EQ(engine->snapshot().counters.contextShifts, kept.stats.contextShifts);
+}
+
+TEST_F(EngineTest, PrefixCacheSkipsTheSharedPrefill) {
+    auto engine = makeEngine(testConfig());
+    const std::vector<int32_t> prompt = randomTokens(70, m_rng);
+    const RequestId first = submit(*engine, greedyRequest(prompt, 4));
+    engine->runUntilIdle();
+    const RequestId second = submit(*engine, greedyRequest(prompt, 4));
+    engine->runUntilIdle();
+    EXPECT_EQ(onlyFinish(first).stats.reusedTokens, 0);
+    EXPECT_EQ(onlyFinish(second).stats.reusedTokens, 64);  // four whole blocks of 16
+    EXPECT_EQ(m_events.tokens(first), m_events.tokens(second));
+    EXPECT_EQ(engine->snapshot().counters.prefixHitTokens, 64);
+}
+
+// Reconfiguring to a new cache layout while requests run preempts them,
+// recomputes them in the new cache and changes none of their tokens.
+TEST_F(EngineTest, ReconfigureRebuildsTheCacheWithoutChangingOutputs) {
+    std::vector<Request> requests;
+    for (int i = 0; i < 4; ++i) requests.push_back(greedyRequest(randomTokens(20 + 5 * i, m_rng), 24));
+    std::vector<std::vector<int32_t>> expected;
+    {
+        Recorder events;
+        auto engine = makeEngine(testConfig(), events);
+        std::vector<RequestId> ids;
+        for (const Request& r : requests) ids.push_back(submit(*engine, r));
+        engine->runUntilIdle();
+        for (RequestId id : ids) expected.push_back(events.tokens(id));
+    }
+    auto engine = makeEngine(testConfig());
+    std::vector<RequestId> ids;
+    for (const Request& r : requests) ids.push_back(submit(*engine, r));
+    OptimizationConfig contiguous = testConfig();
+    contiguous.kvAllocation = KvAllocation::Contiguous;
+    contiguous.prefixCaching = false;
+    contiguous.blockSize = 32;
+    OptimizationConfig naive = contiguous;
+    naive.attention = cpu::AttentionAlgorithm::Naive;
+    naive.groupedKv = false;
+    naive.maxBatchTokens = 100;
+    for (int i = 0; i < 5; ++i) engine->step();
+    ASSERT_TRUE(engine->reconfigure(contiguous));
+    for (int i = 0; i < 5; ++i) engine->step();
+    ASSERT_TRUE(engine->reconfigure(naive));
+    engine->runUntilIdle();
+    const StatsSnapshot stats = engine->snapshot();
+    EXPECT_EQ(stats.counters.cacheRebuilds, 1);
+    EXPECT_EQ(stats.counters.preemptions, 4);
+    EXPECT_EQ(stats.config, naive);
+    EXPECT_EQ(stats.kv.allocation, KvAllocation::Contiguous);
+    EXPECT_EQ(stats.kv.blocks.blocksUsed, 0);
+    for (size_t i = 0; i < ids.size(); ++i) {
+        EXPECT_EQ(m_events.tokens(ids[i]), expected[i]) << "request " << i;
+        EXPECT_EQ(onlyFinish(ids[i]).stats.preemptions, 1);
+    }
+}
+
+TEST_F(EngineTest, PriorityRunsFirst) {
+    OptimizationConfig config = testConfig();
+    config.batching = BatchingMode::Sequential;
+    auto engine = makeEngine(config);
+    Request low = greedyRequest(randomTokens(10, m_rng), 3);
+    Request high = low;
+    high.priority = 5;
+    const RequestId lowId = submit(*engine, low);
+    const RequestId highId = submit(*engine, high);
+    engine->runUntilIdle();
+    EXPECT_LT(onlyFinish(highId).stats.totalSeconds, onlyFinish(lowId).stats.totalSeconds);
+    EXPECT_GT(onlyFinish(lowId).stats.queueSeconds, onlyFinish(highId).stats.queueSeconds);
+}
+
+}  // namespace
+}  // namespace pagoda::runtime::testing

@@ -1,0 +1,125 @@
+// Exports: the Prometheus text parses line by line (valid names, # HELP and
+// # TYPE before every family's samples, counters named *_total, numeric
+// values), the trace is well-formed JSON with complete events, and the
+// snapshot's numbers agree with what ran.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "engine/backend/cpu_ops.h"
+#include "engine/runtime/prometheus.h"
+#include "engine/runtime/trace.h"
+#include "runtime_test_util.h"
+
+namespace pagoda::runtime::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ExportTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        m_model = tinyModel(128);
+        auto engine = Engine::create(*m_model.model, m_ops, testConfig(12), &m_events);
+        ASSERT_TRUE(engine) << engine.error().message;
+        m_engine = std::move(*engine);
+        std::mt19937_64 rng(3);
+        for (int i = 0; i < 6; ++i) ASSERT_TRUE(m_engine->submit(greedyRequest(randomTokens(20 + 9 * i, rng), 20)));
+        m_engine->runUntilIdle();
+    }
+
+    TestModel m_model;
+    CpuOps m_ops{CpuOpsOptions{2, std::nullopt}};
+    Recorder m_events;
+    std::unique_ptr<Engine> m_engine;
+};
+
+TEST_F(ExportTest, PrometheusTextParsesLineByLine) {
+    const std::string text = m_engine->prometheus();
+    const std::regex help(R"(# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) \S.*)");
+    const std::regex type(R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge))");
+    const std::regex sample(
+        R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*\})? (\S+))");
+    std::set<std::string> helped, typed, seen;
+    std::map<std::string, std::string> types;
+    std::istringstream lines(text);
+    std::string line;
+    int samples = 0;
+    while (std::getline(lines, line)) {
+        std::smatch m;
+        if (std::regex_match(line, m, help)) {
+            EXPECT_TRUE(helped.insert(m[1]).second) << "second HELP for " << m[1];
+        } else if (std::regex_match(line, m, type)) {
+            EXPECT_TRUE(helped.contains(m[1])) << "TYPE before HELP: " << line;
+            EXPECT_TRUE(typed.insert(m[1]).second) << "second TYPE for " << m[1];
+            types[m[1]] = m[2];
+            EXPECT_EQ(m[2] == "counter", std::string(m[1]).ends_with("_total")) << line;
+            EXPECT_TRUE(std::string(m[1]).starts_with("pagoda_")) << line;
+        } else if (std::regex_match(line, m, sample)) {
+            EXPECT_TRUE(typed.contains(m[1])) << "sample without HELP/TYPE: " << line;
+            size_t used = 0;
+            const std::string value = m[4];
+            EXPECT_NO_THROW((void)std::stod(value, &used)) << line;
+            EXPECT_EQ(used, value.size()) << line;
+            EXPECT_TRUE(seen.insert(std::string(m[1]) + std::string(m[2])).second) << "duplicate series " << line;
+            ++samples;
+        } else {
+            ADD_FAILURE() << "unparseable line: '" << line << "'";
+        }
+    }
+    EXPECT_GT(samples, 30);
+    EXPECT_EQ(types["pagoda_generated_tokens_total"], "counter");
+    EXPECT_EQ(types["pagoda_memory_bytes"], "gauge");
+    EXPECT_THAT(text, HasSubstr("pagoda_generated_tokens_total 120\n"));
+    EXPECT_THAT(text, HasSubstr("pagoda_requests_finished_total{reason=\"length\"} 6\n"));
+    EXPECT_THAT(text, HasSubstr("pagoda_kv_blocks{state=\"used\"} 0\n"));
+}
+
+TEST_F(ExportTest, TraceIsWellFormedJsonWithCompleteEvents) {
+    const std::string trace = m_engine->trace();
+    EXPECT_TRUE(isValidJson(trace)) << trace.substr(0, 2000);
+    const StatsSnapshot stats = m_engine->snapshot();
+    // Each step: a "step" complete event with its phases inside.
+    size_t steps = 0;
+    for (size_t at = 0; (at = trace.find(R"("name":"step","cat":"engine","ph":"X")", at)) != std::string::npos; ++at) {
+        ++steps;
+    }
+    EXPECT_EQ(steps, size_t(stats.counters.steps));
+    EXPECT_THAT(trace, HasSubstr(R"("name":"forward","cat":"engine","ph":"X")"));
+    EXPECT_THAT(trace, HasSubstr(R"("ph":"C")"));
+    EXPECT_TRUE(isValidJson(traceJson({})));
+    EXPECT_FALSE(isValidJson(R"({"traceEvents":[}")"));
+}
+
+TEST_F(ExportTest, SnapshotAgreesWithWhatRan) {
+    const StatsSnapshot s = m_engine->snapshot();
+    EXPECT_EQ(s.counters.requestsSubmitted, 6);
+    EXPECT_EQ(s.counters.finished(FinishReason::Length), 6);
+    EXPECT_EQ(s.counters.generatedTokens, 120);
+    EXPECT_GT(s.counters.preemptions, 0);  // 12 blocks for six sequences of up to 85 tokens
+    // Every position is computed once (the last sampled token is never fed),
+    // plus what preemption made recompute, minus the first admissions' prefix hits.
+    int64_t positions = 0;
+    for (const auto& [id, finishes] : m_events.allFinishes()) {
+        positions += finishes.front().stats.promptTokens - finishes.front().stats.reusedTokens + 19;
+    }
+    EXPECT_EQ(s.counters.promptTokens + s.counters.decodeTokens, positions + s.counters.recomputedTokens);
+    EXPECT_EQ(int(s.kv.blockMap.size()), s.kv.blocks.blocksTotal);
+    EXPECT_EQ(s.kv.blocks.blocksTotal, 12);
+    EXPECT_EQ(s.memory.weightsBytes, m_model.model->weightBytes());
+    EXPECT_EQ(s.memory.kvPoolBytes, 12u * s.kv.bytesPerBlock);
+    EXPECT_GT(s.memory.workspaceBytes, 0u);
+    EXPECT_GT(s.memory.hostRssBytes, 0u);
+    EXPECT_GT(s.counters.peakRunning, 1);
+    EXPECT_GT(s.counters.decodeSeconds, 0);
+    EXPECT_GT(s.counters.prefillSeconds, 0);
+    EXPECT_TRUE(s.requests.empty());
+    EXPECT_GT(s.generatedTokensPerSecond, 0);
+}
+
+}  // namespace
+}  // namespace pagoda::runtime::testing

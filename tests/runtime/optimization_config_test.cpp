@@ -1,0 +1,88 @@
+// Optimization configs: presets, the "preset:key=value" syntax both ways,
+// errors that name the offending value, and which changes need a new cache.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "runtime_test_util.h"
+
+namespace pagoda::runtime::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(OptimizationConfig, PresetsAreEachOptimizationOffAndOn) {
+    const OptimizationConfig base = OptimizationConfig::baseline();
+    EXPECT_EQ(base.batching, BatchingMode::Sequential);
+    EXPECT_EQ(base.kvAllocation, KvAllocation::Contiguous);
+    EXPECT_EQ(base.attention, cpu::AttentionAlgorithm::Naive);
+    EXPECT_FALSE(base.groupedKv);
+    EXPECT_FALSE(base.prefixCaching);
+    const OptimizationConfig opt = OptimizationConfig::optimized();
+    EXPECT_EQ(opt.batching, BatchingMode::Continuous);
+    EXPECT_EQ(opt.kvAllocation, KvAllocation::Paged);
+    EXPECT_EQ(opt.attention, cpu::AttentionAlgorithm::Flash);
+    EXPECT_TRUE(opt.groupedKv);
+    EXPECT_TRUE(opt.prefixCaching);
+}
+
+TEST(OptimizationConfig, ParsesPresetWithOverridesAndFormatsBack) {
+    auto c = parseOptimizationConfig("baseline:batching=continuous:kv=paged:prefix=on:block-size=32:kv-budget-mib=64");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->batching, BatchingMode::Continuous);
+    EXPECT_EQ(c->kvAllocation, KvAllocation::Paged);
+    EXPECT_TRUE(c->prefixCaching);
+    EXPECT_EQ(c->attention, cpu::AttentionAlgorithm::Naive);  // from the preset
+    EXPECT_EQ(c->blockSize, 32);
+    EXPECT_EQ(c->kvBudgetBytes, 64u << 20);
+    auto again = parseOptimizationConfig(formatOptimizationConfig(*c));
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ(*again, *c);
+    EXPECT_EQ(*parseOptimizationConfig("optimized"), OptimizationConfig::optimized());
+}
+
+TEST(OptimizationConfig, ParseErrorsNameTheProblem) {
+    EXPECT_THAT(parseOptimizationConfig("fast").error().message, HasSubstr("unknown preset 'fast'"));
+    EXPECT_THAT(parseOptimizationConfig("optimized:speed=9").error().message, HasSubstr("unknown config key 'speed'"));
+    EXPECT_THAT(parseOptimizationConfig("optimized:batching=dynamic").error().message,
+                HasSubstr("'dynamic' is not one of continuous|static|sequential"));
+    EXPECT_THAT(parseOptimizationConfig("optimized:max-batch=x").error().message, HasSubstr("'x' is not an integer"));
+    EXPECT_THAT(parseOptimizationConfig("optimized:prefix").error().message, HasSubstr("'prefix' is not key=value"));
+}
+
+TEST(OptimizationConfig, ValidationAgainstTheModel) {
+    TestModel m = tinyModel(256);
+    const ModelConfig& model = m.model->config();
+    EXPECT_TRUE(validateConfig(testConfig(), model));
+    OptimizationConfig c = testConfig();
+    c.blockSize = 12;
+    EXPECT_THAT(validateConfig(c, model).error().message, HasSubstr("block size 12"));
+    c = OptimizationConfig::baseline();
+    c.kvBudgetBytes = 4096;  // contiguous needs 256 tokens of 128 bytes (F16) per sequence
+    EXPECT_THAT(validateConfig(c, model).error().message, HasSubstr("cannot hold one sequence"));
+    c = testConfig();
+    c.maxBatch = 0;
+    EXPECT_THAT(validateConfig(c, model).error().message, HasSubstr("max batch 0"));
+}
+
+TEST(OptimizationConfig, OnlyLayoutChangesRebuildTheCache) {
+    const OptimizationConfig a = OptimizationConfig::optimized();
+    OptimizationConfig b = a;
+    b.batching = BatchingMode::Static;
+    b.attention = cpu::AttentionAlgorithm::Naive;
+    b.groupedKv = false;
+    b.maxBatch = 3;
+    EXPECT_FALSE(needsCacheRebuild(a, b));
+    for (auto change : {+[](OptimizationConfig& c) { c.blockSize = 32; },
+                        +[](OptimizationConfig& c) { c.kvAllocation = KvAllocation::Contiguous; },
+                        +[](OptimizationConfig& c) { c.kvBudgetBytes *= 2; },
+                        +[](OptimizationConfig& c) { c.prefixCaching = false; },
+                        +[](OptimizationConfig& c) { c.slidingWindow = 64; }}) {
+        OptimizationConfig c = a;
+        change(c);
+        EXPECT_TRUE(needsCacheRebuild(a, c));
+    }
+}
+
+}  // namespace
+}  // namespace pagoda::runtime::testing
