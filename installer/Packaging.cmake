@@ -1,6 +1,7 @@
 # CPack: DEB and TGZ of what is installed. Components: `cli` (pagoda-cli,
-# pagoda-bench); the desktop app and the CUDA backend module get their own
-# components as they land.
+# pagoda-bench), `gui` (pagoda with its desktop entry, AppStream metadata
+# and hicolor icons; app/pagoda/CMakeLists.txt); the CUDA backend module
+# gets its own component as it lands.
 set(CPACK_PACKAGE_NAME "pagoda")
 set(CPACK_PACKAGE_VENDOR "Pagoda")
 set(CPACK_PACKAGE_CONTACT "Pagoda developers <pagoda@localhost>")

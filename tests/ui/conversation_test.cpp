@@ -1,0 +1,167 @@
+// Conversations, their store and the profiler's history: plain values and
+// files, no engine.
+
+#include <QFile>
+#include <QJsonDocument>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include "ui/conversation_store.h"
+#include "ui/stats_history.h"
+
+using namespace pagoda;
+using namespace pagoda::ui;
+
+namespace {
+
+Conversation sampleConversation() {
+    ChatSettings settings;
+    settings.systemPrompt = QStringLiteral("Be brief.");
+    settings.sampling.temperature = 0.5f;
+    settings.sampling.seed = 1234567890123ull;
+    settings.maxNewTokens = 77;
+    settings.ignoreEos = true;
+    Conversation c = Conversation::create(QStringLiteral("Pagodas & rain"), settings);
+    c.messages.push_back({Role::User, QStringLiteral("Hello, **world**"), QDateTime::currentDateTime(), {}, {}});
+    MessageStats stats{120, 96, 42, 1, 0.25, 18.5, 2.5, QStringLiteral("length")};
+    c.messages.push_back({Role::Assistant, QStringLiteral("Hi — ünïcödé ✓"), QDateTime::currentDateTime(), stats, {}});
+    c.messages.push_back({Role::User, QStringLiteral("again"), QDateTime::currentDateTime(), {}, {}});
+    c.messages.push_back({Role::Assistant, QString(), QDateTime::currentDateTime(), {}, QStringLiteral("overloaded")});
+    return c;
+}
+
+StatsUpdate update(double seconds, int64_t lruEvictions, qint64 tokens, const runtime::OptimizationConfig& config) {
+    StatsUpdate u;
+    u.seconds = seconds;
+    u.snapshot.config = config;
+    u.snapshot.counters.evictions[size_t(EvictionCause::Lru)] = lruEvictions;
+    u.snapshot.kv.blocks.blocksUsed = 3;
+    u.snapshot.kv.blocks.blocksFree = 5;
+    u.tokensByConversation[QStringLiteral("a")] = tokens;
+    return u;
+}
+
+}  // namespace
+
+class ConversationTest : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void jsonRoundTrip() {
+        const Conversation c = sampleConversation();
+        const QByteArray bytes = QJsonDocument(c.toJson()).toJson();
+        QString error;
+        const auto back = Conversation::fromJson(QJsonDocument::fromJson(bytes).object(), &error);
+        QVERIFY2(back.has_value(), qPrintable(error));
+        QCOMPARE(back->id, c.id);
+        QCOMPARE(back->title, c.title);
+        QVERIFY(back->settings == c.settings);
+        QCOMPARE(back->messages.size(), c.messages.size());
+        for (qsizetype i = 0; i < c.messages.size(); ++i) {
+            QCOMPARE(back->messages[i].text, c.messages[i].text);
+            QCOMPARE(back->messages[i].stats, c.messages[i].stats);
+            QCOMPARE(back->messages[i].error, c.messages[i].error);
+        }
+    }
+
+    void fromJsonNamesWhatIsWrong() {
+        QString error;
+        QVERIFY(!Conversation::fromJson(QJsonObject{{"format", "other"}}, &error));
+        QVERIFY2(error.contains("format"), qPrintable(error));
+        QJsonObject json = sampleConversation().toJson();
+        json["id"] = "../../etc/passwd";
+        QVERIFY(!Conversation::fromJson(json, &error));
+        QVERIFY2(error.contains("id"), qPrintable(error));
+    }
+
+    void promptHasSystemThenTurns() {
+        const QVector<PromptMessage> prompt = sampleConversation().promptMessages();
+        QCOMPARE(prompt.size(), 4);  // the failed empty reply is left out
+        QCOMPARE(prompt[0].role, Role::System);
+        QCOMPARE(prompt[1].role, Role::User);
+        QCOMPARE(prompt[2].role, Role::Assistant);
+        QCOMPARE(prompt[3].content, QStringLiteral("again"));
+    }
+
+    void markdownExportHasEveryMessage() {
+        const QString md = sampleConversation().toMarkdown();
+        QVERIFY(md.startsWith("# Pagodas & rain"));
+        QVERIFY(md.contains("Hello, **world**"));
+        QVERIFY(md.contains("42 tokens"));
+        QVERIFY(md.contains("96 reused"));
+        QVERIFY(md.contains("**Error:** overloaded"));
+    }
+
+    void storeRestoresOrderAndReopensClosed() {
+        QTemporaryDir dir;
+        ConversationStore store(dir.path());
+        Conversation a = sampleConversation();
+        Conversation b = Conversation::create(QStringLiteral("second"), {});
+        QVERIFY(store.save(a).isEmpty());
+        QVERIFY(store.save(b).isEmpty());
+        QVERIFY(store.saveSession({b.id, a.id}, 1).isEmpty());
+        ConversationStore::Session session = store.load();
+        QVERIFY(session.errors.isEmpty());
+        QCOMPARE(session.open.size(), 2);
+        QCOMPARE(session.open[0].id, b.id);
+        QCOMPARE(session.open[1].id, a.id);
+        QCOMPARE(session.current, 1);
+
+        QVERIFY(store.close(a.id).isEmpty());
+        QCOMPARE(store.load().open.size(), 1);
+        const auto reopened = store.reopenLastClosed();
+        QVERIFY(reopened.has_value());
+        QCOMPARE(reopened->id, a.id);
+        QCOMPARE(store.load().open.size(), 2);
+        QVERIFY(!store.reopenLastClosed().has_value());
+    }
+
+    void storeReportsUnreadableFiles() {
+        QTemporaryDir dir;
+        ConversationStore store(dir.path());
+        QVERIFY(store.save(sampleConversation()).isEmpty());
+        QDir().mkpath(dir.filePath("conversations"));
+        QFile broken(dir.filePath("conversations/0badf00d.json"));
+        QVERIFY(broken.open(QIODevice::WriteOnly));
+        broken.write("{ not json");
+        broken.close();
+        const ConversationStore::Session session = store.load();
+        QCOMPARE(session.open.size(), 1);
+        QCOMPARE(session.errors.size(), 1);
+        QVERIFY2(session.errors[0].contains("0badf00d.json"), qPrintable(session.errors[0]));
+    }
+
+    void historyTurnsCountersIntoRates() {
+        StatsHistory history;
+        const auto config = runtime::OptimizationConfig::optimized();
+        history.add(update(1.0, 0, 0, config));
+        const Sample& s = history.add(update(1.5, 10, 20, config));
+        QCOMPARE(s.evictionsPerSecond[size_t(EvictionCause::Lru)], 20.0);
+        QCOMPARE(s.generatedPerSecondByConversation.value("a"), 40.0);
+        QVERIFY(history.changes().empty());
+
+        auto changed = config;
+        changed.prefixCaching = false;
+        changed.blockSize = 32;
+        history.add(update(2.0, 10, 20, changed));
+        QCOMPARE(history.changes().size(), size_t(1));
+        QCOMPARE(history.changes().front().label, QStringLiteral("prefix off, block 32"));
+        const QStringList lines = history.toCsv().split('\n', Qt::SkipEmptyParts);
+        QCOMPARE(lines.size(), 4);
+        QVERIFY(lines[0].startsWith("t_s,generated_tok_s"));
+        QVERIFY(lines[0].endsWith("tok_s_a"));
+    }
+
+    void historyKeepsTenMinutes() {
+        StatsHistory history;
+        const auto config = runtime::OptimizationConfig::optimized();
+        for (int i = 0; i <= 700; ++i) history.add(update(i, 0, 0, config));
+        QCOMPARE(history.samples().front().t, 100.0);
+    }
+};
+
+int runConversationTests(int argc, char** argv) {
+    ConversationTest test;
+    return QTest::qExec(&test, argc, argv);
+}
+
+#include "conversation_test.moc"

@@ -1,0 +1,276 @@
+// The app end to end, offscreen, on a tiny synthetic model: concurrent tabs,
+// stop, regenerate with prefix reuse, live reconfiguration, persistence,
+// plots, and a corrupt model file.
+
+#include <QCheckBox>
+#include <QFile>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <memory>
+
+#include "engine/model/synthetic.h"
+#include "ui/block_map_widget.h"
+#include "ui/chat_tab.h"
+#include "ui/engine_client.h"
+#include "ui/kv_cache_view.h"
+#include "ui/main_window.h"
+#include "ui/optimization_panel.h"
+#include "ui/profiler_view.h"
+#include "ui/qcustomplot_include.h"
+
+using namespace pagoda;
+using namespace pagoda::ui;
+
+namespace {
+
+constexpr int kTimeoutMs = 10000;
+
+ChatSettings testSettings(int maxNewTokens) {
+    ChatSettings s;
+    s.systemPrompt = QStringLiteral("You are a helpful assistant who answers every question in detail.");
+    s.maxNewTokens = maxNewTokens;
+    s.ignoreEos = true;
+    return s;
+}
+
+const Message& lastMessage(const ChatTab* tab) { return tab->conversation().messages.back(); }
+
+}  // namespace
+
+class MainWindowTest : public QObject {
+    Q_OBJECT
+private:
+    QTemporaryDir m_dir;
+    QString m_modelPath;
+    int m_windows = 0;
+    runtime::StatsSnapshot m_last;  // the latest snapshot the current window received
+
+    QString dataDir(int n) const { return m_dir.filePath(QStringLiteral("data%1").arg(n)); }
+
+    std::unique_ptr<MainWindow> makeWindow(const QString& dataDir) {
+        const QString settingsPath = dataDir + QStringLiteral("/settings.ini");
+        {
+            QSettings settings(settingsPath, QSettings::IniFormat);
+            // Small F32 pool: 512 blocks of the tiny model.
+            settings.setValue("engine/optimization", "optimized:kv-budget-mib=4:kv-type=f32:max-batch-tokens=128");
+        }
+        MainWindowOptions options;
+        options.dataDir = dataDir;
+        options.settingsPath = settingsPath;
+        options.modelPath = m_modelPath;
+        options.errorDialogs = false;
+        auto window = std::make_unique<MainWindow>(options);
+        connect(window->engine(), &EngineClient::statsUpdated, this,
+                [this](const StatsUpdate& update) { m_last = update.snapshot; });
+        window->show();
+        return window;
+    }
+
+    static bool waitForModel(MainWindow& window) {
+        return QTest::qWaitFor([&] { return window.hasModel(); }, kTimeoutMs);
+    }
+    static bool waitForReply(ChatTab* tab) {
+        return QTest::qWaitFor([&] { return !tab->isGenerating() && lastMessage(tab).stats.has_value(); }, kTimeoutMs);
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        QVERIFY(m_dir.isValid());
+        m_modelPath = m_dir.filePath("tiny.gguf");
+        SyntheticSpec spec = *syntheticPreset("tiny");
+        spec.contextLength = 1024;
+        auto written = writeSyntheticModel(spec, m_modelPath.toStdString());
+        QVERIFY2(written.has_value(), written ? "" : written.error().message.c_str());
+    }
+
+    void twoTabsStreamConcurrently() {
+        auto window = makeWindow(dataDir(++m_windows));
+        QVERIFY(waitForModel(*window));
+        ChatTab* a = window->tab(0);
+        ChatTab* b = window->newTab();
+        QCOMPARE(window->tabCount(), 2);
+        a->setSettings(testSettings(48));
+        b->setSettings(testSettings(48));
+        a->send(QStringLiteral("Tell me about pagodas."));
+        b->send(QStringLiteral("Tell me about KV caches."));
+        QVERIFY(a->isGenerating());
+        QVERIFY(b->isGenerating());
+        QVERIFY(waitForReply(a));
+        QVERIFY(waitForReply(b));
+        QCOMPARE(lastMessage(a).stats->generatedTokens, 48);
+        QCOMPARE(lastMessage(b).stats->generatedTokens, 48);
+        QCOMPARE(lastMessage(a).stats->finishReason, QStringLiteral("length"));
+        QVERIFY(!lastMessage(a).text.isEmpty());
+        QVERIFY(!lastMessage(b).text.isEmpty());
+        QVERIFY(a->transcriptMarkdown().contains(lastMessage(a).text.left(8)));
+        // Both were in the engine's running batch at once.
+        QVERIFY(QTest::qWaitFor([&] { return m_last.counters.requestsFinished[size_t(runtime::FinishReason::Length)] >= 2; },
+                                kTimeoutMs));
+        QVERIFY2(m_last.counters.peakRunning >= 2, qPrintable(QString::number(m_last.counters.peakRunning)));
+    }
+
+    void messageSentWhileLoadingWaitsForTheModel() {
+        auto window = makeWindow(dataDir(++m_windows));
+        QVERIFY(!window->hasModel());
+        ChatTab* tab = window->tab(0);
+        tab->setSettings(testSettings(4));
+        tab->send(QStringLiteral("Are you there yet?"));
+        QVERIFY(waitForReply(tab));
+        QVERIFY(window->hasModel());
+        QCOMPARE(lastMessage(tab).stats->generatedTokens, 4);
+    }
+
+    void stopEndsGenerationAtOnce() {
+        auto window = makeWindow(dataDir(++m_windows));
+        QVERIFY(waitForModel(*window));
+        ChatTab* tab = window->tab(0);
+        tab->setSettings(testSettings(8192));
+        tab->send(QStringLiteral("Go on forever."));
+        QVERIFY(QTest::qWaitFor([&] { return !lastMessage(tab).text.isEmpty(); }, kTimeoutMs));
+        tab->stop();
+        QVERIFY(!tab->isGenerating());
+        const QString shown = lastMessage(tab).text;
+        QVERIFY(QTest::qWaitFor([&] { return lastMessage(tab).stats.has_value(); }, kTimeoutMs));
+        QCOMPARE(lastMessage(tab).stats->finishReason, QStringLiteral("cancelled"));
+        QVERIFY(lastMessage(tab).stats->generatedTokens < 8192);
+        QCOMPARE(lastMessage(tab).text, shown);  // nothing was added after Stop
+        QVERIFY(QTest::qWaitFor([&] { return m_last.running == 0 && m_last.waiting == 0; }, kTimeoutMs));
+    }
+
+    void regenerateReusesCachedPrompt() {
+        auto window = makeWindow(dataDir(++m_windows));
+        QVERIFY(waitForModel(*window));
+        ChatTab* tab = window->tab(0);
+        tab->setSettings(testSettings(8));
+        tab->send(QStringLiteral("Summarize the history of paged attention in detail."));
+        QVERIFY(waitForReply(tab));
+        const MessageStats first = *lastMessage(tab).stats;
+        QVERIFY(first.promptTokens > 32);
+        tab->regenerate();
+        QVERIFY(tab->isGenerating());
+        QCOMPARE(tab->conversation().messages.size(), 2);
+        QVERIFY(waitForReply(tab));
+        const MessageStats second = *lastMessage(tab).stats;
+        QCOMPARE(second.promptTokens, first.promptTokens);
+        QVERIFY2(second.reusedTokens > 0, qPrintable(formatStats(second)));
+    }
+
+    void editAndResendReplacesTheTurn() {
+        auto window = makeWindow(dataDir(++m_windows));
+        QVERIFY(waitForModel(*window));
+        ChatTab* tab = window->tab(0);
+        tab->setSettings(testSettings(4));
+        tab->send(QStringLiteral("first version"));
+        QVERIFY(waitForReply(tab));
+        tab->editLastUserMessage();
+        QVERIFY(tab->conversation().messages.isEmpty());
+        tab->send(QStringLiteral("second version"));
+        QVERIFY(waitForReply(tab));
+        QCOMPARE(tab->conversation().messages.size(), 2);
+        QCOMPARE(tab->conversation().messages[0].text, QStringLiteral("second version"));
+    }
+
+    void toggleReachesEngine() {
+        auto window = makeWindow(dataDir(++m_windows));
+        QVERIFY(waitForModel(*window));
+        QVERIFY(QTest::qWaitFor([&] { return !window->profiler()->history().empty(); }, kTimeoutMs));
+        QVERIFY(m_last.config.prefixCaching);
+        window->optimizationPanel()->prefixCache()->setChecked(false);
+        QVERIFY(QTest::qWaitFor([&] { return !m_last.config.prefixCaching; }, kTimeoutMs));
+        window->optimizationPanel()->flashAttention()->setChecked(false);
+        QVERIFY(QTest::qWaitFor([&] { return m_last.config.attention == cpu::AttentionAlgorithm::Naive; }, kTimeoutMs));
+        // Every plot marks where the configuration changed.
+        QVERIFY(QTest::qWaitFor([&] { return window->profiler()->history().changes().size() >= 2; }, kTimeoutMs));
+        QCOMPARE(window->profiler()->history().changes().front().label, QStringLiteral("prefix off"));
+        QVERIFY(window->profiler()->plot(PlotKind::Memory)->itemCount() >= 2);
+    }
+
+    void conversationsPersistAcrossRestart() {
+        const QString dir = dataDir(++m_windows);
+        QStringList ids, titles;
+        QVector<Message> messages;
+        {
+            auto window = makeWindow(dir);
+            QVERIFY(waitForModel(*window));
+            ChatTab* tab = window->tab(0);
+            tab->setSettings(testSettings(6));
+            tab->send(QStringLiteral("Remember me."));
+            QVERIFY(waitForReply(tab));
+            window->newTab();
+            window->renameTab(1, QStringLiteral("Renamed"));
+            for (int i = 0; i < window->tabCount(); ++i) {
+                ids << window->tab(i)->id();
+                titles << window->tab(i)->title();
+            }
+            messages = tab->conversation().messages;
+        }
+        auto window = makeWindow(dir);
+        QCOMPARE(window->tabCount(), ids.size());
+        for (int i = 0; i < window->tabCount(); ++i) {
+            QCOMPARE(window->tab(i)->id(), ids[i]);
+            QCOMPARE(window->tab(i)->title(), titles[i]);
+        }
+        QCOMPARE(titles[1], QStringLiteral("Renamed"));
+        const QVector<Message>& restored = window->tab(0)->conversation().messages;
+        QCOMPARE(restored.size(), messages.size());
+        QCOMPARE(restored.back().text, messages.back().text);
+        QCOMPARE(restored.back().stats, messages.back().stats);
+        QCOMPARE(window->tab(0)->conversation().settings.maxNewTokens, 6);
+        QVERIFY(waitForModel(*window));
+    }
+
+    void plotsReceivePoints() {
+        auto window = makeWindow(dataDir(++m_windows));
+        QVERIFY(waitForModel(*window));
+        ChatTab* tab = window->tab(0);
+        tab->setSettings(testSettings(32));
+        tab->send(QStringLiteral("Fill the plots."));
+        QVERIFY(waitForReply(tab));
+        ProfilerView* profiler = window->profiler();
+        QVERIFY(QTest::qWaitFor([&] { return profiler->history().samples().size() >= 5; }, kTimeoutMs));
+        for (int k = 0; k < kPlotKinds; ++k) {
+            QCustomPlot* plot = profiler->plot(PlotKind(k));
+            QVERIFY(plot->graphCount() > 0);
+            QVERIFY2(plot->graph(0)->dataCount() > 0, qPrintable(QString::number(k)));
+        }
+        // One throughput line per tab besides the total and prompt lines.
+        QVERIFY(profiler->plot(PlotKind::Throughput)->graphCount() >= 3);
+        QVERIFY(!window->kvCache()->blockMap()->blocks().empty());
+        QTemporaryDir out;
+        QVERIFY(profiler->exportCsv(out.filePath("p.csv")).isEmpty());
+        QVERIFY(profiler->exportPng(out.filePath("p.png")).isEmpty());
+        QVERIFY(QFile(out.filePath("p.png")).size() > 0);
+    }
+
+    void corruptModelGivesErrorAndAppStaysUsable() {
+        auto window = makeWindow(dataDir(++m_windows));
+        QVERIFY(waitForModel(*window));
+        const QString loaded = window->model().path;
+        const QString corrupt = m_dir.filePath("corrupt.gguf");
+        QFile file(corrupt);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        // A GGUF v3 header cut short, then junk.
+        file.write(QByteArray("GGUF\x03\x00\x00\x00", 8) + QByteArray(" definitely not a model"));
+        file.close();
+        QSignalSpy errors(window.get(), &MainWindow::errorOccurred);
+        window->openModel(corrupt);
+        QVERIFY(errors.wait(kTimeoutMs));
+        QVERIFY2(errors.front().front().toString().contains("corrupt.gguf"), qPrintable(errors.front().front().toString()));
+        QCOMPARE(window->model().path, loaded);
+        ChatTab* tab = window->tab(0);
+        tab->setSettings(testSettings(4));
+        tab->send(QStringLiteral("Still there?"));
+        QVERIFY(waitForReply(tab));
+        QCOMPARE(lastMessage(tab).stats->generatedTokens, 4);
+    }
+};
+
+int runMainWindowTests(int argc, char** argv) {
+    MainWindowTest test;
+    return QTest::qExec(&test, argc, argv);
+}
+
+#include "main_window_test.moc"

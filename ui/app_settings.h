@@ -1,0 +1,51 @@
+#pragma once
+// The app's settings (QSettings) with defaults shipped in :/defaults.json:
+// model path and recent models, the optimization config, new chats'
+// settings, the profiler window, and window geometry.
+
+#include <QByteArray>
+#include <QJsonObject>
+#include <QStringList>
+
+#include <memory>
+
+#include "engine/runtime/optimization_config.h"
+#include "ui/conversation.h"
+
+class QSettings;
+
+namespace pagoda::ui {
+
+class AppSettings {
+public:
+    static constexpr int kRecentModelsKept = 8;
+
+    // iniPath empty: the platform's settings for the application.
+    explicit AppSettings(const QString& iniPath = {});
+    ~AppSettings();
+
+    // Empty: the default synthetic model.
+    QString modelPath() const;
+    void setModelPath(const QString& path);
+    QStringList recentModels() const;
+    void addRecentModel(const QString& path);
+    void removeRecentModel(const QString& path);
+
+    runtime::OptimizationConfig optimization() const;
+    void setOptimization(const runtime::OptimizationConfig& config);
+
+    ChatSettings newChatSettings() const;
+
+    double profilerWindowSeconds() const;
+    void setProfilerWindowSeconds(double seconds);
+
+    QByteArray windowGeometry() const;
+    QByteArray windowState() const;
+    void setWindow(const QByteArray& geometry, const QByteArray& state);
+
+private:
+    std::unique_ptr<QSettings> m_settings;
+    QJsonObject m_defaults;
+};
+
+}  // namespace pagoda::ui

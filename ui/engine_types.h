@@ -1,0 +1,68 @@
+#pragma once
+// Value types that cross from the engine worker to the widgets through
+// queued signals (registered with Qt's meta-type system by
+// registerEngineTypes()). Widgets see the engine only through these.
+
+#include <QHash>
+#include <QMetaType>
+#include <QString>
+#include <QStringList>
+#include <QVector>
+
+#include "engine/runtime/metrics.h"
+#include "engine/runtime/optimization_config.h"
+#include "engine/runtime/request.h"
+#include "engine/sampling/sampler.h"
+
+namespace pagoda::ui {
+
+// What the status bar and the banner show about the loaded model.
+struct ModelInfo {
+    QString path;
+    QString name;          // general.name, else the file name
+    QString architecture;  // general.architecture
+    QString weightType;    // "f16", "q8_0", ... or "mixed"
+    QString chatFormat;    // the chat template family in use ("chatml", "llama3", ...)
+    QString chatNote;      // why a fallback template is in use; empty when recognized
+    QString backend;       // CpuOps::description()
+    qint64 fileBytes = 0;
+    quint64 parameters = 0;
+    int contextLength = 0;
+    bool synthetic = false;  // random weights: writes random text
+};
+
+enum class Role { System, User, Assistant };
+
+struct PromptMessage {
+    Role role = Role::User;
+    QString content;
+};
+
+// One turn to generate: the conversation so far, rendered by the worker
+// with the model's chat template.
+struct GenerationRequest {
+    quint64 ticket = 0;          // chosen by the UI; every event about this turn carries it
+    QString conversationId;      // per-conversation token rates in the profiler
+    QVector<PromptMessage> messages;  // system (optional) first, then alternating, ending with a user turn
+    SamplingParams sampling;
+    int maxNewTokens = 256;
+    bool ignoreEos = false;  // keep generating past end-of-text tokens
+};
+
+// A StatsSnapshot plus what only the worker knows: tokens generated per
+// conversation (cumulative, for per-tab rates) and when it was taken.
+struct StatsUpdate {
+    runtime::StatsSnapshot snapshot;
+    QHash<QString, qint64> tokensByConversation;
+    double seconds = 0;  // since the worker started
+};
+
+void registerEngineTypes();
+
+}  // namespace pagoda::ui
+
+Q_DECLARE_METATYPE(pagoda::ui::ModelInfo)
+Q_DECLARE_METATYPE(pagoda::ui::GenerationRequest)
+Q_DECLARE_METATYPE(pagoda::ui::StatsUpdate)
+Q_DECLARE_METATYPE(pagoda::runtime::FinishEvent)
+Q_DECLARE_METATYPE(pagoda::runtime::OptimizationConfig)

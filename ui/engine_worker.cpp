@@ -1,0 +1,344 @@
+#include "ui/engine_worker.h"
+
+#include <pthread.h>
+
+#include <QFileInfo>
+
+#include "engine/backend/cpu_ops.h"
+#include "engine/model/model.h"
+#include "engine/model/synthetic.h"
+
+namespace pagoda::ui {
+namespace {
+
+ChatRole chatRole(Role role) {
+    switch (role) {
+    case Role::System:
+        return ChatRole::System;
+    case Role::User:
+        return ChatRole::User;
+    case Role::Assistant:
+        return ChatRole::Assistant;
+    }
+    return ChatRole::User;
+}
+
+QString fromStd(const std::string& text) { return QString::fromStdString(text); }
+
+}  // namespace
+
+// One model load. `cancelled` is read by the loader thread between phases;
+// the synthetic model writer cannot be interrupted, so a cancelled creation
+// runs to its end (the file is written atomically and reused next time) and
+// its result is dropped.
+struct EngineWorker::LoadJob {
+    std::atomic<bool> cancelled = false;
+    std::atomic<bool> done = false;
+};
+
+struct EngineWorker::Loaded {
+    std::unique_ptr<Model> model;
+    QString path;
+    QString error;
+};
+
+// EngineEvents on the engine thread: translates request ids to the UI's
+// tickets and re-emits as the worker's signals (queued to the receivers).
+class EngineWorker::Events final : public runtime::EngineEvents {
+public:
+    explicit Events(EngineWorker* worker) : m_worker(worker) {}
+
+    struct Live {
+        quint64 ticket;
+        QString conversationId;
+    };
+
+    // Held while submitting, so the engine cannot report on a request
+    // before its ticket is known.
+    std::mutex& mutex() { return m_mutex; }
+    void addLocked(runtime::RequestId id, quint64 ticket, const QString& conversationId) {
+        m_live[id] = {ticket, conversationId};
+    }
+    std::optional<runtime::RequestId> idOf(quint64 ticket) {
+        std::lock_guard lock(m_mutex);
+        for (const auto& [id, live] : m_live) {
+            if (live.ticket == ticket) return id;
+        }
+        return std::nullopt;
+    }
+    // Requests the stopped engine will never finish.
+    std::unordered_map<runtime::RequestId, Live> takeLive() {
+        std::lock_guard lock(m_mutex);
+        return std::exchange(m_live, {});
+    }
+    QHash<QString, qint64> tokensByConversation() {
+        std::lock_guard lock(m_mutex);
+        return m_tokens;
+    }
+
+    void onToken(runtime::RequestId id, int32_t) override {
+        std::lock_guard lock(m_mutex);
+        if (auto it = m_live.find(id); it != m_live.end()) ++m_tokens[it->second.conversationId];
+    }
+    void onText(runtime::RequestId id, std::string_view text) override {
+        quint64 ticket = 0;
+        {
+            std::lock_guard lock(m_mutex);
+            auto it = m_live.find(id);
+            if (it == m_live.end()) return;
+            ticket = it->second.ticket;
+        }
+        Q_EMIT m_worker->textReady(ticket, QString::fromUtf8(text.data(), qsizetype(text.size())));
+    }
+    void onFinished(const runtime::FinishEvent& event) override {
+        quint64 ticket = 0;
+        {
+            std::lock_guard lock(m_mutex);
+            auto it = m_live.find(event.id);
+            if (it == m_live.end()) return;
+            ticket = it->second.ticket;
+            m_live.erase(it);
+        }
+        Q_EMIT m_worker->finished(ticket, event);
+    }
+
+private:
+    EngineWorker* m_worker;
+    std::mutex m_mutex;
+    std::unordered_map<runtime::RequestId, Live> m_live;
+    QHash<QString, qint64> m_tokens;
+};
+
+EngineWorker::EngineWorker(const runtime::OptimizationConfig& config)
+    : m_ops(std::make_unique<CpuOps>()), m_events(std::make_unique<Events>(this)), m_config(config),
+      m_statsTimer(this) {
+    m_statsTimer.setInterval(kStatsIntervalMs);
+    connect(&m_statsTimer, &QTimer::timeout, this, &EngineWorker::publishStats);
+    m_clock.start();
+}
+
+EngineWorker::~EngineWorker() {
+    for (auto& [job, thread] : m_loaders) job->cancelled = true;
+    m_loaders.clear();  // joins
+    stopEngine();
+}
+
+void EngineWorker::loadModel(const QString& path) {
+    reapLoaders();
+    if (m_currentLoad) m_currentLoad->cancelled = true;
+    auto job = std::make_shared<LoadJob>();
+    m_currentLoad = job;
+    std::error_code error;
+    const bool createDefault = path.isEmpty() && !std::filesystem::is_regular_file(defaultModelPath(), error);
+    Q_EMIT loadStarted(createDefault ? tr("Creating the default synthetic model")
+                                   : tr("Loading %1").arg(QFileInfo(path.isEmpty() ? fromStd(defaultModelPath().string())
+                                                                                   : path)
+                                                              .fileName()));
+    m_loaders.emplace_back(job, std::jthread([this, job, path] { runLoad(job, path); }));
+}
+
+void EngineWorker::cancelLoad() {
+    if (!m_currentLoad) return;
+    m_currentLoad->cancelled = true;
+    m_currentLoad.reset();
+    Q_EMIT loadCancelled();
+    rejectWaiting(tr("Loading the model was cancelled"));
+}
+
+// Loader thread.
+void EngineWorker::runLoad(std::shared_ptr<LoadJob> job, QString path) {
+    pthread_setname_np(pthread_self(), "pagoda-loader");
+    auto loaded = std::make_shared<Loaded>();
+    std::filesystem::path file = path.toStdString();
+    if (path.isEmpty()) {
+        auto lastEmit = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+        auto created = ensureDefaultModel([&](uint64_t done, uint64_t total) {
+            const auto now = std::chrono::steady_clock::now();
+            if (job->cancelled || (now - lastEmit < std::chrono::milliseconds(50) && done < total)) return;
+            lastEmit = now;
+            Q_EMIT loadProgress(qint64(done), qint64(total));
+        });
+        if (created) {
+            file = *created;
+        } else {
+            loaded->error = tr("Cannot create the default model: %1").arg(fromStd(created.error().message));
+        }
+    }
+    if (loaded->error.isEmpty() && !job->cancelled) {
+        loaded->path = fromStd(file.string());
+        if (auto model = Model::load(file)) {
+            loaded->model = std::move(*model);
+        } else {
+            loaded->error = fromStd(model.error().message);
+        }
+    }
+    job->done = true;
+    QMetaObject::invokeMethod(this, [this, job, loaded] { install(job, loaded); }, Qt::QueuedConnection);
+}
+
+void EngineWorker::install(const std::shared_ptr<LoadJob>& job, std::shared_ptr<Loaded> loaded) {
+    reapLoaders();
+    if (job->cancelled || job != m_currentLoad) return;
+    m_currentLoad.reset();
+    if (!loaded->model) {
+        Q_EMIT loadFailed(loaded->error);
+        rejectWaiting(loaded->error);
+        return;
+    }
+    if (loaded->model->tokenizer() == nullptr) {
+        const QString error = tr("%1: the model has no tokenizer (tokenizer.ggml.*), so it cannot chat").arg(loaded->path);
+        Q_EMIT loadFailed(error);
+        rejectWaiting(error);
+        return;
+    }
+    // The new engine is made before the old one stops, so a failure leaves
+    // the current model serving.
+    runtime::OptimizationConfig config = m_config;
+    auto engine = runtime::Engine::create(*loaded->model, *m_ops, config, m_events.get());
+    if (!engine) {
+        config = runtime::OptimizationConfig::optimized();
+        engine = runtime::Engine::create(*loaded->model, *m_ops, config, m_events.get());
+    }
+    if (!engine) {
+        const QString error = tr("%1: %2").arg(loaded->path, fromStd(engine.error().message));
+        Q_EMIT loadFailed(error);
+        rejectWaiting(error);
+        return;
+    }
+    stopEngine();
+    m_engine = std::move(*engine);
+    m_model = std::move(loaded->model);
+    m_template = ChatTemplate::fromVocab(m_model->tokenizer()->vocab());
+    startEngine();
+    if (config != m_config) {
+        m_config = config;
+        Q_EMIT configApplied(m_config);
+    }
+    Q_EMIT modelLoaded(describe(*m_model, loaded->path));
+    m_statsTimer.start();
+    for (const GenerationRequest& request : std::exchange(m_waitingForModel, {})) submit(request);
+}
+
+void EngineWorker::rejectWaiting(const QString& message) {
+    if (m_engine) return;
+    for (const GenerationRequest& request : std::exchange(m_waitingForModel, {})) {
+        Q_EMIT rejected(request.ticket, message);
+    }
+}
+
+void EngineWorker::startEngine() {
+    m_engineThread = std::jthread([engine = m_engine.get()](std::stop_token stop) {
+        pthread_setname_np(pthread_self(), "pagoda-engine");
+        engine->run(stop);
+    });
+}
+
+void EngineWorker::stopEngine() {
+    if (m_engineThread.joinable()) {
+        m_engineThread.request_stop();
+        m_engineThread.join();
+    }
+    for (const auto& [id, live] : m_events->takeLive()) {
+        runtime::FinishEvent event;
+        event.id = id;
+        event.reason = runtime::FinishReason::Cancelled;
+        event.message = "the model was unloaded";
+        Q_EMIT finished(live.ticket, event);
+    }
+    m_engine.reset();
+}
+
+void EngineWorker::submit(const GenerationRequest& request) {
+    if (!m_engine) {
+        if (m_currentLoad) {
+            m_waitingForModel.push_back(request);
+        } else {
+            Q_EMIT rejected(request.ticket, tr("No model is loaded: open one with File ▸ Open model…"));
+        }
+        return;
+    }
+    std::vector<ChatMessage> messages;
+    messages.reserve(size_t(request.messages.size()));
+    for (const PromptMessage& m : request.messages) messages.push_back({chatRole(m.role), m.content.toStdString()});
+    auto prompt = m_template->render(messages, true);
+    if (!prompt) {
+        Q_EMIT rejected(request.ticket, fromStd(prompt.error().message));
+        return;
+    }
+    const Tokenizer& tokenizer = *m_model->tokenizer();
+    runtime::Request r;
+    r.promptTokens = tokenizer.encode(*prompt, tokenizer.vocab().addBos, true);
+    r.sampling = request.sampling;
+    r.maxNewTokens = request.maxNewTokens;
+    r.stopStrings = m_template->stopTexts();
+    r.stopAtEndOfGeneration = !request.ignoreEos;
+    r.overflow = runtime::OverflowPolicy::KeepWindow;
+    const int promptTokens = int(r.promptTokens.size());
+    {
+        std::lock_guard lock(m_events->mutex());
+        auto id = m_engine->submit(std::move(r));
+        if (!id) {
+            Q_EMIT rejected(request.ticket, fromStd(id.error().message));
+            return;
+        }
+        m_events->addLocked(*id, request.ticket, request.conversationId);
+    }
+    Q_EMIT accepted(request.ticket, promptTokens);
+}
+
+void EngineWorker::cancel(quint64 ticket) {
+    const auto waiting = std::find_if(m_waitingForModel.begin(), m_waitingForModel.end(),
+                                      [ticket](const GenerationRequest& r) { return r.ticket == ticket; });
+    if (waiting != m_waitingForModel.end()) {
+        m_waitingForModel.erase(waiting);
+        runtime::FinishEvent event;
+        event.reason = runtime::FinishReason::Cancelled;
+        Q_EMIT finished(ticket, event);
+        return;
+    }
+    if (!m_engine) return;
+    if (auto id = m_events->idOf(ticket)) m_engine->cancel(*id);
+}
+
+void EngineWorker::reconfigure(const runtime::OptimizationConfig& config) {
+    if (m_engine) {
+        if (auto applied = m_engine->reconfigure(config); !applied) {
+            Q_EMIT configRejected(fromStd(applied.error().message), m_config);
+            return;
+        }
+    }
+    m_config = config;
+    Q_EMIT configApplied(m_config);
+}
+
+void EngineWorker::publishStats() {
+    if (!m_engine) return;
+    StatsUpdate update;
+    update.snapshot = m_engine->snapshot();
+    update.tokensByConversation = m_events->tokensByConversation();
+    update.seconds = double(m_clock.nsecsElapsed()) * 1e-9;
+    Q_EMIT statsUpdated(update);
+}
+
+ModelInfo EngineWorker::describe(const Model& model, const QString& path) const {
+    const ModelConfig& config = model.config();
+    ModelInfo info;
+    info.path = path;
+    info.name = config.name.empty() ? QFileInfo(path).completeBaseName() : fromStd(config.name);
+    info.architecture = fromStd(config.architecture);
+    info.weightType = fromStd(model.weightTypeName());
+    info.chatFormat = fromStd(std::string(chatFamilyName(m_template->family())));
+    info.chatNote = fromStd(m_template->note());
+    info.backend = fromStd(m_ops->description());
+    info.fileBytes = qint64(model.file().fileSize());
+    for (const gguf::TensorInfo& tensor : model.file().tensors()) info.parameters += tensor.elementCount;
+    info.contextLength = config.contextLength;
+    info.synthetic = model.file().find("pagoda.synthetic.seed") != nullptr;
+    return info;
+}
+
+void EngineWorker::reapLoaders() {
+    std::erase_if(m_loaders, [](const auto& loader) { return loader.first->done.load(); });
+}
+
+}  // namespace pagoda::ui

@@ -1,0 +1,103 @@
+#pragma once
+// The bridge between the widgets and the engine. EngineWorker lives on its
+// own QThread ("pagoda-worker"): it loads models (on short-lived loader
+// threads, so it stays responsive), renders and tokenizes chat prompts,
+// owns the Engine and the thread that runs Engine::run(stop_token)
+// ("pagoda-engine"), and publishes statistics at most every 100 ms.
+//
+// The UI calls its slots through queued connections and hears back through
+// its signals, which carry value types only; some are emitted on the engine
+// thread, so connect them queued. Nothing here touches a widget.
+
+#include <QElapsedTimer>
+#include <QObject>
+#include <QTimer>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/chat/chat_template.h"
+#include "engine/runtime/engine.h"
+#include "ui/engine_types.h"
+
+namespace pagoda {
+class CpuOps;
+class Model;
+}  // namespace pagoda
+
+namespace pagoda::ui {
+
+class EngineWorker : public QObject {
+    Q_OBJECT
+public:
+    // How often statistics are published (the UI's plots sample at this rate).
+    static constexpr int kStatsIntervalMs = 100;
+
+    explicit EngineWorker(const runtime::OptimizationConfig& config);
+    ~EngineWorker() override;
+
+public Q_SLOTS:
+    // Loads a GGUF model; an empty path loads the default synthetic model,
+    // creating it first when it does not exist yet. The running model keeps
+    // serving until the new one is ready.
+    void loadModel(const QString& path);
+    // Forgets the load in progress: the current model stays.
+    void cancelLoad();
+    // Before the first model is ready, turns wait for it.
+    void submit(const pagoda::ui::GenerationRequest& request);
+    void cancel(quint64 ticket);
+    void reconfigure(const pagoda::runtime::OptimizationConfig& config);
+
+Q_SIGNALS:
+    void loadStarted(const QString& what);
+    void loadProgress(qint64 done, qint64 total);
+    void modelLoaded(const pagoda::ui::ModelInfo& info);
+    void loadFailed(const QString& message);
+    void loadCancelled();
+
+    void accepted(quint64 ticket, int promptTokens);
+    void rejected(quint64 ticket, const QString& message);
+    void textReady(quint64 ticket, const QString& text);  // engine thread
+    void finished(quint64 ticket, const pagoda::runtime::FinishEvent& event);  // engine thread
+
+    void configApplied(const pagoda::runtime::OptimizationConfig& config);
+    void configRejected(const QString& message, const pagoda::runtime::OptimizationConfig& current);
+    void statsUpdated(const pagoda::ui::StatsUpdate& update);
+
+private:
+    struct LoadJob;
+    class Events;
+    struct Loaded;
+
+    void runLoad(std::shared_ptr<LoadJob> job, QString path);
+    void install(const std::shared_ptr<LoadJob>& job, std::shared_ptr<Loaded> loaded);
+    void startEngine();
+    void stopEngine();
+    void publishStats();
+    ModelInfo describe(const Model& model, const QString& path) const;
+    void reapLoaders();
+    // Turns sent before any model was ready, refused with `message`.
+    void rejectWaiting(const QString& message);
+
+    std::unique_ptr<CpuOps> m_ops;
+    std::unique_ptr<Events> m_events;
+    runtime::OptimizationConfig m_config;
+    QTimer m_statsTimer;
+    QElapsedTimer m_clock;
+
+    std::unique_ptr<Model> m_model;
+    std::optional<ChatTemplate> m_template;
+    std::unique_ptr<runtime::Engine> m_engine;
+    std::jthread m_engineThread;
+
+    std::shared_ptr<LoadJob> m_currentLoad;
+    std::vector<GenerationRequest> m_waitingForModel;
+    std::vector<std::pair<std::shared_ptr<LoadJob>, std::jthread>> m_loaders;
+};
+
+}  // namespace pagoda::ui

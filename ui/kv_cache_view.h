@@ -1,0 +1,32 @@
+#pragma once
+// The KV cache dock: a one-line summary (layout, occupancy, slot
+// utilization, prefix hit rate), the block map, and its legend.
+
+#include <QWidget>
+
+#include "engine/runtime/metrics.h"
+
+class QLabel;
+
+namespace pagoda::ui {
+
+class BlockMapWidget;
+
+class KvCacheView : public QWidget {
+    Q_OBJECT
+public:
+    explicit KvCacheView(QWidget* parent = nullptr);
+
+    QSize sizeHint() const override { return {600, 230}; }
+
+    BlockMapWidget* blockMap() const { return m_map; }
+
+public Q_SLOTS:
+    void setStats(const pagoda::runtime::StatsSnapshot& snapshot);
+
+private:
+    QLabel* m_summary;
+    BlockMapWidget* m_map;
+};
+
+}  // namespace pagoda::ui

@@ -1,0 +1,220 @@
+#include "ui/optimization_panel.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QPushButton>
+#include <QSpinBox>
+
+namespace pagoda::ui {
+namespace {
+
+template <class W>
+W* describe(W* widget, const QString& name, const QString& tip) {
+    widget->setAccessibleName(name);
+    widget->setAccessibleDescription(tip);
+    widget->setToolTip(QStringLiteral("<p>%1</p>").arg(tip));
+    return widget;
+}
+
+QSpinBox* spin(int min, int max, const QString& suffix = {}) {
+    auto* s = new QSpinBox;
+    s->setRange(min, max);
+    s->setSuffix(suffix);
+    s->setKeyboardTracking(false);
+    return s;
+}
+
+}  // namespace
+
+OptimizationPanel::OptimizationPanel(QWidget* parent)
+    : QWidget(parent),
+      m_paged(new QCheckBox(tr("&Paged KV cache"))),
+      m_flash(new QCheckBox(tr("&Flash attention"))),
+      m_grouped(new QCheckBox(tr("&Grouped KV heads (GQA)"))),
+      m_prefix(new QCheckBox(tr("Prefi&x cache"))),
+      m_batching(new QComboBox),
+      m_eviction(new QComboBox),
+      m_window(spin(-1, 1 << 20, tr(" tokens"))),
+      m_blockSize(new QComboBox),
+      m_maxBatch(spin(1, 256)),
+      m_batchTokens(spin(1, 8192)),
+      m_budget(spin(1, 1 << 20, tr(" MiB"))),
+      m_kvType(new QComboBox),
+      m_status(new QLabel) {
+    describe(m_paged, tr("Paged KV cache"),
+             tr("Stores each sequence's keys and values in fixed-size blocks taken from a shared pool as it grows. "
+                "<b>Off</b> (contiguous): every sequence reserves the model's whole context up front, so far fewer "
+                "fit in the same memory. Switching rebuilds the cache: running sequences recompute."));
+    describe(m_flash, tr("Flash attention"),
+             tr("Computes attention block by block with an online softmax, never building the score matrix. "
+                "<b>Off</b> (naive): materializes every query×key score first: more memory traffic and a "
+                "workspace that grows with the context."));
+    describe(m_grouped, tr("Grouped KV heads"),
+             tr("Grouped-query attention reads each KV head once for its whole group of query heads. "
+                "<b>Off</b>: K/V are expanded to one head per query head, multiplying the attention reads "
+                "(models with as many KV heads as query heads see no difference)."));
+    describe(m_prefix, tr("Prefix cache"),
+             tr("Keeps full KV blocks after a request ends and reuses them when a later prompt starts with the "
+                "same tokens: resending a conversation skips the prefill of everything already seen. Costs "
+                "hashing per block and cached blocks that occupy the pool until evicted. Needs paged KV."));
+    describe(m_batching, tr("Batching"),
+             tr("<b>Continuous</b>: sequences join and leave the running batch at every step, so all tabs "
+                "progress together. <b>Static</b>: a batch is formed and runs to its end before the next one "
+                "starts. <b>Sequential</b>: one request at a time; the others wait."));
+    describe(m_eviction, tr("Eviction policy"),
+             tr("Which cached prefix block is dropped when the pool needs space: the least recently used "
+                "(<b>LRU</b>) or the oldest (<b>FIFO</b>). Changing it rebuilds the cache."));
+    describe(m_window, tr("Sliding window"),
+             tr("Attend only to the last N positions and release KV blocks that fall outside (counted as window "
+                "evictions). −1 uses the model's own window, 0 attends to everything. Changes the model's output "
+                "when smaller than the context. Rebuilds the cache."));
+    describe(m_blockSize, tr("Block size"),
+             tr("Tokens per KV block. Smaller blocks waste less of a sequence's last block and share prefixes "
+                "at a finer grain; larger blocks mean fewer table entries and longer contiguous reads. Rebuilds "
+                "the cache."));
+    describe(m_maxBatch, tr("Max batch"),
+             tr("Most sequences in the running batch. More raises total throughput (weights are read once per "
+                "step for all of them) at the cost of per-sequence latency and KV memory."));
+    describe(m_batchTokens, tr("Tokens per step"),
+             tr("Most tokens one step computes: decode tokens plus prefill chunks. A long prompt is split into "
+                "chunks of at most this size so decoding tabs keep moving. At least the max batch."));
+    describe(m_budget, tr("KV budget"),
+             tr("Memory for the keys and values of every layer. More holds more and longer sequences and keeps "
+                "more prefixes cached; it is allocated up front. Rebuilds the cache."));
+    describe(m_kvType, tr("KV precision"),
+             tr("F16 halves KV memory at a tiny precision cost; F32 is exact. Rebuilds the cache."));
+
+    m_batching->addItem(tr("Continuous"), int(runtime::BatchingMode::Continuous));
+    m_batching->addItem(tr("Static"), int(runtime::BatchingMode::Static));
+    m_batching->addItem(tr("Sequential"), int(runtime::BatchingMode::Sequential));
+    m_eviction->addItem(tr("LRU"), int(EvictionPolicyKind::Lru));
+    m_eviction->addItem(tr("FIFO"), int(EvictionPolicyKind::Fifo));
+    for (int size : {8, 16, 32}) m_blockSize->addItem(tr("%1 tokens").arg(size), size);
+    m_kvType->addItem(QStringLiteral("F16"), int(DType::F16));
+    m_kvType->addItem(QStringLiteral("F32"), int(DType::F32));
+    m_window->setSpecialValueText(tr("model's"));
+
+    auto* baseline = new QPushButton(tr("&Baseline"));
+    describe(baseline, tr("Baseline preset"),
+             tr("Every optimization off, the way engines without them run: sequential batching, contiguous KV, "
+                "naive attention, expanded KV heads, no prefix cache."));
+    auto* optimized = new QPushButton(tr("&Optimized"));
+    describe(optimized, tr("Optimized preset"),
+             tr("Every optimization on: continuous batching, paged KV, flash attention, grouped KV, prefix cache."));
+    auto* presets = new QHBoxLayout;
+    presets->addWidget(baseline);
+    presets->addWidget(optimized);
+    presets->addStretch(1);
+
+    m_status->setWordWrap(true);
+    m_status->setAccessibleName(tr("Configuration status"));
+
+    auto* form = new QFormLayout(this);
+    form->addRow(presets);
+    form->addRow(m_paged);
+    form->addRow(m_flash);
+    form->addRow(m_grouped);
+    form->addRow(m_prefix);
+    const auto row = [form](const QString& label, QWidget* field) {
+        auto* l = new QLabel(label);
+        l->setBuddy(field);
+        form->addRow(l, field);
+    };
+    row(tr("Batc&hing:"), m_batching);
+    row(tr("&Eviction:"), m_eviction);
+    row(tr("Sliding &window:"), m_window);
+    row(tr("Bloc&k size:"), m_blockSize);
+    row(tr("&Max batch:"), m_maxBatch);
+    row(tr("&Tokens per step:"), m_batchTokens);
+    row(tr("KV b&udget:"), m_budget);
+    row(tr("KV pre&cision:"), m_kvType);
+    form->addRow(m_status);
+
+    for (QCheckBox* box : {m_paged, m_flash, m_grouped, m_prefix}) connect(box, &QCheckBox::toggled, this, &OptimizationPanel::changed);
+    for (QComboBox* box : {m_batching, m_eviction, m_blockSize, m_kvType}) {
+        connect(box, &QComboBox::currentIndexChanged, this, &OptimizationPanel::changed);
+    }
+    for (QSpinBox* box : {m_window, m_maxBatch, m_batchTokens, m_budget}) {
+        connect(box, &QSpinBox::valueChanged, this, &OptimizationPanel::changed);
+    }
+    connect(baseline, &QPushButton::clicked, this, [this] {
+        runtime::OptimizationConfig c = runtime::OptimizationConfig::baseline();
+        c.kvBudgetBytes = config().kvBudgetBytes;
+        setConfig(c);
+        Q_EMIT configRequested(c);
+    });
+    connect(optimized, &QPushButton::clicked, this, [this] {
+        runtime::OptimizationConfig c = runtime::OptimizationConfig::optimized();
+        c.kvBudgetBytes = config().kvBudgetBytes;
+        setConfig(c);
+        Q_EMIT configRequested(c);
+    });
+    setConfig(runtime::OptimizationConfig::optimized());
+}
+
+runtime::OptimizationConfig OptimizationPanel::config() const {
+    runtime::OptimizationConfig c = m_shown;
+    c.kvAllocation = m_paged->isChecked() ? KvAllocation::Paged : KvAllocation::Contiguous;
+    c.attention = m_flash->isChecked() ? cpu::AttentionAlgorithm::Flash : cpu::AttentionAlgorithm::Naive;
+    c.groupedKv = m_grouped->isChecked();
+    c.prefixCaching = m_prefix->isChecked() && m_paged->isChecked();
+    c.batching = runtime::BatchingMode(m_batching->currentData().toInt());
+    c.eviction = EvictionPolicyKind(m_eviction->currentData().toInt());
+    c.slidingWindow = m_window->value();
+    c.blockSize = m_blockSize->currentData().toInt();
+    c.maxBatch = m_maxBatch->value();
+    c.maxBatchTokens = std::max(m_batchTokens->value(), c.maxBatch);
+    c.kvBudgetBytes = uint64_t(m_budget->value()) << 20;
+    c.kvType = DType(m_kvType->currentData().toInt());
+    return c;
+}
+
+void OptimizationPanel::setConfig(const runtime::OptimizationConfig& c) {
+    m_updating = true;
+    m_shown = c;
+    m_paged->setChecked(c.kvAllocation == KvAllocation::Paged);
+    m_flash->setChecked(c.attention == cpu::AttentionAlgorithm::Flash);
+    m_grouped->setChecked(c.groupedKv);
+    m_prefix->setChecked(c.prefixCaching);
+    m_batching->setCurrentIndex(m_batching->findData(int(c.batching)));
+    m_eviction->setCurrentIndex(m_eviction->findData(int(c.eviction)));
+    m_window->setValue(c.slidingWindow);
+    m_blockSize->setCurrentIndex(m_blockSize->findData(c.blockSize));
+    m_maxBatch->setValue(c.maxBatch);
+    m_batchTokens->setValue(c.maxBatchTokens);
+    m_budget->setValue(int(std::max<uint64_t>(1, c.kvBudgetBytes >> 20)));
+    m_kvType->setCurrentIndex(m_kvType->findData(int(c.kvType)));
+    updateDependencies();
+    m_updating = false;
+}
+
+void OptimizationPanel::showApplied(const runtime::OptimizationConfig& c) {
+    if (c != config()) setConfig(c);
+    m_status->setText(tr("Applied at the next engine step."));
+}
+
+void OptimizationPanel::showRejected(const QString& message, const runtime::OptimizationConfig& current) {
+    setConfig(current);
+    m_status->setText(tr("<b>Not applied:</b> %1").arg(message.toHtmlEscaped()));
+}
+
+void OptimizationPanel::updateDependencies() {
+    // Prefix caching shares blocks, which contiguous allocation has none of.
+    m_prefix->setEnabled(m_paged->isChecked());
+    m_eviction->setEnabled(m_paged->isChecked() && m_prefix->isChecked());
+    m_batchTokens->setMinimum(m_maxBatch->value());
+}
+
+void OptimizationPanel::changed() {
+    if (m_updating) return;
+    m_updating = true;
+    if (!m_paged->isChecked()) m_prefix->setChecked(false);
+    updateDependencies();
+    m_updating = false;
+    Q_EMIT configRequested(config());
+}
+
+}  // namespace pagoda::ui

@@ -1,0 +1,64 @@
+#pragma once
+// A control per engine optimization, applied live: every edit sends the
+// whole config to Engine::reconfigure (through the worker), which applies
+// it at the next step boundary. Changes that need a new KV cache (layout,
+// budget, block size, prefix caching, eviction, window) preempt the running
+// sequences, which recompute in the new cache. Each control's tooltip says
+// what it does and what it costs.
+
+#include <QWidget>
+
+#include "engine/runtime/optimization_config.h"
+
+class QCheckBox;
+class QComboBox;
+class QLabel;
+class QSpinBox;
+
+namespace pagoda::ui {
+
+class OptimizationPanel : public QWidget {
+    Q_OBJECT
+public:
+    explicit OptimizationPanel(QWidget* parent = nullptr);
+
+    runtime::OptimizationConfig config() const;
+
+    // Widgets by role, for tests and keyboard users.
+    QCheckBox* pagedKv() const { return m_paged; }
+    QCheckBox* flashAttention() const { return m_flash; }
+    QCheckBox* groupedKv() const { return m_grouped; }
+    QCheckBox* prefixCache() const { return m_prefix; }
+    QComboBox* batching() const { return m_batching; }
+
+public Q_SLOTS:
+    // Shows `config` without emitting configRequested.
+    void setConfig(const pagoda::runtime::OptimizationConfig& config);
+    void showApplied(const pagoda::runtime::OptimizationConfig& config);
+    void showRejected(const QString& message, const pagoda::runtime::OptimizationConfig& current);
+
+Q_SIGNALS:
+    void configRequested(const pagoda::runtime::OptimizationConfig& config);
+
+private:
+    void changed();
+    void updateDependencies();
+
+    runtime::OptimizationConfig m_shown;  // what the controls were last set to
+    QCheckBox* m_paged;
+    QCheckBox* m_flash;
+    QCheckBox* m_grouped;
+    QCheckBox* m_prefix;
+    QComboBox* m_batching;
+    QComboBox* m_eviction;
+    QSpinBox* m_window;
+    QComboBox* m_blockSize;
+    QSpinBox* m_maxBatch;
+    QSpinBox* m_batchTokens;
+    QSpinBox* m_budget;
+    QComboBox* m_kvType;
+    QLabel* m_status;
+    bool m_updating = false;
+};
+
+}  // namespace pagoda::ui
