@@ -1,10 +1,15 @@
 #include "engine/tokenizer/bpe_tokenizer.h"
+#include "engine/tokenizer/symbol_merge.h"
 
 #include <array>
-#include <queue>
 
 namespace pagoda {
 namespace {
+
+using tokenizer_detail::MergeSymbol;
+using tokenizer_detail::mergeSymbols;
+using tokenizer_detail::splitCharacters;
+using tokenizer_detail::utf8CharLength;
 
 // GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves,
 // the other 68 bytes (controls, space, 0x7F-0xA0, 0xAD) for U+0100..U+0143
@@ -45,12 +50,6 @@ void appendByteLevel(std::string& out, uint8_t byte) {
     }
 }
 
-// Bytes in the UTF-8 character a lead byte starts (1 for a stray byte), as in llama.cpp.
-size_t utf8Length(char lead) {
-    constexpr uint8_t kLengths[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-    return kLengths[uint8_t(lead) >> 4];
-}
-
 // The byte a one- or two-byte character of a token's text stands for; -1
 // when it is not a byte-level character.
 int byteOf(std::string_view character) {
@@ -64,27 +63,6 @@ int byteOf(std::string_view character) {
 }
 
 // A run of the word, linked to its neighbours; length 0 once merged away.
-struct Symbol {
-    int32_t prev;
-    int32_t next;
-    uint32_t offset;
-    uint32_t length;
-};
-
-// The symbol `left` and its right neighbour, whose merge has `rank`.
-struct Bigram {
-    int32_t rank;
-    uint32_t length;  // of the two symbols together; changes when either side merges
-    int32_t left;
-};
-
-// Lowest rank first; the leftmost pair on ties.
-struct BigramOrder {
-    bool operator()(const Bigram& a, const Bigram& b) const {
-        return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
-    }
-};
-
 // llama.cpp splits a merge at the first space after its first byte.
 bool isMerge(std::string_view merge) {
     const size_t space = merge.find(' ', 1);
@@ -146,66 +124,26 @@ void BpeTokenizer::encodeWord(std::string_view word, std::vector<int32_t>& ids) 
         }
     }
 
-    std::vector<Symbol> symbols;
-    symbols.reserve(word.size());
-    for (size_t offset = 0; offset < word.size();) {
-        const size_t length = std::min(utf8Length(word[offset]), word.size() - offset);
-        const auto index = int32_t(symbols.size());
-        offset += length;
-        symbols.push_back(
-            {index - 1, offset == word.size() ? -1 : index + 1, uint32_t(offset - length), uint32_t(length)});
-    }
-
+    std::vector<MergeSymbol> symbols = splitCharacters(word);
     std::string key;
-    std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
-    const auto tryAddBigram = [&](int32_t left) {
-        if (left < 0 || symbols[size_t(left)].next < 0) {
-            return;
-        }
-        const Symbol& a = symbols[size_t(left)];
-        const Symbol& b = symbols[size_t(a.next)];
+    // The pair with the lowest merge rank merges first.
+    mergeSymbols(symbols, [&](const MergeSymbol& a, const MergeSymbol& b) -> std::optional<int32_t> {
         const int32_t found = rank(word.substr(a.offset, a.length), word.substr(b.offset, b.length), key);
-        if (found >= 0) {
-            queue.push({found, a.length + b.length, left});
-        }
-    };
-    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
-        tryAddBigram(int32_t(i));
-    }
-
-    while (!queue.empty()) {
-        const Bigram bigram = queue.top();
-        queue.pop();
-        Symbol& left = symbols[size_t(bigram.left)];
-        if (left.length == 0 || left.next < 0) {
-            continue;
-        }
-        // Symbols only grow, so an unchanged total length means an unchanged pair.
-        Symbol& right = symbols[size_t(left.next)];
-        if (left.length + right.length != bigram.length) {
-            continue;
-        }
-        left.length += right.length;
-        right.length = 0;
-        left.next = right.next;
-        if (right.next >= 0) {
-            symbols[size_t(right.next)].prev = bigram.left;
-        }
-        tryAddBigram(left.prev);
-        tryAddBigram(bigram.left);
-    }
+        if (found < 0) return std::nullopt;
+        return found;
+    });
 
     // A merge result that is not a token (a broken vocab) falls back to its
     // characters; characters without a token are dropped, as in llama.cpp.
     for (int32_t i = 0; i >= 0; i = symbols[size_t(i)].next) {
-        const Symbol& symbol = symbols[size_t(i)];
+        const MergeSymbol& symbol = symbols[size_t(i)];
         const std::string_view text = word.substr(symbol.offset, symbol.length);
         if (const int32_t id = find(text); id >= 0) {
             ids.push_back(id);
             continue;
         }
         for (size_t offset = 0; offset < text.size();) {
-            const size_t length = std::min(utf8Length(text[offset]), text.size() - offset);
+            const size_t length = std::min(utf8CharLength(text[offset]), text.size() - offset);
             if (const int32_t id = find(text.substr(offset, length)); id >= 0) {
                 ids.push_back(id);
             }
@@ -235,7 +173,7 @@ std::string BpeTokenizer::piece(int32_t id, bool /*afterBos*/) const {
     std::string bytes;
     bytes.reserve(text.size());
     for (size_t offset = 0; offset < text.size();) {
-        const size_t length = std::min(utf8Length(text[offset]), text.size() - offset);
+        const size_t length = std::min(utf8CharLength(text[offset]), text.size() - offset);
         const std::string_view character = std::string_view(text).substr(offset, length);
         const int byte = byteOf(character);
         if (byte >= 0) {

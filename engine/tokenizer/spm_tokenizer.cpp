@@ -1,22 +1,20 @@
 #include "engine/tokenizer/spm_tokenizer.h"
+#include "engine/tokenizer/symbol_merge.h"
 
 #include <algorithm>
 #include <charconv>
-#include <queue>
 
 #include <fmt/format.h>
 
 namespace pagoda {
 namespace {
 
-constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581 "▁", SentencePiece's space
+using tokenizer_detail::MergeSymbol;
+using tokenizer_detail::mergeSymbols;
+using tokenizer_detail::splitCharacters;
+using tokenizer_detail::utf8CharLength;
 
-// Bytes in the UTF-8 character a lead byte starts, by its high nibble. Stray
-// continuation bytes count as one-byte characters, as in llama.cpp.
-size_t utf8Length(char lead) {
-    constexpr uint8_t kLengths[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-    return kLengths[uint8_t(lead) >> 4];
-}
+constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581 "▁", SentencePiece's space
 
 std::string escapeWhitespace(std::string_view text, bool addSpacePrefix) {
     std::string escaped;
@@ -49,28 +47,6 @@ std::string unescapeWhitespace(std::string_view text) {
 }
 
 // A run of the escaped text, linked to its neighbours; length 0 once merged away.
-struct Symbol {
-    int64_t prev;
-    int64_t next;
-    size_t offset;
-    size_t length;
-};
-
-// The symbol `left` and its right neighbour, whose concatenation is a token
-// with `score`. 16 bytes: the heap's memory traffic dominates encoding.
-struct Bigram {
-    float score;
-    uint32_t length;  // of the concatenation (a token, so short); changes when a side merges
-    int64_t left;
-};
-
-// Highest score first; the leftmost pair on ties.
-struct BigramOrder {
-    bool operator()(const Bigram& a, const Bigram& b) const {
-        return a.score < b.score || (a.score == b.score && a.left > b.left);
-    }
-};
-
 }  // namespace
 
 SpmTokenizer::SpmTokenizer(Vocab vocab) : Tokenizer(std::move(vocab)) {
@@ -84,57 +60,18 @@ void SpmTokenizer::encodeText(std::string_view text, std::vector<int32_t>& ids) 
     const std::string escaped = escapeWhitespace(text, m_vocab.addSpacePrefix);
     const std::string_view view = escaped;
 
-    std::vector<Symbol> symbols;
-    symbols.reserve(escaped.size());
-    for (size_t offset = 0; offset < escaped.size();) {
-        const size_t length = std::min(utf8Length(escaped[offset]), escaped.size() - offset);
-        const auto index = int64_t(symbols.size());
-        offset += length;
-        symbols.push_back({index - 1, offset == escaped.size() ? -1 : index + 1, offset - length, length});
-    }
-
-    std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
-    const auto tryAddBigram = [&](int64_t left) {
-        if (left < 0 || symbols[size_t(left)].next < 0) {
-            return;
-        }
-        const Symbol& a = symbols[size_t(left)];
-        const size_t length = a.length + symbols[size_t(a.next)].length;
-        const int32_t id = find(view.substr(a.offset, length));
-        if (id >= 0) {
-            queue.push({score(id), uint32_t(length), left});
-        }
-    };
-    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
-        tryAddBigram(int64_t(i));
-    }
-
-    while (!queue.empty()) {
-        const Bigram bigram = queue.top();
-        queue.pop();
-        Symbol& left = symbols[size_t(bigram.left)];
-        if (left.length == 0 || left.next < 0) {
-            continue;
-        }
-        // Lengths only grow, so an unchanged sum means an unchanged pair.
-        Symbol& right = symbols[size_t(left.next)];
-        if (left.length + right.length != bigram.length) {
-            continue;
-        }
-        left.length += right.length;
-        right.length = 0;
-        left.next = right.next;
-        if (right.next >= 0) {
-            symbols[size_t(right.next)].prev = bigram.left;
-        }
-        tryAddBigram(left.prev);
-        tryAddBigram(bigram.left);
-    }
+    std::vector<MergeSymbol> symbols = splitCharacters(view);
+    // The pair whose concatenation is the highest-scoring token merges first.
+    mergeSymbols(symbols, [&](const MergeSymbol& a, const MergeSymbol& b) -> std::optional<float> {
+        const int32_t id = find(view.substr(a.offset, a.length + b.length));
+        if (id < 0) return std::nullopt;
+        return -score(id);
+    });
 
     // Merged symbols are tokens by construction; single characters may not
     // be, and fall back to one byte token per UTF-8 byte.
-    for (int64_t i = 0; i >= 0; i = symbols[size_t(i)].next) {
-        const Symbol& symbol = symbols[size_t(i)];
+    for (int32_t i = 0; i >= 0; i = symbols[size_t(i)].next) {
+        const MergeSymbol& symbol = symbols[size_t(i)];
         const std::string_view symbolText = view.substr(symbol.offset, symbol.length);
         const int32_t id = find(symbolText);
         if (id >= 0) {
