@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <memory>
 #include <numeric>
@@ -58,7 +59,7 @@ struct Options {
     int batch = 1;
     std::vector<Variant> variants;
     int reps = 5;
-    double caseSeconds = 3.0;
+    double caseSeconds = 2.0;
     int bandwidthMib = 1024;
     uint64_t seed = 0;
 };
@@ -76,6 +77,7 @@ struct CaseResult {
     size_t workspace = 0;    // attentionWorkspaceSize().total()
     size_t expandedKv = 0;   // of which the repeat_kv copies
     int layers = 1;          // K/V copies cycled through (decode)
+    double cpuShare = 0;     // below ~0.9: other processes took CPU time from the case
 };
 
 // "a,b,c"; "" is the empty list.
@@ -240,28 +242,42 @@ cpu::AttentionParams makeParams(const Options& o, Inputs& in, int l, int nKvHead
 struct Timing {
     int reps = 0;
     double medianMs = 0, minMs = 0, maxMs = 0;
+    double cpuShare = 0;  // process CPU time / (wall time · threads) over the timed calls
 };
+
+double processCpuSeconds() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
 
 // Timed calls until `reps` or, after at least one, until `budget` seconds
 // are spent. The first call is a warm-up unless it alone takes a quarter of
 // the budget (prefill at 8k): then it counts, the workspace having been
 // touched before.
 template <class F>
-Timing timeCalls(F&& call, int reps, double budget) {
+Timing timeCalls(F&& call, int reps, double budget, int threads) {
     std::vector<double> ms;
     const auto start = Clock::now();
     bool warmedUp = false;
+    double cpuSeconds = 0;
     while (int(ms.size()) < reps) {
         const auto t0 = Clock::now();
+        const double cpu0 = processCpuSeconds();
         call();
         const double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-        if (warmedUp || elapsed > budget * 250) ms.push_back(elapsed);
+        if (warmedUp || elapsed > budget * 250) {
+            ms.push_back(elapsed);
+            cpuSeconds += processCpuSeconds() - cpu0;
+        }
         warmedUp = true;
         if (!ms.empty() && std::chrono::duration<double>(Clock::now() - start).count() > budget) break;
     }
+    const double wallSeconds = std::accumulate(ms.begin(), ms.end(), 0.0) / 1e3;
     std::sort(ms.begin(), ms.end());
     const size_t n = ms.size();
-    return {int(n), n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]), ms.front(), ms.back()};
+    return {int(n), n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]), ms.front(), ms.back(),
+            cpuSeconds / (wallSeconds * threads)};
 }
 
 class Bench {
@@ -321,7 +337,7 @@ private:
             [&] {
                 for (const cpu::AttentionParams& p : params) cpu::attention(m_ctx, p);
             },
-            m_o.reps, m_o.caseSeconds);
+            m_o.reps, m_o.caseSeconds, m_ctx.pool->size());
         const double layers = double(in.layers.size());
         CaseResult r;
         r.mode = mode;
@@ -332,6 +348,7 @@ private:
         r.medianMs = t.medianMs / layers;
         r.minMs = t.minMs / layers;
         r.maxMs = t.maxMs / layers;
+        r.cpuShare = t.cpuShare;
         r.workspace = size.total();
         r.expandedKv = size.expandedKv;
         r.layers = int(in.layers.size());
@@ -358,8 +375,9 @@ void printRow(const Options& o, const CaseResult& r) {
     const std::string rate = r.mode == "prefill"
                                  ? fmt::format("{:6.1f} GFLOP/s", r.gflops)
                                  : fmt::format("{:6.1f} GFLOP/s {:5.1f} GB/s K/V", r.gflops, r.kvGbps);
-    fmt::print("{:<8} {:>6} {:<11} {:<15} {:>10.3f} ms ({:.3f}-{:.3f}, {:>2} reps)  {:<30} ws {}{}\n", r.mode,
-               r.context, headsText(o, r.nKvHeads), r.variant, r.medianMs, r.minMs, r.maxMs, r.reps, rate,
+    fmt::print("{:<8} {:>6} {:<11} {:<15} {:>10.3f} ms ({:.3f}-{:.3f}, {:>2} reps, cpu {:3.0f}%)  {:<30} ws {}{}\n",
+               r.mode, r.context, headsText(o, r.nKvHeads), r.variant, r.medianMs, r.minMs, r.maxMs, r.reps,
+               100 * r.cpuShare, rate,
                bytesText(r.workspace), r.expandedKv ? fmt::format(" (expanded K/V {})", bytesText(r.expandedKv)) : "");
 }
 
@@ -406,9 +424,9 @@ Result<void> writeJson(const std::string& path, const Options& o, const cpu::Ban
             R"({}
   {{"mode": "{}", "context": {}, "n_kv_heads": {}, "variant": "{}", "reps": {}, "layers": {},
    "time_ms": {{"median": {:.5f}, "min": {:.5f}, "max": {:.5f}}}, "gflops": {:.3f}, "kv_gbps": {:.3f},
-   "kv_fraction_of_bandwidth": {:.4f}, "workspace_bytes": {}, "expanded_kv_bytes": {}}})",
+   "kv_fraction_of_bandwidth": {:.4f}, "workspace_bytes": {}, "expanded_kv_bytes": {}, "cpu_share": {:.3f}}})",
             i ? "," : "", r.mode, r.context, r.nKvHeads, r.variant, r.reps, r.layers, r.medianMs, r.minMs, r.maxMs,
-            r.gflops, r.kvGbps, r.kvFraction, r.workspace, r.expandedKv);
+            r.gflops, r.kvGbps, r.kvFraction, r.workspace, r.expandedKv, r.cpuShare);
     }
     out << "\n]}\n";
     if (!out) return fail("cannot write '{}'", path);
@@ -454,7 +472,7 @@ Result<void> runAttentionBench(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(o.batch, args.integer("batch", 1, 1, 1024));
     PAGODA_ASSIGN_OR_RETURN(o.variants, parseVariants(args.value("variants").value_or("flash,naive,flash-expanded")));
     PAGODA_ASSIGN_OR_RETURN(o.reps, args.integer("reps", quick ? 3 : 5, 1, 1000));
-    PAGODA_ASSIGN_OR_RETURN(o.caseSeconds, args.number("case-seconds", quick ? 1.0 : 3.0, 0.0, 3600.0));
+    PAGODA_ASSIGN_OR_RETURN(o.caseSeconds, args.number("case-seconds", quick ? 1.0 : 2.0, 0.0, 3600.0));
     PAGODA_ASSIGN_OR_RETURN(o.bandwidthMib, args.integer("bandwidth-mib", 1024, 64, 1 << 16));
     PAGODA_ASSIGN_OR_RETURN(int64_t seed, args.integer("seed", 1, 0, INT64_MAX));
     o.seed = uint64_t(seed);
@@ -468,7 +486,8 @@ Result<void> runAttentionBench(Args& args) {
                cpu::simdLevelName(o.simd), o.nHeads, o.headDim, dtypeName(o.kvType), layout, o.blockSize, o.batch);
     fmt::print("bandwidth: {:.2f} GB/s streaming read ({} MiB, median of 5)\n", bandwidth.bytesPerSecond / 1e9,
                o.bandwidthMib);
-    fmt::print("times: median (min-max) of timed calls (docs/ATTENTION.md); decode per call, over its K/V copies\n\n");
+    fmt::print("times: median (min-max) of timed calls (docs/ATTENTION.md); decode per call, over its K/V copies;\n"
+               "cpu: this process's CPU time / (wall time x threads), well below 100% when others share the cores\n\n");
 
     Bench bench(o, pool);
     std::vector<CaseResult> results;

@@ -9,8 +9,9 @@
 // with the context length.
 //
 // Decode-sized sequences (at most kDecodeRows query rows in all) take one
-// tile for all KV heads instead, walking chunks of kDecodeChunk positions:
-// the K of every head, then the V of every head. A paged block holds
+// tile for all KV heads instead, walking each chunk (kDecodeChunk positions
+// when a head has a single query row or few): the K of every head, then the
+// V of every head. A paged block holds
 // [nKvHeads][blockSize][headDim] of K (and of V), so with chunks on block
 // boundaries the tile reads each block's K and then its V front to back,
 // where a tile per head would take a 4 KiB slice of every block. Chunks
@@ -31,10 +32,14 @@
 namespace pagoda::cpu::detail {
 namespace {
 
-constexpr int kTileRows = 128;
-constexpr int kChunk = 64;
-constexpr int kDecodeRows = 64;
+constexpr int kTileRows = 128;   // query rows per tile: each K/V chunk is gathered once for all of them
+constexpr int kChunk = 64;       // KV positions per step
+constexpr int kDecodeRows = 64;  // sequences with nQueries · nHeads up to this take one tile for all heads
+// Decode tiles whose heads have fewer rows than this are bound by memory and
+// walk one block (of the default size) per step; the others by compute, and
+// take kChunk.
 constexpr int kDecodeChunk = 16;
+constexpr int kDecodeChunkRows = 4;
 constexpr int kPrefetchSteps = 2;
 // A part of a split tile spans at least this many positions, and the
 // parts aim at kPartsPerThread per thread so that claiming them from a
@@ -87,7 +92,8 @@ Plan makePlan(const AttentionTask& t) {
         const auto add = [&](int kvHead0, int kvHeads, int r0, int rows) {
             const int begin = t.windowStart(seq.startPos + rowToken(t, r0));
             const int end = seq.startPos + rowToken(t, r0 + rows - 1) + 1;
-            plan.tiles.push_back({int(s), kvHead0, kvHeads, r0, rows, kvHeads > 1 ? kDecodeChunk : kChunk, 1, 0});
+            const int chunk = kvHeads > 1 && rows < kDecodeChunkRows ? kDecodeChunk : kChunk;
+            plan.tiles.push_back({int(s), kvHead0, kvHeads, r0, rows, chunk, 1, 0});
             ranges.push_back({begin, end});
             total += double(kvHeads) * rows * (end - begin);
         };
