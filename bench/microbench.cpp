@@ -1,8 +1,9 @@
-// CPU kernel microbenchmarks. Decode (matvec) reports the weight bytes read
+// CPU kernel microbenchmarks. Decode (matvec) and small batches (batch,
+// 1 to 16 tokens per pass over the weights) report the weight bytes read
 // per second, to set against stream_read, the plain streaming-read
 // bandwidth of the same threads over 1 GiB; prefill reports GFLOP/s.
 //
-// Decode weights cycle through copies totalling >= 512 MiB so every call
+// Decode and batch weights cycle through copies totalling >= 512 MiB so every call
 // reads DRAM as in whole-model generation, not a matrix left in L3.
 
 #include <benchmark/benchmark.h>
@@ -143,16 +144,19 @@ void streamRead(benchmark::State& state, int nThreads) {
     state.counters["GB/s"] = bytesPerSecond * 1e-9;
 }
 
-void matvec(benchmark::State& state, BenchData& data, DType type, int64_t rows, int64_t cols, int nThreads,
-            SimdLevel simd) {
+// nTokens tokens through the weights (1: decode; a few: continuous
+// batching's decode step, which should cost little more than one token).
+// Reports the weight bytes read per second.
+void weightPass(benchmark::State& state, BenchData& data, DType type, int64_t rows, int64_t cols, int64_t nTokens,
+                int nThreads, SimdLevel simd) {
     const WeightSet& weights = data.weights(type, rows, cols, kDecodeFootprint);
     ThreadPool pool(nThreads);
     const CpuContext ctx{&pool, simd};
-    const std::vector<float> x = activations(cols);
-    std::vector<float> y(static_cast<size_t>(rows));
+    const std::vector<float> x = activations(nTokens * cols);
+    std::vector<float> y(static_cast<size_t>(nTokens * rows));
     size_t copy = 0;
     for (auto _ : state) {
-        pagoda::cpu::matmul(ctx, weights.matrix(copy++), x.data(), y.data(), 1);
+        pagoda::cpu::matmul(ctx, weights.matrix(copy++), x.data(), y.data(), nTokens);
         benchmark::ClobberMemory();
     }
     state.counters["GB/s"] = benchmark::Counter(
@@ -204,7 +208,23 @@ int main(int argc, char** argv) {
                     const std::string name = "matvec/" + std::string(pagoda::dtypeName(type)) + "/" +
                                              shapeName(rows, cols) + "/threads:" + std::to_string(nThreads) + "/" +
                                              std::string(pagoda::cpu::simdLevelName(simd));
-                    benchmark::RegisterBenchmark(name.c_str(), matvec, std::ref(data), type, rows, cols, nThreads, simd)
+                    benchmark::RegisterBenchmark(name.c_str(), weightPass, std::ref(data), type, rows, cols, 1, nThreads,
+                                                 simd)
+                        ->UseRealTime()
+                        ->Unit(benchmark::kMicrosecond);
+                }
+            }
+        }
+    }
+    for (const DType type : types) {
+        for (const int nThreads : {1, 2}) {
+            for (const SimdLevel simd : levels) {
+                for (const int64_t nTokens : {1, 2, 4, 8, 16}) {
+                    const std::string name = "batch/" + std::string(pagoda::dtypeName(type)) + "/4096x4096/tokens:" +
+                                             std::to_string(nTokens) + "/threads:" + std::to_string(nThreads) + "/" +
+                                             std::string(pagoda::cpu::simdLevelName(simd));
+                    benchmark::RegisterBenchmark(name.c_str(), weightPass, std::ref(data), type, 4096, 4096, nTokens,
+                                                 nThreads, simd)
                         ->UseRealTime()
                         ->Unit(benchmark::kMicrosecond);
                 }

@@ -10,13 +10,13 @@
 namespace pagoda::cpu {
 namespace {
 
-// Decode hands out rows in chunks of about this many weight bytes: enough
+// Decode and small batches hand out rows in chunks of about this many weight bytes: enough
 // that claiming a chunk costs well under 1% of streaming it, few enough that
 // a thread the OS delays leaves little work behind.
 constexpr int64_t kDecodeChunkBytes = 256 * 1024;
 // Prefill chunks reuse each x panel across many row tiles.
 constexpr int64_t kPrefillChunkRows = 48;
-// Multiple of both instruction sets' row steps (decode 4; prefill 3 and 4).
+// Multiple of both instruction sets' row steps (decode 4; small batch 2; prefill 3 and 4).
 constexpr int64_t kRowAlign = 12;
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -24,8 +24,9 @@ int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Rows per work item: the sizes above, shrunk so that every thread gets
 // about four items and none waits long for the last.
 int64_t chunkRows(const detail::MatmulTask& task, int nThreads) {
-    const int64_t preferred = task.nTokens == 1 ? std::max<int64_t>(1, kDecodeChunkBytes / int64_t(task.wStride))
-                                                : kPrefillChunkRows;
+    const int64_t preferred = task.nTokens <= detail::kBatchMaxTokens
+                                  ? std::max<int64_t>(1, kDecodeChunkBytes / int64_t(task.wStride))
+                                  : kPrefillChunkRows;
     const int64_t balanced = ceilDiv(task.rows, 4 * int64_t(nThreads));
     return ceilDiv(std::min(preferred, balanced), kRowAlign) * kRowAlign;
 }

@@ -16,6 +16,8 @@ struct Avx2 {
     using Vec = __m256;
     static constexpr int kWidth = 8;
     // 3 x 4 accumulators + 3 weight vectors + 1 x vector = all 16 registers.
+    static constexpr int kBatchRows = 2;
+    static constexpr int kBatchTokens = 6;
     static constexpr int kTileRows = 3;
     static constexpr int kTileTokens = 4;
 

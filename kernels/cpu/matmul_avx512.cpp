@@ -18,6 +18,8 @@ struct Avx512 {
     using Vec = __m512;
     static constexpr int kWidth = 16;
     // 4 x 6 accumulators + 4 weight vectors + 1 x vector = 29 of 32 registers.
+    static constexpr int kBatchRows = 3;
+    static constexpr int kBatchTokens = 8;
     static constexpr int kTileRows = 4;
     static constexpr int kTileTokens = 6;
 

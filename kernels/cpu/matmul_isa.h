@@ -23,6 +23,10 @@ struct MatmulTask {
     int64_t nTokens = 0;
 };
 
+// Up to this many tokens, matmul streams the weights once for all of them
+// (small-batch kernel); more go through the tiled prefill kernel.
+constexpr int64_t kBatchMaxTokens = 16;
+
 // Computes y for output rows [rowBegin, rowEnd) and every token.
 using MatmulRowsFn = void (*)(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd);
 void matmulRowsAvx2(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd);

@@ -5,8 +5,8 @@
 // inline from other headers, so the two copies, compiled with different
 // flags, can never be merged by the linker.
 //
-// V provides: Vec, kWidth (floats per Vec), kTileRows/kTileTokens (prefill
-// register tile), zero, load, loadPartial (first n lanes, rest 0), store,
+// V provides: Vec, kWidth (floats per Vec), kBatchRows/kBatchTokens (small
+// batch register tile), kTileRows/kTileTokens (prefill register tile), zero, load, loadPartial (first n lanes, rest 0), store,
 // storePartial, set1, add, mul, fma, hsum, loadF16, loadF16Partial, loadBf16,
 // loadBf16Partial, and one nested struct per block type (V::Q8_0, V::Q4_0,
 // V::Q4_1, V::Q5_0, V::Q5_1, V::Q4_K, V::Q5_K, V::Q6_K), each with:
@@ -54,6 +54,9 @@ int64_t minOf(int64_t a, int64_t b) { return a < b ? a : b; }
 // restarts at each row, which costs short (F16, Q8_0, Q4_0) rows dearly.
 // Prefetching past the end of the matrix is harmless (prefetches never fault).
 void prefetchLine(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
+void prefetchLines(const void* p, size_t bytes) {
+    for (size_t b = 0; b < bytes; b += kLineBytes) prefetchLine(static_cast<const uint8_t*>(p) + b);
+}
 
 // Float row formats load kWidth consecutive weights as f32. Block formats
 // are V's nested structs (see the top of this file): the instruction set
@@ -116,14 +119,13 @@ void dotFloatRows(const uint8_t* w, size_t stride, int64_t cols, const float* x,
         acc1[r] = V::zero();
     }
     const size_t ahead = R * stride;  // bytes to the same column of the next group
-    constexpr int64_t kStepBytes = 2 * kW * int64_t(sizeof(Elem));
+    constexpr size_t kStepBytes = 2 * kW * sizeof(Elem);
     int64_t c = 0;
     for (; c + 2 * kW <= cols; c += 2 * kW) {
         const Vec x0 = V::load(x + c);
         const Vec x1 = V::load(x + c + kW);
         for (int r = 0; r < R; ++r) {
-            const auto* next = reinterpret_cast<const uint8_t*>(rows[r] + c) + ahead;
-            for (int64_t b = 0; b < kStepBytes; b += kLineBytes) prefetchLine(next + b);
+            prefetchLines(reinterpret_cast<const uint8_t*>(rows[r] + c) + ahead, kStepBytes);
             acc0[r] = V::fma(Fmt::load(rows[r] + c), x0, acc0[r]);
             acc1[r] = V::fma(Fmt::load(rows[r] + c + kW), x1, acc1[r]);
         }
@@ -160,8 +162,7 @@ void dotBlockRows(const uint8_t* w, size_t stride, int64_t cols, const float* x,
         const typename Fmt::X xb = Fmt::share(x + b * Fmt::kElements);
         typename Fmt::Prep prep[R];
         for (int r = 0; r < R; ++r) {
-            const auto* next = reinterpret_cast<const uint8_t*>(rows[r] + b) + R * stride;
-            for (size_t line = 0; line < sizeof(Block); line += kLineBytes) prefetchLine(next + line);
+            prefetchLines(reinterpret_cast<const uint8_t*>(rows[r] + b) + R * stride, sizeof(Block));
             prep[r] = Fmt::prepare(rows[r][b]);
         }
         for (int step = 0; step < Fmt::kSteps; ++step) {
@@ -186,6 +187,120 @@ void matvecRows(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
     int64_t row = rowBegin;
     for (; row + kDecodeRows <= rowEnd; row += kDecodeRows) dotRows<V, Fmt, kDecodeRows>(task, row);
     for (; row < rowEnd; ++row) dotRows<V, Fmt, 1>(task, row);
+}
+
+// Small batches (2 <= nTokens <= kBatchMaxTokens). One pass takes R rows
+// and T tokens, R * T accumulators in registers: each weight is loaded
+// (block formats: a block at a time decoded into L1) once and multiplied
+// with all T tokens' x, which every row of the group shares. So the step
+// of a few sequences streams the weights once, as decode does.
+struct BatchPass {
+    const uint8_t* w = nullptr;  // [R][stride] bytes: the group's rows
+    size_t stride = 0;
+    int64_t cols = 0;
+    int rCount = 0;              // rows that exist (<= R); the others repeat the last
+    const float* x = nullptr;    // [T][cols]
+    float* y = nullptr;          // [T][yStride]
+    int64_t yStride = 0;
+};
+
+template <class V, class Fmt, int R, int T>
+void dotBatch(const BatchPass& pass) {
+    using Vec = typename V::Vec;
+    constexpr int64_t kW = V::kWidth;
+    const uint8_t* rows[R];
+    Vec acc[R][T];
+    for (int r = 0; r < R; ++r) {
+        rows[r] = pass.w + size_t(r < pass.rCount ? r : pass.rCount - 1) * pass.stride;
+        for (int t = 0; t < T; ++t) acc[r][t] = V::zero();
+    }
+    const size_t ahead = R * pass.stride;  // bytes to the same column of the next group
+    // acc[r][t] += wv[r] * x[t][c, c + n): x loaded once for all rows.
+    const auto fmaColumn = [&](const Vec* wv, int64_t c, int n) {
+        for (int t = 0; t < T; ++t) {
+            const float* xt = pass.x + t * pass.cols + c;
+            Vec xv = n == kW ? V::load(xt) : V::loadPartial(xt, n);
+            asm("" : "+v"(xv));
+            for (int r = 0; r < R; ++r) acc[r][t] = V::fma(wv[r], xv, acc[r][t]);
+        }
+    };
+    if constexpr (kIsBlockFormat<Fmt>) {
+        using Block = typename Fmt::Block;
+        alignas(64) float values[R][Fmt::kElements];
+        for (int64_t b = 0; b < pass.cols / Fmt::kElements; ++b) {
+            for (int r = 0; r < R; ++r) {
+                const Block* block = reinterpret_cast<const Block*>(rows[r]) + b;
+                prefetchLines(reinterpret_cast<const uint8_t*>(block) + ahead, sizeof(Block));
+                Fmt::dequant(*block, values[r]);
+            }
+            for (int64_t i = 0; i < Fmt::kElements; i += kW) {
+                Vec wv[R];
+                for (int r = 0; r < R; ++r) wv[r] = V::load(values[r] + i);
+                fmaColumn(wv, b * Fmt::kElements + i, kW);
+            }
+        }
+    } else {
+        using Elem = typename Fmt::Elem;
+        // One prefetch per cache line: a step is a line of weights, or a vector
+        // where that is longer.
+        constexpr int64_t kStep = kLineBytes / int64_t(sizeof(Elem)) > kW ? kLineBytes / int64_t(sizeof(Elem)) : kW;
+        const auto loadWeights = [&](int64_t c, int n, Vec* wv) {
+            for (int r = 0; r < R; ++r) {
+                const Elem* p = reinterpret_cast<const Elem*>(rows[r]) + c;
+                wv[r] = n == kW ? Fmt::load(p) : Fmt::loadPartial(p, n);
+            }
+        };
+        int64_t c = 0;
+        for (; c + kStep <= pass.cols; c += kStep) {
+            for (int r = 0; r < R; ++r) prefetchLines(rows[r] + c * int64_t(sizeof(Elem)) + ahead, 1);
+            for (int64_t i = 0; i < kStep; i += kW) {
+                Vec wv[R];
+                loadWeights(c + i, kW, wv);
+                fmaColumn(wv, c + i, kW);
+            }
+        }
+        for (; c < pass.cols; c += kW) {
+            const int n = int(minOf(kW, pass.cols - c));
+            Vec wv[R];
+            loadWeights(c, n, wv);
+            fmaColumn(wv, c, n);
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        for (int r = 0; r < pass.rCount; ++r) pass.y[t * pass.yStride + r] = V::hsum(acc[r][t]);
+    }
+}
+
+// dotBatch for tCount <= T tokens.
+template <class V, class Fmt, int R, int T>
+void dotBatchUpTo(int tCount, const BatchPass& pass) {
+    if constexpr (T > 1) {
+        if (tCount < T) return dotBatchUpTo<V, Fmt, R, T - 1>(tCount, pass);
+    }
+    dotBatch<V, Fmt, R, T>(pass);
+}
+
+// More tokens than a pass holds take several passes of near-equal size,
+// each over the row group just read: its weights come from L1 or L2.
+template <class V, class Fmt>
+void batchRows(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
+    constexpr int R = V::kBatchRows;
+    const int64_t nPasses = (task.nTokens + V::kBatchTokens - 1) / V::kBatchTokens;
+    for (int64_t r0 = rowBegin; r0 < rowEnd; r0 += R) {
+        for (int64_t p = 0; p < nPasses; ++p) {
+            const int64_t t0 = p * task.nTokens / nPasses;
+            const int64_t t1 = (p + 1) * task.nTokens / nPasses;
+            BatchPass pass;
+            pass.w = task.w + size_t(r0) * task.wStride;
+            pass.stride = task.wStride;
+            pass.cols = task.cols;
+            pass.rCount = int(minOf(R, rowEnd - r0));
+            pass.x = task.x + t0 * task.cols;
+            pass.y = task.y + t0 * task.rows + r0;
+            pass.yStride = task.rows;
+            dotBatchUpTo<V, Fmt, R, V::kBatchTokens>(int(t1 - t0), pass);
+        }
+    }
 }
 
 // dst[n] = columns [c0, c0 + n) of one row as f32. For block formats c0 and
@@ -300,6 +415,8 @@ template <class V, class Fmt>
 void matmulRowsAs(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
     if (task.nTokens == 1) {
         matvecRows<V, Fmt>(task, rowBegin, rowEnd);
+    } else if (task.nTokens <= kBatchMaxTokens) {
+        batchRows<V, Fmt>(task, rowBegin, rowEnd);
     } else {
         matmulTiled<V, Fmt>(task, rowBegin, rowEnd);
     }
