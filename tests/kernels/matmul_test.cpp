@@ -217,6 +217,11 @@ std::vector<int64_t> colsToTest(DType type) {
 const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
                         DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
+// Decode (1); the small-batch kernel (2 to 16 tokens: passes of every size
+// from 2 up to AVX2's 6 and AVX-512's 8 tokens, one pass or several); the
+// tiled prefill kernel (17).
+constexpr int64_t kTokenCounts[] = {1, 2, 3, 4, 6, 7, 8, 9, 16, 17};
+
 using MatmulParam = std::tuple<DType, SimdLevel>;
 
 class MatmulTest : public ::testing::TestWithParam<MatmulParam> {
@@ -240,7 +245,7 @@ TEST_P(MatmulTest, MatchesFloat64Reference) {
     for (const int64_t cols : colsToTest(type())) {
         for (const int64_t rows : {1, 7, 33, 131}) {
             const TestWeights w = randomWeights(type(), rows, cols, rng);
-            for (const int64_t nTokens : {1, 2, 5, 17}) {
+            for (const int64_t nTokens : kTokenCounts) {
                 const std::vector<float> x = randomActivations(nTokens * cols, rng);
                 const Reference ref = reference(w, x, rows, cols, nTokens);
                 for (const auto& pool : m_pools) {
