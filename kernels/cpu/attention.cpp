@@ -6,10 +6,10 @@
 #include <atomic>
 #include <cassert>
 #include <cstring>
-#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/attention_common.h"
+#include "kernels/cpu/matmul.h"
 #include "kernels/half.h"
 
 namespace pagoda::cpu {
@@ -186,30 +186,6 @@ void expandKv(const Prepared& prepared, int group, std::byte* base) {
     });
 }
 
-template <class T>
-void storeTyped(const PagedKvView& kv, T* kPool, T* vPool, const float* k, const float* v, const int32_t* slots,
-                int nTokens) {
-    const int hd = kv.headDim;
-    for (int t = 0; t < nTokens; ++t) {
-        const size_t block = size_t(slots[t] / kv.blockSize);
-        const size_t offset = size_t(slots[t] % kv.blockSize);
-        for (int h = 0; h < kv.nKvHeads; ++h) {
-            const size_t dst = ((block * kv.nKvHeads + h) * kv.blockSize + offset) * hd;
-            const float* ks = k + (size_t(t) * kv.nKvHeads + h) * hd;
-            const float* vs = v + (size_t(t) * kv.nKvHeads + h) * hd;
-            for (int i = 0; i < hd; ++i) {
-                if constexpr (std::is_same_v<T, float>) {
-                    kPool[dst + i] = ks[i];
-                    vPool[dst + i] = vs[i];
-                } else {
-                    kPool[dst + i] = floatToHalf(ks[i]);
-                    vPool[dst + i] = floatToHalf(vs[i]);
-                }
-            }
-        }
-    }
-}
-
 }  // namespace
 
 std::byte* AttentionWorkspace::reserve(size_t bytes) {
@@ -252,10 +228,16 @@ void attention(const CpuContext& ctx, const AttentionParams& params) {
 
 void storeKv(const PagedKvView& kv, void* kPool, void* vPool, const float* k, const float* v,
              const int32_t* slots, int nTokens) {
-    if (kv.type == DType::F16) {
-        storeTyped(kv, static_cast<uint16_t*>(kPool), static_cast<uint16_t*>(vPool), k, v, slots, nTokens);
-    } else {
-        storeTyped(kv, static_cast<float*>(kPool), static_cast<float*>(vPool), k, v, slots, nTokens);
+    const size_t headBytes = rowBytes(kv.type, size_t(kv.headDim));
+    for (int t = 0; t < nTokens; ++t) {
+        const size_t block = size_t(slots[t] / kv.blockSize);
+        const size_t offset = size_t(slots[t] % kv.blockSize);
+        for (int h = 0; h < kv.nKvHeads; ++h) {
+            const size_t dst = ((block * kv.nKvHeads + h) * kv.blockSize + offset) * headBytes;
+            const size_t src = (size_t(t) * kv.nKvHeads + h) * kv.headDim;
+            quantizeRow(kv.type, k + src, static_cast<std::byte*>(kPool) + dst, kv.headDim);
+            quantizeRow(kv.type, v + src, static_cast<std::byte*>(vPool) + dst, kv.headDim);
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 // dequantizeRow and quantizeRow from kernels/cpu/matmul.h.
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cassert>
 #include <cmath>
@@ -18,6 +20,17 @@ namespace {
 // expressions are kept in the same order, so the bytes match a ggml build
 // that contracts multiply-adds the same way (K-quants' searches compare
 // float errors, where a contraction can change a choice).
+
+// F16C rounds to nearest even like floatToHalf (NaN keeps its payload's top
+// bits instead of becoming the canonical quiet NaN).
+void floatsToHalves(const float* x, uint16_t* out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), h);
+    }
+    for (; i < n; ++i) out[i] = floatToHalf(x[i]);
+}
 
 // Round to nearest, ties to even, as ggml's nearest_int.
 int nearestInt(float v) { return int(std::nearbyint(v)); }
@@ -380,7 +393,7 @@ void quantizeRow(DType type, const float* x, void* out, int64_t n) {
         std::memcpy(out, x, size_t(n) * sizeof(float));
         return;
     case DType::F16:
-        std::transform(x, x + n, static_cast<uint16_t*>(out), floatToHalf);
+        floatsToHalves(x, static_cast<uint16_t*>(out), n);
         return;
     case DType::BF16:
         std::transform(x, x + n, static_cast<uint16_t*>(out), floatToBf16);

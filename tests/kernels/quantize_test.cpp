@@ -140,6 +140,20 @@ TEST(QuantizeRow, FloatTypesRoundToNearestEven) {
     }
 }
 
+// The vectorized F16 conversion against the scalar one where rounding is
+// delicate: ties, the subnormal range, the overflow threshold, infinities.
+TEST(QuantizeRow, F16EdgeValuesMatchTheScalarConversion) {
+    const float ulpAt1 = 1.0f / 1024.0f;
+    const std::vector<float> x = {
+        1.0f + ulpAt1 / 2,  1.0f + 3 * ulpAt1 / 2, -(1.0f + ulpAt1 / 2), 65504.0f, 65519.0f, 65520.0f, -65520.0f,
+        std::ldexp(1.0f, -24), std::ldexp(1.0f, -25), std::ldexp(3.0f, -25), std::ldexp(1.0f, -26), -0.0f,
+        std::ldexp(1.0f, -14), std::ldexp(1023.0f, -24), std::numeric_limits<float>::infinity(),
+        -std::numeric_limits<float>::infinity(), 1e-30f, 3.14159265f, 0.0f};
+    std::vector<uint16_t> halves(x.size());
+    quantizeRow(DType::F16, x.data(), halves.data(), int64_t(x.size()));
+    for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(halves[i], floatToHalf(x[i])) << "x = " << x[i];
+}
+
 // |x - dequant(x)| <= |d|/2 from rounding q, plus |q| * |d - fp16(d)| from
 // storing the scale as fp16, plus a little for x * (1/d) in float.
 TEST(QuantizeRow, Q8_0MatchesGgmlAndRoundTripsWithinHalfAStep) {
