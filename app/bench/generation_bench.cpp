@@ -86,7 +86,7 @@ Result<void> runGenerationBench(Args& args) {
         ForwardBatch batch;
         PAGODA_ASSIGN_OR_RETURN(const Alloc status, cache->addChunk(batch, seq, tokens, false));
         if (status == Alloc::NoSpace) return fail("KV cache full");
-        transformer.forward(batch, *cache);
+        PAGODA_RETURN_IF_ERROR(transformer.forward(batch, *cache));
         return {};
     };
 

@@ -1,10 +1,30 @@
 #include "engine/backend/cpu_ops.h"
 
+#include <algorithm>
+#include <cstring>
+#include <new>
+
 #include <fmt/format.h>
 
 #include "engine/kv/kv_cache.h"
+#include "engine/transformer/transformer.h"
 
 namespace pagoda {
+namespace {
+
+class HostActivations final : public ActivationMemory {
+public:
+    explicit HostActivations(float* data) : m_data(data) {}
+    ~HostActivations() override { ::operator delete[](m_data, std::align_val_t(64)); }
+    HostActivations(const HostActivations&) = delete;
+    HostActivations& operator=(const HostActivations&) = delete;
+    float* data() override { return m_data; }
+
+private:
+    float* m_data;
+};
+
+}  // namespace
 
 CpuOps::CpuOps(const CpuOpsOptions& options) : m_pool(std::make_unique<cpu::ThreadPool>(options.threads)) {
     m_context.pool = m_pool.get();
@@ -17,6 +37,20 @@ CpuOps::CpuOps(const CpuOpsOptions& options) : m_pool(std::make_unique<cpu::Thre
 
 std::string CpuOps::description() const {
     return fmt::format("cpu: {} threads, {}", m_pool->size(), cpu::simdLevelName(m_context.simd));
+}
+
+Result<std::unique_ptr<ActivationMemory>> CpuOps::allocateActivations(size_t floats) {
+    void* data = ::operator new[](std::max<size_t>(floats, 1) * sizeof(float), std::align_val_t(64), std::nothrow);
+    if (data == nullptr) return fail("cannot allocate {} bytes of activations", floats * sizeof(float));
+    return std::make_unique<HostActivations>(static_cast<float*>(data));
+}
+
+Result<std::unique_ptr<KvStorage>> CpuOps::createKvStorage(const KvLayout& layout) {
+    return createHostKvStorage(layout);
+}
+
+Result<std::span<const float>> CpuOps::readBack(const float* data, size_t n, std::vector<float>&) {
+    return std::span<const float>(data, n);
 }
 
 void CpuOps::embed(const cpu::WeightMatrix& table, std::span<const int32_t> ids, float* out) {
@@ -41,7 +75,15 @@ void CpuOps::storeKv(KvCache& cache, int layer, const float* k, const float* v, 
     cpu::storeKv(cache.view(layer), cache.keys(layer), cache.values(layer), k, v, slots, nTokens);
 }
 
-void CpuOps::attention(const cpu::AttentionParams& params) { cpu::attention(m_context, params); }
+void CpuOps::attention(KvCache&, int, const cpu::AttentionParams& params) {
+    if (params.workspace != nullptr) {
+        cpu::attention(m_context, params);
+        return;
+    }
+    cpu::AttentionParams withWorkspace = params;
+    withWorkspace.workspace = &m_attentionWorkspace;
+    cpu::attention(m_context, withWorkspace);
+}
 
 void CpuOps::swiglu(const float* gate, const float* up, float* out, int64_t n) { cpu::swiglu(gate, up, out, n); }
 
@@ -49,6 +91,14 @@ void CpuOps::add(float* y, const float* x, int64_t n) { cpu::addInPlace(y, x, n)
 
 void CpuOps::addBias(float* y, const float* bias, int64_t nRows, int64_t n) {
     for (int64_t r = 0; r < nRows; ++r) cpu::addInPlace(y + r * n, bias, n);
+}
+
+void CpuOps::copy(float* dst, const float* src, int64_t n) { std::memcpy(dst, src, size_t(n) * sizeof(float)); }
+
+Result<void> CpuOps::runDecodeStep(const ForwardBatch& batch, const DecodeStepShape&,
+                                   const std::function<void(int nRows)>& layers) {
+    layers(int(batch.tokens.size()));
+    return {};
 }
 
 }  // namespace pagoda

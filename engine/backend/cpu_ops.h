@@ -23,20 +23,30 @@ public:
     std::string description() const override;
     const cpu::CpuContext& context() const { return m_context; }
 
+    Result<std::unique_ptr<ActivationMemory>> allocateActivations(size_t floats) override;
+    Result<std::unique_ptr<KvStorage>> createKvStorage(const KvLayout& layout) override;
+    Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) override;
+    uint64_t scratchBytes() const override { return m_attentionWorkspace.capacity(); }
+
     void embed(const cpu::WeightMatrix& table, std::span<const int32_t> ids, float* out) override;
     void rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) override;
     void matmul(const cpu::WeightMatrix& w, const float* x, float* y, int64_t nTokens) override;
     void rope(float* x, int nTokens, int nHeads, const int32_t* positions, const cpu::RopeParams& params) override;
     void storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots,
                  int nTokens) override;
-    void attention(const cpu::AttentionParams& params) override;
+    void attention(KvCache& cache, int layer, const cpu::AttentionParams& params) override;
     void swiglu(const float* gate, const float* up, float* out, int64_t n) override;
     void add(float* y, const float* x, int64_t n) override;
     void addBias(float* y, const float* bias, int64_t nRows, int64_t n) override;
+    void copy(float* dst, const float* src, int64_t n) override;
+
+    Result<void> runDecodeStep(const ForwardBatch& batch, const DecodeStepShape& shape,
+                               const std::function<void(int nRows)>& layers) override;
 
 private:
     std::unique_ptr<cpu::ThreadPool> m_pool;
     cpu::CpuContext m_context;
+    cpu::AttentionWorkspace m_attentionWorkspace;
 };
 
 }  // namespace pagoda

@@ -2,12 +2,21 @@
 // The operations the transformer's layer loop is written over. The CPU
 // backend implements them with kernels/cpu; a device backend implements the
 // same calls on its own memory. Pointers are activations in the backend's
-// memory; shapes are in the comments.
+// memory (from allocateActivations); shapes are in the comments. Weights and
+// norm vectors are named by their host addresses.
+//
+// The operations return nothing: a backend that can fail in them (a device)
+// keeps the first failure, skips the calls after it, and reports it from
+// status(), which the forward pass checks once.
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
+#include "engine/core/result.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/matmul.h"
@@ -15,6 +24,36 @@
 namespace pagoda {
 
 class KvCache;
+struct BlockCopy;
+struct ForwardBatch;
+struct KvLayout;
+
+// Activation memory of a backend (host memory for the CPU, device memory
+// for a GPU), freed with the object.
+class ActivationMemory {
+public:
+    virtual ~ActivationMemory() = default;
+    virtual float* data() = 0;
+};
+
+// The K and V pools of every layer, in a backend's memory.
+class KvStorage {
+public:
+    virtual ~KvStorage() = default;
+    // The layer's pools as the CPU kernels read them; a device's pools have
+    // no host address (k and v are null) and are found by layer instead.
+    virtual cpu::PagedKvView view(int layer) const = 0;
+    // Copies whole blocks (every layer, K and V): the copies a fork returned.
+    virtual Result<void> copyBlocks(std::span<const BlockCopy> copies) = 0;
+};
+
+// What a decode step's fixed launch shape depends on (CUDA graphs).
+struct DecodeStepShape {
+    int maxBatch = 0;    // the most sequences one step may carry
+    int nHeads = 0;
+    int window = 0;      // the attention window in effect (0: full)
+    int maxContext = 0;  // the longest context a sequence may reach
+};
 
 class Ops {
 public:
@@ -23,24 +62,53 @@ public:
     // "cpu: 2 threads, avx512"
     virtual std::string description() const = 0;
 
-    // out[i] = row ids[i] of table as f32. out: [ids.size()][table.cols]
+    // --- memory ---
+
+    virtual Result<std::unique_ptr<ActivationMemory>> allocateActivations(size_t floats) = 0;
+    // Pools of `layout` (KvCache::create(layout, manager, ops) asks here).
+    virtual Result<std::unique_ptr<KvStorage>> createKvStorage(const KvLayout& layout) = 0;
+    // n floats of activation memory readable on the host once the work
+    // issued so far is done: `data` itself, or a copy made in `staging`.
+    virtual Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) = 0;
+    // Bytes of scratch the operations hold (attention workspace).
+    virtual uint64_t scratchBytes() const = 0;
+    // The first failure of an operation since the last status(); clears it.
+    virtual Result<void> status() { return {}; }
+
+    // --- operations ---
+
+    // out[i] = row ids[i] of table as f32. ids: host memory; out: [ids.size()][table.cols]
     virtual void embed(const cpu::WeightMatrix& table, std::span<const int32_t> ids, float* out) = 0;
     // x, y: [nRows][n]; weight: [n]
     virtual void rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) = 0;
     // x: [nTokens][w.cols], y: [nTokens][w.rows]
     virtual void matmul(const cpu::WeightMatrix& w, const float* x, float* y, int64_t nTokens) = 0;
-    // x: [nTokens][nHeads][headDim], rotated in place at positions[t]
+    // x: [nTokens][nHeads][headDim], rotated in place at positions[t] (host memory)
     virtual void rope(float* x, int nTokens, int nHeads, const int32_t* positions, const cpu::RopeParams& params) = 0;
-    // k, v: [nTokens][nKvHeads][headDim] written to slots[t] of layer's pools
+    // k, v: [nTokens][nKvHeads][headDim] written to slots[t] (host memory) of layer's pools
     virtual void storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots,
                          int nTokens) = 0;
-    virtual void attention(const cpu::AttentionParams& params) = 0;
+    // params.kv is cache.view(layer); the sequences and block tables are host
+    // memory; params.workspace null: the backend's own.
+    virtual void attention(KvCache& cache, int layer, const cpu::AttentionParams& params) = 0;
     // out[i] = silu(gate[i]) * up[i]
     virtual void swiglu(const float* gate, const float* up, float* out, int64_t n) = 0;
     // y[i] += x[i]
     virtual void add(float* y, const float* x, int64_t n) = 0;
     // y[r][i] += bias[i] for every row r. y: [nRows][n], bias: [n]
     virtual void addBias(float* y, const float* bias, int64_t nRows, int64_t n) = 0;
+    // dst[i] = src[i] for n floats; the ranges do not overlap.
+    virtual void copy(float* dst, const float* src, int64_t n) = 0;
+
+    // --- decode steps ---
+
+    // Runs a decode step (every chunk of `batch` one token): `layers(nRows)`
+    // issues the step's operations on nRows >= batch.tokens.size() rows. A
+    // backend with step graphs picks nRows (a batch-size bucket, the extra
+    // rows padding) and may replay a recording instead of calling `layers`;
+    // the others call layers(batch.tokens.size()).
+    virtual Result<void> runDecodeStep(const ForwardBatch& batch, const DecodeStepShape& shape,
+                                       const std::function<void(int nRows)>& layers) = 0;
 };
 
 }  // namespace pagoda

@@ -55,7 +55,7 @@ Result<void> Generator::prepareCache() {
     if (m_cache) return {};
     const ModelConfig& config = m_model.config();
     const KvLayout layout = kvLayoutForTokens(config, config.contextLength, m_options.blockSize, m_options.kvType);
-    PAGODA_ASSIGN_OR_RETURN(m_cache, KvCache::create(layout, managerConfig(config, m_options.prefixCaching)));
+    PAGODA_ASSIGN_OR_RETURN(m_cache, KvCache::create(layout, managerConfig(config, m_options.prefixCaching), &m_ops));
     return {};
 }
 
@@ -134,9 +134,11 @@ Result<GenerateStats> Generator::generate(const GenerateRequest& request, const 
 Result<std::vector<float>> Generator::promptLogits(std::span<const int32_t> prompt) {
     PAGODA_RETURN_IF_ERROR(checkPrompt(prompt, m_model.config()));
     const int n = int(prompt.size());
-    // Every position's logits are wanted, so nothing may come from the prefix cache.
+    // Every position's logits are wanted, so nothing may come from the prefix
+    // cache. The generation cache goes first: a device backend holds one pool.
+    m_cache.reset();
     const KvLayout layout = kvLayoutForTokens(m_model.config(), n, m_options.blockSize, m_options.kvType);
-    PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(layout, managerConfig(m_model.config(), false)));
+    PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(layout, managerConfig(m_model.config(), false), &m_ops));
     PAGODA_ASSIGN_OR_RETURN(const Admission admission, cache->blocks().admit(prompt));
     std::vector<float> all;
     all.reserve(size_t(n) * m_model.config().vocabSize);
@@ -145,7 +147,7 @@ Result<std::vector<float>> Generator::promptLogits(std::span<const int32_t> prom
         ForwardBatch batch;
         PAGODA_ASSIGN_OR_RETURN(const Alloc status, cache->addChunk(batch, admission.seq, prompt.subspan(done, chunk), true));
         if (status == Alloc::NoSpace) return fail("KV cache full ({} blocks)", layout.numBlocks);
-        std::span<const float> logits = m_transformer.forward(batch, *cache);
+        PAGODA_ASSIGN_OR_RETURN(std::span<const float> logits, m_transformer.forward(batch, *cache));
         all.insert(all.end(), logits.begin(), logits.end());
         done += chunk;
     }

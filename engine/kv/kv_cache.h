@@ -1,8 +1,9 @@
 #pragma once
 // The KV cache: per layer, K and V pools of fixed-size blocks
-// [numBlocks][nKvHeads][blockSize][headDim] (the memory), and the block
-// manager that decides which sequence's tokens live in which block (the
-// bookkeeping, engine/cache/block_manager.h).
+// [numBlocks][nKvHeads][blockSize][headDim] (the memory, in host memory or
+// a backend's, engine/backend/ops.h KvStorage), and the block manager that
+// decides which sequence's tokens live in which block (the bookkeeping,
+// engine/cache/block_manager.h).
 
 #include <cstdint>
 #include <memory>
@@ -18,6 +19,8 @@ namespace pagoda {
 
 struct ModelConfig;
 struct ForwardBatch;
+class KvStorage;
+class Ops;
 
 struct KvLayout {
     int nLayers = 0;
@@ -35,20 +38,27 @@ struct KvLayout {
 // The layout holding `tokens` tokens (rounded up to whole blocks).
 KvLayout kvLayoutForTokens(const ModelConfig& config, int tokens, int blockSize, DType type);
 
+// The pools of `layout` in host memory (the CPU backend's).
+Result<std::unique_ptr<KvStorage>> createHostKvStorage(const KvLayout& layout);
+
 class KvCache {
 public:
-    // Allocates the pools of `layout` and a block manager over them
-    // (manager.numBlocks and manager.blockSize are taken from the layout).
-    // Errors on an invalid layout or config, or when the memory cannot be
-    // allocated.
-    static Result<std::unique_ptr<KvCache>> create(const KvLayout& layout, BlockManagerConfig manager);
+    // Allocates the pools of `layout` where `ops` keeps them (null: host
+    // memory) and a block manager over them (manager.numBlocks and
+    // manager.blockSize are taken from the layout). Errors on an invalid
+    // layout or config, or when the memory cannot be allocated.
+    static Result<std::unique_ptr<KvCache>> create(const KvLayout& layout, BlockManagerConfig manager,
+                                                   Ops* ops = nullptr);
+    ~KvCache();
 
     const KvLayout& layout() const { return m_layout; }
     BlockManager& blocks() { return m_blocks; }
     const BlockManager& blocks() const { return m_blocks; }
 
     // --- used by the forward pass ---
+    KvStorage& storage() { return *m_storage; }
     cpu::PagedKvView view(int layer) const;
+    // Host pools only (view(layer).k and .v, writable).
     void* keys(int layer);    // [numBlocks][nKvHeads][blockSize][headDim]
     void* values(int layer);  // [numBlocks][nKvHeads][blockSize][headDim]
 
@@ -59,15 +69,14 @@ public:
     // table. NoSpace leaves batch and manager unchanged.
     Result<Alloc> addChunk(ForwardBatch& batch, SeqId seq, std::span<const int32_t> tokens, bool allLogits);
     // Applies the block copies a fork returned (every layer, K and V).
-    void copyBlocks(std::span<const BlockCopy> copies);
+    Result<void> copyBlocks(std::span<const BlockCopy> copies);
 
 private:
-    KvCache(const KvLayout& layout, BlockManager blocks) : m_layout(layout), m_blocks(std::move(blocks)) {}
+    KvCache(const KvLayout& layout, BlockManager blocks, std::unique_ptr<KvStorage> storage);
 
     KvLayout m_layout;
     BlockManager m_blocks;
-    size_t m_poolBytes = 0;                // bytes of one K (or V) pool of one layer
-    std::unique_ptr<uint8_t[]> m_storage;  // [nLayers][2][numBlocks][nKvHeads][blockSize][headDim]
+    std::unique_ptr<KvStorage> m_storage;
 };
 
 }  // namespace pagoda

@@ -113,7 +113,7 @@ Result<void> Engine::applyConfig(const OptimizationConfig& config) {
     if (!m_cache || needsCacheRebuild(m_config, config)) {
         // The new cache is made first, so a failure leaves the old one working.
         PAGODA_ASSIGN_OR_RETURN(const KvLayout layout, kvLayoutFor(config, model));
-        PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(layout, blockManagerConfigFor(config, model)));
+        PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(layout, blockManagerConfigFor(config, model), &m_ops));
         if (m_cache) {
             const BlockStats old = m_cache->blocks().stats();
             for (int c = 0; c < kEvictionCauses; ++c) m_evictionsBefore[size_t(c)] += old.evictions[size_t(c)];
@@ -177,11 +177,15 @@ bool Engine::step() {
     m_counters.peakBlocksUsed = std::max(m_counters.peakBlocksUsed, blocksInStep.blocksUsed);
 
     const auto scheduled = Clock::now();
-    std::span<const float> logits;
+    Result<std::span<const float>> logits;
     if (!m_batch.chunks.empty()) logits = m_transformer->forward(m_batch, *m_cache);
     const auto forwarded = Clock::now();
     const int64_t generatedBefore = m_counters.generatedTokens;
-    sample(plan, logits);
+    if (logits) {
+        sample(plan, *logits);
+    } else {
+        failBatch(plan, logits.error());
+    }
     const auto end = Clock::now();
 
     m_counters.preemptions += plan.preemptions;
@@ -238,6 +242,15 @@ void Engine::sample(const StepPlan& plan, std::span<const float> logits) {
         Sequence* s = plan.chunks[i].sequence;
         if (s->pending() > 0) continue;  // its prefill goes on next step
         onSampled(s, s->sampler.sample(logits.subspan(i * vocab, vocab), s->tokens));
+    }
+}
+
+void Engine::failBatch(const StepPlan& plan, const Error& error) {
+    logger("engine")->error("forward pass failed: {}", error.message);
+    for (const ScheduledChunk& chunk : plan.chunks) {
+        if (auto s = m_scheduler.take(chunk.sequence->id, *m_cache)) {
+            complete(std::move(s), FinishReason::Error, "forward pass failed: " + error.message);
+        }
     }
 }
 

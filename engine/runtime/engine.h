@@ -86,6 +86,8 @@ private:
     Result<void> applyConfig(const OptimizationConfig& config);
     int computeContextLimit() const;
     void sample(const StepPlan& plan, std::span<const float> logits);
+    // Finishes every sequence of the batch with the error (nothing to sample).
+    void failBatch(const StepPlan& plan, const Error& error);
     void onSampled(Sequence* sequence, int32_t token);
     // A waiting sequence longer than the context limit.
     void overflowWaiting(std::unique_ptr<Sequence> sequence);

@@ -2,7 +2,6 @@
 
 #include <cassert>
 #include <cmath>
-#include <cstring>
 
 #include "engine/backend/ops.h"
 #include "engine/model/model.h"
@@ -10,104 +9,145 @@
 namespace pagoda {
 
 Transformer::Transformer(const Model& model, Ops& ops, int maxTokens, const TransformerOptions& options)
-    : m_model(model), m_ops(ops), m_maxTokens(maxTokens), m_options(options) {
-    const ModelConfig& c = model.config();
-    const size_t n = size_t(maxTokens);
-    m_x.resize(n * c.dim);
-    m_xb.resize(n * c.dim);
-    m_xb2.resize(n * c.dim);
-    m_q.resize(n * c.qDim());
-    m_k.resize(n * c.kvDim());
-    m_v.resize(n * c.kvDim());
-    m_att.resize(n * c.qDim());
-    m_gate.resize(n * c.ffnDim);
-    m_up.resize(n * c.ffnDim);
-    m_logits.resize(n * c.vocabSize);
-    m_positions.resize(n);
-}
+    : m_model(model), m_ops(ops), m_maxTokens(maxTokens), m_options(options) {}
+
+Transformer::~Transformer() = default;
 
 int Transformer::slidingWindow() const {
     return m_options.slidingWindow >= 0 ? m_options.slidingWindow : m_model.config().slidingWindow;
 }
 
-uint64_t Transformer::workspaceBytes() const {
-    const size_t floats = m_x.size() + m_xb.size() + m_xb2.size() + m_q.size() + m_k.size() + m_v.size() +
-                          m_att.size() + m_gate.size() + m_up.size() + m_logits.size();
-    return sizeof(float) * floats + sizeof(int32_t) * m_positions.size() + m_attentionWorkspace.capacity();
+uint64_t Transformer::workspaceBytes() const { return m_activationBytes + m_ops.scratchBytes(); }
+
+Result<void> Transformer::allocate() {
+    const ModelConfig& c = m_model.config();
+    const size_t n = size_t(m_maxTokens);
+    // Every view starts on a 64-byte boundary.
+    const auto padded = [](size_t floats) { return (floats + 15) / 16 * 16; };
+    const size_t sizes[] = {n * c.dim,    n * c.dim,    n * c.dim,    n * c.qDim(),   n * c.kvDim(),
+                            n * c.kvDim(), n * c.qDim(), n * c.ffnDim, n * c.ffnDim, n * c.vocabSize};
+    size_t total = 0;
+    for (const size_t size : sizes) total += padded(size);
+    PAGODA_ASSIGN_OR_RETURN(m_memory, m_ops.allocateActivations(total));
+    m_activationBytes = total * sizeof(float);
+    float* next = m_memory->data();
+    float** views[] = {&m_act.x,   &m_act.xb,  &m_act.xb2,  &m_act.q,  &m_act.k,
+                       &m_act.v,   &m_act.att, &m_act.gate, &m_act.up, &m_act.logits};
+    for (size_t i = 0; i < std::size(views); ++i) {
+        *views[i] = next;
+        next += padded(sizes[i]);
+    }
+    return {};
 }
 
-std::span<const float> Transformer::forward(const ForwardBatch& batch, KvCache& cache) {
+Result<std::span<const float>> Transformer::forward(const ForwardBatch& batch, KvCache& cache) {
+    const ModelConfig& c = m_model.config();
+    const int n = int(batch.tokens.size());
+    if (n < 1 || n > m_maxTokens || batch.slots.size() != size_t(n)) {
+        return fail("forward: a batch of {} tokens and {} slots (at most {} tokens)", n, batch.slots.size(),
+                    m_maxTokens);
+    }
+    if (!m_memory) PAGODA_RETURN_IF_ERROR(allocate());
+
+    m_tokens = batch.tokens;
+    m_slots = batch.slots;
+    m_positions.clear();
+    m_sequences.clear();
+    bool everyRow = true;  // every row needs logits (a decode step, or all-logits chunks)
+    bool decode = true;    // every chunk one token
+    for (const SequenceChunk& chunk : batch.chunks) {
+        m_sequences.push_back({int(m_positions.size()), chunk.nTokens, chunk.startPos, chunk.blockTable.data()});
+        for (int i = 0; i < chunk.nTokens; ++i) m_positions.push_back(chunk.startPos + i);
+        everyRow = everyRow && (chunk.allLogits || chunk.nTokens == 1);
+        decode = decode && chunk.nTokens == 1;
+    }
+    assert(m_positions.size() == size_t(n));
+
+    if (decode && m_options.decodeGraphs) {
+        const DecodeStepShape shape{m_maxTokens, c.nHeads, slidingWindow(), c.contextLength};
+        PAGODA_RETURN_IF_ERROR(m_ops.runDecodeStep(batch, shape, [&](int nRows) {
+            // Padding rows: token 0 at position 0, stored nowhere, in no sequence.
+            m_tokens.resize(size_t(nRows), 0);
+            m_positions.resize(size_t(nRows), 0);
+            m_slots.resize(size_t(nRows), -1);
+            layers(nRows, cache);
+            logits(m_act.x, nRows);
+        }));
+        return m_ops.readBack(m_act.logits, size_t(n) * c.vocabSize, m_logitsStaging);
+    }
+
+    layers(n, cache);
+    int rows = n;
+    if (everyRow) {
+        logits(m_act.x, n);
+    } else {
+        // Gather the rows that need logits.
+        rows = 0;
+        int offset = 0;
+        for (const SequenceChunk& chunk : batch.chunks) {
+            const int first = chunk.allLogits ? 0 : chunk.nTokens - 1;
+            const int count = chunk.nTokens - first;
+            m_ops.copy(m_act.xb + size_t(rows) * c.dim, m_act.x + size_t(offset + first) * c.dim,
+                       int64_t(count) * c.dim);
+            rows += count;
+            offset += chunk.nTokens;
+        }
+        logits(m_act.xb, rows);
+    }
+    PAGODA_RETURN_IF_ERROR(m_ops.status());
+    return m_ops.readBack(m_act.logits, size_t(rows) * c.vocabSize, m_logitsStaging);
+}
+
+void Transformer::layers(int n, KvCache& cache) {
     const ModelConfig& c = m_model.config();
     const ModelWeights& w = m_model.weights();
-    const int n = int(batch.tokens.size());
-    assert(n > 0 && n <= m_maxTokens && batch.slots.size() == size_t(n));
-
-    std::vector<cpu::AttentionSequence> sequences;
-    sequences.reserve(batch.chunks.size());
-    int offset = 0;
-    for (const SequenceChunk& chunk : batch.chunks) {
-        for (int i = 0; i < chunk.nTokens; ++i) m_positions[offset + i] = chunk.startPos + i;
-        sequences.push_back({offset, chunk.nTokens, chunk.startPos, chunk.blockTable.data()});
-        offset += chunk.nTokens;
-    }
-    assert(offset == n);
-
     const cpu::RopeParams rope{c.headDim, c.ropeDim, c.ropeBase, c.ropeStyle};
-    m_ops.embed(w.tokenEmbedding, batch.tokens, m_x.data());
+    m_ops.embed(w.tokenEmbedding, m_tokens, m_act.x);
 
     for (int l = 0; l < c.nLayers; ++l) {
         const LayerWeights& layer = w.layers[l];
-        m_ops.rmsNorm(m_x.data(), layer.attnNorm.data(), m_xb.data(), n, c.dim, c.rmsEps);
-        m_ops.matmul(layer.wq, m_xb.data(), m_q.data(), n);
-        m_ops.matmul(layer.wk, m_xb.data(), m_k.data(), n);
-        m_ops.matmul(layer.wv, m_xb.data(), m_v.data(), n);
+        m_ops.rmsNorm(m_act.x, layer.attnNorm.data(), m_act.xb, n, c.dim, c.rmsEps);
+        m_ops.matmul(layer.wq, m_act.xb, m_act.q, n);
+        m_ops.matmul(layer.wk, m_act.xb, m_act.k, n);
+        m_ops.matmul(layer.wv, m_act.xb, m_act.v, n);
         if (c.attentionBias) {
-            m_ops.addBias(m_q.data(), layer.bq.data(), n, c.qDim());
-            m_ops.addBias(m_k.data(), layer.bk.data(), n, c.kvDim());
-            m_ops.addBias(m_v.data(), layer.bv.data(), n, c.kvDim());
+            m_ops.addBias(m_act.q, layer.bq.data(), n, c.qDim());
+            m_ops.addBias(m_act.k, layer.bk.data(), n, c.kvDim());
+            m_ops.addBias(m_act.v, layer.bv.data(), n, c.kvDim());
         }
-        m_ops.rope(m_q.data(), n, c.nHeads, m_positions.data(), rope);
-        m_ops.rope(m_k.data(), n, c.nKvHeads, m_positions.data(), rope);
-        m_ops.storeKv(cache, l, m_k.data(), m_v.data(), batch.slots.data(), n);
+        m_ops.rope(m_act.q, n, c.nHeads, m_positions.data(), rope);
+        m_ops.rope(m_act.k, n, c.nKvHeads, m_positions.data(), rope);
+        m_ops.storeKv(cache, l, m_act.k, m_act.v, m_slots.data(), n);
 
         cpu::AttentionParams attention;
-        attention.q = m_q.data();
-        attention.out = m_att.data();
+        attention.q = m_act.q;
+        attention.out = m_act.att;
         attention.nHeads = c.nHeads;
         attention.scale = 1.0f / std::sqrt(float(c.headDim));
         attention.window = slidingWindow();
         attention.kv = cache.view(l);
-        attention.sequences = sequences;
+        attention.sequences = m_sequences;
         attention.algorithm = m_options.attention;
         attention.expandKv = m_options.expandKv;
-        attention.workspace = &m_attentionWorkspace;
-        m_ops.attention(attention);
+        m_ops.attention(cache, l, attention);
 
-        m_ops.matmul(layer.wo, m_att.data(), m_xb2.data(), n);
-        m_ops.add(m_x.data(), m_xb2.data(), int64_t(n) * c.dim);
+        m_ops.matmul(layer.wo, m_act.att, m_act.xb2, n);
+        m_ops.add(m_act.x, m_act.xb2, int64_t(n) * c.dim);
 
-        m_ops.rmsNorm(m_x.data(), layer.ffnNorm.data(), m_xb.data(), n, c.dim, c.rmsEps);
-        m_ops.matmul(layer.gate, m_xb.data(), m_gate.data(), n);
-        m_ops.matmul(layer.up, m_xb.data(), m_up.data(), n);
-        m_ops.swiglu(m_gate.data(), m_up.data(), m_gate.data(), int64_t(n) * c.ffnDim);
-        m_ops.matmul(layer.down, m_gate.data(), m_xb2.data(), n);
-        m_ops.add(m_x.data(), m_xb2.data(), int64_t(n) * c.dim);
+        m_ops.rmsNorm(m_act.x, layer.ffnNorm.data(), m_act.xb, n, c.dim, c.rmsEps);
+        m_ops.matmul(layer.gate, m_act.xb, m_act.gate, n);
+        m_ops.matmul(layer.up, m_act.xb, m_act.up, n);
+        m_ops.swiglu(m_act.gate, m_act.up, m_act.gate, int64_t(n) * c.ffnDim);
+        m_ops.matmul(layer.down, m_act.gate, m_act.xb2, n);
+        m_ops.add(m_act.x, m_act.xb2, int64_t(n) * c.dim);
     }
+}
 
-    // Gather the rows that need logits, then the final norm and projection.
-    int rows = 0;
-    offset = 0;
-    for (const SequenceChunk& chunk : batch.chunks) {
-        const int first = chunk.allLogits ? 0 : chunk.nTokens - 1;
-        for (int i = first; i < chunk.nTokens; ++i, ++rows) {
-            std::memmove(m_xb.data() + size_t(rows) * c.dim, m_x.data() + size_t(offset + i) * c.dim,
-                         sizeof(float) * c.dim);
-        }
-        offset += chunk.nTokens;
-    }
-    m_ops.rmsNorm(m_xb.data(), w.outputNorm.data(), m_xb.data(), rows, c.dim, c.rmsEps);
-    m_ops.matmul(w.output, m_xb.data(), m_logits.data(), rows);
-    return {m_logits.data(), size_t(rows) * c.vocabSize};
+void Transformer::logits(const float* x, int nRows) {
+    const ModelConfig& c = m_model.config();
+    const ModelWeights& w = m_model.weights();
+    m_ops.rmsNorm(x, w.outputNorm.data(), m_act.xb, nRows, c.dim, c.rmsEps);
+    m_ops.matmul(w.output, m_act.xb, m_act.logits, nRows);
 }
 
 }  // namespace pagoda

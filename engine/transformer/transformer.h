@@ -3,14 +3,17 @@
 // tokens from several sequences (prefill chunks and decode tokens alike).
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
+#include "engine/core/result.h"
 #include "engine/kv/kv_cache.h"
 #include "kernels/cpu/attention.h"
 
 namespace pagoda {
 
+class ActivationMemory;
 class Model;
 class Ops;
 
@@ -37,43 +40,64 @@ struct TransformerOptions {
     cpu::AttentionAlgorithm attention = cpu::AttentionAlgorithm::Flash;
     bool expandKv = false;   // GQA off: K/V copied to one head per query head before attention
     int slidingWindow = -1;  // < 0: the model's (ModelConfig::slidingWindow); 0: full attention
+    // Decode steps through Ops::runDecodeStep, which a device backend runs
+    // as CUDA graphs; the CPU runs them the same either way.
+    bool decodeGraphs = false;
 };
 
 class Transformer {
 public:
-    // maxTokens: the most tokens one forward() may carry (sizes the buffers).
+    // maxTokens: the most tokens one forward() may carry (sizes the
+    // activations, allocated through ops at the first forward()).
     Transformer(const Model& model, Ops& ops, int maxTokens, const TransformerOptions& options = {});
+    ~Transformer();
 
     int maxTokens() const { return m_maxTokens; }
     void setOptions(const TransformerOptions& options) { m_options = options; }
     // The attention window in effect (the override, else the model's).
     int slidingWindow() const;
-    // Bytes of activation buffers and attention scratch held now.
+    // Bytes of activations and the backend's scratch held now.
     uint64_t workspaceBytes() const;
 
-    // Logits [rows][vocab]: per chunk in order, the last token's row, or a
-    // row per token when allLogits. Valid until the next forward().
-    std::span<const float> forward(const ForwardBatch& batch, KvCache& cache);
+    // Logits [rows][vocab] in host memory: per chunk in order, the last
+    // token's row, or a row per token when allLogits. Valid until the next
+    // forward(). Errors come from the backend (device memory, a failed
+    // launch); the cache's contents for the batch's slots are then undefined.
+    Result<std::span<const float>> forward(const ForwardBatch& batch, KvCache& cache);
 
 private:
+    // Views into m_memory, [maxTokens][...] each.
+    struct Activations {
+        float* x = nullptr;       // [n][dim] residual stream
+        float* xb = nullptr;      // [n][dim] normed input of a sublayer
+        float* xb2 = nullptr;     // [n][dim] sublayer output
+        float* q = nullptr;       // [n][qDim]
+        float* k = nullptr;       // [n][kvDim]
+        float* v = nullptr;       // [n][kvDim]
+        float* att = nullptr;     // [n][qDim]
+        float* gate = nullptr;    // [n][ffnDim]
+        float* up = nullptr;      // [n][ffnDim]
+        float* logits = nullptr;  // [n][vocab]
+    };
+
+    Result<void> allocate();
+    // The layers on nRows rows (m_tokens, m_positions, m_slots hold them).
+    void layers(int nRows, KvCache& cache);
+    // The final norm and the output projection of rows [0, nRows) of `x`.
+    void logits(const float* x, int nRows);
+
     const Model& m_model;
     Ops& m_ops;
     int m_maxTokens;
     TransformerOptions m_options;
-    cpu::AttentionWorkspace m_attentionWorkspace;
-
-    // Activations, [maxTokens][...] each.
-    std::vector<float> m_x;       // [n][dim] residual stream
-    std::vector<float> m_xb;      // [n][dim] normed input of a sublayer
-    std::vector<float> m_xb2;     // [n][dim] sublayer output
-    std::vector<float> m_q;       // [n][qDim]
-    std::vector<float> m_k;       // [n][kvDim]
-    std::vector<float> m_v;       // [n][kvDim]
-    std::vector<float> m_att;     // [n][qDim]
-    std::vector<float> m_gate;    // [n][ffnDim]
-    std::vector<float> m_up;      // [n][ffnDim]
-    std::vector<float> m_logits;  // [n][vocab]
-    std::vector<int32_t> m_positions;  // [n]
+    std::unique_ptr<ActivationMemory> m_memory;
+    uint64_t m_activationBytes = 0;
+    Activations m_act;
+    std::vector<int32_t> m_tokens;     // [rows]
+    std::vector<int32_t> m_positions;  // [rows]
+    std::vector<int32_t> m_slots;      // [rows]
+    std::vector<cpu::AttentionSequence> m_sequences;
+    std::vector<float> m_logitsStaging;  // the logits copied to the host, when they live elsewhere
 };
 
 }  // namespace pagoda

@@ -69,7 +69,9 @@ protected:
             EXPECT_EQ(batch.slots[i], table[pos / kBlockSize] * kBlockSize + pos % kBlockSize);
         }
         auto logits = m_transformer->forward(batch, *m_cache);
-        return {logits.begin(), logits.end()};
+        EXPECT_TRUE(logits) << logits.error().message;
+        if (!logits) return {};
+        return {logits->begin(), logits->end()};
     }
 
     BlockManager& manager() { return m_cache->blocks(); }
@@ -86,7 +88,9 @@ protected:
         ForwardBatch batch;
         EXPECT_TRUE((*cache)->addChunk(batch, admission->seq, tokens, false));
         auto logits = m_transformer->forward(batch, **cache);
-        return {logits.begin(), logits.end()};
+        EXPECT_TRUE(logits) << logits.error().message;
+        if (!logits) return {};
+        return {logits->begin(), logits->end()};
     }
 
     // NaN into every free block, so that reading one (a wrong table entry,
@@ -159,7 +163,7 @@ TEST_F(PrefixForward, ForkWithAppliedCopiesDecodesLikeItsParent) {
     auto fork = manager().fork(parent);
     ASSERT_TRUE(fork && fork->status == Alloc::Ok);
     ASSERT_EQ(fork->copies.size(), 1u);
-    m_cache->copyBlocks(fork->copies);
+    ASSERT_TRUE(m_cache->copyBlocks(fork->copies));
 
     const std::vector<int32_t> next = randomTokens(3);
     std::vector<float> parentLogits, childLogits;

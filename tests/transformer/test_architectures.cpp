@@ -88,7 +88,9 @@ std::vector<float> logits(const Model& model, const std::vector<int32_t>& tokens
         ForwardBatch batch;
         EXPECT_TRUE((*cache)->addChunk(batch, seq, std::span(tokens).subspan(done, step), true));
         auto rows = transformer.forward(batch, **cache);
-        out.insert(out.end(), rows.begin(), rows.end());
+        EXPECT_TRUE(rows) << rows.error().message;
+        if (!rows) return {};
+        out.insert(out.end(), rows->begin(), rows->end());
     }
     return out;
 }

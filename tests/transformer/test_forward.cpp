@@ -157,7 +157,8 @@ TEST_P(ForwardVsReference, PrefillAndDecodeMatchFloat64Reference) {
         ForwardBatch batch;
         addChunk(batch, *cache, seq, std::span(tokens).subspan(done, chunk), true);
         auto out = prefill.forward(batch, *cache);
-        logits.insert(logits.end(), out.begin(), out.end());
+        ASSERT_TRUE(out) << out.error().message;
+        logits.insert(logits.end(), out->begin(), out->end());
         done += chunk;
     }
     ASSERT_EQ(cache->blocks().length(seq), n);
@@ -174,9 +175,10 @@ TEST_P(ForwardVsReference, PrefillAndDecodeMatchFloat64Reference) {
         ForwardBatch batch;
         addChunk(batch, *cache, seq, std::span(tokens).subspan(t, 1), false);
         auto out = decode.forward(batch, *cache);
-        const double err = relativeError(out, expected[t]);
+        ASSERT_TRUE(out) << out.error().message;
+        const double err = relativeError(*out, expected[t]);
         ASSERT_LE(err, bound) << "decode position " << t;
-        const double vsPrefill = relativeError(out, std::vector<double>(logits.begin() + size_t(t) * vocab,
+        const double vsPrefill = relativeError(*out, std::vector<double>(logits.begin() + size_t(t) * vocab,
                                                                         logits.begin() + size_t(t + 1) * vocab));
         ASSERT_LE(vsPrefill, kvType == DType::F32 ? 2e-4 : 1e-2) << "decode vs prefill, position " << t;
     }
@@ -222,7 +224,8 @@ TEST(ForwardBatch, SeveralSequencesInOneBatchMatchEachAlone) {
         ForwardBatch batch;
         addChunk(batch, *cache, admit(*cache, tokens), tokens, true);
         auto out = t.forward(batch, *cache);
-        return std::vector<float>(out.begin(), out.end());
+        EXPECT_TRUE(out) << out.error().message;
+        return out ? std::vector<float>(out->begin(), out->end()) : std::vector<float>{};
     };
     const auto aAlone = alone(a), bAlone = alone(bTokens), cAlone = alone(c);
 
@@ -240,8 +243,9 @@ TEST(ForwardBatch, SeveralSequencesInOneBatchMatchEachAlone) {
     addChunk(step1, *cache, sa, std::span(a).first(21), false);
     addChunk(step1, *cache, sb, std::span(bTokens).first(5), false);
     auto out1 = t.forward(step1, *cache);
-    expectRow(out1.subspan(0, vocab), aAlone, 20);
-    expectRow(out1.subspan(vocab, vocab), bAlone, 4);
+    ASSERT_TRUE(out1) << out1.error().message;
+    expectRow(out1->subspan(0, vocab), aAlone, 20);
+    expectRow(out1->subspan(vocab, vocab), bAlone, 4);
 
     // Steps 2-4: decode A and B while C's prompt is prefilled in chunks of 10.
     for (int s = 0; s < 3; ++s) {
@@ -250,9 +254,10 @@ TEST(ForwardBatch, SeveralSequencesInOneBatchMatchEachAlone) {
         addChunk(step, *cache, sb, std::span(bTokens).subspan(5 + s, 1), false);
         addChunk(step, *cache, sc, std::span(c).subspan(10 * s, 10), true);
         auto out = t.forward(step, *cache);
-        expectRow(out.subspan(0, vocab), aAlone, 21 + s);
-        expectRow(out.subspan(vocab, vocab), bAlone, 5 + s);
-        for (int i = 0; i < 10; ++i) expectRow(out.subspan(size_t(2 + i) * vocab, vocab), cAlone, 10 * s + i);
+        ASSERT_TRUE(out) << out.error().message;
+        expectRow(out->subspan(0, vocab), aAlone, 21 + s);
+        expectRow(out->subspan(vocab, vocab), bAlone, 5 + s);
+        for (int i = 0; i < 10; ++i) expectRow(out->subspan(size_t(2 + i) * vocab, vocab), cAlone, 10 * s + i);
     }
 }
 
