@@ -24,7 +24,8 @@ struct ModelInfo {
     QString weightType;    // "f16", "q8_0", ... or "mixed"
     QString chatFormat;    // the chat template family in use ("chatml", "llama3", ...)
     QString chatNote;      // why a fallback template is in use; empty when recognized
-    QString backend;       // CpuOps::description()
+    QString backend;       // Ops::description()
+    QString backendNote;   // how the backend was chosen ("cuda: unavailable: ...; using cpu")
     qint64 fileBytes = 0;
     quint64 parameters = 0;
     int contextLength = 0;

@@ -4,7 +4,7 @@
 
 #include <QFileInfo>
 
-#include "engine/backend/cpu_ops.h"
+#include "engine/backend/backend_select.h"
 #include "engine/model/model.h"
 #include "engine/model/synthetic.h"
 
@@ -38,6 +38,7 @@ struct EngineWorker::LoadJob {
 
 struct EngineWorker::Loaded {
     std::unique_ptr<Model> model;
+    SelectedBackend backend;  // with the model's weights on it
     QString path;
     QString error;
 };
@@ -110,7 +111,7 @@ private:
 };
 
 EngineWorker::EngineWorker(const runtime::OptimizationConfig& config)
-    : m_ops(std::make_unique<CpuOps>()), m_events(std::make_unique<Events>(this)), m_config(config),
+    : m_events(std::make_unique<Events>(this)), m_config(config),
       m_statsTimer(this) {
     m_statsTimer.setInterval(kStatsIntervalMs);
     connect(&m_statsTimer, &QTimer::timeout, this, &EngineWorker::publishStats);
@@ -149,16 +150,19 @@ void EngineWorker::cancelLoad() {
 void EngineWorker::runLoad(std::shared_ptr<LoadJob> job, QString path) {
     pthread_setname_np(pthread_self(), "pagoda-loader");
     auto loaded = std::make_shared<Loaded>();
-    std::filesystem::path file = path.toStdString();
-    if (path.isEmpty()) {
-        auto lastEmit = std::chrono::steady_clock::now() - std::chrono::seconds(1);
-        auto created = ensureDefaultModel([&](uint64_t done, uint64_t total) {
+    // loadProgress at most every 50 ms, and at the end, while the job is live.
+    const auto progress = [this, job] {
+        return [this, job, lastEmit = std::chrono::steady_clock::now() - std::chrono::seconds(1)](
+                   uint64_t done, uint64_t total) mutable {
             const auto now = std::chrono::steady_clock::now();
             if (job->cancelled || (now - lastEmit < std::chrono::milliseconds(50) && done < total)) return;
             lastEmit = now;
             Q_EMIT loadProgress(qint64(done), qint64(total));
-        });
-        if (created) {
+        };
+    };
+    std::filesystem::path file = path.toStdString();
+    if (path.isEmpty()) {
+        if (auto created = ensureDefaultModel(progress())) {
             file = *created;
         } else {
             loaded->error = tr("Cannot create the default model: %1").arg(fromStd(created.error().message));
@@ -170,6 +174,22 @@ void EngineWorker::runLoad(std::shared_ptr<LoadJob> job, QString path) {
             loaded->model = std::move(*model);
         } else {
             loaded->error = fromStd(model.error().message);
+        }
+    }
+    // Each model gets a backend of its own, so the current model keeps
+    // serving on its backend while this one's weights are uploaded.
+    if (loaded->model && !job->cancelled) {
+        auto backend = selectBackend({});
+        Result<void> prepared = backend ? Result<void>{} : std::unexpected(backend.error());
+        if (backend && backend->cuda != nullptr) {
+            Q_EMIT loadStarted(tr("Uploading the weights to the GPU"));
+            prepared = prepareModel(*backend, *loaded->model, progress());
+        }
+        if (prepared) {
+            loaded->backend = std::move(*backend);
+        } else {
+            loaded->error = tr("%1: %2").arg(loaded->path, fromStd(prepared.error().message));
+            loaded->model.reset();
         }
     }
     job->done = true;
@@ -194,10 +214,11 @@ void EngineWorker::install(const std::shared_ptr<LoadJob>& job, std::shared_ptr<
     // The new engine is made before the old one stops, so a failure leaves
     // the current model serving.
     runtime::OptimizationConfig config = m_config;
-    auto engine = runtime::Engine::create(*loaded->model, *m_ops, config, m_events.get());
+    Ops& ops = *loaded->backend.ops;
+    auto engine = runtime::Engine::create(*loaded->model, ops, config, m_events.get());
     if (!engine) {
         config = runtime::OptimizationConfig::optimized();
-        engine = runtime::Engine::create(*loaded->model, *m_ops, config, m_events.get());
+        engine = runtime::Engine::create(*loaded->model, ops, config, m_events.get());
     }
     if (!engine) {
         const QString error = tr("%1: %2").arg(loaded->path, fromStd(engine.error().message));
@@ -206,7 +227,9 @@ void EngineWorker::install(const std::shared_ptr<LoadJob>& job, std::shared_ptr<
         return;
     }
     stopEngine();
-    m_engine = std::move(*engine);
+    m_engine = std::move(*engine);  // the old engine goes before the backend and model it used
+    m_ops = std::move(loaded->backend.ops);
+    m_backendNote = fromStd(loaded->backend.note);
     m_model = std::move(loaded->model);
     m_template = ChatTemplate::fromVocab(m_model->tokenizer()->vocab());
     startEngine();
@@ -330,6 +353,7 @@ ModelInfo EngineWorker::describe(const Model& model, const QString& path) const 
     info.chatFormat = fromStd(std::string(chatFamilyName(m_template->family())));
     info.chatNote = fromStd(m_template->note());
     info.backend = fromStd(m_ops->description());
+    info.backendNote = m_backendNote;
     info.fileBytes = qint64(model.file().fileSize());
     for (const gguf::TensorInfo& tensor : model.file().tensors()) info.parameters += tensor.elementCount;
     info.contextLength = config.contextLength;

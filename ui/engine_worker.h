@@ -26,8 +26,8 @@
 #include "ui/engine_types.h"
 
 namespace pagoda {
-class CpuOps;
 class Model;
+class Ops;
 }  // namespace pagoda
 
 namespace pagoda::ui {
@@ -84,7 +84,8 @@ private:
     // Turns sent before any model was ready, refused with `message`.
     void rejectWaiting(const QString& message);
 
-    std::unique_ptr<CpuOps> m_ops;
+    std::unique_ptr<Ops> m_ops;  // the backend of m_model (each load picks its own)
+    QString m_backendNote;
     std::unique_ptr<Events> m_events;
     runtime::OptimizationConfig m_config;
     QTimer m_statsTimer;

@@ -373,6 +373,7 @@ void MainWindow::onModelLoaded(const ModelInfo& info) {
                                  .arg(info.contextLength)
                                  .arg(info.chatFormat, info.chatNote.isEmpty() ? QString() : " (" + info.chatNote + ")"));
     m_backendLabel->setText(info.backend);
+    m_backendLabel->setToolTip(info.backendNote);
     m_stateLabel->setText(tr("Idle"));
     setWindowTitle(tr("Pagoda — %1").arg(info.name));
     Q_EMIT modelReady(info);

@@ -8,6 +8,7 @@
 #include "app/bench/attention_bench.h"
 #include "app/bench/compare_bench.h"
 #include "app/bench/generation_bench.h"
+#include "app/bench/gpu_bench.h"
 #include "app/bench/kv_bench.h"
 #include "app/common/args.h"
 #include "app/common/program.h"
@@ -30,6 +31,9 @@ constexpr const char* kUsage = R"(usage:
       paged vs contiguous KV cache capacity and prefix-cache hits (bookkeeping simulation)
   pagoda-bench attention [--quick] [--threads N] [--json FILE] (options in docs/ATTENTION.md)
       flash vs naive attention kernel, MHA/GQA/MQA: prefill GFLOP/s, decode K/V GB/s vs bandwidth
+  pagoda-bench gpu [--quick] [--presets 7b,8b-gqa] [--dtype f16] [--batches 1,8,32] [--context 512]
+               [--steps 32] [--attention-contexts 4096,16384] [--graphs 0|1] [--device N] [--json FILE]
+      the CUDA backend: decode tok/s vs the copy-bandwidth roofline, prefill attention TFLOP/s (docs/CUDA.md)
 )";
 
 Result<void> run(int argc, char** argv) {
@@ -48,6 +52,7 @@ Result<void> run(int argc, char** argv) {
     if (command == "kv") return runKvBench(args);
     if (command == "compare") return runCompareBench(args);
     if (command == "attention") return runAttentionBench(args);
+    if (command == "gpu") return runGpuBench(args);
     return fail("unknown benchmark '{}'\n{}", command, kUsage);
 }
 

@@ -2,6 +2,7 @@
 // contract other tools script against: stdout carries only the requested
 // output, errors are one line on stderr with a non-zero exit code.
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <fstream>
@@ -14,7 +15,7 @@
 
 #include "app/common/args.h"
 #include "app/common/program.h"
-#include "engine/backend/cpu_ops.h"
+#include "engine/backend/backend_select.h"
 #include "engine/chat/chat_template.h"
 #include "engine/generation/generator.h"
 #include "engine/model/llama2c_import.h"
@@ -29,11 +30,14 @@ constexpr const char* kUsage = R"(usage:
   pagoda-cli make-model --preset NAME | --dim D --layers L --heads H --kv-heads K --ffn F --vocab V
                         [--context N] [--dtype f32|f16|bf16|q8_0|q4_0] [--seed N] --out PATH
   pagoda-cli generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]
-                      [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--threads N]
-  pagoda-cli chat [--model PATH] [--system TEXT] [--max-tokens N] [sampling options as generate]
+                      [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [backend options]
+  pagoda-cli chat [--model PATH] [--system TEXT] [--max-tokens N] [sampling and backend options]
   pagoda-cli tokenize --model PATH [--no-bos] (--text TEXT | --file F)
-  pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE
+  pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE [backend options]
   pagoda-cli import-llama2c --checkpoint X.bin --tokenizer T.bin --out Y.gguf
+  pagoda-cli devices
+backend options: [--backend auto|cpu|cuda] (auto: the GPU when the CUDA module, driver and a
+device are present, else the CPU) [--threads N] (CPU threads; default all)
 presets: tiny, small, 1b, 7b, 8b-gqa, 7b-mqa. Without --model, generate uses the default
 synthetic model (created on first use under ~/.cache/pagoda/models).
 )";
@@ -150,18 +154,36 @@ Result<SamplingParams> samplingOptions(Args& args) {
     return p;
 }
 
+Result<BackendOptions> backendOptions(Args& args) {
+    BackendOptions options;
+    PAGODA_ASSIGN_OR_RETURN(options.cpu.threads, args.integer("threads", 0, 0, 1024));
+    PAGODA_ASSIGN_OR_RETURN(options.choice, parseBackendChoice(args.value("backend").value_or("auto")));
+    return options;
+}
+
+// The backend chosen (and why, on stderr), with the model's weights on it.
+Result<SelectedBackend> openBackend(const BackendOptions& options, const Model& model) {
+    PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, selectBackend(options));
+    fmt::print(stderr, "{}\n", backend.note);
+    PAGODA_RETURN_IF_ERROR(prepareModel(backend, model, [](uint64_t done, uint64_t total) {
+        fmt::print(stderr, "\ruploading weights: {:3.0f}%{}", 100.0 * double(done) / double(std::max<uint64_t>(total, 1)),
+                   done == total ? "\n" : "");
+    }));
+    return backend;
+}
+
 Result<void> runGenerate(Args& args) {
     const std::string prompt = args.value("prompt").value_or("Once upon a time");
     PAGODA_ASSIGN_OR_RETURN(int maxTokens, args.integer("max-tokens", 128, 1, 1 << 24));
     PAGODA_ASSIGN_OR_RETURN(SamplingParams sampling, samplingOptions(args));
-    PAGODA_ASSIGN_OR_RETURN(int threads, args.integer("threads", 0, 0, 1024));
+    PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, backendOptions(args));
     PAGODA_ASSIGN_OR_RETURN(auto model, loadModelOption(args));
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     PAGODA_ASSIGN_OR_RETURN(const Tokenizer* tokenizer, requireTokenizer(*model));
 
     const std::vector<int32_t> tokens = tokenizer->encode(prompt, tokenizer->vocab().addBos);
-    CpuOps ops(CpuOpsOptions{threads, std::nullopt});
-    Generator generator(*model, ops);
+    PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model));
+    Generator generator(*model, *backend.ops);
     TokenStreamDecoder decoder(*tokenizer);
     for (int32_t id : tokens) decoder.push(id);  // prime it so the first piece's space is handled in context
     fmt::print("{}", prompt);
@@ -172,7 +194,7 @@ Result<void> runGenerate(Args& args) {
         std::fflush(stdout);
     }));
     fmt::print("{}\n", decoder.flush());
-    fmt::print(stderr, "model: {} ({}), {}\n", model->config().name, model->weightTypeName(), ops.description());
+    fmt::print(stderr, "model: {} ({}), {}\n", model->config().name, model->weightTypeName(), backend.ops->description());
     fmt::print(stderr, "prompt: {} tokens, {:.2f} tok/s\n", stats.promptTokens, stats.promptTokensPerSecond());
     fmt::print(stderr, "generation: {} tokens, {:.2f} tok/s ({})\n", stats.generatedTokens,
                stats.generateTokensPerSecond(), finishReasonName(stats.finish));
@@ -185,7 +207,7 @@ Result<void> runGenerate(Args& args) {
 Result<void> runChat(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(int maxTokens, args.integer("max-tokens", 512, 1, 1 << 24));
     PAGODA_ASSIGN_OR_RETURN(SamplingParams sampling, samplingOptions(args));
-    PAGODA_ASSIGN_OR_RETURN(int threads, args.integer("threads", 0, 0, 1024));
+    PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, backendOptions(args));
     const std::optional<std::string> system = args.value("system");
     PAGODA_ASSIGN_OR_RETURN(auto model, loadModelOption(args));
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
@@ -194,8 +216,8 @@ Result<void> runChat(Args& args) {
     fmt::print(stderr, "chat template: {}{}; empty line or end of input quits\n", chatFamilyName(chat.family()),
                chat.isFallback() ? " (" + chat.note() + ")" : "");
 
-    CpuOps ops(CpuOpsOptions{threads, std::nullopt});
-    Generator generator(*model, ops);
+    PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model));
+    Generator generator(*model, *backend.ops);
     std::vector<ChatMessage> messages;
     if (system) messages.push_back({ChatRole::System, *system});
     for (std::string line; fmt::print(stderr, "> "), std::getline(std::cin, line) && !line.empty();) {
@@ -260,12 +282,12 @@ Result<void> runLogits(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(std::string path, args.required("model"));
     PAGODA_ASSIGN_OR_RETURN(std::string tokenText, args.required("tokens"));
     PAGODA_ASSIGN_OR_RETURN(std::string out, args.required("out"));
-    PAGODA_ASSIGN_OR_RETURN(int threads, args.integer("threads", 0, 0, 1024));
+    PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, backendOptions(args));
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     PAGODA_ASSIGN_OR_RETURN(std::vector<int32_t> ids, parseTokenList(tokenText));
     PAGODA_ASSIGN_OR_RETURN(auto model, Model::load(path));
-    CpuOps ops(CpuOpsOptions{threads, std::nullopt});
-    Generator generator(*model, ops);
+    PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model));
+    Generator generator(*model, *backend.ops);
     PAGODA_ASSIGN_OR_RETURN(std::vector<float> logits, generator.promptLogits(ids));
     std::ofstream file(out, std::ios::binary);
     file.write(reinterpret_cast<const char*>(logits.data()), std::streamsize(logits.size() * sizeof(float)));
@@ -279,6 +301,15 @@ Result<void> runImport(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(std::string out, args.required("out"));
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     return importLlama2c(checkpoint, tokenizer, out);
+}
+
+// The backends this machine offers: the CUDA device or why there is none,
+// and the CPU the engine falls back to.
+Result<void> runDevices(Args& args) {
+    PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
+    PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, selectBackend({}));
+    fmt::print("{}\n{}\n", backend.note, backend.ops->description());
+    return {};
 }
 
 Result<void> run(int argc, char** argv) {
@@ -296,6 +327,7 @@ Result<void> run(int argc, char** argv) {
     if (command == "tokenize") return runTokenize(args);
     if (command == "logits") return runLogits(args);
     if (command == "import-llama2c") return runImport(args);
+    if (command == "devices") return runDevices(args);
     return fail("unknown command '{}' (try --help)", command);
 }
 

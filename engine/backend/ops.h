@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -47,12 +48,28 @@ public:
     virtual Result<void> copyBlocks(std::span<const BlockCopy> copies) = 0;
 };
 
+// A device's memory by use, for the plots and metrics.
+struct DeviceMemoryStats {
+    uint64_t weightsBytes = 0;
+    uint64_t kvCacheBytes = 0;
+    uint64_t activationsBytes = 0;
+    uint64_t workspaceBytes = 0;
+    uint64_t reservedBytes = 0;  // held by the backend's pool (in use or cached)
+    uint64_t freeBytes = 0;      // on the device, as its runtime reports
+    uint64_t totalBytes = 0;
+};
+
 // What a decode step's fixed launch shape depends on (CUDA graphs).
 struct DecodeStepShape {
     int maxBatch = 0;    // the most sequences one step may carry
     int nHeads = 0;
     int window = 0;      // the attention window in effect (0: full)
     int maxContext = 0;  // the longest context a sequence may reach
+    // Identifies what else the step's operations depend on (the caller's
+    // activations and attention options): recordings of another are stale.
+    uint64_t variant = 0;
+
+    bool operator==(const DecodeStepShape&) const = default;
 };
 
 class Ops {
@@ -72,6 +89,9 @@ public:
     virtual Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) = 0;
     // Bytes of scratch the operations hold (attention workspace).
     virtual uint64_t scratchBytes() const = 0;
+    // Memory of a device backend; none for the CPU (host memory is the
+    // process's).
+    virtual std::optional<DeviceMemoryStats> deviceMemory() { return std::nullopt; }
     // The first failure of an operation since the last status(); clears it.
     virtual Result<void> status() { return {}; }
 

@@ -2,6 +2,7 @@
 
 #include <cassert>
 #include <cmath>
+#include <cstdint>
 
 #include "engine/backend/ops.h"
 #include "engine/model/model.h"
@@ -64,7 +65,12 @@ Result<std::span<const float>> Transformer::forward(const ForwardBatch& batch, K
     assert(m_positions.size() == size_t(n));
 
     if (decode && m_options.decodeGraphs) {
-        const DecodeStepShape shape{m_maxTokens, c.nHeads, slidingWindow(), c.contextLength};
+        // The activations' address (64-byte aligned: its low bits are free)
+        // and the attention options are what a recording also depends on.
+        const uint64_t variant = uint64_t(reinterpret_cast<uintptr_t>(m_act.x)) |
+                                 uint64_t(m_options.attention == cpu::AttentionAlgorithm::Naive) << 1 |
+                                 uint64_t(m_options.expandKv);
+        const DecodeStepShape shape{m_maxTokens, c.nHeads, slidingWindow(), c.contextLength, variant};
         PAGODA_RETURN_IF_ERROR(m_ops.runDecodeStep(batch, shape, [&](int nRows) {
             // Padding rows: token 0 at position 0, stored nowhere, in no sequence.
             m_tokens.resize(size_t(nRows), 0);

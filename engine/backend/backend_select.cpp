@@ -1,0 +1,46 @@
+#include "engine/backend/backend_select.h"
+
+#include <fmt/format.h>
+
+#include "engine/backend/cuda_ops.h"
+
+namespace pagoda {
+
+Result<BackendChoice> parseBackendChoice(std::string_view name) {
+    if (name == "auto") return BackendChoice::Auto;
+    if (name == "cpu") return BackendChoice::Cpu;
+    if (name == "cuda") return BackendChoice::Cuda;
+    return fail("unknown backend '{}' (auto, cpu or cuda)", name);
+}
+
+Result<SelectedBackend> selectBackend(const BackendOptions& options) {
+    SelectedBackend selected;
+    if (options.choice != BackendChoice::Cpu) {
+        const CudaProbeResult probe = probeCuda(options.cudaModulePaths, options.cudaDevice);
+        std::string reason = probe.reason;
+        if (probe.available) {
+            auto cuda = CudaOps::create(probe.module, options.cudaDevice);
+            if (cuda) {
+                selected.cuda = cuda->get();
+                selected.ops = std::move(*cuda);
+                selected.note = fmt::format("cuda: {}; using cuda", describeCudaDevice(probe.device));
+                return selected;
+            }
+            reason = cuda.error().message;
+        }
+        if (options.choice == BackendChoice::Cuda) return fail("cuda: unavailable: {}", reason);
+        selected.note = fmt::format("cuda: unavailable: {}; using cpu", reason);
+    } else {
+        selected.note = "cpu: chosen";
+    }
+    selected.ops = std::make_unique<CpuOps>(options.cpu);
+    return selected;
+}
+
+Result<void> prepareModel(SelectedBackend& backend, const Model& model,
+                          const std::function<void(uint64_t done, uint64_t total)>& progress) {
+    if (backend.cuda == nullptr) return {};
+    return backend.cuda->uploadModel(model, progress);
+}
+
+}  // namespace pagoda

@@ -1,0 +1,55 @@
+#pragma once
+// Which backend runs the model: the CUDA module when it loads and finds a
+// usable device, else the CPU, with the reason it is not CUDA.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/backend/cpu_ops.h"
+#include "engine/backend/cuda_loader.h"
+#include "engine/core/result.h"
+
+namespace pagoda {
+
+class CudaOps;
+class Model;
+
+enum class BackendChoice {
+    Auto,  // CUDA when possible, else the CPU
+    Cpu,
+    Cuda,  // CUDA or an error
+};
+
+// "auto", "cpu", "cuda"
+Result<BackendChoice> parseBackendChoice(std::string_view name);
+
+struct BackendOptions {
+    BackendChoice choice = BackendChoice::Auto;
+    CpuOpsOptions cpu;
+    std::vector<std::filesystem::path> cudaModulePaths = defaultCudaModulePaths();
+    int cudaDevice = 0;
+};
+
+struct SelectedBackend {
+    std::unique_ptr<Ops> ops;
+    CudaOps* cuda = nullptr;  // ops, when it is the CUDA backend
+    // One line for the user: "cuda: NVIDIA H100 ... ; using cuda", or
+    // "cuda: unavailable: no NVIDIA driver (...); using cpu".
+    std::string note;
+};
+
+// Errors only for BackendChoice::Cuda without a usable device.
+Result<SelectedBackend> selectBackend(const BackendOptions& options);
+
+// Makes the model's weights usable by the backend: uploads them once to the
+// device for CUDA (progress: bytes done, total; a clear error when they do
+// not fit); nothing for the CPU, which reads the memory-mapped file.
+Result<void> prepareModel(SelectedBackend& backend, const Model& model,
+                          const std::function<void(uint64_t done, uint64_t total)>& progress = {});
+
+}  // namespace pagoda

@@ -1,0 +1,280 @@
+#include "engine/backend/cuda_ops.h"
+
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "engine/model/model.h"
+#include "engine/transformer/transformer.h"
+#include "kernels/cuda/graph_buckets.h"
+
+namespace pagoda {
+namespace {
+
+Result<void> toResult(const cuda::Status& status) {
+    if (status.ok()) return {};
+    return fail("{}", status.message());
+}
+
+cuda::HostMatrix hostMatrix(const cpu::WeightMatrix& w) { return {w.type, w.data, w.rows, w.cols}; }
+
+// Blocks covering positions [0, startPos + nQueries): the block-table
+// length attention reads (kernels/cpu/attention.h).
+int tableLength(int startPos, int nQueries, int blockSize) { return (startPos + nQueries + blockSize - 1) / blockSize; }
+
+class DeviceActivations final : public ActivationMemory {
+public:
+    explicit DeviceActivations(cuda::DeviceBuffer buffer) : m_buffer(std::move(buffer)) {}
+    float* data() override { return m_buffer.as<float>(); }
+
+private:
+    cuda::DeviceBuffer m_buffer;
+};
+
+}  // namespace
+
+// The device pool of one KvCache: the backend's pool while `generation` is
+// its newest.
+class CudaKvStorage final : public KvStorage {
+public:
+    CudaKvStorage(CudaOps& ops, const KvLayout& layout, uint64_t generation)
+        : m_ops(ops), m_layout(layout), m_generation(generation) {}
+
+    cpu::PagedKvView view(int) const override {
+        return {m_layout.type, nullptr, nullptr, m_layout.nKvHeads, m_layout.blockSize, m_layout.headDim};
+    }
+    Result<void> copyBlocks(std::span<const BlockCopy> copies) override {
+        PAGODA_RETURN_IF_ERROR(m_ops.checkPool(*this));
+        std::vector<int32_t> pairs;
+        pairs.reserve(2 * copies.size());
+        for (const BlockCopy& c : copies) pairs.insert(pairs.end(), {c.src, c.dst});
+        return toResult(m_ops.m_backend->copyKvBlocks(pairs.data(), int(copies.size())));
+    }
+    uint64_t generation() const { return m_generation; }
+
+private:
+    CudaOps& m_ops;
+    KvLayout m_layout;
+    uint64_t m_generation;
+};
+
+Result<std::unique_ptr<CudaOps>> CudaOps::create(const std::shared_ptr<CudaModule>& module, int deviceIndex) {
+    PAGODA_ASSIGN_OR_RETURN(DeviceBackendPtr backend, module->createBackend(deviceIndex));
+    return std::unique_ptr<CudaOps>(new CudaOps(std::move(backend)));
+}
+
+std::string CudaOps::description() const {
+    const cuda::DeviceInfo& d = m_backend->device();
+    return fmt::format("cuda: {}, sm_{}{}, {} SMs", d.name, d.ccMajor, d.ccMinor, d.smCount);
+}
+
+Result<std::unique_ptr<ActivationMemory>> CudaOps::allocateActivations(size_t floats) {
+    auto buffer = m_backend->allocate(floats * sizeof(float), cuda::MemoryUse::Activations);
+    if (!buffer.ok()) return fail("{}", buffer.status().message());
+    return std::make_unique<DeviceActivations>(std::move(buffer.value()));
+}
+
+Result<std::unique_ptr<KvStorage>> CudaOps::createKvStorage(const KvLayout& layout) {
+    if (layout.type != DType::F16) {
+        return fail("the CUDA backend keeps the KV cache in f16 (the layout asks for {})", dtypeName(layout.type));
+    }
+    ++m_kvGeneration;
+    m_kvBlockSize = layout.blockSize;
+    PAGODA_RETURN_IF_ERROR(toResult(m_backend->createKvPool(
+        {layout.nLayers, layout.nKvHeads, layout.headDim, layout.blockSize, layout.numBlocks})));
+    return std::make_unique<CudaKvStorage>(*this, layout, m_kvGeneration);
+}
+
+Result<void> CudaOps::checkPool(const KvStorage& storage) const {
+    const auto* device = dynamic_cast<const CudaKvStorage*>(&storage);
+    if (device == nullptr) return fail("the KV cache is not in device memory (create it with the CUDA backend)");
+    if (device->generation() != m_kvGeneration) {
+        return fail("the KV cache's device pool was replaced by a newer cache's (the backend holds one pool)");
+    }
+    return {};
+}
+
+std::optional<DeviceMemoryStats> CudaOps::deviceMemory() {
+    const cuda::MemoryAccounting m = m_backend->memory();
+    DeviceMemoryStats stats;
+    stats.weightsBytes = m.inUseBy(cuda::MemoryUse::Weights);
+    stats.kvCacheBytes = m.inUseBy(cuda::MemoryUse::KvCache);
+    stats.activationsBytes = m.inUseBy(cuda::MemoryUse::Activations);
+    stats.workspaceBytes = m.inUseBy(cuda::MemoryUse::Workspace);
+    stats.reservedBytes = m.reserved;
+    stats.freeBytes = m.deviceFree;
+    stats.totalBytes = m.deviceTotal;
+    return stats;
+}
+
+Result<std::span<const float>> CudaOps::readBack(const float* data, size_t n, std::vector<float>& staging) {
+    PAGODA_RETURN_IF_ERROR(status());
+    staging.resize(n);
+    PAGODA_RETURN_IF_ERROR(toResult(m_backend->copyToHostSync(data, staging.data(), n * sizeof(float))));
+    return std::span<const float>(staging);
+}
+
+void CudaOps::record(const cuda::Status& status) {
+    if (!status.ok() && !m_error) m_error = Error{status.message()};
+}
+
+Result<void> CudaOps::status() {
+    if (!m_error) return {};
+    Error error = std::move(*m_error);
+    m_error.reset();
+    return std::unexpected(std::move(error));
+}
+
+void CudaOps::embed(const cpu::WeightMatrix& table, std::span<const int32_t> ids, float* out) {
+    if (failed()) return;
+    record(m_backend->embed(table.data, ids.data(), int(ids.size()), out));
+}
+
+void CudaOps::rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) {
+    if (failed()) return;
+    record(m_backend->rmsNorm(x, weight, y, nRows, n, eps));
+}
+
+void CudaOps::matmul(const cpu::WeightMatrix& w, const float* x, float* y, int64_t nTokens) {
+    if (failed()) return;
+    record(m_backend->matmul(w.data, x, y, nTokens));
+}
+
+void CudaOps::rope(float* x, int nTokens, int nHeads, const int32_t* positions, const cpu::RopeParams& params) {
+    if (failed()) return;
+    const cuda::RopeShape shape{params.headDim, params.ropeDim, params.base, params.style == cpu::RopeStyle::NeoX};
+    record(m_backend->rope(x, nTokens, nHeads, positions, shape));
+}
+
+void CudaOps::storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots, int nTokens) {
+    if (failed()) return;
+    if (Result<void> pool = checkPool(cache.storage()); !pool) {
+        m_error = pool.error();
+        return;
+    }
+    record(m_backend->storeKv(layer, k, v, slots, nTokens));
+}
+
+void CudaOps::attention(KvCache& cache, int layer, const cpu::AttentionParams& params) {
+    if (failed()) return;
+    if (Result<void> pool = checkPool(cache.storage()); !pool) {
+        m_error = pool.error();
+        return;
+    }
+    std::vector<cuda::AttentionSequenceSpec> sequences;
+    sequences.reserve(params.sequences.size());
+    for (const cpu::AttentionSequence& s : params.sequences) {
+        if (s.blockTable == nullptr) {
+            m_error = Error{"attention: the CUDA backend reads paged KV only (a sequence has no block table)"};
+            return;
+        }
+        sequences.push_back({s.queryOffset, s.nQueries, s.startPos, s.blockTable,
+                             tableLength(s.startPos, s.nQueries, params.kv.blockSize)});
+    }
+    cuda::AttentionCall call;
+    call.q = params.q;
+    call.out = params.out;
+    call.layer = layer;
+    call.nHeads = params.nHeads;
+    call.scale = params.scale;
+    call.window = params.window;
+    call.naive = params.algorithm == cpu::AttentionAlgorithm::Naive;
+    call.expandKv = params.expandKv;
+    call.sequences = sequences.data();
+    call.nSequences = int(sequences.size());
+    record(m_backend->attention(call));
+}
+
+void CudaOps::swiglu(const float* gate, const float* up, float* out, int64_t n) {
+    if (failed()) return;
+    record(m_backend->swiglu(gate, up, out, n));
+}
+
+void CudaOps::add(float* y, const float* x, int64_t n) {
+    if (failed()) return;
+    record(m_backend->add(y, x, n));
+}
+
+void CudaOps::addBias(float* y, const float* bias, int64_t nRows, int64_t n) {
+    if (failed()) return;
+    record(m_backend->addBias(y, bias, nRows, n));
+}
+
+void CudaOps::copy(float* dst, const float* src, int64_t n) {
+    if (failed()) return;
+    record(m_backend->copyOnDevice(dst, src, size_t(n) * sizeof(float)));
+}
+
+Result<void> CudaOps::uploadModel(const Model& model, const cuda::UploadProgressFn& progress) {
+    const ModelWeights& w = model.weights();
+    std::vector<cuda::HostMatrix> matrices = {hostMatrix(w.tokenEmbedding), hostMatrix(w.output)};
+    std::vector<cuda::HostVector> vectors;
+    auto addVector = [&](const std::vector<float>& v) {
+        if (!v.empty()) vectors.push_back({v.data(), int64_t(v.size())});
+    };
+    addVector(w.outputNorm);
+    for (const LayerWeights& layer : w.layers) {
+        for (const cpu::WeightMatrix* m : {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.gate, &layer.up,
+                                           &layer.down}) {
+            matrices.push_back(hostMatrix(*m));
+        }
+        for (const std::vector<float>* v : {&layer.attnNorm, &layer.ffnNorm, &layer.bq, &layer.bk, &layer.bv}) {
+            addVector(*v);
+        }
+    }
+    return toResult(m_backend->uploadWeights(matrices, vectors, progress));
+}
+
+Result<void> CudaOps::copyToDevice(const void* host, void* device, size_t bytes) {
+    return toResult(m_backend->copyToDevice(host, device, bytes));
+}
+
+Result<void> CudaOps::synchronize() { return toResult(m_backend->synchronize()); }
+
+Result<double> CudaOps::measureCopyBandwidthSync(size_t bytes, int repetitions) {
+    auto gbs = m_backend->measureCopyBandwidthSync(bytes, repetitions);
+    if (!gbs.ok()) return fail("{}", gbs.status().message());
+    return gbs.value();
+}
+
+Result<void> CudaOps::runDecodeStep(const ForwardBatch& batch, const DecodeStepShape& shape,
+                                    const std::function<void(int nRows)>& layers) {
+    PAGODA_RETURN_IF_ERROR(status());
+    if (m_kvBlockSize == 0) return fail("runDecodeStep: no device KV pool");
+    if (m_graphShape != shape) {
+        m_backend->dropDecodeGraphs();
+        m_graphShape = shape;
+    }
+    const int n = int(batch.tokens.size());
+    const int bucket = cuda::graphBucketFor(n, cuda::defaultGraphBuckets(shape.maxBatch));
+    if (bucket < 0) return fail("runDecodeStep: a decode batch of {} tokens (graphs up to {})", n, shape.maxBatch);
+    std::vector<int32_t> positions;
+    std::vector<cuda::AttentionSequenceSpec> sequences;
+    for (const SequenceChunk& chunk : batch.chunks) {
+        if (chunk.nTokens != 1) return fail("runDecodeStep: a chunk of {} tokens in a decode step", chunk.nTokens);
+        sequences.push_back({int(positions.size()), 1, chunk.startPos, chunk.blockTable.data(),
+                             tableLength(chunk.startPos, 1, m_kvBlockSize)});
+        positions.push_back(chunk.startPos);
+    }
+    if (int(positions.size()) != n || batch.slots.size() != batch.tokens.size()) {
+        return fail("runDecodeStep: {} tokens, {} chunks, {} slots", n, positions.size(), batch.slots.size());
+    }
+    cuda::DecodeStep step;
+    step.tokens = batch.tokens.data();
+    step.positions = positions.data();
+    step.slots = batch.slots.data();
+    step.nTokens = n;
+    step.bucket = bucket;
+    step.nHeads = shape.nHeads;
+    step.window = shape.window;
+    step.maxContext = shape.maxContext;
+    step.sequences = sequences.data();
+    auto mode = m_backend->beginDecodeGraph(step);
+    if (!mode.ok()) return fail("{}", mode.status().message());
+    if (mode.value() == cuda::GraphMode::Capture) layers(bucket);
+    const bool abandon = failed();
+    PAGODA_RETURN_IF_ERROR(toResult(m_backend->endDecodeGraph(abandon)));
+    return status();
+}
+
+}  // namespace pagoda

@@ -1,0 +1,91 @@
+#pragma once
+// The CUDA backend behind Ops: each call forwarded to the module's
+// DeviceBackend, with activations in device memory. Weights and norm
+// vectors are named by their host addresses (the memory-mapped GGUF and the
+// Model's vectors), so uploadModel() must run first; the KV pools live on
+// the device (createKvStorage), the KvCache keeping only the bookkeeping.
+// The backend holds one KV pool: creating a KvCache replaces the pool of
+// the one before (whose contents are then gone).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "engine/backend/cuda_loader.h"
+#include "engine/backend/ops.h"
+#include "engine/cache/block_manager.h"
+#include "engine/core/result.h"
+#include "engine/kv/kv_cache.h"
+
+namespace pagoda {
+
+class Model;
+struct ForwardBatch;
+
+class CudaOps final : public Ops {
+public:
+    static Result<std::unique_ptr<CudaOps>> create(const std::shared_ptr<CudaModule>& module, int deviceIndex = 0);
+
+    std::string description() const override;
+
+    Result<std::unique_ptr<ActivationMemory>> allocateActivations(size_t floats) override;
+    Result<std::unique_ptr<KvStorage>> createKvStorage(const KvLayout& layout) override;
+    Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) override;
+    uint64_t scratchBytes() const override { return 0; }
+    Result<void> status() override;
+    std::optional<DeviceMemoryStats> deviceMemory() override;
+
+    void embed(const cpu::WeightMatrix& table, std::span<const int32_t> ids, float* out) override;
+    void rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) override;
+    void matmul(const cpu::WeightMatrix& w, const float* x, float* y, int64_t nTokens) override;
+    void rope(float* x, int nTokens, int nHeads, const int32_t* positions, const cpu::RopeParams& params) override;
+    void storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots,
+                 int nTokens) override;
+    void attention(KvCache& cache, int layer, const cpu::AttentionParams& params) override;
+    void swiglu(const float* gate, const float* up, float* out, int64_t n) override;
+    void add(float* y, const float* x, int64_t n) override;
+    void addBias(float* y, const float* bias, int64_t nRows, int64_t n) override;
+
+    void copy(float* dst, const float* src, int64_t n) override;
+
+    // The decode step as the CUDA graph of its batch-size bucket
+    // (cuda::defaultGraphBuckets(shape.maxBatch)): the step's metadata is
+    // staged, then layers(bucket) issues the step's operations on `bucket`
+    // rows, the extra rows padding. The first step of a bucket records
+    // them; later steps replay the recording and skip `layers`. The shape
+    // fixes the attention launch shape.
+    Result<void> runDecodeStep(const ForwardBatch& batch, const DecodeStepShape& shape,
+                               const std::function<void(int nRows)>& layers) override;
+
+    // --- beyond Ops ---
+
+    // Uploads every weight matrix and norm/bias vector once; fails with a
+    // clear out-of-memory error, before allocating, when they do not fit.
+    Result<void> uploadModel(const Model& model, const cuda::UploadProgressFn& progress = {});
+    Result<void> copyToDevice(const void* host, void* device, size_t bytes);
+    Result<void> synchronize();
+    cuda::MemoryAccounting memory() { return m_backend->memory(); }
+    // Device-to-device copy bandwidth (GB/s read + written): the roofline.
+    Result<double> measureCopyBandwidthSync(size_t bytes, int repetitions);
+
+private:
+    explicit CudaOps(DeviceBackendPtr backend) : m_backend(std::move(backend)) {}
+
+    bool failed() const { return m_error.has_value(); }
+    void record(const cuda::Status& status);
+
+    DeviceBackendPtr m_backend;
+    std::optional<Error> m_error;
+    // Whether `storage` is the backend's current pool.
+    Result<void> checkPool(const KvStorage& storage) const;
+    friend class CudaKvStorage;
+
+    std::optional<DecodeStepShape> m_graphShape;  // what the recorded decode graphs were recorded for
+    uint64_t m_kvGeneration = 0;  // counts createKvStorage calls: the current pool's
+    int m_kvBlockSize = 0;        // of the current pool
+};
+
+}  // namespace pagoda

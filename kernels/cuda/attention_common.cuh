@@ -1,0 +1,34 @@
+#pragma once
+// Device helpers of the attention kernels: where a sequence's query rows
+// and K/V rows live. Included by .cu files only.
+
+#include <cstdint>
+
+#include "kernels/cuda/attention_args.h"
+#include "kernels/cuda/attention_plan.h"
+
+namespace pagoda::cuda {
+
+struct SeqDesc {
+    int queryOffset;
+    int nQueries;
+    int startPos;
+    int tableOffset;
+};
+
+__device__ __forceinline__ SeqDesc loadSeq(const int32_t* seqs, int s) {
+    const int4 d = reinterpret_cast<const int4*>(seqs)[s];
+    return {d.x, d.y, d.z, d.w};
+}
+
+__device__ __forceinline__ int windowStart(int pos, int window) { return window > 0 ? max(0, pos - window + 1) : 0; }
+
+// Element offset of position `pos`, KV head `kvHead`, in one layer's pool;
+// -1 when its block was released.
+__device__ __forceinline__ int64_t kvRowOffset(const AttentionArgs& a, const SeqDesc& s, int pos, int kvHead) {
+    const int block = a.tables[s.tableOffset + pos / a.kv.blockSize];
+    if (block < 0) return -1;
+    return ((int64_t(block) * a.kv.nKvHeads + kvHead) * a.kv.blockSize + pos % a.kv.blockSize) * a.kv.headDim;
+}
+
+}  // namespace pagoda::cuda

@@ -1,0 +1,169 @@
+#include "kernels/cuda/attention_plan.h"
+
+#include <algorithm>
+#include <string>
+
+namespace pagoda::cuda {
+namespace {
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+size_t alignUp(size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+int windowStart(int pos, int window) { return window > 0 ? std::max(0, pos - window + 1) : 0; }
+
+std::string sequenceName(size_t index) { return "attention sequence " + std::to_string(index); }
+
+}  // namespace
+
+DecodeSplitPlan planDecodeSplits(int maxContext, int64_t ctas, int smCount, int blockSize) {
+    DecodeSplitPlan plan;
+    blockSize = std::max(1, blockSize);
+    if (maxContext <= 0) {
+        plan.splitTokens = blockSize;
+        return plan;
+    }
+    const int64_t target = 2 * int64_t(std::max(1, smCount));
+    int64_t splits = ceilDiv(target, std::max<int64_t>(1, ctas));
+    splits = std::min<int64_t>(splits, ceilDiv(maxContext, kMinSplitTokens));
+    splits = std::clamp<int64_t>(splits, 1, kMaxSplits);
+    const int64_t perSplit = ceilDiv(ceilDiv(maxContext, splits), blockSize) * blockSize;
+    plan.splitTokens = int(perSplit);
+    plan.nSplits = int(ceilDiv(maxContext, perSplit));
+    return plan;
+}
+
+bool hasPrefillKernel(int headDim) { return headDim == 64 || headDim == 128; }
+
+int decodeHeadsPerCta(int headDim) { return headDim == 64 || headDim == 128 ? 8 : 4; }
+
+size_t AttentionPlan::workspaceBytes() const { return attentionWorkspaceLayout(*this).total; }
+
+AttentionWorkspaceLayout attentionWorkspaceLayout(const AttentionPlan& plan) {
+    AttentionWorkspaceLayout layout;
+    layout.partials = 0;
+    layout.scores = alignUp(plan.partialBytes);
+    layout.expandedK = layout.scores + alignUp(plan.scoreBytes);
+    layout.expandedV = layout.expandedK + alignUp(plan.expandedBytes / 2);
+    layout.total = layout.expandedV + alignUp(plan.expandedBytes / 2);
+    return layout;
+}
+
+StatusOr<AttentionPlan> planAttention(const AttentionGeometry& g, const std::vector<AttentionSequenceSpec>& sequences,
+                                      const AttentionPlanOptions& options) {
+    if (g.nHeads < 1 || g.nKvHeads < 1 || g.nHeads % g.nKvHeads != 0) {
+        return Status::error("attention: " + std::to_string(g.nHeads) + " query heads over " +
+                             std::to_string(g.nKvHeads) + " KV heads");
+    }
+    if (g.headDim < 2 || g.headDim > kMaxHeadDim || g.headDim % 2 != 0) {
+        return Status::error("unsupported head size: " + std::to_string(g.headDim) + " (even, at most " +
+                             std::to_string(kMaxHeadDim) + ")");
+    }
+    if (g.blockSize < 1 || g.window < 0) {
+        return Status::error("attention: block size " + std::to_string(g.blockSize) + ", window " +
+                             std::to_string(g.window));
+    }
+
+    AttentionPlan plan;
+    plan.naive = options.naive;
+    plan.expanded = options.expandKv;
+    plan.nSeqs = int(sequences.size());
+    plan.kvHeads = options.expandKv ? g.nHeads : g.nKvHeads;
+    std::vector<int32_t> seqDescs;
+    std::vector<int32_t> tables;
+    std::vector<int32_t> rows;
+    std::vector<int32_t> tiles;
+    std::vector<int32_t> copies;
+    int maxDecodeContext = 0;
+    const bool prefillKernel = !options.naive && hasPrefillKernel(g.headDim);
+    for (size_t s = 0; s < sequences.size(); ++s) {
+        const AttentionSequenceSpec& seq = sequences[s];
+        if (seq.nQueries < 1 || seq.startPos < 0 || seq.queryOffset < 0) {
+            return Status::error(sequenceName(s) + ": " + std::to_string(seq.nQueries) + " queries at position " +
+                                 std::to_string(seq.startPos) + ", row " + std::to_string(seq.queryOffset));
+        }
+        const int64_t needed = ceilDiv(int64_t(seq.startPos) + seq.nQueries, g.blockSize);
+        if (seq.blockTable == nullptr || seq.nBlocks < needed) {
+            return Status::error(sequenceName(s) + ": block table of " + std::to_string(seq.nBlocks) +
+                                 " blocks, positions up to " + std::to_string(seq.startPos + seq.nQueries - 1) +
+                                 " need " + std::to_string(needed));
+        }
+        seqDescs.insert(seqDescs.end(), {seq.queryOffset, seq.nQueries, seq.startPos, int32_t(tables.size())});
+        // The first block any query of the chunk reads.
+        const int firstBlock = windowStart(seq.startPos, g.window) / g.blockSize;
+        for (int b = 0; b < int(needed); ++b) {
+            int32_t block = seq.blockTable[b];
+            if (b >= firstBlock && block < 0) {
+                return Status::error(sequenceName(s) + ": block " + std::to_string(b) +
+                                     " is released but inside the window");
+            }
+            if (options.expandKv && block >= 0) {
+                copies.insert(copies.end(), {block, plan.expandedBlocks});
+                block = plan.expandedBlocks++;
+            }
+            tables.push_back(block);
+        }
+        const bool decodeRows = options.naive || seq.nQueries == 1 || !prefillKernel;
+        if (decodeRows) {
+            for (int i = 0; i < seq.nQueries; ++i) {
+                rows.insert(rows.end(), {int32_t(s), i});
+                const int pos = seq.startPos + i;
+                maxDecodeContext = std::max(maxDecodeContext, pos + 1 - windowStart(pos, g.window));
+            }
+        } else {
+            for (int first = 0; first < seq.nQueries; first += kPrefillTileRows) tiles.insert(tiles.end(), {int32_t(s), first});
+        }
+    }
+    int nRows = int(rows.size() / kRowDescInts);
+    if (options.padRowsTo > nRows) {
+        // Padding tokens follow the batch's real tokens.
+        int tokenRow = 0;
+        for (const AttentionSequenceSpec& seq : sequences) tokenRow = std::max(tokenRow, seq.queryOffset + seq.nQueries);
+        for (int r = nRows; r < options.padRowsTo; ++r) rows.insert(rows.end(), {-1, tokenRow++});
+        nRows = options.padRowsTo;
+    }
+    plan.nRows = nRows;
+    plan.nTiles = int(tiles.size() / kTileDescInts);
+    plan.nCopies = int(copies.size() / kCopyDescInts);
+
+    const int64_t elementBytes = 2;  // the pools are f16
+    if (options.naive) {
+        plan.naiveContext = std::max(1, maxDecodeContext);
+        plan.scoreBytes = size_t(nRows) * g.nHeads * plan.naiveContext * sizeof(float);
+    } else {
+        if (options.fixedContext > 0 && maxDecodeContext > options.fixedContext) {
+            return Status::error("attention: a decode row sees " + std::to_string(maxDecodeContext) +
+                                 " positions, the fixed plan covers " + std::to_string(options.fixedContext));
+        }
+        const int context = options.fixedContext > 0 ? options.fixedContext : maxDecodeContext;
+        const int64_t ctas = int64_t(nRows) * plan.kvHeads *
+                             ceilDiv(g.nHeads / plan.kvHeads, decodeHeadsPerCta(g.headDim));
+        plan.split = planDecodeSplits(context, ctas, options.smCount, g.blockSize);
+        if (plan.split.nSplits > 1) {
+            plan.partialBytes = size_t(nRows) * g.nHeads * plan.split.nSplits * (2 + g.headDim) * sizeof(float);
+        }
+    }
+    plan.expandedBytes = size_t(2) * plan.expandedBlocks * g.nHeads * g.blockSize * g.headDim * elementBytes;
+
+    if (options.fixedSeqs > 0) {
+        if (plan.nSeqs > options.fixedSeqs || int64_t(tables.size()) > options.fixedTableInts) {
+            return Status::error("attention: " + std::to_string(plan.nSeqs) + " sequences with " +
+                                 std::to_string(tables.size()) + " block-table entries, room for " +
+                                 std::to_string(options.fixedSeqs) + " and " + std::to_string(options.fixedTableInts));
+        }
+        seqDescs.resize(size_t(options.fixedSeqs) * kSeqDescInts, 0);
+        tables.resize(size_t(options.fixedTableInts), -1);
+    }
+    plan.seqOffset = 0;
+    plan.tableOffset = seqDescs.size();
+    plan.rowOffset = plan.tableOffset + tables.size();
+    plan.tileOffset = plan.rowOffset + rows.size();
+    plan.copyOffset = plan.tileOffset + tiles.size();
+    plan.packed.reserve(plan.copyOffset + copies.size());
+    for (const std::vector<int32_t>* part : {&seqDescs, &tables, &rows, &tiles, &copies}) {
+        plan.packed.insert(plan.packed.end(), part->begin(), part->end());
+    }
+    return plan;
+}
+
+}  // namespace pagoda::cuda

@@ -1,0 +1,239 @@
+#include "kernels/cuda/decode_attention.h"
+
+#include <string>
+
+#include "kernels/cuda/attention_common.cuh"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device_common.cuh"
+
+namespace pagoda::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+
+// Lane `lane` holds dims [lane * DPL, lane * DPL + DPL) of a head; with
+// DPL * 32 == headDim (64, 128) they are read as vectors, else one by one
+// up to headDim.
+template <int DPL>
+__device__ __forceinline__ void loadHalfRow(const __half* row, int lane, int headDim, float (&out)[DPL]) {
+    if constexpr (DPL == 2) {
+        const float2 v = __half22float2(reinterpret_cast<const __half2*>(row)[lane]);
+        out[0] = v.x;
+        out[1] = v.y;
+    } else if constexpr (DPL == 4) {
+        const uint2 raw = reinterpret_cast<const uint2*>(row)[lane];
+        const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
+        const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
+        out[0] = a.x;
+        out[1] = a.y;
+        out[2] = b.x;
+        out[3] = b.y;
+    } else {
+#pragma unroll
+        for (int i = 0; i < DPL; ++i) {
+            const int d = lane * DPL + i;
+            out[i] = d < headDim ? __half2float(row[d]) : 0.0f;
+        }
+    }
+}
+
+// Partials of split s of (row, head), in `partials`:
+// max [nRows][nHeads][nSplits], sum (same), accumulator [...][headDim].
+struct Partials {
+    float* max;
+    float* sum;
+    float* acc;
+    __device__ Partials(float* base, int nRows, int nHeads, int nSplits)
+        : max(base), sum(base + int64_t(nRows) * nHeads * nSplits), acc(base + 2 * int64_t(nRows) * nHeads * nSplits) {}
+};
+
+// grid: (nSplits, nKvHeads * ceil(group / MAXH), nRows); block: kWarps warps.
+// Softmax in base 2: scores carry scale * log2(e).
+template <int DPL, int MAXH>
+__global__ void __launch_bounds__(kWarps * 32)
+    decodeAttentionKernel(AttentionArgs a, const int32_t* rows, int nRows, int nSplits, int splitTokens,
+                          float* partials) {
+    __shared__ float warpMaxes[kWarps][MAXH];
+    __shared__ float warpSums[kWarps][MAXH];
+    __shared__ float warpAcc[kWarps][MAXH][DPL * 32];
+
+    const int D = a.kv.headDim;
+    const int lane = threadIdx.x % 32;
+    const int warp = threadIdx.x / 32;
+    const int split = blockIdx.x;
+    const int rowIndex = blockIdx.z;
+    const int group = a.nHeads / a.kv.nKvHeads;
+    const int ctasPerKvHead = (group + MAXH - 1) / MAXH;
+    const int kvHead = blockIdx.y / ctasPerKvHead;
+    const int h0 = kvHead * group + (blockIdx.y % ctasPerKvHead) * MAXH;
+    const int nh = min(MAXH, kvHead * group + group - h0);
+
+    const int seqIndex = rows[2 * rowIndex];
+    int tokenRow;
+    int begin = 0;
+    int end = 0;
+    SeqDesc s{};
+    if (seqIndex < 0) {
+        tokenRow = rows[2 * rowIndex + 1];
+    } else {
+        s = loadSeq(a.seqs, seqIndex);
+        const int pos = s.startPos + rows[2 * rowIndex + 1];
+        tokenRow = s.queryOffset + rows[2 * rowIndex + 1];
+        begin = windowStart(pos, a.window) + split * splitTokens;
+        end = min(pos + 1, begin + splitTokens);
+    }
+
+    const float scaleLog2 = a.scale * kLog2e;
+    float q[MAXH][DPL];
+    float m[MAXH];
+    float l[MAXH];
+    float acc[MAXH][DPL];
+#pragma unroll
+    for (int h = 0; h < MAXH; ++h) {
+        m[h] = -INFINITY;
+        l[h] = 0.0f;
+#pragma unroll
+        for (int i = 0; i < DPL; ++i) {
+            const int d = lane * DPL + i;
+            q[h][i] = h < nh && d < D && begin < end
+                          ? a.q[(int64_t(tokenRow) * a.nHeads + h0 + h) * D + d] * scaleLog2
+                          : 0.0f;
+            acc[h][i] = 0.0f;
+        }
+    }
+
+    const __half* kPool = static_cast<const __half*>(a.kv.k);
+    const __half* vPool = static_cast<const __half*>(a.kv.v);
+    for (int t = begin + warp; t < end; t += kWarps) {
+        const int64_t offset = kvRowOffset(a, s, t, kvHead);
+        if (offset < 0) continue;
+        float k[DPL];
+        float v[DPL];
+        loadHalfRow<DPL>(kPool + offset, lane, D, k);
+        loadHalfRow<DPL>(vPool + offset, lane, D, v);
+#pragma unroll
+        for (int h = 0; h < MAXH; ++h) {
+            if (h >= nh) break;
+            float dot = 0.0f;
+#pragma unroll
+            for (int i = 0; i < DPL; ++i) dot += q[h][i] * k[i];
+            dot = warpSum(dot);
+            const float mNew = fmaxf(m[h], dot);
+            const float correction = exp2f(m[h] - mNew);
+            const float p = exp2f(dot - mNew);
+            l[h] = l[h] * correction + p;
+#pragma unroll
+            for (int i = 0; i < DPL; ++i) acc[h][i] = acc[h][i] * correction + p * v[i];
+            m[h] = mNew;
+        }
+    }
+
+#pragma unroll
+    for (int h = 0; h < MAXH; ++h) {
+        if (lane == 0) {
+            warpMaxes[warp][h] = m[h];
+            warpSums[warp][h] = l[h];
+        }
+#pragma unroll
+        for (int i = 0; i < DPL; ++i) warpAcc[warp][h][lane * DPL + i] = acc[h][i];
+    }
+    __syncthreads();
+
+    for (int index = threadIdx.x; index < nh * D; index += blockDim.x) {
+        const int h = index / D;
+        const int d = index % D;
+        float mMax = -INFINITY;
+        for (int w = 0; w < kWarps; ++w) mMax = fmaxf(mMax, warpMaxes[w][h]);
+        float sum = 0.0f;
+        float total = 0.0f;
+        if (mMax != -INFINITY) {
+            for (int w = 0; w < kWarps; ++w) {
+                const float weight = exp2f(warpMaxes[w][h] - mMax);
+                sum += warpSums[w][h] * weight;
+                total += warpAcc[w][h][d] * weight;
+            }
+        }
+        if (nSplits == 1) {
+            a.out[(int64_t(tokenRow) * a.nHeads + h0 + h) * D + d] = sum > 0.0f ? total / sum : 0.0f;
+        } else {
+            const Partials part(partials, nRows, a.nHeads, nSplits);
+            const int64_t slot = (int64_t(rowIndex) * a.nHeads + h0 + h) * nSplits + split;
+            if (d == 0) {
+                part.max[slot] = mMax;
+                part.sum[slot] = sum;
+            }
+            part.acc[slot * D + d] = total;
+        }
+    }
+}
+
+// Merges the splits of each (row, head). grid: (nHeads, nRows).
+__global__ void decodeReduceKernel(AttentionArgs a, const int32_t* rows, int nRows, int nSplits,
+                                   const float* partials) {
+    const int h = blockIdx.x;
+    const int rowIndex = blockIdx.y;
+    const int D = a.kv.headDim;
+    const int seqIndex = rows[2 * rowIndex];
+    const int query = rows[2 * rowIndex + 1];
+    const int tokenRow = seqIndex < 0 ? query : loadSeq(a.seqs, seqIndex).queryOffset + query;
+    const Partials part(const_cast<float*>(partials), nRows, a.nHeads, nSplits);
+    const int64_t first = (int64_t(rowIndex) * a.nHeads + h) * nSplits;
+    float mMax = -INFINITY;
+    for (int s = 0; s < nSplits; ++s) mMax = fmaxf(mMax, part.max[first + s]);
+    float sum = 0.0f;
+    if (mMax != -INFINITY) {
+        for (int s = 0; s < nSplits; ++s) sum += part.sum[first + s] * exp2f(part.max[first + s] - mMax);
+    }
+    float* out = a.out + (int64_t(tokenRow) * a.nHeads + h) * D;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        float total = 0.0f;
+        if (mMax != -INFINITY) {
+            for (int s = 0; s < nSplits; ++s) {
+                total += part.acc[(first + s) * D + d] * exp2f(part.max[first + s] - mMax);
+            }
+        }
+        out[d] = sum > 0.0f ? total / sum : 0.0f;
+    }
+}
+
+template <int DPL, int MAXH>
+void launchDecode(cudaStream_t stream, const AttentionArgs& args, const int32_t* rows, int nRows,
+                  const DecodeSplitPlan& split, float* partials) {
+    const int group = args.nHeads / args.kv.nKvHeads;
+    const dim3 grid(unsigned(split.nSplits), unsigned(args.kv.nKvHeads * ((group + MAXH - 1) / MAXH)), unsigned(nRows));
+    decodeAttentionKernel<DPL, MAXH>
+        <<<grid, kWarps * 32, 0, stream>>>(args, rows, nRows, split.nSplits, split.splitTokens, partials);
+}
+
+}  // namespace
+
+Status decodeAttention(cudaStream_t stream, const AttentionArgs& args, const int32_t* rows, int nRows,
+                       const DecodeSplitPlan& split, float* partials) {
+    const int D = args.kv.headDim;
+    if (D < 2 || D > kMaxHeadDim || D % 2 != 0 || args.kv.nKvHeads < 1 || args.nHeads % args.kv.nKvHeads != 0) {
+        return Status::error("decodeAttention: head dim " + std::to_string(D) + ", " + std::to_string(args.nHeads) +
+                             " heads over " + std::to_string(args.kv.nKvHeads) + " KV heads");
+    }
+    if (nRows < 0 || nRows > 65535 || split.nSplits < 1 || split.splitTokens < 1 ||
+        (split.nSplits > 1 && partials == nullptr)) {
+        return Status::error("decodeAttention: " + std::to_string(nRows) + " rows, " +
+                             std::to_string(split.nSplits) + " splits of " + std::to_string(split.splitTokens));
+    }
+    if (nRows == 0) return {};
+    if (D == 64) {
+        launchDecode<2, 8>(stream, args, rows, nRows, split, partials);
+    } else if (D == 128) {
+        launchDecode<4, 8>(stream, args, rows, nRows, split, partials);
+    } else {
+        launchDecode<8, 4>(stream, args, rows, nRows, split, partials);
+    }
+    PAGODA_CUDA_CHECK(cudaGetLastError());
+    if (split.nSplits > 1) {
+        decodeReduceKernel<<<dim3(unsigned(args.nHeads), unsigned(nRows)), 128, 0, stream>>>(args, rows, nRows,
+                                                                                              split.nSplits, partials);
+        PAGODA_CUDA_CHECK(cudaGetLastError());
+    }
+    return {};
+}
+
+}  // namespace pagoda::cuda

@@ -1,0 +1,56 @@
+#pragma once
+// Products with F32, F16 and BF16 weight matrices through cuBLAS, FP32
+// accumulation: F16/BF16 weights with cuBLASLt (activations converted to the
+// weight type first, output f32), F32 weights with cublasSgemm (no TF32).
+
+#include <cublasLt.h>
+#include <cublas_api.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <tuple>
+
+#include "kernels/cuda/device_weight.h"
+#include "kernels/cuda/status.h"
+
+namespace pagoda::cuda {
+
+// cuBLASLt descriptors and the algorithm its heuristic chose, per problem
+// shape; building a plan costs tens of microseconds, so plans are kept.
+class GemmPlanCache {
+public:
+    struct Plan;
+    GemmPlanCache();
+    ~GemmPlanCache();
+    GemmPlanCache(const GemmPlanCache&) = delete;
+    GemmPlanCache& operator=(const GemmPlanCache&) = delete;
+
+    // The plan for y[n][m] = x[n][k] * W[m][k]^T with W of `type`.
+    StatusOr<const Plan*> plan(cublasLtHandle_t lt, DType type, int64_t m, int64_t n, int64_t k,
+                               size_t workspaceBytes);
+
+private:
+    std::map<std::tuple<DType, int64_t, int64_t, int64_t>, std::unique_ptr<Plan>> m_plans;
+};
+
+// What the GEMM launcher needs from the device context.
+struct BlasHandles {
+    cublasHandle_t blas = nullptr;
+    cublasLtHandle_t lt = nullptr;
+    void* workspace = nullptr;  // device, for cuBLAS and cuBLASLt (graph capture needs our own)
+    size_t workspaceBytes = 0;
+    GemmPlanCache* plans = nullptr;
+};
+
+// Bytes of scratch gemm() needs: x converted to the weight's 16-bit type.
+size_t gemmScratchBytes(const DeviceWeight& w, int64_t nTokens);
+
+// y[t][r] = sum_c W[r][c] * x[t][c]. w: F32, F16 or BF16; x: device
+// [nTokens][w.cols] f32; y: device [nTokens][w.rows] f32 (not aliasing x);
+// scratch: device, gemmScratchBytes(w, nTokens) bytes.
+Status gemm(const BlasHandles& handles, cudaStream_t stream, const DeviceWeight& w, const float* x, float* y,
+            int64_t nTokens, void* scratch);
+
+}  // namespace pagoda::cuda

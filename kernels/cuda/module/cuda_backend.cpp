@@ -1,0 +1,416 @@
+#include "kernels/cuda/module/cuda_backend.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/embedding.h"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/kv_store.h"
+#include "kernels/cuda/quant_matmul.h"
+#include "kernels/cuda/residual_add.h"
+#include "kernels/cuda/rms_norm.h"
+#include "kernels/cuda/rope.h"
+#include "kernels/cuda/swiglu.h"
+#include "kernels/cuda/weight_upload.h"
+
+namespace pagoda::cuda {
+namespace {
+
+std::string addressName(const void* p) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%p", p);
+    return text;
+}
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Bytes copied per cudaMemcpy while uploading weights (progress granularity).
+constexpr uint64_t kUploadChunkBytes = 64ull << 20;
+
+}  // namespace
+
+StatusOr<int32_t*> StagedInts::stage(MemoryPool& pool, cudaStream_t stream, const int32_t* data, size_t n) {
+    if (n == 0) return m_device.as<int32_t>();
+    if (n == m_size && std::memcmp(m_host.get(), data, n * sizeof(int32_t)) == 0) return m_device.as<int32_t>();
+    if (!m_uploaded) {
+        cudaEvent_t event = nullptr;
+        PAGODA_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+        m_uploaded.reset(event);
+    }
+    // The previous upload may still be reading the pinned mirror.
+    PAGODA_CUDA_CHECK(cudaEventSynchronize(m_uploaded.get()));
+    if (n > m_capacity) {
+        const size_t capacity = std::max(n, 2 * m_capacity);
+        int32_t* host = nullptr;
+        PAGODA_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&host), capacity * sizeof(int32_t),
+                                        cudaHostAllocDefault));
+        m_host.reset(host);
+        PAGODA_CUDA_ASSIGN_OR_RETURN(m_device, pool.allocate(capacity * sizeof(int32_t), MemoryUse::Workspace));
+        m_capacity = capacity;
+    }
+    std::memcpy(m_host.get(), data, n * sizeof(int32_t));
+    PAGODA_CUDA_CHECK(cudaMemcpyAsync(m_device.data(), m_host.get(), n * sizeof(int32_t), cudaMemcpyHostToDevice,
+                                      stream));
+    PAGODA_CUDA_CHECK(cudaEventRecord(m_uploaded.get(), stream));
+    m_size = n;
+    return m_device.as<int32_t>();
+}
+
+StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::create(int deviceIndex) {
+    PAGODA_CUDA_ASSIGN_OR_RETURN(std::unique_ptr<CudaContext> context, CudaContext::create(deviceIndex));
+    return std::unique_ptr<CudaBackend>(new CudaBackend(std::move(context)));
+}
+
+CudaBackend::~CudaBackend() {
+    m_graphs.abortCapture(stream());
+    cudaStreamSynchronize(stream());
+}
+
+StatusOr<DeviceWeight> CudaBackend::findMatrix(const void* key, const char* op) const {
+    const auto found = m_matrices.find(key);
+    if (found == m_matrices.end()) {
+        return Status::error(std::string(op) + ": no uploaded matrix for host address " + addressName(key));
+    }
+    return found->second;
+}
+
+StatusOr<const float*> CudaBackend::findVector(const float* key, const char* op) const {
+    const auto found = m_vectors.find(key);
+    if (found == m_vectors.end()) {
+        return Status::error(std::string(op) + ": no uploaded vector for host address " + addressName(key));
+    }
+    return found->second;
+}
+
+DeviceKvView CudaBackend::kvView(int layer) const {
+    const std::byte* base = m_kv.as<std::byte>() + 2 * m_poolBytes * size_t(layer);
+    return DeviceKvView{base, base + m_poolBytes, m_kvShape.nKvHeads, m_kvShape.blockSize, m_kvShape.headDim};
+}
+
+Status CudaBackend::ensure(DeviceBuffer& buffer, size_t bytes, MemoryUse use) {
+    if (buffer.bytes() >= bytes) return {};
+    if (m_graphs.capturing()) {
+        return Status::error("a CUDA graph capture needs " + formatBytes(bytes) + " of " +
+                             std::string(memoryUseName(use)) + ", " + formatBytes(buffer.bytes()) + " were reserved");
+    }
+    buffer.reset();
+    PAGODA_CUDA_ASSIGN_OR_RETURN(buffer, m_context->memory().allocate(bytes, use));
+    // Graphs recorded the old address.
+    m_graphs.clear();
+    return {};
+}
+
+StatusOr<const int32_t*> CudaBackend::metadata(StagedInts& staged, const int32_t* host, int n,
+                                               const int32_t* graphCopy, const char* op) {
+    if (m_staged) {
+        if (n != m_stagedBucket) {
+            return Status::error(std::string(op) + ": " + std::to_string(n) + " tokens in a decode graph of bucket " +
+                                 std::to_string(m_stagedBucket));
+        }
+        return graphCopy;
+    }
+    PAGODA_CUDA_ASSIGN_OR_RETURN(int32_t* device, staged.stage(m_context->memory(), stream(), host, size_t(n)));
+    return static_cast<const int32_t*>(device);
+}
+
+Status CudaBackend::uploadWeights(const std::vector<HostMatrix>& matrices, const std::vector<HostVector>& vectors,
+                                  const UploadProgressFn& progress) {
+    if (m_weights) return Status::error("weights were uploaded already");
+    struct Item {
+        const void* host;
+        uint64_t bytes;
+    };
+    std::vector<Item> items;
+    std::vector<uint64_t> sizes;
+    std::unordered_map<const void*, size_t> seen;
+    for (const HostMatrix& m : matrices) {
+        if (!isCudaWeightType(m.type)) {
+            return Status::error("weight type " + std::string(dtypeName(m.type)) +
+                                 " has no CUDA kernel (f32, f16, bf16, q8_0, q4_0)");
+        }
+        if (m.data == nullptr || m.rows < 1 || m.cols < 1) {
+            return Status::error("weight matrix " + std::to_string(m.rows) + " x " + std::to_string(m.cols) +
+                                 " at " + addressName(m.data));
+        }
+        if (m_matrices.count(m.data) || !seen.emplace(m.data, items.size()).second) continue;
+        items.push_back({m.data, rowBytes(m.type, size_t(m.cols)) * uint64_t(m.rows)});
+    }
+    for (const HostVector& v : vectors) {
+        if (v.data == nullptr || v.n < 1) return Status::error("weight vector of " + std::to_string(v.n) + " floats");
+        if (m_vectors.count(v.data) || !seen.emplace(v.data, items.size()).second) continue;
+        items.push_back({v.data, uint64_t(v.n) * sizeof(float)});
+    }
+    for (const Item& item : items) sizes.push_back(item.bytes);
+    const WeightUploadPlan plan = planWeightUpload(sizes);
+
+    uint64_t freeBytes = 0;
+    uint64_t totalBytes = 0;
+    CudaRawAllocator().memoryInfo(freeBytes, totalBytes);
+    if (std::string error = weightsDoNotFit(plan.totalBytes, freeBytes, totalBytes, device().name); !error.empty()) {
+        return Status::error(error);
+    }
+    PAGODA_CUDA_ASSIGN_OR_RETURN(m_weights, m_context->memory().allocate(plan.totalBytes, MemoryUse::Weights));
+
+    std::byte* base = m_weights.as<std::byte>();
+    uint64_t done = 0;
+    for (size_t i = 0; i < items.size(); ++i) {
+        const std::byte* host = static_cast<const std::byte*>(items[i].host);
+        for (uint64_t offset = 0; offset < items[i].bytes; offset += kUploadChunkBytes) {
+            const uint64_t chunk = std::min(kUploadChunkBytes, items[i].bytes - offset);
+            PAGODA_CUDA_CHECK(cudaMemcpy(base + plan.offsets[i] + offset, host + offset, chunk, cudaMemcpyHostToDevice));
+            done += chunk;
+            if (progress) progress(done, plan.totalBytes);
+        }
+    }
+    for (const HostMatrix& m : matrices) {
+        const auto at = seen.find(m.data);
+        if (at == seen.end()) continue;
+        m_matrices[m.data] = DeviceWeight{m.type, base + plan.offsets[at->second], m.rows, m.cols};
+        m_maxCols = std::max(m_maxCols, m.cols);
+    }
+    for (const HostVector& v : vectors) {
+        const auto at = seen.find(v.data);
+        if (at == seen.end()) continue;
+        m_vectors[v.data] = reinterpret_cast<const float*>(base + plan.offsets[at->second]);
+    }
+    if (progress) progress(plan.totalBytes, plan.totalBytes);
+    return {};
+}
+
+Status CudaBackend::createKvPool(const KvPoolShape& shape) {
+    if (shape.nLayers < 1 || shape.nKvHeads < 1 || shape.headDim < 2 || shape.blockSize < 1 || shape.numBlocks < 1) {
+        return Status::error("KV pool of " + std::to_string(shape.nLayers) + " layers, " +
+                             std::to_string(shape.nKvHeads) + " KV heads, head dim " + std::to_string(shape.headDim) +
+                             ", " + std::to_string(shape.numBlocks) + " blocks of " + std::to_string(shape.blockSize));
+    }
+    m_graphs.clear();
+    m_kv.reset();
+    m_kvShape = shape;
+    m_poolBytes = size_t(shape.numBlocks) * shape.nKvHeads * shape.blockSize * shape.headDim * 2;
+    PAGODA_CUDA_ASSIGN_OR_RETURN(m_kv, m_context->memory().allocate(2 * m_poolBytes * size_t(shape.nLayers),
+                                                                    MemoryUse::KvCache));
+    PAGODA_CUDA_CHECK(cudaMemsetAsync(m_kv.data(), 0, m_kv.bytes(), stream()));
+    return {};
+}
+
+StatusOr<DeviceBuffer> CudaBackend::allocate(size_t bytes, MemoryUse use) {
+    return m_context->memory().allocate(bytes, use);
+}
+
+Status CudaBackend::copyToDevice(const void* host, void* device, size_t bytes) {
+    // The runtime has consumed a pageable source when the call returns.
+    PAGODA_CUDA_CHECK(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream()));
+    return {};
+}
+
+Status CudaBackend::copyToHostSync(const void* device, void* host, size_t bytes) {
+    PAGODA_CUDA_CHECK(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, stream()));
+    PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream()));
+    return {};
+}
+
+Status CudaBackend::copyOnDevice(void* dst, const void* src, size_t bytes) {
+    PAGODA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream()));
+    return {};
+}
+
+Status CudaBackend::copyKvBlocks(const int32_t* pairs, int n) {
+    if (!m_kv) return Status::error("copyKvBlocks: no KV pool");
+    const size_t blockBytes = m_poolBytes / size_t(m_kvShape.numBlocks);
+    for (int i = 0; i < n; ++i) {
+        const int32_t src = pairs[2 * i];
+        const int32_t dst = pairs[2 * i + 1];
+        if (src < 0 || dst < 0 || src >= m_kvShape.numBlocks || dst >= m_kvShape.numBlocks) {
+            return Status::error("copyKvBlocks: block " + std::to_string(src) + " -> " + std::to_string(dst) + " of " +
+                                 std::to_string(m_kvShape.numBlocks));
+        }
+    }
+    for (int layer = 0; layer < m_kvShape.nLayers; ++layer) {
+        const DeviceKvView view = kvView(layer);
+        for (const void* pool : {view.k, view.v}) {
+            std::byte* bytes = const_cast<std::byte*>(static_cast<const std::byte*>(pool));
+            for (int i = 0; i < n; ++i) {
+                PAGODA_CUDA_CHECK(cudaMemcpyAsync(bytes + size_t(pairs[2 * i + 1]) * blockBytes,
+                                                  bytes + size_t(pairs[2 * i]) * blockBytes, blockBytes,
+                                                  cudaMemcpyDeviceToDevice, stream()));
+            }
+        }
+    }
+    return {};
+}
+
+Status CudaBackend::synchronize() { return m_context->synchronize(); }
+
+MemoryAccounting CudaBackend::memory() { return m_context->memory().accounting(); }
+
+StatusOr<double> CudaBackend::measureCopyBandwidthSync(size_t bytes, int repetitions) {
+    if (bytes == 0 || repetitions < 1) return Status::error("measureCopyBandwidthSync: nothing to copy");
+    PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer src, allocate(bytes, MemoryUse::Workspace));
+    PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer dst, allocate(bytes, MemoryUse::Workspace));
+    PAGODA_CUDA_ASSIGN_OR_RETURN(EventPtr start, m_context->createEvent());
+    PAGODA_CUDA_ASSIGN_OR_RETURN(EventPtr stop, m_context->createEvent());
+    PAGODA_CUDA_CHECK(cudaMemsetAsync(src.data(), 1, bytes, stream()));
+    PAGODA_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice, stream()));
+    PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream()));
+    for (int r = 0; r < repetitions; ++r) {
+        PAGODA_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice, stream()));
+    }
+    PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream()));
+    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
+    float ms = 0.0f;
+    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
+    return 2.0 * double(bytes) * repetitions / (double(ms) * 1e-3) / 1e9;
+}
+
+Status CudaBackend::embed(const void* table, const int32_t* ids, int n, float* out) {
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight weight, findMatrix(table, "embed"));
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* deviceIds, metadata(m_ids, ids, n, m_graphIdsData, "embed"));
+    return embedRows(stream(), weight, deviceIds, n, out);
+}
+
+Status CudaBackend::rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) {
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const float* w, findVector(weight, "rmsNorm"));
+    return cuda::rmsNorm(stream(), x, w, y, nRows, n, eps);
+}
+
+Status CudaBackend::matmul(const void* weight, const float* x, float* y, int64_t nTokens) {
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight w, findMatrix(weight, "matmul"));
+    if (w.type == DType::Q8_0 || w.type == DType::Q4_0) return quantMatmul(stream(), w, x, y, nTokens);
+    PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_gemmScratch, gemmScratchBytes(w, nTokens), MemoryUse::Workspace));
+    return gemm(m_context->blas(), stream(), w, x, y, nTokens, m_gemmScratch.data());
+}
+
+Status CudaBackend::rope(float* x, int nTokens, int nHeads, const int32_t* positions, const RopeShape& shape) {
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* devicePositions,
+                                 metadata(m_positions, positions, nTokens, m_graphPositionsData, "rope"));
+    return cuda::rope(stream(), x, nTokens, nHeads, devicePositions, shape);
+}
+
+Status CudaBackend::storeKv(int layer, const float* k, const float* v, const int32_t* slots, int nTokens) {
+    if (!m_kv || layer < 0 || layer >= m_kvShape.nLayers) {
+        return Status::error("storeKv: layer " + std::to_string(layer) + " of a KV pool with " +
+                             std::to_string(m_kv ? m_kvShape.nLayers : 0) + " layers");
+    }
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* deviceSlots, metadata(m_slots, slots, nTokens, m_graphSlotsData, "storeKv"));
+    const DeviceKvView view = kvView(layer);
+    return cuda::storeKv(stream(), view, const_cast<void*>(view.k), const_cast<void*>(view.v), k, v, deviceSlots,
+                         nTokens);
+}
+
+Status CudaBackend::attention(const AttentionCall& call) {
+    if (!m_kv || call.layer < 0 || call.layer >= m_kvShape.nLayers) {
+        return Status::error("attention: layer " + std::to_string(call.layer) + " of a KV pool with " +
+                             std::to_string(m_kv ? m_kvShape.nLayers : 0) + " layers");
+    }
+    AttentionArgs args;
+    args.q = call.q;
+    args.out = call.out;
+    args.nHeads = call.nHeads;
+    args.scale = call.scale;
+    args.window = call.window;
+    args.kv = kvView(call.layer);
+    if (m_staged) {
+        if (call.naive || call.expandKv) return Status::error("decode graphs run the flash path only");
+        if (call.nHeads != m_stagedHeads || call.window != m_stagedWindow) {
+            return Status::error("attention: " + std::to_string(call.nHeads) + " heads, window " +
+                                 std::to_string(call.window) + " in a decode graph staged for " +
+                                 std::to_string(m_stagedHeads) + " heads, window " + std::to_string(m_stagedWindow));
+        }
+        return runAttention(stream(), args, m_stagedPlan, m_graphAttentionData, m_attentionWorkspace.data());
+    }
+    const AttentionGeometry geometry{call.nHeads, m_kvShape.nKvHeads, m_kvShape.headDim, m_kvShape.blockSize,
+                                     call.window};
+    AttentionPlanOptions options;
+    options.naive = call.naive;
+    options.expandKv = call.expandKv;
+    options.smCount = device().smCount;
+    const std::vector<AttentionSequenceSpec> sequences(call.sequences, call.sequences + call.nSequences);
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const AttentionPlan plan, planAttention(geometry, sequences, options));
+    PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_attentionWorkspace, plan.workspaceBytes(), MemoryUse::Workspace));
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* packed,
+                                 m_attentionMetadata.stage(m_context->memory(), stream(), plan.packed.data(),
+                                                           plan.packed.size()));
+    return runAttention(stream(), args, plan, packed, m_attentionWorkspace.data());
+}
+
+Status CudaBackend::swiglu(const float* gate, const float* up, float* out, int64_t n) {
+    return cuda::swiglu(stream(), gate, up, out, n);
+}
+
+Status CudaBackend::add(float* y, const float* x, int64_t n) { return cuda::add(stream(), y, x, n); }
+
+Status CudaBackend::addBias(float* y, const float* bias, int64_t nRows, int64_t n) {
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const float* b, findVector(bias, "addBias"));
+    return cuda::addBias(stream(), y, b, nRows, n);
+}
+
+StatusOr<GraphMode> CudaBackend::beginDecodeGraph(const DecodeStep& step) {
+    if (!m_kv) return Status::error("beginDecodeGraph: no KV pool");
+    if (m_staged) return Status::error("beginDecodeGraph: a decode step is staged already");
+    if (step.nTokens < 1 || step.nTokens > step.bucket || step.maxContext < 1) {
+        return Status::error("beginDecodeGraph: " + std::to_string(step.nTokens) + " tokens in bucket " +
+                             std::to_string(step.bucket) + ", context up to " + std::to_string(step.maxContext));
+    }
+    const int bucket = step.bucket;
+    const AttentionGeometry geometry{step.nHeads, m_kvShape.nKvHeads, m_kvShape.headDim, m_kvShape.blockSize,
+                                     step.window};
+    AttentionPlanOptions options;
+    options.smCount = device().smCount;
+    options.fixedContext = step.window > 0 ? std::min(step.window, step.maxContext) : step.maxContext;
+    options.padRowsTo = bucket;
+    options.fixedSeqs = bucket;
+    options.fixedTableInts = bucket * int(ceilDiv(step.maxContext, m_kvShape.blockSize));
+    const std::vector<AttentionSequenceSpec> sequences(step.sequences, step.sequences + step.nTokens);
+    PAGODA_CUDA_ASSIGN_OR_RETURN(AttentionPlan plan, planAttention(geometry, sequences, options));
+    if (plan.nTiles != 0) return Status::error("beginDecodeGraph: a sequence has more than one query");
+
+    // Everything the captured kernels touch must exist, at its final
+    // address, before the capture starts.
+    PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_attentionWorkspace, plan.workspaceBytes(), MemoryUse::Workspace));
+    PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_gemmScratch, size_t(bucket) * size_t(m_maxCols) * 2, MemoryUse::Workspace));
+    std::vector<int32_t> tokens(step.tokens, step.tokens + step.nTokens);
+    std::vector<int32_t> positions(step.positions, step.positions + step.nTokens);
+    std::vector<int32_t> slots(step.slots, step.slots + step.nTokens);
+    tokens.resize(size_t(bucket), 0);
+    positions.resize(size_t(bucket), 0);
+    slots.resize(size_t(bucket), -1);
+    MemoryPool& pool = m_context->memory();
+    const int32_t* before[] = {m_graphIdsData, m_graphPositionsData, m_graphSlotsData, m_graphAttentionData};
+    PAGODA_CUDA_ASSIGN_OR_RETURN(m_graphIdsData, m_graphIds.stage(pool, stream(), tokens.data(), tokens.size()));
+    PAGODA_CUDA_ASSIGN_OR_RETURN(m_graphPositionsData,
+                                 m_graphPositions.stage(pool, stream(), positions.data(), positions.size()));
+    PAGODA_CUDA_ASSIGN_OR_RETURN(m_graphSlotsData, m_graphSlots.stage(pool, stream(), slots.data(), slots.size()));
+    PAGODA_CUDA_ASSIGN_OR_RETURN(m_graphAttentionData,
+                                 m_graphAttention.stage(pool, stream(), plan.packed.data(), plan.packed.size()));
+    const int32_t* after[] = {m_graphIdsData, m_graphPositionsData, m_graphSlotsData, m_graphAttentionData};
+    if (!std::equal(std::begin(before), std::end(before), std::begin(after))) m_graphs.clear();
+
+    m_stagedPlan = std::move(plan);
+    m_stagedBucket = bucket;
+    m_stagedHeads = step.nHeads;
+    m_stagedWindow = step.window;
+    m_staged = true;
+    if (m_graphs.has(bucket)) return GraphMode::Replay;
+    if (Status started = m_graphs.beginCapture(stream()); !started.ok()) {
+        m_staged = false;
+        return started;
+    }
+    return GraphMode::Capture;
+}
+
+Status CudaBackend::endDecodeGraph(bool abandon) {
+    if (!m_staged) return Status::error("endDecodeGraph: no decode step staged");
+    m_staged = false;
+    if (abandon) {
+        m_graphs.abortCapture(stream());
+        return {};
+    }
+    if (m_graphs.capturing()) PAGODA_CUDA_RETURN_IF_ERROR(m_graphs.endCapture(stream(), m_stagedBucket));
+    return m_graphs.launch(stream(), m_stagedBucket);
+}
+
+}  // namespace pagoda::cuda

@@ -1,0 +1,125 @@
+#pragma once
+// The DeviceBackend of the CUDA module: kernels/cuda behind the interface
+// the engine sees, with the host metadata of each operation (token ids,
+// positions, slots, attention descriptors) staged to the device through a
+// pinned mirror and uploaded only when it changed (the positions of one
+// step are uploaded once, not once per layer).
+
+#include <cuda_runtime_api.h>
+
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "kernels/cuda/attention_args.h"
+#include "kernels/cuda/attention_plan.h"
+#include "kernels/cuda/decode_graphs.h"
+#include "kernels/cuda/device_backend.h"
+#include "kernels/cuda/device_context.h"
+#include "kernels/cuda/device_weight.h"
+
+namespace pagoda::cuda {
+
+// int32 metadata mirrored host (pinned) -> device, re-uploaded only when
+// its content changes. The device copy moves when it grows.
+class StagedInts {
+public:
+    // The device copy of data[0, n), uploaded on `stream` if it differs
+    // from the last staged content.
+    StatusOr<int32_t*> stage(MemoryPool& pool, cudaStream_t stream, const int32_t* data, size_t n);
+
+private:
+    struct PinnedDeleter {
+        void operator()(int32_t* p) const { cudaFreeHost(p); }
+    };
+    std::unique_ptr<int32_t, PinnedDeleter> m_host;  // [m_capacity]
+    DeviceBuffer m_device;                           // [m_capacity]
+    EventPtr m_uploaded;                             // the last upload out of m_host
+    size_t m_capacity = 0;
+    size_t m_size = 0;
+};
+
+class CudaBackend final : public DeviceBackend {
+public:
+    static StatusOr<std::unique_ptr<CudaBackend>> create(int deviceIndex);
+    ~CudaBackend() override;
+
+    const DeviceInfo& device() const override { return m_context->device(); }
+
+    Status uploadWeights(const std::vector<HostMatrix>& matrices, const std::vector<HostVector>& vectors,
+                         const UploadProgressFn& progress) override;
+    Status createKvPool(const KvPoolShape& shape) override;
+    StatusOr<DeviceBuffer> allocate(size_t bytes, MemoryUse use) override;
+    Status copyToDevice(const void* host, void* device, size_t bytes) override;
+    Status copyToHostSync(const void* device, void* host, size_t bytes) override;
+    Status copyOnDevice(void* dst, const void* src, size_t bytes) override;
+    Status copyKvBlocks(const int32_t* pairs, int n) override;
+    Status synchronize() override;
+    MemoryAccounting memory() override;
+    StatusOr<double> measureCopyBandwidthSync(size_t bytes, int repetitions) override;
+
+    Status embed(const void* table, const int32_t* ids, int n, float* out) override;
+    Status rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) override;
+    Status matmul(const void* weight, const float* x, float* y, int64_t nTokens) override;
+    Status rope(float* x, int nTokens, int nHeads, const int32_t* positions, const RopeShape& shape) override;
+    Status storeKv(int layer, const float* k, const float* v, const int32_t* slots, int nTokens) override;
+    Status attention(const AttentionCall& call) override;
+    Status swiglu(const float* gate, const float* up, float* out, int64_t n) override;
+    Status add(float* y, const float* x, int64_t n) override;
+    Status addBias(float* y, const float* bias, int64_t nRows, int64_t n) override;
+
+    StatusOr<GraphMode> beginDecodeGraph(const DecodeStep& step) override;
+    Status endDecodeGraph(bool abandon) override;
+    void dropDecodeGraphs() override { m_graphs.clear(); }
+
+private:
+    explicit CudaBackend(std::unique_ptr<CudaContext> context) : m_context(std::move(context)) {}
+
+    cudaStream_t stream() const { return m_context->stream(); }
+    StatusOr<DeviceWeight> findMatrix(const void* key, const char* op) const;
+    StatusOr<const float*> findVector(const float* key, const char* op) const;
+    DeviceKvView kvView(int layer) const;
+    // A buffer of at least `bytes`, grown (not while a graph is captured).
+    Status ensure(DeviceBuffer& buffer, size_t bytes, MemoryUse use);
+    // The device metadata of an operation: the staged decode step's, or
+    // `host` uploaded through `staged`.
+    StatusOr<const int32_t*> metadata(StagedInts& staged, const int32_t* host, int n, const int32_t* graphCopy,
+                                      const char* op);
+
+    // Declared first: destroyed last, after every buffer went back to its pool.
+    std::unique_ptr<CudaContext> m_context;
+
+    DeviceBuffer m_weights;
+    std::unordered_map<const void*, DeviceWeight> m_matrices;  // by host address
+    std::unordered_map<const void*, const float*> m_vectors;   // by host address
+    int64_t m_maxCols = 0;                                      // widest uploaded matrix
+
+    KvPoolShape m_kvShape;
+    DeviceBuffer m_kv;         // [nLayers][2][numBlocks][nKvHeads][blockSize][headDim] f16
+    size_t m_poolBytes = 0;    // one layer's K (or V) pool
+
+    DeviceBuffer m_gemmScratch;
+    DeviceBuffer m_attentionWorkspace;
+    StagedInts m_ids;
+    StagedInts m_positions;
+    StagedInts m_slots;
+    StagedInts m_attentionMetadata;
+
+    // The decode step staged for a CUDA graph.
+    DecodeGraphs m_graphs;
+    bool m_staged = false;
+    int m_stagedBucket = 0;
+    int m_stagedHeads = 0;
+    int m_stagedWindow = 0;
+    AttentionPlan m_stagedPlan;
+    StagedInts m_graphIds;
+    StagedInts m_graphPositions;
+    StagedInts m_graphSlots;
+    StagedInts m_graphAttention;
+    const int32_t* m_graphIdsData = nullptr;
+    const int32_t* m_graphPositionsData = nullptr;
+    const int32_t* m_graphSlotsData = nullptr;
+    const int32_t* m_graphAttentionData = nullptr;
+};
+
+}  // namespace pagoda::cuda

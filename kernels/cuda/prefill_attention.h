@@ -1,0 +1,20 @@
+#pragma once
+// Flash attention for prefill chunks: tiles of 64 query rows of one head
+// against 64-position K/V tiles gathered through the block table, Q·Kᵀ and
+// P·V on tensor cores (mma.sync m16n8k16, f16 in, f32 accumulate), online
+// softmax in registers, causal mask and sliding window per element, GQA by
+// reading the query head's KV head. Head dims 64 and 128.
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/attention_args.h"
+#include "kernels/cuda/status.h"
+
+namespace pagoda::cuda {
+
+// tiles: device [nTiles][kTileDescInts] (attention_plan.h).
+Status prefillAttention(cudaStream_t stream, const AttentionArgs& args, const int32_t* tiles, int nTiles);
+
+}  // namespace pagoda::cuda

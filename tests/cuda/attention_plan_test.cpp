@@ -1,0 +1,212 @@
+// Host-side attention planning: routing of rows to the decode and prefill
+// kernels, the flash-decoding split, packed descriptors, workspace sizes,
+// expanded-KV tables and graph padding (no device needed).
+
+#include <gtest/gtest.h>
+
+#include <numeric>
+#include <vector>
+
+#include "kernels/cuda/attention_plan.h"
+
+namespace pagoda::cuda {
+namespace {
+
+std::vector<int32_t> identityTable(int n) {
+    std::vector<int32_t> table(size_t(n), 0);
+    std::iota(table.begin(), table.end(), 0);
+    return table;
+}
+
+TEST(DecodeSplits, CoverTheContextInWholeBlocks) {
+    for (int context : {1, 15, 16, 17, 255, 256, 1000, 4096, 16384, 100000}) {
+        for (int64_t ctas : {1, 8, 32, 200, 5000}) {
+            for (int blockSize : {1, 16, 32}) {
+                const DecodeSplitPlan plan = planDecodeSplits(context, ctas, 108, blockSize);
+                SCOPED_TRACE(testing::Message() << "context " << context << ", ctas " << ctas << ", block " << blockSize);
+                EXPECT_GE(plan.nSplits, 1);
+                EXPECT_LE(plan.nSplits, kMaxSplits);
+                EXPECT_EQ(plan.splitTokens % blockSize, 0);
+                EXPECT_GE(int64_t(plan.nSplits) * plan.splitTokens, context);
+                EXPECT_LT(int64_t(plan.nSplits - 1) * plan.splitTokens, context) << "an empty split";
+            }
+        }
+    }
+}
+
+TEST(DecodeSplits, SplitLongContextsOfSmallBatchesAndNotShortOnes) {
+    // One row, 8 KV heads on 132 SMs: 8 CTAs would idle the GPU.
+    const DecodeSplitPlan longOne = planDecodeSplits(32768, 8, 132, 16);
+    EXPECT_EQ(longOne.nSplits, kMaxSplits);
+    // Short contexts stay whole: a split streams at least kMinSplitTokens.
+    EXPECT_EQ(planDecodeSplits(200, 8, 132, 16).nSplits, 1);
+    EXPECT_EQ(planDecodeSplits(600, 8, 132, 16).nSplits, 3);
+    // A big batch already fills the GPU.
+    EXPECT_EQ(planDecodeSplits(32768, 64 * 8, 132, 16).nSplits, 1);
+    EXPECT_EQ(planDecodeSplits(0, 8, 132, 16).nSplits, 1);
+}
+
+TEST(AttentionPlan, RoutesDecodeRowsAndPrefillTiles) {
+    const AttentionGeometry g{8, 2, 128, 16, 0};
+    const std::vector<int32_t> tableA = identityTable(10);
+    const std::vector<int32_t> tableB = {20, 21, 22, 23, 24, 25, 26, 27, 28};
+    const std::vector<int32_t> tableC = {30, 31};
+    // A decode token at 150, a 130-token prefill chunk from 10, a decode token at 17.
+    const std::vector<AttentionSequenceSpec> seqs = {
+        {0, 1, 150, tableA.data(), 10}, {1, 130, 10, tableB.data(), 9}, {131, 1, 17, tableC.data(), 2}};
+    AttentionPlanOptions options;
+    options.smCount = 100;
+    auto plan = planAttention(g, seqs, options);
+    ASSERT_TRUE(plan.ok()) << plan.status().message();
+    const AttentionPlan& p = plan.value();
+    EXPECT_EQ(p.nSeqs, 3);
+    EXPECT_EQ(p.nRows, 2);
+    EXPECT_EQ(p.nTiles, 3);  // 64 + 64 + 2 queries
+    EXPECT_EQ(p.kvHeads, 2);
+    const std::vector<int32_t> seqDescs(p.packed.begin(), p.packed.begin() + 12);
+    EXPECT_EQ(seqDescs, (std::vector<int32_t>{0, 1, 150, 0, 1, 130, 10, 10, 131, 1, 17, 19}));
+    EXPECT_EQ(p.tableOffset, 12u);
+    EXPECT_EQ(p.packed[p.tableOffset + 10], 20);  // sequence 1's table follows sequence 0's 10 entries
+    const std::vector<int32_t> rows(p.packed.begin() + long(p.rowOffset), p.packed.begin() + long(p.tileOffset));
+    EXPECT_EQ(rows, (std::vector<int32_t>{0, 0, 2, 0}));
+    const std::vector<int32_t> tiles(p.packed.begin() + long(p.tileOffset), p.packed.begin() + long(p.copyOffset));
+    EXPECT_EQ(tiles, (std::vector<int32_t>{1, 0, 1, 64, 1, 128}));
+    // Decode context 151 on 2 rows x 2 KV heads: short, one split, no partials.
+    EXPECT_EQ(p.split.nSplits, 1);
+    EXPECT_EQ(p.partialBytes, 0u);
+    EXPECT_EQ(p.workspaceBytes(), 0u);
+}
+
+TEST(AttentionPlan, HeadDimsWithoutATensorCoreKernelRunPrefillRowsThroughTheDecodeKernel) {
+    const AttentionGeometry g{4, 4, 80, 16, 0};
+    const std::vector<int32_t> table = identityTable(2);
+    auto plan = planAttention(g, {{0, 20, 0, table.data(), 2}}, {});
+    ASSERT_TRUE(plan.ok());
+    EXPECT_EQ(plan->nTiles, 0);
+    EXPECT_EQ(plan->nRows, 20);
+    EXPECT_FALSE(hasPrefillKernel(80));
+    EXPECT_TRUE(hasPrefillKernel(64));
+    EXPECT_TRUE(hasPrefillKernel(128));
+}
+
+TEST(AttentionPlan, SplitPartialsAreSizedPerRowHeadAndSplit) {
+    const AttentionGeometry g{32, 8, 128, 16, 0};
+    const std::vector<int32_t> table = identityTable(256);
+    AttentionPlanOptions options;
+    options.smCount = 132;
+    auto plan = planAttention(g, {{0, 1, 4000, table.data(), 256}}, options);
+    ASSERT_TRUE(plan.ok());
+    ASSERT_GT(plan->split.nSplits, 1);
+    EXPECT_EQ(plan->partialBytes, size_t(1) * 32 * plan->split.nSplits * (2 + 128) * sizeof(float));
+    EXPECT_GE(plan->workspaceBytes(), plan->partialBytes);
+}
+
+TEST(AttentionPlan, NaiveRunsEveryRowAndSizesTheScoreMatrixByTheLongestContext) {
+    const AttentionGeometry g{4, 2, 64, 16, 0};
+    const std::vector<int32_t> table = identityTable(8);
+    AttentionPlanOptions options;
+    options.naive = true;
+    auto plan = planAttention(g, {{0, 1, 99, table.data(), 7}, {1, 40, 0, table.data(), 3}}, options);
+    ASSERT_TRUE(plan.ok());
+    EXPECT_TRUE(plan->naive);
+    EXPECT_EQ(plan->nRows, 41);
+    EXPECT_EQ(plan->nTiles, 0);
+    EXPECT_EQ(plan->naiveContext, 100);
+    EXPECT_EQ(plan->scoreBytes, size_t(41) * 4 * 100 * sizeof(float));
+}
+
+TEST(AttentionPlan, SlidingWindowBoundsTheContextAndAllowsReleasedBlocksBelowIt) {
+    const AttentionGeometry g{2, 1, 64, 16, 32};
+    // Blocks 0-4 left the window of a query at position 100 (window start 69).
+    const std::vector<int32_t> table = {-1, -1, -1, -1, 7, 8, 9};
+    auto plan = planAttention(g, {{0, 1, 100, table.data(), 7}}, {});
+    ASSERT_TRUE(plan.ok()) << plan.status().message();
+    const std::vector<int32_t> released = {-1, -1, -1, -1, -1, 8, 9};
+    auto bad = planAttention(g, {{0, 1, 100, released.data(), 7}}, {});
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.status().message(), "attention sequence 0: block 4 is released but inside the window");
+}
+
+TEST(AttentionPlan, ExpandedKvRenumbersTheBlocksAndListsTheCopies) {
+    const AttentionGeometry g{8, 2, 64, 16, 0};
+    const std::vector<int32_t> a = {5, 9};
+    const std::vector<int32_t> b = {3};
+    AttentionPlanOptions options;
+    options.expandKv = true;
+    auto plan = planAttention(g, {{0, 1, 20, a.data(), 2}, {1, 1, 3, b.data(), 1}}, options);
+    ASSERT_TRUE(plan.ok());
+    EXPECT_TRUE(plan->expanded);
+    EXPECT_EQ(plan->kvHeads, 8);
+    EXPECT_EQ(plan->expandedBlocks, 3);
+    EXPECT_EQ(plan->nCopies, 3);
+    const std::vector<int32_t> tables(plan->packed.begin() + long(plan->tableOffset),
+                                      plan->packed.begin() + long(plan->rowOffset));
+    EXPECT_EQ(tables, (std::vector<int32_t>{0, 1, 2}));
+    const std::vector<int32_t> copies(plan->packed.begin() + long(plan->copyOffset), plan->packed.end());
+    EXPECT_EQ(copies, (std::vector<int32_t>{5, 0, 9, 1, 3, 2}));
+    EXPECT_EQ(plan->expandedBytes, size_t(2) * 3 * 8 * 16 * 64 * 2);
+    const AttentionWorkspaceLayout layout = attentionWorkspaceLayout(plan.value());
+    EXPECT_EQ(layout.expandedK % 256, 0u);
+    EXPECT_EQ(layout.expandedV - layout.expandedK, plan->expandedBytes / 2);
+    EXPECT_GE(layout.total, plan->expandedBytes);
+}
+
+TEST(AttentionPlan, ExpandedKvCopiesMultiHeadKvToo) {
+    // The baseline copies whatever the head layout: MHA included.
+    const std::vector<int32_t> a = {4};
+    AttentionPlanOptions options;
+    options.expandKv = true;
+    auto plan = planAttention({4, 4, 64, 16, 0}, {{0, 1, 3, a.data(), 1}}, options);
+    ASSERT_TRUE(plan.ok());
+    EXPECT_TRUE(plan->expanded);
+    EXPECT_EQ(plan->nCopies, 1);
+    EXPECT_EQ(plan->packed[plan->tableOffset], 0);
+}
+
+TEST(AttentionPlan, GraphPaddingKeepsTheLayoutFixed) {
+    const AttentionGeometry g{4, 4, 128, 16, 0};
+    const std::vector<int32_t> t0 = identityTable(3);
+    const std::vector<int32_t> t1 = {7};
+    AttentionPlanOptions options;
+    options.fixedContext = 4096;
+    options.padRowsTo = 8;
+    options.fixedSeqs = 8;
+    options.fixedTableInts = 8 * 256;
+    auto small = planAttention(g, {{0, 1, 40, t0.data(), 3}, {1, 1, 5, t1.data(), 1}}, options);
+    const std::vector<int32_t> t2 = identityTable(200);
+    auto large = planAttention(g, {{0, 1, 3000, t2.data(), 200}}, options);
+    ASSERT_TRUE(small.ok() && large.ok());
+    for (const AttentionPlan* p : {&small.value(), &large.value()}) {
+        EXPECT_EQ(p->nRows, 8);
+        EXPECT_EQ(p->tableOffset, 32u);
+        EXPECT_EQ(p->rowOffset, 32u + 8 * 256);
+        EXPECT_EQ(p->packed.size(), 32u + 8 * 256 + 16);
+    }
+    EXPECT_EQ(small->split.nSplits, large->split.nSplits);
+    EXPECT_EQ(small->split.splitTokens, large->split.splitTokens);
+    // Padding rows: sequence -1 and the batch rows after the real tokens.
+    const std::vector<int32_t> rows(small->packed.begin() + long(small->rowOffset), small->packed.end());
+    EXPECT_EQ(rows, (std::vector<int32_t>{0, 0, 1, 0, -1, 2, -1, 3, -1, 4, -1, 5, -1, 6, -1, 7}));
+
+    const std::vector<int32_t> tooLong = identityTable(300);
+    auto beyond = planAttention(g, {{0, 1, 4500, tooLong.data(), 300}}, options);
+    ASSERT_FALSE(beyond.ok());
+    EXPECT_EQ(beyond.status().message(), "attention: a decode row sees 4501 positions, the fixed plan covers 4096");
+}
+
+TEST(AttentionPlan, RejectsBadGeometryAndShortBlockTables) {
+    const std::vector<int32_t> table = identityTable(2);
+    auto heads = planAttention({6, 4, 64, 16, 0}, {}, {});
+    ASSERT_FALSE(heads.ok());
+    EXPECT_EQ(heads.status().message(), "attention: 6 query heads over 4 KV heads");
+    auto headDim = planAttention({4, 4, 512, 16, 0}, {}, {});
+    ASSERT_FALSE(headDim.ok());
+    EXPECT_EQ(headDim.status().message(), "unsupported head size: 512 (even, at most 256)");
+    auto shortTable = planAttention({4, 4, 64, 16, 0}, {{0, 4, 30, table.data(), 2}}, {});
+    ASSERT_FALSE(shortTable.ok());
+    EXPECT_EQ(shortTable.status().message(),
+              "attention sequence 0: block table of 2 blocks, positions up to 33 need 3");
+}
+
+}  // namespace
+}  // namespace pagoda::cuda

@@ -1,0 +1,170 @@
+// Embedding, RMSNorm, RoPE, SwiGLU, residual adds and K/V stores on the
+// device against the CPU kernels, on fresh random inputs.
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cuda/embedding.h"
+#include "kernels/cuda/kv_store.h"
+#include "kernels/cuda/residual_add.h"
+#include "kernels/cuda/rms_norm.h"
+#include "kernels/cuda/rope.h"
+#include "kernels/cuda/swiglu.h"
+#include "tests/cuda/cuda_test_util.h"
+
+namespace pagoda::cuda::test {
+namespace {
+
+using ElementwiseOps = CudaKernelTest;
+
+TEST_F(ElementwiseOps, EmbeddingDequantizesRowsOfEveryTypeExactly) {
+    const uint64_t seed = pagoda::test::freshSeed();
+    SCOPED_TRACE(pagoda::test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    const int64_t rows = 37;
+    const int64_t cols = 96;
+    for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
+        SCOPED_TRACE(std::string(dtypeName(type)));
+        std::vector<uint8_t> table(rowBytes(type, cols) * rows);
+        for (int64_t r = 0; r < rows; ++r) {
+            const std::vector<float> row = randomFloats(rng, cols);
+            cpu::quantizeRow(type, row.data(), table.data() + r * rowBytes(type, cols), cols);
+        }
+        const std::vector<int32_t> ids = {0, 36, 5, 5, 17, -1, 37};
+        DeviceBuffer dTable = upload(table);
+        DeviceBuffer dIds = upload(ids);
+        DeviceBuffer dOut = upload(std::vector<float>(ids.size() * cols));
+        expectOk(embedRows(stream(), {type, dTable.data(), rows, cols}, dIds.as<int32_t>(), int(ids.size()),
+                           dOut.as<float>()));
+        const std::vector<float> got = download<float>(dOut, ids.size() * cols);
+        const cpu::WeightMatrix host{type, table.data(), rows, cols};
+        std::vector<float> want(cols);
+        for (size_t i = 0; i < ids.size(); ++i) {
+            if (ids[i] >= 0 && ids[i] < rows) {
+                cpu::dequantizeRow(host, ids[i], want.data());
+            } else {
+                std::fill(want.begin(), want.end(), 0.0f);  // out of range: zeros
+            }
+            for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(got[i * cols + c], want[c]) << "id " << ids[i] << " col " << c;
+        }
+    }
+}
+
+TEST_F(ElementwiseOps, RmsNormMatchesTheCpu) {
+    const uint64_t seed = pagoda::test::freshSeed();
+    SCOPED_TRACE(pagoda::test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    for (int64_t n : {1, 64, 768, 4096, 5000}) {
+        const int64_t nRows = 5;
+        const std::vector<float> x = randomFloats(rng, nRows * n, 3.0f);
+        const std::vector<float> weight = randomFloats(rng, n);
+        std::vector<float> want(x.size());
+        cpu::rmsNorm(x.data(), weight.data(), want.data(), nRows, n, 1e-5f);
+        DeviceBuffer dx = upload(x);
+        DeviceBuffer dw = upload(weight);
+        expectOk(rmsNorm(stream(), dx.as<float>(), dw.as<float>(), dx.as<float>(), nRows, n, 1e-5f));  // in place
+        const std::vector<float> got = download<float>(dx, x.size());
+        for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-5f * (1.0f + std::fabs(want[i]))) << i;
+    }
+}
+
+TEST_F(ElementwiseOps, RopeMatchesTheCpuInBothStylesAtLongPositions) {
+    const uint64_t seed = pagoda::test::freshSeed();
+    SCOPED_TRACE(pagoda::test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    const std::vector<int32_t> positions = {0, 1, 17, 4095, 40000, 131071};
+    for (bool neox : {false, true}) {
+        for (auto [headDim, ropeDim] : {std::pair{64, 64}, std::pair{128, 128}, std::pair{80, 32}}) {
+            const int nHeads = 3;
+            const int nTokens = int(positions.size());
+            const std::vector<float> x = randomFloats(rng, size_t(nTokens) * nHeads * headDim);
+            std::vector<float> want = x;
+            const cpu::RopeParams params{headDim, ropeDim, 500000.0f, neox ? cpu::RopeStyle::NeoX : cpu::RopeStyle::Normal};
+            for (int t = 0; t < nTokens; ++t) cpu::rope(want.data() + size_t(t) * nHeads * headDim, nHeads, positions[t], params);
+            DeviceBuffer dx = upload(x);
+            DeviceBuffer dPositions = upload(positions);
+            expectOk(rope(stream(), dx.as<float>(), nTokens, nHeads, dPositions.as<int32_t>(),
+                          {headDim, ropeDim, 500000.0f, neox}));
+            const std::vector<float> got = download<float>(dx, x.size());
+            for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-6f) << (neox ? "neox " : "normal ") << i;
+        }
+    }
+}
+
+TEST_F(ElementwiseOps, SwigluAndResidualAddsMatchTheCpu) {
+    const uint64_t seed = pagoda::test::freshSeed();
+    SCOPED_TRACE(pagoda::test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    const int64_t nRows = 7;
+    const int64_t n = 1000;
+    const std::vector<float> gate = randomFloats(rng, nRows * n, 8.0f);
+    const std::vector<float> up = randomFloats(rng, nRows * n, 2.0f);
+    const std::vector<float> bias = randomFloats(rng, n);
+    std::vector<float> want(gate.size());
+    cpu::swiglu(gate.data(), up.data(), want.data(), int64_t(gate.size()));
+    DeviceBuffer dGate = upload(gate);
+    DeviceBuffer dUp = upload(up);
+    DeviceBuffer dBias = upload(bias);
+    expectOk(swiglu(stream(), dGate.as<float>(), dUp.as<float>(), dGate.as<float>(), int64_t(gate.size())));
+    std::vector<float> got = download<float>(dGate, gate.size());
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5f * (1.0f + std::fabs(want[i]))) << i;
+
+    // up += swiglu result, then + bias per row: exact float adds.
+    std::vector<float> sum = up;
+    cpu::addInPlace(sum.data(), got.data(), int64_t(sum.size()));
+    for (int64_t r = 0; r < nRows; ++r) cpu::addInPlace(sum.data() + r * n, bias.data(), n);
+    expectOk(add(stream(), dUp.as<float>(), dGate.as<float>(), int64_t(up.size())));
+    expectOk(addBias(stream(), dUp.as<float>(), dBias.as<float>(), nRows, n));
+    EXPECT_EQ(download<float>(dUp, up.size()), sum);
+}
+
+TEST_F(ElementwiseOps, StoreKvWritesF16RowsToTheirSlotsAsTheCpuDoes) {
+    const uint64_t seed = pagoda::test::freshSeed();
+    SCOPED_TRACE(pagoda::test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    const int nKvHeads = 2;
+    const int blockSize = 16;
+    const int headDim = 64;
+    const int numBlocks = 6;
+    const size_t poolElements = size_t(numBlocks) * nKvHeads * blockSize * headDim;
+    const std::vector<int32_t> slots = {0, 17, 95, 40, 41};
+    const int nTokens = int(slots.size());
+    const std::vector<float> k = randomFloats(rng, size_t(nTokens) * nKvHeads * headDim, 4.0f);
+    const std::vector<float> v = randomFloats(rng, k.size(), 4.0f);
+    std::vector<uint16_t> wantK(poolElements, 0);
+    std::vector<uint16_t> wantV(poolElements, 0);
+    const cpu::PagedKvView view{DType::F16, wantK.data(), wantV.data(), nKvHeads, blockSize, headDim};
+    cpu::storeKv(view, wantK.data(), wantV.data(), k.data(), v.data(), slots.data(), nTokens);
+
+    DeviceBuffer dK = upload(std::vector<uint16_t>(poolElements, 0));
+    DeviceBuffer dV = upload(std::vector<uint16_t>(poolElements, 0));
+    // A padding slot (-1) writes nothing.
+    std::vector<int32_t> padded = slots;
+    padded.push_back(-1);
+    std::vector<float> kPadded = k;
+    kPadded.resize(k.size() + size_t(nKvHeads) * headDim, 1.0f);
+    std::vector<float> vPadded = v;
+    vPadded.resize(kPadded.size(), 1.0f);
+    DeviceBuffer dKeys = upload(kPadded);
+    DeviceBuffer dValues = upload(vPadded);
+    DeviceBuffer dSlots = upload(padded);
+    const DeviceKvView pools{dK.data(), dV.data(), nKvHeads, blockSize, headDim};
+    expectOk(storeKv(stream(), pools, dK.data(), dV.data(), dKeys.as<float>(), dValues.as<float>(),
+                     dSlots.as<int32_t>(), int(padded.size())));
+    EXPECT_EQ(download<uint16_t>(dK, poolElements), wantK);
+    EXPECT_EQ(download<uint16_t>(dV, poolElements), wantV);
+}
+
+TEST_F(ElementwiseOps, LaunchersRejectBadShapes) {
+    EXPECT_FALSE(rmsNorm(stream(), nullptr, nullptr, nullptr, 1, 0, 1e-5f).ok());
+    EXPECT_FALSE(rope(stream(), nullptr, 1, 1, nullptr, {64, 65, 10000.0f, false}).ok());
+    EXPECT_FALSE(embedRows(stream(), {DType::Q4_K, nullptr, 1, 256}, nullptr, 1, nullptr).ok());
+    EXPECT_TRUE(swiglu(stream(), nullptr, nullptr, nullptr, 0).ok());
+}
+
+}  // namespace
+}  // namespace pagoda::cuda::test

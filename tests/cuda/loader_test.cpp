@@ -1,0 +1,143 @@
+// Loading the CUDA module and falling back to the CPU, with the reason
+// named: module missing, not a library, not a Pagoda module, another ABI,
+// no driver or no device (whatever this machine has).
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "engine/backend/backend_select.h"
+#include "engine/backend/cuda_loader.h"
+#include "engine/backend/cuda_ops.h"
+
+namespace pagoda {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+public:
+    TempDir() {
+        std::string pattern = (fs::temp_directory_path() / "pagoda-cuda-XXXXXX").string();
+        m_path = mkdtemp(pattern.data());
+    }
+    ~TempDir() { fs::remove_all(m_path); }
+    const fs::path& path() const { return m_path; }
+
+private:
+    fs::path m_path;
+};
+
+TEST(CudaLoader, AMissingModuleListsWhereItWasSought) {
+    TempDir dir;
+    const fs::path candidate = dir.path() / PAGODA_CUDA_MODULE_FILE;
+    auto module = CudaModule::load({candidate, dir.path() / "elsewhere" / PAGODA_CUDA_MODULE_FILE});
+    ASSERT_FALSE(module);
+    EXPECT_EQ(module.error().message, "library not found: libpagoda_cuda.so (searched: " + candidate.string() + ", " +
+                                          (dir.path() / "elsewhere" / PAGODA_CUDA_MODULE_FILE).string() + ")");
+    EXPECT_EQ(CudaModule::load({}).error().message, "library not found: libpagoda_cuda.so (searched: nowhere)");
+}
+
+TEST(CudaLoader, AFileThatIsNoLibraryCannotBeLoaded) {
+    TempDir dir;
+    const fs::path bogus = dir.path() / PAGODA_CUDA_MODULE_FILE;
+    std::ofstream(bogus) << "not an ELF file\n";
+    auto module = CudaModule::load({bogus});
+    ASSERT_FALSE(module);
+    EXPECT_TRUE(module.error().message.starts_with("cannot load " + bogus.string() + ": ")) << module.error().message;
+}
+
+TEST(CudaLoader, ALibraryWithoutTheEntryPointsIsNoModule) {
+    auto module = CudaModule::load({PAGODA_TEST_FAKE_EMPTY_MODULE});
+    ASSERT_FALSE(module);
+    EXPECT_EQ(module.error().message, std::string(PAGODA_TEST_FAKE_EMPTY_MODULE) +
+                                          " is not a Pagoda CUDA module: it has no symbol pagoda_cuda_abi_version");
+}
+
+TEST(CudaLoader, AModuleOfAnotherAbiVersionIsRefused) {
+    auto module = CudaModule::load({PAGODA_TEST_FAKE_OLD_ABI_MODULE});
+    ASSERT_FALSE(module);
+    EXPECT_EQ(module.error().message,
+              std::string(PAGODA_TEST_FAKE_OLD_ABI_MODULE) + " has module ABI version 999, this program needs " +
+                  std::to_string(PAGODA_CUDA_ABI_VERSION));
+}
+
+TEST(CudaLoader, TheFirstExistingCandidateIsLoaded) {
+    TempDir dir;
+    auto module = CudaModule::load({dir.path() / PAGODA_CUDA_MODULE_FILE, PAGODA_TEST_CUDA_MODULE});
+    ASSERT_TRUE(module) << module.error().message;
+    EXPECT_EQ((*module)->path(), fs::path(PAGODA_TEST_CUDA_MODULE));
+}
+
+TEST(CudaLoader, TheRealModuleReportsADeviceOrWhyThereIsNone) {
+    const CudaProbeResult probe = probeCuda({PAGODA_TEST_CUDA_MODULE});
+    ASSERT_TRUE(probe.module) << probe.reason;
+    EXPECT_EQ(probe.modulePath, fs::path(PAGODA_TEST_CUDA_MODULE));
+    EXPECT_GT(probe.device.runtimeVersion, 0);
+    if (probe.available) {
+        EXPECT_GE(probe.device.ccMajor, 8);
+        EXPECT_GT(probe.device.totalBytes, 0u);
+        EXPECT_NE(describeCudaDevice(probe.device).find(probe.device.deviceName), std::string::npos);
+    } else if (probe.device.driverVersion == 0) {
+        // This machine: CUDA installed, no NVIDIA driver.
+        EXPECT_EQ(probe.reason, "no NVIDIA driver (cudaErrorInsufficientDriver, error 35)");
+    } else {
+        EXPECT_FALSE(probe.reason.empty());
+    }
+}
+
+TEST(CudaLoader, ExplicitModulePathFromTheEnvironment) {
+    ASSERT_EQ(setenv("PAGODA_CUDA_MODULE", "/opt/x/libpagoda_cuda.so", 1), 0);
+    EXPECT_EQ(defaultCudaModulePaths(), std::vector<fs::path>{"/opt/x/libpagoda_cuda.so"});
+    ASSERT_EQ(unsetenv("PAGODA_CUDA_MODULE"), 0);
+    const std::vector<fs::path> paths = defaultCudaModulePaths();
+    ASSERT_GE(paths.size(), 2u);
+    for (const fs::path& path : paths) EXPECT_EQ(path.filename(), PAGODA_CUDA_MODULE_FILE);
+    EXPECT_EQ(paths.back(), fs::path(PAGODA_TEST_CUDA_MODULE).lexically_normal()) << "the build tree's module comes last";
+}
+
+TEST(BackendSelect, FallsBackToTheCpuNamingWhyNotCuda) {
+    TempDir dir;
+    BackendOptions options;
+    options.cudaModulePaths = {dir.path() / PAGODA_CUDA_MODULE_FILE};
+    options.cpu.threads = 1;
+    auto selected = selectBackend(options);
+    ASSERT_TRUE(selected) << selected.error().message;
+    EXPECT_EQ(selected->cuda, nullptr);
+    EXPECT_EQ(selected->note, "cuda: unavailable: library not found: libpagoda_cuda.so (searched: " +
+                                  options.cudaModulePaths[0].string() + "); using cpu");
+    EXPECT_TRUE(selected->ops->description().starts_with("cpu: 1 threads"));
+
+    options.choice = BackendChoice::Cuda;
+    auto required = selectBackend(options);
+    ASSERT_FALSE(required);
+    EXPECT_TRUE(required.error().message.starts_with("cuda: unavailable: library not found")) << required.error().message;
+
+    options.choice = BackendChoice::Cpu;
+    auto cpu = selectBackend(options);
+    ASSERT_TRUE(cpu);
+    EXPECT_EQ(cpu->note, "cpu: chosen");
+}
+
+TEST(BackendSelect, UsesTheRealModuleWhenItFindsADeviceElseTheCpu) {
+    BackendOptions options;
+    options.cudaModulePaths = {PAGODA_TEST_CUDA_MODULE};
+    options.cpu.threads = 1;
+    auto selected = selectBackend(options);
+    ASSERT_TRUE(selected) << selected.error().message;
+    const CudaProbeResult probe = probeCuda({PAGODA_TEST_CUDA_MODULE});
+    if (probe.available) {
+        ASSERT_NE(selected->cuda, nullptr) << selected->note;
+        EXPECT_TRUE(selected->note.ends_with("; using cuda")) << selected->note;
+        EXPECT_TRUE(selected->ops->description().starts_with("cuda: ")) << selected->ops->description();
+    } else {
+        EXPECT_EQ(selected->cuda, nullptr);
+        EXPECT_EQ(selected->note, "cuda: unavailable: " + probe.reason + "; using cpu");
+    }
+}
+
+}  // namespace
+}  // namespace pagoda

@@ -1,0 +1,119 @@
+// Weight-matrix products on the device against a float64 reference over the
+// dequantized weights: cuBLAS(Lt) for F32/F16/BF16 (activations rounded to
+// the weight's 16-bit type, so the bound scales with its precision), and
+// the Q8_0/Q4_0 kernels that read blocks in place (matvec and tiled paths).
+
+#include <gtest/gtest.h>
+
+#include "kernels/cpu/matmul.h"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/quant_matmul.h"
+#include "tests/cuda/cuda_test_util.h"
+
+namespace pagoda::cuda::test {
+namespace {
+
+using MatmulOps = CudaKernelTest;
+
+struct Problem {
+    std::vector<uint8_t> weights;  // [rows][rowBytes]
+    std::vector<float> x;          // [nTokens][cols]
+    std::vector<double> want;      // [nTokens][rows]
+    std::vector<double> bound;     // [nTokens][rows]: sum |w x|, the scale of the rounding error
+};
+
+Problem makeProblem(std::mt19937_64& rng, DType type, int64_t rows, int64_t cols, int64_t nTokens) {
+    Problem p;
+    const size_t stride = rowBytes(type, size_t(cols));
+    p.weights.resize(stride * size_t(rows));
+    std::vector<float> dequantized(size_t(rows * cols));
+    const cpu::WeightMatrix host{type, p.weights.data(), rows, cols};
+    for (int64_t r = 0; r < rows; ++r) {
+        const std::vector<float> row = randomFloats(rng, size_t(cols));
+        cpu::quantizeRow(type, row.data(), p.weights.data() + size_t(r) * stride, cols);
+        cpu::dequantizeRow(host, r, dequantized.data() + r * cols);
+    }
+    p.x = randomFloats(rng, size_t(nTokens * cols), 2.0f);
+    p.want.assign(size_t(nTokens * rows), 0.0);
+    p.bound.assign(p.want.size(), 0.0);
+    for (int64_t t = 0; t < nTokens; ++t) {
+        for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t c = 0; c < cols; ++c) {
+                const double term = double(dequantized[r * cols + c]) * double(p.x[t * cols + c]);
+                p.want[t * rows + r] += term;
+                p.bound[t * rows + r] += std::fabs(term);
+            }
+        }
+    }
+    return p;
+}
+
+// Relative to sum |w x|: f32 accumulation ~1e-6; activations rounded to
+// f16 (2^-11) or bf16 (2^-8).
+double tolerance(DType type) {
+    switch (type) {
+    case DType::F16: return 2e-3;
+    case DType::BF16: return 1e-2;
+    default: return 2e-5;
+    }
+}
+
+void expectClose(const std::vector<float>& got, const Problem& p, DType type) {
+    for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_NEAR(got[i], p.want[i], tolerance(type) * p.bound[i] + 1e-6) << "element " << i;
+    }
+}
+
+TEST_F(MatmulOps, CublasGemmF32F16Bf16MatchesTheReference) {
+    const uint64_t seed = pagoda::test::freshSeed();
+    SCOPED_TRACE(pagoda::test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    for (DType type : {DType::F32, DType::F16, DType::BF16}) {
+        for (int64_t nTokens : {1, 3, 8, 17, 64}) {
+            SCOPED_TRACE(testing::Message() << dtypeName(type) << ", " << nTokens << " tokens");
+            const int64_t rows = 96;
+            const int64_t cols = 256;
+            const Problem p = makeProblem(rng, type, rows, cols, nTokens);
+            DeviceBuffer dW = upload(p.weights);
+            DeviceBuffer dX = upload(p.x);
+            DeviceBuffer dY = upload(std::vector<float>(size_t(nTokens * rows)));
+            const DeviceWeight w{type, dW.data(), rows, cols};
+            DeviceBuffer scratch = upload(std::vector<uint8_t>(std::max<size_t>(1, gemmScratchBytes(w, nTokens))));
+            expectOk(gemm(context().blas(), stream(), w, dX.as<float>(), dY.as<float>(), nTokens, scratch.data()));
+            expectClose(download<float>(dY, size_t(nTokens * rows)), p, type);
+        }
+    }
+}
+
+TEST_F(MatmulOps, QuantizedKernelsReadBlocksInPlace) {
+    const uint64_t seed = pagoda::test::freshSeed();
+    SCOPED_TRACE(pagoda::test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    for (DType type : {DType::Q8_0, DType::Q4_0}) {
+        // 1: matvec; 2, 5, 8: matvec in groups of 4; 9, 33, 70: tiled.
+        for (int64_t nTokens : {1, 2, 5, 8, 9, 33, 70}) {
+            for (auto [rows, cols] : {std::pair<int64_t, int64_t>{67, 96}, std::pair<int64_t, int64_t>{128, 1024}}) {
+                SCOPED_TRACE(testing::Message() << dtypeName(type) << ", " << nTokens << " tokens, " << rows << " x "
+                                                << cols);
+                const Problem p = makeProblem(rng, type, rows, cols, nTokens);
+                DeviceBuffer dW = upload(p.weights);
+                DeviceBuffer dX = upload(p.x);
+                DeviceBuffer dY = upload(std::vector<float>(size_t(nTokens * rows)));
+                expectOk(quantMatmul(stream(), {type, dW.data(), rows, cols}, dX.as<float>(), dY.as<float>(), nTokens));
+                expectClose(download<float>(dY, size_t(nTokens * rows)), p, type);
+            }
+        }
+    }
+}
+
+TEST_F(MatmulOps, LaunchersRejectTypesTheyDoNotRead) {
+    DeviceBuffer dummy = upload(std::vector<float>(64));
+    EXPECT_FALSE(quantMatmul(stream(), {DType::F16, dummy.data(), 1, 32}, dummy.as<float>(), dummy.as<float>(), 1).ok());
+    EXPECT_FALSE(quantMatmul(stream(), {DType::Q8_0, dummy.data(), 1, 48}, dummy.as<float>(), dummy.as<float>(), 1).ok());
+    EXPECT_FALSE(gemm(context().blas(), stream(), {DType::Q4_0, dummy.data(), 1, 32}, dummy.as<float>(),
+                      dummy.as<float>(), 1, nullptr)
+                     .ok());
+}
+
+}  // namespace
+}  // namespace pagoda::cuda::test

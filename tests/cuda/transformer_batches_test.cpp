@@ -1,0 +1,170 @@
+// The CUDA Transformer (CudaOps) against the CPU Transformer (CpuOps) on
+// the same batches, composed as a scheduler composes them: prefill chunks of
+// several sequences together, a prompt's chunks mixed with other sequences'
+// decode tokens, each chunk of a batch run again alone; and decode steps as
+// CUDA graphs (captured per batch-size bucket, replayed after, interleaved
+// with eager steps) against the same steps run eagerly. llama and qwen2
+// (biases, NeoX RoPE), full and windowed attention, flash and naive. Skipped
+// with "no CUDA device: <reason>" without a device.
+
+#include <gtest/gtest.h>
+
+#include "tests/cuda/model_test_util.h"
+
+namespace pagoda {
+namespace {
+
+struct Variant {
+    const char* preset;
+    const char* architecture;
+    DType dtype;
+    int window;
+    cpu::AttentionAlgorithm attention;
+};
+
+void PrintTo(const Variant& v, std::ostream* out) {
+    *out << v.preset << " " << v.architecture << " " << dtypeName(v.dtype) << ", window " << v.window
+         << (v.attention == cpu::AttentionAlgorithm::Flash ? ", flash" : ", naive");
+}
+
+std::string variantName(const testing::TestParamInfo<Variant>& info) {
+    const Variant& v = info.param;
+    return std::string(v.preset) + "_" + v.architecture + "_" + std::string(dtypeName(v.dtype)) + "_w" +
+           std::to_string(v.window) + (v.attention == cpu::AttentionAlgorithm::Flash ? "_flash" : "_naive");
+}
+
+test::BuiltModel buildVariant(const Variant& variant, uint64_t seed) {
+    SyntheticSpec spec = *syntheticPreset(variant.preset);
+    spec.architecture = variant.architecture;
+    spec.dtype = variant.dtype;
+    spec.seed = seed;
+    spec.contextLength = 512;
+    return test::buildModel(spec);
+}
+
+TransformerOptions optionsOf(const Variant& variant) {
+    TransformerOptions options;
+    options.attention = variant.attention;
+    options.slidingWindow = variant.window;
+    return options;
+}
+
+std::span<const float> rows(const std::vector<float>& logits, int first, int count, int vocab) {
+    return std::span(logits).subspan(size_t(first) * vocab, size_t(count) * vocab);
+}
+
+class MixedBatches : public testing::TestWithParam<Variant> {};
+
+TEST_P(MixedBatches, MatchTheCpuAndEachChunkAlone) {
+    PAGODA_CUDA_OPS_OR_SKIP(cuda);
+    const Variant variant = GetParam();
+    const uint64_t seed = std::random_device{}();
+    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    std::mt19937_64 rng(seed);
+    test::BuiltModel built = buildVariant(variant, seed);
+    ASSERT_TRUE(built.model);
+    auto uploaded = cuda->uploadModel(*built.model);
+    ASSERT_TRUE(uploaded) << uploaded.error().message;
+    const int vocab = built.model->config().vocabSize;
+    const double tolerance = test::logitTolerance(variant.dtype);
+
+    test::CpuAndCuda run(*built.model, *cuda, 64, optionsOf(variant));
+    ASSERT_TRUE(run.ready());
+    const std::vector<int32_t> a = test::randomTokens(30, vocab, rng);
+    const std::vector<int32_t> b = test::randomTokens(17, vocab, rng);
+    const std::vector<int32_t> c = test::randomTokens(21, vocab, rng);
+    for (const auto& prompt : {a, b, c}) run.admit(prompt);
+    const auto token = [&] { return test::randomTokens(1, vocab, rng); };
+    const std::vector<int32_t> cHead(c.begin(), c.begin() + 11);
+    const std::vector<int32_t> cTail(c.begin() + 11, c.end());
+    // Two prompts; c's prompt in two chunks beside decode tokens of a and b;
+    // then decode steps of all three.
+    const std::vector<std::vector<std::vector<int32_t>>> steps = {{a, b, {}},
+                                                                   {token(), token(), cHead},
+                                                                   {token(), token(), cTail},
+                                                                   {token(), token(), token()},
+                                                                   {token(), token(), token()}};
+    for (size_t s = 0; s < steps.size(); ++s) {
+        SCOPED_TRACE(testing::Message() << "step " << s);
+        const test::CpuAndCuda::Batches batches = run.batches(steps[s]);
+        const std::vector<float> cpu = run.cpuLogits(batches.cpu);
+        const std::vector<float> device = run.cudaLogits(batches.cuda, false);
+        ASSERT_TRUE(test::rowsClose(device, cpu, vocab, tolerance));
+        // Each chunk again on its own: it rewrites the same K/V and must see
+        // only its own sequence.
+        int first = 0;
+        for (size_t i = 0; i < batches.cuda.chunks.size(); ++i) {
+            SCOPED_TRACE(testing::Message() << "chunk " << i << " alone");
+            const int count = batches.cuda.chunks[i].nTokens;
+            const std::vector<float> alone = run.cudaLogits(test::onlyChunk(batches.cuda, i), false);
+            ASSERT_TRUE(test::rowsClose(alone, rows(device, first, count, vocab), vocab, tolerance));
+            ASSERT_TRUE(test::rowsClose(alone, rows(cpu, first, count, vocab), vocab, tolerance));
+            first += count;
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Variants, MixedBatches,
+    testing::Values(Variant{"tiny", "llama", DType::F32, 0, cpu::AttentionAlgorithm::Flash},
+                    Variant{"tiny", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Naive},
+                    Variant{"tiny", "llama", DType::F16, 9, cpu::AttentionAlgorithm::Flash},
+                    Variant{"tiny", "qwen2", DType::Q4_0, 0, cpu::AttentionAlgorithm::Flash},
+                    Variant{"small", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash}),
+    variantName);
+
+class DecodeGraphs : public testing::TestWithParam<Variant> {};
+
+TEST_P(DecodeGraphs, ReplaysMatchEagerStepsAndTheCpu) {
+    PAGODA_CUDA_OPS_OR_SKIP(cuda);
+    const Variant variant = GetParam();
+    const uint64_t seed = std::random_device{}();
+    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    std::mt19937_64 rng(seed);
+    test::BuiltModel built = buildVariant(variant, seed);
+    ASSERT_TRUE(built.model);
+    auto uploaded = cuda->uploadModel(*built.model);
+    ASSERT_TRUE(uploaded) << uploaded.error().message;
+    const int vocab = built.model->config().vocabSize;
+    const double tolerance = test::logitTolerance(variant.dtype);
+
+    // The prompts in one batch; decode buckets 1, 2, 4, 8, 16, 24 and 32.
+    test::CpuAndCuda run(*built.model, *cuda, 32, optionsOf(variant));
+    ASSERT_TRUE(run.ready());
+    std::vector<std::vector<int32_t>> prompts;
+    for (int s = 0; s < 3; ++s) {
+        prompts.push_back(test::randomTokens(5 + 3 * s, vocab, rng));
+        run.admit(prompts.back());
+    }
+    const test::CpuAndCuda::Logits prefill = run.step(prompts);
+    ASSERT_TRUE(test::rowsClose(prefill.cuda, prefill.cpu, vocab, tolerance));
+
+    // The sequences in each step, and what its bucket does: 4 captured,
+    // replayed; 1 captured; 4 replayed after another bucket's capture; 2
+    // captured; 1 and 4 replayed again.
+    const std::vector<std::vector<int>> members = {{0, 1, 2}, {0, 1, 2}, {1}, {0, 1, 2}, {0, 2}, {1}, {0, 1, 2}};
+    for (size_t s = 0; s < members.size(); ++s) {
+        SCOPED_TRACE(testing::Message() << "decode step " << s << ", " << members[s].size() << " sequences");
+        std::vector<std::vector<int32_t>> chunks(3);
+        for (int seq : members[s]) chunks[size_t(seq)] = test::randomTokens(1, vocab, rng);
+        const test::CpuAndCuda::Batches batches = run.batches(chunks);
+        const std::vector<float> cpu = run.cpuLogits(batches.cpu);
+        // Eager first: the graph's K/V then stay in the cache for the steps
+        // after, so that a graph storing them wrongly shows there too.
+        const std::vector<float> eager = run.cudaLogits(batches.cuda, false);
+        const std::vector<float> graph = run.cudaLogits(batches.cuda, true);
+        ASSERT_TRUE(test::rowsClose(eager, cpu, vocab, tolerance));
+        ASSERT_TRUE(test::rowsClose(graph, cpu, vocab, tolerance));
+        ASSERT_TRUE(test::rowsClose(graph, eager, vocab, tolerance));
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Variants, DecodeGraphs,
+    testing::Values(Variant{"small", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash},
+                    Variant{"tiny", "llama", DType::F16, 9, cpu::AttentionAlgorithm::Flash},
+                    Variant{"tiny", "qwen2", DType::Q4_0, 0, cpu::AttentionAlgorithm::Flash}),
+    variantName);
+
+}  // namespace
+}  // namespace pagoda

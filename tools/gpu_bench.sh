@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# On a machine with an NVIDIA GPU (Qt not needed): builds the Qt-free
+# targets for this GPU, runs the CUDA tests, then `pagoda-bench gpu` (decode
+# tok/s of 7b and 8b-gqa at batch 1/8/32 against the copy-bandwidth
+# roofline, prefill attention TFLOP/s at 4k and 16k) and its PyTorch peer
+# (tools/torch_peer.py, when torch with CUDA is installed). Everything goes
+# to $OUT (default build/gpu-bench-out): test results as gtest JSON,
+# benchmark tables and JSON.
+#
+# usage: tools/gpu_bench.sh [--quick]   (--quick: tiny shapes, a smoke run)
+# environment: BUILD_DIR (default build/gpu), CUDACXX (default
+# /usr/local/cuda/bin/nvcc), CMAKE_PREFIX_PATH for spdlog/fmt/GoogleTest
+# unpacked outside the system (docs/CUDA.md).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${BUILD_DIR:-$root/build/gpu}
+out=${OUT:-$root/build/gpu-bench-out}
+nvcc=${CUDACXX:-/usr/local/cuda/bin/nvcc}
+quick=()
+if [ "${1:-}" = "--quick" ]; then quick=(--quick); fi
+mkdir -p "$out"
+status=0
+
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --format=csv | tee "$out/nvidia-smi.csv"
+
+generator=()
+if command -v ninja >/dev/null; then generator=(-G Ninja); fi
+cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_COMPILER="$nvcc" \
+    -DCMAKE_CUDA_ARCHITECTURES=native -DPAGODA_BUILD_UI=OFF
+cmake --build "$build" -j "$(nproc)" --target pagoda_cuda test_cuda_kernels test_cuda_engine pagoda-cli pagoda-bench
+
+"$build/app/cli/pagoda-cli" devices | tee "$out/devices.txt"
+grep -q "using cuda" "$out/devices.txt" || { echo "gpu_bench.sh: the CUDA backend is not usable here" >&2; exit 1; }
+
+# Test failures are reported (and make the script fail) but do not stop the benchmarks.
+for suite in test_cuda_kernels test_cuda_engine; do
+    "$build/tests/cuda/$suite" --gtest_output="json:$out/$suite.json" 2>&1 | tee "$out/$suite.txt" || status=1
+done
+
+"$build/app/bench/pagoda-bench" gpu "${quick[@]}" --graphs 1 --json "$out/pagoda_gpu.json" 2>&1 |
+    tee "$out/pagoda_gpu.txt" || status=1
+
+if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+    python3 "$root/tools/torch_peer.py" "${quick[@]}" --json "$out/torch_peer.json" 2>&1 | tee "$out/torch_peer.txt" ||
+        status=1
+else
+    echo "skip the PyTorch peer: no torch with CUDA in python3" | tee "$out/torch_peer.txt"
+fi
+
+echo "results in $out"
+exit $status
