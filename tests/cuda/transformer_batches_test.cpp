@@ -49,26 +49,42 @@ TransformerOptions optionsOf(const Variant& variant) {
     return options;
 }
 
+// The variant's model on a device, with a fresh seed; skipped without one.
+class OnDevice : public testing::TestWithParam<Variant> {
+protected:
+    void SetUp() override {
+        std::string reason;
+        m_cuda = test::cudaOpsOrSkipReason(reason);
+        if (!m_cuda) GTEST_SKIP() << "no CUDA device: " << reason;
+        SCOPED_TRACE(testing::Message() << "seed " << m_seed);
+        m_built = buildVariant(GetParam(), m_seed);
+        ASSERT_TRUE(m_built.model);
+        auto uploaded = m_cuda->uploadModel(*m_built.model);
+        ASSERT_TRUE(uploaded) << uploaded.error().message;
+        m_vocab = m_built.model->config().vocabSize;
+        m_tolerance = test::logitTolerance(GetParam().dtype);
+    }
+
+    const uint64_t m_seed = std::random_device{}();
+    std::mt19937_64 m_rng{m_seed};
+    std::unique_ptr<CudaOps> m_cuda;
+    test::BuiltModel m_built;
+    int m_vocab = 0;
+    double m_tolerance = 0;
+};
+
 std::span<const float> rows(const std::vector<float>& logits, int first, int count, int vocab) {
     return std::span(logits).subspan(size_t(first) * vocab, size_t(count) * vocab);
 }
 
-class MixedBatches : public testing::TestWithParam<Variant> {};
+using MixedBatches = OnDevice;
 
 TEST_P(MixedBatches, MatchTheCpuAndEachChunkAlone) {
-    PAGODA_CUDA_OPS_OR_SKIP(cuda);
-    const Variant variant = GetParam();
-    const uint64_t seed = std::random_device{}();
-    SCOPED_TRACE(testing::Message() << "seed " << seed);
-    std::mt19937_64 rng(seed);
-    test::BuiltModel built = buildVariant(variant, seed);
-    ASSERT_TRUE(built.model);
-    auto uploaded = cuda->uploadModel(*built.model);
-    ASSERT_TRUE(uploaded) << uploaded.error().message;
-    const int vocab = built.model->config().vocabSize;
-    const double tolerance = test::logitTolerance(variant.dtype);
-
-    test::CpuAndCuda run(*built.model, *cuda, 64, optionsOf(variant));
+    SCOPED_TRACE(testing::Message() << "seed " << m_seed);
+    const int vocab = m_vocab;
+    const double tolerance = m_tolerance;
+    std::mt19937_64& rng = m_rng;
+    test::CpuAndCuda run(*m_built.model, *m_cuda, 64, optionsOf(GetParam()));
     ASSERT_TRUE(run.ready());
     const std::vector<int32_t> a = test::randomTokens(30, vocab, rng);
     const std::vector<int32_t> b = test::randomTokens(17, vocab, rng);
@@ -113,23 +129,16 @@ INSTANTIATE_TEST_SUITE_P(
                     Variant{"small", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash}),
     variantName);
 
-class DecodeGraphs : public testing::TestWithParam<Variant> {};
+using DecodeGraphs = OnDevice;
 
 TEST_P(DecodeGraphs, ReplaysMatchEagerStepsAndTheCpu) {
-    PAGODA_CUDA_OPS_OR_SKIP(cuda);
-    const Variant variant = GetParam();
-    const uint64_t seed = std::random_device{}();
-    SCOPED_TRACE(testing::Message() << "seed " << seed);
-    std::mt19937_64 rng(seed);
-    test::BuiltModel built = buildVariant(variant, seed);
-    ASSERT_TRUE(built.model);
-    auto uploaded = cuda->uploadModel(*built.model);
-    ASSERT_TRUE(uploaded) << uploaded.error().message;
-    const int vocab = built.model->config().vocabSize;
-    const double tolerance = test::logitTolerance(variant.dtype);
+    SCOPED_TRACE(testing::Message() << "seed " << m_seed);
+    const int vocab = m_vocab;
+    const double tolerance = m_tolerance;
+    std::mt19937_64& rng = m_rng;
 
     // The prompts in one batch; decode buckets 1, 2, 4, 8, 16, 24 and 32.
-    test::CpuAndCuda run(*built.model, *cuda, 32, optionsOf(variant));
+    test::CpuAndCuda run(*m_built.model, *m_cuda, 32, optionsOf(GetParam()));
     ASSERT_TRUE(run.ready());
     std::vector<std::vector<int32_t>> prompts;
     for (int s = 0; s < 3; ++s) {
