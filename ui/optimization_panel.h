@@ -29,6 +29,7 @@ public:
     QCheckBox* flashAttention() const { return m_flash; }
     QCheckBox* groupedKv() const { return m_grouped; }
     QCheckBox* prefixCache() const { return m_prefix; }
+    QCheckBox* decodeGraphs() const { return m_graphs; }
     QComboBox* batching() const { return m_batching; }
 
 public Q_SLOTS:
@@ -49,6 +50,7 @@ private:
     QCheckBox* m_flash;
     QCheckBox* m_grouped;
     QCheckBox* m_prefix;
+    QCheckBox* m_graphs;
     QComboBox* m_batching;
     QComboBox* m_eviction;
     QSpinBox* m_window;

@@ -31,6 +31,7 @@ void setupCommon(QCustomPlot* plot, const QString& title, const QString& valueLa
     plot->plotLayout()->insertRow(0);
     auto* heading = new QCPTextElement(plot, title, QFont(plot->font().family(), 9, QFont::Bold));
     plot->plotLayout()->addElement(0, 0, heading);
+    plot->setAccessibleName(title);
     QSharedPointer<QCPAxisTickerTime> ticker(new QCPAxisTickerTime);
     ticker->setTimeFormat(QStringLiteral("%m:%s"));
     ticker->setTickCount(3);
@@ -59,6 +60,40 @@ QCPGraph* addGraph(QCustomPlot* plot, const QString& name, const QColor& color, 
     graph->setName(name);
     graph->setPen(QPen(color, width, style));
     return graph;
+}
+
+// Whether the memory plot shows a device's memory (a bool property of the
+// plot), so that it can follow the samples when the backend changes.
+constexpr char kShowsDeviceMemory[] = "pagodaShowsDeviceMemory";
+
+QString memoryTitle(bool device) {
+    return device ? QObject::tr("GPU memory") : QObject::tr("Host memory (CPU backend)");
+}
+
+void addMemoryGraphs(QCustomPlot* plot, bool device) {
+    plot->setProperty(kShowsDeviceMemory, device);
+    if (device) {
+        addGraph(plot, QObject::tr("device used"), kBlue, 2);
+        addGraph(plot, QObject::tr("device total"), kGray, 1.2, Qt::DashLine);
+        addGraph(plot, QObject::tr("weights"), kOrange);
+        addGraph(plot, QObject::tr("KV cache"), kGreen);
+        addGraph(plot, QObject::tr("activations + workspace"), kPurple);
+    } else {
+        addGraph(plot, QObject::tr("process RSS"), kBlue, 2);
+        addGraph(plot, QObject::tr("weights (mapped)"), kOrange);
+        addGraph(plot, QObject::tr("KV pool"), kGreen);
+        addGraph(plot, QObject::tr("workspace"), kPurple);
+    }
+}
+
+// Another model may load on another backend: the plot drops its points and
+// shows the other memory.
+void switchMemoryPlot(QCustomPlot* plot, bool device) {
+    const QString title = memoryTitle(device);
+    static_cast<QCPTextElement*>(plot->plotLayout()->element(0, 0))->setText(title);
+    plot->setAccessibleName(title);
+    plot->clearGraphs();
+    addMemoryGraphs(plot, device);
 }
 
 QCPGraph* conversationGraph(QCustomPlot* plot, const QString& id, const QString& title) {
@@ -104,11 +139,8 @@ void setupEvictionsPlot(QCustomPlot* plot) {
 }
 
 void setupMemoryPlot(QCustomPlot* plot) {
-    setupCommon(plot, QObject::tr("Host memory (CPU backend)"), QObject::tr("MiB"));
-    addGraph(plot, QObject::tr("process RSS"), kBlue, 2);
-    addGraph(plot, QObject::tr("weights (mapped)"), kOrange);
-    addGraph(plot, QObject::tr("KV pool"), kGreen);
-    addGraph(plot, QObject::tr("workspace"), kPurple);
+    setupCommon(plot, memoryTitle(false), QObject::tr("MiB"));
+    addMemoryGraphs(plot, false);
 }
 
 void setupBatchPlot(QCustomPlot* plot) {
@@ -160,10 +192,21 @@ void addSample(PlotKind kind, QCustomPlot* plot, const Sample& s, const QHash<QS
         for (int c = 0; c < kEvictionCauses; ++c) plot->graph(c)->addData(t, s.evictionsPerSecond[size_t(c)]);
         break;
     case PlotKind::Memory:
-        plot->graph(0)->addData(t, s.hostRssMiB);
-        plot->graph(1)->addData(t, s.weightsMiB);
-        plot->graph(2)->addData(t, s.kvPoolMiB);
-        plot->graph(3)->addData(t, s.workspaceMiB);
+        if (s.device.has_value() != plot->property(kShowsDeviceMemory).toBool()) {
+            switchMemoryPlot(plot, s.device.has_value());
+        }
+        if (s.device) {
+            plot->graph(0)->addData(t, s.device->usedMiB);
+            plot->graph(1)->addData(t, s.device->totalMiB);
+            plot->graph(2)->addData(t, s.device->weightsMiB);
+            plot->graph(3)->addData(t, s.device->kvCacheMiB);
+            plot->graph(4)->addData(t, s.device->activationsMiB);
+        } else {
+            plot->graph(0)->addData(t, s.hostRssMiB);
+            plot->graph(1)->addData(t, s.weightsMiB);
+            plot->graph(2)->addData(t, s.kvPoolMiB);
+            plot->graph(3)->addData(t, s.workspaceMiB);
+        }
         break;
     case PlotKind::Batch:
         plot->graph(0)->addData(t, s.running);

@@ -27,7 +27,9 @@ void setupStepLatencyPlot(QCustomPlot* plot);
 void setupPlot(PlotKind kind, QCustomPlot* plot);
 
 // Appends the sample's points. conversationTitles names the per-tab
-// throughput lines (conversation id -> tab title).
+// throughput lines (conversation id -> tab title). The memory plot shows
+// the device's memory for samples that have it, the host's otherwise,
+// switching (and dropping its points) when that changes.
 void addSample(PlotKind kind, QCustomPlot* plot, const Sample& sample,
                const QHash<QString, QString>& conversationTitles);
 // Drops points before `from`, shows [from, to], fits the value axis from 0,

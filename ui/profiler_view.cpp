@@ -61,7 +61,6 @@ ProfilerView::ProfilerView(QWidget* parent)
     for (int k = 0; k < kPlotKinds; ++k) {
         auto* plot = new QCustomPlot;
         setupPlot(PlotKind(k), plot);
-        plot->setAccessibleName(static_cast<QCPTextElement*>(plot->plotLayout()->element(0, 0))->text());
         m_plots[size_t(k)] = plot;
     }
     arrangePlots(3);

@@ -1,7 +1,8 @@
 #pragma once
 // The profiler dock's contents: six live plots (throughput, KV occupancy,
-// evictions, host memory, batch, step latency) over a rolling window of
-// 30 s, 2 min or 10 min, with pause and PNG / CSV export.
+// evictions, memory — the GPU's on a device backend, else the host's —,
+// batch, step latency) over a rolling window of 30 s, 2 min or 10 min, with
+// pause and PNG / CSV export.
 
 #include <QHash>
 #include <QWidget>

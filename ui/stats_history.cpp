@@ -5,6 +5,7 @@
 #include <QStringList>
 
 #include <algorithm>
+#include <utility>
 
 namespace pagoda::ui {
 namespace {
@@ -12,6 +13,15 @@ namespace {
 double mib(uint64_t bytes) { return double(bytes) / double(1 << 20); }
 
 const char* onOff(bool on) { return on ? "on" : "off"; }
+
+// The CSV's device memory columns, present when any sample has a device.
+const std::pair<const char*, double DeviceMemorySample::*> kDeviceColumns[] = {
+    {"gpu_weights_mib", &DeviceMemorySample::weightsMiB},
+    {"gpu_kv_cache_mib", &DeviceMemorySample::kvCacheMiB},
+    {"gpu_activations_mib", &DeviceMemorySample::activationsMiB},
+    {"gpu_used_mib", &DeviceMemorySample::usedMiB},
+    {"gpu_total_mib", &DeviceMemorySample::totalMiB},
+};
 
 }  // namespace
 
@@ -25,6 +35,7 @@ QString describeConfigChange(const runtime::OptimizationConfig& a, const runtime
     }
     if (a.groupedKv != b.groupedKv) parts << (b.groupedKv ? QStringLiteral("grouped KV") : QStringLiteral("expanded KV"));
     if (a.prefixCaching != b.prefixCaching) parts << QStringLiteral("prefix %1").arg(onOff(b.prefixCaching));
+    if (a.decodeGraphs != b.decodeGraphs) parts << QStringLiteral("CUDA graphs %1").arg(onOff(b.decodeGraphs));
     if (a.batching != b.batching) parts << QString::fromLatin1(runtime::batchingModeName(b.batching));
     if (a.eviction != b.eviction) parts << QStringLiteral("evict %1").arg(QString::fromLatin1(evictionPolicyName(b.eviction)));
     if (a.blockSize != b.blockSize) parts << QStringLiteral("block %1").arg(b.blockSize);
@@ -50,6 +61,12 @@ const Sample& StatsHistory::add(const StatsUpdate& update) {
     sample.weightsMiB = mib(s.memory.weightsBytes);
     sample.kvPoolMiB = mib(s.memory.kvPoolBytes);
     sample.workspaceMiB = mib(s.memory.workspaceBytes);
+    if (s.memory.device) {
+        const DeviceMemoryStats& d = *s.memory.device;
+        sample.device = DeviceMemorySample{mib(d.weightsBytes), mib(d.kvCacheBytes),
+                                           mib(d.activationsBytes + d.workspaceBytes),
+                                           mib(d.totalBytes - std::min(d.freeBytes, d.totalBytes)), mib(d.totalBytes)};
+    }
     sample.running = s.running;
     sample.waiting = s.waiting;
     while (m_recent.size() > 1 && m_recent[1].t <= update.seconds - kRateWindowSeconds) m_recent.pop_front();
@@ -94,6 +111,10 @@ QString StatsHistory::toCsv() const {
                        "blocks_free",  "slot_utilization", "evict_lru_per_s", "evict_fifo_per_s", "evict_window_per_s",
                        "evict_preemption_per_s", "host_rss_mib", "weights_mib", "kv_pool_mib", "workspace_mib",
                        "running",      "waiting",         "prefill_ms_per_step", "decode_ms_per_step"};
+    const bool device = std::ranges::any_of(m_samples, [](const Sample& s) { return s.device.has_value(); });
+    if (device) {
+        for (const auto& column : kDeviceColumns) header << QString::fromLatin1(column.first);
+    }
     for (const QString& id : conversations) header << QStringLiteral("tok_s_%1").arg(id);
     QString csv = header.join(',') + '\n';
     const QLocale c = QLocale::c();
@@ -106,6 +127,9 @@ QString StatsHistory::toCsv() const {
         row << number(s.hostRssMiB) << number(s.weightsMiB) << number(s.kvPoolMiB) << number(s.workspaceMiB)
             << QString::number(s.running) << QString::number(s.waiting) << number(s.prefillMsPerStep)
             << number(s.decodeMsPerStep);
+        if (device) {
+            for (const auto& column : kDeviceColumns) row << (s.device ? number((*s.device).*column.second) : QString());
+        }
         for (const QString& id : conversations) row << number(s.generatedPerSecondByConversation.value(id, 0));
         csv += row.join(',') + '\n';
     }

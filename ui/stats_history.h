@@ -11,10 +11,20 @@
 
 #include <array>
 #include <deque>
+#include <optional>
 
 #include "ui/engine_types.h"
 
 namespace pagoda::ui {
+
+// A device backend's memory (runtime::MemoryStats::device), in MiB.
+struct DeviceMemorySample {
+    double weightsMiB = 0;
+    double kvCacheMiB = 0;
+    double activationsMiB = 0;  // activations and workspace
+    double usedMiB = 0;         // of the whole device (total - free), other processes included
+    double totalMiB = 0;
+};
 
 struct Sample {
     double t = 0;  // seconds since the worker started
@@ -30,6 +40,7 @@ struct Sample {
     double weightsMiB = 0;
     double kvPoolMiB = 0;
     double workspaceMiB = 0;
+    std::optional<DeviceMemorySample> device;  // none on the CPU backend
     int running = 0;  // sequences in the batch
     int waiting = 0;
     double prefillMsPerStep = 0;  // mean over the steps of the last second

@@ -13,7 +13,7 @@
 #include <fmt/format.h>
 
 #include "app/bench/bench_models.h"
-#include "engine/backend/cpu_ops.h"
+#include "engine/backend/backend_select.h"
 #include "engine/model/model.h"
 #include "engine/runtime/engine.h"
 
@@ -127,7 +127,7 @@ private:
     std::optional<Error> m_error;
 };
 
-Result<RunResult> runWorkload(const Model& model, CpuOps& ops, const std::string& name,
+Result<RunResult> runWorkload(const Model& model, Ops& ops, const std::string& name,
                               const OptimizationConfig& config, const Workload& workload,
                               const std::vector<std::vector<int32_t>>& prompts) {
     ClosedLoop loop(prompts, workload.genLength);
@@ -191,7 +191,9 @@ struct Toggle {
     void (*apply)(OptimizationConfig&);
 };
 
-// Each optimization switched on alone over the baseline.
+// Each optimization switched on alone over the baseline. Decode graphs
+// have no row: they record the flash path only, which the baseline lacks
+// (compare `optimized` with `optimized:decode-graphs=off` instead).
 const Toggle kToggles[] = {
     {"+continuous batching", [](OptimizationConfig& c) { c.batching = runtime::BatchingMode::Continuous; }},
     {"+paged KV", [](OptimizationConfig& c) { c.kvAllocation = KvAllocation::Paged; }},
@@ -276,7 +278,9 @@ Result<void> runCompareBench(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(w.genLength, args.integer("gen-len", 32, 1, 1 << 20));
     PAGODA_ASSIGN_OR_RETURN(w.concurrency, args.integer("concurrency", 8, 1, 4096));
     PAGODA_ASSIGN_OR_RETURN(w.sharedPrefix, args.number("shared-prefix", 0.5, 0, 1));
-    PAGODA_ASSIGN_OR_RETURN(const int threads, args.integer("threads", 0, 0, 1024));
+    BackendOptions backendOptions;
+    PAGODA_ASSIGN_OR_RETURN(backendOptions.cpu.threads, args.integer("threads", 0, 0, 1024));
+    PAGODA_ASSIGN_OR_RETURN(backendOptions.choice, parseBackendChoice(args.value("backend").value_or("auto")));
     PAGODA_ASSIGN_OR_RETURN(const int64_t budgetMib, args.integer("kv-budget-mib", 0, 0, int64_t(1) << 24));
     PAGODA_ASSIGN_OR_RETURN(const int64_t toggles, args.integer("toggles", 1, 0, 1));
     PAGODA_ASSIGN_OR_RETURN(const int reps, args.integer("reps", 1, 1, 100));
@@ -305,14 +309,19 @@ Result<void> runCompareBench(Args& args) {
         return fail("prompt {} + generation {} tokens exceed the context of {}", w.promptLength, w.genLength,
                     mc.contextLength);
     }
-    CpuOps ops(CpuOpsOptions{threads, std::nullopt});
+    PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, selectBackend(backendOptions));
+    PAGODA_RETURN_IF_ERROR(prepareModel(backend, *model));
+    Ops& ops = *backend.ops;
     const auto prompts = makePrompts(w, mc.vocabSize, mc.bos);
     fmt::print("model:     {} ({}, {} layers, {} heads / {} KV heads, context {})\n", modelPath.filename().string(),
                model->weightTypeName(), mc.nLayers, mc.nHeads, mc.nKvHeads, mc.contextLength);
-    fmt::print("backend:   {}\n", ops.description());
+    fmt::print("backend:   {} ({})\n", ops.description(), backend.note);
     fmt::print("workload:  {} requests, {} prompt tokens ({:.0f}% shared prefix), {} generated (greedy), "
                "{} clients in a closed loop; the fastest of {} rounds\n",
                w.requests, w.promptLength, 100 * w.sharedPrefix, w.genLength, w.concurrency, reps);
+    if (backend.cuda != nullptr) {
+        fmt::print("note:      CUDA graphs of decode steps: compare optimized with optimized:decode-graphs=off\n");
+    }
     if (mc.nKvHeads == mc.nHeads) {
         fmt::print("note:      {} KV heads for {} query heads: grouped and expanded KV compute the same here\n",
                    mc.nKvHeads, mc.nHeads);

@@ -161,11 +161,14 @@ Result<BackendOptions> backendOptions(Args& args) {
     return options;
 }
 
-// The backend chosen (and why, on stderr), with the model's weights on it.
-Result<SelectedBackend> openBackend(const BackendOptions& options, const Model& model) {
+// The backend chosen, with the model's weights on it. `interactive`: the
+// choice and the upload's progress on stderr (commands whose stderr is only
+// an error line stay quiet).
+Result<SelectedBackend> openBackend(const BackendOptions& options, const Model& model, bool interactive) {
     PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, selectBackend(options));
-    fmt::print(stderr, "{}\n", backend.note);
-    PAGODA_RETURN_IF_ERROR(prepareModel(backend, model, [](uint64_t done, uint64_t total) {
+    if (interactive) fmt::print(stderr, "{}\n", backend.note);
+    PAGODA_RETURN_IF_ERROR(prepareModel(backend, model, [interactive](uint64_t done, uint64_t total) {
+        if (!interactive) return;
         fmt::print(stderr, "\ruploading weights: {:3.0f}%{}", 100.0 * double(done) / double(std::max<uint64_t>(total, 1)),
                    done == total ? "\n" : "");
     }));
@@ -182,7 +185,7 @@ Result<void> runGenerate(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(const Tokenizer* tokenizer, requireTokenizer(*model));
 
     const std::vector<int32_t> tokens = tokenizer->encode(prompt, tokenizer->vocab().addBos);
-    PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model));
+    PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model, false));
     Generator generator(*model, *backend.ops);
     TokenStreamDecoder decoder(*tokenizer);
     for (int32_t id : tokens) decoder.push(id);  // prime it so the first piece's space is handled in context
@@ -195,6 +198,7 @@ Result<void> runGenerate(Args& args) {
     }));
     fmt::print("{}\n", decoder.flush());
     fmt::print(stderr, "model: {} ({}), {}\n", model->config().name, model->weightTypeName(), backend.ops->description());
+    fmt::print(stderr, "backend: {}\n", backend.note);
     fmt::print(stderr, "prompt: {} tokens, {:.2f} tok/s\n", stats.promptTokens, stats.promptTokensPerSecond());
     fmt::print(stderr, "generation: {} tokens, {:.2f} tok/s ({})\n", stats.generatedTokens,
                stats.generateTokensPerSecond(), finishReasonName(stats.finish));
@@ -216,7 +220,7 @@ Result<void> runChat(Args& args) {
     fmt::print(stderr, "chat template: {}{}; empty line or end of input quits\n", chatFamilyName(chat.family()),
                chat.isFallback() ? " (" + chat.note() + ")" : "");
 
-    PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model));
+    PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model, true));
     Generator generator(*model, *backend.ops);
     std::vector<ChatMessage> messages;
     if (system) messages.push_back({ChatRole::System, *system});
@@ -286,7 +290,7 @@ Result<void> runLogits(Args& args) {
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     PAGODA_ASSIGN_OR_RETURN(std::vector<int32_t> ids, parseTokenList(tokenText));
     PAGODA_ASSIGN_OR_RETURN(auto model, Model::load(path));
-    PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model));
+    PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model, false));
     Generator generator(*model, *backend.ops);
     PAGODA_ASSIGN_OR_RETURN(std::vector<float> logits, generator.promptLogits(ids));
     std::ofstream file(out, std::ios::binary);

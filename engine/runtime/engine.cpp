@@ -15,8 +15,9 @@ namespace {
 
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-// How often the resident set size is read (a few syscalls).
-constexpr std::chrono::milliseconds kRssInterval{20};
+// How often memory is read: the resident set size costs a few syscalls, a
+// device's free memory a driver call.
+constexpr std::chrono::milliseconds kMemoryInterval{20};
 
 }  // namespace
 
@@ -122,7 +123,8 @@ Result<void> Engine::applyConfig(const OptimizationConfig& config) {
         }
         m_cache = std::move(cache);
     }
-    const TransformerOptions options{config.attention, !config.groupedKv, slidingWindowFor(config, model)};
+    const TransformerOptions options{config.attention, !config.groupedKv, slidingWindowFor(config, model),
+                                     config.decodeGraphs};
     if (!m_transformer || m_transformer->maxTokens() != config.maxBatchTokens) {
         m_transformer = std::make_unique<Transformer>(m_model, m_ops, config.maxBatchTokens, options);
     } else {
@@ -340,9 +342,10 @@ void Engine::complete(std::unique_ptr<Sequence> s, FinishReason reason, std::str
 
 void Engine::publish(const StepMetrics* step) {
     const auto now = Clock::now();
-    if (now - m_rssSampled >= kRssInterval) {
+    if (now - m_memorySampled >= kMemoryInterval) {
         m_rss = hostRssBytes();
-        m_rssSampled = now;
+        m_deviceMemory = m_ops.deviceMemory();
+        m_memorySampled = now;
         m_counters.peakHostRssBytes = std::max(m_counters.peakHostRssBytes, m_rss);
     }
     const BlockManager& blocks = m_cache->blocks();
@@ -365,6 +368,7 @@ void Engine::publish(const StepMetrics* step) {
     s.memory.kvUsedBytes = uint64_t(s.kv.blocks.blocksUsed) * s.kv.bytesPerBlock;
     s.memory.workspaceBytes = m_transformer->workspaceBytes();
     s.memory.hostRssBytes = m_rss;
+    s.memory.device = m_deviceMemory;
     for (const auto& r : m_scheduler.running()) {
         const RequestState state = r->generated > 0 && r->pending() <= 1 ? RequestState::Decode : RequestState::Prefill;
         s.requests.push_back({r->id, state, r->request.priority, int(r->tokens.size()), r->generated, r->computed,

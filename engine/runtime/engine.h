@@ -112,8 +112,9 @@ private:
     EngineCounters m_counters;
     std::array<int64_t, kEvictionCauses> m_evictionsBefore{};  // of caches replaced by reconfigure
     int m_finishedThisStep = 0;
-    Clock::time_point m_rssSampled{};
+    Clock::time_point m_memorySampled{};
     uint64_t m_rss = 0;
+    std::optional<DeviceMemoryStats> m_deviceMemory;
 
     // Commands from any thread.
     mutable std::mutex m_inboxMutex;

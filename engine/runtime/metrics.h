@@ -9,8 +9,10 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <vector>
 
+#include "engine/backend/ops.h"
 #include "engine/cache/block_stats.h"
 #include "engine/runtime/optimization_config.h"
 #include "engine/runtime/request.h"
@@ -77,6 +79,8 @@ struct MemoryStats {
     uint64_t kvUsedBytes = 0;     // blocks held by sequences
     uint64_t workspaceBytes = 0;  // activations and attention scratch
     uint64_t hostRssBytes = 0;    // resident set of the process (sampled)
+    // The backend's device memory (sampled with the RSS); none on the CPU.
+    std::optional<DeviceMemoryStats> device;
 };
 
 struct KvStats {

@@ -47,6 +47,9 @@ Result<void> applyKey(OptimizationConfig& c, std::string_view key, std::string_v
     } else if (key == "prefix") {
         PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"on", "off"}));
         c.prefixCaching = i == 0;
+    } else if (key == "decode-graphs") {
+        PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"on", "off"}));
+        c.decodeGraphs = i == 0;
     } else if (key == "eviction") {
         PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"lru", "fifo"}));
         c.eviction = i == 0 ? EvictionPolicyKind::Lru : EvictionPolicyKind::Fifo;
@@ -95,6 +98,7 @@ OptimizationConfig OptimizationConfig::baseline() {
     c.attention = cpu::AttentionAlgorithm::Naive;
     c.groupedKv = false;
     c.prefixCaching = false;
+    c.decodeGraphs = false;
     return c;
 }
 
@@ -175,12 +179,12 @@ std::string formatOptimizationConfig(const OptimizationConfig& c) {
     const bool paged = c.kvAllocation == KvAllocation::Paged;
     const bool flash = c.attention == cpu::AttentionAlgorithm::Flash;
     return fmt::format(
-        "optimized:batching={}:kv={}:attention={}:gqa={}:prefix={}:eviction={}:block-size={}:max-batch={}:"
-        "max-batch-tokens={}:kv-budget-mib={}:window={}:kv-type={}",
-        batchingModeName(c.batching),
-        paged ? "paged" : "contiguous", flash ? "flash" : "naive", c.groupedKv ? "grouped" : "expanded",
-        c.prefixCaching ? "on" : "off", evictionPolicyName(c.eviction), c.blockSize, c.maxBatch, c.maxBatchTokens,
-        c.kvBudgetBytes >> 20, c.slidingWindow, c.kvType == DType::F32 ? "f32" : "f16");
+        "optimized:batching={}:kv={}:attention={}:gqa={}:prefix={}:decode-graphs={}:eviction={}:block-size={}:"
+        "max-batch={}:max-batch-tokens={}:kv-budget-mib={}:window={}:kv-type={}",
+        batchingModeName(c.batching), paged ? "paged" : "contiguous", flash ? "flash" : "naive",
+        c.groupedKv ? "grouped" : "expanded", c.prefixCaching ? "on" : "off", c.decodeGraphs ? "on" : "off",
+        evictionPolicyName(c.eviction), c.blockSize, c.maxBatch, c.maxBatchTokens, c.kvBudgetBytes >> 20,
+        c.slidingWindow, c.kvType == DType::F32 ? "f32" : "f16");
 }
 
 }  // namespace pagoda::runtime

@@ -34,6 +34,7 @@ struct OptimizationConfig {
     cpu::AttentionAlgorithm attention = cpu::AttentionAlgorithm::Flash;
     bool groupedKv = true;      // false: K/V expanded to one head per query head (GQA off)
     bool prefixCaching = true;  // paged only
+    bool decodeGraphs = true;   // CUDA graphs for decode steps; no effect on the CPU backend
     EvictionPolicyKind eviction = EvictionPolicyKind::Lru;
     int blockSize = 16;                   // tokens per KV block: 8, 16 or 32
     int maxBatch = 16;                    // running sequences at most
@@ -42,9 +43,11 @@ struct OptimizationConfig {
     int slidingWindow = -1;               // < 0: the model's; 0: full attention; W: the last W positions
     DType kvType = DType::F16;            // F16 or F32
 
-    // Sequential batching, contiguous KV, naive attention, expanded KV, no prefix cache.
+    // Sequential batching, contiguous KV, naive attention, expanded KV, no
+    // prefix cache, no decode graphs.
     static OptimizationConfig baseline();
-    // Continuous batching, paged KV, flash attention, grouped KV, prefix cache (LRU).
+    // Continuous batching, paged KV, flash attention, grouped KV, prefix
+    // cache (LRU), decode graphs.
     static OptimizationConfig optimized();
 
     bool operator==(const OptimizationConfig&) const = default;
@@ -69,8 +72,8 @@ Result<void> validateConfig(const OptimizationConfig& config, const ModelConfig&
 
 // "preset[:key=value]...", preset baseline or optimized; keys: batching
 // (continuous|static|sequential), kv (paged|contiguous), attention
-// (flash|naive), gqa (grouped|expanded), prefix (on|off), eviction
-// (lru|fifo), block-size, max-batch, max-batch-tokens, kv-budget-mib,
+// (flash|naive), gqa (grouped|expanded), prefix (on|off), decode-graphs
+// (on|off), eviction (lru|fifo), block-size, max-batch, max-batch-tokens, kv-budget-mib,
 // window, kv-type (f16|f32). Example: "optimized:batching=static:prefix=off".
 Result<OptimizationConfig> parseOptimizationConfig(std::string_view spec);
 // The same syntax, every key spelled out (parses back to `config`; the

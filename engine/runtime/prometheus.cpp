@@ -103,6 +103,20 @@ std::string prometheusText(const StatsSnapshot& s) {
     e.sample(s.memory.kvUsedBytes, label("kind", "kv_used"));
     e.sample(s.memory.workspaceBytes, label("kind", "workspace"));
     e.sample(s.memory.hostRssBytes, label("kind", "host_rss"));
+    if (s.memory.device) {
+        const DeviceMemoryStats& d = *s.memory.device;
+        e.family("pagoda_device_memory_bytes", "gauge",
+                 "Device memory in use by weights, kv_cache, activations, workspace; reserved: all the backend's "
+                 "pool holds (in use or cached).");
+        e.sample(d.weightsBytes, label("use", "weights"));
+        e.sample(d.kvCacheBytes, label("use", "kv_cache"));
+        e.sample(d.activationsBytes, label("use", "activations"));
+        e.sample(d.workspaceBytes, label("use", "workspace"));
+        e.sample(d.reservedBytes, label("use", "reserved"));
+        e.single("pagoda_device_memory_free_bytes", "gauge", "Free device memory, as the device's runtime reports.",
+                 d.freeBytes);
+        e.single("pagoda_device_memory_total_bytes", "gauge", "Device memory in all.", d.totalBytes);
+    }
     return e.take();
 }
 

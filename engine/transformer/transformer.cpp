@@ -64,12 +64,13 @@ Result<std::span<const float>> Transformer::forward(const ForwardBatch& batch, K
     }
     assert(m_positions.size() == size_t(n));
 
-    if (decode && m_options.decodeGraphs) {
-        // The activations' address (64-byte aligned: its low bits are free)
-        // and the attention options are what a recording also depends on.
-        const uint64_t variant = uint64_t(reinterpret_cast<uintptr_t>(m_act.x)) |
-                                 uint64_t(m_options.attention == cpu::AttentionAlgorithm::Naive) << 1 |
-                                 uint64_t(m_options.expandKv);
+    // Graphs are an optimization of the optimized path: the baselines
+    // (naive attention, expanded KV) run their steps eagerly.
+    const bool graphs = m_options.decodeGraphs && m_options.attention == cpu::AttentionAlgorithm::Flash &&
+                        !m_options.expandKv;
+    if (decode && graphs) {
+        // A recording also depends on the activations' address.
+        const uint64_t variant = uint64_t(reinterpret_cast<uintptr_t>(m_act.x));
         const DecodeStepShape shape{m_maxTokens, c.nHeads, slidingWindow(), c.contextLength, variant};
         PAGODA_RETURN_IF_ERROR(m_ops.runDecodeStep(batch, shape, [&](int nRows) {
             // Padding rows: token 0 at position 0, stored nowhere, in no sequence.

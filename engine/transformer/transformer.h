@@ -41,7 +41,8 @@ struct TransformerOptions {
     bool expandKv = false;   // GQA off: K/V copied to one head per query head before attention
     int slidingWindow = -1;  // < 0: the model's (ModelConfig::slidingWindow); 0: full attention
     // Decode steps through Ops::runDecodeStep, which a device backend runs
-    // as CUDA graphs; the CPU runs them the same either way.
+    // as CUDA graphs; with flash attention and grouped KV only. The CPU runs
+    // them the same either way.
     bool decodeGraphs = false;
 };
 

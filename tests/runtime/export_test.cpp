@@ -1,11 +1,12 @@
 // Exports: the Prometheus text parses line by line (valid names, # HELP and
 // # TYPE before every family's samples, counters named *_total, numeric
-// values), the trace is well-formed JSON with complete events, and the
-// snapshot's numbers agree with what ran.
+// values; device memory only with a device), the trace is well-formed JSON
+// with complete events, and the snapshot's numbers agree with what ran.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -19,6 +20,47 @@ namespace pagoda::runtime::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct Exposition {
+    std::map<std::string, std::string> types;  // family -> counter|gauge
+    int samples = 0;
+};
+
+// Checks every line of a Prometheus text (failures are the test's).
+Exposition parseExposition(const std::string& text) {
+    const std::regex help(R"(# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) \S.*)");
+    const std::regex type(R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge))");
+    const std::regex sample(
+        R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*\})? (\S+))");
+    std::set<std::string> helped, typed, seen;
+    Exposition parsed;
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+        std::smatch m;
+        if (std::regex_match(line, m, help)) {
+            EXPECT_TRUE(helped.insert(m[1]).second) << "second HELP for " << m[1];
+        } else if (std::regex_match(line, m, type)) {
+            EXPECT_TRUE(helped.contains(m[1])) << "TYPE before HELP: " << line;
+            EXPECT_TRUE(typed.insert(m[1]).second) << "second TYPE for " << m[1];
+            parsed.types[m[1]] = m[2];
+            EXPECT_EQ(m[2] == "counter", std::string(m[1]).ends_with("_total")) << line;
+            EXPECT_TRUE(std::string(m[1]).starts_with("pagoda_")) << line;
+        } else if (std::regex_match(line, m, sample)) {
+            EXPECT_TRUE(typed.contains(m[1])) << "sample without HELP/TYPE: " << line;
+            size_t used = 0;
+            const std::string value = m[4];
+            EXPECT_NO_THROW((void)std::stod(value, &used)) << line;
+            EXPECT_EQ(used, value.size()) << line;
+            EXPECT_TRUE(seen.insert(std::string(m[1]) + std::string(m[2])).second) << "duplicate series " << line;
+            ++parsed.samples;
+        } else {
+            ADD_FAILURE() << "unparseable line: '" << line << "'";
+        }
+    }
+    return parsed;
+}
 
 class ExportTest : public ::testing::Test {
 protected:
@@ -40,43 +82,34 @@ protected:
 
 TEST_F(ExportTest, PrometheusTextParsesLineByLine) {
     const std::string text = m_engine->prometheus();
-    const std::regex help(R"(# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) \S.*)");
-    const std::regex type(R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge))");
-    const std::regex sample(
-        R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*\})? (\S+))");
-    std::set<std::string> helped, typed, seen;
-    std::map<std::string, std::string> types;
-    std::istringstream lines(text);
-    std::string line;
-    int samples = 0;
-    while (std::getline(lines, line)) {
-        std::smatch m;
-        if (std::regex_match(line, m, help)) {
-            EXPECT_TRUE(helped.insert(m[1]).second) << "second HELP for " << m[1];
-        } else if (std::regex_match(line, m, type)) {
-            EXPECT_TRUE(helped.contains(m[1])) << "TYPE before HELP: " << line;
-            EXPECT_TRUE(typed.insert(m[1]).second) << "second TYPE for " << m[1];
-            types[m[1]] = m[2];
-            EXPECT_EQ(m[2] == "counter", std::string(m[1]).ends_with("_total")) << line;
-            EXPECT_TRUE(std::string(m[1]).starts_with("pagoda_")) << line;
-        } else if (std::regex_match(line, m, sample)) {
-            EXPECT_TRUE(typed.contains(m[1])) << "sample without HELP/TYPE: " << line;
-            size_t used = 0;
-            const std::string value = m[4];
-            EXPECT_NO_THROW((void)std::stod(value, &used)) << line;
-            EXPECT_EQ(used, value.size()) << line;
-            EXPECT_TRUE(seen.insert(std::string(m[1]) + std::string(m[2])).second) << "duplicate series " << line;
-            ++samples;
-        } else {
-            ADD_FAILURE() << "unparseable line: '" << line << "'";
-        }
-    }
-    EXPECT_GT(samples, 30);
-    EXPECT_EQ(types["pagoda_generated_tokens_total"], "counter");
-    EXPECT_EQ(types["pagoda_memory_bytes"], "gauge");
+    const Exposition parsed = parseExposition(text);
+    EXPECT_GT(parsed.samples, 30);
+    EXPECT_EQ(parsed.types.at("pagoda_generated_tokens_total"), "counter");
+    EXPECT_EQ(parsed.types.at("pagoda_memory_bytes"), "gauge");
     EXPECT_THAT(text, HasSubstr("pagoda_generated_tokens_total 120\n"));
     EXPECT_THAT(text, HasSubstr("pagoda_requests_finished_total{reason=\"length\"} 6\n"));
     EXPECT_THAT(text, HasSubstr("pagoda_kv_blocks{state=\"used\"} 0\n"));
+}
+
+// The CPU backend has no device, so the device families are checked on a
+// snapshot that says it has one.
+TEST_F(ExportTest, DeviceMemoryIsExportedOnlyWithADevice) {
+    StatsSnapshot s = m_engine->snapshot();
+    EXPECT_FALSE(s.memory.device.has_value());
+    EXPECT_THAT(prometheusText(s), Not(HasSubstr("pagoda_device_memory")));
+    s.memory.device = DeviceMemoryStats{100, 200, 30, 4, 512, 1000, 4096};
+    const std::string text = prometheusText(s);
+    const Exposition parsed = parseExposition(text);
+    EXPECT_EQ(parsed.types.at("pagoda_device_memory_bytes"), "gauge");
+    EXPECT_EQ(parsed.types.at("pagoda_device_memory_free_bytes"), "gauge");
+    EXPECT_EQ(parsed.types.at("pagoda_device_memory_total_bytes"), "gauge");
+    EXPECT_THAT(text, HasSubstr("pagoda_device_memory_bytes{use=\"weights\"} 100\n"));
+    EXPECT_THAT(text, HasSubstr("pagoda_device_memory_bytes{use=\"kv_cache\"} 200\n"));
+    EXPECT_THAT(text, HasSubstr("pagoda_device_memory_bytes{use=\"activations\"} 30\n"));
+    EXPECT_THAT(text, HasSubstr("pagoda_device_memory_bytes{use=\"workspace\"} 4\n"));
+    EXPECT_THAT(text, HasSubstr("pagoda_device_memory_bytes{use=\"reserved\"} 512\n"));
+    EXPECT_THAT(text, HasSubstr("pagoda_device_memory_free_bytes 1000\n"));
+    EXPECT_THAT(text, HasSubstr("pagoda_device_memory_total_bytes 4096\n"));
 }
 
 TEST_F(ExportTest, TraceIsWellFormedJsonWithCompleteEvents) {

@@ -18,17 +18,21 @@ TEST(OptimizationConfig, PresetsAreEachOptimizationOffAndOn) {
     EXPECT_EQ(base.attention, cpu::AttentionAlgorithm::Naive);
     EXPECT_FALSE(base.groupedKv);
     EXPECT_FALSE(base.prefixCaching);
+    EXPECT_FALSE(base.decodeGraphs);
     const OptimizationConfig opt = OptimizationConfig::optimized();
     EXPECT_EQ(opt.batching, BatchingMode::Continuous);
     EXPECT_EQ(opt.kvAllocation, KvAllocation::Paged);
     EXPECT_EQ(opt.attention, cpu::AttentionAlgorithm::Flash);
     EXPECT_TRUE(opt.groupedKv);
     EXPECT_TRUE(opt.prefixCaching);
+    EXPECT_TRUE(opt.decodeGraphs);
 }
 
 TEST(OptimizationConfig, ParsesPresetWithOverridesAndFormatsBack) {
-    auto c = parseOptimizationConfig("baseline:batching=continuous:kv=paged:prefix=on:block-size=32:kv-budget-mib=64");
+    auto c = parseOptimizationConfig(
+        "baseline:batching=continuous:kv=paged:prefix=on:decode-graphs=on:block-size=32:kv-budget-mib=64");
     ASSERT_TRUE(c) << c.error().message;
+    EXPECT_TRUE(c->decodeGraphs);
     EXPECT_EQ(c->batching, BatchingMode::Continuous);
     EXPECT_EQ(c->kvAllocation, KvAllocation::Paged);
     EXPECT_TRUE(c->prefixCaching);
@@ -39,6 +43,8 @@ TEST(OptimizationConfig, ParsesPresetWithOverridesAndFormatsBack) {
     ASSERT_TRUE(again) << again.error().message;
     EXPECT_EQ(*again, *c);
     EXPECT_EQ(*parseOptimizationConfig("optimized"), OptimizationConfig::optimized());
+    EXPECT_FALSE(parseOptimizationConfig("optimized:decode-graphs=off")->decodeGraphs);
+    EXPECT_THAT(formatOptimizationConfig(OptimizationConfig::baseline()), HasSubstr(":decode-graphs=off:"));
 }
 
 TEST(OptimizationConfig, ParseErrorsNameTheProblem) {
@@ -48,6 +54,8 @@ TEST(OptimizationConfig, ParseErrorsNameTheProblem) {
                 HasSubstr("'dynamic' is not one of continuous|static|sequential"));
     EXPECT_THAT(parseOptimizationConfig("optimized:max-batch=x").error().message, HasSubstr("'x' is not an integer"));
     EXPECT_THAT(parseOptimizationConfig("optimized:prefix").error().message, HasSubstr("'prefix' is not key=value"));
+    EXPECT_THAT(parseOptimizationConfig("optimized:decode-graphs=yes").error().message,
+                HasSubstr("'yes' is not one of on|off"));
 }
 
 TEST(OptimizationConfig, ValidationAgainstTheModel) {
@@ -72,6 +80,7 @@ TEST(OptimizationConfig, OnlyLayoutChangesRebuildTheCache) {
     b.attention = cpu::AttentionAlgorithm::Naive;
     b.groupedKv = false;
     b.maxBatch = 3;
+    b.decodeGraphs = false;
     EXPECT_FALSE(needsCacheRebuild(a, b));
     for (auto change : {+[](OptimizationConfig& c) { c.blockSize = 32; },
                         +[](OptimizationConfig& c) { c.kvAllocation = KvAllocation::Contiguous; },

@@ -7,6 +7,8 @@
 #include <QTest>
 
 #include "ui/conversation_store.h"
+#include "ui/profiler_plots.h"
+#include "ui/qcustomplot_include.h"
 #include "ui/stats_history.h"
 
 using namespace pagoda;
@@ -149,6 +151,48 @@ private Q_SLOTS:
         QCOMPARE(lines.size(), 4);
         QVERIFY(lines[0].startsWith("t_s,generated_tok_s"));
         QVERIFY(lines[0].endsWith("tok_s_a"));
+    }
+
+    void historyAndMemoryPlotFollowTheDevice() {
+        constexpr uint64_t kMiB = 1 << 20;
+        StatsHistory history;
+        const auto config = runtime::OptimizationConfig::optimized();
+        StatsUpdate gpu = update(1.0, 0, 0, config);
+        gpu.snapshot.memory.device = DeviceMemoryStats{100 * kMiB, 50 * kMiB, 6 * kMiB, 2 * kMiB,
+                                                       200 * kMiB, 700 * kMiB, 1000 * kMiB};
+        const Sample device = history.add(gpu);
+        QVERIFY(device.device.has_value());
+        QCOMPARE(device.device->weightsMiB, 100.0);
+        QCOMPARE(device.device->kvCacheMiB, 50.0);
+        QCOMPARE(device.device->activationsMiB, 8.0);
+        QCOMPARE(device.device->usedMiB, 300.0);
+        QCOMPARE(device.device->totalMiB, 1000.0);
+        const Sample host = history.add(update(2.0, 0, 0, config));
+        QVERIFY(!host.device.has_value());
+        const QStringList lines = history.toCsv().split('\n');
+        QVERIFY(lines[0].contains("gpu_weights_mib,gpu_kv_cache_mib,gpu_activations_mib,gpu_used_mib,gpu_total_mib"));
+        QVERIFY(lines[1].contains(",100,50,8,300,1000,"));
+        QVERIFY(lines[2].contains(",,,,,"));
+
+        QCustomPlot plot;
+        setupMemoryPlot(&plot);
+        QCOMPARE(plot.accessibleName(), QStringLiteral("Host memory (CPU backend)"));
+        QCOMPARE(plot.graphCount(), 4);
+        addSample(PlotKind::Memory, &plot, device, {});
+        QCOMPARE(plot.accessibleName(), QStringLiteral("GPU memory"));
+        QCOMPARE(plot.graphCount(), 5);
+        QCOMPARE(plot.graph(0)->data()->at(0)->value, 300.0);
+        QCOMPARE(plot.graph(1)->data()->at(0)->value, 1000.0);
+        addSample(PlotKind::Memory, &plot, host, {});
+        QCOMPARE(plot.accessibleName(), QStringLiteral("Host memory (CPU backend)"));
+        QCOMPARE(plot.graphCount(), 4);
+        QCOMPARE(plot.graph(0)->dataCount(), 1);
+    }
+
+    void configChangesNameDecodeGraphs() {
+        auto changed = runtime::OptimizationConfig::optimized();
+        changed.decodeGraphs = false;
+        QCOMPARE(describeConfigChange(runtime::OptimizationConfig::optimized(), changed), QStringLiteral("CUDA graphs off"));
     }
 
     void historyKeepsTenMinutes() {

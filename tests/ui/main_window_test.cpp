@@ -182,6 +182,12 @@ private Q_SLOTS:
         QVERIFY(QTest::qWaitFor([&] { return !m_last.config.prefixCaching; }, kTimeoutMs));
         window->optimizationPanel()->flashAttention()->setChecked(false);
         QVERIFY(QTest::qWaitFor([&] { return m_last.config.attention == cpu::AttentionAlgorithm::Naive; }, kTimeoutMs));
+        QVERIFY(m_last.config.decodeGraphs);
+        window->optimizationPanel()->decodeGraphs()->setChecked(false);
+        QVERIFY(QTest::qWaitFor([&] { return !m_last.config.decodeGraphs; }, kTimeoutMs));
+        // The CPU backend has no device: the memory plot stays the host's.
+        QVERIFY(!m_last.memory.device);
+        QCOMPARE(window->profiler()->plot(PlotKind::Memory)->accessibleName(), QStringLiteral("Host memory (CPU backend)"));
         // Every plot marks where the configuration changed.
         QVERIFY(QTest::qWaitFor([&] { return window->profiler()->history().changes().size() >= 2; }, kTimeoutMs));
         QCOMPARE(window->profiler()->history().changes().front().label, QStringLiteral("prefix off"));
