@@ -42,7 +42,8 @@ Result<RequestId> Engine::submit(Request request) {
     if (request.promptTokens.empty()) {
         if (request.promptText.empty()) return fail("empty prompt: give prompt tokens or text");
         if (tokenizer == nullptr) return fail("the model has no tokenizer: give prompt tokens, not text");
-        request.promptTokens = tokenizer->encode(request.promptText, tokenizer->vocab().addBos);
+        request.promptTokens =
+            tokenizer->encode(request.promptText, tokenizer->vocab().addBos, request.parseSpecialTokens);
         if (request.promptTokens.empty()) return fail("prompt text '{}' encodes to no tokens", request.promptText);
     }
     for (int32_t id : request.promptTokens) {

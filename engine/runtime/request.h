@@ -24,6 +24,10 @@ enum class OverflowPolicy {
 struct Request {
     std::vector<int32_t> promptTokens;  // used when not empty
     std::string promptText;             // else encoded with the model's tokenizer, BOS as the vocab says
+    // promptText's special-token markers ("<|im_start|>", a chat template's
+    // output) become their tokens; off: they are plain text, as user text
+    // must be.
+    bool parseSpecialTokens = false;
     SamplingParams sampling;
     int maxNewTokens = 256;             // >= 1
     std::vector<std::string> stopStrings;  // generation ends before the first one that appears in the text

@@ -107,6 +107,26 @@ TEST_F(EngineTest, TextPromptStreamsTextAndStopsAtAStopString) {
     EXPECT_LT(finish.stats.generatedTokens, 40);
 }
 
+// A chat template's output carries special-token markers: they become
+// their tokens only when the request says so (user text keeps them as text).
+TEST_F(EngineTest, TextPromptParsesSpecialTokensOnlyWhenAsked) {
+    auto engine = makeEngine(testConfig());
+    const Tokenizer& tokenizer = *m_model.model->tokenizer();
+    Request request;
+    request.promptText = "Hello</s>world";
+    request.sampling.temperature = 0;
+    request.maxNewTokens = 1;
+    const RequestId plain = submit(*engine, request);
+    request.parseSpecialTokens = true;
+    const RequestId special = submit(*engine, request);
+    engine->runUntilIdle();
+    const size_t plainTokens = tokenizer.encode(request.promptText, tokenizer.vocab().addBos, false).size();
+    const size_t specialTokens = tokenizer.encode(request.promptText, tokenizer.vocab().addBos, true).size();
+    ASSERT_LT(specialTokens, plainTokens);
+    EXPECT_EQ(onlyFinish(plain).stats.promptTokens, int(plainTokens));
+    EXPECT_EQ(onlyFinish(special).stats.promptTokens, int(specialTokens));
+}
+
 TEST_F(EngineTest, CancelMidPrefillFreesEverythingAtOnce) {
     OptimizationConfig config = testConfig();
     config.maxBatchTokens = 16;  // a 200-token prompt takes 13 steps
