@@ -9,8 +9,8 @@
 #
 # usage: tools/gpu_bench.sh [--quick]   (--quick: tiny shapes, a smoke run)
 # environment: BUILD_DIR (default build/gpu), CUDACXX (default
-# /usr/local/cuda/bin/nvcc), CMAKE_PREFIX_PATH for spdlog/fmt/GoogleTest
-# unpacked outside the system (docs/CUDA.md).
+# /usr/local/cuda/bin/nvcc). Libraries the GPU machine lacks come from
+# .gpu-deps/ (tools/gpu_deps.sh, run before the session and carried).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,6 +23,17 @@ mkdir -p "$out"
 status=0
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --format=csv | tee "$out/nvidia-smi.csv"
+
+# Packages tools/gpu_deps.sh unpacked here (their .pc files name /usr:
+# pkgconf prefixes the paths it prints with the sysroot).
+deps=$root/.gpu-deps
+if [ -d "$deps/usr" ]; then
+    export CMAKE_PREFIX_PATH=$deps/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
+    export PATH=$deps/usr/bin:$PATH
+    export PKG_CONFIG_PATH=$deps/usr/lib/x86_64-linux-gnu/pkgconfig:$deps/usr/share/pkgconfig
+    export PKG_CONFIG_SYSROOT_DIR=$deps
+    export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
 
 generator=()
 if command -v ninja >/dev/null; then generator=(-G Ninja); fi
