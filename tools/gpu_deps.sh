@@ -25,5 +25,4 @@ chmod 777 "$download"
 rm -rf "$deps"
 mkdir -p "$deps"
 for deb in "$download"/*.deb; do dpkg-deb -x "$deb" "$deps"; done
-grep -qx '/.gpu-deps/' "$root/.git/info/exclude" 2>/dev/null || echo '/.gpu-deps/' >>"$root/.git/info/exclude"
 du -sh "$deps"
