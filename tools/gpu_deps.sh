@@ -3,7 +3,7 @@
 # session: downloads the Debian packages the Qt-free build needs beyond a
 # compiler, CMake, ninja and CUDA (spdlog, fmt, GoogleTest, Google
 # Benchmark, PCRE2, pkgconf) and unpacks them into .gpu-deps/ (ignored by
-# git; about 15 MB), which the device tool then carries (`carry:
+# git; about 10 MB), which the device tool then carries (`carry:
 # [".gpu-deps"]`). tools/gpu_bench.sh finds it there and points CMake,
 # pkg-config and the loader at it; nothing is installed into the GPU
 # machine's / (unpacking there can break its system).
