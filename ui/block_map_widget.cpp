@@ -122,10 +122,13 @@ bool BlockMapWidget::event(QEvent* event) {
     case BlockState::Cached:
         what = tr("cached prefix (unreferenced, evictable)");
         break;
-    case BlockState::Used:
-        what = b.refs > 1 ? tr("used by sequence %1 and %2 more (shared prefix)").arg(b.owner).arg(b.refs - 1)
-                          : tr("used by sequence %1").arg(b.owner);
+    case BlockState::Used: {
+        const QString name = m_ownerNames.value(b.owner);
+        const QString owner = name.isEmpty() ? tr("sequence %1").arg(b.owner) : tr("“%1” (sequence %2)").arg(name).arg(b.owner);
+        what = b.refs > 1 ? tr("used by %1 and %2 more (shared prefix)").arg(owner).arg(b.refs - 1)
+                          : tr("used by %1").arg(owner);
         break;
+    }
     }
     QToolTip::showText(help->globalPos(), where + QStringLiteral(": ") + what, this);
     return true;

@@ -6,6 +6,8 @@
 // one cell stands for several neighbouring blocks (used wins over cached
 // over free). Hover a cell for its details.
 
+#include <QHash>
+#include <QString>
 #include <QWidget>
 
 #include <vector>
@@ -20,6 +22,9 @@ public:
     explicit BlockMapWidget(QWidget* parent = nullptr);
 
     void setBlocks(std::vector<BlockMapEntry> blocks);
+    // What the tooltip calls a sequence ("Chat 2"); sequences without one go by number.
+    void setOwnerNames(QHash<qint64, QString> names) { m_ownerNames = std::move(names); }
+    const QHash<qint64, QString>& ownerNames() const { return m_ownerNames; }
     const std::vector<BlockMapEntry>& blocks() const { return m_blocks; }
 
     static QColor freeColor();
@@ -45,6 +50,7 @@ private:
     const BlockMapEntry& representative(int cell, const Geometry& g) const;
 
     std::vector<BlockMapEntry> m_blocks;
+    QHash<qint64, QString> m_ownerNames;
 };
 
 }  // namespace pagoda::ui

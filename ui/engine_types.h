@@ -55,6 +55,7 @@ struct GenerationRequest {
 struct StatsUpdate {
     runtime::StatsSnapshot snapshot;
     QHash<QString, qint64> tokensByConversation;
+    QHash<qint64, QString> conversationBySequence;  // running block manager sequence -> conversation id
     double seconds = 0;  // since the worker started
 };
 

@@ -76,6 +76,17 @@ public:
         std::lock_guard lock(m_mutex);
         return m_tokens;
     }
+    // The conversation of each running request of the snapshot, by its
+    // block manager sequence.
+    QHash<qint64, QString> conversationBySequence(const runtime::StatsSnapshot& snapshot) {
+        std::lock_guard lock(m_mutex);
+        QHash<qint64, QString> bySequence;
+        for (const runtime::RequestSnapshot& r : snapshot.requests) {
+            const auto it = m_live.find(r.id);
+            if (r.seq >= 0 && it != m_live.end()) bySequence.insert(r.seq, it->second.conversationId);
+        }
+        return bySequence;
+    }
 
     void onToken(runtime::RequestId id, int32_t) override {
         std::lock_guard lock(m_mutex);
@@ -339,6 +350,7 @@ void EngineWorker::publishStats() {
     StatsUpdate update;
     update.snapshot = m_engine->snapshot();
     update.tokensByConversation = m_events->tokensByConversation();
+    update.conversationBySequence = m_events->conversationBySequence(update.snapshot);
     update.seconds = double(m_clock.nsecsElapsed()) * 1e-9;
     Q_EMIT statsUpdated(update);
 }

@@ -22,6 +22,7 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include "ui/block_map_widget.h"
 #include "ui/chat_tab.h"
 #include "ui/engine_client.h"
 #include "ui/kv_cache_view.h"
@@ -398,6 +399,16 @@ void MainWindow::onLoadFailed(const QString& message) {
 void MainWindow::onStats(const StatsUpdate& update) {
     m_profiler->addStats(update);
     const runtime::StatsSnapshot& s = update.snapshot;
+    // The block map names each sequence after its chat tab.
+    QHash<QString, QString> titles;
+    for (int i = 0; i < m_tabs->count(); ++i) {
+        if (const ChatTab* t = tab(i)) titles.insert(t->id(), t->title());
+    }
+    QHash<qint64, QString> owners;
+    for (auto it = update.conversationBySequence.cbegin(); it != update.conversationBySequence.cend(); ++it) {
+        owners.insert(it.key(), titles.value(it.value()));
+    }
+    m_kvCache->blockMap()->setOwnerNames(std::move(owners));
     m_kvCache->setStats(s);
     if (m_engine->loading()) return;
     if (s.running == 0 && s.waiting == 0) {

@@ -373,7 +373,7 @@ void Engine::publish(const StepMetrics* step) {
     for (const auto& r : m_scheduler.running()) {
         const RequestState state = r->generated > 0 && r->pending() <= 1 ? RequestState::Decode : RequestState::Prefill;
         s.requests.push_back({r->id, state, r->request.priority, int(r->tokens.size()), r->generated, r->computed,
-                              r->stats.preemptions});
+                              r->stats.preemptions, r->seq});
     }
     for (const auto& r : m_scheduler.waiting()) {
         s.requests.push_back({r->id, RequestState::Waiting, r->request.priority, int(r->tokens.size()), r->generated,

@@ -101,6 +101,7 @@ struct RequestSnapshot {
     int generated = 0;
     int computed = 0;   // tokens with KV in the cache
     int preemptions = 0;
+    SeqId seq = -1;     // its block manager sequence (the block map's owners) while running
 };
 
 struct StatsSnapshot {

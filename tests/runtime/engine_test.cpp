@@ -6,6 +6,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "engine/backend/cpu_ops.h"
 #include "runtime_test_util.h"
 
@@ -125,6 +127,35 @@ TEST_F(EngineTest, TextPromptParsesSpecialTokensOnlyWhenAsked) {
     ASSERT_LT(specialTokens, plainTokens);
     EXPECT_EQ(onlyFinish(plain).stats.promptTokens, int(plainTokens));
     EXPECT_EQ(onlyFinish(special).stats.promptTokens, int(specialTokens));
+}
+
+// The snapshot ties each running request to its block manager sequence,
+// the owner the block map names (the app labels blocks with chat tabs).
+TEST_F(EngineTest, SnapshotNamesTheSequenceOwningEachUsedBlock) {
+    OptimizationConfig config = testConfig();
+    config.prefixCaching = false;  // every used block then has exactly one owner
+    auto engine = makeEngine(config);
+    for (int i = 0; i < 3; ++i) submit(*engine, greedyRequest(randomTokens(40, m_rng), 20));
+    for (int i = 0; i < 4; ++i) engine->step();
+    const StatsSnapshot s = engine->snapshot();
+    std::set<SeqId> running;
+    for (const RequestSnapshot& r : s.requests) {
+        if (r.state == RequestState::Waiting) {
+            EXPECT_EQ(r.seq, -1) << "request " << r.id;
+        } else {
+            EXPECT_GE(r.seq, 0) << "request " << r.id;
+            running.insert(r.seq);
+        }
+    }
+    ASSERT_FALSE(running.empty());
+    int used = 0;
+    for (const BlockMapEntry& b : s.kv.blockMap) {
+        if (b.state != BlockState::Used) continue;
+        ++used;
+        EXPECT_TRUE(running.contains(b.owner)) << "owner " << b.owner;
+    }
+    EXPECT_GT(used, 0);
+    engine->runUntilIdle();
 }
 
 TEST_F(EngineTest, CancelMidPrefillFreesEverythingAtOnce) {

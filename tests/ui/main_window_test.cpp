@@ -9,6 +9,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <algorithm>
 #include <memory>
 
 #include "engine/model/synthetic.h"
@@ -249,6 +250,21 @@ private Q_SLOTS:
         QVERIFY(profiler->exportCsv(out.filePath("p.csv")).isEmpty());
         QVERIFY(profiler->exportPng(out.filePath("p.png")).isEmpty());
         QVERIFY(QFile(out.filePath("p.png")).size() > 0);
+    }
+
+    void blockMapNamesSequencesAfterTheirTabs() {
+        auto window = makeWindow(dataDir(++m_windows));
+        QVERIFY(waitForModel(*window));
+        ChatTab* tab = window->tab(0);
+        tab->setSettings(testSettings(900));
+        tab->send(QStringLiteral("Whose blocks are these?"));
+        const BlockMapWidget* map = window->kvCache()->blockMap();
+        QVERIFY(QTest::qWaitFor([&] { return map->ownerNames().values().contains(tab->title()); }, kTimeoutMs));
+        // The named sequence holds blocks of the map.
+        const qint64 seq = map->ownerNames().key(tab->title());
+        QVERIFY(std::ranges::any_of(map->blocks(), [&](const BlockMapEntry& b) { return b.owner == seq; }));
+        tab->stop();
+        QVERIFY(QTest::qWaitFor([&] { return !tab->isGenerating(); }, kTimeoutMs));
     }
 
     void corruptModelGivesErrorAndAppStaysUsable() {
