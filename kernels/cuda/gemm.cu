@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_common.cuh"
@@ -47,9 +48,17 @@ struct GemmPlanCache::Plan {
 GemmPlanCache::GemmPlanCache() = default;
 GemmPlanCache::~GemmPlanCache() = default;
 
+uint32_t gemmPointerAlignment(const void* p) {
+    const uintptr_t address = reinterpret_cast<uintptr_t>(p);
+    uint32_t alignment = 256;
+    while (alignment > 1 && address % alignment != 0) alignment /= 2;
+    return alignment;
+}
+
 StatusOr<const GemmPlanCache::Plan*> GemmPlanCache::plan(cublasLtHandle_t lt, DType type, int64_t m, int64_t n,
-                                                         int64_t k, size_t workspaceBytes) {
-    const auto key = std::make_tuple(type, m, n, k);
+                                                         int64_t k, const GemmAlignment& alignment,
+                                                         size_t workspaceBytes) {
+    const auto key = std::make_tuple(type, m, n, k, alignment.w, alignment.x, alignment.y);
     if (auto found = m_plans.find(key); found != m_plans.end()) return static_cast<const Plan*>(found->second.get());
     // Prefill chunk sizes vary; keep the cache from growing without bound.
     constexpr size_t kMaxPlans = 4096;
@@ -78,6 +87,15 @@ StatusOr<const GemmPlanCache::Plan*> GemmPlanCache::plan(cublasLtHandle_t lt, DT
     const uint64_t maxWorkspace = workspaceBytes;
     PAGODA_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                            &maxWorkspace, sizeof maxWorkspace));
+    const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> alignments[] = {
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, alignment.w},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, alignment.x},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, alignment.y},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, alignment.y},
+    };
+    for (const auto& [attribute, bytes] : alignments) {
+        PAGODA_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(preference, attribute, &bytes, sizeof bytes));
+    }
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
     PAGODA_CUDA_CHECK(cublasLtMatmulAlgoGetHeuristic(lt, desc, plan->a.get(), plan->b.get(), plan->c.get(),
@@ -128,6 +146,9 @@ Status gemm(const BlasHandles& handles, cudaStream_t stream, const DeviceWeight&
     PAGODA_CUDA_CHECK(cudaGetLastError());
     PAGODA_CUDA_ASSIGN_OR_RETURN(const GemmPlanCache::Plan* plan,
                                  handles.plans->plan(handles.lt, w.type, w.rows, nTokens, w.cols,
+                                                     GemmAlignment{gemmPointerAlignment(w.data),
+                                                                   gemmPointerAlignment(scratch),
+                                                                   gemmPointerAlignment(y)},
                                                      handles.workspaceBytes));
     PAGODA_CUDA_CHECK(cublasLtMatmul(handles.lt, plan->desc.get(), &alpha, w.data, plan->a.get(), scratch,
                                      plan->b.get(), &beta, y, plan->c.get(), y, plan->c.get(), &plan->algo,

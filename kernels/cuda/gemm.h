@@ -17,8 +17,22 @@
 
 namespace pagoda::cuda {
 
+// cuBLASLt's heuristic assumes 256-byte aligned matrices unless told
+// otherwise (CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_{A,B,C,D}_BYTES, default
+// 256, cublasLt.h), and the algorithm it picks may need that alignment.
+// The engine's activation views are only 64-byte aligned, so each plan is made for the
+// alignment of the buffers it runs on.
+struct GemmAlignment {
+    uint32_t w = 256;  // the weight matrix
+    uint32_t x = 256;  // the converted activations
+    uint32_t y = 256;  // the output
+};
+
+// The largest power of two up to 256 that divides the address.
+uint32_t gemmPointerAlignment(const void* p);
+
 // cuBLASLt descriptors and the algorithm its heuristic chose, per problem
-// shape; building a plan costs tens of microseconds, so plans are kept.
+// shape and buffer alignment; building a plan costs tens of microseconds, so plans are kept.
 class GemmPlanCache {
 public:
     struct Plan;
@@ -27,12 +41,14 @@ public:
     GemmPlanCache(const GemmPlanCache&) = delete;
     GemmPlanCache& operator=(const GemmPlanCache&) = delete;
 
-    // The plan for y[n][m] = x[n][k] * W[m][k]^T with W of `type`.
+    // The plan for y[n][m] = x[n][k] * W[m][k]^T with W of `type`, for
+    // buffers with the given alignments (gemmPointerAlignment).
     StatusOr<const Plan*> plan(cublasLtHandle_t lt, DType type, int64_t m, int64_t n, int64_t k,
-                               size_t workspaceBytes);
+                               const GemmAlignment& alignment, size_t workspaceBytes);
 
 private:
-    std::map<std::tuple<DType, int64_t, int64_t, int64_t>, std::unique_ptr<Plan>> m_plans;
+    std::map<std::tuple<DType, int64_t, int64_t, int64_t, uint32_t, uint32_t, uint32_t>, std::unique_ptr<Plan>>
+        m_plans;
 };
 
 // What the GEMM launcher needs from the device context.

@@ -35,8 +35,12 @@ public:
     DeviceBuffer upload(const std::vector<T>& host) {
         auto buffer = m_context->memory().allocate(std::max<size_t>(1, host.size()) * sizeof(T), MemoryUse::Workspace);
         EXPECT_TRUE(buffer.ok()) << buffer.status().message();
+        // On the kernels' stream: cudaMemcpy from pageable memory may return
+        // before its DMA is done, and the non-blocking stream would not wait
+        // for the legacy default stream.
         if (!host.empty()) {
-            EXPECT_EQ(cudaMemcpy(buffer->data(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice),
+            EXPECT_EQ(cudaMemcpyAsync(buffer->data(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice,
+                                      stream()),
                       cudaSuccess);
         }
         return std::move(buffer.value());

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
+
 #include "kernels/cpu/matmul.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/quant_matmul.h"
@@ -83,6 +85,45 @@ TEST_F(MatmulOps, CublasGemmF32F16Bf16MatchesTheReference) {
             expectClose(download<float>(dY, size_t(nTokens * rows)), p, type);
         }
     }
+}
+
+// The Transformer's activation views are 64-byte aligned: cuBLASLt must be
+// planned for that, not for its default of 256 bytes.
+TEST_F(MatmulOps, CublasLtGemmRunsOnBuffersAlignedTo64Bytes) {
+    const uint64_t seed = pagoda::test::freshSeed();
+    SCOPED_TRACE(pagoda::test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    constexpr size_t kOffsetFloats = 16;
+    for (DType type : {DType::F16, DType::BF16}) {
+        SCOPED_TRACE(dtypeName(type));
+        const int64_t rows = 96;
+        const int64_t cols = 256;
+        const int64_t nTokens = 5;
+        const Problem p = makeProblem(rng, type, rows, cols, nTokens);
+        DeviceBuffer dW = upload(p.weights);
+        DeviceBuffer dX = upload(p.x);
+        DeviceBuffer dY = upload(std::vector<float>(kOffsetFloats + size_t(nTokens * rows)));
+        const DeviceWeight w{type, dW.data(), rows, cols};
+        DeviceBuffer scratch = upload(std::vector<float>(kOffsetFloats + gemmScratchBytes(w, nTokens) / sizeof(float)));
+        float* y = dY.as<float>() + kOffsetFloats;
+        ASSERT_EQ(gemmPointerAlignment(y), 64u);
+        expectOk(gemm(context().blas(), stream(), w, dX.as<float>(), y, nTokens, scratch.as<float>() + kOffsetFloats));
+        const std::vector<float> got = download<float>(dY, kOffsetFloats + size_t(nTokens * rows));
+        expectClose(std::vector<float>(got.begin() + kOffsetFloats, got.end()), p, type);
+    }
+}
+
+TEST(GemmPlanning, PointerAlignmentIsThePowerOfTwoDividingTheAddressUpTo256) {
+    alignas(512) static std::byte buffer[1024];
+    EXPECT_EQ(gemmPointerAlignment(buffer), 256u);
+    EXPECT_EQ(gemmPointerAlignment(buffer + 256), 256u);
+    EXPECT_EQ(gemmPointerAlignment(buffer + 512), 256u);
+    EXPECT_EQ(gemmPointerAlignment(buffer + 64), 64u);
+    EXPECT_EQ(gemmPointerAlignment(buffer + 192), 64u);
+    EXPECT_EQ(gemmPointerAlignment(buffer + 128), 128u);
+    EXPECT_EQ(gemmPointerAlignment(buffer + 4), 4u);
+    EXPECT_EQ(gemmPointerAlignment(buffer + 6), 2u);
+    EXPECT_EQ(gemmPointerAlignment(buffer + 7), 1u);
 }
 
 TEST_F(MatmulOps, QuantizedKernelsReadBlocksInPlace) {

@@ -28,7 +28,7 @@ std::string addressName(const void* p) {
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Bytes copied per cudaMemcpy while uploading weights (progress granularity).
+// Bytes copied per cudaMemcpyAsync while uploading weights (progress granularity).
 constexpr uint64_t kUploadChunkBytes = 64ull << 20;
 
 }  // namespace
@@ -97,10 +97,11 @@ Status CudaBackend::ensure(DeviceBuffer& buffer, size_t bytes, MemoryUse use) {
         return Status::error("a CUDA graph capture needs " + formatBytes(bytes) + " of " +
                              std::string(memoryUseName(use)) + ", " + formatBytes(buffer.bytes()) + " were reserved");
     }
+    // Graphs recorded the old address, which goes back to the pool even
+    // when the new allocation fails.
+    m_graphs.clear();
     buffer.reset();
     PAGODA_CUDA_ASSIGN_OR_RETURN(buffer, m_context->memory().allocate(bytes, use));
-    // Graphs recorded the old address.
-    m_graphs.clear();
     return {};
 }
 
@@ -161,11 +162,17 @@ Status CudaBackend::uploadWeights(const std::vector<HostMatrix>& matrices, const
         const std::byte* host = static_cast<const std::byte*>(items[i].host);
         for (uint64_t offset = 0; offset < items[i].bytes; offset += kUploadChunkBytes) {
             const uint64_t chunk = std::min(kUploadChunkBytes, items[i].bytes - offset);
-            PAGODA_CUDA_CHECK(cudaMemcpy(base + plan.offsets[i] + offset, host + offset, chunk, cudaMemcpyHostToDevice));
+            // On our stream, not cudaMemcpy's legacy default stream: a copy from
+            // pageable memory returns once its source is staged, before the
+            // DMA completes, and our non-blocking stream would not wait for it
+            // (CUDA runtime API, "API synchronization behavior").
+            PAGODA_CUDA_CHECK(cudaMemcpyAsync(base + plan.offsets[i] + offset, host + offset, chunk,
+                                              cudaMemcpyHostToDevice, stream()));
             done += chunk;
             if (progress) progress(done, plan.totalBytes);
         }
     }
+    PAGODA_CUDA_RETURN_IF_ERROR(m_context->synchronize());
     for (const HostMatrix& m : matrices) {
         const auto at = seen.find(m.data);
         if (at == seen.end()) continue;
