@@ -146,12 +146,13 @@ void streamRead(benchmark::State& state, int nThreads) {
 
 // nTokens tokens through the weights (1: decode; a few: continuous
 // batching's decode step, which should cost little more than one token).
+// int8: decode on integer dot products (the int8-decode optimization).
 // Reports the weight bytes read per second.
 void weightPass(benchmark::State& state, BenchData& data, DType type, int64_t rows, int64_t cols, int64_t nTokens,
-                int nThreads, SimdLevel simd) {
+                int nThreads, SimdLevel simd, bool int8) {
     const WeightSet& weights = data.weights(type, rows, cols, kDecodeFootprint);
     ThreadPool pool(nThreads);
-    const CpuContext ctx{&pool, simd};
+    const CpuContext ctx{&pool, simd, int8};
     const std::vector<float> x = activations(nTokens * cols);
     std::vector<float> y(static_cast<size_t>(nTokens * rows));
     size_t copy = 0;
@@ -209,10 +210,23 @@ int main(int argc, char** argv) {
                                              shapeName(rows, cols) + "/threads:" + std::to_string(nThreads) + "/" +
                                              std::string(pagoda::cpu::simdLevelName(simd));
                     benchmark::RegisterBenchmark(name.c_str(), weightPass, std::ref(data), type, rows, cols, 1, nThreads,
-                                                 simd)
+                                                 simd, false)
                         ->UseRealTime()
                         ->Unit(benchmark::kMicrosecond);
                 }
+            }
+        }
+    }
+    for (const DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+        for (const int nThreads : {1, 2}) {
+            for (const SimdLevel simd : levels) {
+                const std::string name = "matvec_int8/" + std::string(pagoda::dtypeName(type)) +
+                                         "/4096x4096/threads:" + std::to_string(nThreads) + "/" +
+                                         std::string(pagoda::cpu::simdLevelName(simd));
+                benchmark::RegisterBenchmark(name.c_str(), weightPass, std::ref(data), type, 4096, 4096, 1, nThreads,
+                                             simd, true)
+                    ->UseRealTime()
+                    ->Unit(benchmark::kMicrosecond);
             }
         }
     }
@@ -224,7 +238,7 @@ int main(int argc, char** argv) {
                                              std::to_string(nTokens) + "/threads:" + std::to_string(nThreads) + "/" +
                                              std::string(pagoda::cpu::simdLevelName(simd));
                     benchmark::RegisterBenchmark(name.c_str(), weightPass, std::ref(data), type, 4096, 4096, nTokens,
-                                                 nThreads, simd)
+                                                 nThreads, simd, false)
                         ->UseRealTime()
                         ->Unit(benchmark::kMicrosecond);
                 }

@@ -56,6 +56,7 @@ Result<void> runGenerationBench(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(int genTokens, args.integer("gen-tokens", 64, 1, 1 << 16));
     PAGODA_ASSIGN_OR_RETURN(int reps, args.integer("reps", 5, 1, 1000));
     PAGODA_ASSIGN_OR_RETURN(int bandwidthMib, args.integer("bandwidth-mib", 512, 64, 1 << 16));
+    PAGODA_ASSIGN_OR_RETURN(const int64_t int8Decode, args.integer("int8-decode", 0, 0, 1));
     std::optional<cpu::SimdLevel> simd;
     if (auto name = args.value("simd")) {
         simd = cpu::simdLevelFromName(*name);
@@ -72,6 +73,7 @@ Result<void> runGenerationBench(Args& args) {
                     c.contextLength);
     }
     CpuOps ops(CpuOpsOptions{threads, simd});
+    ops.setInt8Decode(int8Decode != 0);
     const int maxBatch = std::min(promptTokens, 512);
     Transformer transformer(*model, ops, maxBatch);
     // No prefix caching: every repetition must compute its prompt.

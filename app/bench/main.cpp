@@ -19,7 +19,7 @@ namespace {
 constexpr const char* kUsage = R"(usage:
   pagoda-bench [generation] [--model PATH | --preset NAME [--dtype f32|f16|bf16|q8_0|q4_0]]
                [--threads N] [--prompt-tokens N] [--gen-tokens N] [--reps N]
-               [--simd avx2|avx512] [--bandwidth-mib N] [--json FILE]
+               [--simd avx2|avx512] [--bandwidth-mib N] [--int8-decode 0|1] [--json FILE]
       prompt processing and generation tok/s vs the measured memory-bandwidth bound;
       a preset model is created once under ~/.cache/pagoda/models (bench-NAME-DTYPE.gguf)
   pagoda-bench compare [--model PATH | --preset NAME [--dtype T]] [--requests N] [--prompt-len L]

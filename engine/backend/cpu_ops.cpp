@@ -36,7 +36,8 @@ CpuOps::CpuOps(const CpuOpsOptions& options) : m_pool(std::make_unique<cpu::Thre
 }
 
 std::string CpuOps::description() const {
-    return fmt::format("cpu: {} threads, {}", m_pool->size(), cpu::simdLevelName(m_context.simd));
+    return fmt::format("cpu: {} threads, {}{}", m_pool->size(), cpu::simdLevelName(m_context.simd),
+                       m_context.quantizedDecode ? ", int8 decode" : "");
 }
 
 Result<std::unique_ptr<ActivationMemory>> CpuOps::allocateActivations(size_t floats) {

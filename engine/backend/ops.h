@@ -87,6 +87,10 @@ public:
     // n floats of activation memory readable on the host once the work
     // issued so far is done: `data` itself, or a copy made in `staging`.
     virtual Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) = 0;
+    // Decode with quantized weights through int8 dot products over the
+    // activations rounded to 8 bits (OptimizationConfig::int8Decode); a
+    // backend without such a path ignores it.
+    virtual void setInt8Decode(bool) {}
     // Bytes of scratch the operations hold (attention workspace).
     virtual uint64_t scratchBytes() const = 0;
     // Memory of a device backend; none for the CPU (host memory is the

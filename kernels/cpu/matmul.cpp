@@ -4,8 +4,10 @@
 #include <atomic>
 #include <cassert>
 #include <limits>
+#include <memory>
 
 #include "kernels/cpu/matmul_isa.h"
+#include "kernels/cpu/matvec_q8.h"
 
 namespace pagoda::cpu {
 namespace {
@@ -54,10 +56,20 @@ void matmul(const CpuContext& ctx, const WeightMatrix& w, const float* x, float*
         std::fill_n(y, nTokens * w.rows, 0.0f);
         return;
     }
-    const detail::MatmulTask task{w.type, static_cast<const uint8_t*>(w.data), rowBytes(w.type, size_t(w.cols)),
-                                  w.rows, w.cols, x, y, nTokens};
-    const detail::MatmulRowsFn kernel =
-        ctx.simd == SimdLevel::Avx512 ? detail::matmulRowsAvx512 : detail::matmulRowsAvx2;
+    detail::MatmulTask task{w.type, static_cast<const uint8_t*>(w.data), rowBytes(w.type, size_t(w.cols)),
+                            w.rows, w.cols, x, y, nTokens};
+    detail::MatmulRowsFn kernel = ctx.simd == SimdLevel::Avx512 ? detail::matmulRowsAvx512 : detail::matmulRowsAvx2;
+    // Decode quantizes x once, here, for every thread: the integer kernels
+    // then read a quarter of the bytes of x and multiply 32 pairs per
+    // instruction where the float kernels first widen every weight to f32.
+    std::unique_ptr<uint8_t[]> xq;
+    if (ctx.quantizedDecode && nTokens == 1 && detail::hasQ8Matvec(w.type)) {
+        xq = std::make_unique_for_overwrite<uint8_t[]>(detail::q8ActivationBytes(w.type, w.cols));
+        detail::quantizeActivations(w.type, x, w.cols, xq.get());
+        task.xq = xq.get();
+        kernel = ctx.simd == SimdLevel::Avx512 && detectAvx512Vnni() ? detail::matvecQ8RowsAvx512Vnni
+                                                                     : detail::matvecQ8RowsAvx2;
+    }
     const int nThreads = ctx.pool ? ctx.pool->size() : 1;
     const int64_t rowsPerChunk = chunkRows(task, nThreads);
     const int64_t nChunks = ceilDiv(w.rows, rowsPerChunk);

@@ -17,6 +17,11 @@ SimdLevel detectSimdLevel() {
     return SimdLevel::Avx512;
 }
 
+bool detectAvx512Vnni() {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni");
+}
+
 std::string_view simdLevelName(SimdLevel level) {
     switch (level) {
     case SimdLevel::Avx2:

@@ -158,26 +158,58 @@ double tolerance(DType type, int64_t cols) {
     return (double(cols) / 8.0 + 16.0 + (hasOffset(type) ? 1.0 : 0.0)) * 0x1p-24;
 }
 
+// Decode with these weight types and CpuContext::quantizedDecode quantizes x (matmul.h): one scale
+// d = max |x| / 127 per block of this many elements, x_c ~ d q_c with q_c =
+// round(x_c / d) computed as x_c * fl(1 / d). That product is within
+// 127 * 2u of x_c / d, so |x_c - d q_c| <= delta_c = (1/2 + 2^-14) max|x| / 127
+// (2^-14 also covers the rounding of d). 0: x stays f32.
+int64_t activationBlock(DType type) {
+    switch (type) {
+    case DType::Q8_0:
+    case DType::Q4_0: return 32;
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K: return 256;
+    default: return 0;
+    }
+}
+
+// The integer decode path computes exactly sum_c w_c d q_c per block, then
+// scales and sums in f32 through chains no longer than the float kernels'.
+// So |y - exact| <= tolerance * sum_c m_c (|x_c| + delta_c) + sum_c m_c delta_c.
 struct Reference {
     std::vector<double> y;       // [nTokens][rows]
     std::vector<double> absSum;  // [nTokens][rows]: sum_c m_c |x_c|
+    std::vector<double> xError;  // [nTokens][rows]: sum_c m_c delta_c (0 where x can't be quantized)
 };
 
-Reference reference(const TestWeights& w, const std::vector<float>& x, int64_t rows, int64_t cols,
+Reference reference(DType type, const TestWeights& w, const std::vector<float>& x, int64_t rows, int64_t cols,
                     int64_t nTokens) {
-    Reference ref{std::vector<double>(size_t(rows * nTokens)), std::vector<double>(size_t(rows * nTokens))};
+    const size_t n = size_t(rows * nTokens);
+    Reference ref{std::vector<double>(n), std::vector<double>(n), std::vector<double>(n)};
+    const int64_t block = nTokens == 1 ? activationBlock(type) : 0;
+    std::vector<double> delta(size_t(cols), 0.0);  // [cols], this token's
     for (int64_t t = 0; t < nTokens; ++t) {
+        const float* xt = x.data() + t * cols;
+        for (int64_t b0 = 0; block != 0 && b0 < cols; b0 += block) {
+            double amax = 0.0;
+            for (int64_t c = b0; c < b0 + block; ++c) amax = std::max(amax, std::fabs(double(xt[c])));
+            std::fill_n(delta.begin() + b0, block, (0.5 + 0x1p-14) * amax / 127.0);
+        }
         for (int64_t r = 0; r < rows; ++r) {
             double sum = 0.0;
             double absSum = 0.0;
+            double xError = 0.0;
             for (int64_t c = 0; c < cols; ++c) {
                 const RefElement& e = w.elements[size_t(r * cols + c)];
-                const double xc = double(x[size_t(t * cols + c)]);
+                const double xc = double(xt[c]);
                 sum += e.value * xc;
                 absSum += e.magnitude * std::fabs(xc);
+                xError += e.magnitude * delta[size_t(c)];
             }
             ref.y[size_t(t * rows + r)] = sum;
             ref.absSum[size_t(t * rows + r)] = absSum;
+            ref.xError[size_t(t * rows + r)] = xError;
         }
     }
     return ref;
@@ -195,12 +227,16 @@ void checkMatmul(const CpuContext& ctx, DType type, const TestWeights& w, const 
     std::vector<float> y(size_t(rows * nTokens), std::numeric_limits<float>::quiet_NaN());
     matmul(ctx, WeightMatrix{type, w.bytes.data(), rows, cols}, x.data(), y.data(), nTokens);
     const double tol = tolerance(type, cols);
+    const bool quantized = ctx.quantizedDecode && nTokens == 1 && activationBlock(type) != 0;
     for (size_t i = 0; i < y.size(); ++i) {
         const double error = std::fabs(double(y[i]) - ref.y[i]);
-        if (!(error <= tol * ref.absSum[i])) {  // NaN fails
-            ADD_FAILURE() << configName(rows, cols, nTokens, ctx.pool->size()) << ": y[token " << i / size_t(rows)
+        const double bound =
+            quantized ? tol * (ref.absSum[i] + ref.xError[i]) + ref.xError[i] : tol * ref.absSum[i];
+        if (!(error <= bound)) {  // NaN fails
+            ADD_FAILURE() << configName(rows, cols, nTokens, ctx.pool->size())
+                          << (quantized ? ", quantized decode" : "") << ": y[token " << i / size_t(rows)
                           << "][row " << i % size_t(rows) << "] = " << y[i] << ", reference " << ref.y[i]
-                          << ", error " << error << " > bound " << tol * ref.absSum[i];
+                          << ", error " << error << " > bound " << bound;
             return;
         }
     }
@@ -247,9 +283,12 @@ TEST_P(MatmulTest, MatchesFloat64Reference) {
             const TestWeights w = randomWeights(type(), rows, cols, rng);
             for (const int64_t nTokens : kTokenCounts) {
                 const std::vector<float> x = randomActivations(nTokens * cols, rng);
-                const Reference ref = reference(w, x, rows, cols, nTokens);
+                const Reference ref = reference(type(), w, x, rows, cols, nTokens);
                 for (const auto& pool : m_pools) {
-                    checkMatmul(CpuContext{pool.get(), simd()}, type(), w, x, ref, rows, cols, nTokens);
+                    for (const bool quantizedDecode : {false, true}) {
+                        checkMatmul(CpuContext{pool.get(), simd(), quantizedDecode}, type(), w, x, ref, rows, cols,
+                                    nTokens);
+                    }
                 }
             }
         }
@@ -266,8 +305,32 @@ TEST_P(MatmulTest, LargeBatchMatchesFloat64Reference) {
     constexpr int64_t kTokens = 70;
     const TestWeights w = randomWeights(type(), kRows, kCols, rng);
     const std::vector<float> x = randomActivations(kTokens * kCols, rng);
-    const Reference ref = reference(w, x, kRows, kCols, kTokens);
+    const Reference ref = reference(type(), w, x, kRows, kCols, kTokens);
     checkMatmul(CpuContext{m_pools[1].get(), simd()}, type(), w, x, ref, kRows, kCols, kTokens);
+}
+
+// A NaN or inf in x reaches every output, as it does in the float
+// product; integer decode must not clamp it into a finite code.
+TEST_P(MatmulTest, NonFiniteActivationGivesNonFiniteOutput) {
+    const uint64_t seed = test::freshSeed();
+    SCOPED_TRACE(test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    constexpr int64_t kRows = 48;  // every RowKinds
+    const int64_t cols = 3 * std::max<int64_t>(32, dtypeInfo(type()).blockElements);
+    const TestWeights w = randomWeights(type(), kRows, cols, rng);
+    for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+        std::vector<float> x = randomActivations(cols, rng);
+        x[size_t(cols / 2)] = bad;
+        for (const bool quantizedDecode : {false, true}) {
+            std::vector<float> y(size_t(kRows), 0.0f);
+            matmul(CpuContext{m_pools[1].get(), simd(), quantizedDecode},
+                   WeightMatrix{type(), w.bytes.data(), kRows, cols}, x.data(), y.data(), 1);
+            for (int64_t r = 0; r < kRows; ++r) {
+                EXPECT_FALSE(std::isfinite(y[size_t(r)]))
+                    << "x[" << cols / 2 << "] = " << bad << ", quantizedDecode " << quantizedDecode << ", row " << r;
+            }
+        }
+    }
 }
 
 std::string matmulParamName(const ::testing::TestParamInfo<MatmulParam>& info) {

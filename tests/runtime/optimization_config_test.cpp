@@ -19,6 +19,7 @@ TEST(OptimizationConfig, PresetsAreEachOptimizationOffAndOn) {
     EXPECT_FALSE(base.groupedKv);
     EXPECT_FALSE(base.prefixCaching);
     EXPECT_FALSE(base.decodeGraphs);
+    EXPECT_FALSE(base.int8Decode);
     const OptimizationConfig opt = OptimizationConfig::optimized();
     EXPECT_EQ(opt.batching, BatchingMode::Continuous);
     EXPECT_EQ(opt.kvAllocation, KvAllocation::Paged);
@@ -26,6 +27,7 @@ TEST(OptimizationConfig, PresetsAreEachOptimizationOffAndOn) {
     EXPECT_TRUE(opt.groupedKv);
     EXPECT_TRUE(opt.prefixCaching);
     EXPECT_TRUE(opt.decodeGraphs);
+    EXPECT_FALSE(opt.int8Decode);  // it changes results: opt-in
 }
 
 TEST(OptimizationConfig, ParsesPresetWithOverridesAndFormatsBack) {
@@ -44,6 +46,7 @@ TEST(OptimizationConfig, ParsesPresetWithOverridesAndFormatsBack) {
     EXPECT_EQ(*again, *c);
     EXPECT_EQ(*parseOptimizationConfig("optimized"), OptimizationConfig::optimized());
     EXPECT_FALSE(parseOptimizationConfig("optimized:decode-graphs=off")->decodeGraphs);
+    EXPECT_TRUE(parseOptimizationConfig("optimized:int8-decode=on")->int8Decode);
     EXPECT_THAT(formatOptimizationConfig(OptimizationConfig::baseline()), HasSubstr(":decode-graphs=off:"));
 }
 
@@ -81,6 +84,7 @@ TEST(OptimizationConfig, OnlyLayoutChangesRebuildTheCache) {
     b.groupedKv = false;
     b.maxBatch = 3;
     b.decodeGraphs = false;
+    b.int8Decode = true;
     EXPECT_FALSE(needsCacheRebuild(a, b));
     for (auto change : {+[](OptimizationConfig& c) { c.blockSize = 32; },
                         +[](OptimizationConfig& c) { c.kvAllocation = KvAllocation::Contiguous; },

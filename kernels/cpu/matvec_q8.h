@@ -1,0 +1,51 @@
+#pragma once
+// Private to the CPU matmul: decode (nTokens == 1) with integer dot
+// products. matmul() quantizes x once per call to 8-bit integers with a
+// float scale per block (quantizeActivations), and every weight row's dot
+// product with it runs on integer multiply-adds, scaled once per block in
+// f32. Like matmul_isa.h, only plain data and functions: the AVX-512 file
+// must not share inline code with the baseline ones.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu/matmul_isa.h"
+#include "kernels/dtype.h"
+
+namespace pagoda::cpu::detail {
+
+// x quantized for weights in blocks of 32 (Q8_0, Q4_0): x[i] ~ d * qs[i],
+// d = max |x| / 127 over the block; sum = sum of qs, for Q4_0's offset.
+struct XBlockQ8_32 {
+    float d;
+    int32_t sum;
+    int8_t qs[kQK8_0];
+};
+
+// x quantized for K-quant weights (blocks of 256): as above with one d per
+// 256 elements; sums[k] = sum of qs[16k .. 16k + 15], for the K-quants'
+// offsets (q - 32, -dmin * m_j), which multiply sums of x.
+struct XBlockQ8_256 {
+    float d;
+    int16_t sums[kQK_K / 16];
+    int8_t qs[kQK_K];
+};
+
+// Whether decode with weights of `type` takes the integer path.
+bool hasQ8Matvec(DType type);
+
+// Bytes quantizeActivations writes for `cols` elements (a multiple of
+// type's block size).
+size_t q8ActivationBytes(DType type, int64_t cols);
+
+// out: [cols / block] XBlockQ8_32 or XBlockQ8_256, whichever `type` reads.
+// A block holding inf or NaN gets a non-finite d, so the outputs it
+// touches come out non-finite too.
+void quantizeActivations(DType type, const float* x, int64_t cols, uint8_t* out);
+
+// y for output rows [rowBegin, rowEnd) of a decode task whose task.xq
+// quantizeActivations filled. Avx512Vnni needs AVX-512 VNNI (detectAvx512Vnni()).
+void matvecQ8RowsAvx2(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd);
+void matvecQ8RowsAvx512Vnni(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd);
+
+}  // namespace pagoda::cpu::detail

@@ -1,0 +1,85 @@
+// The baseline (x86-64-v3) integer decode kernels, and the quantization of
+// x they and the AVX-512 VNNI kernels read.
+
+#include "kernels/cpu/matvec_q8_impl.h"
+
+namespace pagoda::cpu::detail {
+namespace {
+
+// vpmaddubsw (u8 * s8, pairs to int16), then vpmaddwd: with ones to sum
+// pairs, or with the scales.
+struct Avx2Q8 {
+    static __m256i dotU8S8(__m256i acc, __m256i u, __m256i s) {
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+    }
+    static __m256i dotScaled(__m256i acc, __m256i u, __m256i s, __m256i scale) {
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale));
+    }
+};
+
+// qs[i] = round(x[i] / d), d = max |x| / 127, for n (a multiple of 32)
+// elements; returns d. The maximum is taken on the bits of |x|: as
+// integers NaN > inf > every finite value, so a NaN or inf makes d
+// non-finite (vmaxps would drop a NaN).
+float quantizeBlock(const float* x, int n, int8_t* qs) {
+    const __m256i absMask = _mm256_set1_epi32(0x7fffffff);
+    __m256i maxBits = _mm256_setzero_si256();
+    for (int i = 0; i < n; i += 8) {
+        maxBits = _mm256_max_epi32(maxBits, _mm256_and_si256(_mm256_castps_si256(_mm256_loadu_ps(x + i)), absMask));
+    }
+    __m128i m = _mm_max_epi32(_mm256_castsi256_si128(maxBits), _mm256_extracti128_si256(maxBits, 1));
+    m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0x4e));
+    m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0xb1));
+    const float amax = _mm_cvtss_f32(_mm_castsi128_ps(m));
+    const float d = amax / 127.0f;
+    const __m256 inverse = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    // vpackssdw / vpacksswb interleave the 128-bit halves: the final
+    // permutation restores element order.
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int i = 0; i < n; i += 32) {
+        __m256i q[4];
+        for (int k = 0; k < 4; ++k) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * k), inverse));
+        const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs + i), _mm256_permutevar8x32_epi32(packed, order));
+    }
+    return d;
+}
+
+bool isKQuant(DType type) { return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K; }
+
+}  // namespace
+
+bool hasQ8Matvec(DType type) { return type == DType::Q8_0 || type == DType::Q4_0 || isKQuant(type); }
+
+size_t q8ActivationBytes(DType type, int64_t cols) {
+    return isKQuant(type) ? size_t(cols / kQK_K) * sizeof(XBlockQ8_256) : size_t(cols / kQK8_0) * sizeof(XBlockQ8_32);
+}
+
+void quantizeActivations(DType type, const float* x, int64_t cols, uint8_t* out) {
+    if (isKQuant(type)) {
+        auto* blocks = reinterpret_cast<XBlockQ8_256*>(out);
+        for (int64_t b = 0; b < cols / kQK_K; ++b) {
+            XBlockQ8_256& block = blocks[b];
+            block.d = quantizeBlock(x + b * kQK_K, kQK_K, block.qs);
+            for (int k = 0; k < kQK_K / 16; ++k) {
+                int sum = 0;
+                for (int i = 0; i < 16; ++i) sum += block.qs[16 * k + i];
+                block.sums[k] = int16_t(sum);
+            }
+        }
+        return;
+    }
+    auto* blocks = reinterpret_cast<XBlockQ8_32*>(out);
+    for (int64_t b = 0; b < cols / kQK8_0; ++b) {
+        XBlockQ8_32& block = blocks[b];
+        block.d = quantizeBlock(x + b * kQK8_0, kQK8_0, block.qs);
+        block.sum = 0;
+        for (const int8_t q : block.qs) block.sum += q;
+    }
+}
+
+void matvecQ8RowsAvx2(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
+    matvecQ8RowsFor<Avx2Q8>(task, rowBegin, rowEnd);
+}
+
+}  // namespace pagoda::cpu::detail

@@ -1,0 +1,253 @@
+#pragma once
+// The integer decode kernels (matvec_q8.h), written once against a traits
+// class T (Avx2Q8 in matvec_q8_avx2.cpp, Avx512VnniQ8 in
+// matvec_q8_avx512.cpp) that supplies the two integer multiply-adds:
+//   dotU8S8(acc, u, s)          acc[i] += sum of 4 products u8 * s8, 8 int32 lanes;
+//   dotScaled(acc, u, s, scale) acc[i] += the u8 * s8 pair sums (int16) times
+//                               the int16 lanes of scale, summed in pairs.
+// Both work on 256-bit vectors: decode is bound by memory, and 32-byte
+// steps match the 32-element sub-blocks. Internal linkage throughout, for
+// the reason matmul_isa_impl.h gives.
+//
+// Every weight block's dot product with x is exact in int32 (largest: Q6_K,
+// 16 sub-blocks * 128 * 16 * 32 * 127 < 2^28); the pair sums stay below
+// int16 saturation (2 * 128 * 127 for Q8_0, less for the others). f32
+// applies the scales: per block and row one product d_w * d_x, one
+// conversion of the integer sum and one multiply-add into an accumulator.
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu/kquant_scales_impl.h"
+#include "kernels/cpu/matvec_q8.h"
+
+namespace pagoda::cpu::detail {
+namespace {
+
+// Rows per step, as the float decode kernel: they share every load of x
+// and keep that many independent weight streams in flight.
+constexpr int kQ8Rows = 4;
+constexpr int kQ8LineBytes = 64;
+
+__m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+__m128i load16(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+__m256i bytes(int v) { return _mm256_set1_epi8(char(v)); }
+float halfToFloat(uint16_t h) { return _cvtsh_ss(h); }
+
+// Every int16 lane takes lane j of the same 128-bit half of v.
+__m256i broadcastI16(__m256i v, int j) { return _mm256_shuffle_epi8(v, _mm256_set1_epi16(short(0x0202 * j + 0x0100))); }
+// Lanes 0-7 take int16 lane j, lanes 8-15 lane k, of a v whose halves are equal.
+__m256i broadcastI16Pair(__m256i v, int j, int k) {
+    return _mm256_shuffle_epi8(v, _mm256_set_m128i(_mm_set1_epi16(short(0x0202 * k + 0x0100)),
+                                                   _mm_set1_epi16(short(0x0202 * j + 0x0100))));
+}
+
+float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+void prefetchBlock(const void* p, size_t bytes) {
+    for (size_t b = 0; b < bytes; b += kQ8LineBytes) {
+        _mm_prefetch(static_cast<const char*>(p) + b, _MM_HINT_T0);
+    }
+}
+
+// One format: Block, XBlock (its quantized x), X share(xblock) (what the
+// rows of a group share), dot(block, X, __m256 acc[2]) (adds the block's
+// contribution; the lane sum of both accumulators is what counts).
+template <class T>
+struct Formats {
+    // Q8_0: signed integers. vpmaddubsw / vpdpbusd multiply unsigned by
+    // signed bytes: |w| times x with w's sign.
+    struct Q8_0 {
+        using Block = BlockQ8_0;
+        using XBlock = XBlockQ8_32;
+        using X = const XBlock*;
+        static X share(const XBlock& x) { return &x; }
+        static void dot(const Block& b, X x, __m256* acc) {
+            const __m256i w = load32(b.qs);
+            const __m256i isum =
+                T::dotU8S8(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(load32(x->qs), w));
+            acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(halfToFloat(b.d) * x->d), _mm256_cvtepi32_ps(isum), acc[0]);
+        }
+    };
+
+    // Q4_0: sum (q - 8) x = sum q x - 8 sum x with q the unsigned nibbles,
+    // so the integer sum starts at -8 sum x (shared by the group) and needs
+    // no sign fix-up.
+    struct XQ4_0 {
+        const XBlockQ8_32* x;
+        __m256i start;  // lane 0: -8 * x.sum
+    };
+    struct Q4_0 {
+        using Block = BlockQ4_0;
+        using XBlock = XBlockQ8_32;
+        using X = XQ4_0;
+        static X share(const XBlock& x) { return {&x, _mm256_zextsi128_si256(_mm_cvtsi32_si128(-8 * x.sum))}; }
+        static void dot(const Block& b, const X& x, __m256* acc) {
+            const __m128i raw = load16(b.qs);
+            const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), bytes(0x0f));
+            const __m256i isum = T::dotU8S8(x.start, q, load32(x.x->qs));
+            acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(halfToFloat(b.d) * x.x->d), _mm256_cvtepi32_ps(isum), acc[0]);
+        }
+    };
+
+    // Q4_K / Q5_K share x and its sums over each sub-block of 32.
+    struct XK {
+        const XBlockQ8_256* x;
+        __m128i sums32;  // 8 int16
+    };
+    static XK shareK(const XBlockQ8_256& x) {
+        return {&x, _mm_hadd_epi16(load16(x.sums), load16(x.sums + 8))};
+    }
+    // d * sum_j sc_j (q . x)_j - dmin * sum_j m_j (sum of x)_j, where
+    // chunk(c) gives the unsigned integers of chunk c (64 elements) as two
+    // vectors: sub-blocks 2c and 2c + 1.
+    template <class B, class Chunk>
+    static void dotK(const B& b, const XK& x, __m256* acc, Chunk&& chunk) {
+        const KScales k = unpackKScales(b.scales);
+        // Lanes 0-7: sc_j; 8-15: m_j.
+        const __m256i scalesMins = _mm256_cvtepu8_epi16(_mm_set_epi64x(int64_t(k.mins), int64_t(k.scales)));
+        const __m256i scales = _mm256_permute2x128_si256(scalesMins, scalesMins, 0x00);
+        const __m128i minSums = _mm_madd_epi16(_mm256_extracti128_si256(scalesMins, 1), x.sums32);
+        // Two chains: vpdpwssd's latency would otherwise bound the block.
+        __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        for (int c = 0; c < 4; ++c) {
+            __m256i q[2];
+            chunk(c, q);
+            isum[0] = T::dotScaled(isum[0], q[0], load32(x.x->qs + 64 * c), broadcastI16(scales, 2 * c));
+            isum[1] = T::dotScaled(isum[1], q[1], load32(x.x->qs + 64 * c + 32), broadcastI16(scales, 2 * c + 1));
+        }
+        acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(halfToFloat(b.d) * x.x->d),
+                                 _mm256_cvtepi32_ps(_mm256_add_epi32(isum[0], isum[1])), acc[0]);
+        acc[1] = _mm256_fmadd_ps(_mm256_set1_ps(-halfToFloat(b.dmin) * x.x->d),
+                                 _mm256_zextps128_ps256(_mm_cvtepi32_ps(minSums)), acc[1]);
+    }
+
+    struct Q4_K {
+        using Block = BlockQ4_K;
+        using XBlock = XBlockQ8_256;
+        using X = XK;
+        static X share(const XBlock& x) { return shareK(x); }
+        static void dot(const Block& b, const X& x, __m256* acc) {
+            dotK(b, x, acc, [&](int c, __m256i* q) {
+                const __m256i raw = load32(b.qs + 32 * c);
+                q[0] = _mm256_and_si256(raw, bytes(0x0f));
+                q[1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), bytes(0x0f));
+            });
+        }
+    };
+
+    struct Q5_K {
+        using Block = BlockQ5_K;
+        using XBlock = XBlockQ8_256;
+        using X = XK;
+        static X share(const XBlock& x) { return shareK(x); }
+        static void dot(const Block& b, const X& x, __m256* acc) {
+            const __m256i qh = load32(b.qh);
+            dotK(b, x, acc, [&](int c, __m256i* q) {
+                const __m256i raw = load32(b.qs + 32 * c);
+                // Bits 2c and 2c + 1 of each qh byte, moved to bit 4. 16-bit
+                // shifts: bits crossing into the other byte are masked off.
+                const __m256i high = _mm256_srli_epi16(qh, 2 * c);
+                q[0] = _mm256_or_si256(_mm256_and_si256(raw, bytes(0x0f)),
+                                       _mm256_and_si256(_mm256_slli_epi16(high, 4), bytes(0x10)));
+                q[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 4), bytes(0x0f)),
+                                       _mm256_and_si256(_mm256_slli_epi16(high, 3), bytes(0x10)));
+            });
+        }
+    };
+
+    // Q6_K: d * sum_j sc_j ((q . x)_j - 32 (sum of x)_j) over sub-blocks of 16.
+    struct Q6_K {
+        using Block = BlockQ6_K;
+        using XBlock = XBlockQ8_256;
+        using X = const XBlock*;
+        static X share(const XBlock& x) { return &x; }
+        static void dot(const Block& b, X x, __m256* acc) {
+            const __m256i scales16 = _mm256_cvtepi8_epi16(load16(b.scales));
+            const __m256i offsets = _mm256_madd_epi16(scales16, load32(x->sums));
+            // Half h's 8 scales in both 128-bit halves.
+            const __m256i halfScales[2] = {_mm256_permute2x128_si256(scales16, scales16, 0x00),
+                                           _mm256_permute2x128_si256(scales16, scales16, 0x11)};
+            // Two chains: vpdpwssd's latency would otherwise bound the block.
+            __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+            for (int h = 0; h < 2; ++h) {
+                const __m256i ql0 = load32(b.ql + 64 * h);
+                const __m256i ql1 = load32(b.ql + 64 * h + 32);
+                const __m256i qh = load32(b.qh + 32 * h);
+                const __m256i low = bytes(0x0f);
+                const __m256i top = bytes(0x30);
+                // Elements 128h + 32g + i, g = 0..3 (layout in dtype.h).
+                const __m256i q[4] = {
+                    _mm256_or_si256(_mm256_and_si256(ql0, low), _mm256_and_si256(_mm256_slli_epi16(qh, 4), top)),
+                    _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(_mm256_slli_epi16(qh, 2), top)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low), _mm256_and_si256(qh, top)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
+                                    _mm256_and_si256(_mm256_srli_epi16(qh, 2), top)),
+                };
+                for (int g = 0; g < 4; ++g) {
+                    isum[g % 2] = T::dotScaled(isum[g % 2], q[g], load32(x->qs + 128 * h + 32 * g),
+                                               broadcastI16Pair(halfScales[h], 2 * g, 2 * g + 1));
+                }
+            }
+            const __m256i total = _mm256_sub_epi32(_mm256_add_epi32(isum[0], isum[1]), _mm256_slli_epi32(offsets, 5));
+            acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(halfToFloat(b.d) * x->d), _mm256_cvtepi32_ps(total), acc[0]);
+        }
+    };
+};
+
+// y[r] = dot(row r, x) for R consecutive rows. w: [R][stride] bytes,
+// x: [nBlocks] quantized blocks, y: [R].
+template <class F, int R>
+void dotQ8Rows(const uint8_t* w, size_t stride, int64_t nBlocks, const typename F::XBlock* x, float* y) {
+    using Block = typename F::Block;
+    const Block* rows[R];
+    __m256 acc[R][2];
+    for (int r = 0; r < R; ++r) {
+        rows[r] = reinterpret_cast<const Block*>(w + size_t(r) * stride);
+        acc[r][0] = _mm256_setzero_ps();
+        acc[r][1] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nBlocks; ++b) {
+        const typename F::X xs = F::share(x[b]);
+        // Prefetch the next group's block at this column: every line once,
+        // one group ahead (see matmul_isa_impl.h).
+        for (int r = 0; r < R; ++r) prefetchBlock(reinterpret_cast<const uint8_t*>(rows[r] + b) + R * stride, sizeof(Block));
+        for (int r = 0; r < R; ++r) F::dot(rows[r][b], xs, acc[r]);
+    }
+    for (int r = 0; r < R; ++r) y[r] = hsum(_mm256_add_ps(acc[r][0], acc[r][1]));
+}
+
+template <class F>
+void matvecQ8As(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
+    const int64_t nBlocks = task.cols / int64_t(sizeof(F::XBlock::qs));
+    const auto* x = reinterpret_cast<const typename F::XBlock*>(task.xq);
+    int64_t row = rowBegin;
+    for (; row + kQ8Rows <= rowEnd; row += kQ8Rows) {
+        dotQ8Rows<F, kQ8Rows>(task.w + size_t(row) * task.wStride, task.wStride, nBlocks, x, task.y + row);
+    }
+    for (; row < rowEnd; ++row) dotQ8Rows<F, 1>(task.w + size_t(row) * task.wStride, task.wStride, nBlocks, x, task.y + row);
+}
+
+// Types without an integer kernel do nothing (matmul() sends only hasQ8Matvec types here).
+template <class T>
+void matvecQ8RowsFor(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
+    using Fs = Formats<T>;
+    switch (task.type) {
+    case DType::Q8_0: return matvecQ8As<typename Fs::Q8_0>(task, rowBegin, rowEnd);
+    case DType::Q4_0: return matvecQ8As<typename Fs::Q4_0>(task, rowBegin, rowEnd);
+    case DType::Q4_K: return matvecQ8As<typename Fs::Q4_K>(task, rowBegin, rowEnd);
+    case DType::Q5_K: return matvecQ8As<typename Fs::Q5_K>(task, rowBegin, rowEnd);
+    case DType::Q6_K: return matvecQ8As<typename Fs::Q6_K>(task, rowBegin, rowEnd);
+    default: return;
+    }
+}
+
+}  // namespace
+}  // namespace pagoda::cpu::detail
