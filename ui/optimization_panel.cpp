@@ -36,6 +36,7 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
       m_grouped(new QCheckBox(tr("&Grouped KV heads (GQA)"))),
       m_prefix(new QCheckBox(tr("Prefi&x cache"))),
       m_graphs(new QCheckBox(tr("CUD&A graphs (decode)"))),
+      m_int8(new QCheckBox(tr("&Int8 decode (quantized weights)"))),
       m_batching(new QComboBox),
       m_eviction(new QComboBox),
       m_window(spin(-1, 1 << 20, tr(" tokens"))),
@@ -65,6 +66,11 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
              tr("Records a decode step's kernel launches once per batch size (rounded up to a bucket) and then "
                 "replays them as one CUDA graph: far less launch overhead per token. Only affects the GPU "
                 "backend; on the CPU it changes nothing."));
+    describe(m_int8, tr("Int8 decode"),
+             tr("Decode with Q8_0, Q4_0 or K-quant weights rounds each matmul's input to 8 bits and multiplies "
+                "with integer dot products: 1.4–1.7× faster matrix-vector products on the CPU. The logits move "
+                "by a few percent, so a reply can differ from the same prompt run in a batch or without it. "
+                "No effect on F16/F32 weights or on the GPU."));
     describe(m_batching, tr("Batching"),
              tr("<b>Continuous</b>: sequences join and leave the running batch at every step, so all tabs "
                 "progress together. <b>Static</b>: a batch is formed and runs to its end before the next one "
@@ -109,7 +115,7 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
     auto* optimized = new QPushButton(tr("&Optimized"));
     describe(optimized, tr("Optimized preset"),
              tr("Every optimization on: continuous batching, paged KV, flash attention, grouped KV, prefix cache, "
-                "CUDA graphs."));
+                "CUDA graphs. Int8 decode is off in both presets: it changes results."));
     auto* presets = new QHBoxLayout;
     presets->addWidget(baseline);
     presets->addWidget(optimized);
@@ -125,6 +131,7 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
     form->addRow(m_grouped);
     form->addRow(m_prefix);
     form->addRow(m_graphs);
+    form->addRow(m_int8);
     const auto row = [form](const QString& label, QWidget* field) {
         auto* l = new QLabel(label);
         l->setBuddy(field);
@@ -140,7 +147,7 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
     row(tr("KV pre&cision:"), m_kvType);
     form->addRow(m_status);
 
-    for (QCheckBox* box : {m_paged, m_flash, m_grouped, m_prefix, m_graphs}) {
+    for (QCheckBox* box : {m_paged, m_flash, m_grouped, m_prefix, m_graphs, m_int8}) {
         connect(box, &QCheckBox::toggled, this, &OptimizationPanel::changed);
     }
     for (QComboBox* box : {m_batching, m_eviction, m_blockSize, m_kvType}) {
@@ -171,6 +178,7 @@ runtime::OptimizationConfig OptimizationPanel::config() const {
     c.groupedKv = m_grouped->isChecked();
     c.prefixCaching = m_prefix->isChecked() && m_paged->isChecked();
     c.decodeGraphs = m_graphs->isChecked();
+    c.int8Decode = m_int8->isChecked();
     c.batching = runtime::BatchingMode(m_batching->currentData().toInt());
     c.eviction = EvictionPolicyKind(m_eviction->currentData().toInt());
     c.slidingWindow = m_window->value();
@@ -190,6 +198,7 @@ void OptimizationPanel::setConfig(const runtime::OptimizationConfig& c) {
     m_grouped->setChecked(c.groupedKv);
     m_prefix->setChecked(c.prefixCaching);
     m_graphs->setChecked(c.decodeGraphs);
+    m_int8->setChecked(c.int8Decode);
     m_batching->setCurrentIndex(m_batching->findData(int(c.batching)));
     m_eviction->setCurrentIndex(m_eviction->findData(int(c.eviction)));
     m_window->setValue(c.slidingWindow);

@@ -30,6 +30,7 @@ public:
     QCheckBox* groupedKv() const { return m_grouped; }
     QCheckBox* prefixCache() const { return m_prefix; }
     QCheckBox* decodeGraphs() const { return m_graphs; }
+    QCheckBox* int8Decode() const { return m_int8; }
     QComboBox* batching() const { return m_batching; }
 
 public Q_SLOTS:
@@ -51,6 +52,7 @@ private:
     QCheckBox* m_grouped;
     QCheckBox* m_prefix;
     QCheckBox* m_graphs;
+    QCheckBox* m_int8;
     QComboBox* m_batching;
     QComboBox* m_eviction;
     QSpinBox* m_window;

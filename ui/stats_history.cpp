@@ -36,6 +36,7 @@ QString describeConfigChange(const runtime::OptimizationConfig& a, const runtime
     if (a.groupedKv != b.groupedKv) parts << (b.groupedKv ? QStringLiteral("grouped KV") : QStringLiteral("expanded KV"));
     if (a.prefixCaching != b.prefixCaching) parts << QStringLiteral("prefix %1").arg(onOff(b.prefixCaching));
     if (a.decodeGraphs != b.decodeGraphs) parts << QStringLiteral("CUDA graphs %1").arg(onOff(b.decodeGraphs));
+    if (a.int8Decode != b.int8Decode) parts << QStringLiteral("int8 decode %1").arg(onOff(b.int8Decode));
     if (a.batching != b.batching) parts << QString::fromLatin1(runtime::batchingModeName(b.batching));
     if (a.eviction != b.eviction) parts << QStringLiteral("evict %1").arg(QString::fromLatin1(evictionPolicyName(b.eviction)));
     if (a.blockSize != b.blockSize) parts << QStringLiteral("block %1").arg(b.blockSize);

@@ -186,6 +186,9 @@ private Q_SLOTS:
         QVERIFY(m_last.config.decodeGraphs);
         window->optimizationPanel()->decodeGraphs()->setChecked(false);
         QVERIFY(QTest::qWaitFor([&] { return !m_last.config.decodeGraphs; }, kTimeoutMs));
+        QVERIFY(!m_last.config.int8Decode);
+        window->optimizationPanel()->int8Decode()->setChecked(true);
+        QVERIFY(QTest::qWaitFor([&] { return m_last.config.int8Decode; }, kTimeoutMs));
         // The CPU backend has no device: the memory plot stays the host's.
         QVERIFY(!m_last.memory.device);
         QCOMPARE(window->profiler()->plot(PlotKind::Memory)->accessibleName(), QStringLiteral("Host memory (CPU backend)"));
