@@ -9,10 +9,16 @@
 #include <QStringList>
 #include <QVector>
 
+#include <memory>
+
 #include "engine/runtime/metrics.h"
 #include "engine/runtime/optimization_config.h"
 #include "engine/runtime/request.h"
 #include "engine/sampling/sampler.h"
+
+namespace pagoda {
+class Model;
+}
 
 namespace pagoda::ui {
 
@@ -30,6 +36,11 @@ struct ModelInfo {
     quint64 parameters = 0;
     int contextLength = 0;
     bool synthetic = false;  // random weights: writes random text
+    // The model itself, shared with the worker that serves it. Whoever holds
+    // it (the comparison view while it runs) keeps the weights mapped after
+    // a reload replaces the model; the engine that served it is gone by then,
+    // and a const Model may be read by any number of threads.
+    std::shared_ptr<const Model> model;
 };
 
 enum class Role { System, User, Assistant };

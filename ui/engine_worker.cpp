@@ -370,6 +370,7 @@ ModelInfo EngineWorker::describe(const Model& model, const QString& path) const 
     for (const gguf::TensorInfo& tensor : model.file().tensors()) info.parameters += tensor.elementCount;
     info.contextLength = config.contextLength;
     info.synthetic = model.file().find("pagoda.synthetic.seed") != nullptr;
+    info.model = m_model;
     return info;
 }
 

@@ -91,7 +91,7 @@ private:
     QTimer m_statsTimer;
     QElapsedTimer m_clock;
 
-    std::unique_ptr<Model> m_model;
+    std::shared_ptr<const Model> m_model;  // also handed out in ModelInfo (the comparison view)
     std::optional<ChatTemplate> m_template;
     std::unique_ptr<runtime::Engine> m_engine;
     std::jthread m_engineThread;

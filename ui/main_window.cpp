@@ -24,6 +24,7 @@
 
 #include "ui/block_map_widget.h"
 #include "ui/chat_tab.h"
+#include "ui/compare_view.h"
 #include "ui/engine_client.h"
 #include "ui/kv_cache_view.h"
 #include "ui/load_progress.h"
@@ -193,6 +194,9 @@ void MainWindow::buildMenus() {
 
     menuBar()->addMenu(m_viewMenu);
 
+    QMenu* tools = menuBar()->addMenu(tr("&Tools"));
+    tools->addAction(tr("&Compare configurations…"), this, &MainWindow::openCompareView);
+
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About Pagoda"), this, [this] {
         QMessageBox::about(this, tr("About Pagoda"),
@@ -234,8 +238,21 @@ void MainWindow::connectEngine() {
     connect(m_engine, &EngineClient::configApplied, this, [this](const runtime::OptimizationConfig& config) {
         m_optimizations->showApplied(config);
         m_settings.setOptimization(config);
+        if (m_compareView) m_compareView->setCurrentConfig(config);
     });
     connect(m_engine, &EngineClient::configRejected, m_optimizations, &OptimizationPanel::showRejected);
+}
+
+CompareView* MainWindow::openCompareView() {
+    if (!m_compareView) {
+        m_compareView = new CompareView(this);
+        m_compareView->setCurrentConfig(m_engine->config());
+        m_compareView->setModel(m_model.model, m_model.name);
+    }
+    m_compareView->show();
+    m_compareView->raise();
+    m_compareView->activateWindow();
+    return m_compareView;
 }
 
 int MainWindow::tabCount() const { return m_tabs->count(); }
@@ -377,6 +394,7 @@ void MainWindow::onModelLoaded(const ModelInfo& info) {
     m_backendLabel->setToolTip(info.backendNote);
     m_stateLabel->setText(tr("Idle"));
     setWindowTitle(tr("Pagoda — %1").arg(info.name));
+    if (m_compareView) m_compareView->setModel(info.model, info.name);
     Q_EMIT modelReady(info);
 }
 

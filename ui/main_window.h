@@ -24,6 +24,7 @@ class QTabWidget;
 namespace pagoda::ui {
 
 class ChatTab;
+class CompareView;
 class EngineClient;
 class KvCacheView;
 class LoadProgress;
@@ -64,6 +65,9 @@ public:
     void openModel(const QString& path);
     // Writes every pending change to disk now.
     void saveAll();
+    // Tools ▸ Compare configurations…: shows the comparison window (made on
+    // first use, then kept, with its last results).
+    CompareView* openCompareView();
 
 Q_SIGNALS:
     void modelReady(const pagoda::ui::ModelInfo& info);
@@ -107,6 +111,7 @@ private:
     ProfilerView* m_profiler;
     KvCacheView* m_kvCache;
     OptimizationPanel* m_optimizations;
+    CompareView* m_compareView = nullptr;
     QDockWidget* m_profilerDock = nullptr;
     QDockWidget* m_kvDock = nullptr;
     bool m_docksPlaced = false;  // restored from the settings, or sized on first show

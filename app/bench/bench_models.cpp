@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "engine/model/synthetic.h"
+#include "engine/runtime/workload.h"
 
 namespace pagoda {
 
@@ -29,14 +30,6 @@ Result<std::filesystem::path> benchModelPath(Args& args) {
     return presetModel(args.value("preset").value_or("small"), dtype);
 }
 
-std::vector<int32_t> benchTokens(int n, int vocab, uint64_t seed) {
-    std::vector<int32_t> ids(static_cast<size_t>(n));
-    uint64_t x = seed;
-    for (int32_t& id : ids) {
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        id = int32_t((x >> 33) % uint64_t(vocab));
-    }
-    return ids;
-}
+std::vector<int32_t> benchTokens(int n, int vocab, uint64_t seed) { return runtime::lcgTokens(n, vocab, seed); }
 
 }  // namespace pagoda

@@ -1,8 +1,6 @@
 #include "app/bench/compare_bench.h"
 
 #include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -15,175 +13,23 @@
 #include "app/bench/bench_models.h"
 #include "engine/backend/backend_select.h"
 #include "engine/model/model.h"
-#include "engine/runtime/engine.h"
+#include "engine/runtime/workload.h"
 
 namespace pagoda {
 namespace {
 
-using runtime::Engine;
 using runtime::OptimizationConfig;
-using runtime::RequestId;
-using Clock = std::chrono::steady_clock;
+using runtime::Workload;
 
-struct Workload {
-    int requests = 16;
-    int promptLength = 64;
-    int genLength = 32;
-    int concurrency = 8;
-    double sharedPrefix = 0.5;  // fraction of every prompt that all requests share
-};
-
-struct RunResult {
+struct RunResult : runtime::WorkloadResult {
     std::string name;
-    OptimizationConfig config;
-    double seconds = 0;
-    int64_t generatedTokens = 0;
-    double tokensPerSecond = 0;
-    double ttftP50 = 0, ttftP95 = 0;  // seconds
-    double itlP50 = 0, itlP95 = 0;    // seconds between a request's tokens
-    uint64_t peakKvBytes = 0;         // most KV blocks held by sequences at once, in bytes
-    uint64_t kvPoolBytes = 0;
-    uint64_t peakRssBytes = 0;
-    uint64_t workspaceBytes = 0;
-    int maxConcurrent = 0;
-    int contextLimit = 0;
-    int64_t preemptions = 0;
-    double prefixHitRate = 0;
-    std::vector<std::vector<int32_t>> outputs;  // [request] generated ids
 };
 
-// Nearest-rank percentile of unsorted values (0 when empty).
-double percentile(std::vector<double> values, double p) {
-    if (values.empty()) return 0;
-    std::sort(values.begin(), values.end());
-    const size_t rank = size_t(std::ceil(p / 100.0 * double(values.size())));
-    return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
-}
-
-// C clients, each submitting its next request when the previous finishes.
-class ClosedLoop final : public runtime::EngineEvents {
-public:
-    ClosedLoop(const std::vector<std::vector<int32_t>>& prompts, int genLength)
-        : m_prompts(prompts), m_genLength(genLength), m_tokens(prompts.size()), m_tokenTimes(prompts.size()) {}
-
-    void start(Engine& engine, int concurrency) {
-        m_engine = &engine;
-        for (int c = 0; c < concurrency && m_next < m_prompts.size(); ++c) submitNext();
-    }
-
-    void onToken(RequestId id, int32_t token) override {
-        const size_t i = m_index.at(id);
-        m_tokens[i].push_back(token);
-        m_tokenTimes[i].push_back(Clock::now());
-    }
-    void onText(RequestId, std::string_view) override {}
-    void onFinished(const runtime::FinishEvent& event) override {
-        if (event.reason != runtime::FinishReason::Length && !m_error) {
-            m_error = Error{fmt::format("request {} finished early: {} {}", event.id,
-                                        runtime::finishReasonName(event.reason), event.message)};
-        }
-        m_ttft.push_back(event.stats.ttftSeconds);
-        if (m_next < m_prompts.size()) submitNext();
-    }
-
-    const std::optional<Error>& error() const { return m_error; }
-    std::vector<std::vector<int32_t>>& tokens() { return m_tokens; }
-    const std::vector<double>& ttft() const { return m_ttft; }
-    std::vector<double> interTokenLatencies() const {
-        std::vector<double> gaps;
-        for (const auto& times : m_tokenTimes) {
-            for (size_t t = 1; t < times.size(); ++t) {
-                gaps.push_back(std::chrono::duration<double>(times[t] - times[t - 1]).count());
-            }
-        }
-        return gaps;
-    }
-
-private:
-    void submitNext() {
-        runtime::Request request;
-        request.promptTokens = m_prompts[m_next];
-        request.sampling.temperature = 0;  // greedy: every config must produce the same tokens
-        request.sampling.repeatPenalty = 1;
-        request.maxNewTokens = m_genLength;
-        request.stopAtEndOfGeneration = false;
-        auto id = m_engine->submit(std::move(request));
-        if (!id) {
-            m_error = id.error();
-            m_next = m_prompts.size();
-            return;
-        }
-        m_index[*id] = m_next++;
-    }
-
-    const std::vector<std::vector<int32_t>>& m_prompts;
-    int m_genLength;
-    Engine* m_engine = nullptr;
-    size_t m_next = 0;
-    std::map<RequestId, size_t> m_index;
-    std::vector<std::vector<int32_t>> m_tokens;
-    std::vector<std::vector<Clock::time_point>> m_tokenTimes;
-    std::vector<double> m_ttft;
-    std::optional<Error> m_error;
-};
-
-Result<RunResult> runWorkload(const Model& model, Ops& ops, const std::string& name,
-                              const OptimizationConfig& config, const Workload& workload,
-                              const std::vector<std::vector<int32_t>>& prompts) {
-    ClosedLoop loop(prompts, workload.genLength);
-    PAGODA_ASSIGN_OR_RETURN(auto engine, Engine::create(model, ops, config, &loop));
-    const auto start = Clock::now();
-    loop.start(*engine, workload.concurrency);
-    engine->runUntilIdle();
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    if (loop.error()) return std::unexpected(withContext(name, *loop.error()));
-
-    const runtime::StatsSnapshot stats = engine->snapshot();
-    RunResult r;
-    r.name = name;
-    r.config = config;
-    r.seconds = seconds;
-    r.generatedTokens = stats.counters.generatedTokens;
-    r.tokensPerSecond = double(r.generatedTokens) / seconds;
-    r.ttftP50 = percentile(loop.ttft(), 50);
-    r.ttftP95 = percentile(loop.ttft(), 95);
-    const std::vector<double> gaps = loop.interTokenLatencies();
-    r.itlP50 = percentile(gaps, 50);
-    r.itlP95 = percentile(gaps, 95);
-    r.peakKvBytes = uint64_t(stats.counters.peakBlocksUsed) * stats.kv.bytesPerBlock;
-    r.kvPoolBytes = stats.memory.kvPoolBytes;
-    r.peakRssBytes = stats.counters.peakHostRssBytes;
-    r.workspaceBytes = stats.memory.workspaceBytes;
-    r.maxConcurrent = stats.counters.peakRunning;
-    r.contextLimit = stats.contextLimit;
-    r.preemptions = stats.counters.preemptions;
-    r.prefixHitRate = stats.counters.prefixQueryTokens
-                          ? double(stats.counters.prefixHitTokens) / double(stats.counters.prefixQueryTokens)
-                          : 0.0;
-    r.outputs = std::move(loop.tokens());
-    return r;
-}
-
-// Prompts of `length` tokens whose first sharedPrefix share is common to all.
-std::vector<std::vector<int32_t>> makePrompts(const Workload& w, int vocab, int32_t bos) {
-    const int shared = int(w.sharedPrefix * w.promptLength);
-    // Skip the control tokens (<unk> <s> </s>) at the start of the vocabulary.
-    auto draw = [&](int n, uint64_t seed) {
-        std::vector<int32_t> ids = benchTokens(n, vocab - 3, seed);
-        for (int32_t& id : ids) id += 3;
-        return ids;
-    };
-    const std::vector<int32_t> prefix = draw(shared, 1);
-    std::vector<std::vector<int32_t>> prompts;
-    for (int i = 0; i < w.requests; ++i) {
-        std::vector<int32_t> p;
-        if (bos >= 0) p.push_back(bos);
-        p.insert(p.end(), prefix.begin(), prefix.end());
-        const std::vector<int32_t> tail = draw(w.promptLength - int(p.size()), 1000 + uint64_t(i));
-        p.insert(p.end(), tail.begin(), tail.end());
-        prompts.push_back(std::move(p));
-    }
-    return prompts;
+Result<RunResult> runNamed(const Model& model, Ops& ops, const std::string& name, const OptimizationConfig& config,
+                           const Workload& workload, const std::vector<std::vector<int32_t>>& prompts) {
+    auto result = runtime::runWorkload(model, ops, config, workload, prompts);
+    if (!result) return std::unexpected(withContext(name, result.error()));
+    return RunResult{std::move(*result), name};
 }
 
 struct Toggle {
@@ -244,16 +90,7 @@ void printTable(const std::string& title, const std::vector<RunResult>& rows) {
 std::string rowsJson(const std::vector<RunResult>& rows) {
     std::string out = "[";
     for (size_t i = 0; i < rows.size(); ++i) {
-        const RunResult& r = rows[i];
-        out += fmt::format(
-            R"({}
-  {{"name": "{}", "config": "{}", "seconds": {:.4f}, "generated_tokens": {}, "tok_s": {:.3f},
-   "ttft_p50_s": {:.6f}, "ttft_p95_s": {:.6f}, "itl_p50_s": {:.6f}, "itl_p95_s": {:.6f},
-   "peak_kv_bytes": {}, "kv_pool_bytes": {}, "peak_rss_bytes": {}, "workspace_bytes": {},
-   "max_concurrent": {}, "context_limit": {}, "preemptions": {}, "prefix_hit_rate": {:.4f}}})",
-            i ? "," : "", r.name, runtime::formatOptimizationConfig(r.config), r.seconds, r.generatedTokens,
-            r.tokensPerSecond, r.ttftP50, r.ttftP95, r.itlP50, r.itlP95, r.peakKvBytes, r.kvPoolBytes, r.peakRssBytes,
-            r.workspaceBytes, r.maxConcurrent, r.contextLimit, r.preemptions, r.prefixHitRate);
+        out += fmt::format("{}\n  {}", i ? "," : "", runtime::workloadResultJson(rows[i].name, rows[i]));
     }
     return out + "\n ]";
 }
@@ -293,9 +130,7 @@ Result<void> runCompareBench(Args& args) {
     // Every config keeps its own settings but runs in the same KV budget.
     auto withBudget = [&](OptimizationConfig c) {
         if (budgetMib > 0) c.kvBudgetBytes = uint64_t(budgetMib) << 20;
-        c.maxBatch = std::max(c.maxBatch, w.concurrency);
-        c.maxBatchTokens = std::max(c.maxBatchTokens, c.maxBatch);
-        return c;
+        return runtime::fitToWorkload(c, w);
     };
     std::vector<std::pair<std::string, OptimizationConfig>> configs;
     for (const std::string& name : configNames) {
@@ -305,14 +140,11 @@ Result<void> runCompareBench(Args& args) {
 
     PAGODA_ASSIGN_OR_RETURN(auto model, Model::load(modelPath));
     const ModelConfig& mc = model->config();
-    if (w.promptLength + w.genLength > mc.contextLength) {
-        return fail("prompt {} + generation {} tokens exceed the context of {}", w.promptLength, w.genLength,
-                    mc.contextLength);
-    }
+    PAGODA_RETURN_IF_ERROR(runtime::checkWorkload(w, mc));
     PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, selectBackend(backendOptions));
     PAGODA_RETURN_IF_ERROR(prepareModel(backend, *model));
     Ops& ops = *backend.ops;
-    const auto prompts = makePrompts(w, mc.vocabSize, mc.bos);
+    const auto prompts = runtime::makeWorkloadPrompts(w, mc.vocabSize, mc.bos);
     fmt::print("model:     {} ({}, {} layers, {} heads / {} KV heads, context {})\n", modelPath.filename().string(),
                model->weightTypeName(), mc.nLayers, mc.nHeads, mc.nKvHeads, mc.contextLength);
     fmt::print("backend:   {} ({})\n", ops.description(), backend.note);
@@ -328,11 +160,8 @@ Result<void> runCompareBench(Args& args) {
     }
 
     // Warm-up: page in the weights so the first config is not charged for it.
-    Workload warm = w;
-    warm.requests = std::min(2, w.requests);
-    warm.genLength = std::min(4, w.genLength);
-    PAGODA_RETURN_IF_ERROR(runWorkload(*model, ops, "warm-up", withBudget(OptimizationConfig::optimized()), warm,
-                                       std::vector(prompts.begin(), prompts.begin() + warm.requests)));
+    PAGODA_RETURN_IF_ERROR(runNamed(*model, ops, "warm-up", withBudget(OptimizationConfig::optimized()),
+                                    runtime::warmUpWorkload(w), prompts));
 
     // The rows, then each distinct config run once per repetition; rounds
     // alternate the configs, and each keeps its fastest round (the machine
@@ -357,7 +186,7 @@ Result<void> runCompareBench(Args& args) {
     for (int rep = 0; rep < reps; ++rep) {
         for (const auto& [name, c] : distinct) {
             fmt::print(stderr, "round {}/{}: {}...\n", rep + 1, reps, name);
-            PAGODA_ASSIGN_OR_RETURN(RunResult r, runWorkload(*model, ops, name, c, w, prompts));
+            PAGODA_ASSIGN_OR_RETURN(RunResult r, runNamed(*model, ops, name, c, w, prompts));
             RunResult& kept = best[runtime::formatOptimizationConfig(c)];
             if (rep == 0 || r.tokensPerSecond > kept.tokensPerSecond) kept = std::move(r);
         }

@@ -4,6 +4,7 @@
 
 #include "ui/application.h"
 
+int runCompareViewTests(int argc, char** argv);
 int runConversationTests(int argc, char** argv);
 int runMainWindowTests(int argc, char** argv);
 
@@ -13,5 +14,6 @@ int main(int argc, char** argv) {
     int failures = 0;
     failures += runConversationTests(argc, argv);
     failures += runMainWindowTests(argc, argv);
+    failures += runCompareViewTests(argc, argv);
     return failures == 0 ? 0 : 1;
 }

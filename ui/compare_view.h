@@ -1,0 +1,109 @@
+#pragma once
+// Tools ▸ Compare configurations…: one workload measured under two
+// optimization configs (A and B) over the loaded model, as `pagoda-bench
+// compare` does, with a results table (A, B and B/A for every metric), a
+// bar chart of throughput and time to first token, and CSV/JSON export.
+// A non-modal window; the run happens on a CompareWorker thread while the
+// chats keep working.
+
+#include <QDialog>
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <optional>
+
+#include "engine/runtime/workload.h"
+#include "ui/compare_worker.h"
+
+class QComboBox;
+class QCustomPlot;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class QTableWidget;
+class QThread;
+
+namespace pagoda::ui {
+
+class CompareView : public QDialog {
+    Q_OBJECT
+public:
+    // Columns of the results table.
+    enum Column { ColConfig, ColTokPerSec, ColTtftP50, ColTtftP95, ColItlP50, ColItlP95, ColPeakKv, ColPeakRss,
+                  ColConcurrent, ColPreemptions, ColPrefixHits, ColSameOutput, kColumns };
+
+    explicit CompareView(QWidget* parent = nullptr);
+    ~CompareView() override;
+
+    // The model to measure (null: none loaded, Run is off) and its name.
+    void setModel(std::shared_ptr<const Model> model, const QString& name);
+    // What the "current" preset stands for: the chat engine's config.
+    void setCurrentConfig(const runtime::OptimizationConfig& config);
+
+    // For tests and the menu: the fields as the user would set them.
+    void setWorkload(const runtime::Workload& workload);
+    runtime::Workload workload() const;
+    // side 0 is A, 1 is B; the parseOptimizationConfig syntax.
+    void setConfigText(int side, const QString& text);
+
+    void run();
+    void cancel();
+    bool isRunning() const { return m_running; }
+    const std::optional<CompareOutcome>& outcome() const { return m_outcome; }
+    QTableWidget* table() const { return m_table; }
+    QCustomPlot* chart() const { return m_chart; }
+    QString statusText() const;
+
+    // An error message, or empty on success.
+    QString exportCsv(const QString& path) const;
+    QString exportJson(const QString& path) const;
+
+Q_SIGNALS:
+    void finished();
+    void failed(const QString& message);  // "cancelled" when cancelled
+
+private:
+    struct ConfigPicker {
+        QComboBox* preset;
+        QLineEdit* text;
+    };
+
+    void applyPreset(int side);
+    void setRunning(bool running);
+    void showOutcome(const CompareOutcome& outcome);
+    void showFailure(const QString& message);
+    void askExport(bool json);
+
+    std::shared_ptr<const Model> m_model;
+    QString m_modelName;
+    runtime::OptimizationConfig m_current;
+    std::optional<CompareOutcome> m_outcome;
+    bool m_running = false;
+
+    // Before the worker, which is made with it.
+    std::shared_ptr<std::atomic<bool>> m_cancel = std::make_shared<std::atomic<bool>>(false);
+    QThread* m_thread;
+    CompareWorker* m_worker;  // lives on m_thread; deleted there when it finishes
+
+    std::array<ConfigPicker, 2> m_pickers{};
+    QSpinBox* m_requests;
+    QSpinBox* m_promptLength;
+    QSpinBox* m_genLength;
+    QSpinBox* m_concurrency;
+    QDoubleSpinBox* m_sharedPrefix;
+    QLabel* m_modelLabel;
+    QPushButton* m_runButton;
+    QPushButton* m_cancelButton;
+    QPushButton* m_csvButton;
+    QPushButton* m_jsonButton;
+    QProgressBar* m_progress;
+    QLabel* m_status;
+    QTableWidget* m_table;
+    QCustomPlot* m_chart;
+};
+
+}  // namespace pagoda::ui

@@ -1,0 +1,65 @@
+#include "ui/compare_worker.h"
+
+#include <chrono>
+#include <string_view>
+
+#include "engine/backend/backend_select.h"
+#include "engine/model/model.h"
+
+namespace pagoda::ui {
+
+CompareWorker::CompareWorker(std::shared_ptr<const std::atomic<bool>> cancel) : m_cancel(std::move(cancel)) {}
+
+void CompareWorker::run(const CompareRequest& request) {
+    const Model& model = *request.model;
+    const runtime::Workload& w = request.workload;
+    const auto failWith = [this](const Error& error, std::string_view context = {}) {
+        if (error.message == runtime::kWorkloadCancelled) {
+            Q_EMIT cancelled();
+        } else {
+            Q_EMIT failed(QString::fromStdString(context.empty() ? error.message : withContext(context, error).message));
+        }
+    };
+    if (auto fits = runtime::checkWorkload(w, model.config()); !fits) return failWith(fits.error());
+    // A backend of its own: CudaOps and CpuOps' pool are single-threaded,
+    // and the chat engine's thread is using the worker's.
+    auto backend = selectBackend({});
+    if (!backend) return failWith(backend.error());
+    if (auto prepared = prepareModel(*backend, model); !prepared) return failWith(prepared.error());
+    Ops& ops = *backend->ops;
+    const auto prompts = runtime::makeWorkloadPrompts(w, model.config().vocabSize, model.config().bos);
+
+    runtime::WorkloadControl control;
+    control.cancel = m_cancel.get();
+    if (auto warm = runtime::runWorkload(model, ops, runtime::fitToWorkload(runtime::OptimizationConfig::optimized(), w),
+                                         runtime::warmUpWorkload(w), prompts, control);
+        !warm) {
+        return failWith(warm.error());
+    }
+
+    CompareOutcome outcome;
+    outcome.modelName = request.modelName;
+    outcome.backend = QString::fromStdString(ops.description());
+    outcome.workload = w;
+    using Clock = std::chrono::steady_clock;
+    Clock::time_point lastEmit{};
+    for (size_t side = 0; side < 2; ++side) {
+        const int before = int(side) * w.requests;
+        control.progress = [&](const runtime::WorkloadProgress& p) {
+            const auto now = Clock::now();
+            if (p.finished < p.total && now - lastEmit < std::chrono::milliseconds(kProgressIntervalMs)) return;
+            lastEmit = now;
+            Q_EMIT progress(before + p.finished, 2 * w.requests);
+        };
+        auto result = runtime::runWorkload(model, ops, runtime::fitToWorkload(request.configs[side], w), w, prompts,
+                                           control);
+        if (!result) return failWith(result.error(), side == 0 ? "config A" : "config B");
+        outcome.results[side] = std::move(*result);
+    }
+    for (int i = 0; i < w.requests; ++i) {
+        outcome.sameOutputs += outcome.results[0].outputs[size_t(i)] == outcome.results[1].outputs[size_t(i)];
+    }
+    Q_EMIT finished(outcome);
+}
+
+}  // namespace pagoda::ui

@@ -1,0 +1,68 @@
+#pragma once
+// The comparison view's worker: runs one workload under two optimization
+// configs (runtime::runWorkload) on its own QThread ("pagoda-compare"),
+// with an Engine and a backend of its own over the shared model, so the
+// chat engine, its backend and its thread are never touched. Both run on
+// the same CPU cores or GPU, which is why the view asks for idle chats.
+//
+// The view calls run() through a queued invocation and hears back through
+// the signals (value types only). Cancel with the atomic flag given at
+// construction; run() then returns within one engine step.
+
+#include <QMetaType>
+#include <QObject>
+#include <QString>
+
+#include <array>
+#include <atomic>
+#include <memory>
+
+#include "engine/runtime/workload.h"
+
+namespace pagoda {
+class Model;
+}
+
+namespace pagoda::ui {
+
+struct CompareRequest {
+    std::shared_ptr<const Model> model;  // kept alive by the run, whatever the chat worker loads meanwhile
+    QString modelName;
+    runtime::Workload workload;
+    std::array<runtime::OptimizationConfig, 2> configs;  // A, B
+};
+
+struct CompareOutcome {
+    QString modelName;
+    QString backend;  // Ops::description() of the backend that ran both
+    runtime::Workload workload;
+    std::array<runtime::WorkloadResult, 2> results;  // A, B
+    int sameOutputs = 0;  // requests whose generated tokens are equal under A and B
+};
+
+class CompareWorker : public QObject {
+    Q_OBJECT
+public:
+    // Progress is emitted at most this often (and at the end of each config).
+    static constexpr int kProgressIntervalMs = 50;
+
+    explicit CompareWorker(std::shared_ptr<const std::atomic<bool>> cancel);
+
+    // Warm-up, then A, then B. Emits exactly one of finished, failed and
+    // cancelled.
+    void run(const pagoda::ui::CompareRequest& request);
+
+Q_SIGNALS:
+    // Requests finished over both configs (the warm-up not counted).
+    void progress(int finished, int total);
+    void finished(const pagoda::ui::CompareOutcome& outcome);
+    void failed(const QString& message);
+    void cancelled();
+
+private:
+    std::shared_ptr<const std::atomic<bool>> m_cancel;
+};
+
+}  // namespace pagoda::ui
+
+Q_DECLARE_METATYPE(pagoda::ui::CompareOutcome)
