@@ -1,10 +1,15 @@
 #pragma once
-// Unpacking of the Q4_K / Q5_K sub-block scales, shared by the float
-// (matmul_isa_impl.h) and integer (matvec_q8_impl.h) kernels. Internal
-// linkage, like everything included by the per-instruction-set files.
+// Unpacking of K-quant blocks shared by the float (matmul_isa_impl.h,
+// matmul_avx2.cpp) and integer (matvec_q8_impl.h) kernels: the Q4_K / Q5_K
+// sub-block scales, and Q6_K's 6-bit integers. Internal linkage, like
+// everything included by the per-instruction-set files.
+
+#include <immintrin.h>
 
 #include <cstdint>
 #include <cstring>
+
+#include "kernels/dtype.h"
 
 namespace pagoda::cpu::detail {
 namespace {
@@ -25,6 +30,24 @@ KScales unpackKScales(const uint8_t* packed) {
     const uint32_t scalesHigh = (w[2] & kLow4) | ((w[0] >> 6) & kLow2) << 4;
     const uint32_t minsHigh = ((w[2] >> 4) & kLow4) | ((w[1] >> 6) & kLow2) << 4;
     return {(w[0] & kLow6) | uint64_t(scalesHigh) << 32, (w[1] & kLow6) | uint64_t(minsHigh) << 32};
+}
+
+// The integers (0..63, before the -32 offset) of Q6_K block half h (128
+// elements, layout in dtype.h): q[g] holds elements 128h + 32g .. + 31,
+// their bits 4-5 from qh bits 2g, 2g+1. Inline: the AVX-512 file includes
+// it without using it.
+inline void unpackQ6KHalf(const BlockQ6_K& b, int h, __m256i q[4]) {
+    const auto load = [](const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); };
+    const __m256i ql0 = load(b.ql + 64 * h);
+    const __m256i ql1 = load(b.ql + 64 * h + 32);
+    const __m256i qh = load(b.qh + 32 * h);
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    const __m256i top = _mm256_set1_epi8(0x30);
+    q[0] = _mm256_or_si256(_mm256_and_si256(ql0, low), _mm256_and_si256(_mm256_slli_epi16(qh, 4), top));
+    q[1] = _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(_mm256_slli_epi16(qh, 2), top));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low), _mm256_and_si256(qh, top));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
+                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), top));
 }
 
 }  // namespace

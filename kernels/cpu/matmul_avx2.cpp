@@ -273,20 +273,8 @@ struct Avx2 {
     // sub-block, integers q - 32 as 2 vectors).
     template <class F>
     static void q6kHalf(const BlockQ6_K& b, int h, F&& f) {
-        const __m256i ql0 = load32Bytes(b.ql + 64 * h);
-        const __m256i ql1 = load32Bytes(b.ql + 64 * h + 32);
-        const __m256i qh = load32Bytes(b.qh + 32 * h);
-        const __m256i low = bytes(0x0f);
-        const __m256i top = bytes(0x30);
-        // Bits 4-5 of the integers of elements 0..31, 32..63, 64..95,
-        // 96..127 of this half: qh bits 0-1, 2-3, 4-5, 6-7.
-        const __m256i q[4] = {
-            _mm256_or_si256(_mm256_and_si256(ql0, low), _mm256_and_si256(_mm256_slli_epi16(qh, 4), top)),
-            _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(_mm256_slli_epi16(qh, 2), top)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low), _mm256_and_si256(qh, top)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
-                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), top)),
-        };
+        __m256i q[4];
+        unpackQ6KHalf(b, h, q);
         for (int g = 0; g < 4; ++g) {
             Vec v[4];
             bytesToF32<true>(_mm256_sub_epi8(q[g], bytes(32)), v);

@@ -178,19 +178,8 @@ struct Formats {
             // Two chains: vpdpwssd's latency would otherwise bound the block.
             __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
             for (int h = 0; h < 2; ++h) {
-                const __m256i ql0 = load32(b.ql + 64 * h);
-                const __m256i ql1 = load32(b.ql + 64 * h + 32);
-                const __m256i qh = load32(b.qh + 32 * h);
-                const __m256i low = bytes(0x0f);
-                const __m256i top = bytes(0x30);
-                // Elements 128h + 32g + i, g = 0..3 (layout in dtype.h).
-                const __m256i q[4] = {
-                    _mm256_or_si256(_mm256_and_si256(ql0, low), _mm256_and_si256(_mm256_slli_epi16(qh, 4), top)),
-                    _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(_mm256_slli_epi16(qh, 2), top)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low), _mm256_and_si256(qh, top)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
-                                    _mm256_and_si256(_mm256_srli_epi16(qh, 2), top)),
-                };
+                __m256i q[4];
+                unpackQ6KHalf(b, h, q);
                 for (int g = 0; g < 4; ++g) {
                     isum[g % 2] = T::dotScaled(isum[g % 2], q[g], load32(x->qs + 128 * h + 32 * g),
                                                broadcastI16Pair(halfScales[h], 2 * g, 2 * g + 1));
