@@ -173,7 +173,10 @@ void EngineWorker::runLoad(std::shared_ptr<LoadJob> job, QString path) {
     };
     std::filesystem::path file = path.toStdString();
     if (path.isEmpty()) {
-        if (auto created = ensureDefaultModel(progress())) {
+        // Cancelled (another load, or the app quitting): the write stops
+        // after the tensor being generated, so the destructor's join does
+        // not wait for the whole model.
+        if (auto created = ensureDefaultModel(progress(), [&job] { return job->cancelled.load(); })) {
             file = *created;
         } else {
             loaded->error = tr("Cannot create the default model: %1").arg(fromStd(created.error().message));

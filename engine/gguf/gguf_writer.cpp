@@ -268,7 +268,7 @@ private:
 
 }  // namespace
 
-Result<void> GgufWriter::writeFile(const std::filesystem::path& path) const {
+Result<void> GgufWriter::writeFile(const std::filesystem::path& path, const std::function<bool()>& cancelled) const {
     std::error_code error;
     if (path.has_parent_path()) {
         std::filesystem::create_directories(path.parent_path(), error);
@@ -282,6 +282,7 @@ Result<void> GgufWriter::writeFile(const std::filesystem::path& path) const {
     TempFileGuard guard(tmp);
 
     PAGODA_RETURN_IF_ERROR(write([&](std::span<const uint8_t> bytes) -> Result<void> {
+        if (cancelled && cancelled()) return fail("cancelled");
         if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), file.get()) != bytes.size()) {
             return fail("{}: write failed: {}", tmp.string(), errnoText(errno));
         }

@@ -32,7 +32,10 @@ public:
     void addTensor(std::string name, std::vector<uint64_t> dims, DType type, std::vector<uint8_t> data);
 
     // Writes to a temporary file beside `path` and renames it into place.
-    Result<void> writeFile(const std::filesystem::path& path) const;
+    // `cancelled`, asked before each piece is written (at least once per
+    // tensor): true stops the write, removes the temporary file and returns
+    // the error "cancelled"; an existing file at `path` stays.
+    Result<void> writeFile(const std::filesystem::path& path, const std::function<bool()>& cancelled = {}) const;
     Result<std::vector<uint8_t>> writeToMemory() const;
 
 private:

@@ -278,9 +278,10 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
     return writer;
 }
 
-Result<void> writeSyntheticModel(const SyntheticSpec& spec, const std::filesystem::path& path, ProgressFn progress) {
+Result<void> writeSyntheticModel(const SyntheticSpec& spec, const std::filesystem::path& path, ProgressFn progress,
+                                 const CancelFn& cancelled) {
     PAGODA_ASSIGN_OR_RETURN(gguf::GgufWriter writer, syntheticModelWriter(spec, std::move(progress)));
-    return writer.writeFile(path);
+    return writer.writeFile(path, cancelled);
 }
 
 std::filesystem::path defaultModelPath() {
@@ -295,13 +296,13 @@ std::filesystem::path defaultModelPath() {
     return cache / "pagoda" / "models" / "default-small-f16.gguf";
 }
 
-Result<std::filesystem::path> ensureDefaultModel(ProgressFn progress) {
+Result<std::filesystem::path> ensureDefaultModel(ProgressFn progress, const CancelFn& cancelled) {
     const std::filesystem::path path = defaultModelPath();
     std::error_code ec;
     if (std::filesystem::is_regular_file(path, ec)) return path;
     SyntheticSpec spec = *syntheticPreset("small");
     spec.dtype = DType::F16;
-    PAGODA_RETURN_IF_ERROR(writeSyntheticModel(spec, path, std::move(progress)));
+    PAGODA_RETURN_IF_ERROR(writeSyntheticModel(spec, path, std::move(progress), cancelled));
     return path;
 }
 

@@ -49,14 +49,17 @@ Result<void> validateSpec(const SyntheticSpec& spec);
 // Called with (bytes written, total bytes) while tensor data is generated.
 using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 
+// True stops writing a model (GgufWriter::writeFile).
+using CancelFn = std::function<bool()>;
+
 // A writer holding the model's metadata and tensor generators.
 Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& spec, ProgressFn progress = {});
 Result<void> writeSyntheticModel(const SyntheticSpec& spec, const std::filesystem::path& path,
-                                 ProgressFn progress = {});
+                                 ProgressFn progress = {}, const CancelFn& cancelled = {});
 
 // The embedded default model: the `small` preset in F16, created on first use
 // under $XDG_CACHE_HOME/pagoda/models (or ~/.cache/pagoda/models).
 std::filesystem::path defaultModelPath();
-Result<std::filesystem::path> ensureDefaultModel(ProgressFn progress = {});
+Result<std::filesystem::path> ensureDefaultModel(ProgressFn progress = {}, const CancelFn& cancelled = {});
 
 }  // namespace pagoda

@@ -355,6 +355,29 @@ TEST_F(GgufFiles, WriteFileReplacesAnExistingFile) {
     EXPECT_EQ(GgufFile::open(path)->getInt("n"), 2);
 }
 
+TEST_F(GgufFiles, CancelledWriteLeavesTheOldFileAndNoTemporary) {
+    fs::path path = m_dir / "model.gguf";
+    GgufWriter first;
+    first.set("n", uint32_t(1));
+    ASSERT_TRUE(first.writeFile(path));
+    GgufWriter second;
+    second.set("n", uint32_t(2));
+    int tensorsFilled = 0;
+    for (const char* name : {"t0", "t1", "t2", "t3"}) {
+        second.addTensor(name, {8}, DType::F32, [&](std::span<uint8_t> out) {
+            ++tensorsFilled;
+            std::fill(out.begin(), out.end(), uint8_t(0));
+        });
+    }
+    int asked = 0;
+    auto written = second.writeFile(path, [&] { return ++asked > 2; });
+    ASSERT_FALSE(written);
+    EXPECT_EQ(written.error().message, "cancelled");
+    EXPECT_LT(tensorsFilled, 4);  // it stopped early rather than at the end
+    EXPECT_FALSE(fs::exists(fs::path(path.string() + ".tmp")));
+    EXPECT_EQ(GgufFile::open(path)->getInt("n"), 1);
+}
+
 TEST_F(GgufFiles, WriteFileErrorsNameThePath) {
     fs::path blocker = m_dir / "blocker";
     std::ofstream(blocker) << "a file, not a directory";
