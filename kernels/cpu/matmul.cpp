@@ -4,7 +4,7 @@
 #include <atomic>
 #include <cassert>
 #include <limits>
-#include <memory>
+#include <vector>
 
 #include "kernels/cpu/matmul_isa.h"
 #include "kernels/cpu/matvec_q8.h"
@@ -62,13 +62,15 @@ void matmul(const CpuContext& ctx, const WeightMatrix& w, const float* x, float*
     // Decode quantizes x once, here, for every thread: the integer kernels
     // then read a quarter of the bytes of x and multiply 32 pairs per
     // instruction where the float kernels first widen every weight to f32.
-    std::unique_ptr<uint8_t[]> xq;
+    // The buffer is the calling thread's, kept across calls: a decode step
+    // makes one call per weight matrix.
     if (ctx.quantizedDecode && nTokens == 1 && detail::hasQ8Matvec(w.type)) {
-        xq = std::make_unique_for_overwrite<uint8_t[]>(detail::q8ActivationBytes(w.type, w.cols));
-        detail::quantizeActivations(w.type, x, w.cols, xq.get());
-        task.xq = xq.get();
-        kernel = ctx.simd == SimdLevel::Avx512 && detectAvx512Vnni() ? detail::matvecQ8RowsAvx512Vnni
-                                                                     : detail::matvecQ8RowsAvx2;
+        static const bool vnni = detectAvx512Vnni();
+        thread_local std::vector<uint8_t> xq;
+        xq.resize(detail::q8ActivationBytes(w.type, w.cols));
+        detail::quantizeActivations(w.type, x, w.cols, xq.data());
+        task.xq = xq.data();
+        kernel = ctx.simd == SimdLevel::Avx512 && vnni ? detail::matvecQ8RowsAvx512Vnni : detail::matvecQ8RowsAvx2;
     }
     const int nThreads = ctx.pool ? ctx.pool->size() : 1;
     const int64_t rowsPerChunk = chunkRows(task, nThreads);
