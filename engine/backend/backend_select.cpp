@@ -15,6 +15,7 @@ Result<BackendChoice> parseBackendChoice(std::string_view name) {
 
 Result<SelectedBackend> selectBackend(const BackendOptions& options) {
     SelectedBackend selected;
+    selected.options = options;
     if (options.choice != BackendChoice::Cpu) {
         const CudaProbeResult probe = probeCuda(options.cudaModulePaths, options.cudaDevice);
         std::string reason = probe.reason;
@@ -40,7 +41,12 @@ Result<SelectedBackend> selectBackend(const BackendOptions& options) {
 Result<void> prepareModel(SelectedBackend& backend, const Model& model,
                           const std::function<void(uint64_t done, uint64_t total)>& progress) {
     if (backend.cuda == nullptr) return {};
-    return backend.cuda->uploadModel(model, progress);
+    Result<void> uploaded = backend.cuda->uploadModel(model, progress);
+    if (uploaded || backend.options.choice == BackendChoice::Cuda) return uploaded;
+    backend.note = fmt::format("cuda: {}; using cpu", uploaded.error().message);
+    backend.cuda = nullptr;
+    backend.ops = std::make_unique<CpuOps>(backend.options.cpu);
+    return {};
 }
 
 }  // namespace pagoda

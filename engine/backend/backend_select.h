@@ -41,14 +41,18 @@ struct SelectedBackend {
     // One line for the user: "cuda: NVIDIA H100 ... ; using cuda", or
     // "cuda: unavailable: no NVIDIA driver (...); using cpu".
     std::string note;
+    BackendOptions options;  // what was asked for (prepareModel may still fall back to the CPU)
 };
 
 // Errors only for BackendChoice::Cuda without a usable device.
 Result<SelectedBackend> selectBackend(const BackendOptions& options);
 
 // Makes the model's weights usable by the backend: uploads them once to the
-// device for CUDA (progress: bytes done, total; a clear error when they do
-// not fit); nothing for the CPU, which reads the memory-mapped file.
+// device for CUDA (progress: bytes done, total); nothing for the CPU, which
+// reads the memory-mapped file. When the upload fails (the weights do not
+// fit), BackendChoice::Auto falls back to the CPU, the note saying why
+// ("cuda: out of device memory: the model's weights need ...; using cpu");
+// BackendChoice::Cuda returns the error.
 Result<void> prepareModel(SelectedBackend& backend, const Model& model,
                           const std::function<void(uint64_t done, uint64_t total)>& progress = {});
 

@@ -1,16 +1,96 @@
-// Stand-ins for broken CUDA modules in the loader tests. Built twice: with
-// PAGODA_FAKE_ABI_VERSION, every entry point of module_api.h but a foreign
-// ABI version; without, none of them.
+// Stand-ins for CUDA modules in the loader tests. Built three ways:
+// - with PAGODA_FAKE_ABI_VERSION: every entry point of module_api.h but a
+//   foreign ABI version;
+// - with PAGODA_FAKE_SMALL_DEVICE: a module that finds a device too small
+//   for any model (uploading weights fails as out of memory; every other
+//   operation fails), so that falling back to the CPU after the upload is
+//   tested on machines without a GPU;
+// - without either: none of the entry points.
 
+#include <cstring>
+
+#include "kernels/cuda/device_backend.h"
 #include "kernels/cuda/module_api.h"
 
 #define PAGODA_FAKE_EXPORT extern "C" __attribute__((visibility("default")))
 
-#ifdef PAGODA_FAKE_ABI_VERSION
+#if defined(PAGODA_FAKE_ABI_VERSION)
 PAGODA_FAKE_EXPORT int pagoda_cuda_abi_version(void) { return PAGODA_FAKE_ABI_VERSION; }
 PAGODA_FAKE_EXPORT void pagoda_cuda_probe(int, PagodaCudaProbe* out) { *out = PagodaCudaProbe{}; }
 PAGODA_FAKE_EXPORT PagodaCudaBackend* pagoda_cuda_create(int, char*, size_t) { return nullptr; }
 PAGODA_FAKE_EXPORT void pagoda_cuda_destroy(PagodaCudaBackend*) {}
+#elif defined(PAGODA_FAKE_SMALL_DEVICE)
+namespace {
+
+using namespace pagoda::cuda;
+
+constexpr const char* kName = "Fake GPU";
+constexpr unsigned long long kBytes = 1ull << 20;
+
+class SmallDevice final : public DeviceBackend {
+public:
+    SmallDevice() {
+        m_info.index = 0;
+        m_info.name = kName;
+        m_info.ccMajor = 9;
+        m_info.totalBytes = kBytes;
+        m_info.freeBytes = kBytes;
+    }
+    const DeviceInfo& device() const override { return m_info; }
+    Status uploadWeights(const std::vector<HostMatrix>&, const std::vector<HostVector>&,
+                         const UploadProgressFn&) override {
+        return Status::error("out of device memory: Fake GPU has 1.00 MiB");
+    }
+    Status createKvPool(const KvPoolShape&) override { return unusable(); }
+    StatusOr<DeviceBuffer> allocate(size_t, MemoryUse) override { return unusable(); }
+    Status copyToDevice(const void*, void*, size_t) override { return unusable(); }
+    Status copyToHostSync(const void*, void*, size_t) override { return unusable(); }
+    Status copyOnDevice(void*, const void*, size_t) override { return unusable(); }
+    Status copyKvBlocks(const int32_t*, int) override { return unusable(); }
+    Status synchronize() override { return unusable(); }
+    MemoryAccounting memory() override { return {}; }
+    StatusOr<double> measureCopyBandwidthSync(size_t, int) override { return unusable(); }
+    Status embed(const void*, const int32_t*, int, float*) override { return unusable(); }
+    Status rmsNorm(const float*, const float*, float*, int64_t, int64_t, float) override { return unusable(); }
+    Status matmul(const void*, const float*, float*, int64_t) override { return unusable(); }
+    Status rope(float*, int, int, const int32_t*, const RopeShape&) override { return unusable(); }
+    Status storeKv(int, const float*, const float*, const int32_t*, int) override { return unusable(); }
+    Status attention(const AttentionCall&) override { return unusable(); }
+    Status swiglu(const float*, const float*, float*, int64_t) override { return unusable(); }
+    Status add(float*, const float*, int64_t) override { return unusable(); }
+    Status addBias(float*, const float*, int64_t, int64_t) override { return unusable(); }
+    StatusOr<GraphMode> beginDecodeGraph(const DecodeStep&) override { return unusable(); }
+    Status endDecodeGraph(bool) override { return unusable(); }
+    void dropDecodeGraphs() override {}
+
+private:
+    static Status unusable() { return Status::error("the fake device runs nothing"); }
+
+    DeviceInfo m_info;
+};
+
+}  // namespace
+
+PAGODA_FAKE_EXPORT int pagoda_cuda_abi_version(void) { return PAGODA_CUDA_ABI_VERSION; }
+PAGODA_FAKE_EXPORT void pagoda_cuda_probe(int deviceIndex, PagodaCudaProbe* out) {
+    *out = PagodaCudaProbe{};
+    out->available = 1;
+    out->deviceIndex = deviceIndex;
+    out->deviceCount = 1;
+    std::strcpy(out->deviceName, kName);
+    out->ccMajor = 9;
+    out->smCount = 1;
+    out->totalBytes = kBytes;
+    out->freeBytes = kBytes;
+    out->driverVersion = 13000;
+    out->runtimeVersion = 13000;
+}
+PAGODA_FAKE_EXPORT PagodaCudaBackend* pagoda_cuda_create(int, char*, size_t) {
+    return reinterpret_cast<PagodaCudaBackend*>(static_cast<DeviceBackend*>(new SmallDevice));
+}
+PAGODA_FAKE_EXPORT void pagoda_cuda_destroy(PagodaCudaBackend* backend) {
+    delete reinterpret_cast<DeviceBackend*>(backend);
+}
 #else
 PAGODA_FAKE_EXPORT int pagoda_fake_module_marker(void) { return 0; }
 #endif

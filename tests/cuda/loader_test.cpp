@@ -12,6 +12,8 @@
 #include "engine/backend/backend_select.h"
 #include "engine/backend/cuda_loader.h"
 #include "engine/backend/cuda_ops.h"
+#include "engine/model/synthetic.h"
+#include "tests/cuda/model_test_util.h"
 
 namespace pagoda {
 namespace {
@@ -137,6 +139,31 @@ TEST(BackendSelect, UsesTheRealModuleWhenItFindsADeviceElseTheCpu) {
         EXPECT_EQ(selected->cuda, nullptr);
         EXPECT_EQ(selected->note, "cuda: unavailable: " + probe.reason + "; using cpu");
     }
+}
+
+TEST(BackendSelect, AutoFallsBackToTheCpuWhenTheDeviceCannotHoldTheModel) {
+    const test::BuiltModel built = test::buildModel(*syntheticPreset("tiny"));
+    ASSERT_NE(built.model, nullptr);
+    BackendOptions options;
+    options.cudaModulePaths = {PAGODA_TEST_FAKE_SMALL_DEVICE_MODULE};
+    options.cpu.threads = 1;
+
+    auto selected = selectBackend(options);
+    ASSERT_TRUE(selected) << selected.error().message;
+    ASSERT_NE(selected->cuda, nullptr) << selected->note;
+    EXPECT_TRUE(selected->note.starts_with("cuda: Fake GPU (compute 9.0")) << selected->note;
+    ASSERT_TRUE(prepareModel(*selected, *built.model));
+    EXPECT_EQ(selected->cuda, nullptr);
+    EXPECT_EQ(selected->note, "cuda: out of device memory: Fake GPU has 1.00 MiB; using cpu");
+    EXPECT_TRUE(selected->ops->description().starts_with("cpu: 1 threads")) << selected->ops->description();
+
+    options.choice = BackendChoice::Cuda;
+    auto required = selectBackend(options);
+    ASSERT_TRUE(required) << required.error().message;
+    auto prepared = prepareModel(*required, *built.model);
+    ASSERT_FALSE(prepared);
+    EXPECT_EQ(prepared.error().message, "out of device memory: Fake GPU has 1.00 MiB");
+    EXPECT_NE(required->cuda, nullptr);
 }
 
 }  // namespace
