@@ -43,6 +43,7 @@ __global__ void __launch_bounds__(kWarps * 32) prefillAttentionKernel(AttentionA
     constexpr int kKStride = D + 8;
     constexpr int kVStride = kBc + 8;
     constexpr int kChunks = D / 8;  // 16-byte chunks per K/V row
+    static_assert(kBc % 16 == 0 && kChunks % 2 == 0);
     __shared__ __align__(16) __half kTile[kBc * kKStride];
     __shared__ __align__(16) __half vTile[D * kVStride];
 
@@ -102,8 +103,13 @@ __global__ void __launch_bounds__(kWarps * 32) prefillAttentionKernel(AttentionA
     const __half* vPool = static_cast<const __half*>(a.kv.v);
     for (int kv0 = kvBegin; kv0 < kvEnd; kv0 += kBc) {
         for (int chunk = threadIdx.x; chunk < kBc * kChunks; chunk += blockDim.x) {
-            const int t = chunk / kChunks;
-            const int d0 = (chunk % kChunks) * 8;
+            // A warp takes 16 positions x 32 bytes: whole sectors read, and
+            // the transposed V stores 2-way bank conflicted (a warp over 2 or
+            // 4 whole rows would put 8 or 16 of its lanes in one bank).
+            const int tLow = chunk % 16;
+            const int rest = chunk / 32;
+            const int t = (rest % (kBc / 16)) * 16 + tLow;
+            const int d0 = ((rest / (kBc / 16)) * 2 + (chunk / 16) % 2) * 8;
             const int pos = kv0 + t;
             uint4 kv = make_uint4(0, 0, 0, 0);
             uint4 vv = make_uint4(0, 0, 0, 0);
