@@ -63,4 +63,14 @@ bool isComputeSupported(DType type) {
     }
 }
 
+std::string computeSupportedNames() {
+    std::string names;
+    for (const Entry& e : kTable) {
+        if (!isComputeSupported(e.type)) continue;
+        if (!names.empty()) names += ", ";
+        names += e.info.name;
+    }
+    return names;
+}
+
 }  // namespace pagoda

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace pagoda {
@@ -47,6 +48,10 @@ std::optional<DType> dtypeFromName(std::string_view name);
 
 // Types the CPU matmul/embedding kernels compute with.
 bool isComputeSupported(DType type);
+
+// The names of the types isComputeSupported accepts, in table order:
+// "f32, f16, q4_0, ...".
+std::string computeSupportedNames();
 
 // Bytes of one row of n elements; n must be a multiple of blockElements.
 inline size_t rowBytes(DType type, size_t n) {

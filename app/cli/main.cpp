@@ -131,7 +131,7 @@ Result<void> runMakeModel(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(spec.contextLength, args.integer("context", spec.contextLength, 1, 1 << 24));
     if (auto dtype = args.value("dtype")) {
         auto parsed = dtypeFromName(*dtype);
-        if (!parsed || !isComputeSupported(*parsed)) return fail("--dtype: '{}' (f32, f16, bf16, q8_0, q4_0)", *dtype);
+        if (!parsed || !isComputeSupported(*parsed)) return fail("--dtype: '{}' ({})", *dtype, computeSupportedNames());
         spec.dtype = *parsed;
     }
     PAGODA_ASSIGN_OR_RETURN(int64_t seed, args.integer("seed", int64_t(spec.seed), 0, INT64_MAX));

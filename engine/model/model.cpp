@@ -27,8 +27,8 @@ Result<WeightMatrix> bindMatrix(const gguf::GgufFile& file, const std::string& n
         return fail("tensor '{}': dims {} but the config needs [{}, {}]", name, dimsText(tensor->dims), cols, rows);
     }
     if (!isComputeSupported(tensor->type)) {
-        return fail("tensor '{}': weight type {} is not supported (supported: f32, f16, bf16, q8_0, q4_0)", name,
-                    dtypeName(tensor->type));
+        return fail("tensor '{}': weight type {} is not supported (supported: {})", name, dtypeName(tensor->type),
+                    computeSupportedNames());
     }
     return WeightMatrix{tensor->type, file.tensorData(*tensor).data(), rows, cols};
 }
