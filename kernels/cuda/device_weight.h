@@ -15,11 +15,28 @@ struct DeviceWeight {
     int64_t cols = 0;
 };
 
-// The types the CUDA kernels read: F32, F16, BF16 (cuBLAS), Q8_0 and Q4_0
-// (read in place).
+// The block-quantized types the CUDA kernels read in place (quantMatmul,
+// embedRows): every one the CPU backend computes with.
+inline bool isCudaQuantType(DType type) {
+    switch (type) {
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K:
+        return true;
+    default:
+        return false;
+    }
+}
+
+// The types the CUDA kernels read: F32, F16, BF16 (cuBLAS) and the
+// block-quantized types above.
 inline bool isCudaWeightType(DType type) {
-    return type == DType::F32 || type == DType::F16 || type == DType::BF16 || type == DType::Q8_0 ||
-           type == DType::Q4_0;
+    return type == DType::F32 || type == DType::F16 || type == DType::BF16 || isCudaQuantType(type);
 }
 
 }  // namespace pagoda::cuda

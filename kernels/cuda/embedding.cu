@@ -3,7 +3,7 @@
 #include <string>
 
 #include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/device_common.cuh"
+#include "kernels/cuda/quant_blocks.h"
 
 namespace pagoda::cuda {
 namespace {
@@ -15,7 +15,7 @@ __global__ void embedRowsKernel(DType type, const uint8_t* table, size_t rowByte
     float* o = out + int64_t(blockIdx.x) * cols;
     const bool valid = id >= 0 && id < rows;
     const uint8_t* row = table + (valid ? size_t(id) * rowBytes : 0);
-    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) o[c] = valid ? loadElement(type, row, c) : 0.0f;
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) o[c] = valid ? dequantElement(type, row, c) : 0.0f;
 }
 
 }  // namespace
@@ -24,9 +24,11 @@ Status embedRows(cudaStream_t stream, const DeviceWeight& table, const int32_t* 
     if (!isCudaWeightType(table.type)) {
         return Status::error("embedRows: table type " + std::string(dtypeName(table.type)) + " has no CUDA kernel");
     }
-    if (n < 0 || table.rows < 1 || table.cols < 1) {
+    const int64_t block = dtypeInfo(table.type).blockElements;
+    if (n < 0 || table.rows < 1 || table.cols < 1 || table.cols % block != 0) {
         return Status::error("embedRows: " + std::to_string(n) + " ids into a " + std::to_string(table.rows) + " x " +
-                             std::to_string(table.cols) + " table");
+                             std::to_string(table.cols) + " " + std::string(dtypeName(table.type)) +
+                             " table (columns must be a multiple of " + std::to_string(block) + ")");
     }
     if (n == 0) return {};
     embedRowsKernel<<<n, 256, 0, stream>>>(table.type, static_cast<const uint8_t*>(table.data),

@@ -4,90 +4,49 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_common.cuh"
+#include "kernels/cuda/quant_blocks.h"
 
 namespace pagoda::cuda {
 namespace {
 
-// 32 weights of one block as floats (scale applied by the caller):
-// Q8_0 values q, Q4_0 values q - 8. Blocks are 2-byte aligned (34 and 18
-// bytes), so they are read 16 bits at a time.
-template <DType Q>
-struct QuantBlock;
-
-template <>
-struct QuantBlock<DType::Q8_0> {
-    using Block = BlockQ8_0;
-    __device__ static void load(const Block& b, float (&q)[32]) {
-        const uint16_t* words = reinterpret_cast<const uint16_t*>(b.qs);
-#pragma unroll
-        for (int i = 0; i < 16; ++i) {
-            const uint16_t w = words[i];
-            q[2 * i] = float(int8_t(w & 0xff));
-            q[2 * i + 1] = float(int8_t(w >> 8));
-        }
-    }
-    // Values 8e..8e+7 of the block.
-    __device__ static void loadEighth(const Block& b, int e, float (&q)[8]) {
-#pragma unroll
-        for (int i = 0; i < 8; ++i) q[i] = float(b.qs[8 * e + i]);
-    }
-};
-
-template <>
-struct QuantBlock<DType::Q4_0> {
-    using Block = BlockQ4_0;
-    __device__ static void load(const Block& b, float (&q)[32]) {
-        const uint16_t* words = reinterpret_cast<const uint16_t*>(b.qs);
-#pragma unroll
-        for (int i = 0; i < 8; ++i) {
-            const uint16_t w = words[i];
-            q[2 * i] = float(int(w & 0x0f) - 8);
-            q[2 * i + 1] = float(int((w >> 8) & 0x0f) - 8);
-            q[2 * i + 16] = float(int((w >> 4) & 0x0f) - 8);
-            q[2 * i + 17] = float(int(w >> 12) - 8);
-        }
-    }
-    __device__ static void loadEighth(const Block& b, int e, float (&q)[8]) {
-        const int first = 8 * (e % 2);  // element i < 16: low nibble of qs[i]; i >= 16: high nibble of qs[i - 16]
-        const bool high = e >= 2;
-#pragma unroll
-        for (int i = 0; i < 8; ++i) {
-            const uint8_t byte = b.qs[first + i];
-            q[i] = float(int(high ? byte >> 4 : byte & 0x0f) - 8);
-        }
-    }
-};
-
 constexpr int kMatvecWarps = 4;
 
-// One warp per weight row, lanes striding over its blocks, NT tokens at a
-// time. grid: (ceil(rows / kMatvecWarps), ceil(nTokens / NT)).
-// w: [rows][cols / 32] blocks; x: [nTokens][cols]; y: [nTokens][rows]
+// Rows are walked in 32-element chunks: chunk c of a row is chunk
+// c % kChunksPerBlock of its block c / kChunksPerBlock (1 chunk per block
+// for the 32-element types, 8 for the K-quants).
+template <DType Q>
+constexpr int kChunksPerBlock = QuantTraits<Q>::kElements / 32;
+
+// One warp per weight row, NT tokens at a time; lane l takes chunks l,
+// l + 32, ..., so adjacent lanes read adjacent chunks (the same K-quant
+// block, or adjacent 32-element blocks). grid: (ceil(rows / kMatvecWarps),
+// ceil(nTokens / NT)).
+// w: [rows][cols / kElements] blocks; x: [nTokens][cols]; y: [nTokens][rows]
 template <DType Q, int NT>
-__global__ void quantMatvecKernel(const typename QuantBlock<Q>::Block* w, const float* x, float* y, int64_t rows,
+__global__ void quantMatvecKernel(const typename QuantTraits<Q>::Block* w, const float* x, float* y, int64_t rows,
                                   int64_t cols, int64_t nTokens) {
+    constexpr int kChunks = kChunksPerBlock<Q>;
     const int lane = threadIdx.x % 32;
     const int64_t row = int64_t(blockIdx.x) * kMatvecWarps + threadIdx.x / 32;
     const int64_t t0 = int64_t(blockIdx.y) * NT;
     if (row >= rows) return;
-    const int64_t nBlocks = cols / 32;
-    const typename QuantBlock<Q>::Block* wRow = w + row * nBlocks;
+    const int64_t nChunks = cols / 32;
+    const typename QuantTraits<Q>::Block* wRow = w + row * (cols / QuantTraits<Q>::kElements);
     float acc[NT] = {};
-    for (int64_t b = lane; b < nBlocks; b += 32) {
-        float q[32];
-        QuantBlock<Q>::load(wRow[b], q);
-        const float d = halfBitsToFloat(wRow[b].d);
+    for (int64_t c = lane; c < nChunks; c += 32) {
+        float v[32];
+        decodeChunk<Q>(wRow[c / kChunks], int(c % kChunks), v);
 #pragma unroll
         for (int t = 0; t < NT; ++t) {
             if (t0 + t >= nTokens) break;
-            const float4* xv = reinterpret_cast<const float4*>(x + (t0 + t) * cols + b * 32);
+            const float4* xv = reinterpret_cast<const float4*>(x + (t0 + t) * cols + c * 32);
             float partial = 0.0f;
 #pragma unroll
             for (int i = 0; i < 8; ++i) {
-                const float4 v = xv[i];
-                partial += q[4 * i] * v.x + q[4 * i + 1] * v.y + q[4 * i + 2] * v.z + q[4 * i + 3] * v.w;
+                const float4 xi = xv[i];
+                partial += v[4 * i] * xi.x + v[4 * i + 1] * xi.y + v[4 * i + 2] * xi.z + v[4 * i + 3] * xi.w;
             }
-            acc[t] += d * partial;
+            acc[t] += partial;
         }
     }
 #pragma unroll
@@ -101,50 +60,49 @@ constexpr int kTileRows = 64;
 constexpr int kTileTokens = 32;
 constexpr int kTileThreads = 256;
 
-// Tiles of 64 rows x 32 tokens, one quant block (32 columns) per step:
-// the block is dequantized into shared memory, each thread computes 4 rows
-// x 2 tokens. grid: (ceil(rows / 64), ceil(nTokens / 32)).
-// w: [rows][cols / 32] blocks; x: [nTokens][cols]; y: [nTokens][rows]
+// Tiles of 64 rows x 32 tokens, one 32-column chunk per step: the chunk is
+// decoded into shared memory (4 threads per row, 8 elements each), each
+// thread computes 4 rows x 2 tokens. grid: (ceil(rows / 64), ceil(nTokens / 32)).
+// w: [rows][cols / kElements] blocks; x: [nTokens][cols]; y: [nTokens][rows]
 template <DType Q>
 __global__ void __launch_bounds__(kTileThreads)
-    quantMatmulTiledKernel(const typename QuantBlock<Q>::Block* w, const float* x, float* y, int64_t rows,
+    quantMatmulTiledKernel(const typename QuantTraits<Q>::Block* w, const float* x, float* y, int64_t rows,
                            int64_t cols, int64_t nTokens) {
+    constexpr int kChunks = kChunksPerBlock<Q>;
     __shared__ __align__(16) float ws[32][kTileRows + 4];    // [k][row]
     __shared__ __align__(16) float xs[32][kTileTokens + 4];  // [k][token]
     const int tid = threadIdx.x;
     const int64_t row0 = int64_t(blockIdx.x) * kTileRows;
     const int64_t t0 = int64_t(blockIdx.y) * kTileTokens;
-    const int64_t nBlocks = cols / 32;
+    const int64_t nChunks = cols / 32;
+    const int64_t blocksPerRow = cols / QuantTraits<Q>::kElements;
     const int tr = tid % 16;  // rows tr*4 .. tr*4+3
     const int tc = tid / 16;  // tokens tc*2, tc*2+1
     float acc[4][2] = {};
 
-    for (int64_t b = 0; b < nBlocks; ++b) {
+    for (int64_t c = 0; c < nChunks; ++c) {
         {  // 4 threads per row, 8 weights each
             const int r = tid / 4;
             const int e = tid % 4;
-            float q[8];
-            float d = 0.0f;
+            float v[8];
             if (row0 + r < rows) {
-                const typename QuantBlock<Q>::Block& block = w[(row0 + r) * nBlocks + b];
-                QuantBlock<Q>::loadEighth(block, e, q);
-                d = halfBitsToFloat(block.d);
+                QuantTraits<Q>::decode8(w[(row0 + r) * blocksPerRow + c / kChunks], int(c % kChunks), e, v);
             } else {
 #pragma unroll
-                for (int i = 0; i < 8; ++i) q[i] = 0.0f;
+                for (int i = 0; i < 8; ++i) v[i] = 0.0f;
             }
 #pragma unroll
-            for (int i = 0; i < 8; ++i) ws[8 * e + i][r] = d * q[i];
+            for (int i = 0; i < 8; ++i) ws[8 * e + i][r] = v[i];
         }
         {  // 8 threads per token, one float4 each
             const int t = tid / 8;
             const int k = (tid % 8) * 4;
-            float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            if (t0 + t < nTokens) v = *reinterpret_cast<const float4*>(x + (t0 + t) * cols + b * 32 + k);
-            xs[k][t] = v.x;
-            xs[k + 1][t] = v.y;
-            xs[k + 2][t] = v.z;
-            xs[k + 3][t] = v.w;
+            float4 xv = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (t0 + t < nTokens) xv = *reinterpret_cast<const float4*>(x + (t0 + t) * cols + c * 32 + k);
+            xs[k][t] = xv.x;
+            xs[k + 1][t] = xv.y;
+            xs[k + 2][t] = xv.z;
+            xs[k + 3][t] = xv.w;
         }
         __syncthreads();
 #pragma unroll 8
@@ -175,7 +133,7 @@ __global__ void __launch_bounds__(kTileThreads)
 
 template <DType Q>
 void launch(cudaStream_t stream, const DeviceWeight& w, const float* x, float* y, int64_t nTokens) {
-    using Block = typename QuantBlock<Q>::Block;
+    using Block = typename QuantTraits<Q>::Block;
     const Block* blocks = static_cast<const Block*>(w.data);
     if (nTokens == 1) {
         const dim3 grid(unsigned(ceilDiv(w.rows, kMatvecWarps)), 1);
@@ -192,20 +150,29 @@ void launch(cudaStream_t stream, const DeviceWeight& w, const float* x, float* y
 }  // namespace
 
 Status quantMatmul(cudaStream_t stream, const DeviceWeight& w, const float* x, float* y, int64_t nTokens) {
-    if (w.type != DType::Q8_0 && w.type != DType::Q4_0) {
-        return Status::error("quantMatmul: weight type " + std::string(dtypeName(w.type)) + " (q8_0 or q4_0)");
+    if (!isCudaQuantType(w.type)) {
+        return Status::error("quantMatmul: weight type " + std::string(dtypeName(w.type)) +
+                             " (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k or q6_k)");
     }
-    if (nTokens < 0 || w.rows < 1 || w.cols < 32 || w.cols % 32 != 0) {
+    const int64_t block = dtypeInfo(w.type).blockElements;
+    if (nTokens < 0 || w.rows < 1 || w.cols < block || w.cols % block != 0) {
         return Status::error("quantMatmul: " + std::to_string(nTokens) + " tokens through a " +
-                             std::to_string(w.rows) + " x " + std::to_string(w.cols) +
-                             " matrix (columns must be a multiple of 32)");
+                             std::to_string(w.rows) + " x " + std::to_string(w.cols) + " " +
+                             std::string(dtypeName(w.type)) + " matrix (columns must be a multiple of " +
+                             std::to_string(block) + ")");
     }
     if (reinterpret_cast<uintptr_t>(x) % 16 != 0) return Status::error("quantMatmul: x is not 16-byte aligned");
     if (nTokens == 0) return {};
-    if (w.type == DType::Q8_0) {
-        launch<DType::Q8_0>(stream, w, x, y, nTokens);
-    } else {
-        launch<DType::Q4_0>(stream, w, x, y, nTokens);
+    switch (w.type) {
+    case DType::Q8_0: launch<DType::Q8_0>(stream, w, x, y, nTokens); break;
+    case DType::Q4_0: launch<DType::Q4_0>(stream, w, x, y, nTokens); break;
+    case DType::Q4_1: launch<DType::Q4_1>(stream, w, x, y, nTokens); break;
+    case DType::Q5_0: launch<DType::Q5_0>(stream, w, x, y, nTokens); break;
+    case DType::Q5_1: launch<DType::Q5_1>(stream, w, x, y, nTokens); break;
+    case DType::Q4_K: launch<DType::Q4_K>(stream, w, x, y, nTokens); break;
+    case DType::Q5_K: launch<DType::Q5_K>(stream, w, x, y, nTokens); break;
+    case DType::Q6_K: launch<DType::Q6_K>(stream, w, x, y, nTokens); break;
+    default: break;  // excluded above
     }
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};

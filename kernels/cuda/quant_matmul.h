@@ -1,7 +1,9 @@
 #pragma once
-// Products with Q8_0 and Q4_0 weight matrices read in place (no dequantized
-// copy): a warp-per-row matrix-vector kernel for decode batches of up to
+// Products with block-quantized weight matrices (Q8_0, Q4_0, Q4_1, Q5_0,
+// Q5_1, Q4_K, Q5_K, Q6_K: isCudaQuantType) read in place, no dequantized
+// copy: a warp-per-row matrix-vector kernel for decode batches of up to
 // kQuantMatvecMaxTokens tokens, and a shared-memory tiled kernel beyond.
+// Both walk rows in 32-element chunks decoded by quant_blocks.h.
 
 #include <cuda_runtime_api.h>
 
@@ -14,7 +16,8 @@ namespace pagoda::cuda {
 
 constexpr int64_t kQuantMatvecMaxTokens = 8;
 
-// y[t][r] = sum_c W[r][c] * x[t][c]. w: Q8_0 or Q4_0; x: device
+// y[t][r] = sum_c W[r][c] * x[t][c]. w: a block-quantized type, w.cols a
+// multiple of its block size (32, or 256 for the K-quants); x: device
 // [nTokens][w.cols] f32 (16-byte aligned); y: device [nTokens][w.rows] f32.
 Status quantMatmul(cudaStream_t stream, const DeviceWeight& w, const float* x, float* y, int64_t nTokens);
 

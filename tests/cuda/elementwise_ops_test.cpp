@@ -1,5 +1,6 @@
-// Embedding, RMSNorm, RoPE, SwiGLU, residual adds and K/V stores on the
-// device against the CPU kernels, on fresh random inputs.
+// Embedding (every CUDA weight type), RMSNorm, RoPE, SwiGLU, residual adds
+// and K/V stores on the device against the CPU kernels, on fresh random
+// inputs; the embedding launcher's checks (without a device).
 
 #include <gtest/gtest.h>
 
@@ -26,8 +27,9 @@ TEST_F(ElementwiseOps, EmbeddingDequantizesRowsOfEveryTypeExactly) {
     SCOPED_TRACE(pagoda::test::seedTrace(seed));
     std::mt19937_64 rng(seed);
     const int64_t rows = 37;
-    const int64_t cols = 96;
-    for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
+    const int64_t cols = 768;  // 3 K-quant blocks
+    for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                       DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
         SCOPED_TRACE(std::string(dtypeName(type)));
         std::vector<uint8_t> table(rowBytes(type, cols) * rows);
         for (int64_t r = 0; r < rows; ++r) {
@@ -52,6 +54,17 @@ TEST_F(ElementwiseOps, EmbeddingDequantizesRowsOfEveryTypeExactly) {
             for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(got[i * cols + c], want[c]) << "id " << ids[i] << " col " << c;
         }
     }
+}
+
+// The launcher's checks come before any CUDA call: they run without a device.
+TEST(EmbeddingChecks, TablesOfOtherTypesOrPartialBlocksAreRejected) {
+    alignas(16) static float buffer[16];
+    const auto* ids = reinterpret_cast<const int32_t*>(buffer);
+    const Status partial = embedRows(nullptr, {DType::Q6_K, buffer, 4, 96}, ids, 1, buffer);
+    ASSERT_FALSE(partial.ok());
+    EXPECT_EQ(partial.message(), "embedRows: 1 ids into a 4 x 96 q6_k table (columns must be a multiple of 256)");
+    EXPECT_FALSE(embedRows(nullptr, {DType::Q2_K, buffer, 4, 256}, ids, 1, buffer).ok());
+    EXPECT_TRUE(embedRows(nullptr, {DType::Q4_K, buffer, 4, 256}, ids, 0, buffer).ok());  // nothing to launch
 }
 
 TEST_F(ElementwiseOps, RmsNormMatchesTheCpu) {

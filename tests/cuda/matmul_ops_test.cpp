@@ -1,7 +1,9 @@
 // Weight-matrix products on the device against a float64 reference over the
 // dequantized weights: cuBLAS(Lt) for F32/F16/BF16 (activations rounded to
 // the weight's 16-bit type, so the bound scales with its precision), and
-// the Q8_0/Q4_0 kernels that read blocks in place (matvec and tiled paths).
+// the kernels that read quantized blocks in place (Q8_0, Q4_0, Q4_1, Q5_0,
+// Q5_1, Q4_K, Q5_K, Q6_K; matvec and tiled paths); the quantized launcher's
+// shape checks (without a device).
 
 #include <gtest/gtest.h>
 
@@ -126,14 +128,22 @@ TEST(GemmPlanning, PointerAlignmentIsThePowerOfTwoDividingTheAddressUpTo256) {
     EXPECT_EQ(gemmPointerAlignment(buffer + 7), 1u);
 }
 
+const DType kQuantTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                              DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
 TEST_F(MatmulOps, QuantizedKernelsReadBlocksInPlace) {
     const uint64_t seed = pagoda::test::freshSeed();
     SCOPED_TRACE(pagoda::test::seedTrace(seed));
     std::mt19937_64 rng(seed);
-    for (DType type : {DType::Q8_0, DType::Q4_0}) {
-        // 1: matvec; 2, 5, 8: matvec in groups of 4; 9, 33, 70: tiled.
-        for (int64_t nTokens : {1, 2, 5, 8, 9, 33, 70}) {
-            for (auto [rows, cols] : {std::pair<int64_t, int64_t>{67, 96}, std::pair<int64_t, int64_t>{128, 1024}}) {
+    for (DType type : kQuantTypes) {
+        // Shapes: 67 rows (a partial warp group and tile); columns of one
+        // block, and of several K-quant blocks; 96 (3 blocks) for the
+        // 32-element types.
+        std::vector<std::pair<int64_t, int64_t>> shapes = {{67, 256}, {128, 1024}};
+        if (dtypeInfo(type).blockElements == 32) shapes.push_back({67, 96});
+        // 1: matvec; 2, 3, 5, 8: matvec in groups of 4; 9, 17, 33, 64, 70: tiled.
+        for (int64_t nTokens : {1, 2, 3, 5, 8, 9, 17, 33, 64, 70}) {
+            for (auto [rows, cols] : shapes) {
                 SCOPED_TRACE(testing::Message() << dtypeName(type) << ", " << nTokens << " tokens, " << rows << " x "
                                                 << cols);
                 const Problem p = makeProblem(rng, type, rows, cols, nTokens);
@@ -154,6 +164,23 @@ TEST_F(MatmulOps, LaunchersRejectTypesTheyDoNotRead) {
     EXPECT_FALSE(gemm(context().blas(), stream(), {DType::Q4_0, dummy.data(), 1, 32}, dummy.as<float>(),
                       dummy.as<float>(), 1, nullptr)
                      .ok());
+}
+
+// The launcher's checks come before any CUDA call: they run without a device.
+TEST(QuantMatmulChecks, ColumnsMustBeAMultipleOfTheBlockSize) {
+    alignas(16) static float x[16];
+    const Status misfit = quantMatmul(nullptr, {DType::Q4_K, x, 4, 288}, x, x, 1);
+    ASSERT_FALSE(misfit.ok());
+    EXPECT_EQ(misfit.message(),
+              "quantMatmul: 1 tokens through a 4 x 288 q4_k matrix (columns must be a multiple of 256)");
+    EXPECT_FALSE(quantMatmul(nullptr, {DType::Q6_K, x, 4, 128}, x, x, 1).ok());
+    EXPECT_FALSE(quantMatmul(nullptr, {DType::Q5_0, x, 4, 48}, x, x, 1).ok());
+    const Status f16 = quantMatmul(nullptr, {DType::F16, x, 4, 256}, x, x, 1);
+    ASSERT_FALSE(f16.ok());
+    EXPECT_NE(f16.message().find("weight type f16"), std::string::npos) << f16.message();
+    for (DType type : kQuantTypes) {  // valid shapes, no tokens: nothing to launch
+        EXPECT_TRUE(quantMatmul(nullptr, {type, x, 4, 512}, x, x, 0).ok()) << dtypeName(type);
+    }
 }
 
 }  // namespace

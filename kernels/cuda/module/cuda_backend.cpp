@@ -131,7 +131,7 @@ Status CudaBackend::uploadWeights(const std::vector<HostMatrix>& matrices, const
     for (const HostMatrix& m : matrices) {
         if (!isCudaWeightType(m.type)) {
             return Status::error("weight type " + std::string(dtypeName(m.type)) +
-                                 " has no CUDA kernel (f32, f16, bf16, q8_0, q4_0)");
+                                 " has no CUDA kernel (" + computeSupportedNames() + ")");
         }
         if (m.data == nullptr || m.rows < 1 || m.cols < 1) {
             return Status::error("weight matrix " + std::to_string(m.rows) + " x " + std::to_string(m.cols) +
@@ -286,7 +286,7 @@ Status CudaBackend::rmsNorm(const float* x, const float* weight, float* y, int64
 
 Status CudaBackend::matmul(const void* weight, const float* x, float* y, int64_t nTokens) {
     PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight w, findMatrix(weight, "matmul"));
-    if (w.type == DType::Q8_0 || w.type == DType::Q4_0) return quantMatmul(stream(), w, x, y, nTokens);
+    if (isCudaQuantType(w.type)) return quantMatmul(stream(), w, x, y, nTokens);
     PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_gemmScratch, gemmScratchBytes(w, nTokens), MemoryUse::Workspace));
     return gemm(m_context->blas(), stream(), w, x, y, nTokens, m_gemmScratch.data());
 }

@@ -1,0 +1,312 @@
+#pragma once
+// Decoding of GGUF weight rows, the one decoder per type that the CUDA
+// kernels use: block-quantized types through QuantTraits (32-element chunks,
+// 8 elements at a time), every CUDA weight type element by element through
+// dequantElement. nvcc (device and host passes, C++17) and the host
+// compiler (which gets fp16/bf16 from kernels/half.h) both build it, so the
+// host tests check these very functions against the float64 reference
+// decoder.
+//
+// Decoded values are final (scales and offsets applied) and correctly
+// rounded to f32: each is one rounding of an exact scale * q + offset (the
+// products of an fp16 scale, a 6- or 8-bit sub-block scale and q take at
+// most 23 bits), as cpu::dequantizeRow gives them.
+//
+// Blocks are only 2-byte aligned (Q4_0 18 bytes, Q5_0 22, Q6_K 210), so
+// they are read as bytes or 16-bit words, never wider.
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/dtype.h"
+
+#ifdef __CUDACC__
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#define PAGODA_HD __host__ __device__ __forceinline__
+#else
+#include "kernels/half.h"
+#define PAGODA_HD inline
+#endif
+
+// "#pragma unroll" for the device pass only (host compilers warn about it).
+#ifdef __CUDA_ARCH__
+#define PAGODA_UNROLL _Pragma("unroll")
+#else
+#define PAGODA_UNROLL
+#endif
+
+namespace pagoda::cuda {
+
+PAGODA_HD float halfBitsToFloat(uint16_t bits) {
+#ifdef __CUDACC__
+    return __half2float(__ushort_as_half(bits));
+#else
+    return halfToFloat(bits);
+#endif
+}
+
+PAGODA_HD float bf16BitsToFloat(uint16_t bits) {
+#ifdef __CUDACC__
+    return __bfloat162float(__ushort_as_bfloat16(bits));
+#else
+    return bf16ToFloat(bits);
+#endif
+}
+
+namespace detail {
+
+// Element i of an array of T at p (aligned for T): a plain load on the
+// device, memcpy on the host (the bytes are not T objects there).
+template <class T>
+PAGODA_HD T load(const uint8_t* p, int64_t i) {
+#ifdef __CUDA_ARCH__
+    return reinterpret_cast<const T*>(p)[i];
+#else
+    T value;
+    std::memcpy(&value, p + i * int64_t(sizeof(T)), sizeof(T));
+    return value;
+#endif
+}
+
+// Word i of 2-byte aligned bytes p (little endian: byte 2i is the low half).
+PAGODA_HD uint32_t word(const uint8_t* p, int i) { return load<uint16_t>(p, i); }
+
+// The 8 nibbles of bytes p[0..7] (2-byte aligned), low or high halves.
+PAGODA_HD void nibbles8(const uint8_t* p, bool high, int (&q)[8]) {
+    const int shift = high ? 4 : 0;
+    PAGODA_UNROLL
+    for (int i = 0; i < 4; ++i) {
+        const uint32_t w = word(p, i) >> shift;
+        q[2 * i] = int(w & 0x0f);
+        q[2 * i + 1] = int((w >> 8) & 0x0f);
+    }
+}
+
+// Bits `bit` of bytes p[0..7] (2-byte aligned).
+PAGODA_HD void bits8(const uint8_t* p, int bit, int (&h)[8]) {
+    PAGODA_UNROLL
+    for (int i = 0; i < 4; ++i) {
+        const uint32_t w = word(p, i) >> bit;
+        h[2 * i] = int(w & 1);
+        h[2 * i + 1] = int((w >> 8) & 1);
+    }
+}
+
+// Elements 8e..8e+7 of a 32-element block (Q4_0, Q4_1, Q5_0, Q5_1): element
+// j < 16 in the low nibble of qs[j], element 16 + j in the high nibble.
+PAGODA_HD void legacyNibbles8(const uint8_t* qs, int e, int (&q)[8]) { nibbles8(qs + 8 * (e % 2), e >= 2, q); }
+
+// Adds bit 4 of elements 8e..8e+7 from Q5_0/Q5_1's qh (bit i of the
+// little-endian u32 for element i).
+PAGODA_HD void addQ5HighBits(const uint8_t* qh, int e, int (&q)[8]) {
+    const uint32_t bits = (word(qh, 0) | word(qh, 1) << 16) >> (8 * e);
+    PAGODA_UNROLL
+    for (int i = 0; i < 8; ++i) q[i] |= int((bits >> i) & 1) << 4;
+}
+
+// Sub-block j's 6-bit scale and min of a Q4_K / Q5_K block (layout in
+// dtype.h).
+PAGODA_HD void kScaleMin(const uint8_t* s, int j, int& scale, int& min) {
+    if (j < 4) {
+        scale = s[j] & 63;
+        min = s[j + 4] & 63;
+    } else {
+        scale = (s[j + 4] & 0x0f) | (s[j - 4] >> 6) << 4;
+        min = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+    }
+}
+
+}  // namespace detail
+
+// Per block type: Block, kElements (32 or 256) and decode8(block, chunk, e,
+// v), which writes elements 8e..8e+7 (e < 4) of the block's 32-element chunk
+// `chunk` (elements 32 chunk .. 32 chunk + 31, chunk < kElements / 32) to
+// v[0..7] as f32 values.
+template <DType Q>
+struct QuantTraits;
+
+template <>
+struct QuantTraits<DType::Q8_0> {
+    using Block = BlockQ8_0;
+    static constexpr int kElements = kQK8_0;
+    PAGODA_HD static void decode8(const Block& b, int /*chunk*/, int e, float* v) {
+        const float d = halfBitsToFloat(b.d);
+        PAGODA_UNROLL
+        for (int i = 0; i < 4; ++i) {
+            const uint32_t w = detail::word(reinterpret_cast<const uint8_t*>(b.qs), 4 * e + i);
+            v[2 * i] = d * float(int8_t(w & 0xff));
+            v[2 * i + 1] = d * float(int8_t(w >> 8));
+        }
+    }
+};
+
+template <>
+struct QuantTraits<DType::Q4_0> {
+    using Block = BlockQ4_0;
+    static constexpr int kElements = kQK4_0;
+    PAGODA_HD static void decode8(const Block& b, int /*chunk*/, int e, float* v) {
+        const float d = halfBitsToFloat(b.d);
+        int q[8];
+        detail::legacyNibbles8(b.qs, e, q);
+        PAGODA_UNROLL
+        for (int i = 0; i < 8; ++i) v[i] = d * float(q[i] - 8);
+    }
+};
+
+template <>
+struct QuantTraits<DType::Q4_1> {
+    using Block = BlockQ4_1;
+    static constexpr int kElements = kQK4_1;
+    PAGODA_HD static void decode8(const Block& b, int /*chunk*/, int e, float* v) {
+        const float d = halfBitsToFloat(b.d);
+        const float m = halfBitsToFloat(b.m);
+        int q[8];
+        detail::legacyNibbles8(b.qs, e, q);
+        PAGODA_UNROLL
+        for (int i = 0; i < 8; ++i) v[i] = d * float(q[i]) + m;
+    }
+};
+
+template <>
+struct QuantTraits<DType::Q5_0> {
+    using Block = BlockQ5_0;
+    static constexpr int kElements = kQK5_0;
+    PAGODA_HD static void decode8(const Block& b, int /*chunk*/, int e, float* v) {
+        const float d = halfBitsToFloat(b.d);
+        int q[8];
+        detail::legacyNibbles8(b.qs, e, q);
+        detail::addQ5HighBits(b.qh, e, q);
+        PAGODA_UNROLL
+        for (int i = 0; i < 8; ++i) v[i] = d * float(q[i] - 16);
+    }
+};
+
+template <>
+struct QuantTraits<DType::Q5_1> {
+    using Block = BlockQ5_1;
+    static constexpr int kElements = kQK5_1;
+    PAGODA_HD static void decode8(const Block& b, int /*chunk*/, int e, float* v) {
+        const float d = halfBitsToFloat(b.d);
+        const float m = halfBitsToFloat(b.m);
+        int q[8];
+        detail::legacyNibbles8(b.qs, e, q);
+        detail::addQ5HighBits(b.qh, e, q);
+        PAGODA_UNROLL
+        for (int i = 0; i < 8; ++i) v[i] = d * float(q[i]) + m;
+    }
+};
+
+// Chunk j of a Q4_K / Q5_K block is sub-block j: its low 4 bits are the low
+// (j even) or high (j odd) nibbles of qs[32 (j / 2) ..].
+template <>
+struct QuantTraits<DType::Q4_K> {
+    using Block = BlockQ4_K;
+    static constexpr int kElements = kQK_K;
+    PAGODA_HD static void decode8(const Block& b, int chunk, int e, float* v) {
+        int scale;
+        int min;
+        detail::kScaleMin(b.scales, chunk, scale, min);
+        const float d = halfBitsToFloat(b.d) * float(scale);
+        const float m = halfBitsToFloat(b.dmin) * float(min);
+        int q[8];
+        detail::nibbles8(b.qs + 32 * (chunk / 2) + 8 * e, chunk % 2 == 1, q);
+        PAGODA_UNROLL
+        for (int i = 0; i < 8; ++i) v[i] = d * float(q[i]) - m;
+    }
+};
+
+// As Q4_K, bit 4 of element i of chunk j in bit j of qh[i].
+template <>
+struct QuantTraits<DType::Q5_K> {
+    using Block = BlockQ5_K;
+    static constexpr int kElements = kQK_K;
+    PAGODA_HD static void decode8(const Block& b, int chunk, int e, float* v) {
+        int scale;
+        int min;
+        detail::kScaleMin(b.scales, chunk, scale, min);
+        const float d = halfBitsToFloat(b.d) * float(scale);
+        const float m = halfBitsToFloat(b.dmin) * float(min);
+        int q[8];
+        int h[8];
+        detail::nibbles8(b.qs + 32 * (chunk / 2) + 8 * e, chunk % 2 == 1, q);
+        detail::bits8(b.qh + 8 * e, chunk, h);
+        PAGODA_UNROLL
+        for (int i = 0; i < 8; ++i) v[i] = d * float(q[i] | h[i] << 4) - m;
+    }
+};
+
+// Chunk j = 4 h + k of a Q6_K block (half h, k < 4) takes its low 4 bits
+// from ql[64 h + 32 (k % 2) ..] (low nibbles for k < 2, high for k >= 2) and
+// bits 4-5 from bits 2k, 2k + 1 of qh[32 h ..]; 16-element sub-blocks, so
+// two scales per chunk.
+template <>
+struct QuantTraits<DType::Q6_K> {
+    using Block = BlockQ6_K;
+    static constexpr int kElements = kQK_K;
+    PAGODA_HD static void decode8(const Block& b, int chunk, int e, float* v) {
+        const int h = chunk / 4;
+        const int k = chunk % 4;
+        const float d = halfBitsToFloat(b.d) * float(b.scales[2 * chunk + e / 2]);
+        int q[8];
+        detail::nibbles8(b.ql + 64 * h + 32 * (k % 2) + 8 * e, k >= 2, q);
+        PAGODA_UNROLL
+        for (int i = 0; i < 4; ++i) {
+            const uint32_t w = detail::word(b.qh + 32 * h + 8 * e, i) >> (2 * k);
+            q[2 * i] |= int(w & 3) << 4;
+            q[2 * i + 1] |= int((w >> 8) & 3) << 4;
+        }
+        PAGODA_UNROLL
+        for (int i = 0; i < 8; ++i) v[i] = d * float(q[i] - 32);
+    }
+};
+
+// All 32 elements of chunk `chunk`: the matvec's unit of work. Built from
+// decode8, whose block loads and scale unpacking the compiler shares
+// between the four calls.
+template <DType Q>
+PAGODA_HD void decodeChunk(const typename QuantTraits<Q>::Block& b, int chunk, float (&v)[32]) {
+    PAGODA_UNROLL
+    for (int e = 0; e < 4; ++e) QuantTraits<Q>::decode8(b, chunk, e, v + 8 * e);
+}
+
+namespace detail {
+
+template <DType Q>
+PAGODA_HD float quantElement(const uint8_t* row, int64_t c) {
+    using Traits = QuantTraits<Q>;
+    const typename Traits::Block& b = reinterpret_cast<const typename Traits::Block*>(row)[c / Traits::kElements];
+    const int i = int(c % Traits::kElements);
+    float v[8];
+    Traits::decode8(b, i / 32, i % 32 / 8, v);
+    // Selected without indexing v at run time, which would put it in local
+    // memory on the device.
+    float out = v[0];
+    PAGODA_UNROLL
+    for (int k = 1; k < 8; ++k) out = i % 8 == k ? v[k] : out;
+    return out;
+}
+
+}  // namespace detail
+
+// Element c of a row stored as `type`, one of the CUDA weight types
+// (isCudaWeightType); 0 for any other type. row: [rowBytes(type, cols)],
+// 4-byte aligned for F32, 2-byte for the others.
+PAGODA_HD float dequantElement(DType type, const uint8_t* row, int64_t c) {
+    switch (type) {
+    case DType::F32: return detail::load<float>(row, c);
+    case DType::F16: return halfBitsToFloat(detail::load<uint16_t>(row, c));
+    case DType::BF16: return bf16BitsToFloat(detail::load<uint16_t>(row, c));
+    case DType::Q8_0: return detail::quantElement<DType::Q8_0>(row, c);
+    case DType::Q4_0: return detail::quantElement<DType::Q4_0>(row, c);
+    case DType::Q4_1: return detail::quantElement<DType::Q4_1>(row, c);
+    case DType::Q5_0: return detail::quantElement<DType::Q5_0>(row, c);
+    case DType::Q5_1: return detail::quantElement<DType::Q5_1>(row, c);
+    case DType::Q4_K: return detail::quantElement<DType::Q4_K>(row, c);
+    case DType::Q5_K: return detail::quantElement<DType::Q5_K>(row, c);
+    case DType::Q6_K: return detail::quantElement<DType::Q6_K>(row, c);
+    default: return 0.0f;
+    }
+}
+
+}  // namespace pagoda::cuda
