@@ -3,7 +3,8 @@
 # targets for this GPU, runs the CUDA tests, then `pagoda-bench gpu` (decode
 # tok/s of 7b and 8b-gqa at batch 1/8/32 against the copy-bandwidth
 # roofline, prefill attention TFLOP/s at 4k and 16k) and its PyTorch peer
-# (tools/torch_peer.py, when torch with CUDA is installed). Everything goes
+# (tools/torch_peer.py, when torch with CUDA is installed), then decode of
+# 8b-gqa with Q4_K weights. Everything goes
 # to $OUT (default build/gpu-bench-out): test results as gtest JSON,
 # benchmark tables and JSON.
 #
@@ -57,6 +58,13 @@ if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1
         status=1
 else
     echo "skip the PyTorch peer: no torch with CUDA in python3" | tee "$out/torch_peer.txt"
+fi
+
+# Last (the costliest to prepare, and optional): decode with K-quant
+# weights read in place, the format most local models come in.
+if [ ${#quick[@]} -eq 0 ]; then
+    "$build/app/bench/pagoda-bench" gpu --presets 8b-gqa --dtype q4_k --batches 1,8 --attention-contexts 4096 \
+        --graphs 1 --json "$out/pagoda_gpu_q4_k.json" 2>&1 | tee "$out/pagoda_gpu_q4_k.txt" || status=1
 fi
 
 echo "results in $out"
