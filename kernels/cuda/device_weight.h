@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/quant_blocks.h"
 #include "kernels/dtype.h"
 
 namespace pagoda::cuda {
@@ -16,21 +17,10 @@ struct DeviceWeight {
 };
 
 // The block-quantized types the CUDA kernels read in place (quantMatmul,
-// embedRows): every one the CPU backend computes with.
+// embedRows, dequantizeToF16): those with QuantTraits, every one the CPU
+// backend computes with.
 inline bool isCudaQuantType(DType type) {
-    switch (type) {
-    case DType::Q8_0:
-    case DType::Q4_0:
-    case DType::Q4_1:
-    case DType::Q5_0:
-    case DType::Q5_1:
-    case DType::Q4_K:
-    case DType::Q5_K:
-    case DType::Q6_K:
-        return true;
-    default:
-        return false;
-    }
+    return visitQuantType(type, [](auto) {});
 }
 
 // The types the CUDA kernels read: F32, F16, BF16 (cuBLAS) and the

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/dtype.h"
 
@@ -288,6 +289,24 @@ PAGODA_HD float quantElement(const uint8_t* row, int64_t c) {
 }
 
 }  // namespace detail
+
+// Calls f(std::integral_constant<DType, Q>{}) when `type` is a
+// block-quantized type Q with QuantTraits, and says whether it was one: the
+// launchers' dispatch from a weight's type to their kernel templates.
+template <class F>
+bool visitQuantType(DType type, F&& f) {
+    switch (type) {
+    case DType::Q8_0: f(std::integral_constant<DType, DType::Q8_0>{}); return true;
+    case DType::Q4_0: f(std::integral_constant<DType, DType::Q4_0>{}); return true;
+    case DType::Q4_1: f(std::integral_constant<DType, DType::Q4_1>{}); return true;
+    case DType::Q5_0: f(std::integral_constant<DType, DType::Q5_0>{}); return true;
+    case DType::Q5_1: f(std::integral_constant<DType, DType::Q5_1>{}); return true;
+    case DType::Q4_K: f(std::integral_constant<DType, DType::Q4_K>{}); return true;
+    case DType::Q5_K: f(std::integral_constant<DType, DType::Q5_K>{}); return true;
+    case DType::Q6_K: f(std::integral_constant<DType, DType::Q6_K>{}); return true;
+    default: return false;
+    }
+}
 
 // Element c of a row stored as `type`, one of the CUDA weight types
 // (isCudaWeightType); 0 for any other type. row: [rowBytes(type, cols)],

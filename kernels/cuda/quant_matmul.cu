@@ -163,17 +163,7 @@ Status quantMatmul(cudaStream_t stream, const DeviceWeight& w, const float* x, f
     }
     if (reinterpret_cast<uintptr_t>(x) % 16 != 0) return Status::error("quantMatmul: x is not 16-byte aligned");
     if (nTokens == 0) return {};
-    switch (w.type) {
-    case DType::Q8_0: launch<DType::Q8_0>(stream, w, x, y, nTokens); break;
-    case DType::Q4_0: launch<DType::Q4_0>(stream, w, x, y, nTokens); break;
-    case DType::Q4_1: launch<DType::Q4_1>(stream, w, x, y, nTokens); break;
-    case DType::Q5_0: launch<DType::Q5_0>(stream, w, x, y, nTokens); break;
-    case DType::Q5_1: launch<DType::Q5_1>(stream, w, x, y, nTokens); break;
-    case DType::Q4_K: launch<DType::Q4_K>(stream, w, x, y, nTokens); break;
-    case DType::Q5_K: launch<DType::Q5_K>(stream, w, x, y, nTokens); break;
-    case DType::Q6_K: launch<DType::Q6_K>(stream, w, x, y, nTokens); break;
-    default: break;  // excluded above
-    }
+    visitQuantType(w.type, [&](auto q) { launch<decltype(q)::value>(stream, w, x, y, nTokens); });
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
 }

@@ -2,17 +2,21 @@
 // dequantized weights: cuBLAS(Lt) for F32/F16/BF16 (activations rounded to
 // the weight's 16-bit type, so the bound scales with its precision), and
 // the kernels that read quantized blocks in place (Q8_0, Q4_0, Q4_1, Q5_0,
-// Q5_1, Q4_K, Q5_K, Q6_K; matvec and tiled paths); the quantized launcher's
-// shape checks (without a device).
+// Q5_1, Q4_K, Q5_K, Q6_K; matvec and tiled paths); their f16 expansion and
+// its cuBLAS product (whole and in panels); the launchers' shape checks
+// (without a device).
 
 #include <gtest/gtest.h>
 
 #include <cstddef>
 
 #include "kernels/cpu/matmul.h"
+#include "kernels/cuda/dequantize.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/quant_matmul.h"
+#include "kernels/half.h"
 #include "tests/cuda/cuda_test_util.h"
+#include "tests/kernels/reference_blocks.h"
 
 namespace pagoda::cuda::test {
 namespace {
@@ -164,6 +168,69 @@ TEST_F(MatmulOps, LaunchersRejectTypesTheyDoNotRead) {
     EXPECT_FALSE(gemm(context().blas(), stream(), {DType::Q4_0, dummy.data(), 1, 32}, dummy.as<float>(),
                       dummy.as<float>(), 1, nullptr)
                      .ok());
+}
+
+// Each element once rounded to f16 (the decoded f32 is exact or correctly
+// rounded, so at most half an f16 ulp plus the f16 subnormal step away).
+TEST_F(MatmulOps, DequantizeToF16MatchesTheReference) {
+    const uint64_t seed = pagoda::test::freshSeed();
+    SCOPED_TRACE(pagoda::test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    for (DType type : kQuantTypes) {
+        SCOPED_TRACE(dtypeName(type));
+        const int64_t rows = 67;
+        const int64_t cols = 512;
+        const Problem p = makeProblem(rng, type, rows, cols, 1);
+        const std::vector<pagoda::test::RefElement> want = pagoda::test::refDecode(type, p.weights.data(), rows * cols);
+        DeviceBuffer dW = upload(p.weights);
+        DeviceBuffer dOut = upload(std::vector<uint16_t>(size_t(rows * cols)));
+        const int64_t first = 5;  // rows [5, 67): a row range, as a panel is
+        expectOk(dequantizeToF16(stream(), {type, dW.data(), rows, cols}, first, rows, dOut.data()));
+        const std::vector<uint16_t> got = download<uint16_t>(dOut, size_t((rows - first) * cols));
+        for (size_t i = 0; i < got.size(); ++i) {
+            const double value = want[size_t(first * cols) + i].value;
+            ASSERT_NEAR(halfToFloat(got[i]), value, std::fabs(value) * 0x1p-11 + 0x1p-24) << "element " << i;
+        }
+    }
+}
+
+TEST_F(MatmulOps, DequantizedGemmMatchesTheReferenceWholeAndInPanels) {
+    const uint64_t seed = pagoda::test::freshSeed();
+    SCOPED_TRACE(pagoda::test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    const int64_t rows = 200;
+    const int64_t cols = 512;
+    for (DType type : kQuantTypes) {
+        for (int64_t nTokens : {17, 64}) {
+            const Problem p = makeProblem(rng, type, rows, cols, nTokens);
+            DeviceBuffer dW = upload(p.weights);
+            DeviceBuffer dX = upload(p.x);
+            DeviceBuffer panel = upload(std::vector<uint16_t>(size_t(rows * cols)));
+            DeviceBuffer product = upload(std::vector<float>(size_t(nTokens * rows)));
+            DeviceBuffer scratch = upload(std::vector<uint8_t>(gemmScratchBytes({DType::F16, nullptr, rows, cols}, nTokens)));
+            for (int64_t panelRows : {rows, int64_t(64)}) {  // one panel; 64 + 64 + 64 + 8 rows
+                SCOPED_TRACE(testing::Message() << dtypeName(type) << ", " << nTokens << " tokens, panels of "
+                                                << panelRows << " rows");
+                DeviceBuffer dY = upload(std::vector<float>(size_t(nTokens * rows), NAN));
+                expectOk(dequantizedGemm(context().blas(), stream(), {type, dW.data(), rows, cols}, dX.as<float>(),
+                                         dY.as<float>(), nTokens, panelRows, panel.data(), product.as<float>(),
+                                         scratch.data()));
+                expectClose(download<float>(dY, size_t(nTokens * rows)), p, DType::F16);  // f16 activations
+            }
+        }
+    }
+}
+
+// The launcher's checks come before any CUDA call: they run without a device.
+TEST(DequantizeChecks, OnlyBlockQuantizedRowsOfTheMatrixAlignedTo16Bytes) {
+    alignas(16) static uint16_t out[64];
+    EXPECT_FALSE(dequantizeToF16(nullptr, {DType::F16, out, 4, 256}, 0, 4, out).ok());
+    const Status rows = dequantizeToF16(nullptr, {DType::Q4_K, out, 4, 256}, 2, 5, out);
+    ASSERT_FALSE(rows.ok());
+    EXPECT_EQ(rows.message(), "dequantizeToF16: rows [2, 5) of a 4 x 256 q4_k matrix");
+    EXPECT_FALSE(dequantizeToF16(nullptr, {DType::Q8_0, out, 4, 48}, 0, 4, out).ok());
+    EXPECT_FALSE(dequantizeToF16(nullptr, {DType::Q8_0, out, 4, 64}, 0, 4, out + 1).ok());
+    EXPECT_TRUE(dequantizeToF16(nullptr, {DType::Q8_0, out, 4, 64}, 3, 3, out).ok());  // no rows: nothing to launch
 }
 
 // The launcher's checks come before any CUDA call: they run without a device.

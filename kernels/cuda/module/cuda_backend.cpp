@@ -7,6 +7,7 @@
 
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/dequantize.h"
 #include "kernels/cuda/embedding.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/kv_store.h"
@@ -30,6 +31,15 @@ int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Bytes copied per cudaMemcpyAsync while uploading weights (progress granularity).
 constexpr uint64_t kUploadChunkBytes = 64ull << 20;
+// Quantized products with at least this many tokens run on tensor cores
+// (dequantizedMatmul) rather than quantMatmul's f32 tiles: expanding the
+// weights costs about 4.5 bytes of traffic per weight (read the blocks,
+// write and read f16), which the f32 tiles' arithmetic exceeds from about
+// this size (an estimate, not yet measured on a device).
+constexpr int64_t kDequantizedMinTokens = 17;
+// The f16 copy is made in panels of at most this many bytes (a 128256 x 4096
+// output matrix would take 1 GiB at once).
+constexpr size_t kDequantizedPanelBytes = 256ull << 20;
 
 }  // namespace
 
@@ -286,9 +296,29 @@ Status CudaBackend::rmsNorm(const float* x, const float* weight, float* y, int64
 
 Status CudaBackend::matmul(const void* weight, const float* x, float* y, int64_t nTokens) {
     PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight w, findMatrix(weight, "matmul"));
-    if (isCudaQuantType(w.type)) return quantMatmul(stream(), w, x, y, nTokens);
+    if (isCudaQuantType(w.type)) {
+        // Graph captures (decode steps) keep to the kernels that need no workspace.
+        if (nTokens < kDequantizedMinTokens || m_graphs.capturing()) return quantMatmul(stream(), w, x, y, nTokens);
+        return dequantizedMatmul(w, x, y, nTokens);
+    }
     PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_gemmScratch, gemmScratchBytes(w, nTokens), MemoryUse::Workspace));
     return gemm(m_context->blas(), stream(), w, x, y, nTokens, m_gemmScratch.data());
+}
+
+Status CudaBackend::dequantizedMatmul(const DeviceWeight& w, const float* x, float* y, int64_t nTokens) {
+    const size_t rowBytes = size_t(w.cols) * sizeof(uint16_t);
+    const int64_t panelRows =
+        std::min(w.rows, std::max<int64_t>(64, int64_t(kDequantizedPanelBytes / rowBytes) / 64 * 64));
+    const size_t panelBytes = (size_t(panelRows) * rowBytes + 255) / 256 * 256;
+    const size_t productBytes = panelRows < w.rows ? size_t(panelRows) * size_t(nTokens) * sizeof(float) : 0;
+    if (!ensure(m_dequantized, panelBytes + productBytes, MemoryUse::Workspace).ok() ||
+        !ensure(m_gemmScratch, gemmScratchBytes({DType::F16, nullptr, panelRows, w.cols}, nTokens),
+                MemoryUse::Workspace)
+             .ok()) {
+        return quantMatmul(stream(), w, x, y, nTokens);  // no room for the f16 copy: the f32 tiles need none
+    }
+    return dequantizedGemm(m_context->blas(), stream(), w, x, y, nTokens, panelRows, m_dequantized.data(),
+                           reinterpret_cast<float*>(m_dequantized.as<std::byte>() + panelBytes), m_gemmScratch.data());
 }
 
 Status CudaBackend::rope(float* x, int nTokens, int nHeads, const int32_t* positions, const RopeShape& shape) {

@@ -81,6 +81,9 @@ private:
     DeviceKvView kvView(int layer) const;
     // A buffer of at least `bytes`, grown (not while a graph is captured).
     Status ensure(DeviceBuffer& buffer, size_t bytes, MemoryUse use);
+    // A block-quantized product with many tokens: f16 panels of the weights
+    // through cuBLAS.
+    Status dequantizedMatmul(const DeviceWeight& w, const float* x, float* y, int64_t nTokens);
     // The device metadata of an operation: the staged decode step's, or
     // `host` uploaded through `staged`.
     StatusOr<const int32_t*> metadata(StagedInts& staged, const int32_t* host, int n, const int32_t* graphCopy,
@@ -99,6 +102,7 @@ private:
     size_t m_poolBytes = 0;    // one layer's K (or V) pool
 
     DeviceBuffer m_gemmScratch;
+    DeviceBuffer m_dequantized;  // an f16 panel of a quantized matrix, then its [nTokens][panel rows] product
     DeviceBuffer m_attentionWorkspace;
     StagedInts m_ids;
     StagedInts m_positions;
