@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """The PyTorch peer of `pagoda-bench gpu`: the same shapes through a plain
 Llama-style decode loop in eager PyTorch (F16 weights, RMSNorm, RoPE,
-SwiGLU, scaled_dot_product_attention over a static KV cache), and causal
-prefill attention through scaled_dot_product_attention. Random weights:
+SwiGLU, scaled_dot_product_attention over a static KV cache) for prefill
+and decode, and causal prefill attention through
+scaled_dot_product_attention. Random weights:
 speed does not depend on their values. Prints a table; --json writes the
 numbers in the layout of pagoda-bench's JSON.
 
 usage: torch_peer.py [--presets 7b,8b-gqa] [--batches 1,8,32] [--context 512]
-                     [--steps 32] [--attention-contexts 4096,16384] [--quick] [--json FILE]
+                     [--steps 32] [--prefill-tokens 512] [--attention-contexts 4096,16384]
+                     [--quick] [--json FILE]
 """
 
 import argparse
@@ -101,8 +103,9 @@ class Llama:
         return out.to(x.dtype)
 
     @torch.inference_mode()
-    def forward(self, tokens, start):
-        """tokens: [batch, n] at positions start..start+n-1 of every sequence."""
+    def forward(self, tokens, start, last_only=False):
+        """tokens: [batch, n] at positions start..start+n-1 of every sequence;
+        logits of every position, or of the last only."""
         p, hd = self.p, self.head_dim
         batch, n = tokens.shape
         positions = torch.arange(start, start + n, device=tokens.device)
@@ -125,6 +128,8 @@ class Llama:
             x = x + att.transpose(1, 2).reshape(batch, n, p["heads"] * hd) @ layer["wo"].T
             h = self.rms_norm(x, layer["ffn_norm"])
             x = x + (F.silu(h @ layer["gate"].T) * (h @ layer["up"].T)) @ layer["down"].T
+        if last_only:
+            x = x[:, -1:]
         return self.rms_norm(x, self.output_norm) @ self.output.T
 
 
@@ -166,6 +171,24 @@ def time_decode(name, batch, context, steps, copy_gbs, device):
                 bytes_per_step=bytes_per_step, roofline_tok_s=batch / (bytes_per_step / (copy_gbs * 1e9)))
 
 
+def time_prefill(name, tokens, reps, device):
+    """One prompt of `tokens` tokens per pass, logits of its last token (as
+    pagoda-bench gpu): a warm-up pass, then the mean of `reps`."""
+    p = PRESETS[name]
+    model = Llama(p, 1, tokens, device)
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    prompt = torch.randint(0, p["vocab"], (1, tokens), generator=gen).to(device)
+    model.forward(prompt, 0, last_only=True).cpu()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(reps):
+        model.forward(prompt, 0, last_only=True).cpu()  # the logits on the host, as ours
+    seconds = (time.perf_counter() - start) / reps
+    del model
+    torch.cuda.empty_cache()
+    return dict(preset=name, tokens=tokens, tok_s=tokens / seconds)
+
+
 def time_attention(context, device, reps):
     heads, hd = 32, 128
     q, k, v = (torch.randn(1, heads, context, hd, device=device, dtype=torch.float16) for _ in range(3))
@@ -189,6 +212,7 @@ def main():
     parser.add_argument("--batches")
     parser.add_argument("--context", type=int)
     parser.add_argument("--steps", type=int)
+    parser.add_argument("--prefill-tokens", type=int)
     parser.add_argument("--attention-contexts")
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -196,6 +220,7 @@ def main():
     batches = [int(b) for b in (args.batches or ("1,4" if args.quick else "1,8,32")).split(",")]
     context = args.context or (64 if args.quick else 512)
     steps = args.steps or (8 if args.quick else 32)
+    prefill_tokens = args.prefill_tokens or (64 if args.quick else 512)
     contexts = [int(c) for c in (args.attention_contexts or ("256,1024" if args.quick else "4096,16384")).split(",")]
     if not torch.cuda.is_available():
         raise SystemExit("torch_peer.py: no CUDA device visible to PyTorch")
@@ -209,6 +234,10 @@ def main():
     print("\nprefill attention (sdpa), 32 heads x 128, causal, f16")
     for r in attention:
         print(f"{r['context']:>8} {r['ms']:>10.3f} ms {r['tflops']:>8.2f} TFLOP/s")
+    prefill = [time_prefill(name, prefill_tokens, 2 if args.quick else 5, device) for name in presets]
+    print(f"\nprefill, f16 weights, one {prefill_tokens}-token prompt per pass")
+    for r in prefill:
+        print(f"{r['preset']:>8} {r['tok_s']:>10.1f} tok/s")
     decode = [time_decode(name, b, context, steps, copy_gbs, device) for name in presets for b in batches]
     print(f"\ndecode, f16 weights, context {context} + {steps} steps")
     for r in decode:
@@ -218,7 +247,7 @@ def main():
         with open(args.json, "w") as out:
             json.dump(dict(device=torch.cuda.get_device_name(device), torch=torch.__version__, sdpa_enable_gqa=SDPA_GQA,
                            copy_bandwidth_gbs=copy_gbs, weights="f16", context=context, steps=steps,
-                           decode=decode, prefill_attention=attention), out, indent=1)
+                           prefill=prefill, decode=decode, prefill_attention=attention), out, indent=1)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@
 // With --graphs 1 every batch is timed again with the decode step replayed
 // as a CUDA graph (TransformerOptions::decodeGraphs).
 //
+// Prefill: per preset, one prompt of --prefill-tokens tokens in one pass
+// (tok/s and the TFLOP/s of its matmuls and attention).
+//
 // Attention: one sequence of C tokens from position 0, 32 heads of 128,
 // useful FLOPs 4 · heads · headDim · C(C+1)/2, time of the attention call
 // alone (K/V stored beforehand).
@@ -51,6 +54,14 @@ struct DecodeRow {
     double rooflineTokensPerSecond = 0;
     cuda::MemoryAccounting memory;  // during the timed steps
     std::string error;              // a failed variant is reported, not fatal
+};
+
+struct PrefillRow {
+    std::string preset;
+    int tokens = 0;
+    double tokensPerSecond = 0;
+    double tflops = 0;  // matmul and attention FLOPs of the pass per second
+    std::string error;
 };
 
 struct AttentionRow {
@@ -161,6 +172,41 @@ Result<DecodeRow> timeDecode(const Model& model, CudaOps& cuda, const std::strin
     return row;
 }
 
+// One prompt of `tokens` tokens in one forward pass (logits of its last
+// token only), as llama-bench's pp: a warm-up pass, then the mean of `reps`
+// passes, each on a fresh sequence (no prefix reuse).
+Result<PrefillRow> timePrefill(const Model& model, CudaOps& cuda, const std::string& preset, int tokens, int reps) {
+    const ModelConfig& c = model.config();
+    if (tokens > c.contextLength) return fail("{} tokens exceed the model's context of {}", tokens, c.contextLength);
+    PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(kvLayoutForTokens(c, (tokens + 15) / 16 * 16, 16, DType::F16),
+                                                        managerFor(c.contextLength), &cuda));
+    Transformer transformer(model, cuda, tokens, TransformerOptions{});
+    const std::vector<int32_t> prompt = benchTokens(tokens, c.vocabSize);
+    double seconds = 0;
+    for (int rep = 0; rep <= reps; ++rep) {
+        PAGODA_ASSIGN_OR_RETURN(Admission admission, cache->blocks().admit(prompt));
+        ForwardBatch batch;
+        PAGODA_ASSIGN_OR_RETURN(const Alloc status, cache->addChunk(batch, admission.seq, prompt, false));
+        if (status == Alloc::NoSpace) return fail("KV cache full while prefilling");
+        PAGODA_RETURN_IF_ERROR(cuda.synchronize());
+        const Clock::time_point start = Clock::now();
+        PAGODA_RETURN_IF_ERROR(transformer.forward(batch, *cache));  // ends with the logits on the host
+        if (rep > 0) seconds += std::chrono::duration<double>(Clock::now() - start).count();
+        PAGODA_RETURN_IF_ERROR(cache->blocks().release(admission.seq));
+    }
+    const double perLayer = 2.0 * c.dim * (c.nHeads + 2 * c.nKvHeads) * c.headDim  // q, k, v
+                            + 2.0 * c.nHeads * c.headDim * c.dim                   // o
+                            + 6.0 * c.dim * c.ffnDim;                              // gate, up, down
+    const double attention = 4.0 * c.nHeads * c.headDim * (double(tokens) * (tokens + 1) / 2);
+    const double flops = c.nLayers * (perLayer * tokens + attention) + 2.0 * c.vocabSize * c.dim;
+    PrefillRow row;
+    row.preset = preset;
+    row.tokens = tokens;
+    row.tokensPerSecond = tokens * reps / seconds;
+    row.tflops = flops * reps / seconds / 1e12;
+    return row;
+}
+
 // Causal prefill attention of one `context`-token sequence, 32 heads of 128.
 Result<std::vector<AttentionRow>> timeAttention(CudaOps& cuda, int context, int reps) {
     ModelConfig c;
@@ -266,6 +312,7 @@ Result<void> runGpuBench(Args& args) {
                             parseInts(args.value("attention-contexts").value_or(quick ? "256,1024" : "4096,16384"),
                                       "attention-contexts"));
     PAGODA_ASSIGN_OR_RETURN(const int64_t graphs, args.integer("graphs", 0, 0, 1));
+    PAGODA_ASSIGN_OR_RETURN(const int prefillTokens, args.integer("prefill-tokens", quick ? 64 : 512, 1, 1 << 20));
     const std::optional<std::string> jsonPath = args.value("json");
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
 
@@ -291,6 +338,7 @@ Result<void> runGpuBench(Args& args) {
         }
     }
 
+    std::vector<PrefillRow> prefill;
     std::vector<DecodeRow> decode;
     for (const std::string& preset : presets) {
         PAGODA_ASSIGN_OR_RETURN(const std::filesystem::path path, presetModel(preset, dtype));
@@ -303,6 +351,12 @@ Result<void> runGpuBench(Args& args) {
             if (percent != lastPercent) fmt::print(stderr, "\ruploading {}: {:3d}%", preset, lastPercent = percent);
         }));
         fmt::print(stderr, "\n");
+        auto timed = timePrefill(*model, *cuda, preset, prefillTokens, quick ? 2 : 5);
+        if (timed) {
+            prefill.push_back(*timed);
+        } else {
+            prefill.push_back(PrefillRow{preset, prefillTokens, 0, 0, timed.error().message});
+        }
         for (int batch : batches) {
             for (bool withGraphs : {false, true}) {
                 if (withGraphs && graphs == 0) continue;
@@ -319,6 +373,15 @@ Result<void> runGpuBench(Args& args) {
                     if (!withGraphs) return std::unexpected(row.error());
                 }
             }
+        }
+    }
+    fmt::print("\nprefill, {} weights, one {}-token prompt per pass\n{:>8} {:>10} {:>9}\n", dtypeName(dtype),
+               prefillTokens, "model", "tok/s", "TFLOP/s");
+    for (const PrefillRow& r : prefill) {
+        if (!r.error.empty()) {
+            fmt::print("{:>8} failed: {}\n", r.preset, r.error);
+        } else {
+            fmt::print("{:>8} {:>10.1f} {:>9.2f}\n", r.preset, r.tokensPerSecond, r.tflops);
         }
     }
     fmt::print("\ndecode, {} weights, context {} + {} steps\n{:>8} {:>6} {:>7} {:>10} {:>9} {:>12} {:>9} {:>7}\n",
@@ -356,6 +419,13 @@ Result<void> runGpuBench(Args& args) {
                                R"("bytes_per_step": {:.0f}, "roofline_tok_s": {:.3f}, "memory": {}, "error": {}}})",
                                r.preset, r.batch, r.graphs, r.tokensPerSecond, r.stepMs, r.bytesPerStep,
                                r.rooflineTokensPerSecond, memoryJson(r.memory), jsonString(r.error));
+        }
+        out << "],\n \"prefill\": [";
+        for (size_t i = 0; i < prefill.size(); ++i) {
+            const PrefillRow& r = prefill[i];
+            out << (i ? ",\n  " : "\n  ")
+                << fmt::format(R"({{"preset": "{}", "tokens": {}, "tok_s": {:.3f}, "tflops": {:.3f}, "error": {}}})",
+                               r.preset, r.tokens, r.tokensPerSecond, r.tflops, jsonString(r.error));
         }
         out << "],\n \"prefill_attention\": [";
         for (size_t i = 0; i < attention.size(); ++i) {
