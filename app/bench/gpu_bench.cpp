@@ -8,7 +8,9 @@
 // as a CUDA graph (TransformerOptions::decodeGraphs).
 //
 // Prefill: per preset, one prompt of --prefill-tokens tokens in one pass
-// (tok/s and the TFLOP/s of its matmuls and attention).
+// (tok/s and the TFLOP/s of its matmuls and attention), against the f16
+// GEMM throughput measured on this device (cuBLAS, 8192^3): the tensor
+// cores' practical peak.
 //
 // Attention: one sequence of C tokens from position 0, 32 heads of 128,
 // useful FLOPs 4 · heads · headDim · C(C+1)/2, time of the attention call
@@ -320,7 +322,11 @@ Result<void> runGpuBench(Args& args) {
     const std::string description = probeOps->description();
     PAGODA_ASSIGN_OR_RETURN(const double copyGBs, probeOps->measureCopyBandwidthSync(size_t(1) << 30, 20));
     fmt::print("device:      {}\n", description);
-    fmt::print("bandwidth:   {:.1f} GB/s device-to-device copy (read + write): the roofline\n", copyGBs);
+    const int gemmSize = quick ? 2048 : 8192;
+    PAGODA_ASSIGN_OR_RETURN(const double gemmTflops, probeOps->measureGemmTflopsSync(gemmSize, quick ? 5 : 20));
+    fmt::print("bandwidth:   {:.1f} GB/s device-to-device copy (read + write): the decode roofline\n", copyGBs);
+    fmt::print("tensor:      {:.1f} TFLOP/s f16 GEMM {}^3 (cuBLAS, f32 accumulate): the prefill roofline\n", gemmTflops,
+               gemmSize);
 
     std::vector<AttentionRow> attention;
     for (int c : attentionContexts) {
@@ -328,13 +334,14 @@ Result<void> runGpuBench(Args& args) {
         attention.insert(attention.end(), rows.begin(), rows.end());
     }
     probeOps.reset();
-    fmt::print("\nprefill attention, 32 heads x 128, causal, f16 KV\n{:>8} {:>6} {:>10} {:>9}\n", "context",
-               "path", "ms", "TFLOP/s");
+    fmt::print("\nprefill attention, 32 heads x 128, causal, f16 KV\n{:>8} {:>6} {:>10} {:>9} {:>8}\n", "context",
+               "path", "ms", "TFLOP/s", "of GEMM");
     for (const AttentionRow& r : attention) {
         if (!r.note.empty()) {
             fmt::print("{:>8} {:>6} {}\n", r.context, r.algorithm, r.note);
         } else {
-            fmt::print("{:>8} {:>6} {:>10.3f} {:>9.2f}\n", r.context, r.algorithm, r.ms, r.tflops);
+            fmt::print("{:>8} {:>6} {:>10.3f} {:>9.2f} {:>7.1f}%\n", r.context, r.algorithm, r.ms, r.tflops,
+                       100 * r.tflops / gemmTflops);
         }
     }
 
@@ -375,13 +382,14 @@ Result<void> runGpuBench(Args& args) {
             }
         }
     }
-    fmt::print("\nprefill, {} weights, one {}-token prompt per pass\n{:>8} {:>10} {:>9}\n", dtypeName(dtype),
-               prefillTokens, "model", "tok/s", "TFLOP/s");
+    fmt::print("\nprefill, {} weights, one {}-token prompt per pass\n{:>8} {:>10} {:>9} {:>8}\n", dtypeName(dtype),
+               prefillTokens, "model", "tok/s", "TFLOP/s", "of GEMM");
     for (const PrefillRow& r : prefill) {
         if (!r.error.empty()) {
             fmt::print("{:>8} failed: {}\n", r.preset, r.error);
         } else {
-            fmt::print("{:>8} {:>10.1f} {:>9.2f}\n", r.preset, r.tokensPerSecond, r.tflops);
+            fmt::print("{:>8} {:>10.1f} {:>9.2f} {:>7.1f}%\n", r.preset, r.tokensPerSecond, r.tflops,
+                       100 * r.tflops / gemmTflops);
         }
     }
     fmt::print("\ndecode, {} weights, context {} + {} steps\n{:>8} {:>6} {:>7} {:>10} {:>9} {:>12} {:>9} {:>7}\n",
@@ -409,8 +417,9 @@ Result<void> runGpuBench(Args& args) {
 
     if (jsonPath) {
         std::ofstream out(*jsonPath);
-        out << fmt::format(R"({{"device": {}, "copy_bandwidth_gbs": {:.2f}, "weights": "{}", "context": {}, "steps": {},)",
-                           jsonString(description), copyGBs, dtypeName(dtype), context, steps)
+        out << fmt::format(R"({{"device": {}, "copy_bandwidth_gbs": {:.2f}, "gemm_tflops": {:.2f}, "weights": "{}", )"
+                           R"("context": {}, "steps": {},)",
+                           jsonString(description), copyGBs, gemmTflops, dtypeName(dtype), context, steps)
             << "\n \"decode\": [";
         for (size_t i = 0; i < decode.size(); ++i) {
             const DecodeRow& r = decode[i];

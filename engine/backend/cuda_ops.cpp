@@ -237,6 +237,12 @@ Result<double> CudaOps::measureCopyBandwidthSync(size_t bytes, int repetitions) 
     return gbs.value();
 }
 
+Result<double> CudaOps::measureGemmTflopsSync(int n, int repetitions) {
+    auto tflops = m_backend->measureGemmTflopsSync(n, repetitions);
+    if (!tflops.ok()) return fail("{}", tflops.status().message());
+    return tflops.value();
+}
+
 Result<void> CudaOps::runDecodeStep(const ForwardBatch& batch, const DecodeStepShape& shape,
                                     const std::function<void(int nRows)>& layers) {
     PAGODA_RETURN_IF_ERROR(status());

@@ -70,6 +70,8 @@ public:
     cuda::MemoryAccounting memory() { return m_backend->memory(); }
     // Device-to-device copy bandwidth (GB/s read + written): the roofline.
     Result<double> measureCopyBandwidthSync(size_t bytes, int repetitions);
+    // Dense f16 GEMM TFLOP/s (n x n x n, cuBLAS): the prefill roofline.
+    Result<double> measureGemmTflopsSync(int n, int repetitions);
 
 private:
     explicit CudaOps(DeviceBackendPtr backend) : m_backend(std::move(backend)) {}

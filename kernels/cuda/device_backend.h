@@ -111,6 +111,10 @@ public:
     // Device-to-device copy bandwidth in GB/s (bytes read plus written per
     // second) over `bytes`-sized buffers: the memory roofline.
     virtual StatusOr<double> measureCopyBandwidthSync(size_t bytes, int repetitions) = 0;
+    // Dense f16 GEMM throughput in TFLOP/s (n x n x n through cuBLAS, f32
+    // accumulation and output): the tensor cores' practical peak, the
+    // roofline of prefill.
+    virtual StatusOr<double> measureGemmTflopsSync(int n, int repetitions) = 0;
 
     // --- forward operations; device activations, host metadata ---
 

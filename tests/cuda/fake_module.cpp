@@ -50,6 +50,7 @@ public:
     Status synchronize() override { return unusable(); }
     MemoryAccounting memory() override { return {}; }
     StatusOr<double> measureCopyBandwidthSync(size_t, int) override { return unusable(); }
+    StatusOr<double> measureGemmTflopsSync(int, int) override { return unusable(); }
     Status embed(const void*, const int32_t*, int, float*) override { return unusable(); }
     Status rmsNorm(const float*, const float*, float*, int64_t, int64_t, float) override { return unusable(); }
     Status matmul(const void*, const float*, float*, int64_t) override { return unusable(); }

@@ -57,6 +57,7 @@ public:
     Status synchronize() override;
     MemoryAccounting memory() override;
     StatusOr<double> measureCopyBandwidthSync(size_t bytes, int repetitions) override;
+    StatusOr<double> measureGemmTflopsSync(int n, int repetitions) override;
 
     Status embed(const void* table, const int32_t* ids, int n, float* out) override;
     Status rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) override;
