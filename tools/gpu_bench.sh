@@ -22,6 +22,9 @@ quick=()
 if [ "${1:-}" = "--quick" ]; then quick=(--quick); fi
 mkdir -p "$out"
 status=0
+# When each phase starts (device time is scarce: the next plan needs these).
+phase() { echo "$(date +%T) $*" | tee -a "$out/phases.txt"; }
+phase start
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --format=csv | tee "$out/nvidia-smi.csv"
 
@@ -36,23 +39,28 @@ if [ -d "$deps/usr" ]; then
     export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
 
+phase configure
 generator=()
 if command -v ninja >/dev/null; then generator=(-G Ninja); fi
 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_COMPILER="$nvcc" \
     -DCMAKE_CUDA_ARCHITECTURES=native -DPAGODA_BUILD_UI=OFF
+phase build
 cmake --build "$build" -j "$(nproc)" --target pagoda_cuda test_cuda_kernels test_cuda_engine pagoda-cli pagoda-bench
 
 "$build/app/cli/pagoda-cli" devices | tee "$out/devices.txt"
 grep -q "using cuda" "$out/devices.txt" || { echo "gpu_bench.sh: the CUDA backend is not usable here" >&2; exit 1; }
 
+phase tests
 # Test failures are reported (and make the script fail) but do not stop the benchmarks.
 for suite in test_cuda_kernels test_cuda_engine; do
     "$build/tests/cuda/$suite" --gtest_output="json:$out/$suite.json" 2>&1 | tee "$out/$suite.txt" || status=1
 done
 
+phase pagoda-bench gpu
 "$build/app/bench/pagoda-bench" gpu "${quick[@]}" --graphs 1 --json "$out/pagoda_gpu.json" 2>&1 |
     tee "$out/pagoda_gpu.txt" || status=1
 
+phase torch peer
 if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
     python3 "$root/tools/torch_peer.py" "${quick[@]}" --json "$out/torch_peer.json" 2>&1 | tee "$out/torch_peer.txt" ||
         status=1
@@ -63,9 +71,11 @@ fi
 # Last (the costliest to prepare, and optional): decode with K-quant
 # weights read in place, the format most local models come in.
 if [ ${#quick[@]} -eq 0 ]; then
+    phase pagoda-bench gpu q4_k
     "$build/app/bench/pagoda-bench" gpu --presets 8b-gqa --dtype q4_k --batches 1,8 --attention-contexts 4096 \
         --graphs 1 --json "$out/pagoda_gpu_q4_k.json" 2>&1 | tee "$out/pagoda_gpu_q4_k.txt" || status=1
 fi
 
+phase done
 echo "results in $out"
 exit $status
