@@ -43,7 +43,9 @@ __global__ void __launch_bounds__(kWarps * 32) prefillAttentionKernel(AttentionA
     constexpr int kKStride = D + 8;
     constexpr int kVStride = kBc + 8;
     constexpr int kChunks = D / 8;  // 16-byte chunks per K/V row
-    static_assert(kBc % 16 == 0 && kChunks % 2 == 0);
+    constexpr int kThreads = kWarps * 32;
+    constexpr int kLoads = kBc * kChunks / kThreads;  // 16-byte K (and V) chunks per thread per tile
+    static_assert(kBc % 16 == 0 && kChunks % 2 == 0 && kLoads * kThreads == kBc * kChunks);
     __shared__ __align__(16) __half kTile[kBc * kKStride];
     __shared__ __align__(16) __half vTile[D * kVStride];
 
@@ -102,28 +104,39 @@ __global__ void __launch_bounds__(kWarps * 32) prefillAttentionKernel(AttentionA
     const __half* kPool = static_cast<const __half*>(a.kv.k);
     const __half* vPool = static_cast<const __half*>(a.kv.v);
     for (int kv0 = kvBegin; kv0 < kvEnd; kv0 += kBc) {
-        for (int chunk = threadIdx.x; chunk < kBc * kChunks; chunk += blockDim.x) {
+        // Every load of the tile is issued before the first store, so that
+        // their latencies overlap (a load-store loop waits for each in turn).
+        uint4 kv[kLoads];
+        uint4 vv[kLoads];
+        int tOf[kLoads];
+        int dOf[kLoads];
+#pragma unroll
+        for (int i = 0; i < kLoads; ++i) {
             // A warp takes 16 positions x 32 bytes: whole sectors read, and
             // the transposed V stores 2-way bank conflicted (a warp over 2 or
             // 4 whole rows would put 8 or 16 of its lanes in one bank).
+            const int chunk = threadIdx.x + i * kThreads;
             const int tLow = chunk % 16;
             const int rest = chunk / 32;
-            const int t = (rest % (kBc / 16)) * 16 + tLow;
-            const int d0 = ((rest / (kBc / 16)) * 2 + (chunk / 16) % 2) * 8;
-            const int pos = kv0 + t;
-            uint4 kv = make_uint4(0, 0, 0, 0);
-            uint4 vv = make_uint4(0, 0, 0, 0);
+            tOf[i] = (rest % (kBc / 16)) * 16 + tLow;
+            dOf[i] = ((rest / (kBc / 16)) * 2 + (chunk / 16) % 2) * 8;
+            const int pos = kv0 + tOf[i];
+            kv[i] = make_uint4(0, 0, 0, 0);
+            vv[i] = make_uint4(0, 0, 0, 0);
             if (pos < kvEnd) {
                 const int64_t offset = kvRowOffset(a, s, pos, kvHead);
                 if (offset >= 0) {
-                    kv = *reinterpret_cast<const uint4*>(kPool + offset + d0);
-                    vv = *reinterpret_cast<const uint4*>(vPool + offset + d0);
+                    kv[i] = *reinterpret_cast<const uint4*>(kPool + offset + dOf[i]);
+                    vv[i] = *reinterpret_cast<const uint4*>(vPool + offset + dOf[i]);
                 }
             }
-            *reinterpret_cast<uint4*>(&kTile[t * kKStride + d0]) = kv;
-            const __half* vh = reinterpret_cast<const __half*>(&vv);
+        }
 #pragma unroll
-            for (int i = 0; i < 8; ++i) vTile[(d0 + i) * kVStride + t] = vh[i];
+        for (int i = 0; i < kLoads; ++i) {
+            *reinterpret_cast<uint4*>(&kTile[tOf[i] * kKStride + dOf[i]]) = kv[i];
+            const __half* vh = reinterpret_cast<const __half*>(&vv[i]);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) vTile[(dOf[i] + j) * kVStride + tOf[i]] = vh[j];
         }
         __syncthreads();
 
