@@ -49,6 +49,8 @@ std::vector<size_t> halfOffsets(DType type) {
     case DType::Q5_1:
     case DType::Q4_K:
     case DType::Q5_K: return {0, 2};
+    case DType::Q2_K: return {offsetof(pagoda::BlockQ2_K, d), offsetof(pagoda::BlockQ2_K, dmin)};
+    case DType::Q3_K: return {offsetof(pagoda::BlockQ3_K, d)};
     case DType::Q6_K: return {offsetof(pagoda::BlockQ6_K, d)};
     default: return {0};
     }
@@ -191,8 +193,9 @@ int main(int argc, char** argv) {
     BenchData data;
     std::vector<SimdLevel> levels = {SimdLevel::Avx2};
     if (pagoda::cpu::detectSimdLevel() == SimdLevel::Avx512) levels.push_back(SimdLevel::Avx512);
-    const DType types[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
-                           DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+    const DType types[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0,
+                           DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q2_K, DType::Q3_K,
+                           DType::Q4_K, DType::Q5_K, DType::Q6_K};
     const auto shapeName = [](int64_t rows, int64_t cols) { return std::to_string(rows) + "x" + std::to_string(cols); };
 
     for (const int nThreads : {1, 2}) {

@@ -103,6 +103,34 @@ static_assert(sizeof(BlockQ5_1) == 24);
 
 // K-quants: super-blocks of 256 elements.
 constexpr int kQK_K = 256;
+
+// Q2_K / Q3_K share the layout of their 2-bit integers: each half h of the
+// block (elements 128h..128h + 127) reads qs[32h..32h + 31]; element
+// 128h + 32k + i (k < 4, i < 32) is bits 2k..2k + 1 of qs[32h + i]. Both
+// have 16 sub-blocks of 16 elements: element e belongs to sub-block e / 16.
+
+// Q2_K: value = d * sc_j * q - dmin * m_j, q in 0..3, sc_j and m_j 4 bits.
+struct BlockQ2_K {
+    uint8_t scales[kQK_K / 16];  // sub-block j: sc_j in the low nibble, m_j in the high
+    uint8_t qs[kQK_K / 4];       // 2-bit integers, as above
+    uint16_t d;                  // fp16 scale of the sub-block scales
+    uint16_t dmin;               // fp16 scale of the sub-block mins
+};
+static_assert(sizeof(BlockQ2_K) == 84);
+
+// Q3_K: q = the 2 bits from qs + 4 * (bit 2 from hmask), q in 0..7; value =
+// d * (sc_j - 32) * (q - 4). Bit 2 of element e is bit e / 32 of
+// hmask[e % 32]. The 16 sub-block scales sc_j (6 bits, 0..63) are packed
+// in scales[12]: the low 4 bits of sc_j are the low nibble of scales[j]
+// for j < 8, the high nibble of scales[j - 8] for j >= 8; its top 2 bits
+// are bits 2 (j / 4)..2 (j / 4) + 1 of scales[8 + j % 4].
+struct BlockQ3_K {
+    uint8_t hmask[kQK_K / 8];  // bit 2 of each integer
+    uint8_t qs[kQK_K / 4];     // bits 0-1, as above
+    uint8_t scales[12];        // packed 6-bit sub-block scales
+    uint16_t d;                // fp16
+};
+static_assert(sizeof(BlockQ3_K) == 110);
 // Q4_K / Q5_K: 8 sub-blocks of 32 elements; sub-block j has a 6-bit scale
 // sc_j and a 6-bit min m_j, packed in scales[12]: for j < 4, sc_j is the low
 // 6 bits of scales[j] and m_j those of scales[j + 4]; for j >= 4, sc_j is

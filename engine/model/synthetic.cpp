@@ -73,7 +73,8 @@ struct SyntheticVocab {
 };
 
 // general.file_type: llama.cpp's llama_ftype for a model whose matrices are
-// all `type` (LLAMA_FTYPE_MOSTLY_*; K-quants as their "_S" variant).
+// all `type` (LLAMA_FTYPE_MOSTLY_*; K-quants as their "_S" variant, Q2_K
+// as plain Q2_K: its "_S" came later, as 21).
 uint32_t fileTypeOf(DType type) {
     switch (type) {
     case DType::F32: return 0;
@@ -83,6 +84,8 @@ uint32_t fileTypeOf(DType type) {
     case DType::Q8_0: return 7;
     case DType::Q5_0: return 8;
     case DType::Q5_1: return 9;
+    case DType::Q2_K: return 10;
+    case DType::Q3_K: return 11;
     case DType::Q4_K: return 14;
     case DType::Q5_K: return 16;
     case DType::Q6_K: return 18;

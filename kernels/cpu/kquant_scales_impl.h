@@ -1,7 +1,7 @@
 #pragma once
 // Unpacking of K-quant blocks shared by the float (matmul_isa_impl.h,
 // matmul_avx2.cpp) and integer (matvec_q8_impl.h) kernels: the Q4_K / Q5_K
-// sub-block scales, and Q6_K's 6-bit integers. Internal linkage, like
+// and Q3_K sub-block scales, and Q6_K's 6-bit integers. Internal linkage, like
 // everything included by the per-instruction-set files.
 
 #include <immintrin.h>
@@ -30,6 +30,21 @@ KScales unpackKScales(const uint8_t* packed) {
     const uint32_t scalesHigh = (w[2] & kLow4) | ((w[0] >> 6) & kLow2) << 4;
     const uint32_t minsHigh = ((w[2] >> 4) & kLow4) | ((w[1] >> 6) & kLow2) << 4;
     return {(w[0] & kLow6) | uint64_t(scalesHigh) << 32, (w[1] & kLow6) | uint64_t(minsHigh) << 32};
+}
+
+// The 16 6-bit sub-block scales (0..63, before the -32 offset) of a Q3_K
+// block (layout in dtype.h) as bytes, byte j for sub-block j. Built from
+// general-purpose registers: a 16-byte load of 4-byte stores just made
+// can't be forwarded, and that stall made Q3_K decode 2x slower. Inline:
+// the integer kernels include it without using it.
+inline __m128i unpackQ3KScales(const uint8_t* packed) {
+    uint32_t w[3];
+    std::memcpy(w, packed, sizeof(w));
+    constexpr uint32_t kLow4 = 0x0f0f0f0f;
+    constexpr uint32_t kLow2 = 0x03030303;
+    return _mm_setr_epi32(int((w[0] & kLow4) | (w[2] & kLow2) << 4), int((w[1] & kLow4) | (w[2] >> 2 & kLow2) << 4),
+                          int((w[0] >> 4 & kLow4) | (w[2] >> 4 & kLow2) << 4),
+                          int((w[1] >> 4 & kLow4) | (w[2] >> 6 & kLow2) << 4));
 }
 
 // The integers (0..63, before the -32 offset) of Q6_K block half h (128

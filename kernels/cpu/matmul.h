@@ -1,7 +1,8 @@
 #pragma once
 // Weight-matrix products that read F32/F16/BF16 and GGUF block-quantized
-// rows (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) directly (no
-// dequantized copy of the weights), multi-threaded over output rows.
+// rows (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)
+// directly (no dequantized copy of the weights), multi-threaded over output
+// rows.
 
 #include <cstdint>
 
@@ -26,16 +27,18 @@ struct WeightMatrix {
 // ctx.quantizedDecode and Q8_0, Q4_0, Q4_K, Q5_K or Q6_K weights, decode
 // first rounds x to d * q, q an int8, d = max|x| / 127 per block of 32
 // (Q8_0, Q4_0) or 256 (K-quants) elements: each x_c moves by at most
-// (1/2 + 2^-14) d; the rest is as exact as the float kernels.
+// (1/2 + 2^-14) d; the rest is as exact as the float kernels. Other types
+// (Q2_K, Q3_K among them) ignore ctx.quantizedDecode.
 void matmul(const CpuContext& ctx, const WeightMatrix& w, const float* x, float* y, int64_t nTokens);
 
 // out[cols] = row `row` of W as f32: exact, or correctly rounded where a
-// value scale * q + offset (Q4_1, Q5_1, Q4_K, Q5_K) doesn't fit in f32.
+// value scale * q + offset (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K) doesn't fit in f32.
 void dequantizeRow(const WeightMatrix& w, int64_t row, float* out);
 
 // Encodes n finite floats (n a multiple of the block size) as `type` into
 // out (rowBytes(type, n) bytes). Block types follow ggml's reference
-// quantizers (quantize_row_*_ref).
+// quantizers (quantize_row_*_ref; Q2_K and Q3_K with other sub-block
+// searches, see quantize.cpp).
 void quantizeRow(DType type, const float* x, void* out, int64_t n);
 
 }  // namespace pagoda::cpu

@@ -182,6 +182,15 @@ struct Avx2 {
         }
     };
 
+    // Lane j = the sum of the lanes of s[j], for 8 vectors s. Transposing
+    // reduction: after two rounds of hadd, 128-bit half h of ab holds half
+    // h's sums of s[0..3]; the halves then add up.
+    static Vec laneSums(const Vec* s) {
+        const Vec ab = _mm256_hadd_ps(_mm256_hadd_ps(s[0], s[1]), _mm256_hadd_ps(s[2], s[3]));
+        const Vec cd = _mm256_hadd_ps(_mm256_hadd_ps(s[4], s[5]), _mm256_hadd_ps(s[6], s[7]));
+        return add(_mm256_permute2f128_ps(ab, cd, 0x20), _mm256_permute2f128_ps(ab, cd, 0x31));
+    }
+
     // Q4_K / Q5_K: the 8 sub-block scales d * sc_j and offsets -dmin * m_j
     // (exact: 11 x 6 significant bits).
     struct KSubScales {
@@ -244,11 +253,7 @@ struct Avx2 {
                 const float* p = x + 32 * j;
                 s[j] = add(add(load(p), load(p + 8)), add(load(p + 16), load(p + 24)));
             }
-            // Transposing reduction: after two rounds of hadd, 128-bit half h
-            // of ab holds half h's sums of s[0..3]; the halves then add up.
-            const Vec ab = _mm256_hadd_ps(_mm256_hadd_ps(s[0], s[1]), _mm256_hadd_ps(s[2], s[3]));
-            const Vec cd = _mm256_hadd_ps(_mm256_hadd_ps(s[4], s[5]), _mm256_hadd_ps(s[6], s[7]));
-            return {x, add(_mm256_permute2f128_ps(ab, cd, 0x20), _mm256_permute2f128_ps(ab, cd, 0x31))};
+            return {x, laneSums(s)};
         }
         static constexpr int kSteps = 4;  // chunks of 64
         using Prep = KSubScales;
@@ -283,6 +288,38 @@ struct Avx2 {
             f(e + 16, e / 16 + 1, v + 2);
         }
     }
+    // Half h (128 elements) of a block with 16-element sub-blocks, from its
+    // integers as bytes (q[g]: elements 128h + 32g .. + 31): f(element
+    // offset, sub-block, integers as 2 vectors).
+    template <bool kSigned, class F>
+    static void subBlocks16(const __m256i* q, int h, F&& f) {
+        for (int g = 0; g < 4; ++g) {
+            Vec v[4];
+            bytesToF32<kSigned>(q[g], v);
+            const int e = 128 * h + 32 * g;
+            f(e, e / 16, v);
+            f(e + 16, e / 16 + 1, v + 2);
+        }
+    }
+    // Q2_K / Q3_K half h: the 2-bit integers (layout at BlockQ2_K) as bytes.
+    static void twoBitBytes(const uint8_t* qs, int h, __m256i* q) {
+        const __m256i raw = load32Bytes(qs + 32 * h);
+        // 16-bit shifts: the bits crossing from the next byte are masked off.
+        for (int g = 0; g < 4; ++g) q[g] = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * g), bytes(3));
+    }
+    // Q3_K half h: the integers q - 4 as signed bytes; bit 2 of element
+    // 128h + 32g + i is bit 4h + g of hmask[i], and subtracting 4 where it is
+    // clear is the same as adding it and subtracting 4.
+    static void q3kHalf(const BlockQ3_K& b, int h, __m256i* q) {
+        twoBitBytes(b.qs, h, q);
+        const __m256i hmask = load32Bytes(b.hmask);
+        for (int g = 0; g < 4; ++g) {
+            const __m256i bit = bytes(char(1 << (4 * h + g)));
+            const __m256i clear = _mm256_cmpeq_epi8(_mm256_and_si256(hmask, bit), _mm256_setzero_si256());
+            q[g] = _mm256_sub_epi8(q[g], _mm256_and_si256(clear, bytes(4)));
+        }
+    }
+
     // ---- Block formats ----
 
     using Q8_0 = Format32<BlockQ8_0>;
@@ -323,6 +360,103 @@ struct Avx2 {
             for (int h = 0; h < 2; ++h) {
                 q6kHalf(b, h, [&](int e, int j, const Vec* q) {
                     storeValues(q, 2, set1(p.scale[j]), zero(), out + e);
+                });
+            }
+        }
+    };
+
+    // Q2_K: acc[0/1] += sum_j d sc_j (q . x)_j and acc[1] -= sum_j dmin m_j
+    // (sum of x)_j, as KFormat with 16 sub-blocks of 16.
+    struct Q2_K {
+        using Block = BlockQ2_K;
+        static constexpr int kElements = kQK_K;
+        static constexpr int kSteps = 2;  // halves of 128
+        // What a decode group shares: x, and lane j of subSums[k] = the sum
+        // of x over sub-block 8k + j.
+        struct X {
+            const float* x;
+            Vec subSums[2];
+        };
+        static X share(const float* x) {
+            Vec s[16];
+            for (int j = 0; j < 16; ++j) s[j] = add(load(x + 16 * j), load(x + 16 * j + 8));
+            return {x, {laneSums(s), laneSums(s + 8)}};
+        }
+        // The 16 sub-block scales d * sc_j and offsets -dmin * m_j (exact:
+        // 11 x 4 significant bits).
+        struct Prep {
+            alignas(32) float scale[16];
+            alignas(32) float offset[16];
+        };
+        static Prep prepare(const Block& b) {
+            const __m128i raw = load16Bytes(b.scales);
+            const __m128i low = _mm_set1_epi8(0x0f);
+            const __m128i sc = _mm_and_si128(raw, low);
+            const __m128i m = _mm_and_si128(_mm_srli_epi16(raw, 4), low);
+            const Vec d = scaleOf(b.d);
+            const Vec dmin = scaleOf(b.dmin ^ 0x8000);
+            Prep p;
+            store(p.scale, mul(u8ToF32(sc), d));
+            store(p.scale + 8, mul(u8ToF32(_mm_unpackhi_epi64(sc, sc)), d));
+            store(p.offset, mul(u8ToF32(m), dmin));
+            store(p.offset + 8, mul(u8ToF32(_mm_unpackhi_epi64(m, m)), dmin));
+            return p;
+        }
+        static void dot(const Block& b, const Prep& p, const X& x, int h, Vec* acc) {
+            if (h == 0) acc[1] = fma(load(p.offset), x.subSums[0], fma(load(p.offset + 8), x.subSums[1], acc[1]));
+            __m256i q[4];
+            twoBitBytes(b.qs, h, q);
+            subBlocks16<false>(q, h, [&](int e, int j, const Vec* v) {
+                acc[j % 2] = fma(set1(p.scale[j]), intDot(v, x.x + e, 2), acc[j % 2]);
+            });
+        }
+        static void dequant(const Block& b, float* out) {
+            const Prep p = prepare(b);
+            for (int h = 0; h < 2; ++h) {
+                __m256i q[4];
+                twoBitBytes(b.qs, h, q);
+                subBlocks16<false>(q, h, [&](int e, int j, const Vec* v) {
+                    storeValues(v, 2, set1(p.scale[j]), set1(p.offset[j]), out + e);
+                });
+            }
+        }
+    };
+
+    // Q3_K: as Q6_K, with 3-bit integers.
+    struct Q3_K {
+        using Block = BlockQ3_K;
+        static constexpr int kElements = kQK_K;
+        static constexpr int kSteps = 2;  // halves of 128
+        struct X {
+            const float* x;
+        };
+        static X share(const float* x) { return {x}; }
+        // The 16 sub-block scales d * (sc_j - 32) (exact: 11 x 6 significant bits).
+        struct Prep {
+            alignas(32) float scale[16];
+        };
+        static Prep prepare(const Block& b) {
+            const __m128i sc = _mm_sub_epi8(unpackQ3KScales(b.scales), _mm_set1_epi8(32));
+            const Vec d = scaleOf(b.d);
+            Prep p;
+            store(p.scale, mul(i8ToF32(sc), d));
+            store(p.scale + 8, mul(i8ToF32(_mm_unpackhi_epi64(sc, sc)), d));
+            return p;
+        }
+        static void dot(const Block& b, const Prep& p, const X& x, int h, Vec* acc) {
+            __m256i q[4];
+            q3kHalf(b, h, q);
+            subBlocks16<true>(q, h, [&](int e, int j, const Vec* v) {
+                acc[j % 2] = fma(set1(p.scale[j]), intDot(v, x.x + e, 2), acc[j % 2]);
+            });
+        }
+        static void dequant(const Block& b, float* out) {
+            const Prep p = prepare(b);
+            for (int h = 0; h < 2; ++h) {
+                __m256i q[4];
+                q3kHalf(b, h, q);
+                subBlocks16<true>(q, h, [&](int e, int j, const Vec* v) {
+                    storeValues(v, 2, set1(p.scale[j]), zero(), out + e);
                 });
             }
         }

@@ -9,7 +9,8 @@
 // batch register tile), kTileRows/kTileTokens (prefill register tile), zero, load, loadPartial (first n lanes, rest 0), store,
 // storePartial, set1, add, mul, fma, hsum, loadF16, loadF16Partial, loadBf16,
 // loadBf16Partial, and one nested struct per block type (V::Q8_0, V::Q4_0,
-// V::Q4_1, V::Q5_0, V::Q5_1, V::Q4_K, V::Q5_K, V::Q6_K), each with:
+// V::Q4_1, V::Q5_0, V::Q5_1, V::Q2_K, V::Q3_K, V::Q4_K, V::Q5_K, V::Q6_K),
+// each with:
 //   Block, kElements, kSteps   the GGUF block, the elements it holds, and
 //                              the steps dot takes through them;
 //   X share(const float* x)    what the rows of a decode group share for one
@@ -475,6 +476,8 @@ void withFormat(DType type, F&& f) {
     case DType::Q4_1: f.template operator()<typename V::Q4_1>(); return;
     case DType::Q5_0: f.template operator()<typename V::Q5_0>(); return;
     case DType::Q5_1: f.template operator()<typename V::Q5_1>(); return;
+    case DType::Q2_K: f.template operator()<typename V::Q2_K>(); return;
+    case DType::Q3_K: f.template operator()<typename V::Q3_K>(); return;
     case DType::Q4_K: f.template operator()<typename V::Q4_K>(); return;
     case DType::Q5_K: f.template operator()<typename V::Q5_K>(); return;
     case DType::Q6_K: f.template operator()<typename V::Q6_K>(); return;

@@ -379,6 +379,106 @@ void quantizeQ6_K(const float* x, BlockQ6_K* blocks, int64_t nBlocks) {
     }
 }
 
+// Q2_K / Q3_K: the low 2 bits of L[256] as documented at BlockQ2_K.
+void packTwoBits(const uint8_t* L, uint8_t* qs) {
+    for (int h = 0; h < 2; ++h) {
+        const uint8_t* q = L + 128 * h;
+        for (int i = 0; i < 32; ++i) {
+            qs[32 * h + i] =
+                uint8_t((q[i] & 3) | (q[i + 32] & 3) << 2 | (q[i + 64] & 3) << 4 | (q[i + 96] & 3) << 6);
+        }
+    }
+}
+
+// After ggml's quantize_row_q2_K_ref: each sub-block of 16 fitted with
+// weights |x| (make_qkx2_quants, least squares where ggml's current
+// version minimizes absolute deviations), the 16 scales and 16 mins
+// quantized to 4 bits against their maxima, then every element
+// requantized against the stored values.
+void quantizeQ2_K(const float* x, BlockQ2_K* blocks, int64_t nBlocks) {
+    constexpr int kSub = 16;
+    constexpr int kSubBlocks = kQK_K / kSub;
+    for (int64_t b = 0; b < nBlocks; ++b, x += kQK_K) {
+        BlockQ2_K& block = blocks[b];
+        uint8_t L[kQK_K];
+        float scales[kSubBlocks];
+        float mins[kSubBlocks];
+        float maxScale = 0.0f;
+        float maxMin = 0.0f;
+        for (int j = 0; j < kSubBlocks; ++j) {
+            const float* xs = x + kSub * j;
+            float weights[kSub];
+            for (int i = 0; i < kSub; ++i) weights[i] = std::fabs(xs[i]);
+            scales[j] = fitScaleAndMin(xs, weights, kSub, KSearch{3, -0.5f, 0.1f, 15}, L + kSub * j, mins[j]);
+            maxScale = std::max(maxScale, scales[j]);
+            maxMin = std::max(maxMin, mins[j]);
+        }
+        const float invScale = maxScale > 0.0f ? 15.0f / maxScale : 0.0f;
+        const float invMin = maxMin > 0.0f ? 15.0f / maxMin : 0.0f;
+        // Clamped below at 0, as for Q4_K.
+        for (int j = 0; j < kSubBlocks; ++j) {
+            block.scales[j] = uint8_t(nearestIntIn(invScale * scales[j], 0, 15) |
+                                      nearestIntIn(invMin * mins[j], 0, 15) << 4);
+        }
+        block.d = floatToHalf(maxScale / 15.0f);
+        block.dmin = floatToHalf(maxMin / 15.0f);
+        for (int j = 0; j < kSubBlocks; ++j) {
+            const float d = halfToFloat(block.d) * float(block.scales[j] & 0xf);
+            if (d == 0.0f) continue;
+            const float dm = halfToFloat(block.dmin) * float(block.scales[j] >> 4);
+            for (int i = 0; i < kSub; ++i) {
+                L[kSub * j + i] = uint8_t(nearestIntIn((x[kSub * j + i] + dm) / d, 0, 3));
+            }
+        }
+        packTwoBits(L, block.qs);
+    }
+}
+
+// After ggml's quantize_row_q3_K_ref: a symmetric fit per sub-block of 16
+// (make_qx_quants, as Q6_K; ggml uses its make_q3_quants), the 16 scales
+// quantized to 6 bits (-32..31) against the one of largest magnitude, then
+// every element requantized against the stored scales.
+void quantizeQ3_K(const float* x, BlockQ3_K* blocks, int64_t nBlocks) {
+    constexpr int kSub = 16;
+    constexpr int kSubBlocks = kQK_K / kSub;
+    for (int64_t b = 0; b < nBlocks; ++b, x += kQK_K) {
+        BlockQ3_K& block = blocks[b];
+        uint8_t L[kQK_K];
+        float scales[kSubBlocks];
+        float maxScale = 0.0f;
+        float maxAbsScale = 0.0f;
+        for (int j = 0; j < kSubBlocks; ++j) {
+            scales[j] = fitSymmetricScale(x + kSub * j, kSub, 4, L + kSub * j);
+            if (std::fabs(scales[j]) > maxAbsScale) {
+                maxAbsScale = std::fabs(scales[j]);
+                maxScale = scales[j];
+            }
+        }
+        if (maxAbsScale < 1e-15f) {
+            std::memset(&block, 0, sizeof(block));
+            continue;
+        }
+        const float iscale = -32.0f / maxScale;
+        block.d = floatToHalf(1.0f / iscale);
+        int sc[kSubBlocks];  // 0..63, the stored scale + 32
+        std::memset(block.scales, 0, sizeof(block.scales));
+        for (int j = 0; j < kSubBlocks; ++j) {
+            sc[j] = nearestIntIn(iscale * scales[j], -32, 31) + 32;
+            // The packing documented at BlockQ3_K.
+            block.scales[j % 8] |= uint8_t((sc[j] & 0xf) << (j < 8 ? 0 : 4));
+            block.scales[8 + j % 4] |= uint8_t((sc[j] >> 4) << (2 * (j / 4)));
+        }
+        for (int j = 0; j < kSubBlocks; ++j) {
+            const float d = halfToFloat(block.d) * float(sc[j] - 32);
+            if (d == 0.0f) continue;
+            for (int i = 0; i < kSub; ++i) L[kSub * j + i] = uint8_t(4 + nearestIntIn(x[kSub * j + i] / d, -4, 3));
+        }
+        std::memset(block.hmask, 0, sizeof(block.hmask));
+        for (int e = 0; e < kQK_K; ++e) block.hmask[e % 32] |= uint8_t((L[e] >> 2) << (e / 32));
+        packTwoBits(L, block.qs);
+    }
+}
+
 }  // namespace
 
 void dequantizeRow(const WeightMatrix& w, int64_t row, float* out) {
@@ -412,6 +512,12 @@ void quantizeRow(DType type, const float* x, void* out, int64_t n) {
         return;
     case DType::Q5_1:
         quantizeQ5_1(x, static_cast<BlockQ5_1*>(out), n / kQK5_1);
+        return;
+    case DType::Q2_K:
+        quantizeQ2_K(x, static_cast<BlockQ2_K*>(out), n / kQK_K);
+        return;
+    case DType::Q3_K:
+        quantizeQ3_K(x, static_cast<BlockQ3_K*>(out), n / kQK_K);
         return;
     case DType::Q4_K:
         quantizeQ4_K(x, static_cast<BlockQ4_K*>(out), n / kQK_K);

@@ -106,6 +106,23 @@ PAGODA_HD void addQ5HighBits(const uint8_t* qh, int e, int (&q)[8]) {
     for (int i = 0; i < 8; ++i) q[i] |= int((bits >> i) & 1) << 4;
 }
 
+// The 2-bit integers at bits shift, shift + 1 of bytes p[0..7] (2-byte
+// aligned): Q2_K / Q3_K.
+PAGODA_HD void twoBits8(const uint8_t* p, int shift, int (&q)[8]) {
+    PAGODA_UNROLL
+    for (int i = 0; i < 4; ++i) {
+        const uint32_t w = word(p, i) >> shift;
+        q[2 * i] = int(w & 3);
+        q[2 * i + 1] = int((w >> 8) & 3);
+    }
+}
+
+// Sub-block j's scale of a Q3_K block, sc_j - 32 (layout in dtype.h).
+PAGODA_HD int q3kScale(const uint8_t* s, int j) {
+    const int low = j < 8 ? s[j] & 0x0f : s[j - 8] >> 4;
+    return (low | ((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) - 32;
+}
+
 // Sub-block j's 6-bit scale and min of a Q4_K / Q5_K block (layout in
 // dtype.h).
 PAGODA_HD void kScaleMin(const uint8_t* s, int j, int& scale, int& min) {
@@ -195,6 +212,40 @@ struct QuantTraits<DType::Q5_1> {
         detail::addQ5HighBits(b.qh, e, q);
         PAGODA_UNROLL
         for (int i = 0; i < 8; ++i) v[i] = d * float(q[i]) + m;
+    }
+};
+
+// Chunk j = 4 h + k of a Q2_K / Q3_K block (half h, k < 4) takes its 2 low
+// bits from bits 2k, 2k + 1 of qs[32 h ..]; 16-element sub-blocks, so two
+// scales per chunk.
+template <>
+struct QuantTraits<DType::Q2_K> {
+    using Block = BlockQ2_K;
+    static constexpr int kElements = kQK_K;
+    PAGODA_HD static void decode8(const Block& b, int chunk, int e, float* v) {
+        const int packed = b.scales[2 * chunk + e / 2];
+        const float d = halfBitsToFloat(b.d) * float(packed & 0x0f);
+        const float m = halfBitsToFloat(b.dmin) * float(packed >> 4);
+        int q[8];
+        detail::twoBits8(b.qs + 32 * (chunk / 4) + 8 * e, 2 * (chunk % 4), q);
+        PAGODA_UNROLL
+        for (int i = 0; i < 8; ++i) v[i] = d * float(q[i]) - m;
+    }
+};
+
+// As Q2_K, bit 2 of element i of chunk j in bit j of hmask[i].
+template <>
+struct QuantTraits<DType::Q3_K> {
+    using Block = BlockQ3_K;
+    static constexpr int kElements = kQK_K;
+    PAGODA_HD static void decode8(const Block& b, int chunk, int e, float* v) {
+        const float d = halfBitsToFloat(b.d) * float(detail::q3kScale(b.scales, 2 * chunk + e / 2));
+        int q[8];
+        int h[8];
+        detail::twoBits8(b.qs + 32 * (chunk / 4) + 8 * e, 2 * (chunk % 4), q);
+        detail::bits8(b.hmask + 8 * e, chunk, h);
+        PAGODA_UNROLL
+        for (int i = 0; i < 8; ++i) v[i] = d * float((q[i] | h[i] << 2) - 4);
     }
 };
 
@@ -301,6 +352,8 @@ bool visitQuantType(DType type, F&& f) {
     case DType::Q4_1: f(std::integral_constant<DType, DType::Q4_1>{}); return true;
     case DType::Q5_0: f(std::integral_constant<DType, DType::Q5_0>{}); return true;
     case DType::Q5_1: f(std::integral_constant<DType, DType::Q5_1>{}); return true;
+    case DType::Q2_K: f(std::integral_constant<DType, DType::Q2_K>{}); return true;
+    case DType::Q3_K: f(std::integral_constant<DType, DType::Q3_K>{}); return true;
     case DType::Q4_K: f(std::integral_constant<DType, DType::Q4_K>{}); return true;
     case DType::Q5_K: f(std::integral_constant<DType, DType::Q5_K>{}); return true;
     case DType::Q6_K: f(std::integral_constant<DType, DType::Q6_K>{}); return true;
@@ -321,6 +374,8 @@ PAGODA_HD float dequantElement(DType type, const uint8_t* row, int64_t c) {
     case DType::Q4_1: return detail::quantElement<DType::Q4_1>(row, c);
     case DType::Q5_0: return detail::quantElement<DType::Q5_0>(row, c);
     case DType::Q5_1: return detail::quantElement<DType::Q5_1>(row, c);
+    case DType::Q2_K: return detail::quantElement<DType::Q2_K>(row, c);
+    case DType::Q3_K: return detail::quantElement<DType::Q3_K>(row, c);
     case DType::Q4_K: return detail::quantElement<DType::Q4_K>(row, c);
     case DType::Q5_K: return detail::quantElement<DType::Q5_K>(row, c);
     case DType::Q6_K: return detail::quantElement<DType::Q6_K>(row, c);

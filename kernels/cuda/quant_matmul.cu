@@ -152,7 +152,7 @@ void launch(cudaStream_t stream, const DeviceWeight& w, const float* x, float* y
 Status quantMatmul(cudaStream_t stream, const DeviceWeight& w, const float* x, float* y, int64_t nTokens) {
     if (!isCudaQuantType(w.type)) {
         return Status::error("quantMatmul: weight type " + std::string(dtypeName(w.type)) +
-                             " (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k or q6_k)");
+                             " (q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k or q6_k)");
     }
     const int64_t block = dtypeInfo(w.type).blockElements;
     if (nTokens < 0 || w.rows < 1 || w.cols < block || w.cols % block != 0) {

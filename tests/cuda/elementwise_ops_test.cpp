@@ -29,7 +29,7 @@ TEST_F(ElementwiseOps, EmbeddingDequantizesRowsOfEveryTypeExactly) {
     const int64_t rows = 37;
     const int64_t cols = 768;  // 3 K-quant blocks
     for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
-                       DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+                       DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
         SCOPED_TRACE(std::string(dtypeName(type)));
         std::vector<uint8_t> table(rowBytes(type, cols) * rows);
         for (int64_t r = 0; r < rows; ++r) {
@@ -63,7 +63,7 @@ TEST(EmbeddingChecks, TablesOfOtherTypesOrPartialBlocksAreRejected) {
     const Status partial = embedRows(nullptr, {DType::Q6_K, buffer, 4, 96}, ids, 1, buffer);
     ASSERT_FALSE(partial.ok());
     EXPECT_EQ(partial.message(), "embedRows: 1 ids into a 4 x 96 q6_k table (columns must be a multiple of 256)");
-    EXPECT_FALSE(embedRows(nullptr, {DType::Q2_K, buffer, 4, 256}, ids, 1, buffer).ok());
+    EXPECT_FALSE(embedRows(nullptr, {DType::Q8_K, buffer, 4, 256}, ids, 1, buffer).ok());
     EXPECT_TRUE(embedRows(nullptr, {DType::Q4_K, buffer, 4, 256}, ids, 0, buffer).ok());  // nothing to launch
 }
 

@@ -2,9 +2,9 @@
 // dequantized weights: cuBLAS(Lt) for F32/F16/BF16 (activations rounded to
 // the weight's 16-bit type, so the bound scales with its precision), and
 // the kernels that read quantized blocks in place (Q8_0, Q4_0, Q4_1, Q5_0,
-// Q5_1, Q4_K, Q5_K, Q6_K; matvec and tiled paths); their f16 expansion and
-// its cuBLAS product (whole and in panels); the launchers' shape checks
-// (without a device).
+// Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K; matvec and tiled paths); their f16
+// expansion and its cuBLAS product (whole and in panels); the launchers'
+// shape checks (without a device).
 
 #include <gtest/gtest.h>
 
@@ -132,8 +132,8 @@ TEST(GemmPlanning, PointerAlignmentIsThePowerOfTwoDividingTheAddressUpTo256) {
     EXPECT_EQ(gemmPointerAlignment(buffer + 7), 1u);
 }
 
-const DType kQuantTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
-                              DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+const DType kQuantTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
+                              DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
 TEST_F(MatmulOps, QuantizedKernelsReadBlocksInPlace) {
     const uint64_t seed = pagoda::test::freshSeed();

@@ -1,10 +1,10 @@
 // Whole-model logits of the Transformer on the device (CudaOps through the
 // loaded module) against the CPU Transformer on synthetic presets: prefill
 // chunks of two sequences, then decode steps; F32, F16 and every quantized
-// weight type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, embedding
-// table included); flash and naive attention; forked sequences decoding
-// from blocks copied on the device; a device KV cache made stale by a newer
-// one; and the out-of-memory error of weights that do not fit. Skipped with
+// weight type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+// embedding table included); flash and naive attention; forked sequences
+// decoding from blocks copied on the device; a device KV cache made stale by
+// a newer one; and the out-of-memory error of weights that do not fit. Skipped with
 // "no CUDA device: <reason>" without a device. (Batch composition and CUDA
 // graphs: transformer_batches_test.cpp.)
 
@@ -73,6 +73,8 @@ INSTANTIATE_TEST_SUITE_P(
                     Param{"tiny", DType::Q4_1, cpu::AttentionAlgorithm::Flash},
                     Param{"tiny", DType::Q5_0, cpu::AttentionAlgorithm::Flash},
                     Param{"tiny", DType::Q5_1, cpu::AttentionAlgorithm::Flash},
+                    Param{"small", DType::Q2_K, cpu::AttentionAlgorithm::Flash},
+                    Param{"small", DType::Q3_K, cpu::AttentionAlgorithm::Flash},
                     Param{"small", DType::Q4_K, cpu::AttentionAlgorithm::Flash},
                     Param{"small", DType::Q5_K, cpu::AttentionAlgorithm::Flash},
                     Param{"small", DType::Q6_K, cpu::AttentionAlgorithm::Flash}),

@@ -23,8 +23,8 @@ namespace {
 
 using pagoda::test::RefElement;
 
-constexpr DType kQuantTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
-                                 DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+constexpr DType kQuantTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
+                                 DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
 // Byte offsets of a block's fp16 fields (scales, offsets): kept finite in
 // random blocks.
@@ -34,6 +34,8 @@ std::vector<size_t> halfFields(DType type) {
     case DType::Q5_1:
     case DType::Q4_K:
     case DType::Q5_K: return {0, 2};
+    case DType::Q2_K: return {80, 82};
+    case DType::Q3_K: return {108};
     case DType::Q6_K: return {208};
     default: return {0};
     }
@@ -127,6 +129,8 @@ void expectDecodeAsTheReference(DType type, const std::vector<uint8_t>& rows, in
     case DType::Q4_1: return expectTraitsDecodeAsTheReference<DType::Q4_1>(rows, nRows, cols);
     case DType::Q5_0: return expectTraitsDecodeAsTheReference<DType::Q5_0>(rows, nRows, cols);
     case DType::Q5_1: return expectTraitsDecodeAsTheReference<DType::Q5_1>(rows, nRows, cols);
+    case DType::Q2_K: return expectTraitsDecodeAsTheReference<DType::Q2_K>(rows, nRows, cols);
+    case DType::Q3_K: return expectTraitsDecodeAsTheReference<DType::Q3_K>(rows, nRows, cols);
     case DType::Q4_K: return expectTraitsDecodeAsTheReference<DType::Q4_K>(rows, nRows, cols);
     case DType::Q5_K: return expectTraitsDecodeAsTheReference<DType::Q5_K>(rows, nRows, cols);
     case DType::Q6_K: return expectTraitsDecodeAsTheReference<DType::Q6_K>(rows, nRows, cols);

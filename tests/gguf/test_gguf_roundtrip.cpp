@@ -112,6 +112,8 @@ std::vector<TensorCase> tensorCases() {
         {"bf16.w", {2, 2, 2, 2}, DType::BF16, 32},
         {"q4_k.w", {256}, DType::Q4_K, 144},
         {"q6_k.w", {512, 1, 1}, DType::Q6_K, 2 * 210},
+        {"q2_k.w", {256, 3}, DType::Q2_K, 3 * 84},
+        {"q3_k.w", {768}, DType::Q3_K, 3 * 110},
     };
 }
 

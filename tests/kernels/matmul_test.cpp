@@ -43,7 +43,8 @@ struct TestWeights {
 // Types whose values scale * q + offset need not fit in f32: the kernels
 // round them (or add the two terms separately).
 bool hasOffset(DType type) {
-    return type == DType::Q4_1 || type == DType::Q5_1 || type == DType::Q4_K || type == DType::Q5_K;
+    return type == DType::Q4_1 || type == DType::Q5_1 || type == DType::Q2_K || type == DType::Q4_K ||
+           type == DType::Q5_K;
 }
 
 // Random fp16 with the given exponent range (0 = subnormal) and sign.
@@ -68,7 +69,7 @@ uint16_t halfOfKind(HalfKind kind, std::mt19937_64& rng) {
 }
 
 // A row's K-quant sub-block scales: random, all 0, or all largest (6-bit
-// 63; Q6_K's int8 -128 and 127).
+// 63; Q2_K's 4-bit 15; Q3_K's -32 and 31, Q6_K's int8 -128 and 127).
 enum class ScalesKind { Random, Zero, Max };
 
 struct RowKinds {
@@ -112,6 +113,25 @@ void randomBlock(DType type, const RowKinds& kinds, std::mt19937_64& rng, uint8_
         if (type == DType::Q4_K || type == DType::Q5_K) {
             if (kinds.subScales == ScalesKind::Zero) std::fill_n(block + 4, 12, uint8_t(0));
             if (kinds.subScales == ScalesKind::Max) std::fill_n(block + 4, 12, uint8_t(0xff));
+        }
+        break;
+    case DType::Q2_K:
+        put16(block + 80, halfOfKind(kinds.scale, rng));
+        put16(block + 82, halfOfKind(kinds.offset, rng));
+        if (kinds.subScales == ScalesKind::Zero) std::fill_n(block, 16, uint8_t(0));
+        if (kinds.subScales == ScalesKind::Max) std::fill_n(block, 16, uint8_t(0xff));
+        break;
+    case DType::Q3_K:
+        put16(block + 108, halfOfKind(kinds.scale, rng));
+        if (kinds.subScales != ScalesKind::Random) {
+            // Stored 6-bit scales (value - 32): 32 for zero; 0 and 63 alternating for the largest.
+            uint8_t* scales = block + 96;
+            std::fill_n(scales, 12, uint8_t(0));
+            for (int j = 0; j < 16; ++j) {
+                const int sc = kinds.subScales == ScalesKind::Zero ? 32 : j % 2 == 0 ? 0 : 63;
+                scales[j % 8] |= uint8_t((sc & 0xf) << (j < 8 ? 0 : 4));
+                scales[8 + j % 4] |= uint8_t((sc >> 4) << (2 * (j / 4)));
+            }
         }
         break;
     case DType::Q6_K:
@@ -250,8 +270,8 @@ std::vector<int64_t> colsToTest(DType type) {
     return cols;
 }
 
-const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
-                        DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                        DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
 // Decode (1); the small-batch kernel (2 to 16 tokens: passes of every size
 // from 2 up to AVX2's 6 and AVX-512's 8 tokens, one pass or several); the

@@ -95,6 +95,42 @@ void decodeQ6K(const uint8_t* block, RefElement* out) {
     }
 }
 
+// Q2_K / Q3_K: the 2 low bits of element e = 128h + 32k + i (k < 4, i < 32)
+// are bits 2k, 2k + 1 of qs[32h + i].
+int twoBits(const uint8_t* qs, int e) { return qs[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32)) & 3; }
+
+// Q2_K (84 bytes): scales[16] (low nibble scale, high nibble min of
+// sub-block e / 16), qs[64], d, dmin. Value = d * sc * q - dmin * m.
+void decodeQ2K(const uint8_t* block, RefElement* out) {
+    const uint8_t* scales = block;
+    const uint8_t* qs = block + 16;
+    const double d = halfAt(block + 80);
+    const double dmin = halfAt(block + 82);
+    for (int e = 0; e < 256; ++e) {
+        const uint8_t s = scales[e / 16];
+        out[e] = level(d * (s & 0xf), twoBits(qs, e), -dmin * (s >> 4), 0, 3);
+    }
+}
+
+// Q3_K (110 bytes): hmask[32], qs[64], scales[12], d. Bit 2 of element e
+// is bit e / 32 of hmask[e % 32]; q = 0..7, value = d * (sc - 32) * (q - 4).
+// The 6-bit scale of sub-block j: low 4 bits from scales[j % 8] (low
+// nibble for j < 8, high for j >= 8), top 2 bits from bits 2 (j / 4) and
+// 2 (j / 4) + 1 of scales[8 + j % 4].
+void decodeQ3K(const uint8_t* block, RefElement* out) {
+    const uint8_t* hmask = block;
+    const uint8_t* qs = block + 32;
+    const uint8_t* scales = block + 96;
+    const double d = halfAt(block + 108);
+    for (int e = 0; e < 256; ++e) {
+        const int j = e / 16;
+        const int low = j < 8 ? scales[j] & 0xf : scales[j - 8] >> 4;
+        const int scale = low | (scales[8 + j % 4] >> (2 * (j / 4)) & 3) << 4;
+        const int q = twoBits(qs, e) | (hmask[e % 32] >> (e / 32) & 1) << 2;
+        out[e] = level(d * (scale - 32), q - 4, 0.0, -4, 3);
+    }
+}
+
 }  // namespace
 
 std::vector<RefElement> refDecode(DType type, const uint8_t* bytes, int64_t n) {
@@ -119,6 +155,8 @@ std::vector<RefElement> refDecode(DType type, const uint8_t* bytes, int64_t n) {
         case DType::Q4_1: decodeLegacy(block, true, false, e); break;
         case DType::Q5_0: decodeLegacy(block, false, true, e); break;
         case DType::Q5_1: decodeLegacy(block, true, true, e); break;
+        case DType::Q2_K: decodeQ2K(block, e); break;
+        case DType::Q3_K: decodeQ3K(block, e); break;
         case DType::Q4_K: decodeK(block, false, e); break;
         case DType::Q5_K: decodeK(block, true, e); break;
         case DType::Q6_K: decodeQ6K(block, e); break;

@@ -57,6 +57,8 @@ std::optional<BlockShape> blockShape(DType type) {
         case DType::Q4_1: return BlockShape{32, 2 + 2 + 16};
         case DType::Q5_0: return BlockShape{32, 2 + 4 + 16};
         case DType::Q5_1: return BlockShape{32, 2 + 2 + 4 + 16};
+        case DType::Q2_K: return BlockShape{256, 16 + 64 + 2 + 2};
+        case DType::Q3_K: return BlockShape{256, 32 + 64 + 12 + 2};
         case DType::Q4_K: return BlockShape{256, 2 + 2 + 12 + 128};
         case DType::Q5_K: return BlockShape{256, 2 + 2 + 12 + 32 + 128};
         case DType::Q6_K: return BlockShape{256, 128 + 64 + 16 + 2};
@@ -123,6 +125,42 @@ void dequantizeQ6K(const uint8_t* block, double* out) {
                 out[e] = d * double(int8_t(block[192 + e / 16])) * (q[k] - 32);
             }
         }
+    }
+}
+
+// Q2_K / Q3_K: bits 0-1 of the integers. Each half (128 elements) reads 32
+// bytes of qs; for i < 32 the elements i, i + 32, i + 64, i + 96 take bit
+// pairs 0-1, 2-3, 4-5, 6-7 of qs[i].
+int twoBits(const uint8_t* qs, int e) { return qs[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32)) & 3; }
+
+// Q2_K super-block: scales[16], qs[64], fp16 d, fp16 dmin. Byte s of
+// scales holds sub-block s's (16 elements) 4-bit scale in its low nibble
+// and 4-bit min in its high nibble.
+// value = d * scale_s * q - dmin * min_s for sub-block s = element / 16.
+void dequantizeQ2K(const uint8_t* block, double* out) {
+    const double d = halfToDouble(readU16(block + 80));
+    const double dmin = halfToDouble(readU16(block + 82));
+    for (int e = 0; e < 256; ++e) {
+        const int packed = block[e / 16];
+        out[e] = d * (packed & 0x0f) * twoBits(block + 16, e) - dmin * (packed >> 4);
+    }
+}
+
+// Q3_K super-block: hmask[32], qs[64], scales[12], fp16 d. Bit 2 of
+// element e's integer is bit e / 32 of hmask[e % 32]. Sub-block s (16
+// elements) has a 6-bit scale: its low 4 bits are the low nibble of byte s
+// (s < 8) or the high nibble of byte s - 8, its top 2 bits are bits
+// 2 (s / 4), 2 (s / 4) + 1 of byte 8 + s % 4.
+// value = d * (scale_s - 32) * (q - 4).
+void dequantizeQ3K(const uint8_t* block, double* out) {
+    const uint8_t* packed = block + 96;
+    const double d = halfToDouble(readU16(block + 108));
+    for (int e = 0; e < 256; ++e) {
+        const int s = e / 16;
+        const int low = s < 8 ? packed[s] & 0x0f : packed[s - 8] >> 4;
+        const int scale = low | (packed[8 + s % 4] >> (2 * (s / 4)) & 3) << 4;
+        const int q = twoBits(block + 32, e) | (block[e % 32] >> (e / 32) & 1) << 2;
+        out[e] = d * (scale - 32) * (q - 4);
     }
 }
 
@@ -196,9 +234,10 @@ Result<std::vector<double>> dequantize(DType type, std::span<const uint8_t> byte
         return fail("{} elements of {} are not a whole number of {}-element blocks", elementCount, dtypeName(type),
                     shape->elements);
     }
-    // Every supported type takes at least half a byte per element: rejects
-    // counts whose byte size would overflow before computing it.
-    if (elementCount > uint64_t(bytes.size()) * 2) {
+    // Every supported type takes at least a quarter of a byte per element
+    // (Q2_K: 84 bytes per 256): rejects counts whose byte size would
+    // overflow before computing it.
+    if (elementCount > uint64_t(bytes.size()) * 4) {
         return fail("{} elements need more than the {} bytes given", elementCount, bytes.size());
     }
     const uint64_t needed = elementCount / shape->elements * shape->bytes;
@@ -241,6 +280,8 @@ Result<std::vector<double>> dequantize(DType type, std::span<const uint8_t> byte
                              halfToDouble(readU16(block + 2));
                 }
                 break;
+            case DType::Q2_K: dequantizeQ2K(block, out); break;
+            case DType::Q3_K: dequantizeQ3K(block, out); break;
             case DType::Q4_K: dequantizeK(block, false, out); break;
             case DType::Q5_K: dequantizeK(block, true, out); break;
             case DType::Q6_K: dequantizeQ6K(block, out); break;

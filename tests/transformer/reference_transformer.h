@@ -75,7 +75,7 @@ private:
 void applyRope(std::span<double> head, int64_t position, int ropeDim, double base);
 
 // Decodes `elementCount` values of type F32, F16, BF16, Q8_0, Q4_0, Q4_1,
-// Q5_0, Q5_1 (blocks of 32), Q4_K, Q5_K or Q6_K (blocks of 256) from
+// Q5_0, Q5_1 (blocks of 32), Q2_K, Q3_K, Q4_K, Q5_K or Q6_K (blocks of 256) from
 // `bytes`, which must hold exactly that many (a whole number of blocks).
 Result<std::vector<double>> dequantize(DType type, std::span<const uint8_t> bytes, uint64_t elementCount);
 

@@ -199,8 +199,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ForwardVsReference,
 // The K-quants and the other formats with 5 bits or an offset.
 INSTANTIATE_TEST_SUITE_P(Shapes256, ForwardVsReference,
                          testing::Combine(testing::ValuesIn(shapePointers(kShapes256)),
-                                          testing::Values(DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q4_1,
-                                                          DType::Q5_0, DType::Q5_1),
+                                          testing::Values(DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K,
+                                                          DType::Q6_K, DType::Q4_1, DType::Q5_0, DType::Q5_1),
                                           testing::Values(DType::F32, DType::F16)),
                          forwardParamName);
 

@@ -407,6 +407,37 @@ TEST(Dequantize, DecodesEachFormat) {
     EXPECT_EQ((*values)[167], 0.25 * 10 * ((12 | 2 << 4) - 32));
     EXPECT_EQ((*values)[231], 0.25 * -3 * ((9 | 2 << 4) - 32));
     EXPECT_EQ((*values)[0], 0.0);  // scale 0
+
+    // Q2_K: d = 1, dmin = 0.5. Element 83 (sub-block 5, first half, third
+    // quarter) takes bits 4-5 of qs[19]; element 147 (sub-block 9, second
+    // half, first quarter) bits 0-1 of qs[32 + 19].
+    std::vector<uint8_t> q2k(84, 0);
+    q2k[5] = 0x93;             // sub-block 5: scale 3, min 9
+    q2k[9] = 0x21;             // sub-block 9: scale 1, min 2
+    q2k[16 + 19] = 0x20;       // element 83 = 2, element 19 = 0
+    q2k[16 + 32 + 19] = 0x03;  // element 147 = 3
+    q2k[81] = 0x3c, q2k[83] = 0x38;
+    values = dequantize(DType::Q2_K, q2k, 256);
+    ASSERT_TRUE(values) << values.error().message;
+    EXPECT_EQ((*values)[83], 1.0 * 3 * 2 - 0.5 * 9);
+    EXPECT_EQ((*values)[147], 1.0 * 1 * 3 - 0.5 * 2);
+    EXPECT_EQ((*values)[19], 0.0);  // sub-block 1: scale 0, min 0
+
+    // Q3_K: d = 0.25. Sub-block 13's 6-bit scale 45 (45 - 32 = 13) takes its
+    // low nibble from byte 5's high nibble and its top bits from bits 6-7 of
+    // byte 9. Element 213 (second half, third quarter, i = 21) takes bits
+    // 4-5 of qs[32 + 21] and bit 2 from bit 6 of hmask[21].
+    std::vector<uint8_t> q3k(110, 0);
+    q3k[96 + 5] = 0xd0;
+    q3k[96 + 9] = 0x80;
+    q3k[32 + 32 + 21] = 0x10;  // element 213: bits 0-1 = 1
+    q3k[21] = 0x40;            // element 213: bit 2 set
+    q3k[109] = 0x34;           // d = 0.25
+    values = dequantize(DType::Q3_K, q3k, 256);
+    ASSERT_TRUE(values) << values.error().message;
+    EXPECT_EQ((*values)[213], 0.25 * 13 * (5 - 4));
+    EXPECT_EQ((*values)[214], 0.25 * 13 * (0 - 4));  // bit 2 clear
+    EXPECT_EQ((*values)[0], 0.25 * -32 * (0 - 4));   // stored scale 0: -32
 }
 
 TEST(Dequantize, RejectsWrongSizesAndTypes) {
@@ -416,7 +447,8 @@ TEST(Dequantize, RejectsWrongSizesAndTypes) {
     EXPECT_FALSE(dequantize(DType::Q8_0, bytes, 16));
     EXPECT_FALSE(dequantize(DType::Q4_1, bytes, 32));
     EXPECT_FALSE(dequantize(DType::Q4_K, bytes, 256));
-    EXPECT_FALSE(dequantize(DType::Q2_K, std::vector<uint8_t>(84, 0), 256));
+    EXPECT_FALSE(dequantize(DType::Q2_K, std::vector<uint8_t>(83, 0), 256));
+    EXPECT_FALSE(dequantize(DType::Q8_K, std::vector<uint8_t>(292, 0), 256));  // no decoder
     EXPECT_FALSE(dequantize(DType::F16, bytes, ~uint64_t(0)));
 }
 
