@@ -159,61 +159,37 @@ struct QuantTraits<DType::Q8_0> {
     }
 };
 
-template <>
-struct QuantTraits<DType::Q4_0> {
-    using Block = BlockQ4_0;
-    static constexpr int kElements = kQK4_0;
+// The 32-element types with 4 or 5 bits: value = d * (q - 8) (Q4_0),
+// d * (q - 16) (Q5_0), or d * q + m (Q4_1, Q5_1).
+template <class B, bool kOffset, bool kFiveBits>
+struct LegacyTraits {
+    using Block = B;
+    static constexpr int kElements = 32;
     PAGODA_HD static void decode8(const Block& b, int /*chunk*/, int e, float* v) {
         const float d = halfBitsToFloat(b.d);
         int q[8];
         detail::legacyNibbles8(b.qs, e, q);
-        PAGODA_UNROLL
-        for (int i = 0; i < 8; ++i) v[i] = d * float(q[i] - 8);
+        if constexpr (kFiveBits) detail::addQ5HighBits(b.qh, e, q);
+        if constexpr (kOffset) {
+            const float m = halfBitsToFloat(b.m);
+            PAGODA_UNROLL
+            for (int i = 0; i < 8; ++i) v[i] = d * float(q[i]) + m;
+        } else {
+            constexpr int kZero = kFiveBits ? 16 : 8;
+            PAGODA_UNROLL
+            for (int i = 0; i < 8; ++i) v[i] = d * float(q[i] - kZero);
+        }
     }
 };
 
 template <>
-struct QuantTraits<DType::Q4_1> {
-    using Block = BlockQ4_1;
-    static constexpr int kElements = kQK4_1;
-    PAGODA_HD static void decode8(const Block& b, int /*chunk*/, int e, float* v) {
-        const float d = halfBitsToFloat(b.d);
-        const float m = halfBitsToFloat(b.m);
-        int q[8];
-        detail::legacyNibbles8(b.qs, e, q);
-        PAGODA_UNROLL
-        for (int i = 0; i < 8; ++i) v[i] = d * float(q[i]) + m;
-    }
-};
-
+struct QuantTraits<DType::Q4_0> : LegacyTraits<BlockQ4_0, false, false> {};
 template <>
-struct QuantTraits<DType::Q5_0> {
-    using Block = BlockQ5_0;
-    static constexpr int kElements = kQK5_0;
-    PAGODA_HD static void decode8(const Block& b, int /*chunk*/, int e, float* v) {
-        const float d = halfBitsToFloat(b.d);
-        int q[8];
-        detail::legacyNibbles8(b.qs, e, q);
-        detail::addQ5HighBits(b.qh, e, q);
-        PAGODA_UNROLL
-        for (int i = 0; i < 8; ++i) v[i] = d * float(q[i] - 16);
-    }
-};
-
+struct QuantTraits<DType::Q4_1> : LegacyTraits<BlockQ4_1, true, false> {};
 template <>
-struct QuantTraits<DType::Q5_1> {
-    using Block = BlockQ5_1;
-    static constexpr int kElements = kQK5_1;
-    PAGODA_HD static void decode8(const Block& b, int /*chunk*/, int e, float* v) {
-        const float d = halfBitsToFloat(b.d);
-        const float m = halfBitsToFloat(b.m);
-        int q[8];
-        detail::legacyNibbles8(b.qs, e, q);
-        detail::addQ5HighBits(b.qh, e, q);
-        PAGODA_UNROLL
-        for (int i = 0; i < 8; ++i) v[i] = d * float(q[i]) + m;
-    }
-};
+struct QuantTraits<DType::Q5_0> : LegacyTraits<BlockQ5_0, false, true> {};
+template <>
+struct QuantTraits<DType::Q5_1> : LegacyTraits<BlockQ5_1, true, true> {};
 
 // Chunk j = 4 h + k of a Q2_K / Q3_K block (half h, k < 4) takes its 2 low
 // bits from bits 2k, 2k + 1 of qs[32 h ..]; 16-element sub-blocks, so two
@@ -250,10 +226,11 @@ struct QuantTraits<DType::Q3_K> {
 };
 
 // Chunk j of a Q4_K / Q5_K block is sub-block j: its low 4 bits are the low
-// (j even) or high (j odd) nibbles of qs[32 (j / 2) ..].
-template <>
-struct QuantTraits<DType::Q4_K> {
-    using Block = BlockQ4_K;
+// (j even) or high (j odd) nibbles of qs[32 (j / 2) ..]; Q5_K's bit 4 of
+// element i of chunk j is bit j of qh[i].
+template <class B, bool kFiveBits>
+struct KTraits {
+    using Block = B;
     static constexpr int kElements = kQK_K;
     PAGODA_HD static void decode8(const Block& b, int chunk, int e, float* v) {
         int scale;
@@ -263,30 +240,21 @@ struct QuantTraits<DType::Q4_K> {
         const float m = halfBitsToFloat(b.dmin) * float(min);
         int q[8];
         detail::nibbles8(b.qs + 32 * (chunk / 2) + 8 * e, chunk % 2 == 1, q);
+        if constexpr (kFiveBits) {
+            int h[8];
+            detail::bits8(b.qh + 8 * e, chunk, h);
+            PAGODA_UNROLL
+            for (int i = 0; i < 8; ++i) q[i] |= h[i] << 4;
+        }
         PAGODA_UNROLL
         for (int i = 0; i < 8; ++i) v[i] = d * float(q[i]) - m;
     }
 };
 
-// As Q4_K, bit 4 of element i of chunk j in bit j of qh[i].
 template <>
-struct QuantTraits<DType::Q5_K> {
-    using Block = BlockQ5_K;
-    static constexpr int kElements = kQK_K;
-    PAGODA_HD static void decode8(const Block& b, int chunk, int e, float* v) {
-        int scale;
-        int min;
-        detail::kScaleMin(b.scales, chunk, scale, min);
-        const float d = halfBitsToFloat(b.d) * float(scale);
-        const float m = halfBitsToFloat(b.dmin) * float(min);
-        int q[8];
-        int h[8];
-        detail::nibbles8(b.qs + 32 * (chunk / 2) + 8 * e, chunk % 2 == 1, q);
-        detail::bits8(b.qh + 8 * e, chunk, h);
-        PAGODA_UNROLL
-        for (int i = 0; i < 8; ++i) v[i] = d * float(q[i] | h[i] << 4) - m;
-    }
-};
+struct QuantTraits<DType::Q4_K> : KTraits<BlockQ4_K, false> {};
+template <>
+struct QuantTraits<DType::Q5_K> : KTraits<BlockQ5_K, true> {};
 
 // Chunk j = 4 h + k of a Q6_K block (half h, k < 4) takes its low 4 bits
 // from ql[64 h + 32 (k % 2) ..] (low nibbles for k < 2, high for k >= 2) and
