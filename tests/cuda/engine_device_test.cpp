@@ -66,42 +66,16 @@ protected:
         auto uploaded = m_cuda->uploadModel(*m_built.model);
         ASSERT_TRUE(uploaded) << uploaded.error().message;
 
-        std::mt19937_64 rng(11);
-        const std::vector<int32_t> shared = randomTokens(40, rng);  // 2.5 blocks: two are shareable
-        for (int i = 0; i < kRequests; ++i) {
-            std::vector<int32_t> prompt;
-            if (i % 2 == 0) prompt = shared;
-            const std::vector<int32_t> tail = randomTokens(10 + 7 * i, rng);
-            prompt.insert(prompt.end(), tail.begin(), tail.end());
-            m_prompts.push_back(std::move(prompt));
-        }
+        m_prompts = sharedPrefixPrompts();
         for (const auto& prompt : m_prompts) m_alone.push_back(runAll({prompt}, config(256)).front());
         comparableLengths();
     }
 
     OptimizationConfig config(int budgetBlocks) const { return deviceConfig(m_built.model->config(), budgetBlocks); }
 
-    // Runs the prompts together on one engine; tokens of each.
     std::vector<std::vector<int32_t>> runAll(const std::vector<std::vector<int32_t>>& prompts,
                                              const OptimizationConfig& config, StatsSnapshot* stats = nullptr) {
-        Recorder events;
-        auto engine = Engine::create(*m_built.model, *m_cuda, config, &events);
-        EXPECT_TRUE(engine) << engine.error().message;
-        if (!engine) return {};
-        std::vector<RequestId> ids;
-        for (const auto& prompt : prompts) ids.push_back((*engine)->submit(greedyRequest(prompt, kNewTokens)).value());
-        while ((*engine)->step()) EXPECT_TRUE((*engine)->validate());
-        if (stats) *stats = (*engine)->snapshot();
-        std::vector<std::vector<int32_t>> out;
-        for (RequestId id : ids) {
-            const std::vector<FinishEvent> finishes = events.finishes(id);
-            EXPECT_EQ(finishes.size(), 1u);
-            if (finishes.size() == 1) {
-                EXPECT_EQ(finishes[0].reason, FinishReason::Length) << finishes[0].message;
-            }
-            out.push_back(events.tokens(id));
-        }
-        return out;
+        return runTogether(*m_built.model, *m_cuda, prompts, config, kNewTokens, stats);
     }
 
     // How many leading tokens of each reference are clear choices.

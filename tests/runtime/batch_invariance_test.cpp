@@ -33,34 +33,13 @@ class BatchInvariance : public ::testing::Test {
 protected:
     void SetUp() override {
         m_model = tinyModel(256);
-        std::mt19937_64 rng(11);
-        const std::vector<int32_t> shared = randomTokens(40, rng);  // 2.5 blocks: two are shareable
-        for (int i = 0; i < kRequests; ++i) {
-            std::vector<int32_t> prompt;
-            if (i % 2 == 0) prompt = shared;
-            const std::vector<int32_t> tail = randomTokens(10 + 7 * i, rng);
-            prompt.insert(prompt.end(), tail.begin(), tail.end());
-            m_prompts.push_back(std::move(prompt));
-        }
+        m_prompts = sharedPrefixPrompts();
         for (const auto& prompt : m_prompts) m_alone.push_back(runAll({prompt}, testConfig()).front());
     }
 
-    // Runs the prompts together on one engine; tokens of each.
     std::vector<std::vector<int32_t>> runAll(const std::vector<std::vector<int32_t>>& prompts,
                                              const OptimizationConfig& config, StatsSnapshot* stats = nullptr) {
-        Recorder events;
-        auto engine = Engine::create(*m_model.model, m_ops, config, &events);
-        EXPECT_TRUE(engine) << engine.error().message;
-        std::vector<RequestId> ids;
-        for (const auto& prompt : prompts) ids.push_back((*engine)->submit(greedyRequest(prompt, kNewTokens)).value());
-        while ((*engine)->step()) EXPECT_TRUE((*engine)->validate());
-        if (stats) *stats = (*engine)->snapshot();
-        std::vector<std::vector<int32_t>> out;
-        for (RequestId id : ids) {
-            EXPECT_EQ(events.finishes(id).size(), 1u);
-            out.push_back(events.tokens(id));
-        }
-        return out;
+        return runTogether(*m_model.model, m_ops, prompts, config, kNewTokens, stats);
     }
 
     TestModel m_model;

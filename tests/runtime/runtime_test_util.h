@@ -123,6 +123,48 @@ private:
     std::map<RequestId, std::vector<FinishEvent>> m_finishes;
 };
 
+// Eight prompts, every other one starting with the same 40 tokens (two
+// full blocks of 16 to share), each with a tail of 10 + 7i tokens of its own.
+inline std::vector<std::vector<int32_t>> sharedPrefixPrompts(uint64_t seed = 11) {
+    std::mt19937_64 rng(seed);
+    const std::vector<int32_t> shared = randomTokens(40, rng);
+    std::vector<std::vector<int32_t>> prompts;
+    for (int i = 0; i < 8; ++i) {
+        std::vector<int32_t> prompt;
+        if (i % 2 == 0) prompt = shared;
+        const std::vector<int32_t> tail = randomTokens(10 + 7 * i, rng);
+        prompt.insert(prompt.end(), tail.begin(), tail.end());
+        prompts.push_back(std::move(prompt));
+    }
+    return prompts;
+}
+
+// Runs greedy requests for the prompts together on one engine until all
+// finish (validating the engine after every step); the tokens of each.
+inline std::vector<std::vector<int32_t>> runTogether(const Model& model, Ops& ops,
+                                                     const std::vector<std::vector<int32_t>>& prompts,
+                                                     const OptimizationConfig& config, int maxNewTokens,
+                                                     StatsSnapshot* stats = nullptr) {
+    Recorder events;
+    auto engine = Engine::create(model, ops, config, &events);
+    EXPECT_TRUE(engine) << engine.error().message;
+    if (!engine) return {};
+    std::vector<RequestId> ids;
+    for (const auto& prompt : prompts) ids.push_back((*engine)->submit(greedyRequest(prompt, maxNewTokens)).value());
+    while ((*engine)->step()) EXPECT_TRUE((*engine)->validate());
+    if (stats) *stats = (*engine)->snapshot();
+    std::vector<std::vector<int32_t>> out;
+    for (RequestId id : ids) {
+        const std::vector<FinishEvent> finishes = events.finishes(id);
+        EXPECT_EQ(finishes.size(), 1u);
+        if (finishes.size() == 1) {
+            EXPECT_EQ(finishes[0].reason, FinishReason::Length) << finishes[0].message;
+        }
+        out.push_back(events.tokens(id));
+    }
+    return out;
+}
+
 // Whether `text` is one well-formed JSON value (RFC 8259 grammar).
 bool isValidJson(std::string_view text);
 
