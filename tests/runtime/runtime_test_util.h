@@ -4,13 +4,17 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "engine/generation/generator.h"
 #include "engine/gguf/gguf_writer.h"
 #include "engine/model/model.h"
 #include "engine/model/synthetic.h"
@@ -163,6 +167,38 @@ inline std::vector<std::vector<int32_t>> runTogether(const Model& model, Ops& op
         out.push_back(events.tokens(id));
     }
     return out;
+}
+
+// A greedy choice from a row of logits, and how clear it is: the gap to the
+// runner-up relative to the logits' RMS.
+struct GreedyChoice {
+    int32_t token = -1;
+    float margin = 0;
+};
+
+// The greedy choice at each position where `generated` was sampled after
+// `prompt`: one prefill of prompt + generated (but its last token) on
+// `generator`. Empty (with a test failure) when the prefill fails.
+inline std::vector<GreedyChoice> greedyChoices(Generator& generator, const std::vector<int32_t>& prompt,
+                                               const std::vector<int32_t>& generated, int vocab) {
+    std::vector<int32_t> all = prompt;
+    all.insert(all.end(), generated.begin(), generated.end() - 1);
+    auto logits = generator.promptLogits(all);
+    EXPECT_TRUE(logits) << logits.error().message;
+    if (!logits) return {};
+    std::vector<GreedyChoice> choices;
+    for (size_t g = 0; g < generated.size(); ++g) {
+        const auto row = std::span(*logits).subspan((prompt.size() - 1 + g) * size_t(vocab), size_t(vocab));
+        const auto best = std::max_element(row.begin(), row.end());
+        float second = -INFINITY;
+        float sumSquares = 0;
+        for (auto it = row.begin(); it != row.end(); ++it) {
+            if (it != best) second = std::max(second, *it);
+            sumSquares += *it * *it;
+        }
+        choices.push_back({int32_t(best - row.begin()), (*best - second) / std::sqrt(sumSquares / float(vocab))});
+    }
+    return choices;
 }
 
 // Whether `text` is one well-formed JSON value (RFC 8259 grammar).
