@@ -10,6 +10,7 @@ namespace pagoda::cuda {
 namespace {
 
 constexpr int kWarps = 4;
+constexpr int kLoads = 4;  // K/V rows a warp loads before using them
 
 // Lane `lane` holds dims [lane * DPL, lane * DPL + DPL) of a head; with
 // DPL * 32 == headDim (64, 128) they are read as vectors, else one by one
@@ -104,27 +105,41 @@ __global__ void __launch_bounds__(kWarps * 32)
 
     const __half* kPool = static_cast<const __half*>(a.kv.k);
     const __half* vPool = static_cast<const __half*>(a.kv.v);
-    for (int t = begin + warp; t < end; t += kWarps) {
-        const int64_t offset = kvRowOffset(a, s, t, kvHead);
-        if (offset < 0) continue;
-        float k[DPL];
-        float v[DPL];
-        loadHalfRow<DPL>(kPool + offset, lane, D, k);
-        loadHalfRow<DPL>(vPool + offset, lane, D, v);
+    // The warp's positions are begin + warp, + kWarps, ...; kLoads of them
+    // are loaded before any is used, so that their latencies overlap. The
+    // order of the softmax updates stays position order.
+    for (int t0 = begin + warp; t0 < end; t0 += kWarps * kLoads) {
+        float k[kLoads][DPL];
+        float v[kLoads][DPL];
+        bool present[kLoads];
 #pragma unroll
-        for (int h = 0; h < MAXH; ++h) {
-            if (h >= nh) break;
-            float dot = 0.0f;
+        for (int u = 0; u < kLoads; ++u) {
+            const int t = t0 + u * kWarps;
+            const int64_t offset = t < end ? kvRowOffset(a, s, t, kvHead) : -1;
+            present[u] = offset >= 0;  // the same on every lane
+            if (present[u]) {
+                loadHalfRow<DPL>(kPool + offset, lane, D, k[u]);
+                loadHalfRow<DPL>(vPool + offset, lane, D, v[u]);
+            }
+        }
 #pragma unroll
-            for (int i = 0; i < DPL; ++i) dot += q[h][i] * k[i];
-            dot = warpSum(dot);
-            const float mNew = fmaxf(m[h], dot);
-            const float correction = exp2f(m[h] - mNew);
-            const float p = exp2f(dot - mNew);
-            l[h] = l[h] * correction + p;
+        for (int u = 0; u < kLoads; ++u) {
+            if (!present[u]) continue;
 #pragma unroll
-            for (int i = 0; i < DPL; ++i) acc[h][i] = acc[h][i] * correction + p * v[i];
-            m[h] = mNew;
+            for (int h = 0; h < MAXH; ++h) {
+                if (h >= nh) break;
+                float dot = 0.0f;
+#pragma unroll
+                for (int i = 0; i < DPL; ++i) dot += q[h][i] * k[u][i];
+                dot = warpSum(dot);
+                const float mNew = fmaxf(m[h], dot);
+                const float correction = exp2f(m[h] - mNew);
+                const float p = exp2f(dot - mNew);
+                l[h] = l[h] * correction + p;
+#pragma unroll
+                for (int i = 0; i < DPL; ++i) acc[h][i] = acc[h][i] * correction + p * v[u][i];
+                m[h] = mNew;
+            }
         }
     }
 
