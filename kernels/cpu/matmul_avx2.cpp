@@ -7,6 +7,8 @@
 // group shares. Dequantizing computes each value with one fused
 // multiply-add, so it is correctly rounded.
 
+#include <type_traits>
+
 #include "kernels/cpu/matmul_isa_impl.h"
 
 namespace pagoda::cpu::detail {
@@ -274,32 +276,88 @@ struct Avx2 {
         }
     };
 
-    // Q6_K half h (128 elements) as sub-blocks of 16: f(element offset,
-    // sub-block, integers q - 32 as 2 vectors).
-    template <class F>
-    static void q6kHalf(const BlockQ6_K& b, int h, F&& f) {
-        __m256i q[4];
-        unpackQ6KHalf(b, h, q);
-        for (int g = 0; g < 4; ++g) {
-            Vec v[4];
-            bytesToF32<true>(_mm256_sub_epi8(q[g], bytes(32)), v);
-            const int e = 128 * h + 32 * g;
-            f(e, e / 16, v);
-            f(e + 16, e / 16 + 1, v + 2);
+    // A format with 16 sub-blocks of 16 (Q2_K, Q3_K, Q6_K), one half (128
+    // elements) per step: acc[0/1] += sum_j scale_j (q . x)_j and, with an
+    // offset, acc[1] += sum_j offset_j (sum of x)_j. From the type's pieces
+    // P: Block, Prep (scale[16], with an offset offset[16]), prepare(block),
+    // and halfBytes(block, h, q): the integers of half h as signed bytes,
+    // q[g] for elements 128h + 32g .. + 31.
+    template <class P>
+    struct Format16 : P {
+        using typename P::Block;
+        using typename P::Prep;
+        static constexpr int kElements = kQK_K;
+        static constexpr int kSteps = 2;
+        static constexpr bool kHasOffset = requires(const Prep& p) { p.offset; };
+        // What a decode group shares: x, and with an offset lane j of
+        // subSums[k] = the sum of x over sub-block 8k + j.
+        struct XOnly {
+            const float* x;
+        };
+        struct XWithSums {
+            const float* x;
+            Vec subSums[2];
+        };
+        using X = std::conditional_t<kHasOffset, XWithSums, XOnly>;
+        static X share(const float* x) {
+            if constexpr (kHasOffset) {
+                Vec s[16];
+                for (int j = 0; j < 16; ++j) s[j] = add(load(x + 16 * j), load(x + 16 * j + 8));
+                return {x, {laneSums(s), laneSums(s + 8)}};
+            } else {
+                return {x};
+            }
         }
-    }
-    // Half h (128 elements) of a block with 16-element sub-blocks, from its
-    // integers as bytes (q[g]: elements 128h + 32g .. + 31): f(element
-    // offset, sub-block, integers as 2 vectors).
-    template <bool kSigned, class F>
-    static void subBlocks16(const __m256i* q, int h, F&& f) {
-        for (int g = 0; g < 4; ++g) {
-            Vec v[4];
-            bytesToF32<kSigned>(q[g], v);
-            const int e = 128 * h + 32 * g;
-            f(e, e / 16, v);
-            f(e + 16, e / 16 + 1, v + 2);
+        static void dot(const Block& b, const Prep& p, const X& x, int h, Vec* acc) {
+            if constexpr (kHasOffset) {
+                if (h == 0) acc[1] = fma(load(p.offset), x.subSums[0], fma(load(p.offset + 8), x.subSums[1], acc[1]));
+            }
+            subBlocks(b, h, [&](int e, int j, const Vec* v) {
+                acc[j % 2] = fma(set1(p.scale[j]), intDot(v, x.x + e, 2), acc[j % 2]);
+            });
         }
+        static void dequant(const Block& b, float* out) {
+            const Prep p = P::prepare(b);
+            for (int h = 0; h < 2; ++h) {
+                subBlocks(b, h, [&](int e, int j, const Vec* v) {
+                    storeValues(v, 2, set1(p.scale[j]), offset(p, j), out + e);
+                });
+            }
+        }
+        static Vec offset(const Prep& p, int j) {
+            if constexpr (kHasOffset) {
+                return set1(p.offset[j]);
+            } else {
+                return zero();
+            }
+        }
+        // Half h as its sub-blocks: f(element offset, sub-block, integers
+        // as 2 vectors).
+        template <class F>
+        static void subBlocks(const Block& b, int h, F&& f) {
+            __m256i q[4];
+            P::halfBytes(b, h, q);
+            for (int g = 0; g < 4; ++g) {
+                Vec v[4];
+                bytesToF32<true>(q[g], v);
+                const int e = 128 * h + 32 * g;
+                f(e, e / 16, v);
+                f(e + 16, e / 16 + 1, v + 2);
+            }
+        }
+    };
+    // The 16 sub-block scales, and offsets where a type has them.
+    struct Scales16 {
+        alignas(32) float scale[16];
+    };
+    struct ScalesOffsets16 {
+        alignas(32) float scale[16];
+        alignas(32) float offset[16];
+    };
+    // out[j] = sc_j * d for signed bytes sc_j, j < 8 in lo and 8.. in hi.
+    static void storeScales16(__m128i lo, __m128i hi, Vec d, float* out) {
+        store(out, mul(i8ToF32(lo), d));
+        store(out + 8, mul(i8ToF32(hi), d));
     }
     // Q2_K / Q3_K half h: the 2-bit integers (layout at BlockQ2_K) as bytes.
     static void twoBitBytes(const uint8_t* qs, int h, __m256i* q) {
@@ -307,18 +365,65 @@ struct Avx2 {
         // 16-bit shifts: the bits crossing from the next byte are masked off.
         for (int g = 0; g < 4; ++g) q[g] = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * g), bytes(3));
     }
-    // Q3_K half h: the integers q - 4 as signed bytes; bit 2 of element
-    // 128h + 32g + i is bit 4h + g of hmask[i], and subtracting 4 where it is
-    // clear is the same as adding it and subtracting 4.
-    static void q3kHalf(const BlockQ3_K& b, int h, __m256i* q) {
-        twoBitBytes(b.qs, h, q);
-        const __m256i hmask = load32Bytes(b.hmask);
-        for (int g = 0; g < 4; ++g) {
-            const __m256i bit = bytes(char(1 << (4 * h + g)));
-            const __m256i clear = _mm256_cmpeq_epi8(_mm256_and_si256(hmask, bit), _mm256_setzero_si256());
-            q[g] = _mm256_sub_epi8(q[g], _mm256_and_si256(clear, bytes(4)));
+
+    // Q2_K, as KFormat with 16 sub-blocks of 16: scales d * sc_j and
+    // offsets -dmin * m_j (exact: 11 x 4 significant bits; the 4-bit sc_j,
+    // m_j and integers read the same as signed bytes).
+    struct Q2KPieces {
+        using Block = BlockQ2_K;
+        using Prep = ScalesOffsets16;
+        static Prep prepare(const Block& b) {
+            const __m128i raw = load16Bytes(b.scales);
+            const __m128i low = _mm_set1_epi8(0x0f);
+            const __m128i sc = _mm_and_si128(raw, low);
+            const __m128i m = _mm_and_si128(_mm_srli_epi16(raw, 4), low);
+            Prep p;
+            storeScales16(sc, _mm_unpackhi_epi64(sc, sc), scaleOf(b.d), p.scale);
+            storeScales16(m, _mm_unpackhi_epi64(m, m), scaleOf(b.dmin ^ 0x8000), p.offset);
+            return p;
         }
-    }
+        static void halfBytes(const Block& b, int h, __m256i* q) { twoBitBytes(b.qs, h, q); }
+    };
+    // Q3_K: scales d * (sc_j - 32) (exact: 11 x 6 significant bits),
+    // integers q - 4.
+    struct Q3KPieces {
+        using Block = BlockQ3_K;
+        using Prep = Scales16;
+        static Prep prepare(const Block& b) {
+            const __m128i sc = _mm_sub_epi8(unpackQ3KScales(b.scales), _mm_set1_epi8(32));
+            Prep p;
+            storeScales16(sc, _mm_unpackhi_epi64(sc, sc), scaleOf(b.d), p.scale);
+            return p;
+        }
+        // Bit 2 of element 128h + 32g + i is bit 4h + g of hmask[i], and
+        // subtracting 4 where it is clear is the same as adding it and
+        // subtracting 4.
+        static void halfBytes(const Block& b, int h, __m256i* q) {
+            twoBitBytes(b.qs, h, q);
+            const __m256i hmask = load32Bytes(b.hmask);
+            for (int g = 0; g < 4; ++g) {
+                const __m256i bit = bytes(char(1 << (4 * h + g)));
+                const __m256i clear = _mm256_cmpeq_epi8(_mm256_and_si256(hmask, bit), _mm256_setzero_si256());
+                q[g] = _mm256_sub_epi8(q[g], _mm256_and_si256(clear, bytes(4)));
+            }
+        }
+    };
+    // Q6_K: scales d * scales[j] (exact: 11 x 8 significant bits), integers
+    // q - 32.
+    struct Q6KPieces {
+        using Block = BlockQ6_K;
+        using Prep = Scales16;
+        static Prep prepare(const Block& b) {
+            const auto* scales = reinterpret_cast<const uint8_t*>(b.scales);
+            Prep p;
+            storeScales16(load8Bytes(scales), load8Bytes(scales + 8), scaleOf(b.d), p.scale);
+            return p;
+        }
+        static void halfBytes(const Block& b, int h, __m256i* q) {
+            unpackQ6KHalf(b, h, q);
+            for (int g = 0; g < 4; ++g) q[g] = _mm256_sub_epi8(q[g], bytes(32));
+        }
+    };
 
     // ---- Block formats ----
 
@@ -330,137 +435,9 @@ struct Avx2 {
     using Q4_K = KFormat<BlockQ4_K>;
     using Q5_K = KFormat<BlockQ5_K>;
 
-    struct Q6_K {
-        using Block = BlockQ6_K;
-        static constexpr int kElements = kQK_K;
-        static constexpr int kSteps = 2;  // halves of 128
-        struct X {
-            const float* x;
-        };
-        static X share(const float* x) { return {x}; }
-        // The 16 sub-block scales d * scales[j] (exact: 11 x 8 significant bits).
-        struct Prep {
-            alignas(32) float scale[16];
-        };
-        static Prep prepare(const Block& b) {
-            const Vec d = scaleOf(b.d);
-            const auto* scales = reinterpret_cast<const uint8_t*>(b.scales);
-            Prep p;
-            store(p.scale, mul(i8ToF32(load8Bytes(scales)), d));
-            store(p.scale + 8, mul(i8ToF32(load8Bytes(scales + 8)), d));
-            return p;
-        }
-        static void dot(const Block& b, const Prep& p, const X& x, int h, Vec* acc) {
-            q6kHalf(b, h, [&](int e, int j, const Vec* q) {
-                acc[j % 2] = fma(set1(p.scale[j]), intDot(q, x.x + e, 2), acc[j % 2]);
-            });
-        }
-        static void dequant(const Block& b, float* out) {
-            const Prep p = prepare(b);
-            for (int h = 0; h < 2; ++h) {
-                q6kHalf(b, h, [&](int e, int j, const Vec* q) {
-                    storeValues(q, 2, set1(p.scale[j]), zero(), out + e);
-                });
-            }
-        }
-    };
-
-    // Q2_K: acc[0/1] += sum_j d sc_j (q . x)_j and acc[1] -= sum_j dmin m_j
-    // (sum of x)_j, as KFormat with 16 sub-blocks of 16.
-    struct Q2_K {
-        using Block = BlockQ2_K;
-        static constexpr int kElements = kQK_K;
-        static constexpr int kSteps = 2;  // halves of 128
-        // What a decode group shares: x, and lane j of subSums[k] = the sum
-        // of x over sub-block 8k + j.
-        struct X {
-            const float* x;
-            Vec subSums[2];
-        };
-        static X share(const float* x) {
-            Vec s[16];
-            for (int j = 0; j < 16; ++j) s[j] = add(load(x + 16 * j), load(x + 16 * j + 8));
-            return {x, {laneSums(s), laneSums(s + 8)}};
-        }
-        // The 16 sub-block scales d * sc_j and offsets -dmin * m_j (exact:
-        // 11 x 4 significant bits).
-        struct Prep {
-            alignas(32) float scale[16];
-            alignas(32) float offset[16];
-        };
-        static Prep prepare(const Block& b) {
-            const __m128i raw = load16Bytes(b.scales);
-            const __m128i low = _mm_set1_epi8(0x0f);
-            const __m128i sc = _mm_and_si128(raw, low);
-            const __m128i m = _mm_and_si128(_mm_srli_epi16(raw, 4), low);
-            const Vec d = scaleOf(b.d);
-            const Vec dmin = scaleOf(b.dmin ^ 0x8000);
-            Prep p;
-            store(p.scale, mul(u8ToF32(sc), d));
-            store(p.scale + 8, mul(u8ToF32(_mm_unpackhi_epi64(sc, sc)), d));
-            store(p.offset, mul(u8ToF32(m), dmin));
-            store(p.offset + 8, mul(u8ToF32(_mm_unpackhi_epi64(m, m)), dmin));
-            return p;
-        }
-        static void dot(const Block& b, const Prep& p, const X& x, int h, Vec* acc) {
-            if (h == 0) acc[1] = fma(load(p.offset), x.subSums[0], fma(load(p.offset + 8), x.subSums[1], acc[1]));
-            __m256i q[4];
-            twoBitBytes(b.qs, h, q);
-            subBlocks16<false>(q, h, [&](int e, int j, const Vec* v) {
-                acc[j % 2] = fma(set1(p.scale[j]), intDot(v, x.x + e, 2), acc[j % 2]);
-            });
-        }
-        static void dequant(const Block& b, float* out) {
-            const Prep p = prepare(b);
-            for (int h = 0; h < 2; ++h) {
-                __m256i q[4];
-                twoBitBytes(b.qs, h, q);
-                subBlocks16<false>(q, h, [&](int e, int j, const Vec* v) {
-                    storeValues(v, 2, set1(p.scale[j]), set1(p.offset[j]), out + e);
-                });
-            }
-        }
-    };
-
-    // Q3_K: as Q6_K, with 3-bit integers.
-    struct Q3_K {
-        using Block = BlockQ3_K;
-        static constexpr int kElements = kQK_K;
-        static constexpr int kSteps = 2;  // halves of 128
-        struct X {
-            const float* x;
-        };
-        static X share(const float* x) { return {x}; }
-        // The 16 sub-block scales d * (sc_j - 32) (exact: 11 x 6 significant bits).
-        struct Prep {
-            alignas(32) float scale[16];
-        };
-        static Prep prepare(const Block& b) {
-            const __m128i sc = _mm_sub_epi8(unpackQ3KScales(b.scales), _mm_set1_epi8(32));
-            const Vec d = scaleOf(b.d);
-            Prep p;
-            store(p.scale, mul(i8ToF32(sc), d));
-            store(p.scale + 8, mul(i8ToF32(_mm_unpackhi_epi64(sc, sc)), d));
-            return p;
-        }
-        static void dot(const Block& b, const Prep& p, const X& x, int h, Vec* acc) {
-            __m256i q[4];
-            q3kHalf(b, h, q);
-            subBlocks16<true>(q, h, [&](int e, int j, const Vec* v) {
-                acc[j % 2] = fma(set1(p.scale[j]), intDot(v, x.x + e, 2), acc[j % 2]);
-            });
-        }
-        static void dequant(const Block& b, float* out) {
-            const Prep p = prepare(b);
-            for (int h = 0; h < 2; ++h) {
-                __m256i q[4];
-                q3kHalf(b, h, q);
-                subBlocks16<true>(q, h, [&](int e, int j, const Vec* v) {
-                    storeValues(v, 2, set1(p.scale[j]), zero(), out + e);
-                });
-            }
-        }
-    };
+    using Q2_K = Format16<Q2KPieces>;
+    using Q3_K = Format16<Q3KPieces>;
+    using Q6_K = Format16<Q6KPieces>;
 };
 
 }  // namespace

@@ -208,21 +208,29 @@ struct Avx512 {
         }
     };
 
-    // Q6_K, one half (128 elements) per step: the integers as bytes (layout
-    // in dtype.h), then each sub-block of 16 widened and scaled (exact: 11 x
-    // 8 x 6 significant bits).
-    struct Q6KDecoder {
-        using Block = BlockQ6_K;
+    // Q2_K / Q3_K / Q6_K: 16 sub-blocks of 16, one half (128 elements) per
+    // step.
+    struct Halves16 {
         static constexpr int kElements = kQK_K;
         static constexpr int kSteps = 2;
-        struct Prep {
-            alignas(64) float scale[16];
-        };
-        static Prep prepare(const Block& b) {
-            Prep p;
-            store(p.scale, mul(i8ToF32(load16Bytes(b.scales)), scaleOf(b.d)));
-            return p;
-        }
+    };
+    // Q3_K / Q6_K's Prep: the sub-block scales d * sc_j, from the sc_j as
+    // signed bytes.
+    struct Scales16 {
+        alignas(64) float scale[16];
+    };
+    static Scales16 scales16(uint16_t d, __m128i sc) {
+        Scales16 p;
+        store(p.scale, mul(i8ToF32(sc), scaleOf(d)));
+        return p;
+    }
+
+    // Q6_K: the integers as bytes (layout in dtype.h), then each sub-block
+    // of 16 widened and scaled (exact: 11 x 8 x 6 significant bits).
+    struct Q6KDecoder : Halves16 {
+        using Block = BlockQ6_K;
+        using Prep = Scales16;
+        static Prep prepare(const Block& b) { return scales16(b.d, load16Bytes(b.scales)); }
         template <class F>
         static void values(const Block& b, const Prep& p, int h, F&& f) {
             const __m512i low = _mm512_set1_epi8(0x0f);
@@ -250,15 +258,12 @@ struct Avx512 {
         }
     };
 
-    // Q2_K, one half (128 elements) per step, through a table per sub-block
-    // of 16. vpermps indexes with bits 0-3 of a lane, and (byte >> 2k)
-    // carries the next integer's bits at 2-3: the table repeats its 4
-    // values 4 times. Prep: the sub-block scales d * sc_j and offsets
-    // -dmin * m_j (exact: 11 x 4 significant bits).
-    struct Q2KDecoder {
+    // Q2_K, through a table per sub-block of 16. vpermps indexes with bits
+    // 0-3 of a lane, and (byte >> 2k) carries the next integer's bits at
+    // 2-3: the table repeats its 4 values 4 times. Prep: the sub-block scales
+    // d * sc_j and offsets -dmin * m_j (exact: 11 x 4 significant bits).
+    struct Q2KDecoder : Halves16 {
         using Block = BlockQ2_K;
-        static constexpr int kElements = kQK_K;
-        static constexpr int kSteps = 2;
         struct Prep {
             alignas(64) float scale[16];
             alignas(64) float offset[16];
@@ -285,23 +290,17 @@ struct Avx512 {
         }
     };
 
-    // Q3_K, one half per step, through a table per sub-block of the 8
-    // values d (sc_j - 32) (q - 4) (exact: 11 x 6 x 3 significant bits),
-    // repeated twice like Q2_K's. The 3-bit indices of 32 elements are
-    // assembled as bytes in a ymm, then widened 16 at a time. Decode, 4096 x
-    // 4096, 1 thread: 728 us, where widening first and merging bit 2 from a
-    // mask register took 1155 us, and the same byte assembly in xmm halves 882.
-    struct Q3KDecoder {
+    // Q3_K, through a table per sub-block of the 8 values d (sc_j - 32)
+    // (q - 4) (exact: 11 x 6 x 3 significant bits), repeated twice like
+    // Q2_K's. The 3-bit indices of 32 elements are assembled as bytes in a
+    // ymm, then widened 16 at a time. Decode, 4096 x 4096, 1 thread: 728 us,
+    // where widening first and merging bit 2 from a mask register took 1155
+    // us, and the same byte assembly in xmm halves 882.
+    struct Q3KDecoder : Halves16 {
         using Block = BlockQ3_K;
-        static constexpr int kElements = kQK_K;
-        static constexpr int kSteps = 2;
-        struct Prep {
-            alignas(64) float scale[16];
-        };
+        using Prep = Scales16;
         static Prep prepare(const Block& b) {
-            Prep p;
-            store(p.scale, mul(i8ToF32(_mm_sub_epi8(unpackQ3KScales(b.scales), _mm_set1_epi8(32))), scaleOf(b.d)));
-            return p;
+            return scales16(b.d, _mm_sub_epi8(unpackQ3KScales(b.scales), _mm_set1_epi8(32)));
         }
         template <class F>
         static void values(const Block& b, const Prep& p, int h, F&& f) {

@@ -213,6 +213,41 @@ float fitScaleAndMin(const float* x, const float* w, int n, const KSearch& s, ui
     return scale;
 }
 
+// The largest scale and min of a K-quant block's sub-blocks.
+struct KMaxima {
+    float scale = 0.0f;
+    float min = 0.0f;
+};
+
+// The weights of a sub-block's fit: |x| (Q2_K), or the sub-block's
+// sqrt(mean x^2) + |x| (Q4_K / Q5_K).
+enum class KWeights { Abs, RmsPlusAbs };
+
+// Q2_K / Q4_K / Q5_K: x[256] as sub-blocks of kSub, each fitted by
+// fitScaleAndMin. Sets scales[256 / kSub], mins[256 / kSub] and the
+// integers L[256].
+template <int kSub>
+KMaxima fitKSubBlocks(const float* x, KWeights weighting, const KSearch& search, float* scales, float* mins,
+                      uint8_t* L) {
+    KMaxima max;
+    for (int j = 0; j < kQK_K / kSub; ++j) {
+        const float* xs = x + kSub * j;
+        float weights[kSub];
+        if (weighting == KWeights::RmsPlusAbs) {
+            float sumX2 = 0.0f;
+            for (int i = 0; i < kSub; ++i) sumX2 += xs[i] * xs[i];
+            const float rms = std::sqrt(sumX2 / float(kSub));
+            for (int i = 0; i < kSub; ++i) weights[i] = rms + std::fabs(xs[i]);
+        } else {
+            for (int i = 0; i < kSub; ++i) weights[i] = std::fabs(xs[i]);
+        }
+        scales[j] = fitScaleAndMin(xs, weights, kSub, search, L + kSub * j, mins[j]);
+        max.scale = std::max(max.scale, scales[j]);
+        max.min = std::max(max.min, mins[j]);
+    }
+    return max;
+}
+
 // ggml's quantize_row_q4_K_ref / q5_K_ref up to the packing of the
 // integers: each sub-block of 32 fitted with weights sqrt(mean x^2) + |x|,
 // the 8 scales and 8 mins quantized to 6 bits against their maxima, then
@@ -223,19 +258,7 @@ void quantizeKScales(const float* x, const KSearch& search, Block& block, uint8_
     constexpr int kSub = 32;
     float scales[kQK_K / kSub];
     float mins[kQK_K / kSub];
-    float maxScale = 0.0f;
-    float maxMin = 0.0f;
-    for (int j = 0; j < kQK_K / kSub; ++j) {
-        const float* xs = x + kSub * j;
-        float sumX2 = 0.0f;
-        for (int i = 0; i < kSub; ++i) sumX2 += xs[i] * xs[i];
-        const float rms = std::sqrt(sumX2 / float(kSub));
-        float weights[kSub];
-        for (int i = 0; i < kSub; ++i) weights[i] = rms + std::fabs(xs[i]);
-        scales[j] = fitScaleAndMin(xs, weights, kSub, search, L + kSub * j, mins[j]);
-        maxScale = std::max(maxScale, scales[j]);
-        maxMin = std::max(maxMin, mins[j]);
-    }
+    const auto [maxScale, maxMin] = fitKSubBlocks<kSub>(x, KWeights::RmsPlusAbs, search, scales, mins, L);
     const float invScale = maxScale > 0.0f ? 63.0f / maxScale : 0.0f;
     const float invMin = maxMin > 0.0f ? 63.0f / maxMin : 0.0f;
     uint8_t sc[8];
@@ -332,41 +355,52 @@ float fitSymmetricScale(const float* x, int n, int nmax, uint8_t* L) {
     return scale;
 }
 
-// ggml's quantize_row_q6_K_ref: a symmetric fit per sub-block of 16, the
-// 16 scales quantized to int8 against the one of largest magnitude, then
-// every element requantized against the stored scales.
-void quantizeQ6_K(const float* x, BlockQ6_K* blocks, int64_t nBlocks) {
+// Q3_K / Q6_K, one block of x[256]: a symmetric fit per sub-block of 16
+// (fitSymmetricScale, integers l in [-nmax, nmax - 1]), the 16 scales
+// quantized against the one of largest magnitude, which becomes
+// -scaleLevels, then every element requantized against the stored scales.
+// The type's parts:
+//   storeScales(block, iscale, scales, sc): stores the 16 scales, each
+//     scales[j] * iscale rounded, and sets sc[j] to the integer it stands for;
+//   pack(L, block): stores the integers L[256] = l + nmax.
+template <class Block, class StoreScales, class Pack>
+void quantizeSymmetricK(const float* x, int nmax, float scaleLevels, Block& block, StoreScales&& storeScales,
+                        Pack&& pack) {
     constexpr int kSub = 16;
-    for (int64_t b = 0; b < nBlocks; ++b, x += kQK_K) {
-        BlockQ6_K& block = blocks[b];
-        uint8_t L[kQK_K];
-        float scales[kQK_K / kSub];
-        float maxScale = 0.0f;
-        float maxAbsScale = 0.0f;
-        for (int j = 0; j < kQK_K / kSub; ++j) {
-            scales[j] = fitSymmetricScale(x + kSub * j, kSub, 32, L + kSub * j);
-            if (std::fabs(scales[j]) > maxAbsScale) {
-                maxAbsScale = std::fabs(scales[j]);
-                maxScale = scales[j];
-            }
+    constexpr int kSubBlocks = kQK_K / kSub;
+    uint8_t L[kQK_K];
+    float scales[kSubBlocks];
+    for (int j = 0; j < kSubBlocks; ++j) scales[j] = fitSymmetricScale(x + kSub * j, kSub, nmax, L + kSub * j);
+    const float maxScale = signedAbsMax(scales, kSubBlocks);
+    if (std::fabs(maxScale) < 1e-15f) {  // ggml's GROUP_MAX_EPS
+        std::memset(&block, 0, sizeof(block));
+        return;
+    }
+    const float iscale = -scaleLevels / maxScale;
+    block.d = floatToHalf(1.0f / iscale);
+    int sc[kSubBlocks];
+    storeScales(block, iscale, scales, sc);
+    for (int j = 0; j < kSubBlocks; ++j) {
+        const float d = halfToFloat(block.d) * float(sc[j]);
+        if (d == 0.0f) continue;
+        for (int i = 0; i < kSub; ++i) {
+            L[kSub * j + i] = uint8_t(nmax + nearestIntIn(x[kSub * j + i] / d, -nmax, nmax - 1));
         }
-        if (maxAbsScale < 1e-15f) {
-            std::memset(&block, 0, sizeof(block));
-            continue;
-        }
-        const float iscale = -128.0f / maxScale;
-        block.d = floatToHalf(1.0f / iscale);
-        for (int j = 0; j < kQK_K / kSub; ++j) {
+    }
+    pack(L, block);
+}
+
+// ggml's quantize_row_q6_K_ref: quantizeSymmetricK with 6-bit integers and
+// int8 scales.
+void quantizeQ6_K(const float* x, BlockQ6_K* blocks, int64_t nBlocks) {
+    const auto storeScales = [](BlockQ6_K& block, float iscale, const float* scales, int* sc) {
+        for (int j = 0; j < 16; ++j) {
             block.scales[j] = int8_t(std::min(127, nearestIntIn(iscale * scales[j], -128, 128)));
+            sc[j] = block.scales[j];
         }
-        for (int j = 0; j < kQK_K / kSub; ++j) {
-            const float d = halfToFloat(block.d) * float(block.scales[j]);
-            if (d == 0.0f) continue;
-            for (int i = 0; i < kSub; ++i) {
-                L[kSub * j + i] = uint8_t(32 + nearestIntIn(x[kSub * j + i] / d, -32, 31));
-            }
-        }
-        // The packing documented at BlockQ6_K.
+    };
+    // The packing documented at BlockQ6_K.
+    const auto pack = [](const uint8_t* L, BlockQ6_K& block) {
         for (int h = 0; h < 2; ++h) {
             const uint8_t* q = L + 128 * h;
             for (int i = 0; i < 32; ++i) {
@@ -376,7 +410,8 @@ void quantizeQ6_K(const float* x, BlockQ6_K* blocks, int64_t nBlocks) {
                     uint8_t(q[i] >> 4 | (q[i + 32] >> 4) << 2 | (q[i + 64] >> 4) << 4 | (q[i + 96] >> 4) << 6);
             }
         }
-    }
+    };
+    for (int64_t b = 0; b < nBlocks; ++b) quantizeSymmetricK(x + b * kQK_K, 32, 128.0f, blocks[b], storeScales, pack);
 }
 
 // Q2_K / Q3_K: the low 2 bits of L[256] as documented at BlockQ2_K.
@@ -403,16 +438,8 @@ void quantizeQ2_K(const float* x, BlockQ2_K* blocks, int64_t nBlocks) {
         uint8_t L[kQK_K];
         float scales[kSubBlocks];
         float mins[kSubBlocks];
-        float maxScale = 0.0f;
-        float maxMin = 0.0f;
-        for (int j = 0; j < kSubBlocks; ++j) {
-            const float* xs = x + kSub * j;
-            float weights[kSub];
-            for (int i = 0; i < kSub; ++i) weights[i] = std::fabs(xs[i]);
-            scales[j] = fitScaleAndMin(xs, weights, kSub, KSearch{3, -0.5f, 0.1f, 15}, L + kSub * j, mins[j]);
-            maxScale = std::max(maxScale, scales[j]);
-            maxMin = std::max(maxMin, mins[j]);
-        }
+        const auto [maxScale, maxMin] =
+            fitKSubBlocks<kSub>(x, KWeights::Abs, KSearch{3, -0.5f, 0.1f, 15}, scales, mins, L);
         const float invScale = maxScale > 0.0f ? 15.0f / maxScale : 0.0f;
         const float invMin = maxMin > 0.0f ? 15.0f / maxMin : 0.0f;
         // Clamped below at 0, as for Q4_K.
@@ -434,49 +461,26 @@ void quantizeQ2_K(const float* x, BlockQ2_K* blocks, int64_t nBlocks) {
     }
 }
 
-// After ggml's quantize_row_q3_K_ref: a symmetric fit per sub-block of 16
-// (make_qx_quants, as Q6_K; ggml uses its make_q3_quants), the 16 scales
-// quantized to 6 bits (-32..31) against the one of largest magnitude, then
-// every element requantized against the stored scales.
+// After ggml's quantize_row_q3_K_ref: quantizeSymmetricK with 3-bit
+// integers (make_qx_quants, as Q6_K; ggml uses its make_q3_quants) and 6-bit
+// scales (-32..31).
 void quantizeQ3_K(const float* x, BlockQ3_K* blocks, int64_t nBlocks) {
-    constexpr int kSub = 16;
-    constexpr int kSubBlocks = kQK_K / kSub;
-    for (int64_t b = 0; b < nBlocks; ++b, x += kQK_K) {
-        BlockQ3_K& block = blocks[b];
-        uint8_t L[kQK_K];
-        float scales[kSubBlocks];
-        float maxScale = 0.0f;
-        float maxAbsScale = 0.0f;
-        for (int j = 0; j < kSubBlocks; ++j) {
-            scales[j] = fitSymmetricScale(x + kSub * j, kSub, 4, L + kSub * j);
-            if (std::fabs(scales[j]) > maxAbsScale) {
-                maxAbsScale = std::fabs(scales[j]);
-                maxScale = scales[j];
-            }
-        }
-        if (maxAbsScale < 1e-15f) {
-            std::memset(&block, 0, sizeof(block));
-            continue;
-        }
-        const float iscale = -32.0f / maxScale;
-        block.d = floatToHalf(1.0f / iscale);
-        int sc[kSubBlocks];  // 0..63, the stored scale + 32
+    const auto storeScales = [](BlockQ3_K& block, float iscale, const float* scales, int* sc) {
         std::memset(block.scales, 0, sizeof(block.scales));
-        for (int j = 0; j < kSubBlocks; ++j) {
-            sc[j] = nearestIntIn(iscale * scales[j], -32, 31) + 32;
-            // The packing documented at BlockQ3_K.
-            block.scales[j % 8] |= uint8_t((sc[j] & 0xf) << (j < 8 ? 0 : 4));
-            block.scales[8 + j % 4] |= uint8_t((sc[j] >> 4) << (2 * (j / 4)));
+        for (int j = 0; j < 16; ++j) {
+            sc[j] = nearestIntIn(iscale * scales[j], -32, 31);
+            // The packing documented at BlockQ3_K, of sc + 32 (0..63).
+            const int stored = sc[j] + 32;
+            block.scales[j % 8] |= uint8_t((stored & 0xf) << (j < 8 ? 0 : 4));
+            block.scales[8 + j % 4] |= uint8_t((stored >> 4) << (2 * (j / 4)));
         }
-        for (int j = 0; j < kSubBlocks; ++j) {
-            const float d = halfToFloat(block.d) * float(sc[j] - 32);
-            if (d == 0.0f) continue;
-            for (int i = 0; i < kSub; ++i) L[kSub * j + i] = uint8_t(4 + nearestIntIn(x[kSub * j + i] / d, -4, 3));
-        }
+    };
+    const auto pack = [](const uint8_t* L, BlockQ3_K& block) {
         std::memset(block.hmask, 0, sizeof(block.hmask));
         for (int e = 0; e < kQK_K; ++e) block.hmask[e % 32] |= uint8_t((L[e] >> 2) << (e / 32));
         packTwoBits(L, block.qs);
-    }
+    };
+    for (int64_t b = 0; b < nBlocks; ++b) quantizeSymmetricK(x + b * kQK_K, 4, 32.0f, blocks[b], storeScales, pack);
 }
 
 }  // namespace

@@ -73,26 +73,22 @@ PAGODA_HD T load(const uint8_t* p, int64_t i) {
 // Word i of 2-byte aligned bytes p (little endian: byte 2i is the low half).
 PAGODA_HD uint32_t word(const uint8_t* p, int i) { return load<uint16_t>(p, i); }
 
-// The 8 nibbles of bytes p[0..7] (2-byte aligned), low or high halves.
-PAGODA_HD void nibbles8(const uint8_t* p, bool high, int (&q)[8]) {
-    const int shift = high ? 4 : 0;
+// The bit fields (p[i] >> shift) & mask of bytes p[0..7] (2-byte aligned),
+// shift < 8.
+PAGODA_HD void bitFields8(const uint8_t* p, int shift, uint32_t mask, int (&q)[8]) {
     PAGODA_UNROLL
     for (int i = 0; i < 4; ++i) {
         const uint32_t w = word(p, i) >> shift;
-        q[2 * i] = int(w & 0x0f);
-        q[2 * i + 1] = int((w >> 8) & 0x0f);
+        q[2 * i] = int(w & mask);
+        q[2 * i + 1] = int((w >> 8) & mask);
     }
 }
 
+// The 8 nibbles of bytes p[0..7] (2-byte aligned), low or high halves.
+PAGODA_HD void nibbles8(const uint8_t* p, bool high, int (&q)[8]) { bitFields8(p, high ? 4 : 0, 0x0f, q); }
+
 // Bits `bit` of bytes p[0..7] (2-byte aligned).
-PAGODA_HD void bits8(const uint8_t* p, int bit, int (&h)[8]) {
-    PAGODA_UNROLL
-    for (int i = 0; i < 4; ++i) {
-        const uint32_t w = word(p, i) >> bit;
-        h[2 * i] = int(w & 1);
-        h[2 * i + 1] = int((w >> 8) & 1);
-    }
-}
+PAGODA_HD void bits8(const uint8_t* p, int bit, int (&h)[8]) { bitFields8(p, bit, 1, h); }
 
 // Elements 8e..8e+7 of a 32-element block (Q4_0, Q4_1, Q5_0, Q5_1): element
 // j < 16 in the low nibble of qs[j], element 16 + j in the high nibble.
@@ -108,14 +104,7 @@ PAGODA_HD void addQ5HighBits(const uint8_t* qh, int e, int (&q)[8]) {
 
 // The 2-bit integers at bits shift, shift + 1 of bytes p[0..7] (2-byte
 // aligned): Q2_K / Q3_K.
-PAGODA_HD void twoBits8(const uint8_t* p, int shift, int (&q)[8]) {
-    PAGODA_UNROLL
-    for (int i = 0; i < 4; ++i) {
-        const uint32_t w = word(p, i) >> shift;
-        q[2 * i] = int(w & 3);
-        q[2 * i + 1] = int((w >> 8) & 3);
-    }
-}
+PAGODA_HD void twoBits8(const uint8_t* p, int shift, int (&q)[8]) { bitFields8(p, shift, 3, q); }
 
 // Sub-block j's scale of a Q3_K block, sc_j - 32 (layout in dtype.h).
 PAGODA_HD int q3kScale(const uint8_t* s, int j) {

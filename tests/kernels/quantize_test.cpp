@@ -247,11 +247,23 @@ TEST_P(QuantizeRoundTrip, EveryElementAtTheNearestStoredLevel) {
 
 INSTANTIATE_TEST_SUITE_P(NewTypes, QuantizeRoundTrip, ::testing::ValuesIn(kNewTypes), typeName);
 
-class KQuantFit : public ::testing::TestWithParam<DType> {};
+// A K-quant type with the bounds of the fit-quality tests below.
+struct KQuantCase {
+    DType type;
+    double rmsBound;       // GaussianRmsErrorIsSmall
+    double rangeFraction;  // ErrorIsAFractionOfTheSuperBlockRange
+};
+
+const KQuantCase kKQuantCases[] = {
+    {DType::Q2_K, 0.4, 0.3},   {DType::Q3_K, 0.22, 0.18},   {DType::Q4_K, 0.1, 0.075},
+    {DType::Q5_K, 0.05, 0.04}, {DType::Q6_K, 0.025, 0.022},
+};
+
+class KQuantFit : public ::testing::TestWithParam<KQuantCase> {};
 
 // The K-quant searches (ggml's make_qkx2_quants / make_qx_quants) and the
 // 4-/6-/8-bit sub-block scales keep the RMS error of a Gaussian super-block
-// within `bound` standard deviations: a little above the ideal
+// within rmsBound standard deviations: a little above the ideal
 // step/sqrt(12) of a sub-block's range in 3 / 7 / 15 / 31 / 63 steps
 // (Q2_K's and Q3_K's sub-blocks are 16 elements). A wrong scale packing or
 // search comes out far above. Worst super-block of 100000 seen: 0.37
@@ -260,15 +272,10 @@ TEST_P(KQuantFit, GaussianRmsErrorIsSmall) {
     const uint64_t seed = test::freshSeed();
     SCOPED_TRACE(test::seedTrace(seed));
     std::mt19937_64 rng(seed);
-    const DType type = GetParam();
-    const double bound = type == DType::Q2_K   ? 0.4
-                         : type == DType::Q3_K ? 0.22
-                         : type == DType::Q4_K ? 0.1
-                         : type == DType::Q5_K ? 0.05
-                                               : 0.025;
+    const KQuantCase& c = GetParam();
     const std::vector<float> x = gaussianInput(rng);
     std::vector<uint8_t> bytes;
-    const std::vector<float> back = roundTrip(type, x, bytes);
+    const std::vector<float> back = roundTrip(c.type, x, bytes);
     for (int64_t b = 0; b < kN / 256; ++b) {
         double sumX2 = 0.0;
         double sumE2 = 0.0;
@@ -276,11 +283,11 @@ TEST_P(KQuantFit, GaussianRmsErrorIsSmall) {
             sumX2 += double(x[i]) * double(x[i]);
             sumE2 += (double(x[i]) - double(back[i])) * (double(x[i]) - double(back[i]));
         }
-        EXPECT_LE(std::sqrt(sumE2 / sumX2), bound) << "super-block " << b;
+        EXPECT_LE(std::sqrt(sumE2 / sumX2), c.rmsBound) << "super-block " << b;
     }
 }
 
-// Every element within `fraction` of its super-block's range (the span of
+// Every element within rangeFraction of its super-block's range (the span of
 // its values and 0) on both inputs: the fit spends its levels and sub-block
 // scales on the data, whatever the magnitudes of the blocks of 32 inside
 // (the nearest-level test above would also pass with degenerate scales).
@@ -290,29 +297,26 @@ TEST_P(KQuantFit, ErrorIsAFractionOfTheSuperBlockRange) {
     const uint64_t seed = test::freshSeed();
     SCOPED_TRACE(test::seedTrace(seed));
     std::mt19937_64 rng(seed);
-    const DType type = GetParam();
-    const double fraction = type == DType::Q2_K   ? 0.3
-                            : type == DType::Q3_K ? 0.18
-                            : type == DType::Q4_K ? 0.075
-                            : type == DType::Q5_K ? 0.04
-                                                  : 0.022;
+    const KQuantCase& c = GetParam();
     for (const std::vector<float>& x : {quantizeInput(rng), gaussianInput(rng)}) {
         std::vector<uint8_t> bytes;
-        const std::vector<float> back = roundTrip(type, x, bytes);
+        const std::vector<float> back = roundTrip(c.type, x, bytes);
         for (int64_t b = 0; b < kN / 256; ++b) {
             const auto first = x.begin() + b * 256;
             const double lo = std::min(0.0f, *std::min_element(first, first + 256));
             const double hi = std::max(0.0f, *std::max_element(first, first + 256));
             for (size_t i = size_t(b * 256); i < size_t(b * 256 + 256); ++i) {
-                ASSERT_LE(std::fabs(double(x[i]) - double(back[i])), fraction * (hi - lo))
+                ASSERT_LE(std::fabs(double(x[i]) - double(back[i])), c.rangeFraction * (hi - lo))
                     << "super-block " << b << ", element " << i << ": x " << x[i] << ", decoded " << back[i];
             }
         }
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(KQuants, KQuantFit,
-                         ::testing::Values(DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K), typeName);
+INSTANTIATE_TEST_SUITE_P(KQuants, KQuantFit, ::testing::ValuesIn(kKQuantCases),
+                         [](const ::testing::TestParamInfo<KQuantCase>& info) {
+                             return std::string(dtypeName(info.param.type));
+                         });
 
 }  // namespace
 }  // namespace pagoda::cpu
