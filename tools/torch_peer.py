@@ -34,19 +34,21 @@ WARMUP_STEPS = 3
 PREFILL_CHUNK = 256
 
 
-def attend(q, keys, values, mask, group):
+def attend(q, keys, values, mask, group, causal=False):
     """SDPA, reading each KV head once per group where PyTorch can
-    (enable_gqa, torch >= 2.5), else with the KV heads repeated."""
+    (enable_gqa, torch >= 2.5), else with the KV heads repeated. `causal`
+    instead of a mask (a chunk from position 0) keeps SDPA's flash kernels
+    eligible; a boolean mask rules them out."""
     global SDPA_GQA
     if group > 1 and SDPA_GQA:
         try:
-            return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, enable_gqa=True)
+            return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, is_causal=causal, enable_gqa=True)
         except TypeError:
             SDPA_GQA = False
     if group > 1:
         keys = keys.repeat_interleave(group, dim=1)
         values = values.repeat_interleave(group, dim=1)
-    return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+    return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, is_causal=causal)
 
 
 SDPA_GQA = True
@@ -120,11 +122,12 @@ class Llama:
             layer["v_cache"][:, :, start:start + n] = v
             keys = layer["k_cache"][:, :, :start + n]
             values = layer["v_cache"][:, :, :start + n]
-            # Causal within the chunk; a decode step (n == 1) sees everything.
+            # Causal within the chunk (from position 0: SDPA's is_causal); a
+            # decode step (n == 1) sees everything.
             mask = None
-            if n > 1:
+            if n > 1 and start > 0:
                 mask = torch.ones(n, start + n, dtype=torch.bool, device=tokens.device).tril(diagonal=start)
-            att = attend(q, keys, values, mask, p["heads"] // p["kv_heads"])
+            att = attend(q, keys, values, mask, p["heads"] // p["kv_heads"], causal=n > 1 and start == 0)
             x = x + att.transpose(1, 2).reshape(batch, n, p["heads"] * hd) @ layer["wo"].T
             h = self.rms_norm(x, layer["ffn_norm"])
             x = x + (F.silu(h @ layer["gate"].T) * (h @ layer["up"].T)) @ layer["down"].T

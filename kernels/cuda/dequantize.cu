@@ -30,7 +30,7 @@ __global__ void __launch_bounds__(kThreads)
         const int64_t chunk = group / 4;
         float v[8];
         QuantTraits<Q>::decode8(w[row * blocksPerRow + chunk / kChunks], int(chunk % kChunks), int(group % 4), v);
-        __half2 h[4];
+        alignas(16) __half2 h[4];
 #pragma unroll
         for (int i = 0; i < 4; ++i) h[i] = __floats2half2_rn(v[2 * i], v[2 * i + 1]);
         out[g] = *reinterpret_cast<const uint4*>(h);

@@ -342,11 +342,16 @@ Status CudaBackend::dequantizedMatmul(const DeviceWeight& w, const float* x, flo
         std::min(w.rows, std::max<int64_t>(64, int64_t(kDequantizedPanelBytes / rowBytes) / 64 * 64));
     const size_t panelBytes = (size_t(panelRows) * rowBytes + 255) / 256 * 256;
     const size_t productBytes = panelRows < w.rows ? size_t(panelRows) * size_t(nTokens) * sizeof(float) : 0;
-    if (!ensure(m_dequantized, panelBytes + productBytes, MemoryUse::Workspace).ok() ||
+    // No room for the f16 copy: the f32 tiles need none. A size refused once
+    // is not asked for again (each try releases the pool's cache).
+    const size_t bytes = panelBytes + productBytes;
+    if (m_dequantizedRefused != 0 && bytes >= m_dequantizedRefused) return quantMatmul(stream(), w, x, y, nTokens);
+    if (!ensure(m_dequantized, bytes, MemoryUse::Workspace).ok() ||
         !ensure(m_gemmScratch, gemmScratchBytes({DType::F16, nullptr, panelRows, w.cols}, nTokens),
                 MemoryUse::Workspace)
              .ok()) {
-        return quantMatmul(stream(), w, x, y, nTokens);  // no room for the f16 copy: the f32 tiles need none
+        m_dequantizedRefused = bytes;
+        return quantMatmul(stream(), w, x, y, nTokens);
     }
     return dequantizedGemm(m_context->blas(), stream(), w, x, y, nTokens, panelRows, m_dequantized.data(),
                            reinterpret_cast<float*>(m_dequantized.as<std::byte>() + panelBytes), m_gemmScratch.data());

@@ -104,6 +104,7 @@ private:
 
     DeviceBuffer m_gemmScratch;
     DeviceBuffer m_dequantized;  // an f16 panel of a quantized matrix, then its [nTokens][panel rows] product
+    size_t m_dequantizedRefused = 0;  // the smallest size the pool refused for it (0: none)
     DeviceBuffer m_attentionWorkspace;
     StagedInts m_ids;
     StagedInts m_positions;
