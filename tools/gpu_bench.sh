@@ -4,7 +4,8 @@
 # tok/s of 7b and 8b-gqa at batch 1/8/32 against the copy-bandwidth
 # roofline, prefill attention TFLOP/s at 4k and 16k) and its PyTorch peer
 # (tools/torch_peer.py, when torch with CUDA is installed), then decode of
-# 8b-gqa with Q4_K weights. Everything goes
+# 8b-gqa with Q4_K weights; before them, pagoda-cuda-microbench (the two
+# paths of quantized products by token count). Everything goes
 # to $OUT (default build/gpu-bench-out): test results as gtest JSON,
 # benchmark tables and JSON.
 #
@@ -45,7 +46,8 @@ if command -v ninja >/dev/null; then generator=(-G Ninja); fi
 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_COMPILER="$nvcc" \
     -DCMAKE_CUDA_ARCHITECTURES=native -DPAGODA_BUILD_UI=OFF
 phase build
-cmake --build "$build" -j "$(nproc)" --target pagoda_cuda test_cuda_kernels test_cuda_engine pagoda-cli pagoda-bench
+cmake --build "$build" -j "$(nproc)" --target pagoda_cuda test_cuda_kernels test_cuda_engine pagoda-cli pagoda-bench \
+    pagoda-cuda-microbench
 
 "$build/app/cli/pagoda-cli" devices | tee "$out/devices.txt"
 grep -q "using cuda" "$out/devices.txt" || { echo "gpu_bench.sh: the CUDA backend is not usable here" >&2; exit 1; }
@@ -55,6 +57,10 @@ phase tests
 for suite in test_cuda_kernels test_cuda_engine; do
     "$build/tests/cuda/$suite" --gtest_output="json:$out/$suite.json" 2>&1 | tee "$out/$suite.txt" || status=1
 done
+
+phase pagoda-cuda-microbench
+# Where quantized products should switch to f16 panels (seconds).
+"$build/bench/pagoda-cuda-microbench" 2>&1 | tee "$out/cuda_microbench.txt" || status=1
 
 phase pagoda-bench gpu
 "$build/app/bench/pagoda-bench" gpu "${quick[@]}" --graphs 1 --json "$out/pagoda_gpu.json" 2>&1 |
