@@ -1,7 +1,8 @@
 #pragma once
 // Unpacking of K-quant blocks shared by the float (matmul_isa_impl.h,
 // matmul_avx2.cpp) and integer (matvec_q8_impl.h) kernels: the Q4_K / Q5_K
-// and Q3_K sub-block scales, and Q6_K's 6-bit integers. Internal linkage, like
+// and Q3_K sub-block scales, and the Q2_K, Q3_K and Q6_K integers of a block
+// half as bytes. Internal linkage, like
 // everything included by the per-instruction-set files.
 
 #include <immintrin.h>
@@ -45,6 +46,28 @@ inline __m128i unpackQ3KScales(const uint8_t* packed) {
     return _mm_setr_epi32(int((w[0] & kLow4) | (w[2] & kLow2) << 4), int((w[1] & kLow4) | (w[2] >> 2 & kLow2) << 4),
                           int((w[0] >> 4 & kLow4) | (w[2] >> 4 & kLow2) << 4),
                           int((w[1] >> 4 & kLow4) | (w[2] >> 6 & kLow2) << 4));
+}
+
+// The 2-bit integers (0..3) of Q2_K / Q3_K block half h (128 elements,
+// layout at BlockQ2_K): q[g] holds elements 128h + 32g .. + 31. Inline: the
+// AVX-512 file includes it without using it.
+inline void unpackTwoBitHalf(const uint8_t* qs, int h, __m256i q[4]) {
+    const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * h));
+    // 16-bit shifts: the bits crossing from the next byte are masked off.
+    for (int g = 0; g < 4; ++g) q[g] = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * g), _mm256_set1_epi8(3));
+}
+
+// The integers (0..7, before the -4 offset) of Q3_K block half h, laid out
+// as unpackTwoBitHalf's: bit 2 of element 128h + 32g + i is bit 4h + g of
+// hmask[i]. Inline, as above.
+inline void unpackQ3KHalf(const BlockQ3_K& b, int h, __m256i q[4]) {
+    unpackTwoBitHalf(b.qs, h, q);
+    const __m256i hmask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.hmask));
+    for (int g = 0; g < 4; ++g) {
+        const __m256i bit = _mm256_set1_epi8(char(1 << (4 * h + g)));
+        const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(hmask, bit), bit);
+        q[g] = _mm256_or_si256(q[g], _mm256_and_si256(set, _mm256_set1_epi8(4)));
+    }
 }
 
 // The integers (0..63, before the -32 offset) of Q6_K block half h (128

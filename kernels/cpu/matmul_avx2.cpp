@@ -359,13 +359,6 @@ struct Avx2 {
         store(out, mul(i8ToF32(lo), d));
         store(out + 8, mul(i8ToF32(hi), d));
     }
-    // Q2_K / Q3_K half h: the 2-bit integers (layout at BlockQ2_K) as bytes.
-    static void twoBitBytes(const uint8_t* qs, int h, __m256i* q) {
-        const __m256i raw = load32Bytes(qs + 32 * h);
-        // 16-bit shifts: the bits crossing from the next byte are masked off.
-        for (int g = 0; g < 4; ++g) q[g] = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * g), bytes(3));
-    }
-
     // Q2_K, as KFormat with 16 sub-blocks of 16: scales d * sc_j and
     // offsets -dmin * m_j (exact: 11 x 4 significant bits; the 4-bit sc_j,
     // m_j and integers read the same as signed bytes).
@@ -382,7 +375,7 @@ struct Avx2 {
             storeScales16(m, _mm_unpackhi_epi64(m, m), scaleOf(b.dmin ^ 0x8000), p.offset);
             return p;
         }
-        static void halfBytes(const Block& b, int h, __m256i* q) { twoBitBytes(b.qs, h, q); }
+        static void halfBytes(const Block& b, int h, __m256i* q) { unpackTwoBitHalf(b.qs, h, q); }
     };
     // Q3_K: scales d * (sc_j - 32) (exact: 11 x 6 significant bits),
     // integers q - 4.
@@ -395,17 +388,9 @@ struct Avx2 {
             storeScales16(sc, _mm_unpackhi_epi64(sc, sc), scaleOf(b.d), p.scale);
             return p;
         }
-        // Bit 2 of element 128h + 32g + i is bit 4h + g of hmask[i], and
-        // subtracting 4 where it is clear is the same as adding it and
-        // subtracting 4.
         static void halfBytes(const Block& b, int h, __m256i* q) {
-            twoBitBytes(b.qs, h, q);
-            const __m256i hmask = load32Bytes(b.hmask);
-            for (int g = 0; g < 4; ++g) {
-                const __m256i bit = bytes(char(1 << (4 * h + g)));
-                const __m256i clear = _mm256_cmpeq_epi8(_mm256_and_si256(hmask, bit), _mm256_setzero_si256());
-                q[g] = _mm256_sub_epi8(q[g], _mm256_and_si256(clear, bytes(4)));
-            }
+            unpackQ3KHalf(b, h, q);
+            for (int g = 0; g < 4; ++g) q[g] = _mm256_sub_epi8(q[g], bytes(4));
         }
     };
     // Q6_K: scales d * scales[j] (exact: 11 x 8 significant bits), integers

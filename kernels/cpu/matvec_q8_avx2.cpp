@@ -45,7 +45,10 @@ float quantizeBlock(const float* x, int n, int8_t* qs) {
     return d;
 }
 
-bool isKQuant(DType type) { return type == DType::Q4_K || type == DType::Q5_K || type == DType::Q6_K; }
+bool isKQuant(DType type) {
+    return type == DType::Q2_K || type == DType::Q3_K || type == DType::Q4_K || type == DType::Q5_K ||
+           type == DType::Q6_K;
+}
 
 }  // namespace
 

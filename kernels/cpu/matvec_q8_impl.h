@@ -11,7 +11,8 @@
 //
 // Every weight block's dot product with x is exact in int32 (largest: Q6_K,
 // 16 sub-blocks * 128 * 16 * 32 * 127 < 2^28); the pair sums stay below
-// int16 saturation (2 * 128 * 127 for Q8_0, less for the others). f32
+// int16 saturation (2 * 128 * 127 for Q8_0, less for the others: the
+// K-quants' integers are unsigned, their offsets taken from the sums of x). f32
 // applies the scales: per block and row one product d_w * d_x, one
 // conversion of the integer sum and one multiply-add into an accumulator.
 
@@ -57,6 +58,15 @@ void prefetchBlock(const void* p, size_t bytes) {
     }
 }
 
+// A format (below) whose row group shares x itself.
+template <class B, class XB>
+struct SharesX {
+    using Block = B;
+    using XBlock = XB;
+    using X = const XBlock*;
+    static X share(const XBlock& x) { return &x; }
+};
+
 // One format: Block, XBlock (its quantized x), X share(xblock) (what the
 // rows of a group share), dot(block, X, __m256 acc[2]) (adds the block's
 // contribution; the lane sum of both accumulators is what counts).
@@ -64,11 +74,7 @@ template <class T>
 struct Formats {
     // Q8_0: signed integers. vpmaddubsw / vpdpbusd multiply unsigned by
     // signed bytes: |w| times x with w's sign.
-    struct Q8_0 {
-        using Block = BlockQ8_0;
-        using XBlock = XBlockQ8_32;
-        using X = const XBlock*;
-        static X share(const XBlock& x) { return &x; }
+    struct Q8_0 : SharesX<BlockQ8_0, XBlockQ8_32> {
         static void dot(const Block& b, X x, __m256* acc) {
             const __m256i w = load32(b.qs);
             const __m256i isum =
@@ -163,30 +169,64 @@ struct Formats {
         }
     };
 
-    // Q6_K: d * sum_j sc_j ((q . x)_j - 32 (sum of x)_j) over sub-blocks of 16.
-    struct Q6_K {
-        using Block = BlockQ6_K;
-        using XBlock = XBlockQ8_256;
-        using X = const XBlock*;
-        static X share(const XBlock& x) { return &x; }
-        static void dot(const Block& b, X x, __m256* acc) {
-            const __m256i scales16 = _mm256_cvtepi8_epi16(load16(b.scales));
-            const __m256i offsets = _mm256_madd_epi16(scales16, load32(x->sums));
-            // Half h's 8 scales in both 128-bit halves.
-            const __m256i halfScales[2] = {_mm256_permute2x128_si256(scales16, scales16, 0x00),
-                                           _mm256_permute2x128_si256(scales16, scales16, 0x11)};
-            // Two chains: vpdpwssd's latency would otherwise bound the block.
-            __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-            for (int h = 0; h < 2; ++h) {
-                __m256i q[4];
-                unpackQ6KHalf(b, h, q);
-                for (int g = 0; g < 4; ++g) {
-                    isum[g % 2] = T::dotScaled(isum[g % 2], q[g], load32(x->qs + 128 * h + 32 * g),
-                                               broadcastI16Pair(halfScales[h], 2 * g, 2 * g + 1));
-                }
+    // Q2_K / Q3_K / Q6_K, 16 sub-blocks of 16: sum_j sc_j (q . x)_j, sc_j
+    // the int16 lanes of scales16 and halfBytes(h, q) the unsigned integers
+    // of half h (q[g]: elements 128h + 32g .. + 31).
+    template <class HalfBytes>
+    static __m256i dot16(__m256i scales16, const XBlockQ8_256& x, HalfBytes&& halfBytes) {
+        // Half h's 8 scales in both 128-bit halves.
+        const __m256i halfScales[2] = {_mm256_permute2x128_si256(scales16, scales16, 0x00),
+                                       _mm256_permute2x128_si256(scales16, scales16, 0x11)};
+        // Two chains: vpdpwssd's latency would otherwise bound the block.
+        __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        for (int h = 0; h < 2; ++h) {
+            __m256i q[4];
+            halfBytes(h, q);
+            for (int g = 0; g < 4; ++g) {
+                isum[g % 2] = T::dotScaled(isum[g % 2], q[g], load32(x.qs + 128 * h + 32 * g),
+                                           broadcastI16Pair(halfScales[h], 2 * g, 2 * g + 1));
             }
-            const __m256i total = _mm256_sub_epi32(_mm256_add_epi32(isum[0], isum[1]), _mm256_slli_epi32(offsets, 5));
-            acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(halfToFloat(b.d) * x->d), _mm256_cvtepi32_ps(total), acc[0]);
+        }
+        return _mm256_add_epi32(isum[0], isum[1]);
+    }
+    // d * sum_j sc_j ((q . x)_j - 2^shift (sum of x)_j): Q3_K's and Q6_K's
+    // signed scales and offset integers.
+    template <int shift, class HalfBytes>
+    static void dot16Offset(__m256i scales16, float d, const XBlockQ8_256& x, __m256* acc, HalfBytes&& halfBytes) {
+        const __m256i offsets = _mm256_madd_epi16(scales16, load32(x.sums));
+        const __m256i total = _mm256_sub_epi32(dot16(scales16, x, halfBytes), _mm256_slli_epi32(offsets, shift));
+        acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(d * x.d), _mm256_cvtepi32_ps(total), acc[0]);
+    }
+
+    // Q2_K: d * sum_j sc_j (q . x)_j - dmin * sum_j m_j (sum of x)_j, the
+    // two sums in separate accumulators as dotK's.
+    struct Q2_K : SharesX<BlockQ2_K, XBlockQ8_256> {
+        static void dot(const Block& b, X x, __m256* acc) {
+            const __m256i raw = _mm256_cvtepu8_epi16(load16(b.scales));
+            const __m256i low = _mm256_set1_epi16(0x0f);
+            const __m256i minSums = _mm256_madd_epi16(_mm256_srli_epi16(raw, 4), load32(x->sums));
+            const __m256i isum =
+                dot16(_mm256_and_si256(raw, low), *x, [&](int h, __m256i* q) { unpackTwoBitHalf(b.qs, h, q); });
+            acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(halfToFloat(b.d) * x->d), _mm256_cvtepi32_ps(isum), acc[0]);
+            acc[1] = _mm256_fmadd_ps(_mm256_set1_ps(-halfToFloat(b.dmin) * x->d), _mm256_cvtepi32_ps(minSums),
+                                     acc[1]);
+        }
+    };
+
+    // Q3_K: d * sum_j (sc_j - 32) ((q . x)_j - 4 (sum of x)_j).
+    struct Q3_K : SharesX<BlockQ3_K, XBlockQ8_256> {
+        static void dot(const Block& b, X x, __m256* acc) {
+            const __m256i scales16 =
+                _mm256_cvtepi8_epi16(_mm_sub_epi8(unpackQ3KScales(b.scales), _mm_set1_epi8(32)));
+            dot16Offset<2>(scales16, halfToFloat(b.d), *x, acc, [&](int h, __m256i* q) { unpackQ3KHalf(b, h, q); });
+        }
+    };
+
+    // Q6_K: d * sum_j sc_j ((q . x)_j - 32 (sum of x)_j).
+    struct Q6_K : SharesX<BlockQ6_K, XBlockQ8_256> {
+        static void dot(const Block& b, X x, __m256* acc) {
+            dot16Offset<5>(_mm256_cvtepi8_epi16(load16(b.scales)), halfToFloat(b.d), *x, acc,
+                           [&](int h, __m256i* q) { unpackQ6KHalf(b, h, q); });
         }
     };
 };
@@ -231,6 +271,8 @@ void matvecQ8RowsFor(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
     switch (task.type) {
     case DType::Q8_0: return matvecQ8As<typename Fs::Q8_0>(task, rowBegin, rowEnd);
     case DType::Q4_0: return matvecQ8As<typename Fs::Q4_0>(task, rowBegin, rowEnd);
+    case DType::Q2_K: return matvecQ8As<typename Fs::Q2_K>(task, rowBegin, rowEnd);
+    case DType::Q3_K: return matvecQ8As<typename Fs::Q3_K>(task, rowBegin, rowEnd);
     case DType::Q4_K: return matvecQ8As<typename Fs::Q4_K>(task, rowBegin, rowEnd);
     case DType::Q5_K: return matvecQ8As<typename Fs::Q5_K>(task, rowBegin, rowEnd);
     case DType::Q6_K: return matvecQ8As<typename Fs::Q6_K>(task, rowBegin, rowEnd);

@@ -187,6 +187,8 @@ int64_t activationBlock(DType type) {
     switch (type) {
     case DType::Q8_0:
     case DType::Q4_0: return 32;
+    case DType::Q2_K:
+    case DType::Q3_K:
     case DType::Q4_K:
     case DType::Q5_K:
     case DType::Q6_K: return 256;
