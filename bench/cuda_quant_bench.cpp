@@ -4,7 +4,8 @@
 // (dequantizedGemm). CudaBackend switches at 17 tokens, an estimate; this
 // times both paths on one device for a range of token counts and prints
 // the ratio, so that the switch can be set from measurements. Times are
-// CUDA events around `reps` launches, after a warm-up; never asserted on.
+// CUDA events around `reps` launches, after a warm-up (CudaContext::timeMs);
+// never asserted on.
 //
 // usage: pagoda-cuda-microbench [--rows R] [--cols C] [--reps N]
 
@@ -13,7 +14,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -32,20 +32,6 @@ namespace {
 int fail(const std::string& what) {
     std::fprintf(stderr, "pagoda-cuda-microbench: %s\n", what.c_str());
     return 1;
-}
-
-// Milliseconds per run of `launch`, over `reps` runs after one warm-up.
-StatusOr<double> timeMs(CudaContext& context, int reps, const std::function<Status()>& launch) {
-    PAGODA_CUDA_ASSIGN_OR_RETURN(EventPtr start, context.createEvent());
-    PAGODA_CUDA_ASSIGN_OR_RETURN(EventPtr stop, context.createEvent());
-    PAGODA_CUDA_RETURN_IF_ERROR(launch());
-    PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), context.stream()));
-    for (int r = 0; r < reps; ++r) PAGODA_CUDA_RETURN_IF_ERROR(launch());
-    PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), context.stream()));
-    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
-    float ms = 0.0f;
-    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
-    return double(ms) / reps;
 }
 
 StatusOr<DeviceBuffer> upload(CudaContext& context, const void* host, size_t bytes) {
@@ -86,10 +72,10 @@ Status run(int64_t rows, int64_t cols, int reps) {
         PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer dW, upload(*context, weights.data(), weights.size()));
         const DeviceWeight w{type, dW.data(), rows, cols};
         for (int64_t n : tokenCounts) {
-            PAGODA_CUDA_ASSIGN_OR_RETURN(const double inPlace, timeMs(*context, reps, [&] {
+            PAGODA_CUDA_ASSIGN_OR_RETURN(const double inPlace, context->timeMs(reps, [&] {
                 return quantMatmul(context->stream(), w, dX.as<float>(), dY.as<float>(), n);
             }));
-            PAGODA_CUDA_ASSIGN_OR_RETURN(const double panels, timeMs(*context, reps, [&] {
+            PAGODA_CUDA_ASSIGN_OR_RETURN(const double panels, context->timeMs(reps, [&] {
                 return dequantizedGemm(context->blas(), context->stream(), w, dX.as<float>(), dY.as<float>(), n, rows,
                                        panel.data(), nullptr, scratch.data());
             }));

@@ -71,4 +71,18 @@ StatusOr<EventPtr> CudaContext::createEvent() {
     return EventPtr(event);
 }
 
+StatusOr<double> CudaContext::timeMs(int repetitions, const std::function<Status()>& launch) {
+    if (repetitions < 1) return Status::error("timeMs: " + std::to_string(repetitions) + " repetitions");
+    PAGODA_CUDA_ASSIGN_OR_RETURN(EventPtr start, createEvent());
+    PAGODA_CUDA_ASSIGN_OR_RETURN(EventPtr stop, createEvent());
+    PAGODA_CUDA_RETURN_IF_ERROR(launch());
+    PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream()));
+    for (int r = 0; r < repetitions; ++r) PAGODA_CUDA_RETURN_IF_ERROR(launch());
+    PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream()));
+    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
+    float ms = 0.0f;
+    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
+    return double(ms) / repetitions;
+}
+
 }  // namespace pagoda::cuda

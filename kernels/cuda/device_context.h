@@ -7,6 +7,7 @@
 #include <cublas_api.h>
 #include <cuda_runtime_api.h>
 
+#include <functional>
 #include <memory>
 
 #include "kernels/cuda/gemm.h"
@@ -65,6 +66,9 @@ public:
     // Blocks the host until the stream's work is done.
     Status synchronize();
     StatusOr<EventPtr> createEvent();
+    // Milliseconds per call of `launch` (which issues work on the stream):
+    // one call as a warm-up, then CUDA events around `repetitions` calls.
+    StatusOr<double> timeMs(int repetitions, const std::function<Status()>& launch);
 
 private:
     CudaContext() = default;

@@ -270,19 +270,12 @@ StatusOr<double> CudaBackend::measureCopyBandwidthSync(size_t bytes, int repetit
     if (bytes == 0 || repetitions < 1) return Status::error("measureCopyBandwidthSync: nothing to copy");
     PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer src, allocate(bytes, MemoryUse::Workspace));
     PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer dst, allocate(bytes, MemoryUse::Workspace));
-    PAGODA_CUDA_ASSIGN_OR_RETURN(EventPtr start, m_context->createEvent());
-    PAGODA_CUDA_ASSIGN_OR_RETURN(EventPtr stop, m_context->createEvent());
     PAGODA_CUDA_CHECK(cudaMemsetAsync(src.data(), 1, bytes, stream()));
-    PAGODA_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice, stream()));
-    PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream()));
-    for (int r = 0; r < repetitions; ++r) {
-        PAGODA_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice, stream()));
-    }
-    PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream()));
-    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
-    float ms = 0.0f;
-    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
-    return 2.0 * double(bytes) * repetitions / (double(ms) * 1e-3) / 1e9;
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const double ms, m_context->timeMs(repetitions, [&] {
+        return checkCall(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice, stream()),
+                         "cudaMemcpyAsync", __FILE__, __LINE__);
+    }));
+    return 2.0 * double(bytes) / (ms * 1e-3) / 1e9;
 }
 
 StatusOr<double> CudaBackend::measureGemmTflopsSync(int n, int repetitions) {
@@ -291,27 +284,20 @@ StatusOr<double> CudaBackend::measureGemmTflopsSync(int n, int repetitions) {
     PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer a, allocate(elements * sizeof(uint16_t), MemoryUse::Workspace));
     PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer b, allocate(elements * sizeof(uint16_t), MemoryUse::Workspace));
     PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer c, allocate(elements * sizeof(float), MemoryUse::Workspace));
-    PAGODA_CUDA_ASSIGN_OR_RETURN(EventPtr start, m_context->createEvent());
-    PAGODA_CUDA_ASSIGN_OR_RETURN(EventPtr stop, m_context->createEvent());
     // Bytes 0x3c: every f16 is 0x3c3c (1.06), finite and normal.
     PAGODA_CUDA_CHECK(cudaMemsetAsync(a.data(), 0x3c, elements * sizeof(uint16_t), stream()));
     PAGODA_CUDA_CHECK(cudaMemsetAsync(b.data(), 0x3c, elements * sizeof(uint16_t), stream()));
     const BlasHandles handles = m_context->blas();
     const float alpha = 1.0f;
     const float beta = 0.0f;
-    const auto multiply = [&] {
-        return cublasGemmEx(handles.blas, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &alpha, a.data(), CUDA_R_16F, n,
-                            b.data(), CUDA_R_16F, n, &beta, c.data(), CUDA_R_32F, n, CUBLAS_COMPUTE_32F,
-                            CUBLAS_GEMM_DEFAULT);
-    };
-    PAGODA_CUDA_CHECK(multiply());  // warm-up: cuBLAS picks its kernel
-    PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream()));
-    for (int r = 0; r < repetitions; ++r) PAGODA_CUDA_CHECK(multiply());
-    PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream()));
-    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
-    float ms = 0.0f;
-    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
-    return 2.0 * double(n) * double(n) * double(n) * repetitions / (double(ms) * 1e-3) / 1e12;
+    // The warm-up call lets cuBLAS pick its kernel.
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const double ms, m_context->timeMs(repetitions, [&] {
+        return checkCall(cublasGemmEx(handles.blas, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &alpha, a.data(), CUDA_R_16F, n,
+                                      b.data(), CUDA_R_16F, n, &beta, c.data(), CUDA_R_32F, n, CUBLAS_COMPUTE_32F,
+                                      CUBLAS_GEMM_DEFAULT),
+                         "cublasGemmEx", __FILE__, __LINE__);
+    }));
+    return 2.0 * double(n) * double(n) * double(n) / (ms * 1e-3) / 1e12;
 }
 
 Status CudaBackend::embed(const void* table, const int32_t* ids, int n, float* out) {
