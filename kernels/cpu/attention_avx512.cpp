@@ -1,13 +1,7 @@
 // The AVX-512 (F, BW, VL, DQ) instantiation of the attention inner loops.
 // Compiled with PAGODA_AVX512_FLAGS; entered only when CpuContext::simd says so.
 
-// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which
-// -Wuninitialized reports at every inlined use (GCC PR 105593).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "kernels/cpu/avx512_intrinsics.h"
 
 #include "kernels/cpu/attention_kernels_impl.h"
 

@@ -3,13 +3,7 @@
 // detectAvx512Vnni() holds. The 256-bit (VL) forms suffice: decode is
 // bound by memory, and VNNI's gain is one instruction less per 32 bytes.
 
-// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which
-// -Wuninitialized reports at every inlined use (GCC PR 105593).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "kernels/cpu/avx512_intrinsics.h"
 
 #include "kernels/cpu/matvec_q8_impl.h"
 
