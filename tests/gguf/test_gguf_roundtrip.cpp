@@ -309,6 +309,13 @@ protected:
     }
     void TearDown() override { fs::remove_all(m_dir); }
 
+    // A writer of one key, n = value.
+    static GgufWriter writerOf(uint32_t value) {
+        GgufWriter writer;
+        writer.set("n", value);
+        return writer;
+    }
+
     fs::path m_dir;
 };
 
@@ -348,22 +355,15 @@ TEST_F(GgufFiles, WriteFileThenOpen) {
 
 TEST_F(GgufFiles, WriteFileReplacesAnExistingFile) {
     fs::path path = m_dir / "model.gguf";
-    GgufWriter first;
-    first.set("n", uint32_t(1));
-    ASSERT_TRUE(first.writeFile(path));
-    GgufWriter second;
-    second.set("n", uint32_t(2));
-    ASSERT_TRUE(second.writeFile(path));
+    ASSERT_TRUE(writerOf(1).writeFile(path));
+    ASSERT_TRUE(writerOf(2).writeFile(path));
     EXPECT_EQ(GgufFile::open(path)->getInt("n"), 2);
 }
 
 TEST_F(GgufFiles, CancelledWriteLeavesTheOldFileAndNoTemporary) {
     fs::path path = m_dir / "model.gguf";
-    GgufWriter first;
-    first.set("n", uint32_t(1));
-    ASSERT_TRUE(first.writeFile(path));
-    GgufWriter second;
-    second.set("n", uint32_t(2));
+    ASSERT_TRUE(writerOf(1).writeFile(path));
+    GgufWriter second = writerOf(2);
     int tensorsFilled = 0;
     for (const char* name : {"t0", "t1", "t2", "t3"}) {
         second.addTensor(name, {8}, DType::F32, [&](std::span<uint8_t> out) {
