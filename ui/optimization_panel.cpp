@@ -68,7 +68,7 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
                 "backend; on the CPU it changes nothing."));
     describe(m_int8, tr("Int8 decode"),
              tr("Decode with Q8_0, Q4_0 or K-quant weights rounds each matmul's input to 8 bits and multiplies "
-                "with integer dot products: 1.2–2× faster K-quant matrix-vector products on the CPU. The logits move "
+                "with integer dot products: 1.1–3× faster K-quant matrix-vector products on the CPU. The logits move "
                 "by a few percent, so a reply can differ from the same prompt run in a batch or without it. "
                 "No effect on F16/F32 weights or on the GPU."));
     describe(m_batching, tr("Batching"),
