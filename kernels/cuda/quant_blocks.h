@@ -19,22 +19,14 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/cuda/host_device.h"
 #include "kernels/dtype.h"
 
 #ifdef __CUDACC__
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#define PAGODA_HD __host__ __device__ __forceinline__
 #else
 #include "kernels/half.h"
-#define PAGODA_HD inline
-#endif
-
-// "#pragma unroll" for the device pass only (host compilers warn about it).
-#ifdef __CUDA_ARCH__
-#define PAGODA_UNROLL _Pragma("unroll")
-#else
-#define PAGODA_UNROLL
 #endif
 
 namespace pagoda::cuda {
