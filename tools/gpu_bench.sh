@@ -7,7 +7,8 @@
 # 8b-gqa with Q4_K weights; before them, pagoda-cuda-microbench (the two
 # paths of quantized products by token count). Everything goes
 # to $OUT (default build/gpu-bench-out): test results as gtest JSON,
-# benchmark tables and JSON.
+# benchmark tables and JSON. A tree built here beforehand by
+# tools/gpu_prebuild.sh (carried as build/gpu) saves the build.
 #
 # usage: tools/gpu_bench.sh [--quick]   (--quick: tiny shapes, a smoke run)
 # environment: BUILD_DIR (default build/gpu), CUDACXX (default
@@ -40,16 +41,31 @@ if [ -d "$deps/usr" ]; then
     export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
 
-phase configure
-generator=()
-if command -v ninja >/dev/null; then generator=(-G Ninja); fi
-cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_COMPILER="$nvcc" \
-    -DCMAKE_CUDA_ARCHITECTURES=native -DPAGODA_BUILD_UI=OFF
-phase build
-cmake --build "$build" -j "$(nproc)" --target pagoda_cuda test_cuda_kernels test_cuda_engine pagoda-cli pagoda-bench \
-    pagoda-cuda-microbench
-
-"$build/app/cli/pagoda-cli" devices | tee "$out/devices.txt"
+# A tree tools/gpu_prebuild.sh built for this GPU's architecture is used
+# as it is when its programs find the GPU; otherwise (or without one) build.
+prebuilt=""
+if [ -f "$build/prebuilt-root.txt" ]; then
+    prebuilt=$(cat "$build/prebuilt-root.txt")
+    # The tests name the module by its absolute build path.
+    if [ "$prebuilt" != "$root" ] && [ ! -e "$prebuilt" ]; then
+        mkdir -p "$(dirname "$prebuilt")"
+        ln -s "$root" "$prebuilt"
+    fi
+fi
+if [ -n "$prebuilt" ] && { "$build/app/cli/pagoda-cli" devices >"$out/devices.txt" 2>&1 || true; } &&
+    grep -q "using cuda" "$out/devices.txt"; then
+    phase prebuilt
+else
+    if [ -n "$prebuilt" ]; then build=$root/build/gpu-native; fi
+    phase configure
+    generator=()
+    if command -v ninja >/dev/null; then generator=(-G Ninja); fi
+    cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_COMPILER="$nvcc" \
+        -DCMAKE_CUDA_ARCHITECTURES=native -DPAGODA_BUILD_UI=OFF
+    phase build
+    cmake --build "$build" -j "$(nproc)" --target $(cat "$root/tools/gpu_targets.txt")
+    "$build/app/cli/pagoda-cli" devices | tee "$out/devices.txt"
+fi
 grep -q "using cuda" "$out/devices.txt" || { echo "gpu_bench.sh: the CUDA backend is not usable here" >&2; exit 1; }
 
 phase tests
