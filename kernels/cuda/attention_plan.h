@@ -1,6 +1,6 @@
 #pragma once
 // Host-side planning of one attention call on the device: which query rows
-// go to the split-context decode kernel and which 64-row tiles to the
+// go to the split-context decode kernel and which 128-row tiles to the
 // flash prefill kernel, how a decode context is split across CTAs
 // (flash-decoding), the block tables and descriptors packed into one
 // buffer for a single upload, and the workspace each path needs. Pure host
@@ -21,12 +21,12 @@ constexpr int kSeqDescInts = 4;
 // Decode row: sequence index, query index; or -1 and the batch row of a
 // padding token, whose output is zeros.
 constexpr int kRowDescInts = 2;
-// Prefill tile: sequence index, first query index of its 64 rows.
+// Prefill tile: sequence index, first query index of its 128 rows.
 constexpr int kTileDescInts = 2;
 // Expanded-KV block copy: source block, destination block.
 constexpr int kCopyDescInts = 2;
 
-constexpr int kPrefillTileRows = 64;
+constexpr int kPrefillTileRows = 128;
 constexpr int kMaxHeadDim = 256;
 constexpr int kMinSplitTokens = 256;  // a split streams at least this much context, unless the context is shorter
 constexpr int kMaxSplits = 32;

@@ -1,8 +1,9 @@
 #pragma once
-// Flash attention for prefill chunks: tiles of 64 query rows of one head
-// against 64-position K/V tiles gathered through the block table, Q·Kᵀ and
-// P·V on tensor cores (mma.sync m16n8k16, f16 in, f32 accumulate), online
-// softmax in registers, causal mask and sliding window per element, GQA by
+// Flash attention for prefill chunks: tiles of 128 query rows of one head
+// (32 per warp) against K/V tiles (32 positions at head dim 128, 64 at 64)
+// copied by cp.async through the block table, double buffered; Q·Kᵀ and P·V
+// on tensor cores (ldmatrix, mma.sync m16n8k16, f16 in, f32 accumulate),
+// online softmax in registers, causal mask and sliding window, GQA by
 // reading the query head's KV head. Head dims 64 and 128.
 
 #include <cuda_runtime_api.h>

@@ -61,7 +61,7 @@ TEST(AttentionPlan, RoutesDecodeRowsAndPrefillTiles) {
     const AttentionPlan& p = plan.value();
     EXPECT_EQ(p.nSeqs, 3);
     EXPECT_EQ(p.nRows, 2);
-    EXPECT_EQ(p.nTiles, 3);  // 64 + 64 + 2 queries
+    EXPECT_EQ(p.nTiles, 2);  // 128 + 2 queries
     EXPECT_EQ(p.kvHeads, 2);
     const std::vector<int32_t> seqDescs(p.packed.begin(), p.packed.begin() + 12);
     EXPECT_EQ(seqDescs, (std::vector<int32_t>{0, 1, 150, 0, 1, 130, 10, 10, 131, 1, 17, 19}));
@@ -70,7 +70,7 @@ TEST(AttentionPlan, RoutesDecodeRowsAndPrefillTiles) {
     const std::vector<int32_t> rows(p.packed.begin() + long(p.rowOffset), p.packed.begin() + long(p.tileOffset));
     EXPECT_EQ(rows, (std::vector<int32_t>{0, 0, 2, 0}));
     const std::vector<int32_t> tiles(p.packed.begin() + long(p.tileOffset), p.packed.begin() + long(p.copyOffset));
-    EXPECT_EQ(tiles, (std::vector<int32_t>{1, 0, 1, 64, 1, 128}));
+    EXPECT_EQ(tiles, (std::vector<int32_t>{1, 0, 1, 128}));
     // Decode context 151 on 2 rows x 2 KV heads: short, one split, no partials.
     EXPECT_EQ(p.split.nSplits, 1);
     EXPECT_EQ(p.partialBytes, 0u);

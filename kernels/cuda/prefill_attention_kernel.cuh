@@ -1,0 +1,261 @@
+#pragma once
+// The tensor-core flash-attention prefill kernel (launched by
+// prefill_attention.cu). A header of its own so that a host emulation can
+// compile this very source without nvcc.
+
+#include "kernels/cuda/attention_common.cuh"
+#include "kernels/cuda/device_common.cuh"
+#include "kernels/cuda/mma_fragments.h"
+#include "kernels/cuda/mma_ops.cuh"
+
+namespace pagoda::cuda::prefill {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kMTiles = 2;                 // 16-row m-tiles per warp: each K/V fragment serves both
+constexpr int kWarpRows = 16 * kMTiles;
+constexpr int kBr = kWarpRows * kWarps;    // query rows per CTA (== kPrefillTileRows)
+static_assert(kBr == kPrefillTileRows);
+// K/V positions per tile. At head dim 128 a 64-position tile needs more
+// than 255 registers (ptxas, sm_80 and sm_90: 112-152 bytes spilled), 32
+// positions none.
+template <int D>
+constexpr int kKvTile = D == 128 ? 32 : 64;
+
+template <int D>
+constexpr int kStride = D + 8;  // halves per shared row: 16-byte aligned rows, conflict-free ldmatrix
+
+template <int D>
+constexpr size_t prefillSharedBytes() {
+    return size_t(kBr + 4 * kKvTile<D>) * kStride<D> * sizeof(__half);
+}
+
+// grid: (nTiles, nHeads); block: kWarps warps, warp w owns query rows
+// 32w..32w+31 of the tile as two 16-row m-tiles. Shared memory (dynamic):
+// Q [kBr][D+8] in f16, then two K and two V tiles [kBc][D+8], as they are
+// in the pool (the V fragments are loaded transposed by ldmatrix.trans).
+// K/V tiles arrive by cp.async, double buffered: tile j+1 is in flight
+// while tile j is used. Issuing the copies before S = Q Kᵀ, while only O is
+// live, keeps the paged address arithmetic out of the register peak.
+// Softmax in base 2.
+template <int D>
+__global__ void __launch_bounds__(kThreads, 2) prefillAttentionKernel(AttentionArgs a, const int32_t* tiles) {
+    constexpr int kS = kStride<D>;
+    constexpr int kBc = kKvTile<D>;
+    constexpr int kChunks = D / 8;  // 16-byte chunks per K/V row
+    constexpr int kLoads = kBc * kChunks / kThreads;
+    static_assert(kBc % 16 == 0 && D % 16 == 0 && kLoads * kThreads == kBc * kChunks);
+    extern __shared__ __align__(16) __half shared[];
+    __half* qTile = shared;
+    __half* kTiles = qTile + kBr * kS;  // [2][kBc][kS]
+    __half* vTiles = kTiles + 2 * kBc * kS;
+
+    // The heaviest tiles (latest in their sequence) first.
+    const int tile = gridDim.x - 1 - blockIdx.x;
+    const int h = blockIdx.y;
+    const int seqIndex = tiles[2 * tile];
+    const int firstQuery = tiles[2 * tile + 1];
+    const SeqDesc s = loadSeq(a.seqs, seqIndex);
+    const int kvHead = h / (a.nHeads / a.kv.nKvHeads);
+    const int warp = threadIdx.x / 32;
+    const int lane = threadIdx.x % 32;
+    const int g = lane / 4;
+    const int c = lane % 4;
+
+    const int nValid = min(kBr, s.nQueries - firstQuery);
+    const int posFirst = s.startPos + firstQuery;
+    const int kvBegin = windowStart(posFirst, a.window);
+    const int kvEnd = posFirst + nValid;  // one past the last query's position
+    const float scaleLog2 = a.scale * kLog2e;
+    const int64_t rowStride = int64_t(a.nHeads) * D;
+
+    const __half* kPool = static_cast<const __half*>(a.kv.k);
+    const __half* vPool = static_cast<const __half*>(a.kv.v);
+    // The K and V tile of positions kv0.. into buffer `buffer`; positions
+    // past the queries or in released blocks are zeros (and masked).
+    auto loadKv = [&](int buffer, int kv0) {
+#pragma unroll
+        for (int i = 0; i < kLoads; ++i) {
+            const int chunk = threadIdx.x + i * kThreads;
+            const int t = chunk / kChunks;
+            const int d = (chunk % kChunks) * 8;
+            const int pos = kv0 + t;
+            const int64_t offset = pos < kvEnd ? kvRowOffset(a, s, pos, kvHead) : -1;
+            const int at = (buffer * kBc + t) * kS + d;
+            copyAsync16(&kTiles[at], offset >= 0 ? kPool + offset + d : kPool, offset >= 0);
+            copyAsync16(&vTiles[at], offset >= 0 ? vPool + offset + d : vPool, offset >= 0);
+        }
+        copyAsyncCommit();
+    };
+    loadKv(0, kvBegin);
+
+    // Q rows in f16 (rows past the chunk's queries are zeros).
+    const float* qBase = a.q + int64_t(s.queryOffset + firstQuery) * rowStride + int64_t(h) * D;
+    for (int i = threadIdx.x; i < kBr * (D / 2); i += kThreads) {
+        const int row = i / (D / 2);
+        const int col = (i % (D / 2)) * 2;
+        const float2 v = row < nValid ? *reinterpret_cast<const float2*>(qBase + row * rowStride + col)
+                                      : make_float2(0.0f, 0.0f);
+        *reinterpret_cast<__half2*>(&qTile[row * kS + col]) = __floats2half2_rn(v.x, v.y);
+    }
+
+    // This lane's rows: (mi, r) is tile row 32w + 16mi + g + 8r.
+    const int warpRow = warp * kWarpRows;
+    const int laneRow = warpRow + g;
+    // The warp's first and last query positions.
+    const int warpFirstPos = posFirst + warpRow;
+    const int warpLastPos = posFirst + min(warpRow + kWarpRows, nValid) - 1;
+    const bool warpHasRows = warpRow < nValid;
+    const bool warpAllValid = warpRow + kWarpRows <= nValid;
+
+    float o[kMTiles][D / 8][4];
+    float m[kMTiles][2];
+    float l[kMTiles][2];  // this lane's share of the row sums; the quad's lanes are added at the end
+#pragma unroll
+    for (int mi = 0; mi < kMTiles; ++mi) {
+#pragma unroll
+        for (int n = 0; n < D / 8; ++n) o[mi][n][0] = o[mi][n][1] = o[mi][n][2] = o[mi][n][3] = 0.0f;
+        m[mi][0] = m[mi][1] = -INFINITY;
+        l[mi][0] = l[mi][1] = 0.0f;
+    }
+
+    const FragmentRow aRow = aFragmentRow(lane);
+    const FragmentRow kRow = bFragmentRowNk(lane);
+    const FragmentRow vRow = bFragmentRowKnTrans(lane);
+    int buffer = 0;
+    for (int kv0 = kvBegin; kv0 < kvEnd; kv0 += kBc, buffer ^= 1) {
+        copyAsyncWaitAll();
+        __syncthreads();  // this tile and Q are in; every warp is done with the other buffer
+        if (kv0 + kBc < kvEnd) loadKv(buffer ^ 1, kv0 + kBc);
+        if (!warpHasRows || kv0 > warpLastPos || kv0 + kBc - 1 < windowStart(warpFirstPos, a.window)) {
+            continue;  // none of the warp's rows sees a position of this tile
+        }
+        const __half* kTile = kTiles + buffer * kBc * kS;
+        const __half* vTile = vTiles + buffer * kBc * kS;
+
+        // Whether all of the warp's rows see all of the tile (no mask to apply).
+        const bool unmasked = warpAllValid && kv0 + kBc - 1 <= warpFirstPos && kv0 >= windowStart(warpLastPos, a.window);
+
+        // S = Q · Kᵀ for the warp's 32 rows and the tile's kBc positions.
+        float sc[kMTiles][kBc / 8][4];
+#pragma unroll
+        for (int mi = 0; mi < kMTiles; ++mi) {
+#pragma unroll
+            for (int n = 0; n < kBc / 8; ++n) sc[mi][n][0] = sc[mi][n][1] = sc[mi][n][2] = sc[mi][n][3] = 0.0f;
+        }
+#pragma unroll
+        for (int kk = 0; kk < D / 16; ++kk) {
+            uint32_t qa[kMTiles][4];
+#pragma unroll
+            for (int mi = 0; mi < kMTiles; ++mi) {
+                ldmatrixX4(qa[mi], &qTile[(warpRow + mi * 16 + aRow.row) * kS + kk * 16 + aRow.col]);
+            }
+#pragma unroll
+            for (int np = 0; np < kBc / 16; ++np) {
+                uint32_t kb[4];
+                ldmatrixX4(kb, &kTile[(np * 16 + kRow.row) * kS + kk * 16 + kRow.col]);
+#pragma unroll
+                for (int mi = 0; mi < kMTiles; ++mi) {
+                    mma16816(sc[mi][2 * np], qa[mi], kb[0], kb[1]);
+                    mma16816(sc[mi][2 * np + 1], qa[mi], kb[2], kb[3]);
+                }
+            }
+        }
+
+#pragma unroll
+        for (int mi = 0; mi < kMTiles; ++mi) {
+            // Mask, scale, and the running row maxima.
+            float tileMax[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+            for (int n = 0; n < kBc / 8; ++n) {
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int r = e / 2;
+                    const int row = laneRow + mi * 16 + 8 * r;
+                    const int pos = kv0 + n * 8 + 2 * c + e % 2;
+                    const bool ok = unmasked || (row < nValid && pos <= posFirst + row &&
+                                                 pos >= windowStart(posFirst + row, a.window));
+                    sc[mi][n][e] = ok ? sc[mi][n][e] * scaleLog2 : -INFINITY;
+                    tileMax[r] = fmaxf(tileMax[r], sc[mi][n][e]);
+                }
+            }
+            float correction[2];
+            float ref[2];
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+                tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(kFullMask, tileMax[r], 1));
+                tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(kFullMask, tileMax[r], 2));
+                const float mNew = fmaxf(m[mi][r], tileMax[r]);
+                // A row with nothing unmasked yet keeps a zero reference, so
+                // that exp2(-inf - reference) is 0 rather than NaN.
+                ref[r] = mNew == -INFINITY ? 0.0f : mNew;
+                correction[r] = exp2f(m[mi][r] - ref[r]);
+                m[mi][r] = mNew;
+            }
+            float sum[2] = {0.0f, 0.0f};
+#pragma unroll
+            for (int n = 0; n < kBc / 8; ++n) {
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    sc[mi][n][e] = exp2f(sc[mi][n][e] - ref[e / 2]);
+                    sum[e / 2] += sc[mi][n][e];
+                }
+            }
+#pragma unroll
+            for (int r = 0; r < 2; ++r) l[mi][r] = l[mi][r] * correction[r] + sum[r];
+#pragma unroll
+            for (int n = 0; n < D / 8; ++n) {
+                o[mi][n][0] *= correction[0];
+                o[mi][n][1] *= correction[0];
+                o[mi][n][2] *= correction[1];
+                o[mi][n][3] *= correction[1];
+            }
+        }
+
+        // O += P · V: the S accumulators of n-tiles 2kk and 2kk+1 are
+        // exactly the A fragment of k-step kk.
+#pragma unroll
+        for (int kk = 0; kk < kBc / 16; ++kk) {
+            uint32_t p[kMTiles][4];
+#pragma unroll
+            for (int mi = 0; mi < kMTiles; ++mi) {
+                p[mi][0] = packHalf2(sc[mi][2 * kk][0], sc[mi][2 * kk][1]);
+                p[mi][1] = packHalf2(sc[mi][2 * kk][2], sc[mi][2 * kk][3]);
+                p[mi][2] = packHalf2(sc[mi][2 * kk + 1][0], sc[mi][2 * kk + 1][1]);
+                p[mi][3] = packHalf2(sc[mi][2 * kk + 1][2], sc[mi][2 * kk + 1][3]);
+            }
+#pragma unroll
+            for (int np = 0; np < D / 16; ++np) {
+                uint32_t vb[4];
+                ldmatrixX4Trans(vb, &vTile[(kk * 16 + vRow.row) * kS + np * 16 + vRow.col]);
+#pragma unroll
+                for (int mi = 0; mi < kMTiles; ++mi) {
+                    mma16816(o[mi][2 * np], p[mi], vb[0], vb[1]);
+                    mma16816(o[mi][2 * np + 1], p[mi], vb[2], vb[3]);
+                }
+            }
+        }
+    }
+
+#pragma unroll
+    for (int mi = 0; mi < kMTiles; ++mi) {
+        float inv[2];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            float sum = l[mi][r];
+            sum += __shfl_xor_sync(kFullMask, sum, 1);
+            sum += __shfl_xor_sync(kFullMask, sum, 2);
+            inv[r] = sum > 0.0f ? 1.0f / sum : 0.0f;
+        }
+        const int row0 = laneRow + mi * 16;
+        float* out0 = a.out + int64_t(s.queryOffset + firstQuery + row0) * rowStride + int64_t(h) * D + 2 * c;
+        float* out1 = out0 + 8 * rowStride;
+#pragma unroll
+        for (int n = 0; n < D / 8; ++n) {
+            if (row0 < nValid) *reinterpret_cast<float2*>(out0 + n * 8) = make_float2(o[mi][n][0] * inv[0], o[mi][n][1] * inv[0]);
+            if (row0 + 8 < nValid) *reinterpret_cast<float2*>(out1 + n * 8) = make_float2(o[mi][n][2] * inv[1], o[mi][n][3] * inv[1]);
+        }
+    }
+}
+
+}  // namespace pagoda::cuda::prefill
