@@ -4,11 +4,14 @@
 # tok/s of 7b and 8b-gqa at batch 1/8/32 against the copy-bandwidth
 # roofline, prefill attention TFLOP/s at 4k and 16k) and its PyTorch peer
 # (tools/torch_peer.py, when torch with CUDA is installed), then decode of
-# 8b-gqa with Q4_K weights; before them, pagoda-cuda-microbench (the two
-# paths of quantized products by token count). Everything goes
-# to $OUT (default build/gpu-bench-out): test results as gtest JSON,
-# benchmark tables and JSON. A tree built here beforehand by
-# tools/gpu_prebuild.sh (carried as build/gpu) saves the build.
+# 8b-gqa with Q4_K weights; between them, pagoda-cuda-microbench (the two
+# paths of quantized products by token count). Most telling first, each
+# under a time limit, so that a hang or a short lease loses the least.
+# Everything goes to $OUT (default build/gpu-bench-out) in at most seven
+# files (the device tool returns eight): phases.txt, log.txt (every
+# program's output), the two test suites' gtest JSON and three benchmark
+# JSONs. A tree built here beforehand by tools/gpu_prebuild.sh (carried as
+# build/gpu) saves the build.
 #
 # usage: tools/gpu_bench.sh [--quick]   (--quick: tiny shapes, a smoke run)
 # environment: BUILD_DIR (default build/gpu), CUDACXX (default
@@ -24,11 +27,22 @@ quick=()
 if [ "${1:-}" = "--quick" ]; then quick=(--quick); fi
 mkdir -p "$out"
 status=0
+log=$out/log.txt
 # When each phase starts (device time is scarce: the next plan needs these).
-phase() { echo "$(date +%T) $*" | tee -a "$out/phases.txt"; }
+phase() { echo "$(date +%T) $*" | tee -a "$out/phases.txt" "$log"; }
+# step SECONDS COMMAND...: its output to the log; a failure or a timeout
+# makes the script fail but does not stop the phases after it.
+step() {
+    local limit=$1
+    shift
+    timeout "$limit" "$@" 2>&1 | tee -a "$log" || {
+        echo "gpu_bench.sh: failed or over ${limit} s: $*" | tee -a "$out/phases.txt" "$log"
+        status=1
+    }
+}
 phase start
 
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --format=csv | tee "$out/nvidia-smi.csv"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --format=csv | tee -a "$log"
 
 # Packages tools/gpu_deps.sh unpacked here (their .pc files name /usr:
 # pkgconf prefixes the paths it prints with the sysroot).
@@ -52,8 +66,9 @@ if [ -f "$build/prebuilt-root.txt" ]; then
         ln -s "$root" "$prebuilt"
     fi
 fi
-if [ -n "$prebuilt" ] && { "$build/app/cli/pagoda-cli" devices >"$out/devices.txt" 2>&1 || true; } &&
-    grep -q "using cuda" "$out/devices.txt"; then
+devices=$(mktemp)
+if [ -n "$prebuilt" ] && { "$build/app/cli/pagoda-cli" devices >"$devices" 2>&1 || true; } &&
+    grep -q "using cuda" "$devices"; then
     phase prebuilt
 else
     if [ -n "$prebuilt" ]; then build=$root/build/gpu-native; fi
@@ -64,38 +79,36 @@ else
         -DCMAKE_CUDA_ARCHITECTURES=native -DPAGODA_BUILD_UI=OFF
     phase build
     cmake --build "$build" -j "$(nproc)" --target $(cat "$root/tools/gpu_targets.txt")
-    "$build/app/cli/pagoda-cli" devices | tee "$out/devices.txt"
+    "$build/app/cli/pagoda-cli" devices >"$devices" 2>&1 || true
 fi
-grep -q "using cuda" "$out/devices.txt" || { echo "gpu_bench.sh: the CUDA backend is not usable here" >&2; exit 1; }
+tee -a "$log" <"$devices"
+grep -q "using cuda" "$devices" || { echo "gpu_bench.sh: the CUDA backend is not usable here" | tee -a "$log" >&2; exit 1; }
 
 phase tests
-# Test failures are reported (and make the script fail) but do not stop the benchmarks.
 for suite in test_cuda_kernels test_cuda_engine; do
-    "$build/tests/cuda/$suite" --gtest_output="json:$out/$suite.json" 2>&1 | tee "$out/$suite.txt" || status=1
+    step 150 "$build/tests/cuda/$suite" --gtest_output="json:$out/$suite.json"
 done
 
-phase pagoda-cuda-microbench
-# Where quantized products should switch to f16 panels (seconds).
-"$build/bench/pagoda-cuda-microbench" 2>&1 | tee "$out/cuda_microbench.txt" || status=1
-
 phase pagoda-bench gpu
-"$build/app/bench/pagoda-bench" gpu "${quick[@]}" --graphs 1 --json "$out/pagoda_gpu.json" 2>&1 |
-    tee "$out/pagoda_gpu.txt" || status=1
+step 300 "$build/app/bench/pagoda-bench" gpu "${quick[@]}" --graphs 1 --json "$out/pagoda_gpu.json"
 
 phase torch peer
 if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
-    python3 "$root/tools/torch_peer.py" "${quick[@]}" --json "$out/torch_peer.json" 2>&1 | tee "$out/torch_peer.txt" ||
-        status=1
+    step 180 python3 "$root/tools/torch_peer.py" "${quick[@]}" --json "$out/torch_peer.json"
 else
-    echo "skip the PyTorch peer: no torch with CUDA in python3" | tee "$out/torch_peer.txt"
+    echo "skip the PyTorch peer: no torch with CUDA in python3" | tee -a "$log"
 fi
+
+phase pagoda-cuda-microbench
+# Where quantized products should switch to f16 panels.
+step 90 "$build/bench/pagoda-cuda-microbench"
 
 # Last (the costliest to prepare, and optional): decode with K-quant
 # weights read in place, the format most local models come in.
 if [ ${#quick[@]} -eq 0 ]; then
     phase pagoda-bench gpu q4_k
-    "$build/app/bench/pagoda-bench" gpu --presets 8b-gqa --dtype q4_k --batches 1,8 --attention-contexts 4096 \
-        --graphs 1 --json "$out/pagoda_gpu_q4_k.json" 2>&1 | tee "$out/pagoda_gpu_q4_k.txt" || status=1
+    step 150 "$build/app/bench/pagoda-bench" gpu --presets 8b-gqa --dtype q4_k --batches 1,8 --attention-contexts 4096 \
+        --graphs 1 --json "$out/pagoda_gpu_q4_k.json"
 fi
 
 phase done
