@@ -1,0 +1,213 @@
+#pragma once
+// The split-context (flash-decoding) decode attention kernels, launched by
+// decode_attention.cu. A header of their own so that a host emulation can
+// compile this very source without nvcc.
+
+#include "kernels/cuda/attention_common.cuh"
+#include "kernels/cuda/device_common.cuh"
+
+namespace pagoda::cuda::decode {
+
+constexpr int kWarps = 4;
+constexpr int kLoads = 4;  // K/V rows a warp loads before using them
+
+// Lane `lane` holds dims [lane * DPL, lane * DPL + DPL) of a head; with
+// DPL * 32 == headDim (64, 128) they are read as vectors, else one by one
+// up to headDim.
+template <int DPL>
+__device__ __forceinline__ void loadHalfRow(const __half* row, int lane, int headDim, float (&out)[DPL]) {
+    if constexpr (DPL == 2) {
+        const float2 v = __half22float2(reinterpret_cast<const __half2*>(row)[lane]);
+        out[0] = v.x;
+        out[1] = v.y;
+    } else if constexpr (DPL == 4) {
+        const uint2 raw = reinterpret_cast<const uint2*>(row)[lane];
+        const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
+        const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
+        out[0] = a.x;
+        out[1] = a.y;
+        out[2] = b.x;
+        out[3] = b.y;
+    } else {
+#pragma unroll
+        for (int i = 0; i < DPL; ++i) {
+            const int d = lane * DPL + i;
+            out[i] = d < headDim ? __half2float(row[d]) : 0.0f;
+        }
+    }
+}
+
+// Partials of split s of (row, head), in `partials`:
+// max [nRows][nHeads][nSplits], sum (same), accumulator [...][headDim].
+struct Partials {
+    float* max;
+    float* sum;
+    float* acc;
+    __device__ Partials(float* base, int nRows, int nHeads, int nSplits)
+        : max(base), sum(base + int64_t(nRows) * nHeads * nSplits), acc(base + 2 * int64_t(nRows) * nHeads * nSplits) {}
+};
+
+// grid: (nSplits, nKvHeads * ceil(group / MAXH), nRows); block: kWarps warps.
+// Softmax in base 2: scores carry scale * log2(e).
+template <int DPL, int MAXH>
+__global__ void __launch_bounds__(kWarps * 32)
+    decodeAttentionKernel(AttentionArgs a, const int32_t* rows, int nRows, int nSplits, int splitTokens,
+                          float* partials) {
+    __shared__ float warpMaxes[kWarps][MAXH];
+    __shared__ float warpSums[kWarps][MAXH];
+    __shared__ float warpAcc[kWarps][MAXH][DPL * 32];
+
+    const int D = a.kv.headDim;
+    const int lane = threadIdx.x % 32;
+    const int warp = threadIdx.x / 32;
+    const int split = blockIdx.x;
+    const int rowIndex = blockIdx.z;
+    const int group = a.nHeads / a.kv.nKvHeads;
+    const int ctasPerKvHead = (group + MAXH - 1) / MAXH;
+    const int kvHead = blockIdx.y / ctasPerKvHead;
+    const int h0 = kvHead * group + (blockIdx.y % ctasPerKvHead) * MAXH;
+    const int nh = min(MAXH, kvHead * group + group - h0);
+
+    const int seqIndex = rows[2 * rowIndex];
+    int tokenRow;
+    int begin = 0;
+    int end = 0;
+    SeqDesc s{};
+    if (seqIndex < 0) {
+        tokenRow = rows[2 * rowIndex + 1];
+    } else {
+        s = loadSeq(a.seqs, seqIndex);
+        const int pos = s.startPos + rows[2 * rowIndex + 1];
+        tokenRow = s.queryOffset + rows[2 * rowIndex + 1];
+        begin = windowStart(pos, a.window) + split * splitTokens;
+        end = min(pos + 1, begin + splitTokens);
+    }
+
+    const float scaleLog2 = a.scale * kLog2e;
+    float q[MAXH][DPL];
+    float m[MAXH];
+    float l[MAXH];
+    float acc[MAXH][DPL];
+#pragma unroll
+    for (int h = 0; h < MAXH; ++h) {
+        m[h] = -INFINITY;
+        l[h] = 0.0f;
+#pragma unroll
+        for (int i = 0; i < DPL; ++i) {
+            const int d = lane * DPL + i;
+            q[h][i] = h < nh && d < D && begin < end
+                          ? a.q[(int64_t(tokenRow) * a.nHeads + h0 + h) * D + d] * scaleLog2
+                          : 0.0f;
+            acc[h][i] = 0.0f;
+        }
+    }
+
+    const __half* kPool = static_cast<const __half*>(a.kv.k);
+    const __half* vPool = static_cast<const __half*>(a.kv.v);
+    // The warp's positions are begin + warp, + kWarps, ...; kLoads of them
+    // are loaded before any is used, so that their latencies overlap. The
+    // order of the softmax updates stays position order.
+    for (int t0 = begin + warp; t0 < end; t0 += kWarps * kLoads) {
+        float k[kLoads][DPL];
+        float v[kLoads][DPL];
+        bool present[kLoads];
+#pragma unroll
+        for (int u = 0; u < kLoads; ++u) {
+            const int t = t0 + u * kWarps;
+            const int64_t offset = t < end ? kvRowOffset(a, s, t, kvHead) : -1;
+            present[u] = offset >= 0;  // the same on every lane
+            if (present[u]) {
+                loadHalfRow<DPL>(kPool + offset, lane, D, k[u]);
+                loadHalfRow<DPL>(vPool + offset, lane, D, v[u]);
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < kLoads; ++u) {
+            if (!present[u]) continue;
+#pragma unroll
+            for (int h = 0; h < MAXH; ++h) {
+                if (h >= nh) break;
+                float dot = 0.0f;
+#pragma unroll
+                for (int i = 0; i < DPL; ++i) dot += q[h][i] * k[u][i];
+                dot = warpSum(dot);
+                const float mNew = fmaxf(m[h], dot);
+                const float correction = exp2f(m[h] - mNew);
+                const float p = exp2f(dot - mNew);
+                l[h] = l[h] * correction + p;
+#pragma unroll
+                for (int i = 0; i < DPL; ++i) acc[h][i] = acc[h][i] * correction + p * v[u][i];
+                m[h] = mNew;
+            }
+        }
+    }
+
+#pragma unroll
+    for (int h = 0; h < MAXH; ++h) {
+        if (lane == 0) {
+            warpMaxes[warp][h] = m[h];
+            warpSums[warp][h] = l[h];
+        }
+#pragma unroll
+        for (int i = 0; i < DPL; ++i) warpAcc[warp][h][lane * DPL + i] = acc[h][i];
+    }
+    __syncthreads();
+
+    for (int index = threadIdx.x; index < nh * D; index += blockDim.x) {
+        const int h = index / D;
+        const int d = index % D;
+        float mMax = -INFINITY;
+        for (int w = 0; w < kWarps; ++w) mMax = fmaxf(mMax, warpMaxes[w][h]);
+        float sum = 0.0f;
+        float total = 0.0f;
+        if (mMax != -INFINITY) {
+            for (int w = 0; w < kWarps; ++w) {
+                const float weight = exp2f(warpMaxes[w][h] - mMax);
+                sum += warpSums[w][h] * weight;
+                total += warpAcc[w][h][d] * weight;
+            }
+        }
+        if (nSplits == 1) {
+            a.out[(int64_t(tokenRow) * a.nHeads + h0 + h) * D + d] = sum > 0.0f ? total / sum : 0.0f;
+        } else {
+            const Partials part(partials, nRows, a.nHeads, nSplits);
+            const int64_t slot = (int64_t(rowIndex) * a.nHeads + h0 + h) * nSplits + split;
+            if (d == 0) {
+                part.max[slot] = mMax;
+                part.sum[slot] = sum;
+            }
+            part.acc[slot * D + d] = total;
+        }
+    }
+}
+
+// Merges the splits of each (row, head). grid: (nHeads, nRows).
+__global__ void decodeReduceKernel(AttentionArgs a, const int32_t* rows, int nRows, int nSplits,
+                                   const float* partials) {
+    const int h = blockIdx.x;
+    const int rowIndex = blockIdx.y;
+    const int D = a.kv.headDim;
+    const int seqIndex = rows[2 * rowIndex];
+    const int query = rows[2 * rowIndex + 1];
+    const int tokenRow = seqIndex < 0 ? query : loadSeq(a.seqs, seqIndex).queryOffset + query;
+    const Partials part(const_cast<float*>(partials), nRows, a.nHeads, nSplits);
+    const int64_t first = (int64_t(rowIndex) * a.nHeads + h) * nSplits;
+    float mMax = -INFINITY;
+    for (int s = 0; s < nSplits; ++s) mMax = fmaxf(mMax, part.max[first + s]);
+    float sum = 0.0f;
+    if (mMax != -INFINITY) {
+        for (int s = 0; s < nSplits; ++s) sum += part.sum[first + s] * exp2f(part.max[first + s] - mMax);
+    }
+    float* out = a.out + (int64_t(tokenRow) * a.nHeads + h) * D;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        float total = 0.0f;
+        if (mMax != -INFINITY) {
+            for (int s = 0; s < nSplits; ++s) {
+                total += part.acc[(first + s) * D + d] * exp2f(part.max[first + s] - mMax);
+            }
+        }
+        out[d] = sum > 0.0f ? total / sum : 0.0f;
+    }
+}
+
+}  // namespace pagoda::cuda::decode
