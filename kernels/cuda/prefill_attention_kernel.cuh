@@ -30,6 +30,13 @@ constexpr size_t prefillSharedBytes() {
     return size_t(kBr + 4 * kKvTile<D>) * kStride<D> * sizeof(__half);
 }
 
+// Both n-tiles of a B fragment pair (as ldmatrix.x4 loads it: b0, b1 of
+// n-tile 0, then of n-tile 1) into their accumulators.
+__device__ __forceinline__ void mmaPair(float (&d0)[4], float (&d1)[4], const uint32_t (&a)[4], const uint32_t (&b)[4]) {
+    mma16816(d0, a, b[0], b[1]);
+    mma16816(d1, a, b[2], b[3]);
+}
+
 // grid: (nTiles, nHeads); block: kWarps warps, warp w owns query rows
 // 32w..32w+31 of the tile as two 16-row m-tiles. Shared memory (dynamic):
 // Q [kBr][D+8] in f16, then two K and two V tiles [kBc][D+8], as they are
@@ -155,10 +162,7 @@ __global__ void __launch_bounds__(kThreads, 2) prefillAttentionKernel(AttentionA
                 uint32_t kb[4];
                 ldmatrixX4(kb, &kTile[(np * 16 + kRow.row) * kS + kk * 16 + kRow.col]);
 #pragma unroll
-                for (int mi = 0; mi < kMTiles; ++mi) {
-                    mma16816(sc[mi][2 * np], qa[mi], kb[0], kb[1]);
-                    mma16816(sc[mi][2 * np + 1], qa[mi], kb[2], kb[3]);
-                }
+                for (int mi = 0; mi < kMTiles; ++mi) mmaPair(sc[mi][2 * np], sc[mi][2 * np + 1], qa[mi], kb);
             }
         }
 
@@ -229,10 +233,7 @@ __global__ void __launch_bounds__(kThreads, 2) prefillAttentionKernel(AttentionA
                 uint32_t vb[4];
                 ldmatrixX4Trans(vb, &vTile[(kk * 16 + vRow.row) * kS + np * 16 + vRow.col]);
 #pragma unroll
-                for (int mi = 0; mi < kMTiles; ++mi) {
-                    mma16816(o[mi][2 * np], p[mi], vb[0], vb[1]);
-                    mma16816(o[mi][2 * np + 1], p[mi], vb[2], vb[3]);
-                }
+                for (int mi = 0; mi < kMTiles; ++mi) mmaPair(o[mi][2 * np], o[mi][2 * np + 1], p[mi], vb);
             }
         }
     }

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "tests/kernels/kernel_test_util.h"
@@ -116,6 +117,19 @@ float accumulatorAt(const Accumulators& d, int row, int col) {
     return d[size_t(lane)][size_t((row / 8) * 2 + col % 2)];
 }
 
+// A 16x8 D tile against the plain product: d(m, n) == sum over k < 16 of
+// a(m, k) b(k, n), exact on small integers.
+template <class A, class B>
+void expectProduct(const Accumulators& d, A a, B b) {
+    for (int m = 0; m < 16; ++m) {
+        for (int n = 0; n < 8; ++n) {
+            float expected = 0.0f;
+            for (int k = 0; k < 16; ++k) expected += a(m, k) * b(k, n);
+            ASSERT_EQ(accumulatorAt(d, m, n), expected) << "at (" << m << ", " << n << ")";
+        }
+    }
+}
+
 // S = Q Kᵀ: Q [m][k] and K [n][k] read from inside larger padded tiles.
 TEST(MmaFragments, QueryAndKeyFragmentsGiveQKTransposed) {
     const uint64_t seed = test::freshSeed();
@@ -127,14 +141,10 @@ TEST(MmaFragments, QueryAndKeyFragmentsGiveQKTransposed) {
         const Fragment qa = ldmatrixX4(q, qRow, col, aFragmentRow, false);
         const Fragment kb = ldmatrixX4(k, kRow, col, bFragmentRowNk, false);
         for (int j = 0; j < 2; ++j) {
-            const Accumulators s = mma16816(qa, nTile(kb, j));
-            for (int m = 0; m < 16; ++m) {
-                for (int n = 0; n < 8; ++n) {
-                    float expected = 0.0f;
-                    for (int kk = 0; kk < 16; ++kk) expected += q.at(qRow + m, col + kk) * k.at(kRow + j * 8 + n, col + kk);
-                    ASSERT_EQ(accumulatorAt(s, m, n), expected) << "n-tile " << j << " at (" << m << ", " << n << ")";
-                }
-            }
+            SCOPED_TRACE("n-tile " + std::to_string(j));
+            ASSERT_NO_FATAL_FAILURE(expectProduct(
+                mma16816(qa, nTile(kb, j)), [&](int m, int kk) { return q.at(qRow + m, col + kk); },
+                [&](int kk, int n) { return k.at(kRow + j * 8 + n, col + kk); }));
         }
     }
 }
@@ -166,14 +176,10 @@ TEST(MmaFragments, ProbabilityAccumulatorsAndTransposedValuesGivePV) {
     for (const auto [kRow, col] : {std::array<int, 2>{0, 0}, {48, 112}, {16, 32}}) {
         const Fragment vb = ldmatrixX4(v, kRow, col, bFragmentRowKnTrans, true);
         for (int j = 0; j < 2; ++j) {
-            const Accumulators o = mma16816(pa, nTile(vb, j));
-            for (int m = 0; m < 16; ++m) {
-                for (int n = 0; n < 8; ++n) {
-                    float expected = 0.0f;
-                    for (int kk = 0; kk < 16; ++kk) expected += p.at(m, kk) * v.at(kRow + kk, col + j * 8 + n);
-                    ASSERT_EQ(accumulatorAt(o, m, n), expected) << "n-tile " << j << " at (" << m << ", " << n << ")";
-                }
-            }
+            SCOPED_TRACE("n-tile " + std::to_string(j));
+            ASSERT_NO_FATAL_FAILURE(expectProduct(
+                mma16816(pa, nTile(vb, j)), [&](int m, int kk) { return p.at(m, kk); },
+                [&](int kk, int n) { return v.at(kRow + kk, col + j * 8 + n); }));
         }
     }
 }
