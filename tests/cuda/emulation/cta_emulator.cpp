@@ -1,0 +1,581 @@
+#include "tests/cuda/emulation/cta_emulator.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <string_view>
+#include <utility>
+
+#include "kernels/half.h"
+#include "tests/cuda/emulation/fibers.h"
+
+namespace pagoda::cuda::emulation {
+namespace {
+
+constexpr int kWarpSize = 32;
+constexpr size_t kChunkBytes = 16;  // what one cp.async copies and one ldmatrix lane addresses
+constexpr size_t kStackBytes = 256 * 1024;
+constexpr size_t kMaxMessages = 8;
+
+enum class Collective { SyncThreads, ShuffleXor, Ldmatrix, LdmatrixTrans, Mma };
+
+const char* collectiveName(Collective kind) {
+    switch (kind) {
+        case Collective::SyncThreads: return "__syncthreads";
+        case Collective::ShuffleXor: return "__shfl_xor_sync";
+        case Collective::Ldmatrix: return "ldmatrix.x4";
+        case Collective::LdmatrixTrans: return "ldmatrix.x4.trans";
+        case Collective::Mma: return "mma.m16n8k16";
+    }
+    return "?";
+}
+
+std::string location(std::source_location where) {
+    const std::string_view path = where.file_name();
+    return std::string(path.substr(path.find_last_of('/') + 1)) + ":" + std::to_string(where.line());
+}
+
+std::string hex(uint32_t value) {
+    char text[16];
+    std::snprintf(text, sizeof text, "0x%x", value);
+    return text;
+}
+
+bool sameLocation(std::source_location a, std::source_location b) {
+    return a.line() == b.line() && a.column() == b.column() && std::strcmp(a.file_name(), b.file_name()) == 0;
+}
+
+struct Barrier {
+    int expected = 0;
+    int arrived = 0;
+    uint64_t generation = 0;  // completions so far
+    Collective kind = Collective::SyncThreads;
+    std::source_location caller;  // of the first thread to arrive
+};
+
+// What a lane brings to a warp collective.
+struct LaneOperands {
+    uint64_t shuffleBits = 0;
+    unsigned shuffleMask = 0;
+    int shuffleLaneMask = 0;
+    std::array<uint16_t, 8> row{};  // ldmatrix: the 16 bytes at the lane's address
+    std::array<uint32_t, 4> a{};    // mma: the A fragment, two halves per register
+    std::array<uint32_t, 2> b{};
+    std::array<float, 4> c{};
+};
+
+// One warp collective: the lanes' operands and, for mma, every lane's
+// result, computed once by the lane that completes the collective.
+struct WarpExchange {
+    std::array<LaneOperands, kWarpSize> lanes;
+    std::array<std::array<float, 4>, kWarpSize> mmaResults;
+};
+
+struct PendingCopy {
+    std::byte* dst;
+    const std::byte* src;
+    bool valid;  // false: zero-fill, nothing read
+    bool committed;
+    std::source_location caller;
+};
+
+struct Thread {
+    FiberContext fiber;
+    std::unique_ptr<std::byte[]> stack;
+    Index3 index;
+    int id = 0;
+    int warp = 0;
+    int lane = 0;
+    bool done = false;
+    const Barrier* waitingOn = nullptr;
+    uint64_t waitGeneration = 0;
+    Collective waitKind = Collective::SyncThreads;
+    std::source_location waitCaller;
+    unsigned collectives = 0;         // warp collectives entered: alternates the exchange buffers
+    std::vector<PendingCopy> copies;  // issued, not landed
+};
+
+// The history of one 16-byte chunk of shared memory in the current CTA;
+// intervals count the CTA's completed __syncthreads.
+struct ChunkState {
+    bool pending = false;  // a cp.async into it has not landed
+    int writer = -1;       // the thread of the last cp.async into it
+    std::source_location writerCaller;
+    int64_t landedInterval = -1;  // when that copy landed
+    int64_t readInterval = -1;    // when readerWarps read it
+    uint32_t readerWarps = 0;
+    std::source_location readerCaller;
+};
+
+class Emulator {
+public:
+    Emulator(const LaunchConfig& config, const std::function<void()>& body)
+        : m_config(config), m_body(body), m_rng(config.seed) {}
+
+    Findings run();
+
+    // The built-ins, called on the running thread's fiber.
+    const Index3& threadIndex() const { return m_current->index; }
+    const Index3& blockIndex() const { return m_block; }
+    const Index3& gridSize() const { return m_grid; }
+    void syncThreads(std::source_location caller);
+    uint64_t shuffleXor(uint64_t bits, unsigned mask, int laneMask, std::source_location caller);
+    void ldmatrixX4(uint32_t (&r)[4], const void* row, bool transpose, std::source_location caller);
+    void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, std::source_location caller);
+    void copyAsync16(void* dst, const void* src, bool valid, std::source_location caller);
+    void copyAsyncCommit();
+    void copyAsyncWaitAll(std::source_location caller);
+
+    // Every fiber starts here.
+    [[noreturn]] static void threadEntry();
+
+private:
+    void startCta();
+    bool runCta();  // false: deadlock
+    bool arrive(Barrier& barrier, Collective kind, std::source_location caller);
+    WarpExchange& collective(const LaneOperands& mine, Collective kind, std::source_location caller, bool& completed);
+    static void computeMma(WarpExchange& exchange);
+    bool sharedChunk(const void* p, const char* what, std::source_location caller, size_t& offset);
+    void noteRead(size_t offset, std::source_location caller);
+    std::string where() const;
+    std::string describe(size_t offset) const;
+    void hazard(std::string message);
+    void error(std::string message);
+
+    const LaunchConfig& m_config;
+    const std::function<void()>& m_body;
+    std::mt19937_64 m_rng;
+    Index3 m_grid;
+    Index3 m_block;
+    std::vector<Thread> m_threads;
+    std::vector<int> m_order;  // the scheduling order of the threads
+    Thread* m_current = nullptr;
+    FiberContext m_scheduler;
+    Barrier m_blockBarrier;
+    std::vector<Barrier> m_warpBarriers;
+    std::vector<std::array<WarpExchange, 2>> m_exchanges;  // [warp][collective parity]
+    std::vector<ChunkState> m_chunks;
+    int64_t m_interval = 0;
+    Findings m_findings;
+};
+
+// The launch in progress: the CUDA built-ins are free functions.
+Emulator* g_running = nullptr;
+
+Findings Emulator::run() {
+    const int nThreads = m_config.threads;
+    if (nThreads <= 0 || nThreads % kWarpSize != 0 || nThreads / kWarpSize > 32 ||
+        m_config.sharedBytes > m_config.shared.size() ||
+        reinterpret_cast<uintptr_t>(m_config.shared.data()) % kChunkBytes != 0) {
+        error("bad launch: " + std::to_string(nThreads) + " threads, " + std::to_string(m_config.sharedBytes) +
+              " shared bytes of " + std::to_string(m_config.shared.size()));
+        return m_findings;
+    }
+    m_grid = {m_config.gridX, m_config.gridY, 1};
+    m_threads = std::vector<Thread>(size_t(nThreads));
+    m_order.resize(size_t(nThreads));
+    std::iota(m_order.begin(), m_order.end(), 0);
+    for (int id = 0; id < nThreads; ++id) {
+        Thread& t = m_threads[size_t(id)];
+        t.stack = std::make_unique_for_overwrite<std::byte[]>(kStackBytes);
+        t.index = {unsigned(id), 0, 0};
+        t.id = id;
+        t.warp = id / kWarpSize;
+        t.lane = id % kWarpSize;
+    }
+    m_warpBarriers.resize(size_t(nThreads / kWarpSize));
+    m_exchanges.resize(size_t(nThreads / kWarpSize));
+    m_chunks.resize(m_config.shared.size() / kChunkBytes);
+    for (unsigned by = 0; by < m_grid.y; ++by) {
+        for (unsigned bx = 0; bx < m_grid.x; ++bx) {
+            m_block = {bx, by, 0};
+            startCta();
+            if (m_config.beforeCta) m_config.beforeCta(m_block);
+            if (!runCta()) return m_findings;
+            if (m_config.afterCta) m_config.afterCta(m_block);
+        }
+    }
+    return m_findings;
+}
+
+void Emulator::startCta() {
+    std::memset(m_config.shared.data(), 0xff, m_config.shared.size());
+    std::fill(m_chunks.begin(), m_chunks.end(), ChunkState{});
+    m_interval = 0;
+    m_blockBarrier = Barrier{};
+    m_blockBarrier.expected = m_config.threads;
+    for (Barrier& b : m_warpBarriers) {
+        b = Barrier{};
+        b.expected = kWarpSize;
+    }
+    for (Thread& t : m_threads) {
+        t.done = false;
+        t.waitingOn = nullptr;
+        t.collectives = 0;
+        t.copies.clear();
+        prepareFiber(t.fiber, {t.stack.get(), kStackBytes}, &Emulator::threadEntry);
+    }
+}
+
+bool Emulator::runCta() {
+    int running = m_config.threads;
+    while (running > 0) {
+        if (m_config.shuffleThreads) std::shuffle(m_order.begin(), m_order.end(), m_rng);
+        bool progressed = false;
+        for (const int id : m_order) {
+            Thread& t = m_threads[size_t(id)];
+            if (t.done || (t.waitingOn != nullptr && t.waitingOn->generation == t.waitGeneration)) continue;
+            t.waitingOn = nullptr;
+            m_current = &t;
+            switchFiber(m_scheduler, t.fiber);
+            progressed = true;
+            if (t.done) --running;
+        }
+        if (!progressed) {
+            std::string message = "deadlock in CTA (" + std::to_string(m_block.x) + "," + std::to_string(m_block.y) +
+                                  "): " + std::to_string(running) + " threads wait, e.g.";
+            int shown = 0;
+            for (const Thread& t : m_threads) {
+                if (t.done) continue;
+                message += " thread " + std::to_string(t.id) + " at " + collectiveName(t.waitKind) + " " +
+                           location(t.waitCaller) + ";";
+                if (++shown == 4) break;
+            }
+            error(message);
+            m_current = nullptr;
+            return false;
+        }
+    }
+    m_current = nullptr;
+    return true;
+}
+
+void Emulator::threadEntry() {
+    Emulator& e = *g_running;
+    e.m_body();
+    Thread& t = *e.m_current;
+    if (!t.copies.empty()) {
+        e.error(e.where() + " exits with " + std::to_string(t.copies.size()) +
+                " cp.async copies never waited for, the first from " + location(t.copies.front().caller));
+    }
+    t.done = true;
+    switchFiber(t.fiber, e.m_scheduler);
+    std::unreachable();  // a finished thread is never resumed
+}
+
+// True for the thread that completes the barrier; the others return once it has.
+bool Emulator::arrive(Barrier& barrier, Collective kind, std::source_location caller) {
+    if (barrier.arrived == 0) {
+        barrier.kind = kind;
+        barrier.caller = caller;
+    } else if (barrier.kind != kind || !sameLocation(barrier.caller, caller)) {
+        error("divergence: " + where() + " reached " + collectiveName(kind) + " at " + location(caller) +
+              " while other threads of its " + (kind == Collective::SyncThreads ? "CTA" : "warp") + " wait at " +
+              collectiveName(barrier.kind) + " at " + location(barrier.caller));
+    }
+    if (++barrier.arrived == barrier.expected) {
+        barrier.arrived = 0;
+        ++barrier.generation;
+        return true;
+    }
+    Thread& t = *m_current;
+    t.waitingOn = &barrier;
+    t.waitGeneration = barrier.generation;
+    t.waitKind = kind;
+    t.waitCaller = caller;
+    switchFiber(t.fiber, m_scheduler);
+    return false;
+}
+
+// Publishes the lane's operands and returns once the whole warp has. The
+// two exchanges alternate: a lane can enter the collective after next only
+// when every lane has left this one.
+WarpExchange& Emulator::collective(const LaneOperands& mine, Collective kind, std::source_location caller,
+                                   bool& completed) {
+    Thread& t = *m_current;
+    WarpExchange& exchange = m_exchanges[size_t(t.warp)][t.collectives++ % 2];
+    exchange.lanes[size_t(t.lane)] = mine;
+    completed = arrive(m_warpBarriers[size_t(t.warp)], kind, caller);
+    return exchange;
+}
+
+void Emulator::syncThreads(std::source_location caller) {
+    if (arrive(m_blockBarrier, Collective::SyncThreads, caller)) ++m_interval;
+}
+
+uint64_t Emulator::shuffleXor(uint64_t bits, unsigned mask, int laneMask, std::source_location caller) {
+    LaneOperands mine;
+    mine.shuffleBits = bits;
+    mine.shuffleMask = mask;
+    mine.shuffleLaneMask = laneMask;
+    bool completed = false;
+    const WarpExchange& exchange = collective(mine, Collective::ShuffleXor, caller, completed);
+    if (completed) {
+        for (int lane = 0; lane < kWarpSize; ++lane) {
+            const LaneOperands& op = exchange.lanes[size_t(lane)];
+            if (op.shuffleMask != 0xffffffffu || op.shuffleLaneMask != laneMask) {
+                error(where() + ": __shfl_xor_sync at " + location(caller) + ": lane " + std::to_string(lane) +
+                      " passes mask " + hex(op.shuffleMask) + " and lane mask " +
+                      std::to_string(op.shuffleLaneMask) + " (full mask and lane mask " + std::to_string(laneMask) +
+                      " expected)");
+                break;
+            }
+        }
+    }
+    const int source = m_current->lane ^ laneMask;
+    return source >= 0 && source < kWarpSize ? exchange.lanes[size_t(source)].shuffleBits : bits;
+}
+
+// ldmatrix.x4: lane 8i + r addresses row r of matrix i; lane l receives in
+// register i the elements (l/4, 2(l%4)) and (l/4, 2(l%4)+1) of matrix i, or
+// of its transpose.
+void Emulator::ldmatrixX4(uint32_t (&r)[4], const void* row, bool transpose, std::source_location caller) {
+    LaneOperands mine;
+    size_t offset = 0;
+    if (sharedChunk(row, transpose ? "ldmatrix.x4.trans" : "ldmatrix.x4", caller, offset)) {
+        std::memcpy(mine.row.data(), row, kChunkBytes);
+        noteRead(offset, caller);
+    } else {
+        mine.row.fill(0xffff);
+    }
+    bool completed = false;
+    const WarpExchange& exchange =
+        collective(mine, transpose ? Collective::LdmatrixTrans : Collective::Ldmatrix, caller, completed);
+    const int g = m_current->lane / 4;
+    const int c = 2 * (m_current->lane % 4);
+    for (int i = 0; i < 4; ++i) {
+        uint16_t lo = 0;
+        uint16_t hi = 0;
+        if (transpose) {
+            lo = exchange.lanes[size_t(8 * i + c)].row[size_t(g)];
+            hi = exchange.lanes[size_t(8 * i + c + 1)].row[size_t(g)];
+        } else {
+            lo = exchange.lanes[size_t(8 * i + g)].row[size_t(c)];
+            hi = exchange.lanes[size_t(8 * i + g)].row[size_t(c + 1)];
+        }
+        r[i] = uint32_t(lo) | uint32_t(hi) << 16;
+    }
+}
+
+void Emulator::mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1,
+                        std::source_location caller) {
+    LaneOperands mine;
+    std::copy(a, a + 4, mine.a.begin());
+    mine.b = {b0, b1};
+    std::copy(d, d + 4, mine.c.begin());
+    bool completed = false;
+    WarpExchange& exchange = collective(mine, Collective::Mma, caller, completed);
+    if (completed) computeMma(exchange);
+    const std::array<float, 4>& result = exchange.mmaResults[size_t(m_current->lane)];
+    std::copy(result.begin(), result.end(), d);
+}
+
+// mma.m16n8k16.row.col, f16 inputs, f32 accumulators; with g = lane/4 and
+// c = lane%4: a0 = A[g][2c..2c+1], a1 = A[g+8][2c..], a2 = A[g][2c+8..],
+// a3 = A[g+8][2c+8..]; b0 = B[2c..2c+1][g], b1 = B[2c+8..2c+9][g];
+// d0, d1 = D[g][2c..2c+1], d2, d3 = D[g+8][2c..2c+1]. The sums are exact
+// (double) and rounded once.
+void Emulator::computeMma(WarpExchange& exchange) {
+    auto lo = [](uint32_t u) { return double(halfToFloat(uint16_t(u & 0xffff))); };
+    auto hi = [](uint32_t u) { return double(halfToFloat(uint16_t(u >> 16))); };
+    double A[16][16];
+    double B[16][8];
+    for (int lane = 0; lane < kWarpSize; ++lane) {
+        const int g = lane / 4;
+        const int c = lane % 4;
+        const LaneOperands& op = exchange.lanes[size_t(lane)];
+        A[g][2 * c] = lo(op.a[0]);
+        A[g][2 * c + 1] = hi(op.a[0]);
+        A[g + 8][2 * c] = lo(op.a[1]);
+        A[g + 8][2 * c + 1] = hi(op.a[1]);
+        A[g][2 * c + 8] = lo(op.a[2]);
+        A[g][2 * c + 9] = hi(op.a[2]);
+        A[g + 8][2 * c + 8] = lo(op.a[3]);
+        A[g + 8][2 * c + 9] = hi(op.a[3]);
+        B[2 * c][g] = lo(op.b[0]);
+        B[2 * c + 1][g] = hi(op.b[0]);
+        B[2 * c + 8][g] = lo(op.b[1]);
+        B[2 * c + 9][g] = hi(op.b[1]);
+    }
+    for (int lane = 0; lane < kWarpSize; ++lane) {
+        for (int e = 0; e < 4; ++e) {
+            const int row = lane / 4 + (e / 2) * 8;
+            const int col = 2 * (lane % 4) + e % 2;
+            double sum = exchange.lanes[size_t(lane)].c[size_t(e)];
+            for (int k = 0; k < 16; ++k) sum += A[row][k] * B[k][col];
+            exchange.mmaResults[size_t(lane)][size_t(e)] = float(sum);
+        }
+    }
+}
+
+void Emulator::copyAsync16(void* dst, const void* src, bool valid, std::source_location caller) {
+    size_t offset = 0;
+    if (!sharedChunk(dst, "cp.async destination", caller, offset)) return;
+    if (valid) {
+        const auto* from = static_cast<const std::byte*>(src);
+        const bool inside = std::any_of(m_config.copySources.begin(), m_config.copySources.end(),
+                                        [&](const GlobalRange& g) {
+                                            const auto* begin = static_cast<const std::byte*>(g.data);
+                                            return from >= begin && from + kChunkBytes <= begin + g.bytes;
+                                        });
+        if (!inside || reinterpret_cast<uintptr_t>(src) % kChunkBytes != 0) {
+            std::string message = where() + ": cp.async at " + location(caller) + " into " + describe(offset) +
+                                  " reads a " + (inside ? "misaligned source:" : "source outside every copy source:");
+            for (const GlobalRange& g : m_config.copySources) {
+                const ptrdiff_t into = from - static_cast<const std::byte*>(g.data);
+                message += std::string(" byte ") + std::to_string(into) + " of " + g.name + " (" +
+                           std::to_string(g.bytes) + " bytes);";
+            }
+            error(message);
+            valid = false;  // zero-fill rather than read out of bounds
+        }
+    }
+    ChunkState& chunk = m_chunks[offset / kChunkBytes];
+    if (chunk.pending) {
+        hazard(where() + ": cp.async at " + location(caller) + " into " + describe(offset) +
+               " while thread " + std::to_string(chunk.writer) + "'s cp.async into it (" +
+               location(chunk.writerCaller) + ") is still in flight");
+    }
+    const uint32_t otherWarps = chunk.readerWarps & ~(1u << m_current->warp);
+    if (chunk.readInterval == m_interval && otherWarps != 0) {
+        hazard(where() + ": cp.async at " + location(caller) + " overwrites " + describe(offset) +
+               " that warps " + hex(otherWarps) + " (a mask) read (" + location(chunk.readerCaller) +
+               ") since the last __syncthreads");
+    }
+    chunk.pending = true;
+    chunk.writer = m_current->id;
+    chunk.writerCaller = caller;
+    m_current->copies.push_back(
+        {static_cast<std::byte*>(dst), static_cast<const std::byte*>(src), valid, false, caller});
+}
+
+void Emulator::copyAsyncCommit() {
+    for (PendingCopy& copy : m_current->copies) copy.committed = true;
+}
+
+// wait_group 0: the thread's committed copies land; copies issued after
+// its last commit belong to no group and stay in flight.
+void Emulator::copyAsyncWaitAll(std::source_location caller) {
+    Thread& t = *m_current;
+    std::vector<PendingCopy> uncommitted;
+    for (const PendingCopy& copy : t.copies) {
+        if (!copy.committed) {
+            uncommitted.push_back(copy);
+            continue;
+        }
+        if (copy.valid) {
+            std::memcpy(copy.dst, copy.src, kChunkBytes);
+        } else {
+            std::memset(copy.dst, 0, kChunkBytes);
+        }
+        ChunkState& chunk = m_chunks[size_t(copy.dst - m_config.shared.data()) / kChunkBytes];
+        chunk.pending = false;
+        chunk.landedInterval = m_interval;
+        chunk.writer = t.id;
+        chunk.writerCaller = copy.caller;
+    }
+    if (!uncommitted.empty()) {
+        error(where() + ": cp.async.wait_group 0 at " + location(caller) + " with " +
+              std::to_string(uncommitted.size()) + " copies not committed, the first from " +
+              location(uncommitted.front().caller));
+    }
+    t.copies = std::move(uncommitted);
+}
+
+// Whether p addresses a whole, aligned chunk inside the launch's shared
+// memory (an error if not); its offset.
+bool Emulator::sharedChunk(const void* p, const char* what, std::source_location caller, size_t& offset) {
+    const auto* base = m_config.shared.data();
+    const auto* at = static_cast<const std::byte*>(p);
+    if (at < base || at + kChunkBytes > base + m_config.sharedBytes) {
+        error(where() + ": " + what + " at " + location(caller) + " addresses bytes " + std::to_string(at - base) +
+              ".." + std::to_string(at - base + ptrdiff_t(kChunkBytes)) + ", outside the " +
+              std::to_string(m_config.sharedBytes) + " bytes of dynamic shared memory");
+        return false;
+    }
+    offset = size_t(at - base);
+    if (offset % kChunkBytes != 0) {
+        error(where() + ": " + what + " at " + location(caller) + " misaligned: " + describe(offset));
+        return false;
+    }
+    return true;
+}
+
+// An ldmatrix read: the data must have landed, and before a barrier that
+// orders it before this read.
+void Emulator::noteRead(size_t offset, std::source_location caller) {
+    ChunkState& chunk = m_chunks[offset / kChunkBytes];
+    if (chunk.pending) {
+        hazard(where() + ": ldmatrix at " + location(caller) + " reads " + describe(offset) + " before thread " +
+               std::to_string(chunk.writer) + "'s cp.async into it (" + location(chunk.writerCaller) +
+               ") was waited for");
+    } else if (chunk.landedInterval == m_interval) {
+        hazard(where() + ": ldmatrix at " + location(caller) + " reads " + describe(offset) + ", which thread " +
+               std::to_string(chunk.writer) + "'s cp.async (" + location(chunk.writerCaller) +
+               ") landed with no __syncthreads in between");
+    }
+    if (chunk.readInterval != m_interval) {
+        chunk.readInterval = m_interval;
+        chunk.readerWarps = 0;
+    }
+    chunk.readerWarps |= 1u << m_current->warp;
+    chunk.readerCaller = caller;
+}
+
+std::string Emulator::where() const {
+    const Thread& t = *m_current;
+    return "CTA (" + std::to_string(m_block.x) + "," + std::to_string(m_block.y) + ") thread " +
+           std::to_string(t.id) + " (warp " + std::to_string(t.warp) + ", lane " + std::to_string(t.lane) +
+           ") after " + std::to_string(m_interval) + " __syncthreads";
+}
+
+std::string Emulator::describe(size_t offset) const {
+    std::string s = "shared byte " + std::to_string(offset);
+    if (m_config.describeShared) s += " (" + m_config.describeShared(offset) + ")";
+    return s;
+}
+
+void Emulator::hazard(std::string message) {
+    if (m_findings.hazards.size() < kMaxMessages) m_findings.hazards.push_back(std::move(message));
+    ++m_findings.hazardCount;
+}
+
+void Emulator::error(std::string message) {
+    if (m_findings.errors.size() < kMaxMessages) m_findings.errors.push_back(std::move(message));
+    ++m_findings.errorCount;
+}
+
+}  // namespace
+
+Findings launch(const LaunchConfig& config, const std::function<void()>& body) {
+    Emulator emulator(config, body);
+    g_running = &emulator;
+    Findings findings = emulator.run();
+    g_running = nullptr;
+    return findings;
+}
+
+const Index3& threadIndex() { return g_running->threadIndex(); }
+const Index3& blockIndex() { return g_running->blockIndex(); }
+const Index3& gridSize() { return g_running->gridSize(); }
+void syncThreads(std::source_location caller) { g_running->syncThreads(caller); }
+uint64_t shuffleXor(uint64_t bits, unsigned mask, int laneMask, std::source_location caller) {
+    return g_running->shuffleXor(bits, mask, laneMask, caller);
+}
+void ldmatrixX4(uint32_t (&r)[4], const void* row, bool transpose, std::source_location caller) {
+    g_running->ldmatrixX4(r, row, transpose, caller);
+}
+void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, std::source_location caller) {
+    g_running->mma16816(d, a, b0, b1, caller);
+}
+void copyAsync16(void* dst, const void* src, bool valid, std::source_location caller) {
+    g_running->copyAsync16(dst, src, valid, caller);
+}
+void copyAsyncCommit() { g_running->copyAsyncCommit(); }
+void copyAsyncWaitAll(std::source_location caller) { g_running->copyAsyncWaitAll(caller); }
+
+}  // namespace pagoda::cuda::emulation
