@@ -8,7 +8,12 @@
 #include <numeric>
 #include <random>
 #include <string_view>
+#include <thread>
 #include <utility>
+
+#if defined(__GLIBC__)
+#include <link.h>
+#endif
 
 #include "kernels/half.h"
 #include "tests/cuda/emulation/fibers.h"
@@ -121,6 +126,7 @@ public:
     // The built-ins, called on the running thread's fiber.
     const Index3& threadIndex() const { return m_current->index; }
     const Index3& blockIndex() const { return m_block; }
+    const Index3& blockSize() const { return m_blockDim; }
     const Index3& gridSize() const { return m_grid; }
     void syncThreads(std::source_location caller);
     uint64_t shuffleXor(uint64_t bits, unsigned mask, int laneMask, std::source_location caller);
@@ -151,6 +157,7 @@ private:
     std::mt19937_64 m_rng;
     Index3 m_grid;
     Index3 m_block;
+    Index3 m_blockDim;
     std::vector<Thread> m_threads;
     std::vector<int> m_order;  // the scheduling order of the threads
     Thread* m_current = nullptr;
@@ -166,6 +173,39 @@ private:
 // The launch in progress: the CUDA built-ins are free functions.
 Emulator* g_running = nullptr;
 
+#if defined(__GLIBC__) && defined(__GLIBC_PREREQ)
+#if __GLIBC_PREREQ(2, 35)
+#define PAGODA_EMULATION_POISONS_THREAD_LOCALS 1
+#endif
+#endif
+
+#if defined(PAGODA_EMULATION_POISONS_THREAD_LOCALS)
+constexpr bool kPoisonsThreadLocals = true;
+
+// Fills the calling thread's zero-initialised thread_locals of the
+// executable (the part of its TLS block past the initialised image) with
+// 0xff bytes. Only a CTA's own thread calls it, and nothing the kernel or
+// the emulator runs there has thread_locals in the executable but the
+// kernel's __shared__ arrays.
+void poisonThreadLocals() {
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void*) {
+            for (int i = 0; i < int(info->dlpi_phnum); ++i) {
+                const ElfW(Phdr)& header = info->dlpi_phdr[i];
+                if (header.p_type == PT_TLS && info->dlpi_tls_data != nullptr) {
+                    std::memset(static_cast<std::byte*>(info->dlpi_tls_data) + header.p_filesz, 0xff,
+                                header.p_memsz - header.p_filesz);
+                }
+            }
+            return 1;  // the executable comes first
+        },
+        nullptr);
+}
+#else
+constexpr bool kPoisonsThreadLocals = false;
+void poisonThreadLocals() {}
+#endif
+
 Findings Emulator::run() {
     const int nThreads = m_config.threads;
     if (nThreads <= 0 || nThreads % kWarpSize != 0 || nThreads / kWarpSize > 32 ||
@@ -175,7 +215,8 @@ Findings Emulator::run() {
               " shared bytes of " + std::to_string(m_config.shared.size()));
         return m_findings;
     }
-    m_grid = {m_config.gridX, m_config.gridY, 1};
+    m_grid = {m_config.gridX, m_config.gridY, m_config.gridZ};
+    m_blockDim = {unsigned(nThreads), 1, 1};
     m_threads = std::vector<Thread>(size_t(nThreads));
     m_order.resize(size_t(nThreads));
     std::iota(m_order.begin(), m_order.end(), 0);
@@ -190,20 +231,28 @@ Findings Emulator::run() {
     m_warpBarriers.resize(size_t(nThreads / kWarpSize));
     m_exchanges.resize(size_t(nThreads / kWarpSize));
     m_chunks.resize(m_config.shared.size() / kChunkBytes);
-    for (unsigned by = 0; by < m_grid.y; ++by) {
-        for (unsigned bx = 0; bx < m_grid.x; ++bx) {
-            m_block = {bx, by, 0};
-            startCta();
-            if (m_config.beforeCta) m_config.beforeCta(m_block);
-            if (!runCta()) return m_findings;
-            if (m_config.afterCta) m_config.afterCta(m_block);
+    for (unsigned bz = 0; bz < m_grid.z; ++bz) {
+        for (unsigned by = 0; by < m_grid.y; ++by) {
+            for (unsigned bx = 0; bx < m_grid.x; ++bx) {
+                m_block = {bx, by, bz};
+                if (m_config.beforeCta) m_config.beforeCta(m_block);
+                bool finished = false;
+                std::thread cta([&] {
+                    poisonThreadLocals();
+                    startCta();
+                    finished = runCta();
+                });
+                cta.join();
+                if (!finished) return m_findings;
+                if (m_config.afterCta) m_config.afterCta(m_block);
+            }
         }
     }
     return m_findings;
 }
 
 void Emulator::startCta() {
-    std::memset(m_config.shared.data(), 0xff, m_config.shared.size());
+    if (!m_config.shared.empty()) std::memset(m_config.shared.data(), 0xff, m_config.shared.size());
     std::fill(m_chunks.begin(), m_chunks.end(), ChunkState{});
     m_interval = 0;
     m_blockBarrier = Barrier{};
@@ -560,7 +609,9 @@ Findings launch(const LaunchConfig& config, const std::function<void()>& body) {
 }
 
 const Index3& threadIndex() { return g_running->threadIndex(); }
+bool poisonsStaticShared() { return kPoisonsThreadLocals; }
 const Index3& blockIndex() { return g_running->blockIndex(); }
+const Index3& blockSize() { return g_running->blockSize(); }
 const Index3& gridSize() { return g_running->gridSize(); }
 void syncThreads(std::source_location caller) { g_running->syncThreads(caller); }
 uint64_t shuffleXor(uint64_t bits, unsigned mask, int laneMask, std::source_location caller) {

@@ -9,7 +9,10 @@
 // in which barrier interval, so that a read the hardware would not order
 // after the copy, or a copy over data another warp may still read, is
 // reported as a hazard even where this schedule happens to give the right
-// answer.
+// answer. Every CTA runs on a thread of its own, which starts with the
+// kernel's static __shared__ arrays (thread_locals, cuda_shim.h) full of
+// 0xff bytes, like its dynamic shared array: a CTA never sees what the
+// one before it left there.
 
 #include <cstddef>
 #include <cstdint>
@@ -37,6 +40,7 @@ struct GlobalRange {
 struct LaunchConfig {
     unsigned gridX = 1;
     unsigned gridY = 1;
+    unsigned gridZ = 1;
     int threads = 32;  // per CTA, one-dimensional, a multiple of 32
     // The kernel's dynamic shared array (16-byte aligned) and the bytes the
     // launch asks for, at most its size. Filled with 0xff bytes (NaN as f16
@@ -45,6 +49,7 @@ struct LaunchConfig {
     size_t sharedBytes = 0;
     std::function<std::string(size_t byteOffset)> describeShared;  // names a shared location in messages
     std::vector<GlobalRange> copySources;
+    // Called on the caller's thread, around each CTA.
     std::function<void(Index3 block)> beforeCta;
     std::function<void(Index3 block)> afterCta;
     bool shuffleThreads = false;  // a random thread order in every scheduling round
@@ -65,10 +70,17 @@ struct Findings {
 // the launch (an error).
 Findings launch(const LaunchConfig& config, const std::function<void()>& body);
 
+// Whether a CTA's thread finds the zero-initialised thread_locals of the
+// executable (the emulated kernels' static __shared__ arrays) full of 0xff
+// bytes. Needs glibc 2.35 (dl_iterate_phdr's dlpi_tls_data); without it
+// they start as zeros.
+bool poisonsStaticShared();
+
 // The CUDA built-ins, for cuda_shim.h and the shadow headers; valid only
 // inside body() of a launch. `caller` is the kernel's source line.
 const Index3& threadIndex();
 const Index3& blockIndex();
+const Index3& blockSize();
 const Index3& gridSize();
 void syncThreads(std::source_location caller);
 uint64_t shuffleXor(uint64_t bits, unsigned mask, int laneMask, std::source_location caller);

@@ -1,11 +1,14 @@
 // The prefill kernel's own source compiled as host C++: cuda_shim.h first,
-// then the kernel header, whose includes of kernels/cuda/mma_ops.cuh and
-// kernels/cuda/device_common.cuh find the shadow copies under shadow/.
+// then the kernel header, whose include of kernels/cuda/mma_ops.cuh finds
+// the shadow copy under shadow/, and kernels/cuda/device_common.cuh's of
+// cuda_fp16.h the empty stand-in there. The kernel's shared memory is its
+// `extern __shared__` array, defined below.
+#define PAGODA_EMULATION_DYNAMIC_SHARED 1
 #include "tests/cuda/emulation/cuda_shim.h"
 
 #include "kernels/cuda/prefill_attention_kernel.cuh"
 
-#if !defined(PAGODA_EMULATION_SHADOW_MMA_OPS) || !defined(PAGODA_EMULATION_SHADOW_DEVICE_COMMON)
+#if !defined(PAGODA_EMULATION_SHADOW_MMA_OPS) || !defined(PAGODA_EMULATION_SHADOW_CUDA_FP16)
 #error "tests/cuda/emulation/shadow must come before the project root on the include path"
 #endif
 

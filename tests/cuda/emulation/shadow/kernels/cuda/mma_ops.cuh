@@ -1,5 +1,5 @@
 #pragma once
-// Host shadow of kernels/cuda/mma_ops.cuh for the emulated prefill kernel:
+// Host shadow of kernels/cuda/mma_ops.cuh for the emulated kernels:
 // the same functions, sending the tensor-core and cp.async instructions to
 // the CTA emulator with the caller's source line. This directory comes
 // before the project root on test_cuda_emulation's include path;

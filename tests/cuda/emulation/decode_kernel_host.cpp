@@ -1,0 +1,85 @@
+// The decode kernels' own source compiled as host C++: cuda_shim.h first,
+// then the kernel header, whose kernels/cuda/device_common.cuh finds the
+// empty cuda_fp16.h and cuda_bf16.h under shadow/ instead of CUDA's. The
+// kernels' static __shared__ arrays become thread_locals (cuda_shim.h).
+#include "tests/cuda/emulation/cuda_shim.h"
+
+#include "kernels/cuda/decode_attention_kernel.cuh"
+
+#if !defined(PAGODA_EMULATION_SHADOW_CUDA_FP16)
+#error "tests/cuda/emulation/shadow must come before CUDA's include directory on the include path"
+#endif
+
+#include <string>
+#include <utility>
+
+#include "tests/cuda/emulation/decode_kernel_host.h"
+
+namespace pagoda::cuda::emulation {
+namespace {
+
+template <int DPL, int MAXH>
+Findings runAttention(const AttentionArgs& args, const int32_t* rows, int nRows, const DecodeSplitPlan& split,
+                      float* partials, LaunchConfig config) {
+    const int group = args.nHeads / args.kv.nKvHeads;
+    config.gridX = unsigned(split.nSplits);
+    config.gridY = unsigned(args.kv.nKvHeads * ((group + MAXH - 1) / MAXH));
+    config.gridZ = unsigned(nRows);
+    config.threads = decode::kWarps * 32;
+    return launch(config, [&] {
+        decode::decodeAttentionKernel<DPL, MAXH>(args, rows, nRows, split.nSplits, split.splitTokens, partials);
+    });
+}
+
+Findings noKernel(std::string message) {
+    Findings findings;
+    findings.errorCount = 1;
+    findings.errors.push_back(std::move(message));
+    return findings;
+}
+
+// What a CTA finds in a static __shared__ array.
+__global__ void staticSharedProbeKernel(float* firstReads) {
+    __shared__ float cell[1];
+    if (threadIdx.x == 0) firstReads[blockIdx.x] = cell[0];
+    __syncthreads();
+    if (threadIdx.x == 0) cell[0] = 1.0f;
+}
+
+}  // namespace
+
+// As decode_attention.cu dispatches.
+int decodeKernelHeads(int headDim) {
+    if (headDim < 2 || headDim > kMaxHeadDim || headDim % 2 != 0) return 0;
+    return headDim == 64 || headDim == 128 ? 8 : 4;
+}
+
+Findings runDecodeAttentionKernel(const AttentionArgs& args, const int32_t* rows, int nRows,
+                                  const DecodeSplitPlan& split, float* partials, LaunchConfig config) {
+    const int D = args.kv.headDim;
+    if (decodeKernelHeads(D) == 0 || args.kv.nKvHeads < 1 || args.nHeads % args.kv.nKvHeads != 0) {
+        return noKernel("no decode kernel for head dim " + std::to_string(D) + ", " + std::to_string(args.nHeads) +
+                        " heads over " + std::to_string(args.kv.nKvHeads) + " KV heads");
+    }
+    if (D == 64) return runAttention<2, 8>(args, rows, nRows, split, partials, std::move(config));
+    if (D == 128) return runAttention<4, 8>(args, rows, nRows, split, partials, std::move(config));
+    return runAttention<8, 4>(args, rows, nRows, split, partials, std::move(config));
+}
+
+Findings runDecodeReduceKernel(const AttentionArgs& args, const int32_t* rows, int nRows, int nSplits,
+                               const float* partials, LaunchConfig config) {
+    config.gridX = unsigned(args.nHeads);
+    config.gridY = unsigned(nRows);
+    config.gridZ = 1;
+    config.threads = 128;
+    return launch(config, [&] { decode::decodeReduceKernel(args, rows, nRows, nSplits, partials); });
+}
+
+Findings runStaticSharedProbe(int nCtas, float* firstReads) {
+    LaunchConfig config;
+    config.gridX = unsigned(nCtas);
+    config.threads = 64;
+    return launch(config, [&] { staticSharedProbeKernel(firstReads); });
+}
+
+}  // namespace pagoda::cuda::emulation
