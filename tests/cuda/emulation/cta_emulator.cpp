@@ -116,6 +116,9 @@ struct ChunkState {
     std::source_location readerCaller;
 };
 
+// One launch. The CUDA built-ins (the free functions of cta_emulator.h,
+// below) run on a thread's fiber and work on the launch in progress
+// (g_running) through its public members.
 class Emulator {
 public:
     Emulator(const LaunchConfig& config, const std::function<void()>& body)
@@ -123,25 +126,10 @@ public:
 
     Findings run();
 
-    // The built-ins, called on the running thread's fiber.
-    const Index3& threadIndex() const { return m_current->index; }
-    const Index3& blockIndex() const { return m_block; }
-    const Index3& blockSize() const { return m_blockDim; }
-    const Index3& gridSize() const { return m_grid; }
-    void syncThreads(std::source_location caller);
-    uint64_t shuffleXor(uint64_t bits, unsigned mask, int laneMask, std::source_location caller);
-    void ldmatrixX4(uint32_t (&r)[4], const void* row, bool transpose, std::source_location caller);
-    void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, std::source_location caller);
-    void copyAsync16(void* dst, const void* src, bool valid, std::source_location caller);
-    void copyAsyncCommit();
-    void copyAsyncWaitAll(std::source_location caller);
-
     // Every fiber starts here.
     [[noreturn]] static void threadEntry();
 
-private:
-    void startCta();
-    bool runCta();  // false: deadlock
+    // Used by the built-ins.
     bool arrive(Barrier& barrier, Collective kind, std::source_location caller);
     WarpExchange& collective(const LaneOperands& mine, Collective kind, std::source_location caller, bool& completed);
     static void computeMma(WarpExchange& exchange);
@@ -153,20 +141,25 @@ private:
     void error(std::string message);
 
     const LaunchConfig& m_config;
-    const std::function<void()>& m_body;
-    std::mt19937_64 m_rng;
     Index3 m_grid;
     Index3 m_block;
     Index3 m_blockDim;
-    std::vector<Thread> m_threads;
-    std::vector<int> m_order;  // the scheduling order of the threads
     Thread* m_current = nullptr;
-    FiberContext m_scheduler;
     Barrier m_blockBarrier;
-    std::vector<Barrier> m_warpBarriers;
-    std::vector<std::array<WarpExchange, 2>> m_exchanges;  // [warp][collective parity]
     std::vector<ChunkState> m_chunks;
     int64_t m_interval = 0;
+
+private:
+    void startCta();
+    bool runCta();  // false: deadlock
+
+    const std::function<void()>& m_body;
+    std::mt19937_64 m_rng;
+    std::vector<Thread> m_threads;
+    std::vector<int> m_order;  // the scheduling order of the threads
+    FiberContext m_scheduler;
+    std::vector<Barrier> m_warpBarriers;
+    std::vector<std::array<WarpExchange, 2>> m_exchanges;  // [warp][collective parity]
     Findings m_findings;
 };
 
@@ -205,6 +198,8 @@ void poisonThreadLocals() {
 constexpr bool kPoisonsThreadLocals = false;
 void poisonThreadLocals() {}
 #endif
+
+}  // namespace
 
 Findings Emulator::run() {
     const int nThreads = m_config.threads;
@@ -352,50 +347,54 @@ WarpExchange& Emulator::collective(const LaneOperands& mine, Collective kind, st
     return exchange;
 }
 
-void Emulator::syncThreads(std::source_location caller) {
-    if (arrive(m_blockBarrier, Collective::SyncThreads, caller)) ++m_interval;
+// The CUDA built-ins, on the running thread's fiber.
+
+void syncThreads(std::source_location caller) {
+    Emulator& e = *g_running;
+    if (e.arrive(e.m_blockBarrier, Collective::SyncThreads, caller)) ++e.m_interval;
 }
 
-uint64_t Emulator::shuffleXor(uint64_t bits, unsigned mask, int laneMask, std::source_location caller) {
+uint64_t shuffleXor(uint64_t bits, unsigned mask, int laneMask, std::source_location caller) {
+    Emulator& e = *g_running;
     LaneOperands mine;
     mine.shuffleBits = bits;
     mine.shuffleMask = mask;
     mine.shuffleLaneMask = laneMask;
     bool completed = false;
-    const WarpExchange& exchange = collective(mine, Collective::ShuffleXor, caller, completed);
+    const WarpExchange& exchange = e.collective(mine, Collective::ShuffleXor, caller, completed);
     if (completed) {
         for (int lane = 0; lane < kWarpSize; ++lane) {
             const LaneOperands& op = exchange.lanes[size_t(lane)];
             if (op.shuffleMask != 0xffffffffu || op.shuffleLaneMask != laneMask) {
-                error(where() + ": __shfl_xor_sync at " + location(caller) + ": lane " + std::to_string(lane) +
-                      " passes mask " + hex(op.shuffleMask) + " and lane mask " +
-                      std::to_string(op.shuffleLaneMask) + " (full mask and lane mask " + std::to_string(laneMask) +
-                      " expected)");
+                e.error(e.where() + ": __shfl_xor_sync at " + location(caller) + ": lane " + std::to_string(lane) +
+                        " passes mask " + hex(op.shuffleMask) + " and lane mask " + std::to_string(op.shuffleLaneMask) +
+                        " (full mask and lane mask " + std::to_string(laneMask) + " expected)");
                 break;
             }
         }
     }
-    const int source = m_current->lane ^ laneMask;
+    const int source = e.m_current->lane ^ laneMask;
     return source >= 0 && source < kWarpSize ? exchange.lanes[size_t(source)].shuffleBits : bits;
 }
 
 // ldmatrix.x4: lane 8i + r addresses row r of matrix i; lane l receives in
 // register i the elements (l/4, 2(l%4)) and (l/4, 2(l%4)+1) of matrix i, or
 // of its transpose.
-void Emulator::ldmatrixX4(uint32_t (&r)[4], const void* row, bool transpose, std::source_location caller) {
+void ldmatrixX4(uint32_t (&r)[4], const void* row, bool transpose, std::source_location caller) {
+    Emulator& e = *g_running;
     LaneOperands mine;
     size_t offset = 0;
-    if (sharedChunk(row, transpose ? "ldmatrix.x4.trans" : "ldmatrix.x4", caller, offset)) {
+    if (e.sharedChunk(row, transpose ? "ldmatrix.x4.trans" : "ldmatrix.x4", caller, offset)) {
         std::memcpy(mine.row.data(), row, kChunkBytes);
-        noteRead(offset, caller);
+        e.noteRead(offset, caller);
     } else {
         mine.row.fill(0xffff);
     }
     bool completed = false;
     const WarpExchange& exchange =
-        collective(mine, transpose ? Collective::LdmatrixTrans : Collective::Ldmatrix, caller, completed);
-    const int g = m_current->lane / 4;
-    const int c = 2 * (m_current->lane % 4);
+        e.collective(mine, transpose ? Collective::LdmatrixTrans : Collective::Ldmatrix, caller, completed);
+    const int g = e.m_current->lane / 4;
+    const int c = 2 * (e.m_current->lane % 4);
     for (int i = 0; i < 4; ++i) {
         uint16_t lo = 0;
         uint16_t hi = 0;
@@ -410,16 +409,16 @@ void Emulator::ldmatrixX4(uint32_t (&r)[4], const void* row, bool transpose, std
     }
 }
 
-void Emulator::mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1,
-                        std::source_location caller) {
+void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, std::source_location caller) {
+    Emulator& e = *g_running;
     LaneOperands mine;
     std::copy(a, a + 4, mine.a.begin());
     mine.b = {b0, b1};
     std::copy(d, d + 4, mine.c.begin());
     bool completed = false;
-    WarpExchange& exchange = collective(mine, Collective::Mma, caller, completed);
-    if (completed) computeMma(exchange);
-    const std::array<float, 4>& result = exchange.mmaResults[size_t(m_current->lane)];
+    WarpExchange& exchange = e.collective(mine, Collective::Mma, caller, completed);
+    if (completed) Emulator::computeMma(exchange);
+    const std::array<float, 4>& result = exchange.mmaResults[size_t(e.m_current->lane)];
     std::copy(result.begin(), result.end(), d);
 }
 
@@ -461,55 +460,58 @@ void Emulator::computeMma(WarpExchange& exchange) {
     }
 }
 
-void Emulator::copyAsync16(void* dst, const void* src, bool valid, std::source_location caller) {
+void copyAsync16(void* dst, const void* src, bool valid, std::source_location caller) {
+    Emulator& e = *g_running;
     size_t offset = 0;
-    if (!sharedChunk(dst, "cp.async destination", caller, offset)) return;
+    if (!e.sharedChunk(dst, "cp.async destination", caller, offset)) return;
     if (valid) {
         const auto* from = static_cast<const std::byte*>(src);
-        const bool inside = std::any_of(m_config.copySources.begin(), m_config.copySources.end(),
+        const bool inside = std::any_of(e.m_config.copySources.begin(), e.m_config.copySources.end(),
                                         [&](const GlobalRange& g) {
                                             const auto* begin = static_cast<const std::byte*>(g.data);
                                             return from >= begin && from + kChunkBytes <= begin + g.bytes;
                                         });
         if (!inside || reinterpret_cast<uintptr_t>(src) % kChunkBytes != 0) {
-            std::string message = where() + ": cp.async at " + location(caller) + " into " + describe(offset) +
+            std::string message = e.where() + ": cp.async at " + location(caller) + " into " + e.describe(offset) +
                                   " reads a " + (inside ? "misaligned source:" : "source outside every copy source:");
-            for (const GlobalRange& g : m_config.copySources) {
+            for (const GlobalRange& g : e.m_config.copySources) {
                 const ptrdiff_t into = from - static_cast<const std::byte*>(g.data);
                 message += std::string(" byte ") + std::to_string(into) + " of " + g.name + " (" +
                            std::to_string(g.bytes) + " bytes);";
             }
-            error(message);
+            e.error(message);
             valid = false;  // zero-fill rather than read out of bounds
         }
     }
-    ChunkState& chunk = m_chunks[offset / kChunkBytes];
+    ChunkState& chunk = e.m_chunks[offset / kChunkBytes];
     if (chunk.pending) {
-        hazard(where() + ": cp.async at " + location(caller) + " into " + describe(offset) +
-               " while thread " + std::to_string(chunk.writer) + "'s cp.async into it (" +
-               location(chunk.writerCaller) + ") is still in flight");
+        e.hazard(e.where() + ": cp.async at " + location(caller) + " into " + e.describe(offset) + " while thread " +
+                 std::to_string(chunk.writer) + "'s cp.async into it (" + location(chunk.writerCaller) +
+                 ") is still in flight");
     }
-    const uint32_t otherWarps = chunk.readerWarps & ~(1u << m_current->warp);
-    if (chunk.readInterval == m_interval && otherWarps != 0) {
-        hazard(where() + ": cp.async at " + location(caller) + " overwrites " + describe(offset) +
-               " that warps " + hex(otherWarps) + " (a mask) read (" + location(chunk.readerCaller) +
-               ") since the last __syncthreads");
+    const uint32_t otherWarps = chunk.readerWarps & ~(1u << e.m_current->warp);
+    if (chunk.readInterval == e.m_interval && otherWarps != 0) {
+        e.hazard(e.where() + ": cp.async at " + location(caller) + " overwrites " + e.describe(offset) +
+                 " that warps " + hex(otherWarps) + " (a mask) read (" + location(chunk.readerCaller) +
+                 ") since the last __syncthreads");
     }
     chunk.pending = true;
-    chunk.writer = m_current->id;
+    chunk.writer = e.m_current->id;
     chunk.writerCaller = caller;
-    m_current->copies.push_back(
+    e.m_current->copies.push_back(
         {static_cast<std::byte*>(dst), static_cast<const std::byte*>(src), valid, false, caller});
 }
 
-void Emulator::copyAsyncCommit() {
-    for (PendingCopy& copy : m_current->copies) copy.committed = true;
+void copyAsyncCommit() {
+    Emulator& e = *g_running;
+    for (PendingCopy& copy : e.m_current->copies) copy.committed = true;
 }
 
 // wait_group 0: the thread's committed copies land; copies issued after
 // its last commit belong to no group and stay in flight.
-void Emulator::copyAsyncWaitAll(std::source_location caller) {
-    Thread& t = *m_current;
+void copyAsyncWaitAll(std::source_location caller) {
+    Emulator& e = *g_running;
+    Thread& t = *e.m_current;
     std::vector<PendingCopy> uncommitted;
     for (const PendingCopy& copy : t.copies) {
         if (!copy.committed) {
@@ -521,16 +523,16 @@ void Emulator::copyAsyncWaitAll(std::source_location caller) {
         } else {
             std::memset(copy.dst, 0, kChunkBytes);
         }
-        ChunkState& chunk = m_chunks[size_t(copy.dst - m_config.shared.data()) / kChunkBytes];
+        ChunkState& chunk = e.m_chunks[size_t(copy.dst - e.m_config.shared.data()) / kChunkBytes];
         chunk.pending = false;
-        chunk.landedInterval = m_interval;
+        chunk.landedInterval = e.m_interval;
         chunk.writer = t.id;
         chunk.writerCaller = copy.caller;
     }
     if (!uncommitted.empty()) {
-        error(where() + ": cp.async.wait_group 0 at " + location(caller) + " with " +
-              std::to_string(uncommitted.size()) + " copies not committed, the first from " +
-              location(uncommitted.front().caller));
+        e.error(e.where() + ": cp.async.wait_group 0 at " + location(caller) + " with " +
+                std::to_string(uncommitted.size()) + " copies not committed, the first from " +
+                location(uncommitted.front().caller));
     }
     t.copies = std::move(uncommitted);
 }
@@ -598,8 +600,6 @@ void Emulator::error(std::string message) {
     ++m_findings.errorCount;
 }
 
-}  // namespace
-
 Findings launch(const LaunchConfig& config, const std::function<void()>& body) {
     Emulator emulator(config, body);
     g_running = &emulator;
@@ -608,25 +608,10 @@ Findings launch(const LaunchConfig& config, const std::function<void()>& body) {
     return findings;
 }
 
-const Index3& threadIndex() { return g_running->threadIndex(); }
 bool poisonsStaticShared() { return kPoisonsThreadLocals; }
-const Index3& blockIndex() { return g_running->blockIndex(); }
-const Index3& blockSize() { return g_running->blockSize(); }
-const Index3& gridSize() { return g_running->gridSize(); }
-void syncThreads(std::source_location caller) { g_running->syncThreads(caller); }
-uint64_t shuffleXor(uint64_t bits, unsigned mask, int laneMask, std::source_location caller) {
-    return g_running->shuffleXor(bits, mask, laneMask, caller);
-}
-void ldmatrixX4(uint32_t (&r)[4], const void* row, bool transpose, std::source_location caller) {
-    g_running->ldmatrixX4(r, row, transpose, caller);
-}
-void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, std::source_location caller) {
-    g_running->mma16816(d, a, b0, b1, caller);
-}
-void copyAsync16(void* dst, const void* src, bool valid, std::source_location caller) {
-    g_running->copyAsync16(dst, src, valid, caller);
-}
-void copyAsyncCommit() { g_running->copyAsyncCommit(); }
-void copyAsyncWaitAll(std::source_location caller) { g_running->copyAsyncWaitAll(caller); }
+const Index3& threadIndex() { return g_running->m_current->index; }
+const Index3& blockIndex() { return g_running->m_block; }
+const Index3& blockSize() { return g_running->m_blockDim; }
+const Index3& gridSize() { return g_running->m_grid; }
 
 }  // namespace pagoda::cuda::emulation

@@ -4,7 +4,8 @@
 // emulator (cta_emulator.h), the attention kernel and then, when the plan
 // splits the context, the reduce kernel, as decodeAttention launches them.
 // Each case lays out paged K/V and a batch of decode rows (one query per
-// sequence, or a chunk at a head dim without a prefill kernel), plans it
+// sequence, or a chunk at a head dim without a prefill kernel;
+// attention_cases.h), plans it
 // with planAttention (padding rows and a fixed context as CUDA graphs ask
 // for, in some cases) and checks, against a float64 sliding-window
 // attention: every output finite and within tolerance, padding rows exact
@@ -15,19 +16,17 @@
 // block tables in shuffled physical order with the blocks below the window
 // released, NaN in every pool slot outside the positions some row attends
 // to (so also below the window in a block still held, and past the last
-// position), NaN in the query rows of padding, the kernels' static shared
-// arrays full of NaN before each CTA. Some cases run the threads in a new
-// random order in every scheduling round. Seeds are fresh every run.
+// position), NaN in the query rows of padding, Q's last row right below an
+// inaccessible page, the kernels' static shared arrays full of NaN before
+// each CTA. Some cases run the threads in a new random order in every
+// scheduling round. Seeds are fresh every run.
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <bit>
-#include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <functional>
-#include <numeric>
 #include <ostream>
 #include <random>
 #include <string>
@@ -36,13 +35,19 @@
 
 #include "kernels/cuda/attention_args.h"
 #include "kernels/cuda/attention_plan.h"
-#include "kernels/half.h"
+#include "tests/cuda/emulation/attention_cases.h"
 #include "tests/cuda/emulation/cta_emulator.h"
 #include "tests/cuda/emulation/decode_kernel_host.h"
 #include "tests/kernels/kernel_test_util.h"
 
 namespace pagoda::cuda {
 namespace {
+
+using emulation::AttentionShape;
+using emulation::Batch;
+using emulation::ctaName;
+using emulation::joined;
+using emulation::kUnwritten;
 
 // |out - ref| <= kTolerance * max|v|. The kernels compute in f32 from f32 q
 // (the reference uses the same q, not rounded) and the f16 K and V, so the
@@ -56,24 +61,16 @@ namespace {
 // while any position dropped or counted twice, any missing rescale, or q
 // rounded to f16 moves some output by far more (q is peaked: kQScale).
 constexpr double kTolerance = 1e-5;
-constexpr float kQScale = 4.0f;              // q ~ U(-4, 4), K and V ~ U(-1, 1)
-constexpr uint16_t kHalfNan = 0x7e00;        // pool slots no row attends to
-constexpr uint32_t kUnwritten = 0x7fc0beefu;  // a NaN the kernels never write: not written
-constexpr int kMaxReported = 5;              // failures listed per kind
 
-struct Sequence {
+struct DecodeSequence {
     int nQueries;  // 1, or a chunk at a head dim without a prefill kernel
     int startPos;
 };
 
 struct DecodeCase {
     std::string name;
-    int headDim;
-    int nHeads;
-    int nKvHeads;
-    int blockSize;
-    int window;  // 0: full causal attention
-    std::vector<Sequence> sequences;  // their rows one after another from batch row 0
+    emulation::CaseGeometry geometry;  // headDim, nHeads, nKvHeads, blockSize, window
+    std::vector<DecodeSequence> sequences;  // their rows one after another from batch row 0
     int padRowsTo;     // AttentionPlanOptions::padRowsTo
     int fixedContext;  // AttentionPlanOptions::fixedContext
     int nSplits;       // what planAttention gives: the case was chosen for it
@@ -89,166 +86,44 @@ void PrintTo(const DecodeCase& c, std::ostream* os) { *os << c.name; }
 // takes two or three CTAs per KV head.
 std::vector<DecodeCase> decodeCases() {
     return {
-        {"D64_Mha4_Bs16_RowAt37", 64, 4, 4, 16, 0, {{1, 37}}, 0, 0, 1, false},
-        {"D128_Mha4_Bs16_RowAt700", 128, 4, 4, 16, 0, {{1, 700}}, 0, 0, 3, true},
+        {"D64_Mha4_Bs16_RowAt37", {64, 4, 4, 16, 0}, {{1, 37}}, 0, 0, 1, false},
+        {"D128_Mha4_Bs16_RowAt700", {128, 4, 4, 16, 0}, {{1, 700}}, 0, 0, 3, true},
         // Row 37 has positions in split 0 only, row 600 in splits 0-2.
-        {"D64_Gqa8to2_Bs16_RowsAt1000And37And600", 64, 8, 2, 16, 0, {{1, 1000}, {1, 37}, {1, 600}}, 0, 0, 4, false},
+        {"D64_Gqa8to2_Bs16_RowsAt1000And37And600", {64, 8, 2, 16, 0}, {{1, 1000}, {1, 37}, {1, 600}}, 0, 0, 4, false},
         // Blocks 0-27 lie wholly below row 1500's window (from 901): released.
-        {"D128_Gqa8to2_Bs32_Window600_RowsAt1500And300", 128, 8, 2, 32, 600, {{1, 1500}, {1, 300}}, 0, 0, 3, true},
-        {"D128_Mqa8to1_Bs16_RowsAt300And5_Pad4", 128, 8, 1, 16, 0, {{1, 300}, {1, 5}}, 4, 0, 2, false},
-        {"D64_Mqa8to1_Bs32_RowAt1200", 64, 8, 1, 32, 0, {{1, 1200}}, 0, 0, 5, true},
-        {"D64_Gqa24to2_Bs32_RowsAt520And64", 64, 24, 2, 32, 0, {{1, 520}, {1, 64}}, 0, 0, 3, false},
-        {"D128_Gqa24to2_Bs16_RowsAt100And31_Pad4", 128, 24, 2, 16, 0, {{1, 100}, {1, 31}}, 4, 0, 1, true},
+        {"D128_Gqa8to2_Bs32_Window600_RowsAt1500And300", {128, 8, 2, 32, 600}, {{1, 1500}, {1, 300}}, 0, 0, 3, true},
+        {"D128_Mqa8to1_Bs16_RowsAt300And5_Pad4", {128, 8, 1, 16, 0}, {{1, 300}, {1, 5}}, 4, 0, 2, false},
+        {"D64_Mqa8to1_Bs32_RowAt1200", {64, 8, 1, 32, 0}, {{1, 1200}}, 0, 0, 5, true},
+        {"D64_Gqa24to2_Bs32_RowsAt520And64", {64, 24, 2, 32, 0}, {{1, 520}, {1, 64}}, 0, 0, 3, false},
+        {"D128_Gqa24to2_Bs16_RowsAt100And31_Pad4", {128, 24, 2, 16, 0}, {{1, 100}, {1, 31}}, 4, 0, 1, true},
         // Head dim 80 has no prefill kernel: a chunk of 3 queries is 3 decode rows.
-        {"D80_Gqa24to2_Bs16_RowAt400AndChunk3At10_Fixed1024_Pad6", 80, 24, 2, 16, 0, {{1, 400}, {3, 10}}, 6, 1024, 4,
+        {"D80_Gqa24to2_Bs16_RowAt400AndChunk3At10_Fixed1024_Pad6", {80, 24, 2, 16, 0}, {{1, 400}, {3, 10}}, 6, 1024, 4,
          false},
         // Blocks 0-3 released; positions 128-150 of block 4 lie below the window.
-        {"D80_Mha4_Bs32_Window50_RowAt200", 80, 4, 4, 32, 50, {{1, 200}}, 0, 0, 1, true},
+        {"D80_Mha4_Bs32_Window50_RowAt200", {80, 4, 4, 32, 50}, {{1, 200}}, 0, 0, 1, true},
         // A CUDA graph's plan: 8 splits of 256 for any context up to 2048, padding to 8 rows.
-        {"D64_Gqa8to2_Bs16_Fixed2048_Pad8_RowsAt5And300And129", 64, 8, 2, 16, 0, {{1, 5}, {1, 300}, {1, 129}}, 8, 2048,
-         8, false},
+        {"D64_Gqa8to2_Bs16_Fixed2048_Pad8_RowsAt5And300And129", {64, 8, 2, 16, 0}, {{1, 5}, {1, 300}, {1, 129}}, 8,
+         2048, 8, false},
         // Split 1 of row 700 starts 256 past its window start (401); row 50's is empty.
-        {"D128_Mqa4to1_Bs16_Window300_Fixed512_RowsAt700And50", 128, 4, 1, 16, 300, {{1, 700}, {1, 50}}, 0, 512, 2,
+        {"D128_Mqa4to1_Bs16_Window300_Fixed512_RowsAt700And50", {128, 4, 1, 16, 300}, {{1, 700}, {1, 50}}, 0, 512, 2,
          true},
     };
 }
 
-int windowStart(int pos, int window) { return window > 0 ? std::max(0, pos - window + 1) : 0; }
-
-// One case's inputs and output as the backend holds them on the device.
-class Batch {
-public:
-    Batch(const DecodeCase& c, std::mt19937_64& rng);
-
-    const DecodeCase& testCase() const { return m_case; }
-    int realRows() const { return m_realRows; }
-    int rows() const { return m_rows; }  // padding included
-    int queryOffset(size_t seq) const { return m_queryOffsets[seq]; }
-    size_t rowElements() const { return size_t(m_case.nHeads) * size_t(m_case.headDim); }
-    const std::vector<int32_t>& table(size_t seq) const { return m_tables[seq]; }
-    const std::vector<uint16_t>& k() const { return m_k; }
-    const std::vector<uint16_t>& v() const { return m_v; }
-    double maxAbsV() const { return m_maxAbsV; }
-    const float* q() const { return m_q.data(); }
-    // The output with a guard row on each side; outRows() is batch row 0.
-    std::vector<float>& outWithGuards() { return m_out; }
-    const float* outRows() const { return m_out.data() + rowElements(); }
-    float* outRows() { return m_out.data() + rowElements(); }
-
-    // Element index of (pos, kvHead, 0) of sequence `seq` in the pools.
-    size_t poolIndex(size_t seq, int pos, int kvHead) const {
-        const int32_t block = m_tables[seq][size_t(pos / m_case.blockSize)];
-        return ((size_t(block) * size_t(m_case.nKvHeads) + size_t(kvHead)) * size_t(m_case.blockSize) +
-                size_t(pos % m_case.blockSize)) *
-               size_t(m_case.headDim);
+AttentionShape attentionShape(const DecodeCase& c) {
+    AttentionShape shape{c.geometry, {}, 0};
+    for (const DecodeSequence& s : c.sequences) {
+        shape.sequences.push_back({s.nQueries, s.startPos, shape.rows});
+        shape.rows += s.nQueries;
     }
-
-private:
-    const DecodeCase& m_case;
-    int m_realRows = 0;
-    int m_rows = 0;
-    std::vector<int> m_queryOffsets;             // per sequence, its first batch row
-    std::vector<std::vector<int32_t>> m_tables;  // per sequence, [logical block]: physical block; -1 released
-    std::vector<uint16_t> m_k;                   // f16 [numBlocks][nKvHeads][blockSize][headDim]
-    std::vector<uint16_t> m_v;
-    double m_maxAbsV = 0;
-    std::vector<float> m_q;    // f32 [rows][nHeads][headDim]
-    std::vector<float> m_out;  // f32 [1 + rows + 1][nHeads][headDim], kUnwritten
-};
-
-Batch::Batch(const DecodeCase& c, std::mt19937_64& rng) : m_case(c) {
-    for (const Sequence& s : c.sequences) {
-        m_queryOffsets.push_back(m_realRows);
-        m_realRows += s.nQueries;
-    }
-    m_rows = std::max(m_realRows, c.padRowsTo);
-
-    // Physical blocks in a shuffled order; blocks wholly below the window
-    // of a sequence's first query released; three spare blocks.
-    std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
-    int nBlocks = 0;
-    for (const Sequence& s : c.sequences) {
-        const int needed = (s.startPos + s.nQueries + c.blockSize - 1) / c.blockSize;
-        const int released = windowStart(s.startPos, c.window) / c.blockSize;
-        std::vector<int32_t>& table = m_tables.emplace_back(size_t(needed), -1);
-        for (int b = released; b < needed; ++b) table[size_t(b)] = nBlocks++;
-    }
-    nBlocks += 3;
-    std::vector<int32_t> physical(static_cast<size_t>(nBlocks));
-    std::iota(physical.begin(), physical.end(), 0);
-    std::shuffle(physical.begin(), physical.end(), rng);
-    for (std::vector<int32_t>& table : m_tables) {
-        for (int32_t& block : table) {
-            if (block >= 0) block = physical[size_t(block)];
-        }
-    }
-
-    // Values only where some row of the sequence attends.
-    const size_t poolElements = size_t(nBlocks) * size_t(c.nKvHeads) * size_t(c.blockSize) * size_t(c.headDim);
-    m_k.assign(poolElements, kHalfNan);
-    m_v.assign(poolElements, kHalfNan);
-    for (size_t seq = 0; seq < c.sequences.size(); ++seq) {
-        const Sequence& s = c.sequences[seq];
-        for (int pos = windowStart(s.startPos, c.window); pos < s.startPos + s.nQueries; ++pos) {
-            for (int kvHead = 0; kvHead < c.nKvHeads; ++kvHead) {
-                const size_t at = poolIndex(seq, pos, kvHead);
-                for (int d = 0; d < c.headDim; ++d) {
-                    m_k[at + size_t(d)] = floatToHalf(uniform(rng));
-                    m_v[at + size_t(d)] = floatToHalf(uniform(rng));
-                    m_maxAbsV = std::max(m_maxAbsV, std::fabs(test::refHalfToDouble(m_v[at + size_t(d)])));
-                }
-            }
-        }
-    }
-
-    // Padding rows' queries are NaN: their outputs must not depend on them.
-    m_q.assign(size_t(m_rows) * rowElements(), std::nanf(""));
-    std::generate(m_q.begin(), m_q.begin() + ptrdiff_t(size_t(m_realRows) * rowElements()),
-                  [&] { return kQScale * uniform(rng); });
-    m_out.assign((size_t(m_rows) + 2) * rowElements(), std::bit_cast<float>(kUnwritten));
-}
-
-AttentionArgs attentionArgs(Batch& batch, const AttentionPlan& plan) {
-    const DecodeCase& c = batch.testCase();
-    AttentionArgs args;
-    args.q = batch.q();
-    args.out = batch.outRows();
-    args.nHeads = c.nHeads;
-    args.scale = 1.0f / std::sqrt(float(c.headDim));
-    args.window = c.window;
-    args.kv.k = batch.k().data();
-    args.kv.v = batch.v().data();
-    args.kv.nKvHeads = c.nKvHeads;
-    args.kv.blockSize = c.blockSize;
-    args.kv.headDim = c.headDim;
-    args.seqs = plan.packed.data() + plan.seqOffset;
-    args.tables = plan.packed.data() + plan.tableOffset;
-    return args;
-}
-
-StatusOr<AttentionPlan> planBatch(const Batch& batch) {
-    const DecodeCase& c = batch.testCase();
-    const AttentionGeometry geometry{c.nHeads, c.nKvHeads, c.headDim, c.blockSize, c.window};
-    std::vector<AttentionSequenceSpec> specs;
-    for (size_t seq = 0; seq < c.sequences.size(); ++seq) {
-        const Sequence& s = c.sequences[seq];
-        specs.push_back({batch.queryOffset(seq), s.nQueries, s.startPos, batch.table(seq).data(),
-                         int(batch.table(seq).size())});
-    }
-    AttentionPlanOptions options;
-    options.padRowsTo = c.padRowsTo;
-    options.fixedContext = c.fixedContext;
-    return planAttention(geometry, specs, options);
+    shape.rows = std::max(shape.rows, c.padRowsTo);  // padding rows after the sequences'
+    return shape;
 }
 
 // The batch row a decode row descriptor names, as the planner means it:
 // a sequence's query, or a padding token's own row.
 int tokenRow(const Batch& batch, const int32_t* rowDesc) {
-    return rowDesc[0] < 0 ? rowDesc[1] : batch.queryOffset(size_t(rowDesc[0])) + rowDesc[1];
-}
-
-std::string ctaName(emulation::Index3 block) {
-    return "CTA (" + std::to_string(block.x) + "," + std::to_string(block.y) + "," + std::to_string(block.z) + ")";
+    return rowDesc[0] < 0 ? rowDesc[1] : batch.shape().sequences[size_t(rowDesc[0])].queryOffset + rowDesc[1];
 }
 
 // Which CTA may write each float of a buffer in one launch, from the
@@ -269,13 +144,13 @@ public:
         for (size_t i = 0; i < m_buffer.size(); ++i) {
             if (std::bit_cast<uint32_t>(m_buffer[i]) == std::bit_cast<uint32_t>(m_snapshot[i])) continue;
             if (m_owner[i] != cta) {
-                report(problems, ctaName + " wrote " + m_describe(i) +
+                emulation::report(problems, ctaName + " wrote " + m_describe(i) +
                                      (m_owner[i] < 0 ? ", which no CTA of this launch owns"
                                                      : ", which is " + owner(i) + "'s"));
                 return;  // one message per CTA and buffer
             }
             if (std::bit_cast<uint32_t>(m_snapshot[i]) != kUnwritten) {
-                report(problems, ctaName + " overwrote " + m_describe(i) + ", written before");
+                emulation::report(problems, ctaName + " overwrote " + m_describe(i) + ", written before");
                 return;
             }
         }
@@ -285,10 +160,10 @@ public:
         long missing = 0;
         for (size_t i = 0; i < m_buffer.size(); ++i) {
             if (m_owner[i] >= 0 && std::bit_cast<uint32_t>(m_buffer[i]) == kUnwritten && missing++ == 0) {
-                report(problems, m_describe(i) + " never written by " + owner(i));
+                emulation::report(problems, m_describe(i) + " never written by " + owner(i));
             }
         }
-        if (missing > 1) report(problems, std::to_string(missing) + " such floats in all");
+        if (missing > 1) emulation::report(problems, std::to_string(missing) + " such floats in all");
     }
 
 private:
@@ -297,22 +172,12 @@ private:
         return ctaName({cta % m_grid.x, cta / m_grid.x % m_grid.y, cta / m_grid.x / m_grid.y});
     }
 
-    static void report(std::vector<std::string>& problems, std::string problem) {
-        if (problems.size() < kMaxReported) problems.push_back(std::move(problem));
-    }
-
     std::vector<float>& m_buffer;
     std::function<std::string(size_t)> m_describe;
     emulation::Index3 m_grid;
     std::vector<int> m_owner;  // CTA (linear index in the grid), -1 none
     std::vector<float> m_snapshot;
 };
-
-std::string joined(const std::vector<std::string>& messages) {
-    std::string text;
-    for (const std::string& m : messages) text += "\n  " + m;
-    return text;
-}
 
 // Runs a launch with the output and the partials checked around each CTA.
 template <class Run>
@@ -335,127 +200,53 @@ void checkedLaunch(const char* kernel, WriteCheck& out, WriteCheck& partials, em
     const emulation::Findings findings = run(std::move(config));
     out.afterLaunch(problems);
     partials.afterLaunch(problems);
-    EXPECT_EQ(findings.hazardCount, 0) << kernel << ": shared-memory hazards, the first:" << joined(findings.hazards);
-    EXPECT_EQ(findings.errorCount, 0) << kernel << ": emulation errors, the first:" << joined(findings.errors);
+    emulation::expectNoFindings(findings, kernel);
     EXPECT_TRUE(problems.empty()) << kernel << ": floats written by the wrong CTA or not at all:" << joined(problems);
-}
-
-// Exact attention of one query row over positions [windowStart(pos), pos]
-// of its sequence, from the f32 q the kernel reads.
-std::vector<double> referenceRow(const Batch& batch, size_t seq, const float* qRow, int kvHead, int pos,
-                                 double scale) {
-    const DecodeCase& c = batch.testCase();
-    const int first = windowStart(pos, c.window);
-    std::vector<double> scores;
-    for (int p = first; p <= pos; ++p) {
-        const size_t at = batch.poolIndex(seq, p, kvHead);
-        double dot = 0;
-        for (int d = 0; d < c.headDim; ++d) dot += double(qRow[d]) * test::refHalfToDouble(batch.k()[at + size_t(d)]);
-        scores.push_back(dot * scale);
-    }
-    const double maxScore = *std::max_element(scores.begin(), scores.end());
-    double sum = 0;
-    for (double& s : scores) sum += (s = std::exp(s - maxScore));
-    std::vector<double> out(size_t(c.headDim), 0.0);
-    for (int p = first; p <= pos; ++p) {
-        const double weight = scores[size_t(p - first)] / sum;
-        const size_t at = batch.poolIndex(seq, p, kvHead);
-        for (int d = 0; d < c.headDim; ++d) out[size_t(d)] += weight * test::refHalfToDouble(batch.v()[at + size_t(d)]);
-    }
-    return out;
-}
-
-// Every real row against the reference; every padding row exact zeros.
-void expectMatchesReference(const Batch& batch, double scale) {
-    const DecodeCase& c = batch.testCase();
-    const double tolerance = kTolerance * batch.maxAbsV();
-    long wrong = 0;
-    long checked = 0;
-    double maxError = 0;
-    for (size_t seq = 0; seq < c.sequences.size(); ++seq) {
-        const Sequence& s = c.sequences[seq];
-        for (int r = 0; r < s.nQueries; ++r) {
-            const int row = batch.queryOffset(seq) + r;
-            const int pos = s.startPos + r;
-            for (int head = 0; head < c.nHeads; ++head) {
-                const size_t at = size_t(row) * batch.rowElements() + size_t(head) * size_t(c.headDim);
-                const int kvHead = head / (c.nHeads / c.nKvHeads);
-                const std::vector<double> want = referenceRow(batch, seq, batch.q() + at, kvHead, pos, scale);
-                for (int d = 0; d < c.headDim; ++d) {
-                    const float got = batch.outRows()[at + size_t(d)];
-                    const double error = std::fabs(double(got) - want[size_t(d)]);
-                    ++checked;
-                    if (std::isfinite(got) && error <= tolerance) {
-                        maxError = std::max(maxError, error);
-                        continue;
-                    }
-                    if (wrong++ < kMaxReported) {
-                        ADD_FAILURE() << "sequence " << seq << " query " << r << " (batch row " << row
-                                      << ", position " << pos << ") head " << head << " dim " << d << ": got " << got
-                                      << (std::bit_cast<uint32_t>(got) == kUnwritten ? " (never written)" : "")
-                                      << ", want " << want[size_t(d)] << " (tolerance " << tolerance << ")";
-                    }
-                }
-            }
-        }
-    }
-    for (int row = batch.realRows(); row < batch.rows(); ++row) {
-        for (size_t i = 0; i < batch.rowElements(); ++i) {
-            const float got = batch.outRows()[size_t(row) * batch.rowElements() + i];
-            ++checked;
-            if (std::bit_cast<uint32_t>(got) == 0) continue;
-            if (wrong++ < kMaxReported) {
-                ADD_FAILURE() << "padding batch row " << row << " head " << i / size_t(c.headDim) << " dim "
-                              << i % size_t(c.headDim) << ": got " << got
-                              << (std::bit_cast<uint32_t>(got) == kUnwritten ? " (never written)" : "")
-                              << ", want +0";
-            }
-        }
-    }
-    EXPECT_EQ(wrong, 0) << "of " << checked << " outputs, these were not finite or outside the tolerance";
-    char relative[32];
-    std::snprintf(relative, sizeof relative, "%.2e", maxError / batch.maxAbsV());
-    testing::Test::RecordProperty("max_error_over_max_v", relative);
 }
 
 class DecodeEmulation : public testing::TestWithParam<DecodeCase> {};
 
 TEST_P(DecodeEmulation, MatchesFloat64AttentionWrittenOnce) {
     const DecodeCase& c = GetParam();
+    const emulation::CaseGeometry& g = c.geometry;
     const uint64_t seed = test::freshSeed();
     SCOPED_TRACE(test::seedTrace(seed));
+    emulation::explainSegfaults();
     std::mt19937_64 rng(seed);
-    Batch batch(c, rng);
-    const StatusOr<AttentionPlan> planned = planBatch(batch);
+    Batch batch(attentionShape(c), emulation::PoolValues::AttendedPositions, rng);
+    AttentionPlanOptions options;
+    options.padRowsTo = c.padRowsTo;
+    options.fixedContext = c.fixedContext;
+    const StatusOr<AttentionPlan> planned = emulation::planBatch(batch, options);
     ASSERT_TRUE(planned.ok()) << planned.status().message();
     const AttentionPlan& plan = planned.value();
     ASSERT_EQ(plan.nTiles, 0) << "planAttention sent rows to the prefill kernel";
     ASSERT_EQ(plan.nRows, batch.rows());
     ASSERT_EQ(plan.split.nSplits, c.nSplits) << "the case was chosen for " << c.nSplits << " splits";
-    const int maxH = emulation::decodeKernelHeads(c.headDim);
-    ASSERT_EQ(maxH, decodeHeadsPerCta(c.headDim)) << "the planner and the launch disagree on heads per CTA";
+    const int maxH = emulation::decodeKernelHeads(g.headDim);
+    ASSERT_EQ(maxH, decodeHeadsPerCta(g.headDim)) << "the planner and the launch disagree on heads per CTA";
 
     const int32_t* rows = plan.packed.data() + plan.rowOffset;
     const int nRows = plan.nRows;
     const int nSplits = plan.split.nSplits;
-    const int D = c.headDim;
-    const int group = c.nHeads / c.nKvHeads;
+    const int D = g.headDim;
+    const int group = g.nHeads / g.nKvHeads;
     const int ctasPerKvHead = (group + maxH - 1) / maxH;
     const size_t partialFloats = plan.partialBytes / sizeof(float);
     // A guard of one row's partials on each side.
-    const size_t partialGuard = size_t(c.nHeads) * size_t(nSplits) * size_t(2 + D);
+    const size_t partialGuard = size_t(g.nHeads) * size_t(nSplits) * size_t(2 + D);
     std::vector<float> partials(partialFloats + 2 * partialGuard, std::bit_cast<float>(kUnwritten));
     float* partialsProper = partials.data() + partialGuard;
-    ASSERT_EQ(partialFloats, nSplits > 1 ? size_t(nRows) * size_t(c.nHeads) * size_t(nSplits) * size_t(2 + D) : 0);
-    const AttentionArgs args = attentionArgs(batch, plan);
+    ASSERT_EQ(partialFloats, nSplits > 1 ? size_t(nRows) * size_t(g.nHeads) * size_t(nSplits) * size_t(2 + D) : 0);
+    const AttentionArgs args = emulation::attentionArgs(batch, plan);
 
     // The attention kernel: CTA (split, kvHead * ctasPerKvHead + part, row)
     // has query heads kvHead * group + part * maxH onwards, up to maxH of
     // its KV head's; with one split it writes their outputs, else their
     // partials: max and sum [nRows][nHeads][nSplits], then the
     // accumulators [nRows][nHeads][nSplits][D] (decode::Partials).
-    const emulation::Index3 attentionGrid{unsigned(nSplits), unsigned(c.nKvHeads * ctasPerKvHead), unsigned(nRows)};
-    const size_t slots = size_t(nRows) * size_t(c.nHeads) * size_t(nSplits);
+    const emulation::Index3 attentionGrid{unsigned(nSplits), unsigned(g.nKvHeads * ctasPerKvHead), unsigned(nRows)};
+    const size_t slots = size_t(nRows) * size_t(g.nHeads) * size_t(nSplits);
     const auto describeOut = [&](size_t i) {
         const long row = long(i / batch.rowElements()) - 1;  // -1 and rows(): the guard rows
         const size_t within = i % batch.rowElements();
@@ -468,8 +259,8 @@ TEST_P(DecodeEmulation, MatchesFloat64AttentionWrittenOnce) {
         const size_t part = size_t(at) < 2 * slots ? size_t(at) / slots : 2;
         const size_t slot = part < 2 ? size_t(at) % slots : (size_t(at) - 2 * slots) / size_t(D);
         return std::string(part == 0 ? "partial max" : part == 1 ? "partial sum" : "partial accumulator") +
-               " of decode row " + std::to_string(slot / size_t(nSplits) / size_t(c.nHeads)) + " head " +
-               std::to_string(slot / size_t(nSplits) % size_t(c.nHeads)) + " split " +
+               " of decode row " + std::to_string(slot / size_t(nSplits) / size_t(g.nHeads)) + " head " +
+               std::to_string(slot / size_t(nSplits) % size_t(g.nHeads)) + " split " +
                std::to_string(slot % size_t(nSplits)) +
                (part == 2 ? " dim " + std::to_string((size_t(at) - 2 * slots) % size_t(D)) : std::string());
     };
@@ -483,7 +274,7 @@ TEST_P(DecodeEmulation, MatchesFloat64AttentionWrittenOnce) {
             for (int h = h0; h < std::min(h0 + maxH, (kvHead + 1) * group); ++h) {
                 for (int split = 0; split < nSplits; ++split) {
                     const int cta = int((unsigned(r) * attentionGrid.y + y) * attentionGrid.x + unsigned(split));
-                    const size_t slot = (size_t(r) * size_t(c.nHeads) + size_t(h)) * size_t(nSplits) + size_t(split);
+                    const size_t slot = (size_t(r) * size_t(g.nHeads) + size_t(h)) * size_t(nSplits) + size_t(split);
                     for (int d = 0; d < D; ++d) {
                         if (nSplits == 1) {
                             attentionOut.own(outRow + size_t(h * D + d), cta);
@@ -507,13 +298,13 @@ TEST_P(DecodeEmulation, MatchesFloat64AttentionWrittenOnce) {
 
     if (nSplits > 1) {
         // The reduce kernel: CTA (head, row) writes that head's output of that row.
-        const emulation::Index3 reduceGrid{unsigned(c.nHeads), unsigned(nRows), 1};
+        const emulation::Index3 reduceGrid{unsigned(g.nHeads), unsigned(nRows), 1};
         WriteCheck reduceOut(batch.outWithGuards(), describeOut, reduceGrid);
         WriteCheck reducePartials(partials, describePartial, reduceGrid);
         for (int r = 0; r < nRows; ++r) {
             const size_t outRow = (1 + size_t(tokenRow(batch, rows + kRowDescInts * r))) * batch.rowElements();
-            for (int h = 0; h < c.nHeads; ++h) {
-                for (int d = 0; d < D; ++d) reduceOut.own(outRow + size_t(h * D + d), r * c.nHeads + h);
+            for (int h = 0; h < g.nHeads; ++h) {
+                for (int d = 0; d < D; ++d) reduceOut.own(outRow + size_t(h * D + d), r * g.nHeads + h);
             }
         }
         checkedLaunch("decodeReduceKernel", reduceOut, reducePartials, reduceGrid, c.shuffledThreads, seed,
@@ -522,7 +313,8 @@ TEST_P(DecodeEmulation, MatchesFloat64AttentionWrittenOnce) {
                                                                   partialsProper, std::move(config));
                       });
     }
-    expectMatchesReference(batch, double(args.scale));
+    emulation::expectMatchesReference(
+        batch, {.qRoundedToHalf = false, .scale = double(args.scale), .tolerance = kTolerance, .paddingZeros = true});
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, DecodeEmulation, testing::ValuesIn(decodeCases()),
