@@ -26,6 +26,8 @@ Status launchPrefill(cudaStream_t stream, const AttentionArgs& args, const int32
 }  // namespace
 
 Status prefillAttention(cudaStream_t stream, const AttentionArgs& args, const int32_t* tiles, int nTiles) {
+    // Head dims without a kernel plan no tiles (hasPrefillKernel).
+    if (nTiles == 0) return {};
     const int D = args.kv.headDim;
     if (D != 64 && D != 128) return Status::error("prefillAttention: head dim " + std::to_string(D) + " (64 or 128)");
     if (nTiles < 0 || args.kv.nKvHeads < 1 || args.nHeads % args.kv.nKvHeads != 0 || args.nHeads > 65535) {
@@ -33,7 +35,6 @@ Status prefillAttention(cudaStream_t stream, const AttentionArgs& args, const in
                              std::to_string(args.nHeads) + " heads over " + std::to_string(args.kv.nKvHeads) +
                              " KV heads");
     }
-    if (nTiles == 0) return {};
     return D == 64 ? launchPrefill<64>(stream, args, tiles, nTiles) : launchPrefill<128>(stream, args, tiles, nTiles);
 }
 

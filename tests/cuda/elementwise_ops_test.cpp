@@ -175,7 +175,8 @@ TEST_F(ElementwiseOps, StoreKvWritesF16RowsToTheirSlotsAsTheCpuDoes) {
 TEST_F(ElementwiseOps, LaunchersRejectBadShapes) {
     EXPECT_FALSE(rmsNorm(stream(), nullptr, nullptr, nullptr, 1, 0, 1e-5f).ok());
     EXPECT_FALSE(rope(stream(), nullptr, 1, 1, nullptr, {64, 65, 10000.0f, false}).ok());
-    EXPECT_FALSE(embedRows(stream(), {DType::Q4_K, nullptr, 1, 256}, nullptr, 1, nullptr).ok());
+    // A K-quant row is whole 256-element blocks.
+    EXPECT_FALSE(embedRows(stream(), {DType::Q4_K, nullptr, 1, 128}, nullptr, 1, nullptr).ok());
     EXPECT_TRUE(swiglu(stream(), nullptr, nullptr, nullptr, 0).ok());
 }
 
