@@ -28,7 +28,7 @@ constexpr int kCopyDescInts = 2;
 
 constexpr int kPrefillTileRows = 128;
 constexpr int kMaxHeadDim = 256;
-constexpr int kMinSplitTokens = 256;  // a split streams at least this much context, unless the context is shorter
+constexpr int kMinSplitTokens = 64;  // a split streams at least this much context, unless the context is shorter
 constexpr int kMaxSplits = 32;
 
 struct AttentionGeometry {

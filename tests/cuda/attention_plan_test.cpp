@@ -38,9 +38,10 @@ TEST(DecodeSplits, SplitLongContextsOfSmallBatchesAndNotShortOnes) {
     // One row, 8 KV heads on 132 SMs: 8 CTAs would idle the GPU.
     const DecodeSplitPlan longOne = planDecodeSplits(32768, 8, 132, 16);
     EXPECT_EQ(longOne.nSplits, kMaxSplits);
-    // Short contexts stay whole: a split streams at least kMinSplitTokens.
-    EXPECT_EQ(planDecodeSplits(200, 8, 132, 16).nSplits, 1);
-    EXPECT_EQ(planDecodeSplits(600, 8, 132, 16).nSplits, 3);
+    // Short contexts stay whole: a split streams at least kMinSplitTokens (64).
+    EXPECT_EQ(planDecodeSplits(50, 8, 132, 16).nSplits, 1);
+    EXPECT_EQ(planDecodeSplits(200, 8, 132, 16).nSplits, 4);
+    EXPECT_EQ(planDecodeSplits(600, 8, 132, 16).nSplits, 10);
     // A big batch already fills the GPU.
     EXPECT_EQ(planDecodeSplits(32768, 64 * 8, 132, 16).nSplits, 1);
     EXPECT_EQ(planDecodeSplits(0, 8, 132, 16).nSplits, 1);
@@ -71,10 +72,12 @@ TEST(AttentionPlan, RoutesDecodeRowsAndPrefillTiles) {
     EXPECT_EQ(rows, (std::vector<int32_t>{0, 0, 2, 0}));
     const std::vector<int32_t> tiles(p.packed.begin() + long(p.tileOffset), p.packed.begin() + long(p.copyOffset));
     EXPECT_EQ(tiles, (std::vector<int32_t>{1, 0, 1, 128}));
-    // Decode context 151 on 2 rows x 2 KV heads: short, one split, no partials.
-    EXPECT_EQ(p.split.nSplits, 1);
-    EXPECT_EQ(p.partialBytes, 0u);
-    EXPECT_EQ(p.workspaceBytes(), 0u);
+    // Decode context 151 on 2 rows x 2 KV heads (4 CTAs for 2 x 100 SMs):
+    // 3 splits of 64 positions, partials per row, head and split.
+    EXPECT_EQ(p.split.nSplits, 3);
+    EXPECT_EQ(p.split.splitTokens, 64);
+    EXPECT_EQ(p.partialBytes, size_t(2) * 8 * 3 * (2 + 128) * sizeof(float));
+    EXPECT_GE(p.workspaceBytes(), p.partialBytes);
 }
 
 TEST(AttentionPlan, HeadDimsWithoutATensorCoreKernelRunPrefillRowsThroughTheDecodeKernel) {

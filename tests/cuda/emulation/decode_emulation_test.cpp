@@ -80,32 +80,32 @@ struct DecodeCase {
 void PrintTo(const DecodeCase& c, std::ostream* os) { *os << c.name; }
 
 // planDecodeSplits aims at 2 * 108 CTAs (the default smCount) but gives a
-// split at least kMinSplitTokens = 256 positions: a context of n positions
-// gets at most ceil(n / 256) splits. Attention CTAs take 8 query heads of
+// split at least kMinSplitTokens = 64 positions: a context of n positions
+// gets at most ceil(n / 64) splits. Attention CTAs take 8 query heads of
 // one KV head at head dims 64 and 128, 4 at others (80 here): a group of 12
 // takes two or three CTAs per KV head.
 std::vector<DecodeCase> decodeCases() {
     return {
         {"D64_Mha4_Bs16_RowAt37", {64, 4, 4, 16, 0}, {{1, 37}}, 0, 0, 1, false},
-        {"D128_Mha4_Bs16_RowAt700", {128, 4, 4, 16, 0}, {{1, 700}}, 0, 0, 3, true},
-        // Row 37 has positions in split 0 only, row 600 in splits 0-2.
-        {"D64_Gqa8to2_Bs16_RowsAt1000And37And600", {64, 8, 2, 16, 0}, {{1, 1000}, {1, 37}, {1, 600}}, 0, 0, 4, false},
+        {"D128_Mha4_Bs16_RowAt700", {128, 4, 4, 16, 0}, {{1, 700}}, 0, 0, 11, true},
+        // Row 37 has positions in split 0 only, row 600 in splits 0-9.
+        {"D64_Gqa8to2_Bs16_RowsAt1000And37And600", {64, 8, 2, 16, 0}, {{1, 1000}, {1, 37}, {1, 600}}, 0, 0, 16, false},
         // Blocks 0-27 lie wholly below row 1500's window (from 901): released.
-        {"D128_Gqa8to2_Bs32_Window600_RowsAt1500And300", {128, 8, 2, 32, 600}, {{1, 1500}, {1, 300}}, 0, 0, 3, true},
-        {"D128_Mqa8to1_Bs16_RowsAt300And5_Pad4", {128, 8, 1, 16, 0}, {{1, 300}, {1, 5}}, 4, 0, 2, false},
-        {"D64_Mqa8to1_Bs32_RowAt1200", {64, 8, 1, 32, 0}, {{1, 1200}}, 0, 0, 5, true},
-        {"D64_Gqa24to2_Bs32_RowsAt520And64", {64, 24, 2, 32, 0}, {{1, 520}, {1, 64}}, 0, 0, 3, false},
-        {"D128_Gqa24to2_Bs16_RowsAt100And31_Pad4", {128, 24, 2, 16, 0}, {{1, 100}, {1, 31}}, 4, 0, 1, true},
+        {"D128_Gqa8to2_Bs32_Window600_RowsAt1500And300", {128, 8, 2, 32, 600}, {{1, 1500}, {1, 300}}, 0, 0, 10, true},
+        {"D128_Mqa8to1_Bs16_RowsAt300And5_Pad4", {128, 8, 1, 16, 0}, {{1, 300}, {1, 5}}, 4, 0, 5, false},
+        {"D64_Mqa8to1_Bs32_RowAt1200", {64, 8, 1, 32, 0}, {{1, 1200}}, 0, 0, 19, true},
+        {"D64_Gqa24to2_Bs32_RowsAt520And64", {64, 24, 2, 32, 0}, {{1, 520}, {1, 64}}, 0, 0, 9, false},
+        {"D128_Gqa24to2_Bs16_RowsAt100And31_Pad4", {128, 24, 2, 16, 0}, {{1, 100}, {1, 31}}, 4, 0, 2, true},
         // Head dim 80 has no prefill kernel: a chunk of 3 queries is 3 decode rows.
-        {"D80_Gqa24to2_Bs16_RowAt400AndChunk3At10_Fixed1024_Pad6", {80, 24, 2, 16, 0}, {{1, 400}, {3, 10}}, 6, 1024, 4,
+        {"D80_Gqa24to2_Bs16_RowAt400AndChunk3At10_Fixed1024_Pad6", {80, 24, 2, 16, 0}, {{1, 400}, {3, 10}}, 6, 1024, 6,
          false},
         // Blocks 0-3 released; positions 128-150 of block 4 lie below the window.
         {"D80_Mha4_Bs32_Window50_RowAt200", {80, 4, 4, 32, 50}, {{1, 200}}, 0, 0, 1, true},
-        // A CUDA graph's plan: 8 splits of 256 for any context up to 2048, padding to 8 rows.
+        // A CUDA graph's plan: 13 splits of 160 for any context up to 2048, padding to 8 rows.
         {"D64_Gqa8to2_Bs16_Fixed2048_Pad8_RowsAt5And300And129", {64, 8, 2, 16, 0}, {{1, 5}, {1, 300}, {1, 129}}, 8,
-         2048, 8, false},
-        // Split 1 of row 700 starts 256 past its window start (401); row 50's is empty.
-        {"D128_Mqa4to1_Bs16_Window300_Fixed512_RowsAt700And50", {128, 4, 1, 16, 300}, {{1, 700}, {1, 50}}, 0, 512, 2,
+         2048, 13, false},
+        // Split 1 of row 700 starts 64 past its window start (401); row 50's is empty.
+        {"D128_Mqa4to1_Bs16_Window300_Fixed512_RowsAt700And50", {128, 4, 1, 16, 300}, {{1, 700}, {1, 50}}, 0, 512, 8,
          true},
     };
 }
