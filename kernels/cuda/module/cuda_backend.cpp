@@ -34,11 +34,11 @@ int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Bytes copied per cudaMemcpyAsync while uploading weights (progress granularity).
 constexpr uint64_t kUploadChunkBytes = 64ull << 20;
 // Quantized products with at least this many tokens run on tensor cores
-// (dequantizedMatmul) rather than quantMatmul's f32 tiles: expanding the
-// weights costs about 4.5 bytes of traffic per weight (read the blocks,
-// write and read f16), which the f32 tiles' arithmetic exceeds from about
-// this size (an estimate, not yet measured on a device).
-constexpr int64_t kDequantizedMinTokens = 17;
+// (dequantizedMatmul) rather than quantMatmul's kernels. Measured on an
+// H200 (pagoda-cuda-microbench, 4096 x 4096): at 8 tokens the f16 panels
+// take 28-31 us, the blocks read in place 150-154 us, for Q8_0, Q4_0, Q4_K
+// and Q6_K alike; 8 is the fewest tokens measured.
+constexpr int64_t kDequantizedMinTokens = 8;
 // The f16 copy is made in panels of at most this many bytes (a 128256 x 4096
 // output matrix would take 1 GiB at once).
 constexpr size_t kDequantizedPanelBytes = 256ull << 20;
