@@ -1,8 +1,8 @@
 // The ldmatrix row maps of the tensor-core prefill attention
 // (kernels/cuda/mma_fragments.h) against the PTX ISA's fragment layouts:
-// ldmatrix.x4 and mma.sync.m16n8k16 are emulated on the host as the ISA
-// describes them, and the products they give are compared with plain
-// matrix products. Runs without a device.
+// ldmatrix.x4 and mma.sync.m16n8k16 as the CTA emulator performs them
+// (tests/cuda/emulation/warp_instructions.h), fed by the maps, must give
+// the plain matrix products. Runs without a device.
 
 #include "kernels/cuda/mma_fragments.h"
 
@@ -13,18 +13,19 @@
 #include <string>
 #include <vector>
 
+#include "kernels/half.h"
+#include "tests/cuda/emulation/warp_instructions.h"
 #include "tests/kernels/kernel_test_util.h"
 
 namespace pagoda::cuda {
 namespace {
 
-// A register holds two 16-bit elements; small integers stored as floats
-// keep every product exact.
-using Reg = std::array<float, 2>;
-using Fragment = std::array<std::array<Reg, 4>, 32>;        // [lane][register]
-using Accumulators = std::array<std::array<float, 4>, 32>;  // [lane][d0..d3]
+using emulation::kWarpSize;
+using Fragment = std::array<std::array<uint32_t, 4>, kWarpSize>;       // [lane][register], two halves each
+using Accumulators = std::array<std::array<float, 4>, kWarpSize>;  // [lane][d0..d3]
 
-// A padded row-major tile in "shared memory".
+// A padded row-major tile in "shared memory"; small integers, exact in f16
+// and in every product.
 struct Tile {
     int rows;
     int cols;
@@ -42,73 +43,30 @@ Tile randomTile(int rows, int cols, std::mt19937_64& rng) {
     return t;
 }
 
-// ldmatrix.x4 (.trans): lane 8i + r hands the address of row r of matrix
-// i; lane l receives, in register i, elements (l/4, 2(l%4)) and
-// (l/4, 2(l%4)+1) of matrix i, or of its transpose.
+uint32_t packHalves(float lo, float hi) { return uint32_t(floatToHalf(lo)) | uint32_t(floatToHalf(hi)) << 16; }
+
+// ldmatrix.x4 (.trans) with lane l handing the address `map(l)` names,
+// relative to (baseRow, baseCol).
 Fragment ldmatrixX4(const Tile& t, int baseRow, int baseCol, FragmentRow (*map)(int), bool trans) {
-    std::array<std::array<FragmentRow, 8>, 4> rowStart{};
-    for (int lane = 0; lane < 32; ++lane) {
+    std::array<emulation::LdmatrixRow, kWarpSize> rows{};
+    for (int lane = 0; lane < kWarpSize; ++lane) {
         const FragmentRow f = map(lane);
-        rowStart[size_t(lane / 8)][size_t(lane % 8)] = {baseRow + f.row, baseCol + f.col};
+        for (int c = 0; c < 8; ++c) rows[size_t(lane)][size_t(c)] = floatToHalf(t.at(baseRow + f.row, baseCol + f.col + c));
     }
-    auto element = [&](int matrix, int r, int c) {
-        const FragmentRow start = rowStart[size_t(matrix)][size_t(r)];
-        return t.at(start.row, start.col + c);
-    };
     Fragment out{};
-    for (int lane = 0; lane < 32; ++lane) {
-        const int r = lane / 4;
-        const int c = 2 * (lane % 4);
-        for (int i = 0; i < 4; ++i) {
-            out[size_t(lane)][size_t(i)] = trans ? Reg{element(i, c, r), element(i, c + 1, r)}
-                                                 : Reg{element(i, r, c), element(i, r, c + 1)};
-        }
-    }
+    for (int lane = 0; lane < kWarpSize; ++lane) out[size_t(lane)] = emulation::ldmatrixX4Registers(rows, lane, trans);
     return out;
 }
 
-// mma.sync.m16n8k16.row.col: with g = lane/4, c = lane%4,
-// A: a0 = (g, 2c..2c+1), a1 = (g+8, 2c..), a2 = (g, 2c+8..), a3 = (g+8, 2c+8..);
-// B: b0 = (2c..2c+1, g), b1 = (2c+8..2c+9, g);
-// C, D: d0, d1 = (g, 2c..2c+1), d2, d3 = (g+8, 2c..2c+1).
-Accumulators mma16816(const Fragment& a, const std::array<std::array<Reg, 2>, 32>& b) {
-    float A[16][16] = {};
-    float B[16][8] = {};
-    for (int lane = 0; lane < 32; ++lane) {
-        const int g = lane / 4;
-        const int c = lane % 4;
-        const auto& ra = a[size_t(lane)];
-        for (int e = 0; e < 2; ++e) {
-            A[g][2 * c + e] = ra[0][size_t(e)];
-            A[g + 8][2 * c + e] = ra[1][size_t(e)];
-            A[g][2 * c + 8 + e] = ra[2][size_t(e)];
-            A[g + 8][2 * c + 8 + e] = ra[3][size_t(e)];
-            B[2 * c + e][g] = b[size_t(lane)][0][size_t(e)];
-            B[2 * c + 8 + e][g] = b[size_t(lane)][1][size_t(e)];
-        }
+// D = A B for the A fragment `a` and n-tile j of the B fragment pair `b`
+// (registers 2j and 2j+1).
+Accumulators mma16816(const Fragment& a, const Fragment& b, int j) {
+    std::array<emulation::MmaOperands, kWarpSize> lanes{};
+    for (int lane = 0; lane < kWarpSize; ++lane) {
+        lanes[size_t(lane)].a = a[size_t(lane)];
+        lanes[size_t(lane)].b = {b[size_t(lane)][size_t(2 * j)], b[size_t(lane)][size_t(2 * j + 1)]};
     }
-    Accumulators d{};
-    for (int lane = 0; lane < 32; ++lane) {
-        const int g = lane / 4;
-        const int c = lane % 4;
-        for (int e = 0; e < 4; ++e) {
-            const int row = g + (e / 2) * 8;
-            const int col = 2 * c + e % 2;
-            float sum = 0.0f;
-            for (int k = 0; k < 16; ++k) sum += A[row][k] * B[k][col];
-            d[size_t(lane)][size_t(e)] = sum;
-        }
-    }
-    return d;
-}
-
-// Registers 2j and 2j+1 of a B fragment pair: n-tile j.
-std::array<std::array<Reg, 2>, 32> nTile(const Fragment& b, int j) {
-    std::array<std::array<Reg, 2>, 32> out{};
-    for (int lane = 0; lane < 32; ++lane) {
-        out[size_t(lane)] = {b[size_t(lane)][size_t(2 * j)], b[size_t(lane)][size_t(2 * j + 1)]};
-    }
-    return out;
+    return emulation::mma16816Warp(lanes);
 }
 
 // The accumulator of lane `lane` for element (row, col) of a 16x8 D tile.
@@ -143,7 +101,7 @@ TEST(MmaFragments, QueryAndKeyFragmentsGiveQKTransposed) {
         for (int j = 0; j < 2; ++j) {
             SCOPED_TRACE("n-tile " + std::to_string(j));
             ASSERT_NO_FATAL_FAILURE(expectProduct(
-                mma16816(qa, nTile(kb, j)), [&](int m, int kk) { return q.at(qRow + m, col + kk); },
+                mma16816(qa, kb, j), [&](int m, int kk) { return q.at(qRow + m, col + kk); },
                 [&](int kk, int n) { return k.at(kRow + j * 8 + n, col + kk); }));
         }
     }
@@ -171,14 +129,15 @@ TEST(MmaFragments, ProbabilityAccumulatorsAndTransposedValuesGivePV) {
     for (int lane = 0; lane < 32; ++lane) {
         const auto& s0 = s[0][size_t(lane)];
         const auto& s1 = s[1][size_t(lane)];
-        pa[size_t(lane)] = {Reg{s0[0], s0[1]}, Reg{s0[2], s0[3]}, Reg{s1[0], s1[1]}, Reg{s1[2], s1[3]}};
+        pa[size_t(lane)] = {packHalves(s0[0], s0[1]), packHalves(s0[2], s0[3]), packHalves(s1[0], s1[1]),
+                            packHalves(s1[2], s1[3])};
     }
     for (const auto [kRow, col] : {std::array<int, 2>{0, 0}, {48, 112}, {16, 32}}) {
         const Fragment vb = ldmatrixX4(v, kRow, col, bFragmentRowKnTrans, true);
         for (int j = 0; j < 2; ++j) {
             SCOPED_TRACE("n-tile " + std::to_string(j));
             ASSERT_NO_FATAL_FAILURE(expectProduct(
-                mma16816(pa, nTile(vb, j)), [&](int m, int kk) { return p.at(m, kk); },
+                mma16816(pa, vb, j), [&](int m, int kk) { return p.at(m, kk); },
                 [&](int kk, int n) { return v.at(kRow + kk, col + j * 8 + n); }));
         }
     }

@@ -27,6 +27,9 @@ void explainSegfault(int) {
     std::signal(SIGSEGV, SIG_DFL);  // the access repeats and ends the process
 }
 
+// The first position the query at `pos` attends to.
+int windowStart(int pos, int window) { return window > 0 ? std::max(0, pos - window + 1) : 0; }
+
 // Exact attention of one query row over positions [windowStart(pos), pos]
 // of its sequence, from q rounded to f16 as the kernel rounds it or from
 // the f32 q the kernel reads.
@@ -58,8 +61,6 @@ std::vector<double> referenceRow(const Batch& batch, const ReferenceCheck& check
 }
 
 }  // namespace
-
-int windowStart(int pos, int window) { return window > 0 ? std::max(0, pos - window + 1) : 0; }
 
 GuardedFloats::GuardedFloats(size_t count) {
     const size_t page = size_t(sysconf(_SC_PAGESIZE));

@@ -49,9 +49,6 @@ enum class PoolValues {
     AttendedPositions,  // only the positions some query of it attends to
 };
 
-// The first position the query at `pos` attends to.
-int windowStart(int pos, int window);
-
 // f32 values whose end touches an inaccessible page, so that a kernel
 // reading past the last row faults rather than reading a neighbour.
 class GuardedFloats {

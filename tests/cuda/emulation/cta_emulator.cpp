@@ -15,13 +15,12 @@
 #include <link.h>
 #endif
 
-#include "kernels/half.h"
 #include "tests/cuda/emulation/fibers.h"
+#include "tests/cuda/emulation/warp_instructions.h"
 
 namespace pagoda::cuda::emulation {
 namespace {
 
-constexpr int kWarpSize = 32;
 constexpr size_t kChunkBytes = 16;  // what one cp.async copies and one ldmatrix lane addresses
 constexpr size_t kStackBytes = 256 * 1024;
 constexpr size_t kMaxMessages = 8;
@@ -62,21 +61,20 @@ struct Barrier {
     std::source_location caller;  // of the first thread to arrive
 };
 
-// What a lane brings to a warp collective.
-struct LaneOperands {
-    uint64_t shuffleBits = 0;
-    unsigned shuffleMask = 0;
-    int shuffleLaneMask = 0;
-    std::array<uint16_t, 8> row{};  // ldmatrix: the 16 bytes at the lane's address
-    std::array<uint32_t, 4> a{};    // mma: the A fragment, two halves per register
-    std::array<uint32_t, 2> b{};
-    std::array<float, 4> c{};
+// What a lane brings to __shfl_xor_sync.
+struct ShuffleOperands {
+    uint64_t bits = 0;
+    unsigned mask = 0;
+    int laneMask = 0;
 };
 
-// One warp collective: the lanes' operands and, for mma, every lane's
-// result, computed once by the lane that completes the collective.
+// One warp collective: what each lane brings to it (only the kind's
+// operands are set) and, for mma, every lane's result, computed once by
+// the lane that completes the collective.
 struct WarpExchange {
-    std::array<LaneOperands, kWarpSize> lanes;
+    std::array<ShuffleOperands, kWarpSize> shuffles;
+    std::array<LdmatrixRow, kWarpSize> rows;  // ldmatrix: the 16 bytes at each lane's address
+    std::array<MmaOperands, kWarpSize> mma;
     std::array<std::array<float, 4>, kWarpSize> mmaResults;
 };
 
@@ -131,8 +129,8 @@ public:
 
     // Used by the built-ins.
     bool arrive(Barrier& barrier, Collective kind, std::source_location caller);
-    WarpExchange& collective(const LaneOperands& mine, Collective kind, std::source_location caller, bool& completed);
-    static void computeMma(WarpExchange& exchange);
+    WarpExchange& nextExchange();
+    bool joinCollective(Collective kind, std::source_location caller);
     bool sharedChunk(const void* p, const char* what, std::source_location caller, size_t& offset);
     void noteRead(size_t offset, std::source_location caller);
     std::string where() const;
@@ -335,16 +333,17 @@ bool Emulator::arrive(Barrier& barrier, Collective kind, std::source_location ca
     return false;
 }
 
-// Publishes the lane's operands and returns once the whole warp has. The
+// Where the lane publishes its operands for its next warp collective. The
 // two exchanges alternate: a lane can enter the collective after next only
 // when every lane has left this one.
-WarpExchange& Emulator::collective(const LaneOperands& mine, Collective kind, std::source_location caller,
-                                   bool& completed) {
+WarpExchange& Emulator::nextExchange() {
     Thread& t = *m_current;
-    WarpExchange& exchange = m_exchanges[size_t(t.warp)][t.collectives++ % 2];
-    exchange.lanes[size_t(t.lane)] = mine;
-    completed = arrive(m_warpBarriers[size_t(t.warp)], kind, caller);
-    return exchange;
+    return m_exchanges[size_t(t.warp)][t.collectives++ % 2];
+}
+
+// Returns once the whole warp has published; true for the lane that completed it.
+bool Emulator::joinCollective(Collective kind, std::source_location caller) {
+    return arrive(m_warpBarriers[size_t(m_current->warp)], kind, caller);
 }
 
 // The CUDA built-ins, on the running thread's fiber.
@@ -356,108 +355,50 @@ void syncThreads(std::source_location caller) {
 
 uint64_t shuffleXor(uint64_t bits, unsigned mask, int laneMask, std::source_location caller) {
     Emulator& e = *g_running;
-    LaneOperands mine;
-    mine.shuffleBits = bits;
-    mine.shuffleMask = mask;
-    mine.shuffleLaneMask = laneMask;
-    bool completed = false;
-    const WarpExchange& exchange = e.collective(mine, Collective::ShuffleXor, caller, completed);
-    if (completed) {
+    WarpExchange& exchange = e.nextExchange();
+    exchange.shuffles[size_t(e.m_current->lane)] = {bits, mask, laneMask};
+    if (e.joinCollective(Collective::ShuffleXor, caller)) {
         for (int lane = 0; lane < kWarpSize; ++lane) {
-            const LaneOperands& op = exchange.lanes[size_t(lane)];
-            if (op.shuffleMask != 0xffffffffu || op.shuffleLaneMask != laneMask) {
+            const ShuffleOperands& op = exchange.shuffles[size_t(lane)];
+            if (op.mask != 0xffffffffu || op.laneMask != laneMask) {
                 e.error(e.where() + ": __shfl_xor_sync at " + location(caller) + ": lane " + std::to_string(lane) +
-                        " passes mask " + hex(op.shuffleMask) + " and lane mask " + std::to_string(op.shuffleLaneMask) +
+                        " passes mask " + hex(op.mask) + " and lane mask " + std::to_string(op.laneMask) +
                         " (full mask and lane mask " + std::to_string(laneMask) + " expected)");
                 break;
             }
         }
     }
     const int source = e.m_current->lane ^ laneMask;
-    return source >= 0 && source < kWarpSize ? exchange.lanes[size_t(source)].shuffleBits : bits;
+    return source >= 0 && source < kWarpSize ? exchange.shuffles[size_t(source)].bits : bits;
 }
 
-// ldmatrix.x4: lane 8i + r addresses row r of matrix i; lane l receives in
-// register i the elements (l/4, 2(l%4)) and (l/4, 2(l%4)+1) of matrix i, or
-// of its transpose.
+// ldmatrix.x4 (.trans) and mma.m16n8k16 as warp_instructions.h computes them.
 void ldmatrixX4(uint32_t (&r)[4], const void* row, bool transpose, std::source_location caller) {
     Emulator& e = *g_running;
-    LaneOperands mine;
+    WarpExchange& exchange = e.nextExchange();
+    LdmatrixRow& mine = exchange.rows[size_t(e.m_current->lane)];
     size_t offset = 0;
     if (e.sharedChunk(row, transpose ? "ldmatrix.x4.trans" : "ldmatrix.x4", caller, offset)) {
-        std::memcpy(mine.row.data(), row, kChunkBytes);
+        std::memcpy(mine.data(), row, kChunkBytes);
         e.noteRead(offset, caller);
     } else {
-        mine.row.fill(0xffff);
+        mine.fill(0xffff);
     }
-    bool completed = false;
-    const WarpExchange& exchange =
-        e.collective(mine, transpose ? Collective::LdmatrixTrans : Collective::Ldmatrix, caller, completed);
-    const int g = e.m_current->lane / 4;
-    const int c = 2 * (e.m_current->lane % 4);
-    for (int i = 0; i < 4; ++i) {
-        uint16_t lo = 0;
-        uint16_t hi = 0;
-        if (transpose) {
-            lo = exchange.lanes[size_t(8 * i + c)].row[size_t(g)];
-            hi = exchange.lanes[size_t(8 * i + c + 1)].row[size_t(g)];
-        } else {
-            lo = exchange.lanes[size_t(8 * i + g)].row[size_t(c)];
-            hi = exchange.lanes[size_t(8 * i + g)].row[size_t(c + 1)];
-        }
-        r[i] = uint32_t(lo) | uint32_t(hi) << 16;
-    }
+    e.joinCollective(transpose ? Collective::LdmatrixTrans : Collective::Ldmatrix, caller);
+    const std::array<uint32_t, 4> registers = ldmatrixX4Registers(exchange.rows, e.m_current->lane, transpose);
+    std::copy(registers.begin(), registers.end(), r);
 }
 
 void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, std::source_location caller) {
     Emulator& e = *g_running;
-    LaneOperands mine;
+    WarpExchange& exchange = e.nextExchange();
+    MmaOperands& mine = exchange.mma[size_t(e.m_current->lane)];
     std::copy(a, a + 4, mine.a.begin());
     mine.b = {b0, b1};
     std::copy(d, d + 4, mine.c.begin());
-    bool completed = false;
-    WarpExchange& exchange = e.collective(mine, Collective::Mma, caller, completed);
-    if (completed) Emulator::computeMma(exchange);
+    if (e.joinCollective(Collective::Mma, caller)) exchange.mmaResults = mma16816Warp(exchange.mma);
     const std::array<float, 4>& result = exchange.mmaResults[size_t(e.m_current->lane)];
     std::copy(result.begin(), result.end(), d);
-}
-
-// mma.m16n8k16.row.col, f16 inputs, f32 accumulators; with g = lane/4 and
-// c = lane%4: a0 = A[g][2c..2c+1], a1 = A[g+8][2c..], a2 = A[g][2c+8..],
-// a3 = A[g+8][2c+8..]; b0 = B[2c..2c+1][g], b1 = B[2c+8..2c+9][g];
-// d0, d1 = D[g][2c..2c+1], d2, d3 = D[g+8][2c..2c+1]. The sums are exact
-// (double) and rounded once.
-void Emulator::computeMma(WarpExchange& exchange) {
-    auto lo = [](uint32_t u) { return double(halfToFloat(uint16_t(u & 0xffff))); };
-    auto hi = [](uint32_t u) { return double(halfToFloat(uint16_t(u >> 16))); };
-    double A[16][16];
-    double B[16][8];
-    for (int lane = 0; lane < kWarpSize; ++lane) {
-        const int g = lane / 4;
-        const int c = lane % 4;
-        const LaneOperands& op = exchange.lanes[size_t(lane)];
-        A[g][2 * c] = lo(op.a[0]);
-        A[g][2 * c + 1] = hi(op.a[0]);
-        A[g + 8][2 * c] = lo(op.a[1]);
-        A[g + 8][2 * c + 1] = hi(op.a[1]);
-        A[g][2 * c + 8] = lo(op.a[2]);
-        A[g][2 * c + 9] = hi(op.a[2]);
-        A[g + 8][2 * c + 8] = lo(op.a[3]);
-        A[g + 8][2 * c + 9] = hi(op.a[3]);
-        B[2 * c][g] = lo(op.b[0]);
-        B[2 * c + 1][g] = hi(op.b[0]);
-        B[2 * c + 8][g] = lo(op.b[1]);
-        B[2 * c + 9][g] = hi(op.b[1]);
-    }
-    for (int lane = 0; lane < kWarpSize; ++lane) {
-        for (int e = 0; e < 4; ++e) {
-            const int row = lane / 4 + (e / 2) * 8;
-            const int col = 2 * (lane % 4) + e % 2;
-            double sum = exchange.lanes[size_t(lane)].c[size_t(e)];
-            for (int k = 0; k < 16; ++k) sum += A[row][k] * B[k][col];
-            exchange.mmaResults[size_t(lane)][size_t(e)] = float(sum);
-        }
-    }
 }
 
 void copyAsync16(void* dst, const void* src, bool valid, std::source_location caller) {
