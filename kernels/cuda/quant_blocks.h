@@ -275,15 +275,6 @@ struct QuantTraits<DType::Q6_K> {
     }
 };
 
-// All 32 elements of chunk `chunk`: the matvec's unit of work. Built from
-// decode8, whose block loads and scale unpacking the compiler shares
-// between the four calls.
-template <DType Q>
-PAGODA_HD void decodeChunk(const typename QuantTraits<Q>::Block& b, int chunk, float (&v)[32]) {
-    PAGODA_UNROLL
-    for (int e = 0; e < 4; ++e) QuantTraits<Q>::decode8(b, chunk, e, v + 8 * e);
-}
-
 namespace detail {
 
 template <DType Q>

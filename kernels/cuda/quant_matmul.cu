@@ -4,57 +4,17 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_common.cuh"
+#include "kernels/cuda/matvec.h"
 #include "kernels/cuda/quant_blocks.h"
 
 namespace pagoda::cuda {
 namespace {
-
-constexpr int kMatvecWarps = 4;
 
 // Rows are walked in 32-element chunks: chunk c of a row is chunk
 // c % kChunksPerBlock of its block c / kChunksPerBlock (1 chunk per block
 // for the 32-element types, 8 for the K-quants).
 template <DType Q>
 constexpr int kChunksPerBlock = QuantTraits<Q>::kElements / 32;
-
-// One warp per weight row, NT tokens at a time; lane l takes chunks l,
-// l + 32, ..., so adjacent lanes read adjacent chunks (the same K-quant
-// block, or adjacent 32-element blocks). grid: (ceil(rows / kMatvecWarps),
-// ceil(nTokens / NT)).
-// w: [rows][cols / kElements] blocks; x: [nTokens][cols]; y: [nTokens][rows]
-template <DType Q, int NT>
-__global__ void quantMatvecKernel(const typename QuantTraits<Q>::Block* w, const float* x, float* y, int64_t rows,
-                                  int64_t cols, int64_t nTokens) {
-    constexpr int kChunks = kChunksPerBlock<Q>;
-    const int lane = threadIdx.x % 32;
-    const int64_t row = int64_t(blockIdx.x) * kMatvecWarps + threadIdx.x / 32;
-    const int64_t t0 = int64_t(blockIdx.y) * NT;
-    if (row >= rows) return;
-    const int64_t nChunks = cols / 32;
-    const typename QuantTraits<Q>::Block* wRow = w + row * (cols / QuantTraits<Q>::kElements);
-    float acc[NT] = {};
-    for (int64_t c = lane; c < nChunks; c += 32) {
-        float v[32];
-        decodeChunk<Q>(wRow[c / kChunks], int(c % kChunks), v);
-#pragma unroll
-        for (int t = 0; t < NT; ++t) {
-            if (t0 + t >= nTokens) break;
-            const float4* xv = reinterpret_cast<const float4*>(x + (t0 + t) * cols + c * 32);
-            float partial = 0.0f;
-#pragma unroll
-            for (int i = 0; i < 8; ++i) {
-                const float4 xi = xv[i];
-                partial += v[4 * i] * xi.x + v[4 * i + 1] * xi.y + v[4 * i + 2] * xi.z + v[4 * i + 3] * xi.w;
-            }
-            acc[t] += partial;
-        }
-    }
-#pragma unroll
-    for (int t = 0; t < NT; ++t) {
-        const float sum = warpSum(acc[t]);
-        if (lane == 0 && t0 + t < nTokens) y[(t0 + t) * rows + row] = sum;
-    }
-}
 
 constexpr int kTileRows = 64;
 constexpr int kTileTokens = 32;
@@ -132,19 +92,11 @@ __global__ void __launch_bounds__(kTileThreads)
 }
 
 template <DType Q>
-void launch(cudaStream_t stream, const DeviceWeight& w, const float* x, float* y, int64_t nTokens) {
+void launchTiled(cudaStream_t stream, const DeviceWeight& w, const float* x, float* y, int64_t nTokens) {
     using Block = typename QuantTraits<Q>::Block;
-    const Block* blocks = static_cast<const Block*>(w.data);
-    if (nTokens == 1) {
-        const dim3 grid(unsigned(ceilDiv(w.rows, kMatvecWarps)), 1);
-        quantMatvecKernel<Q, 1><<<grid, kMatvecWarps * 32, 0, stream>>>(blocks, x, y, w.rows, w.cols, nTokens);
-    } else if (nTokens <= kQuantMatvecMaxTokens) {
-        const dim3 grid(unsigned(ceilDiv(w.rows, kMatvecWarps)), unsigned(ceilDiv(nTokens, 4)));
-        quantMatvecKernel<Q, 4><<<grid, kMatvecWarps * 32, 0, stream>>>(blocks, x, y, w.rows, w.cols, nTokens);
-    } else {
-        const dim3 grid(unsigned(ceilDiv(w.rows, kTileRows)), unsigned(ceilDiv(nTokens, kTileTokens)));
-        quantMatmulTiledKernel<Q><<<grid, kTileThreads, 0, stream>>>(blocks, x, y, w.rows, w.cols, nTokens);
-    }
+    const dim3 grid(unsigned(ceilDiv(w.rows, kTileRows)), unsigned(ceilDiv(nTokens, kTileTokens)));
+    quantMatmulTiledKernel<Q><<<grid, kTileThreads, 0, stream>>>(static_cast<const Block*>(w.data), x, y, w.rows,
+                                                                  w.cols, nTokens);
 }
 
 }  // namespace
@@ -163,7 +115,8 @@ Status quantMatmul(cudaStream_t stream, const DeviceWeight& w, const float* x, f
     }
     if (reinterpret_cast<uintptr_t>(x) % 16 != 0) return Status::error("quantMatmul: x is not 16-byte aligned");
     if (nTokens == 0) return {};
-    visitQuantType(w.type, [&](auto q) { launch<decltype(q)::value>(stream, w, x, y, nTokens); });
+    if (nTokens <= kMatvecMaxTokens) return matvec(stream, w, x, y, nTokens);
+    visitQuantType(w.type, [&](auto q) { launchTiled<decltype(q)::value>(stream, w, x, y, nTokens); });
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
 }

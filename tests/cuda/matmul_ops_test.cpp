@@ -2,9 +2,9 @@
 // dequantized weights: cuBLAS(Lt) for F32/F16/BF16 (activations rounded to
 // the weight's 16-bit type, so the bound scales with its precision), and
 // the kernels that read quantized blocks in place (Q8_0, Q4_0, Q4_1, Q5_0,
-// Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K; matvec and tiled paths); their f16
-// expansion and its cuBLAS product (whole and in panels); the launchers'
-// shape checks (without a device).
+// Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K; matvec and tiled paths) and matvec
+// for the float types; their f16 expansion and its cuBLAS product (whole
+// and in panels); the launchers' shape checks (without a device).
 
 #include <gtest/gtest.h>
 
@@ -13,6 +13,7 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cuda/dequantize.h"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/matvec.h"
 #include "kernels/cuda/quant_matmul.h"
 #include "kernels/half.h"
 #include "tests/cuda/cuda_test_util.h"
@@ -145,7 +146,7 @@ TEST_F(MatmulOps, QuantizedKernelsReadBlocksInPlace) {
         // 32-element types.
         std::vector<std::pair<int64_t, int64_t>> shapes = {{67, 256}, {128, 1024}};
         if (dtypeInfo(type).blockElements == 32) shapes.push_back({67, 96});
-        // 1: matvec; 2, 3, 5, 8: matvec in groups of 4; 9, 17, 33, 64, 70: tiled.
+        // 1: matvec; 2, 3: groups of 4; 5, 8: groups of 8; 9, 17, 33, 64, 70: tiled.
         for (int64_t nTokens : {1, 2, 3, 5, 8, 9, 17, 33, 64, 70}) {
             for (auto [rows, cols] : shapes) {
                 SCOPED_TRACE(testing::Message() << dtypeName(type) << ", " << nTokens << " tokens, " << rows << " x "
@@ -156,6 +157,28 @@ TEST_F(MatmulOps, QuantizedKernelsReadBlocksInPlace) {
                 DeviceBuffer dY = upload(std::vector<float>(size_t(nTokens * rows)));
                 expectOk(quantMatmul(stream(), {type, dW.data(), rows, cols}, dX.as<float>(), dY.as<float>(), nTokens));
                 expectClose(download<float>(dY, size_t(nTokens * rows)), p, type);
+            }
+        }
+    }
+}
+
+// matvec's float types (the quantized ones go through quantMatmul above);
+// the activations stay f32, so the bound is the f32 one whatever the type.
+TEST_F(MatmulOps, MatvecReadsFloatWeightsWithF32Activations) {
+    const uint64_t seed = pagoda::test::freshSeed();
+    SCOPED_TRACE(pagoda::test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    for (DType type : {DType::F32, DType::F16, DType::BF16}) {
+        for (int64_t nTokens : {1, 3, 4, 5, 8}) {
+            for (auto [rows, cols] : {std::pair<int64_t, int64_t>{67, 40}, {130, 1048}}) {
+                SCOPED_TRACE(testing::Message() << dtypeName(type) << ", " << nTokens << " tokens, " << rows << " x "
+                                                << cols);
+                const Problem p = makeProblem(rng, type, rows, cols, nTokens);
+                DeviceBuffer dW = upload(p.weights);
+                DeviceBuffer dX = upload(p.x);
+                DeviceBuffer dY = upload(std::vector<float>(size_t(nTokens * rows), NAN));
+                expectOk(matvec(stream(), {type, dW.data(), rows, cols}, dX.as<float>(), dY.as<float>(), nTokens));
+                expectClose(download<float>(dY, size_t(nTokens * rows)), p, DType::F32);
             }
         }
     }
@@ -248,6 +271,27 @@ TEST(QuantMatmulChecks, ColumnsMustBeAMultipleOfTheBlockSize) {
     for (DType type : kQuantTypes) {  // valid shapes, no tokens: nothing to launch
         EXPECT_TRUE(quantMatmul(nullptr, {type, x, 4, 512}, x, x, 0).ok()) << dtypeName(type);
     }
+}
+
+// The launcher's checks come before any CUDA call: they run without a device.
+TEST(MatvecChecks, FloatRowsAligned16ColumnsOfWholeBlocksAtMostEightTokens) {
+    alignas(16) static float x[64];
+    EXPECT_TRUE(matvecTakes({DType::F16, x, 4, 40}));
+    EXPECT_FALSE(matvecTakes({DType::F16, x, 4, 36}));  // rows 72 bytes apart
+    EXPECT_FALSE(matvecTakes({DType::F16, x + 1, 4, 40}));
+    EXPECT_TRUE(matvecTakes({DType::Q4_0, x + 1, 4, 64}));  // blocks need 2-byte alignment only
+    EXPECT_FALSE(matvecTakes({DType::Q4_K, x, 4, 128}));
+    EXPECT_FALSE(matvecTakes({DType::Q8_0, x, 0, 64}));
+    const Status shape = matvec(nullptr, {DType::BF16, x, 4, 36}, x, x, 1);
+    ASSERT_FALSE(shape.ok());
+    EXPECT_EQ(shape.message(),
+              "matvec: a 4 x 36 bf16 matrix (f32, f16, bf16 with 16-byte aligned rows, or block-quantized; columns a "
+              "multiple of 8 and of the block size)");
+    const Status tokens = matvec(nullptr, {DType::F32, x, 4, 8}, x, x, 9);
+    ASSERT_FALSE(tokens.ok());
+    EXPECT_EQ(tokens.message(), "matvec: 9 tokens (at most 8)");
+    EXPECT_FALSE(matvec(nullptr, {DType::F32, x, 4, 8}, x + 1, x, 1).ok());
+    EXPECT_TRUE(matvec(nullptr, {DType::F32, x, 4, 8}, x, x, 0).ok());  // no tokens: nothing to launch
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 // The CUDA kernels' weight decoder (kernels/cuda/quant_blocks.h), built for
 // the host: every element of every block-quantized type, from rows the CPU
 // quantized and from random bytes, through each entry point the kernels
-// use (decode8 for the tiled matmul, decodeChunk for the matvec,
-// dequantElement for the embedding), against the float64 reference decoder
+// use (decode8 for the matvec and the tiled matmul, dequantElement for the
+// embedding), against the float64 reference decoder
 // of tests/kernels/reference_blocks.h. Runs without a device.
 
 #include "kernels/cuda/quant_blocks.h"
@@ -101,16 +101,12 @@ void expectTraitsDecodeAsTheReference(const std::vector<uint8_t>& rows, int64_t 
         for (int64_t b = 0; b < nBlocks; ++b) {
             for (int chunk = 0; chunk < Traits::kElements / 32; ++chunk) {
                 const int64_t first = b * Traits::kElements + 32 * chunk;
-                float all[32];
-                decodeChunk<Q>(blocks[b], chunk, all);
                 for (int e = 0; e < 4; ++e) {
                     float eight[8];
                     Traits::decode8(blocks[b], chunk, e, eight);
                     for (int i = 0; i < 8; ++i) {
                         const int64_t c = first + 8 * e + i;
                         ASSERT_TRUE(correctlyRounded(eight[i], want[size_t(c)])) << "decode8, row " << r << " col " << c;
-                        ASSERT_TRUE(correctlyRounded(all[8 * e + i], want[size_t(c)]))
-                            << "decodeChunk, row " << r << " col " << c;
                     }
                 }
             }

@@ -13,6 +13,7 @@
 #include "kernels/cuda/embedding.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/kv_store.h"
+#include "kernels/cuda/matvec.h"
 #include "kernels/cuda/quant_matmul.h"
 #include "kernels/cuda/residual_add.h"
 #include "kernels/cuda/rms_norm.h"
@@ -267,15 +268,7 @@ Status CudaBackend::synchronize() { return m_context->synchronize(); }
 MemoryAccounting CudaBackend::memory() { return m_context->memory().accounting(); }
 
 StatusOr<double> CudaBackend::measureCopyBandwidthSync(size_t bytes, int repetitions) {
-    if (bytes == 0 || repetitions < 1) return Status::error("measureCopyBandwidthSync: nothing to copy");
-    PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer src, allocate(bytes, MemoryUse::Workspace));
-    PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer dst, allocate(bytes, MemoryUse::Workspace));
-    PAGODA_CUDA_CHECK(cudaMemsetAsync(src.data(), 1, bytes, stream()));
-    PAGODA_CUDA_ASSIGN_OR_RETURN(const double ms, m_context->timeMs(repetitions, [&] {
-        return checkCall(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice, stream()),
-                         "cudaMemcpyAsync", __FILE__, __LINE__);
-    }));
-    return 2.0 * double(bytes) / (ms * 1e-3) / 1e9;
+    return m_context->copyBandwidthGBs(bytes, repetitions);
 }
 
 StatusOr<double> CudaBackend::measureGemmTflopsSync(int n, int repetitions) {
@@ -313,6 +306,12 @@ Status CudaBackend::rmsNorm(const float* x, const float* weight, float* y, int64
 
 Status CudaBackend::matmul(const void* weight, const float* x, float* y, int64_t nTokens) {
     PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight w, findMatrix(weight, "matmul"));
+    // Decode: one kernel reads the weights and the f32 activations as they
+    // are (for F16/BF16 no converted copy of x and no cuBLAS call).
+    if (nTokens <= kMatvecMaxTokens && matvecTakes(w) &&
+        (!isCudaQuantType(w.type) || nTokens < kDequantizedMinTokens || m_graphs.capturing())) {
+        return matvec(stream(), w, x, y, nTokens);
+    }
     if (isCudaQuantType(w.type)) {
         // Graph captures (decode steps) keep to the kernels that need no workspace.
         if (nTokens < kDequantizedMinTokens || m_graphs.capturing()) return quantMatmul(stream(), w, x, y, nTokens);

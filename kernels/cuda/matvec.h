@@ -1,0 +1,31 @@
+#pragma once
+// Decode's weight products: 1 to kMatvecMaxTokens tokens through any weight
+// type the CUDA backend reads (F32, F16, BF16, block-quantized), one kernel
+// that reads each weight once, converts it to f32 in registers and takes
+// the activations as they are, in f32 (matvec_kernel.cuh). For the float
+// types this replaces an f16 (or bf16) copy of the activations and a
+// cuBLAS call; for the block-quantized types it is quantMatmul's path up
+// to kMatvecMaxTokens tokens.
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/device_weight.h"
+#include "kernels/cuda/status.h"
+
+namespace pagoda::cuda {
+
+constexpr int64_t kMatvecMaxTokens = 8;
+
+// Whether matvec takes w: an F32, F16, BF16 or block-quantized matrix
+// whose columns are a multiple of 8 (of the block size for quantized
+// types) and, for the float types, whose rows start 16-byte aligned.
+bool matvecTakes(const DeviceWeight& w);
+
+// y[t][r] = sum_c W[r][c] * x[t][c] with f32 accumulation. w: matvecTakes;
+// x: device [nTokens][w.cols] f32 (16-byte aligned); y: device
+// [nTokens][w.rows] f32; 0 <= nTokens <= kMatvecMaxTokens.
+Status matvec(cudaStream_t stream, const DeviceWeight& w, const float* x, float* y, int64_t nTokens);
+
+}  // namespace pagoda::cuda

@@ -1,0 +1,178 @@
+#pragma once
+// The matrix-vector kernel of decode steps (1 to kMatvecMaxTokens tokens),
+// for every weight type the CUDA backend reads (F32, F16, BF16 and the
+// block-quantized types), launched by matvec.cu. A header of its own so
+// that a host emulation can compile this very source without nvcc.
+//
+// Decode reads each weight once per step, so the kernel is built around
+// memory traffic: a CTA computes kRows rows, and its warps split the
+// columns in units of 8 elements, lane l of warp w taking units
+// l + 32 w, l + 32 (w + kWarps), ... Adjacent lanes read adjacent units
+// (16 bytes of F16, one 4-byte run of a Q4_K block's nibbles), so a warp's
+// loads are contiguous, and the 8 activations of a unit are read once for
+// the kRows rows. Each token's sum is taken in the same order whatever the
+// number of tokens in the launch (explicit fmaf: no compiler may contract
+// one instantiation differently from another), so a decode row gives the
+// same result alone and in a batch of up to kMatvecMaxTokens.
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/cuda/device_common.cuh"
+#include "kernels/cuda/quant_blocks.h"
+
+namespace pagoda::cuda::mv {
+
+constexpr int kWarps = 4;
+constexpr int kRows = 4;
+
+// The tokens a CTA takes (the kernel's NT) for a launch of nTokens: 1, 4
+// or 8, the fewest idle accumulators for each count up to 8.
+constexpr int tokenGroup(int64_t nTokens) { return nTokens <= 1 ? 1 : nTokens <= 4 ? 4 : 8; }
+
+// 16 bytes at p (16-byte aligned) as four little-endian words.
+PAGODA_HD void load16(const uint8_t* p, uint32_t (&w)[4]) {
+#ifdef __CUDA_ARCH__
+    const uint4 v = *reinterpret_cast<const uint4*>(p);
+    w[0] = v.x;
+    w[1] = v.y;
+    w[2] = v.z;
+    w[3] = v.w;
+#else
+    std::memcpy(w, p, sizeof w);
+#endif
+}
+
+PAGODA_HD float bitsToFloat(uint32_t bits) {
+#ifdef __CUDA_ARCH__
+    return __uint_as_float(bits);
+#else
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+#endif
+}
+
+// Units<T>::load8(row, u, v): elements 8u .. 8u + 7 of a row of type T as
+// f32. Block-quantized types decode them from their block (quant_blocks.h);
+// the float types read 16 bytes at a time, so their rows must be 16-byte
+// aligned (matvec.cu checks).
+template <DType Q>
+struct Units {
+    using Traits = QuantTraits<Q>;
+    static constexpr int kPerBlock = Traits::kElements / 8;
+    PAGODA_HD static void load8(const uint8_t* row, int64_t u, float (&v)[8]) {
+        const auto& block = reinterpret_cast<const typename Traits::Block*>(row)[u / kPerBlock];
+        const int within = int(u % kPerBlock);
+        Traits::decode8(block, within / 4, within % 4, v);
+    }
+};
+
+template <>
+struct Units<DType::F32> {
+    PAGODA_HD static void load8(const uint8_t* row, int64_t u, float (&v)[8]) {
+        PAGODA_UNROLL
+        for (int half = 0; half < 2; ++half) {
+            uint32_t w[4];
+            load16(row + 32 * u + 16 * half, w);
+            PAGODA_UNROLL
+            for (int i = 0; i < 4; ++i) v[4 * half + i] = bitsToFloat(w[i]);
+        }
+    }
+};
+
+template <>
+struct Units<DType::F16> {
+    PAGODA_HD static void load8(const uint8_t* row, int64_t u, float (&v)[8]) {
+        uint32_t w[4];
+        load16(row + 16 * u, w);
+        PAGODA_UNROLL
+        for (int i = 0; i < 4; ++i) {
+            v[2 * i] = halfBitsToFloat(uint16_t(w[i] & 0xffff));
+            v[2 * i + 1] = halfBitsToFloat(uint16_t(w[i] >> 16));
+        }
+    }
+};
+
+// A bf16 is the high half of an f32.
+template <>
+struct Units<DType::BF16> {
+    PAGODA_HD static void load8(const uint8_t* row, int64_t u, float (&v)[8]) {
+        uint32_t w[4];
+        load16(row + 16 * u, w);
+        PAGODA_UNROLL
+        for (int i = 0; i < 4; ++i) {
+            v[2 * i] = bitsToFloat(w[i] << 16);
+            v[2 * i + 1] = bitsToFloat(w[i] & 0xffff0000u);
+        }
+    }
+};
+
+// y[t][r] = sum_c W[r][c] x[t][c] for rows blockIdx.x * kRows .. + kRows
+// and tokens blockIdx.y * NT .. + NT. grid: (ceil(rows / kRows),
+// ceil(nTokens / NT)), kWarps * 32 threads.
+// w: [rows][rowBytes] of type T; x: [nTokens][cols] (16-byte aligned, cols
+// a multiple of 8); y: [nTokens][rows].
+template <DType T, int NT>
+__global__ void __launch_bounds__(kWarps * 32)
+    matvecKernel(const uint8_t* w, int64_t rowBytes, const float* x, float* y, int64_t rows, int64_t cols,
+                 int64_t nTokens) {
+    __shared__ float partial[kWarps][kRows * NT];
+    const int lane = threadIdx.x % 32;
+    const int warp = threadIdx.x / 32;
+    const int64_t row0 = int64_t(blockIdx.x) * kRows;
+    const int64_t t0 = int64_t(blockIdx.y) * NT;
+    const int nRows = rows - row0 < kRows ? int(rows - row0) : kRows;
+    const int nTok = nTokens - t0 < NT ? int(nTokens - t0) : NT;
+    const int64_t nUnits = cols / 8;
+    float acc[kRows][NT] = {};
+    for (int64_t u = warp * 32 + lane; u < nUnits; u += kWarps * 32) {
+        float xs[NT][8];
+        PAGODA_UNROLL
+        for (int t = 0; t < NT; ++t) {
+            if (t < nTok) {
+                uint32_t bits[4];
+                PAGODA_UNROLL
+                for (int half = 0; half < 2; ++half) {
+                    load16(reinterpret_cast<const uint8_t*>(x + (t0 + t) * cols + 8 * u + 4 * half), bits);
+                    PAGODA_UNROLL
+                    for (int i = 0; i < 4; ++i) xs[t][4 * half + i] = bitsToFloat(bits[i]);
+                }
+            } else {
+                PAGODA_UNROLL
+                for (int i = 0; i < 8; ++i) xs[t][i] = 0.0f;
+            }
+        }
+        PAGODA_UNROLL
+        for (int r = 0; r < kRows; ++r) {
+            if (r >= nRows) break;
+            float v[8];
+            Units<T>::load8(w + (row0 + r) * rowBytes, u, v);
+            PAGODA_UNROLL
+            for (int t = 0; t < NT; ++t) {
+                PAGODA_UNROLL
+                for (int i = 0; i < 8; ++i) acc[r][t] = fmaf(v[i], xs[t][i], acc[r][t]);
+            }
+        }
+    }
+    PAGODA_UNROLL
+    for (int r = 0; r < kRows; ++r) {
+        PAGODA_UNROLL
+        for (int t = 0; t < NT; ++t) {
+            const float sum = warpSum(acc[r][t]);
+            if (lane == 0) partial[warp][r * NT + t] = sum;
+        }
+    }
+    __syncthreads();
+    const int r = threadIdx.x / NT;
+    const int t = threadIdx.x % NT;
+    if (r < nRows && t < nTok) {
+        float sum = 0.0f;
+        PAGODA_UNROLL
+        for (int k = 0; k < kWarps; ++k) sum += partial[k][r * NT + t];
+        y[(t0 + t) * rows + row0 + r] = sum;
+    }
+}
+
+}  // namespace pagoda::cuda::mv

@@ -1,0 +1,61 @@
+// The matvec kernel's own source compiled as host C++: cuda_shim.h first,
+// then the kernel header (see decode_kernel_host.cpp).
+#include "tests/cuda/emulation/cuda_shim.h"
+
+#include "kernels/cuda/matvec_kernel.cuh"
+
+#if !defined(PAGODA_EMULATION_SHADOW_CUDA_FP16)
+#error "tests/cuda/emulation/shadow must come before CUDA's include directory on the include path"
+#endif
+
+#include <string>
+#include <utility>
+
+#include "tests/cuda/emulation/matvec_kernel_host.h"
+
+namespace pagoda::cuda::emulation {
+namespace {
+
+template <DType T, int NT>
+Findings runTokens(const uint8_t* w, int64_t rows, int64_t cols, const float* x, float* y, int64_t nTokens,
+                   LaunchConfig config) {
+    config.gridX = unsigned((rows + mv::kRows - 1) / mv::kRows);
+    config.gridY = unsigned((nTokens + NT - 1) / NT);
+    config.gridZ = 1;
+    config.threads = mv::kWarps * 32;
+    const int64_t stride = int64_t(rowBytes(T, size_t(cols)));
+    return launch(config, [&] { mv::matvecKernel<T, NT>(w, stride, x, y, rows, cols, nTokens); });
+}
+
+template <DType T>
+Findings run(const uint8_t* w, int64_t rows, int64_t cols, const float* x, float* y, int64_t nTokens,
+             LaunchConfig config) {
+    switch (mv::tokenGroup(nTokens)) {
+    case 1: return runTokens<T, 1>(w, rows, cols, x, y, nTokens, std::move(config));
+    case 4: return runTokens<T, 4>(w, rows, cols, x, y, nTokens, std::move(config));
+    default: return runTokens<T, 8>(w, rows, cols, x, y, nTokens, std::move(config));
+    }
+}
+
+}  // namespace
+
+Findings runMatvecKernel(DType type, const uint8_t* w, int64_t rows, int64_t cols, const float* x, float* y,
+                         int64_t nTokens, LaunchConfig config) {
+    switch (type) {
+    case DType::F32: return run<DType::F32>(w, rows, cols, x, y, nTokens, std::move(config));
+    case DType::F16: return run<DType::F16>(w, rows, cols, x, y, nTokens, std::move(config));
+    case DType::BF16: return run<DType::BF16>(w, rows, cols, x, y, nTokens, std::move(config));
+    default: break;
+    }
+    Findings findings;
+    const bool quantized = visitQuantType(type, [&](auto q) {
+        findings = run<decltype(q)::value>(w, rows, cols, x, y, nTokens, std::move(config));
+    });
+    if (!quantized) {
+        findings.errorCount = 1;
+        findings.errors.push_back("no matvec kernel for " + std::string(dtypeName(type)));
+    }
+    return findings;
+}
+
+}  // namespace pagoda::cuda::emulation
