@@ -85,4 +85,16 @@ StatusOr<double> CudaContext::timeMs(int repetitions, const std::function<Status
     return double(ms) / repetitions;
 }
 
+StatusOr<double> CudaContext::copyBandwidthGBs(size_t bytes, int repetitions) {
+    if (bytes == 0 || repetitions < 1) return Status::error("copyBandwidthGBs: nothing to copy");
+    PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer src, memory().allocate(bytes, MemoryUse::Workspace));
+    PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer dst, memory().allocate(bytes, MemoryUse::Workspace));
+    PAGODA_CUDA_CHECK(cudaMemsetAsync(src.data(), 1, bytes, stream()));
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const double ms, timeMs(repetitions, [&] {
+        return checkCall(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice, stream()),
+                         "cudaMemcpyAsync", __FILE__, __LINE__);
+    }));
+    return 2.0 * double(bytes) / (ms * 1e-3) / 1e9;
+}
+
 }  // namespace pagoda::cuda

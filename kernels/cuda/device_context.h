@@ -69,6 +69,9 @@ public:
     // Milliseconds per call of `launch` (which issues work on the stream):
     // one call as a warm-up, then CUDA events around `repetitions` calls.
     StatusOr<double> timeMs(int repetitions, const std::function<Status()>& launch);
+    // Device-to-device copy bandwidth in GB/s (bytes read + written), from
+    // `repetitions` copies of `bytes` (timeMs): the decode roofline.
+    StatusOr<double> copyBandwidthGBs(size_t bytes, int repetitions);
 
 private:
     CudaContext() = default;

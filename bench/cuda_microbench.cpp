@@ -1,0 +1,186 @@
+// pagoda-cuda-microbench: the CUDA backend's choices between kernels for a
+// weight product, each timed on one device.
+// - Decode (1, 2, 4, 8 tokens): matvec (one kernel, f32 activations) against
+//   what CudaBackend::matmul ran before it: for F16, the f16 copy of the
+//   activations and cuBLASLt; for the quantized types, f16 panels through
+//   cuBLASLt (dequantizedGemm). Weight GB/s next to the device-to-device
+//   copy bandwidth measured in the same run; the weights are cycled through
+//   enough copies (at least 512 MiB) that no launch finds them in L2.
+// - Prefill (8 to 256 tokens): the f32 tiles that read blocks in place
+//   (quantMatmul) against the f16 panels; CudaBackend's switch
+//   (kDequantizedMinTokens, 8 tokens) was set from this table on an H200.
+// Times are CUDA events around `reps` launches, after a warm-up
+// (CudaContext::timeMs); never asserted on.
+//
+// usage: pagoda-cuda-microbench [--rows R] [--cols C] [--reps N]
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/matmul.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/dequantize.h"
+#include "kernels/cuda/device_context.h"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/matvec.h"
+#include "kernels/cuda/probe.h"
+#include "kernels/cuda/quant_matmul.h"
+
+namespace pagoda::cuda {
+namespace {
+
+int fail(const std::string& what) {
+    std::fprintf(stderr, "pagoda-cuda-microbench: %s\n", what.c_str());
+    return 1;
+}
+
+StatusOr<DeviceBuffer> upload(CudaContext& context, const void* host, size_t bytes) {
+    PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer buffer, context.memory().allocate(bytes, MemoryUse::Workspace));
+    PAGODA_CUDA_CHECK(cudaMemcpyAsync(buffer.data(), host, bytes, cudaMemcpyHostToDevice, context.stream()));
+    PAGODA_CUDA_CHECK(cudaStreamSynchronize(context.stream()));
+    return buffer;
+}
+
+std::vector<uint8_t> randomWeights(std::mt19937& rng, DType type, int64_t rows, int64_t cols) {
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const size_t stride = rowBytes(type, size_t(cols));
+    std::vector<uint8_t> weights(stride * size_t(rows));
+    std::vector<float> row(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+        for (float& v : row) v = normal(rng);
+        cpu::quantizeRow(type, row.data(), weights.data() + size_t(r) * stride, cols);
+    }
+    return weights;
+}
+
+// What a product has to work with: activations and outputs for up to
+// maxTokens, an f16 panel of the whole matrix and cuBLAS scratch for it.
+struct Buffers {
+    DeviceBuffer x;
+    DeviceBuffer y;
+    DeviceBuffer panel;
+    DeviceBuffer scratch;
+};
+
+// Decode: matvec against the path it replaced, the weights cycled through
+// copies that together exceed L2 several times over.
+Status decodeTable(CudaContext& context, std::mt19937& rng, const Buffers& b, int64_t rows, int64_t cols, int reps) {
+    constexpr size_t kCycledBytes = size_t(512) << 20;
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const double copyGBs, context.copyBandwidthGBs(size_t(1) << 30, 20));
+    std::printf("decode: %lld x %lld weights; device-to-device copy %.1f GB/s (read + write)\n", (long long)rows,
+                (long long)cols, copyGBs);
+    std::printf("%-6s %7s %10s %9s %7s %12s %9s %7s\n", "type", "tokens", "matvec us", "GB/s", "of copy", "before us",
+                "GB/s", "speedup");
+    for (DType type : {DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+        const std::vector<uint8_t> weights = randomWeights(rng, type, rows, cols);
+        const size_t copies = std::max<size_t>(1, (kCycledBytes + weights.size() - 1) / weights.size());
+        std::vector<DeviceBuffer> dW;
+        for (size_t i = 0; i < copies; ++i) {
+            PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer copy, upload(context, weights.data(), weights.size()));
+            dW.push_back(std::move(copy));
+        }
+        size_t next = 0;
+        auto weight = [&] { return DeviceWeight{type, dW[next++ % copies].data(), rows, cols}; };
+        for (int64_t n : {1, 2, 4, 8}) {
+            PAGODA_CUDA_ASSIGN_OR_RETURN(const double fused, context.timeMs(reps, [&] {
+                return matvec(context.stream(), weight(), b.x.as<float>(), b.y.as<float>(), n);
+            }));
+            PAGODA_CUDA_ASSIGN_OR_RETURN(const double before, context.timeMs(reps, [&] {
+                const DeviceWeight w = weight();
+                if (isCudaQuantType(type)) {
+                    return dequantizedGemm(context.blas(), context.stream(), w, b.x.as<float>(), b.y.as<float>(), n,
+                                           rows, b.panel.data(), nullptr, b.scratch.data());
+                }
+                return gemm(context.blas(), context.stream(), w, b.x.as<float>(), b.y.as<float>(), n,
+                            b.scratch.data());
+            }));
+            const double gbs = double(weights.size()) / (fused * 1e-3) / 1e9;
+            std::printf("%-6s %7lld %10.1f %9.1f %6.1f%% %12.1f %9.1f %6.2fx\n", std::string(dtypeName(type)).c_str(),
+                        (long long)n, 1e3 * fused, gbs, 100.0 * gbs / copyGBs, 1e3 * before,
+                        double(weights.size()) / (before * 1e-3) / 1e9, before / fused);
+        }
+    }
+    return {};
+}
+
+// Prefill: the f32 tiles that read blocks in place against f16 panels.
+Status prefillTable(CudaContext& context, std::mt19937& rng, const Buffers& b, int64_t rows, int64_t cols, int reps,
+                    const std::vector<int64_t>& tokenCounts) {
+    std::printf("prefill: %lld x %lld weights, %d launches each; microseconds per product\n", (long long)rows,
+                (long long)cols, reps);
+    std::printf("%-6s %7s %12s %12s %9s\n", "type", "tokens", "in place", "f16 panels", "ratio");
+    for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+        const std::vector<uint8_t> weights = randomWeights(rng, type, rows, cols);
+        PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer dW, upload(context, weights.data(), weights.size()));
+        const DeviceWeight w{type, dW.data(), rows, cols};
+        for (int64_t n : tokenCounts) {
+            PAGODA_CUDA_ASSIGN_OR_RETURN(const double inPlace, context.timeMs(reps, [&] {
+                return quantMatmul(context.stream(), w, b.x.as<float>(), b.y.as<float>(), n);
+            }));
+            PAGODA_CUDA_ASSIGN_OR_RETURN(const double panels, context.timeMs(reps, [&] {
+                return dequantizedGemm(context.blas(), context.stream(), w, b.x.as<float>(), b.y.as<float>(), n, rows,
+                                       b.panel.data(), nullptr, b.scratch.data());
+            }));
+            std::printf("%-6s %7lld %12.1f %12.1f %8.2fx\n", std::string(dtypeName(type)).c_str(), (long long)n,
+                        1e3 * inPlace, 1e3 * panels, inPlace / panels);
+        }
+    }
+    return {};
+}
+
+Status run(int64_t rows, int64_t cols, int reps) {
+    PAGODA_CUDA_ASSIGN_OR_RETURN(std::unique_ptr<CudaContext> context, CudaContext::create(0));
+    const std::vector<int64_t> tokenCounts = {8, 12, 16, 17, 24, 32, 48, 64, 128, 256};
+    const int64_t maxTokens = tokenCounts.back();
+    std::mt19937 rng(1);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> x(size_t(maxTokens * cols));
+    for (float& v : x) v = normal(rng);
+    Buffers b;
+    PAGODA_CUDA_ASSIGN_OR_RETURN(b.x, upload(*context, x.data(), x.size() * sizeof(float)));
+    PAGODA_CUDA_ASSIGN_OR_RETURN(
+        b.y, context->memory().allocate(size_t(maxTokens * rows) * sizeof(float), MemoryUse::Workspace));
+    PAGODA_CUDA_ASSIGN_OR_RETURN(
+        b.panel, context->memory().allocate(size_t(rows * cols) * sizeof(uint16_t), MemoryUse::Workspace));
+    PAGODA_CUDA_ASSIGN_OR_RETURN(
+        b.scratch,
+        context->memory().allocate(gemmScratchBytes({DType::F16, nullptr, rows, cols}, maxTokens), MemoryUse::Workspace));
+    PAGODA_CUDA_RETURN_IF_ERROR(decodeTable(*context, rng, b, rows, cols, reps));
+    return prefillTable(*context, rng, b, rows, cols, reps, tokenCounts);
+}
+
+}  // namespace
+}  // namespace pagoda::cuda
+
+int main(int argc, char** argv) {
+    int64_t rows = 4096;
+    int64_t cols = 4096;
+    int reps = 20;
+    if (argc % 2 == 0) return pagoda::cuda::fail("usage: pagoda-cuda-microbench [--rows R] [--cols C] [--reps N]");
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string option = argv[i];
+        const long long value = std::atoll(argv[i + 1]);
+        if (option == "--rows" && value > 0) {
+            rows = value;
+        } else if (option == "--cols" && value >= 256 && value % 256 == 0) {
+            cols = value;
+        } else if (option == "--reps" && value > 0) {
+            reps = int(value);
+        } else {
+            return pagoda::cuda::fail("bad option " + option + " " + argv[i + 1] +
+                                      " (--rows R, --cols C a multiple of 256, --reps N)");
+        }
+    }
+    const pagoda::cuda::DeviceProbe probe = pagoda::cuda::probeDevice(0);
+    if (!probe.available) return pagoda::cuda::fail("no CUDA device: " + probe.reason);
+    const pagoda::cuda::Status status = pagoda::cuda::run(rows, cols, reps);
+    if (!status.ok()) return pagoda::cuda::fail(status.message());
+    return 0;
+}
