@@ -27,9 +27,8 @@ DecodeSplitPlan planDecodeSplits(int maxContext, int64_t ctas, int smCount, int 
     int64_t splits = ceilDiv(target, std::max<int64_t>(1, ctas));
     splits = std::min<int64_t>(splits, ceilDiv(maxContext, kMinSplitTokens));
     splits = std::clamp<int64_t>(splits, 1, kMaxSplits);
-    const int64_t perSplit = ceilDiv(ceilDiv(maxContext, splits), blockSize) * blockSize;
-    plan.splitTokens = int(perSplit);
-    plan.nSplits = int(ceilDiv(maxContext, perSplit));
+    plan.splitTokens = decodeSplitTokens(maxContext, int(splits), blockSize);
+    plan.nSplits = int(ceilDiv(maxContext, plan.splitTokens));
     return plan;
 }
 

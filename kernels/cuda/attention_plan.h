@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cuda/decode_split.h"
 #include "kernels/cuda/status.h"
 
 namespace pagoda::cuda {
@@ -28,8 +29,6 @@ constexpr int kCopyDescInts = 2;
 
 constexpr int kPrefillTileRows = 128;
 constexpr int kMaxHeadDim = 256;
-constexpr int kMinSplitTokens = 64;  // a split streams at least this much context, unless the context is shorter
-constexpr int kMaxSplits = 32;
 
 struct AttentionGeometry {
     int nHeads = 0;
@@ -66,12 +65,15 @@ struct AttentionPlanOptions {
 
 struct DecodeSplitPlan {
     int nSplits = 1;
-    int splitTokens = 16;  // positions per split, a multiple of the block size
+    // Positions per split of a row with the planned context (a multiple of
+    // the block size); the kernel cuts each row's own context
+    // (decodeSplitTokens, decode_split.h).
+    int splitTokens = 16;
 };
 
 // Splits of a decode context of up to maxContext positions for `ctas`
 // CTAs before splitting (rows x KV-head groups), aiming at two waves over
-// smCount SMs.
+// smCount SMs, none of them empty at maxContext.
 DecodeSplitPlan planDecodeSplits(int maxContext, int64_t ctas, int smCount, int blockSize);
 
 // Head dims the tensor-core prefill kernel is compiled for; other head

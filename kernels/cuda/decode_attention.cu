@@ -18,7 +18,7 @@ void launchDecode(cudaStream_t stream, const AttentionArgs& args, const int32_t*
     const int group = args.nHeads / args.kv.nKvHeads;
     const dim3 grid(unsigned(split.nSplits), unsigned(args.kv.nKvHeads * ((group + MAXH - 1) / MAXH)), unsigned(nRows));
     decodeAttentionKernel<DPL, MAXH>
-        <<<grid, kWarps * 32, 0, stream>>>(args, rows, nRows, split.nSplits, split.splitTokens, partials);
+        <<<grid, kWarps * 32, 0, stream>>>(args, rows, nRows, split.nSplits, partials);
 }
 
 }  // namespace
@@ -30,10 +30,10 @@ Status decodeAttention(cudaStream_t stream, const AttentionArgs& args, const int
         return Status::error("decodeAttention: head dim " + std::to_string(D) + ", " + std::to_string(args.nHeads) +
                              " heads over " + std::to_string(args.kv.nKvHeads) + " KV heads");
     }
-    if (nRows < 0 || nRows > 65535 || split.nSplits < 1 || split.splitTokens < 1 ||
+    if (nRows < 0 || nRows > 65535 || split.nSplits < 1 || split.nSplits > kMaxSplits ||
         (split.nSplits > 1 && partials == nullptr)) {
         return Status::error("decodeAttention: " + std::to_string(nRows) + " rows, " +
-                             std::to_string(split.nSplits) + " splits of " + std::to_string(split.splitTokens));
+                             std::to_string(split.nSplits) + " splits");
     }
     if (nRows == 0) return {};
     if (D == 64) {

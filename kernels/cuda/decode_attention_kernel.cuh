@@ -4,6 +4,7 @@
 // compile this very source without nvcc.
 
 #include "kernels/cuda/attention_common.cuh"
+#include "kernels/cuda/decode_split.h"
 #include "kernels/cuda/device_common.cuh"
 
 namespace pagoda::cuda::decode {
@@ -51,8 +52,7 @@ struct Partials {
 // Softmax in base 2: scores carry scale * log2(e).
 template <int DPL, int MAXH>
 __global__ void __launch_bounds__(kWarps * 32)
-    decodeAttentionKernel(AttentionArgs a, const int32_t* rows, int nRows, int nSplits, int splitTokens,
-                          float* partials) {
+    decodeAttentionKernel(AttentionArgs a, const int32_t* rows, int nRows, int nSplits, float* partials) {
     __shared__ float warpMaxes[kWarps][MAXH];
     __shared__ float warpSums[kWarps][MAXH];
     __shared__ float warpAcc[kWarps][MAXH][DPL * 32];
@@ -79,7 +79,9 @@ __global__ void __launch_bounds__(kWarps * 32)
         s = loadSeq(a.seqs, seqIndex);
         const int pos = s.startPos + rows[2 * rowIndex + 1];
         tokenRow = s.queryOffset + rows[2 * rowIndex + 1];
-        begin = windowStart(pos, a.window) + split * splitTokens;
+        const int first = windowStart(pos, a.window);
+        const int splitTokens = decodeSplitTokens(pos + 1 - first, nSplits, a.kv.blockSize);
+        begin = first + split * splitTokens;
         end = min(pos + 1, begin + splitTokens);
     }
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <numeric>
 #include <vector>
 
@@ -45,6 +46,40 @@ TEST(DecodeSplits, SplitLongContextsOfSmallBatchesAndNotShortOnes) {
     // A big batch already fills the GPU.
     EXPECT_EQ(planDecodeSplits(32768, 64 * 8, 132, 16).nSplits, 1);
     EXPECT_EQ(planDecodeSplits(0, 8, 132, 16).nSplits, 1);
+}
+
+// The kernel cuts each row's own context over the plan's splits, so a row
+// shorter than the planned context (a CUDA graph is planned for the
+// model's whole context) still uses many of them.
+TEST(DecodeSplits, EachRowSpreadsItsOwnContextOverThePlannedSplits) {
+    for (int maxContext : {64, 1000, 4096, 32768}) {
+        for (int64_t ctas : {1, 32, 200}) {
+            const DecodeSplitPlan plan = planDecodeSplits(maxContext, ctas, 132, 16);
+            EXPECT_EQ(decodeSplitTokens(maxContext, plan.nSplits, 16), plan.splitTokens);
+            for (int context : {1, 63, 64, 65, 544, 1000, 4095, 4096, 32768}) {
+                if (context > maxContext) continue;
+                SCOPED_TRACE(testing::Message() << "plan for " << maxContext << " over " << ctas << " CTAs, row "
+                                                << context);
+                const int tokens = decodeSplitTokens(context, plan.nSplits, 16);
+                EXPECT_EQ(tokens % 16, 0);
+                EXPECT_GE(tokens, kMinSplitTokens);
+                EXPECT_LE(tokens, plan.splitTokens);
+                EXPECT_GE(int64_t(plan.nSplits) * tokens, context) << "positions past the last split";
+                // Splits of the row's even share (at least 64): no fewer
+                // than the row's context allows.
+                const int used = (context + tokens - 1) / tokens;
+                EXPECT_GE(used, std::min(plan.nSplits, context / (kMinSplitTokens + 16)));
+            }
+        }
+    }
+    // A graph of 7b at batch 1 on an H200 (32 CTAs, 132 SMs) is planned for
+    // 4096 positions: 9 splits of 464. A 544-position row takes all 9, 64
+    // positions each, where one uniform split size would give it 2, the
+    // first 464 positions long.
+    const DecodeSplitPlan graph = planDecodeSplits(4096, 32, 132, 16);
+    EXPECT_EQ(graph.nSplits, 9);
+    EXPECT_EQ(graph.splitTokens, 464);
+    EXPECT_EQ(decodeSplitTokens(544, graph.nSplits, 16), 64);
 }
 
 TEST(AttentionPlan, RoutesDecodeRowsAndPrefillTiles) {

@@ -101,7 +101,9 @@ std::vector<DecodeCase> decodeCases() {
          false},
         // Blocks 0-3 released; positions 128-150 of block 4 lie below the window.
         {"D80_Mha4_Bs32_Window50_RowAt200", {80, 4, 4, 32, 50}, {{1, 200}}, 0, 0, 1, true},
-        // A CUDA graph's plan: 13 splits of 160 for any context up to 2048, padding to 8 rows.
+        // A CUDA graph's plan: 13 splits (of 160 at 2048) for any context up
+        // to 2048, padding to 8 rows; row 300 cuts its own context into 5
+        // splits of 64, rows 5 and 129 into 1 and 3.
         {"D64_Gqa8to2_Bs16_Fixed2048_Pad8_RowsAt5And300And129", {64, 8, 2, 16, 0}, {{1, 5}, {1, 300}, {1, 129}}, 8,
          2048, 13, false},
         // Split 1 of row 700 starts 64 past its window start (401); row 50's is empty.

@@ -27,7 +27,7 @@ Findings runAttention(const AttentionArgs& args, const int32_t* rows, int nRows,
     config.gridZ = unsigned(nRows);
     config.threads = decode::kWarps * 32;
     return launch(config, [&] {
-        decode::decodeAttentionKernel<DPL, MAXH>(args, rows, nRows, split.nSplits, split.splitTokens, partials);
+        decode::decodeAttentionKernel<DPL, MAXH>(args, rows, nRows, split.nSplits, partials);
     });
 }
 
