@@ -1,11 +1,12 @@
 #pragma once
 // Decode's weight products: 1 to kMatvecMaxTokens tokens through any weight
 // type the CUDA backend reads (F32, F16, BF16, block-quantized), one kernel
-// that reads each weight once, converts it to f32 in registers and takes
-// the activations as they are, in f32 (matvec_kernel.cuh). For the float
-// types this replaces an f16 (or bf16) copy of the activations and a
-// cuBLAS call; for the block-quantized types it is quantMatmul's path up
-// to kMatvecMaxTokens tokens.
+// that converts the weights to f32 in registers and takes the activations
+// as they are, in f32 (matvec_kernel.cuh). It reads the weights once per
+// group of up to 8 tokens. For the float types this replaces an f16 (or
+// bf16) copy of the activations and a cuBLAS call; for the block-quantized
+// types it is quantMatmul's path up to 8 tokens and, in CUDA graph
+// captures (no workspace for f16 panels), the backend's up to 32.
 
 #include <cuda_runtime_api.h>
 
@@ -16,7 +17,7 @@
 
 namespace pagoda::cuda {
 
-constexpr int64_t kMatvecMaxTokens = 8;
+constexpr int64_t kMatvecMaxTokens = 32;
 
 // Whether matvec takes w: an F32, F16, BF16 or block-quantized matrix
 // whose columns are a multiple of 8 (of the block size for quantized

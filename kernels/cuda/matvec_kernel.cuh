@@ -10,10 +10,11 @@
 // l + 32 w, l + 32 (w + kWarps), ... Adjacent lanes read adjacent units
 // (16 bytes of F16, one 4-byte run of a Q4_K block's nibbles), so a warp's
 // loads are contiguous, and the 8 activations of a unit are read once for
-// the kRows rows. Each token's sum is taken in the same order whatever the
-// number of tokens in the launch (explicit fmaf: no compiler may contract
-// one instantiation differently from another), so a decode row gives the
-// same result alone and in a batch of up to kMatvecMaxTokens.
+// the kRows rows. Tokens come in groups of up to 8 (blockIdx.y), each
+// reading the weights once. Each token's sum is taken in the same order
+// whatever the number of tokens in the launch (explicit fmaf: no compiler
+// may contract one instantiation differently from another), so a decode
+// row gives the same result alone and in a batch.
 
 #include <cmath>
 #include <cstdint>
@@ -28,7 +29,8 @@ constexpr int kWarps = 4;
 constexpr int kRows = 4;
 
 // The tokens a CTA takes (the kernel's NT) for a launch of nTokens: 1, 4
-// or 8, the fewest idle accumulators for each count up to 8.
+// or 8, the fewest idle accumulators for each count up to 8; groups of 8
+// beyond (gridDim.y of them, each reading the weights).
 constexpr int tokenGroup(int64_t nTokens) { return nTokens <= 1 ? 1 : nTokens <= 4 ? 4 : 8; }
 
 // 16 bytes at p (16-byte aligned) as four little-endian words.

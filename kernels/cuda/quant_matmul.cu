@@ -115,7 +115,7 @@ Status quantMatmul(cudaStream_t stream, const DeviceWeight& w, const float* x, f
     }
     if (reinterpret_cast<uintptr_t>(x) % 16 != 0) return Status::error("quantMatmul: x is not 16-byte aligned");
     if (nTokens == 0) return {};
-    if (nTokens <= kMatvecMaxTokens) return matvec(stream, w, x, y, nTokens);
+    if (nTokens <= kQuantMatvecMaxTokens) return matvec(stream, w, x, y, nTokens);
     visitQuantType(w.type, [&](auto q) { launchTiled<decltype(q)::value>(stream, w, x, y, nTokens); });
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};

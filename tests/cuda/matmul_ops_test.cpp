@@ -162,15 +162,19 @@ TEST_F(MatmulOps, QuantizedKernelsReadBlocksInPlace) {
     }
 }
 
-// matvec's float types (the quantized ones go through quantMatmul above);
-// the activations stay f32, so the bound is the f32 one whatever the type.
-TEST_F(MatmulOps, MatvecReadsFloatWeightsWithF32Activations) {
+// matvec for every weight type, in each token group (1, 4, 8; beyond 8 in
+// groups of 8, as CUDA graph captures use it for the quantized types); the
+// activations stay f32, so the bound is the f32 one whatever the type.
+TEST_F(MatmulOps, MatvecReadsEveryWeightTypeWithF32Activations) {
     const uint64_t seed = pagoda::test::freshSeed();
     SCOPED_TRACE(pagoda::test::seedTrace(seed));
     std::mt19937_64 rng(seed);
-    for (DType type : {DType::F32, DType::F16, DType::BF16}) {
-        for (int64_t nTokens : {1, 3, 4, 5, 8}) {
-            for (auto [rows, cols] : {std::pair<int64_t, int64_t>{67, 40}, {130, 1048}}) {
+    std::vector<DType> types = {DType::F32, DType::F16, DType::BF16};
+    types.insert(types.end(), std::begin(kQuantTypes), std::end(kQuantTypes));
+    for (DType type : types) {
+        const int64_t block = std::max<int64_t>(8, dtypeInfo(type).blockElements);
+        for (int64_t nTokens : {1, 3, 5, 8, 13, 32}) {
+            for (auto [rows, cols] : {std::pair<int64_t, int64_t>{67, block * 5}, {130, block * 131}}) {
                 SCOPED_TRACE(testing::Message() << dtypeName(type) << ", " << nTokens << " tokens, " << rows << " x "
                                                 << cols);
                 const Problem p = makeProblem(rng, type, rows, cols, nTokens);
@@ -274,7 +278,7 @@ TEST(QuantMatmulChecks, ColumnsMustBeAMultipleOfTheBlockSize) {
 }
 
 // The launcher's checks come before any CUDA call: they run without a device.
-TEST(MatvecChecks, FloatRowsAligned16ColumnsOfWholeBlocksAtMostEightTokens) {
+TEST(MatvecChecks, FloatRowsAligned16ColumnsOfWholeBlocksAtMost32Tokens) {
     alignas(16) static float x[64];
     EXPECT_TRUE(matvecTakes({DType::F16, x, 4, 40}));
     EXPECT_FALSE(matvecTakes({DType::F16, x, 4, 36}));  // rows 72 bytes apart
@@ -287,9 +291,9 @@ TEST(MatvecChecks, FloatRowsAligned16ColumnsOfWholeBlocksAtMostEightTokens) {
     EXPECT_EQ(shape.message(),
               "matvec: a 4 x 36 bf16 matrix (f32, f16, bf16 with 16-byte aligned rows, or block-quantized; columns a "
               "multiple of 8 and of the block size)");
-    const Status tokens = matvec(nullptr, {DType::F32, x, 4, 8}, x, x, 9);
+    const Status tokens = matvec(nullptr, {DType::F32, x, 4, 8}, x, x, 33);
     ASSERT_FALSE(tokens.ok());
-    EXPECT_EQ(tokens.message(), "matvec: 9 tokens (at most 8)");
+    EXPECT_EQ(tokens.message(), "matvec: 33 tokens (at most 32)");
     EXPECT_FALSE(matvec(nullptr, {DType::F32, x, 4, 8}, x + 1, x, 1).ok());
     EXPECT_TRUE(matvec(nullptr, {DType::F32, x, 4, 8}, x, x, 0).ok());  // no tokens: nothing to launch
 }

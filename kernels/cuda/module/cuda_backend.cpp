@@ -40,6 +40,12 @@ constexpr uint64_t kUploadChunkBytes = 64ull << 20;
 // take 28-31 us, the blocks read in place 150-154 us, for Q8_0, Q4_0, Q4_K
 // and Q6_K alike; 8 is the fewest tokens measured.
 constexpr int64_t kDequantizedMinTokens = 8;
+// F32/F16/BF16 products of up to this many tokens (decode) go through
+// matvec: the weights read once, the activations as they are (no f16 copy,
+// no cuBLAS call); cuBLASLt on tensor cores beyond. Where the two cross is
+// not measured yet: pagoda-cuda-microbench's decode table compares them at
+// 1, 2, 4 and 8 tokens.
+constexpr int64_t kDenseMatvecMaxTokens = 8;
 // The f16 copy is made in panels of at most this many bytes (a 128256 x 4096
 // output matrix would take 1 GiB at once).
 constexpr size_t kDequantizedPanelBytes = 256ull << 20;
@@ -306,17 +312,16 @@ Status CudaBackend::rmsNorm(const float* x, const float* weight, float* y, int64
 
 Status CudaBackend::matmul(const void* weight, const float* x, float* y, int64_t nTokens) {
     PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight w, findMatrix(weight, "matmul"));
-    // Decode: one kernel reads the weights and the f32 activations as they
-    // are (for F16/BF16 no converted copy of x and no cuBLAS call).
-    if (nTokens <= kMatvecMaxTokens && matvecTakes(w) &&
-        (!isCudaQuantType(w.type) || nTokens < kDequantizedMinTokens || m_graphs.capturing())) {
-        return matvec(stream(), w, x, y, nTokens);
-    }
     if (isCudaQuantType(w.type)) {
-        // Graph captures (decode steps) keep to the kernels that need no workspace.
-        if (nTokens < kDequantizedMinTokens || m_graphs.capturing()) return quantMatmul(stream(), w, x, y, nTokens);
+        // Graph captures (decode steps) keep to the kernels that need no
+        // workspace: the matvec up to kMatvecMaxTokens, the f32 tiles beyond.
+        if (nTokens < kDequantizedMinTokens || (m_graphs.capturing() && nTokens <= kMatvecMaxTokens)) {
+            return matvec(stream(), w, x, y, nTokens);
+        }
+        if (m_graphs.capturing()) return quantMatmul(stream(), w, x, y, nTokens);
         return dequantizedMatmul(w, x, y, nTokens);
     }
+    if (nTokens <= kDenseMatvecMaxTokens && matvecTakes(w)) return matvec(stream(), w, x, y, nTokens);
     PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_gemmScratch, gemmScratchBytes(w, nTokens), MemoryUse::Workspace));
     return gemm(m_context->blas(), stream(), w, x, y, nTokens, m_gemmScratch.data());
 }

@@ -4,7 +4,7 @@
 // against a float64 product over the float64 reference decoder
 // (tests/kernels/reference_blocks.h). Shapes cover a partial CTA of rows,
 // rows shorter than one pass of the CTA's 128 lanes and longer than one,
-// and each token group (1, 4, 8) full and partial. Checked: every output
+// each token group (1, 4, 8) full and partial, and several groups of 8. Checked: every output
 // within tolerance (NaN never passes), each written once, by the CTA of
 // its rows and tokens, nothing around y touched; the weights end right
 // below an inaccessible page; each token's result bit for bit the same as
@@ -42,10 +42,10 @@ constexpr int kCtaLanes = 128;  // mv::kWarps * 32 lanes, 8 elements each
 
 // |y - want| <= kTolerance * sum |w x|. Each weight is decoded correctly
 // rounded to f32 (quant_blocks_test), each product and sum rounded to f32:
-// a lane sums its units in order (at most 3 units of 8 here), then 5
-// shuffle rounds and 4 warps, about 35 roundings deep, 35 * 2^-24 = 2.1e-6
+// a lane sums its units in order (at most 2 units of 8 here), then 5
+// shuffle rounds and 4 warps, about 25 roundings deep, 25 * 2^-24 = 1.5e-6
 // in the worst case. A single wrong element costs some 1/cols of the sum,
-// at least 7e-4 here.
+// at least 6e-4 here.
 constexpr double kTolerance = 1e-5;
 
 struct MatvecCase {
@@ -95,7 +95,7 @@ std::vector<float> runChecked(const MatvecCase& c, const uint8_t* w, const float
     config.seed = seed;
     config.beforeCta = [&](Index3) { before = y; };
     config.afterCta = [&](Index3 block) {
-        const int tokensPerCta = int((c.nTokens + int64_t(config.gridY) - 1) / int64_t(config.gridY));
+        const int tokensPerCta = emulation::matvecTokenGroup(c.nTokens);
         for (size_t i = 0; i < y.size(); ++i) {
             if (std::bit_cast<uint32_t>(y[i]) == std::bit_cast<uint32_t>(before[i])) continue;
             ++writes[i];
@@ -185,6 +185,8 @@ std::vector<MatvecCase> cases() {
         out.push_back({type, 5, shortRow, 4, true});
         out.push_back({type, 6, longRow, 8, false});
         out.push_back({type, 3, shortRow, 5, false});
+        out.push_back({type, 5, longRow, 13, false});  // two groups of 8, the second partial
+        out.push_back({type, 2, shortRow, 32, true});   // four groups
     }
     return out;
 }

@@ -39,6 +39,8 @@ Findings run(const uint8_t* w, int64_t rows, int64_t cols, const float* x, float
 
 }  // namespace
 
+int matvecTokenGroup(int64_t nTokens) { return mv::tokenGroup(nTokens); }
+
 Findings runMatvecKernel(DType type, const uint8_t* w, int64_t rows, int64_t cols, const float* x, float* y,
                          int64_t nTokens, LaunchConfig config) {
     switch (type) {

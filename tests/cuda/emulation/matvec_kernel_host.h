@@ -10,6 +10,9 @@
 
 namespace pagoda::cuda::emulation {
 
+// The tokens one CTA takes in a launch of nTokens (mv::tokenGroup).
+int matvecTokenGroup(int64_t nTokens);
+
 // matvecKernel<type, tokenGroup(nTokens)>: grid (ceil(rows / kRows),
 // ceil(nTokens / NT)), kWarps warps. w: [rows][rowBytes(type, cols)] (host
 // memory); x: [nTokens][cols]; y: [nTokens][rows]. `config` brings the
