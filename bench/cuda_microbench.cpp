@@ -1,11 +1,13 @@
 // pagoda-cuda-microbench: the CUDA backend's choices between kernels for a
 // weight product, each timed on one device.
-// - Decode (1, 2, 4, 8 tokens): matvec (one kernel, f32 activations) against
-//   what CudaBackend::matmul ran before it: for F16, the f16 copy of the
-//   activations and cuBLASLt; for the quantized types, f16 panels through
-//   cuBLASLt (dequantizedGemm). Weight GB/s next to the device-to-device
-//   copy bandwidth measured in the same run; the weights are cycled through
-//   enough copies (at least 512 MiB) that no launch finds them in L2.
+// - Decode (1 to 32 tokens): matvec (one kernel, f32 activations) against
+//   what CudaBackend::matmul would run without it: for F16/BF16, the
+//   converted activations and cuBLASLt; for the quantized types, f16 panels
+//   through cuBLASLt (dequantizedGemm) and, beyond 8 tokens, the f32 tiles
+//   (what CUDA graph captures ran). Weight GB/s next to the
+//   device-to-device copy bandwidth measured in the same run; the weights
+//   are cycled through enough copies (at least 512 MiB) that no launch
+//   finds them in L2.
 // - Prefill (8 to 256 tokens): the f32 tiles that read blocks in place
 //   (quantMatmul) against the f16 panels; CudaBackend's switch
 //   (kDequantizedMinTokens, 8 tokens) was set from this table on an H200.
@@ -74,10 +76,10 @@ struct Buffers {
 Status decodeTable(CudaContext& context, std::mt19937& rng, const Buffers& b, int64_t rows, int64_t cols, int reps) {
     constexpr size_t kCycledBytes = size_t(512) << 20;
     PAGODA_CUDA_ASSIGN_OR_RETURN(const double copyGBs, context.copyBandwidthGBs(size_t(1) << 30, 20));
-    std::printf("decode: %lld x %lld weights; device-to-device copy %.1f GB/s (read + write)\n", (long long)rows,
-                (long long)cols, copyGBs);
-    std::printf("%-6s %7s %10s %9s %7s %12s %9s %7s\n", "type", "tokens", "matvec us", "GB/s", "of copy", "before us",
-                "GB/s", "speedup");
+    std::printf("decode: %lld x %lld weights; device-to-device copy %.1f GB/s (read + write); microseconds\n",
+                (long long)rows, (long long)cols, copyGBs);
+    std::printf("%-6s %7s %9s %9s %8s %14s %8s %9s %8s\n", "type", "tokens", "matvec", "GB/s", "of copy",
+                "cuBLAS/panels", "ratio", "f32 tiles", "ratio");
     for (DType type : {DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
         const std::vector<uint8_t> weights = randomWeights(rng, type, rows, cols);
         const size_t copies = std::max<size_t>(1, (kCycledBytes + weights.size() - 1) / weights.size());
@@ -88,13 +90,16 @@ Status decodeTable(CudaContext& context, std::mt19937& rng, const Buffers& b, in
         }
         size_t next = 0;
         auto weight = [&] { return DeviceWeight{type, dW[next++ % copies].data(), rows, cols}; };
-        for (int64_t n : {1, 2, 4, 8}) {
+        const bool quantized = isCudaQuantType(type);
+        for (int64_t n : {1, 2, 4, 8, 16, 32}) {
             PAGODA_CUDA_ASSIGN_OR_RETURN(const double fused, context.timeMs(reps, [&] {
                 return matvec(context.stream(), weight(), b.x.as<float>(), b.y.as<float>(), n);
             }));
-            PAGODA_CUDA_ASSIGN_OR_RETURN(const double before, context.timeMs(reps, [&] {
+            // Without matvec: cuBLASLt on converted activations (float
+            // types); f16 panels (quantized, eager steps).
+            PAGODA_CUDA_ASSIGN_OR_RETURN(const double library, context.timeMs(reps, [&] {
                 const DeviceWeight w = weight();
-                if (isCudaQuantType(type)) {
+                if (quantized) {
                     return dequantizedGemm(context.blas(), context.stream(), w, b.x.as<float>(), b.y.as<float>(), n,
                                            rows, b.panel.data(), nullptr, b.scratch.data());
                 }
@@ -102,9 +107,16 @@ Status decodeTable(CudaContext& context, std::mt19937& rng, const Buffers& b, in
                             b.scratch.data());
             }));
             const double gbs = double(weights.size()) / (fused * 1e-3) / 1e9;
-            std::printf("%-6s %7lld %10.1f %9.1f %6.1f%% %12.1f %9.1f %6.2fx\n", std::string(dtypeName(type)).c_str(),
-                        (long long)n, 1e3 * fused, gbs, 100.0 * gbs / copyGBs, 1e3 * before,
-                        double(weights.size()) / (before * 1e-3) / 1e9, before / fused);
+            std::printf("%-6s %7lld %9.1f %9.1f %7.1f%% %14.1f %7.2fx", std::string(dtypeName(type)).c_str(),
+                        (long long)n, 1e3 * fused, gbs, 100.0 * gbs / copyGBs, 1e3 * library, library / fused);
+            if (quantized && n > kQuantMatvecMaxTokens) {
+                // What CUDA graph captures of quantized decode steps ran before matvec took them.
+                PAGODA_CUDA_ASSIGN_OR_RETURN(const double tiles, context.timeMs(reps, [&] {
+                    return quantMatmul(context.stream(), weight(), b.x.as<float>(), b.y.as<float>(), n);
+                }));
+                std::printf(" %9.1f %7.2fx", 1e3 * tiles, tiles / fused);
+            }
+            std::printf("\n");
         }
     }
     return {};
