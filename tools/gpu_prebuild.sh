@@ -9,8 +9,23 @@
 # (the tests name the module by its absolute build path), checks that the
 # prebuilt programs find the GPU, and builds there only if they do not.
 #
-# usage: tools/gpu_prebuild.sh
+# With --baseline REV it also builds the CUDA module (libpagoda_cuda.so) of
+# commit REV, from a temporary worktree, into build/gpu/baseline/:
+# gpu_bench.sh then times decode with it as well (PAGODA_CUDA_MODULE), so
+# that a change is measured against what it replaced on the same GPU in
+# the same run. REV must have the same module ABI
+# (PAGODA_CUDA_ABI_VERSION) as the tree.
+#
+# usage: tools/gpu_prebuild.sh [--baseline REV]
 set -euo pipefail
+
+baseline=""
+if [ "${1:-}" = "--baseline" ] && [ -n "${2:-}" ]; then
+    baseline=$2
+elif [ $# -gt 0 ]; then
+    echo "usage: tools/gpu_prebuild.sh [--baseline REV]" >&2
+    exit 2
+fi
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$root/build/gpu
@@ -21,4 +36,17 @@ cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAK
     -DCMAKE_CUDA_ARCHITECTURES=90 -DPAGODA_BUILD_UI=OFF
 cmake --build "$build" -j "$(nproc)" --target $(cat "$root/tools/gpu_targets.txt")
 echo "$root" >"$build/prebuilt-root.txt"
+rm -rf "$build/baseline"
+if [ -n "$baseline" ]; then
+    worktree=$(mktemp -d)
+    git -C "$root" worktree add --detach "$worktree/src" "$baseline"
+    cmake -S "$worktree/src" -B "$worktree/build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_CUDA_ARCHITECTURES=90 -DPAGODA_BUILD_UI=OFF
+    cmake --build "$worktree/build" -j "$(nproc)" --target pagoda_cuda
+    mkdir -p "$build/baseline"
+    cp "$worktree/build/kernels/cuda/libpagoda_cuda.so" "$build/baseline/"
+    git -C "$worktree/src" rev-parse HEAD >"$build/baseline/commit.txt"
+    git -C "$root" worktree remove --force "$worktree/src"
+    rm -rf "$worktree"
+fi
 du -sh "$build"
