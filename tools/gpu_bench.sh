@@ -104,14 +104,14 @@ phase pagoda-cuda-microbench
 # products should switch to f16 panels.
 step 90 "$build/bench/pagoda-cuda-microbench"
 
-# The module of an earlier commit (tools/gpu_prebuild.sh --baseline REV),
-# on the same decode cases, for a before/after ratio from one run (to the
-# log only).
-if [ -f "$build/baseline/libpagoda_cuda.so" ] && [ ${#quick[@]} -eq 0 ]; then
-    phase "baseline module $(cat "$build/baseline/commit.txt" 2>/dev/null || true)"
+# pagoda-bench and the module of an earlier commit (tools/gpu_prebuild.sh
+# --baseline REV), on the same decode cases, for a before/after ratio from
+# one run (to the log only).
+if [ -f "$build/baseline/pagoda-bench" ] && [ ${#quick[@]} -eq 0 ]; then
+    phase "baseline $(cat "$build/baseline/commit.txt" 2>/dev/null || true)"
     for args in "--presets 7b,8b-gqa" "--presets 8b-gqa --dtype q4_k"; do
         # shellcheck disable=SC2086 # the presets and type are separate words
-        PAGODA_CUDA_MODULE=$build/baseline/libpagoda_cuda.so step 150 "$build/app/bench/pagoda-bench" gpu $args \
+        PAGODA_CUDA_MODULE=$build/baseline/libpagoda_cuda.so step 150 "$build/baseline/pagoda-bench" gpu $args \
             --batches 1,8 --attention-contexts 4096 --graphs 1
     done
 fi

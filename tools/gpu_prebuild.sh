@@ -9,12 +9,12 @@
 # (the tests name the module by its absolute build path), checks that the
 # prebuilt programs find the GPU, and builds there only if they do not.
 #
-# With --baseline REV it also builds the CUDA module (libpagoda_cuda.so) of
-# commit REV, from a temporary worktree, into build/gpu/baseline/:
-# gpu_bench.sh then times decode with it as well (PAGODA_CUDA_MODULE), so
-# that a change is measured against what it replaced on the same GPU in
-# the same run. REV must have the same module ABI
-# (PAGODA_CUDA_ABI_VERSION) as the tree.
+# With --baseline REV it also builds pagoda-bench and the CUDA module
+# (libpagoda_cuda.so) of commit REV, from a temporary worktree, into
+# build/gpu/baseline/: gpu_bench.sh then times decode with them as well
+# (the module named by PAGODA_CUDA_MODULE, so that the pair matches
+# whatever the module ABI of either commit), so that a change is measured
+# against what it replaced on the same GPU in the same run.
 #
 # usage: tools/gpu_prebuild.sh [--baseline REV]
 set -euo pipefail
@@ -42,9 +42,9 @@ if [ -n "$baseline" ]; then
     git -C "$root" worktree add --detach "$worktree/src" "$baseline"
     cmake -S "$worktree/src" -B "$worktree/build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
         -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_CUDA_ARCHITECTURES=90 -DPAGODA_BUILD_UI=OFF
-    cmake --build "$worktree/build" -j "$(nproc)" --target pagoda_cuda
+    cmake --build "$worktree/build" -j "$(nproc)" --target pagoda_cuda pagoda-bench
     mkdir -p "$build/baseline"
-    cp "$worktree/build/kernels/cuda/libpagoda_cuda.so" "$build/baseline/"
+    cp "$worktree/build/kernels/cuda/libpagoda_cuda.so" "$worktree/build/app/bench/pagoda-bench" "$build/baseline/"
     git -C "$worktree/src" rev-parse HEAD >"$build/baseline/commit.txt"
     git -C "$root" worktree remove --force "$worktree/src"
     rm -rf "$worktree"
