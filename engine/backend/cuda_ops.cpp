@@ -135,6 +135,12 @@ void CudaOps::rmsNorm(const float* x, const float* weight, float* y, int64_t nRo
     record(m_backend->rmsNorm(x, weight, y, nRows, n, eps));
 }
 
+void CudaOps::addRmsNorm(float* x, const float* delta, const float* weight, float* y, int64_t nRows, int64_t n,
+                         float eps) {
+    if (failed()) return;
+    record(m_backend->addRmsNorm(x, delta, weight, y, nRows, n, eps));
+}
+
 void CudaOps::matmul(const cpu::WeightMatrix& w, const float* x, float* y, int64_t nTokens) {
     if (failed()) return;
     record(m_backend->matmul(w.data, x, y, nTokens));

@@ -105,6 +105,14 @@ public:
     virtual void embed(const cpu::WeightMatrix& table, std::span<const int32_t> ids, float* out) = 0;
     // x, y: [nRows][n]; weight: [n]
     virtual void rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) = 0;
+    // x += delta, then y = RMSNorm(x) (a residual add and the norm after
+    // it): add() then rmsNorm(), the default; a device backend does both in
+    // one pass. x, delta, y: [nRows][n] (y aliases neither); weight: [n]
+    virtual void addRmsNorm(float* x, const float* delta, const float* weight, float* y, int64_t nRows, int64_t n,
+                            float eps) {
+        add(x, delta, nRows * n);
+        rmsNorm(x, weight, y, nRows, n, eps);
+    }
     // x: [nTokens][w.cols], y: [nTokens][w.rows]
     virtual void matmul(const cpu::WeightMatrix& w, const float* x, float* y, int64_t nTokens) = 0;
     // x: [nTokens][nHeads][headDim], rotated in place at positions[t] (host memory)

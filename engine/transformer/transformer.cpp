@@ -111,9 +111,11 @@ void Transformer::layers(int n, KvCache& cache) {
     const cpu::RopeParams rope{c.headDim, c.ropeDim, c.ropeBase, c.ropeStyle};
     m_ops.embed(w.tokenEmbedding, m_tokens, m_act.x);
 
+    // Each residual add is fused with the norm after it (Ops::addRmsNorm):
+    // the FFN's norm, and the next layer's attention norm.
+    if (c.nLayers > 0) m_ops.rmsNorm(m_act.x, w.layers[0].attnNorm.data(), m_act.xb, n, c.dim, c.rmsEps);
     for (int l = 0; l < c.nLayers; ++l) {
         const LayerWeights& layer = w.layers[l];
-        m_ops.rmsNorm(m_act.x, layer.attnNorm.data(), m_act.xb, n, c.dim, c.rmsEps);
         m_ops.matmul(layer.wq, m_act.xb, m_act.q, n);
         m_ops.matmul(layer.wk, m_act.xb, m_act.k, n);
         m_ops.matmul(layer.wv, m_act.xb, m_act.v, n);
@@ -139,14 +141,17 @@ void Transformer::layers(int n, KvCache& cache) {
         m_ops.attention(cache, l, attention);
 
         m_ops.matmul(layer.wo, m_act.att, m_act.xb2, n);
-        m_ops.add(m_act.x, m_act.xb2, int64_t(n) * c.dim);
+        m_ops.addRmsNorm(m_act.x, m_act.xb2, layer.ffnNorm.data(), m_act.xb, n, c.dim, c.rmsEps);
 
-        m_ops.rmsNorm(m_act.x, layer.ffnNorm.data(), m_act.xb, n, c.dim, c.rmsEps);
         m_ops.matmul(layer.gate, m_act.xb, m_act.gate, n);
         m_ops.matmul(layer.up, m_act.xb, m_act.up, n);
         m_ops.swiglu(m_act.gate, m_act.up, m_act.gate, int64_t(n) * c.ffnDim);
         m_ops.matmul(layer.down, m_act.gate, m_act.xb2, n);
-        m_ops.add(m_act.x, m_act.xb2, int64_t(n) * c.dim);
+        if (l + 1 < c.nLayers) {
+            m_ops.addRmsNorm(m_act.x, m_act.xb2, w.layers[l + 1].attnNorm.data(), m_act.xb, n, c.dim, c.rmsEps);
+        } else {
+            m_ops.add(m_act.x, m_act.xb2, int64_t(n) * c.dim);
+        }
     }
 }
 

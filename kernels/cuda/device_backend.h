@@ -122,6 +122,9 @@ public:
     virtual Status embed(const void* table, const int32_t* ids, int n, float* out) = 0;
     // x, y: [nRows][n]; weight: an uploaded vector
     virtual Status rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) = 0;
+    // x += delta, then y = RMSNorm(x). x, delta, y: [nRows][n]; weight: an uploaded vector
+    virtual Status addRmsNorm(float* x, const float* delta, const float* weight, float* y, int64_t nRows, int64_t n,
+                              float eps) = 0;
     // x: [nTokens][cols], y: [nTokens][rows] of the uploaded matrix `weight`
     virtual Status matmul(const void* weight, const float* x, float* y, int64_t nTokens) = 0;
     // x: [nTokens][nHeads][headDim]; positions: host [nTokens]

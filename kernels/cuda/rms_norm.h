@@ -1,5 +1,5 @@
 #pragma once
-// RMSNorm of f32 rows.
+// RMSNorm of f32 rows, alone or fused with the residual add before it.
 
 #include <cuda_runtime_api.h>
 
@@ -13,5 +13,12 @@ namespace pagoda::cuda {
 // (y may alias x); weight: device [n].
 Status rmsNorm(cudaStream_t stream, const float* x, const float* weight, float* y, int64_t nRows, int64_t n,
                float eps);
+
+// x[r] += delta[r], then y[r] = rmsNorm(x[r]): one kernel where add() and
+// rmsNorm() take two (a launch and a read of x fewer), the same bits.
+// x, delta, y: device [nRows][n] (y must not alias x or delta); weight:
+// device [n].
+Status addRmsNorm(cudaStream_t stream, float* x, const float* delta, const float* weight, float* y, int64_t nRows,
+                  int64_t n, float eps);
 
 }  // namespace pagoda::cuda

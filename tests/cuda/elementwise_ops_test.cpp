@@ -1,9 +1,11 @@
-// Embedding (every CUDA weight type), RMSNorm, RoPE, SwiGLU, residual adds
-// and K/V stores on the device against the CPU kernels, on fresh random
-// inputs; the embedding launcher's checks (without a device).
+// Embedding (every CUDA weight type), RMSNorm (alone and fused with the
+// residual add), RoPE, SwiGLU, residual adds and K/V stores on the device
+// against the CPU kernels, on fresh random inputs; the embedding's and the
+// norms' launcher checks (without a device).
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cstring>
 
 #include "kernels/cpu/attention.h"
@@ -67,6 +69,16 @@ TEST(EmbeddingChecks, TablesOfOtherTypesOrPartialBlocksAreRejected) {
     EXPECT_TRUE(embedRows(nullptr, {DType::Q4_K, buffer, 4, 256}, ids, 0, buffer).ok());  // nothing to launch
 }
 
+// The launchers' checks come before any CUDA call: they run without a device.
+TEST(NormChecks, RowsWidthAndEpsilonAreCheckedFirst) {
+    const Status fused = addRmsNorm(nullptr, nullptr, nullptr, nullptr, nullptr, -1, 8, 1e-5f);
+    ASSERT_FALSE(fused.ok());
+    EXPECT_EQ(fused.message(), "addRmsNorm: -1 rows of 8, eps 0.000010");
+    EXPECT_FALSE(rmsNorm(nullptr, nullptr, nullptr, nullptr, 1, 0, 1e-5f).ok());
+    EXPECT_FALSE(addRmsNorm(nullptr, nullptr, nullptr, nullptr, nullptr, 1, 8, -1.0f).ok());
+    EXPECT_TRUE(addRmsNorm(nullptr, nullptr, nullptr, nullptr, nullptr, 0, 8, 1e-5f).ok());  // nothing to launch
+}
+
 TEST_F(ElementwiseOps, RmsNormMatchesTheCpu) {
     const uint64_t seed = pagoda::test::freshSeed();
     SCOPED_TRACE(pagoda::test::seedTrace(seed));
@@ -82,6 +94,41 @@ TEST_F(ElementwiseOps, RmsNormMatchesTheCpu) {
         expectOk(rmsNorm(stream(), dx.as<float>(), dw.as<float>(), dx.as<float>(), nRows, n, 1e-5f));  // in place
         const std::vector<float> got = download<float>(dx, x.size());
         for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-5f * (1.0f + std::fabs(want[i]))) << i;
+    }
+}
+
+// The fused residual add and norm: x updated as the CPU's add, y as its
+// RMSNorm of the sum, and the bits of the two unfused kernels.
+TEST_F(ElementwiseOps, AddRmsNormMatchesTheCpuAndTheUnfusedKernels) {
+    const uint64_t seed = pagoda::test::freshSeed();
+    SCOPED_TRACE(pagoda::test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    for (int64_t n : {1, 64, 768, 4096, 5000}) {
+        const int64_t nRows = 5;
+        const std::vector<float> x = randomFloats(rng, nRows * n, 3.0f);
+        const std::vector<float> delta = randomFloats(rng, nRows * n);
+        const std::vector<float> weight = randomFloats(rng, n);
+        std::vector<float> sum = x;
+        cpu::addInPlace(sum.data(), delta.data(), nRows * n);
+        std::vector<float> want(x.size());
+        cpu::rmsNorm(sum.data(), weight.data(), want.data(), nRows, n, 1e-5f);
+        DeviceBuffer dx = upload(x);
+        DeviceBuffer dDelta = upload(delta);
+        DeviceBuffer dw = upload(weight);
+        DeviceBuffer dy = upload(std::vector<float>(x.size(), NAN));
+        expectOk(addRmsNorm(stream(), dx.as<float>(), dDelta.as<float>(), dw.as<float>(), dy.as<float>(), nRows, n,
+                            1e-5f));
+        EXPECT_EQ(download<float>(dx, x.size()), sum);
+        const std::vector<float> got = download<float>(dy, x.size());
+        for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-5f * (1.0f + std::fabs(want[i]))) << i;
+
+        DeviceBuffer dUnfused = upload(x);
+        expectOk(add(stream(), dUnfused.as<float>(), dDelta.as<float>(), nRows * n));
+        expectOk(rmsNorm(stream(), dUnfused.as<float>(), dw.as<float>(), dUnfused.as<float>(), nRows, n, 1e-5f));
+        const std::vector<float> unfused = download<float>(dUnfused, x.size());
+        for (size_t i = 0; i < x.size(); ++i) {
+            ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(unfused[i])) << "element " << i;
+        }
     }
 }
 

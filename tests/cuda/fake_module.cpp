@@ -53,6 +53,9 @@ public:
     StatusOr<double> measureGemmTflopsSync(int, int) override { return unusable(); }
     Status embed(const void*, const int32_t*, int, float*) override { return unusable(); }
     Status rmsNorm(const float*, const float*, float*, int64_t, int64_t, float) override { return unusable(); }
+    Status addRmsNorm(float*, const float*, const float*, float*, int64_t, int64_t, float) override {
+        return unusable();
+    }
     Status matmul(const void*, const float*, float*, int64_t) override { return unusable(); }
     Status rope(float*, int, int, const int32_t*, const RopeShape&) override { return unusable(); }
     Status storeKv(int, const float*, const float*, const int32_t*, int) override { return unusable(); }

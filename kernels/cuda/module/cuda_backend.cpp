@@ -310,6 +310,12 @@ Status CudaBackend::rmsNorm(const float* x, const float* weight, float* y, int64
     return cuda::rmsNorm(stream(), x, w, y, nRows, n, eps);
 }
 
+Status CudaBackend::addRmsNorm(float* x, const float* delta, const float* weight, float* y, int64_t nRows, int64_t n,
+                               float eps) {
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const float* w, findVector(weight, "addRmsNorm"));
+    return cuda::addRmsNorm(stream(), x, delta, w, y, nRows, n, eps);
+}
+
 Status CudaBackend::matmul(const void* weight, const float* x, float* y, int64_t nTokens) {
     PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight w, findMatrix(weight, "matmul"));
     if (isCudaQuantType(w.type)) {

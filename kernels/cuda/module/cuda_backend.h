@@ -61,6 +61,8 @@ public:
 
     Status embed(const void* table, const int32_t* ids, int n, float* out) override;
     Status rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) override;
+    Status addRmsNorm(float* x, const float* delta, const float* weight, float* y, int64_t nRows, int64_t n,
+                      float eps) override;
     Status matmul(const void* weight, const float* x, float* y, int64_t nTokens) override;
     Status rope(float* x, int nTokens, int nHeads, const int32_t* positions, const RopeShape& shape) override;
     Status storeKv(int layer, const float* k, const float* v, const int32_t* slots, int nTokens) override;
