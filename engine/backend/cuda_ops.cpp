@@ -146,6 +146,17 @@ void CudaOps::matmul(const cpu::WeightMatrix& w, const float* x, float* y, int64
     record(m_backend->matmul(w.data, x, y, nTokens));
 }
 
+void CudaOps::matmuls(std::span<const MatmulOutput> outputs, const float* x, int64_t nTokens) {
+    if (failed()) return;
+    std::vector<const void*> weights;
+    std::vector<float*> ys;
+    for (const MatmulOutput& out : outputs) {
+        weights.push_back(out.w->data);
+        ys.push_back(out.y);
+    }
+    record(m_backend->matmuls(weights.data(), ys.data(), int(outputs.size()), x, nTokens));
+}
+
 void CudaOps::rope(float* x, int nTokens, int nHeads, const int32_t* positions, const cpu::RopeParams& params) {
     if (failed()) return;
     const cuda::RopeShape shape{params.headDim, params.ropeDim, params.base, params.style == cpu::RopeStyle::NeoX};

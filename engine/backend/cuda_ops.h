@@ -43,6 +43,7 @@ public:
     void addRmsNorm(float* x, const float* delta, const float* weight, float* y, int64_t nRows, int64_t n,
                     float eps) override;
     void matmul(const cpu::WeightMatrix& w, const float* x, float* y, int64_t nTokens) override;
+    void matmuls(std::span<const MatmulOutput> outputs, const float* x, int64_t nTokens) override;
     void rope(float* x, int nTokens, int nHeads, const int32_t* positions, const cpu::RopeParams& params) override;
     void storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots,
                  int nTokens) override;

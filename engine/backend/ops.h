@@ -72,6 +72,13 @@ struct DecodeStepShape {
     bool operator==(const DecodeStepShape&) const = default;
 };
 
+// One product of Ops::matmuls: w times the shared input into y
+// ([nTokens][w->rows]).
+struct MatmulOutput {
+    const cpu::WeightMatrix* w = nullptr;
+    float* y = nullptr;
+};
+
 class Ops {
 public:
     virtual ~Ops() = default;
@@ -115,6 +122,13 @@ public:
     }
     // x: [nTokens][w.cols], y: [nTokens][w.rows]
     virtual void matmul(const cpu::WeightMatrix& w, const float* x, float* y, int64_t nTokens) = 0;
+    // Products of several matrices with one input (q, k and v; gate and
+    // up): matmul() for each in turn, the default; a device backend may
+    // launch once for all of them. x: [nTokens][cols], every matrix with
+    // `cols` columns.
+    virtual void matmuls(std::span<const MatmulOutput> outputs, const float* x, int64_t nTokens) {
+        for (const MatmulOutput& out : outputs) matmul(*out.w, x, out.y, nTokens);
+    }
     // x: [nTokens][nHeads][headDim], rotated in place at positions[t] (host memory)
     virtual void rope(float* x, int nTokens, int nHeads, const int32_t* positions, const cpu::RopeParams& params) = 0;
     // k, v: [nTokens][nKvHeads][headDim] written to slots[t] (host memory) of layer's pools

@@ -112,13 +112,13 @@ void Transformer::layers(int n, KvCache& cache) {
     m_ops.embed(w.tokenEmbedding, m_tokens, m_act.x);
 
     // Each residual add is fused with the norm after it (Ops::addRmsNorm):
-    // the FFN's norm, and the next layer's attention norm.
+    // the FFN's norm, and the next layer's attention norm. Products with
+    // one input go together (Ops::matmuls): q, k and v; gate and up.
     if (c.nLayers > 0) m_ops.rmsNorm(m_act.x, w.layers[0].attnNorm.data(), m_act.xb, n, c.dim, c.rmsEps);
     for (int l = 0; l < c.nLayers; ++l) {
         const LayerWeights& layer = w.layers[l];
-        m_ops.matmul(layer.wq, m_act.xb, m_act.q, n);
-        m_ops.matmul(layer.wk, m_act.xb, m_act.k, n);
-        m_ops.matmul(layer.wv, m_act.xb, m_act.v, n);
+        const MatmulOutput qkv[] = {{&layer.wq, m_act.q}, {&layer.wk, m_act.k}, {&layer.wv, m_act.v}};
+        m_ops.matmuls(qkv, m_act.xb, n);
         if (c.attentionBias) {
             m_ops.addBias(m_act.q, layer.bq.data(), n, c.qDim());
             m_ops.addBias(m_act.k, layer.bk.data(), n, c.kvDim());
@@ -143,8 +143,8 @@ void Transformer::layers(int n, KvCache& cache) {
         m_ops.matmul(layer.wo, m_act.att, m_act.xb2, n);
         m_ops.addRmsNorm(m_act.x, m_act.xb2, layer.ffnNorm.data(), m_act.xb, n, c.dim, c.rmsEps);
 
-        m_ops.matmul(layer.gate, m_act.xb, m_act.gate, n);
-        m_ops.matmul(layer.up, m_act.xb, m_act.up, n);
+        const MatmulOutput gateUp[] = {{&layer.gate, m_act.gate}, {&layer.up, m_act.up}};
+        m_ops.matmuls(gateUp, m_act.xb, n);
         m_ops.swiglu(m_act.gate, m_act.up, m_act.gate, int64_t(n) * c.ffnDim);
         m_ops.matmul(layer.down, m_act.gate, m_act.xb2, n);
         if (l + 1 < c.nLayers) {

@@ -127,6 +127,9 @@ public:
                               float eps) = 0;
     // x: [nTokens][cols], y: [nTokens][rows] of the uploaded matrix `weight`
     virtual Status matmul(const void* weight, const float* x, float* y, int64_t nTokens) = 0;
+    // matmul of `count` uploaded matrices with one input: ys[i] = weights[i] x
+    virtual Status matmuls(const void* const* weights, float* const* ys, int count, const float* x,
+                           int64_t nTokens) = 0;
     // x: [nTokens][nHeads][headDim]; positions: host [nTokens]
     virtual Status rope(float* x, int nTokens, int nHeads, const int32_t* positions, const RopeShape& shape) = 0;
     // k, v: [nTokens][nKvHeads][headDim] into layer's pools at slots (host [nTokens])

@@ -1,6 +1,7 @@
 #include "kernels/cuda/matvec.h"
 
 #include <string>
+#include <utility>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/matvec_kernel.cuh"
@@ -9,20 +10,24 @@ namespace pagoda::cuda {
 namespace {
 
 template <DType T, int NT>
-void launchTokens(cudaStream_t stream, const DeviceWeight& w, const float* x, float* y, int64_t nTokens) {
-    const dim3 grid(unsigned(ceilDiv(w.rows, mv::kRows)), unsigned(ceilDiv(nTokens, NT)));
-    mv::matvecKernel<T, NT><<<grid, mv::kWarps * 32, 0, stream>>>(
-        static_cast<const uint8_t*>(w.data), int64_t(rowBytes(w.type, size_t(w.cols))), x, y, w.rows, w.cols,
-        nTokens);
+void launchTokens(cudaStream_t stream, const mv::Matrices& m, int64_t cols, const float* x, int64_t nTokens) {
+    const dim3 grid(m.firstCta[m.count], unsigned(ceilDiv(nTokens, NT)));
+    mv::matvecKernel<T, NT><<<grid, mv::kWarps * 32, 0, stream>>>(m, int64_t(rowBytes(T, size_t(cols))), x, cols,
+                                                                  nTokens);
 }
 
 template <DType T>
-void launch(cudaStream_t stream, const DeviceWeight& w, const float* x, float* y, int64_t nTokens) {
+void launch(cudaStream_t stream, const mv::Matrices& m, int64_t cols, const float* x, int64_t nTokens) {
     switch (mv::tokenGroup(nTokens)) {
-    case 1: launchTokens<T, 1>(stream, w, x, y, nTokens); break;
-    case 4: launchTokens<T, 4>(stream, w, x, y, nTokens); break;
-    default: launchTokens<T, 8>(stream, w, x, y, nTokens); break;
+    case 1: launchTokens<T, 1>(stream, m, cols, x, nTokens); break;
+    case 4: launchTokens<T, 4>(stream, m, cols, x, nTokens); break;
+    default: launchTokens<T, 8>(stream, m, cols, x, nTokens); break;
     }
+}
+
+std::string describe(const DeviceWeight& w) {
+    return "a " + std::to_string(w.rows) + " x " + std::to_string(w.cols) + " " + std::string(dtypeName(w.type)) +
+           " matrix";
 }
 
 }  // namespace
@@ -34,12 +39,27 @@ bool matvecTakes(const DeviceWeight& w) {
     return floatType && reinterpret_cast<uintptr_t>(w.data) % 16 == 0;
 }
 
-Status matvec(cudaStream_t stream, const DeviceWeight& w, const float* x, float* y, int64_t nTokens) {
-    if (!matvecTakes(w)) {
-        return Status::error("matvec: a " + std::to_string(w.rows) + " x " + std::to_string(w.cols) + " " +
-                             std::string(dtypeName(w.type)) +
-                             " matrix (f32, f16, bf16 with 16-byte aligned rows, or block-quantized; columns a "
-                             "multiple of 8 and of the block size)");
+Status matvecs(cudaStream_t stream, const DeviceWeight* w, float* const* y, int count, const float* x,
+               int64_t nTokens) {
+    if (count < 1 || count > kMatvecMaxMatrices) {
+        return Status::error("matvec: " + std::to_string(count) + " matrices in one launch (1 to " +
+                             std::to_string(kMatvecMaxMatrices) + ")");
+    }
+    mv::Matrices m;
+    m.count = count;
+    for (int i = 0; i < count; ++i) {
+        if (!matvecTakes(w[i])) {
+            return Status::error("matvec: " + describe(w[i]) +
+                                 " (f32, f16, bf16 with 16-byte aligned rows, or block-quantized; columns a multiple "
+                                 "of 8 and of the block size)");
+        }
+        if (w[i].type != w[0].type || w[i].cols != w[0].cols) {
+            return Status::error("matvec: " + describe(w[i]) + " in one launch with " + describe(w[0]));
+        }
+        m.w[i] = static_cast<const uint8_t*>(w[i].data);
+        m.y[i] = y[i];
+        m.rows[i] = w[i].rows;
+        m.firstCta[i + 1] = m.firstCta[i] + unsigned(ceilDiv(w[i].rows, mv::kRows));
     }
     if (nTokens < 0 || nTokens > kMatvecMaxTokens) {
         return Status::error("matvec: " + std::to_string(nTokens) + " tokens (at most " +
@@ -47,14 +67,36 @@ Status matvec(cudaStream_t stream, const DeviceWeight& w, const float* x, float*
     }
     if (reinterpret_cast<uintptr_t>(x) % 16 != 0) return Status::error("matvec: x is not 16-byte aligned");
     if (nTokens == 0) return {};
-    switch (w.type) {
-    case DType::F32: launch<DType::F32>(stream, w, x, y, nTokens); break;
-    case DType::F16: launch<DType::F16>(stream, w, x, y, nTokens); break;
-    case DType::BF16: launch<DType::BF16>(stream, w, x, y, nTokens); break;
-    default: visitQuantType(w.type, [&](auto q) { launch<decltype(q)::value>(stream, w, x, y, nTokens); }); break;
+    const int64_t cols = w[0].cols;
+    switch (w[0].type) {
+    case DType::F32: launch<DType::F32>(stream, m, cols, x, nTokens); break;
+    case DType::F16: launch<DType::F16>(stream, m, cols, x, nTokens); break;
+    case DType::BF16: launch<DType::BF16>(stream, m, cols, x, nTokens); break;
+    default: visitQuantType(w[0].type, [&](auto q) { launch<decltype(q)::value>(stream, m, cols, x, nTokens); }); break;
     }
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
+}
+
+std::vector<std::vector<int>> matvecGroups(const std::vector<DeviceWeight>& w, const std::vector<bool>& viaMatvec) {
+    std::vector<std::vector<int>> groups;
+    std::vector<bool> grouped(w.size(), false);
+    for (size_t i = 0; i < w.size(); ++i) {
+        if (!viaMatvec[i] || grouped[i]) continue;
+        std::vector<int> group;
+        for (size_t j = i; j < w.size() && int(group.size()) < kMatvecMaxMatrices; ++j) {
+            if (viaMatvec[j] && !grouped[j] && w[j].type == w[i].type && w[j].cols == w[i].cols) {
+                group.push_back(int(j));
+                grouped[j] = true;
+            }
+        }
+        groups.push_back(std::move(group));
+    }
+    return groups;
+}
+
+Status matvec(cudaStream_t stream, const DeviceWeight& w, const float* x, float* y, int64_t nTokens) {
+    return matvecs(stream, &w, &y, 1, x, nTokens);
 }
 
 }  // namespace pagoda::cuda

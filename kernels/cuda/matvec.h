@@ -11,6 +11,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cuda/device_weight.h"
 #include "kernels/cuda/status.h"
@@ -18,6 +19,8 @@
 namespace pagoda::cuda {
 
 constexpr int64_t kMatvecMaxTokens = 32;
+// Matrices one launch may take (matvecs): q, k and v.
+constexpr int kMatvecMaxMatrices = 3;
 
 // Whether matvec takes w: an F32, F16, BF16 or block-quantized matrix
 // whose columns are a multiple of 8 (of the block size for quantized
@@ -28,5 +31,17 @@ bool matvecTakes(const DeviceWeight& w);
 // x: device [nTokens][w.cols] f32 (16-byte aligned); y: device
 // [nTokens][w.rows] f32; 0 <= nTokens <= kMatvecMaxTokens.
 Status matvec(cudaStream_t stream, const DeviceWeight& w, const float* x, float* y, int64_t nTokens);
+
+// matvec of `count` matrices (1 to kMatvecMaxMatrices, each matvecTakes,
+// all of one type and one column count) with one input, in one launch:
+// y[i] = w[i] x. Each product's bits are those of matvec alone.
+Status matvecs(cudaStream_t stream, const DeviceWeight* w, float* const* y, int count, const float* x,
+               int64_t nTokens);
+
+// How products with one input share matvecs launches: the indices i with
+// viaMatvec[i], in groups of up to kMatvecMaxMatrices of one type and
+// column count (a Q4_K_M model's v may be Q6_K where q and k are Q4_K),
+// each group in index order, the groups in the order of their first index.
+std::vector<std::vector<int>> matvecGroups(const std::vector<DeviceWeight>& w, const std::vector<bool>& viaMatvec);
 
 }  // namespace pagoda::cuda

@@ -111,19 +111,45 @@ struct Units<DType::F16> : HalfUnits<DType::F16> {};
 template <>
 struct Units<DType::BF16> : HalfUnits<DType::BF16> {};
 
-// y[t][r] = sum_c W[r][c] x[t][c] for rows blockIdx.x * kRows .. + kRows
-// and tokens blockIdx.y * NT .. + NT. grid: (ceil(rows / kRows),
-// ceil(nTokens / NT)), kWarps * 32 threads.
+// The matrices of one launch (products that share their input: q, k and
+// v; gate and up): up to kMaxMatrices of the same type and columns, each
+// with its output. CTAs [firstCta[i], firstCta[i + 1]) compute matrix i.
+constexpr int kMaxMatrices = 3;
+struct Matrices {
+    const uint8_t* w[kMaxMatrices] = {};
+    float* y[kMaxMatrices] = {};        // [nTokens][rows[i]]
+    int64_t rows[kMaxMatrices] = {};
+    unsigned firstCta[kMaxMatrices + 1] = {};
+    int count = 0;
+};
+
+// y[t][r] = sum_c W[r][c] x[t][c] for rows (blockIdx.x - firstCta[i]) *
+// kRows .. + kRows of the CTA's matrix i and tokens blockIdx.y * NT .. + NT.
+// grid: (firstCta[count], ceil(nTokens / NT)), kWarps * 32 threads.
 // w: [rows][rowBytes] of type T; x: [nTokens][cols] (16-byte aligned, cols
-// a multiple of 8); y: [nTokens][rows].
+// a multiple of 8).
 template <DType T, int NT>
 __global__ void __launch_bounds__(kWarps * 32)
-    matvecKernel(const uint8_t* w, int64_t rowBytes, const float* x, float* y, int64_t rows, int64_t cols,
-                 int64_t nTokens) {
+    matvecKernel(Matrices m, int64_t rowBytes, const float* x, int64_t cols, int64_t nTokens) {
     __shared__ float partial[kWarps][kRows * NT];
+    // The CTA's matrix, picked with constant indices (a parameter array
+    // indexed at run time would be copied to local memory).
+    const uint8_t* w = m.w[0];
+    float* y = m.y[0];
+    int64_t rows = m.rows[0];
+    unsigned first = m.firstCta[0];
+    PAGODA_UNROLL
+    for (int i = 1; i < kMaxMatrices; ++i) {
+        if (i < m.count && blockIdx.x >= m.firstCta[i]) {
+            w = m.w[i];
+            y = m.y[i];
+            rows = m.rows[i];
+            first = m.firstCta[i];
+        }
+    }
     const int lane = threadIdx.x % 32;
     const int warp = threadIdx.x / 32;
-    const int64_t row0 = int64_t(blockIdx.x) * kRows;
+    const int64_t row0 = int64_t(blockIdx.x - first) * kRows;
     const int64_t t0 = int64_t(blockIdx.y) * NT;
     const int nRows = rows - row0 < kRows ? int(rows - row0) : kRows;
     const int nTok = nTokens - t0 < NT ? int(nTokens - t0) : NT;

@@ -57,6 +57,7 @@ public:
         return unusable();
     }
     Status matmul(const void*, const float*, float*, int64_t) override { return unusable(); }
+    Status matmuls(const void* const*, float* const*, int, const float*, int64_t) override { return unusable(); }
     Status rope(float*, int, int, const int32_t*, const RopeShape&) override { return unusable(); }
     Status storeKv(int, const float*, const float*, const int32_t*, int) override { return unusable(); }
     Status attention(const AttentionCall&) override { return unusable(); }

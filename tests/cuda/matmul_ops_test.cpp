@@ -188,6 +188,42 @@ TEST_F(MatmulOps, MatvecReadsEveryWeightTypeWithF32Activations) {
     }
 }
 
+// Three matrices of one type in one launch (q, k and v): each output the
+// bits of its matrix alone.
+TEST_F(MatmulOps, MatvecsOfSeveralMatricesGiveEachMatrixsOwnBits) {
+    const uint64_t seed = pagoda::test::freshSeed();
+    SCOPED_TRACE(pagoda::test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    for (DType type : {DType::F16, DType::Q4_K}) {
+        for (int64_t nTokens : {1, 5}) {
+            SCOPED_TRACE(testing::Message() << dtypeName(type) << ", " << nTokens << " tokens");
+            const int64_t cols = 512;
+            const int64_t rows[] = {67, 16, 33};
+            std::vector<DeviceBuffer> weights;
+            std::vector<DeviceBuffer> outputs;
+            DeviceWeight w[3];
+            float* y[3];
+            const Problem first = makeProblem(rng, type, rows[0], cols, nTokens);
+            DeviceBuffer dX = upload(first.x);
+            for (int i = 0; i < 3; ++i) {
+                const Problem p = i == 0 ? first : makeProblem(rng, type, rows[i], cols, nTokens);
+                weights.push_back(upload(p.weights));
+                outputs.push_back(upload(std::vector<float>(size_t(nTokens * rows[i]), NAN)));
+                w[i] = {type, weights.back().data(), rows[i], cols};
+                y[i] = outputs.back().as<float>();
+            }
+            expectOk(matvecs(stream(), w, y, 3, dX.as<float>(), nTokens));
+            for (int i = 0; i < 3; ++i) {
+                DeviceBuffer alone = upload(std::vector<float>(size_t(nTokens * rows[i]), NAN));
+                expectOk(matvec(stream(), w[i], dX.as<float>(), alone.as<float>(), nTokens));
+                EXPECT_EQ(download<uint32_t>(outputs[size_t(i)], size_t(nTokens * rows[i])),
+                          download<uint32_t>(alone, size_t(nTokens * rows[i])))
+                    << "matrix " << i;
+            }
+        }
+    }
+}
+
 TEST_F(MatmulOps, LaunchersRejectTypesTheyDoNotRead) {
     DeviceBuffer dummy = upload(std::vector<float>(64));
     EXPECT_FALSE(quantMatmul(stream(), {DType::F16, dummy.data(), 1, 32}, dummy.as<float>(), dummy.as<float>(), 1).ok());
@@ -296,6 +332,38 @@ TEST(MatvecChecks, FloatRowsAligned16ColumnsOfWholeBlocksAtMost32Tokens) {
     EXPECT_EQ(tokens.message(), "matvec: 33 tokens (at most 32)");
     EXPECT_FALSE(matvec(nullptr, {DType::F32, x, 4, 8}, x + 1, x, 1).ok());
     EXPECT_TRUE(matvec(nullptr, {DType::F32, x, 4, 8}, x, x, 0).ok());  // no tokens: nothing to launch
+
+    // One launch: one type, one column count, at most three matrices.
+    const DeviceWeight mixed[] = {{DType::Q4_K, x, 4, 256}, {DType::Q6_K, x, 4, 256}};
+    float* ys[] = {x, x, x, x};
+    const Status types = matvecs(nullptr, mixed, ys, 2, x, 1);
+    ASSERT_FALSE(types.ok());
+    EXPECT_EQ(types.message(), "matvec: a 4 x 256 q6_k matrix in one launch with a 4 x 256 q4_k matrix");
+    const DeviceWeight widths[] = {{DType::F16, x, 4, 64}, {DType::F16, x, 4, 32}};
+    EXPECT_FALSE(matvecs(nullptr, widths, ys, 2, x, 1).ok());
+    const DeviceWeight four[] = {{DType::F16, x, 4, 64}, {DType::F16, x, 4, 64}, {DType::F16, x, 4, 64},
+                                 {DType::F16, x, 4, 64}};
+    EXPECT_EQ(matvecs(nullptr, four, ys, 4, x, 1).message(), "matvec: 4 matrices in one launch (1 to 3)");
+    EXPECT_TRUE(matvecs(nullptr, four, ys, 3, x, 0).ok());
+}
+
+// How CudaBackend::matmuls shares launches among products with one input.
+TEST(MatvecGroups, OneTypeAndWidthAtMostThreeInOrder) {
+    const DeviceWeight q4k{DType::Q4_K, nullptr, 4096, 4096};
+    const DeviceWeight q6k{DType::Q6_K, nullptr, 1024, 4096};
+    const DeviceWeight f16{DType::F16, nullptr, 1024, 4096};
+    const DeviceWeight wide{DType::F16, nullptr, 1024, 8192};
+    using Groups = std::vector<std::vector<int>>;
+    // q, k and v of one type: one launch.
+    EXPECT_EQ(matvecGroups({f16, f16, f16}, {true, true, true}), (Groups{{0, 1, 2}}));
+    // A Q4_K_M layer: q and k Q4_K, v Q6_K.
+    EXPECT_EQ(matvecGroups({q4k, q4k, q6k}, {true, true, true}), (Groups{{0, 1}, {2}}));
+    EXPECT_EQ(matvecGroups({q4k, q6k, q4k}, {true, true, true}), (Groups{{0, 2}, {1}}));
+    // Products matvec does not run are left out; widths do not mix; three at most.
+    EXPECT_EQ(matvecGroups({f16, f16, f16}, {true, false, true}), (Groups{{0, 2}}));
+    EXPECT_EQ(matvecGroups({f16, wide}, {true, true}), (Groups{{0}, {1}}));
+    EXPECT_EQ(matvecGroups({f16, f16, f16, f16}, {true, true, true, true}), (Groups{{0, 1, 2}, {3}}));
+    EXPECT_EQ(matvecGroups({f16, f16}, {false, false}), Groups{});
 }
 
 }  // namespace

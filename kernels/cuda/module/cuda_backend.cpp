@@ -316,20 +316,54 @@ Status CudaBackend::addRmsNorm(float* x, const float* delta, const float* weight
     return cuda::addRmsNorm(stream(), x, delta, w, y, nRows, n, eps);
 }
 
-Status CudaBackend::matmul(const void* weight, const float* x, float* y, int64_t nTokens) {
-    PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight w, findMatrix(weight, "matmul"));
+bool CudaBackend::usesMatvec(const DeviceWeight& w, int64_t nTokens) const {
+    if (!matvecTakes(w)) return false;
+    // Quantized: graph captures (decode steps) keep to the kernels that need
+    // no workspace, the matvec up to kMatvecMaxTokens.
     if (isCudaQuantType(w.type)) {
-        // Graph captures (decode steps) keep to the kernels that need no
-        // workspace: the matvec up to kMatvecMaxTokens, the f32 tiles beyond.
-        if (nTokens < kDequantizedMinTokens || (m_graphs.capturing() && nTokens <= kMatvecMaxTokens)) {
-            return matvec(stream(), w, x, y, nTokens);
-        }
+        return nTokens < kDequantizedMinTokens || (m_graphs.capturing() && nTokens <= kMatvecMaxTokens);
+    }
+    return nTokens <= kDenseMatvecMaxTokens;
+}
+
+Status CudaBackend::product(const DeviceWeight& w, const float* x, float* y, int64_t nTokens) {
+    if (usesMatvec(w, nTokens)) return matvec(stream(), w, x, y, nTokens);
+    if (isCudaQuantType(w.type)) {
+        // The f32 tiles need no workspace either.
         if (m_graphs.capturing()) return quantMatmul(stream(), w, x, y, nTokens);
         return dequantizedMatmul(w, x, y, nTokens);
     }
-    if (nTokens <= kDenseMatvecMaxTokens && matvecTakes(w)) return matvec(stream(), w, x, y, nTokens);
     PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_gemmScratch, gemmScratchBytes(w, nTokens), MemoryUse::Workspace));
     return gemm(m_context->blas(), stream(), w, x, y, nTokens, m_gemmScratch.data());
+}
+
+Status CudaBackend::matmul(const void* weight, const float* x, float* y, int64_t nTokens) {
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight w, findMatrix(weight, "matmul"));
+    return product(w, x, y, nTokens);
+}
+
+Status CudaBackend::matmuls(const void* const* weights, float* const* ys, int count, const float* x,
+                            int64_t nTokens) {
+    std::vector<DeviceWeight> ws;
+    for (int i = 0; i < count; ++i) {
+        PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight w, findMatrix(weights[i], "matmuls"));
+        ws.push_back(w);
+    }
+    std::vector<bool> viaMatvec;
+    for (const DeviceWeight& w : ws) {
+        viaMatvec.push_back(usesMatvec(w, nTokens));
+        if (!viaMatvec.back()) PAGODA_CUDA_RETURN_IF_ERROR(product(w, x, ys[viaMatvec.size() - 1], nTokens));
+    }
+    for (const std::vector<int>& group : matvecGroups(ws, viaMatvec)) {
+        DeviceWeight matrices[kMatvecMaxMatrices];
+        float* outputs[kMatvecMaxMatrices];
+        for (size_t k = 0; k < group.size(); ++k) {
+            matrices[k] = ws[size_t(group[k])];
+            outputs[k] = ys[group[k]];
+        }
+        PAGODA_CUDA_RETURN_IF_ERROR(matvecs(stream(), matrices, outputs, int(group.size()), x, nTokens));
+    }
+    return {};
 }
 
 Status CudaBackend::dequantizedMatmul(const DeviceWeight& w, const float* x, float* y, int64_t nTokens) {

@@ -64,6 +64,8 @@ public:
     Status addRmsNorm(float* x, const float* delta, const float* weight, float* y, int64_t nRows, int64_t n,
                       float eps) override;
     Status matmul(const void* weight, const float* x, float* y, int64_t nTokens) override;
+    Status matmuls(const void* const* weights, float* const* ys, int count, const float* x,
+                   int64_t nTokens) override;
     Status rope(float* x, int nTokens, int nHeads, const int32_t* positions, const RopeShape& shape) override;
     Status storeKv(int layer, const float* k, const float* v, const int32_t* slots, int nTokens) override;
     Status attention(const AttentionCall& call) override;
@@ -87,6 +89,10 @@ private:
     // A block-quantized product with many tokens: f16 panels of the weights
     // through cuBLAS.
     Status dequantizedMatmul(const DeviceWeight& w, const float* x, float* y, int64_t nTokens);
+    // Whether matmul() runs this product through matvec.
+    bool usesMatvec(const DeviceWeight& w, int64_t nTokens) const;
+    // matmul() of an uploaded matrix.
+    Status product(const DeviceWeight& w, const float* x, float* y, int64_t nTokens);
     // The device metadata of an operation: the staged decode step's, or
     // `host` uploaded through `staged`.
     StatusOr<const int32_t*> metadata(StagedInts& staged, const int32_t* host, int n, const int32_t* graphCopy,

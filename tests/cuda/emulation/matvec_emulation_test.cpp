@@ -4,12 +4,15 @@
 // against a float64 product over the float64 reference decoder
 // (tests/kernels/reference_blocks.h). Shapes cover a partial CTA of rows,
 // rows shorter than one pass of the CTA's 128 lanes and longer than one,
-// each token group (1, 4, 8) full and partial, and several groups of 8. Checked: every output
-// within tolerance (NaN never passes), each written once, by the CTA of
-// its rows and tokens, nothing around y touched; the weights end right
+// each token group (1, 4, 8) full and partial, several groups of 8, and
+// launches of two and three matrices. Checked: every output within
+// tolerance (NaN never passes), each written once, by the CTA of its
+// matrix, rows and tokens, nothing around y touched; the weights end right
 // below an inaccessible page; each token's result bit for bit the same as
-// that token run alone (the kernel's batch invariance); no divergent
-// collective or barrier. Seeds are fresh every run.
+// that token run alone through its matrix alone (the kernel's batch
+// invariance, across tokens and across the matrices of one launch: q, k,
+// v; gate, up); no divergent collective or barrier. Seeds are fresh every
+// run.
 
 #include <gtest/gtest.h>
 
@@ -18,6 +21,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -50,15 +54,16 @@ constexpr double kTolerance = 1e-5;
 
 struct MatvecCase {
     DType type;
-    int64_t rows;
+    std::vector<int64_t> rows;  // per matrix of the launch (1 to 3)
     int64_t cols;
     int64_t nTokens;
     bool shuffledThreads;
 };
 
 std::ostream& operator<<(std::ostream& os, const MatvecCase& c) {
-    return os << dtypeName(c.type) << " " << c.rows << " x " << c.cols << ", " << c.nTokens << " tokens"
-              << (c.shuffledThreads ? ", shuffled threads" : "");
+    os << dtypeName(c.type);
+    for (int64_t r : c.rows) os << " " << r;
+    return os << " x " << c.cols << ", " << c.nTokens << " tokens" << (c.shuffledThreads ? ", shuffled threads" : "");
 }
 
 // Weights of `type` ending right below an inaccessible page.
@@ -80,42 +85,62 @@ std::vector<float> randomFloats(std::mt19937_64& rng, size_t n, float amplitude)
     return v;
 }
 
-// Runs the kernel and checks what it wrote: within its CTA's rows and
-// tokens only, once. y: [nTokens][rows] with a guard row of
-// kUnwritten on each side.
-std::vector<float> runChecked(const MatvecCase& c, const uint8_t* w, const float* x, uint64_t seed) {
-    const size_t yFloats = size_t(c.nTokens * c.rows);
-    std::vector<float> y(yFloats + 2 * size_t(c.rows), std::bit_cast<float>(kUnwritten));
-    float* yProper = y.data() + c.rows;
-    std::vector<float> before;
-    std::vector<int> writes(y.size(), 0);
+// Runs one launch over the matrices w (rows[i] each) and checks what it
+// wrote: each y[i] with a guard row of kUnwritten on each side, every
+// element written once, by the CTA of its matrix, rows and tokens, nothing
+// else. Returns each matrix's [nTokens][rows[i]] output.
+std::vector<std::vector<float>> runChecked(DType type, const std::vector<const uint8_t*>& w,
+                                           const std::vector<int64_t>& rows, int64_t cols, const float* x,
+                                           int64_t nTokens, bool shuffledThreads, uint64_t seed) {
+    const int count = int(rows.size());
+    std::vector<std::vector<float>> y(static_cast<size_t>(count));
+    std::vector<float*> yProper;
+    for (int m = 0; m < count; ++m) {
+        y[size_t(m)].assign(size_t((nTokens + 2) * rows[size_t(m)]), std::bit_cast<float>(kUnwritten));
+        yProper.push_back(y[size_t(m)].data() + rows[size_t(m)]);
+    }
+    std::vector<std::vector<float>> before;
+    std::vector<std::vector<int>> writes(static_cast<size_t>(count));
+    for (int m = 0; m < count; ++m) writes[size_t(m)].assign(y[size_t(m)].size(), 0);
     std::vector<std::string> problems;
+    const int tokensPerCta = emulation::matvecTokenGroup(nTokens);
     emulation::LaunchConfig config;
-    config.shuffleThreads = c.shuffledThreads;
+    config.shuffleThreads = shuffledThreads;
     config.seed = seed;
     config.beforeCta = [&](Index3) { before = y; };
     config.afterCta = [&](Index3 block) {
-        const int tokensPerCta = emulation::matvecTokenGroup(c.nTokens);
-        for (size_t i = 0; i < y.size(); ++i) {
-            if (std::bit_cast<uint32_t>(y[i]) == std::bit_cast<uint32_t>(before[i])) continue;
-            ++writes[i];
-            const long at = long(i) - long(c.rows);
-            const long token = at < 0 ? -1 : at / long(c.rows);
-            const long row = at < 0 ? -1 : at % long(c.rows);
-            const bool owned = at >= 0 && token < c.nTokens && row / kCtaRows == long(block.x) &&
-                               token / tokensPerCta == long(block.y);
-            if (!owned) emulation::report(problems, emulation::ctaName(block) + " wrote y float " + std::to_string(at));
+        for (int m = 0; m < count; ++m) {
+            const long n = long(rows[size_t(m)]);
+            const long first = long(emulation::matvecFirstCta(rows.data(), m));
+            for (size_t i = 0; i < y[size_t(m)].size(); ++i) {
+                if (std::bit_cast<uint32_t>(y[size_t(m)][i]) == std::bit_cast<uint32_t>(before[size_t(m)][i])) continue;
+                ++writes[size_t(m)][i];
+                const long at = long(i) - n;
+                const long token = at < 0 ? -1 : at / n;
+                const long row = at < 0 ? -1 : at % n;
+                const bool owned = at >= 0 && token < nTokens && first + row / kCtaRows == long(block.x) &&
+                                   token / tokensPerCta == long(block.y);
+                if (!owned) {
+                    emulation::report(problems, emulation::ctaName(block) + " wrote float " + std::to_string(at) +
+                                                    " of matrix " + std::to_string(m) + "'s y");
+                }
+            }
         }
     };
     const emulation::Findings findings =
-        emulation::runMatvecKernel(c.type, w, c.rows, c.cols, x, yProper, c.nTokens, config);
+        emulation::runMatvecKernel(type, w.data(), rows.data(), yProper.data(), count, cols, x, nTokens, config);
     emulation::expectNoFindings(findings, "matvecKernel");
     EXPECT_TRUE(problems.empty()) << emulation::joined(problems);
-    for (size_t i = 0; i < y.size(); ++i) {
-        const bool proper = i >= size_t(c.rows) && i < size_t(c.rows) + yFloats;
-        EXPECT_EQ(writes[i], proper ? 1 : 0) << "y float " << long(i) - long(c.rows);
+    std::vector<std::vector<float>> out;
+    for (int m = 0; m < count; ++m) {
+        const size_t n = size_t(rows[size_t(m)]);
+        for (size_t i = 0; i < y[size_t(m)].size(); ++i) {
+            const bool proper = i >= n && i < n + size_t(nTokens) * n;
+            EXPECT_EQ(writes[size_t(m)][i], proper ? 1 : 0) << "matrix " << m << ", y float " << long(i) - long(n);
+        }
+        out.emplace_back(yProper[size_t(m)], yProper[size_t(m)] + size_t(nTokens) * n);
     }
-    return std::vector<float>(yProper, yProper + yFloats);
+    return out;
 }
 
 class MatvecEmulation : public testing::TestWithParam<MatvecCase> {};
@@ -128,42 +153,54 @@ TEST_P(MatvecEmulation, MatchesTheFloat64ProductAndWritesEachOutputOnce) {
     emulation::explainSegfaults();
 
     const size_t stride = rowBytes(c.type, size_t(c.cols));
-    GuardedWeights weights(c.type, c.rows, c.cols);
-    for (int64_t r = 0; r < c.rows; ++r) {
-        const std::vector<float> row = randomFloats(rng, size_t(c.cols), 1.0f);
-        cpu::quantizeRow(c.type, row.data(), weights.data() + size_t(r) * stride, c.cols);
+    std::vector<std::unique_ptr<GuardedWeights>> weights;
+    std::vector<const uint8_t*> w;
+    for (int64_t rows : c.rows) {
+        weights.push_back(std::make_unique<GuardedWeights>(c.type, rows, c.cols));
+        for (int64_t r = 0; r < rows; ++r) {
+            const std::vector<float> row = randomFloats(rng, size_t(c.cols), 1.0f);
+            cpu::quantizeRow(c.type, row.data(), weights.back()->data() + size_t(r) * stride, c.cols);
+        }
+        w.push_back(weights.back()->data());
     }
     const std::vector<float> x = randomFloats(rng, size_t(c.nTokens * c.cols), 2.0f);
 
-    const std::vector<float> y = runChecked(c, weights.data(), x.data(), seed);
+    const std::vector<std::vector<float>> y =
+        runChecked(c.type, w, c.rows, c.cols, x.data(), c.nTokens, c.shuffledThreads, seed);
     double maxError = 0.0;
-    for (int64_t r = 0; r < c.rows; ++r) {
-        const std::vector<test::RefElement> w = test::refDecode(c.type, weights.data() + size_t(r) * stride, c.cols);
-        for (int64_t t = 0; t < c.nTokens; ++t) {
-            double want = 0.0;
-            double bound = 0.0;
-            for (int64_t k = 0; k < c.cols; ++k) {
-                const double term = w[size_t(k)].value * double(x[size_t(t * c.cols + k)]);
-                want += term;
-                bound += std::fabs(term);
+    for (size_t m = 0; m < c.rows.size(); ++m) {
+        const int64_t rows = c.rows[m];
+        for (int64_t r = 0; r < rows; ++r) {
+            const std::vector<test::RefElement> ref = test::refDecode(c.type, w[m] + size_t(r) * stride, c.cols);
+            for (int64_t t = 0; t < c.nTokens; ++t) {
+                double want = 0.0;
+                double bound = 0.0;
+                for (int64_t k = 0; k < c.cols; ++k) {
+                    const double term = ref[size_t(k)].value * double(x[size_t(t * c.cols + k)]);
+                    want += term;
+                    bound += std::fabs(term);
+                }
+                const float got = y[m][size_t(t * rows + r)];
+                ASSERT_TRUE(std::isfinite(got)) << "matrix " << m << ", row " << r << ", token " << t;
+                ASSERT_NEAR(double(got), want, kTolerance * bound) << "matrix " << m << ", row " << r << ", token " << t;
+                maxError = std::max(maxError, std::fabs(double(got) - want) / bound);
             }
-            const float got = y[size_t(t * c.rows + r)];
-            ASSERT_TRUE(std::isfinite(got)) << "row " << r << " token " << t;
-            ASSERT_NEAR(double(got), want, kTolerance * bound) << "row " << r << " token " << t;
-            maxError = std::max(maxError, std::fabs(double(got) - want) / bound);
         }
     }
     RecordProperty("max_error_over_sum_abs", std::to_string(maxError));
 
-    if (c.nTokens == 1) return;
-    for (int64_t t = 0; t < c.nTokens; ++t) {
-        MatvecCase alone = c;
-        alone.nTokens = 1;
-        const std::vector<float> single = runChecked(alone, weights.data(), x.data() + t * c.cols, seed);
-        for (int64_t r = 0; r < c.rows; ++r) {
-            ASSERT_EQ(std::bit_cast<uint32_t>(single[size_t(r)]), std::bit_cast<uint32_t>(y[size_t(t * c.rows + r)]))
-                << "token " << t << " of " << c.nTokens << ", row " << r << ": alone " << single[size_t(r)]
-                << ", in the batch " << y[size_t(t * c.rows + r)];
+    if (c.nTokens == 1 && c.rows.size() == 1) return;
+    // Each matrix and token alone: the same bits.
+    for (size_t m = 0; m < c.rows.size(); ++m) {
+        for (int64_t t = 0; t < c.nTokens; ++t) {
+            const std::vector<float> single =
+                runChecked(c.type, {w[m]}, {c.rows[m]}, c.cols, x.data() + t * c.cols, 1, false, seed).front();
+            for (int64_t r = 0; r < c.rows[m]; ++r) {
+                const float batched = y[m][size_t(t * c.rows[m] + r)];
+                ASSERT_EQ(std::bit_cast<uint32_t>(single[size_t(r)]), std::bit_cast<uint32_t>(batched))
+                    << "matrix " << m << " of " << c.rows.size() << ", token " << t << " of " << c.nTokens << ", row "
+                    << r << ": alone " << single[size_t(r)] << ", in the launch " << batched;
+            }
         }
     }
 }
@@ -179,14 +216,17 @@ std::vector<MatvecCase> cases() {
         const int64_t block = std::max<int64_t>(8, dtypeInfo(type).blockElements);
         const int64_t shortRow = block == 8 ? 40 : block == 32 ? 96 : 256;
         const int64_t longRow = (kCtaLanes * 8 / block + 2) * block;
-        out.push_back({type, 9, shortRow, 1, false});
-        out.push_back({type, 9, longRow, 1, true});
-        out.push_back({type, 4, longRow, 3, false});
-        out.push_back({type, 5, shortRow, 4, true});
-        out.push_back({type, 6, longRow, 8, false});
-        out.push_back({type, 3, shortRow, 5, false});
-        out.push_back({type, 5, longRow, 13, false});  // two groups of 8, the second partial
-        out.push_back({type, 2, shortRow, 32, true});   // four groups
+        out.push_back({type, {9}, shortRow, 1, false});
+        out.push_back({type, {9}, longRow, 1, true});
+        out.push_back({type, {4}, longRow, 3, false});
+        out.push_back({type, {5}, shortRow, 4, true});
+        out.push_back({type, {6}, longRow, 8, false});
+        out.push_back({type, {3}, shortRow, 5, false});
+        out.push_back({type, {5}, longRow, 13, false});  // two groups of 8, the second partial
+        out.push_back({type, {2}, shortRow, 32, true});  // four groups
+        // q, k and v in one launch (k and v shorter, as with GQA); gate and up.
+        out.push_back({type, {9, 3, 5}, longRow, 1, true});
+        out.push_back({type, {4, 7}, shortRow, 5, false});
     }
     return out;
 }
@@ -194,8 +234,9 @@ std::vector<MatvecCase> cases() {
 INSTANTIATE_TEST_SUITE_P(AllWeightTypes, MatvecEmulation, testing::ValuesIn(cases()),
                          [](const testing::TestParamInfo<MatvecCase>& info) {
                              const MatvecCase& c = info.param;
-                             return std::string(dtypeName(c.type)) + "_" + std::to_string(c.rows) + "x" +
-                                    std::to_string(c.cols) + "_" + std::to_string(c.nTokens) + "tok" +
+                             std::string name = std::string(dtypeName(c.type));
+                             for (int64_t r : c.rows) name.append(1, '_').append(std::to_string(r));
+                             return name + "x" + std::to_string(c.cols) + "_" + std::to_string(c.nTokens) + "tok" +
                                     (c.shuffledThreads ? "_shuffled" : "");
                          });
 

@@ -17,23 +17,21 @@ namespace pagoda::cuda::emulation {
 namespace {
 
 template <DType T, int NT>
-Findings runTokens(const uint8_t* w, int64_t rows, int64_t cols, const float* x, float* y, int64_t nTokens,
-                   LaunchConfig config) {
-    config.gridX = unsigned((rows + mv::kRows - 1) / mv::kRows);
+Findings runTokens(const mv::Matrices& m, int64_t cols, const float* x, int64_t nTokens, LaunchConfig config) {
+    config.gridX = m.firstCta[m.count];
     config.gridY = unsigned((nTokens + NT - 1) / NT);
     config.gridZ = 1;
     config.threads = mv::kWarps * 32;
     const int64_t stride = int64_t(rowBytes(T, size_t(cols)));
-    return launch(config, [&] { mv::matvecKernel<T, NT>(w, stride, x, y, rows, cols, nTokens); });
+    return launch(config, [&] { mv::matvecKernel<T, NT>(m, stride, x, cols, nTokens); });
 }
 
 template <DType T>
-Findings run(const uint8_t* w, int64_t rows, int64_t cols, const float* x, float* y, int64_t nTokens,
-             LaunchConfig config) {
+Findings run(const mv::Matrices& m, int64_t cols, const float* x, int64_t nTokens, LaunchConfig config) {
     switch (mv::tokenGroup(nTokens)) {
-    case 1: return runTokens<T, 1>(w, rows, cols, x, y, nTokens, std::move(config));
-    case 4: return runTokens<T, 4>(w, rows, cols, x, y, nTokens, std::move(config));
-    default: return runTokens<T, 8>(w, rows, cols, x, y, nTokens, std::move(config));
+    case 1: return runTokens<T, 1>(m, cols, x, nTokens, std::move(config));
+    case 4: return runTokens<T, 4>(m, cols, x, nTokens, std::move(config));
+    default: return runTokens<T, 8>(m, cols, x, nTokens, std::move(config));
     }
 }
 
@@ -41,18 +39,36 @@ Findings run(const uint8_t* w, int64_t rows, int64_t cols, const float* x, float
 
 int matvecTokenGroup(int64_t nTokens) { return mv::tokenGroup(nTokens); }
 
-Findings runMatvecKernel(DType type, const uint8_t* w, int64_t rows, int64_t cols, const float* x, float* y,
-                         int64_t nTokens, LaunchConfig config) {
+unsigned matvecFirstCta(const int64_t* rows, int i) {
+    unsigned first = 0;
+    for (int k = 0; k < i; ++k) first += unsigned((rows[k] + mv::kRows - 1) / mv::kRows);
+    return first;
+}
+
+Findings runMatvecKernel(DType type, const uint8_t* const* w, const int64_t* rows, float* const* y, int count,
+                         int64_t cols, const float* x, int64_t nTokens, LaunchConfig config) {
+    Findings findings;
+    if (count < 1 || count > mv::kMaxMatrices) {
+        findings.errorCount = 1;
+        findings.errors.push_back("no matvec launch of " + std::to_string(count) + " matrices");
+        return findings;
+    }
+    mv::Matrices m;
+    m.count = count;
+    for (int i = 0; i < count; ++i) {
+        m.w[i] = w[i];
+        m.y[i] = y[i];
+        m.rows[i] = rows[i];
+        m.firstCta[i + 1] = matvecFirstCta(rows, i + 1);
+    }
     switch (type) {
-    case DType::F32: return run<DType::F32>(w, rows, cols, x, y, nTokens, std::move(config));
-    case DType::F16: return run<DType::F16>(w, rows, cols, x, y, nTokens, std::move(config));
-    case DType::BF16: return run<DType::BF16>(w, rows, cols, x, y, nTokens, std::move(config));
+    case DType::F32: return run<DType::F32>(m, cols, x, nTokens, std::move(config));
+    case DType::F16: return run<DType::F16>(m, cols, x, nTokens, std::move(config));
+    case DType::BF16: return run<DType::BF16>(m, cols, x, nTokens, std::move(config));
     default: break;
     }
-    Findings findings;
-    const bool quantized = visitQuantType(type, [&](auto q) {
-        findings = run<decltype(q)::value>(w, rows, cols, x, y, nTokens, std::move(config));
-    });
+    const bool quantized = visitQuantType(
+        type, [&](auto q) { findings = run<decltype(q)::value>(m, cols, x, nTokens, std::move(config)); });
     if (!quantized) {
         findings.errorCount = 1;
         findings.errors.push_back("no matvec kernel for " + std::string(dtypeName(type)));

@@ -13,12 +13,17 @@ namespace pagoda::cuda::emulation {
 // The tokens one CTA takes in a launch of nTokens (mv::tokenGroup).
 int matvecTokenGroup(int64_t nTokens);
 
-// matvecKernel<type, tokenGroup(nTokens)>: grid (ceil(rows / kRows),
-// ceil(nTokens / NT)), kWarps warps. w: [rows][rowBytes(type, cols)] (host
-// memory); x: [nTokens][cols]; y: [nTokens][rows]. `config` brings the
-// CTA hooks and the thread order; the rest is set here. A type without a
+// matvecKernel<type, tokenGroup(nTokens)> over `count` matrices (at most
+// mv::kMaxMatrices) of one type and `cols` columns, as matvecs launches
+// it: grid (sum of ceil(rows[i] / kRows), ceil(nTokens / NT)), kWarps
+// warps. w[i]: [rows[i]][rowBytes(type, cols)] (host memory); x:
+// [nTokens][cols]; y[i]: [nTokens][rows[i]]. `config` brings the CTA
+// hooks and the thread order; the rest is set here. A type without a
 // kernel is an error finding.
-Findings runMatvecKernel(DType type, const uint8_t* w, int64_t rows, int64_t cols, const float* x, float* y,
-                         int64_t nTokens, LaunchConfig config);
+Findings runMatvecKernel(DType type, const uint8_t* const* w, const int64_t* rows, float* const* y, int count,
+                         int64_t cols, const float* x, int64_t nTokens, LaunchConfig config);
+
+// The CTAs of matrix i in such a launch: [first, first + ceil(rows / kRows)).
+unsigned matvecFirstCta(const int64_t* rows, int i);
 
 }  // namespace pagoda::cuda::emulation
