@@ -114,6 +114,47 @@ size_t gemmScratchBytes(const DeviceWeight& w, int64_t nTokens) {
     return w.type == DType::F32 ? 0 : size_t(nTokens) * size_t(w.cols) * 2;
 }
 
+Status convertActivations(cudaStream_t stream, const DeviceWeight& w, const float* x, int64_t nTokens,
+                          void* scratch) {
+    if (w.type != DType::F16 && w.type != DType::BF16) {
+        return Status::error("convertActivations: weight type " + std::string(dtypeName(w.type)) + " (f16 or bf16)");
+    }
+    const int64_t n = nTokens * w.cols;
+    if (n <= 0) return {};
+    const int blocks = int(std::min<int64_t>(ceilDiv(n, 256), 65535));
+    if (w.type == DType::F16) {
+        convertKernel<<<blocks, 256, 0, stream>>>(x, static_cast<__half*>(scratch), n);
+    } else {
+        convertKernel<<<blocks, 256, 0, stream>>>(x, static_cast<__nv_bfloat16*>(scratch), n);
+    }
+    PAGODA_CUDA_CHECK(cudaGetLastError());
+    return {};
+}
+
+Status gemmConverted(const BlasHandles& handles, cudaStream_t stream, const DeviceWeight& w, const void* xConverted,
+                     float* y, int64_t nTokens) {
+    if (w.type != DType::F16 && w.type != DType::BF16) {
+        return Status::error("gemm: weight type " + std::string(dtypeName(w.type)) + " on converted activations");
+    }
+    if (nTokens < 0 || w.rows < 1 || w.cols < 1) {
+        return Status::error("gemm: " + std::to_string(nTokens) + " tokens through a " + std::to_string(w.rows) +
+                             " x " + std::to_string(w.cols) + " matrix");
+    }
+    if (nTokens == 0) return {};
+    const float alpha = 1.0f;
+    const float beta = 0.0f;
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const GemmPlanCache::Plan* plan,
+                                 handles.plans->plan(handles.lt, w.type, w.rows, nTokens, w.cols,
+                                                     GemmAlignment{gemmPointerAlignment(w.data),
+                                                                   gemmPointerAlignment(xConverted),
+                                                                   gemmPointerAlignment(y)},
+                                                     handles.workspaceBytes));
+    PAGODA_CUDA_CHECK(cublasLtMatmul(handles.lt, plan->desc.get(), &alpha, w.data, plan->a.get(), xConverted,
+                                     plan->b.get(), &beta, y, plan->c.get(), y, plan->c.get(), &plan->algo,
+                                     handles.workspace, handles.workspaceBytes, stream));
+    return {};
+}
+
 Status gemm(const BlasHandles& handles, cudaStream_t stream, const DeviceWeight& w, const float* x, float* y,
             int64_t nTokens, void* scratch) {
     if (w.type != DType::F32 && w.type != DType::F16 && w.type != DType::BF16) {
@@ -124,9 +165,9 @@ Status gemm(const BlasHandles& handles, cudaStream_t stream, const DeviceWeight&
                              " x " + std::to_string(w.cols) + " matrix");
     }
     if (nTokens == 0) return {};
-    const float alpha = 1.0f;
-    const float beta = 0.0f;
     if (w.type == DType::F32) {
+        const float alpha = 1.0f;
+        const float beta = 0.0f;
         // cublasSetStream resets the workspace to cuBLAS's own pool, which
         // graph capture cannot use: set ours after it.
         PAGODA_CUDA_CHECK(cublasSetStream(handles.blas, stream));
@@ -136,24 +177,8 @@ Status gemm(const BlasHandles& handles, cudaStream_t stream, const DeviceWeight&
                                       y, int(w.rows)));
         return {};
     }
-    const int64_t n = nTokens * w.cols;
-    const int blocks = int(std::min<int64_t>(ceilDiv(n, 256), 65535));
-    if (w.type == DType::F16) {
-        convertKernel<<<blocks, 256, 0, stream>>>(x, static_cast<__half*>(scratch), n);
-    } else {
-        convertKernel<<<blocks, 256, 0, stream>>>(x, static_cast<__nv_bfloat16*>(scratch), n);
-    }
-    PAGODA_CUDA_CHECK(cudaGetLastError());
-    PAGODA_CUDA_ASSIGN_OR_RETURN(const GemmPlanCache::Plan* plan,
-                                 handles.plans->plan(handles.lt, w.type, w.rows, nTokens, w.cols,
-                                                     GemmAlignment{gemmPointerAlignment(w.data),
-                                                                   gemmPointerAlignment(scratch),
-                                                                   gemmPointerAlignment(y)},
-                                                     handles.workspaceBytes));
-    PAGODA_CUDA_CHECK(cublasLtMatmul(handles.lt, plan->desc.get(), &alpha, w.data, plan->a.get(), scratch,
-                                     plan->b.get(), &beta, y, plan->c.get(), y, plan->c.get(), &plan->algo,
-                                     handles.workspace, handles.workspaceBytes, stream));
-    return {};
+    PAGODA_CUDA_RETURN_IF_ERROR(convertActivations(stream, w, x, nTokens, scratch));
+    return gemmConverted(handles, stream, w, scratch, y, nTokens);
 }
 
 }  // namespace pagoda::cuda

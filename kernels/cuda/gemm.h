@@ -69,4 +69,13 @@ size_t gemmScratchBytes(const DeviceWeight& w, int64_t nTokens);
 Status gemm(const BlasHandles& handles, cudaStream_t stream, const DeviceWeight& w, const float* x, float* y,
             int64_t nTokens, void* scratch);
 
+// gemm() in two steps, so that products with one input convert it once:
+// x rounded to the 16-bit type of w (F16 or BF16) into scratch
+// (gemmScratchBytes(w, nTokens) bytes), then the product of F16/BF16
+// weights with activations so converted.
+Status convertActivations(cudaStream_t stream, const DeviceWeight& w, const float* x, int64_t nTokens,
+                          void* scratch);
+Status gemmConverted(const BlasHandles& handles, cudaStream_t stream, const DeviceWeight& w, const void* xConverted,
+                     float* y, int64_t nTokens);
+
 }  // namespace pagoda::cuda

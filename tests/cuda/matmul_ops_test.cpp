@@ -89,9 +89,29 @@ TEST_F(MatmulOps, CublasGemmF32F16Bf16MatchesTheReference) {
             const DeviceWeight w{type, dW.data(), rows, cols};
             DeviceBuffer scratch = upload(std::vector<uint8_t>(std::max<size_t>(1, gemmScratchBytes(w, nTokens))));
             expectOk(gemm(context().blas(), stream(), w, dX.as<float>(), dY.as<float>(), nTokens, scratch.data()));
-            expectClose(download<float>(dY, size_t(nTokens * rows)), p, type);
+            const std::vector<float> got = download<float>(dY, size_t(nTokens * rows));
+            expectClose(got, p, type);
+            if (type == DType::F32) continue;
+            // In two steps, as products with one input run (one conversion): the same bits.
+            DeviceBuffer dTwoSteps = upload(std::vector<float>(size_t(nTokens * rows), NAN));
+            expectOk(convertActivations(stream(), w, dX.as<float>(), nTokens, scratch.data()));
+            expectOk(gemmConverted(context().blas(), stream(), w, scratch.data(), dTwoSteps.as<float>(), nTokens));
+            EXPECT_EQ(download<uint32_t>(dTwoSteps, got.size()), download<uint32_t>(dY, got.size()));
         }
     }
+}
+
+// The launchers' checks come before any CUDA call: they run without a device.
+TEST(GemmChecks, TwoStepsTakeOnly16BitFloatWeights) {
+    alignas(16) static float x[16];
+    const Status f32 = convertActivations(nullptr, {DType::F32, x, 4, 4}, x, 1, x);
+    ASSERT_FALSE(f32.ok());
+    EXPECT_EQ(f32.message(), "convertActivations: weight type f32 (f16 or bf16)");
+    const Status q4k = gemmConverted({}, nullptr, {DType::Q4_K, x, 4, 256}, x, x, 1);
+    ASSERT_FALSE(q4k.ok());
+    EXPECT_EQ(q4k.message(), "gemm: weight type q4_k on converted activations");
+    EXPECT_FALSE(gemmConverted({}, nullptr, {DType::F16, x, 0, 256}, x, x, 1).ok());
+    EXPECT_TRUE(gemmConverted({}, nullptr, {DType::F16, x, 4, 256}, x, x, 0).ok());  // nothing to launch
 }
 
 // The Transformer's activation views are 64-byte aligned: cuBLASLt must be

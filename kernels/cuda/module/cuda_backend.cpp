@@ -350,9 +350,29 @@ Status CudaBackend::matmuls(const void* const* weights, float* const* ys, int co
         ws.push_back(w);
     }
     std::vector<bool> viaMatvec;
-    for (const DeviceWeight& w : ws) {
-        viaMatvec.push_back(usesMatvec(w, nTokens));
-        if (!viaMatvec.back()) PAGODA_CUDA_RETURN_IF_ERROR(product(w, x, ys[viaMatvec.size() - 1], nTokens));
+    for (const DeviceWeight& w : ws) viaMatvec.push_back(usesMatvec(w, nTokens));
+    // cuBLASLt products convert the shared input once per 16-bit type (it
+    // lives in the GEMM scratch until the next product of another kind).
+    for (DType type : {DType::F16, DType::BF16}) {
+        bool converted = false;
+        for (int i = 0; i < count; ++i) {
+            const DeviceWeight& w = ws[size_t(i)];
+            if (viaMatvec[size_t(i)] || w.type != type) continue;
+            if (!converted) {
+                PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_gemmScratch, gemmScratchBytes(w, nTokens), MemoryUse::Workspace));
+                PAGODA_CUDA_RETURN_IF_ERROR(convertActivations(stream(), w, x, nTokens, m_gemmScratch.data()));
+                converted = true;
+            }
+            PAGODA_CUDA_RETURN_IF_ERROR(
+                gemmConverted(m_context->blas(), stream(), w, m_gemmScratch.data(), ys[i], nTokens));
+        }
+    }
+    // The others as matmul() runs them.
+    for (int i = 0; i < count; ++i) {
+        const DeviceWeight& w = ws[size_t(i)];
+        if (!viaMatvec[size_t(i)] && w.type != DType::F16 && w.type != DType::BF16) {
+            PAGODA_CUDA_RETURN_IF_ERROR(product(w, x, ys[i], nTokens));
+        }
     }
     for (const std::vector<int>& group : matvecGroups(ws, viaMatvec)) {
         DeviceWeight matrices[kMatvecMaxMatrices];
