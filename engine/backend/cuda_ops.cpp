@@ -18,6 +18,10 @@ Result<void> toResult(const cuda::Status& status) {
 
 cuda::HostMatrix hostMatrix(const cpu::WeightMatrix& w) { return {w.type, w.data, w.rows, w.cols}; }
 
+cuda::RopeShape ropeShape(const cpu::RopeParams& params) {
+    return {params.headDim, params.ropeDim, params.base, params.style == cpu::RopeStyle::NeoX};
+}
+
 // Blocks covering positions [0, startPos + nQueries): the block-table
 // length attention reads (kernels/cpu/attention.h).
 int tableLength(int startPos, int nQueries, int blockSize) { return (startPos + nQueries + blockSize - 1) / blockSize; }
@@ -159,8 +163,7 @@ void CudaOps::matmuls(std::span<const MatmulOutput> outputs, const float* x, int
 
 void CudaOps::rope(float* x, int nTokens, int nHeads, const int32_t* positions, const cpu::RopeParams& params) {
     if (failed()) return;
-    const cuda::RopeShape shape{params.headDim, params.ropeDim, params.base, params.style == cpu::RopeStyle::NeoX};
-    record(m_backend->rope(x, nTokens, nHeads, positions, shape));
+    record(m_backend->rope(x, nTokens, nHeads, positions, ropeShape(params)));
 }
 
 void CudaOps::storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots, int nTokens) {
@@ -170,6 +173,18 @@ void CudaOps::storeKv(KvCache& cache, int layer, const float* k, const float* v,
         return;
     }
     record(m_backend->storeKv(layer, k, v, slots, nTokens));
+}
+
+// The pool's KV heads are the backend's; nKvHeads is the model's, the same.
+void CudaOps::ropeStoreKv(KvCache& cache, int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
+                          int /*nKvHeads*/, const int32_t* positions, const int32_t* slots,
+                          const cpu::RopeParams& params) {
+    if (failed()) return;
+    if (Result<void> pool = checkPool(cache.storage()); !pool) {
+        m_error = pool.error();
+        return;
+    }
+    record(m_backend->ropeStoreKv(layer, q, k, v, nTokens, nHeads, positions, slots, ropeShape(params)));
 }
 
 void CudaOps::attention(KvCache& cache, int layer, const cpu::AttentionParams& params) {

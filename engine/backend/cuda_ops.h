@@ -45,6 +45,9 @@ public:
     void matmul(const cpu::WeightMatrix& w, const float* x, float* y, int64_t nTokens) override;
     void matmuls(std::span<const MatmulOutput> outputs, const float* x, int64_t nTokens) override;
     void rope(float* x, int nTokens, int nHeads, const int32_t* positions, const cpu::RopeParams& params) override;
+    void ropeStoreKv(KvCache& cache, int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
+                     int nKvHeads, const int32_t* positions, const int32_t* slots,
+                     const cpu::RopeParams& params) override;
     void storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots,
                  int nTokens) override;
     void attention(KvCache& cache, int layer, const cpu::AttentionParams& params) override;

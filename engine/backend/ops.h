@@ -134,6 +134,16 @@ public:
     // k, v: [nTokens][nKvHeads][headDim] written to slots[t] (host memory) of layer's pools
     virtual void storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots,
                          int nTokens) = 0;
+    // rope() of q ([nTokens][nHeads][headDim]) and of k ([nTokens][nKvHeads]
+    // [headDim]), then storeKv() of k and v: the three calls, the default; a
+    // device backend does it in one pass.
+    virtual void ropeStoreKv(KvCache& cache, int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
+                             int nKvHeads, const int32_t* positions, const int32_t* slots,
+                             const cpu::RopeParams& params) {
+        rope(q, nTokens, nHeads, positions, params);
+        rope(k, nTokens, nKvHeads, positions, params);
+        storeKv(cache, layer, k, v, slots, nTokens);
+    }
     // params.kv is cache.view(layer); the sequences and block tables are host
     // memory; params.workspace null: the backend's own.
     virtual void attention(KvCache& cache, int layer, const cpu::AttentionParams& params) = 0;

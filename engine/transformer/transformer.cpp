@@ -124,9 +124,8 @@ void Transformer::layers(int n, KvCache& cache) {
             m_ops.addBias(m_act.k, layer.bk.data(), n, c.kvDim());
             m_ops.addBias(m_act.v, layer.bv.data(), n, c.kvDim());
         }
-        m_ops.rope(m_act.q, n, c.nHeads, m_positions.data(), rope);
-        m_ops.rope(m_act.k, n, c.nKvHeads, m_positions.data(), rope);
-        m_ops.storeKv(cache, l, m_act.k, m_act.v, m_slots.data(), n);
+        m_ops.ropeStoreKv(cache, l, m_act.q, m_act.k, m_act.v, n, c.nHeads, c.nKvHeads, m_positions.data(),
+                          m_slots.data(), rope);
 
         cpu::AttentionParams attention;
         attention.q = m_act.q;

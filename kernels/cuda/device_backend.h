@@ -134,6 +134,9 @@ public:
     virtual Status rope(float* x, int nTokens, int nHeads, const int32_t* positions, const RopeShape& shape) = 0;
     // k, v: [nTokens][nKvHeads][headDim] into layer's pools at slots (host [nTokens])
     virtual Status storeKv(int layer, const float* k, const float* v, const int32_t* slots, int nTokens) = 0;
+    // rope() of q (nHeads heads) and k (the pools' KV heads), then storeKv()
+    virtual Status ropeStoreKv(int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
+                               const int32_t* positions, const int32_t* slots, const RopeShape& shape) = 0;
     virtual Status attention(const AttentionCall& call) = 0;
     virtual Status swiglu(const float* gate, const float* up, float* out, int64_t n) = 0;
     virtual Status add(float* y, const float* x, int64_t n) = 0;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <tuple>
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/elementwise.h"
@@ -81,6 +82,24 @@ TEST(NormChecks, RowsWidthAndEpsilonAreCheckedFirst) {
 // RMSNorm in place; then fused with the residual add before it: x updated
 // as the CPU's add, y as its RMSNorm of the sum, and the bits of the add
 // and norm kernels run one after the other.
+TEST(RopeChecks, TheFusedStoreHoldsAnglesFor128PairsAndNeedsMatchingHeads) {
+    const DeviceKvView pools{nullptr, nullptr, 2, 16, 128};
+    const Status wide = ropeStoreKv(nullptr, nullptr, nullptr, nullptr, 1, 4, nullptr, nullptr, {512, 512, 1e4f, false},
+                                    {nullptr, nullptr, 2, 16, 512}, nullptr, nullptr);
+    ASSERT_FALSE(wide.ok());
+    EXPECT_EQ(wide.message(), "ropeStoreKv: rope dim 512 (at most 256) of heads of 512 into pools of 2 KV heads of 512, "
+                              "blocks of 16");
+    EXPECT_FALSE(ropeStoreKv(nullptr, nullptr, nullptr, nullptr, 1, 4, nullptr, nullptr, {64, 64, 1e4f, false}, pools,
+                             nullptr, nullptr)
+                     .ok());
+    EXPECT_FALSE(ropeStoreKv(nullptr, nullptr, nullptr, nullptr, 1, 4, nullptr, nullptr, {128, 130, 1e4f, false},
+                             pools, nullptr, nullptr)
+                     .ok());
+    EXPECT_TRUE(ropeStoreKv(nullptr, nullptr, nullptr, nullptr, 0, 4, nullptr, nullptr, {128, 128, 1e4f, false}, pools,
+                            nullptr, nullptr)
+                    .ok());  // no tokens: nothing to launch
+}
+
 TEST_F(ElementwiseOps, RmsNormAloneAndFusedWithTheAddMatchTheCpu) {
     const uint64_t seed = pagoda::test::freshSeed();
     SCOPED_TRACE(pagoda::test::seedTrace(seed));
@@ -207,6 +226,53 @@ TEST_F(ElementwiseOps, StoreKvWritesF16RowsToTheirSlotsAsTheCpuDoes) {
                      dSlots.as<int32_t>(), int(padded.size())));
     EXPECT_EQ(download<uint16_t>(dK, poolElements), wantK);
     EXPECT_EQ(download<uint16_t>(dV, poolElements), wantV);
+}
+
+// The fused RoPE and K/V store: the bits of rope() on q and k and storeKv()
+// after them, in q, k and both pools (GQA, NeoX, a partial rotary dim).
+TEST_F(ElementwiseOps, RopeStoreKvGivesTheBitsOfRopeThenStoreKv) {
+    const uint64_t seed = pagoda::test::freshSeed();
+    SCOPED_TRACE(pagoda::test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    const int nHeads = 8;
+    const int nKvHeads = 2;
+    const int blockSize = 16;
+    const int numBlocks = 4;
+    const std::vector<int32_t> positions = {3, 40000, 17, 4095};
+    const std::vector<int32_t> slots = {0, 17, -1, 63};
+    const int nTokens = int(positions.size());
+    for (auto [headDim, ropeDim, neox] : {std::tuple{128, 128, false}, std::tuple{80, 32, true}}) {
+        SCOPED_TRACE(testing::Message() << "head dim " << headDim << ", rope dim " << ropeDim);
+        const RopeShape shape{headDim, ropeDim, 1e6f, neox};
+        const size_t poolElements = size_t(numBlocks) * nKvHeads * blockSize * headDim;
+        const std::vector<float> q = randomFloats(rng, size_t(nTokens) * nHeads * headDim);
+        const std::vector<float> k = randomFloats(rng, size_t(nTokens) * nKvHeads * headDim);
+        const std::vector<float> v = randomFloats(rng, k.size());
+        DeviceBuffer dPositions = upload(positions);
+        DeviceBuffer dSlots = upload(slots);
+        DeviceBuffer dv = upload(v);
+        struct Run {
+            DeviceBuffer q, k, kPool, vPool;
+        };
+        auto fresh = [&] {
+            return Run{upload(q), upload(k), upload(std::vector<uint16_t>(poolElements, 0x7e5a)),
+                       upload(std::vector<uint16_t>(poolElements, 0x7e5a))};
+        };
+        Run separate = fresh();
+        const DeviceKvView pools{separate.kPool.data(), separate.vPool.data(), nKvHeads, blockSize, headDim};
+        expectOk(rope(stream(), separate.q.as<float>(), nTokens, nHeads, dPositions.as<int32_t>(), shape));
+        expectOk(rope(stream(), separate.k.as<float>(), nTokens, nKvHeads, dPositions.as<int32_t>(), shape));
+        expectOk(storeKv(stream(), pools, separate.kPool.data(), separate.vPool.data(), separate.k.as<float>(),
+                         dv.as<float>(), dSlots.as<int32_t>(), nTokens));
+        Run fused = fresh();
+        expectOk(ropeStoreKv(stream(), fused.q.as<float>(), fused.k.as<float>(), dv.as<float>(), nTokens, nHeads,
+                             dPositions.as<int32_t>(), dSlots.as<int32_t>(), shape, pools, fused.kPool.data(),
+                             fused.vPool.data()));
+        EXPECT_EQ(download<uint32_t>(fused.q, q.size()), download<uint32_t>(separate.q, q.size()));
+        EXPECT_EQ(download<uint32_t>(fused.k, k.size()), download<uint32_t>(separate.k, k.size()));
+        EXPECT_EQ(download<uint16_t>(fused.kPool, poolElements), download<uint16_t>(separate.kPool, poolElements));
+        EXPECT_EQ(download<uint16_t>(fused.vPool, poolElements), download<uint16_t>(separate.vPool, poolElements));
+    }
 }
 
 TEST_F(ElementwiseOps, LaunchersRejectBadShapes) {

@@ -60,6 +60,10 @@ public:
     Status matmuls(const void* const*, float* const*, int, const float*, int64_t) override { return unusable(); }
     Status rope(float*, int, int, const int32_t*, const RopeShape&) override { return unusable(); }
     Status storeKv(int, const float*, const float*, const int32_t*, int) override { return unusable(); }
+    Status ropeStoreKv(int, float*, float*, const float*, int, int, const int32_t*, const int32_t*,
+                       const RopeShape&) override {
+        return unusable();
+    }
     Status attention(const AttentionCall&) override { return unusable(); }
     Status swiglu(const float*, const float*, float*, int64_t) override { return unusable(); }
     Status add(float*, const float*, int64_t) override { return unusable(); }

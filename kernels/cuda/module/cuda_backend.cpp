@@ -413,15 +413,32 @@ Status CudaBackend::rope(float* x, int nTokens, int nHeads, const int32_t* posit
     return cuda::rope(stream(), x, nTokens, nHeads, devicePositions, shape);
 }
 
-Status CudaBackend::storeKv(int layer, const float* k, const float* v, const int32_t* slots, int nTokens) {
+Status CudaBackend::checkKvLayer(int layer, const char* op) const {
     if (!m_kv || layer < 0 || layer >= m_kvShape.nLayers) {
-        return Status::error("storeKv: layer " + std::to_string(layer) + " of a KV pool with " +
+        return Status::error(std::string(op) + ": layer " + std::to_string(layer) + " of a KV pool with " +
                              std::to_string(m_kv ? m_kvShape.nLayers : 0) + " layers");
     }
+    return {};
+}
+
+Status CudaBackend::storeKv(int layer, const float* k, const float* v, const int32_t* slots, int nTokens) {
+    PAGODA_CUDA_RETURN_IF_ERROR(checkKvLayer(layer, "storeKv"));
     PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* deviceSlots, metadata(m_slots, slots, nTokens, m_graphSlotsData, "storeKv"));
     const DeviceKvView view = kvView(layer);
     return cuda::storeKv(stream(), view, const_cast<void*>(view.k), const_cast<void*>(view.v), k, v, deviceSlots,
                          nTokens);
+}
+
+Status CudaBackend::ropeStoreKv(int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
+                                const int32_t* positions, const int32_t* slots, const RopeShape& shape) {
+    PAGODA_CUDA_RETURN_IF_ERROR(checkKvLayer(layer, "ropeStoreKv"));
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* devicePositions,
+                                 metadata(m_positions, positions, nTokens, m_graphPositionsData, "ropeStoreKv"));
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* deviceSlots,
+                                 metadata(m_slots, slots, nTokens, m_graphSlotsData, "ropeStoreKv"));
+    const DeviceKvView view = kvView(layer);
+    return cuda::ropeStoreKv(stream(), q, k, v, nTokens, nHeads, devicePositions, deviceSlots, shape, view,
+                             const_cast<void*>(view.k), const_cast<void*>(view.v));
 }
 
 Status CudaBackend::attention(const AttentionCall& call) {

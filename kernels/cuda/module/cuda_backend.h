@@ -68,6 +68,8 @@ public:
                    int64_t nTokens) override;
     Status rope(float* x, int nTokens, int nHeads, const int32_t* positions, const RopeShape& shape) override;
     Status storeKv(int layer, const float* k, const float* v, const int32_t* slots, int nTokens) override;
+    Status ropeStoreKv(int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
+                       const int32_t* positions, const int32_t* slots, const RopeShape& shape) override;
     Status attention(const AttentionCall& call) override;
     Status swiglu(const float* gate, const float* up, float* out, int64_t n) override;
     Status add(float* y, const float* x, int64_t n) override;
@@ -89,6 +91,8 @@ private:
     // A block-quantized product with many tokens: f16 panels of the weights
     // through cuBLAS.
     Status dequantizedMatmul(const DeviceWeight& w, const float* x, float* y, int64_t nTokens);
+    // An error unless `layer` is one of the KV pool's.
+    Status checkKvLayer(int layer, const char* op) const;
     // Whether matmul() runs this product through matvec.
     bool usesMatvec(const DeviceWeight& w, int64_t nTokens) const;
     // matmul() of an uploaded matrix.

@@ -1,6 +1,6 @@
 #pragma once
-// Just enough of CUDA for the attention kernels (prefill and decode) to
-// compile as host C++: the qualifiers vanish, the vector types are plain
+// Just enough of CUDA for the emulated kernels (attention, matvec, RMSNorm,
+// RoPE and the K/V store) to compile as host C++: the qualifiers vanish, the vector types are plain
 // structs, and the built-ins (thread and block indices and sizes,
 // __syncthreads, __shfl_xor_sync) go to the CTA emulator. Included before
 // the kernel. shadow/ comes first on the include path: its mma_ops.cuh
@@ -66,6 +66,7 @@ struct alignas(16) int4 {
 
 inline float2 make_float2(float x, float y) { return {x, y}; }
 inline __half2 __floats2half2_rn(float lo, float hi) { return {{pagoda::floatToHalf(lo)}, {pagoda::floatToHalf(hi)}}; }
+inline __half __float2half_rn(float x) { return {pagoda::floatToHalf(x)}; }
 inline float __half2float(__half h) { return pagoda::halfToFloat(h.x); }
 inline float2 __half22float2(__half2 h) { return {pagoda::halfToFloat(h.x.x), pagoda::halfToFloat(h.y.x)}; }
 

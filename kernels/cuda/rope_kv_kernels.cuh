@@ -1,0 +1,103 @@
+#pragma once
+// The RoPE and K/V store kernels, launched by rope.cu and kv_store.cu: each
+// alone, and fused (q and k rotated, then k and v stored, one CTA per
+// token, the angles computed once per pair for all heads). A header of
+// their own so that a host emulation can compile this very source without
+// nvcc.
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/cuda/device_common.cuh"
+
+namespace pagoda::cuda::pos {
+
+constexpr int kThreads = 128;       // ropeKernel
+constexpr int kStoreThreads = 256;  // storeKvKernel, ropeStoreKvKernel
+constexpr int kMaxPairs = 128;      // rotated pairs per head the fused kernel holds angles for
+
+// sin and cos of pair i's angle at `position`, in double (as the CPU: at
+// positions in the tens of thousands a float angle is off by milliradians).
+__device__ __forceinline__ void ropeAngle(double position, int i, int ropeDim, double base, double& sinTheta,
+                                          double& cosTheta) {
+    sincos(position * pow(base, -2.0 * i / ropeDim), &sinTheta, &cosTheta);
+}
+
+// Rotates pair i of a head: (2i, 2i+1), or (i, i + pairs) in the NeoX style.
+__device__ __forceinline__ void rotatePair(float* head, int i, int pairs, bool neox, double sinTheta,
+                                           double cosTheta) {
+    const int i0 = neox ? i : 2 * i;
+    const int i1 = neox ? i + pairs : 2 * i + 1;
+    const double a = head[i0];
+    const double b = head[i1];
+    head[i0] = float(a * cosTheta - b * sinTheta);
+    head[i1] = float(a * sinTheta + b * cosTheta);
+}
+
+// Token t's k and v rows, rounded to f16, into slot `slot` of the pools
+// ([numBlocks][nKvHeads][blockSize][headDim]); a negative slot (a padding
+// token of a CUDA graph bucket) is skipped. The CTA's threads stride over
+// the row.
+__device__ __forceinline__ void storeToken(__half* kPool, __half* vPool, const float* k, const float* v, int t,
+                                           int slot, int nKvHeads, int blockSize, int headDim) {
+    if (slot < 0) return;
+    const int width = nKvHeads * headDim;
+    const int64_t block = slot / blockSize;
+    const int offset = slot % blockSize;
+    for (int i = threadIdx.x; i < width; i += blockDim.x) {
+        const int head = i / headDim;
+        const int d = i % headDim;
+        const int64_t dst = ((block * nKvHeads + head) * blockSize + offset) * headDim + d;
+        kPool[dst] = __float2half_rn(k[int64_t(t) * width + i]);
+        vPool[dst] = __float2half_rn(v[int64_t(t) * width + i]);
+    }
+}
+
+// grid: (nTokens, ceil(nHeads * pairs / kThreads)); each thread rotates one
+// pair of one head. x: [nTokens][nHeads][headDim]; positions: [nTokens]
+__global__ void __launch_bounds__(kThreads) ropeKernel(float* x, int nHeads, int headDim, int ropeDim, double base,
+                                                       bool neox, const int32_t* positions) {
+    const int pairs = ropeDim / 2;
+    const int index = blockIdx.y * blockDim.x + threadIdx.x;
+    if (index >= nHeads * pairs) return;
+    const int h = index / pairs;
+    const int i = index % pairs;
+    double sinTheta;
+    double cosTheta;
+    ropeAngle(positions[blockIdx.x], i, ropeDim, base, sinTheta, cosTheta);
+    rotatePair(x + (int64_t(blockIdx.x) * nHeads + h) * headDim, i, pairs, neox, sinTheta, cosTheta);
+}
+
+// grid: nTokens; kStoreThreads threads. k, v: [nTokens][nKvHeads][headDim]
+__global__ void __launch_bounds__(kStoreThreads)
+    storeKvKernel(__half* kPool, __half* vPool, const float* k, const float* v, const int32_t* slots, int nKvHeads,
+                  int blockSize, int headDim) {
+    storeToken(kPool, vPool, k, v, blockIdx.x, slots[blockIdx.x], nKvHeads, blockSize, headDim);
+}
+
+// ropeKernel on q and on k, then storeKvKernel, for token blockIdx.x: the
+// same bits, one launch, and each pair's angle computed once for all the
+// token's heads. grid: nTokens; kStoreThreads threads; pairs <= kMaxPairs.
+// q: [nTokens][nHeads][headDim]; k, v: [nTokens][nKvHeads][headDim]
+__global__ void __launch_bounds__(kStoreThreads)
+    ropeStoreKvKernel(float* q, float* k, const float* v, int nHeads, int nKvHeads, int headDim, int ropeDim,
+                      double base, bool neox, const int32_t* positions, const int32_t* slots, __half* kPool,
+                      __half* vPool, int blockSize) {
+    __shared__ double sines[kMaxPairs];
+    __shared__ double cosines[kMaxPairs];
+    const int t = blockIdx.x;
+    const int pairs = ropeDim / 2;
+    for (int i = threadIdx.x; i < pairs; i += blockDim.x) ropeAngle(positions[t], i, ropeDim, base, sines[i], cosines[i]);
+    __syncthreads();
+    for (int index = threadIdx.x; index < (nHeads + nKvHeads) * pairs; index += blockDim.x) {
+        const int h = index / pairs;
+        const int i = index % pairs;
+        float* head = h < nHeads ? q + (int64_t(t) * nHeads + h) * headDim
+                                 : k + (int64_t(t) * nKvHeads + h - nHeads) * headDim;
+        rotatePair(head, i, pairs, neox, sines[i], cosines[i]);
+    }
+    __syncthreads();  // the token's rotated k, written above by other threads of the CTA
+    storeToken(kPool, vPool, k, v, t, slots[t], nKvHeads, blockSize, headDim);
+}
+
+}  // namespace pagoda::cuda::pos
