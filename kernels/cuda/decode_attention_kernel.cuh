@@ -6,6 +6,7 @@
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/decode_split.h"
 #include "kernels/cuda/device_common.cuh"
+#include "kernels/cuda/host_device.h"
 
 namespace pagoda::cuda::decode {
 
@@ -18,10 +19,12 @@ constexpr int kLoads = 4;  // K/V rows a warp loads before using them
 template <int DPL>
 __device__ __forceinline__ void loadHalfRow(const __half* row, int lane, int headDim, float (&out)[DPL]) {
     if constexpr (DPL == 2) {
+        PAGODA_EXPECT_ALIGNED(row + 2 * lane, sizeof(__half2));
         const float2 v = __half22float2(reinterpret_cast<const __half2*>(row)[lane]);
         out[0] = v.x;
         out[1] = v.y;
     } else if constexpr (DPL == 4) {
+        PAGODA_EXPECT_ALIGNED(row + 4 * lane, sizeof(uint2));
         const uint2 raw = reinterpret_cast<const uint2*>(row)[lane];
         const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
         const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));

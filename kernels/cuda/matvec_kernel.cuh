@@ -42,6 +42,7 @@ PAGODA_HD void load16(const uint8_t* p, uint32_t (&w)[4]) {
     w[2] = v.z;
     w[3] = v.w;
 #else
+    PAGODA_EXPECT_ALIGNED(p, 16);
     std::memcpy(w, p, sizeof w);
 #endif
 }

@@ -5,6 +5,7 @@
 
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/device_common.cuh"
+#include "kernels/cuda/host_device.h"
 #include "kernels/cuda/mma_fragments.h"
 #include "kernels/cuda/mma_ops.cuh"
 
@@ -101,6 +102,7 @@ __global__ void __launch_bounds__(kThreads, 2) prefillAttentionKernel(AttentionA
     for (int i = threadIdx.x; i < kBr * (D / 2); i += kThreads) {
         const int row = i / (D / 2);
         const int col = (i % (D / 2)) * 2;
+        PAGODA_EXPECT_ALIGNED(qBase + row * rowStride + col, sizeof(float2));
         const float2 v = row < nValid ? *reinterpret_cast<const float2*>(qBase + row * rowStride + col)
                                       : make_float2(0.0f, 0.0f);
         *reinterpret_cast<__half2*>(&qTile[row * kS + col]) = __floats2half2_rn(v.x, v.y);
@@ -251,6 +253,8 @@ __global__ void __launch_bounds__(kThreads, 2) prefillAttentionKernel(AttentionA
         const int row0 = laneRow + mi * 16;
         float* out0 = a.out + int64_t(s.queryOffset + firstQuery + row0) * rowStride + int64_t(h) * D + 2 * c;
         float* out1 = out0 + 8 * rowStride;
+        PAGODA_EXPECT_ALIGNED(out0, sizeof(float2));
+        PAGODA_EXPECT_ALIGNED(out1, sizeof(float2));
 #pragma unroll
         for (int n = 0; n < D / 8; ++n) {
             if (row0 < nValid) *reinterpret_cast<float2*>(out0 + n * 8) = make_float2(o[mi][n][0] * inv[0], o[mi][n][1] * inv[0]);

@@ -443,6 +443,13 @@ void copyAsync16(void* dst, const void* src, bool valid, std::source_location ca
         {static_cast<std::byte*>(dst), static_cast<const std::byte*>(src), valid, false, caller});
 }
 
+void expectAligned(const void* p, size_t bytes, std::source_location caller) {
+    if (reinterpret_cast<uintptr_t>(p) % bytes == 0) return;
+    Emulator& e = *g_running;
+    e.error(e.where() + ": a " + std::to_string(bytes) + "-byte access at " + location(caller) + " to an address " +
+            std::to_string(reinterpret_cast<uintptr_t>(p) % bytes) + " bytes past alignment");
+}
+
 void copyAsyncCommit() {
     Emulator& e = *g_running;
     for (PendingCopy& copy : e.m_current->copies) copy.committed = true;

@@ -89,5 +89,8 @@ void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, s
 void copyAsync16(void* dst, const void* src, bool valid, std::source_location caller);
 void copyAsyncCommit();
 void copyAsyncWaitAll(std::source_location caller);
+// A vector load or store of `bytes` at p, which the device needs aligned to
+// `bytes` (the host would not fault): an error finding when it is not.
+void expectAligned(const void* p, size_t bytes, std::source_location caller);
 
 }  // namespace pagoda::cuda::emulation

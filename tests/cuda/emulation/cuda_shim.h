@@ -77,6 +77,11 @@ inline void __syncthreads(std::source_location caller = std::source_location::cu
     ::pagoda::cuda::emulation::syncThreads(caller);
 }
 
+// Host reads through a vector type would succeed where the device faults:
+// a kernel names its vector accesses with this hook (host_device.h).
+#define PAGODA_EXPECT_ALIGNED(p, bytes) \
+    ::pagoda::cuda::emulation::expectAligned((p), (bytes), std::source_location::current())
+
 template <class T>
 T __shfl_xor_sync(unsigned mask, T value, int laneMask, std::source_location caller = std::source_location::current()) {
     static_assert(sizeof(T) <= sizeof(uint64_t));
