@@ -1,11 +1,14 @@
 // The engine's forward pass against the independent float64 reference, on
 // fresh random synthetic models: MHA, GQA and MQA, several head dims and
 // weight types, F32 and F16 KV; prefill vs token-by-token decode; a batch
-// of several sequences vs each sequence alone.
+// of several sequences vs each sequence alone; the ops each layer asks of
+// the backend (the fused entry points a device runs as one launch).
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <initializer_list>
 #include <random>
 #include <span>
 #include <string>
@@ -182,6 +185,126 @@ TEST_P(ForwardVsReference, PrefillAndDecodeMatchFloat64Reference) {
                                                                         logits.begin() + size_t(t + 1) * vocab));
         ASSERT_LE(vsPrefill, kvType == DType::F32 ? 2e-4 : 1e-2) << "decode vs prefill, position " << t;
     }
+}
+
+// CpuOps that records the operations the Transformer asks for, by name
+// (the fused ones with their output count), before running them.
+class RecordingOps final : public Ops {
+public:
+    std::vector<std::string> calls;
+
+    std::string description() const override { return m_cpu.description(); }
+    Result<std::unique_ptr<ActivationMemory>> allocateActivations(size_t floats) override {
+        return m_cpu.allocateActivations(floats);
+    }
+    Result<std::unique_ptr<KvStorage>> createKvStorage(const KvLayout& layout) override {
+        return m_cpu.createKvStorage(layout);
+    }
+    Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) override {
+        return m_cpu.readBack(data, n, staging);
+    }
+    uint64_t scratchBytes() const override { return m_cpu.scratchBytes(); }
+
+    void embed(const cpu::WeightMatrix& table, std::span<const int32_t> ids, float* out) override {
+        calls.push_back("embed");
+        m_cpu.embed(table, ids, out);
+    }
+    void rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) override {
+        calls.push_back("rmsNorm");
+        m_cpu.rmsNorm(x, weight, y, nRows, n, eps);
+    }
+    void addRmsNorm(float* x, const float* delta, const float* weight, float* y, int64_t nRows, int64_t n,
+                    float eps) override {
+        calls.push_back("addRmsNorm");
+        m_cpu.addRmsNorm(x, delta, weight, y, nRows, n, eps);
+    }
+    void matmul(const cpu::WeightMatrix& w, const float* x, float* y, int64_t nTokens) override {
+        calls.push_back("matmul");
+        m_cpu.matmul(w, x, y, nTokens);
+    }
+    void matmuls(std::span<const MatmulOutput> outputs, const float* x, int64_t nTokens) override {
+        calls.push_back("matmuls:" + std::to_string(outputs.size()));
+        m_cpu.matmuls(outputs, x, nTokens);
+    }
+    void rope(float* x, int nTokens, int nHeads, const int32_t* positions, const cpu::RopeParams& params) override {
+        calls.push_back("rope");
+        m_cpu.rope(x, nTokens, nHeads, positions, params);
+    }
+    void storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots,
+                 int nTokens) override {
+        calls.push_back("storeKv");
+        m_cpu.storeKv(cache, layer, k, v, slots, nTokens);
+    }
+    void ropeStoreKv(KvCache& cache, int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
+                     int nKvHeads, const int32_t* positions, const int32_t* slots,
+                     const cpu::RopeParams& params) override {
+        calls.push_back("ropeStoreKv");
+        m_cpu.ropeStoreKv(cache, layer, q, k, v, nTokens, nHeads, nKvHeads, positions, slots, params);
+    }
+    void attention(KvCache& cache, int layer, const cpu::AttentionParams& params) override {
+        calls.push_back("attention");
+        m_cpu.attention(cache, layer, params);
+    }
+    void swiglu(const float* gate, const float* up, float* out, int64_t n) override {
+        calls.push_back("swiglu");
+        m_cpu.swiglu(gate, up, out, n);
+    }
+    void add(float* y, const float* x, int64_t n) override {
+        calls.push_back("add");
+        m_cpu.add(y, x, n);
+    }
+    void addBias(float* y, const float* bias, int64_t nRows, int64_t n) override {
+        calls.push_back("addBias");
+        m_cpu.addBias(y, bias, nRows, n);
+    }
+    void copy(float* dst, const float* src, int64_t n) override {
+        calls.push_back("copy");
+        m_cpu.copy(dst, src, n);
+    }
+    Result<void> runDecodeStep(const ForwardBatch& batch, const DecodeStepShape& shape,
+                               const std::function<void(int nRows)>& layers) override {
+        return m_cpu.runDecodeStep(batch, shape, layers);
+    }
+
+private:
+    CpuOps m_cpu{CpuOpsOptions{2, std::nullopt}};
+};
+
+// The fused entry points a device backend runs as one launch each: q, k and
+// v together, RoPE with the K/V store, each residual add with the norm
+// after it (but the last layer's); and the logits the same bits as on
+// CpuOps, which runs the fused ops as the unfused ones.
+TEST(ForwardOps, EachLayerUsesTheFusedEntryPoints) {
+    const uint64_t seed = std::random_device{}();
+    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    std::mt19937_64 rng(seed);
+    Built b = build(kShapes[1], DType::F32, seed);
+    ASSERT_TRUE(b.model);
+    const int nLayers = b.model->config().nLayers;
+    const std::vector<int32_t> tokens = randomTokens(5, b.model->config().vocabSize, rng);
+
+    RecordingOps recording;
+    CpuOps plain(CpuOpsOptions{2, std::nullopt});
+    std::vector<std::vector<float>> logits;
+    for (Ops* ops : std::initializer_list<Ops*>{&recording, &plain}) {
+        auto cache = makeCache(b.model->config(), 8, DType::F32);
+        ASSERT_TRUE(cache);
+        Transformer transformer(*b.model, *ops, 8);
+        ForwardBatch batch;
+        addChunk(batch, *cache, admit(*cache, tokens), tokens, false);
+        auto out = transformer.forward(batch, *cache);
+        ASSERT_TRUE(out) << out.error().message;
+        logits.emplace_back(out->begin(), out->end());
+    }
+    EXPECT_EQ(logits[0], logits[1]);
+
+    std::vector<std::string> want = {"embed", "rmsNorm"};
+    for (int l = 0; l < nLayers; ++l) {
+        want.insert(want.end(), {"matmuls:3", "ropeStoreKv", "attention", "matmul", "addRmsNorm", "matmuls:2",
+                                 "swiglu", "matmul", l + 1 < nLayers ? "addRmsNorm" : "add"});
+    }
+    want.insert(want.end(), {"copy", "rmsNorm", "matmul"});  // the last token's row, its logits
+    EXPECT_EQ(recording.calls, want);
 }
 
 std::string forwardParamName(const testing::TestParamInfo<ForwardParam>& info) {
