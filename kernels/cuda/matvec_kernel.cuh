@@ -8,8 +8,8 @@
 // memory traffic: a CTA computes kRows rows, and its warps split the
 // columns in units of 8 elements, lane l of warp w taking units
 // l + 32 w, l + 32 (w + kWarps), ... Adjacent lanes read adjacent units
-// (16 bytes of F16, one 4-byte run of a Q4_K block's nibbles), so a warp's
-// loads are contiguous, and the 8 activations of a unit are read once for
+// (16 bytes of F16, 8 bytes of a Q4_K block's nibbles), so a warp's loads
+// are contiguous, and the 8 activations of a unit are read once for
 // the kRows rows. Tokens come in groups of up to 8 (blockIdx.y), each
 // reading the weights once. Each token's sum is taken in the same order
 // whatever the number of tokens in the launch (explicit fmaf: no compiler
