@@ -30,7 +30,7 @@ Status runAttention(cudaStream_t stream, AttentionArgs args, const AttentionPlan
     }
     PAGODA_CUDA_RETURN_IF_ERROR(
         decodeAttention(stream, args, rows, plan.nRows, plan.split, reinterpret_cast<float*>(base + layout.partials)));
-    return prefillAttention(stream, args, packed + plan.tileOffset, plan.nTiles);
+    return prefillAttention(stream, args, packed + plan.tileOffset, plan.nTiles, plan.prefillKvTile);
 }
 
 }  // namespace pagoda::cuda

@@ -23,12 +23,18 @@ __device__ __forceinline__ SeqDesc loadSeq(const int32_t* seqs, int s) {
 
 __device__ __forceinline__ int windowStart(int pos, int window) { return window > 0 ? max(0, pos - window + 1) : 0; }
 
+// Element offset of slot `slot` of physical block `block`, KV head
+// `kvHead`, in one layer's pool.
+__device__ __forceinline__ int64_t kvSlotOffset(const AttentionArgs& a, int block, int slot, int kvHead) {
+    return ((int64_t(block) * a.kv.nKvHeads + kvHead) * a.kv.blockSize + slot) * a.kv.headDim;
+}
+
 // Element offset of position `pos`, KV head `kvHead`, in one layer's pool;
 // -1 when its block was released.
 __device__ __forceinline__ int64_t kvRowOffset(const AttentionArgs& a, const SeqDesc& s, int pos, int kvHead) {
     const int block = a.tables[s.tableOffset + pos / a.kv.blockSize];
     if (block < 0) return -1;
-    return ((int64_t(block) * a.kv.nKvHeads + kvHead) * a.kv.blockSize + pos % a.kv.blockSize) * a.kv.headDim;
+    return kvSlotOffset(a, block, pos % a.kv.blockSize, kvHead);
 }
 
 }  // namespace pagoda::cuda

@@ -34,6 +34,13 @@ DecodeSplitPlan planDecodeSplits(int maxContext, int64_t ctas, int smCount, int 
 
 bool hasPrefillKernel(int headDim) { return headDim == 64 || headDim == 128; }
 
+int prefillKvTile(int headDim, size_t sharedBytesPerSm) {
+    if (headDim != 128) return 64;
+    // The runtime reserves 1 KiB of shared memory per CTA (sm_80 to sm_90).
+    constexpr size_t kReservedPerCta = 1024;
+    return 2 * (prefillSharedBytes(headDim, 64) + kReservedPerCta) <= sharedBytesPerSm ? 64 : 32;
+}
+
 int decodeHeadsPerCta(int headDim) { return headDim == 64 || headDim == 128 ? 8 : 4; }
 
 size_t AttentionPlan::workspaceBytes() const { return attentionWorkspaceLayout(*this).total; }
@@ -123,6 +130,7 @@ StatusOr<AttentionPlan> planAttention(const AttentionGeometry& g, const std::vec
     }
     plan.nRows = nRows;
     plan.nTiles = int(tiles.size() / kTileDescInts);
+    plan.prefillKvTile = prefillKvTile(g.headDim, options.sharedBytesPerSm);
     plan.nCopies = int(copies.size() / kCopyDescInts);
 
     const int64_t elementBytes = 2;  // the pools are f16

@@ -51,6 +51,7 @@ struct AttentionPlanOptions {
     bool naive = false;     // the materialized-scores baseline for every row
     bool expandKv = false;  // GQA off: K/V copied to one head per query head first
     int smCount = 108;
+    size_t sharedBytesPerSm = 0;  // the device's (prefillKvTile)
     // > 0: plan the decode split for this context whatever the batch holds,
     // so that the launch shape stays fixed (CUDA graph replay).
     int fixedContext = 0;
@@ -80,6 +81,23 @@ DecodeSplitPlan planDecodeSplits(int maxContext, int64_t ctas, int smCount, int 
 // dims run every row through the decode kernel.
 bool hasPrefillKernel(int headDim);
 
+// Halves per row of the prefill kernel's shared tiles: 16-byte aligned
+// rows whose ldmatrix accesses do not conflict.
+constexpr int prefillSharedStride(int headDim) { return headDim + 8; }
+
+// Shared memory of one prefill CTA: Q [kPrefillTileRows] and two K and two
+// V tiles [kvTile], f16 rows of prefillSharedStride halves.
+constexpr size_t prefillSharedBytes(int headDim, int kvTile) {
+    return size_t(kPrefillTileRows + 4 * kvTile) * size_t(prefillSharedStride(headDim)) * 2;
+}
+
+// K/V positions per prefill tile (the kernel is compiled for 64, and for
+// 32 at head dim 128): 64 where two CTAs of it fit one SM's shared memory,
+// so that a tile's fixed costs (barrier, copies, rescaling O) are spread
+// over twice the positions; else 32 at head dim 128 (A100's 164 KiB per SM
+// holds two CTAs of 68 KiB, not of 102 KiB).
+int prefillKvTile(int headDim, size_t sharedBytesPerSm);
+
 // Query heads one decode CTA handles together (they share one KV head).
 int decodeHeadsPerCta(int headDim);
 
@@ -96,6 +114,7 @@ struct AttentionPlan {
     int nSeqs = 0;
     int nRows = 0;      // decode (or, naive: all) rows, padding included
     int nTiles = 0;     // prefill tiles
+    int prefillKvTile = 0;  // K/V positions per prefill tile (prefillKvTile)
     int nCopies = 0;    // expandKv block copies
     int kvHeads = 0;    // KV heads the kernels see: nHeads with expandKv
     int expandedBlocks = 0;

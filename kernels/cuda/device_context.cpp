@@ -33,6 +33,9 @@ StatusOr<std::unique_ptr<CudaContext>> CudaContext::create(int deviceIndex) {
     if (!probe.available) return Status::error("CUDA device " + std::to_string(deviceIndex) + ": " + probe.reason);
     context->m_device = probe.info;
     PAGODA_CUDA_CHECK(cudaSetDevice(deviceIndex));
+    int sharedPerSm = 0;
+    PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&sharedPerSm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, deviceIndex));
+    context->m_sharedBytesPerSm = size_t(sharedPerSm);
     context->m_pool = std::make_unique<MemoryPool>(context->m_raw);
 
     cudaStream_t stream = nullptr;

@@ -59,6 +59,8 @@ public:
     CudaContext& operator=(const CudaContext&) = delete;
 
     const DeviceInfo& device() const { return m_device; }
+    // Shared memory of one SM, all CTAs on it together (H100: 228 KiB).
+    size_t sharedBytesPerSm() const { return m_sharedBytesPerSm; }
     cudaStream_t stream() const { return m_stream.get(); }
     MemoryPool& memory() { return *m_pool; }
     BlasHandles blas();
@@ -77,6 +79,7 @@ private:
     CudaContext() = default;
 
     DeviceInfo m_device;
+    size_t m_sharedBytesPerSm = 0;
     CudaRawAllocator m_raw;
     std::unique_ptr<MemoryPool> m_pool;
     StreamPtr m_stream;

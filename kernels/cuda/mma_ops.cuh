@@ -1,7 +1,7 @@
 #pragma once
-// The tensor-core and asynchronous-copy instructions of the prefill
-// attention kernel, as inline PTX (sm_80 and newer). Included by .cu files
-// only.
+// The tensor-core, asynchronous-copy and special-function instructions of
+// the prefill attention kernel, as inline PTX (sm_80 and newer). Included
+// by .cu files only.
 
 #include <cuda_fp16.h>
 
@@ -50,6 +50,15 @@ __device__ __forceinline__ void copyAsync16(__half* dst, const __half* src, bool
 __device__ __forceinline__ void copyAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
 
 __device__ __forceinline__ void copyAsyncWaitAll() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+// 2^x by the special-function unit alone (ex2.approx.ftz: about 2 ulp,
+// subnormal results flushed to zero, 2^-inf = 0). exp2f adds instructions
+// around the same unit to keep subnormal results.
+__device__ __forceinline__ float exp2Approx(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
 
 __device__ __forceinline__ uint32_t packHalf2(float lo, float hi) {
     const __half2 h = __floats2half2_rn(lo, hi);

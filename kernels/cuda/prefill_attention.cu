@@ -1,7 +1,9 @@
 #include "kernels/cuda/prefill_attention.h"
 
+#include <cmath>
 #include <string>
 
+#include "kernels/cuda/attention_plan.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/prefill_attention_kernel.cuh"
 
@@ -10,22 +12,22 @@ namespace {
 
 using prefill::kThreads;
 using prefill::prefillAttentionKernel;
-using prefill::prefillSharedBytes;
 
-template <int D>
+template <int D, int Bc>
 Status launchPrefill(cudaStream_t stream, const AttentionArgs& args, const int32_t* tiles, int nTiles) {
-    constexpr size_t bytes = prefillSharedBytes<D>();
+    constexpr size_t bytes = prefillSharedBytes(D, Bc);
     // Above 48 KiB a kernel's dynamic shared memory must be opted into.
-    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(prefillAttentionKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+    PAGODA_CUDA_CHECK(
+        cudaFuncSetAttribute(prefillAttentionKernel<D, Bc>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
     const dim3 grid(unsigned(nTiles), unsigned(args.nHeads));
-    prefillAttentionKernel<D><<<grid, kThreads, bytes, stream>>>(args, tiles);
+    prefillAttentionKernel<D, Bc><<<grid, kThreads, bytes, stream>>>(args, tiles);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
 }
 
 }  // namespace
 
-Status prefillAttention(cudaStream_t stream, const AttentionArgs& args, const int32_t* tiles, int nTiles) {
+Status prefillAttention(cudaStream_t stream, const AttentionArgs& args, const int32_t* tiles, int nTiles, int kvTile) {
     // Head dims without a kernel plan no tiles (hasPrefillKernel).
     if (nTiles == 0) return {};
     const int D = args.kv.headDim;
@@ -35,7 +37,15 @@ Status prefillAttention(cudaStream_t stream, const AttentionArgs& args, const in
                              std::to_string(args.nHeads) + " heads over " + std::to_string(args.kv.nKvHeads) +
                              " KV heads");
     }
-    return D == 64 ? launchPrefill<64>(stream, args, tiles, nTiles) : launchPrefill<128>(stream, args, tiles, nTiles);
+    if (!(args.scale > 0.0f) || !std::isfinite(args.scale)) {
+        // The online softmax scales row maxima after taking them.
+        return Status::error("prefillAttention: scale " + std::to_string(args.scale) + " (positive and finite)");
+    }
+    if (D == 64 && kvTile == 64) return launchPrefill<64, 64>(stream, args, tiles, nTiles);
+    if (D == 128 && kvTile == 64) return launchPrefill<128, 64>(stream, args, tiles, nTiles);
+    if (D == 128 && kvTile == 32) return launchPrefill<128, 32>(stream, args, tiles, nTiles);
+    return Status::error("prefillAttention: K/V tiles of " + std::to_string(kvTile) + " positions at head dim " +
+                         std::to_string(D) + " (prefillKvTile)");
 }
 
 }  // namespace pagoda::cuda

@@ -17,19 +17,9 @@ constexpr int kMTiles = 2;                 // 16-row m-tiles per warp: each K/V 
 constexpr int kWarpRows = 16 * kMTiles;
 constexpr int kBr = kWarpRows * kWarps;    // query rows per CTA (== kPrefillTileRows)
 static_assert(kBr == kPrefillTileRows);
-// K/V positions per tile. At head dim 128 a 64-position tile needs more
-// than 255 registers (ptxas, sm_80 and sm_90: 112-152 bytes spilled), 32
-// positions none.
-template <int D>
-constexpr int kKvTile = D == 128 ? 32 : 64;
-
 template <int D>
 constexpr int kStride = D + 8;  // halves per shared row: 16-byte aligned rows, conflict-free ldmatrix
-
-template <int D>
-constexpr size_t prefillSharedBytes() {
-    return size_t(kBr + 4 * kKvTile<D>) * kStride<D> * sizeof(__half);
-}
+static_assert(kStride<64> == prefillSharedStride(64) && kStride<128> == prefillSharedStride(128));
 
 // Both n-tiles of a B fragment pair (as ldmatrix.x4 loads it: b0, b1 of
 // n-tile 0, then of n-tile 1) into their accumulators.
@@ -39,20 +29,22 @@ __device__ __forceinline__ void mmaPair(float (&d0)[4], float (&d1)[4], const ui
 }
 
 // grid: (nTiles, nHeads); block: kWarps warps, warp w owns query rows
-// 32w..32w+31 of the tile as two 16-row m-tiles. Shared memory (dynamic):
-// Q [kBr][D+8] in f16, then two K and two V tiles [kBc][D+8], as they are
-// in the pool (the V fragments are loaded transposed by ldmatrix.trans).
+// 32w..32w+31 of the tile as two 16-row m-tiles; K/V tiles of Bc
+// positions (prefillKvTile, attention_plan.h). Shared memory (dynamic,
+// prefillSharedBytes(D, Bc)): Q [kBr][D+8] in f16, then two K and two V
+// tiles [Bc][D+8], as they are in the pool (the V fragments are loaded transposed by ldmatrix.trans).
 // K/V tiles arrive by cp.async, double buffered: tile j+1 is in flight
 // while tile j is used. Issuing the copies before S = Q Kᵀ, while only O is
 // live, keeps the paged address arithmetic out of the register peak.
 // Softmax in base 2.
-template <int D>
+template <int D, int Bc>
 __global__ void __launch_bounds__(kThreads, 2) prefillAttentionKernel(AttentionArgs a, const int32_t* tiles) {
     constexpr int kS = kStride<D>;
-    constexpr int kBc = kKvTile<D>;
+    constexpr int kBc = Bc;
     constexpr int kChunks = D / 8;  // 16-byte chunks per K/V row
-    constexpr int kLoads = kBc * kChunks / kThreads;
-    static_assert(kBc % 16 == 0 && D % 16 == 0 && kLoads * kThreads == kBc * kChunks);
+    constexpr int kRowsPerLoad = kThreads / kChunks;  // tile rows one pass of the CTA's copies covers
+    constexpr int kLoads = kBc / kRowsPerLoad;
+    static_assert(kBc % 16 == 0 && D % 16 == 0 && kRowsPerLoad * kChunks == kThreads && kLoads * kRowsPerLoad == kBc);
     extern __shared__ __align__(16) __half shared[];
     __half* qTile = shared;
     __half* kTiles = qTile + kBr * kS;  // [2][kBc][kS]
@@ -79,19 +71,31 @@ __global__ void __launch_bounds__(kThreads, 2) prefillAttentionKernel(AttentionA
 
     const __half* kPool = static_cast<const __half*>(a.kv.k);
     const __half* vPool = static_cast<const __half*>(a.kv.v);
+    // This thread copies 16-byte chunk `chunkColumn` of tile rows
+    // chunkRow, chunkRow + kRowsPerLoad, ...
+    const int chunkRow = threadIdx.x / kChunks;
+    const int chunkColumn = (threadIdx.x % kChunks) * 8;
     // The K and V tile of positions kv0.. into buffer `buffer`; positions
-    // past the queries or in released blocks are zeros (and masked).
+    // past the queries or in released blocks are zeros (and masked). All of
+    // the thread's block-table reads are issued before the first is used,
+    // so that their latencies overlap.
     auto loadKv = [&](int buffer, int kv0) {
+        int block[kLoads];
+        int slot[kLoads];
 #pragma unroll
         for (int i = 0; i < kLoads; ++i) {
-            const int chunk = threadIdx.x + i * kThreads;
-            const int t = chunk / kChunks;
-            const int d = (chunk % kChunks) * 8;
-            const int pos = kv0 + t;
-            const int64_t offset = pos < kvEnd ? kvRowOffset(a, s, pos, kvHead) : -1;
-            const int at = (buffer * kBc + t) * kS + d;
-            copyAsync16(&kTiles[at], offset >= 0 ? kPool + offset + d : kPool, offset >= 0);
-            copyAsync16(&vTiles[at], offset >= 0 ? vPool + offset + d : vPool, offset >= 0);
+            const int pos = kv0 + chunkRow + i * kRowsPerLoad;
+            const int index = pos / a.kv.blockSize;
+            slot[i] = pos - index * a.kv.blockSize;
+            block[i] = pos < kvEnd ? a.tables[s.tableOffset + index] : -1;
+        }
+#pragma unroll
+        for (int i = 0; i < kLoads; ++i) {
+            const bool valid = block[i] >= 0;
+            const int64_t offset = valid ? kvSlotOffset(a, block[i], slot[i], kvHead) + chunkColumn : 0;
+            const int at = (buffer * kBc + chunkRow + i * kRowsPerLoad) * kS + chunkColumn;
+            copyAsync16(&kTiles[at], kPool + offset, valid);
+            copyAsync16(&vTiles[at], vPool + offset, valid);
         }
         copyAsyncCommit();
     };
@@ -170,20 +174,28 @@ __global__ void __launch_bounds__(kThreads, 2) prefillAttentionKernel(AttentionA
 
 #pragma unroll
         for (int mi = 0; mi < kMTiles; ++mi) {
-            // Mask, scale, and the running row maxima.
+            // Positions a row may not see: -inf.
+            if (!unmasked) {
+#pragma unroll
+                for (int n = 0; n < kBc / 8; ++n) {
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const int row = laneRow + mi * 16 + 8 * (e / 2);
+                        const int pos = kv0 + n * 8 + 2 * c + e % 2;
+                        const bool ok = row < nValid && pos <= posFirst + row &&
+                                        pos >= windowStart(posFirst + row, a.window);
+                        if (!ok) sc[mi][n][e] = -INFINITY;
+                    }
+                }
+            }
+            // The running row maxima, in units of scaleLog2 (the scale is
+            // positive, so the maximum of the raw scores scales to the
+            // maximum of the scaled ones).
             float tileMax[2] = {-INFINITY, -INFINITY};
 #pragma unroll
             for (int n = 0; n < kBc / 8; ++n) {
 #pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const int r = e / 2;
-                    const int row = laneRow + mi * 16 + 8 * r;
-                    const int pos = kv0 + n * 8 + 2 * c + e % 2;
-                    const bool ok = unmasked || (row < nValid && pos <= posFirst + row &&
-                                                 pos >= windowStart(posFirst + row, a.window));
-                    sc[mi][n][e] = ok ? sc[mi][n][e] * scaleLog2 : -INFINITY;
-                    tileMax[r] = fmaxf(tileMax[r], sc[mi][n][e]);
-                }
+                for (int e = 0; e < 4; ++e) tileMax[e / 2] = fmaxf(tileMax[e / 2], sc[mi][n][e]);
             }
             float correction[2];
             float ref[2];
@@ -191,30 +203,35 @@ __global__ void __launch_bounds__(kThreads, 2) prefillAttentionKernel(AttentionA
             for (int r = 0; r < 2; ++r) {
                 tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(kFullMask, tileMax[r], 1));
                 tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(kFullMask, tileMax[r], 2));
-                const float mNew = fmaxf(m[mi][r], tileMax[r]);
+                const float mNew = fmaxf(m[mi][r], tileMax[r] * scaleLog2);
                 // A row with nothing unmasked yet keeps a zero reference, so
                 // that exp2(-inf - reference) is 0 rather than NaN.
                 ref[r] = mNew == -INFINITY ? 0.0f : mNew;
-                correction[r] = exp2f(m[mi][r] - ref[r]);
+                correction[r] = exp2Approx(m[mi][r] - ref[r]);
                 m[mi][r] = mNew;
             }
+            // p = 2^(s·scaleLog2 - reference): one FFMA and one ex2 per score.
             float sum[2] = {0.0f, 0.0f};
 #pragma unroll
             for (int n = 0; n < kBc / 8; ++n) {
 #pragma unroll
                 for (int e = 0; e < 4; ++e) {
-                    sc[mi][n][e] = exp2f(sc[mi][n][e] - ref[e / 2]);
+                    sc[mi][n][e] = exp2Approx(fmaf(sc[mi][n][e], scaleLog2, -ref[e / 2]));
                     sum[e / 2] += sc[mi][n][e];
                 }
             }
 #pragma unroll
             for (int r = 0; r < 2; ++r) l[mi][r] = l[mi][r] * correction[r] + sum[r];
+            // Once a row's maximum settles its correction is exactly 1, and
+            // the multiplications below would change nothing.
+            if (correction[0] != 1.0f || correction[1] != 1.0f) {
 #pragma unroll
-            for (int n = 0; n < D / 8; ++n) {
-                o[mi][n][0] *= correction[0];
-                o[mi][n][1] *= correction[0];
-                o[mi][n][2] *= correction[1];
-                o[mi][n][3] *= correction[1];
+                for (int n = 0; n < D / 8; ++n) {
+                    o[mi][n][0] *= correction[0];
+                    o[mi][n][1] *= correction[0];
+                    o[mi][n][2] *= correction[1];
+                    o[mi][n][3] *= correction[1];
+                }
             }
         }
 

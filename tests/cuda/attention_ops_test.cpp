@@ -37,10 +37,12 @@ struct Chunk {
 const Chunk kChunks[] = {{1, 900}, {1, 5}, {70, 0}, {20, 50}, {2, 300}};
 constexpr int kBlockSize = 16;
 
-void runCase(AttentionOps& test, const Case& c, bool naive, bool expandKv, std::mt19937_64& rng) {
+void runCase(AttentionOps& test, const Case& c, bool naive, bool expandKv, size_t sharedPerSm,
+             std::mt19937_64& rng) {
     SCOPED_TRACE(testing::Message() << c.nHeads << " heads / " << c.nKvHeads << " KV heads, head dim " << c.headDim
                                     << ", window " << c.window << (naive ? ", naive" : ", flash")
-                                    << (expandKv ? ", expanded KV" : ""));
+                                    << (expandKv ? ", expanded KV" : "") << ", prefill K/V tiles of "
+                                    << prefillKvTile(c.headDim, sharedPerSm));
     // Every sequence's blocks, shuffled over the pool.
     std::vector<std::vector<int32_t>> tables;
     int numBlocks = 0;
@@ -97,6 +99,7 @@ void runCase(AttentionOps& test, const Case& c, bool naive, bool expandKv, std::
     options.naive = naive;
     options.expandKv = expandKv;
     options.smCount = test.context().device().smCount;
+    options.sharedBytesPerSm = sharedPerSm;
     auto plan = planAttention({c.nHeads, c.nKvHeads, c.headDim, kBlockSize, c.window}, specs, options);
     ASSERT_TRUE(plan.ok()) << plan.status().message();
     DeviceBuffer dK = test.upload(kPool);
@@ -139,8 +142,16 @@ TEST_F(AttentionOps, MatchesTheCpuOnEveryPath) {
             for (int window : {0, 37}) {
                 for (bool naive : {false, true}) {
                     for (bool expandKv : {false, true}) {
-                        runCase(*this, {heads, kvHeads, headDim, window}, naive, expandKv, rng);
-                        if (HasFatalFailure()) return;
+                        // The prefill tile size this device gets, and at head
+                        // dim 128 on a device with room for 64 also 32.
+                        const size_t sharedSizes[] = {context().sharedBytesPerSm(), 0};
+                        for (size_t sharedPerSm : sharedSizes) {
+                            if (sharedPerSm == 0 && prefillKvTile(headDim, sharedSizes[0]) == prefillKvTile(headDim, 0)) {
+                                continue;
+                            }
+                            runCase(*this, {heads, kvHeads, headDim, window}, naive, expandKv, sharedPerSm, rng);
+                            if (HasFatalFailure()) return;
+                        }
                     }
                 }
             }

@@ -127,6 +127,33 @@ TEST(AttentionPlan, HeadDimsWithoutATensorCoreKernelRunPrefillRowsThroughTheDeco
     EXPECT_TRUE(hasPrefillKernel(128));
 }
 
+TEST(AttentionPlan, PrefillKvTilesAre64WhereTwoCtasOfThemFitAnSm) {
+    // Shared memory per SM (CUDA programming guide, compute capabilities):
+    // 228 KiB on sm_90, 164 KiB on sm_80, 100 KiB on sm_86 and sm_89.
+    EXPECT_EQ(prefillKvTile(128, 228 * 1024), 64);
+    EXPECT_EQ(prefillKvTile(128, 164 * 1024), 32);
+    EXPECT_EQ(prefillKvTile(128, 100 * 1024), 32);
+    EXPECT_EQ(prefillKvTile(128, 0), 32);
+    EXPECT_EQ(prefillKvTile(64, 100 * 1024), 64);
+    // The bound: two CTAs and the runtime's 1 KiB reserved for each.
+    const size_t twoCtas = 2 * (prefillSharedBytes(128, 64) + 1024);
+    EXPECT_EQ(prefillKvTile(128, twoCtas), 64);
+    EXPECT_EQ(prefillKvTile(128, twoCtas - 1), 32);
+    EXPECT_EQ(prefillSharedBytes(128, 64), size_t(128 + 4 * 64) * 136 * 2);
+
+    const AttentionGeometry g{4, 4, 128, 16, 0};
+    const std::vector<int32_t> table = identityTable(2);
+    AttentionPlanOptions options;
+    options.sharedBytesPerSm = 228 * 1024;
+    auto hopper = planAttention(g, {{0, 20, 0, table.data(), 2}}, options);
+    ASSERT_TRUE(hopper.ok());
+    EXPECT_EQ(hopper->prefillKvTile, 64);
+    options.sharedBytesPerSm = 164 * 1024;
+    auto ampere = planAttention(g, {{0, 20, 0, table.data(), 2}}, options);
+    ASSERT_TRUE(ampere.ok());
+    EXPECT_EQ(ampere->prefillKvTile, 32);
+}
+
 TEST(AttentionPlan, SplitPartialsAreSizedPerRowHeadAndSplit) {
     const AttentionGeometry g{32, 8, 128, 16, 0};
     const std::vector<int32_t> table = identityTable(256);

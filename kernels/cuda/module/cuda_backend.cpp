@@ -468,6 +468,7 @@ Status CudaBackend::attention(const AttentionCall& call) {
     options.naive = call.naive;
     options.expandKv = call.expandKv;
     options.smCount = device().smCount;
+    options.sharedBytesPerSm = m_context->sharedBytesPerSm();
     const std::vector<AttentionSequenceSpec> sequences(call.sequences, call.sequences + call.nSequences);
     PAGODA_CUDA_ASSIGN_OR_RETURN(const AttentionPlan plan, planAttention(geometry, sequences, options));
     PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_attentionWorkspace, plan.workspaceBytes(), MemoryUse::Workspace));

@@ -64,7 +64,8 @@ struct EmulationCase {
 void PrintTo(const EmulationCase& c, std::ostream* os) { *os << c.name; }
 
 // Tiles are 128 query rows, split among 4 warps of 32 rows; K/V tiles are 64
-// positions at head dim 64 and 32 at 128.
+// positions at head dim 64, and at 128 each case runs with tiles of 32 and
+// of 64 (runCase).
 std::vector<EmulationCase> emulationCases() {
     return {
         {"D64_Gqa4to2_Bs16_Prefill200At0", {64, 4, 2, 16, 0}, {{200, 0, 0}}, 0, false},
@@ -189,18 +190,22 @@ private:
     std::vector<std::string> m_problems;
 };
 
-class PrefillEmulation : public testing::TestWithParam<EmulationCase> {};
+// Shared memory per SM of an A100 (two CTAs of 32-position K/V tiles fit
+// at head dim 128) and of an H100 (two of 64 fit): between them, every
+// tile size planAttention picks (prefillKvTile).
+constexpr size_t kSharedPerSmA100 = 164 * 1024;
+constexpr size_t kSharedPerSmH100 = 228 * 1024;
 
-TEST_P(PrefillEmulation, MatchesFloat64AttentionWithoutHazards) {
-    const uint64_t seed = test::freshSeed();
-    SCOPED_TRACE(test::seedTrace(seed));
-    emulation::explainSegfaults();
+void runCase(const EmulationCase& c, size_t sharedPerSm, uint64_t seed) {
     std::mt19937_64 rng(seed);
-    Batch batch(attentionShape(GetParam()), emulation::PoolValues::HeldBlocks, rng);
-    const StatusOr<AttentionPlan> planned = emulation::planBatch(batch, AttentionPlanOptions{});
+    Batch batch(attentionShape(c), emulation::PoolValues::HeldBlocks, rng);
+    AttentionPlanOptions options;
+    options.sharedBytesPerSm = sharedPerSm;
+    const StatusOr<AttentionPlan> planned = emulation::planBatch(batch, options);
     ASSERT_TRUE(planned.ok()) << planned.status().message();
     const AttentionPlan& plan = planned.value();
     ASSERT_EQ(plan.nRows, 0) << "planAttention sent rows to the decode kernel";
+    SCOPED_TRACE("K/V tiles of " + std::to_string(plan.prefillKvTile) + " positions");
 
     OutputOwnership ownership(batch, plan);
     emulation::LaunchConfig config;
@@ -208,19 +213,33 @@ TEST_P(PrefillEmulation, MatchesFloat64AttentionWithoutHazards) {
                           {batch.v().data(), batch.v().size() * sizeof(uint16_t), "the V pool"}};
     config.beforeCta = [&](emulation::Index3) { ownership.beforeCta(); };
     config.afterCta = [&](emulation::Index3 block) { ownership.afterCta(block); };
-    config.shuffleThreads = GetParam().shuffledThreads;
+    config.shuffleThreads = c.shuffledThreads;
     config.seed = seed;
-    const emulation::Findings findings = emulation::runPrefillKernel(
-        emulation::attentionArgs(batch, plan), plan.packed.data() + plan.tileOffset, plan.nTiles, std::move(config));
+    const emulation::Findings findings =
+        emulation::runPrefillKernel(emulation::attentionArgs(batch, plan), plan.packed.data() + plan.tileOffset,
+                                    plan.nTiles, plan.prefillKvTile, std::move(config));
 
     emulation::expectNoFindings(findings, "prefillAttentionKernel");
     const std::vector<std::string> ownershipProblems = ownership.problems();
     EXPECT_TRUE(ownershipProblems.empty()) << "outputs written by the wrong CTA:"
                                            << emulation::joined(ownershipProblems);
     emulation::expectMatchesReference(batch, {.qRoundedToHalf = true,
-                                              .scale = 1.0 / std::sqrt(double(GetParam().geometry.headDim)),
+                                              .scale = 1.0 / std::sqrt(double(c.geometry.headDim)),
                                               .tolerance = kTolerance,
                                               .paddingZeros = false});
+}
+
+class PrefillEmulation : public testing::TestWithParam<EmulationCase> {};
+
+TEST_P(PrefillEmulation, MatchesFloat64AttentionWithoutHazards) {
+    const uint64_t seed = test::freshSeed();
+    SCOPED_TRACE(test::seedTrace(seed));
+    emulation::explainSegfaults();
+    const int headDim = GetParam().geometry.headDim;
+    runCase(GetParam(), kSharedPerSmA100, seed);
+    if (prefillKvTile(headDim, kSharedPerSmH100) != prefillKvTile(headDim, kSharedPerSmA100)) {
+        runCase(GetParam(), kSharedPerSmH100, seed);
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, PrefillEmulation, testing::ValuesIn(emulationCases()),

@@ -12,18 +12,18 @@
 #error "tests/cuda/emulation/shadow must come before the project root on the include path"
 #endif
 
-#include <algorithm>
 #include <span>
 #include <string>
 #include <utility>
 
+#include "kernels/cuda/attention_plan.h"
 #include "tests/cuda/emulation/prefill_kernel_host.h"
 
 namespace pagoda::cuda::prefill {
 
 // What the kernel's `extern __shared__ __half shared[]` names, sized for
-// the larger head dim.
-alignas(16) __half shared[std::max(prefillSharedBytes<64>(), prefillSharedBytes<128>()) / sizeof(__half)];
+// the largest configuration.
+alignas(16) __half shared[prefillSharedBytes(128, 64) / sizeof(__half)];
 
 }  // namespace pagoda::cuda::prefill
 
@@ -31,12 +31,11 @@ namespace pagoda::cuda::emulation {
 namespace {
 
 using prefill::kBr;
-using prefill::kKvTile;
 using prefill::kStride;
 
 // Names a shared byte in the kernel's layout: Q [kBr][D+8], then K buffers
-// 0 and 1 and V buffers 0 and 1, [kKvTile][D+8] each, in f16.
-template <int D>
+// 0 and 1 and V buffers 0 and 1, [Bc][D+8] each, in f16.
+template <int D, int Bc>
 std::string describeShared(size_t byteOffset) {
     const size_t element = byteOffset / sizeof(__half);
     const size_t row = element / kStride<D>;
@@ -44,30 +43,32 @@ std::string describeShared(size_t byteOffset) {
     if (row < size_t(kBr)) return "Q row " + std::to_string(row) + column;
     static constexpr const char* kTileNames[] = {"K buffer 0", "K buffer 1", "V buffer 0", "V buffer 1"};
     const size_t tileRow = row - size_t(kBr);
-    return std::string(kTileNames[tileRow / kKvTile<D>]) + " row " + std::to_string(tileRow % kKvTile<D>) + column;
+    return std::string(kTileNames[tileRow / Bc]) + " row " + std::to_string(tileRow % Bc) + column;
 }
 
-template <int D>
+template <int D, int Bc>
 Findings run(const AttentionArgs& args, const int32_t* tiles, int nTiles, LaunchConfig config) {
     config.gridX = unsigned(nTiles);
     config.gridY = unsigned(args.nHeads);
     config.threads = prefill::kThreads;
     config.shared = std::as_writable_bytes(std::span(prefill::shared));
-    config.sharedBytes = prefill::prefillSharedBytes<D>();
-    config.describeShared = describeShared<D>;
-    return launch(config, [&] { prefill::prefillAttentionKernel<D>(args, tiles); });
+    config.sharedBytes = prefillSharedBytes(D, Bc);
+    config.describeShared = describeShared<D, Bc>;
+    return launch(config, [&] { prefill::prefillAttentionKernel<D, Bc>(args, tiles); });
 }
 
 }  // namespace
 
-Findings runPrefillKernel(const AttentionArgs& args, const int32_t* tiles, int nTiles, LaunchConfig config) {
-    switch (args.kv.headDim) {
-        case 64: return run<64>(args, tiles, nTiles, std::move(config));
-        case 128: return run<128>(args, tiles, nTiles, std::move(config));
-    }
+Findings runPrefillKernel(const AttentionArgs& args, const int32_t* tiles, int nTiles, int kvTile,
+                          LaunchConfig config) {
+    const int D = args.kv.headDim;
+    if (D == 64 && kvTile == 64) return run<64, 64>(args, tiles, nTiles, std::move(config));
+    if (D == 128 && kvTile == 64) return run<128, 64>(args, tiles, nTiles, std::move(config));
+    if (D == 128 && kvTile == 32) return run<128, 32>(args, tiles, nTiles, std::move(config));
     Findings noKernel;
     noKernel.errorCount = 1;
-    noKernel.errors.push_back("no prefill kernel for head dim " + std::to_string(args.kv.headDim));
+    noKernel.errors.push_back("no prefill kernel for head dim " + std::to_string(D) + " with K/V tiles of " +
+                              std::to_string(kvTile));
     return noKernel;
 }
 

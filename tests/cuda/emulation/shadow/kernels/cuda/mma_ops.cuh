@@ -6,6 +6,7 @@
 // PAGODA_EMULATION_SHADOW_MMA_OPS lets the kernel's translation unit check
 // that this file, not the real one, was found.
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <source_location>
@@ -40,6 +41,13 @@ inline void copyAsyncCommit() { emulation::copyAsyncCommit(); }
 
 inline void copyAsyncWaitAll(std::source_location caller = std::source_location::current()) {
     emulation::copyAsyncWaitAll(caller);
+}
+
+// ex2.approx.ftz: the device's result is within about 2 ulp of this one;
+// subnormal results are flushed to zero as there.
+inline float exp2Approx(float x) {
+    const float y = std::exp2(x);
+    return std::fpclassify(y) == FP_SUBNORMAL ? 0.0f : y;
 }
 
 inline uint32_t packHalf2(float lo, float hi) {
