@@ -8,6 +8,10 @@
 //   device-to-device copy bandwidth measured in the same run; the weights
 //   are cycled through enough copies (at least 512 MiB) that no launch
 //   finds them in L2.
+// - Prefill attention (4k and 16k positions, 32 heads of 128, causal, f16
+//   K/V in 16-position blocks): the tensor-core kernel with K/V tiles of 32
+//   and of 64 positions (prefillKvTile picks 64 where two CTAs of it fit
+//   one SM), TFLOP/s counting 4 * heads * 128 * n(n+1)/2.
 // - Prefill (8 to 256 tokens): the f32 tiles that read blocks in place
 //   (quantMatmul) against the f16 panels; CudaBackend's switch
 //   (kDequantizedMinTokens, 8 tokens) was set from this table on an H200.
@@ -16,22 +20,27 @@
 //
 // usage: pagoda-cuda-microbench [--rows R] [--cols C] [--reps N]
 
+#include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "kernels/cpu/matmul.h"
+#include "kernels/cuda/attention_plan.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/dequantize.h"
 #include "kernels/cuda/device_context.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/matvec.h"
+#include "kernels/cuda/prefill_attention.h"
 #include "kernels/cuda/probe.h"
 #include "kernels/cuda/quant_matmul.h"
 
@@ -122,6 +131,80 @@ Status decodeTable(CudaContext& context, std::mt19937& rng, const Buffers& b, in
     return {};
 }
 
+// Prefill attention with each K/V tile size the kernel is compiled for at
+// head dim 128; the largest difference between their outputs as a sanity
+// check (f16 probabilities summed in another order).
+Status attentionTable(CudaContext& context, std::mt19937& rng, int reps) {
+    constexpr int kHeads = 32;
+    constexpr int kHeadDim = 128;
+    constexpr int kBlock = 16;
+    int device = 0;
+    int perBlock = 0;
+    PAGODA_CUDA_CHECK(cudaGetDevice(&device));
+    PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&perBlock, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    if (size_t(perBlock) < prefillSharedBytes(kHeadDim, 64)) {
+        std::printf("prefill attention: skipped, a CTA may have %d bytes of shared memory, 64-position tiles need %zu\n",
+                    perBlock, prefillSharedBytes(kHeadDim, 64));
+        return {};
+    }
+    std::printf("prefill attention: %d heads x %d, causal, one sequence; the device would pick %d-position K/V "
+                "tiles; milliseconds\n",
+                kHeads, kHeadDim, prefillKvTile(kHeadDim, context.sharedBytesPerSm()));
+    std::printf("%8s %12s %9s %12s %9s %9s %10s\n", "context", "32: ms", "TFLOP/s", "64: ms", "TFLOP/s", "64 vs 32",
+                "max |diff|");
+    std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+    for (int n : {4096, 16384}) {
+        const size_t rowElements = size_t(kHeads) * kHeadDim;
+        std::vector<float> q(size_t(n) * rowElements);
+        for (float& v : q) v = uniform(rng);
+        std::vector<__half> kv(q.size());
+        for (__half& v : kv) v = __float2half(uniform(rng));
+        PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer dQ, upload(context, q.data(), q.size() * sizeof(float)));
+        PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer dK, upload(context, kv.data(), kv.size() * sizeof(__half)));
+        std::shuffle(kv.begin(), kv.end(), rng);
+        PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer dV, upload(context, kv.data(), kv.size() * sizeof(__half)));
+        std::vector<int32_t> table(size_t(n / kBlock));
+        std::iota(table.begin(), table.end(), 0);
+        const AttentionGeometry geometry{kHeads, kHeads, kHeadDim, kBlock, 0};
+        PAGODA_CUDA_ASSIGN_OR_RETURN(const AttentionPlan plan,
+                                     planAttention(geometry, {{0, n, 0, table.data(), int(table.size())}}, {}));
+        PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer packed,
+                                     upload(context, plan.packed.data(), plan.packed.size() * sizeof(int32_t)));
+        AttentionArgs args;
+        args.q = dQ.as<float>();
+        args.nHeads = kHeads;
+        args.scale = 1.0f / std::sqrt(float(kHeadDim));
+        args.kv = {dK.data(), dV.data(), kHeads, kBlock, kHeadDim};
+        args.seqs = packed.as<int32_t>() + plan.seqOffset;
+        args.tables = packed.as<int32_t>() + plan.tableOffset;
+        const int32_t* tiles = packed.as<int32_t>() + plan.tileOffset;
+        const double flops = 4.0 * kHeads * kHeadDim * (double(n) * (n + 1) / 2);
+        double ms[2] = {};
+        std::vector<float> out[2];
+        for (int i = 0; i < 2; ++i) {
+            const int kvTile = i == 0 ? 32 : 64;
+            PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer dOut,
+                                         context.memory().allocate(q.size() * sizeof(float), MemoryUse::Workspace));
+            args.out = dOut.as<float>();
+            PAGODA_CUDA_ASSIGN_OR_RETURN(ms[i], context.timeMs(reps, [&] {
+                return prefillAttention(context.stream(), args, tiles, plan.nTiles, kvTile);
+            }));
+            out[i].resize(q.size());
+            PAGODA_CUDA_CHECK(cudaMemcpyAsync(out[i].data(), dOut.data(), q.size() * sizeof(float),
+                                              cudaMemcpyDeviceToHost, context.stream()));
+            PAGODA_CUDA_RETURN_IF_ERROR(context.synchronize());
+        }
+        float maxDiff = 0.0f;
+        for (size_t e = 0; e < q.size(); ++e) {
+            const float diff = std::fabs(out[0][e] - out[1][e]);
+            maxDiff = diff == diff ? std::max(maxDiff, diff) : INFINITY;  // NaN shows as inf
+        }
+        std::printf("%8d %12.3f %9.1f %12.3f %9.1f %8.2fx %10.2e\n", n, ms[0], flops / (ms[0] * 1e-3) / 1e12, ms[1],
+                    flops / (ms[1] * 1e-3) / 1e12, ms[0] / ms[1], maxDiff);
+    }
+    return {};
+}
+
 // Prefill: the f32 tiles that read blocks in place against f16 panels.
 Status prefillTable(CudaContext& context, std::mt19937& rng, const Buffers& b, int64_t rows, int64_t cols, int reps,
                     const std::vector<int64_t>& tokenCounts) {
@@ -165,6 +248,7 @@ Status run(int64_t rows, int64_t cols, int reps) {
         b.scratch,
         context->memory().allocate(gemmScratchBytes({DType::F16, nullptr, rows, cols}, maxTokens), MemoryUse::Workspace));
     PAGODA_CUDA_RETURN_IF_ERROR(decodeTable(*context, rng, b, rows, cols, reps));
+    PAGODA_CUDA_RETURN_IF_ERROR(attentionTable(*context, rng, std::max(1, reps / 4)));
     return prefillTable(*context, rng, b, rows, cols, reps, tokenCounts);
 }
 

@@ -100,9 +100,10 @@ else
 fi
 
 phase pagoda-cuda-microbench
-# Decode's matvec against cuBLAS and the f16 panels; where quantized
-# products should switch to f16 panels.
-step 90 "$build/bench/pagoda-cuda-microbench"
+# Decode's matvec against cuBLAS and the f16 panels; prefill attention
+# with K/V tiles of 32 and 64 positions; where quantized products should
+# switch to f16 panels.
+step 150 "$build/bench/pagoda-cuda-microbench"
 
 # pagoda-bench and the module of an earlier commit (tools/gpu_prebuild.sh
 # --baseline REV), on the same decode cases, for a before/after ratio from
