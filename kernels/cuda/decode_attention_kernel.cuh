@@ -110,18 +110,24 @@ __global__ void __launch_bounds__(kWarps * 32)
     const __half* kPool = static_cast<const __half*>(a.kv.k);
     const __half* vPool = static_cast<const __half*>(a.kv.v);
     // The warp's positions are begin + warp, + kWarps, ...; kLoads of them
-    // are loaded before any is used, so that their latencies overlap. The
-    // order of the softmax updates stays position order.
+    // are loaded before any is used, so that their latencies overlap: first
+    // their block-table entries, then their rows. The order of the softmax
+    // updates stays position order.
     for (int t0 = begin + warp; t0 < end; t0 += kWarps * kLoads) {
         float k[kLoads][DPL];
         float v[kLoads][DPL];
         bool present[kLoads];
+        int block[kLoads];
 #pragma unroll
         for (int u = 0; u < kLoads; ++u) {
             const int t = t0 + u * kWarps;
-            const int64_t offset = t < end ? kvRowOffset(a, s, t, kvHead) : -1;
-            present[u] = offset >= 0;  // the same on every lane
+            block[u] = t < end ? a.tables[s.tableOffset + t / a.kv.blockSize] : -1;
+        }
+#pragma unroll
+        for (int u = 0; u < kLoads; ++u) {
+            present[u] = block[u] >= 0;  // the same on every lane
             if (present[u]) {
+                const int64_t offset = kvSlotOffset(a, block[u], (t0 + u * kWarps) % a.kv.blockSize, kvHead);
                 loadHalfRow<DPL>(kPool + offset, lane, D, k[u]);
                 loadHalfRow<DPL>(vPool + offset, lane, D, v[u]);
             }
