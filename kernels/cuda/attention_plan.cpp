@@ -78,7 +78,13 @@ StatusOr<AttentionPlan> planAttention(const AttentionGeometry& g, const std::vec
     std::vector<int32_t> seqDescs;
     std::vector<int32_t> tables;
     std::vector<int32_t> rows;
-    std::vector<int32_t> tiles;
+    // Prefill tiles with the positions their queries read between them.
+    struct PrefillTile {
+        int32_t seq;
+        int32_t first;
+        int positions;
+    };
+    std::vector<PrefillTile> prefillTiles;
     std::vector<int32_t> copies;
     int maxDecodeContext = 0;
     const bool prefillKernel = !options.naive && hasPrefillKernel(g.headDim);
@@ -117,9 +123,19 @@ StatusOr<AttentionPlan> planAttention(const AttentionGeometry& g, const std::vec
                 maxDecodeContext = std::max(maxDecodeContext, pos + 1 - windowStart(pos, g.window));
             }
         } else {
-            for (int first = 0; first < seq.nQueries; first += kPrefillTileRows) tiles.insert(tiles.end(), {int32_t(s), first});
+            for (int first = 0; first < seq.nQueries; first += kPrefillTileRows) {
+                const int last = seq.startPos + std::min(seq.nQueries, first + kPrefillTileRows) - 1;
+                prefillTiles.push_back({int32_t(s), first, last + 1 - windowStart(seq.startPos + first, g.window)});
+            }
         }
     }
+    // Longest first, over every sequence (the kernel takes the heads of a
+    // tile one after another): the last CTAs to start are the shortest, so
+    // that no long tile starts when the rest of the grid is nearly done.
+    std::stable_sort(prefillTiles.begin(), prefillTiles.end(),
+                     [](const PrefillTile& x, const PrefillTile& y) { return x.positions > y.positions; });
+    std::vector<int32_t> tiles;
+    for (const PrefillTile& tile : prefillTiles) tiles.insert(tiles.end(), {tile.seq, tile.first});
     int nRows = int(rows.size() / kRowDescInts);
     if (options.padRowsTo > nRows) {
         // Padding tokens follow the batch's real tokens.

@@ -1,6 +1,8 @@
 #include "kernels/cuda/prefill_attention.h"
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <string>
 
 #include "kernels/cuda/attention_plan.h"
@@ -19,8 +21,8 @@ Status launchPrefill(cudaStream_t stream, const AttentionArgs& args, const int32
     // Above 48 KiB a kernel's dynamic shared memory must be opted into.
     PAGODA_CUDA_CHECK(
         cudaFuncSetAttribute(prefillAttentionKernel<D, Bc>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-    const dim3 grid(unsigned(nTiles), unsigned(args.nHeads));
-    prefillAttentionKernel<D, Bc><<<grid, kThreads, bytes, stream>>>(args, tiles);
+    const unsigned ctas = unsigned(nTiles) * unsigned(args.nHeads);
+    prefillAttentionKernel<D, Bc><<<ctas, kThreads, bytes, stream>>>(args, tiles);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
 }
@@ -32,7 +34,8 @@ Status prefillAttention(cudaStream_t stream, const AttentionArgs& args, const in
     if (nTiles == 0) return {};
     const int D = args.kv.headDim;
     if (D != 64 && D != 128) return Status::error("prefillAttention: head dim " + std::to_string(D) + " (64 or 128)");
-    if (nTiles < 0 || args.kv.nKvHeads < 1 || args.nHeads % args.kv.nKvHeads != 0 || args.nHeads > 65535) {
+    if (nTiles < 0 || args.kv.nKvHeads < 1 || args.nHeads % args.kv.nKvHeads != 0 ||
+        int64_t(nTiles) * args.nHeads > std::numeric_limits<int32_t>::max()) {
         return Status::error("prefillAttention: " + std::to_string(nTiles) + " tiles, " +
                              std::to_string(args.nHeads) + " heads over " + std::to_string(args.kv.nKvHeads) +
                              " KV heads");

@@ -28,7 +28,7 @@ __device__ __forceinline__ void mmaPair(float (&d0)[4], float (&d1)[4], const ui
     mma16816(d1, a, b[2], b[3]);
 }
 
-// grid: (nTiles, nHeads); block: kWarps warps, warp w owns query rows
+// grid: nTiles * nHeads; block: kWarps warps, warp w owns query rows
 // 32w..32w+31 of the tile as two 16-row m-tiles; K/V tiles of Bc
 // positions (prefillKvTile, attention_plan.h). Shared memory (dynamic,
 // prefillSharedBytes(D, Bc)): Q [kBr][D+8] in f16, then two K and two V
@@ -50,9 +50,10 @@ __global__ void __launch_bounds__(kThreads, 2) prefillAttentionKernel(AttentionA
     __half* kTiles = qTile + kBr * kS;  // [2][kBc][kS]
     __half* vTiles = kTiles + 2 * kBc * kS;
 
-    // The heaviest tiles (latest in their sequence) first.
-    const int tile = gridDim.x - 1 - blockIdx.x;
-    const int h = blockIdx.y;
+    // The plan lists the tiles longest first; the CTAs of one tile's heads
+    // come one after another.
+    const int tile = blockIdx.x / a.nHeads;
+    const int h = blockIdx.x % a.nHeads;
     const int seqIndex = tiles[2 * tile];
     const int firstQuery = tiles[2 * tile + 1];
     const SeqDesc s = loadSeq(a.seqs, seqIndex);

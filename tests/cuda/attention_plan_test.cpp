@@ -106,13 +106,32 @@ TEST(AttentionPlan, RoutesDecodeRowsAndPrefillTiles) {
     const std::vector<int32_t> rows(p.packed.begin() + long(p.rowOffset), p.packed.begin() + long(p.tileOffset));
     EXPECT_EQ(rows, (std::vector<int32_t>{0, 0, 2, 0}));
     const std::vector<int32_t> tiles(p.packed.begin() + long(p.tileOffset), p.packed.begin() + long(p.copyOffset));
-    EXPECT_EQ(tiles, (std::vector<int32_t>{1, 0, 1, 128}));
+    // Longest first: queries 128-129 read positions 0-139, queries 0-127 0-137.
+    EXPECT_EQ(tiles, (std::vector<int32_t>{1, 128, 1, 0}));
     // Decode context 151 on 2 rows x 2 KV heads (4 CTAs for 2 x 100 SMs):
     // 3 splits of 64 positions, partials per row, head and split.
     EXPECT_EQ(p.split.nSplits, 3);
     EXPECT_EQ(p.split.splitTokens, 64);
     EXPECT_EQ(p.partialBytes, size_t(2) * 8 * 3 * (2 + 128) * sizeof(float));
     EXPECT_GE(p.workspaceBytes(), p.partialBytes);
+}
+
+TEST(AttentionPlan, PrefillTilesOfEverySequenceAreOrderedByThePositionsTheyRead) {
+    const std::vector<int32_t> tableA = identityTable(19);
+    const std::vector<int32_t> tableB = identityTable(66);
+    // 300 queries from position 0 (tiles reading 128, 256 and 300
+    // positions); 50 from position 1000 (1050).
+    const std::vector<AttentionSequenceSpec> seqs = {{0, 300, 0, tableA.data(), 19}, {300, 50, 1000, tableB.data(), 66}};
+    auto tilesOf = [&](int window) {
+        auto plan = planAttention({4, 4, 64, 16, window}, seqs, {});
+        EXPECT_TRUE(plan.ok()) << plan.status().message();
+        return std::vector<int32_t>(plan->packed.begin() + long(plan->tileOffset),
+                                    plan->packed.begin() + long(plan->copyOffset));
+    };
+    EXPECT_EQ(tilesOf(0), (std::vector<int32_t>{1, 0, 0, 256, 0, 128, 0, 0}));
+    // A window of 200: 256 positions (queries 128-255), 249 (1000-1049),
+    // 243 (256-299), 128 (0-127).
+    EXPECT_EQ(tilesOf(200), (std::vector<int32_t>{0, 128, 1, 0, 0, 256, 0, 0}));
 }
 
 TEST(AttentionPlan, HeadDimsWithoutATensorCoreKernelRunPrefillRowsThroughTheDecodeKernel) {

@@ -105,9 +105,10 @@ AttentionShape attentionShape(const EmulationCase& c) {
 }
 
 // Which CTA wrote what. Before each CTA a copy of the output; after it,
-// every element that changed must lie in the rows of one tile and in head
-// blockIdx.y, and must not have been written before; in the end each
-// (tile, head) must have had exactly one writer.
+// every element that changed must lie in the rows and head of the CTA's
+// own (tile, head), blockIdx.x = tile * nHeads + head, and must not have
+// been written before; in the end each (tile, head) must have had exactly
+// one writer.
 class OutputOwnership {
 public:
     OutputOwnership(Batch& batch, const AttentionPlan& plan)
@@ -129,6 +130,9 @@ public:
         const std::vector<float>& out = m_batch.outWithGuards();
         const size_t rowElements = m_batch.rowElements();
         const int headDim = m_batch.shape().headDim;
+        const int nHeads = m_batch.shape().nHeads;
+        const int ctaTile = int(block.x) / nHeads;
+        const int ctaHead = int(block.x) % nHeads;
         int writtenTile = -1;
         int writtenHead = -1;
         bool stray = false;
@@ -142,11 +146,13 @@ public:
                 writtenTile = tile;
                 writtenHead = head;
             }
-            const bool own = tile >= 0 && tile == writtenTile && head == writtenHead && head == int(block.y);
+            const bool own = tile >= 0 && tile == writtenTile && head == writtenHead && tile == ctaTile &&
+                             head == ctaHead;
             if (!own && !stray) {
                 stray = true;
                 emulation::report(m_problems,
-                                  emulation::ctaName(block) + ", of head " + std::to_string(block.y) +
+                                  emulation::ctaName(block) + ", of tile " + std::to_string(ctaTile) + " head " +
+                                      std::to_string(ctaHead) +
                                       ", wrote batch row " + std::to_string(row) + " head " + std::to_string(head) +
                                       (tile < 0 ? ", which no tile owns" : ", of tile " + std::to_string(tile)) +
                                       (writtenTile >= 0 && !first ? ", besides tile " + std::to_string(writtenTile) +

@@ -48,8 +48,7 @@ std::string describeShared(size_t byteOffset) {
 
 template <int D, int Bc>
 Findings run(const AttentionArgs& args, const int32_t* tiles, int nTiles, LaunchConfig config) {
-    config.gridX = unsigned(nTiles);
-    config.gridY = unsigned(args.nHeads);
+    config.gridX = unsigned(nTiles) * unsigned(args.nHeads);
     config.threads = prefill::kThreads;
     config.shared = std::as_writable_bytes(std::span(prefill::shared));
     config.sharedBytes = prefillSharedBytes(D, Bc);
