@@ -17,6 +17,10 @@ constexpr unsigned kFullMask = 0xffffffffu;
 
 __host__ __device__ constexpr int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// silu(g) * u, as every SwiGLU on the device computes it (the swiglu
+// kernel and the matvec that fuses it), so that both give the same bits.
+__device__ __forceinline__ float swigluValue(float g, float u) { return g * u / (1.0f + expf(-g)); }
+
 __device__ __forceinline__ float warpSum(float v) {
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(kFullMask, v, offset);
     return v;

@@ -9,20 +9,34 @@
 namespace pagoda::cuda {
 namespace {
 
-template <DType T, int NT>
+template <DType T, int NT, mv::Product P>
 void launchTokens(cudaStream_t stream, const mv::Matrices& m, int64_t cols, const float* x, int64_t nTokens) {
-    const dim3 grid(m.firstCta[m.count], unsigned(ceilDiv(nTokens, NT)));
-    mv::matvecKernel<T, NT><<<grid, mv::kWarps * 32, 0, stream>>>(m, int64_t(rowBytes(T, size_t(cols))), x, cols,
-                                                                  nTokens);
+    const unsigned ctas = P == mv::Product::Plain ? m.firstCta[m.count] : unsigned(ceilDiv(m.rows[0], mv::kRows / 2));
+    const dim3 grid(ctas, unsigned(ceilDiv(nTokens, NT)));
+    mv::matvecKernel<T, NT, P><<<grid, mv::kWarps * 32, 0, stream>>>(m, int64_t(rowBytes(T, size_t(cols))), x, cols,
+                                                                     nTokens);
 }
 
-template <DType T>
+template <DType T, mv::Product P>
 void launch(cudaStream_t stream, const mv::Matrices& m, int64_t cols, const float* x, int64_t nTokens) {
     switch (mv::tokenGroup(nTokens)) {
-    case 1: launchTokens<T, 1>(stream, m, cols, x, nTokens); break;
-    case 4: launchTokens<T, 4>(stream, m, cols, x, nTokens); break;
-    default: launchTokens<T, 8>(stream, m, cols, x, nTokens); break;
+    case 1: launchTokens<T, 1, P>(stream, m, cols, x, nTokens); break;
+    case 4: launchTokens<T, 4, P>(stream, m, cols, x, nTokens); break;
+    default: launchTokens<T, 8, P>(stream, m, cols, x, nTokens); break;
     }
+}
+
+template <mv::Product P>
+Status launchType(cudaStream_t stream, DType type, const mv::Matrices& m, int64_t cols, const float* x,
+                  int64_t nTokens) {
+    switch (type) {
+    case DType::F32: launch<DType::F32, P>(stream, m, cols, x, nTokens); break;
+    case DType::F16: launch<DType::F16, P>(stream, m, cols, x, nTokens); break;
+    case DType::BF16: launch<DType::BF16, P>(stream, m, cols, x, nTokens); break;
+    default: visitQuantType(type, [&](auto q) { launch<decltype(q)::value, P>(stream, m, cols, x, nTokens); }); break;
+    }
+    PAGODA_CUDA_CHECK(cudaGetLastError());
+    return {};
 }
 
 std::string describe(const DeviceWeight& w) {
@@ -30,21 +44,8 @@ std::string describe(const DeviceWeight& w) {
            " matrix";
 }
 
-}  // namespace
-
-bool matvecTakes(const DeviceWeight& w) {
-    if (w.rows < 1 || w.cols < 8 || w.cols % 8 != 0) return false;
-    if (isCudaQuantType(w.type)) return w.cols % dtypeInfo(w.type).blockElements == 0;
-    const bool floatType = w.type == DType::F32 || w.type == DType::F16 || w.type == DType::BF16;
-    return floatType && reinterpret_cast<uintptr_t>(w.data) % 16 == 0;
-}
-
-Status matvecs(cudaStream_t stream, const DeviceWeight* w, float* const* y, int count, const float* x,
-               int64_t nTokens) {
-    if (count < 1 || count > kMatvecMaxMatrices) {
-        return Status::error("matvec: " + std::to_string(count) + " matrices in one launch (1 to " +
-                             std::to_string(kMatvecMaxMatrices) + ")");
-    }
+// The launch's matrices, checked as matvecs documents.
+StatusOr<mv::Matrices> matrices(const DeviceWeight* w, float* const* y, int count, const float* x, int64_t nTokens) {
     mv::Matrices m;
     m.count = count;
     for (int i = 0; i < count; ++i) {
@@ -66,16 +67,37 @@ Status matvecs(cudaStream_t stream, const DeviceWeight* w, float* const* y, int 
                              std::to_string(kMatvecMaxTokens) + ")");
     }
     if (reinterpret_cast<uintptr_t>(x) % 16 != 0) return Status::error("matvec: x is not 16-byte aligned");
-    if (nTokens == 0) return {};
-    const int64_t cols = w[0].cols;
-    switch (w[0].type) {
-    case DType::F32: launch<DType::F32>(stream, m, cols, x, nTokens); break;
-    case DType::F16: launch<DType::F16>(stream, m, cols, x, nTokens); break;
-    case DType::BF16: launch<DType::BF16>(stream, m, cols, x, nTokens); break;
-    default: visitQuantType(w[0].type, [&](auto q) { launch<decltype(q)::value>(stream, m, cols, x, nTokens); }); break;
+    return m;
+}
+
+}  // namespace
+
+bool matvecTakes(const DeviceWeight& w) {
+    if (w.rows < 1 || w.cols < 8 || w.cols % 8 != 0) return false;
+    if (isCudaQuantType(w.type)) return w.cols % dtypeInfo(w.type).blockElements == 0;
+    const bool floatType = w.type == DType::F32 || w.type == DType::F16 || w.type == DType::BF16;
+    return floatType && reinterpret_cast<uintptr_t>(w.data) % 16 == 0;
+}
+
+Status matvecs(cudaStream_t stream, const DeviceWeight* w, float* const* y, int count, const float* x,
+               int64_t nTokens) {
+    if (count < 1 || count > kMatvecMaxMatrices) {
+        return Status::error("matvec: " + std::to_string(count) + " matrices in one launch (1 to " +
+                             std::to_string(kMatvecMaxMatrices) + ")");
     }
-    PAGODA_CUDA_CHECK(cudaGetLastError());
-    return {};
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const mv::Matrices m, matrices(w, y, count, x, nTokens));
+    if (nTokens == 0) return {};
+    return launchType<mv::Product::Plain>(stream, w[0].type, m, w[0].cols, x, nTokens);
+}
+
+Status matvecSwiglu(cudaStream_t stream, const DeviceWeight& gate, const DeviceWeight& up, const float* x, float* out,
+                    int64_t nTokens) {
+    if (up.rows != gate.rows) return Status::error("matvecSwiglu: gate is " + describe(gate) + ", up " + describe(up));
+    const DeviceWeight w[] = {gate, up};
+    float* const y[] = {out, nullptr};
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const mv::Matrices m, matrices(w, y, 2, x, nTokens));
+    if (nTokens == 0) return {};
+    return launchType<mv::Product::Swiglu>(stream, gate.type, m, gate.cols, x, nTokens);
 }
 
 std::vector<std::vector<int>> matvecGroups(const std::vector<DeviceWeight>& w, const std::vector<bool>& viaMatvec) {

@@ -38,6 +38,13 @@ Status matvec(cudaStream_t stream, const DeviceWeight& w, const float* x, float*
 Status matvecs(cudaStream_t stream, const DeviceWeight* w, float* const* y, int count, const float* x,
                int64_t nTokens);
 
+// out = silu(gate x) * (up x) elementwise ([nTokens][gate.rows]), the
+// SwiGLU of a decode step's feed-forward, in one launch: gate and up as
+// matvecs takes them, with the same rows; each element's bits are those
+// of matvecs of the two and the swiglu kernel after it.
+Status matvecSwiglu(cudaStream_t stream, const DeviceWeight& gate, const DeviceWeight& up, const float* x, float* out,
+                    int64_t nTokens);
+
 // How products with one input share matvecs launches: the indices i with
 // viaMatvec[i], in groups of up to kMatvecMaxMatrices of one type and
 // column count (a Q4_K_M model's v may be Q6_K where q and k are Q4_K),

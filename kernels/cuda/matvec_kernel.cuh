@@ -124,37 +124,62 @@ struct Matrices {
     int count = 0;
 };
 
-// y[t][r] = sum_c W[r][c] x[t][c] for rows (blockIdx.x - firstCta[i]) *
-// kRows .. + kRows of the CTA's matrix i and tokens blockIdx.y * NT .. + NT.
-// grid: (firstCta[count], ceil(nTokens / NT)), kWarps * 32 threads.
-// w: [rows][rowBytes] of type T; x: [nTokens][cols] (16-byte aligned, cols
-// a multiple of 8).
-template <DType T, int NT>
+// What a CTA multiplies: kRows rows of the matrices (rowAt(r) null: past
+// a matrix's end), for tokens blockIdx.y * NT .. + NT.
+enum class Product {
+    // y[t][r] = sum_c W[r][c] x[t][c] for rows (blockIdx.x - firstCta[i]) *
+    // kRows .. + kRows of the CTA's matrix i.
+    Plain,
+    // m.y[0][t][r] = silu(gate[t][r]) * up[t][r] (swigluValue) for rows
+    // blockIdx.x * kRows / 2 .. + kRows / 2 of gate (m.w[0]) and of up
+    // (m.w[1]), each row summed as Plain sums it: the bits of the two
+    // products and the swiglu kernel after them.
+    Swiglu,
+};
+
+// grid: (Plain: firstCta[count]; Swiglu: ceil(rows / (kRows / 2)),
+// ceil(nTokens / NT)), kWarps * 32 threads. w: [rows][rowBytes] of type T;
+// x: [nTokens][cols] (16-byte aligned, cols a multiple of 8).
+template <DType T, int NT, Product P = Product::Plain>
 __global__ void __launch_bounds__(kWarps * 32)
     matvecKernel(Matrices m, int64_t rowBytes, const float* x, int64_t cols, int64_t nTokens) {
     __shared__ float partial[kWarps][kRows * NT];
+    constexpr int kHalf = kRows / 2;
     // The CTA's matrix, picked with constant indices (a parameter array
     // indexed at run time would be copied to local memory).
     const uint8_t* w = m.w[0];
     float* y = m.y[0];
     int64_t rows = m.rows[0];
     unsigned first = m.firstCta[0];
-    PAGODA_UNROLL
-    for (int i = 1; i < kMaxMatrices; ++i) {
-        if (i < m.count && blockIdx.x >= m.firstCta[i]) {
-            w = m.w[i];
-            y = m.y[i];
-            rows = m.rows[i];
-            first = m.firstCta[i];
+    if constexpr (P == Product::Plain) {
+        PAGODA_UNROLL
+        for (int i = 1; i < kMaxMatrices; ++i) {
+            if (i < m.count && blockIdx.x >= m.firstCta[i]) {
+                w = m.w[i];
+                y = m.y[i];
+                rows = m.rows[i];
+                first = m.firstCta[i];
+            }
         }
     }
     const int lane = threadIdx.x % 32;
     const int warp = threadIdx.x / 32;
-    const int64_t row0 = int64_t(blockIdx.x - first) * kRows;
+    // The rows of each matrix the CTA takes: kRows of one (Plain), kHalf
+    // of gate and the same kHalf of up (Swiglu).
+    constexpr int kRowsPerMatrix = P == Product::Plain ? kRows : kHalf;
+    const int64_t row0 = int64_t(blockIdx.x - first) * kRowsPerMatrix;
     const int64_t t0 = int64_t(blockIdx.y) * NT;
-    const int nRows = rows - row0 < kRows ? int(rows - row0) : kRows;
+    const int nRows = rows - row0 < kRowsPerMatrix ? int(rows - row0) : kRowsPerMatrix;
     const int nTok = nTokens - t0 < NT ? int(nTokens - t0) : NT;
     const int64_t nUnits = cols / 8;
+    // Row r of the CTA (r % kRowsPerMatrix < nRows: inside its matrix).
+    auto rowAt = [&](int r) {
+        if constexpr (P == Product::Plain) {
+            return w + (row0 + r) * rowBytes;
+        } else {
+            return (r < kHalf ? w : m.w[1]) + (row0 + r % kHalf) * rowBytes;
+        }
+    };
     float acc[kRows][NT] = {};
     for (int64_t u = warp * 32 + lane; u < nUnits; u += kWarps * 32) {
         float xs[NT][8];
@@ -175,9 +200,12 @@ __global__ void __launch_bounds__(kWarps * 32)
         }
         PAGODA_UNROLL
         for (int r = 0; r < kRows; ++r) {
-            if (r >= nRows) break;
+            if (r % kRowsPerMatrix >= nRows) {
+                if constexpr (P == Product::Plain) break;  // the rest are past the end too
+                continue;
+            }
             float v[8];
-            Units<T>::load8(w + (row0 + r) * rowBytes, u, v);
+            Units<T>::load8(rowAt(r), u, v);
             PAGODA_UNROLL
             for (int t = 0; t < NT; ++t) {
                 PAGODA_UNROLL
@@ -194,13 +222,21 @@ __global__ void __launch_bounds__(kWarps * 32)
         }
     }
     __syncthreads();
-    const int r = threadIdx.x / NT;
-    const int t = threadIdx.x % NT;
-    if (r < nRows && t < nTok) {
+    // Row r's sum for token t, over the warps in order.
+    auto rowSum = [&](int r, int t) {
         float sum = 0.0f;
         PAGODA_UNROLL
         for (int k = 0; k < kWarps; ++k) sum += partial[k][r * NT + t];
-        y[(t0 + t) * rows + row0 + r] = sum;
+        return sum;
+    };
+    const int r = threadIdx.x / NT;
+    const int t = threadIdx.x % NT;
+    if (r < nRows && t < nTok) {
+        if constexpr (P == Product::Plain) {
+            y[(t0 + t) * rows + row0 + r] = rowSum(r, t);
+        } else {
+            y[(t0 + t) * rows + row0 + r] = swigluValue(rowSum(r, t), rowSum(r + kHalf, t));
+        }
     }
 }
 

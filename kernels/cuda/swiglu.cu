@@ -12,8 +12,7 @@ namespace {
 // gate, up, out: [n]
 __global__ void swigluKernel(const float* gate, const float* up, float* out, int64_t n) {
     for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-        const float g = gate[i];
-        out[i] = g * up[i] / (1.0f + expf(-g));
+        out[i] = swigluValue(gate[i], up[i]);
     }
 }
 

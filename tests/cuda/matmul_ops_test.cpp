@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 
 #include "kernels/cpu/matmul.h"
@@ -15,6 +17,7 @@
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/matvec.h"
 #include "kernels/cuda/quant_matmul.h"
+#include "kernels/cuda/swiglu.h"
 #include "kernels/half.h"
 #include "tests/cuda/cuda_test_util.h"
 #include "tests/kernels/reference_blocks.h"
@@ -242,6 +245,46 @@ TEST_F(MatmulOps, MatvecsOfSeveralMatricesGiveEachMatrixsOwnBits) {
             }
         }
     }
+}
+
+// Gate and up with their SwiGLU in one launch: the bits of the two
+// products (matvecs) and the swiglu kernel after them.
+TEST_F(MatmulOps, MatvecSwigluGivesTheBitsOfTheProductsAndTheSwigluKernel) {
+    const uint64_t seed = pagoda::test::freshSeed();
+    SCOPED_TRACE(pagoda::test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+        for (int64_t nTokens : {1, 3, 8, 13, 32}) {
+            SCOPED_TRACE(testing::Message() << dtypeName(type) << ", " << nTokens << " tokens");
+            const int64_t rows = 67;
+            const int64_t cols = std::max<int64_t>(8, dtypeInfo(type).blockElements) * 9;
+            const Problem gate = makeProblem(rng, type, rows, cols, nTokens);
+            const Problem up = makeProblem(rng, type, rows, cols, nTokens);
+            DeviceBuffer dGate = upload(gate.weights);
+            DeviceBuffer dUp = upload(up.weights);
+            DeviceBuffer dX = upload(gate.x);
+            const DeviceWeight g{type, dGate.data(), rows, cols};
+            const DeviceWeight u{type, dUp.data(), rows, cols};
+            const size_t n = size_t(nTokens * rows);
+            DeviceBuffer fused = upload(std::vector<float>(n, NAN));
+            expectOk(matvecSwiglu(stream(), g, u, dX.as<float>(), fused.as<float>(), nTokens));
+            DeviceBuffer gateOut = upload(std::vector<float>(n, NAN));
+            DeviceBuffer upOut = upload(std::vector<float>(n, NAN));
+            const DeviceWeight both[] = {g, u};
+            float* const ys[] = {gateOut.as<float>(), upOut.as<float>()};
+            expectOk(matvecs(stream(), both, ys, 2, dX.as<float>(), nTokens));
+            expectOk(swiglu(stream(), gateOut.as<float>(), upOut.as<float>(), gateOut.as<float>(), int64_t(n)));
+            const std::vector<float> got = download<float>(fused, n);
+            for (float v : got) ASSERT_TRUE(std::isfinite(v));
+            EXPECT_EQ(download<uint32_t>(fused, n), download<uint32_t>(gateOut, n));
+        }
+    }
+    // Gate and up of different shapes are refused.
+    DeviceBuffer dummy = upload(std::vector<float>(64));
+    const Status rows = matvecSwiglu(stream(), {DType::F32, dummy.data(), 4, 8}, {DType::F32, dummy.data(), 2, 8},
+                                     dummy.as<float>(), dummy.as<float>(), 1);
+    ASSERT_FALSE(rows.ok());
+    EXPECT_EQ(rows.message(), "matvecSwiglu: gate is a 4 x 8 f32 matrix, up a 2 x 8 f32 matrix");
 }
 
 TEST_F(MatmulOps, LaunchersRejectTypesTheyDoNotRead) {

@@ -205,6 +205,101 @@ TEST_P(MatvecEmulation, MatchesTheFloat64ProductAndWritesEachOutputOnce) {
     }
 }
 
+// The gate and up products with their SwiGLU in one launch: every output
+// written once, by the CTA of its rows and tokens, nothing around it; each
+// bit for bit silu(gate) * up of the two products as matvecs computes them
+// (the emulated plain kernel) and swigluValue after them, which is what the
+// unfused decode step computes.
+class MatvecSwigluEmulation : public testing::TestWithParam<MatvecCase> {};
+
+TEST_P(MatvecSwigluEmulation, EqualsTheTwoProductsAndTheSwigluAfterThem) {
+    const MatvecCase c = GetParam();
+    const int64_t rows = c.rows.front();
+    const uint64_t seed = test::freshSeed();
+    SCOPED_TRACE(test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    emulation::explainSegfaults();
+
+    const size_t stride = rowBytes(c.type, size_t(c.cols));
+    GuardedWeights gate(c.type, rows, c.cols);
+    GuardedWeights up(c.type, rows, c.cols);
+    for (uint8_t* w : {gate.data(), up.data()}) {
+        for (int64_t r = 0; r < rows; ++r) {
+            const std::vector<float> row = randomFloats(rng, size_t(c.cols), 1.0f);
+            cpu::quantizeRow(c.type, row.data(), w + size_t(r) * stride, c.cols);
+        }
+    }
+    const std::vector<float> x = randomFloats(rng, size_t(c.nTokens * c.cols), 2.0f);
+    const std::vector<std::vector<float>> unfused =
+        runChecked(c.type, {gate.data(), up.data()}, {rows, rows}, c.cols, x.data(), c.nTokens, false, seed);
+
+    // out with a guard row of kUnwritten on each side.
+    std::vector<float> out(size_t((c.nTokens + 2) * rows), std::bit_cast<float>(kUnwritten));
+    std::vector<float> before;
+    std::vector<int> writes(out.size(), 0);
+    std::vector<std::string> problems;
+    const int tokensPerCta = emulation::matvecTokenGroup(c.nTokens);
+    emulation::LaunchConfig config;
+    config.shuffleThreads = c.shuffledThreads;
+    config.seed = seed;
+    config.beforeCta = [&](Index3) { before = out; };
+    config.afterCta = [&](Index3 block) {
+        for (size_t i = 0; i < out.size(); ++i) {
+            if (std::bit_cast<uint32_t>(out[i]) == std::bit_cast<uint32_t>(before[i])) continue;
+            ++writes[i];
+            const long at = long(i) - long(rows);
+            const long token = at < 0 ? -1 : at / rows;
+            const long row = at < 0 ? -1 : at % rows;
+            // A CTA takes kCtaRows / 2 rows of gate and of up.
+            if (at < 0 || token >= c.nTokens || row / (kCtaRows / 2) != long(block.x) ||
+                token / tokensPerCta != long(block.y)) {
+                emulation::report(problems, emulation::ctaName(block) + " wrote float " + std::to_string(at) + " of out");
+            }
+        }
+    };
+    const emulation::Findings findings = emulation::runMatvecSwigluKernel(
+        c.type, gate.data(), up.data(), rows, out.data() + rows, c.cols, x.data(), c.nTokens, config);
+    emulation::expectNoFindings(findings, "matvecKernel<Swiglu>");
+    EXPECT_TRUE(problems.empty()) << emulation::joined(problems);
+    for (size_t i = 0; i < out.size(); ++i) {
+        const bool proper = i >= size_t(rows) && i < size_t((c.nTokens + 1) * rows);
+        ASSERT_EQ(writes[i], proper ? 1 : 0) << "out float " << long(i) - long(rows);
+    }
+    for (int64_t t = 0; t < c.nTokens; ++t) {
+        for (int64_t r = 0; r < rows; ++r) {
+            const size_t at = size_t(t * rows + r);
+            const float want = emulation::swigluOnHost(unfused[0][at], unfused[1][at]);
+            const float got = out[size_t(rows) + at];
+            ASSERT_TRUE(std::isfinite(got)) << "row " << r << ", token " << t;
+            ASSERT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want))
+                << "row " << r << ", token " << t << ": fused " << got << ", unfused " << want;
+        }
+    }
+}
+
+std::vector<MatvecCase> swigluCases() {
+    std::vector<MatvecCase> out;
+    for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+        const int64_t block = std::max<int64_t>(8, dtypeInfo(type).blockElements);
+        const int64_t longRow = (kCtaLanes * 8 / block + 2) * block;
+        // An odd row count (the last CTA takes one row of each), each token
+        // group, several groups of 8.
+        out.push_back({type, {7}, longRow, 1, true});
+        out.push_back({type, {4}, block, 4, false});
+        out.push_back({type, {5}, longRow, 13, true});
+        out.push_back({type, {2}, block, 32, false});
+    }
+    return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(WeightTypes, MatvecSwigluEmulation, testing::ValuesIn(swigluCases()),
+                         [](const testing::TestParamInfo<MatvecCase>& info) {
+                             const MatvecCase& c = info.param;
+                             return std::string(dtypeName(c.type)) + "_" + std::to_string(c.rows.front()) + "x" +
+                                    std::to_string(c.cols) + "_" + std::to_string(c.nTokens) + "tok" +
+                                    (c.shuffledThreads ? "_shuffled" : "");
+                         });
+
 // Per type: one block's worth of columns (fewer units than a CTA's lanes)
 // and more than one pass of the lanes, not a whole number of passes.
 std::vector<MatvecCase> cases() {

@@ -16,26 +16,50 @@
 namespace pagoda::cuda::emulation {
 namespace {
 
-template <DType T, int NT>
+// CTAs of a Swiglu launch: each takes mv::kRows / 2 rows of gate and of up.
+int64_t matvecSwigluCtas(int64_t rows) { return (rows + mv::kRows / 2 - 1) / (mv::kRows / 2); }
+
+template <DType T, int NT, mv::Product P>
 Findings runTokens(const mv::Matrices& m, int64_t cols, const float* x, int64_t nTokens, LaunchConfig config) {
-    config.gridX = m.firstCta[m.count];
+    config.gridX = P == mv::Product::Plain ? m.firstCta[m.count] : unsigned(matvecSwigluCtas(m.rows[0]));
     config.gridY = unsigned((nTokens + NT - 1) / NT);
     config.gridZ = 1;
     config.threads = mv::kWarps * 32;
     const int64_t stride = int64_t(rowBytes(T, size_t(cols)));
-    return launch(config, [&] { mv::matvecKernel<T, NT>(m, stride, x, cols, nTokens); });
+    return launch(config, [&] { mv::matvecKernel<T, NT, P>(m, stride, x, cols, nTokens); });
 }
 
-template <DType T>
+template <DType T, mv::Product P>
 Findings run(const mv::Matrices& m, int64_t cols, const float* x, int64_t nTokens, LaunchConfig config) {
     switch (mv::tokenGroup(nTokens)) {
-    case 1: return runTokens<T, 1>(m, cols, x, nTokens, std::move(config));
-    case 4: return runTokens<T, 4>(m, cols, x, nTokens, std::move(config));
-    default: return runTokens<T, 8>(m, cols, x, nTokens, std::move(config));
+    case 1: return runTokens<T, 1, P>(m, cols, x, nTokens, std::move(config));
+    case 4: return runTokens<T, 4, P>(m, cols, x, nTokens, std::move(config));
+    default: return runTokens<T, 8, P>(m, cols, x, nTokens, std::move(config));
     }
 }
 
+template <mv::Product P>
+Findings runType(DType type, const mv::Matrices& m, int64_t cols, const float* x, int64_t nTokens,
+                 LaunchConfig config) {
+    switch (type) {
+    case DType::F32: return run<DType::F32, P>(m, cols, x, nTokens, std::move(config));
+    case DType::F16: return run<DType::F16, P>(m, cols, x, nTokens, std::move(config));
+    case DType::BF16: return run<DType::BF16, P>(m, cols, x, nTokens, std::move(config));
+    default: break;
+    }
+    Findings findings;
+    const bool quantized = visitQuantType(
+        type, [&](auto q) { findings = run<decltype(q)::value, P>(m, cols, x, nTokens, std::move(config)); });
+    if (!quantized) {
+        findings.errorCount = 1;
+        findings.errors.push_back("no matvec kernel for " + std::string(dtypeName(type)));
+    }
+    return findings;
+}
+
 }  // namespace
+
+float swigluOnHost(float gate, float up) { return swigluValue(gate, up); }
 
 int matvecTokenGroup(int64_t nTokens) { return mv::tokenGroup(nTokens); }
 
@@ -61,19 +85,18 @@ Findings runMatvecKernel(DType type, const uint8_t* const* w, const int64_t* row
         m.rows[i] = rows[i];
         m.firstCta[i + 1] = matvecFirstCta(rows, i + 1);
     }
-    switch (type) {
-    case DType::F32: return run<DType::F32>(m, cols, x, nTokens, std::move(config));
-    case DType::F16: return run<DType::F16>(m, cols, x, nTokens, std::move(config));
-    case DType::BF16: return run<DType::BF16>(m, cols, x, nTokens, std::move(config));
-    default: break;
-    }
-    const bool quantized = visitQuantType(
-        type, [&](auto q) { findings = run<decltype(q)::value>(m, cols, x, nTokens, std::move(config)); });
-    if (!quantized) {
-        findings.errorCount = 1;
-        findings.errors.push_back("no matvec kernel for " + std::string(dtypeName(type)));
-    }
-    return findings;
+    return runType<mv::Product::Plain>(type, m, cols, x, nTokens, std::move(config));
+}
+
+Findings runMatvecSwigluKernel(DType type, const uint8_t* gate, const uint8_t* up, int64_t rows, float* out,
+                               int64_t cols, const float* x, int64_t nTokens, LaunchConfig config) {
+    mv::Matrices m;
+    m.count = 2;
+    m.w[0] = gate;
+    m.w[1] = up;
+    m.y[0] = out;
+    m.rows[0] = m.rows[1] = rows;
+    return runType<mv::Product::Swiglu>(type, m, cols, x, nTokens, std::move(config));
 }
 
 }  // namespace pagoda::cuda::emulation

@@ -23,6 +23,16 @@ int matvecTokenGroup(int64_t nTokens);
 Findings runMatvecKernel(DType type, const uint8_t* const* w, const int64_t* rows, float* const* y, int count,
                          int64_t cols, const float* x, int64_t nTokens, LaunchConfig config);
 
+// matvecKernel<type, tokenGroup(nTokens), Product::Swiglu> as matvecSwiglu
+// launches it: grid (ceil(rows / (kRows / 2)), ceil(nTokens / NT)). gate, up:
+// [rows][rowBytes(type, cols)] (host memory); out: [nTokens][rows].
+Findings runMatvecSwigluKernel(DType type, const uint8_t* gate, const uint8_t* up, int64_t rows, float* out,
+                               int64_t cols, const float* x, int64_t nTokens, LaunchConfig config);
+
+// swigluValue (kernels/cuda/device_common.cuh) as the emulated kernels
+// compute it.
+float swigluOnHost(float gate, float up);
+
 // The CTAs of matrix i in such a launch: [first, first + ceil(rows / kRows)).
 unsigned matvecFirstCta(const int64_t* rows, int i);
 
