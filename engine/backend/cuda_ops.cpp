@@ -222,6 +222,12 @@ void CudaOps::swiglu(const float* gate, const float* up, float* out, int64_t n) 
     record(m_backend->swiglu(gate, up, out, n));
 }
 
+void CudaOps::matmulSwiglu(const cpu::WeightMatrix& gate, const cpu::WeightMatrix& up, const float* x, float* out,
+                           float* upScratch, int64_t nTokens) {
+    if (failed()) return;
+    record(m_backend->matmulSwiglu(gate.data, up.data, x, out, upScratch, nTokens));
+}
+
 void CudaOps::add(float* y, const float* x, int64_t n) {
     if (failed()) return;
     record(m_backend->add(y, x, n));

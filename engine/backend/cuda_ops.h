@@ -52,6 +52,8 @@ public:
                  int nTokens) override;
     void attention(KvCache& cache, int layer, const cpu::AttentionParams& params) override;
     void swiglu(const float* gate, const float* up, float* out, int64_t n) override;
+    void matmulSwiglu(const cpu::WeightMatrix& gate, const cpu::WeightMatrix& up, const float* x, float* out,
+                      float* upScratch, int64_t nTokens) override;
     void add(float* y, const float* x, int64_t n) override;
     void addBias(float* y, const float* bias, int64_t nRows, int64_t n) override;
 

@@ -149,6 +149,16 @@ public:
     virtual void attention(KvCache& cache, int layer, const cpu::AttentionParams& params) = 0;
     // out[i] = silu(gate[i]) * up[i]
     virtual void swiglu(const float* gate, const float* up, float* out, int64_t n) = 0;
+    // The feed-forward's first half: out = silu(gate x) * (up x)
+    // elementwise, gate and up with the same rows. matmuls() of the two (up
+    // into upScratch) and swiglu(), the default; a device backend may do it
+    // in one launch. x: [nTokens][cols]; out, upScratch: [nTokens][gate.rows]
+    virtual void matmulSwiglu(const cpu::WeightMatrix& gate, const cpu::WeightMatrix& up, const float* x, float* out,
+                              float* upScratch, int64_t nTokens) {
+        const MatmulOutput outputs[] = {{&gate, out}, {&up, upScratch}};
+        matmuls(outputs, x, nTokens);
+        swiglu(out, upScratch, out, nTokens * gate.rows);
+    }
     // y[i] += x[i]
     virtual void add(float* y, const float* x, int64_t n) = 0;
     // y[r][i] += bias[i] for every row r. y: [nRows][n], bias: [n]

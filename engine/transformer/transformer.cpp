@@ -142,9 +142,7 @@ void Transformer::layers(int n, KvCache& cache) {
         m_ops.matmul(layer.wo, m_act.att, m_act.xb2, n);
         m_ops.addRmsNorm(m_act.x, m_act.xb2, layer.ffnNorm.data(), m_act.xb, n, c.dim, c.rmsEps);
 
-        const MatmulOutput gateUp[] = {{&layer.gate, m_act.gate}, {&layer.up, m_act.up}};
-        m_ops.matmuls(gateUp, m_act.xb, n);
-        m_ops.swiglu(m_act.gate, m_act.up, m_act.gate, int64_t(n) * c.ffnDim);
+        m_ops.matmulSwiglu(layer.gate, layer.up, m_act.xb, m_act.gate, m_act.up, n);
         m_ops.matmul(layer.down, m_act.gate, m_act.xb2, n);
         if (l + 1 < c.nLayers) {
             m_ops.addRmsNorm(m_act.x, m_act.xb2, w.layers[l + 1].attnNorm.data(), m_act.xb, n, c.dim, c.rmsEps);

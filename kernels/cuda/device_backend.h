@@ -139,6 +139,10 @@ public:
                                const int32_t* positions, const int32_t* slots, const RopeShape& shape) = 0;
     virtual Status attention(const AttentionCall& call) = 0;
     virtual Status swiglu(const float* gate, const float* up, float* out, int64_t n) = 0;
+    // out = silu(gate x) * (up x) of two uploaded matrices with the same
+    // rows; upScratch: [nTokens][rows], for a path that needs up's product
+    virtual Status matmulSwiglu(const void* gate, const void* up, const float* x, float* out, float* upScratch,
+                                int64_t nTokens) = 0;
     virtual Status add(float* y, const float* x, int64_t n) = 0;
     // y: [nRows][n]; bias: an uploaded vector
     virtual Status addBias(float* y, const float* bias, int64_t nRows, int64_t n) = 0;

@@ -66,6 +66,9 @@ public:
     }
     Status attention(const AttentionCall&) override { return unusable(); }
     Status swiglu(const float*, const float*, float*, int64_t) override { return unusable(); }
+    Status matmulSwiglu(const void*, const void*, const float*, float*, float*, int64_t) override {
+        return unusable();
+    }
     Status add(float*, const float*, int64_t) override { return unusable(); }
     Status addBias(float*, const float*, int64_t, int64_t) override { return unusable(); }
     StatusOr<GraphMode> beginDecodeGraph(const DecodeStep&) override { return unusable(); }

@@ -249,6 +249,11 @@ public:
         calls.push_back("swiglu");
         m_cpu.swiglu(gate, up, out, n);
     }
+    void matmulSwiglu(const cpu::WeightMatrix& gate, const cpu::WeightMatrix& up, const float* x, float* out,
+                      float* upScratch, int64_t nTokens) override {
+        calls.push_back("matmulSwiglu");
+        m_cpu.matmulSwiglu(gate, up, x, out, upScratch, nTokens);
+    }
     void add(float* y, const float* x, int64_t n) override {
         calls.push_back("add");
         m_cpu.add(y, x, n);
@@ -272,8 +277,9 @@ private:
 
 // The fused entry points a device backend runs as one launch each: q, k and
 // v together, RoPE with the K/V store, each residual add with the norm
-// after it (but the last layer's); and the logits the same bits as on
-// CpuOps, which runs the fused ops as the unfused ones.
+// after it (but the last layer's), gate and up with their SwiGLU; and the
+// logits the same bits as on CpuOps, which runs the fused ops as the
+// unfused ones.
 TEST(ForwardOps, EachLayerUsesTheFusedEntryPoints) {
     const uint64_t seed = std::random_device{}();
     SCOPED_TRACE(testing::Message() << "seed " << seed);
@@ -300,8 +306,8 @@ TEST(ForwardOps, EachLayerUsesTheFusedEntryPoints) {
 
     std::vector<std::string> want = {"embed", "rmsNorm"};
     for (int l = 0; l < nLayers; ++l) {
-        want.insert(want.end(), {"matmuls:3", "ropeStoreKv", "attention", "matmul", "addRmsNorm", "matmuls:2",
-                                 "swiglu", "matmul", l + 1 < nLayers ? "addRmsNorm" : "add"});
+        want.insert(want.end(), {"matmuls:3", "ropeStoreKv", "attention", "matmul", "addRmsNorm", "matmulSwiglu",
+                                 "matmul", l + 1 < nLayers ? "addRmsNorm" : "add"});
     }
     want.insert(want.end(), {"copy", "rmsNorm", "matmul"});  // the last token's row, its logits
     EXPECT_EQ(recording.calls, want);

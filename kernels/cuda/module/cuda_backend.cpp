@@ -482,6 +482,20 @@ Status CudaBackend::swiglu(const float* gate, const float* up, float* out, int64
     return cuda::swiglu(stream(), gate, up, out, n);
 }
 
+Status CudaBackend::matmulSwiglu(const void* gate, const void* up, const float* x, float* out, float* upScratch,
+                                 int64_t nTokens) {
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight g, findMatrix(gate, "matmulSwiglu"));
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight u, findMatrix(up, "matmulSwiglu"));
+    // Decode: one launch for both products and the SwiGLU.
+    if (usesMatvec(g, nTokens) && usesMatvec(u, nTokens) && g.type == u.type && g.cols == u.cols && g.rows == u.rows) {
+        return matvecSwiglu(stream(), g, u, x, out, nTokens);
+    }
+    const void* weights[] = {gate, up};
+    float* const ys[] = {out, upScratch};
+    PAGODA_CUDA_RETURN_IF_ERROR(matmuls(weights, ys, 2, x, nTokens));
+    return cuda::swiglu(stream(), out, upScratch, out, nTokens * g.rows);
+}
+
 Status CudaBackend::add(float* y, const float* x, int64_t n) { return cuda::add(stream(), y, x, n); }
 
 Status CudaBackend::addBias(float* y, const float* bias, int64_t nRows, int64_t n) {

@@ -72,6 +72,8 @@ public:
                        const int32_t* positions, const int32_t* slots, const RopeShape& shape) override;
     Status attention(const AttentionCall& call) override;
     Status swiglu(const float* gate, const float* up, float* out, int64_t n) override;
+    Status matmulSwiglu(const void* gate, const void* up, const float* x, float* out, float* upScratch,
+                        int64_t nTokens) override;
     Status add(float* y, const float* x, int64_t n) override;
     Status addBias(float* y, const float* bias, int64_t nRows, int64_t n) override;
 
