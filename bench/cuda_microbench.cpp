@@ -100,6 +100,10 @@ Status decodeTable(CudaContext& context, std::mt19937& rng, const Buffers& b, in
         size_t next = 0;
         auto weight = [&] { return DeviceWeight{type, dW[next++ % copies].data(), rows, cols}; };
         const bool quantized = isCudaQuantType(type);
+        // The token counts, from 1, through which matvec stays the faster
+        // path: where CudaBackend's switch (usesMatvec) belongs.
+        int64_t fasterThrough = 0;
+        bool fasterSoFar = true;
         for (int64_t n : {1, 2, 4, 8, 16, 32}) {
             PAGODA_CUDA_ASSIGN_OR_RETURN(const double fused, context.timeMs(reps, [&] {
                 return matvec(context.stream(), weight(), b.x.as<float>(), b.y.as<float>(), n);
@@ -115,6 +119,8 @@ Status decodeTable(CudaContext& context, std::mt19937& rng, const Buffers& b, in
                 return gemm(context.blas(), context.stream(), w, b.x.as<float>(), b.y.as<float>(), n,
                             b.scratch.data());
             }));
+            fasterSoFar = fasterSoFar && fused < library;
+            if (fasterSoFar) fasterThrough = n;
             const double gbs = double(weights.size()) / (fused * 1e-3) / 1e9;
             std::printf("%-6s %7lld %9.1f %9.1f %7.1f%% %14.1f %7.2fx", std::string(dtypeName(type)).c_str(),
                         (long long)n, 1e3 * fused, gbs, 100.0 * gbs / copyGBs, 1e3 * library, library / fused);
@@ -126,6 +132,13 @@ Status decodeTable(CudaContext& context, std::mt19937& rng, const Buffers& b, in
                 std::printf(" %9.1f %7.2fx", 1e3 * tiles, tiles / fused);
             }
             std::printf("\n");
+        }
+        const char* other = quantized ? "the f16 panels" : "cuBLASLt";
+        if (fasterThrough == 0) {
+            std::printf("%-6s matvec slower than %s at 1 token\n", std::string(dtypeName(type)).c_str(), other);
+        } else {
+            std::printf("%-6s matvec faster than %s at every count measured through %lld tokens\n",
+                        std::string(dtypeName(type)).c_str(), other, (long long)fasterThrough);
         }
     }
     return {};
