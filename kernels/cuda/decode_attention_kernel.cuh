@@ -7,6 +7,7 @@
 #include "kernels/cuda/decode_split.h"
 #include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/host_device.h"
+#include "kernels/cuda/mma_ops.cuh"
 
 namespace pagoda::cuda::decode {
 
@@ -132,24 +133,38 @@ __global__ void __launch_bounds__(kWarps * 32)
                 loadHalfRow<DPL>(vPool + offset, lane, D, v[u]);
             }
         }
+        // Per head, the kLoads scores first, then one update of the running
+        // maximum, one rescale and one exponential per score.
 #pragma unroll
-        for (int u = 0; u < kLoads; ++u) {
-            if (!present[u]) continue;
+        for (int h = 0; h < MAXH; ++h) {
+            if (h >= nh) break;
+            float dot[kLoads];
+            float mNew = m[h];
 #pragma unroll
-            for (int h = 0; h < MAXH; ++h) {
-                if (h >= nh) break;
-                float dot = 0.0f;
+            for (int u = 0; u < kLoads; ++u) {
+                dot[u] = -INFINITY;
+                if (!present[u]) continue;
+                float sum = 0.0f;
 #pragma unroll
-                for (int i = 0; i < DPL; ++i) dot += q[h][i] * k[u][i];
-                dot = warpSum(dot);
-                const float mNew = fmaxf(m[h], dot);
-                const float correction = exp2f(m[h] - mNew);
-                const float p = exp2f(dot - mNew);
-                l[h] = l[h] * correction + p;
-#pragma unroll
-                for (int i = 0; i < DPL; ++i) acc[h][i] = acc[h][i] * correction + p * v[u][i];
-                m[h] = mNew;
+                for (int i = 0; i < DPL; ++i) sum += q[h][i] * k[u][i];
+                dot[u] = warpSum(sum);
+                mNew = fmaxf(mNew, dot[u]);
             }
+            if (mNew == -INFINITY) continue;  // none of the rows is present
+            // 2^-inf = 0: the first present rows leave nothing to rescale.
+            const float correction = exp2Approx(m[h] - mNew);
+            l[h] *= correction;
+#pragma unroll
+            for (int i = 0; i < DPL; ++i) acc[h][i] *= correction;
+#pragma unroll
+            for (int u = 0; u < kLoads; ++u) {
+                if (!present[u]) continue;
+                const float p = exp2Approx(dot[u] - mNew);
+                l[h] += p;
+#pragma unroll
+                for (int i = 0; i < DPL; ++i) acc[h][i] = fmaf(p, v[u][i], acc[h][i]);
+            }
+            m[h] = mNew;
         }
     }
 
