@@ -32,7 +32,8 @@ __device__ __forceinline__ void mmaPair(float (&d0)[4], float (&d1)[4], const ui
 // 32w..32w+31 of the tile as two 16-row m-tiles; K/V tiles of Bc
 // positions (prefillKvTile, attention_plan.h). Shared memory (dynamic,
 // prefillSharedBytes(D, Bc)): Q [kBr][D+8] in f16, then two K and two V
-// tiles [Bc][D+8], as they are in the pool (the V fragments are loaded transposed by ldmatrix.trans).
+// tiles [Bc][D+8], as they are in the pool (the V fragments are loaded
+// transposed by ldmatrix.trans).
 // K/V tiles arrive by cp.async, double buffered: tile j+1 is in flight
 // while tile j is used. Issuing the copies before S = Q Kᵀ, while only O is
 // live, keeps the paged address arithmetic out of the register peak.

@@ -145,10 +145,9 @@ TEST_F(AttentionOps, MatchesTheCpuOnEveryPath) {
                         // The prefill tile size this device gets, and at head
                         // dim 128 on a device with room for 64 also 32.
                         const size_t sharedSizes[] = {context().sharedBytesPerSm(), 0};
+                        const bool oneTile = prefillKvTile(headDim, sharedSizes[0]) == prefillKvTile(headDim, 0);
                         for (size_t sharedPerSm : sharedSizes) {
-                            if (sharedPerSm == 0 && prefillKvTile(headDim, sharedSizes[0]) == prefillKvTile(headDim, 0)) {
-                                continue;
-                            }
+                            if (sharedPerSm == 0 && oneTile) continue;
                             runCase(*this, {heads, kvHeads, headDim, window}, naive, expandKv, sharedPerSm, rng);
                             if (HasFatalFailure()) return;
                         }

@@ -121,7 +121,8 @@ TEST(AttentionPlan, PrefillTilesOfEverySequenceAreOrderedByThePositionsTheyRead)
     const std::vector<int32_t> tableB = identityTable(66);
     // 300 queries from position 0 (tiles reading 128, 256 and 300
     // positions); 50 from position 1000 (1050).
-    const std::vector<AttentionSequenceSpec> seqs = {{0, 300, 0, tableA.data(), 19}, {300, 50, 1000, tableB.data(), 66}};
+    const std::vector<AttentionSequenceSpec> seqs = {{0, 300, 0, tableA.data(), 19},
+                                                     {300, 50, 1000, tableB.data(), 66}};
     auto tilesOf = [&](int window) {
         auto plan = planAttention({4, 4, 64, 16, window}, seqs, {});
         EXPECT_TRUE(plan.ok()) << plan.status().message();

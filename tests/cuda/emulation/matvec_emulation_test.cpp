@@ -253,7 +253,8 @@ TEST_P(MatvecSwigluEmulation, EqualsTheTwoProductsAndTheSwigluAfterThem) {
             // A CTA takes kCtaRows / 2 rows of gate and of up.
             if (at < 0 || token >= c.nTokens || row / (kCtaRows / 2) != long(block.x) ||
                 token / tokensPerCta != long(block.y)) {
-                emulation::report(problems, emulation::ctaName(block) + " wrote float " + std::to_string(at) + " of out");
+                emulation::report(problems,
+                                  emulation::ctaName(block) + " wrote float " + std::to_string(at) + " of out");
             }
         }
     };
