@@ -156,7 +156,8 @@ Status attentionTable(CudaContext& context, std::mt19937& rng, int reps) {
     PAGODA_CUDA_CHECK(cudaGetDevice(&device));
     PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&perBlock, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
     if (size_t(perBlock) < prefillSharedBytes(kHeadDim, 64)) {
-        std::printf("prefill attention: skipped, a CTA may have %d bytes of shared memory, 64-position tiles need %zu\n",
+        std::printf("prefill attention: skipped, a CTA may have %d bytes of shared memory, 64-position tiles "
+                    "need %zu\n",
                     perBlock, prefillSharedBytes(kHeadDim, 64));
         return {};
     }
