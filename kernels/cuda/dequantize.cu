@@ -49,6 +49,9 @@ Status dequantizeToF16(cudaStream_t stream, const DeviceWeight& w, int64_t rowBe
                              ") of a " + std::to_string(w.rows) + " x " + std::to_string(w.cols) + " " +
                              std::string(dtypeName(w.type)) + " matrix");
     }
+    if (!quantBlocksAligned(w)) {
+        return Status::error("dequantizeToF16: " + std::string(dtypeName(w.type)) + " blocks misaligned");
+    }
     if (reinterpret_cast<uintptr_t>(out) % 16 != 0) return Status::error("dequantizeToF16: out is not 16-byte aligned");
     const int64_t groups = (rowEnd - rowBegin) * (w.cols / 8);
     if (groups == 0) return {};

@@ -23,6 +23,16 @@ inline bool isCudaQuantType(DType type) {
     return visitQuantType(type, [](auto) {});
 }
 
+// Whether w's blocks start as aligned as the kernels read them
+// (QuantTraits::kAlignment); the rows of a matrix whose data is keep it,
+// as every block size is a multiple of its alignment. True for the other
+// types.
+inline bool quantBlocksAligned(const DeviceWeight& w) {
+    int alignment = 1;
+    visitQuantType(w.type, [&](auto q) { alignment = QuantTraits<decltype(q)::value>::kAlignment; });
+    return reinterpret_cast<uintptr_t>(w.data) % uintptr_t(alignment) == 0;
+}
+
 // The types the CUDA kernels read: F32, F16, BF16 (cuBLAS) and the
 // block-quantized types above.
 inline bool isCudaWeightType(DType type) {

@@ -30,6 +30,9 @@ Status embedRows(cudaStream_t stream, const DeviceWeight& table, const int32_t* 
                              std::to_string(table.cols) + " " + std::string(dtypeName(table.type)) +
                              " table (columns must be a multiple of " + std::to_string(block) + ")");
     }
+    if (!quantBlocksAligned(table)) {
+        return Status::error("embedRows: " + std::string(dtypeName(table.type)) + " blocks misaligned");
+    }
     if (n == 0) return {};
     embedRowsKernel<<<n, 256, 0, stream>>>(table.type, static_cast<const uint8_t*>(table.data),
                                             rowBytes(table.type, size_t(table.cols)), table.rows, table.cols, ids, out);

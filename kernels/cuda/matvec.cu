@@ -51,8 +51,8 @@ StatusOr<mv::Matrices> matrices(const DeviceWeight* w, float* const* y, int coun
     for (int i = 0; i < count; ++i) {
         if (!matvecTakes(w[i])) {
             return Status::error("matvec: " + describe(w[i]) +
-                                 " (f32, f16, bf16 with 16-byte aligned rows, or block-quantized; columns a multiple "
-                                 "of 8 and of the block size)");
+                                 " (f32, f16, bf16 with 16-byte aligned rows, or block-quantized with aligned blocks; "
+                                 "columns a multiple of 8 and of the block size)");
         }
         if (w[i].type != w[0].type || w[i].cols != w[0].cols) {
             return Status::error("matvec: " + describe(w[i]) + " in one launch with " + describe(w[0]));
@@ -74,7 +74,7 @@ StatusOr<mv::Matrices> matrices(const DeviceWeight* w, float* const* y, int coun
 
 bool matvecTakes(const DeviceWeight& w) {
     if (w.rows < 1 || w.cols < 8 || w.cols % 8 != 0) return false;
-    if (isCudaQuantType(w.type)) return w.cols % dtypeInfo(w.type).blockElements == 0;
+    if (isCudaQuantType(w.type)) return w.cols % dtypeInfo(w.type).blockElements == 0 && quantBlocksAligned(w);
     const bool floatType = w.type == DType::F32 || w.type == DType::F16 || w.type == DType::BF16;
     return floatType && reinterpret_cast<uintptr_t>(w.data) % 16 == 0;
 }

@@ -24,7 +24,8 @@ constexpr int kMatvecMaxMatrices = 3;
 
 // Whether matvec takes w: an F32, F16, BF16 or block-quantized matrix
 // whose columns are a multiple of 8 (of the block size for quantized
-// types) and, for the float types, whose rows start 16-byte aligned.
+// types) and, for the float types, whose rows start 16-byte aligned (the
+// quantized ones: quantBlocksAligned).
 bool matvecTakes(const DeviceWeight& w);
 
 // y[t][r] = sum_c W[r][c] * x[t][c] with f32 accumulation. w: matvecTakes;

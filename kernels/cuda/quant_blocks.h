@@ -12,9 +12,12 @@
 // products of an fp16 scale, a 6- or 8-bit sub-block scale and q take at
 // most 23 bits), as cpu::dequantizeRow gives them.
 //
-// Blocks are only 2-byte aligned (Q4_0 18 bytes, Q5_0 22, Q6_K 210), so
-// they are read as bytes or 16-bit words, never wider.
+// Most blocks are only 2-byte aligned (Q4_0 18 bytes, Q5_0 22, Q6_K 210),
+// so they are read as bytes or 16-bit words. Q4_K (144 bytes) and Q5_K
+// (176) keep 8-byte alignment from a row start that has it
+// (QuantTraits::kAlignment), and are read in 32- and 64-bit words.
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -63,12 +66,14 @@ PAGODA_HD float smallIntToFloat(int q) {
 namespace detail {
 
 // Element i of an array of T at p (aligned for T): a plain load on the
-// device, memcpy on the host (the bytes are not T objects there).
+// device, memcpy on the host (the bytes are not T objects there; the CTA
+// emulator checks the alignment the device needs).
 template <class T>
 PAGODA_HD T load(const uint8_t* p, int64_t i) {
 #ifdef __CUDA_ARCH__
     return reinterpret_cast<const T*>(p)[i];
 #else
+    PAGODA_EXPECT_ALIGNED(p + i * int64_t(sizeof(T)), sizeof(T));
     T value;
     std::memcpy(&value, p + i * int64_t(sizeof(T)), sizeof(T));
     return value;
@@ -118,23 +123,41 @@ PAGODA_HD int q3kScale(const uint8_t* s, int j) {
 }
 
 // Sub-block j's 6-bit scale and min of a Q4_K / Q5_K block (layout in
-// dtype.h).
-PAGODA_HD void kScaleMin(const uint8_t* s, int j, int& scale, int& min) {
+// dtype.h) from its 12 scale bytes as three little-endian words: they are
+// in bytes j % 4 of the words (s[j % 4], s[j % 4 + 4], s[j % 4 + 8]).
+PAGODA_HD void kScaleMin(const uint32_t (&words)[3], int j, int& scale, int& min) {
+    const int shift = 8 * (j % 4);
+    const int b0 = int(words[0] >> shift) & 0xff;
+    const int b1 = int(words[1] >> shift) & 0xff;
+    const int b2 = int(words[2] >> shift) & 0xff;
     if (j < 4) {
-        scale = s[j] & 63;
-        min = s[j + 4] & 63;
+        scale = b0 & 63;
+        min = b1 & 63;
     } else {
-        scale = (s[j + 4] & 0x0f) | (s[j - 4] >> 6) << 4;
-        min = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+        scale = (b2 & 0x0f) | (b0 >> 6) << 4;
+        min = (b2 >> 4) | (b1 >> 6) << 4;
+    }
+}
+
+// Bit fields (byte i >> shift) & mask of the 8 bytes of a little-endian
+// 64-bit word, shift < 8.
+PAGODA_HD void bitFields8(uint64_t bytes, int shift, uint32_t mask, int (&q)[8]) {
+    const uint32_t lo = uint32_t(bytes) >> shift;
+    const uint32_t hi = uint32_t(bytes >> 32) >> shift;
+    PAGODA_UNROLL
+    for (int i = 0; i < 4; ++i) {
+        q[i] = int((lo >> (8 * i)) & mask);
+        q[4 + i] = int((hi >> (8 * i)) & mask);
     }
 }
 
 }  // namespace detail
 
-// Per block type: Block, kElements (32 or 256) and decode8(block, chunk, e,
-// v), which writes elements 8e..8e+7 (e < 4) of the block's 32-element chunk
-// `chunk` (elements 32 chunk .. 32 chunk + 31, chunk < kElements / 32) to
-// v[0..7] as f32 values.
+// Per block type: Block, kElements (32 or 256), kAlignment (the bytes a
+// block's address must be a multiple of: 2, or 8 for Q4_K and Q5_K) and
+// decode8(block, chunk, e, v), which writes elements 8e..8e+7 (e < 4) of the
+// block's 32-element chunk `chunk` (elements 32 chunk .. 32 chunk + 31,
+// chunk < kElements / 32) to v[0..7] as f32 values.
 template <DType Q>
 struct QuantTraits;
 
@@ -142,6 +165,7 @@ template <>
 struct QuantTraits<DType::Q8_0> {
     using Block = BlockQ8_0;
     static constexpr int kElements = kQK8_0;
+    static constexpr int kAlignment = 2;
     PAGODA_HD static void decode8(const Block& b, int /*chunk*/, int e, float* v) {
         const float d = halfBitsToFloat(b.d);
         PAGODA_UNROLL
@@ -159,6 +183,7 @@ template <class B, bool kOffset, bool kFiveBits>
 struct LegacyTraits {
     using Block = B;
     static constexpr int kElements = 32;
+    static constexpr int kAlignment = 2;
     PAGODA_HD static void decode8(const Block& b, int /*chunk*/, int e, float* v) {
         const float d = halfBitsToFloat(b.d);
         int q[8];
@@ -192,6 +217,7 @@ template <>
 struct QuantTraits<DType::Q2_K> {
     using Block = BlockQ2_K;
     static constexpr int kElements = kQK_K;
+    static constexpr int kAlignment = 2;
     PAGODA_HD static void decode8(const Block& b, int chunk, int e, float* v) {
         const int packed = b.scales[2 * chunk + e / 2];
         const float d = halfBitsToFloat(b.d) * float(packed & 0x0f);
@@ -208,6 +234,7 @@ template <>
 struct QuantTraits<DType::Q3_K> {
     using Block = BlockQ3_K;
     static constexpr int kElements = kQK_K;
+    static constexpr int kAlignment = 2;
     PAGODA_HD static void decode8(const Block& b, int chunk, int e, float* v) {
         const float d = halfBitsToFloat(b.d) * float(detail::q3kScale(b.scales, 2 * chunk + e / 2));
         int q[8];
@@ -221,22 +248,32 @@ struct QuantTraits<DType::Q3_K> {
 
 // Chunk j of a Q4_K / Q5_K block is sub-block j: its low 4 bits are the low
 // (j even) or high (j odd) nibbles of qs[32 (j / 2) ..]; Q5_K's bit 4 of
-// element i of chunk j is bit j of qh[i].
+// element i of chunk j is bit j of qh[i]. Read in words (kAlignment): d and
+// dmin as one 32-bit word, the scales as three, 8 elements' quants as one
+// 64-bit word (qs and qh start 8-byte aligned in the block).
 template <class B, bool kFiveBits>
 struct KTraits {
     using Block = B;
     static constexpr int kElements = kQK_K;
+    static constexpr int kAlignment = 8;
+    static_assert(sizeof(B) % kAlignment == 0 && offsetof(B, qs) % 8 == 0 && offsetof(B, scales) == 4);
     PAGODA_HD static void decode8(const Block& b, int chunk, int e, float* v) {
+        const uint8_t* bytes = reinterpret_cast<const uint8_t*>(&b);
+        const uint32_t dm = detail::load<uint32_t>(bytes, 0);
+        const uint32_t words[3] = {detail::load<uint32_t>(bytes, 1), detail::load<uint32_t>(bytes, 2),
+                                   detail::load<uint32_t>(bytes, 3)};
         int scale;
         int min;
-        detail::kScaleMin(b.scales, chunk, scale, min);
-        const float d = halfBitsToFloat(b.d) * float(scale);
-        const float m = halfBitsToFloat(b.dmin) * float(min);
+        detail::kScaleMin(words, chunk, scale, min);
+        const float d = halfBitsToFloat(uint16_t(dm & 0xffff)) * float(scale);
+        const float m = halfBitsToFloat(uint16_t(dm >> 16)) * float(min);
         int q[8];
-        detail::nibbles8(b.qs + 32 * (chunk / 2) + 8 * e, chunk % 2 == 1, q);
+        detail::bitFields8(detail::load<uint64_t>(b.qs + 32 * (chunk / 2) + 8 * e, 0), chunk % 2 == 1 ? 4 : 0, 0x0f,
+                           q);
         if constexpr (kFiveBits) {
+            static_assert(offsetof(B, qh) % 8 == 0);
             int h[8];
-            detail::bits8(b.qh + 8 * e, chunk, h);
+            detail::bitFields8(detail::load<uint64_t>(b.qh + 8 * e, 0), chunk, 1, h);
             PAGODA_UNROLL
             for (int i = 0; i < 8; ++i) q[i] |= h[i] << 4;
         }
@@ -258,6 +295,7 @@ template <>
 struct QuantTraits<DType::Q6_K> {
     using Block = BlockQ6_K;
     static constexpr int kElements = kQK_K;
+    static constexpr int kAlignment = 2;
     PAGODA_HD static void decode8(const Block& b, int chunk, int e, float* v) {
         const int h = chunk / 4;
         const int k = chunk % 4;
@@ -316,7 +354,8 @@ bool visitQuantType(DType type, F&& f) {
 
 // Element c of a row stored as `type`, one of the CUDA weight types
 // (isCudaWeightType); 0 for any other type. row: [rowBytes(type, cols)],
-// 4-byte aligned for F32, 2-byte for the others.
+// 4-byte aligned for F32, as QuantTraits::kAlignment says for the
+// block-quantized types, 2-byte for the others.
 PAGODA_HD float dequantElement(DType type, const uint8_t* row, int64_t c) {
     switch (type) {
     case DType::F32: return detail::load<float>(row, c);

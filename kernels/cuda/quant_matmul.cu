@@ -113,6 +113,9 @@ Status quantMatmul(cudaStream_t stream, const DeviceWeight& w, const float* x, f
                              std::string(dtypeName(w.type)) + " matrix (columns must be a multiple of " +
                              std::to_string(block) + ")");
     }
+    if (!quantBlocksAligned(w)) {
+        return Status::error("quantMatmul: " + std::string(dtypeName(w.type)) + " blocks misaligned");
+    }
     if (reinterpret_cast<uintptr_t>(x) % 16 != 0) return Status::error("quantMatmul: x is not 16-byte aligned");
     if (nTokens == 0) return {};
     if (nTokens <= kQuantMatvecMaxTokens) return matvec(stream, w, x, y, nTokens);

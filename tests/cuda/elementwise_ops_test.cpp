@@ -67,6 +67,9 @@ TEST(EmbeddingChecks, TablesOfOtherTypesOrPartialBlocksAreRejected) {
     EXPECT_EQ(partial.message(), "embedRows: 1 ids into a 4 x 96 q6_k table (columns must be a multiple of 256)");
     EXPECT_FALSE(embedRows(nullptr, {DType::Q8_K, buffer, 4, 256}, ids, 1, buffer).ok());
     EXPECT_TRUE(embedRows(nullptr, {DType::Q4_K, buffer, 4, 256}, ids, 0, buffer).ok());  // nothing to launch
+    const Status misaligned = embedRows(nullptr, {DType::Q4_K, buffer + 1, 4, 256}, ids, 1, buffer);
+    ASSERT_FALSE(misaligned.ok());
+    EXPECT_EQ(misaligned.message(), "embedRows: q4_k blocks misaligned");
 }
 
 // The launchers' checks come before any CUDA call: they run without a device.

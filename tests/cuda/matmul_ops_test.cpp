@@ -357,6 +357,10 @@ TEST(DequantizeChecks, OnlyBlockQuantizedRowsOfTheMatrixAlignedTo16Bytes) {
     EXPECT_FALSE(dequantizeToF16(nullptr, {DType::Q8_0, out, 4, 48}, 0, 4, out).ok());
     EXPECT_FALSE(dequantizeToF16(nullptr, {DType::Q8_0, out, 4, 64}, 0, 4, out + 1).ok());
     EXPECT_TRUE(dequantizeToF16(nullptr, {DType::Q8_0, out, 4, 64}, 3, 3, out).ok());  // no rows: nothing to launch
+    const Status misaligned = dequantizeToF16(nullptr, {DType::Q5_K, out + 2, 4, 256}, 0, 4, out);
+    ASSERT_FALSE(misaligned.ok());
+    EXPECT_EQ(misaligned.message(), "dequantizeToF16: q5_k blocks misaligned");
+    EXPECT_TRUE(dequantizeToF16(nullptr, {DType::Q6_K, out + 1, 4, 256}, 0, 0, out).ok());  // 2-byte blocks
 }
 
 // The launcher's checks come before any CUDA call: they run without a device.
@@ -374,6 +378,9 @@ TEST(QuantMatmulChecks, ColumnsMustBeAMultipleOfTheBlockSize) {
     for (DType type : kQuantTypes) {  // valid shapes, no tokens: nothing to launch
         EXPECT_TRUE(quantMatmul(nullptr, {type, x, 4, 512}, x, x, 0).ok()) << dtypeName(type);
     }
+    const Status misaligned = quantMatmul(nullptr, {DType::Q4_K, x + 1, 4, 256}, x, x, 1);
+    ASSERT_FALSE(misaligned.ok());
+    EXPECT_EQ(misaligned.message(), "quantMatmul: q4_k blocks misaligned");
 }
 
 // The launcher's checks come before any CUDA call: they run without a device.
@@ -384,12 +391,15 @@ TEST(MatvecChecks, FloatRowsAligned16ColumnsOfWholeBlocksAtMost32Tokens) {
     EXPECT_FALSE(matvecTakes({DType::F16, x + 1, 4, 40}));
     EXPECT_TRUE(matvecTakes({DType::Q4_0, x + 1, 4, 64}));  // blocks need 2-byte alignment only
     EXPECT_FALSE(matvecTakes({DType::Q4_K, x, 4, 128}));
+    EXPECT_TRUE(matvecTakes({DType::Q4_K, x + 2, 4, 256}));  // K-quant blocks are read in 8-byte words
+    EXPECT_FALSE(matvecTakes({DType::Q4_K, x + 1, 4, 256}));
+    EXPECT_FALSE(matvecTakes({DType::Q5_K, x + 1, 4, 256}));
     EXPECT_FALSE(matvecTakes({DType::Q8_0, x, 0, 64}));
     const Status shape = matvec(nullptr, {DType::BF16, x, 4, 36}, x, x, 1);
     ASSERT_FALSE(shape.ok());
     EXPECT_EQ(shape.message(),
-              "matvec: a 4 x 36 bf16 matrix (f32, f16, bf16 with 16-byte aligned rows, or block-quantized; columns a "
-              "multiple of 8 and of the block size)");
+              "matvec: a 4 x 36 bf16 matrix (f32, f16, bf16 with 16-byte aligned rows, or block-quantized with "
+              "aligned blocks; columns a multiple of 8 and of the block size)");
     const Status tokens = matvec(nullptr, {DType::F32, x, 4, 8}, x, x, 33);
     ASSERT_FALSE(tokens.ok());
     EXPECT_EQ(tokens.message(), "matvec: 33 tokens (at most 32)");
