@@ -5,8 +5,10 @@
 # roofline, prefill attention TFLOP/s at 4k and 16k) and its PyTorch peer
 # (tools/torch_peer.py, when torch with CUDA is installed), then decode of
 # 8b-gqa with Q4_K weights; between them, pagoda-cuda-microbench (the two
-# paths of quantized products by token count). Most telling first, each
-# under a time limit, so that a hang or a short lease loses the least.
+# paths of quantized products by token count); last, where NVIDIA's ncu is
+# installed, each kernel's share of a batch-1 decode step
+# (tools/ncu_decode_summary.py). Most telling first, each under a time
+# limit, so that a hang or a short lease loses the least.
 # Everything goes to $OUT (default build/gpu-bench-out) in at most seven
 # files (the device tool returns eight): phases.txt, log.txt (every
 # program's output), the two test suites' gtest JSON and three benchmark
@@ -123,6 +125,26 @@ if [ ${#quick[@]} -eq 0 ]; then
     phase pagoda-bench gpu q4_k
     step 150 "$build/app/bench/pagoda-bench" gpu --presets 8b-gqa --dtype q4_k --batches 1,8 --attention-contexts 4096 \
         --graphs 1 --json "$out/pagoda_gpu_q4_k.json"
+fi
+
+# Where a batch-1 decode step's GPU time goes, per kernel (Nsight Compute,
+# one kernel at a time, the clocks and caches left alone), for 8b-gqa with
+# F16 and with Q4_K weights: a summary to the log (the CSVs stay on the
+# device: $OUT holds at most eight files).
+if command -v ncu >/dev/null && [ ${#quick[@]} -eq 0 ]; then
+    for type in f16 q4_k; do
+        phase "ncu decode $type"
+        csv=$(mktemp)
+        if timeout 150 ncu --csv --print-units base --metrics gpu__time_duration.sum --clock-control none \
+            --cache-control none "$build/app/bench/pagoda-bench" gpu --presets 8b-gqa --dtype "$type" --batches 1 \
+            --graphs 0 --context 64 --steps 4 --prefill-tokens 1 --attention-contexts 128 >"$csv" 2>>"$log"; then
+            python3 "$root/tools/ncu_decode_summary.py" "$csv" --steps 4 2>&1 | tee -a "$log"
+        else
+            echo "gpu_bench.sh: ncu of $type decode failed or ran over 150 s" | tee -a "$out/phases.txt" "$log"
+            status=1
+        fi
+        rm -f "$csv"
+    done
 fi
 
 phase done
