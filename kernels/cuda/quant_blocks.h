@@ -83,6 +83,17 @@ PAGODA_HD T load(const uint8_t* p, int64_t i) {
 // Word i of 2-byte aligned bytes p (little endian: byte 2i is the low half).
 PAGODA_HD uint32_t word(const uint8_t* p, int i) { return load<uint16_t>(p, i); }
 
+// Bytes p[0..7] (2-byte aligned) as a little-endian word, in as few loads
+// as p's alignment allows: one, two or four. Where the lanes of a warp read
+// one block (the K-quants in the matvec: 32 units of 8 per block) the
+// branch is the same for all of them.
+PAGODA_HD uint64_t load8Bytes(const uint8_t* p) {
+    const uintptr_t address = reinterpret_cast<uintptr_t>(p);
+    if (address % 8 == 0) return load<uint64_t>(p, 0);
+    if (address % 4 == 0) return load<uint32_t>(p, 0) | uint64_t(load<uint32_t>(p, 1)) << 32;
+    return word(p, 0) | word(p, 1) << 16 | uint64_t(word(p, 2) | word(p, 3) << 16) << 32;
+}
+
 // The bit fields (p[i] >> shift) & mask of bytes p[0..7] (2-byte aligned),
 // shift < 8.
 PAGODA_HD void bitFields8(const uint8_t* p, int shift, uint32_t mask, int (&q)[8]) {
@@ -290,7 +301,9 @@ struct QuantTraits<DType::Q5_K> : KTraits<BlockQ5_K, true> {};
 // Chunk j = 4 h + k of a Q6_K block (half h, k < 4) takes its low 4 bits
 // from ql[64 h + 32 (k % 2) ..] (low nibbles for k < 2, high for k >= 2) and
 // bits 4-5 from bits 2k, 2k + 1 of qh[32 h ..]; 16-element sub-blocks, so
-// two scales per chunk.
+// two scales per chunk. The 210-byte blocks are 2-byte aligned, and every
+// fourth 8-byte aligned: 8 elements' ql and qh bytes are read as widely as
+// each block allows (load8Bytes).
 template <>
 struct QuantTraits<DType::Q6_K> {
     using Block = BlockQ6_K;
@@ -301,13 +314,11 @@ struct QuantTraits<DType::Q6_K> {
         const int k = chunk % 4;
         const float d = halfBitsToFloat(b.d) * float(b.scales[2 * chunk + e / 2]);
         int q[8];
-        detail::nibbles8(b.ql + 64 * h + 32 * (k % 2) + 8 * e, k >= 2, q);
+        detail::bitFields8(detail::load8Bytes(b.ql + 64 * h + 32 * (k % 2) + 8 * e), k >= 2 ? 4 : 0, 0x0f, q);
+        int high[8];
+        detail::bitFields8(detail::load8Bytes(b.qh + 32 * h + 8 * e), 2 * k, 3, high);
         PAGODA_UNROLL
-        for (int i = 0; i < 4; ++i) {
-            const uint32_t w = detail::word(b.qh + 32 * h + 8 * e, i) >> (2 * k);
-            q[2 * i] |= int(w & 3) << 4;
-            q[2 * i + 1] |= int((w >> 8) & 3) << 4;
-        }
+        for (int i = 0; i < 8; ++i) q[i] |= high[i] << 4;
         PAGODA_UNROLL
         for (int i = 0; i < 8; ++i) v[i] = d * smallIntToFloat(q[i] - 32);
     }
