@@ -41,7 +41,12 @@ int prefillKvTile(int headDim, size_t sharedBytesPerSm) {
     return 2 * (prefillSharedBytes(headDim, 64) + kReservedPerCta) <= sharedBytesPerSm ? 64 : 32;
 }
 
-int decodeHeadsPerCta(int headDim) { return headDim == 64 || headDim == 128 ? 8 : 4; }
+int decodeHeadsPerCta(int headDim, int group) {
+    const int most = headDim == 64 || headDim == 128 ? 8 : 4;
+    int heads = 1;
+    while (heads < group && heads < most) heads *= 2;
+    return heads;
+}
 
 size_t AttentionPlan::workspaceBytes() const { return attentionWorkspaceLayout(*this).total; }
 
@@ -160,7 +165,7 @@ StatusOr<AttentionPlan> planAttention(const AttentionGeometry& g, const std::vec
         }
         const int context = options.fixedContext > 0 ? options.fixedContext : maxDecodeContext;
         const int64_t ctas = int64_t(nRows) * plan.kvHeads *
-                             ceilDiv(g.nHeads / plan.kvHeads, decodeHeadsPerCta(g.headDim));
+                             ceilDiv(g.nHeads / plan.kvHeads, decodeHeadsPerCta(g.headDim, g.nHeads / plan.kvHeads));
         plan.split = planDecodeSplits(context, ctas, options.smCount, g.blockSize);
         if (plan.split.nSplits > 1) {
             plan.partialBytes = size_t(nRows) * g.nHeads * plan.split.nSplits * (2 + g.headDim) * sizeof(float);

@@ -98,8 +98,12 @@ constexpr size_t prefillSharedBytes(int headDim, int kvTile) {
 // holds two CTAs of 68 KiB, not of 102 KiB).
 int prefillKvTile(int headDim, size_t sharedBytesPerSm);
 
-// Query heads one decode CTA handles together (they share one KV head).
-int decodeHeadsPerCta(int headDim);
+// Query heads one decode CTA handles together (they share one KV head),
+// for `group` query heads per KV head: the group rounded up to a power of
+// two, at most 8 at head dims 64 and 128 and 4 at others (the kernel's
+// MAXH, which sizes its registers: an MHA CTA holds one head's state, not
+// eight).
+int decodeHeadsPerCta(int headDim, int group);
 
 struct AttentionPlan {
     // [seqs][tables][decode rows][prefill tiles][copies], offsets in ints.

@@ -11,6 +11,7 @@ namespace {
 using decode::decodeAttentionKernel;
 using decode::decodeReduceKernel;
 using decode::kWarps;
+using decode::visitDecodeKernel;
 
 template <int DPL, int MAXH>
 void launchDecode(cudaStream_t stream, const AttentionArgs& args, const int32_t* rows, int nRows,
@@ -26,7 +27,8 @@ void launchDecode(cudaStream_t stream, const AttentionArgs& args, const int32_t*
 Status decodeAttention(cudaStream_t stream, const AttentionArgs& args, const int32_t* rows, int nRows,
                        const DecodeSplitPlan& split, float* partials) {
     const int D = args.kv.headDim;
-    if (D < 2 || D > kMaxHeadDim || D % 2 != 0 || args.kv.nKvHeads < 1 || args.nHeads % args.kv.nKvHeads != 0) {
+    if (D < 2 || D > kMaxHeadDim || D % 2 != 0 || args.kv.nKvHeads < 1 || args.nHeads < 1 ||
+        args.nHeads % args.kv.nKvHeads != 0) {
         return Status::error("decodeAttention: head dim " + std::to_string(D) + ", " + std::to_string(args.nHeads) +
                              " heads over " + std::to_string(args.kv.nKvHeads) + " KV heads");
     }
@@ -36,13 +38,9 @@ Status decodeAttention(cudaStream_t stream, const AttentionArgs& args, const int
                              std::to_string(split.nSplits) + " splits");
     }
     if (nRows == 0) return {};
-    if (D == 64) {
-        launchDecode<2, 8>(stream, args, rows, nRows, split, partials);
-    } else if (D == 128) {
-        launchDecode<4, 8>(stream, args, rows, nRows, split, partials);
-    } else {
-        launchDecode<8, 4>(stream, args, rows, nRows, split, partials);
-    }
+    visitDecodeKernel(D, args.nHeads / args.kv.nKvHeads, [&](auto dpl, auto maxH) {
+        launchDecode<decltype(dpl)::value, decltype(maxH)::value>(stream, args, rows, nRows, split, partials);
+    });
     PAGODA_CUDA_CHECK(cudaGetLastError());
     if (split.nSplits > 1) {
         decodeReduceKernel<<<dim3(unsigned(args.nHeads), unsigned(nRows)), 128, 0, stream>>>(args, rows, nRows,

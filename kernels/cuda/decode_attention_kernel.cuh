@@ -9,6 +9,8 @@
 #include "kernels/cuda/host_device.h"
 #include "kernels/cuda/mma_ops.cuh"
 
+#include <type_traits>
+
 namespace pagoda::cuda::decode {
 
 constexpr int kWarps = 4;
@@ -205,6 +207,35 @@ __global__ void __launch_bounds__(kWarps * 32)
             part.acc[slot * D + d] = total;
         }
     }
+}
+
+// Calls f(std::integral_constant<int, DPL>{}, std::integral_constant<int,
+// MAXH>{}) for the decodeAttentionKernel instantiation of head dim
+// `headDim` with `group` query heads per KV head (MAXH =
+// decodeHeadsPerCta); false for a head dim without one (odd, or over
+// kMaxHeadDim). Host code: the launcher's and the emulator's dispatch.
+template <class F>
+bool visitDecodeKernel(int headDim, int group, F&& f) {
+    if (headDim < 2 || headDim > kMaxHeadDim || headDim % 2 != 0 || group < 1) return false;
+    auto withHeads = [&](auto dpl) {
+        constexpr int kDpl = decltype(dpl)::value;
+        switch (decodeHeadsPerCta(headDim, group)) {
+        case 1: f(dpl, std::integral_constant<int, 1>{}); break;
+        case 2: f(dpl, std::integral_constant<int, 2>{}); break;
+        case 4: f(dpl, std::integral_constant<int, 4>{}); break;
+        default:
+            if constexpr (kDpl < 8) f(dpl, std::integral_constant<int, 8>{});  // 8 heads: head dims 64 and 128
+            break;
+        }
+    };
+    if (headDim == 64) {
+        withHeads(std::integral_constant<int, 2>{});
+    } else if (headDim == 128) {
+        withHeads(std::integral_constant<int, 4>{});
+    } else {
+        withHeads(std::integral_constant<int, 8>{});
+    }
+    return true;
 }
 
 // Merges the splits of each (row, head). grid: (nHeads, nRows).

@@ -174,6 +174,17 @@ TEST(AttentionPlan, PrefillKvTilesAre64WhereTwoCtasOfThemFitAnSm) {
     EXPECT_EQ(ampere->prefillKvTile, 32);
 }
 
+TEST(AttentionPlan, DecodeCtasTakeTheirGroupRoundedUpToAPowerOfTwo) {
+    EXPECT_EQ(decodeHeadsPerCta(128, 1), 1);  // MHA: one head's state per CTA
+    EXPECT_EQ(decodeHeadsPerCta(128, 2), 2);
+    EXPECT_EQ(decodeHeadsPerCta(64, 3), 4);
+    EXPECT_EQ(decodeHeadsPerCta(128, 4), 4);
+    EXPECT_EQ(decodeHeadsPerCta(128, 7), 8);
+    EXPECT_EQ(decodeHeadsPerCta(64, 32), 8);
+    EXPECT_EQ(decodeHeadsPerCta(80, 12), 4);
+    EXPECT_EQ(decodeHeadsPerCta(96, 1), 1);
+}
+
 TEST(AttentionPlan, SplitPartialsAreSizedPerRowHeadAndSplit) {
     const AttentionGeometry g{32, 8, 128, 16, 0};
     const std::vector<int32_t> table = identityTable(256);

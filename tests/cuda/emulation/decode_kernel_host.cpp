@@ -48,22 +48,18 @@ __global__ void staticSharedProbeKernel(float* firstReads) {
 
 }  // namespace
 
-// As decode_attention.cu dispatches.
-int decodeKernelHeads(int headDim) {
-    if (headDim < 2 || headDim > kMaxHeadDim || headDim % 2 != 0) return 0;
-    return headDim == 64 || headDim == 128 ? 8 : 4;
-}
-
 Findings runDecodeAttentionKernel(const AttentionArgs& args, const int32_t* rows, int nRows,
                                   const DecodeSplitPlan& split, float* partials, LaunchConfig config) {
     const int D = args.kv.headDim;
-    if (decodeKernelHeads(D) == 0 || args.kv.nKvHeads < 1 || args.nHeads % args.kv.nKvHeads != 0) {
-        return noKernel("no decode kernel for head dim " + std::to_string(D) + ", " + std::to_string(args.nHeads) +
-                        " heads over " + std::to_string(args.kv.nKvHeads) + " KV heads");
-    }
-    if (D == 64) return runAttention<2, 8>(args, rows, nRows, split, partials, std::move(config));
-    if (D == 128) return runAttention<4, 8>(args, rows, nRows, split, partials, std::move(config));
-    return runAttention<8, 4>(args, rows, nRows, split, partials, std::move(config));
+    Findings findings = noKernel("no decode kernel for head dim " + std::to_string(D) + ", " +
+                                 std::to_string(args.nHeads) + " heads over " + std::to_string(args.kv.nKvHeads) +
+                                 " KV heads");
+    if (args.kv.nKvHeads < 1 || args.nHeads % args.kv.nKvHeads != 0) return findings;
+    decode::visitDecodeKernel(D, args.nHeads / args.kv.nKvHeads, [&](auto dpl, auto maxH) {
+        findings = runAttention<decltype(dpl)::value, decltype(maxH)::value>(args, rows, nRows, split, partials,
+                                                                           std::move(config));
+    });
+    return findings;
 }
 
 Findings runDecodeReduceKernel(const AttentionArgs& args, const int32_t* rows, int nRows, int nSplits,

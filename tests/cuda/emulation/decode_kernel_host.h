@@ -13,11 +13,8 @@
 
 namespace pagoda::cuda::emulation {
 
-// Query heads one attention CTA handles at this head dim (the MAXH of the
-// instantiation decode_attention.cu launches); 0 for none.
-int decodeKernelHeads(int headDim);
-
-// decodeAttentionKernel<DPL, MAXH> for args.kv.headDim over `rows`
+// decodeAttentionKernel<DPL, MAXH> as decode_attention.cu picks it
+// (decode::visitDecodeKernel) over `rows`
 // ([nRows][kRowDescInts], host memory): grid (split.nSplits,
 // nKvHeads * ceil(group / MAXH), nRows), decode::kWarps warps. `partials`
 // receives the splits' partials when split.nSplits > 1. `config` brings the
