@@ -137,7 +137,7 @@ if command -v ncu >/dev/null && [ ${#quick[@]} -eq 0 ]; then
         csv=$(mktemp)
         if timeout 150 ncu --csv --print-units base --metrics gpu__time_duration.sum --clock-control none \
             --cache-control none "$build/app/bench/pagoda-bench" gpu --presets 8b-gqa --dtype "$type" --batches 1 \
-            --graphs 0 --context 64 --steps 4 --prefill-tokens 1 --attention-contexts 128 >"$csv" 2>>"$log"; then
+            --graphs 0 --context 512 --steps 4 --prefill-tokens 1 --attention-contexts 128 >"$csv" 2>>"$log"; then
             python3 "$root/tools/ncu_decode_summary.py" "$csv" --steps 4 2>&1 | tee -a "$log"
         else
             echo "gpu_bench.sh: ncu of $type decode failed or ran over 150 s" | tee -a "$out/phases.txt" "$log"
