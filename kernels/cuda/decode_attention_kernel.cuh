@@ -44,6 +44,62 @@ __device__ __forceinline__ void loadHalfRow(const __half* row, int lane, int hea
     }
 }
 
+// Stage S of warpSumsAll's halving: a lane holds N >> S values; the lane
+// with bit 16 >> S set keeps the upper half of them, its partner the lower,
+// each adding the other's copy of the half it keeps.
+template <int N, int S>
+__device__ __forceinline__ void halveSums(float (&x)[N], int lane) {
+    if constexpr ((N >> S) > 1) {
+        constexpr int kHalf = (N >> S) / 2;
+        constexpr int kOffset = 16 >> S;
+        const bool upper = (lane & kOffset) != 0;
+        PAGODA_UNROLL
+        for (int i = 0; i < kHalf; ++i) {
+            const float send = upper ? x[i] : x[i + kHalf];
+            const float keep = upper ? x[i + kHalf] : x[i];
+            x[i] = keep + __shfl_xor_sync(kFullMask, send, kOffset);
+        }
+        halveSums<N, S + 1>(x, lane);
+    }
+}
+
+// Stage S of warpSumsAll's doubling, the halving's in reverse: a lane's
+// block of N >> (S + 1) sums and its partner's make the block twice as
+// long, the lane with bit 16 >> S set holding the upper half.
+template <int N, int S>
+__device__ __forceinline__ void doubleSums(float (&x)[N], int lane) {
+    if constexpr (S >= 0) {
+        constexpr int kCount = N >> (S + 1);
+        constexpr int kOffset = 16 >> S;
+        const bool upper = (lane & kOffset) != 0;
+        PAGODA_UNROLL
+        for (int i = 0; i < kCount; ++i) {
+            const float mine = x[i];
+            const float theirs = __shfl_xor_sync(kFullMask, mine, kOffset);
+            x[i] = upper ? theirs : mine;
+            x[i + kCount] = upper ? mine : theirs;
+        }
+        doubleSums<N, S - 1>(x, lane);
+    }
+}
+
+// Each lane's N partial values (N a power of two, at most 32) summed over
+// the warp, and all N sums then on every lane: recursive halving (the lanes
+// split the values between them, N - 1 shuffles, then log2(32 / N) to
+// finish each sum on the lanes that hold it) and recursive doubling (N - 1
+// shuffles to gather them): 2N - 2 + log2(32 / N) shuffles where N warp
+// sums take 5N. Additions pair lanes symmetrically, so every lane gets the
+// same bits.
+template <int N>
+__device__ __forceinline__ void warpSumsAll(float (&x)[N], int lane) {
+    static_assert(N >= 1 && N <= 32 && (N & (N - 1)) == 0);
+    constexpr int kStages = N >= 32 ? 5 : N >= 16 ? 4 : N >= 8 ? 3 : N >= 4 ? 2 : N >= 2 ? 1 : 0;
+    halveSums<N, 0>(x, lane);
+    PAGODA_UNROLL
+    for (int offset = 16 >> kStages; offset >= 1; offset /= 2) x[0] += __shfl_xor_sync(kFullMask, x[0], offset);
+    doubleSums<N, kStages - 1>(x, lane);
+}
+
 // Partials of split s of (row, head), in `partials`:
 // max [nRows][nHeads][nSplits], sum (same), accumulator [...][headDim].
 struct Partials {
@@ -133,10 +189,27 @@ __global__ void __launch_bounds__(kWarps * 32)
                 const int64_t offset = kvSlotOffset(a, block[u], (t0 + u * kWarps) % a.kv.blockSize, kvHead);
                 loadHalfRow<DPL>(kPool + offset, lane, D, k[u]);
                 loadHalfRow<DPL>(vPool + offset, lane, D, v[u]);
+            } else {
+                PAGODA_UNROLL
+                for (int i = 0; i < DPL; ++i) k[u][i] = v[u][i] = 0.0f;
             }
         }
-        // Per head, the kLoads scores first, then one update of the running
-        // maximum, one rescale and one exponential per score.
+        // Every head's score of every row: each lane's share of the dot
+        // products, then all of them summed over the warp at once.
+        float dots[MAXH * kLoads];
+#pragma unroll
+        for (int h = 0; h < MAXH; ++h) {
+#pragma unroll
+            for (int u = 0; u < kLoads; ++u) {
+                float sum = 0.0f;
+#pragma unroll
+                for (int i = 0; i < DPL; ++i) sum += q[h][i] * k[u][i];
+                dots[h * kLoads + u] = sum;
+            }
+        }
+        warpSumsAll(dots, lane);
+        // Per head, one update of the running maximum, one rescale and one
+        // exponential per score.
 #pragma unroll
         for (int h = 0; h < MAXH; ++h) {
             if (h >= nh) break;
@@ -144,12 +217,7 @@ __global__ void __launch_bounds__(kWarps * 32)
             float mNew = m[h];
 #pragma unroll
             for (int u = 0; u < kLoads; ++u) {
-                dot[u] = -INFINITY;
-                if (!present[u]) continue;
-                float sum = 0.0f;
-#pragma unroll
-                for (int i = 0; i < DPL; ++i) sum += q[h][i] * k[u][i];
-                dot[u] = warpSum(sum);
+                dot[u] = present[u] ? dots[h * kLoads + u] : -INFINITY;
                 mNew = fmaxf(mNew, dot[u]);
             }
             if (mNew == -INFINITY) continue;  // none of the rows is present
