@@ -96,7 +96,7 @@ step 300 "$build/app/bench/pagoda-bench" gpu "${quick[@]}" --graphs 1 --json "$o
 
 phase torch peer
 if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
-    step 180 python3 "$root/tools/torch_peer.py" "${quick[@]}" --json "$out/torch_peer.json"
+    step 300 python3 "$root/tools/torch_peer.py" "${quick[@]}" --json "$out/torch_peer.json"
 else
     echo "skip the PyTorch peer: no torch with CUDA in python3" | tee -a "$log"
 fi

@@ -2,7 +2,9 @@
 """The PyTorch peer of `pagoda-bench gpu`: the same shapes through a plain
 Llama-style decode loop in eager PyTorch (F16 weights, RMSNorm, RoPE,
 SwiGLU, scaled_dot_product_attention over a static KV cache) for prefill
-and decode, and causal prefill attention through
+and decode, decode also as one CUDA graph per step (static shapes, the
+cache masked past the position: what the eager Python loop's launch
+overhead hides), and causal prefill attention through
 scaled_dot_product_attention. Random weights:
 speed does not depend on their values. Prints a table; --json writes the
 numbers in the layout of pagoda-bench's JSON.
@@ -135,6 +137,33 @@ class Llama:
             x = x[:, -1:]
         return self.rms_norm(x, self.output_norm) @ self.output.T
 
+    @torch.inference_mode()
+    def decode_step(self, tokens, pos):
+        """One token per sequence ([batch, 1]) at position `pos` (a 0-d
+        device tensor): forward() of one token with every shape static, so
+        that a CUDA graph can capture it. K and V go to `pos` by index_copy_,
+        and attention reads the whole static cache with the positions past
+        `pos` masked (at most WARMUP_STEPS + steps rows more than it needs)."""
+        p, hd = self.p, self.head_dim
+        batch = tokens.shape[0]
+        positions = pos.view(1)
+        max_len = self.layers[0]["k_cache"].shape[2]
+        visible = (torch.arange(max_len, device=tokens.device) <= pos).view(1, 1, 1, max_len)
+        x = self.embedding[tokens]
+        for layer in self.layers:
+            h = self.rms_norm(x, layer["attn_norm"])
+            q = (h @ layer["wq"].T).view(batch, 1, p["heads"], hd).transpose(1, 2)
+            k = (h @ layer["wk"].T).view(batch, 1, p["kv_heads"], hd).transpose(1, 2)
+            v = (h @ layer["wv"].T).view(batch, 1, p["kv_heads"], hd).transpose(1, 2)
+            q, k = self.rope(q, positions), self.rope(k, positions)
+            layer["k_cache"].index_copy_(2, positions, k)
+            layer["v_cache"].index_copy_(2, positions, v)
+            att = attend(q, layer["k_cache"], layer["v_cache"], visible, p["heads"] // p["kv_heads"])
+            x = x + att.transpose(1, 2).reshape(batch, 1, p["heads"] * hd) @ layer["wo"].T
+            h = self.rms_norm(x, layer["ffn_norm"])
+            x = x + (F.silu(h @ layer["gate"].T) * (h @ layer["up"].T)) @ layer["down"].T
+        return self.rms_norm(x, self.output_norm) @ self.output.T
+
 
 def copy_bandwidth_gbs(device, nbytes=1 << 30, reps=20):
     src = torch.ones(nbytes, dtype=torch.uint8, device=device)
@@ -148,7 +177,10 @@ def copy_bandwidth_gbs(device, nbytes=1 << 30, reps=20):
     return 2.0 * nbytes * reps / (time.perf_counter() - start) / 1e9
 
 
-def time_decode(name, batch, context, steps, copy_gbs, device):
+def time_decode(name, batch, context, steps, copy_gbs, device, graphs=False):
+    """Decode steps after a `context`-token prompt, each waiting for its
+    logits (the next token needs them): forward() from Python, or with
+    `graphs` one CUDA graph of decode_step replayed per step."""
     p = PRESETS[name]
     max_len = context + WARMUP_STEPS + steps
     model = Llama(p, batch, max_len, device)
@@ -157,20 +189,43 @@ def time_decode(name, batch, context, steps, copy_gbs, device):
     for start in range(0, context, PREFILL_CHUNK):
         model.forward(prompt[:, start:start + PREFILL_CHUNK], start)
     ids = torch.randint(0, p["vocab"], (batch, WARMUP_STEPS + steps), generator=gen).to(device)
+    if graphs:
+        static_ids = ids[:, :1].clone()
+        static_pos = torch.tensor(context, dtype=torch.long, device=device)
+        # Warm up on a side stream before capturing, as torch.cuda.graph asks.
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                model.decode_step(static_ids, static_pos)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_logits = model.decode_step(static_ids, static_pos)  # held: the graph writes it on each replay
+
+        def step(i):
+            static_ids.copy_(ids[:, i:i + 1])
+            static_pos.fill_(context + i)
+            graph.replay()
+    else:
+        def step(i):
+            model.forward(ids[:, i:i + 1], context + i)
     torch.cuda.synchronize()
     for i in range(WARMUP_STEPS + steps):
         if i == WARMUP_STEPS:
             begin = time.perf_counter()
-        model.forward(ids[:, i:i + 1], context + i)
+        step(i)
         torch.cuda.synchronize()  # the next token needs these logits
     seconds = time.perf_counter() - begin
     hd = p["dim"] // p["heads"]
     kv_bytes_per_token = 2 * p["layers"] * p["kv_heads"] * hd * 2
     mean_context = context + WARMUP_STEPS + (steps + 1) / 2
     bytes_per_step = model.weight_bytes_per_step() + batch * mean_context * kv_bytes_per_token
+    if graphs:
+        del graph, static_logits
     del model
     torch.cuda.empty_cache()
-    return dict(preset=name, batch=batch, tok_s=batch * steps / seconds, step_ms=1e3 * seconds / steps,
+    return dict(preset=name, batch=batch, graphs=graphs, tok_s=batch * steps / seconds, step_ms=1e3 * seconds / steps,
                 bytes_per_step=bytes_per_step, roofline_tok_s=batch / (bytes_per_step / (copy_gbs * 1e9)))
 
 
@@ -241,11 +296,20 @@ def main():
     print(f"\nprefill, f16 weights, one {prefill_tokens}-token prompt per pass")
     for r in prefill:
         print(f"{r['preset']:>8} {r['tok_s']:>10.1f} tok/s")
-    decode = [time_decode(name, b, context, steps, copy_gbs, device) for name in presets for b in batches]
+    decode = []
+    for name in presets:
+        for b in batches:
+            decode.append(time_decode(name, b, context, steps, copy_gbs, device))
+            try:
+                decode.append(time_decode(name, b, context, steps, copy_gbs, device, graphs=True))
+            except (RuntimeError, TypeError) as error:  # the eager numbers stand without it
+                print(f"decode of {name} at batch {b} with a CUDA graph failed: {error}")
+                torch.cuda.empty_cache()
     print(f"\ndecode, f16 weights, context {context} + {steps} steps")
     for r in decode:
-        print(f"{r['preset']:>8} {r['batch']:>6} {r['tok_s']:>10.1f} tok/s {r['step_ms']:>9.2f} ms/step "
-              f"{100 * r['tok_s'] / r['roofline_tok_s']:>6.1f}% of {r['roofline_tok_s']:.1f} tok/s bound")
+        print(f"{r['preset']:>8} {r['batch']:>6} {'graph' if r['graphs'] else 'eager':>6} {r['tok_s']:>10.1f} tok/s "
+              f"{r['step_ms']:>9.2f} ms/step {100 * r['tok_s'] / r['roofline_tok_s']:>6.1f}% of "
+              f"{r['roofline_tok_s']:.1f} tok/s bound")
     if args.json:
         with open(args.json, "w") as out:
             json.dump(dict(device=torch.cuda.get_device_name(device), torch=torch.__version__, sdpa_enable_gqa=SDPA_GQA,
