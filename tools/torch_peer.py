@@ -106,33 +106,45 @@ class Llama:
         out = torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1).flatten(-2)
         return out.to(x.dtype)
 
-    @torch.inference_mode()
-    def forward(self, tokens, start, last_only=False):
-        """tokens: [batch, n] at positions start..start+n-1 of every sequence;
-        logits of every position, or of the last only."""
+    def layers_over(self, x, positions, store_and_attend):
+        """The layers over x ([batch, n, dim]) at `positions` ([n], device);
+        store_and_attend(layer, q, k, v) writes k and v to the layer's cache
+        and returns the attention output ([batch, heads, n, head_dim])."""
         p, hd = self.p, self.head_dim
-        batch, n = tokens.shape
-        positions = torch.arange(start, start + n, device=tokens.device)
-        x = self.embedding[tokens]
+        batch, n = x.shape[0], x.shape[1]
         for layer in self.layers:
             h = self.rms_norm(x, layer["attn_norm"])
             q = (h @ layer["wq"].T).view(batch, n, p["heads"], hd).transpose(1, 2)
             k = (h @ layer["wk"].T).view(batch, n, p["kv_heads"], hd).transpose(1, 2)
             v = (h @ layer["wv"].T).view(batch, n, p["kv_heads"], hd).transpose(1, 2)
             q, k = self.rope(q, positions), self.rope(k, positions)
+            att = store_and_attend(layer, q, k, v)
+            x = x + att.transpose(1, 2).reshape(batch, n, p["heads"] * hd) @ layer["wo"].T
+            h = self.rms_norm(x, layer["ffn_norm"])
+            x = x + (F.silu(h @ layer["gate"].T) * (h @ layer["up"].T)) @ layer["down"].T
+        return x
+
+    @torch.inference_mode()
+    def forward(self, tokens, start, last_only=False):
+        """tokens: [batch, n] at positions start..start+n-1 of every sequence;
+        logits of every position, or of the last only."""
+        p = self.p
+        n = tokens.shape[1]
+        # Causal within the chunk (from position 0: SDPA's is_causal); a
+        # decode step (n == 1) sees everything.
+        mask = None
+        if n > 1 and start > 0:
+            mask = torch.ones(n, start + n, dtype=torch.bool, device=tokens.device).tril(diagonal=start)
+
+        def store_and_attend(layer, q, k, v):
             layer["k_cache"][:, :, start:start + n] = k
             layer["v_cache"][:, :, start:start + n] = v
             keys = layer["k_cache"][:, :, :start + n]
             values = layer["v_cache"][:, :, :start + n]
-            # Causal within the chunk (from position 0: SDPA's is_causal); a
-            # decode step (n == 1) sees everything.
-            mask = None
-            if n > 1 and start > 0:
-                mask = torch.ones(n, start + n, dtype=torch.bool, device=tokens.device).tril(diagonal=start)
-            att = attend(q, keys, values, mask, p["heads"] // p["kv_heads"], causal=n > 1 and start == 0)
-            x = x + att.transpose(1, 2).reshape(batch, n, p["heads"] * hd) @ layer["wo"].T
-            h = self.rms_norm(x, layer["ffn_norm"])
-            x = x + (F.silu(h @ layer["gate"].T) * (h @ layer["up"].T)) @ layer["down"].T
+            return attend(q, keys, values, mask, p["heads"] // p["kv_heads"], causal=n > 1 and start == 0)
+
+        positions = torch.arange(start, start + n, device=tokens.device)
+        x = self.layers_over(self.embedding[tokens], positions, store_and_attend)
         if last_only:
             x = x[:, -1:]
         return self.rms_norm(x, self.output_norm) @ self.output.T
@@ -144,24 +156,17 @@ class Llama:
         that a CUDA graph can capture it. K and V go to `pos` by index_copy_,
         and attention reads the whole static cache with the positions past
         `pos` masked (at most WARMUP_STEPS + steps rows more than it needs)."""
-        p, hd = self.p, self.head_dim
-        batch = tokens.shape[0]
+        p = self.p
         positions = pos.view(1)
         max_len = self.layers[0]["k_cache"].shape[2]
         visible = (torch.arange(max_len, device=tokens.device) <= pos).view(1, 1, 1, max_len)
-        x = self.embedding[tokens]
-        for layer in self.layers:
-            h = self.rms_norm(x, layer["attn_norm"])
-            q = (h @ layer["wq"].T).view(batch, 1, p["heads"], hd).transpose(1, 2)
-            k = (h @ layer["wk"].T).view(batch, 1, p["kv_heads"], hd).transpose(1, 2)
-            v = (h @ layer["wv"].T).view(batch, 1, p["kv_heads"], hd).transpose(1, 2)
-            q, k = self.rope(q, positions), self.rope(k, positions)
+
+        def store_and_attend(layer, q, k, v):
             layer["k_cache"].index_copy_(2, positions, k)
             layer["v_cache"].index_copy_(2, positions, v)
-            att = attend(q, layer["k_cache"], layer["v_cache"], visible, p["heads"] // p["kv_heads"])
-            x = x + att.transpose(1, 2).reshape(batch, 1, p["heads"] * hd) @ layer["wo"].T
-            h = self.rms_norm(x, layer["ffn_norm"])
-            x = x + (F.silu(h @ layer["gate"].T) * (h @ layer["up"].T)) @ layer["down"].T
+            return attend(q, layer["k_cache"], layer["v_cache"], visible, p["heads"] // p["kv_heads"])
+
+        x = self.layers_over(self.embedding[tokens], positions, store_and_attend)
         return self.rms_norm(x, self.output_norm) @ self.output.T
 
 
