@@ -127,6 +127,16 @@ if [ ${#quick[@]} -eq 0 ]; then
         --graphs 1 --json "$out/pagoda_gpu_q4_k.json"
 fi
 
+# Decode at a long context (3584 positions: 7b holds 4096), where the split-context
+# attention kernel's share grows: the planner's split count (aimed at two
+# CTAs per SM) against what the MHA kernel's occupancy would allow is the
+# open question (docs/PERFORMANCE.md). To the log only.
+if [ ${#quick[@]} -eq 0 ]; then
+    phase "decode at context 3584"
+    step 150 "$build/app/bench/pagoda-bench" gpu --presets 7b,8b-gqa --batches 1,8 --context 3584 --steps 16 \
+        --prefill-tokens 1 --attention-contexts 128 --graphs 1
+fi
+
 # Where a batch-1 decode step's GPU time goes, per kernel (Nsight Compute,
 # one kernel at a time, the clocks and caches left alone), for 8b-gqa with
 # F16 and with Q4_K weights: a summary to the log (the CSVs stay on the
