@@ -442,10 +442,7 @@ Status CudaBackend::ropeStoreKv(int layer, float* q, float* k, const float* v, i
 }
 
 Status CudaBackend::attention(const AttentionCall& call) {
-    if (!m_kv || call.layer < 0 || call.layer >= m_kvShape.nLayers) {
-        return Status::error("attention: layer " + std::to_string(call.layer) + " of a KV pool with " +
-                             std::to_string(m_kv ? m_kvShape.nLayers : 0) + " layers");
-    }
+    PAGODA_CUDA_RETURN_IF_ERROR(checkKvLayer(call.layer, "attention"));
     AttentionArgs args;
     args.q = call.q;
     args.out = call.out;
