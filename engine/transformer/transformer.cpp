@@ -112,8 +112,9 @@ void Transformer::layers(int n, KvCache& cache) {
     m_ops.embed(w.tokenEmbedding, m_tokens, m_act.x);
 
     // Each residual add is fused with the norm after it (Ops::addRmsNorm):
-    // the FFN's norm, and the next layer's attention norm. Products with
-    // one input go together (Ops::matmuls): q, k and v; gate and up.
+    // the FFN's norm, and the next layer's attention norm. q, k and v go
+    // together (Ops::matmuls), gate and up with their SwiGLU
+    // (Ops::matmulSwiglu), RoPE with the K/V store (Ops::ropeStoreKv).
     if (c.nLayers > 0) m_ops.rmsNorm(m_act.x, w.layers[0].attnNorm.data(), m_act.xb, n, c.dim, c.rmsEps);
     for (int l = 0; l < c.nLayers; ++l) {
         const LayerWeights& layer = w.layers[l];
