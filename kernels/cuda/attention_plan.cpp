@@ -1,6 +1,7 @@
 #include "kernels/cuda/attention_plan.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 namespace pagoda::cuda {
@@ -16,19 +17,41 @@ std::string sequenceName(size_t index) { return "attention sequence " + std::to_
 
 }  // namespace
 
-DecodeSplitPlan planDecodeSplits(int maxContext, int64_t ctas, int smCount, int blockSize) {
+DecodeSplitPlan planDecodeSplits(int maxContext, int64_t ctas, int64_t residentCtas, int blockSize) {
     DecodeSplitPlan plan;
     blockSize = std::max(1, blockSize);
     if (maxContext <= 0) {
         plan.splitTokens = blockSize;
         return plan;
     }
-    const int64_t target = 2 * int64_t(std::max(1, smCount));
-    int64_t splits = ceilDiv(target, std::max<int64_t>(1, ctas));
-    splits = std::min<int64_t>(splits, ceilDiv(maxContext, kMinSplitTokens));
-    splits = std::clamp<int64_t>(splits, 1, kMaxSplits);
-    plan.splitTokens = decodeSplitTokens(maxContext, int(splits), blockSize);
-    plan.nSplits = int(ceilDiv(maxContext, plan.splitTokens));
+    ctas = std::max<int64_t>(1, ctas);
+    residentCtas = std::max<int64_t>(1, residentCtas);
+    // Splits of at least kMinSplitTokens, at most kMaxSplits, each a whole
+    // number of blocks: the counts `decodeSplitTokens` can give.
+    const int most = int(std::clamp<int64_t>(ceilDiv(maxContext, kMinSplitTokens), 1, kMaxSplits));
+    auto planFor = [&](int splits) {
+        DecodeSplitPlan p;
+        p.splitTokens = decodeSplitTokens(maxContext, splits, blockSize);
+        p.nSplits = int(ceilDiv(maxContext, p.splitTokens));
+        return p;
+    };
+    // FlashAttention-2's split heuristic (num_splits_heuristic in its
+    // flash_api.cpp), counted in resident CTAs: a launch of ctas * n CTAs
+    // runs ctas * n / residentCtas waves, and its efficiency is that over
+    // the whole waves it takes. Take the fewest splits within 85% of the
+    // best efficiency; none when the rows alone fill 80% of the device.
+    auto efficiency = [&](int splits) {
+        const double waves = double(ctas * splits) / double(residentCtas);
+        return waves / std::ceil(waves);
+    };
+    plan = planFor(1);
+    if (ctas * 5 >= residentCtas * 4) return plan;
+    double best = 0.0;
+    for (int n = 1; n <= most; ++n) best = std::max(best, efficiency(planFor(n).nSplits));
+    for (int n = 1; n <= most; ++n) {
+        plan = planFor(n);
+        if (efficiency(plan.nSplits) >= 0.85 * best) break;
+    }
     return plan;
 }
 
@@ -166,7 +189,8 @@ StatusOr<AttentionPlan> planAttention(const AttentionGeometry& g, const std::vec
         const int context = options.fixedContext > 0 ? options.fixedContext : maxDecodeContext;
         const int64_t ctas = int64_t(nRows) * plan.kvHeads *
                              ceilDiv(g.nHeads / plan.kvHeads, decodeHeadsPerCta(g.headDim, g.nHeads / plan.kvHeads));
-        plan.split = planDecodeSplits(context, ctas, options.smCount, g.blockSize);
+        plan.split = planDecodeSplits(context, ctas, int64_t(std::max(1, options.smCount)) * std::max(1, options.decodeCtasPerSm),
+                                      g.blockSize);
         if (plan.split.nSplits > 1) {
             plan.partialBytes = size_t(nRows) * g.nHeads * plan.split.nSplits * (2 + g.headDim) * sizeof(float);
         }

@@ -51,6 +51,10 @@ struct AttentionPlanOptions {
     bool naive = false;     // the materialized-scores baseline for every row
     bool expandKv = false;  // GQA off: K/V copied to one head per query head first
     int smCount = 108;
+    // Decode CTAs one SM holds at once (decodeCtasPerSm in
+    // decode_attention.h asks the runtime); 2 is FlashAttention-2's figure
+    // for its 128-thread split-KV CTAs.
+    int decodeCtasPerSm = 2;
     size_t sharedBytesPerSm = 0;  // the device's (prefillKvTile)
     // > 0: plan the decode split for this context whatever the batch holds,
     // so that the launch shape stays fixed (CUDA graph replay).
@@ -73,9 +77,11 @@ struct DecodeSplitPlan {
 };
 
 // Splits of a decode context of up to maxContext positions for `ctas`
-// CTAs before splitting (rows x KV-head groups), aiming at two waves over
-// smCount SMs, none of them empty at maxContext.
-DecodeSplitPlan planDecodeSplits(int maxContext, int64_t ctas, int smCount, int blockSize);
+// CTAs before splitting (rows x KV-head groups) on a device that holds
+// residentCtas of them at once: whole waves of resident CTAs, with as few
+// splits as come close to the best wave efficiency, none of them empty at
+// maxContext.
+DecodeSplitPlan planDecodeSplits(int maxContext, int64_t ctas, int64_t residentCtas, int blockSize);
 
 // Head dims the tensor-core prefill kernel is compiled for; other head
 // dims run every row through the decode kernel.

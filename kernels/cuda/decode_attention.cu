@@ -1,5 +1,6 @@
 #include "kernels/cuda/decode_attention.h"
 
+#include <algorithm>
 #include <string>
 
 #include "kernels/cuda/cuda_check.h"
@@ -48,6 +49,22 @@ Status decodeAttention(cudaStream_t stream, const AttentionArgs& args, const int
         PAGODA_CUDA_CHECK(cudaGetLastError());
     }
     return {};
+}
+
+StatusOr<int> decodeCtasPerSm(int headDim, int group) {
+    int ctas = 0;
+    cudaError_t error = cudaSuccess;
+    const bool known = visitDecodeKernel(headDim, group, [&](auto dpl, auto maxH) {
+        error = cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+            &ctas, decodeAttentionKernel<decltype(dpl)::value, decltype(maxH)::value>, kWarps * 32, 0);
+    });
+    if (!known) {
+        return Status::error("decode attention has no kernel for head dim " + std::to_string(headDim) +
+                             " (even, at most " + std::to_string(kMaxHeadDim) + ") and group " +
+                             std::to_string(group));
+    }
+    PAGODA_CUDA_CHECK(error);
+    return std::max(1, ctas);
 }
 
 }  // namespace pagoda::cuda

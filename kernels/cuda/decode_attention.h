@@ -21,4 +21,10 @@ namespace pagoda::cuda {
 Status decodeAttention(cudaStream_t stream, const AttentionArgs& args, const int32_t* rows, int nRows,
                        const DecodeSplitPlan& split, float* partials);
 
+// CTAs of the decode kernel for this head dim and group (query heads per
+// KV head) that one SM of the current device holds at once, from the
+// runtime's occupancy calculator: what AttentionPlanOptions::decodeCtasPerSm
+// plans the splits with.
+StatusOr<int> decodeCtasPerSm(int headDim, int group);
+
 }  // namespace pagoda::cuda

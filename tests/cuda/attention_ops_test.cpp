@@ -12,6 +12,7 @@
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/decode_attention.h"
 #include "kernels/cuda/kv_store.h"
 #include "tests/cuda/cuda_test_util.h"
 
@@ -100,6 +101,9 @@ void runCase(AttentionOps& test, const Case& c, bool naive, bool expandKv, size_
     options.expandKv = expandKv;
     options.smCount = test.context().device().smCount;
     options.sharedBytesPerSm = sharedPerSm;
+    const StatusOr<int> resident = decodeCtasPerSm(c.headDim, expandKv ? 1 : c.nHeads / c.nKvHeads);
+    ASSERT_TRUE(resident.ok()) << resident.status().message();
+    options.decodeCtasPerSm = resident.value();
     auto plan = planAttention({c.nHeads, c.nKvHeads, c.headDim, kBlockSize, c.window}, specs, options);
     ASSERT_TRUE(plan.ok()) << plan.status().message();
     DeviceBuffer dK = test.upload(kPool);
@@ -156,6 +160,22 @@ TEST_F(AttentionOps, MatchesTheCpuOnEveryPath) {
             }
         }
     }
+}
+
+// What the split planner is given: the occupancy of the very kernel the
+// launcher picks, at least one CTA and no more than an SM's 32.
+TEST_F(AttentionOps, DecodeOccupancyIsKnownForEveryKernel) {
+    for (int headDim : {16, 64, 80, 128, 256}) {
+        for (int group : {1, 2, 3, 4, 8, 12}) {
+            const StatusOr<int> ctas = decodeCtasPerSm(headDim, group);
+            ASSERT_TRUE(ctas.ok()) << ctas.status().message();
+            EXPECT_GE(ctas.value(), 1) << "head dim " << headDim << ", group " << group;
+            EXPECT_LE(ctas.value(), 32) << "head dim " << headDim << ", group " << group;
+        }
+    }
+    const StatusOr<int> tooWide = decodeCtasPerSm(300, 1);
+    ASSERT_FALSE(tooWide.ok());
+    EXPECT_NE(tooWide.status().message().find("no kernel for head dim 300"), std::string::npos);
 }
 
 }  // namespace

@@ -23,7 +23,7 @@ TEST(DecodeSplits, CoverTheContextInWholeBlocks) {
     for (int context : {1, 15, 16, 17, 255, 256, 1000, 4096, 16384, 100000}) {
         for (int64_t ctas : {1, 8, 32, 200, 5000}) {
             for (int blockSize : {1, 16, 32}) {
-                const DecodeSplitPlan plan = planDecodeSplits(context, ctas, 108, blockSize);
+                const DecodeSplitPlan plan = planDecodeSplits(context, ctas, 216, blockSize);
                 SCOPED_TRACE(testing::Message() << "context " << context << ", ctas " << ctas << ", block " << blockSize);
                 EXPECT_GE(plan.nSplits, 1);
                 EXPECT_LE(plan.nSplits, kMaxSplits);
@@ -36,16 +36,42 @@ TEST(DecodeSplits, CoverTheContextInWholeBlocks) {
 }
 
 TEST(DecodeSplits, SplitLongContextsOfSmallBatchesAndNotShortOnes) {
-    // One row, 8 KV heads on 132 SMs: 8 CTAs would idle the GPU.
-    const DecodeSplitPlan longOne = planDecodeSplits(32768, 8, 132, 16);
-    EXPECT_EQ(longOne.nSplits, kMaxSplits);
+    // One row, 8 KV heads, on 132 SMs of 2 resident CTAs: 8 CTAs would idle
+    // the GPU. 32 splits fill 256 of the 264 places; 28 (224) are the
+    // fewest within 85% of that.
+    const DecodeSplitPlan longOne = planDecodeSplits(32768, 8, 264, 16);
+    EXPECT_EQ(longOne.nSplits, 28);
     // Short contexts stay whole: a split streams at least kMinSplitTokens (64).
-    EXPECT_EQ(planDecodeSplits(50, 8, 132, 16).nSplits, 1);
-    EXPECT_EQ(planDecodeSplits(200, 8, 132, 16).nSplits, 4);
-    EXPECT_EQ(planDecodeSplits(600, 8, 132, 16).nSplits, 10);
-    // A big batch already fills the GPU.
-    EXPECT_EQ(planDecodeSplits(32768, 64 * 8, 132, 16).nSplits, 1);
-    EXPECT_EQ(planDecodeSplits(0, 8, 132, 16).nSplits, 1);
+    EXPECT_EQ(planDecodeSplits(50, 8, 264, 16).nSplits, 1);
+    EXPECT_EQ(planDecodeSplits(200, 8, 264, 16).nSplits, 4);
+    EXPECT_EQ(planDecodeSplits(600, 8, 264, 16).nSplits, 10);
+    // A batch that fills 80% of the resident CTAs is not split.
+    EXPECT_EQ(planDecodeSplits(32768, 64 * 8, 264, 16).nSplits, 1);
+    EXPECT_EQ(planDecodeSplits(32768, 212, 264, 16).nSplits, 1);
+    // 211 CTAs (just under 80%) are split 5 ways: 1055 CTAs, all but one
+    // of 4 waves.
+    EXPECT_EQ(planDecodeSplits(32768, 211, 264, 16).nSplits, 5);
+    EXPECT_EQ(planDecodeSplits(0, 8, 264, 16).nSplits, 1);
+}
+
+// Splits come in whole waves of the resident CTAs, as few as come within
+// 85% of the best wave efficiency.
+TEST(DecodeSplits, FillWholeWavesOfResidentCtas) {
+    // 7b at batch 8 (256 CTAs) where 1188 are resident (9 per SM on 132):
+    // 4 splits fill 86% of one wave; 5 would run a second wave of 92 CTAs.
+    EXPECT_EQ(planDecodeSplits(3584, 256, 1188, 16).nSplits, 4);
+    // The best is 23 splits (5888 CTAs: 99% of 5 waves), but 4 come within 85%.
+    EXPECT_EQ(planDecodeSplits(3584, 256, 1188, 16).splitTokens, 896);
+    // Where only 2 are resident per SM, 256 CTAs fill 97% of 264: no split.
+    EXPECT_EQ(planDecodeSplits(3584, 256, 264, 16).nSplits, 1);
+    // 7b at batch 1 (32 CTAs): kMaxSplits (32) fill 86% of one wave; 28
+    // splits of 128 are the fewest within 85% of that.
+    EXPECT_EQ(planDecodeSplits(3584, 32, 1188, 16).nSplits, 28);
+    // The count is judged by the splits it gives, not the one asked for:
+    // asking for 27 at 4096 gives splits of 160, so 26 of them.
+    const DecodeSplitPlan graph = planDecodeSplits(4096, 32, 1188, 16);
+    EXPECT_EQ(graph.nSplits, 29);
+    EXPECT_EQ(graph.splitTokens, 144);
 }
 
 // The kernel cuts each row's own context over the plan's splits, so a row
@@ -54,7 +80,7 @@ TEST(DecodeSplits, SplitLongContextsOfSmallBatchesAndNotShortOnes) {
 TEST(DecodeSplits, EachRowSpreadsItsOwnContextOverThePlannedSplits) {
     for (int maxContext : {64, 1000, 4096, 32768}) {
         for (int64_t ctas : {1, 32, 200}) {
-            const DecodeSplitPlan plan = planDecodeSplits(maxContext, ctas, 132, 16);
+            const DecodeSplitPlan plan = planDecodeSplits(maxContext, ctas, 264, 16);
             EXPECT_EQ(decodeSplitTokens(maxContext, plan.nSplits, 16), plan.splitTokens);
             for (int context : {1, 63, 64, 65, 544, 1000, 4095, 4096, 32768}) {
                 if (context > maxContext) continue;
@@ -65,20 +91,21 @@ TEST(DecodeSplits, EachRowSpreadsItsOwnContextOverThePlannedSplits) {
                 EXPECT_GE(tokens, kMinSplitTokens);
                 EXPECT_LE(tokens, plan.splitTokens);
                 EXPECT_GE(int64_t(plan.nSplits) * tokens, context) << "positions past the last split";
-                // Splits of the row's even share (at least 64): no fewer
-                // than the row's context allows.
+                // Splits of the row's even share (at least 64) rounded up
+                // to a whole block: at most 16 positions longer than the
+                // share, so no fewer than n * context / (context + 16n).
                 const int used = (context + tokens - 1) / tokens;
-                EXPECT_GE(used, std::min(plan.nSplits, context / (kMinSplitTokens + 16)));
+                const int64_t n = plan.nSplits;
+                EXPECT_GE(used, std::min<int64_t>(n * context / (context + 16 * n), context / (kMinSplitTokens + 16)));
             }
         }
     }
-    // A graph of 7b at batch 1 on an H200 (32 CTAs, 132 SMs) is planned for
-    // 4096 positions: 9 splits of 464. A 544-position row takes all 9, 64
-    // positions each, where one uniform split size would give it 2, the
-    // first 464 positions long.
-    const DecodeSplitPlan graph = planDecodeSplits(4096, 32, 132, 16);
-    EXPECT_EQ(graph.nSplits, 9);
-    EXPECT_EQ(graph.splitTokens, 464);
+    // A graph of 7b at batch 1 on an H200 (32 CTAs, 1188 resident) is
+    // planned for 4096 positions: 29 splits of 144. A 544-position row
+    // takes 9 of them, 64 positions each, where one uniform split size
+    // would give it 4, the first 144 positions long.
+    const DecodeSplitPlan graph = planDecodeSplits(4096, 32, 1188, 16);
+    EXPECT_EQ(graph.nSplits, 29);
     EXPECT_EQ(decodeSplitTokens(544, graph.nSplits, 16), 64);
 }
 
@@ -195,6 +222,25 @@ TEST(AttentionPlan, SplitPartialsAreSizedPerRowHeadAndSplit) {
     ASSERT_GT(plan->split.nSplits, 1);
     EXPECT_EQ(plan->partialBytes, size_t(1) * 32 * plan->split.nSplits * (2 + 128) * sizeof(float));
     EXPECT_GE(plan->workspaceBytes(), plan->partialBytes);
+}
+
+// The splits are planned for the resident CTAs the backend reports: 8 MHA
+// rows of 32 heads (256 CTAs) fill 2 per SM of 132, not 9.
+TEST(AttentionPlan, PlansSplitsForTheDecodeCtasAnSmHolds) {
+    const AttentionGeometry g{32, 32, 128, 16, 0};
+    const std::vector<int32_t> table = identityTable(224);
+    std::vector<AttentionSequenceSpec> seqs(8, {0, 1, 3583, table.data(), 224});
+    for (int r = 0; r < 8; ++r) seqs[size_t(r)].queryOffset = r;
+    AttentionPlanOptions options;
+    options.smCount = 132;
+    options.decodeCtasPerSm = 2;
+    auto two = planAttention(g, seqs, options);
+    options.decodeCtasPerSm = 9;
+    auto nine = planAttention(g, seqs, options);
+    ASSERT_TRUE(two.ok() && nine.ok());
+    EXPECT_EQ(two->split.nSplits, 1);
+    EXPECT_EQ(nine->split.nSplits, 4);
+    EXPECT_EQ(nine->partialBytes, size_t(8) * 32 * 4 * (2 + 128) * sizeof(float));
 }
 
 TEST(AttentionPlan, NaiveRunsEveryRowAndSizesTheScoreMatrixByTheLongestContext) {

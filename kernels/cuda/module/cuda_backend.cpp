@@ -9,6 +9,7 @@
 
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/decode_attention.h"
 #include "kernels/cuda/dequantize.h"
 #include "kernels/cuda/embedding.h"
 #include "kernels/cuda/gemm.h"
@@ -461,11 +462,9 @@ Status CudaBackend::attention(const AttentionCall& call) {
     }
     const AttentionGeometry geometry{call.nHeads, m_kvShape.nKvHeads, m_kvShape.headDim, m_kvShape.blockSize,
                                      call.window};
-    AttentionPlanOptions options;
+    PAGODA_CUDA_ASSIGN_OR_RETURN(AttentionPlanOptions options, attentionOptions(call.nHeads, call.expandKv));
     options.naive = call.naive;
     options.expandKv = call.expandKv;
-    options.smCount = device().smCount;
-    options.sharedBytesPerSm = m_context->sharedBytesPerSm();
     const std::vector<AttentionSequenceSpec> sequences(call.sequences, call.sequences + call.nSequences);
     PAGODA_CUDA_ASSIGN_OR_RETURN(const AttentionPlan plan, planAttention(geometry, sequences, options));
     PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_attentionWorkspace, plan.workspaceBytes(), MemoryUse::Workspace));
@@ -473,6 +472,20 @@ Status CudaBackend::attention(const AttentionCall& call) {
                                  m_attentionMetadata.stage(m_context->memory(), stream(), plan.packed.data(),
                                                            plan.packed.size()));
     return runAttention(stream(), args, plan, packed, m_attentionWorkspace.data());
+}
+
+StatusOr<AttentionPlanOptions> CudaBackend::attentionOptions(int nHeads, bool expandKv) {
+    AttentionPlanOptions options;
+    options.smCount = device().smCount;
+    options.sharedBytesPerSm = m_context->sharedBytesPerSm();
+    const int group = expandKv || m_kvShape.nKvHeads < 1 ? 1 : nHeads / m_kvShape.nKvHeads;
+    auto known = m_decodeCtasPerSm.find(group);
+    if (known == m_decodeCtasPerSm.end()) {
+        PAGODA_CUDA_ASSIGN_OR_RETURN(const int ctas, decodeCtasPerSm(m_kvShape.headDim, std::max(1, group)));
+        known = m_decodeCtasPerSm.emplace(group, ctas).first;
+    }
+    options.decodeCtasPerSm = known->second;
+    return options;
 }
 
 Status CudaBackend::swiglu(const float* gate, const float* up, float* out, int64_t n) {
@@ -510,8 +523,7 @@ StatusOr<GraphMode> CudaBackend::beginDecodeGraph(const DecodeStep& step) {
     const int bucket = step.bucket;
     const AttentionGeometry geometry{step.nHeads, m_kvShape.nKvHeads, m_kvShape.headDim, m_kvShape.blockSize,
                                      step.window};
-    AttentionPlanOptions options;
-    options.smCount = device().smCount;
+    PAGODA_CUDA_ASSIGN_OR_RETURN(AttentionPlanOptions options, attentionOptions(step.nHeads, false));
     options.fixedContext = step.window > 0 ? std::min(step.window, step.maxContext) : step.maxContext;
     options.padRowsTo = bucket;
     options.fixedSeqs = bucket;

@@ -95,6 +95,10 @@ private:
     Status dequantizedMatmul(const DeviceWeight& w, const float* x, float* y, int64_t nTokens);
     // An error unless `layer` is one of the KV pool's.
     Status checkKvLayer(int layer, const char* op) const;
+    // What every attention plan is made for: this device's SMs, shared
+    // memory and decode occupancy for `nHeads` query heads (over as many KV
+    // heads with `expandKv`).
+    StatusOr<AttentionPlanOptions> attentionOptions(int nHeads, bool expandKv);
     // Whether matmul() runs this product through matvec.
     bool usesMatvec(const DeviceWeight& w, int64_t nTokens) const;
     // matmul() of an uploaded matrix.
@@ -120,6 +124,7 @@ private:
     DeviceBuffer m_dequantized;  // an f16 panel of a quantized matrix, then its [nTokens][panel rows] product
     size_t m_dequantizedRefused = 0;  // the smallest size the pool refused for it (0: none)
     DeviceBuffer m_attentionWorkspace;
+    std::unordered_map<int, int> m_decodeCtasPerSm;  // by group (query heads per KV head)
     StagedInts m_ids;
     StagedInts m_positions;
     StagedInts m_slots;

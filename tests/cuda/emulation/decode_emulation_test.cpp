@@ -79,9 +79,9 @@ struct DecodeCase {
 
 void PrintTo(const DecodeCase& c, std::ostream* os) { *os << c.name; }
 
-// planDecodeSplits aims at 2 * 108 CTAs (the default smCount) but gives a
-// split at least kMinSplitTokens = 64 positions: a context of n positions
-// gets at most ceil(n / 64) splits. Attention CTAs take the query heads of
+// planDecodeSplits plans for 2 * 108 resident CTAs (the default smCount
+// and decodeCtasPerSm) but gives a split at least kMinSplitTokens = 64
+// positions: a context of n positions gets at most ceil(n / 64) splits. Attention CTAs take the query heads of
 // one KV head rounded up to a power of two, at most 8 at head dims 64 and
 // 128 and 4 at others (80 here): 1, 2, 4 or 8 heads, and a group of 12
 // takes two or three CTAs per KV head.
@@ -105,13 +105,13 @@ std::vector<DecodeCase> decodeCases() {
          false},
         // Blocks 0-3 released; positions 128-150 of block 4 lie below the window.
         {"D80_Mha4_Bs32_Window50_RowAt200", {80, 4, 4, 32, 50}, {{1, 200}}, 0, 0, 1, true},
-        // A CUDA graph's plan: 13 splits (of 160 at 2048) for any context up
+        // A CUDA graph's plan: 12 splits (of 176 at 2048) for any context up
         // to 2048, padding to 8 rows; row 300 cuts its own context into 5
         // splits of 64, rows 5 and 129 into 1 and 3.
         {"D64_Gqa8to2_Bs16_Fixed2048_Pad8_RowsAt5And300And129", {64, 8, 2, 16, 0}, {{1, 5}, {1, 300}, {1, 129}}, 8,
-         2048, 13, false},
+         2048, 12, false},
         // Split 1 of row 700 starts 64 past its window start (401); row 50's is empty.
-        {"D128_Mqa4to1_Bs16_Window300_Fixed512_RowsAt700And50", {128, 4, 1, 16, 300}, {{1, 700}, {1, 50}}, 0, 512, 8,
+        {"D128_Mqa4to1_Bs16_Window300_Fixed512_RowsAt700And50", {128, 4, 1, 16, 300}, {{1, 700}, {1, 50}}, 0, 512, 7,
          true},
     };
 }
