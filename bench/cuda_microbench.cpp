@@ -8,6 +8,9 @@
 //   device-to-device copy bandwidth measured in the same run; the weights
 //   are cycled through enough copies (at least 512 MiB) that no launch
 //   finds them in L2.
+// - Decode attention (1 to 32 rows of 512 to 16k positions, head dim 128,
+//   MHA and GQA): the split plan for 2 resident CTAs per SM against the
+//   one for the decode kernel's occupancy, which CudaBackend plans with.
 // - Prefill attention (4k and 16k positions, 32 heads of 128, causal, f16
 //   K/V in 16-position blocks): the tensor-core kernel with K/V tiles of 32
 //   and of 64 positions (prefillKvTile picks 64 where two CTAs of it fit
@@ -34,8 +37,10 @@
 #include <vector>
 
 #include "kernels/cpu/matmul.h"
+#include "kernels/cuda/attention.h"
 #include "kernels/cuda/attention_plan.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/decode_attention.h"
 #include "kernels/cuda/dequantize.h"
 #include "kernels/cuda/device_context.h"
 #include "kernels/cuda/gemm.h"
@@ -219,6 +224,80 @@ Status attentionTable(CudaContext& context, std::mt19937& rng, int reps) {
     return {};
 }
 
+// Decode attention at long contexts: the split plan for two resident CTAs
+// per SM (FlashAttention-2's figure for its split-KV CTAs) against the
+// decode kernel's own occupancy (decodeCtasPerSm, what CudaBackend plans
+// with), on `7b` (32 heads) and `8b-gqa` (32 over 8 KV heads) shapes of
+// head dim 128. Every row reads its own blocks; GB/s counts the K and V
+// bytes each call reads.
+Status decodeAttentionTable(CudaContext& context, std::mt19937& rng, int reps) {
+    constexpr int kHeads = 32;
+    constexpr int kHeadDim = 128;
+    constexpr int kBlock = 16;
+    constexpr int64_t kMostPositions = 131072;  // over all rows: at most 2 GiB of K and V
+    std::printf("decode attention: %d heads x %d, one layer; splits and microseconds per call\n", kHeads, kHeadDim);
+    std::printf("%-7s %5s %7s | %6s %9s %8s | %6s %6s %9s %8s | %8s\n", "shape", "rows", "context", "2/SM", "us",
+                "GB/s", "per SM", "splits", "us", "GB/s", "speed-up");
+    std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+    for (int kvHeads : {32, 8}) {
+        PAGODA_CUDA_ASSIGN_OR_RETURN(const int resident, decodeCtasPerSm(kHeadDim, kHeads / kvHeads));
+        for (int rows : {1, 8, 32}) {
+            for (int n : {512, 4096, 16384}) {
+                if (int64_t(rows) * n > kMostPositions) continue;
+                const int blocksPerRow = n / kBlock;
+                const size_t poolBytes = size_t(rows) * blocksPerRow * kvHeads * kBlock * kHeadDim * sizeof(__half);
+                PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer dK, context.memory().allocate(poolBytes, MemoryUse::Workspace));
+                PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer dV, context.memory().allocate(poolBytes, MemoryUse::Workspace));
+                // Bytes 0x2C: every element the f16 0x2C2C, 0.0652.
+                PAGODA_CUDA_CHECK(cudaMemsetAsync(dK.data(), 0x2C, poolBytes, context.stream()));
+                PAGODA_CUDA_CHECK(cudaMemsetAsync(dV.data(), 0x2C, poolBytes, context.stream()));
+                std::vector<float> q(size_t(rows) * kHeads * kHeadDim);
+                for (float& v : q) v = uniform(rng);
+                PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer dQ, upload(context, q.data(), q.size() * sizeof(float)));
+                PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer dOut, context.memory().allocate(q.size() * sizeof(float),
+                                                                                          MemoryUse::Workspace));
+                std::vector<int32_t> table(size_t(rows) * blocksPerRow);
+                std::iota(table.begin(), table.end(), 0);
+                std::vector<AttentionSequenceSpec> seqs;
+                for (int r = 0; r < rows; ++r) {
+                    seqs.push_back({r, 1, n - 1, table.data() + size_t(r) * blocksPerRow, blocksPerRow});
+                }
+                AttentionArgs args;
+                args.q = dQ.as<float>();
+                args.out = dOut.as<float>();
+                args.nHeads = kHeads;
+                args.scale = 1.0f / std::sqrt(float(kHeadDim));
+                args.kv = {dK.data(), dV.data(), kvHeads, kBlock, kHeadDim};
+                double us[2] = {};
+                int splits[2] = {};
+                for (int i = 0; i < 2; ++i) {
+                    AttentionPlanOptions options;
+                    options.smCount = context.device().smCount;
+                    options.sharedBytesPerSm = context.sharedBytesPerSm();
+                    options.decodeCtasPerSm = i == 0 ? 2 : resident;
+                    PAGODA_CUDA_ASSIGN_OR_RETURN(const AttentionPlan plan,
+                                                 planAttention({kHeads, kvHeads, kHeadDim, kBlock, 0}, seqs, options));
+                    PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer packed, upload(context, plan.packed.data(),
+                                                                             plan.packed.size() * sizeof(int32_t)));
+                    PAGODA_CUDA_ASSIGN_OR_RETURN(
+                        DeviceBuffer workspace,
+                        context.memory().allocate(std::max<size_t>(1, plan.workspaceBytes()), MemoryUse::Workspace));
+                    PAGODA_CUDA_ASSIGN_OR_RETURN(const double ms, context.timeMs(reps, [&] {
+                        return runAttention(context.stream(), args, plan, packed.as<int32_t>(), workspace.data());
+                    }));
+                    us[i] = 1e3 * ms;
+                    splits[i] = plan.split.nSplits;
+                }
+                const double bytes = 2.0 * double(poolBytes);
+                std::printf("%-7s %5d %7d | %6d %9.1f %8.1f | %6d %6d %9.1f %8.1f | %7.2fx\n",
+                            kvHeads == kHeads ? "7b" : "8b-gqa", rows, n, splits[0], us[0], bytes / us[0] / 1e3,
+                            resident, splits[1], us[1], bytes / us[1] / 1e3, us[0] / us[1]);
+            }
+        }
+    }
+    return {};
+}
+
 // Prefill: the f32 tiles that read blocks in place against f16 panels.
 Status prefillTable(CudaContext& context, std::mt19937& rng, const Buffers& b, int64_t rows, int64_t cols, int reps,
                     const std::vector<int64_t>& tokenCounts) {
@@ -262,6 +341,7 @@ Status run(int64_t rows, int64_t cols, int reps) {
         b.scratch,
         context->memory().allocate(gemmScratchBytes({DType::F16, nullptr, rows, cols}, maxTokens), MemoryUse::Workspace));
     PAGODA_CUDA_RETURN_IF_ERROR(decodeTable(*context, rng, b, rows, cols, reps));
+    PAGODA_CUDA_RETURN_IF_ERROR(decodeAttentionTable(*context, rng, reps));
     PAGODA_CUDA_RETURN_IF_ERROR(attentionTable(*context, rng, std::max(1, reps / 4)));
     return prefillTable(*context, rng, b, rows, cols, reps, tokenCounts);
 }
