@@ -93,8 +93,8 @@ StatusOr<AttentionPlan> planAttention(const AttentionGeometry& g, const std::vec
         return Status::error("unsupported head size: " + std::to_string(g.headDim) + " (even, at most " +
                              std::to_string(kMaxHeadDim) + ")");
     }
-    if (g.blockSize < 1 || g.window < 0) {
-        return Status::error("attention: block size " + std::to_string(g.blockSize) + ", window " +
+    if (g.blockSize < 1 || (g.blockSize & (g.blockSize - 1)) != 0 || g.window < 0) {
+        return Status::error("attention: block size " + std::to_string(g.blockSize) + " (a power of two), window " +
                              std::to_string(g.window));
     }
 

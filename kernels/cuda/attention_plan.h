@@ -34,7 +34,7 @@ struct AttentionGeometry {
     int nHeads = 0;
     int nKvHeads = 0;
     int headDim = 0;
-    int blockSize = 16;
+    int blockSize = 16;  // a power of two (the kernels shift and mask positions)
     int window = 0;  // 0: full causal attention; W: each query sees its last W positions
 };
 

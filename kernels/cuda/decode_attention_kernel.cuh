@@ -168,6 +168,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 
     const __half* kPool = static_cast<const __half*>(a.kv.k);
     const __half* vPool = static_cast<const __half*>(a.kv.v);
+    const int shift = blockShift(a);
     // The warp's positions are begin + warp, + kWarps, ...; kLoads of them
     // are loaded before any is used, so that their latencies overlap: first
     // their block-table entries, then their rows. The order of the softmax
@@ -180,13 +181,13 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
         for (int u = 0; u < kLoads; ++u) {
             const int t = t0 + u * kWarps;
-            block[u] = t < end ? a.tables[s.tableOffset + t / a.kv.blockSize] : -1;
+            block[u] = t < end ? a.tables[s.tableOffset + (t >> shift)] : -1;
         }
 #pragma unroll
         for (int u = 0; u < kLoads; ++u) {
             present[u] = block[u] >= 0;  // the same on every lane
             if (present[u]) {
-                const int64_t offset = kvSlotOffset(a, block[u], (t0 + u * kWarps) % a.kv.blockSize, kvHead);
+                const int64_t offset = kvSlotOffset(a, block[u], (t0 + u * kWarps) & (a.kv.blockSize - 1), kvHead);
                 loadHalfRow<DPL>(kPool + offset, lane, D, k[u]);
                 loadHalfRow<DPL>(vPool + offset, lane, D, v[u]);
             } else {

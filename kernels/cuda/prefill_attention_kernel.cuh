@@ -83,18 +83,17 @@ __global__ void __launch_bounds__(kThreads, 2) prefillAttentionKernel(AttentionA
     // so that their latencies overlap.
     auto loadKv = [&](int buffer, int kv0) {
         int block[kLoads];
-        int slot[kLoads];
+        const int shift = blockShift(a);
 #pragma unroll
         for (int i = 0; i < kLoads; ++i) {
             const int pos = kv0 + chunkRow + i * kRowsPerLoad;
-            const int index = pos / a.kv.blockSize;
-            slot[i] = pos - index * a.kv.blockSize;
-            block[i] = pos < kvEnd ? a.tables[s.tableOffset + index] : -1;
+            block[i] = pos < kvEnd ? a.tables[s.tableOffset + (pos >> shift)] : -1;
         }
 #pragma unroll
         for (int i = 0; i < kLoads; ++i) {
             const bool valid = block[i] >= 0;
-            const int64_t offset = valid ? kvSlotOffset(a, block[i], slot[i], kvHead) + chunkColumn : 0;
+            const int slot = (kv0 + chunkRow + i * kRowsPerLoad) & (a.kv.blockSize - 1);
+            const int64_t offset = valid ? kvSlotOffset(a, block[i], slot, kvHead) + chunkColumn : 0;
             const int at = (buffer * kBc + chunkRow + i * kRowsPerLoad) * kS + chunkColumn;
             copyAsync16(&kTiles[at], kPool + offset, valid);
             copyAsync16(&vTiles[at], vPool + offset, valid);

@@ -344,6 +344,10 @@ TEST(AttentionPlan, RejectsBadGeometryAndShortBlockTables) {
     auto headDim = planAttention({4, 4, 512, 16, 0}, {}, {});
     ASSERT_FALSE(headDim.ok());
     EXPECT_EQ(headDim.status().message(), "unsupported head size: 512 (even, at most 256)");
+    // The kernels split positions into block and slot with a shift.
+    auto blockSize = planAttention({4, 4, 64, 24, 0}, {}, {});
+    ASSERT_FALSE(blockSize.ok());
+    EXPECT_EQ(blockSize.status().message(), "attention: block size 24 (a power of two), window 0");
     auto shortTable = planAttention({4, 4, 64, 16, 0}, {{0, 4, 30, table.data(), 2}}, {});
     ASSERT_FALSE(shortTable.ok());
     EXPECT_EQ(shortTable.status().message(),

@@ -209,10 +209,12 @@ Status CudaBackend::uploadWeights(const std::vector<HostMatrix>& matrices, const
 }
 
 Status CudaBackend::createKvPool(const KvPoolShape& shape) {
-    if (shape.nLayers < 1 || shape.nKvHeads < 1 || shape.headDim < 2 || shape.blockSize < 1 || shape.numBlocks < 1) {
+    if (shape.nLayers < 1 || shape.nKvHeads < 1 || shape.headDim < 2 || shape.blockSize < 1 ||
+        (shape.blockSize & (shape.blockSize - 1)) != 0 || shape.numBlocks < 1) {
         return Status::error("KV pool of " + std::to_string(shape.nLayers) + " layers, " +
                              std::to_string(shape.nKvHeads) + " KV heads, head dim " + std::to_string(shape.headDim) +
-                             ", " + std::to_string(shape.numBlocks) + " blocks of " + std::to_string(shape.blockSize));
+                             ", " + std::to_string(shape.numBlocks) + " blocks of " + std::to_string(shape.blockSize) +
+                             " (a power of two)");
     }
     m_graphs.clear();
     m_kv.reset();
