@@ -137,82 +137,54 @@ enum class Product {
     Swiglu,
 };
 
-// grid: (Plain: firstCta[count]; Swiglu: ceil(rows / (kRows / 2)),
-// ceil(nTokens / NT)), kWarps * 32 threads. w: [rows][rowBytes] of type T;
-// x: [nTokens][cols] (16-byte aligned, cols a multiple of 8).
-template <DType T, int NT, Product P = Product::Plain>
-__global__ void __launch_bounds__(kWarps * 32)
-    matvecKernel(Matrices m, int64_t rowBytes, const float* x, int64_t cols, int64_t nTokens) {
-    __shared__ float partial[kWarps][kRows * NT];
-    constexpr int kHalf = kRows / 2;
-    // The CTA's matrix, picked with constant indices (a parameter array
-    // indexed at run time would be copied to local memory).
-    const uint8_t* w = m.w[0];
-    float* y = m.y[0];
-    int64_t rows = m.rows[0];
-    unsigned first = m.firstCta[0];
+// The matrix a CTA of a launch multiplies, picked with constant indices (a
+// parameter array indexed at run time would be copied to local memory):
+// for Plain, matrix i of m with firstCta[i] <= blockIdx.x; for Swiglu,
+// gate (m.w[0]) with up (m.w[1]) beside it.
+struct CtaMatrix {
+    const uint8_t* w;
+    float* y;
+    int64_t rows;
+    unsigned first;
+};
+
+template <Product P>
+__device__ __forceinline__ CtaMatrix ctaMatrix(const Matrices& m) {
+    CtaMatrix c{m.w[0], m.y[0], m.rows[0], m.firstCta[0]};
     if constexpr (P == Product::Plain) {
         PAGODA_UNROLL
         for (int i = 1; i < kMaxMatrices; ++i) {
-            if (i < m.count && blockIdx.x >= m.firstCta[i]) {
-                w = m.w[i];
-                y = m.y[i];
-                rows = m.rows[i];
-                first = m.firstCta[i];
-            }
+            if (i < m.count && blockIdx.x >= m.firstCta[i]) c = {m.w[i], m.y[i], m.rows[i], m.firstCta[i]};
         }
     }
+    return c;
+}
+
+// The rows of each matrix a CTA takes: kRows of one (Plain), kRows / 2 of
+// gate and the same of up (Swiglu).
+template <Product P>
+constexpr int kRowsPerMatrix = P == Product::Plain ? kRows : kRows / 2;
+
+// Row r of the CTA (r % kRowsPerMatrix<P> < its row count: inside its
+// matrix): rows row0 .. of c (Plain), of gate then of up (Swiglu).
+template <Product P>
+__device__ __forceinline__ const uint8_t* ctaRow(const Matrices& m, const CtaMatrix& c, int64_t row0,
+                                                 int64_t rowBytes, int r) {
+    if constexpr (P == Product::Plain) {
+        return c.w + (row0 + r) * rowBytes;
+    } else {
+        return (r < kRows / 2 ? c.w : m.w[1]) + (row0 + r % (kRows / 2)) * rowBytes;
+    }
+}
+
+// Sums each lane's acc[r][t] over the CTA (over the warp, then over the
+// warps in order) and writes row r of token t: the sum (Plain), or
+// swigluValue of gate row r and up row r + kRows / 2 (Swiglu).
+template <int NT, Product P>
+__device__ __forceinline__ void writeRows(const float (&acc)[kRows][NT], float (&partial)[kWarps][kRows * NT],
+                                          const CtaMatrix& c, int64_t row0, int64_t t0, int nRows, int nTok) {
     const int lane = threadIdx.x % 32;
     const int warp = threadIdx.x / 32;
-    // The rows of each matrix the CTA takes: kRows of one (Plain), kHalf
-    // of gate and the same kHalf of up (Swiglu).
-    constexpr int kRowsPerMatrix = P == Product::Plain ? kRows : kHalf;
-    const int64_t row0 = int64_t(blockIdx.x - first) * kRowsPerMatrix;
-    const int64_t t0 = int64_t(blockIdx.y) * NT;
-    const int nRows = rows - row0 < kRowsPerMatrix ? int(rows - row0) : kRowsPerMatrix;
-    const int nTok = nTokens - t0 < NT ? int(nTokens - t0) : NT;
-    const int64_t nUnits = cols / 8;
-    // Row r of the CTA (r % kRowsPerMatrix < nRows: inside its matrix).
-    auto rowAt = [&](int r) {
-        if constexpr (P == Product::Plain) {
-            return w + (row0 + r) * rowBytes;
-        } else {
-            return (r < kHalf ? w : m.w[1]) + (row0 + r % kHalf) * rowBytes;
-        }
-    };
-    float acc[kRows][NT] = {};
-    for (int64_t u = warp * 32 + lane; u < nUnits; u += kWarps * 32) {
-        float xs[NT][8];
-        PAGODA_UNROLL
-        for (int t = 0; t < NT; ++t) {
-            if (t < nTok) {
-                uint32_t bits[4];
-                PAGODA_UNROLL
-                for (int half = 0; half < 2; ++half) {
-                    load16(reinterpret_cast<const uint8_t*>(x + (t0 + t) * cols + 8 * u + 4 * half), bits);
-                    PAGODA_UNROLL
-                    for (int i = 0; i < 4; ++i) xs[t][4 * half + i] = bitsToFloat(bits[i]);
-                }
-            } else {
-                PAGODA_UNROLL
-                for (int i = 0; i < 8; ++i) xs[t][i] = 0.0f;
-            }
-        }
-        PAGODA_UNROLL
-        for (int r = 0; r < kRows; ++r) {
-            if (r % kRowsPerMatrix >= nRows) {
-                if constexpr (P == Product::Plain) break;  // the rest are past the end too
-                continue;
-            }
-            float v[8];
-            Units<T>::load8(rowAt(r), u, v);
-            PAGODA_UNROLL
-            for (int t = 0; t < NT; ++t) {
-                PAGODA_UNROLL
-                for (int i = 0; i < 8; ++i) acc[r][t] = fmaf(v[i], xs[t][i], acc[r][t]);
-            }
-        }
-    }
     PAGODA_UNROLL
     for (int r = 0; r < kRows; ++r) {
         PAGODA_UNROLL
@@ -233,11 +205,62 @@ __global__ void __launch_bounds__(kWarps * 32)
     const int t = threadIdx.x % NT;
     if (r < nRows && t < nTok) {
         if constexpr (P == Product::Plain) {
-            y[(t0 + t) * rows + row0 + r] = rowSum(r, t);
+            c.y[(t0 + t) * c.rows + row0 + r] = rowSum(r, t);
         } else {
-            y[(t0 + t) * rows + row0 + r] = swigluValue(rowSum(r, t), rowSum(r + kHalf, t));
+            c.y[(t0 + t) * c.rows + row0 + r] = swigluValue(rowSum(r, t), rowSum(r + kRows / 2, t));
         }
     }
+}
+
+// grid: (Plain: firstCta[count]; Swiglu: ceil(rows / (kRows / 2)),
+// ceil(nTokens / NT)), kWarps * 32 threads. w: [rows][rowBytes] of type T;
+// x: [nTokens][cols] (16-byte aligned, cols a multiple of 8).
+template <DType T, int NT, Product P = Product::Plain>
+__global__ void __launch_bounds__(kWarps * 32)
+    matvecKernel(Matrices m, int64_t rowBytes, const float* x, int64_t cols, int64_t nTokens) {
+    __shared__ float partial[kWarps][kRows * NT];
+    const CtaMatrix c = ctaMatrix<P>(m);
+    const int lane = threadIdx.x % 32;
+    const int warp = threadIdx.x / 32;
+    const int64_t row0 = int64_t(blockIdx.x - c.first) * kRowsPerMatrix<P>;
+    const int64_t t0 = int64_t(blockIdx.y) * NT;
+    const int nRows = c.rows - row0 < kRowsPerMatrix<P> ? int(c.rows - row0) : kRowsPerMatrix<P>;
+    const int nTok = nTokens - t0 < NT ? int(nTokens - t0) : NT;
+    const int64_t nUnits = cols / 8;
+    float acc[kRows][NT] = {};
+    for (int64_t u = warp * 32 + lane; u < nUnits; u += kWarps * 32) {
+        float xs[NT][8];
+        PAGODA_UNROLL
+        for (int t = 0; t < NT; ++t) {
+            if (t < nTok) {
+                uint32_t bits[4];
+                PAGODA_UNROLL
+                for (int half = 0; half < 2; ++half) {
+                    load16(reinterpret_cast<const uint8_t*>(x + (t0 + t) * cols + 8 * u + 4 * half), bits);
+                    PAGODA_UNROLL
+                    for (int i = 0; i < 4; ++i) xs[t][4 * half + i] = bitsToFloat(bits[i]);
+                }
+            } else {
+                PAGODA_UNROLL
+                for (int i = 0; i < 8; ++i) xs[t][i] = 0.0f;
+            }
+        }
+        PAGODA_UNROLL
+        for (int r = 0; r < kRows; ++r) {
+            if (r % kRowsPerMatrix<P> >= nRows) {
+                if constexpr (P == Product::Plain) break;  // the rest are past the end too
+                continue;
+            }
+            float v[8];
+            Units<T>::load8(ctaRow<P>(m, c, row0, rowBytes, r), u, v);
+            PAGODA_UNROLL
+            for (int t = 0; t < NT; ++t) {
+                PAGODA_UNROLL
+                for (int i = 0; i < 8; ++i) acc[r][t] = fmaf(v[i], xs[t][i], acc[r][t]);
+            }
+        }
+    }
+    writeRows<NT, P>(acc, partial, c, row0, t0, nRows, nTok);
 }
 
 }  // namespace pagoda::cuda::mv
