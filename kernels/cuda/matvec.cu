@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/matvec_kernel.cuh"
+#include "kernels/cuda/matvec_q8_kernel.cuh"
 
 namespace pagoda::cuda {
 namespace {
@@ -24,6 +24,26 @@ void launch(cudaStream_t stream, const mv::Matrices& m, int64_t cols, const floa
     case 4: launchTokens<T, 4, P>(stream, m, cols, x, nTokens); break;
     default: launchTokens<T, 8, P>(stream, m, cols, x, nTokens); break;
     }
+}
+
+template <DType T, int NT, mv::Product P>
+void launchInt8Tokens(cudaStream_t stream, const mv::Matrices& m, const Int8Activations& x) {
+    const unsigned ctas = P == mv::Product::Plain ? m.firstCta[m.count] : unsigned(ceilDiv(m.rows[0], mv::kRows / 2));
+    const dim3 grid(ctas, unsigned(ceilDiv(x.nTokens, NT)));
+    mv::matvecQ8Kernel<T, NT, P><<<grid, mv::kWarps * 32, 0, stream>>>(
+        m, int64_t(rowBytes(T, size_t(x.cols))), mv::Q8Activations{x.q, x.ds}, x.cols, x.nTokens);
+}
+
+template <mv::Product P>
+Status launchInt8(cudaStream_t stream, DType type, const mv::Matrices& m, const Int8Activations& x) {
+    if (type != DType::Q4_K) return Status::error("matvec: no int8 kernel for " + std::string(dtypeName(type)));
+    switch (mv::tokenGroup(x.nTokens)) {
+    case 1: launchInt8Tokens<DType::Q4_K, 1, P>(stream, m, x); break;
+    case 4: launchInt8Tokens<DType::Q4_K, 4, P>(stream, m, x); break;
+    default: launchInt8Tokens<DType::Q4_K, 8, P>(stream, m, x); break;
+    }
+    PAGODA_CUDA_CHECK(cudaGetLastError());
+    return {};
 }
 
 template <mv::Product P>
@@ -70,7 +90,70 @@ StatusOr<mv::Matrices> matrices(const DeviceWeight* w, float* const* y, int coun
     return m;
 }
 
+// The int8 launch's matrices: as matrices() checks them, and each with an
+// int8 kernel, its columns those of x.
+StatusOr<mv::Matrices> int8Matrices(const DeviceWeight* w, float* const* y, int count, const Int8Activations& x) {
+    for (int i = 0; i < count; ++i) {
+        if (!matvecInt8Takes(w[i]) || w[i].cols != x.cols) {
+            return Status::error("matvec: no int8 product of " + describe(w[i]) + " with " +
+                                 std::to_string(x.cols) + " int8 activations (Q4_K, 16-byte aligned rows)");
+        }
+    }
+    return matrices(w, y, count, reinterpret_cast<const float*>(x.q), x.nTokens);
+}
+
 }  // namespace
+
+size_t int8ActivationBytes(int64_t cols, int64_t nTokens) {
+    const size_t q = (size_t(cols) * size_t(nTokens) + 15) / 16 * 16;
+    return q + size_t(nTokens) * size_t(cols / mv::kQ8Block) * 2 * sizeof(float);
+}
+
+StatusOr<Int8Activations> quantizeActivations(cudaStream_t stream, const float* x, int64_t cols, int64_t nTokens,
+                                              void* workspace) {
+    if (cols < mv::kQ8Block || cols % mv::kQ8Block != 0 || nTokens < 0 ||
+        reinterpret_cast<uintptr_t>(workspace) % 16 != 0) {
+        return Status::error("quantizeActivations: " + std::to_string(nTokens) + " x " + std::to_string(cols) +
+                             " (columns a multiple of 32, a 16-byte aligned workspace)");
+    }
+    Int8Activations out;
+    out.q = static_cast<const int8_t*>(workspace);
+    out.ds = reinterpret_cast<const float*>(static_cast<const uint8_t*>(workspace) +
+                                            (size_t(cols) * size_t(nTokens) + 15) / 16 * 16);
+    out.cols = cols;
+    out.nTokens = nTokens;
+    const int64_t blocks = nTokens * (cols / mv::kQ8Block);
+    if (blocks == 0) return out;
+    mv::quantizeActivationsKernel<<<unsigned(ceilDiv(blocks, mv::kQ8BlocksPerCta)), mv::kQ8BlocksPerCta * 32, 0,
+                                    stream>>>(x, blocks, const_cast<int8_t*>(out.q), const_cast<float*>(out.ds));
+    PAGODA_CUDA_CHECK(cudaGetLastError());
+    return out;
+}
+
+bool matvecInt8Takes(const DeviceWeight& w) {
+    return mv::hasQ8Units(w.type) && matvecTakes(w) && reinterpret_cast<uintptr_t>(w.data) % 16 == 0 &&
+           rowBytes(w.type, size_t(w.cols)) % 16 == 0;
+}
+
+Status matvecsInt8(cudaStream_t stream, const DeviceWeight* w, float* const* y, int count, const Int8Activations& x) {
+    if (count < 1 || count > kMatvecMaxMatrices) {
+        return Status::error("matvec: " + std::to_string(count) + " matrices in one launch (1 to " +
+                             std::to_string(kMatvecMaxMatrices) + ")");
+    }
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const mv::Matrices m, int8Matrices(w, y, count, x));
+    if (x.nTokens == 0) return {};
+    return launchInt8<mv::Product::Plain>(stream, w[0].type, m, x);
+}
+
+Status matvecSwigluInt8(cudaStream_t stream, const DeviceWeight& gate, const DeviceWeight& up,
+                        const Int8Activations& x, float* out) {
+    if (up.rows != gate.rows) return Status::error("matvecSwiglu: gate is " + describe(gate) + ", up " + describe(up));
+    const DeviceWeight w[] = {gate, up};
+    float* const y[] = {out, nullptr};
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const mv::Matrices m, int8Matrices(w, y, 2, x));
+    if (x.nTokens == 0) return {};
+    return launchInt8<mv::Product::Swiglu>(stream, gate.type, m, x);
+}
 
 bool matvecTakes(const DeviceWeight& w) {
     if (w.rows < 1 || w.cols < 8 || w.cols % 8 != 0) return false;

@@ -46,6 +46,36 @@ Status matvecs(cudaStream_t stream, const DeviceWeight* w, float* const* y, int 
 Status matvecSwiglu(cudaStream_t stream, const DeviceWeight& gate, const DeviceWeight& up, const float* x, float* out,
                     int64_t nTokens);
 
+// Int8 decode (OptimizationConfig::int8Decode): the activations rounded to
+// 8 bits in blocks of 32 (x ~ d * q, d = max |x| / 127 per block), then
+// integer dot products with the weights (matvec_q8_kernel.cuh). The error
+// of a product is at most sum over blocks of d / 2 * sum |w| of the block,
+// plus float rounding.
+struct Int8Activations {
+    const int8_t* q = nullptr;  // [nTokens][cols]
+    const float* ds = nullptr;  // [nTokens][cols / 32]: d, d * sum of the block's q
+    int64_t cols = 0;
+    int64_t nTokens = 0;
+};
+
+// Device bytes quantizeActivations needs for [nTokens][cols].
+size_t int8ActivationBytes(int64_t cols, int64_t nTokens);
+
+// x: device [nTokens][cols] f32, cols a multiple of 32; workspace: device,
+// int8ActivationBytes(cols, nTokens), 16-byte aligned.
+StatusOr<Int8Activations> quantizeActivations(cudaStream_t stream, const float* x, int64_t cols, int64_t nTokens,
+                                              void* workspace);
+
+// Whether the int8 kernels take w: matvecTakes, a type with an int8 kernel
+// (Q4_K) and 16-byte aligned rows.
+bool matvecInt8Takes(const DeviceWeight& w);
+
+// matvecs and matvecSwiglu over int8 activations of the matrices' columns
+// (each matrix matvecInt8Takes).
+Status matvecsInt8(cudaStream_t stream, const DeviceWeight* w, float* const* y, int count, const Int8Activations& x);
+Status matvecSwigluInt8(cudaStream_t stream, const DeviceWeight& gate, const DeviceWeight& up,
+                        const Int8Activations& x, float* out);
+
 // How products with one input share matvecs launches: the indices i with
 // viaMatvec[i], in groups of up to kMatvecMaxMatrices of one type and
 // column count (a Q4_K_M model's v may be Q6_K where q and k are Q4_K),

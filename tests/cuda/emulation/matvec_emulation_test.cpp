@@ -13,6 +13,13 @@
 // invariance, across tokens and across the matrices of one launch: q, k,
 // v; gate, up); no divergent collective or barrier. Seeds are fresh every
 // run.
+//
+// Int8 decode (matvec_q8_kernel.cuh, Q4_K): the activations rounded by the
+// emulated quantizeActivationsKernel, each element within d / 2 of its
+// value; the int8 product against a float64 product with those rounded
+// activations, within float rounding of its scale and min terms, and
+// against the activations as they were within the rounding's bound; the
+// same ownership and bit-for-bit checks.
 
 #include <gtest/gtest.h>
 
@@ -23,6 +30,7 @@
 #include <cstring>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -58,12 +66,86 @@ struct MatvecCase {
     int64_t cols;
     int64_t nTokens;
     bool shuffledThreads;
+    bool int8 = false;  // matvecQ8Kernel over the activations rounded to int8
 };
 
 std::ostream& operator<<(std::ostream& os, const MatvecCase& c) {
     os << dtypeName(c.type);
     for (int64_t r : c.rows) os << " " << r;
-    return os << " x " << c.cols << ", " << c.nTokens << " tokens" << (c.shuffledThreads ? ", shuffled threads" : "");
+    return os << " x " << c.cols << ", " << c.nTokens << " tokens" << (c.shuffledThreads ? ", shuffled threads" : "")
+              << (c.int8 ? ", int8" : "");
+}
+
+std::string caseSuffix(const MatvecCase& c) {
+    return std::string(c.shuffledThreads ? "_shuffled" : "") + (c.int8 ? "_int8" : "");
+}
+
+// x [nTokens][cols] rounded to int8 by the emulated quantizeActivationsKernel.
+struct RoundedActivations {
+    std::vector<int8_t> q;
+    std::vector<float> ds;       // [nTokens][cols / 32][2]
+    std::vector<double> rounded;  // d * q per element
+    emulation::Int8Input input() const { return {q.data(), ds.data()}; }
+};
+
+// Runs the quantizer on the emulator and checks each block of 32: d = max
+// |x| / 127 as f32 divides it, every q in [-127, 127] and within d / 2 (and
+// an ulp) of x / d, ds[1] = d * (sum of q) rounded once.
+RoundedActivations quantizeChecked(const std::vector<float>& x, int64_t nTokens, int64_t cols, uint64_t seed) {
+    RoundedActivations a;
+    a.q.assign(size_t(nTokens * cols), int8_t(0x5a));  // new's 16-byte alignment
+    a.ds.assign(size_t(nTokens * cols / 32 * 2), std::bit_cast<float>(kUnwritten));
+    emulation::LaunchConfig config;
+    config.shuffleThreads = true;
+    config.seed = seed;
+    const emulation::Findings findings =
+        emulation::runQuantizeActivationsKernel(x.data(), nTokens, cols, a.q.data(), a.ds.data(), config);
+    emulation::expectNoFindings(findings, "quantizeActivationsKernel");
+    a.rounded.resize(x.size());
+    for (int64_t b = 0; b < nTokens * cols / 32; ++b) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[size_t(32 * b + i)]));
+        const float d = a.ds[size_t(2 * b)];
+        EXPECT_EQ(std::bit_cast<uint32_t>(d), std::bit_cast<uint32_t>(amax / 127.0f)) << "block " << b;
+        int sum = 0;
+        for (int i = 0; i < 32; ++i) {
+            const size_t e = size_t(32 * b + i);
+            const int q = a.q[e];
+            sum += q;
+            a.rounded[e] = double(d) * q;
+            EXPECT_LE(std::abs(q), 127) << "element " << e;
+            EXPECT_LE(std::fabs(a.rounded[e] - double(x[e])), double(d) * (0.5 + 1e-6)) << "element " << e;
+        }
+        EXPECT_EQ(std::bit_cast<uint32_t>(a.ds[size_t(2 * b + 1)]), std::bit_cast<uint32_t>(d * float(sum)))
+            << "block " << b;
+    }
+    return a;
+}
+
+// Each Q4_K element as the int8 kernel splits it: w = a - b, a = d * sc * q
+// (the integer dot product's part) and b = dmin * m (the min term's), per
+// element of `cols`.
+void q4kParts(const uint8_t* row, int64_t cols, std::vector<double>& a, std::vector<double>& b) {
+    a.resize(size_t(cols));
+    b.resize(size_t(cols));
+    for (int64_t k = 0; k < cols / kQK_K; ++k) {
+        BlockQ4_K block;
+        std::memcpy(&block, row + k * int64_t(sizeof block), sizeof block);
+        uint32_t words[3];
+        std::memcpy(words, block.scales, sizeof words);
+        for (int j = 0; j < kQK_K / 32; ++j) {
+            int scale;
+            int min;
+            detail::kScaleMin(words, j, scale, min);
+            for (int i = 0; i < 32; ++i) {
+                const uint8_t byte = block.qs[32 * (j / 2) + i];
+                const int q = j % 2 == 0 ? byte & 0x0f : byte >> 4;
+                const size_t e = size_t(k * kQK_K + 32 * j + i);
+                a[e] = double(halfToFloat(block.d)) * scale * q;
+                b[e] = double(halfToFloat(block.dmin)) * min;
+            }
+        }
+    }
 }
 
 // Weights of `type` ending right below an inaccessible page.
@@ -91,7 +173,8 @@ std::vector<float> randomFloats(std::mt19937_64& rng, size_t n, float amplitude)
 // else. Returns each matrix's [nTokens][rows[i]] output.
 std::vector<std::vector<float>> runChecked(DType type, const std::vector<const uint8_t*>& w,
                                            const std::vector<int64_t>& rows, int64_t cols, const float* x,
-                                           int64_t nTokens, bool shuffledThreads, uint64_t seed) {
+                                           const emulation::Int8Input* x8, int64_t nTokens, bool shuffledThreads,
+                                           uint64_t seed) {
     const int count = int(rows.size());
     std::vector<std::vector<float>> y(static_cast<size_t>(count));
     std::vector<float*> yProper;
@@ -128,7 +211,7 @@ std::vector<std::vector<float>> runChecked(DType type, const std::vector<const u
         }
     };
     const emulation::Findings findings =
-        emulation::runMatvecKernel(type, w.data(), rows.data(), yProper.data(), count, cols, x, nTokens, config);
+        emulation::runMatvecKernel(type, w.data(), rows.data(), yProper.data(), count, cols, x, x8, nTokens, config);
     emulation::expectNoFindings(findings, "matvecKernel");
     EXPECT_TRUE(problems.empty()) << emulation::joined(problems);
     std::vector<std::vector<float>> out;
@@ -164,15 +247,26 @@ TEST_P(MatvecEmulation, MatchesTheFloat64ProductAndWritesEachOutputOnce) {
         w.push_back(weights.back()->data());
     }
     const std::vector<float> x = randomFloats(rng, size_t(c.nTokens * c.cols), 2.0f);
+    RoundedActivations x8;
+    if (c.int8) x8 = quantizeChecked(x, c.nTokens, c.cols, seed);
+    const emulation::Int8Input input = x8.input();
+    const emulation::Int8Input* int8 = c.int8 ? &input : nullptr;
 
     const std::vector<std::vector<float>> y =
-        runChecked(c.type, w, c.rows, c.cols, x.data(), c.nTokens, c.shuffledThreads, seed);
+        runChecked(c.type, w, c.rows, c.cols, x.data(), int8, c.nTokens, c.shuffledThreads, seed);
     double maxError = 0.0;
     for (size_t m = 0; m < c.rows.size(); ++m) {
         const int64_t rows = c.rows[m];
         for (int64_t r = 0; r < rows; ++r) {
             const std::vector<test::RefElement> ref = test::refDecode(c.type, w[m] + size_t(r) * stride, c.cols);
+            std::vector<double> scalePart;
+            std::vector<double> minPart;
+            if (c.int8) q4kParts(w[m] + size_t(r) * stride, c.cols, scalePart, minPart);
             for (int64_t t = 0; t < c.nTokens; ++t) {
+                const std::string where =
+                    "matrix " + std::to_string(m) + ", row " + std::to_string(r) + ", token " + std::to_string(t);
+                const float got = y[m][size_t(t * rows + r)];
+                ASSERT_TRUE(std::isfinite(got)) << where;
                 double want = 0.0;
                 double bound = 0.0;
                 for (int64_t k = 0; k < c.cols; ++k) {
@@ -180,21 +274,48 @@ TEST_P(MatvecEmulation, MatchesTheFloat64ProductAndWritesEachOutputOnce) {
                     want += term;
                     bound += std::fabs(term);
                 }
-                const float got = y[m][size_t(t * rows + r)];
-                ASSERT_TRUE(std::isfinite(got)) << "matrix " << m << ", row " << r << ", token " << t;
-                ASSERT_NEAR(double(got), want, kTolerance * bound) << "matrix " << m << ", row " << r << ", token " << t;
-                maxError = std::max(maxError, std::fabs(double(got) - want) / bound);
+                if (!c.int8) {
+                    ASSERT_NEAR(double(got), want, kTolerance * bound) << where;
+                    maxError = std::max(maxError, std::fabs(double(got) - want) / bound);
+                    continue;
+                }
+                // Against the rounded activations: float rounding of the
+                // scale terms (d sc dx times the exact integer dot) and of
+                // the min terms (dmin m times dx * sum of a block's q).
+                double wantRounded = 0.0;
+                double rounding = 0.0;
+                double quantization = 0.0;
+                for (int64_t j = 0; j < c.cols / 32; ++j) {
+                    double minTerm = 0.0;
+                    double absWeights = 0.0;
+                    for (int64_t i = 32 * j; i < 32 * j + 32; ++i) {
+                        const double xr = x8.rounded[size_t(t * c.cols + i)];
+                        wantRounded += ref[size_t(i)].value * xr;
+                        rounding += std::fabs(scalePart[size_t(i)] * xr);
+                        minTerm += minPart[size_t(i)] * xr;
+                        absWeights += std::fabs(ref[size_t(i)].value);
+                    }
+                    rounding += std::fabs(minTerm);
+                    quantization += double(x8.ds[size_t(2 * (t * c.cols / 32 + j))]) * (0.5 + 1e-6) * absWeights;
+                }
+                ASSERT_NEAR(double(got), wantRounded, kTolerance * rounding) << where << ", rounded activations";
+                ASSERT_NEAR(double(got), want, quantization + kTolerance * rounding) << where;
+                maxError = std::max(maxError, std::fabs(double(got) - wantRounded) / rounding);
             }
         }
     }
-    RecordProperty("max_error_over_sum_abs", std::to_string(maxError));
+    std::ostringstream largest;
+    largest << maxError;
+    RecordProperty("max_error_over_sum_abs", largest.str());
 
     if (c.nTokens == 1 && c.rows.size() == 1) return;
     // Each matrix and token alone: the same bits.
     for (size_t m = 0; m < c.rows.size(); ++m) {
         for (int64_t t = 0; t < c.nTokens; ++t) {
-            const std::vector<float> single =
-                runChecked(c.type, {w[m]}, {c.rows[m]}, c.cols, x.data() + t * c.cols, 1, false, seed).front();
+            const emulation::Int8Input token{x8.q.data() + t * c.cols, x8.ds.data() + t * c.cols / 32 * 2};
+            const std::vector<float> single = runChecked(c.type, {w[m]}, {c.rows[m]}, c.cols, x.data() + t * c.cols,
+                                                         c.int8 ? &token : nullptr, 1, false, seed)
+                                                  .front();
             for (int64_t r = 0; r < c.rows[m]; ++r) {
                 const float batched = y[m][size_t(t * c.rows[m] + r)];
                 ASSERT_EQ(std::bit_cast<uint32_t>(single[size_t(r)]), std::bit_cast<uint32_t>(batched))
@@ -230,8 +351,12 @@ TEST_P(MatvecSwigluEmulation, EqualsTheTwoProductsAndTheSwigluAfterThem) {
         }
     }
     const std::vector<float> x = randomFloats(rng, size_t(c.nTokens * c.cols), 2.0f);
+    RoundedActivations x8;
+    if (c.int8) x8 = quantizeChecked(x, c.nTokens, c.cols, seed);
+    const emulation::Int8Input input = x8.input();
+    const emulation::Int8Input* int8 = c.int8 ? &input : nullptr;
     const std::vector<std::vector<float>> unfused =
-        runChecked(c.type, {gate.data(), up.data()}, {rows, rows}, c.cols, x.data(), c.nTokens, false, seed);
+        runChecked(c.type, {gate.data(), up.data()}, {rows, rows}, c.cols, x.data(), int8, c.nTokens, false, seed);
 
     // out with a guard row of kUnwritten on each side.
     std::vector<float> out(size_t((c.nTokens + 2) * rows), std::bit_cast<float>(kUnwritten));
@@ -259,7 +384,7 @@ TEST_P(MatvecSwigluEmulation, EqualsTheTwoProductsAndTheSwigluAfterThem) {
         }
     };
     const emulation::Findings findings = emulation::runMatvecSwigluKernel(
-        c.type, gate.data(), up.data(), rows, out.data() + rows, c.cols, x.data(), c.nTokens, config);
+        c.type, gate.data(), up.data(), rows, out.data() + rows, c.cols, x.data(), int8, c.nTokens, config);
     emulation::expectNoFindings(findings, "matvecKernel<Swiglu>");
     EXPECT_TRUE(problems.empty()) << emulation::joined(problems);
     for (size_t i = 0; i < out.size(); ++i) {
@@ -289,6 +414,10 @@ std::vector<MatvecCase> swigluCases() {
         out.push_back({type, {4}, block, 4, false});
         out.push_back({type, {5}, longRow, 13, true});
         out.push_back({type, {2}, block, 32, false});
+        if (emulation::hasInt8Matvec(type)) {
+            out.push_back({type, {7}, longRow, 1, true, true});
+            out.push_back({type, {5}, longRow, 13, false, true});
+        }
     }
     return out;
 }
@@ -298,7 +427,7 @@ INSTANTIATE_TEST_SUITE_P(WeightTypes, MatvecSwigluEmulation, testing::ValuesIn(s
                              const MatvecCase& c = info.param;
                              return std::string(dtypeName(c.type)) + "_" + std::to_string(c.rows.front()) + "x" +
                                     std::to_string(c.cols) + "_" + std::to_string(c.nTokens) + "tok" +
-                                    (c.shuffledThreads ? "_shuffled" : "");
+                                    caseSuffix(c);
                          });
 
 // Per type: one block's worth of columns (fewer units than a CTA's lanes)
@@ -323,6 +452,19 @@ std::vector<MatvecCase> cases() {
         // q, k and v in one launch (k and v shorter, as with GQA); gate and up.
         out.push_back({type, {9, 3, 5}, longRow, 1, true});
         out.push_back({type, {4, 7}, shortRow, 5, false});
+        if (emulation::hasInt8Matvec(type)) {
+            // The int8 kernel: a lane takes 32 elements, so the long row is
+            // longer than one pass of the lanes too.
+            const int64_t int8Row = (kCtaLanes * 32 / block + 2) * block;
+            out.push_back({type, {9}, shortRow, 1, false, true});
+            out.push_back({type, {9}, int8Row, 1, true, true});
+            out.push_back({type, {4}, int8Row, 3, false, true});
+            out.push_back({type, {6}, shortRow, 8, true, true});
+            out.push_back({type, {5}, int8Row, 13, false, true});
+            out.push_back({type, {2}, shortRow, 32, true, true});
+            out.push_back({type, {9, 3, 5}, int8Row, 1, true, true});
+            out.push_back({type, {4, 7}, shortRow, 5, false, true});
+        }
     }
     return out;
 }
@@ -333,7 +475,7 @@ INSTANTIATE_TEST_SUITE_P(AllWeightTypes, MatvecEmulation, testing::ValuesIn(case
                              std::string name = std::string(dtypeName(c.type));
                              for (int64_t r : c.rows) name.append(1, '_').append(std::to_string(r));
                              return name + "x" + std::to_string(c.cols) + "_" + std::to_string(c.nTokens) + "tok" +
-                                    (c.shuffledThreads ? "_shuffled" : "");
+                                    caseSuffix(c);
                          });
 
 }  // namespace

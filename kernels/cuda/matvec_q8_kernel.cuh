@@ -1,0 +1,209 @@
+#pragma once
+// Int8 decode (OptimizationConfig::int8Decode on the CUDA backend): the
+// activations rounded to 8 bits in blocks of 32 (quantizeActivationsKernel),
+// then the decode matvec of block-quantized weights as integer dot products
+// (__dp4a: four 8-bit products summed into 32 bits) with one float
+// multiply per weight scale and activation block, where the float matvec
+// (matvec_kernel.cuh) widens every weight to f32 and takes one FMA per
+// element and token. Launched by matvec.cu; a header of its own so that a
+// host emulation can compile this very source without nvcc.
+//
+// A CTA, its rows, the Plain and Swiglu products and the sums over lanes
+// and warps are the float matvec's (ctaMatrix, writeRows); a lane takes
+// units of Q8Units<Q>::kElements elements instead of 8.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/cuda/matvec_kernel.cuh"
+
+namespace pagoda::cuda::mv {
+
+constexpr int kQ8Block = 32;  // activations per scale
+
+// Activations rounded to 8 bits: q [nTokens][cols] (rows 16-byte aligned:
+// cols a multiple of 16) and, per block b of 32 of a token, ds[b] = {d,
+// d * sum of its 32 q}, where x ~ d * q and d = max |x| / 127 (0 for a
+// block of zeros).
+struct Q8Activations {
+    const int8_t* q = nullptr;
+    const float* ds = nullptr;  // [nTokens][cols / 32][2]
+};
+
+// sum of the four products of the bytes of a and b as signed 8-bit
+// integers, plus c.
+PAGODA_HD int dot4(int a, int b, int c) {
+#ifdef __CUDA_ARCH__
+    return __dp4a(a, b, c);
+#else
+    for (int i = 0; i < 4; ++i) c += int(int8_t(uint32_t(a) >> (8 * i))) * int(int8_t(uint32_t(b) >> (8 * i)));
+    return c;
+#endif
+}
+
+PAGODA_HD float intToFloat(int v) {
+#ifdef __CUDA_ARCH__
+    return __int2float_rn(v);
+#else
+    return float(v);
+#endif
+}
+
+// grid: ceil(nTokens * cols / 32 / kQ8BlocksPerCta); block: kQ8BlocksPerCta
+// warps, lane i of a warp taking element i of one block of 32. x: [nTokens]
+// [cols] f32, cols a multiple of 32.
+constexpr int kQ8BlocksPerCta = 8;
+__global__ void __launch_bounds__(kQ8BlocksPerCta * 32)
+    quantizeActivationsKernel(const float* x, int64_t nBlocks, int8_t* q, float* ds) {
+    const int lane = threadIdx.x % 32;
+    const int64_t block = int64_t(blockIdx.x) * kQ8BlocksPerCta + threadIdx.x / 32;
+    if (block >= nBlocks) return;  // whole warps
+    const float v = x[block * kQ8Block + lane];
+    const float amax = warpMax(fabsf(v));
+    const float d = amax / 127.0f;
+    // |v| / d <= 127 up to rounding: clamped, so that q is an int8 whatever d rounded to.
+    const int rounded = d > 0.0f ? int(rintf(v / d)) : 0;
+    const int value = rounded > 127 ? 127 : rounded < -127 ? -127 : rounded;
+    q[block * kQ8Block + lane] = int8_t(value);
+    const int sum = int(warpSum(float(value)));  // exact: |sum| <= 32 * 127
+    if (lane == 0) {
+        ds[2 * block] = d;
+        ds[2 * block + 1] = d * float(sum);
+    }
+}
+
+// The 16 bytes at p (16-byte aligned) as four words.
+PAGODA_HD void load16Words(const void* p, int (&w)[4]) {
+#ifdef __CUDA_ARCH__
+    const int4 v = *reinterpret_cast<const int4*>(p);
+    w[0] = v.x;
+    w[1] = v.y;
+    w[2] = v.z;
+    w[3] = v.w;
+#else
+    PAGODA_EXPECT_ALIGNED(p, 16);
+    std::memcpy(w, p, sizeof w);
+#endif
+}
+
+// Q8Units<Q>: a unit of kElements of a row of type Q against the int8
+// activations. loadX(xq, ds, u, x) reads a token's activations of unit u
+// (xq and ds at that token's row), once for the CTA's rows;
+// prepare(row, u, w) a row's weights; dot(w, x) their product.
+template <DType Q>
+struct Q8Units;
+
+// Q4_K (layout in dtype.h): a unit is 16 bytes of a block's quants, 16 of
+// sub-block 2j's elements (low nibbles) and the same 16 of sub-block
+// 2j + 1's (high nibbles), unit k of a block being bytes 16k of qs: j =
+// k / 2, elements 16 (k % 2) .. of each. With d * scale_j and dmin * min_j,
+// sum_i (d sc q_i - dmin m) x_i ~ d sc dx sum_i q_i xq_i - dmin m
+// (dx sum xq): the min term needs the sum of a whole activation block, so
+// the unit with k even takes it for both sub-blocks and the odd one none.
+// Per unit: two 16-byte loads of weights (the block's 16-byte head: d,
+// dmin, scales; the quants) and 8 dp4a; per token two 16-byte loads of
+// activations.
+template <>
+struct Q8Units<DType::Q4_K> {
+    static constexpr int kElements = 32;
+    static constexpr int kPerBlock = kQK_K / kElements;
+    struct X {
+        int lo[4];     // the activations of the low nibbles' 16 elements
+        int hi[4];     // of the high nibbles'
+        float ds[4];   // d and d * sum of the two activation blocks
+    };
+    struct Weights {
+        int lo[4];  // the 16 low nibbles, one per byte
+        int hi[4];
+        float scale[2];  // d * scale of sub-blocks 2j and 2j + 1
+        float min[2];    // dmin * min of the same (0 for odd units)
+    };
+    PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) {
+        const int64_t element = (u / kPerBlock) * kQK_K + 64 * (u % kPerBlock / 2) + 16 * (u % 2);
+        load16Words(xq + element, x.lo);
+        load16Words(xq + element + 32, x.hi);
+        const int64_t b = element / kQ8Block;  // the low sub-block's activation block; b + 1 the high one's
+        PAGODA_UNROLL
+        for (int i = 0; i < 4; ++i) x.ds[i] = ds[2 * b + i];
+    }
+    PAGODA_HD static void prepare(const uint8_t* row, int64_t u, Weights& w) {
+        const uint8_t* block = row + (u / kPerBlock) * int64_t(sizeof(BlockQ4_K));
+        const int k = int(u % kPerBlock);
+        int head[4];
+        load16Words(block, head);
+        int qs[4];
+        load16Words(block + offsetof(BlockQ4_K, qs) + 16 * k, qs);
+        PAGODA_UNROLL
+        for (int i = 0; i < 4; ++i) {
+            w.lo[i] = qs[i] & 0x0f0f0f0f;
+            w.hi[i] = (qs[i] >> 4) & 0x0f0f0f0f;
+        }
+        const uint32_t words[3] = {uint32_t(head[1]), uint32_t(head[2]), uint32_t(head[3])};
+        const float d = halfBitsToFloat(uint16_t(uint32_t(head[0]) & 0xffff));
+        const float dmin = halfBitsToFloat(uint16_t(uint32_t(head[0]) >> 16));
+        PAGODA_UNROLL
+        for (int s = 0; s < 2; ++s) {
+            int scale;
+            int min;
+            detail::kScaleMin(words, 2 * (k / 2) + s, scale, min);
+            w.scale[s] = d * float(scale);
+            w.min[s] = k % 2 == 0 ? dmin * float(min) : 0.0f;
+        }
+    }
+    PAGODA_HD static float dot(const Weights& w, const X& x) {
+        int dotLo = 0;
+        int dotHi = 0;
+        PAGODA_UNROLL
+        for (int i = 0; i < 4; ++i) {
+            dotLo = dot4(w.lo[i], x.lo[i], dotLo);
+            dotHi = dot4(w.hi[i], x.hi[i], dotHi);
+        }
+        return w.scale[0] * x.ds[0] * intToFloat(dotLo) + w.scale[1] * x.ds[2] * intToFloat(dotHi) -
+               (w.min[0] * x.ds[1] + w.min[1] * x.ds[3]);
+    }
+};
+
+// Whether Q has an int8 matvec.
+constexpr bool hasQ8Units(DType type) { return type == DType::Q4_K; }
+
+// As matvecKernel, over int8 activations: x.q [nTokens][cols], x.ds
+// [nTokens][cols / 32][2]; cols a multiple of T's block size.
+template <DType T, int NT, Product P = Product::Plain>
+__global__ void __launch_bounds__(kWarps * 32)
+    matvecQ8Kernel(Matrices m, int64_t rowBytes, Q8Activations x, int64_t cols, int64_t nTokens) {
+    using Units = Q8Units<T>;
+    __shared__ float partial[kWarps][kRows * NT];
+    const CtaMatrix c = ctaMatrix<P>(m);
+    const int lane = threadIdx.x % 32;
+    const int warp = threadIdx.x / 32;
+    const int64_t row0 = int64_t(blockIdx.x - c.first) * kRowsPerMatrix<P>;
+    const int64_t t0 = int64_t(blockIdx.y) * NT;
+    const int nRows = c.rows - row0 < kRowsPerMatrix<P> ? int(c.rows - row0) : kRowsPerMatrix<P>;
+    const int nTok = nTokens - t0 < NT ? int(nTokens - t0) : NT;
+    const int64_t nUnits = cols / Units::kElements;
+    float acc[kRows][NT] = {};
+    for (int64_t u = warp * 32 + lane; u < nUnits; u += kWarps * 32) {
+        typename Units::X xs[NT];
+        PAGODA_UNROLL
+        for (int t = 0; t < NT; ++t) {
+            if (t < nTok) Units::loadX(x.q + (t0 + t) * cols, x.ds + 2 * (t0 + t) * (cols / kQ8Block), u, xs[t]);
+        }
+        PAGODA_UNROLL
+        for (int r = 0; r < kRows; ++r) {
+            if (r % kRowsPerMatrix<P> >= nRows) {
+                if constexpr (P == Product::Plain) break;  // the rest are past the end too
+                continue;
+            }
+            typename Units::Weights w;
+            Units::prepare(ctaRow<P>(m, c, row0, rowBytes, r), u, w);
+            PAGODA_UNROLL
+            for (int t = 0; t < NT; ++t) {
+                if (t < nTok) acc[r][t] += Units::dot(w, xs[t]);
+            }
+        }
+    }
+    writeRows<NT, P>(acc, partial, c, row0, t0, nRows, nTok);
+}
+
+}  // namespace pagoda::cuda::mv
