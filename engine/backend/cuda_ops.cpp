@@ -69,7 +69,13 @@ Result<std::unique_ptr<CudaOps>> CudaOps::create(const std::shared_ptr<CudaModul
 
 std::string CudaOps::description() const {
     const cuda::DeviceInfo& d = m_backend->device();
-    return fmt::format("cuda: {}, sm_{}{}, {} SMs", d.name, d.ccMajor, d.ccMinor, d.smCount);
+    return fmt::format("cuda: {}, sm_{}{}, {} SMs{}", d.name, d.ccMajor, d.ccMinor, d.smCount,
+                       m_int8Decode ? ", int8 decode" : "");
+}
+
+void CudaOps::setInt8Decode(bool on) {
+    m_int8Decode = on;
+    m_backend->setInt8Decode(on);
 }
 
 Result<std::unique_ptr<ActivationMemory>> CudaOps::allocateActivations(size_t floats) {

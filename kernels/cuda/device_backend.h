@@ -116,6 +116,11 @@ public:
     // roofline of prefill.
     virtual StatusOr<double> measureGemmTflopsSync(int n, int repetitions) = 0;
 
+    // Decode products of weights with an int8 kernel (Q4_K) over the
+    // activations rounded to 8 bits (OptimizationConfig::int8Decode); drops
+    // the decode graphs when it changes.
+    virtual void setInt8Decode(bool on) = 0;
+
     // --- forward operations; device activations, host metadata ---
 
     // out[i] = row ids[i] of the uploaded table. ids: host [n]; out: [n][cols]

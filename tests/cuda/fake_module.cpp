@@ -74,6 +74,7 @@ public:
     StatusOr<GraphMode> beginDecodeGraph(const DecodeStep&) override { return unusable(); }
     Status endDecodeGraph(bool) override { return unusable(); }
     void dropDecodeGraphs() override {}
+    void setInt8Decode(bool) override {}
 
 private:
     static Status unusable() { return Status::error("the fake device runs nothing"); }

@@ -129,16 +129,14 @@ INSTANTIATE_TEST_SUITE_P(
                     Variant{"small", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash}),
     variantName);
 
-using DecodeGraphs = OnDevice;
-
-TEST_P(DecodeGraphs, ReplaysMatchEagerStepsAndTheCpu) {
-    SCOPED_TRACE(testing::Message() << "seed " << m_seed);
-    const int vocab = m_vocab;
-    const double tolerance = m_tolerance;
-    std::mt19937_64& rng = m_rng;
-
+// Decode steps as CUDA graphs (captured per bucket, replayed, interleaved
+// with eager steps) against the same steps run eagerly, and both against
+// the CPU within cpuTolerance.
+void decodeStepsMatch(const test::BuiltModel& built, CudaOps& cuda, const Variant& variant, std::mt19937_64& rng,
+                      double tolerance, double cpuTolerance) {
+    const int vocab = built.model->config().vocabSize;
     // The prompts in one batch; decode buckets 1, 2, 4, 8, 16, 24 and 32.
-    test::CpuAndCuda run(*m_built.model, *m_cuda, 32, optionsOf(GetParam()));
+    test::CpuAndCuda run(*built.model, cuda, 32, optionsOf(variant));
     ASSERT_TRUE(run.ready());
     std::vector<std::vector<int32_t>> prompts;
     for (int s = 0; s < 3; ++s) {
@@ -146,7 +144,7 @@ TEST_P(DecodeGraphs, ReplaysMatchEagerStepsAndTheCpu) {
         run.admit(prompts.back());
     }
     const test::CpuAndCuda::Logits prefill = run.step(prompts);
-    ASSERT_TRUE(test::rowsClose(prefill.cuda, prefill.cpu, vocab, tolerance));
+    ASSERT_TRUE(test::rowsClose(prefill.cuda, prefill.cpu, vocab, cpuTolerance));
 
     // The sequences in each step, and what its bucket does: 4 captured,
     // replayed; 1 captured; 4 replayed after another bucket's capture; 2
@@ -162,10 +160,17 @@ TEST_P(DecodeGraphs, ReplaysMatchEagerStepsAndTheCpu) {
         // after, so that a graph storing them wrongly shows there too.
         const std::vector<float> eager = run.cudaLogits(batches.cuda, false);
         const std::vector<float> graph = run.cudaLogits(batches.cuda, true);
-        ASSERT_TRUE(test::rowsClose(eager, cpu, vocab, tolerance));
-        ASSERT_TRUE(test::rowsClose(graph, cpu, vocab, tolerance));
+        ASSERT_TRUE(test::rowsClose(eager, cpu, vocab, cpuTolerance));
+        ASSERT_TRUE(test::rowsClose(graph, cpu, vocab, cpuTolerance));
         ASSERT_TRUE(test::rowsClose(graph, eager, vocab, tolerance));
     }
+}
+
+using DecodeGraphs = OnDevice;
+
+TEST_P(DecodeGraphs, ReplaysMatchEagerStepsAndTheCpu) {
+    SCOPED_TRACE(testing::Message() << "seed " << m_seed);
+    decodeStepsMatch(m_built, *m_cuda, GetParam(), m_rng, m_tolerance, m_tolerance);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -174,6 +179,25 @@ INSTANTIATE_TEST_SUITE_P(
                     Variant{"tiny", "llama", DType::F16, 9, cpu::AttentionAlgorithm::Flash},
                     Variant{"tiny", "qwen2", DType::Q4_0, 0, cpu::AttentionAlgorithm::Flash}),
     variantName);
+
+// Int8 decode on the device (Q4_K products of decode steps over their
+// inputs rounded to 8 bits per block of 32): eager steps and graph
+// replays alike, within the CPU's own int8-decode bound (0.25 relative to
+// the float result, tests/transformer/test_forward.cpp) of the CPU's float
+// decode.
+using Int8DecodeGraphs = OnDevice;
+
+TEST_P(Int8DecodeGraphs, StayNearTheFloatDecodeInEagerStepsAndReplays) {
+    SCOPED_TRACE(testing::Message() << "seed " << m_seed);
+    decodeStepsMatch(m_built, *m_cuda, GetParam(), m_rng, m_tolerance, m_tolerance);
+    m_cuda->setInt8Decode(true);
+    EXPECT_NE(m_cuda->description().find("int8 decode"), std::string::npos) << m_cuda->description();
+    decodeStepsMatch(m_built, *m_cuda, GetParam(), m_rng, m_tolerance, 0.25);
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, Int8DecodeGraphs,
+                         testing::Values(Variant{"small", "llama", DType::Q4_K, 0, cpu::AttentionAlgorithm::Flash}),
+                         variantName);
 
 }  // namespace
 }  // namespace pagoda

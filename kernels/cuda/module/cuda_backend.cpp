@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include <cublas_v2.h>
@@ -329,7 +330,25 @@ bool CudaBackend::usesMatvec(const DeviceWeight& w, int64_t nTokens) const {
     return nTokens <= kDenseMatvecMaxTokens;
 }
 
+bool CudaBackend::usesInt8(const DeviceWeight& w, int64_t nTokens) const {
+    return m_int8Decode && usesMatvec(w, nTokens) && matvecInt8Takes(w);
+}
+
+void CudaBackend::setInt8Decode(bool on) {
+    if (on != m_int8Decode) m_graphs.clear();
+    m_int8Decode = on;
+}
+
+StatusOr<Int8Activations> CudaBackend::int8Activations(const float* x, int64_t cols, int64_t nTokens) {
+    PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_int8Activations, int8ActivationBytes(cols, nTokens), MemoryUse::Workspace));
+    return quantizeActivations(stream(), x, cols, nTokens, m_int8Activations.data());
+}
+
 Status CudaBackend::product(const DeviceWeight& w, const float* x, float* y, int64_t nTokens) {
+    if (usesInt8(w, nTokens)) {
+        PAGODA_CUDA_ASSIGN_OR_RETURN(const Int8Activations x8, int8Activations(x, w.cols, nTokens));
+        return matvecsInt8(stream(), &w, &y, 1, x8);
+    }
     if (usesMatvec(w, nTokens)) return matvec(stream(), w, x, y, nTokens);
     if (isCudaQuantType(w.type)) {
         // The f32 tiles need no workspace either.
@@ -377,6 +396,9 @@ Status CudaBackend::matmuls(const void* const* weights, float* const* ys, int co
             PAGODA_CUDA_RETURN_IF_ERROR(product(w, x, ys[i], nTokens));
         }
     }
+    // The matvecs; with int8 decode, those with an int8 kernel over the
+    // input rounded once (the group's type is the same throughout).
+    std::optional<Int8Activations> x8;
     for (const std::vector<int>& group : matvecGroups(ws, viaMatvec)) {
         DeviceWeight matrices[kMatvecMaxMatrices];
         float* outputs[kMatvecMaxMatrices];
@@ -384,7 +406,14 @@ Status CudaBackend::matmuls(const void* const* weights, float* const* ys, int co
             matrices[k] = ws[size_t(group[k])];
             outputs[k] = ys[group[k]];
         }
-        PAGODA_CUDA_RETURN_IF_ERROR(matvecs(stream(), matrices, outputs, int(group.size()), x, nTokens));
+        if (!usesInt8(matrices[0], nTokens)) {
+            PAGODA_CUDA_RETURN_IF_ERROR(matvecs(stream(), matrices, outputs, int(group.size()), x, nTokens));
+            continue;
+        }
+        if (!x8) {
+            PAGODA_CUDA_ASSIGN_OR_RETURN(x8, int8Activations(x, matrices[0].cols, nTokens));
+        }
+        PAGODA_CUDA_RETURN_IF_ERROR(matvecsInt8(stream(), matrices, outputs, int(group.size()), *x8));
     }
     return {};
 }
@@ -500,6 +529,10 @@ Status CudaBackend::matmulSwiglu(const void* gate, const void* up, const float* 
     PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight u, findMatrix(up, "matmulSwiglu"));
     // Decode: one launch for both products and the SwiGLU.
     if (usesMatvec(g, nTokens) && usesMatvec(u, nTokens) && g.type == u.type && g.cols == u.cols && g.rows == u.rows) {
+        if (usesInt8(g, nTokens) && usesInt8(u, nTokens)) {
+            PAGODA_CUDA_ASSIGN_OR_RETURN(const Int8Activations x8, int8Activations(x, g.cols, nTokens));
+            return matvecSwigluInt8(stream(), g, u, x8, out);
+        }
         return matvecSwiglu(stream(), g, u, x, out, nTokens);
     }
     const void* weights[] = {gate, up};
@@ -538,6 +571,10 @@ StatusOr<GraphMode> CudaBackend::beginDecodeGraph(const DecodeStep& step) {
     // address, before the capture starts.
     PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_attentionWorkspace, plan.workspaceBytes(), MemoryUse::Workspace));
     PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_gemmScratch, size_t(bucket) * size_t(m_maxCols) * 2, MemoryUse::Workspace));
+    if (m_int8Decode) {
+        PAGODA_CUDA_RETURN_IF_ERROR(
+            ensure(m_int8Activations, int8ActivationBytes(m_maxCols, bucket), MemoryUse::Workspace));
+    }
     std::vector<int32_t> tokens(step.tokens, step.tokens + step.nTokens);
     std::vector<int32_t> positions(step.positions, step.positions + step.nTokens);
     std::vector<int32_t> slots(step.slots, step.slots + step.nTokens);

@@ -17,6 +17,7 @@
 #include "kernels/cuda/device_backend.h"
 #include "kernels/cuda/device_context.h"
 #include "kernels/cuda/device_weight.h"
+#include "kernels/cuda/matvec.h"
 
 namespace pagoda::cuda {
 
@@ -58,6 +59,8 @@ public:
     MemoryAccounting memory() override;
     StatusOr<double> measureCopyBandwidthSync(size_t bytes, int repetitions) override;
     StatusOr<double> measureGemmTflopsSync(int n, int repetitions) override;
+
+    void setInt8Decode(bool on) override;
 
     Status embed(const void* table, const int32_t* ids, int n, float* out) override;
     Status rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) override;
@@ -101,6 +104,11 @@ private:
     StatusOr<AttentionPlanOptions> attentionOptions(int nHeads, bool expandKv);
     // Whether matmul() runs this product through matvec.
     bool usesMatvec(const DeviceWeight& w, int64_t nTokens) const;
+    // Whether it runs through the int8 matvec (int8 decode on, usesMatvec,
+    // an int8 kernel for the type).
+    bool usesInt8(const DeviceWeight& w, int64_t nTokens) const;
+    // x [nTokens][cols] rounded to int8 in m_int8Activations.
+    StatusOr<Int8Activations> int8Activations(const float* x, int64_t cols, int64_t nTokens);
     // matmul() of an uploaded matrix.
     Status product(const DeviceWeight& w, const float* x, float* y, int64_t nTokens);
     // The device metadata of an operation: the staged decode step's, or
@@ -124,6 +132,8 @@ private:
     DeviceBuffer m_dequantized;  // an f16 panel of a quantized matrix, then its [nTokens][panel rows] product
     size_t m_dequantizedRefused = 0;  // the smallest size the pool refused for it (0: none)
     DeviceBuffer m_attentionWorkspace;
+    bool m_int8Decode = false;
+    DeviceBuffer m_int8Activations;  // quantizeActivations of a decode product's input
     std::unordered_map<int, int> m_decodeCtasPerSm;  // by group (query heads per KV head)
     StagedInts m_ids;
     StagedInts m_positions;
