@@ -4,7 +4,9 @@
 //   what CudaBackend::matmul would run without it: for F16/BF16, the
 //   converted activations and cuBLASLt; for the quantized types, f16 panels
 //   through cuBLASLt (dequantizedGemm) and, beyond 8 tokens, the f32 tiles
-//   (what CUDA graph captures ran). Weight GB/s next to the
+//   (what CUDA graph captures ran); for Q4_K also int8 decode (the
+//   activations rounded to int8, then the int8 matvec; ratio: matvec's
+//   time over it). Weight GB/s next to the
 //   device-to-device copy bandwidth measured in the same run; the weights
 //   are cycled through enough copies (at least 512 MiB) that no launch
 //   finds them in L2.
@@ -83,6 +85,7 @@ struct Buffers {
     DeviceBuffer y;
     DeviceBuffer panel;
     DeviceBuffer scratch;
+    DeviceBuffer int8;  // int8 activations (quantizeActivations)
 };
 
 // Decode: matvec against the path it replaced, the weights cycled through
@@ -135,6 +138,17 @@ Status decodeTable(CudaContext& context, std::mt19937& rng, const Buffers& b, in
                     return quantMatmul(context.stream(), weight(), b.x.as<float>(), b.y.as<float>(), n);
                 }));
                 std::printf(" %9.1f %7.2fx", 1e3 * tiles, tiles / fused);
+            }
+            if (matvecInt8Takes(weight())) {
+                // Int8 decode: the activations rounded, then the int8 matvec.
+                PAGODA_CUDA_ASSIGN_OR_RETURN(const double int8, context.timeMs(reps, [&] {
+                    auto x8 = quantizeActivations(context.stream(), b.x.as<float>(), cols, n, b.int8.data());
+                    if (!x8.ok()) return x8.status();
+                    const DeviceWeight w = weight();
+                    float* y = b.y.as<float>();
+                    return matvecsInt8(context.stream(), &w, &y, 1, x8.value());
+                }));
+                std::printf(" int8 %9.1f %7.2fx", 1e3 * int8, fused / int8);
             }
             std::printf("\n");
         }
@@ -340,6 +354,8 @@ Status run(int64_t rows, int64_t cols, int reps) {
     PAGODA_CUDA_ASSIGN_OR_RETURN(
         b.scratch,
         context->memory().allocate(gemmScratchBytes({DType::F16, nullptr, rows, cols}, maxTokens), MemoryUse::Workspace));
+    PAGODA_CUDA_ASSIGN_OR_RETURN(
+        b.int8, context->memory().allocate(int8ActivationBytes(cols, maxTokens), MemoryUse::Workspace));
     PAGODA_CUDA_RETURN_IF_ERROR(decodeTable(*context, rng, b, rows, cols, reps));
     PAGODA_CUDA_RETURN_IF_ERROR(decodeAttentionTable(*context, rng, reps));
     PAGODA_CUDA_RETURN_IF_ERROR(attentionTable(*context, rng, std::max(1, reps / 4)));

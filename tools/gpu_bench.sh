@@ -102,9 +102,10 @@ else
 fi
 
 phase pagoda-cuda-microbench
-# Decode's matvec against cuBLAS and the f16 panels; prefill attention
-# with K/V tiles of 32 and 64 positions; where quantized products should
-# switch to f16 panels.
+# Decode's matvec against cuBLAS and the f16 panels (and Q4_K's int8
+# matvec); decode attention split for 2 CTAs per SM against the kernel's
+# occupancy; prefill attention with K/V tiles of 32 and 64 positions;
+# where quantized products should switch to f16 panels.
 step 150 "$build/bench/pagoda-cuda-microbench"
 
 # pagoda-bench and the module of an earlier commit (tools/gpu_prebuild.sh
@@ -125,12 +126,17 @@ if [ ${#quick[@]} -eq 0 ]; then
     phase pagoda-bench gpu q4_k
     step 150 "$build/app/bench/pagoda-bench" gpu --presets 8b-gqa --dtype q4_k --batches 1,8 --attention-contexts 4096 \
         --graphs 1 --json "$out/pagoda_gpu_q4_k.json"
+    # The same decode with int8 decode on (Q4_K products over activations
+    # rounded to 8 bits, dp4a). To the log only.
+    phase "pagoda-bench gpu q4_k int8 decode"
+    step 150 "$build/app/bench/pagoda-bench" gpu --presets 8b-gqa --dtype q4_k --batches 1,8 --attention-contexts 128 \
+        --prefill-tokens 1 --graphs 1 --int8-decode 1
 fi
 
 # Decode at a long context (3584 positions: 7b holds 4096), where the split-context
-# attention kernel's share grows: the planner's split count (aimed at two
-# CTAs per SM) against what the MHA kernel's occupancy would allow is the
-# open question (docs/PERFORMANCE.md). To the log only.
+# attention kernel's share grows, with the splits planned for the decode
+# kernel's occupancy (the microbench's decode attention table has both
+# plans on one layer). To the log only.
 if [ ${#quick[@]} -eq 0 ]; then
     phase "decode at context 3584"
     step 150 "$build/app/bench/pagoda-bench" gpu --presets 7b,8b-gqa --batches 1,8 --context 3584 --steps 16 \

@@ -5,7 +5,9 @@
 // bytes + K/V bytes it reads) / copy bandwidth, the bandwidth measured on
 // this device as device-to-device copies (bytes read + written per second).
 // With --graphs 1 every batch is timed again with the decode step replayed
-// as a CUDA graph (TransformerOptions::decodeGraphs).
+// as a CUDA graph (TransformerOptions::decodeGraphs). With --int8-decode 1
+// the decode products of weights with an int8 kernel (Q4_K) take their
+// inputs rounded to 8 bits (Ops::setInt8Decode).
 //
 // Prefill: per preset, one prompt of --prefill-tokens tokens in one pass
 // (tok/s and the TFLOP/s of its matmuls and attention), against the f16
@@ -315,6 +317,7 @@ Result<void> runGpuBench(Args& args) {
                                       "attention-contexts"));
     PAGODA_ASSIGN_OR_RETURN(const int64_t graphs, args.integer("graphs", 0, 0, 1));
     PAGODA_ASSIGN_OR_RETURN(const int prefillTokens, args.integer("prefill-tokens", quick ? 64 : 512, 1, 1 << 20));
+    PAGODA_ASSIGN_OR_RETURN(const int64_t int8Decode, args.integer("int8-decode", 0, 0, 1));
     const std::optional<std::string> jsonPath = args.value("json");
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
 
@@ -358,6 +361,7 @@ Result<void> runGpuBench(Args& args) {
             if (percent != lastPercent) fmt::print(stderr, "\ruploading {}: {:3d}%", preset, lastPercent = percent);
         }));
         fmt::print(stderr, "\n");
+        cuda->setInt8Decode(int8Decode != 0);
         auto timed = timePrefill(*model, *cuda, preset, prefillTokens, quick ? 2 : 5);
         if (timed) {
             prefill.push_back(*timed);
