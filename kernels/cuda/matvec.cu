@@ -36,12 +36,15 @@ void launchInt8Tokens(cudaStream_t stream, const mv::Matrices& m, const Int8Acti
 
 template <mv::Product P>
 Status launchInt8(cudaStream_t stream, DType type, const mv::Matrices& m, const Int8Activations& x) {
-    if (type != DType::Q4_K) return Status::error("matvec: no int8 kernel for " + std::string(dtypeName(type)));
-    switch (mv::tokenGroup(x.nTokens)) {
-    case 1: launchInt8Tokens<DType::Q4_K, 1, P>(stream, m, x); break;
-    case 4: launchInt8Tokens<DType::Q4_K, 4, P>(stream, m, x); break;
-    default: launchInt8Tokens<DType::Q4_K, 8, P>(stream, m, x); break;
-    }
+    const bool known = mv::visitQ8Type(type, [&](auto q) {
+        constexpr DType T = decltype(q)::value;
+        switch (mv::tokenGroup(x.nTokens)) {
+        case 1: launchInt8Tokens<T, 1, P>(stream, m, x); break;
+        case 4: launchInt8Tokens<T, 4, P>(stream, m, x); break;
+        default: launchInt8Tokens<T, 8, P>(stream, m, x); break;
+        }
+    });
+    if (!known) return Status::error("matvec: no int8 kernel for " + std::string(dtypeName(type)));
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
 }
@@ -95,8 +98,8 @@ StatusOr<mv::Matrices> matrices(const DeviceWeight* w, float* const* y, int coun
 StatusOr<mv::Matrices> int8Matrices(const DeviceWeight* w, float* const* y, int count, const Int8Activations& x) {
     for (int i = 0; i < count; ++i) {
         if (!matvecInt8Takes(w[i]) || w[i].cols != x.cols) {
-            return Status::error("matvec: no int8 product of " + describe(w[i]) + " with " +
-                                 std::to_string(x.cols) + " int8 activations (Q4_K, 16-byte aligned rows)");
+            return Status::error("matvec: no int8 product of " + describe(w[i]) + " with " + std::to_string(x.cols) +
+                                 " int8 activations (Q8_0, Q4_0, Q4_K with 16-byte aligned rows)");
         }
     }
     return matrices(w, y, count, reinterpret_cast<const float*>(x.q), x.nTokens);
@@ -131,8 +134,9 @@ StatusOr<Int8Activations> quantizeActivations(cudaStream_t stream, const float* 
 }
 
 bool matvecInt8Takes(const DeviceWeight& w) {
-    return mv::hasQ8Units(w.type) && matvecTakes(w) && reinterpret_cast<uintptr_t>(w.data) % 16 == 0 &&
-           rowBytes(w.type, size_t(w.cols)) % 16 == 0;
+    const int alignment = mv::q8Alignment(w.type);
+    return alignment > 0 && matvecTakes(w) && reinterpret_cast<uintptr_t>(w.data) % alignment == 0 &&
+           rowBytes(w.type, size_t(w.cols)) % size_t(alignment) == 0;
 }
 
 Status matvecsInt8(cudaStream_t stream, const DeviceWeight* w, float* const* y, int count, const Int8Activations& x) {

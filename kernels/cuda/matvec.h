@@ -49,8 +49,9 @@ Status matvecSwiglu(cudaStream_t stream, const DeviceWeight& gate, const DeviceW
 // Int8 decode (OptimizationConfig::int8Decode): the activations rounded to
 // 8 bits in blocks of 32 (x ~ d * q, d = max |x| / 127 per block), then
 // integer dot products with the weights (matvec_q8_kernel.cuh). The error
-// of a product is at most sum over blocks of d / 2 * sum |w| of the block,
-// plus float rounding.
+// of a product is at most sum over blocks of (1/2 + 127 * 2^-23) * d *
+// sum |w| of the block (half of d, plus x / d's own rounding), plus float
+// rounding.
 struct Int8Activations {
     const int8_t* q = nullptr;  // [nTokens][cols]
     const float* ds = nullptr;  // [nTokens][cols / 32]: d, d * sum of the block's q
@@ -66,8 +67,8 @@ size_t int8ActivationBytes(int64_t cols, int64_t nTokens);
 StatusOr<Int8Activations> quantizeActivations(cudaStream_t stream, const float* x, int64_t cols, int64_t nTokens,
                                               void* workspace);
 
-// Whether the int8 kernels take w: matvecTakes, a type with an int8 kernel
-// (Q4_K) and 16-byte aligned rows.
+// Whether the int8 kernels take w: matvecTakes and a type with an int8
+// kernel (Q8_0, Q4_0; Q4_K with 16-byte aligned rows).
 bool matvecInt8Takes(const DeviceWeight& w);
 
 // matvecs and matvecSwiglu over int8 activations of the matrices' columns

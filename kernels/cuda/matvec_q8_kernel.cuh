@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/cuda/matvec_kernel.cuh"
 
@@ -107,6 +108,7 @@ struct Q8Units;
 template <>
 struct Q8Units<DType::Q4_K> {
     static constexpr int kElements = 32;
+    static constexpr int kAlignment = 16;
     static constexpr int kPerBlock = kQK_K / kElements;
     struct X {
         int lo[4];     // the activations of the low nibbles' 16 elements
@@ -164,8 +166,128 @@ struct Q8Units<DType::Q4_K> {
     }
 };
 
+// 16 bytes at p (2-byte aligned) as four little-endian words, in eight
+// 16-bit loads: the 32-element legacy blocks (34 and 18 bytes) put their
+// quants 2 bytes into the block.
+PAGODA_HD void load16Unaligned(const uint8_t* p, int (&w)[4]) {
+    PAGODA_UNROLL
+    for (int i = 0; i < 4; ++i) w[i] = int(detail::word(p, 2 * i) | detail::word(p, 2 * i + 1) << 16);
+}
+
+// Q8_0: a unit is a block, 32 int8 quants times d: d dx sum q xq.
+template <>
+struct Q8Units<DType::Q8_0> {
+    static constexpr int kElements = 32;
+    static constexpr int kAlignment = 2;
+    struct X {
+        int q[8];
+        float d;
+    };
+    struct Weights {
+        int q[8];
+        float d;
+    };
+    PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) {
+        int half[4];
+        load16Words(xq + kElements * u, half);
+        PAGODA_UNROLL
+        for (int i = 0; i < 4; ++i) x.q[i] = half[i];
+        load16Words(xq + kElements * u + 16, half);
+        PAGODA_UNROLL
+        for (int i = 0; i < 4; ++i) x.q[4 + i] = half[i];
+        x.d = ds[2 * u];
+    }
+    PAGODA_HD static void prepare(const uint8_t* row, int64_t u, Weights& w) {
+        const uint8_t* block = row + u * int64_t(sizeof(BlockQ8_0));
+        w.d = halfBitsToFloat(uint16_t(detail::word(block, 0)));
+        int half[4];
+        load16Unaligned(block + offsetof(BlockQ8_0, qs), half);
+        PAGODA_UNROLL
+        for (int i = 0; i < 4; ++i) w.q[i] = half[i];
+        load16Unaligned(block + offsetof(BlockQ8_0, qs) + 16, half);
+        PAGODA_UNROLL
+        for (int i = 0; i < 4; ++i) w.q[4 + i] = half[i];
+    }
+    PAGODA_HD static float dot(const Weights& w, const X& x) {
+        int sum = 0;
+        PAGODA_UNROLL
+        for (int i = 0; i < 8; ++i) sum = dot4(w.q[i], x.q[i], sum);
+        return w.d * x.d * intToFloat(sum);
+    }
+};
+
+// Q4_0: a unit is a block, elements i < 16 in the low nibbles of qs[i],
+// 16 + i in the high ones, each value d (q - 8): d (dx sum q xq - 8 dx
+// sum xq), the second sum the activation block's.
+template <>
+struct Q8Units<DType::Q4_0> {
+    static constexpr int kElements = 32;
+    static constexpr int kAlignment = 2;
+    struct X {
+        int lo[4];  // activations of elements 0..15
+        int hi[4];  // 16..31
+        float d;
+        float dSum;
+    };
+    struct Weights {
+        int lo[4];
+        int hi[4];
+        float d;
+    };
+    PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) {
+        load16Words(xq + kElements * u, x.lo);
+        load16Words(xq + kElements * u + 16, x.hi);
+        x.d = ds[2 * u];
+        x.dSum = ds[2 * u + 1];
+    }
+    PAGODA_HD static void prepare(const uint8_t* row, int64_t u, Weights& w) {
+        const uint8_t* block = row + u * int64_t(sizeof(BlockQ4_0));
+        w.d = halfBitsToFloat(uint16_t(detail::word(block, 0)));
+        int qs[4];
+        load16Unaligned(block + offsetof(BlockQ4_0, qs), qs);
+        PAGODA_UNROLL
+        for (int i = 0; i < 4; ++i) {
+            w.lo[i] = qs[i] & 0x0f0f0f0f;
+            w.hi[i] = (qs[i] >> 4) & 0x0f0f0f0f;
+        }
+    }
+    PAGODA_HD static float dot(const Weights& w, const X& x) {
+        int sum = 0;
+        PAGODA_UNROLL
+        for (int i = 0; i < 4; ++i) {
+            sum = dot4(w.lo[i], x.lo[i], sum);
+            sum = dot4(w.hi[i], x.hi[i], sum);
+        }
+        return w.d * (x.d * intToFloat(sum) - 8.0f * x.dSum);
+    }
+};
+
 // Whether Q has an int8 matvec.
-constexpr bool hasQ8Units(DType type) { return type == DType::Q4_K; }
+constexpr bool hasQ8Units(DType type) {
+    return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_K;
+}
+
+// The alignment an int8 kernel needs of its rows (0: no kernel).
+constexpr int q8Alignment(DType type) {
+    switch (type) {
+    case DType::Q8_0: return Q8Units<DType::Q8_0>::kAlignment;
+    case DType::Q4_0: return Q8Units<DType::Q4_0>::kAlignment;
+    case DType::Q4_K: return Q8Units<DType::Q4_K>::kAlignment;
+    default: return 0;
+    }
+}
+
+// f(std::integral_constant<DType, T>) for the types with an int8 kernel;
+// false for the others.
+template <class F>
+bool visitQ8Type(DType type, F&& f) {
+    switch (type) {
+    case DType::Q8_0: f(std::integral_constant<DType, DType::Q8_0>{}); return true;
+    case DType::Q4_0: f(std::integral_constant<DType, DType::Q4_0>{}); return true;
+    case DType::Q4_K: f(std::integral_constant<DType, DType::Q4_K>{}); return true;
+    default: return false;
+    }
+}
 
 // As matvecKernel, over int8 activations: x.q [nTokens][cols], x.ds
 // [nTokens][cols / 32][2]; cols a multiple of T's block size.
@@ -184,7 +306,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     const int64_t nUnits = cols / Units::kElements;
     float acc[kRows][NT] = {};
     for (int64_t u = warp * 32 + lane; u < nUnits; u += kWarps * 32) {
-        typename Units::X xs[NT];
+        typename Units::X xs[NT] = {};
         PAGODA_UNROLL
         for (int t = 0; t < NT; ++t) {
             if (t < nTok) Units::loadX(x.q + (t0 + t) * cols, x.ds + 2 * (t0 + t) * (cols / kQ8Block), u, xs[t]);

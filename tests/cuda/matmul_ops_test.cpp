@@ -287,66 +287,72 @@ TEST_F(MatmulOps, MatvecSwigluGivesTheBitsOfTheProductsAndTheSwigluKernel) {
     EXPECT_EQ(rows.message(), "matvecSwiglu: gate is a 4 x 8 f32 matrix, up a 2 x 8 f32 matrix");
 }
 
-// Int8 decode (Q4_K): the activations rounded per block of 32 (each
-// within d / 2 of its value, d = max |x| / 127), so each output within the
-// sum over blocks of d / 2 * sum |w| of the f32 product, plus f32 rounding;
+// Int8 decode (Q8_0, Q4_0, Q4_K): the activations rounded per block of 32
+// (each within about d / 2 of its value, d = max |x| / 127), so each
+// output within the sum over blocks of that times sum |w| of the f32
+// product, plus f32 rounding;
 // matvecs and the fused SwiGLU give the bits of one matrix alone and of
 // the two products with the swiglu kernel after them.
 TEST_F(MatmulOps, Int8MatvecStaysWithinTheActivationRoundingsBound) {
     const uint64_t seed = pagoda::test::freshSeed();
     SCOPED_TRACE(pagoda::test::seedTrace(seed));
     std::mt19937_64 rng(seed);
-    const DType type = DType::Q4_K;
-    for (int64_t nTokens : {1, 3, 8, 13}) {
-        for (auto [rows, cols] : {std::pair<int64_t, int64_t>{67, 256}, {130, 256 * 19}}) {
-            SCOPED_TRACE(testing::Message() << nTokens << " tokens, " << rows << " x " << cols);
-            const Problem p = makeProblem(rng, type, rows, cols, nTokens);
-            const std::vector<pagoda::test::RefElement> w = pagoda::test::refDecode(type, p.weights.data(), rows * cols);
-            DeviceBuffer dW = upload(p.weights);
-            DeviceBuffer dX = upload(p.x);
-            DeviceBuffer workspace = upload(std::vector<uint8_t>(int8ActivationBytes(cols, nTokens)));
-            const StatusOr<Int8Activations> x8 =
-                quantizeActivations(stream(), dX.as<float>(), cols, nTokens, workspace.data());
-            ASSERT_TRUE(x8.ok()) << x8.status().message();
-            const DeviceWeight weight{type, dW.data(), rows, cols};
-            ASSERT_TRUE(matvecInt8Takes(weight));
-            DeviceBuffer dY = upload(std::vector<float>(size_t(nTokens * rows), NAN));
-            float* y = dY.as<float>();
-            expectOk(matvecsInt8(stream(), &weight, &y, 1, x8.value()));
-            const std::vector<float> got = download<float>(dY, size_t(nTokens * rows));
-            for (int64_t t = 0; t < nTokens; ++t) {
-                for (int64_t r = 0; r < rows; ++r) {
-                    double quantization = 0.0;
-                    for (int64_t b = 0; b < cols / 32; ++b) {
-                        double amax = 0.0;
-                        double absW = 0.0;
-                        for (int64_t i = 32 * b; i < 32 * b + 32; ++i) {
-                            amax = std::max(amax, std::fabs(double(p.x[size_t(t * cols + i)])));
-                            absW += std::fabs(w[size_t(r * cols + i)].value);
+    for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K}) {
+        for (int64_t nTokens : {1, 3, 8, 13}) {
+            for (auto [rows, cols] : {std::pair<int64_t, int64_t>{67, 256}, {130, 256 * 19}}) {
+                SCOPED_TRACE(testing::Message() << dtypeName(type) << ", " << nTokens << " tokens, " << rows << " x "
+                                                << cols);
+                const Problem p = makeProblem(rng, type, rows, cols, nTokens);
+                const std::vector<pagoda::test::RefElement> w =
+                    pagoda::test::refDecode(type, p.weights.data(), rows * cols);
+                DeviceBuffer dW = upload(p.weights);
+                DeviceBuffer dX = upload(p.x);
+                DeviceBuffer workspace = upload(std::vector<uint8_t>(int8ActivationBytes(cols, nTokens)));
+                const StatusOr<Int8Activations> x8 =
+                    quantizeActivations(stream(), dX.as<float>(), cols, nTokens, workspace.data());
+                ASSERT_TRUE(x8.ok()) << x8.status().message();
+                const DeviceWeight weight{type, dW.data(), rows, cols};
+                ASSERT_TRUE(matvecInt8Takes(weight));
+                DeviceBuffer dY = upload(std::vector<float>(size_t(nTokens * rows), NAN));
+                float* y = dY.as<float>();
+                expectOk(matvecsInt8(stream(), &weight, &y, 1, x8.value()));
+                const std::vector<float> got = download<float>(dY, size_t(nTokens * rows));
+                for (int64_t t = 0; t < nTokens; ++t) {
+                    for (int64_t r = 0; r < rows; ++r) {
+                        double quantization = 0.0;
+                        for (int64_t b = 0; b < cols / 32; ++b) {
+                            double amax = 0.0;
+                            double absW = 0.0;
+                            for (int64_t i = 32 * b; i < 32 * b + 32; ++i) {
+                                amax = std::max(amax, std::fabs(double(p.x[size_t(t * cols + i)])));
+                                absW += std::fabs(w[size_t(r * cols + i)].value);
+                            }
+                            // Half of d, plus x / d's rounding (127 ulps) and d's.
+                            quantization += amax / 127.0 * (0.5 + 2e-5) * absW;
                         }
-                        quantization += amax / 127.0 * (0.5 + 1e-6) * absW;
+                        const size_t at = size_t(t * rows + r);
+                        ASSERT_TRUE(std::isfinite(got[at])) << "token " << t << ", row " << r;
+                        ASSERT_NEAR(got[at], p.want[at], quantization + tolerance(DType::F32) * p.bound[at] + 1e-6)
+                            << "token " << t << ", row " << r;
                     }
-                    const size_t at = size_t(t * rows + r);
-                    ASSERT_TRUE(std::isfinite(got[at])) << "token " << t << ", row " << r;
-                    ASSERT_NEAR(got[at], p.want[at], quantization + tolerance(DType::F32) * p.bound[at] + 1e-6)
-                        << "token " << t << ", row " << r;
                 }
+                // Three matrices in one launch, and gate with up fused.
+                DeviceBuffer ys3 = upload(std::vector<float>(size_t(3 * nTokens * rows), NAN));
+                const DeviceWeight three[] = {weight, weight, weight};
+                float* const outs[] = {ys3.as<float>(), ys3.as<float>() + nTokens * rows,
+                                       ys3.as<float>() + 2 * nTokens * rows};
+                expectOk(matvecsInt8(stream(), three, outs, 3, x8.value()));
+                const std::vector<uint32_t> alone = download<uint32_t>(dY, size_t(nTokens * rows));
+                const std::vector<uint32_t> grouped = download<uint32_t>(ys3, size_t(3 * nTokens * rows));
+                for (int m = 0; m < 3; ++m) {
+                    EXPECT_TRUE(std::equal(alone.begin(), alone.end(), grouped.begin() + m * nTokens * rows)) << m;
+                }
+                DeviceBuffer fused = upload(std::vector<float>(size_t(nTokens * rows), NAN));
+                expectOk(matvecSwigluInt8(stream(), weight, weight, x8.value(), fused.as<float>()));
+                expectOk(swiglu(stream(), y, y, y, nTokens * rows));
+                EXPECT_EQ(download<uint32_t>(fused, size_t(nTokens * rows)),
+                          download<uint32_t>(dY, size_t(nTokens * rows)));
             }
-            // Three matrices in one launch, and gate with up fused.
-            DeviceBuffer ys3 = upload(std::vector<float>(size_t(3 * nTokens * rows), NAN));
-            const DeviceWeight three[] = {weight, weight, weight};
-            float* const outs[] = {ys3.as<float>(), ys3.as<float>() + nTokens * rows,
-                                   ys3.as<float>() + 2 * nTokens * rows};
-            expectOk(matvecsInt8(stream(), three, outs, 3, x8.value()));
-            const std::vector<uint32_t> alone = download<uint32_t>(dY, size_t(nTokens * rows));
-            const std::vector<uint32_t> grouped = download<uint32_t>(ys3, size_t(3 * nTokens * rows));
-            for (int m = 0; m < 3; ++m) {
-                EXPECT_TRUE(std::equal(alone.begin(), alone.end(), grouped.begin() + m * nTokens * rows)) << m;
-            }
-            DeviceBuffer fused = upload(std::vector<float>(size_t(nTokens * rows), NAN));
-            expectOk(matvecSwigluInt8(stream(), weight, weight, x8.value(), fused.as<float>()));
-            expectOk(swiglu(stream(), y, y, y, nTokens * rows));
-            EXPECT_EQ(download<uint32_t>(fused, size_t(nTokens * rows)), download<uint32_t>(dY, size_t(nTokens * rows)));
         }
     }
 }
@@ -489,7 +495,10 @@ TEST(MatvecChecks, Int8TakesQ4KRowsAligned16AndActivationsOfItsWidth) {
     alignas(16) static float x[64];
     EXPECT_TRUE(matvecInt8Takes({DType::Q4_K, x, 4, 256}));
     EXPECT_FALSE(matvecInt8Takes({DType::Q4_K, x + 2, 4, 256}));  // the float matvec takes 8-byte alignment
+    EXPECT_TRUE(matvecInt8Takes({DType::Q8_0, x + 1, 4, 64}));  // 16-bit loads
+    EXPECT_TRUE(matvecInt8Takes({DType::Q4_0, x + 1, 4, 64}));
     EXPECT_FALSE(matvecInt8Takes({DType::Q6_K, x, 4, 256}));
+    EXPECT_FALSE(matvecInt8Takes({DType::Q4_1, x, 4, 64}));
     EXPECT_FALSE(matvecInt8Takes({DType::F16, x, 4, 256}));
     EXPECT_EQ(int8ActivationBytes(256, 3), size_t(768 + 3 * 8 * 2 * 4));
     EXPECT_EQ(int8ActivationBytes(40 * 32, 1), size_t(1280 + 40 * 2 * 4));
@@ -499,8 +508,8 @@ TEST(MatvecChecks, Int8TakesQ4KRowsAligned16AndActivationsOfItsWidth) {
     const Status width = matvecsInt8(nullptr, &w, &y, 1, narrow);
     ASSERT_FALSE(width.ok());
     EXPECT_EQ(width.message(),
-              "matvec: no int8 product of a 4 x 256 q4_k matrix with 512 int8 activations (Q4_K, 16-byte aligned "
-              "rows)");
+              "matvec: no int8 product of a 4 x 256 q4_k matrix with 512 int8 activations (Q8_0, Q4_0, Q4_K with "
+              "16-byte aligned rows)");
     const auto odd = quantizeActivations(nullptr, x, 48, 1, x);
     ASSERT_FALSE(odd.ok());
     EXPECT_EQ(odd.status().message(), "quantizeActivations: 1 x 48 (columns a multiple of 32, a 16-byte aligned workspace)");

@@ -14,12 +14,12 @@
 // v; gate, up); no divergent collective or barrier. Seeds are fresh every
 // run.
 //
-// Int8 decode (matvec_q8_kernel.cuh, Q4_K): the activations rounded by the
-// emulated quantizeActivationsKernel, each element within d / 2 of its
-// value; the int8 product against a float64 product with those rounded
-// activations, within float rounding of its scale and min terms, and
-// against the activations as they were within the rounding's bound; the
-// same ownership and bit-for-bit checks.
+// Int8 decode (matvec_q8_kernel.cuh: Q8_0, Q4_0, Q4_K): the activations
+// rounded by the emulated quantizeActivationsKernel, each element within
+// about d / 2 of its value; the int8 product against a float64 product
+// with those rounded activations, within float rounding of its scale and
+// min terms, and against the activations as they were within the
+// rounding's bound; the same ownership and bit-for-bit checks.
 
 #include <gtest/gtest.h>
 
@@ -88,9 +88,14 @@ struct RoundedActivations {
     emulation::Int8Input input() const { return {q.data(), ds.data()}; }
 };
 
+// How far an activation rounded to int8 may be from its value, in units
+// of its block's d: half, plus x / d's own f32 rounding (|x / d| <= 127:
+// 127 * 2^-23), which can tip a value near k + 1/2 to the other side.
+constexpr double kRoundingShare = 0.5 + 127.0 / (1 << 23);
+
 // Runs the quantizer on the emulator and checks each block of 32: d = max
-// |x| / 127 as f32 divides it, every q in [-127, 127] and within d / 2 (and
-// an ulp) of x / d, ds[1] = d * (sum of q) rounded once.
+// |x| / 127 as f32 divides it, every q in [-127, 127] and x within
+// kRoundingShare * d of d * q, ds[1] = d * (sum of q) rounded once.
 RoundedActivations quantizeChecked(const std::vector<float>& x, int64_t nTokens, int64_t cols, uint64_t seed) {
     RoundedActivations a;
     a.q.assign(size_t(nTokens * cols), int8_t(0x5a));  // new's 16-byte alignment
@@ -114,7 +119,7 @@ RoundedActivations quantizeChecked(const std::vector<float>& x, int64_t nTokens,
             sum += q;
             a.rounded[e] = double(d) * q;
             EXPECT_LE(std::abs(q), 127) << "element " << e;
-            EXPECT_LE(std::fabs(a.rounded[e] - double(x[e])), double(d) * (0.5 + 1e-6)) << "element " << e;
+            EXPECT_LE(std::fabs(a.rounded[e] - double(x[e])), double(d) * kRoundingShare) << "element " << e;
         }
         EXPECT_EQ(std::bit_cast<uint32_t>(a.ds[size_t(2 * b + 1)]), std::bit_cast<uint32_t>(d * float(sum)))
             << "block " << b;
@@ -122,12 +127,35 @@ RoundedActivations quantizeChecked(const std::vector<float>& x, int64_t nTokens,
     return a;
 }
 
-// Each Q4_K element as the int8 kernel splits it: w = a - b, a = d * sc * q
-// (the integer dot product's part) and b = dmin * m (the min term's), per
-// element of `cols`.
-void q4kParts(const uint8_t* row, int64_t cols, std::vector<double>& a, std::vector<double>& b) {
-    a.resize(size_t(cols));
-    b.resize(size_t(cols));
+// Each element of an int8-kernel row as the kernel splits its product:
+// w x = a x - b x, a the part the integer dot product carries (d * q; Q4_K
+// d * sc * q) and b the part taken from the activation block's sum (Q4_0
+// 8 d, Q4_K dmin * m, Q8_0 none).
+void int8Parts(DType type, const uint8_t* row, int64_t cols, std::vector<double>& a, std::vector<double>& b) {
+    a.assign(size_t(cols), 0.0);
+    b.assign(size_t(cols), 0.0);
+    if (type == DType::Q8_0) {
+        for (int64_t k = 0; k < cols / 32; ++k) {
+            BlockQ8_0 block;
+            std::memcpy(&block, row + k * int64_t(sizeof block), sizeof block);
+            for (int i = 0; i < 32; ++i) a[size_t(32 * k + i)] = double(halfToFloat(block.d)) * block.qs[i];
+        }
+        return;
+    }
+    if (type == DType::Q4_0) {
+        for (int64_t k = 0; k < cols / 32; ++k) {
+            BlockQ4_0 block;
+            std::memcpy(&block, row + k * int64_t(sizeof block), sizeof block);
+            const double d = halfToFloat(block.d);
+            for (int i = 0; i < 16; ++i) {
+                a[size_t(32 * k + i)] = d * (block.qs[i] & 0x0f);
+                a[size_t(32 * k + 16 + i)] = d * (block.qs[i] >> 4);
+            }
+            for (int i = 0; i < 32; ++i) b[size_t(32 * k + i)] = 8.0 * d;
+        }
+        return;
+    }
+    ASSERT_EQ(type, DType::Q4_K) << "no int8 split for " << dtypeName(type);
     for (int64_t k = 0; k < cols / kQK_K; ++k) {
         BlockQ4_K block;
         std::memcpy(&block, row + k * int64_t(sizeof block), sizeof block);
@@ -261,7 +289,7 @@ TEST_P(MatvecEmulation, MatchesTheFloat64ProductAndWritesEachOutputOnce) {
             const std::vector<test::RefElement> ref = test::refDecode(c.type, w[m] + size_t(r) * stride, c.cols);
             std::vector<double> scalePart;
             std::vector<double> minPart;
-            if (c.int8) q4kParts(w[m] + size_t(r) * stride, c.cols, scalePart, minPart);
+            if (c.int8) int8Parts(c.type, w[m] + size_t(r) * stride, c.cols, scalePart, minPart);
             for (int64_t t = 0; t < c.nTokens; ++t) {
                 const std::string where =
                     "matrix " + std::to_string(m) + ", row " + std::to_string(r) + ", token " + std::to_string(t);
@@ -296,7 +324,7 @@ TEST_P(MatvecEmulation, MatchesTheFloat64ProductAndWritesEachOutputOnce) {
                         absWeights += std::fabs(ref[size_t(i)].value);
                     }
                     rounding += std::fabs(minTerm);
-                    quantization += double(x8.ds[size_t(2 * (t * c.cols / 32 + j))]) * (0.5 + 1e-6) * absWeights;
+                    quantization += double(x8.ds[size_t(2 * (t * c.cols / 32 + j))]) * kRoundingShare * absWeights;
                 }
                 ASSERT_NEAR(double(got), wantRounded, kTolerance * rounding) << where << ", rounded activations";
                 ASSERT_NEAR(double(got), want, quantization + kTolerance * rounding) << where;
