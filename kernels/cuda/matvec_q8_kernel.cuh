@@ -262,9 +262,80 @@ struct Q8Units<DType::Q4_0> {
     }
 };
 
+// Q6_K (layout in dtype.h, decoded as QuantTraits<Q6_K>::decode8 does): a
+// unit is one 32-element chunk c of a block (elements 32 c ..), its 6-bit
+// quants q' = q + 32 from 32 bytes of ql (low or high nibbles) and 32 of
+// qh (2 bits), both 2-byte aligned in the 210-byte block; two int8 scales,
+// one per 16 elements. Per 16: d sc dx (sum q' xq - 32 sum xq), both sums
+// by dp4a, exact in 32 bits.
+template <>
+struct Q8Units<DType::Q6_K> {
+    static constexpr int kElements = 32;
+    static constexpr int kAlignment = 2;
+    static constexpr int kPerBlock = kQK_K / kElements;
+    struct X {
+        int q[8];
+        float d;
+    };
+    struct Weights {
+        int q[8];      // q' of the chunk's 32 elements, one per byte
+        int scale[2];  // of elements 0..15 and 16..31
+        float d;
+    };
+    PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) {
+        int half[4];
+        load16Words(xq + kElements * u, half);
+        PAGODA_UNROLL
+        for (int i = 0; i < 4; ++i) x.q[i] = half[i];
+        load16Words(xq + kElements * u + 16, half);
+        PAGODA_UNROLL
+        for (int i = 0; i < 4; ++i) x.q[4 + i] = half[i];
+        x.d = ds[2 * u];
+    }
+    PAGODA_HD static void prepare(const uint8_t* row, int64_t u, Weights& w) {
+        const uint8_t* block = row + (u / kPerBlock) * int64_t(sizeof(BlockQ6_K));
+        const int chunk = int(u % kPerBlock);
+        const int h = chunk / 4;
+        const int k = chunk % 4;
+        const uint8_t* ql = block + offsetof(BlockQ6_K, ql) + 64 * h + 32 * (k % 2);
+        const uint8_t* qh = block + offsetof(BlockQ6_K, qh) + 32 * h;
+        PAGODA_UNROLL
+        for (int part = 0; part < 2; ++part) {
+            int low[4];
+            int high[4];
+            load16Unaligned(ql + 16 * part, low);
+            load16Unaligned(qh + 16 * part, high);
+            PAGODA_UNROLL
+            for (int i = 0; i < 4; ++i) {
+                w.q[4 * part + i] = ((low[i] >> (k >= 2 ? 4 : 0)) & 0x0f0f0f0f) |
+                                    ((((high[i] >> (2 * k)) & 0x03030303)) << 4);
+            }
+        }
+        const uint32_t scales = detail::word(block + offsetof(BlockQ6_K, scales), chunk);
+        w.scale[0] = int(int8_t(scales & 0xff));
+        w.scale[1] = int(int8_t(scales >> 8));
+        w.d = halfBitsToFloat(uint16_t(detail::word(block + offsetof(BlockQ6_K, d), 0)));
+    }
+    PAGODA_HD static float dot(const Weights& w, const X& x) {
+        int total = 0;
+        PAGODA_UNROLL
+        for (int part = 0; part < 2; ++part) {
+            int products = 0;
+            int sum = 0;
+            PAGODA_UNROLL
+            for (int i = 4 * part; i < 4 * part + 4; ++i) {
+                products = dot4(w.q[i], x.q[i], products);
+                sum = dot4(0x01010101, x.q[i], sum);
+            }
+            total += w.scale[part] * (products - 32 * sum);
+        }
+        return w.d * x.d * intToFloat(total);
+    }
+};
+
 // Whether Q has an int8 matvec.
 constexpr bool hasQ8Units(DType type) {
-    return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_K;
+    return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_K || type == DType::Q6_K;
 }
 
 // The alignment an int8 kernel needs of its rows (0: no kernel).
@@ -273,6 +344,7 @@ constexpr int q8Alignment(DType type) {
     case DType::Q8_0: return Q8Units<DType::Q8_0>::kAlignment;
     case DType::Q4_0: return Q8Units<DType::Q4_0>::kAlignment;
     case DType::Q4_K: return Q8Units<DType::Q4_K>::kAlignment;
+    case DType::Q6_K: return Q8Units<DType::Q6_K>::kAlignment;
     default: return 0;
     }
 }
@@ -285,6 +357,7 @@ bool visitQ8Type(DType type, F&& f) {
     case DType::Q8_0: f(std::integral_constant<DType, DType::Q8_0>{}); return true;
     case DType::Q4_0: f(std::integral_constant<DType, DType::Q4_0>{}); return true;
     case DType::Q4_K: f(std::integral_constant<DType, DType::Q4_K>{}); return true;
+    case DType::Q6_K: f(std::integral_constant<DType, DType::Q6_K>{}); return true;
     default: return false;
     }
 }

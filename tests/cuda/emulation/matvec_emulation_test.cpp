@@ -14,9 +14,9 @@
 // v; gate, up); no divergent collective or barrier. Seeds are fresh every
 // run.
 //
-// Int8 decode (matvec_q8_kernel.cuh: Q8_0, Q4_0, Q4_K): the activations
-// rounded by the emulated quantizeActivationsKernel, each element within
-// about d / 2 of its value; the int8 product against a float64 product
+// Int8 decode (matvec_q8_kernel.cuh: Q8_0, Q4_0, Q4_K, Q6_K): the
+// activations rounded by the emulated quantizeActivationsKernel, each
+// element within about d / 2 of its value; the int8 product against a float64 product
 // with those rounded activations, within float rounding of its scale and
 // min terms, and against the activations as they were within the
 // rounding's bound; the same ownership and bit-for-bit checks.
@@ -129,8 +129,8 @@ RoundedActivations quantizeChecked(const std::vector<float>& x, int64_t nTokens,
 
 // Each element of an int8-kernel row as the kernel splits its product:
 // w x = a x - b x, a the part the integer dot product carries (d * q; Q4_K
-// d * sc * q) and b the part taken from the activation block's sum (Q4_0
-// 8 d, Q4_K dmin * m, Q8_0 none).
+// d * sc * q; Q6_K all of w) and b the part taken from the activation
+// block's sum (Q4_0 8 d, Q4_K dmin * m, Q8_0 and Q6_K none).
 void int8Parts(DType type, const uint8_t* row, int64_t cols, std::vector<double>& a, std::vector<double>& b) {
     a.assign(size_t(cols), 0.0);
     b.assign(size_t(cols), 0.0);
@@ -153,6 +153,12 @@ void int8Parts(DType type, const uint8_t* row, int64_t cols, std::vector<double>
             }
             for (int i = 0; i < 32; ++i) b[size_t(32 * k + i)] = 8.0 * d;
         }
+        return;
+    }
+    if (type == DType::Q6_K) {
+        // The offset of 32 stays inside the integer sums: a is the weight.
+        const std::vector<test::RefElement> ref = test::refDecode(type, row, cols);
+        for (int64_t i = 0; i < cols; ++i) a[size_t(i)] = ref[size_t(i)].value;
         return;
     }
     ASSERT_EQ(type, DType::Q4_K) << "no int8 split for " << dtypeName(type);
