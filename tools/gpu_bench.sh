@@ -103,7 +103,7 @@ fi
 
 phase pagoda-cuda-microbench
 # Decode's matvec against cuBLAS and the f16 panels (and the int8 matvec
-# of Q8_0, Q4_0 and Q4_K); decode attention split for 2 CTAs per SM
+# of Q8_0, Q4_0, Q4_K and Q6_K); decode attention split for 2 CTAs per SM
 # against the kernel's occupancy; prefill attention with K/V tiles of 32
 # and 64 positions; where quantized products should switch to f16 panels.
 step 150 "$build/bench/pagoda-cuda-microbench"
