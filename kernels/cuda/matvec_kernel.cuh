@@ -177,12 +177,34 @@ __device__ __forceinline__ const uint8_t* ctaRow(const Matrices& m, const CtaMat
     }
 }
 
+// What a CTA of a launch of nTokens takes: its matrix, its rows row0 ..
+// row0 + nRows of it (of gate and of up for Swiglu) and its tokens t0 ..
+// t0 + nTok.
+struct CtaWork {
+    CtaMatrix c;
+    int64_t row0;
+    int64_t t0;
+    int nRows;
+    int nTok;
+};
+
+template <int NT, Product P>
+__device__ __forceinline__ CtaWork ctaWork(const Matrices& m, int64_t nTokens) {
+    CtaWork k;
+    k.c = ctaMatrix<P>(m);
+    k.row0 = int64_t(blockIdx.x - k.c.first) * kRowsPerMatrix<P>;
+    k.t0 = int64_t(blockIdx.y) * NT;
+    k.nRows = k.c.rows - k.row0 < kRowsPerMatrix<P> ? int(k.c.rows - k.row0) : kRowsPerMatrix<P>;
+    k.nTok = nTokens - k.t0 < NT ? int(nTokens - k.t0) : NT;
+    return k;
+}
+
 // Sums each lane's acc[r][t] over the CTA (over the warp, then over the
 // warps in order) and writes row r of token t: the sum (Plain), or
 // swigluValue of gate row r and up row r + kRows / 2 (Swiglu).
 template <int NT, Product P>
 __device__ __forceinline__ void writeRows(const float (&acc)[kRows][NT], float (&partial)[kWarps][kRows * NT],
-                                          const CtaMatrix& c, int64_t row0, int64_t t0, int nRows, int nTok) {
+                                          const CtaWork& k) {
     const int lane = threadIdx.x % 32;
     const int warp = threadIdx.x / 32;
     PAGODA_UNROLL
@@ -203,11 +225,12 @@ __device__ __forceinline__ void writeRows(const float (&acc)[kRows][NT], float (
     };
     const int r = threadIdx.x / NT;
     const int t = threadIdx.x % NT;
-    if (r < nRows && t < nTok) {
+    if (r < k.nRows && t < k.nTok) {
+        float* y = k.c.y + (k.t0 + t) * k.c.rows + k.row0 + r;
         if constexpr (P == Product::Plain) {
-            c.y[(t0 + t) * c.rows + row0 + r] = rowSum(r, t);
+            *y = rowSum(r, t);
         } else {
-            c.y[(t0 + t) * c.rows + row0 + r] = swigluValue(rowSum(r, t), rowSum(r + kRows / 2, t));
+            *y = swigluValue(rowSum(r, t), rowSum(r + kRows / 2, t));
         }
     }
 }
@@ -219,24 +242,20 @@ template <DType T, int NT, Product P = Product::Plain>
 __global__ void __launch_bounds__(kWarps * 32)
     matvecKernel(Matrices m, int64_t rowBytes, const float* x, int64_t cols, int64_t nTokens) {
     __shared__ float partial[kWarps][kRows * NT];
-    const CtaMatrix c = ctaMatrix<P>(m);
+    const CtaWork k = ctaWork<NT, P>(m, nTokens);
     const int lane = threadIdx.x % 32;
     const int warp = threadIdx.x / 32;
-    const int64_t row0 = int64_t(blockIdx.x - c.first) * kRowsPerMatrix<P>;
-    const int64_t t0 = int64_t(blockIdx.y) * NT;
-    const int nRows = c.rows - row0 < kRowsPerMatrix<P> ? int(c.rows - row0) : kRowsPerMatrix<P>;
-    const int nTok = nTokens - t0 < NT ? int(nTokens - t0) : NT;
     const int64_t nUnits = cols / 8;
     float acc[kRows][NT] = {};
     for (int64_t u = warp * 32 + lane; u < nUnits; u += kWarps * 32) {
         float xs[NT][8];
         PAGODA_UNROLL
         for (int t = 0; t < NT; ++t) {
-            if (t < nTok) {
+            if (t < k.nTok) {
                 uint32_t bits[4];
                 PAGODA_UNROLL
                 for (int half = 0; half < 2; ++half) {
-                    load16(reinterpret_cast<const uint8_t*>(x + (t0 + t) * cols + 8 * u + 4 * half), bits);
+                    load16(reinterpret_cast<const uint8_t*>(x + (k.t0 + t) * cols + 8 * u + 4 * half), bits);
                     PAGODA_UNROLL
                     for (int i = 0; i < 4; ++i) xs[t][4 * half + i] = bitsToFloat(bits[i]);
                 }
@@ -247,12 +266,12 @@ __global__ void __launch_bounds__(kWarps * 32)
         }
         PAGODA_UNROLL
         for (int r = 0; r < kRows; ++r) {
-            if (r % kRowsPerMatrix<P> >= nRows) {
+            if (r % kRowsPerMatrix<P> >= k.nRows) {
                 if constexpr (P == Product::Plain) break;  // the rest are past the end too
                 continue;
             }
             float v[8];
-            Units<T>::load8(ctaRow<P>(m, c, row0, rowBytes, r), u, v);
+            Units<T>::load8(ctaRow<P>(m, k.c, k.row0, rowBytes, r), u, v);
             PAGODA_UNROLL
             for (int t = 0; t < NT; ++t) {
                 PAGODA_UNROLL
@@ -260,7 +279,7 @@ __global__ void __launch_bounds__(kWarps * 32)
             }
         }
     }
-    writeRows<NT, P>(acc, partial, c, row0, t0, nRows, nTok);
+    writeRows<NT, P>(acc, partial, k);
 }
 
 }  // namespace pagoda::cuda::mv

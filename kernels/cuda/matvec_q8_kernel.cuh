@@ -9,7 +9,7 @@
 // host emulation can compile this very source without nvcc.
 //
 // A CTA, its rows, the Plain and Swiglu products and the sums over lanes
-// and warps are the float matvec's (ctaMatrix, writeRows); a lane takes
+// and warps are the float matvec's (ctaWork, ctaRow, writeRows); a lane takes
 // units of Q8Units<Q>::kElements elements instead of 8.
 
 #include <cstddef>
@@ -34,11 +34,11 @@ struct Q8Activations {
 
 // sum of the four products of the bytes of a and b as signed 8-bit
 // integers, plus c.
-PAGODA_HD int dot4(int a, int b, int c) {
+PAGODA_HD int dot4(uint32_t a, uint32_t b, int c) {
 #ifdef __CUDA_ARCH__
-    return __dp4a(a, b, c);
+    return __dp4a(int(a), int(b), c);
 #else
-    for (int i = 0; i < 4; ++i) c += int(int8_t(uint32_t(a) >> (8 * i))) * int(int8_t(uint32_t(b) >> (8 * i)));
+    for (int i = 0; i < 4; ++i) c += int(int8_t(a >> (8 * i))) * int(int8_t(b >> (8 * i)));
     return c;
 #endif
 }
@@ -74,26 +74,49 @@ __global__ void __launch_bounds__(kQ8BlocksPerCta * 32)
     }
 }
 
-// The 16 bytes at p (16-byte aligned) as four words.
-PAGODA_HD void load16Words(const void* p, int (&w)[4]) {
-#ifdef __CUDA_ARCH__
-    const int4 v = *reinterpret_cast<const int4*>(p);
-    w[0] = v.x;
-    w[1] = v.y;
-    w[2] = v.z;
-    w[3] = v.w;
-#else
-    PAGODA_EXPECT_ALIGNED(p, 16);
-    std::memcpy(w, p, sizeof w);
-#endif
-}
-
 // Q8Units<Q>: a unit of kElements of a row of type Q against the int8
 // activations. loadX(xq, ds, u, x) reads a token's activations of unit u
 // (xq and ds at that token's row), once for the CTA's rows;
 // prepare(row, u, w) a row's weights; dot(w, x) their product.
 template <DType Q>
 struct Q8Units;
+
+// Token activations of 32-element units that are whole activation blocks
+// (Q8_0, Q4_0, Q6_K): the quants of elements 0..15 and 16..31, d and d *
+// sum of the block's quants.
+struct Block32X {
+    uint32_t lo[4];
+    uint32_t hi[4];
+    float d;
+    float dSum;
+};
+
+// The weights of such a unit: the quants of elements 0..15 and 16..31 (as
+// the type packs them) and the block's d.
+struct Block32Weights {
+    uint32_t lo[4];
+    uint32_t hi[4];
+    float d;
+};
+
+// The integer dot product of a unit's 32 quants with its activations.
+PAGODA_HD int dot32(const Block32Weights& w, const Block32X& x) {
+    int sum = 0;
+    PAGODA_UNROLL
+    for (int i = 0; i < 4; ++i) {
+        sum = dot4(w.lo[i], x.lo[i], sum);
+        sum = dot4(w.hi[i], x.hi[i], sum);
+    }
+    return sum;
+}
+
+PAGODA_HD void loadBlock32(const int8_t* xq, const float* ds, int64_t b, Block32X& x) {
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(xq) + kQ8Block * b;
+    load16(p, x.lo);
+    load16(p + 16, x.hi);
+    x.d = ds[2 * b];
+    x.dSum = ds[2 * b + 1];
+}
 
 // Q4_K (layout in dtype.h): a unit is 16 bytes of a block's quants, 16 of
 // sub-block 2j's elements (low nibbles) and the same 16 of sub-block
@@ -111,20 +134,20 @@ struct Q8Units<DType::Q4_K> {
     static constexpr int kAlignment = 16;
     static constexpr int kPerBlock = kQK_K / kElements;
     struct X {
-        int lo[4];     // the activations of the low nibbles' 16 elements
-        int hi[4];     // of the high nibbles'
-        float ds[4];   // d and d * sum of the two activation blocks
+        uint32_t lo[4];  // the activations of the low nibbles' 16 elements
+        uint32_t hi[4];  // of the high nibbles'
+        float ds[4];     // d and d * sum of the two activation blocks
     };
     struct Weights {
-        int lo[4];  // the 16 low nibbles, one per byte
-        int hi[4];
+        uint32_t lo[4];  // the 16 low nibbles, one per byte
+        uint32_t hi[4];
         float scale[2];  // d * scale of sub-blocks 2j and 2j + 1
         float min[2];    // dmin * min of the same (0 for odd units)
     };
     PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) {
         const int64_t element = (u / kPerBlock) * kQK_K + 64 * (u % kPerBlock / 2) + 16 * (u % 2);
-        load16Words(xq + element, x.lo);
-        load16Words(xq + element + 32, x.hi);
+        load16(reinterpret_cast<const uint8_t*>(xq) + element, x.lo);
+        load16(reinterpret_cast<const uint8_t*>(xq) + element + 32, x.hi);
         const int64_t b = element / kQ8Block;  // the low sub-block's activation block; b + 1 the high one's
         PAGODA_UNROLL
         for (int i = 0; i < 4; ++i) x.ds[i] = ds[2 * b + i];
@@ -132,18 +155,18 @@ struct Q8Units<DType::Q4_K> {
     PAGODA_HD static void prepare(const uint8_t* row, int64_t u, Weights& w) {
         const uint8_t* block = row + (u / kPerBlock) * int64_t(sizeof(BlockQ4_K));
         const int k = int(u % kPerBlock);
-        int head[4];
-        load16Words(block, head);
-        int qs[4];
-        load16Words(block + offsetof(BlockQ4_K, qs) + 16 * k, qs);
+        uint32_t head[4];
+        load16(block, head);
+        uint32_t qs[4];
+        load16(block + offsetof(BlockQ4_K, qs) + 16 * k, qs);
         PAGODA_UNROLL
         for (int i = 0; i < 4; ++i) {
             w.lo[i] = qs[i] & 0x0f0f0f0f;
             w.hi[i] = (qs[i] >> 4) & 0x0f0f0f0f;
         }
-        const uint32_t words[3] = {uint32_t(head[1]), uint32_t(head[2]), uint32_t(head[3])};
-        const float d = halfBitsToFloat(uint16_t(uint32_t(head[0]) & 0xffff));
-        const float dmin = halfBitsToFloat(uint16_t(uint32_t(head[0]) >> 16));
+        const uint32_t words[3] = {head[1], head[2], head[3]};
+        const float d = halfBitsToFloat(uint16_t(head[0] & 0xffff));
+        const float dmin = halfBitsToFloat(uint16_t(head[0] >> 16));
         PAGODA_UNROLL
         for (int s = 0; s < 2; ++s) {
             int scale;
@@ -169,9 +192,9 @@ struct Q8Units<DType::Q4_K> {
 // 16 bytes at p (2-byte aligned) as four little-endian words, in eight
 // 16-bit loads: the 32-element legacy blocks (34 and 18 bytes) put their
 // quants 2 bytes into the block.
-PAGODA_HD void load16Unaligned(const uint8_t* p, int (&w)[4]) {
+PAGODA_HD void load16Unaligned(const uint8_t* p, uint32_t (&w)[4]) {
     PAGODA_UNROLL
-    for (int i = 0; i < 4; ++i) w[i] = int(detail::word(p, 2 * i) | detail::word(p, 2 * i + 1) << 16);
+    for (int i = 0; i < 4; ++i) w[i] = detail::word(p, 2 * i) | detail::word(p, 2 * i + 1) << 16;
 }
 
 // Q8_0: a unit is a block, 32 int8 quants times d: d dx sum q xq.
@@ -179,40 +202,17 @@ template <>
 struct Q8Units<DType::Q8_0> {
     static constexpr int kElements = 32;
     static constexpr int kAlignment = 2;
-    struct X {
-        int q[8];
-        float d;
-    };
-    struct Weights {
-        int q[8];
-        float d;
-    };
-    PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) {
-        int half[4];
-        load16Words(xq + kElements * u, half);
-        PAGODA_UNROLL
-        for (int i = 0; i < 4; ++i) x.q[i] = half[i];
-        load16Words(xq + kElements * u + 16, half);
-        PAGODA_UNROLL
-        for (int i = 0; i < 4; ++i) x.q[4 + i] = half[i];
-        x.d = ds[2 * u];
-    }
+    using X = Block32X;
+    using Weights = Block32Weights;
+    PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) { loadBlock32(xq, ds, u, x); }
     PAGODA_HD static void prepare(const uint8_t* row, int64_t u, Weights& w) {
         const uint8_t* block = row + u * int64_t(sizeof(BlockQ8_0));
         w.d = halfBitsToFloat(uint16_t(detail::word(block, 0)));
-        int half[4];
-        load16Unaligned(block + offsetof(BlockQ8_0, qs), half);
-        PAGODA_UNROLL
-        for (int i = 0; i < 4; ++i) w.q[i] = half[i];
-        load16Unaligned(block + offsetof(BlockQ8_0, qs) + 16, half);
-        PAGODA_UNROLL
-        for (int i = 0; i < 4; ++i) w.q[4 + i] = half[i];
+        load16Unaligned(block + offsetof(BlockQ8_0, qs), w.lo);
+        load16Unaligned(block + offsetof(BlockQ8_0, qs) + 16, w.hi);
     }
     PAGODA_HD static float dot(const Weights& w, const X& x) {
-        int sum = 0;
-        PAGODA_UNROLL
-        for (int i = 0; i < 8; ++i) sum = dot4(w.q[i], x.q[i], sum);
-        return w.d * x.d * intToFloat(sum);
+        return w.d * x.d * intToFloat(dot32(w, x));
     }
 };
 
@@ -223,27 +223,13 @@ template <>
 struct Q8Units<DType::Q4_0> {
     static constexpr int kElements = 32;
     static constexpr int kAlignment = 2;
-    struct X {
-        int lo[4];  // activations of elements 0..15
-        int hi[4];  // 16..31
-        float d;
-        float dSum;
-    };
-    struct Weights {
-        int lo[4];
-        int hi[4];
-        float d;
-    };
-    PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) {
-        load16Words(xq + kElements * u, x.lo);
-        load16Words(xq + kElements * u + 16, x.hi);
-        x.d = ds[2 * u];
-        x.dSum = ds[2 * u + 1];
-    }
+    using X = Block32X;
+    using Weights = Block32Weights;  // the nibbles, one per byte
+    PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) { loadBlock32(xq, ds, u, x); }
     PAGODA_HD static void prepare(const uint8_t* row, int64_t u, Weights& w) {
         const uint8_t* block = row + u * int64_t(sizeof(BlockQ4_0));
         w.d = halfBitsToFloat(uint16_t(detail::word(block, 0)));
-        int qs[4];
+        uint32_t qs[4];
         load16Unaligned(block + offsetof(BlockQ4_0, qs), qs);
         PAGODA_UNROLL
         for (int i = 0; i < 4; ++i) {
@@ -252,13 +238,7 @@ struct Q8Units<DType::Q4_0> {
         }
     }
     PAGODA_HD static float dot(const Weights& w, const X& x) {
-        int sum = 0;
-        PAGODA_UNROLL
-        for (int i = 0; i < 4; ++i) {
-            sum = dot4(w.lo[i], x.lo[i], sum);
-            sum = dot4(w.hi[i], x.hi[i], sum);
-        }
-        return w.d * (x.d * intToFloat(sum) - 8.0f * x.dSum);
+        return w.d * (x.d * intToFloat(dot32(w, x)) - 8.0f * x.dSum);
     }
 };
 
@@ -273,25 +253,13 @@ struct Q8Units<DType::Q6_K> {
     static constexpr int kElements = 32;
     static constexpr int kAlignment = 2;
     static constexpr int kPerBlock = kQK_K / kElements;
-    struct X {
-        int q[8];
-        float d;
-    };
+    using X = Block32X;
     struct Weights {
-        int q[8];      // q' of the chunk's 32 elements, one per byte
-        int scale[2];  // of elements 0..15 and 16..31
+        uint32_t q[2][4];  // q' of elements 0..15 and 16..31, one per byte
+        int scale[2];      // of the same
         float d;
     };
-    PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) {
-        int half[4];
-        load16Words(xq + kElements * u, half);
-        PAGODA_UNROLL
-        for (int i = 0; i < 4; ++i) x.q[i] = half[i];
-        load16Words(xq + kElements * u + 16, half);
-        PAGODA_UNROLL
-        for (int i = 0; i < 4; ++i) x.q[4 + i] = half[i];
-        x.d = ds[2 * u];
-    }
+    PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) { loadBlock32(xq, ds, u, x); }
     PAGODA_HD static void prepare(const uint8_t* row, int64_t u, Weights& w) {
         const uint8_t* block = row + (u / kPerBlock) * int64_t(sizeof(BlockQ6_K));
         const int chunk = int(u % kPerBlock);
@@ -301,14 +269,13 @@ struct Q8Units<DType::Q6_K> {
         const uint8_t* qh = block + offsetof(BlockQ6_K, qh) + 32 * h;
         PAGODA_UNROLL
         for (int part = 0; part < 2; ++part) {
-            int low[4];
-            int high[4];
+            uint32_t low[4];
+            uint32_t high[4];
             load16Unaligned(ql + 16 * part, low);
             load16Unaligned(qh + 16 * part, high);
             PAGODA_UNROLL
             for (int i = 0; i < 4; ++i) {
-                w.q[4 * part + i] = ((low[i] >> (k >= 2 ? 4 : 0)) & 0x0f0f0f0f) |
-                                    ((((high[i] >> (2 * k)) & 0x03030303)) << 4);
+                w.q[part][i] = ((low[i] >> (k >= 2 ? 4 : 0)) & 0x0f0f0f0f) | ((high[i] >> (2 * k)) & 0x03030303) << 4;
             }
         }
         const uint32_t scales = detail::word(block + offsetof(BlockQ6_K, scales), chunk);
@@ -320,12 +287,13 @@ struct Q8Units<DType::Q6_K> {
         int total = 0;
         PAGODA_UNROLL
         for (int part = 0; part < 2; ++part) {
+            const uint32_t(&xq)[4] = part == 0 ? x.lo : x.hi;
             int products = 0;
             int sum = 0;
             PAGODA_UNROLL
-            for (int i = 4 * part; i < 4 * part + 4; ++i) {
-                products = dot4(w.q[i], x.q[i], products);
-                sum = dot4(0x01010101, x.q[i], sum);
+            for (int i = 0; i < 4; ++i) {
+                products = dot4(w.q[part][i], xq[i], products);
+                sum = dot4(0x01010101u, xq[i], sum);
             }
             total += w.scale[part] * (products - 32 * sum);
         }
@@ -369,36 +337,34 @@ __global__ void __launch_bounds__(kWarps * 32)
     matvecQ8Kernel(Matrices m, int64_t rowBytes, Q8Activations x, int64_t cols, int64_t nTokens) {
     using Units = Q8Units<T>;
     __shared__ float partial[kWarps][kRows * NT];
-    const CtaMatrix c = ctaMatrix<P>(m);
+    const CtaWork k = ctaWork<NT, P>(m, nTokens);
     const int lane = threadIdx.x % 32;
     const int warp = threadIdx.x / 32;
-    const int64_t row0 = int64_t(blockIdx.x - c.first) * kRowsPerMatrix<P>;
-    const int64_t t0 = int64_t(blockIdx.y) * NT;
-    const int nRows = c.rows - row0 < kRowsPerMatrix<P> ? int(c.rows - row0) : kRowsPerMatrix<P>;
-    const int nTok = nTokens - t0 < NT ? int(nTokens - t0) : NT;
     const int64_t nUnits = cols / Units::kElements;
     float acc[kRows][NT] = {};
     for (int64_t u = warp * 32 + lane; u < nUnits; u += kWarps * 32) {
         typename Units::X xs[NT] = {};
         PAGODA_UNROLL
         for (int t = 0; t < NT; ++t) {
-            if (t < nTok) Units::loadX(x.q + (t0 + t) * cols, x.ds + 2 * (t0 + t) * (cols / kQ8Block), u, xs[t]);
+            if (t < k.nTok) {
+                Units::loadX(x.q + (k.t0 + t) * cols, x.ds + 2 * (k.t0 + t) * (cols / kQ8Block), u, xs[t]);
+            }
         }
         PAGODA_UNROLL
         for (int r = 0; r < kRows; ++r) {
-            if (r % kRowsPerMatrix<P> >= nRows) {
+            if (r % kRowsPerMatrix<P> >= k.nRows) {
                 if constexpr (P == Product::Plain) break;  // the rest are past the end too
                 continue;
             }
             typename Units::Weights w;
-            Units::prepare(ctaRow<P>(m, c, row0, rowBytes, r), u, w);
+            Units::prepare(ctaRow<P>(m, k.c, k.row0, rowBytes, r), u, w);
             PAGODA_UNROLL
             for (int t = 0; t < NT; ++t) {
-                if (t < nTok) acc[r][t] += Units::dot(w, xs[t]);
+                if (t < k.nTok) acc[r][t] += Units::dot(w, xs[t]);
             }
         }
     }
-    writeRows<NT, P>(acc, partial, c, row0, t0, nRows, nTok);
+    writeRows<NT, P>(acc, partial, k);
 }
 
 }  // namespace pagoda::cuda::mv
