@@ -4,7 +4,7 @@
 //   what CudaBackend::matmul would run without it: for F16/BF16, the
 //   converted activations and cuBLASLt; for the quantized types, f16 panels
 //   through cuBLASLt (dequantizedGemm) and, beyond 8 tokens, the f32 tiles
-//   (what CUDA graph captures ran); for Q8_0, Q4_0, Q4_K and Q6_K also
+//   (what CUDA graph captures ran); for the types with an int8 kernel also
 //   int8 decode (the activations rounded to int8, then the int8 matvec;
 //   ratio: matvec's time over it). Weight GB/s next to the
 //   device-to-device copy bandwidth measured in the same run; the weights

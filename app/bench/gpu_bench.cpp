@@ -7,7 +7,7 @@
 // With --graphs 1 every batch is timed again with the decode step replayed
 // as a CUDA graph (TransformerOptions::decodeGraphs). With --int8-decode 1
 // the decode products of weights with an int8 kernel (Q8_0, Q4_0, Q4_K,
-// Q6_K) take their inputs rounded to 8 bits (Ops::setInt8Decode).
+// Q5_K, Q6_K) take their inputs rounded to 8 bits (Ops::setInt8Decode).
 //
 // Prefill: per preset, one prompt of --prefill-tokens tokens in one pass
 // (tok/s and the TFLOP/s of its matmuls and attention), against the f16

@@ -36,7 +36,7 @@ struct OptimizationConfig {
     bool prefixCaching = true;  // paged only
     bool decodeGraphs = true;   // CUDA graphs for decode steps; no effect on the CPU backend
     // Decode with quantized weights on int8 dot products (CPU: Q8_0, Q4_0
-    // and the K-quants; CUDA: Q8_0, Q4_0, Q4_K, Q6_K): faster on the CPU,
+    // and the K-quants; CUDA: Q8_0, Q4_0, Q4_K to Q6_K): faster on the CPU,
     // but a decode row then differs slightly from the same row in a batch,
     // so greedy output alone and batched may differ. Off in both presets.
     bool int8Decode = false;

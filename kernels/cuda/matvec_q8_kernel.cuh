@@ -118,28 +118,30 @@ PAGODA_HD void loadBlock32(const int8_t* xq, const float* ds, int64_t b, Block32
     x.dSum = ds[2 * b + 1];
 }
 
-// Q4_K (layout in dtype.h): a unit is 16 bytes of a block's quants, 16 of
-// sub-block 2j's elements (low nibbles) and the same 16 of sub-block
-// 2j + 1's (high nibbles), unit k of a block being bytes 16k of qs: j =
-// k / 2, elements 16 (k % 2) .. of each. With d * scale_j and dmin * min_j,
-// sum_i (d sc q_i - dmin m) x_i ~ d sc dx sum_i q_i xq_i - dmin m
+// Q4_K and Q5_K (layouts in dtype.h): a unit is 16 bytes of a block's
+// quants, 16 of sub-block 2j's elements (low nibbles) and the same 16 of
+// sub-block 2j + 1's (high nibbles), unit k of a block being bytes 16k of
+// qs: j = k / 2, elements 16 (k % 2) .. of each; Q5_K's fifth bits are
+// bits 2j and 2j + 1 of qh[16 (k % 2) ..]. With d * scale_j and dmin *
+// min_j, sum_i (d sc q_i - dmin m) x_i ~ d sc dx sum_i q_i xq_i - dmin m
 // (dx sum xq): the min term needs the sum of a whole activation block, so
 // the unit with k even takes it for both sub-blocks and the odd one none.
 // Per unit: two 16-byte loads of weights (the block's 16-byte head: d,
-// dmin, scales; the quants) and 8 dp4a; per token two 16-byte loads of
-// activations.
-template <>
-struct Q8Units<DType::Q4_K> {
+// dmin, scales; the quants), Q5_K a third (qh), and 8 dp4a; per token two
+// 16-byte loads of activations.
+template <class B, bool kFiveBits>
+struct KQ8Units {
     static constexpr int kElements = 32;
     static constexpr int kAlignment = 16;
     static constexpr int kPerBlock = kQK_K / kElements;
+    static_assert(sizeof(B) % 16 == 0 && offsetof(B, qs) % 16 == 0);
     struct X {
         uint32_t lo[4];  // the activations of the low nibbles' 16 elements
         uint32_t hi[4];  // of the high nibbles'
         float ds[4];     // d and d * sum of the two activation blocks
     };
     struct Weights {
-        uint32_t lo[4];  // the 16 low nibbles, one per byte
+        uint32_t lo[4];  // the 16 low sub-block quants, one per byte
         uint32_t hi[4];
         float scale[2];  // d * scale of sub-blocks 2j and 2j + 1
         float min[2];    // dmin * min of the same (0 for odd units)
@@ -153,16 +155,27 @@ struct Q8Units<DType::Q4_K> {
         for (int i = 0; i < 4; ++i) x.ds[i] = ds[2 * b + i];
     }
     PAGODA_HD static void prepare(const uint8_t* row, int64_t u, Weights& w) {
-        const uint8_t* block = row + (u / kPerBlock) * int64_t(sizeof(BlockQ4_K));
+        const uint8_t* block = row + (u / kPerBlock) * int64_t(sizeof(B));
         const int k = int(u % kPerBlock);
         uint32_t head[4];
         load16(block, head);
         uint32_t qs[4];
-        load16(block + offsetof(BlockQ4_K, qs) + 16 * k, qs);
+        load16(block + offsetof(B, qs) + 16 * k, qs);
         PAGODA_UNROLL
         for (int i = 0; i < 4; ++i) {
             w.lo[i] = qs[i] & 0x0f0f0f0f;
             w.hi[i] = (qs[i] >> 4) & 0x0f0f0f0f;
+        }
+        if constexpr (kFiveBits) {
+            static_assert(offsetof(B, qh) % 16 == 0);
+            uint32_t qh[4];
+            load16(block + offsetof(B, qh) + 16 * (k % 2), qh);
+            const int j = k / 2;
+            PAGODA_UNROLL
+            for (int i = 0; i < 4; ++i) {
+                w.lo[i] |= ((qh[i] >> (2 * j)) & 0x01010101) << 4;
+                w.hi[i] |= ((qh[i] >> (2 * j + 1)) & 0x01010101) << 4;
+            }
         }
         const uint32_t words[3] = {head[1], head[2], head[3]};
         const float d = halfBitsToFloat(uint16_t(head[0] & 0xffff));
@@ -188,6 +201,11 @@ struct Q8Units<DType::Q4_K> {
                (w.min[0] * x.ds[1] + w.min[1] * x.ds[3]);
     }
 };
+
+template <>
+struct Q8Units<DType::Q4_K> : KQ8Units<BlockQ4_K, false> {};
+template <>
+struct Q8Units<DType::Q5_K> : KQ8Units<BlockQ5_K, true> {};
 
 // 16 bytes at p (2-byte aligned) as four little-endian words, in eight
 // 16-bit loads: the 32-element legacy blocks (34 and 18 bytes) put their
@@ -303,7 +321,8 @@ struct Q8Units<DType::Q6_K> {
 
 // Whether Q has an int8 matvec.
 constexpr bool hasQ8Units(DType type) {
-    return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_K || type == DType::Q6_K;
+    return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_K || type == DType::Q5_K ||
+           type == DType::Q6_K;
 }
 
 // The alignment an int8 kernel needs of its rows (0: no kernel).
@@ -312,6 +331,7 @@ constexpr int q8Alignment(DType type) {
     case DType::Q8_0: return Q8Units<DType::Q8_0>::kAlignment;
     case DType::Q4_0: return Q8Units<DType::Q4_0>::kAlignment;
     case DType::Q4_K: return Q8Units<DType::Q4_K>::kAlignment;
+    case DType::Q5_K: return Q8Units<DType::Q5_K>::kAlignment;
     case DType::Q6_K: return Q8Units<DType::Q6_K>::kAlignment;
     default: return 0;
     }
@@ -325,6 +345,7 @@ bool visitQ8Type(DType type, F&& f) {
     case DType::Q8_0: f(std::integral_constant<DType, DType::Q8_0>{}); return true;
     case DType::Q4_0: f(std::integral_constant<DType, DType::Q4_0>{}); return true;
     case DType::Q4_K: f(std::integral_constant<DType, DType::Q4_K>{}); return true;
+    case DType::Q5_K: f(std::integral_constant<DType, DType::Q5_K>{}); return true;
     case DType::Q6_K: f(std::integral_constant<DType, DType::Q6_K>{}); return true;
     default: return false;
     }

@@ -180,7 +180,7 @@ INSTANTIATE_TEST_SUITE_P(
                     Variant{"tiny", "qwen2", DType::Q4_0, 0, cpu::AttentionAlgorithm::Flash}),
     variantName);
 
-// Int8 decode on the device (Q8_0, Q4_0, Q4_K and Q6_K products of
+// Int8 decode on the device (Q8_0, Q4_0, Q4_K, Q5_K and Q6_K products of
 // decode steps over their inputs rounded to 8 bits per block of 32): eager
 // steps and graph replays alike, within the CPU's own int8-decode bound
 // (0.25 relative to the float result, tests/transformer/test_forward.cpp)

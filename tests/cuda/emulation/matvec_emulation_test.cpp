@@ -14,7 +14,7 @@
 // v; gate, up); no divergent collective or barrier. Seeds are fresh every
 // run.
 //
-// Int8 decode (matvec_q8_kernel.cuh: Q8_0, Q4_0, Q4_K, Q6_K): the
+// Int8 decode (matvec_q8_kernel.cuh: Q8_0, Q4_0, Q4_K, Q5_K, Q6_K): the
 // activations rounded by the emulated quantizeActivationsKernel, each
 // element within about d / 2 of its value; the int8 product against a float64 product
 // with those rounded activations, within float rounding of its scale and
@@ -128,9 +128,10 @@ RoundedActivations quantizeChecked(const std::vector<float>& x, int64_t nTokens,
 }
 
 // Each element of an int8-kernel row as the kernel splits its product:
-// w x = a x - b x, a the part the integer dot product carries (d * q; Q4_K
-// d * sc * q; Q6_K all of w) and b the part taken from the activation
-// block's sum (Q4_0 8 d, Q4_K dmin * m, Q8_0 and Q6_K none).
+// w x = a x - b x, a the part the integer dot product carries (d * q;
+// Q4_K, Q5_K d * sc * q; Q6_K all of w) and b the part taken from the
+// activation block's sum (Q4_0 8 d, Q4_K and Q5_K dmin * m, Q8_0 and Q6_K
+// none).
 void int8Parts(DType type, const uint8_t* row, int64_t cols, std::vector<double>& a, std::vector<double>& b) {
     a.assign(size_t(cols), 0.0);
     b.assign(size_t(cols), 0.0);
@@ -161,22 +162,27 @@ void int8Parts(DType type, const uint8_t* row, int64_t cols, std::vector<double>
         for (int64_t i = 0; i < cols; ++i) a[size_t(i)] = ref[size_t(i)].value;
         return;
     }
-    ASSERT_EQ(type, DType::Q4_K) << "no int8 split for " << dtypeName(type);
+    ASSERT_TRUE(type == DType::Q4_K || type == DType::Q5_K) << "no int8 split for " << dtypeName(type);
+    // Q4_K's head (d, dmin, scales) and qs; Q5_K's qh between them.
+    const size_t blockBytes = type == DType::Q4_K ? sizeof(BlockQ4_K) : sizeof(BlockQ5_K);
+    const size_t qsOffset = type == DType::Q4_K ? offsetof(BlockQ4_K, qs) : offsetof(BlockQ5_K, qs);
     for (int64_t k = 0; k < cols / kQK_K; ++k) {
-        BlockQ4_K block;
-        std::memcpy(&block, row + k * int64_t(sizeof block), sizeof block);
+        const uint8_t* block = row + size_t(k) * blockBytes;
+        BlockQ4_K head;
+        std::memcpy(&head, block, offsetof(BlockQ4_K, qs));
         uint32_t words[3];
-        std::memcpy(words, block.scales, sizeof words);
+        std::memcpy(words, head.scales, sizeof words);
         for (int j = 0; j < kQK_K / 32; ++j) {
             int scale;
             int min;
             detail::kScaleMin(words, j, scale, min);
             for (int i = 0; i < 32; ++i) {
-                const uint8_t byte = block.qs[32 * (j / 2) + i];
-                const int q = j % 2 == 0 ? byte & 0x0f : byte >> 4;
+                const uint8_t byte = block[qsOffset + size_t(32 * (j / 2) + i)];
+                int q = j % 2 == 0 ? byte & 0x0f : byte >> 4;
+                if (type == DType::Q5_K) q |= ((block[offsetof(BlockQ5_K, qh) + size_t(i)] >> j) & 1) << 4;
                 const size_t e = size_t(k * kQK_K + 32 * j + i);
-                a[e] = double(halfToFloat(block.d)) * scale * q;
-                b[e] = double(halfToFloat(block.dmin)) * min;
+                a[e] = double(halfToFloat(head.d)) * scale * q;
+                b[e] = double(halfToFloat(head.dmin)) * min;
             }
         }
     }
