@@ -220,6 +220,7 @@ Status CudaBackend::createKvPool(const KvPoolShape& shape) {
     m_graphs.clear();
     m_kv.reset();
     m_kvShape = shape;
+    m_decodeCtasPerSm.clear();  // the kernels' occupancy depends on the head dim
     m_poolBytes = size_t(shape.numBlocks) * shape.nKvHeads * shape.blockSize * shape.headDim * 2;
     PAGODA_CUDA_ASSIGN_OR_RETURN(m_kv, m_context->memory().allocate(2 * m_poolBytes * size_t(shape.nLayers),
                                                                     MemoryUse::KvCache));

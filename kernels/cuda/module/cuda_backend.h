@@ -134,7 +134,7 @@ private:
     DeviceBuffer m_attentionWorkspace;
     bool m_int8Decode = false;
     DeviceBuffer m_int8Activations;  // quantizeActivations of a decode product's input
-    std::unordered_map<int, int> m_decodeCtasPerSm;  // by group (query heads per KV head)
+    std::unordered_map<int, int> m_decodeCtasPerSm;  // by group (query heads per KV head) of the pool's head dim
     StagedInts m_ids;
     StagedInts m_positions;
     StagedInts m_slots;
