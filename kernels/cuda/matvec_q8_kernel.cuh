@@ -9,12 +9,11 @@
 // host emulation can compile this very source without nvcc.
 //
 // A CTA, its rows, the Plain and Swiglu products and the sums over lanes
-// and warps are the float matvec's (ctaWork, ctaRow, writeRows); a lane takes
-// units of Q8Units<Q>::kElements elements instead of 8.
+// and warps are the float matvec's (ctaWork, ctaRow, writeRows); a lane
+// takes units of Q8Units<Q>::kElements elements instead of 8.
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <type_traits>
 
 #include "kernels/cuda/matvec_kernel.cuh"
