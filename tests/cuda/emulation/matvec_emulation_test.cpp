@@ -85,7 +85,10 @@ struct RoundedActivations {
     std::vector<int8_t> q;
     std::vector<float> ds;       // [nTokens][cols / 32][2]
     std::vector<double> rounded;  // d * q per element
-    emulation::Int8Input input() const { return {q.data(), ds.data()}; }
+    // Token t's row onwards (t = 0: all of them), as the kernels take it.
+    emulation::Int8Input from(int64_t t, int64_t cols) const {
+        return {q.data() + t * cols, ds.data() + t * cols / 32 * 2};
+    }
 };
 
 // How far an activation rounded to int8 may be from its value, in units
@@ -207,6 +210,26 @@ std::vector<float> randomFloats(std::mt19937_64& rng, size_t n, float amplitude)
     return v;
 }
 
+// A case's activations: x and, for an int8 case, x rounded by the
+// emulated quantizer.
+struct CaseActivations {
+    std::vector<float> x;
+    RoundedActivations x8;
+    emulation::Int8Input all;
+    // The kernels' int8 input: null for a float case.
+    const emulation::Int8Input* int8() const { return x8.q.empty() ? nullptr : &all; }
+};
+
+CaseActivations caseActivations(const MatvecCase& c, std::mt19937_64& rng, uint64_t seed) {
+    CaseActivations a;
+    a.x = randomFloats(rng, size_t(c.nTokens * c.cols), 2.0f);
+    if (c.int8) {
+        a.x8 = quantizeChecked(a.x, c.nTokens, c.cols, seed);
+        a.all = a.x8.from(0, c.cols);
+    }
+    return a;
+}
+
 // Runs one launch over the matrices w (rows[i] each) and checks what it
 // wrote: each y[i] with a guard row of kUnwritten on each side, every
 // element written once, by the CTA of its matrix, rows and tokens, nothing
@@ -286,14 +309,12 @@ TEST_P(MatvecEmulation, MatchesTheFloat64ProductAndWritesEachOutputOnce) {
         }
         w.push_back(weights.back()->data());
     }
-    const std::vector<float> x = randomFloats(rng, size_t(c.nTokens * c.cols), 2.0f);
-    RoundedActivations x8;
-    if (c.int8) x8 = quantizeChecked(x, c.nTokens, c.cols, seed);
-    const emulation::Int8Input input = x8.input();
-    const emulation::Int8Input* int8 = c.int8 ? &input : nullptr;
+    const CaseActivations activations = caseActivations(c, rng, seed);
+    const std::vector<float>& x = activations.x;
+    const RoundedActivations& x8 = activations.x8;
 
     const std::vector<std::vector<float>> y =
-        runChecked(c.type, w, c.rows, c.cols, x.data(), int8, c.nTokens, c.shuffledThreads, seed);
+        runChecked(c.type, w, c.rows, c.cols, x.data(), activations.int8(), c.nTokens, c.shuffledThreads, seed);
     double maxError = 0.0;
     for (size_t m = 0; m < c.rows.size(); ++m) {
         const int64_t rows = c.rows[m];
@@ -352,7 +373,7 @@ TEST_P(MatvecEmulation, MatchesTheFloat64ProductAndWritesEachOutputOnce) {
     // Each matrix and token alone: the same bits.
     for (size_t m = 0; m < c.rows.size(); ++m) {
         for (int64_t t = 0; t < c.nTokens; ++t) {
-            const emulation::Int8Input token{x8.q.data() + t * c.cols, x8.ds.data() + t * c.cols / 32 * 2};
+            const emulation::Int8Input token = x8.from(t, c.cols);
             const std::vector<float> single = runChecked(c.type, {w[m]}, {c.rows[m]}, c.cols, x.data() + t * c.cols,
                                                          c.int8 ? &token : nullptr, 1, false, seed)
                                                   .front();
@@ -390,13 +411,10 @@ TEST_P(MatvecSwigluEmulation, EqualsTheTwoProductsAndTheSwigluAfterThem) {
             cpu::quantizeRow(c.type, row.data(), w + size_t(r) * stride, c.cols);
         }
     }
-    const std::vector<float> x = randomFloats(rng, size_t(c.nTokens * c.cols), 2.0f);
-    RoundedActivations x8;
-    if (c.int8) x8 = quantizeChecked(x, c.nTokens, c.cols, seed);
-    const emulation::Int8Input input = x8.input();
-    const emulation::Int8Input* int8 = c.int8 ? &input : nullptr;
-    const std::vector<std::vector<float>> unfused =
-        runChecked(c.type, {gate.data(), up.data()}, {rows, rows}, c.cols, x.data(), int8, c.nTokens, false, seed);
+    const CaseActivations activations = caseActivations(c, rng, seed);
+    const std::vector<float>& x = activations.x;
+    const std::vector<std::vector<float>> unfused = runChecked(c.type, {gate.data(), up.data()}, {rows, rows}, c.cols,
+                                                               x.data(), activations.int8(), c.nTokens, false, seed);
 
     // out with a guard row of kUnwritten on each side.
     std::vector<float> out(size_t((c.nTokens + 2) * rows), std::bit_cast<float>(kUnwritten));
@@ -424,7 +442,7 @@ TEST_P(MatvecSwigluEmulation, EqualsTheTwoProductsAndTheSwigluAfterThem) {
         }
     };
     const emulation::Findings findings = emulation::runMatvecSwigluKernel(
-        c.type, gate.data(), up.data(), rows, out.data() + rows, c.cols, x.data(), int8, c.nTokens, config);
+        c.type, gate.data(), up.data(), rows, out.data() + rows, c.cols, x.data(), activations.int8(), c.nTokens, config);
     emulation::expectNoFindings(findings, "matvecKernel<Swiglu>");
     EXPECT_TRUE(problems.empty()) << emulation::joined(problems);
     for (size_t i = 0; i < out.size(); ++i) {
