@@ -9,7 +9,8 @@ matvec kernels) come from it, over
   tools/ptx_loop_count.py matvec.ptx --match 'ELi1ELNS1_7ProductE0'
 
 (the 1-token plain kernels; the weight type is the DType number in each
-mangled name: 2 Q4_0, 8 Q8_0, 12 Q4_K, 13 Q5_K, 14 Q6_K)."""
+mangled name: 2 Q4_0, 3 Q4_1, 6 Q5_0, 7 Q5_1, 8 Q8_0, 10 Q2_K, 11 Q3_K,
+12 Q4_K, 13 Q5_K, 14 Q6_K)."""
 
 import argparse
 import re

@@ -36,7 +36,7 @@ void launchInt8Tokens(cudaStream_t stream, const mv::Matrices& m, const Int8Acti
 
 template <mv::Product P>
 Status launchInt8(cudaStream_t stream, DType type, const mv::Matrices& m, const Int8Activations& x) {
-    const bool known = mv::visitQ8Type(type, [&](auto q) {
+    const bool known = visitQuantType(type, [&](auto q) {
         constexpr DType T = decltype(q)::value;
         switch (mv::tokenGroup(x.nTokens)) {
         case 1: launchInt8Tokens<T, 1, P>(stream, m, x); break;
@@ -99,7 +99,7 @@ StatusOr<mv::Matrices> int8Matrices(const DeviceWeight* w, float* const* y, int 
     for (int i = 0; i < count; ++i) {
         if (!matvecInt8Takes(w[i]) || w[i].cols != x.cols) {
             return Status::error("matvec: no int8 product of " + describe(w[i]) + " with " + std::to_string(x.cols) +
-                                 " int8 activations (Q8_0, Q4_0, Q6_K; Q4_K, Q5_K with 16-byte aligned rows)");
+                                 " int8 activations (the block-quantized types; Q4_K, Q5_K with 16-byte aligned rows)");
         }
     }
     return matrices(w, y, count, reinterpret_cast<const float*>(x.q), x.nTokens);

@@ -68,7 +68,8 @@ StatusOr<Int8Activations> quantizeActivations(cudaStream_t stream, const float* 
                                               void* workspace);
 
 // Whether the int8 kernels take w: matvecTakes and a type with an int8
-// kernel (Q8_0, Q4_0, Q6_K; Q4_K, Q5_K with 16-byte aligned rows).
+// kernel (every block-quantized type; Q4_K, Q5_K with 16-byte aligned
+// rows).
 bool matvecInt8Takes(const DeviceWeight& w);
 
 // matvecs and matvecSwiglu over int8 activations of the matrices' columns

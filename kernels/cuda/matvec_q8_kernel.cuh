@@ -206,13 +206,37 @@ struct Q8Units<DType::Q4_K> : KQ8Units<BlockQ4_K, false> {};
 template <>
 struct Q8Units<DType::Q5_K> : KQ8Units<BlockQ5_K, true> {};
 
-// 16 bytes at p (2-byte aligned) as four little-endian words, in eight
-// 16-bit loads: the 32-element legacy blocks (34 and 18 bytes) put their
-// quants 2 bytes into the block.
-PAGODA_HD void load16Unaligned(const uint8_t* p, uint32_t (&w)[4]) {
+// 16 bytes at p as four little-endian words, read as wide as an alignment
+// of A bytes allows: the 32-element blocks (18 to 34 bytes) put their
+// quants 2, 4, 6 or 8 bytes into the block.
+template <int A>
+PAGODA_HD void loadWords16(const uint8_t* p, uint32_t (&w)[4]) {
+    static_assert(A == 2 || A == 4);
     PAGODA_UNROLL
-    for (int i = 0; i < 4; ++i) w[i] = detail::word(p, 2 * i) | detail::word(p, 2 * i + 1) << 16;
+    for (int i = 0; i < 4; ++i) {
+        if constexpr (A == 4) {
+            w[i] = detail::load<uint32_t>(p, i);
+        } else {
+            w[i] = detail::word(p, 2 * i) | detail::word(p, 2 * i + 1) << 16;
+        }
+    }
 }
+
+// The integer dot product of 16 quants (one per byte) with 16 activations,
+// and the sum of the activations (a dp4a with ones), added to products
+// and sum.
+PAGODA_HD void dot16(const uint32_t (&w)[4], const uint32_t (&x)[4], int& products, int& sum) {
+    PAGODA_UNROLL
+    for (int i = 0; i < 4; ++i) {
+        products = dot4(w[i], x[i], products);
+        sum = dot4(0x01010101u, x[i], sum);
+    }
+}
+
+// Bits 0..3 of n as bit 4 of bytes 0..3: n * (1 + 2^7 + 2^14 + 2^21) puts
+// bit k of n at bit 8k, and its other bits at positions k + 7m that no
+// two products share (k, m < 4), so no carry reaches the bits kept.
+PAGODA_HD uint32_t fifthBits(uint32_t n) { return ((n * 0x00204081u) & 0x01010101u) << 4; }
 
 // Q8_0: a unit is a block, 32 int8 quants times d: d dx sum q xq.
 template <>
@@ -225,55 +249,96 @@ struct Q8Units<DType::Q8_0> {
     PAGODA_HD static void prepare(const uint8_t* row, int64_t u, Weights& w) {
         const uint8_t* block = row + u * int64_t(sizeof(BlockQ8_0));
         w.d = halfBitsToFloat(uint16_t(detail::word(block, 0)));
-        load16Unaligned(block + offsetof(BlockQ8_0, qs), w.lo);
-        load16Unaligned(block + offsetof(BlockQ8_0, qs) + 16, w.hi);
+        loadWords16<kAlignment>(block + offsetof(BlockQ8_0, qs), w.lo);
+        loadWords16<kAlignment>(block + offsetof(BlockQ8_0, qs) + 16, w.hi);
     }
     PAGODA_HD static float dot(const Weights& w, const X& x) {
         return w.d * x.d * intToFloat(dot32(w, x));
     }
 };
 
-// Q4_0: a unit is a block, elements i < 16 in the low nibbles of qs[i],
-// 16 + i in the high ones, each value d (q - 8): d (dx sum q xq - 8 dx
-// sum xq), the second sum the activation block's.
-template <>
-struct Q8Units<DType::Q4_0> {
+// Q4_0, Q4_1, Q5_0 and Q5_1: a unit is a block, element i < 16 in the low
+// nibble of qs[i], 16 + i in the high one (Q5's fifth bits: bit i of qh,
+// a little-endian u32, for element i). Each value is d q + m (Q4_1, Q5_1)
+// or d (q - z) (Q4_0 z = 8, Q5_0 z = 16): d dx sum q xq + m (dx sum xq) or
+// d (dx sum q xq - z (dx sum xq)), the second sum the activation block's.
+// The 20- and 24-byte blocks keep 4-byte alignment, and are read in 32-bit
+// words; the others in 16-bit ones.
+template <class B, bool kOffset, bool kFiveBits>
+struct LegacyQ8Units {
     static constexpr int kElements = 32;
-    static constexpr int kAlignment = 2;
+    static constexpr int kAlignment = sizeof(B) % 4 == 0 ? 4 : 2;
     using X = Block32X;
-    using Weights = Block32Weights;  // the nibbles, one per byte
+    struct Weights : Block32Weights {  // the quants, one per byte, and d
+        float m;                       // the offset (Q4_1, Q5_1)
+    };
+    static constexpr float kZero = kFiveBits ? 16.0f : 8.0f;  // Q4_0, Q5_0
     PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) { loadBlock32(xq, ds, u, x); }
     PAGODA_HD static void prepare(const uint8_t* row, int64_t u, Weights& w) {
-        const uint8_t* block = row + u * int64_t(sizeof(BlockQ4_0));
+        const uint8_t* block = row + u * int64_t(sizeof(B));
         w.d = halfBitsToFloat(uint16_t(detail::word(block, 0)));
+        if constexpr (kOffset) w.m = halfBitsToFloat(uint16_t(detail::word(block, 1)));
         uint32_t qs[4];
-        load16Unaligned(block + offsetof(BlockQ4_0, qs), qs);
+        loadWords16<kAlignment>(block + offsetof(B, qs), qs);
         PAGODA_UNROLL
         for (int i = 0; i < 4; ++i) {
             w.lo[i] = qs[i] & 0x0f0f0f0f;
             w.hi[i] = (qs[i] >> 4) & 0x0f0f0f0f;
         }
+        if constexpr (kFiveBits) {
+            const uint8_t* qh = block + offsetof(B, qh);
+            uint32_t bits;
+            if constexpr (kAlignment == 4) {
+                bits = detail::load<uint32_t>(qh, 0);
+            } else {
+                bits = detail::word(qh, 0) | detail::word(qh, 1) << 16;
+            }
+            PAGODA_UNROLL
+            for (int i = 0; i < 4; ++i) {
+                w.lo[i] |= fifthBits((bits >> (4 * i)) & 0x0f);
+                w.hi[i] |= fifthBits((bits >> (16 + 4 * i)) & 0x0f);
+            }
+        }
     }
     PAGODA_HD static float dot(const Weights& w, const X& x) {
-        return w.d * (x.d * intToFloat(dot32(w, x)) - 8.0f * x.dSum);
+        if constexpr (kOffset) {
+            return w.d * x.d * intToFloat(dot32(w, x)) + w.m * x.dSum;
+        } else {
+            return w.d * (x.d * intToFloat(dot32(w, x)) - kZero * x.dSum);
+        }
     }
 };
 
-// Q6_K (layout in dtype.h, decoded as QuantTraits<Q6_K>::decode8 does): a
-// unit is one 32-element chunk c of a block (elements 32 c ..), its 6-bit
-// quants q' = q + 32 from 32 bytes of ql (low or high nibbles) and 32 of
-// qh (2 bits), both 2-byte aligned in the 210-byte block; two int8 scales,
-// one per 16 elements. Per 16: d sc dx (sum q' xq - 32 sum xq), both sums
-// by dp4a, exact in 32 bits.
+template <>
+struct Q8Units<DType::Q4_0> : LegacyQ8Units<BlockQ4_0, false, false> {};
+template <>
+struct Q8Units<DType::Q4_1> : LegacyQ8Units<BlockQ4_1, true, false> {};
+template <>
+struct Q8Units<DType::Q5_0> : LegacyQ8Units<BlockQ5_0, false, true> {};
+template <>
+struct Q8Units<DType::Q5_1> : LegacyQ8Units<BlockQ5_1, true, true> {};
+
+// The K-quants with 16-element sub-blocks (Q2_K, Q3_K, Q6_K; layouts in
+// dtype.h): a unit is one 32-element chunk c of a block (elements 32 c ..,
+// one activation block), its quants for elements 0..15 and 16..31 of the
+// chunk, one per byte, and the two sub-blocks' scales.
+struct Chunk32Weights {
+    uint32_t q[2][4];
+    int scale[2];
+};
+
+// Q6_K (decoded as QuantTraits<Q6_K>::decode8 does): chunk c = 4 h + k
+// takes its 6-bit quants q' = q + 32 from 32 bytes of ql (low or high
+// nibbles) and 32 of qh (2 bits), both 2-byte aligned in the 210-byte
+// block; two int8 scales. Per 16: d sc dx (sum q' xq - 32 sum xq), both
+// sums by dp4a, exact in 32 bits.
 template <>
 struct Q8Units<DType::Q6_K> {
     static constexpr int kElements = 32;
     static constexpr int kAlignment = 2;
     static constexpr int kPerBlock = kQK_K / kElements;
     using X = Block32X;
-    struct Weights {
-        uint32_t q[2][4];  // q' of elements 0..15 and 16..31, one per byte
-        int scale[2];      // of the same
+    struct Weights : Chunk32Weights {
         float d;
     };
     PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) { loadBlock32(xq, ds, u, x); }
@@ -288,8 +353,8 @@ struct Q8Units<DType::Q6_K> {
         for (int part = 0; part < 2; ++part) {
             uint32_t low[4];
             uint32_t high[4];
-            load16Unaligned(ql + 16 * part, low);
-            load16Unaligned(qh + 16 * part, high);
+            loadWords16<kAlignment>(ql + 16 * part, low);
+            loadWords16<kAlignment>(qh + 16 * part, high);
             PAGODA_UNROLL
             for (int i = 0; i < 4; ++i) {
                 w.q[part][i] = ((low[i] >> (k >= 2 ? 4 : 0)) & 0x0f0f0f0f) | ((high[i] >> (2 * k)) & 0x03030303) << 4;
@@ -304,50 +369,118 @@ struct Q8Units<DType::Q6_K> {
         int total = 0;
         PAGODA_UNROLL
         for (int part = 0; part < 2; ++part) {
-            const uint32_t(&xq)[4] = part == 0 ? x.lo : x.hi;
             int products = 0;
             int sum = 0;
-            PAGODA_UNROLL
-            for (int i = 0; i < 4; ++i) {
-                products = dot4(w.q[part][i], xq[i], products);
-                sum = dot4(0x01010101u, xq[i], sum);
-            }
+            dot16(w.q[part], part == 0 ? x.lo : x.hi, products, sum);
             total += w.scale[part] * (products - 32 * sum);
         }
         return w.d * x.d * intToFloat(total);
     }
 };
 
-// Whether Q has an int8 matvec.
-constexpr bool hasQ8Units(DType type) {
-    return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_K || type == DType::Q5_K ||
-           type == DType::Q6_K;
-}
-
-// The alignment an int8 kernel needs of its rows (0: no kernel).
-constexpr int q8Alignment(DType type) {
-    switch (type) {
-    case DType::Q8_0: return Q8Units<DType::Q8_0>::kAlignment;
-    case DType::Q4_0: return Q8Units<DType::Q4_0>::kAlignment;
-    case DType::Q4_K: return Q8Units<DType::Q4_K>::kAlignment;
-    case DType::Q5_K: return Q8Units<DType::Q5_K>::kAlignment;
-    case DType::Q6_K: return Q8Units<DType::Q6_K>::kAlignment;
-    default: return 0;
+// Q2_K and Q3_K: chunk c = 4 h + k takes its 2 low bits from bits 2k,
+// 2k + 1 of qs[32 h ..] (32 bytes) into q.
+template <int A>
+PAGODA_HD void twoBitChunk(const uint8_t* qs, int chunk, uint32_t (&q)[2][4]) {
+    PAGODA_UNROLL
+    for (int part = 0; part < 2; ++part) {
+        loadWords16<A>(qs + 32 * (chunk / 4) + 16 * part, q[part]);
+        PAGODA_UNROLL
+        for (int i = 0; i < 4; ++i) q[part][i] = (q[part][i] >> (2 * (chunk % 4))) & 0x03030303;
     }
 }
 
-// f(std::integral_constant<DType, T>) for the types with an int8 kernel;
-// false for the others.
-template <class F>
-bool visitQ8Type(DType type, F&& f) {
-    switch (type) {
-    case DType::Q8_0: f(std::integral_constant<DType, DType::Q8_0>{}); return true;
-    case DType::Q4_0: f(std::integral_constant<DType, DType::Q4_0>{}); return true;
-    case DType::Q4_K: f(std::integral_constant<DType, DType::Q4_K>{}); return true;
-    case DType::Q5_K: f(std::integral_constant<DType, DType::Q5_K>{}); return true;
-    case DType::Q6_K: f(std::integral_constant<DType, DType::Q6_K>{}); return true;
-    default: return false;
+// Q2_K (84-byte blocks, 4-byte aligned: 32-bit loads): per 16 elements
+// d sc q - dmin m, so dx (d sum_p sc_p sum q xq - dmin sum_p m_p sum xq),
+// both sums over the two sub-blocks exact in 32 bits.
+template <>
+struct Q8Units<DType::Q2_K> {
+    static constexpr int kElements = 32;
+    static constexpr int kAlignment = 4;
+    static constexpr int kPerBlock = kQK_K / kElements;
+    using X = Block32X;
+    struct Weights : Chunk32Weights {
+        int min[2];
+        float d;
+        float dmin;
+    };
+    PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) { loadBlock32(xq, ds, u, x); }
+    PAGODA_HD static void prepare(const uint8_t* row, int64_t u, Weights& w) {
+        static_assert(offsetof(BlockQ2_K, qs) % 4 == 0 && offsetof(BlockQ2_K, d) % 4 == 0);
+        const uint8_t* block = row + (u / kPerBlock) * int64_t(sizeof(BlockQ2_K));
+        const int chunk = int(u % kPerBlock);
+        twoBitChunk<kAlignment>(block + offsetof(BlockQ2_K, qs), chunk, w.q);
+        const uint32_t packed = detail::word(block + offsetof(BlockQ2_K, scales), chunk);
+        PAGODA_UNROLL
+        for (int part = 0; part < 2; ++part) {
+            w.scale[part] = int(packed >> (8 * part)) & 0x0f;
+            w.min[part] = int(packed >> (8 * part + 4)) & 0x0f;
+        }
+        const uint32_t dm = detail::load<uint32_t>(block + offsetof(BlockQ2_K, d), 0);
+        w.d = halfBitsToFloat(uint16_t(dm & 0xffff));
+        w.dmin = halfBitsToFloat(uint16_t(dm >> 16));
     }
+    PAGODA_HD static float dot(const Weights& w, const X& x) {
+        int scaled = 0;
+        int mins = 0;
+        PAGODA_UNROLL
+        for (int part = 0; part < 2; ++part) {
+            int products = 0;
+            int sum = 0;
+            dot16(w.q[part], part == 0 ? x.lo : x.hi, products, sum);
+            scaled += w.scale[part] * products;
+            mins += w.min[part] * sum;
+        }
+        return x.d * (w.d * intToFloat(scaled) - w.dmin * intToFloat(mins));
+    }
+};
+
+// Q3_K (110-byte blocks: 16-bit loads): q = the 2 bits + 4 * bit c of
+// hmask[i], per 16 elements d (sc - 32) (q - 4): d dx sum_p s_p (sum q xq -
+// 4 sum xq), exact in 32 bits.
+template <>
+struct Q8Units<DType::Q3_K> {
+    static constexpr int kElements = 32;
+    static constexpr int kAlignment = 2;
+    static constexpr int kPerBlock = kQK_K / kElements;
+    using X = Block32X;
+    struct Weights : Chunk32Weights {
+        float d;
+    };
+    PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) { loadBlock32(xq, ds, u, x); }
+    PAGODA_HD static void prepare(const uint8_t* row, int64_t u, Weights& w) {
+        const uint8_t* block = row + (u / kPerBlock) * int64_t(sizeof(BlockQ3_K));
+        const int chunk = int(u % kPerBlock);
+        twoBitChunk<kAlignment>(block + offsetof(BlockQ3_K, qs), chunk, w.q);
+        PAGODA_UNROLL
+        for (int part = 0; part < 2; ++part) {
+            uint32_t high[4];
+            loadWords16<kAlignment>(block + offsetof(BlockQ3_K, hmask) + 16 * part, high);
+            PAGODA_UNROLL
+            for (int i = 0; i < 4; ++i) w.q[part][i] |= ((high[i] >> chunk) & 0x01010101) << 2;
+            w.scale[part] = detail::q3kScale(block + offsetof(BlockQ3_K, scales), 2 * chunk + part);
+        }
+        w.d = halfBitsToFloat(uint16_t(detail::word(block + offsetof(BlockQ3_K, d), 0)));
+    }
+    PAGODA_HD static float dot(const Weights& w, const X& x) {
+        int total = 0;
+        PAGODA_UNROLL
+        for (int part = 0; part < 2; ++part) {
+            int products = 0;
+            int sum = 0;
+            dot16(w.q[part], part == 0 ? x.lo : x.hi, products, sum);
+            total += w.scale[part] * (products - 4 * sum);
+        }
+        return w.d * x.d * intToFloat(total);
+    }
+};
+
+// Every block-quantized type the CUDA kernels read (visitQuantType) has
+// an int8 kernel; the alignment it needs of its rows.
+inline int q8Alignment(DType type) {
+    int alignment = 0;
+    visitQuantType(type, [&](auto q) { alignment = Q8Units<decltype(q)::value>::kAlignment; });
+    return alignment;
 }
 
 // As matvecKernel, over int8 activations: x.q [nTokens][cols], x.ds

@@ -287,7 +287,7 @@ TEST_F(MatmulOps, MatvecSwigluGivesTheBitsOfTheProductsAndTheSwigluKernel) {
     EXPECT_EQ(rows.message(), "matvecSwiglu: gate is a 4 x 8 f32 matrix, up a 2 x 8 f32 matrix");
 }
 
-// Int8 decode (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K): the activations rounded per block of 32
+// Int8 decode (every block-quantized type): the activations rounded per block of 32
 // (each within about d / 2 of its value, d = max |x| / 127), so each
 // output within the sum over blocks of that times sum |w| of the f32
 // product, plus f32 rounding;
@@ -297,7 +297,7 @@ TEST_F(MatmulOps, Int8MatvecStaysWithinTheActivationRoundingsBound) {
     const uint64_t seed = pagoda::test::freshSeed();
     SCOPED_TRACE(pagoda::test::seedTrace(seed));
     std::mt19937_64 rng(seed);
-    for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    for (DType type : kQuantTypes) {
         for (int64_t nTokens : {1, 3, 8, 13}) {
             for (auto [rows, cols] : {std::pair<int64_t, int64_t>{67, 256}, {130, 256 * 19}}) {
                 SCOPED_TRACE(testing::Message() << dtypeName(type) << ", " << nTokens << " tokens, " << rows << " x "
@@ -491,7 +491,7 @@ TEST(MatvecChecks, FloatRowsAligned16ColumnsOfWholeBlocksAtMost32Tokens) {
 }
 
 // The int8 launchers' checks come before any CUDA call.
-TEST(MatvecChecks, Int8TakesQ4KRowsAligned16AndActivationsOfItsWidth) {
+TEST(MatvecChecks, Int8TakesQuantizedRowsAlignedForItsLoadsAndActivationsOfItsWidth) {
     alignas(16) static float x[64];
     EXPECT_TRUE(matvecInt8Takes({DType::Q4_K, x, 4, 256}));
     EXPECT_FALSE(matvecInt8Takes({DType::Q4_K, x + 2, 4, 256}));  // the float matvec takes 8-byte alignment
@@ -500,8 +500,13 @@ TEST(MatvecChecks, Int8TakesQ4KRowsAligned16AndActivationsOfItsWidth) {
     EXPECT_TRUE(matvecInt8Takes({DType::Q6_K, x + 1, 4, 256}));  // 210-byte blocks: 16-bit loads
     EXPECT_TRUE(matvecInt8Takes({DType::Q5_K, x, 4, 256}));
     EXPECT_FALSE(matvecInt8Takes({DType::Q5_K, x + 2, 4, 256}));
-    EXPECT_FALSE(matvecInt8Takes({DType::Q3_K, x, 4, 256}));
-    EXPECT_FALSE(matvecInt8Takes({DType::Q4_1, x, 4, 64}));
+    EXPECT_TRUE(matvecInt8Takes({DType::Q3_K, x + 1, 4, 256}));  // 110-byte blocks: 16-bit loads
+    EXPECT_TRUE(matvecInt8Takes({DType::Q5_0, x + 1, 4, 64}));
+    EXPECT_TRUE(matvecInt8Takes({DType::Q4_1, x + 1, 4, 64}));  // 20-byte blocks: 32-bit loads
+    EXPECT_FALSE(matvecInt8Takes({DType::Q4_1, reinterpret_cast<uint16_t*>(x) + 1, 4, 64}));
+    EXPECT_TRUE(matvecInt8Takes({DType::Q5_1, x + 1, 4, 64}));
+    EXPECT_TRUE(matvecInt8Takes({DType::Q2_K, x + 1, 4, 256}));
+    EXPECT_FALSE(matvecInt8Takes({DType::Q2_K, reinterpret_cast<uint16_t*>(x) + 1, 4, 256}));
     EXPECT_FALSE(matvecInt8Takes({DType::F16, x, 4, 256}));
     EXPECT_EQ(int8ActivationBytes(256, 3), size_t(768 + 3 * 8 * 2 * 4));
     EXPECT_EQ(int8ActivationBytes(40 * 32, 1), size_t(1280 + 40 * 2 * 4));
@@ -511,8 +516,8 @@ TEST(MatvecChecks, Int8TakesQ4KRowsAligned16AndActivationsOfItsWidth) {
     const Status width = matvecsInt8(nullptr, &w, &y, 1, narrow);
     ASSERT_FALSE(width.ok());
     EXPECT_EQ(width.message(),
-              "matvec: no int8 product of a 4 x 256 q4_k matrix with 512 int8 activations (Q8_0, Q4_0, Q6_K; Q4_K, "
-              "Q5_K with 16-byte aligned rows)");
+              "matvec: no int8 product of a 4 x 256 q4_k matrix with 512 int8 activations (the block-quantized "
+              "types; Q4_K, Q5_K with 16-byte aligned rows)");
     const auto odd = quantizeActivations(nullptr, x, 48, 1, x);
     ASSERT_FALSE(odd.ok());
     EXPECT_EQ(odd.status().message(), "quantizeActivations: 1 x 48 (columns a multiple of 32, a 16-byte aligned workspace)");

@@ -180,7 +180,7 @@ INSTANTIATE_TEST_SUITE_P(
                     Variant{"tiny", "qwen2", DType::Q4_0, 0, cpu::AttentionAlgorithm::Flash}),
     variantName);
 
-// Int8 decode on the device (Q8_0, Q4_0, Q4_K, Q5_K and Q6_K products of
+// Int8 decode on the device (the products of block-quantized weights in
 // decode steps over their inputs rounded to 8 bits per block of 32): eager
 // steps and graph replays alike, within the CPU's own int8-decode bound
 // (0.25 relative to the float result, tests/transformer/test_forward.cpp)
@@ -198,6 +198,8 @@ TEST_P(Int8DecodeGraphs, StayNearTheFloatDecodeInEagerStepsAndReplays) {
 INSTANTIATE_TEST_SUITE_P(Variants, Int8DecodeGraphs,
                          testing::Values(Variant{"small", "llama", DType::Q4_K, 0, cpu::AttentionAlgorithm::Flash},
                                          Variant{"small", "llama", DType::Q6_K, 0, cpu::AttentionAlgorithm::Flash},
+                                         Variant{"small", "llama", DType::Q3_K, 0, cpu::AttentionAlgorithm::Flash},
+                                         Variant{"tiny", "llama", DType::Q5_1, 0, cpu::AttentionAlgorithm::Flash},
                                          Variant{"tiny", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash},
                                          Variant{"tiny", "qwen2", DType::Q4_0, 9, cpu::AttentionAlgorithm::Flash}),
                          variantName);

@@ -14,7 +14,7 @@
 // v; gate, up); no divergent collective or barrier. Seeds are fresh every
 // run.
 //
-// Int8 decode (matvec_q8_kernel.cuh: Q8_0, Q4_0, Q4_K, Q5_K, Q6_K): the
+// Int8 decode (matvec_q8_kernel.cuh: every block-quantized type): the
 // activations rounded by the emulated quantizeActivationsKernel, each
 // element within about d / 2 of its value; the int8 product against a float64 product
 // with those rounded activations, within float rounding of its scale and
@@ -131,64 +131,46 @@ RoundedActivations quantizeChecked(const std::vector<float>& x, int64_t nTokens,
 }
 
 // Each element of an int8-kernel row as the kernel splits its product:
-// w x = a x - b x, a the part the integer dot product carries (d * q;
-// Q4_K, Q5_K d * sc * q; Q6_K all of w) and b the part taken from the
-// activation block's sum (Q4_0 8 d, Q4_K and Q5_K dmin * m, Q8_0 and Q6_K
-// none).
+// w x = a x - b x, b the part taken from the activation block's sum (Q4_0
+// 8 d, Q5_0 16 d, Q4_1 and Q5_1 -m, Q2_K, Q4_K and Q5_K dmin * m; Q8_0,
+// Q3_K and Q6_K none: their offsets stay inside the integer sums) and
+// a = w + b the part the integer dot product carries.
 void int8Parts(DType type, const uint8_t* row, int64_t cols, std::vector<double>& a, std::vector<double>& b) {
-    a.assign(size_t(cols), 0.0);
+    const size_t blockBytes = dtypeInfo(type).blockBytes;
+    const int64_t blockElements = dtypeInfo(type).blockElements;
+    auto half = [&](int64_t e, size_t offset) {
+        uint16_t bits;
+        std::memcpy(&bits, row + size_t(e / blockElements) * blockBytes + offset, sizeof bits);
+        return double(halfToFloat(bits));
+    };
+    auto byte = [&](int64_t e, size_t offset) { return row[size_t(e / blockElements) * blockBytes + offset]; };
     b.assign(size_t(cols), 0.0);
-    if (type == DType::Q8_0) {
-        for (int64_t k = 0; k < cols / 32; ++k) {
-            BlockQ8_0 block;
-            std::memcpy(&block, row + k * int64_t(sizeof block), sizeof block);
-            for (int i = 0; i < 32; ++i) a[size_t(32 * k + i)] = double(halfToFloat(block.d)) * block.qs[i];
-        }
-        return;
-    }
-    if (type == DType::Q4_0) {
-        for (int64_t k = 0; k < cols / 32; ++k) {
-            BlockQ4_0 block;
-            std::memcpy(&block, row + k * int64_t(sizeof block), sizeof block);
-            const double d = halfToFloat(block.d);
-            for (int i = 0; i < 16; ++i) {
-                a[size_t(32 * k + i)] = d * (block.qs[i] & 0x0f);
-                a[size_t(32 * k + 16 + i)] = d * (block.qs[i] >> 4);
-            }
-            for (int i = 0; i < 32; ++i) b[size_t(32 * k + i)] = 8.0 * d;
-        }
-        return;
-    }
-    if (type == DType::Q6_K) {
-        // The offset of 32 stays inside the integer sums: a is the weight.
-        const std::vector<test::RefElement> ref = test::refDecode(type, row, cols);
-        for (int64_t i = 0; i < cols; ++i) a[size_t(i)] = ref[size_t(i)].value;
-        return;
-    }
-    ASSERT_TRUE(type == DType::Q4_K || type == DType::Q5_K) << "no int8 split for " << dtypeName(type);
-    // Q4_K's head (d, dmin, scales) and qs; Q5_K's qh between them.
-    const size_t blockBytes = type == DType::Q4_K ? sizeof(BlockQ4_K) : sizeof(BlockQ5_K);
-    const size_t qsOffset = type == DType::Q4_K ? offsetof(BlockQ4_K, qs) : offsetof(BlockQ5_K, qs);
-    for (int64_t k = 0; k < cols / kQK_K; ++k) {
-        const uint8_t* block = row + size_t(k) * blockBytes;
-        BlockQ4_K head;
-        std::memcpy(&head, block, offsetof(BlockQ4_K, qs));
-        uint32_t words[3];
-        std::memcpy(words, head.scales, sizeof words);
-        for (int j = 0; j < kQK_K / 32; ++j) {
+    for (int64_t e = 0; e < cols; ++e) {
+        switch (type) {
+        case DType::Q4_0: b[size_t(e)] = 8.0 * half(e, 0); break;
+        case DType::Q5_0: b[size_t(e)] = 16.0 * half(e, 0); break;
+        case DType::Q4_1:
+        case DType::Q5_1: b[size_t(e)] = -half(e, 2); break;
+        case DType::Q2_K:
+            b[size_t(e)] = half(e, offsetof(BlockQ2_K, dmin)) *
+                           (byte(e, offsetof(BlockQ2_K, scales) + size_t(e % kQK_K / 16)) >> 4);
+            break;
+        case DType::Q4_K:
+        case DType::Q5_K: {
+            uint32_t words[3];
+            std::memcpy(words, row + size_t(e / kQK_K) * blockBytes + offsetof(BlockQ4_K, scales), sizeof words);
             int scale;
             int min;
-            detail::kScaleMin(words, j, scale, min);
-            for (int i = 0; i < 32; ++i) {
-                const uint8_t byte = block[qsOffset + size_t(32 * (j / 2) + i)];
-                int q = j % 2 == 0 ? byte & 0x0f : byte >> 4;
-                if (type == DType::Q5_K) q |= ((block[offsetof(BlockQ5_K, qh) + size_t(i)] >> j) & 1) << 4;
-                const size_t e = size_t(k * kQK_K + 32 * j + i);
-                a[e] = double(halfToFloat(head.d)) * scale * q;
-                b[e] = double(halfToFloat(head.dmin)) * min;
-            }
+            detail::kScaleMin(words, int(e % kQK_K / 32), scale, min);
+            b[size_t(e)] = half(e, offsetof(BlockQ4_K, dmin)) * min;
+            break;
+        }
+        default: ASSERT_TRUE(type == DType::Q8_0 || type == DType::Q3_K || type == DType::Q6_K) << dtypeName(type);
         }
     }
+    const std::vector<test::RefElement> ref = test::refDecode(type, row, cols);
+    a.resize(size_t(cols));
+    for (int64_t e = 0; e < cols; ++e) a[size_t(e)] = ref[size_t(e)].value + b[size_t(e)];
 }
 
 // Weights of `type` ending right below an inaccessible page.
@@ -463,7 +445,8 @@ TEST_P(MatvecSwigluEmulation, EqualsTheTwoProductsAndTheSwigluAfterThem) {
 
 std::vector<MatvecCase> swigluCases() {
     std::vector<MatvecCase> out;
-    for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q5_1, DType::Q3_K,
+                       DType::Q4_K, DType::Q6_K}) {
         const int64_t block = std::max<int64_t>(8, dtypeInfo(type).blockElements);
         const int64_t longRow = (kCtaLanes * 8 / block + 2) * block;
         // An odd row count (the last CTA takes one row of each), each token

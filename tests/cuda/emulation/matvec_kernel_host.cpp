@@ -11,6 +11,7 @@
 #include <string>
 #include <utility>
 
+#include "kernels/cuda/device_weight.h"
 #include "tests/cuda/emulation/matvec_kernel_host.h"
 
 namespace pagoda::cuda::emulation {
@@ -29,7 +30,7 @@ Findings runTokens(const mv::Matrices& m, int64_t cols, const float* x, const In
     config.threads = mv::kWarps * 32;
     const int64_t stride = int64_t(rowBytes(T, size_t(cols)));
     if (x8 != nullptr) {
-        if constexpr (mv::hasQ8Units(T)) {
+        if constexpr (T != DType::F32 && T != DType::F16 && T != DType::BF16) {  // the block-quantized types
             const mv::Q8Activations q8{x8->q, x8->ds};
             return launch(config, [&] { mv::matvecQ8Kernel<T, NT, P>(m, stride, q8, cols, nTokens); });
         }
@@ -113,7 +114,7 @@ Findings runMatvecSwigluKernel(DType type, const uint8_t* gate, const uint8_t* u
     return runType<mv::Product::Swiglu>(type, m, cols, x, x8, nTokens, std::move(config));
 }
 
-bool hasInt8Matvec(DType type) { return mv::hasQ8Units(type); }
+bool hasInt8Matvec(DType type) { return isCudaQuantType(type); }
 
 Findings runQuantizeActivationsKernel(const float* x, int64_t nTokens, int64_t cols, int8_t* q, float* ds,
                                       LaunchConfig config) {

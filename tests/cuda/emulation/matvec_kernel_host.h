@@ -20,7 +20,8 @@ struct Int8Input {
     const float* ds = nullptr;
 };
 
-// Whether `type` has an int8 matvec kernel (mv::hasQ8Units).
+// Whether `type` has an int8 matvec kernel: every block-quantized type
+// (isCudaQuantType).
 bool hasInt8Matvec(DType type);
 
 // quantizeActivationsKernel as quantizeActivations launches it: x
