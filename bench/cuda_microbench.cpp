@@ -97,7 +97,8 @@ Status decodeTable(CudaContext& context, std::mt19937& rng, const Buffers& b, in
                 (long long)rows, (long long)cols, copyGBs);
     std::printf("%-6s %7s %9s %9s %8s %14s %8s %9s %8s\n", "type", "tokens", "matvec", "GB/s", "of copy",
                 "cuBLAS/panels", "ratio", "f32 tiles", "ratio");
-    for (DType type : {DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    for (DType type : {DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q3_K, DType::Q4_K, DType::Q5_K,
+                       DType::Q6_K}) {
         const std::vector<uint8_t> weights = randomWeights(rng, type, rows, cols);
         const size_t copies = std::max<size_t>(1, (kCycledBytes + weights.size() - 1) / weights.size());
         std::vector<DeviceBuffer> dW;
