@@ -70,7 +70,7 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
              tr("Decode with Q8_0, Q4_0 or K-quant weights rounds each matmul's input to 8 bits and multiplies "
                 "with integer dot products: 1.1–3× faster K-quant matrix-vector products on the CPU. The logits move "
                 "by a few percent, so a reply can differ from the same prompt run in a batch or without it. "
-                "No effect on F16/F32 weights; on the GPU it applies to Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights."));
+                "No effect on F16/F32 weights; on the GPU it also applies to Q4_1, Q5_0 and Q5_1 weights."));
     describe(m_batching, tr("Batching"),
              tr("<b>Continuous</b>: sequences join and leave the running batch at every step, so all tabs "
                 "progress together. <b>Static</b>: a batch is formed and runs to its end before the next one "
