@@ -69,13 +69,22 @@ Result<std::unique_ptr<CudaOps>> CudaOps::create(const std::shared_ptr<CudaModul
 
 std::string CudaOps::description() const {
     const cuda::DeviceInfo& d = m_backend->device();
-    return fmt::format("cuda: {}, sm_{}{}, {} SMs{}", d.name, d.ccMajor, d.ccMinor, d.smCount,
-                       m_int8Decode ? ", int8 decode" : "");
+    // Programmatic dependent launch needs compute capability 9.0.
+    const char* dependent = !m_dependentLaunch ? ""
+                            : d.ccMajor >= 9   ? ", dependent launch"
+                                               : ", no dependent launch before sm_90";
+    return fmt::format("cuda: {}, sm_{}{}, {} SMs{}{}", d.name, d.ccMajor, d.ccMinor, d.smCount,
+                       m_int8Decode ? ", int8 decode" : "", dependent);
 }
 
 void CudaOps::setInt8Decode(bool on) {
     m_int8Decode = on;
     m_backend->setInt8Decode(on);
+}
+
+void CudaOps::setDependentLaunch(bool on) {
+    m_dependentLaunch = on;
+    m_backend->setDependentLaunch(on);
 }
 
 Result<std::unique_ptr<ActivationMemory>> CudaOps::allocateActivations(size_t floats) {

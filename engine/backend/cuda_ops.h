@@ -35,6 +35,7 @@ public:
     Result<std::unique_ptr<KvStorage>> createKvStorage(const KvLayout& layout) override;
     Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) override;
     void setInt8Decode(bool on) override;
+    void setDependentLaunch(bool on) override;
     uint64_t scratchBytes() const override { return 0; }
     Result<void> status() override;
     std::optional<DeviceMemoryStats> deviceMemory() override;
@@ -98,6 +99,7 @@ private:
     uint64_t m_kvGeneration = 0;  // counts createKvStorage calls: the current pool's
     int m_kvBlockSize = 0;        // of the current pool
     bool m_int8Decode = false;    // setInt8Decode (the backend drops its graphs when it changes)
+    bool m_dependentLaunch = false;  // setDependentLaunch (likewise)
 };
 
 }  // namespace pagoda

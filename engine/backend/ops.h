@@ -98,6 +98,10 @@ public:
     // activations rounded to 8 bits (OptimizationConfig::int8Decode); a
     // backend without such a path ignores it.
     virtual void setInt8Decode(bool) {}
+    // Launch each decode-step kernel so that it starts while the one before
+    // it finishes (OptimizationConfig::dependentLaunch; CUDA programmatic
+    // dependent launch): the same results; others ignore it.
+    virtual void setDependentLaunch(bool) {}
     // Bytes of scratch the operations hold (attention workspace).
     virtual uint64_t scratchBytes() const = 0;
     // Memory of a device backend; none for the CPU (host memory is the

@@ -9,7 +9,7 @@
 
 namespace pagoda::cuda {
 
-Status runAttention(cudaStream_t stream, AttentionArgs args, const AttentionPlan& plan, const int32_t* packed,
+Status runAttention(const LaunchStream& stream, AttentionArgs args, const AttentionPlan& plan, const int32_t* packed,
                     void* workspace) {
     args.seqs = packed + plan.seqOffset;
     args.tables = packed + plan.tableOffset;

@@ -9,6 +9,7 @@
 
 #include "kernels/cuda/attention_args.h"
 #include "kernels/cuda/attention_plan.h"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/status.h"
 
 namespace pagoda::cuda {
@@ -16,7 +17,7 @@ namespace pagoda::cuda {
 // args: q, out, heads, scale, window and the layer's pools (seqs and
 // tables are taken from `packed`, the device copy of plan.packed);
 // workspace: device, plan.workspaceBytes().
-Status runAttention(cudaStream_t stream, AttentionArgs args, const AttentionPlan& plan, const int32_t* packed,
+Status runAttention(const LaunchStream& stream, AttentionArgs args, const AttentionPlan& plan, const int32_t* packed,
                     void* workspace);
 
 }  // namespace pagoda::cuda

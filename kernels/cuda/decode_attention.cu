@@ -5,6 +5,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/decode_attention_kernel.cuh"
+#include "kernels/cuda/launch.cuh"
 
 namespace pagoda::cuda {
 namespace {
@@ -15,17 +16,17 @@ using decode::kWarps;
 using decode::visitDecodeKernel;
 
 template <int DPL, int MAXH>
-void launchDecode(cudaStream_t stream, const AttentionArgs& args, const int32_t* rows, int nRows,
+void launchDecode(const LaunchStream& stream, const AttentionArgs& args, const int32_t* rows, int nRows,
                   const DecodeSplitPlan& split, float* partials) {
     const int group = args.nHeads / args.kv.nKvHeads;
     const dim3 grid(unsigned(split.nSplits), unsigned(args.kv.nKvHeads * ((group + MAXH - 1) / MAXH)), unsigned(nRows));
-    decodeAttentionKernel<DPL, MAXH>
-        <<<grid, kWarps * 32, 0, stream>>>(args, rows, nRows, split.nSplits, partials);
+    launchKernel(stream, decodeAttentionKernel<DPL, MAXH>, grid, kWarps * 32, 0, args, rows, nRows, split.nSplits,
+                 partials);
 }
 
 }  // namespace
 
-Status decodeAttention(cudaStream_t stream, const AttentionArgs& args, const int32_t* rows, int nRows,
+Status decodeAttention(const LaunchStream& stream, const AttentionArgs& args, const int32_t* rows, int nRows,
                        const DecodeSplitPlan& split, float* partials) {
     const int D = args.kv.headDim;
     if (D < 2 || D > kMaxHeadDim || D % 2 != 0 || args.kv.nKvHeads < 1 || args.nHeads < 1 ||
@@ -44,8 +45,8 @@ Status decodeAttention(cudaStream_t stream, const AttentionArgs& args, const int
     });
     PAGODA_CUDA_CHECK(cudaGetLastError());
     if (split.nSplits > 1) {
-        decodeReduceKernel<<<dim3(unsigned(args.nHeads), unsigned(nRows)), 128, 0, stream>>>(args, rows, nRows,
-                                                                                              split.nSplits, partials);
+        launchKernel(stream, decodeReduceKernel, dim3(unsigned(args.nHeads), unsigned(nRows)), 128, 0, args, rows,
+                     nRows, split.nSplits, partials);
         PAGODA_CUDA_CHECK(cudaGetLastError());
     }
     return {};

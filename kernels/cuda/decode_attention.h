@@ -12,13 +12,14 @@
 
 #include "kernels/cuda/attention_args.h"
 #include "kernels/cuda/attention_plan.h"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/status.h"
 
 namespace pagoda::cuda {
 
 // rows: device [nRows][kRowDescInts]; partials: device, the plan's
 // partialBytes (unused when split.nSplits == 1).
-Status decodeAttention(cudaStream_t stream, const AttentionArgs& args, const int32_t* rows, int nRows,
+Status decodeAttention(const LaunchStream& stream, const AttentionArgs& args, const int32_t* rows, int nRows,
                        const DecodeSplitPlan& split, float* partials);
 
 // CTAs of the decode kernel for this head dim and group (query heads per

@@ -115,6 +115,7 @@ struct Partials {
 template <int DPL, int MAXH>
 __global__ void __launch_bounds__(kWarps * 32)
     decodeAttentionKernel(AttentionArgs a, const int32_t* rows, int nRows, int nSplits, float* partials) {
+    awaitPrecedingKernel();
     __shared__ float warpMaxes[kWarps][MAXH];
     __shared__ float warpSums[kWarps][MAXH];
     __shared__ float warpAcc[kWarps][MAXH][DPL * 32];
@@ -310,6 +311,7 @@ bool visitDecodeKernel(int headDim, int group, F&& f) {
 // Merges the splits of each (row, head). grid: (nHeads, nRows).
 __global__ void decodeReduceKernel(AttentionArgs a, const int32_t* rows, int nRows, int nSplits,
                                    const float* partials) {
+    awaitPrecedingKernel();
     const int h = blockIdx.x;
     const int rowIndex = blockIdx.y;
     const int D = a.kv.headDim;

@@ -121,6 +121,12 @@ public:
     // (OptimizationConfig::int8Decode); drops the decode graphs when it
     // changes.
     virtual void setInt8Decode(bool on) = 0;
+    // Decode-step kernels launched with programmatic dependent launch
+    // (OptimizationConfig::dependentLaunch; compute capability 9.0 and
+    // newer, ignored before): each one's CTAs start while the kernel before
+    // it finishes (launch.h). The same results; drops the decode graphs
+    // when it changes.
+    virtual void setDependentLaunch(bool on) = 0;
 
     // --- forward operations; device activations, host metadata ---
 

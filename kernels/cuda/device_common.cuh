@@ -17,6 +17,18 @@ constexpr unsigned kFullMask = 0xffffffffu;
 
 __host__ __device__ constexpr int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// The first statement of every kernel launchKernel (launch.cuh) starts:
+// with programmatic dependent launch, blocks until the kernel before it in
+// the stream has completed and its writes are visible, then lets the
+// kernel after it launch its CTAs (they wait here in turn). Without it, or
+// before sm_90 (which has no such launch), nothing.
+__device__ __forceinline__ void awaitPrecedingKernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
 // silu(g) * u, as every SwiGLU on the device computes it (the swiglu
 // kernel and the matvec that fuses it), so that both give the same bits.
 __device__ __forceinline__ float swigluValue(float g, float u) { return g * u / (1.0f + expf(-g)); }

@@ -3,6 +3,8 @@
 #include <string>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device_common.cuh"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/quant_blocks.h"
 
 namespace pagoda::cuda {
@@ -11,6 +13,7 @@ namespace {
 // grid: n (one block per id); table: [rows][rowBytes]; out: [n][cols]
 __global__ void embedRowsKernel(DType type, const uint8_t* table, size_t rowBytes, int64_t rows, int64_t cols,
                                 const int32_t* ids, float* out) {
+    awaitPrecedingKernel();
     const int32_t id = ids[blockIdx.x];
     float* o = out + int64_t(blockIdx.x) * cols;
     const bool valid = id >= 0 && id < rows;
@@ -20,7 +23,7 @@ __global__ void embedRowsKernel(DType type, const uint8_t* table, size_t rowByte
 
 }  // namespace
 
-Status embedRows(cudaStream_t stream, const DeviceWeight& table, const int32_t* ids, int n, float* out) {
+Status embedRows(const LaunchStream& stream, const DeviceWeight& table, const int32_t* ids, int n, float* out) {
     if (!isCudaWeightType(table.type)) {
         return Status::error("embedRows: table type " + std::string(dtypeName(table.type)) + " has no CUDA kernel");
     }
@@ -34,7 +37,7 @@ Status embedRows(cudaStream_t stream, const DeviceWeight& table, const int32_t* 
         return Status::error("embedRows: " + std::string(dtypeName(table.type)) + " blocks misaligned");
     }
     if (n == 0) return {};
-    embedRowsKernel<<<n, 256, 0, stream>>>(table.type, static_cast<const uint8_t*>(table.data),
+    launchKernel(stream, embedRowsKernel, unsigned(n), 256, 0, table.type, static_cast<const uint8_t*>(table.data),
                                             rowBytes(table.type, size_t(table.cols)), table.rows, table.cols, ids, out);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};

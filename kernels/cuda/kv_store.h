@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/attention_args.h"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/status.h"
 
 namespace pagoda::cuda {
@@ -14,7 +15,7 @@ namespace pagoda::cuda {
 // slots[t] (device [nTokens]; block * blockSize + offset) of kPool/vPool
 // (device [numBlocks][nKvHeads][blockSize][headDim]). Negative slots are
 // skipped (padding tokens of a CUDA graph bucket).
-Status storeKv(cudaStream_t stream, const DeviceKvView& pools, void* kPool, void* vPool, const float* k,
+Status storeKv(const LaunchStream& stream, const DeviceKvView& pools, void* kPool, void* vPool, const float* k,
                const float* v, const int32_t* slots, int nTokens);
 
 }  // namespace pagoda::cuda

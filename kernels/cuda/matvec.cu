@@ -4,21 +4,22 @@
 #include <utility>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/matvec_q8_kernel.cuh"
 
 namespace pagoda::cuda {
 namespace {
 
 template <DType T, int NT, mv::Product P>
-void launchTokens(cudaStream_t stream, const mv::Matrices& m, int64_t cols, const float* x, int64_t nTokens) {
+void launchTokens(const LaunchStream& stream, const mv::Matrices& m, int64_t cols, const float* x, int64_t nTokens) {
     const unsigned ctas = P == mv::Product::Plain ? m.firstCta[m.count] : unsigned(ceilDiv(m.rows[0], mv::kRows / 2));
     const dim3 grid(ctas, unsigned(ceilDiv(nTokens, NT)));
-    mv::matvecKernel<T, NT, P><<<grid, mv::kWarps * 32, 0, stream>>>(m, int64_t(rowBytes(T, size_t(cols))), x, cols,
-                                                                     nTokens);
+    launchKernel(stream, mv::matvecKernel<T, NT, P>, grid, mv::kWarps * 32, 0, m, int64_t(rowBytes(T, size_t(cols))),
+                 x, cols, nTokens);
 }
 
 template <DType T, mv::Product P>
-void launch(cudaStream_t stream, const mv::Matrices& m, int64_t cols, const float* x, int64_t nTokens) {
+void launch(const LaunchStream& stream, const mv::Matrices& m, int64_t cols, const float* x, int64_t nTokens) {
     switch (mv::tokenGroup(nTokens)) {
     case 1: launchTokens<T, 1, P>(stream, m, cols, x, nTokens); break;
     case 4: launchTokens<T, 4, P>(stream, m, cols, x, nTokens); break;
@@ -27,15 +28,15 @@ void launch(cudaStream_t stream, const mv::Matrices& m, int64_t cols, const floa
 }
 
 template <DType T, int NT, mv::Product P>
-void launchInt8Tokens(cudaStream_t stream, const mv::Matrices& m, const Int8Activations& x) {
+void launchInt8Tokens(const LaunchStream& stream, const mv::Matrices& m, const Int8Activations& x) {
     const unsigned ctas = P == mv::Product::Plain ? m.firstCta[m.count] : unsigned(ceilDiv(m.rows[0], mv::kRows / 2));
     const dim3 grid(ctas, unsigned(ceilDiv(x.nTokens, NT)));
-    mv::matvecQ8Kernel<T, NT, P><<<grid, mv::kWarps * 32, 0, stream>>>(
-        m, int64_t(rowBytes(T, size_t(x.cols))), mv::Q8Activations{x.q, x.ds}, x.cols, x.nTokens);
+    launchKernel(stream, mv::matvecQ8Kernel<T, NT, P>, grid, mv::kWarps * 32, 0, m,
+                 int64_t(rowBytes(T, size_t(x.cols))), mv::Q8Activations{x.q, x.ds}, x.cols, x.nTokens);
 }
 
 template <mv::Product P>
-Status launchInt8(cudaStream_t stream, DType type, const mv::Matrices& m, const Int8Activations& x) {
+Status launchInt8(const LaunchStream& stream, DType type, const mv::Matrices& m, const Int8Activations& x) {
     const bool known = visitQuantType(type, [&](auto q) {
         constexpr DType T = decltype(q)::value;
         switch (mv::tokenGroup(x.nTokens)) {
@@ -50,7 +51,7 @@ Status launchInt8(cudaStream_t stream, DType type, const mv::Matrices& m, const 
 }
 
 template <mv::Product P>
-Status launchType(cudaStream_t stream, DType type, const mv::Matrices& m, int64_t cols, const float* x,
+Status launchType(const LaunchStream& stream, DType type, const mv::Matrices& m, int64_t cols, const float* x,
                   int64_t nTokens) {
     switch (type) {
     case DType::F32: launch<DType::F32, P>(stream, m, cols, x, nTokens); break;
@@ -112,7 +113,7 @@ size_t int8ActivationBytes(int64_t cols, int64_t nTokens) {
     return q + size_t(nTokens) * size_t(cols / mv::kQ8Block) * 2 * sizeof(float);
 }
 
-StatusOr<Int8Activations> quantizeActivations(cudaStream_t stream, const float* x, int64_t cols, int64_t nTokens,
+StatusOr<Int8Activations> quantizeActivations(const LaunchStream& stream, const float* x, int64_t cols, int64_t nTokens,
                                               void* workspace) {
     if (cols < mv::kQ8Block || cols % mv::kQ8Block != 0 || nTokens < 0 ||
         reinterpret_cast<uintptr_t>(workspace) % 16 != 0) {
@@ -127,8 +128,8 @@ StatusOr<Int8Activations> quantizeActivations(cudaStream_t stream, const float* 
     out.nTokens = nTokens;
     const int64_t blocks = nTokens * (cols / mv::kQ8Block);
     if (blocks == 0) return out;
-    mv::quantizeActivationsKernel<<<unsigned(ceilDiv(blocks, mv::kQ8BlocksPerCta)), mv::kQ8BlocksPerCta * 32, 0,
-                                    stream>>>(x, blocks, const_cast<int8_t*>(out.q), const_cast<float*>(out.ds));
+    launchKernel(stream, mv::quantizeActivationsKernel, unsigned(ceilDiv(blocks, mv::kQ8BlocksPerCta)),
+                 mv::kQ8BlocksPerCta * 32, 0, x, blocks, const_cast<int8_t*>(out.q), const_cast<float*>(out.ds));
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return out;
 }
@@ -139,7 +140,8 @@ bool matvecInt8Takes(const DeviceWeight& w) {
            rowBytes(w.type, size_t(w.cols)) % size_t(alignment) == 0;
 }
 
-Status matvecsInt8(cudaStream_t stream, const DeviceWeight* w, float* const* y, int count, const Int8Activations& x) {
+Status matvecsInt8(const LaunchStream& stream, const DeviceWeight* w, float* const* y, int count,
+                   const Int8Activations& x) {
     if (count < 1 || count > kMatvecMaxMatrices) {
         return Status::error("matvec: " + std::to_string(count) + " matrices in one launch (1 to " +
                              std::to_string(kMatvecMaxMatrices) + ")");
@@ -149,7 +151,7 @@ Status matvecsInt8(cudaStream_t stream, const DeviceWeight* w, float* const* y, 
     return launchInt8<mv::Product::Plain>(stream, w[0].type, m, x);
 }
 
-Status matvecSwigluInt8(cudaStream_t stream, const DeviceWeight& gate, const DeviceWeight& up,
+Status matvecSwigluInt8(const LaunchStream& stream, const DeviceWeight& gate, const DeviceWeight& up,
                         const Int8Activations& x, float* out) {
     if (up.rows != gate.rows) return Status::error("matvecSwiglu: gate is " + describe(gate) + ", up " + describe(up));
     const DeviceWeight w[] = {gate, up};
@@ -166,7 +168,7 @@ bool matvecTakes(const DeviceWeight& w) {
     return floatType && reinterpret_cast<uintptr_t>(w.data) % 16 == 0;
 }
 
-Status matvecs(cudaStream_t stream, const DeviceWeight* w, float* const* y, int count, const float* x,
+Status matvecs(const LaunchStream& stream, const DeviceWeight* w, float* const* y, int count, const float* x,
                int64_t nTokens) {
     if (count < 1 || count > kMatvecMaxMatrices) {
         return Status::error("matvec: " + std::to_string(count) + " matrices in one launch (1 to " +
@@ -177,8 +179,8 @@ Status matvecs(cudaStream_t stream, const DeviceWeight* w, float* const* y, int 
     return launchType<mv::Product::Plain>(stream, w[0].type, m, w[0].cols, x, nTokens);
 }
 
-Status matvecSwiglu(cudaStream_t stream, const DeviceWeight& gate, const DeviceWeight& up, const float* x, float* out,
-                    int64_t nTokens) {
+Status matvecSwiglu(const LaunchStream& stream, const DeviceWeight& gate, const DeviceWeight& up, const float* x,
+                    float* out, int64_t nTokens) {
     if (up.rows != gate.rows) return Status::error("matvecSwiglu: gate is " + describe(gate) + ", up " + describe(up));
     const DeviceWeight w[] = {gate, up};
     float* const y[] = {out, nullptr};
@@ -204,7 +206,7 @@ std::vector<std::vector<int>> matvecGroups(const std::vector<DeviceWeight>& w, c
     return groups;
 }
 
-Status matvec(cudaStream_t stream, const DeviceWeight& w, const float* x, float* y, int64_t nTokens) {
+Status matvec(const LaunchStream& stream, const DeviceWeight& w, const float* x, float* y, int64_t nTokens) {
     return matvecs(stream, &w, &y, 1, x, nTokens);
 }
 

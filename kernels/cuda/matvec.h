@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/cuda/device_weight.h"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/status.h"
 
 namespace pagoda::cuda {
@@ -31,20 +32,20 @@ bool matvecTakes(const DeviceWeight& w);
 // y[t][r] = sum_c W[r][c] * x[t][c] with f32 accumulation. w: matvecTakes;
 // x: device [nTokens][w.cols] f32 (16-byte aligned); y: device
 // [nTokens][w.rows] f32; 0 <= nTokens <= kMatvecMaxTokens.
-Status matvec(cudaStream_t stream, const DeviceWeight& w, const float* x, float* y, int64_t nTokens);
+Status matvec(const LaunchStream& stream, const DeviceWeight& w, const float* x, float* y, int64_t nTokens);
 
 // matvec of `count` matrices (1 to kMatvecMaxMatrices, each matvecTakes,
 // all of one type and one column count) with one input, in one launch:
 // y[i] = w[i] x. Each product's bits are those of matvec alone.
-Status matvecs(cudaStream_t stream, const DeviceWeight* w, float* const* y, int count, const float* x,
+Status matvecs(const LaunchStream& stream, const DeviceWeight* w, float* const* y, int count, const float* x,
                int64_t nTokens);
 
 // out = silu(gate x) * (up x) elementwise ([nTokens][gate.rows]), the
 // SwiGLU of a decode step's feed-forward, in one launch: gate and up as
 // matvecs takes them, with the same rows; each element's bits are those
 // of matvecs of the two and the swiglu kernel after it.
-Status matvecSwiglu(cudaStream_t stream, const DeviceWeight& gate, const DeviceWeight& up, const float* x, float* out,
-                    int64_t nTokens);
+Status matvecSwiglu(const LaunchStream& stream, const DeviceWeight& gate, const DeviceWeight& up, const float* x,
+                    float* out, int64_t nTokens);
 
 // Int8 decode (OptimizationConfig::int8Decode): the activations rounded to
 // 8 bits in blocks of 32 (x ~ d * q, d = max |x| / 127 per block), then
@@ -64,7 +65,7 @@ size_t int8ActivationBytes(int64_t cols, int64_t nTokens);
 
 // x: device [nTokens][cols] f32, cols a multiple of 32; workspace: device,
 // int8ActivationBytes(cols, nTokens), 16-byte aligned.
-StatusOr<Int8Activations> quantizeActivations(cudaStream_t stream, const float* x, int64_t cols, int64_t nTokens,
+StatusOr<Int8Activations> quantizeActivations(const LaunchStream& stream, const float* x, int64_t cols, int64_t nTokens,
                                               void* workspace);
 
 // Whether the int8 kernels take w: matvecTakes and a type with an int8
@@ -74,8 +75,9 @@ bool matvecInt8Takes(const DeviceWeight& w);
 
 // matvecs and matvecSwiglu over int8 activations of the matrices' columns
 // (each matrix matvecInt8Takes).
-Status matvecsInt8(cudaStream_t stream, const DeviceWeight* w, float* const* y, int count, const Int8Activations& x);
-Status matvecSwigluInt8(cudaStream_t stream, const DeviceWeight& gate, const DeviceWeight& up,
+Status matvecsInt8(const LaunchStream& stream, const DeviceWeight* w, float* const* y, int count,
+                   const Int8Activations& x);
+Status matvecSwigluInt8(const LaunchStream& stream, const DeviceWeight& gate, const DeviceWeight& up,
                         const Int8Activations& x, float* out);
 
 // How products with one input share matvecs launches: the indices i with

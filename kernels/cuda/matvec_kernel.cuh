@@ -241,6 +241,7 @@ __device__ __forceinline__ void writeRows(const float (&acc)[kRows][NT], float (
 template <DType T, int NT, Product P = Product::Plain>
 __global__ void __launch_bounds__(kWarps * 32)
     matvecKernel(Matrices m, int64_t rowBytes, const float* x, int64_t cols, int64_t nTokens) {
+    awaitPrecedingKernel();
     __shared__ float partial[kWarps][kRows * NT];
     const CtaWork k = ctaWork<NT, P>(m, nTokens);
     const int lane = threadIdx.x % 32;

@@ -56,6 +56,7 @@ PAGODA_HD float intToFloat(int v) {
 constexpr int kQ8BlocksPerCta = 8;
 __global__ void __launch_bounds__(kQ8BlocksPerCta * 32)
     quantizeActivationsKernel(const float* x, int64_t nBlocks, int8_t* q, float* ds) {
+    awaitPrecedingKernel();
     const int lane = threadIdx.x % 32;
     const int64_t block = int64_t(blockIdx.x) * kQ8BlocksPerCta + threadIdx.x / 32;
     if (block >= nBlocks) return;  // whole warps
@@ -488,6 +489,7 @@ inline int q8Alignment(DType type) {
 template <DType T, int NT, Product P = Product::Plain>
 __global__ void __launch_bounds__(kWarps * 32)
     matvecQ8Kernel(Matrices m, int64_t rowBytes, Q8Activations x, int64_t cols, int64_t nTokens) {
+    awaitPrecedingKernel();
     using Units = Q8Units<T>;
     __shared__ float partial[kWarps][kRows * NT];
     const CtaWork k = ctaWork<NT, P>(m, nTokens);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/device_common.cuh"
 
 namespace pagoda::cuda {
@@ -11,6 +12,7 @@ namespace {
 
 // y, x: [n]
 __global__ void addKernel(float* y, const float* x, int64_t n) {
+    awaitPrecedingKernel();
     for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
         y[i] += x[i];
     }
@@ -18,6 +20,7 @@ __global__ void addKernel(float* y, const float* x, int64_t n) {
 
 // y: [total / n][n]; bias: [n]
 __global__ void addBiasKernel(float* y, const float* bias, int64_t total, int64_t n) {
+    awaitPrecedingKernel();
     for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
          i += int64_t(gridDim.x) * blockDim.x) {
         y[i] += bias[i % n];
@@ -28,20 +31,20 @@ int blocksFor(int64_t n) { return int(std::min<int64_t>(ceilDiv(n, 256), 65535))
 
 }  // namespace
 
-Status add(cudaStream_t stream, float* y, const float* x, int64_t n) {
+Status add(const LaunchStream& stream, float* y, const float* x, int64_t n) {
     if (n < 0) return Status::error("add: n = " + std::to_string(n));
     if (n == 0) return {};
-    addKernel<<<blocksFor(n), 256, 0, stream>>>(y, x, n);
+    launchKernel(stream, addKernel, blocksFor(n), 256, 0, y, x, n);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
 }
 
-Status addBias(cudaStream_t stream, float* y, const float* bias, int64_t nRows, int64_t n) {
+Status addBias(const LaunchStream& stream, float* y, const float* bias, int64_t nRows, int64_t n) {
     if (nRows < 0 || n < 1) {
         return Status::error("addBias: " + std::to_string(nRows) + " rows of " + std::to_string(n));
     }
     if (nRows == 0) return {};
-    addBiasKernel<<<blocksFor(nRows * n), 256, 0, stream>>>(y, bias, nRows * n, n);
+    launchKernel(stream, addBiasKernel, blocksFor(nRows * n), 256, 0, y, bias, nRows * n, n);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
 }

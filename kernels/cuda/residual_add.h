@@ -5,14 +5,15 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/status.h"
 
 namespace pagoda::cuda {
 
 // y[i] += x[i]; device [n] each.
-Status add(cudaStream_t stream, float* y, const float* x, int64_t n);
+Status add(const LaunchStream& stream, float* y, const float* x, int64_t n);
 
 // y[r][i] += bias[i] for every row r. y: device [nRows][n]; bias: device [n].
-Status addBias(cudaStream_t stream, float* y, const float* bias, int64_t nRows, int64_t n);
+Status addBias(const LaunchStream& stream, float* y, const float* bias, int64_t nRows, int64_t n);
 
 }  // namespace pagoda::cuda

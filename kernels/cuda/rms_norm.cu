@@ -3,6 +3,7 @@
 #include <string>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/rms_norm_kernel.cuh"
 
 namespace pagoda::cuda {
@@ -18,20 +19,20 @@ Status checkShape(const char* op, int64_t nRows, int64_t n, float eps) {
 
 }  // namespace
 
-Status rmsNorm(cudaStream_t stream, const float* x, const float* weight, float* y, int64_t nRows, int64_t n,
+Status rmsNorm(const LaunchStream& stream, const float* x, const float* weight, float* y, int64_t nRows, int64_t n,
                float eps) {
     PAGODA_CUDA_RETURN_IF_ERROR(checkShape("rmsNorm", nRows, n, eps));
     if (nRows == 0) return {};
-    norm::rmsNormKernel<<<unsigned(nRows), norm::kThreads, 0, stream>>>(x, weight, y, n, eps);
+    launchKernel(stream, norm::rmsNormKernel, unsigned(nRows), norm::kThreads, 0, x, weight, y, n, eps);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
 }
 
-Status addRmsNorm(cudaStream_t stream, float* x, const float* delta, const float* weight, float* y, int64_t nRows,
-                  int64_t n, float eps) {
+Status addRmsNorm(const LaunchStream& stream, float* x, const float* delta, const float* weight, float* y,
+                  int64_t nRows, int64_t n, float eps) {
     PAGODA_CUDA_RETURN_IF_ERROR(checkShape("addRmsNorm", nRows, n, eps));
     if (nRows == 0) return {};
-    norm::addRmsNormKernel<<<unsigned(nRows), norm::kThreads, 0, stream>>>(x, delta, weight, y, n, eps);
+    launchKernel(stream, norm::addRmsNormKernel, unsigned(nRows), norm::kThreads, 0, x, delta, weight, y, n, eps);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
 }

@@ -16,6 +16,7 @@ constexpr int kThreads = 512;
 // elements i, i + kThreads, ... in both passes. x, y: [nRows][n]; weight: [n]
 __global__ void __launch_bounds__(kThreads)
     rmsNormKernel(const float* x, const float* weight, float* y, int64_t n, float eps) {
+    awaitPrecedingKernel();
     __shared__ float scratch[32];
     const float* xr = x + int64_t(blockIdx.x) * n;
     float* yr = y + int64_t(blockIdx.x) * n;
@@ -31,6 +32,7 @@ __global__ void __launch_bounds__(kThreads)
 // same bits as the add kernel followed by rmsNormKernel.
 __global__ void __launch_bounds__(kThreads)
     addRmsNormKernel(float* x, const float* delta, const float* weight, float* y, int64_t n, float eps) {
+    awaitPrecedingKernel();
     __shared__ float scratch[32];
     float* xr = x + int64_t(blockIdx.x) * n;
     const float* dr = delta + int64_t(blockIdx.x) * n;

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/attention_args.h"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/rope_shape.h"
 #include "kernels/cuda/status.h"
 
@@ -16,13 +17,14 @@ namespace pagoda::cuda {
 // x: device [nTokens][nHeads][headDim], rotated at positions[t] (device
 // [nTokens]). Angles are computed in double, as the CPU kernel does: at
 // positions in the tens of thousands a float angle is off by milliradians.
-Status rope(cudaStream_t stream, float* x, int nTokens, int nHeads, const int32_t* positions, const RopeShape& shape);
+Status rope(const LaunchStream& stream, float* x, int nTokens, int nHeads, const int32_t* positions,
+            const RopeShape& shape);
 
 // rope() of q (nHeads heads) and of k (pools.nKvHeads heads), then
 // storeKv() of k and v (kv_store.h) at slots (device [nTokens]), in one
 // launch with the same bits; each pair's angle is computed once per token
 // for all its heads. shape.headDim == pools.headDim, shape.ropeDim <= 256.
-Status ropeStoreKv(cudaStream_t stream, float* q, float* k, const float* v, int nTokens, int nHeads,
+Status ropeStoreKv(const LaunchStream& stream, float* q, float* k, const float* v, int nTokens, int nHeads,
                    const int32_t* positions, const int32_t* slots, const RopeShape& shape, const DeviceKvView& pools,
                    void* kPool, void* vPool);
 

@@ -4,6 +4,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/kv_store.h"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/rope_kv_kernels.cuh"
 
 namespace pagoda::cuda {
@@ -22,17 +23,18 @@ Status checkShape(const char* op, int nTokens, int nHeads, const RopeShape& shap
 
 }  // namespace
 
-Status rope(cudaStream_t stream, float* x, int nTokens, int nHeads, const int32_t* positions, const RopeShape& shape) {
+Status rope(const LaunchStream& stream, float* x, int nTokens, int nHeads, const int32_t* positions,
+            const RopeShape& shape) {
     PAGODA_CUDA_RETURN_IF_ERROR(checkShape("rope", nTokens, nHeads, shape));
     if (nTokens == 0) return {};
     const dim3 grid(unsigned(nTokens), unsigned((nHeads * (shape.ropeDim / 2) + pos::kThreads - 1) / pos::kThreads));
-    pos::ropeKernel<<<grid, pos::kThreads, 0, stream>>>(x, nHeads, shape.headDim, shape.ropeDim, double(shape.base),
-                                                          shape.neox, positions);
+    launchKernel(stream, pos::ropeKernel, grid, pos::kThreads, 0, x, nHeads, shape.headDim, shape.ropeDim,
+                 double(shape.base), shape.neox, positions);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
 }
 
-Status storeKv(cudaStream_t stream, const DeviceKvView& pools, void* kPool, void* vPool, const float* k,
+Status storeKv(const LaunchStream& stream, const DeviceKvView& pools, void* kPool, void* vPool, const float* k,
                const float* v, const int32_t* slots, int nTokens) {
     if (nTokens < 0 || pools.nKvHeads < 1 || pools.blockSize < 1 || pools.headDim < 1) {
         return Status::error("storeKv: " + std::to_string(nTokens) + " tokens, " + std::to_string(pools.nKvHeads) +
@@ -40,14 +42,13 @@ Status storeKv(cudaStream_t stream, const DeviceKvView& pools, void* kPool, void
                              std::to_string(pools.headDim));
     }
     if (nTokens == 0) return {};
-    pos::storeKvKernel<<<nTokens, pos::kStoreThreads, 0, stream>>>(
-        static_cast<__half*>(kPool), static_cast<__half*>(vPool), k, v, slots, pools.nKvHeads, pools.blockSize,
-        pools.headDim);
+    launchKernel(stream, pos::storeKvKernel, unsigned(nTokens), pos::kStoreThreads, 0, static_cast<__half*>(kPool),
+                 static_cast<__half*>(vPool), k, v, slots, pools.nKvHeads, pools.blockSize, pools.headDim);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
 }
 
-Status ropeStoreKv(cudaStream_t stream, float* q, float* k, const float* v, int nTokens, int nHeads,
+Status ropeStoreKv(const LaunchStream& stream, float* q, float* k, const float* v, int nTokens, int nHeads,
                    const int32_t* positions, const int32_t* slots, const RopeShape& shape, const DeviceKvView& pools,
                    void* kPool, void* vPool) {
     PAGODA_CUDA_RETURN_IF_ERROR(checkShape("ropeStoreKv", nTokens, nHeads, shape));
@@ -59,9 +60,9 @@ Status ropeStoreKv(cudaStream_t stream, float* q, float* k, const float* v, int 
                              std::to_string(pools.headDim) + ", blocks of " + std::to_string(pools.blockSize));
     }
     if (nTokens == 0) return {};
-    pos::ropeStoreKvKernel<<<nTokens, pos::kStoreThreads, 0, stream>>>(
-        q, k, v, nHeads, pools.nKvHeads, shape.headDim, shape.ropeDim, double(shape.base), shape.neox, positions, slots,
-        static_cast<__half*>(kPool), static_cast<__half*>(vPool), pools.blockSize);
+    launchKernel(stream, pos::ropeStoreKvKernel, unsigned(nTokens), pos::kStoreThreads, 0, q, k, v, nHeads,
+                 pools.nKvHeads, shape.headDim, shape.ropeDim, double(shape.base), shape.neox, positions, slots,
+                 static_cast<__half*>(kPool), static_cast<__half*>(vPool), pools.blockSize);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
 }

@@ -57,6 +57,7 @@ __device__ __forceinline__ void storeToken(__half* kPool, __half* vPool, const f
 // pair of one head. x: [nTokens][nHeads][headDim]; positions: [nTokens]
 __global__ void __launch_bounds__(kThreads) ropeKernel(float* x, int nHeads, int headDim, int ropeDim, double base,
                                                        bool neox, const int32_t* positions) {
+    awaitPrecedingKernel();
     const int pairs = ropeDim / 2;
     const int index = blockIdx.y * blockDim.x + threadIdx.x;
     if (index >= nHeads * pairs) return;
@@ -72,6 +73,7 @@ __global__ void __launch_bounds__(kThreads) ropeKernel(float* x, int nHeads, int
 __global__ void __launch_bounds__(kStoreThreads)
     storeKvKernel(__half* kPool, __half* vPool, const float* k, const float* v, const int32_t* slots, int nKvHeads,
                   int blockSize, int headDim) {
+    awaitPrecedingKernel();
     storeToken(kPool, vPool, k, v, blockIdx.x, slots[blockIdx.x], nKvHeads, blockSize, headDim);
 }
 
@@ -83,6 +85,7 @@ __global__ void __launch_bounds__(kStoreThreads)
     ropeStoreKvKernel(float* q, float* k, const float* v, int nHeads, int nKvHeads, int headDim, int ropeDim,
                       double base, bool neox, const int32_t* positions, const int32_t* slots, __half* kPool,
                       __half* vPool, int blockSize) {
+    awaitPrecedingKernel();
     __shared__ double sines[kMaxPairs];
     __shared__ double cosines[kMaxPairs];
     const int t = blockIdx.x;

@@ -75,6 +75,7 @@ public:
     Status endDecodeGraph(bool) override { return unusable(); }
     void dropDecodeGraphs() override {}
     void setInt8Decode(bool) override {}
+    void setDependentLaunch(bool) override {}
 
 private:
     static Status unusable() { return Status::error("the fake device runs nothing"); }

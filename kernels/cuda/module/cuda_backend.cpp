@@ -307,18 +307,18 @@ StatusOr<double> CudaBackend::measureGemmTflopsSync(int n, int repetitions) {
 Status CudaBackend::embed(const void* table, const int32_t* ids, int n, float* out) {
     PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight weight, findMatrix(table, "embed"));
     PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* deviceIds, metadata(m_ids, ids, n, m_graphIdsData, "embed"));
-    return embedRows(stream(), weight, deviceIds, n, out);
+    return embedRows(launchStream(), weight, deviceIds, n, out);
 }
 
 Status CudaBackend::rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) {
     PAGODA_CUDA_ASSIGN_OR_RETURN(const float* w, findVector(weight, "rmsNorm"));
-    return cuda::rmsNorm(stream(), x, w, y, nRows, n, eps);
+    return cuda::rmsNorm(launchStream(), x, w, y, nRows, n, eps);
 }
 
 Status CudaBackend::addRmsNorm(float* x, const float* delta, const float* weight, float* y, int64_t nRows, int64_t n,
                                float eps) {
     PAGODA_CUDA_ASSIGN_OR_RETURN(const float* w, findVector(weight, "addRmsNorm"));
-    return cuda::addRmsNorm(stream(), x, delta, w, y, nRows, n, eps);
+    return cuda::addRmsNorm(launchStream(), x, delta, w, y, nRows, n, eps);
 }
 
 bool CudaBackend::usesMatvec(const DeviceWeight& w, int64_t nTokens) const {
@@ -340,17 +340,26 @@ void CudaBackend::setInt8Decode(bool on) {
     m_int8Decode = on;
 }
 
+void CudaBackend::setDependentLaunch(bool on) {
+    if (on != m_dependentLaunch) m_graphs.clear();
+    m_dependentLaunch = on;
+}
+
+LaunchStream CudaBackend::launchStream() const {
+    return LaunchStream(stream(), m_dependentLaunch && m_context->device().ccMajor >= 9);
+}
+
 StatusOr<Int8Activations> CudaBackend::int8Activations(const float* x, int64_t cols, int64_t nTokens) {
     PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_int8Activations, int8ActivationBytes(cols, nTokens), MemoryUse::Workspace));
-    return quantizeActivations(stream(), x, cols, nTokens, m_int8Activations.data());
+    return quantizeActivations(launchStream(), x, cols, nTokens, m_int8Activations.data());
 }
 
 Status CudaBackend::product(const DeviceWeight& w, const float* x, float* y, int64_t nTokens) {
     if (usesInt8(w, nTokens)) {
         PAGODA_CUDA_ASSIGN_OR_RETURN(const Int8Activations x8, int8Activations(x, w.cols, nTokens));
-        return matvecsInt8(stream(), &w, &y, 1, x8);
+        return matvecsInt8(launchStream(), &w, &y, 1, x8);
     }
-    if (usesMatvec(w, nTokens)) return matvec(stream(), w, x, y, nTokens);
+    if (usesMatvec(w, nTokens)) return matvec(launchStream(), w, x, y, nTokens);
     if (isCudaQuantType(w.type)) {
         // The f32 tiles need no workspace either.
         if (m_graphs.capturing()) return quantMatmul(stream(), w, x, y, nTokens);
@@ -408,13 +417,13 @@ Status CudaBackend::matmuls(const void* const* weights, float* const* ys, int co
             outputs[k] = ys[group[k]];
         }
         if (!usesInt8(matrices[0], nTokens)) {
-            PAGODA_CUDA_RETURN_IF_ERROR(matvecs(stream(), matrices, outputs, int(group.size()), x, nTokens));
+            PAGODA_CUDA_RETURN_IF_ERROR(matvecs(launchStream(), matrices, outputs, int(group.size()), x, nTokens));
             continue;
         }
         if (!x8) {
             PAGODA_CUDA_ASSIGN_OR_RETURN(x8, int8Activations(x, matrices[0].cols, nTokens));
         }
-        PAGODA_CUDA_RETURN_IF_ERROR(matvecsInt8(stream(), matrices, outputs, int(group.size()), *x8));
+        PAGODA_CUDA_RETURN_IF_ERROR(matvecsInt8(launchStream(), matrices, outputs, int(group.size()), *x8));
     }
     return {};
 }
@@ -443,7 +452,7 @@ Status CudaBackend::dequantizedMatmul(const DeviceWeight& w, const float* x, flo
 Status CudaBackend::rope(float* x, int nTokens, int nHeads, const int32_t* positions, const RopeShape& shape) {
     PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* devicePositions,
                                  metadata(m_positions, positions, nTokens, m_graphPositionsData, "rope"));
-    return cuda::rope(stream(), x, nTokens, nHeads, devicePositions, shape);
+    return cuda::rope(launchStream(), x, nTokens, nHeads, devicePositions, shape);
 }
 
 Status CudaBackend::checkKvLayer(int layer, const char* op) const {
@@ -458,7 +467,7 @@ Status CudaBackend::storeKv(int layer, const float* k, const float* v, const int
     PAGODA_CUDA_RETURN_IF_ERROR(checkKvLayer(layer, "storeKv"));
     PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* deviceSlots, metadata(m_slots, slots, nTokens, m_graphSlotsData, "storeKv"));
     const DeviceKvView view = kvView(layer);
-    return cuda::storeKv(stream(), view, const_cast<void*>(view.k), const_cast<void*>(view.v), k, v, deviceSlots,
+    return cuda::storeKv(launchStream(), view, const_cast<void*>(view.k), const_cast<void*>(view.v), k, v, deviceSlots,
                          nTokens);
 }
 
@@ -470,7 +479,7 @@ Status CudaBackend::ropeStoreKv(int layer, float* q, float* k, const float* v, i
     PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* deviceSlots,
                                  metadata(m_slots, slots, nTokens, m_graphSlotsData, "ropeStoreKv"));
     const DeviceKvView view = kvView(layer);
-    return cuda::ropeStoreKv(stream(), q, k, v, nTokens, nHeads, devicePositions, deviceSlots, shape, view,
+    return cuda::ropeStoreKv(launchStream(), q, k, v, nTokens, nHeads, devicePositions, deviceSlots, shape, view,
                              const_cast<void*>(view.k), const_cast<void*>(view.v));
 }
 
@@ -490,7 +499,7 @@ Status CudaBackend::attention(const AttentionCall& call) {
                                  std::to_string(call.window) + " in a decode graph staged for " +
                                  std::to_string(m_stagedHeads) + " heads, window " + std::to_string(m_stagedWindow));
         }
-        return runAttention(stream(), args, m_stagedPlan, m_graphAttentionData, m_attentionWorkspace.data());
+        return runAttention(launchStream(), args, m_stagedPlan, m_graphAttentionData, m_attentionWorkspace.data());
     }
     const AttentionGeometry geometry{call.nHeads, m_kvShape.nKvHeads, m_kvShape.headDim, m_kvShape.blockSize,
                                      call.window};
@@ -503,7 +512,7 @@ Status CudaBackend::attention(const AttentionCall& call) {
     PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* packed,
                                  m_attentionMetadata.stage(m_context->memory(), stream(), plan.packed.data(),
                                                            plan.packed.size()));
-    return runAttention(stream(), args, plan, packed, m_attentionWorkspace.data());
+    return runAttention(launchStream(), args, plan, packed, m_attentionWorkspace.data());
 }
 
 StatusOr<AttentionPlanOptions> CudaBackend::attentionOptions(int nHeads, bool expandKv) {
@@ -521,7 +530,7 @@ StatusOr<AttentionPlanOptions> CudaBackend::attentionOptions(int nHeads, bool ex
 }
 
 Status CudaBackend::swiglu(const float* gate, const float* up, float* out, int64_t n) {
-    return cuda::swiglu(stream(), gate, up, out, n);
+    return cuda::swiglu(launchStream(), gate, up, out, n);
 }
 
 Status CudaBackend::matmulSwiglu(const void* gate, const void* up, const float* x, float* out, float* upScratch,
@@ -532,21 +541,21 @@ Status CudaBackend::matmulSwiglu(const void* gate, const void* up, const float* 
     if (usesMatvec(g, nTokens) && usesMatvec(u, nTokens) && g.type == u.type && g.cols == u.cols && g.rows == u.rows) {
         if (usesInt8(g, nTokens) && usesInt8(u, nTokens)) {
             PAGODA_CUDA_ASSIGN_OR_RETURN(const Int8Activations x8, int8Activations(x, g.cols, nTokens));
-            return matvecSwigluInt8(stream(), g, u, x8, out);
+            return matvecSwigluInt8(launchStream(), g, u, x8, out);
         }
-        return matvecSwiglu(stream(), g, u, x, out, nTokens);
+        return matvecSwiglu(launchStream(), g, u, x, out, nTokens);
     }
     const void* weights[] = {gate, up};
     float* const ys[] = {out, upScratch};
     PAGODA_CUDA_RETURN_IF_ERROR(matmuls(weights, ys, 2, x, nTokens));
-    return cuda::swiglu(stream(), out, upScratch, out, nTokens * g.rows);
+    return cuda::swiglu(launchStream(), out, upScratch, out, nTokens * g.rows);
 }
 
-Status CudaBackend::add(float* y, const float* x, int64_t n) { return cuda::add(stream(), y, x, n); }
+Status CudaBackend::add(float* y, const float* x, int64_t n) { return cuda::add(launchStream(), y, x, n); }
 
 Status CudaBackend::addBias(float* y, const float* bias, int64_t nRows, int64_t n) {
     PAGODA_CUDA_ASSIGN_OR_RETURN(const float* b, findVector(bias, "addBias"));
-    return cuda::addBias(stream(), y, b, nRows, n);
+    return cuda::addBias(launchStream(), y, b, nRows, n);
 }
 
 StatusOr<GraphMode> CudaBackend::beginDecodeGraph(const DecodeStep& step) {

@@ -61,6 +61,7 @@ public:
     StatusOr<double> measureGemmTflopsSync(int n, int repetitions) override;
 
     void setInt8Decode(bool on) override;
+    void setDependentLaunch(bool on) override;
 
     Status embed(const void* table, const int32_t* ids, int n, float* out) override;
     Status rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) override;
@@ -88,6 +89,9 @@ private:
     explicit CudaBackend(std::unique_ptr<CudaContext> context) : m_context(std::move(context)) {}
 
     cudaStream_t stream() const { return m_context->stream(); }
+    // The stream for the decode-step launchers: with dependent launch
+    // where it is on and the device has it.
+    LaunchStream launchStream() const;
     StatusOr<DeviceWeight> findMatrix(const void* key, const char* op) const;
     StatusOr<const float*> findVector(const float* key, const char* op) const;
     DeviceKvView kvView(int layer) const;
@@ -133,6 +137,7 @@ private:
     size_t m_dequantizedRefused = 0;  // the smallest size the pool refused for it (0: none)
     DeviceBuffer m_attentionWorkspace;
     bool m_int8Decode = false;
+    bool m_dependentLaunch = false;
     DeviceBuffer m_int8Activations;  // quantizeActivations of a decode product's input
     std::unordered_map<int, int> m_decodeCtasPerSm;  // by group (query heads per KV head) of the pool's head dim
     StagedInts m_ids;
