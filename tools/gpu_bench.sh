@@ -103,7 +103,7 @@ fi
 
 phase pagoda-cuda-microbench
 # Decode's matvec against cuBLAS and the f16 panels (and the int8 matvec
-# of Q8_0, Q4_0, Q4_K and Q6_K); decode attention split for 2 CTAs per SM
+# of the quantized types); decode attention split for 2 CTAs per SM
 # against the kernel's occupancy; prefill attention with K/V tiles of 32
 # and 64 positions; where quantized products should switch to f16 panels.
 step 150 "$build/bench/pagoda-cuda-microbench"
@@ -118,6 +118,15 @@ if [ -f "$build/baseline/pagoda-bench" ] && [ ${#quick[@]} -eq 0 ]; then
         PAGODA_CUDA_MODULE=$build/baseline/libpagoda_cuda.so step 150 "$build/baseline/pagoda-bench" gpu $args \
             --batches 1,8 --attention-contexts 4096 --graphs 1
     done
+fi
+
+# Decode with programmatic dependent launch (each decode-step kernel
+# starting while the one before it finishes), against the run above. To
+# the log only.
+if [ ${#quick[@]} -eq 0 ]; then
+    phase "pagoda-bench gpu dependent launch"
+    step 150 "$build/app/bench/pagoda-bench" gpu --presets 7b,8b-gqa --batches 1,8 --attention-contexts 128 \
+        --prefill-tokens 1 --graphs 1 --dependent-launch 1
 fi
 
 # Last (the costliest to prepare, and optional): decode with K-quant

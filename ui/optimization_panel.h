@@ -31,6 +31,7 @@ public:
     QCheckBox* prefixCache() const { return m_prefix; }
     QCheckBox* decodeGraphs() const { return m_graphs; }
     QCheckBox* int8Decode() const { return m_int8; }
+    QCheckBox* dependentLaunch() const { return m_dependent; }
     QComboBox* batching() const { return m_batching; }
 
 public Q_SLOTS:
@@ -53,6 +54,7 @@ private:
     QCheckBox* m_prefix;
     QCheckBox* m_graphs;
     QCheckBox* m_int8;
+    QCheckBox* m_dependent;
     QComboBox* m_batching;
     QComboBox* m_eviction;
     QSpinBox* m_window;

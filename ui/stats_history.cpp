@@ -37,6 +37,9 @@ QString describeConfigChange(const runtime::OptimizationConfig& a, const runtime
     if (a.prefixCaching != b.prefixCaching) parts << QStringLiteral("prefix %1").arg(onOff(b.prefixCaching));
     if (a.decodeGraphs != b.decodeGraphs) parts << QStringLiteral("CUDA graphs %1").arg(onOff(b.decodeGraphs));
     if (a.int8Decode != b.int8Decode) parts << QStringLiteral("int8 decode %1").arg(onOff(b.int8Decode));
+    if (a.dependentLaunch != b.dependentLaunch) {
+        parts << QStringLiteral("dependent launch %1").arg(onOff(b.dependentLaunch));
+    }
     if (a.batching != b.batching) parts << QString::fromLatin1(runtime::batchingModeName(b.batching));
     if (a.eviction != b.eviction) parts << QStringLiteral("evict %1").arg(QString::fromLatin1(evictionPolicyName(b.eviction)));
     if (a.blockSize != b.blockSize) parts << QStringLiteral("block %1").arg(b.blockSize);

@@ -6,8 +6,10 @@
 // this device as device-to-device copies (bytes read + written per second).
 // With --graphs 1 every batch is timed again with the decode step replayed
 // as a CUDA graph (TransformerOptions::decodeGraphs). With --int8-decode 1
-// the decode products of weights with an int8 kernel (Q8_0, Q4_0, Q4_K,
-// Q5_K, Q6_K) take their inputs rounded to 8 bits (Ops::setInt8Decode).
+// the decode products of quantized weights take their inputs rounded to 8
+// bits (Ops::setInt8Decode); with --dependent-launch 1 the decode-step
+// kernels start while the one before them finishes (Ops::setDependentLaunch;
+// sm_90 and newer).
 //
 // Prefill: per preset, one prompt of --prefill-tokens tokens in one pass
 // (tok/s and the TFLOP/s of its matmuls and attention), against the f16
@@ -318,10 +320,13 @@ Result<void> runGpuBench(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(const int64_t graphs, args.integer("graphs", 0, 0, 1));
     PAGODA_ASSIGN_OR_RETURN(const int prefillTokens, args.integer("prefill-tokens", quick ? 64 : 512, 1, 1 << 20));
     PAGODA_ASSIGN_OR_RETURN(const int64_t int8Decode, args.integer("int8-decode", 0, 0, 1));
+    PAGODA_ASSIGN_OR_RETURN(const int64_t dependentLaunch, args.integer("dependent-launch", 0, 0, 1));
     const std::optional<std::string> jsonPath = args.value("json");
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
 
     PAGODA_ASSIGN_OR_RETURN(std::unique_ptr<CudaOps> probeOps, openCuda(device));
+    probeOps->setInt8Decode(int8Decode != 0);
+    probeOps->setDependentLaunch(dependentLaunch != 0);
     const std::string description = probeOps->description();
     PAGODA_ASSIGN_OR_RETURN(const double copyGBs, probeOps->measureCopyBandwidthSync(size_t(1) << 30, 20));
     fmt::print("device:      {}\n", description);
@@ -362,6 +367,7 @@ Result<void> runGpuBench(Args& args) {
         }));
         fmt::print(stderr, "\n");
         cuda->setInt8Decode(int8Decode != 0);
+        cuda->setDependentLaunch(dependentLaunch != 0);
         auto timed = timePrefill(*model, *cuda, preset, prefillTokens, quick ? 2 : 5);
         if (timed) {
             prefill.push_back(*timed);

@@ -127,6 +127,7 @@ Result<void> Engine::applyConfig(const OptimizationConfig& config) {
     const TransformerOptions options{config.attention, !config.groupedKv, slidingWindowFor(config, model),
                                      config.decodeGraphs};
     m_ops.setInt8Decode(config.int8Decode);
+    m_ops.setDependentLaunch(config.dependentLaunch);
     if (!m_transformer || m_transformer->maxTokens() != config.maxBatchTokens) {
         m_transformer = std::make_unique<Transformer>(m_model, m_ops, config.maxBatchTokens, options);
     } else {

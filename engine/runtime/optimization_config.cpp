@@ -53,6 +53,9 @@ Result<void> applyKey(OptimizationConfig& c, std::string_view key, std::string_v
     } else if (key == "int8-decode") {
         PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"on", "off"}));
         c.int8Decode = i == 0;
+    } else if (key == "dependent-launch") {
+        PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"on", "off"}));
+        c.dependentLaunch = i == 0;
     } else if (key == "eviction") {
         PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"lru", "fifo"}));
         c.eviction = i == 0 ? EvictionPolicyKind::Lru : EvictionPolicyKind::Fifo;
@@ -182,11 +185,12 @@ std::string formatOptimizationConfig(const OptimizationConfig& c) {
     const bool paged = c.kvAllocation == KvAllocation::Paged;
     const bool flash = c.attention == cpu::AttentionAlgorithm::Flash;
     return fmt::format(
-        "optimized:batching={}:kv={}:attention={}:gqa={}:prefix={}:decode-graphs={}:int8-decode={}:eviction={}:"
-        "block-size={}:max-batch={}:max-batch-tokens={}:kv-budget-mib={}:window={}:kv-type={}",
+        "optimized:batching={}:kv={}:attention={}:gqa={}:prefix={}:decode-graphs={}:int8-decode={}:"
+        "dependent-launch={}:eviction={}:block-size={}:max-batch={}:max-batch-tokens={}:kv-budget-mib={}:window={}:"
+        "kv-type={}",
         batchingModeName(c.batching), paged ? "paged" : "contiguous", flash ? "flash" : "naive",
         c.groupedKv ? "grouped" : "expanded", c.prefixCaching ? "on" : "off", c.decodeGraphs ? "on" : "off",
-        c.int8Decode ? "on" : "off", evictionPolicyName(c.eviction), c.blockSize, c.maxBatch, c.maxBatchTokens, c.kvBudgetBytes >> 20,
+        c.int8Decode ? "on" : "off", c.dependentLaunch ? "on" : "off", evictionPolicyName(c.eviction), c.blockSize, c.maxBatch, c.maxBatchTokens, c.kvBudgetBytes >> 20,
         c.slidingWindow, c.kvType == DType::F32 ? "f32" : "f16");
 }
 

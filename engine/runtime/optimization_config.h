@@ -36,10 +36,14 @@ struct OptimizationConfig {
     bool prefixCaching = true;  // paged only
     bool decodeGraphs = true;   // CUDA graphs for decode steps; no effect on the CPU backend
     // Decode with quantized weights on int8 dot products (CPU: Q8_0, Q4_0
-    // and the K-quants; CUDA: Q8_0, Q4_0, Q4_K to Q6_K): faster on the CPU,
+    // and the K-quants; CUDA: every quantized type): faster on the CPU,
     // but a decode row then differs slightly from the same row in a batch,
     // so greedy output alone and batched may differ. Off in both presets.
     bool int8Decode = false;
+    // CUDA, compute capability 9.0 and newer: each decode-step kernel starts
+    // while the one before it finishes (programmatic dependent launch). The
+    // same results; off in both presets until it is measured on a device.
+    bool dependentLaunch = false;
     EvictionPolicyKind eviction = EvictionPolicyKind::Lru;
     int blockSize = 16;                   // tokens per KV block: 8, 16 or 32
     int maxBatch = 16;                    // running sequences at most
@@ -78,7 +82,8 @@ Result<void> validateConfig(const OptimizationConfig& config, const ModelConfig&
 // "preset[:key=value]...", preset baseline or optimized; keys: batching
 // (continuous|static|sequential), kv (paged|contiguous), attention
 // (flash|naive), gqa (grouped|expanded), prefix (on|off), decode-graphs
-// (on|off), eviction (lru|fifo), block-size, max-batch, max-batch-tokens, kv-budget-mib,
+// (on|off), int8-decode (on|off), dependent-launch (on|off), eviction
+// (lru|fifo), block-size, max-batch, max-batch-tokens, kv-budget-mib,
 // window, kv-type (f16|f32). Example: "optimized:batching=static:prefix=off".
 Result<OptimizationConfig> parseOptimizationConfig(std::string_view spec);
 // The same syntax, every key spelled out (parses back to `config`; the

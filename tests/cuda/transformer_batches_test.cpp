@@ -3,9 +3,10 @@
 // several sequences together, a prompt's chunks mixed with other sequences'
 // decode tokens, each chunk of a batch run again alone; and decode steps as
 // CUDA graphs (captured per batch-size bucket, replayed after, interleaved
-// with eager steps) against the same steps run eagerly. llama and qwen2
-// (biases, NeoX RoPE), full and windowed attention, flash and naive. Skipped
-// with "no CUDA device: <reason>" without a device.
+// with eager steps) against the same steps run eagerly; int8 decode near
+// float decode; programmatic dependent launch against ordinary launches.
+// llama and qwen2 (biases, NeoX RoPE), full and windowed attention, flash
+// and naive. Skipped with "no CUDA device: <reason>" without a device.
 
 #include <gtest/gtest.h>
 
@@ -179,6 +180,56 @@ INSTANTIATE_TEST_SUITE_P(
                     Variant{"tiny", "llama", DType::F16, 9, cpu::AttentionAlgorithm::Flash},
                     Variant{"tiny", "qwen2", DType::Q4_0, 0, cpu::AttentionAlgorithm::Flash}),
     variantName);
+
+// Programmatic dependent launch (compute capability 9.0 and newer; skipped
+// before): a prompt batch and decode steps of 3, 1 and 2 sequences, eager
+// and as CUDA graphs, with float and with int8 decode, give the same bits
+// with it as launched as usual. Each step runs as usual first, then with
+// it, rewriting the same K/V: a kernel that read its input before the
+// kernel writing it was done would show here or in the steps after.
+using DependentLaunch = OnDevice;
+
+TEST_P(DependentLaunch, GivesTheBitsOfOrdinaryLaunches) {
+    SCOPED_TRACE(testing::Message() << "seed " << m_seed);
+    m_cuda->setDependentLaunch(true);
+    if (const std::string d = m_cuda->description(); d.find(", dependent launch") == std::string::npos) {
+        GTEST_SKIP() << "no dependent launch on this device: " << d;
+    }
+    test::CpuAndCuda run(*m_built.model, *m_cuda, 32, optionsOf(GetParam()));
+    ASSERT_TRUE(run.ready());
+    auto same = [&](const ForwardBatch& batch, bool graphs) {
+        m_cuda->setDependentLaunch(false);
+        const std::vector<float> ordinary = run.cudaLogits(batch, graphs);
+        m_cuda->setDependentLaunch(true);
+        const std::vector<float> dependent = run.cudaLogits(batch, graphs);
+        ASSERT_FALSE(ordinary.empty());
+        ASSERT_EQ(dependent, ordinary);  // NaN never compares equal
+    };
+    std::vector<std::vector<int32_t>> prompts;
+    for (int s = 0; s < 3; ++s) {
+        prompts.push_back(test::randomTokens(6 + 5 * s, m_vocab, m_rng));
+        run.admit(prompts.back());
+    }
+    same(run.batches(prompts).cuda, false);
+    const std::vector<std::vector<int>> members = {{0, 1, 2}, {1}, {0, 2}, {0, 1, 2}};
+    for (const bool int8 : {false, true}) {
+        m_cuda->setInt8Decode(int8);
+        for (size_t s = 0; s < members.size(); ++s) {
+            for (const bool graphs : {false, true}) {
+                SCOPED_TRACE(testing::Message() << "int8 " << int8 << ", step " << s << ", graphs " << graphs);
+                std::vector<std::vector<int32_t>> chunks(3);
+                for (int seq : members[s]) chunks[size_t(seq)] = test::randomTokens(1, m_vocab, m_rng);
+                same(run.batches(chunks).cuda, graphs);
+            }
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, DependentLaunch,
+                         testing::Values(Variant{"small", "llama", DType::Q4_K, 0, cpu::AttentionAlgorithm::Flash},
+                                         Variant{"tiny", "llama", DType::F16, 0, cpu::AttentionAlgorithm::Naive},
+                                         Variant{"tiny", "qwen2", DType::Q8_0, 9, cpu::AttentionAlgorithm::Flash}),
+                         variantName);
 
 // Int8 decode on the device (the products of block-quantized weights in
 // decode steps over their inputs rounded to 8 bits per block of 32): eager

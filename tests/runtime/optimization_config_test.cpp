@@ -20,6 +20,7 @@ TEST(OptimizationConfig, PresetsAreEachOptimizationOffAndOn) {
     EXPECT_FALSE(base.prefixCaching);
     EXPECT_FALSE(base.decodeGraphs);
     EXPECT_FALSE(base.int8Decode);
+    EXPECT_FALSE(base.dependentLaunch);
     const OptimizationConfig opt = OptimizationConfig::optimized();
     EXPECT_EQ(opt.batching, BatchingMode::Continuous);
     EXPECT_EQ(opt.kvAllocation, KvAllocation::Paged);
@@ -27,7 +28,8 @@ TEST(OptimizationConfig, PresetsAreEachOptimizationOffAndOn) {
     EXPECT_TRUE(opt.groupedKv);
     EXPECT_TRUE(opt.prefixCaching);
     EXPECT_TRUE(opt.decodeGraphs);
-    EXPECT_FALSE(opt.int8Decode);  // it changes results: opt-in
+    EXPECT_FALSE(opt.int8Decode);       // it changes results: opt-in
+    EXPECT_FALSE(opt.dependentLaunch);  // not measured on a device yet: opt-in
 }
 
 TEST(OptimizationConfig, ParsesPresetWithOverridesAndFormatsBack) {
@@ -47,6 +49,11 @@ TEST(OptimizationConfig, ParsesPresetWithOverridesAndFormatsBack) {
     EXPECT_EQ(*parseOptimizationConfig("optimized"), OptimizationConfig::optimized());
     EXPECT_FALSE(parseOptimizationConfig("optimized:decode-graphs=off")->decodeGraphs);
     EXPECT_TRUE(parseOptimizationConfig("optimized:int8-decode=on")->int8Decode);
+    const auto dependent = parseOptimizationConfig("optimized:dependent-launch=on");
+    ASSERT_TRUE(dependent) << dependent.error().message;
+    EXPECT_TRUE(dependent->dependentLaunch);
+    EXPECT_THAT(formatOptimizationConfig(*dependent), HasSubstr(":dependent-launch=on:"));
+    EXPECT_EQ(*parseOptimizationConfig(formatOptimizationConfig(*dependent)), *dependent);
     EXPECT_THAT(formatOptimizationConfig(OptimizationConfig::baseline()), HasSubstr(":decode-graphs=off:"));
 }
 
@@ -85,6 +92,7 @@ TEST(OptimizationConfig, OnlyLayoutChangesRebuildTheCache) {
     b.maxBatch = 3;
     b.decodeGraphs = false;
     b.int8Decode = true;
+    b.dependentLaunch = true;
     EXPECT_FALSE(needsCacheRebuild(a, b));
     for (auto change : {+[](OptimizationConfig& c) { c.blockSize = 32; },
                         +[](OptimizationConfig& c) { c.kvAllocation = KvAllocation::Contiguous; },

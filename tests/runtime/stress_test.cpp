@@ -52,6 +52,7 @@ OptimizationConfig randomConfig(std::mt19937_64& rng) {
     c.groupedKv = rng() % 2;
     c.decodeGraphs = rng() % 2;
     c.int8Decode = rng() % 2;
+    c.dependentLaunch = rng() % 2;
     c.blockSize = 8 << (rng() % 3);
     c.maxBatch = 1 + int(rng() % 8);
     c.maxBatchTokens = c.maxBatch + int(rng() % 64);
