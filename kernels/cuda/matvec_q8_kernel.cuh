@@ -320,32 +320,67 @@ template <>
 struct Q8Units<DType::Q5_1> : LegacyQ8Units<BlockQ5_1, true, true> {};
 
 // The K-quants with 16-element sub-blocks (Q2_K, Q3_K, Q6_K; layouts in
-// dtype.h): a unit is one 32-element chunk c of a block (elements 32 c ..,
-// one activation block), its quants for elements 0..15 and 16..31 of the
-// chunk, one per byte, and the two sub-blocks' scales.
+// dtype.h): a unit is one 32-element chunk c of a block B (elements 32 c
+// .., one activation block); its weights are the quants of elements 0..15
+// and 16..31 of the chunk, one per byte, and the two sub-blocks' scales.
 struct Chunk32Weights {
     uint32_t q[2][4];
     int scale[2];
 };
 
+template <class B, int A>
+struct Chunk32Units {
+    static constexpr int kElements = 32;
+    static constexpr int kAlignment = A;
+    static constexpr int kPerBlock = kQK_K / kElements;
+    using X = Block32X;
+    PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) { loadBlock32(xq, ds, u, x); }
+    PAGODA_HD static const uint8_t* blockOf(const uint8_t* row, int64_t u) {
+        return row + (u / kPerBlock) * int64_t(sizeof(B));
+    }
+    PAGODA_HD static int chunkOf(int64_t u) { return int(u % kPerBlock); }
+};
+
+// Over the chunk's two sub-blocks p: scaled = sum_p sc_p (sum q xq), and
+// offsets = sum_p c_p (sum xq), both by dp4a, exact in 32 bits.
+PAGODA_HD void chunkSums(const Chunk32Weights& w, const int (&c)[2], const Block32X& x, int& scaled, int& offsets) {
+    scaled = 0;
+    offsets = 0;
+    PAGODA_UNROLL
+    for (int part = 0; part < 2; ++part) {
+        int products = 0;
+        int sum = 0;
+        dot16(w.q[part], part == 0 ? x.lo : x.hi, products, sum);
+        scaled += w.scale[part] * products;
+        offsets += c[part] * sum;
+    }
+}
+
+// Q3_K and Q6_K: each value d sc (q - z) with q unsigned: d dx sum_p sc_p
+// (sum q xq - z sum xq).
+struct OffsetChunkWeights : Chunk32Weights {
+    float d;
+};
+
+template <int kZero>
+PAGODA_HD float offsetChunkDot(const OffsetChunkWeights& w, const Block32X& x) {
+    const int offsets[2] = {kZero * w.scale[0], kZero * w.scale[1]};
+    int scaled;
+    int offset;
+    chunkSums(w, offsets, x, scaled, offset);
+    return w.d * x.d * intToFloat(scaled - offset);
+}
+
 // Q6_K (decoded as QuantTraits<Q6_K>::decode8 does): chunk c = 4 h + k
 // takes its 6-bit quants q' = q + 32 from 32 bytes of ql (low or high
 // nibbles) and 32 of qh (2 bits), both 2-byte aligned in the 210-byte
-// block; two int8 scales. Per 16: d sc dx (sum q' xq - 32 sum xq), both
-// sums by dp4a, exact in 32 bits.
+// block; two int8 scales; z = 32.
 template <>
-struct Q8Units<DType::Q6_K> {
-    static constexpr int kElements = 32;
-    static constexpr int kAlignment = 2;
-    static constexpr int kPerBlock = kQK_K / kElements;
-    using X = Block32X;
-    struct Weights : Chunk32Weights {
-        float d;
-    };
-    PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) { loadBlock32(xq, ds, u, x); }
+struct Q8Units<DType::Q6_K> : Chunk32Units<BlockQ6_K, 2> {
+    using Weights = OffsetChunkWeights;
     PAGODA_HD static void prepare(const uint8_t* row, int64_t u, Weights& w) {
-        const uint8_t* block = row + (u / kPerBlock) * int64_t(sizeof(BlockQ6_K));
-        const int chunk = int(u % kPerBlock);
+        const uint8_t* block = blockOf(row, u);
+        const int chunk = chunkOf(u);
         const int h = chunk / 4;
         const int k = chunk % 4;
         const uint8_t* ql = block + offsetof(BlockQ6_K, ql) + 64 * h + 32 * (k % 2);
@@ -366,17 +401,7 @@ struct Q8Units<DType::Q6_K> {
         w.scale[1] = int(int8_t(scales >> 8));
         w.d = halfBitsToFloat(uint16_t(detail::word(block + offsetof(BlockQ6_K, d), 0)));
     }
-    PAGODA_HD static float dot(const Weights& w, const X& x) {
-        int total = 0;
-        PAGODA_UNROLL
-        for (int part = 0; part < 2; ++part) {
-            int products = 0;
-            int sum = 0;
-            dot16(w.q[part], part == 0 ? x.lo : x.hi, products, sum);
-            total += w.scale[part] * (products - 32 * sum);
-        }
-        return w.d * x.d * intToFloat(total);
-    }
+    PAGODA_HD static float dot(const Weights& w, const X& x) { return offsetChunkDot<32>(w, x); }
 };
 
 // Q2_K and Q3_K: chunk c = 4 h + k takes its 2 low bits from bits 2k,
@@ -395,21 +420,16 @@ PAGODA_HD void twoBitChunk(const uint8_t* qs, int chunk, uint32_t (&q)[2][4]) {
 // d sc q - dmin m, so dx (d sum_p sc_p sum q xq - dmin sum_p m_p sum xq),
 // both sums over the two sub-blocks exact in 32 bits.
 template <>
-struct Q8Units<DType::Q2_K> {
-    static constexpr int kElements = 32;
-    static constexpr int kAlignment = 4;
-    static constexpr int kPerBlock = kQK_K / kElements;
-    using X = Block32X;
+struct Q8Units<DType::Q2_K> : Chunk32Units<BlockQ2_K, 4> {
     struct Weights : Chunk32Weights {
         int min[2];
         float d;
         float dmin;
     };
-    PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) { loadBlock32(xq, ds, u, x); }
     PAGODA_HD static void prepare(const uint8_t* row, int64_t u, Weights& w) {
         static_assert(offsetof(BlockQ2_K, qs) % 4 == 0 && offsetof(BlockQ2_K, d) % 4 == 0);
-        const uint8_t* block = row + (u / kPerBlock) * int64_t(sizeof(BlockQ2_K));
-        const int chunk = int(u % kPerBlock);
+        const uint8_t* block = blockOf(row, u);
+        const int chunk = chunkOf(u);
         twoBitChunk<kAlignment>(block + offsetof(BlockQ2_K, qs), chunk, w.q);
         const uint32_t packed = detail::word(block + offsetof(BlockQ2_K, scales), chunk);
         PAGODA_UNROLL
@@ -422,36 +442,21 @@ struct Q8Units<DType::Q2_K> {
         w.dmin = halfBitsToFloat(uint16_t(dm >> 16));
     }
     PAGODA_HD static float dot(const Weights& w, const X& x) {
-        int scaled = 0;
-        int mins = 0;
-        PAGODA_UNROLL
-        for (int part = 0; part < 2; ++part) {
-            int products = 0;
-            int sum = 0;
-            dot16(w.q[part], part == 0 ? x.lo : x.hi, products, sum);
-            scaled += w.scale[part] * products;
-            mins += w.min[part] * sum;
-        }
+        int scaled;
+        int mins;
+        chunkSums(w, w.min, x, scaled, mins);
         return x.d * (w.d * intToFloat(scaled) - w.dmin * intToFloat(mins));
     }
 };
 
 // Q3_K (110-byte blocks: 16-bit loads): q = the 2 bits + 4 * bit c of
-// hmask[i], per 16 elements d (sc - 32) (q - 4): d dx sum_p s_p (sum q xq -
-// 4 sum xq), exact in 32 bits.
+// hmask[i], each value d (sc - 32) (q - 4): z = 4, the scale sc - 32.
 template <>
-struct Q8Units<DType::Q3_K> {
-    static constexpr int kElements = 32;
-    static constexpr int kAlignment = 2;
-    static constexpr int kPerBlock = kQK_K / kElements;
-    using X = Block32X;
-    struct Weights : Chunk32Weights {
-        float d;
-    };
-    PAGODA_HD static void loadX(const int8_t* xq, const float* ds, int64_t u, X& x) { loadBlock32(xq, ds, u, x); }
+struct Q8Units<DType::Q3_K> : Chunk32Units<BlockQ3_K, 2> {
+    using Weights = OffsetChunkWeights;
     PAGODA_HD static void prepare(const uint8_t* row, int64_t u, Weights& w) {
-        const uint8_t* block = row + (u / kPerBlock) * int64_t(sizeof(BlockQ3_K));
-        const int chunk = int(u % kPerBlock);
+        const uint8_t* block = blockOf(row, u);
+        const int chunk = chunkOf(u);
         twoBitChunk<kAlignment>(block + offsetof(BlockQ3_K, qs), chunk, w.q);
         PAGODA_UNROLL
         for (int part = 0; part < 2; ++part) {
@@ -463,17 +468,7 @@ struct Q8Units<DType::Q3_K> {
         }
         w.d = halfBitsToFloat(uint16_t(detail::word(block + offsetof(BlockQ3_K, d), 0)));
     }
-    PAGODA_HD static float dot(const Weights& w, const X& x) {
-        int total = 0;
-        PAGODA_UNROLL
-        for (int part = 0; part < 2; ++part) {
-            int products = 0;
-            int sum = 0;
-            dot16(w.q[part], part == 0 ? x.lo : x.hi, products, sum);
-            total += w.scale[part] * (products - 4 * sum);
-        }
-        return w.d * x.d * intToFloat(total);
-    }
+    PAGODA_HD static float dot(const Weights& w, const X& x) { return offsetChunkDot<4>(w, x); }
 };
 
 // Every block-quantized type the CUDA kernels read (visitQuantType) has
