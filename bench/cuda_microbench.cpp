@@ -18,8 +18,10 @@
 //   and of 64 positions (prefillKvTile picks 64 where two CTAs of it fit
 //   one SM), TFLOP/s counting 4 * heads * 128 * n(n+1)/2.
 // - Prefill (8 to 256 tokens): the f32 tiles that read blocks in place
-//   (quantMatmul) against the f16 panels; CudaBackend's switch
-//   (kDequantizedMinTokens, 8 tokens) was set from this table on an H200.
+//   (quantMatmul) against the f16 panels; CudaBackend's switch to the
+//   panels (kDequantizedMinTokens) was at 8 tokens after this table on an
+//   H200, and is at 9 since the decode matvec took 8-token batches (the
+//   decode table compares the two).
 // Times are CUDA events around `reps` launches, after a warm-up
 // (CudaContext::timeMs); never asserted on.
 //

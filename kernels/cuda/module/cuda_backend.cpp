@@ -37,11 +37,17 @@ int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Bytes copied per cudaMemcpyAsync while uploading weights (progress granularity).
 constexpr uint64_t kUploadChunkBytes = 64ull << 20;
 // Quantized products with at least this many tokens run on tensor cores
-// (dequantizedMatmul) rather than quantMatmul's kernels. Measured on an
-// H200 (pagoda-cuda-microbench, 4096 x 4096): at 8 tokens the f16 panels
-// take 28-31 us, the blocks read in place 150-154 us, for Q8_0, Q4_0, Q4_K
-// and Q6_K alike; 8 is the fewest tokens measured.
-constexpr int64_t kDequantizedMinTokens = 8;
+// (dequantizedMatmul: f16 panels through cuBLASLt); fewer go through the
+// decode matvec, as they do in CUDA graph captures. Measured on an H200
+// (pagoda-cuda-microbench, 4096 x 4096): at 8 tokens the panels took 28-31
+// us, the tiled kernel that then read the blocks in place 150-154 us.
+// The matvec that took that kernel's place is not measured yet. Estimated
+// from its PTX (tools/ptx_loop_count.py): 25.6 instructions per Q4_K weight
+// element in the 8-token loop, some 13 us for 4096 x 4096 at the H200's
+// 3.4e13 lane-instructions/s, so it takes decode batches up to its token
+// group of 8; the microbench's "matvec faster ... through N tokens" line
+// is what settles it.
+constexpr int64_t kDequantizedMinTokens = 9;
 // F32/F16/BF16 products of up to this many tokens (decode) go through
 // matvec: the weights read once, the activations as they are (no f16 copy,
 // no cuBLAS call); cuBLASLt on tensor cores beyond. Where the two cross is
