@@ -220,7 +220,8 @@ int main(int argc, char** argv) {
             }
         }
     }
-    for (const DType type : {DType::Q8_0, DType::Q4_0, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    for (const DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q2_K, DType::Q3_K,
+                             DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
         for (const int nThreads : {1, 2}) {
             for (const SimdLevel simd : levels) {
                 const std::string name = "matvec_int8/" + std::string(pagoda::dtypeName(type)) +

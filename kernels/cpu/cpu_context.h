@@ -10,7 +10,7 @@ namespace pagoda::cpu {
 struct CpuContext {
     ThreadPool* pool = nullptr;
     SimdLevel simd = SimdLevel::Avx2;
-    // Decode (nTokens == 1) with Q8_0, Q4_0 or K-quant (Q2_K .. Q6_K) weights
+    // Decode (nTokens == 1) with block-quantized weights
     // quantizes x to 8 bits and runs on integer dot products (matmul.h):
     // faster, but x carries up to max|x| / 254 of error per element, so a
     // decode row no longer equals the same row computed in a batch. The

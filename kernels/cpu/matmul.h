@@ -24,9 +24,9 @@ struct WeightMatrix {
 // y[t][r] = sum_c W[r][c] * x[t][c] for every token t < nTokens.
 // x: [nTokens][cols] f32, y: [nTokens][rows] f32 (y must not alias x).
 // nTokens == 1 is the decode (matrix-vector) case. With
-// ctx.quantizedDecode and Q8_0, Q4_0 or K-quant (Q2_K .. Q6_K) weights,
-// decode first rounds x to d * q, q an int8, d = max|x| / 127 per block of
-// 32 (Q8_0, Q4_0) or 256 (K-quants) elements: each x_c moves by at most
+// ctx.quantizedDecode and block-quantized weights, decode first rounds x
+// to d * q, q an int8, d = max|x| / 127 per block of 32 (Q8_0, Q4_0, Q4_1,
+// Q5_0, Q5_1) or 256 (K-quants) elements: each x_c moves by at most
 // (1/2 + 2^-14) d; the rest is as exact as the float kernels. Other types
 // ignore ctx.quantizedDecode.
 void matmul(const CpuContext& ctx, const WeightMatrix& w, const float* x, float* y, int64_t nTokens);

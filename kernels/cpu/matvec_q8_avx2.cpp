@@ -52,7 +52,10 @@ bool isKQuant(DType type) {
 
 }  // namespace
 
-bool hasQ8Matvec(DType type) { return type == DType::Q8_0 || type == DType::Q4_0 || isKQuant(type); }
+bool hasQ8Matvec(DType type) {
+    return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_1 || type == DType::Q5_0 ||
+           type == DType::Q5_1 || isKQuant(type);
+}
 
 size_t q8ActivationBytes(DType type, int64_t cols) {
     return isKQuant(type) ? size_t(cols / kQK_K) * sizeof(XBlockQ8_256) : size_t(cols / kQK8_0) * sizeof(XBlockQ8_32);

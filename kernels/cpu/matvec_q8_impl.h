@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/cpu/kquant_scales_impl.h"
 #include "kernels/cpu/matvec_q8.h"
@@ -83,25 +84,75 @@ struct Formats {
         }
     };
 
-    // Q4_0: sum (q - 8) x = sum q x - 8 sum x with q the unsigned nibbles,
-    // so the integer sum starts at -8 sum x (shared by the group) and needs
-    // no sign fix-up.
-    struct XQ4_0 {
+    // The 32-element blocks with 4- or 5-bit unsigned q (Q4_0, Q4_1, Q5_0,
+    // Q5_1): byte i of the vector is element i, the low nibbles of qs
+    // (elements 0..15) then the high ones, and Q5's bit 4 is bit i of qh.
+    template <class B, bool kFiveBits>
+    static __m256i legacyQuants(const B& b) {
+        const __m128i raw = load16(b.qs);
+        const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), bytes(0x0f));
+        if constexpr (!kFiveBits) {
+            return q;
+        } else {
+            uint32_t qh;
+            std::memcpy(&qh, b.qh, sizeof qh);
+            // Byte i takes byte i / 8 of qh, then tests bit i % 8 of it.
+            const __m256i spread = _mm256_shuffle_epi8(
+                _mm256_set1_epi32(int(qh)), _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                                              0x0101010101010101, 0x0000000000000000));
+            const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
+            const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+            return _mm256_or_si256(q, _mm256_and_si256(set, bytes(0x10)));
+        }
+    }
+
+    // Q4_0, Q5_0: sum (q - z) x = sum q x - z sum x, so the integer sum
+    // starts at -z sum x (shared by the group) and needs no sign fix-up.
+    struct XZero {
         const XBlockQ8_32* x;
-        __m256i start;  // lane 0: -8 * x.sum
+        __m256i start;  // lane 0: -z * x.sum
     };
-    struct Q4_0 {
-        using Block = BlockQ4_0;
+    template <class B, int kZero, bool kFiveBits>
+    struct ZeroPoint {
+        using Block = B;
         using XBlock = XBlockQ8_32;
-        using X = XQ4_0;
-        static X share(const XBlock& x) { return {&x, _mm256_zextsi128_si256(_mm_cvtsi32_si128(-8 * x.sum))}; }
+        using X = XZero;
+        static X share(const XBlock& x) { return {&x, _mm256_zextsi128_si256(_mm_cvtsi32_si128(-kZero * x.sum))}; }
         static void dot(const Block& b, const X& x, __m256* acc) {
-            const __m128i raw = load16(b.qs);
-            const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), bytes(0x0f));
-            const __m256i isum = T::dotU8S8(x.start, q, load32(x.x->qs));
+            const __m256i isum = T::dotU8S8(x.start, legacyQuants<B, kFiveBits>(b), load32(x.x->qs));
             acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(halfToFloat(b.d) * x.x->d), _mm256_cvtepi32_ps(isum), acc[0]);
         }
     };
+    using Q4_0 = ZeroPoint<BlockQ4_0, 8, false>;
+    using Q5_0 = ZeroPoint<BlockQ5_0, 16, true>;
+
+    // Q4_1, Q5_1: sum (d q + m) x = d sum q x + m sum x, the second term in
+    // lane 0 of the other accumulator (sum x = d_x * sum of x's ints, once
+    // for the group).
+    struct XOffset {
+        const XBlockQ8_32* x;
+        __m256 sum;  // lane 0: d_x * x.sum
+    };
+    template <class B, bool kFiveBits>
+    struct Offset {
+        using Block = B;
+        using XBlock = XBlockQ8_32;
+        using X = XOffset;
+        static X share(const XBlock& x) { return {&x, _mm256_zextps128_ps256(_mm_set_ss(x.d * float(x.sum)))}; }
+        static void dot(const Block& b, const X& x, __m256* acc) {
+            static_assert(offsetof(B, m) == offsetof(B, d) + 2);
+            const __m256i isum = T::dotU8S8(_mm256_setzero_si256(), legacyQuants<B, kFiveBits>(b), load32(x.x->qs));
+            // d and m in one conversion.
+            uint32_t bits;
+            std::memcpy(&bits, &b.d, sizeof bits);
+            const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(int(bits)));
+            acc[0] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_mul_ss(dm, _mm_set_ss(x.x->d))),
+                                     _mm256_cvtepi32_ps(isum), acc[0]);
+            acc[1] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dm)), x.sum, acc[1]);
+        }
+    };
+    using Q4_1 = Offset<BlockQ4_1, false>;
+    using Q5_1 = Offset<BlockQ5_1, true>;
 
     // Q4_K / Q5_K share x and its sums over each sub-block of 32.
     struct XK {
@@ -271,6 +322,9 @@ void matvecQ8RowsFor(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
     switch (task.type) {
     case DType::Q8_0: return matvecQ8As<typename Fs::Q8_0>(task, rowBegin, rowEnd);
     case DType::Q4_0: return matvecQ8As<typename Fs::Q4_0>(task, rowBegin, rowEnd);
+    case DType::Q4_1: return matvecQ8As<typename Fs::Q4_1>(task, rowBegin, rowEnd);
+    case DType::Q5_0: return matvecQ8As<typename Fs::Q5_0>(task, rowBegin, rowEnd);
+    case DType::Q5_1: return matvecQ8As<typename Fs::Q5_1>(task, rowBegin, rowEnd);
     case DType::Q2_K: return matvecQ8As<typename Fs::Q2_K>(task, rowBegin, rowEnd);
     case DType::Q3_K: return matvecQ8As<typename Fs::Q3_K>(task, rowBegin, rowEnd);
     case DType::Q4_K: return matvecQ8As<typename Fs::Q4_K>(task, rowBegin, rowEnd);

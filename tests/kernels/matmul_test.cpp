@@ -186,7 +186,10 @@ double tolerance(DType type, int64_t cols) {
 int64_t activationBlock(DType type) {
     switch (type) {
     case DType::Q8_0:
-    case DType::Q4_0: return 32;
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1: return 32;
     case DType::Q2_K:
     case DType::Q3_K:
     case DType::Q4_K:

@@ -374,8 +374,9 @@ TEST_P(Int8Decode, StaysNearTheFloat64Reference) {
 
 INSTANTIATE_TEST_SUITE_P(Types, Int8Decode,
                          testing::Combine(testing::Values(&kShapes256[0]),
-                                          testing::Values(DType::Q8_0, DType::Q4_0, DType::Q2_K, DType::Q3_K,
-                                                          DType::Q4_K, DType::Q5_K, DType::Q6_K)),
+                                          testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                                                          DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q4_K,
+                                                          DType::Q5_K, DType::Q6_K)),
                          [](const testing::TestParamInfo<std::tuple<const Shape*, DType>>& info) {
                              return std::string(dtypeName(std::get<1>(info.param)));
                          });
