@@ -68,10 +68,10 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
                 "replays them as one CUDA graph: far less launch overhead per token. Only affects the GPU "
                 "backend; on the CPU it changes nothing."));
     describe(m_int8, tr("Int8 decode"),
-             tr("Decode with Q8_0, Q4_0 or K-quant weights rounds each matmul's input to 8 bits and multiplies "
-                "with integer dot products: 1.1–3× faster K-quant matrix-vector products on the CPU. The logits move "
-                "by a few percent, so a reply can differ from the same prompt run in a batch or without it. "
-                "No effect on F16/F32 weights; on the GPU it also applies to Q4_1, Q5_0 and Q5_1 weights."));
+             tr("Decode with quantized weights (Q8_0, Q4_x, Q5_x, K-quants) rounds each matmul's input to 8 bits "
+                "and multiplies with integer dot products: 1.1–3× faster K-quant matrix-vector products on the "
+                "CPU. The logits move by a few percent, so a reply can differ from the same prompt run in a batch "
+                "or without it. No effect on F16/F32 weights."));
     describe(m_dependent, tr("Dependent launch"),
              tr("Starts each decode-step kernel while the one before it is finishing (CUDA programmatic dependent "
                 "launch), so the gaps between a step's few hundred kernels shrink. The same results. Needs a GPU "

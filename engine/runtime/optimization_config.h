@@ -35,8 +35,8 @@ struct OptimizationConfig {
     bool groupedKv = true;      // false: K/V expanded to one head per query head (GQA off)
     bool prefixCaching = true;  // paged only
     bool decodeGraphs = true;   // CUDA graphs for decode steps; no effect on the CPU backend
-    // Decode with quantized weights on int8 dot products (CPU: Q8_0, Q4_0
-    // and the K-quants; CUDA: every quantized type): faster on the CPU,
+    // Decode with quantized weights on int8 dot products (every quantized
+    // type, CPU and CUDA): faster on the CPU for most types,
     // but a decode row then differs slightly from the same row in a batch,
     // so greedy output alone and batched may differ. Off in both presets.
     bool int8Decode = false;
