@@ -190,8 +190,8 @@ std::string formatOptimizationConfig(const OptimizationConfig& c) {
         "kv-type={}",
         batchingModeName(c.batching), paged ? "paged" : "contiguous", flash ? "flash" : "naive",
         c.groupedKv ? "grouped" : "expanded", c.prefixCaching ? "on" : "off", c.decodeGraphs ? "on" : "off",
-        c.int8Decode ? "on" : "off", c.dependentLaunch ? "on" : "off", evictionPolicyName(c.eviction), c.blockSize, c.maxBatch, c.maxBatchTokens, c.kvBudgetBytes >> 20,
-        c.slidingWindow, c.kvType == DType::F32 ? "f32" : "f16");
+        c.int8Decode ? "on" : "off", c.dependentLaunch ? "on" : "off", evictionPolicyName(c.eviction), c.blockSize,
+        c.maxBatch, c.maxBatchTokens, c.kvBudgetBytes >> 20, c.slidingWindow, c.kvType == DType::F32 ? "f32" : "f16");
 }
 
 }  // namespace pagoda::runtime

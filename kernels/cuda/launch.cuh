@@ -14,8 +14,8 @@
 namespace pagoda::cuda {
 
 template <class... Params, class... Args>
-void launchKernel(const LaunchStream& stream, void (*kernel)(Params...), dim3 grid, dim3 block,
-                         size_t sharedBytes, Args&&... args) {
+void launchKernel(const LaunchStream& stream, void (*kernel)(Params...), dim3 grid, dim3 block, size_t sharedBytes,
+                  Args&&... args) {
     cudaLaunchAttribute dependent{};
     dependent.id = cudaLaunchAttributeProgrammaticStreamSerialization;
     dependent.val.programmaticStreamSerializationAllowed = 1;

@@ -5,7 +5,8 @@
 // a kernel's CTAs then launch while the kernel before it in the stream
 // finishes, and wait for it inside (awaitPrecedingKernel,
 // device_common.cuh) before they touch memory. That hides the gap between
-// two dependent kernels, which a decode step of one token has some 300 of.
+// two dependent kernels, of which a one-token decode step of a 32-layer
+// model has some 300.
 // It converts from and to a plain stream, so that every caller that passes
 // one launches as before.
 
