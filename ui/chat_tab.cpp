@@ -64,6 +64,9 @@ ChatTab::ChatTab(EngineClient* engine, Conversation conversation, QWidget* paren
     m_settingsToggle->setAccessibleName(tr("Chat settings"));
     m_status->setAccessibleName(tr("Generation status"));
     m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    // A finished reply's stats line is long: wrapped, it never makes the
+    // tab wider than its buttons (unwrapped, it squeezed the docks).
+    m_status->setWordWrap(true);
 
     auto* buttons = new QHBoxLayout;
     buttons->addWidget(m_status, 1);

@@ -4,6 +4,7 @@
 
 #include <QCheckBox>
 #include <QFile>
+#include <QLabel>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -111,6 +112,30 @@ private Q_SLOTS:
         QVERIFY(QTest::qWaitFor([&] { return m_last.counters.requestsFinished[size_t(runtime::FinishReason::Length)] >= 2; },
                                 kTimeoutMs));
         QVERIFY2(m_last.counters.peakRunning >= 2, qPrintable(QString::number(m_last.counters.peakRunning)));
+    }
+
+    // The stats line under a finished reply wraps: the tab asks for little
+    // more width than before it (a word's). Unwrapped, the line made the
+    // tab 140 pixels wider here (468 -> 608 offscreen), and in the app it
+    // squeezed the docks beside the chat.
+    void finishedReplysStatusDoesNotWidenTheTab() {
+        auto window = makeWindow(dataDir(++m_windows));
+        QVERIFY(waitForModel(*window));
+        ChatTab* tab = window->tab(0);
+        QLabel* status = nullptr;
+        for (QLabel* label : tab->findChildren<QLabel*>()) {
+            if (label->accessibleName() == QStringLiteral("Generation status")) status = label;
+        }
+        QVERIFY(status != nullptr);
+        const int before = tab->minimumSizeHint().width();
+        tab->setSettings(testSettings(4));
+        tab->send(QStringLiteral("How wide is this?"));
+        QVERIFY(waitForReply(tab));
+        const int textWidth = status->fontMetrics().horizontalAdvance(status->text());
+        QVERIFY2(textWidth > 200, qPrintable(status->text()));
+        const int after = tab->minimumSizeHint().width();
+        QVERIFY2(after < before + textWidth / 4,
+                 qPrintable(QStringLiteral("%1 -> %2 px for \"%3\"").arg(before).arg(after).arg(status->text())));
     }
 
     void messageSentWhileLoadingWaitsForTheModel() {
