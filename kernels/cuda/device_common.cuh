@@ -29,6 +29,24 @@ __device__ __forceinline__ void awaitPrecedingKernel() {
 #endif
 }
 
+// The same after `before()`, which may only read memory no kernel writes
+// (the weights): it overlaps the kernel before.
+template <class Before>
+__device__ __forceinline__ void awaitPrecedingKernel(Before&& before) {
+    before();
+    awaitPrecedingKernel();
+}
+
+// Asks L2 for the line holding p (a hint: nothing is read into registers,
+// and the host emulation does nothing).
+__device__ __forceinline__ void prefetchL2(const void* p) {
+#ifdef __CUDA_ARCH__
+    asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p));
+#else
+    (void)p;
+#endif
+}
+
 // silu(g) * u, as every SwiGLU on the device computes it (the swiglu
 // kernel and the matvec that fuses it), so that both give the same bits.
 __device__ __forceinline__ float swigluValue(float g, float u) { return g * u / (1.0f + expf(-g)); }

@@ -235,13 +235,44 @@ __device__ __forceinline__ void writeRows(const float (&acc)[kRows][NT], float (
     }
 }
 
+// Unit u of `elements` elements of a row of type T: where its bytes start
+// (for the block-quantized types, at its block).
+template <DType T, int kElements>
+PAGODA_HD const uint8_t* unitBytes(const uint8_t* row, int64_t u) {
+    if constexpr (T == DType::F32) {
+        return row + int64_t(4 * kElements) * u;
+    } else if constexpr (T == DType::F16 || T == DType::BF16) {
+        return row + int64_t(2 * kElements) * u;
+    } else {
+        using Traits = QuantTraits<T>;
+        return row + u * kElements / Traits::kElements * int64_t(sizeof(typename Traits::Block));
+    }
+}
+
+// The L2 lines of the CTA's first pass over its rows (each lane's first
+// unit of each row): called before awaitPrecedingKernel, so that with a
+// dependent launch the weights start streaming while the kernel before
+// still runs.
+template <DType T, int kElements, Product P>
+__device__ __forceinline__ void prefetchFirstPass(const Matrices& m, const CtaWork& k, int64_t rowBytes,
+                                                  int64_t nUnits) {
+    const int64_t u = threadIdx.x;  // warp * 32 + lane
+    if (u >= nUnits) return;
+    PAGODA_UNROLL
+    for (int r = 0; r < kRows; ++r) {
+        if (r % kRowsPerMatrix<P> < k.nRows) {
+            prefetchL2(unitBytes<T, kElements>(ctaRow<P>(m, k.c, k.row0, rowBytes, r), u));
+        }
+    }
+}
+
 // grid: (Plain: firstCta[count]; Swiglu: ceil(rows / (kRows / 2)),
 // ceil(nTokens / NT)), kWarps * 32 threads. w: [rows][rowBytes] of type T;
 // x: [nTokens][cols] (16-byte aligned, cols a multiple of 8).
 template <DType T, int NT, Product P = Product::Plain>
 __global__ void __launch_bounds__(kWarps * 32)
     matvecKernel(Matrices m, int64_t rowBytes, const float* x, int64_t cols, int64_t nTokens) {
-    awaitPrecedingKernel();
+    awaitPrecedingKernel([&] { prefetchFirstPass<T, 8, P>(m, ctaWork<NT, P>(m, nTokens), rowBytes, cols / 8); });
     __shared__ float partial[kWarps][kRows * NT];
     const CtaWork k = ctaWork<NT, P>(m, nTokens);
     const int lane = threadIdx.x % 32;

@@ -484,7 +484,10 @@ inline int q8Alignment(DType type) {
 template <DType T, int NT, Product P = Product::Plain>
 __global__ void __launch_bounds__(kWarps * 32)
     matvecQ8Kernel(Matrices m, int64_t rowBytes, Q8Activations x, int64_t cols, int64_t nTokens) {
-    awaitPrecedingKernel();
+    awaitPrecedingKernel([&] {
+        prefetchFirstPass<T, Q8Units<T>::kElements, P>(m, ctaWork<NT, P>(m, nTokens), rowBytes,
+                                                       cols / Q8Units<T>::kElements);
+    });
     using Units = Q8Units<T>;
     __shared__ float partial[kWarps][kRows * NT];
     const CtaWork k = ctaWork<NT, P>(m, nTokens);
