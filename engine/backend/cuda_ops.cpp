@@ -69,10 +69,9 @@ Result<std::unique_ptr<CudaOps>> CudaOps::create(const std::shared_ptr<CudaModul
 
 std::string CudaOps::description() const {
     const cuda::DeviceInfo& d = m_backend->device();
-    // Programmatic dependent launch needs compute capability 9.0.
-    const char* dependent = !m_dependentLaunch ? ""
-                            : d.ccMajor >= 9   ? ", dependent launch"
-                                               : ", no dependent launch before sm_90";
+    const char* dependent = !m_dependentLaunch              ? ""
+                            : cuda::hasDependentLaunch(d) ? ", dependent launch"
+                                                          : ", no dependent launch before sm_90";
     return fmt::format("cuda: {}, sm_{}{}, {} SMs{}{}", d.name, d.ccMajor, d.ccMinor, d.smCount,
                        m_int8Decode ? ", int8 decode" : "", dependent);
 }

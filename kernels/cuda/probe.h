@@ -23,6 +23,10 @@ struct DeviceInfo {
     int runtimeVersion = 0;
 };
 
+// Whether the device has programmatic dependent launch (launch.h): compute
+// capability 9.0 and newer.
+inline bool hasDependentLaunch(const DeviceInfo& device) { return device.ccMajor >= 9; }
+
 struct DeviceProbe {
     bool available = false;
     std::string reason;  // why not, when !available

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
+
 #include <cuda_runtime_api.h>
 
 #include "kernels/cuda/cuda_check.h"
@@ -73,6 +75,14 @@ Status failingCall() {
 Status failingBlasCall() {
     PAGODA_CUDA_CHECK(CUBLAS_STATUS_NOT_INITIALIZED);
     return {};
+}
+
+TEST(ProbeDevice, DependentLaunchFromComputeCapability9) {
+    DeviceInfo device;
+    for (const auto& [major, has] : {std::pair{8, false}, std::pair{9, true}, std::pair{12, true}}) {
+        device.ccMajor = major;
+        EXPECT_EQ(hasDependentLaunch(device), has) << "sm_" << major << "0";
+    }
 }
 
 TEST(CudaCheck, RecordsTheStatementTheErrorAndWhere) {

@@ -352,7 +352,7 @@ void CudaBackend::setDependentLaunch(bool on) {
 }
 
 LaunchStream CudaBackend::launchStream() const {
-    return LaunchStream(stream(), m_dependentLaunch && m_context->device().ccMajor >= 9);
+    return LaunchStream(stream(), m_dependentLaunch && hasDependentLaunch(m_context->device()));
 }
 
 StatusOr<Int8Activations> CudaBackend::int8Activations(const float* x, int64_t cols, int64_t nTokens) {
