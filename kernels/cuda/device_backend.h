@@ -116,8 +116,8 @@ public:
     // roofline of prefill.
     virtual StatusOr<double> measureGemmTflopsSync(int n, int repetitions) = 0;
 
-    // Decode products of weights with an int8 kernel (Q8_0, Q4_0, Q4_K,
-    // Q5_K, Q6_K) over the activations rounded to 8 bits
+    // Decode products of quantized weights (each type has an int8 kernel)
+    // over the activations rounded to 8 bits
     // (OptimizationConfig::int8Decode); drops the decode graphs when it
     // changes.
     virtual void setInt8Decode(bool on) = 0;

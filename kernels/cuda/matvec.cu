@@ -106,11 +106,13 @@ StatusOr<mv::Matrices> int8Matrices(const DeviceWeight* w, float* const* y, int 
     return matrices(w, y, count, reinterpret_cast<const float*>(x.q), x.nTokens);
 }
 
+// Bytes of the int8 activations' q, rounded up to keep ds 16-byte aligned.
+size_t int8QuantBytes(int64_t cols, int64_t nTokens) { return (size_t(cols) * size_t(nTokens) + 15) / 16 * 16; }
+
 }  // namespace
 
 size_t int8ActivationBytes(int64_t cols, int64_t nTokens) {
-    const size_t q = (size_t(cols) * size_t(nTokens) + 15) / 16 * 16;
-    return q + size_t(nTokens) * size_t(cols / mv::kQ8Block) * 2 * sizeof(float);
+    return int8QuantBytes(cols, nTokens) + size_t(nTokens) * size_t(cols / mv::kQ8Block) * 2 * sizeof(float);
 }
 
 StatusOr<Int8Activations> quantizeActivations(const LaunchStream& stream, const float* x, int64_t cols, int64_t nTokens,
@@ -122,8 +124,7 @@ StatusOr<Int8Activations> quantizeActivations(const LaunchStream& stream, const 
     }
     Int8Activations out;
     out.q = static_cast<const int8_t*>(workspace);
-    out.ds = reinterpret_cast<const float*>(static_cast<const uint8_t*>(workspace) +
-                                            (size_t(cols) * size_t(nTokens) + 15) / 16 * 16);
+    out.ds = reinterpret_cast<const float*>(static_cast<const uint8_t*>(workspace) + int8QuantBytes(cols, nTokens));
     out.cols = cols;
     out.nTokens = nTokens;
     const int64_t blocks = nTokens * (cols / mv::kQ8Block);
