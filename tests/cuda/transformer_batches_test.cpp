@@ -130,6 +130,23 @@ INSTANTIATE_TEST_SUITE_P(
                     Variant{"small", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash}),
     variantName);
 
+// Three prompts of 5, 8 and 11 tokens, admitted to `run`.
+std::vector<std::vector<int32_t>> admitPrompts(test::CpuAndCuda& run, int vocab, std::mt19937_64& rng) {
+    std::vector<std::vector<int32_t>> prompts;
+    for (int s = 0; s < 3; ++s) {
+        prompts.push_back(test::randomTokens(5 + 3 * s, vocab, rng));
+        run.admit(prompts.back());
+    }
+    return prompts;
+}
+
+// A decode step of those three sequences: a new token for each of `members`.
+std::vector<std::vector<int32_t>> decodeChunks(const std::vector<int>& members, int vocab, std::mt19937_64& rng) {
+    std::vector<std::vector<int32_t>> chunks(3);
+    for (int seq : members) chunks[size_t(seq)] = test::randomTokens(1, vocab, rng);
+    return chunks;
+}
+
 // Decode steps as CUDA graphs (captured per bucket, replayed, interleaved
 // with eager steps) against the same steps run eagerly, and both against
 // the CPU within cpuTolerance.
@@ -139,12 +156,7 @@ void decodeStepsMatch(const test::BuiltModel& built, CudaOps& cuda, const Varian
     // The prompts in one batch; decode buckets 1, 2, 4, 8, 16, 24 and 32.
     test::CpuAndCuda run(*built.model, cuda, 32, optionsOf(variant));
     ASSERT_TRUE(run.ready());
-    std::vector<std::vector<int32_t>> prompts;
-    for (int s = 0; s < 3; ++s) {
-        prompts.push_back(test::randomTokens(5 + 3 * s, vocab, rng));
-        run.admit(prompts.back());
-    }
-    const test::CpuAndCuda::Logits prefill = run.step(prompts);
+    const test::CpuAndCuda::Logits prefill = run.step(admitPrompts(run, vocab, rng));
     ASSERT_TRUE(test::rowsClose(prefill.cuda, prefill.cpu, vocab, cpuTolerance));
 
     // The sequences in each step, and what its bucket does: 4 captured,
@@ -153,9 +165,7 @@ void decodeStepsMatch(const test::BuiltModel& built, CudaOps& cuda, const Varian
     const std::vector<std::vector<int>> members = {{0, 1, 2}, {0, 1, 2}, {1}, {0, 1, 2}, {0, 2}, {1}, {0, 1, 2}};
     for (size_t s = 0; s < members.size(); ++s) {
         SCOPED_TRACE(testing::Message() << "decode step " << s << ", " << members[s].size() << " sequences");
-        std::vector<std::vector<int32_t>> chunks(3);
-        for (int seq : members[s]) chunks[size_t(seq)] = test::randomTokens(1, vocab, rng);
-        const test::CpuAndCuda::Batches batches = run.batches(chunks);
+        const test::CpuAndCuda::Batches batches = run.batches(decodeChunks(members[s], vocab, rng));
         const std::vector<float> cpu = run.cpuLogits(batches.cpu);
         // Eager first: the graph's K/V then stay in the cache for the steps
         // after, so that a graph storing them wrongly shows there too.
@@ -205,21 +215,14 @@ TEST_P(DependentLaunch, GivesTheBitsOfOrdinaryLaunches) {
         ASSERT_FALSE(ordinary.empty());
         ASSERT_EQ(dependent, ordinary);  // NaN never compares equal
     };
-    std::vector<std::vector<int32_t>> prompts;
-    for (int s = 0; s < 3; ++s) {
-        prompts.push_back(test::randomTokens(6 + 5 * s, m_vocab, m_rng));
-        run.admit(prompts.back());
-    }
-    same(run.batches(prompts).cuda, false);
+    same(run.batches(admitPrompts(run, m_vocab, m_rng)).cuda, false);
     const std::vector<std::vector<int>> members = {{0, 1, 2}, {1}, {0, 2}, {0, 1, 2}};
     for (const bool int8 : {false, true}) {
         m_cuda->setInt8Decode(int8);
         for (size_t s = 0; s < members.size(); ++s) {
             for (const bool graphs : {false, true}) {
                 SCOPED_TRACE(testing::Message() << "int8 " << int8 << ", step " << s << ", graphs " << graphs);
-                std::vector<std::vector<int32_t>> chunks(3);
-                for (int seq : members[s]) chunks[size_t(seq)] = test::randomTokens(1, m_vocab, m_rng);
-                same(run.batches(chunks).cuda, graphs);
+                same(run.batches(decodeChunks(members[s], m_vocab, m_rng)).cuda, graphs);
             }
         }
     }
