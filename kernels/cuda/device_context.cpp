@@ -55,7 +55,13 @@ StatusOr<std::unique_ptr<CudaContext>> CudaContext::create(int deviceIndex) {
 }
 
 CudaContext::~CudaContext() {
+    makeCurrent();
     if (m_stream) cudaStreamSynchronize(m_stream.get());
+}
+
+void CudaContext::makeCurrent() const {
+    int current = -1;
+    if (cudaGetDevice(&current) != cudaSuccess || current != m_device.index) cudaSetDevice(m_device.index);
 }
 
 BlasHandles CudaContext::blas() {

@@ -59,6 +59,14 @@ public:
     CudaContext& operator=(const CudaContext&) = delete;
 
     const DeviceInfo& device() const { return m_device; }
+    // Makes this context's device the calling thread's current one. CUDA
+    // keeps the current device per host thread, and a backend is made on
+    // one thread (the app's loader) and run on another (its engine), so
+    // every entry point of the backend calls this first: a cudaGetDevice
+    // when the device is current already. A failing cudaSetDevice is left
+    // for the call after it to report (its launch fails on the wrong
+    // device's stream).
+    void makeCurrent() const;
     // Shared memory of one SM, all CTAs on it together (H100: 228 KiB).
     size_t sharedBytesPerSm() const { return m_sharedBytesPerSm; }
     cudaStream_t stream() const { return m_stream.get(); }

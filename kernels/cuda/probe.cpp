@@ -66,13 +66,17 @@ DeviceProbe probeDevice(int deviceIndex) {
     probe.available = probe.reason.empty();
     if (probe.available) {
         // cudaMemGetInfo needs a context on the device: creating it is what a
-        // backend would do next anyway.
+        // backend would do next anyway. The calling thread's current device
+        // is put back, since it may be running a backend on another one.
+        int previous = -1;
+        cudaGetDevice(&previous);
         size_t freeBytes = 0;
         size_t totalBytes = 0;
         if (cudaSetDevice(deviceIndex) == cudaSuccess && cudaMemGetInfo(&freeBytes, &totalBytes) == cudaSuccess) {
             info.freeBytes = freeBytes;
             info.totalBytes = totalBytes;
         }
+        if (previous >= 0) cudaSetDevice(previous);
         cudaGetLastError();
     }
     return probe;

@@ -93,6 +93,7 @@ StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::create(int deviceIndex) {
 }
 
 CudaBackend::~CudaBackend() {
+    m_context->makeCurrent();
     m_graphs.abortCapture(stream());
     cudaStreamSynchronize(stream());
 }
@@ -147,6 +148,7 @@ StatusOr<const int32_t*> CudaBackend::metadata(StagedInts& staged, const int32_t
 
 Status CudaBackend::uploadWeights(const std::vector<HostMatrix>& matrices, const std::vector<HostVector>& vectors,
                                   const UploadProgressFn& progress) {
+    m_context->makeCurrent();
     if (m_weights) return Status::error("weights were uploaded already");
     struct Item {
         const void* host;
@@ -216,6 +218,7 @@ Status CudaBackend::uploadWeights(const std::vector<HostMatrix>& matrices, const
 }
 
 Status CudaBackend::createKvPool(const KvPoolShape& shape) {
+    m_context->makeCurrent();
     if (shape.nLayers < 1 || shape.nKvHeads < 1 || shape.headDim < 2 || shape.blockSize < 1 ||
         (shape.blockSize & (shape.blockSize - 1)) != 0 || shape.numBlocks < 1) {
         return Status::error("KV pool of " + std::to_string(shape.nLayers) + " layers, " +
@@ -235,27 +238,32 @@ Status CudaBackend::createKvPool(const KvPoolShape& shape) {
 }
 
 StatusOr<DeviceBuffer> CudaBackend::allocate(size_t bytes, MemoryUse use) {
+    m_context->makeCurrent();
     return m_context->memory().allocate(bytes, use);
 }
 
 Status CudaBackend::copyToDevice(const void* host, void* device, size_t bytes) {
+    m_context->makeCurrent();
     // The runtime has consumed a pageable source when the call returns.
     PAGODA_CUDA_CHECK(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream()));
     return {};
 }
 
 Status CudaBackend::copyToHostSync(const void* device, void* host, size_t bytes) {
+    m_context->makeCurrent();
     PAGODA_CUDA_CHECK(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, stream()));
     PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream()));
     return {};
 }
 
 Status CudaBackend::copyOnDevice(void* dst, const void* src, size_t bytes) {
+    m_context->makeCurrent();
     PAGODA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream()));
     return {};
 }
 
 Status CudaBackend::copyKvBlocks(const int32_t* pairs, int n) {
+    m_context->makeCurrent();
     if (!m_kv) return Status::error("copyKvBlocks: no KV pool");
     const size_t blockBytes = m_poolBytes / size_t(m_kvShape.numBlocks);
     for (int i = 0; i < n; ++i) {
@@ -280,15 +288,23 @@ Status CudaBackend::copyKvBlocks(const int32_t* pairs, int n) {
     return {};
 }
 
-Status CudaBackend::synchronize() { return m_context->synchronize(); }
+Status CudaBackend::synchronize() {
+    m_context->makeCurrent();
+    return m_context->synchronize();
+}
 
-MemoryAccounting CudaBackend::memory() { return m_context->memory().accounting(); }
+MemoryAccounting CudaBackend::memory() {
+    m_context->makeCurrent();  // the pool asks the current device for its free memory
+    return m_context->memory().accounting();
+}
 
 StatusOr<double> CudaBackend::measureCopyBandwidthSync(size_t bytes, int repetitions) {
+    m_context->makeCurrent();
     return m_context->copyBandwidthGBs(bytes, repetitions);
 }
 
 StatusOr<double> CudaBackend::measureGemmTflopsSync(int n, int repetitions) {
+    m_context->makeCurrent();
     if (n < 1 || repetitions < 1) return Status::error("measureGemmTflopsSync: nothing to multiply");
     const size_t elements = size_t(n) * size_t(n);
     PAGODA_CUDA_ASSIGN_OR_RETURN(DeviceBuffer a, allocate(elements * sizeof(uint16_t), MemoryUse::Workspace));
@@ -311,18 +327,21 @@ StatusOr<double> CudaBackend::measureGemmTflopsSync(int n, int repetitions) {
 }
 
 Status CudaBackend::embed(const void* table, const int32_t* ids, int n, float* out) {
+    m_context->makeCurrent();
     PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight weight, findMatrix(table, "embed"));
     PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* deviceIds, metadata(m_ids, ids, n, m_graphIdsData, "embed"));
     return embedRows(launchStream(), weight, deviceIds, n, out);
 }
 
 Status CudaBackend::rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) {
+    m_context->makeCurrent();
     PAGODA_CUDA_ASSIGN_OR_RETURN(const float* w, findVector(weight, "rmsNorm"));
     return cuda::rmsNorm(launchStream(), x, w, y, nRows, n, eps);
 }
 
 Status CudaBackend::addRmsNorm(float* x, const float* delta, const float* weight, float* y, int64_t nRows, int64_t n,
                                float eps) {
+    m_context->makeCurrent();
     PAGODA_CUDA_ASSIGN_OR_RETURN(const float* w, findVector(weight, "addRmsNorm"));
     return cuda::addRmsNorm(launchStream(), x, delta, w, y, nRows, n, eps);
 }
@@ -342,11 +361,13 @@ bool CudaBackend::usesInt8(const DeviceWeight& w, int64_t nTokens) const {
 }
 
 void CudaBackend::setInt8Decode(bool on) {
+    m_context->makeCurrent();
     if (on != m_int8Decode) m_graphs.clear();
     m_int8Decode = on;
 }
 
 void CudaBackend::setDependentLaunch(bool on) {
+    m_context->makeCurrent();
     if (on != m_dependentLaunch) m_graphs.clear();
     m_dependentLaunch = on;
 }
@@ -376,12 +397,14 @@ Status CudaBackend::product(const DeviceWeight& w, const float* x, float* y, int
 }
 
 Status CudaBackend::matmul(const void* weight, const float* x, float* y, int64_t nTokens) {
+    m_context->makeCurrent();
     PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight w, findMatrix(weight, "matmul"));
     return product(w, x, y, nTokens);
 }
 
 Status CudaBackend::matmuls(const void* const* weights, float* const* ys, int count, const float* x,
                             int64_t nTokens) {
+    m_context->makeCurrent();
     std::vector<DeviceWeight> ws;
     for (int i = 0; i < count; ++i) {
         PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight w, findMatrix(weights[i], "matmuls"));
@@ -456,6 +479,7 @@ Status CudaBackend::dequantizedMatmul(const DeviceWeight& w, const float* x, flo
 }
 
 Status CudaBackend::rope(float* x, int nTokens, int nHeads, const int32_t* positions, const RopeShape& shape) {
+    m_context->makeCurrent();
     PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* devicePositions,
                                  metadata(m_positions, positions, nTokens, m_graphPositionsData, "rope"));
     return cuda::rope(launchStream(), x, nTokens, nHeads, devicePositions, shape);
@@ -470,6 +494,7 @@ Status CudaBackend::checkKvLayer(int layer, const char* op) const {
 }
 
 Status CudaBackend::storeKv(int layer, const float* k, const float* v, const int32_t* slots, int nTokens) {
+    m_context->makeCurrent();
     PAGODA_CUDA_RETURN_IF_ERROR(checkKvLayer(layer, "storeKv"));
     PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* deviceSlots, metadata(m_slots, slots, nTokens, m_graphSlotsData, "storeKv"));
     const DeviceKvView view = kvView(layer);
@@ -479,6 +504,7 @@ Status CudaBackend::storeKv(int layer, const float* k, const float* v, const int
 
 Status CudaBackend::ropeStoreKv(int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
                                 const int32_t* positions, const int32_t* slots, const RopeShape& shape) {
+    m_context->makeCurrent();
     PAGODA_CUDA_RETURN_IF_ERROR(checkKvLayer(layer, "ropeStoreKv"));
     PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* devicePositions,
                                  metadata(m_positions, positions, nTokens, m_graphPositionsData, "ropeStoreKv"));
@@ -490,6 +516,7 @@ Status CudaBackend::ropeStoreKv(int layer, float* q, float* k, const float* v, i
 }
 
 Status CudaBackend::attention(const AttentionCall& call) {
+    m_context->makeCurrent();
     PAGODA_CUDA_RETURN_IF_ERROR(checkKvLayer(call.layer, "attention"));
     AttentionArgs args;
     args.q = call.q;
@@ -536,11 +563,13 @@ StatusOr<AttentionPlanOptions> CudaBackend::attentionOptions(int nHeads, bool ex
 }
 
 Status CudaBackend::swiglu(const float* gate, const float* up, float* out, int64_t n) {
+    m_context->makeCurrent();
     return cuda::swiglu(launchStream(), gate, up, out, n);
 }
 
 Status CudaBackend::matmulSwiglu(const void* gate, const void* up, const float* x, float* out, float* upScratch,
                                  int64_t nTokens) {
+    m_context->makeCurrent();
     PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight g, findMatrix(gate, "matmulSwiglu"));
     PAGODA_CUDA_ASSIGN_OR_RETURN(const DeviceWeight u, findMatrix(up, "matmulSwiglu"));
     // Decode: one launch for both products and the SwiGLU.
@@ -557,14 +586,19 @@ Status CudaBackend::matmulSwiglu(const void* gate, const void* up, const float* 
     return cuda::swiglu(launchStream(), out, upScratch, out, nTokens * g.rows);
 }
 
-Status CudaBackend::add(float* y, const float* x, int64_t n) { return cuda::add(launchStream(), y, x, n); }
+Status CudaBackend::add(float* y, const float* x, int64_t n) {
+    m_context->makeCurrent();
+    return cuda::add(launchStream(), y, x, n);
+}
 
 Status CudaBackend::addBias(float* y, const float* bias, int64_t nRows, int64_t n) {
+    m_context->makeCurrent();
     PAGODA_CUDA_ASSIGN_OR_RETURN(const float* b, findVector(bias, "addBias"));
     return cuda::addBias(launchStream(), y, b, nRows, n);
 }
 
 StatusOr<GraphMode> CudaBackend::beginDecodeGraph(const DecodeStep& step) {
+    m_context->makeCurrent();
     if (!m_kv) return Status::error("beginDecodeGraph: no KV pool");
     if (m_staged) return Status::error("beginDecodeGraph: a decode step is staged already");
     if (step.nTokens < 1 || step.nTokens > step.bucket || step.maxContext < 1) {
@@ -622,6 +656,7 @@ StatusOr<GraphMode> CudaBackend::beginDecodeGraph(const DecodeStep& step) {
 }
 
 Status CudaBackend::endDecodeGraph(bool abandon) {
+    m_context->makeCurrent();
     if (!m_staged) return Status::error("endDecodeGraph: no decode step staged");
     m_staged = false;
     if (abandon) {
@@ -630,6 +665,11 @@ Status CudaBackend::endDecodeGraph(bool abandon) {
     }
     if (m_graphs.capturing()) PAGODA_CUDA_RETURN_IF_ERROR(m_graphs.endCapture(stream(), m_stagedBucket));
     return m_graphs.launch(stream(), m_stagedBucket);
+}
+
+void CudaBackend::dropDecodeGraphs() {
+    m_context->makeCurrent();
+    m_graphs.clear();
 }
 
 }  // namespace pagoda::cuda

@@ -83,7 +83,7 @@ public:
 
     StatusOr<GraphMode> beginDecodeGraph(const DecodeStep& step) override;
     Status endDecodeGraph(bool abandon) override;
-    void dropDecodeGraphs() override { m_graphs.clear(); }
+    void dropDecodeGraphs() override;
 
 private:
     explicit CudaBackend(std::unique_ptr<CudaContext> context) : m_context(std::move(context)) {}
