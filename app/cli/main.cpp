@@ -35,9 +35,10 @@ constexpr const char* kUsage = R"(usage:
   pagoda-cli tokenize --model PATH [--no-bos] (--text TEXT | --file F)
   pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE [backend options]
   pagoda-cli import-llama2c --checkpoint X.bin --tokenizer T.bin --out Y.gguf
-  pagoda-cli devices
+  pagoda-cli devices [backend options]
 backend options: [--backend auto|cpu|cuda] (auto: the GPU when the CUDA module, driver and a
-device are present, else the CPU) [--threads N] (CPU threads; default all)
+device are present, else the CPU) [--device N] (which CUDA device; `devices` lists them;
+default 0) [--threads N] (CPU threads; default all)
 presets: tiny, small, 1b, 7b, 8b-gqa, 7b-mqa. Without --model, generate uses the default
 synthetic model (created on first use under ~/.cache/pagoda/models).
 )";
@@ -158,6 +159,8 @@ Result<BackendOptions> backendOptions(Args& args) {
     BackendOptions options;
     PAGODA_ASSIGN_OR_RETURN(options.cpu.threads, args.integer("threads", 0, 0, 1024));
     PAGODA_ASSIGN_OR_RETURN(options.choice, parseBackendChoice(args.value("backend").value_or("auto")));
+    PAGODA_ASSIGN_OR_RETURN(const int64_t device, args.integer("device", 0, 0, 1023));
+    options.cudaDevice = int(device);
     return options;
 }
 
@@ -309,12 +312,17 @@ Result<void> runImport(Args& args) {
     return importLlama2c(checkpoint, tokenizer, out);
 }
 
-// The backends this machine offers: the CUDA device or why there is none,
-// and the CPU the engine falls back to.
+// The backends this machine offers: each CUDA device (usable, or why not)
+// or why there is none, the CPU, and what the backend options choose.
 Result<void> runDevices(Args& args) {
+    PAGODA_ASSIGN_OR_RETURN(const BackendOptions options, backendOptions(args));
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
-    PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, selectBackend({}));
-    fmt::print("{}\n{}\n", backend.note, backend.ops->description());
+    const CudaDeviceList cuda = listCudaDevices(options.cudaModulePaths);
+    if (cuda.devices.empty()) fmt::print("cuda: unavailable: {}\n", cuda.reason);
+    for (const PagodaCudaProbe& device : cuda.devices) fmt::print("{}\n", cudaDeviceLine(device));
+    fmt::print("{}\n", CpuOps(options.cpu).description());
+    PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, selectBackend(options));
+    fmt::print("chosen: {}\n", backend.note);
     return {};
 }
 

@@ -18,19 +18,23 @@ Result<SelectedBackend> selectBackend(const BackendOptions& options) {
     selected.options = options;
     if (options.choice != BackendChoice::Cpu) {
         const CudaProbeResult probe = probeCuda(options.cudaModulePaths, options.cudaDevice);
+        // The device's index only where there is a choice of devices.
+        const std::string device = probe.device.deviceCount > 1 || options.cudaDevice != 0
+                                       ? fmt::format("cuda:{}", options.cudaDevice)
+                                       : "cuda";
         std::string reason = probe.reason;
         if (probe.available) {
             auto cuda = CudaOps::create(probe.module, options.cudaDevice);
             if (cuda) {
                 selected.cuda = cuda->get();
                 selected.ops = std::move(*cuda);
-                selected.note = fmt::format("cuda: {}; using cuda", describeCudaDevice(probe.device));
+                selected.note = fmt::format("{}: {}; using cuda", device, describeCudaDevice(probe.device));
                 return selected;
             }
             reason = cuda.error().message;
         }
-        if (options.choice == BackendChoice::Cuda) return fail("cuda: unavailable: {}", reason);
-        selected.note = fmt::format("cuda: unavailable: {}; using cpu", reason);
+        if (options.choice == BackendChoice::Cuda) return fail("{}: unavailable: {}", device, reason);
+        selected.note = fmt::format("{}: unavailable: {}; using cpu", device, reason);
     } else {
         selected.note = "cpu: chosen";
     }

@@ -32,14 +32,16 @@ struct BackendOptions {
     BackendChoice choice = BackendChoice::Auto;
     CpuOpsOptions cpu;
     std::vector<std::filesystem::path> cudaModulePaths = defaultCudaModulePaths();
-    int cudaDevice = 0;
+    int cudaDevice = 0;  // which CUDA device (cuda_loader.h lists them)
 };
 
 struct SelectedBackend {
     std::unique_ptr<Ops> ops;
     CudaOps* cuda = nullptr;  // ops, when it is the CUDA backend
     // One line for the user: "cuda: NVIDIA H100 ... ; using cuda", or
-    // "cuda: unavailable: no NVIDIA driver (...); using cpu".
+    // "cuda: unavailable: no NVIDIA driver (...); using cpu"; "cuda:1: ..."
+    // where the machine has several devices or another than the first was
+    // asked for.
     std::string note;
     BackendOptions options;  // what was asked for (prepareModel may still fall back to the CPU)
 };

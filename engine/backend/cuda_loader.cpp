@@ -127,6 +127,23 @@ CudaProbeResult probeCuda(const std::vector<std::filesystem::path>& modulePaths,
     return result;
 }
 
+CudaDeviceList listCudaDevices(const std::vector<std::filesystem::path>& modulePaths) {
+    CudaDeviceList list;
+    CudaProbeResult first = probeCuda(modulePaths, 0);
+    if (first.module == nullptr || first.device.deviceCount < 1) {
+        list.reason = first.reason;
+        return list;
+    }
+    list.devices.push_back(first.device);
+    for (int i = 1; i < first.device.deviceCount; ++i) list.devices.push_back(first.module->probe(i));
+    return list;
+}
+
+std::string cudaDeviceLine(const PagodaCudaProbe& device) {
+    if (device.available) return fmt::format("cuda:{}: {}", device.deviceIndex, describeCudaDevice(device));
+    return fmt::format("cuda:{}: unusable: {}", device.deviceIndex, device.reason);
+}
+
 std::string describeCudaDevice(const PagodaCudaProbe& device) {
     return fmt::format("{} (compute {}.{}, {} SMs, {} free of {}, driver {})", device.deviceName, device.ccMajor,
                        device.ccMinor, device.smCount, gib(device.freeBytes),

@@ -72,7 +72,19 @@ struct CudaProbeResult {
 CudaProbeResult probeCuda(const std::vector<std::filesystem::path>& modulePaths = defaultCudaModulePaths(),
                           int deviceIndex = 0);
 
+// Every device the module sees, each probed (usable, or why not), in index
+// order; when there is none to list (no module, no driver, no device),
+// `reason` says why. Never fails.
+struct CudaDeviceList {
+    std::vector<PagodaCudaProbe> devices;
+    std::string reason;  // when devices is empty
+};
+CudaDeviceList listCudaDevices(const std::vector<std::filesystem::path>& modulePaths = defaultCudaModulePaths());
+
 // "NVIDIA H100 80GB HBM3 (compute 9.0, 132 SMs, 79.10 GiB free of 79.65 GiB, driver CUDA 13.0)"
 std::string describeCudaDevice(const PagodaCudaProbe& device);
+// One line per device for listings: "cuda:0: <describeCudaDevice>", or
+// "cuda:1: unusable: compute capability 7.5 < 8.0 (Tesla T4)".
+std::string cudaDeviceLine(const PagodaCudaProbe& device);
 
 }  // namespace pagoda

@@ -1,12 +1,14 @@
 // Stand-ins for CUDA modules in the loader tests. Built three ways:
 // - with PAGODA_FAKE_ABI_VERSION: every entry point of module_api.h but a
 //   foreign ABI version;
-// - with PAGODA_FAKE_SMALL_DEVICE: a module that finds a device too small
-//   for any model (uploading weights fails as out of memory; every other
-//   operation fails), so that falling back to the CPU after the upload is
-//   tested on machines without a GPU;
+// - with PAGODA_FAKE_SMALL_DEVICE: a module that finds two devices: the
+//   first too small for any model (uploading weights fails as out of
+//   memory; every other operation fails), so that falling back to the CPU
+//   after the upload is tested on machines without a GPU, the second too
+//   old to use, so that listing and choosing devices are;
 // - without either: none of the entry points.
 
+#include <cstdio>
 #include <cstring>
 
 #include "kernels/cuda/device_backend.h"
@@ -25,6 +27,7 @@ namespace {
 using namespace pagoda::cuda;
 
 constexpr const char* kName = "Fake GPU";
+constexpr const char* kOldName = "Fake old GPU";
 constexpr unsigned long long kBytes = 1ull << 20;
 
 class SmallDevice final : public DeviceBackend {
@@ -88,18 +91,31 @@ private:
 PAGODA_FAKE_EXPORT int pagoda_cuda_abi_version(void) { return PAGODA_CUDA_ABI_VERSION; }
 PAGODA_FAKE_EXPORT void pagoda_cuda_probe(int deviceIndex, PagodaCudaProbe* out) {
     *out = PagodaCudaProbe{};
-    out->available = 1;
     out->deviceIndex = deviceIndex;
-    out->deviceCount = 1;
-    std::strcpy(out->deviceName, kName);
-    out->ccMajor = 9;
-    out->smCount = 1;
-    out->totalBytes = kBytes;
-    out->freeBytes = kBytes;
+    out->deviceCount = 2;
     out->driverVersion = 13000;
     out->runtimeVersion = 13000;
+    if (deviceIndex == 0) {
+        out->available = 1;
+        std::strcpy(out->deviceName, kName);
+        out->ccMajor = 9;
+        out->smCount = 1;
+        out->totalBytes = kBytes;
+        out->freeBytes = kBytes;
+    } else if (deviceIndex == 1) {
+        std::strcpy(out->deviceName, kOldName);
+        out->ccMajor = 7;
+        out->ccMinor = 5;
+        std::strcpy(out->reason, "compute capability 7.5 < 8.0 (Fake old GPU)");
+    } else {
+        std::snprintf(out->reason, sizeof out->reason, "CUDA device %d asked for, 2 present", deviceIndex);
+    }
 }
-PAGODA_FAKE_EXPORT PagodaCudaBackend* pagoda_cuda_create(int, char*, size_t) {
+PAGODA_FAKE_EXPORT PagodaCudaBackend* pagoda_cuda_create(int deviceIndex, char* error, size_t errorBytes) {
+    if (deviceIndex != 0) {
+        std::snprintf(error, errorBytes, "CUDA device %d: not usable", deviceIndex);
+        return nullptr;
+    }
     return reinterpret_cast<PagodaCudaBackend*>(static_cast<DeviceBackend*>(new SmallDevice));
 }
 PAGODA_FAKE_EXPORT void pagoda_cuda_destroy(PagodaCudaBackend* backend) {

@@ -151,7 +151,7 @@ TEST(BackendSelect, AutoFallsBackToTheCpuWhenTheDeviceCannotHoldTheModel) {
     auto selected = selectBackend(options);
     ASSERT_TRUE(selected) << selected.error().message;
     ASSERT_NE(selected->cuda, nullptr) << selected->note;
-    EXPECT_TRUE(selected->note.starts_with("cuda: Fake GPU (compute 9.0")) << selected->note;
+    EXPECT_TRUE(selected->note.starts_with("cuda:0: Fake GPU (compute 9.0")) << selected->note;
     ASSERT_TRUE(prepareModel(*selected, *built.model));
     EXPECT_EQ(selected->cuda, nullptr);
     EXPECT_EQ(selected->note, "cuda: out of device memory: Fake GPU has 1.00 MiB; using cpu");
@@ -164,6 +164,42 @@ TEST(BackendSelect, AutoFallsBackToTheCpuWhenTheDeviceCannotHoldTheModel) {
     ASSERT_FALSE(prepared);
     EXPECT_EQ(prepared.error().message, "out of device memory: Fake GPU has 1.00 MiB");
     EXPECT_NE(required->cuda, nullptr);
+}
+
+TEST(CudaDevices, ListsEveryDeviceAndWhyOneIsUnusable) {
+    const CudaDeviceList list = listCudaDevices({PAGODA_TEST_FAKE_SMALL_DEVICE_MODULE});
+    ASSERT_EQ(list.devices.size(), 2u) << list.reason;
+    EXPECT_TRUE(list.reason.empty());
+    EXPECT_EQ(cudaDeviceLine(list.devices[0]),
+              "cuda:0: Fake GPU (compute 9.0, 1 SMs, 0.00 GiB free of 0.00 GiB, driver CUDA 13.0)");
+    EXPECT_EQ(cudaDeviceLine(list.devices[1]), "cuda:1: unusable: compute capability 7.5 < 8.0 (Fake old GPU)");
+
+    TempDir dir;
+    const CudaDeviceList none = listCudaDevices({dir.path() / PAGODA_CUDA_MODULE_FILE});
+    EXPECT_TRUE(none.devices.empty());
+    EXPECT_TRUE(none.reason.starts_with("library not found: libpagoda_cuda.so")) << none.reason;
+
+    // This machine's own: its devices, or why there are none.
+    const CudaDeviceList real = listCudaDevices({PAGODA_TEST_CUDA_MODULE});
+    EXPECT_NE(real.devices.empty(), real.reason.empty()) << real.reason;
+    for (size_t i = 0; i < real.devices.size(); ++i) EXPECT_EQ(real.devices[i].deviceIndex, int(i));
+}
+
+TEST(BackendSelect, ADeviceThatCannotBeUsedFallsBackToTheCpuNamingIt) {
+    BackendOptions options;
+    options.cudaModulePaths = {PAGODA_TEST_FAKE_SMALL_DEVICE_MODULE};
+    options.cpu.threads = 1;
+    options.cudaDevice = 1;
+    auto selected = selectBackend(options);
+    ASSERT_TRUE(selected) << selected.error().message;
+    EXPECT_EQ(selected->cuda, nullptr);
+    EXPECT_EQ(selected->note, "cuda:1: unavailable: compute capability 7.5 < 8.0 (Fake old GPU); using cpu");
+
+    options.cudaDevice = 5;
+    options.choice = BackendChoice::Cuda;
+    auto required = selectBackend(options);
+    ASSERT_FALSE(required);
+    EXPECT_EQ(required.error().message, "cuda:5: unavailable: CUDA device 5 asked for, 2 present");
 }
 
 }  // namespace
