@@ -38,7 +38,7 @@ constexpr const char* kUsage = R"(usage:
   pagoda-cli devices [backend options]
 backend options: [--backend auto|cpu|cuda] (auto: the GPU when the CUDA module, driver and a
 device are present, else the CPU) [--device N] (which CUDA device; `devices` lists them;
-default 0) [--threads N] (CPU threads; default all)
+default: the first usable one) [--threads N] (CPU threads; default all)
 presets: tiny, small, 1b, 7b, 8b-gqa, 7b-mqa. Without --model, generate uses the default
 synthetic model (created on first use under ~/.cache/pagoda/models).
 )";
@@ -159,7 +159,7 @@ Result<BackendOptions> backendOptions(Args& args) {
     BackendOptions options;
     PAGODA_ASSIGN_OR_RETURN(options.cpu.threads, args.integer("threads", 0, 0, 1024));
     PAGODA_ASSIGN_OR_RETURN(options.choice, parseBackendChoice(args.value("backend").value_or("auto")));
-    PAGODA_ASSIGN_OR_RETURN(const int64_t device, args.integer("device", 0, 0, 1023));
+    PAGODA_ASSIGN_OR_RETURN(const int64_t device, args.integer("device", kFirstUsableCudaDevice, 0, 1023));
     options.cudaDevice = int(device);
     return options;
 }

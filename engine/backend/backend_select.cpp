@@ -13,18 +13,32 @@ Result<BackendChoice> parseBackendChoice(std::string_view name) {
     return fail("unknown backend '{}' (auto, cpu or cuda)", name);
 }
 
+namespace {
+
+// The first device listed as usable; 0 (whose probe then says why not) when
+// there is none.
+int firstUsableCudaDevice(const std::vector<std::filesystem::path>& modulePaths) {
+    for (const PagodaCudaProbe& device : listCudaDevices(modulePaths).devices) {
+        if (device.available) return device.deviceIndex;
+    }
+    return 0;
+}
+
+}  // namespace
+
 Result<SelectedBackend> selectBackend(const BackendOptions& options) {
     SelectedBackend selected;
     selected.options = options;
     if (options.choice != BackendChoice::Cpu) {
-        const CudaProbeResult probe = probeCuda(options.cudaModulePaths, options.cudaDevice);
+        const int index =
+            options.cudaDevice == kFirstUsableCudaDevice ? firstUsableCudaDevice(options.cudaModulePaths) : options.cudaDevice;
+        const CudaProbeResult probe = probeCuda(options.cudaModulePaths, index);
         // The device's index only where there is a choice of devices.
-        const std::string device = probe.device.deviceCount > 1 || options.cudaDevice != 0
-                                       ? fmt::format("cuda:{}", options.cudaDevice)
-                                       : "cuda";
+        const std::string device =
+            probe.device.deviceCount > 1 || index != 0 ? fmt::format("cuda:{}", index) : "cuda";
         std::string reason = probe.reason;
         if (probe.available) {
-            auto cuda = CudaOps::create(probe.module, options.cudaDevice);
+            auto cuda = CudaOps::create(probe.module, index);
             if (cuda) {
                 selected.cuda = cuda->get();
                 selected.ops = std::move(*cuda);

@@ -28,11 +28,15 @@ enum class BackendChoice {
 // "auto", "cpu", "cuda"
 Result<BackendChoice> parseBackendChoice(std::string_view name);
 
+constexpr int kFirstUsableCudaDevice = -1;
+
 struct BackendOptions {
     BackendChoice choice = BackendChoice::Auto;
     CpuOpsOptions cpu;
     std::vector<std::filesystem::path> cudaModulePaths = defaultCudaModulePaths();
-    int cudaDevice = 0;  // which CUDA device (cuda_loader.h lists them)
+    // Which CUDA device (listCudaDevices, cuda_loader.h, lists them); by
+    // default the first usable one.
+    int cudaDevice = kFirstUsableCudaDevice;
 };
 
 struct SelectedBackend {

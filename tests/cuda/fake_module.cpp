@@ -2,10 +2,10 @@
 // - with PAGODA_FAKE_ABI_VERSION: every entry point of module_api.h but a
 //   foreign ABI version;
 // - with PAGODA_FAKE_SMALL_DEVICE: a module that finds two devices: the
-//   first too small for any model (uploading weights fails as out of
+//   first too old to use, so that listing and choosing devices are tested,
+//   the second too small for any model (uploading weights fails as out of
 //   memory; every other operation fails), so that falling back to the CPU
-//   after the upload is tested on machines without a GPU, the second too
-//   old to use, so that listing and choosing devices are;
+//   after the upload is tested on machines without a GPU;
 // - without either: none of the entry points.
 
 #include <cstdio>
@@ -33,7 +33,7 @@ constexpr unsigned long long kBytes = 1ull << 20;
 class SmallDevice final : public DeviceBackend {
 public:
     SmallDevice() {
-        m_info.index = 0;
+        m_info.index = 1;
         m_info.name = kName;
         m_info.ccMajor = 9;
         m_info.totalBytes = kBytes;
@@ -95,14 +95,14 @@ PAGODA_FAKE_EXPORT void pagoda_cuda_probe(int deviceIndex, PagodaCudaProbe* out)
     out->deviceCount = 2;
     out->driverVersion = 13000;
     out->runtimeVersion = 13000;
-    if (deviceIndex == 0) {
+    if (deviceIndex == 1) {
         out->available = 1;
         std::strcpy(out->deviceName, kName);
         out->ccMajor = 9;
         out->smCount = 1;
         out->totalBytes = kBytes;
         out->freeBytes = kBytes;
-    } else if (deviceIndex == 1) {
+    } else if (deviceIndex == 0) {
         std::strcpy(out->deviceName, kOldName);
         out->ccMajor = 7;
         out->ccMinor = 5;
@@ -112,7 +112,7 @@ PAGODA_FAKE_EXPORT void pagoda_cuda_probe(int deviceIndex, PagodaCudaProbe* out)
     }
 }
 PAGODA_FAKE_EXPORT PagodaCudaBackend* pagoda_cuda_create(int deviceIndex, char* error, size_t errorBytes) {
-    if (deviceIndex != 0) {
+    if (deviceIndex != 1) {
         std::snprintf(error, errorBytes, "CUDA device %d: not usable", deviceIndex);
         return nullptr;
     }

@@ -151,7 +151,8 @@ TEST(BackendSelect, AutoFallsBackToTheCpuWhenTheDeviceCannotHoldTheModel) {
     auto selected = selectBackend(options);
     ASSERT_TRUE(selected) << selected.error().message;
     ASSERT_NE(selected->cuda, nullptr) << selected->note;
-    EXPECT_TRUE(selected->note.starts_with("cuda:0: Fake GPU (compute 9.0")) << selected->note;
+    // The first usable device: the second.
+    EXPECT_TRUE(selected->note.starts_with("cuda:1: Fake GPU (compute 9.0")) << selected->note;
     ASSERT_TRUE(prepareModel(*selected, *built.model));
     EXPECT_EQ(selected->cuda, nullptr);
     EXPECT_EQ(selected->note, "cuda: out of device memory: Fake GPU has 1.00 MiB; using cpu");
@@ -170,9 +171,9 @@ TEST(CudaDevices, ListsEveryDeviceAndWhyOneIsUnusable) {
     const CudaDeviceList list = listCudaDevices({PAGODA_TEST_FAKE_SMALL_DEVICE_MODULE});
     ASSERT_EQ(list.devices.size(), 2u) << list.reason;
     EXPECT_TRUE(list.reason.empty());
-    EXPECT_EQ(cudaDeviceLine(list.devices[0]),
-              "cuda:0: Fake GPU (compute 9.0, 1 SMs, 0.00 GiB free of 0.00 GiB, driver CUDA 13.0)");
-    EXPECT_EQ(cudaDeviceLine(list.devices[1]), "cuda:1: unusable: compute capability 7.5 < 8.0 (Fake old GPU)");
+    EXPECT_EQ(cudaDeviceLine(list.devices[0]), "cuda:0: unusable: compute capability 7.5 < 8.0 (Fake old GPU)");
+    EXPECT_EQ(cudaDeviceLine(list.devices[1]),
+              "cuda:1: Fake GPU (compute 9.0, 1 SMs, 0.00 GiB free of 0.00 GiB, driver CUDA 13.0)");
 
     TempDir dir;
     const CudaDeviceList none = listCudaDevices({dir.path() / PAGODA_CUDA_MODULE_FILE});
@@ -189,11 +190,11 @@ TEST(BackendSelect, ADeviceThatCannotBeUsedFallsBackToTheCpuNamingIt) {
     BackendOptions options;
     options.cudaModulePaths = {PAGODA_TEST_FAKE_SMALL_DEVICE_MODULE};
     options.cpu.threads = 1;
-    options.cudaDevice = 1;
+    options.cudaDevice = 0;
     auto selected = selectBackend(options);
     ASSERT_TRUE(selected) << selected.error().message;
     EXPECT_EQ(selected->cuda, nullptr);
-    EXPECT_EQ(selected->note, "cuda:1: unavailable: compute capability 7.5 < 8.0 (Fake old GPU); using cpu");
+    EXPECT_EQ(selected->note, "cuda:0: unavailable: compute capability 7.5 < 8.0 (Fake old GPU); using cpu");
 
     options.cudaDevice = 5;
     options.choice = BackendChoice::Cuda;
