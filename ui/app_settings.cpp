@@ -42,6 +42,19 @@ void AppSettings::removeRecentModel(const QString& path) {
     m_settings->setValue("model/recent", recent);
 }
 
+BackendOptions AppSettings::backend() const {
+    BackendOptions options;
+    if (m_settings->value("engine/backend").toString() == QStringLiteral("cpu")) options.choice = BackendChoice::Cpu;
+    options.cudaDevice = m_settings->value("engine/cudaDevice", kFirstUsableCudaDevice).toInt();
+    if (options.cudaDevice < 0) options.cudaDevice = kFirstUsableCudaDevice;
+    return options;
+}
+
+void AppSettings::setBackend(const BackendOptions& backend) {
+    m_settings->setValue("engine/backend", backend.choice == BackendChoice::Cpu ? "cpu" : "auto");
+    m_settings->setValue("engine/cudaDevice", backend.cudaDevice);
+}
+
 runtime::OptimizationConfig AppSettings::optimization() const {
     const QString spec =
         m_settings->value("engine/optimization", m_defaults.value("optimization").toString("optimized")).toString();

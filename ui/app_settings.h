@@ -1,6 +1,6 @@
 #pragma once
 // The app's settings (QSettings) with defaults shipped in :/defaults.json:
-// model path and recent models, the optimization config, new chats'
+// model path and recent models, the backend, the optimization config, new chats'
 // settings, the profiler window, and window geometry.
 
 #include <QByteArray>
@@ -9,6 +9,7 @@
 
 #include <memory>
 
+#include "engine/backend/backend_select.h"
 #include "engine/runtime/optimization_config.h"
 #include "ui/conversation.h"
 
@@ -30,6 +31,12 @@ public:
     QStringList recentModels() const;
     void addRecentModel(const QString& path);
     void removeRecentModel(const QString& path);
+
+    // Where models run (the Run on menu): the CPU, or a CUDA device when it
+    // is usable (else the CPU, the status bar saying why). "cuda", which
+    // would refuse the CPU, reads as "auto": the app always falls back.
+    BackendOptions backend() const;
+    void setBackend(const BackendOptions& backend);
 
     runtime::OptimizationConfig optimization() const;
     void setOptimization(const runtime::OptimizationConfig& config);

@@ -280,6 +280,7 @@ void CompareView::run() {
     request.model = m_model;
     request.modelName = m_modelName;
     request.workload = workload();
+    request.backend = m_backend;
     for (int side = 0; side < 2; ++side) {
         auto config = runtime::parseOptimizationConfig(m_pickers[size_t(side)].text->text().toStdString());
         if (!config) {

@@ -43,6 +43,8 @@ public:
     void setModel(std::shared_ptr<const Model> model, const QString& name);
     // What the "current" preset stands for: the chat engine's config.
     void setCurrentConfig(const runtime::OptimizationConfig& config);
+    // Where runs put the model (the app's Run on choice).
+    void setBackend(const BackendOptions& backend) { m_backend = backend; }
 
     // For tests and the menu: the fields as the user would set them.
     void setWorkload(const runtime::Workload& workload);
@@ -81,6 +83,7 @@ private:
     std::shared_ptr<const Model> m_model;
     QString m_modelName;
     runtime::OptimizationConfig m_current;
+    BackendOptions m_backend;
     std::optional<CompareOutcome> m_outcome;
     bool m_running = false;
 

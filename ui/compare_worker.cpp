@@ -23,7 +23,7 @@ void CompareWorker::run(const CompareRequest& request) {
     if (auto fits = runtime::checkWorkload(w, model.config()); !fits) return failWith(fits.error());
     // A backend of its own: CudaOps and CpuOps' pool are single-threaded,
     // and the chat engine's thread is using the worker's.
-    auto backend = selectBackend({});
+    auto backend = selectBackend(request.backend);
     if (!backend) return failWith(backend.error());
     if (auto prepared = prepareModel(*backend, model); !prepared) return failWith(prepared.error());
     Ops& ops = *backend->ops;

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <memory>
 
+#include "engine/backend/backend_select.h"
 #include "engine/runtime/workload.h"
 
 namespace pagoda {
@@ -30,6 +31,7 @@ struct CompareRequest {
     QString modelName;
     runtime::Workload workload;
     std::array<runtime::OptimizationConfig, 2> configs;  // A, B
+    BackendOptions backend;  // the app's choice (Run on), on a backend of the run's own
 };
 
 struct CompareOutcome {

@@ -53,7 +53,8 @@ EngineClient::~EngineClient() {
 
 void EngineClient::loadModel(const QString& path) {
     m_loading = true;
-    QMetaObject::invokeMethod(m_worker, [w = m_worker, path] { w->loadModel(path); }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(m_worker, [w = m_worker, path, backend = m_backend] { w->loadModel(path, backend); },
+                              Qt::QueuedConnection);
 }
 
 void EngineClient::cancelLoad() {

@@ -7,6 +7,7 @@
 #include <QObject>
 #include <QThread>
 
+#include "engine/backend/backend_select.h"
 #include "ui/engine_types.h"
 
 namespace pagoda::ui {
@@ -20,6 +21,10 @@ public:
     ~EngineClient() override;
 
     void loadModel(const QString& path);  // empty: the default synthetic model
+    // The backend the next loads choose (the app's Run on menu); the model
+    // loaded stays where it is until then.
+    void setBackend(const BackendOptions& backend) { m_backend = backend; }
+    const BackendOptions& backend() const { return m_backend; }
     void cancelLoad();
     // Sends one turn; the returned ticket (request.ticket is ignored) tags
     // every signal about it.
@@ -51,6 +56,7 @@ private:
     QThread m_thread;
     EngineWorker* m_worker;  // lives on m_thread; deleted there when it finishes
     runtime::OptimizationConfig m_config;
+    BackendOptions m_backend;
     quint64 m_nextTicket = 1;
     bool m_loading = false;
 };

@@ -11,6 +11,7 @@
 
 #include <memory>
 
+#include "engine/backend/cuda_loader.h"
 #include "engine/runtime/metrics.h"
 #include "engine/runtime/optimization_config.h"
 #include "engine/runtime/request.h"
@@ -32,6 +33,7 @@ struct ModelInfo {
     QString chatNote;      // why a fallback template is in use; empty when recognized
     QString backend;       // Ops::description()
     QString backendNote;   // how the backend was chosen ("cuda: unavailable: ...; using cpu")
+    CudaDeviceList cudaDevices;  // what the load found (the app's Run on menu)
     qint64 fileBytes = 0;
     quint64 parameters = 0;
     int contextLength = 0;

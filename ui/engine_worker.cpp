@@ -39,6 +39,7 @@ struct EngineWorker::LoadJob {
 struct EngineWorker::Loaded {
     std::unique_ptr<Model> model;
     SelectedBackend backend;  // with the model's weights on it
+    CudaDeviceList cudaDevices;
     QString path;
     QString error;
 };
@@ -135,7 +136,7 @@ EngineWorker::~EngineWorker() {
     stopEngine();
 }
 
-void EngineWorker::loadModel(const QString& path) {
+void EngineWorker::loadModel(const QString& path, const BackendOptions& backend) {
     reapLoaders();
     if (m_currentLoad) m_currentLoad->cancelled = true;
     auto job = std::make_shared<LoadJob>();
@@ -146,7 +147,7 @@ void EngineWorker::loadModel(const QString& path) {
                                    : tr("Loading %1").arg(QFileInfo(path.isEmpty() ? fromStd(defaultModelPath().string())
                                                                                    : path)
                                                               .fileName()));
-    m_loaders.emplace_back(job, std::jthread([this, job, path] { runLoad(job, path); }));
+    m_loaders.emplace_back(job, std::jthread([this, job, path, backend] { runLoad(job, path, backend); }));
 }
 
 void EngineWorker::cancelLoad() {
@@ -158,7 +159,7 @@ void EngineWorker::cancelLoad() {
 }
 
 // Loader thread.
-void EngineWorker::runLoad(std::shared_ptr<LoadJob> job, QString path) {
+void EngineWorker::runLoad(std::shared_ptr<LoadJob> job, QString path, BackendOptions backendOptions) {
     pthread_setname_np(pthread_self(), "pagoda-loader");
     auto loaded = std::make_shared<Loaded>();
     // loadProgress at most every 50 ms, and at the end, while the job is live.
@@ -193,7 +194,8 @@ void EngineWorker::runLoad(std::shared_ptr<LoadJob> job, QString path) {
     // Each model gets a backend of its own, so the current model keeps
     // serving on its backend while this one's weights are uploaded.
     if (loaded->model && !job->cancelled) {
-        auto backend = selectBackend({});
+        loaded->cudaDevices = listCudaDevices(backendOptions.cudaModulePaths);
+        auto backend = selectBackend(backendOptions);
         Result<void> prepared = backend ? Result<void>{} : std::unexpected(backend.error());
         if (backend && backend->cuda != nullptr) {
             Q_EMIT loadStarted(tr("Uploading the weights to the GPU"));
@@ -244,6 +246,7 @@ void EngineWorker::install(const std::shared_ptr<LoadJob>& job, std::shared_ptr<
     m_engine = std::move(*engine);  // the old engine goes before the backend and model it used
     m_ops = std::move(loaded->backend.ops);
     m_backendNote = fromStd(loaded->backend.note);
+    m_cudaDevices = std::move(loaded->cudaDevices);
     m_model = std::move(loaded->model);
     m_template = ChatTemplate::fromVocab(m_model->tokenizer()->vocab());
     startEngine();
@@ -369,6 +372,7 @@ ModelInfo EngineWorker::describe(const Model& model, const QString& path) const 
     info.chatNote = fromStd(m_template->note());
     info.backend = fromStd(m_ops->description());
     info.backendNote = m_backendNote;
+    info.cudaDevices = m_cudaDevices;
     info.fileBytes = qint64(model.file().fileSize());
     for (const gguf::TensorInfo& tensor : model.file().tensors()) info.parameters += tensor.elementCount;
     info.contextLength = config.contextLength;

@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/backend/backend_select.h"
 #include "engine/chat/chat_template.h"
 #include "engine/runtime/engine.h"
 #include "ui/engine_types.h"
@@ -42,10 +43,10 @@ public:
     ~EngineWorker() override;
 
 public Q_SLOTS:
-    // Loads a GGUF model; an empty path loads the default synthetic model,
-    // creating it first when it does not exist yet. The running model keeps
-    // serving until the new one is ready.
-    void loadModel(const QString& path);
+    // Loads a GGUF model onto the backend `backend` chooses; an empty path
+    // loads the default synthetic model, creating it first when it does not
+    // exist yet. The running model keeps serving until the new one is ready.
+    void loadModel(const QString& path, const pagoda::BackendOptions& backend);
     // Forgets the load in progress: the current model stays.
     void cancelLoad();
     // Before the first model is ready, turns wait for it.
@@ -74,7 +75,7 @@ private:
     class Events;
     struct Loaded;
 
-    void runLoad(std::shared_ptr<LoadJob> job, QString path);
+    void runLoad(std::shared_ptr<LoadJob> job, QString path, BackendOptions backendOptions);
     void install(const std::shared_ptr<LoadJob>& job, std::shared_ptr<Loaded> loaded);
     void startEngine();
     void stopEngine();
@@ -86,6 +87,7 @@ private:
 
     std::unique_ptr<Ops> m_ops;  // the backend of m_model (each load picks its own)
     QString m_backendNote;
+    CudaDeviceList m_cudaDevices;  // listed by the load of m_model
     std::unique_ptr<Events> m_events;
     runtime::OptimizationConfig m_config;
     QTimer m_statsTimer;

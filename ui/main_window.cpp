@@ -1,6 +1,7 @@
 #include "ui/main_window.h"
 
 #include <QAction>
+#include <QActionGroup>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDir>
@@ -122,6 +123,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
     restoreSession();
     connect(m_tabs, &QTabWidget::currentChanged, this, &MainWindow::saveSession);
     connect(m_tabs->tabBar(), &QTabBar::tabMoved, this, &MainWindow::saveSession);
+    m_engine->setBackend(m_settings.backend());
     openModel(m_options.modelPath.isEmpty() ? m_settings.modelPath() : m_options.modelPath);
 }
 
@@ -161,6 +163,9 @@ void MainWindow::buildMenus() {
                     &MainWindow::askOpenModel);
     m_recentMenu = file->addMenu(tr("Recent &models"));
     file->addAction(tr("Use the &default synthetic model"), this, [this] { openModel({}); });
+    m_runOnMenu = file->addMenu(tr("Run &on"));
+    m_runOnMenu->setToolTipsVisible(true);
+    updateRunOnMenu();
     file->addSeparator();
     file->addAction(QIcon(QStringLiteral(":/icons/export.png")), tr("Export chat as &Markdown…"), this,
                     [this] { exportCurrent(true); });
@@ -247,6 +252,7 @@ CompareView* MainWindow::openCompareView() {
     if (!m_compareView) {
         m_compareView = new CompareView(this);
         m_compareView->setCurrentConfig(m_engine->config());
+        m_compareView->setBackend(m_engine->backend());
         m_compareView->setModel(m_model.model, m_model.name);
     }
     m_compareView->show();
@@ -370,6 +376,14 @@ void MainWindow::openModel(const QString& path) {
     m_engine->loadModel(path);
 }
 
+void MainWindow::setBackend(const BackendOptions& backend) {
+    m_settings.setBackend(backend);
+    m_engine->setBackend(backend);
+    if (m_compareView) m_compareView->setBackend(backend);
+    updateRunOnMenu();
+    openModel(hasModel() ? m_settings.modelPath() : m_loadingPath);
+}
+
 void MainWindow::askOpenModel() {
     const QString start = hasModel() ? QFileInfo(m_model.path).absolutePath() : QDir::homePath();
     const QString path =
@@ -383,6 +397,7 @@ void MainWindow::onModelLoaded(const ModelInfo& info) {
     m_settings.setModelPath(m_loadingPath);
     if (!m_loadingPath.isEmpty()) m_settings.addRecentModel(m_loadingPath);
     updateRecentMenu();
+    updateRunOnMenu();
     m_banner->setVisible(info.synthetic);
     m_modelLabel->setText(tr("%1 · %2 params · %3 · %4").arg(info.name, humanCount(info.parameters), info.weightType,
                                                              humanSize(double(info.fileBytes))));
@@ -448,6 +463,48 @@ void MainWindow::updateRecentMenu() {
         action->setStatusTip(path);
     }
     if (recent.isEmpty()) m_recentMenu->addAction(tr("(none yet)"))->setEnabled(false);
+}
+
+void MainWindow::updateRunOnMenu() {
+    m_runOnMenu->clear();
+    delete m_runOnGroup;
+    m_runOnGroup = new QActionGroup(this);
+    const BackendOptions current = m_settings.backend();
+    const auto add = [&](const QString& text, BackendChoice choice, int device, bool enabled, const QString& tip) {
+        QAction* action = m_runOnMenu->addAction(text);
+        action->setCheckable(true);
+        action->setEnabled(enabled);
+        action->setChecked(current.choice == choice && (choice == BackendChoice::Cpu || current.cudaDevice == device));
+        action->setToolTip(tip);
+        action->setStatusTip(tip);
+        m_runOnGroup->addAction(action);
+        connect(action, &QAction::triggered, this, [this, choice, device] {
+            const BackendOptions now = m_settings.backend();
+            if (now.choice == choice && (choice == BackendChoice::Cpu || now.cudaDevice == device)) return;
+            BackendOptions chosen;
+            chosen.choice = choice;
+            chosen.cudaDevice = device;
+            setBackend(chosen);
+        });
+    };
+    add(tr("&Automatic: the first usable GPU, else the CPU"), BackendChoice::Auto, kFirstUsableCudaDevice, true,
+        tr("A GPU when the CUDA module, a driver and a usable device are present and the model fits"));
+    add(tr("&CPU"), BackendChoice::Cpu, kFirstUsableCudaDevice, true, tr("The CPU backend, whatever GPUs there are"));
+    m_runOnMenu->addSeparator();
+    const CudaDeviceList& cuda = m_model.cudaDevices;
+    if (!hasModel()) {
+        m_runOnMenu->addAction(tr("GPUs are listed once a model is loaded"))->setEnabled(false);
+    } else if (cuda.devices.empty()) {
+        QAction* none = m_runOnMenu->addAction(tr("No GPU: %1").arg(QString::fromStdString(cuda.reason)));
+        none->setEnabled(false);
+    }
+    for (const PagodaCudaProbe& device : cuda.devices) {
+        const QString text = device.available
+                                 ? tr("GPU &%1: %2").arg(device.deviceIndex).arg(QString::fromStdString(describeCudaDevice(device)))
+                                 : tr("GPU %1: unusable: %2").arg(device.deviceIndex).arg(QString::fromStdString(device.reason));
+        add(text, BackendChoice::Auto, device.deviceIndex, device.available != 0,
+            tr("Falls back to the CPU, saying why, when the model does not fit"));
+    }
 }
 
 void MainWindow::updateTabIcon(ChatTab* chat) {

@@ -16,6 +16,7 @@
 #include "ui/conversation_store.h"
 #include "ui/engine_types.h"
 
+class QActionGroup;
 class QDockWidget;
 class QLabel;
 class QMenu;
@@ -63,6 +64,10 @@ public:
     void renameTab(int index, const QString& title);
     // Loads a model; empty: the default synthetic model.
     void openModel(const QString& path);
+    // Where models run from now on (the Run on menu): saved, and the
+    // current model is loaded again there; it serves until the copy is ready.
+    void setBackend(const BackendOptions& backend);
+    QMenu* runOnMenu() const { return m_runOnMenu; }
     // Writes every pending change to disk now.
     void saveAll();
     // Tools ▸ Compare configurations…: shows the comparison window (made on
@@ -91,6 +96,8 @@ private:
     void onLoadFailed(const QString& message);
     void onStats(const StatsUpdate& update);
     void updateRecentMenu();
+    // Automatic, the CPU, and each CUDA device the last load listed.
+    void updateRunOnMenu();
     void updateTabIcon(ChatTab* tab);
     void askOpenModel();
     void askRenameTab(int index);
@@ -116,6 +123,8 @@ private:
     QDockWidget* m_kvDock = nullptr;
     bool m_docksPlaced = false;  // restored from the settings, or sized on first show
     QMenu* m_recentMenu = nullptr;
+    QMenu* m_runOnMenu = nullptr;
+    QActionGroup* m_runOnGroup = nullptr;
     QMenu* m_viewMenu = nullptr;
     LoadProgress* m_loadProgress;
     QLabel* m_backendLabel;

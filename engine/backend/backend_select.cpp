@@ -34,8 +34,8 @@ Result<SelectedBackend> selectBackend(const BackendOptions& options) {
             options.cudaDevice == kFirstUsableCudaDevice ? firstUsableCudaDevice(options.cudaModulePaths) : options.cudaDevice;
         const CudaProbeResult probe = probeCuda(options.cudaModulePaths, index);
         // The device's index only where there is a choice of devices.
-        const std::string device =
-            probe.device.deviceCount > 1 || index != 0 ? fmt::format("cuda:{}", index) : "cuda";
+        selected.cudaName = probe.device.deviceCount > 1 || index != 0 ? fmt::format("cuda:{}", index) : "cuda";
+        const std::string& device = selected.cudaName;
         std::string reason = probe.reason;
         if (probe.available) {
             auto cuda = CudaOps::create(probe.module, index);
@@ -61,7 +61,7 @@ Result<void> prepareModel(SelectedBackend& backend, const Model& model,
     if (backend.cuda == nullptr) return {};
     Result<void> uploaded = backend.cuda->uploadModel(model, progress);
     if (uploaded || backend.options.choice == BackendChoice::Cuda) return uploaded;
-    backend.note = fmt::format("cuda: {}; using cpu", uploaded.error().message);
+    backend.note = fmt::format("{}: {}; using cpu", backend.cudaName, uploaded.error().message);
     backend.cuda = nullptr;
     backend.ops = std::make_unique<CpuOps>(backend.options.cpu);
     return {};

@@ -47,6 +47,7 @@ struct SelectedBackend {
     // where the machine has several devices or another than the first was
     // asked for.
     std::string note;
+    std::string cudaName;  // how the notes name the CUDA device: "cuda", or "cuda:1" where there is a choice
     BackendOptions options;  // what was asked for (prepareModel may still fall back to the CPU)
 };
 

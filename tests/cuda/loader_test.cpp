@@ -155,7 +155,7 @@ TEST(BackendSelect, AutoFallsBackToTheCpuWhenTheDeviceCannotHoldTheModel) {
     EXPECT_TRUE(selected->note.starts_with("cuda:1: Fake GPU (compute 9.0")) << selected->note;
     ASSERT_TRUE(prepareModel(*selected, *built.model));
     EXPECT_EQ(selected->cuda, nullptr);
-    EXPECT_EQ(selected->note, "cuda: out of device memory: Fake GPU has 1.00 MiB; using cpu");
+    EXPECT_EQ(selected->note, "cuda:1: out of device memory: Fake GPU has 1.00 MiB; using cpu");
     EXPECT_TRUE(selected->ops->description().starts_with("cpu: 1 threads")) << selected->ops->description();
 
     options.choice = BackendChoice::Cuda;

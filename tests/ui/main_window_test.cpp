@@ -1,8 +1,11 @@
 // The app end to end, offscreen, on a tiny synthetic model: concurrent tabs,
 // stop, regenerate with prefix reuse, live reconfiguration, persistence,
-// plots, and a corrupt model file.
+// plots, a corrupt model file, and the choice of backend.
 
+#include <QAction>
 #include <QCheckBox>
+#include <QMenu>
+#include <QScopeGuard>
 #include <QFile>
 #include <QLabel>
 #include <QSettings>
@@ -295,6 +298,83 @@ private Q_SLOTS:
         QVERIFY(std::ranges::any_of(map->blocks(), [&](const BlockMapEntry& b) { return b.owner == seq; }));
         tab->stop();
         QVERIFY(QTest::qWaitFor([&] { return !tab->isGenerating(); }, kTimeoutMs));
+    }
+
+    // The Run on menu: Automatic (the default), the CPU, then the GPUs the
+    // load listed, or one line saying why there are none. Choosing the CPU
+    // saves the choice and loads the model again there; chats go on.
+    void runOnMenuMovesTheModelToTheChosenBackend() {
+        const QString dir = dataDir(++m_windows);
+        {
+            auto window = makeWindow(dir);
+            QVERIFY(waitForModel(*window));
+            QList<QAction*> actions = window->runOnMenu()->actions();
+            QVERIFY(actions.size() >= 4);
+            QVERIFY(actions[0]->isChecked());
+            QVERIFY(!actions[1]->isChecked());
+            QVERIFY(actions[2]->isSeparator());
+            const CudaDeviceList& cuda = window->model().cudaDevices;
+            if (cuda.devices.empty()) {
+                QCOMPARE(actions.size(), 4);
+                QVERIFY(!actions[3]->isEnabled());
+                QCOMPARE(actions[3]->text(), QStringLiteral("No GPU: ") + QString::fromStdString(cuda.reason));
+            } else {
+                QCOMPARE(actions.size(), 3 + int(cuda.devices.size()));
+            }
+            QVERIFY2(window->model().backendNote.startsWith("cuda"), qPrintable(window->model().backendNote));
+
+            QSignalSpy ready(window.get(), &MainWindow::modelReady);
+            actions[1]->trigger();
+            QVERIFY(ready.wait(kTimeoutMs));
+            QCOMPARE(window->model().backendNote, QStringLiteral("cpu: chosen"));
+            QVERIFY(window->model().backend.startsWith("cpu: "));
+            actions = window->runOnMenu()->actions();
+            QVERIFY(actions[1]->isChecked());
+            QVERIFY(!actions[0]->isChecked());
+            ChatTab* tab = window->tab(0);
+            tab->setSettings(testSettings(4));
+            tab->send(QStringLiteral("Still there, on the CPU?"));
+            QVERIFY(waitForReply(tab));
+            QCOMPARE(lastMessage(tab).stats->generatedTokens, 4);
+        }
+        // The choice outlives the window.
+        auto again = makeWindow(dir);
+        QVERIFY(waitForModel(*again));
+        QCOMPARE(again->model().backendNote, QStringLiteral("cpu: chosen"));
+    }
+
+    // The same menu with two GPUs (a fake CUDA module): the first unusable
+    // and greyed out with its reason, the second listed; choosing it tries
+    // the device, whose memory cannot hold the model, so the model runs on
+    // the CPU and the status bar's note says why.
+    void runOnMenuListsEachGpu() {
+#ifndef PAGODA_TEST_FAKE_GPUS_MODULE
+        QSKIP("built without CUDA: no fake CUDA module to list GPUs from");
+#else
+        qputenv("PAGODA_CUDA_MODULE", PAGODA_TEST_FAKE_GPUS_MODULE);
+        const auto restore = qScopeGuard([] { qunsetenv("PAGODA_CUDA_MODULE"); });
+        auto window = makeWindow(dataDir(++m_windows));
+        QVERIFY(waitForModel(*window));
+        // Automatic takes the first usable device, the second.
+        QCOMPARE(window->model().backendNote,
+                 QStringLiteral("cuda:1: out of device memory: Fake GPU has 1.00 MiB; using cpu"));
+        QList<QAction*> actions = window->runOnMenu()->actions();
+        QCOMPARE(actions.size(), 5);
+        QCOMPARE(actions[3]->text(), QStringLiteral("GPU 0: unusable: compute capability 7.5 < 8.0 (Fake old GPU)"));
+        QVERIFY(!actions[3]->isEnabled());
+        QVERIFY2(actions[4]->text().startsWith(QStringLiteral("GPU &1: Fake GPU (compute 9.0")), qPrintable(actions[4]->text()));
+        QVERIFY(actions[4]->isEnabled());
+        QVERIFY(!actions[4]->isChecked());
+
+        QSignalSpy ready(window.get(), &MainWindow::modelReady);
+        actions[4]->trigger();
+        QVERIFY(ready.wait(kTimeoutMs));
+        QCOMPARE(window->model().backendNote,
+                 QStringLiteral("cuda:1: out of device memory: Fake GPU has 1.00 MiB; using cpu"));
+        actions = window->runOnMenu()->actions();
+        QVERIFY(actions[4]->isChecked());
+        QVERIFY(!actions[0]->isChecked());
+#endif
     }
 
     void corruptModelGivesErrorAndAppStaysUsable() {
