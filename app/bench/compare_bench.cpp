@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "app/bench/bench_models.h"
+#include "app/common/backend_args.h"
 #include "engine/backend/backend_select.h"
 #include "engine/model/model.h"
 #include "engine/runtime/workload.h"
@@ -115,9 +116,7 @@ Result<void> runCompareBench(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(w.genLength, args.integer("gen-len", 32, 1, 1 << 20));
     PAGODA_ASSIGN_OR_RETURN(w.concurrency, args.integer("concurrency", 8, 1, 4096));
     PAGODA_ASSIGN_OR_RETURN(w.sharedPrefix, args.number("shared-prefix", 0.5, 0, 1));
-    BackendOptions backendOptions;
-    PAGODA_ASSIGN_OR_RETURN(backendOptions.cpu.threads, args.integer("threads", 0, 0, 1024));
-    PAGODA_ASSIGN_OR_RETURN(backendOptions.choice, parseBackendChoice(args.value("backend").value_or("auto")));
+    PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendOptions, parseBackendOptions(args));
     PAGODA_ASSIGN_OR_RETURN(const int64_t budgetMib, args.integer("kv-budget-mib", 0, 0, int64_t(1) << 24));
     PAGODA_ASSIGN_OR_RETURN(const int64_t toggles, args.integer("toggles", 1, 0, 1));
     PAGODA_ASSIGN_OR_RETURN(const int reps, args.integer("reps", 1, 1, 100));

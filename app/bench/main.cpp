@@ -24,7 +24,8 @@ constexpr const char* kUsage = R"(usage:
       a preset model is created once under ~/.cache/pagoda/models (bench-NAME-DTYPE.gguf)
   pagoda-bench compare [--model PATH | --preset NAME [--dtype T]] [--requests N] [--prompt-len L]
                [--gen-len G] [--concurrency C] [--shared-prefix F] [--configs baseline,optimized[,SPEC...]]
-               [--kv-budget-mib M] [--toggles 0|1] [--reps N] [--threads N] [--backend auto|cpu|cuda] [--json FILE]
+               [--kv-budget-mib M] [--toggles 0|1] [--reps N] [--threads N] [--backend auto|cpu|cuda] [--device N]
+               [--json FILE]
       the same workload through the engine under each optimization config (and each optimization
       alone over the baseline): throughput, TTFT, inter-token latency, memory; SPEC in docs/ENGINE.md
   pagoda-bench kv [--json FILE] (options in docs/KV_CACHE.md)

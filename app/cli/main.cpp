@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "app/common/args.h"
+#include "app/common/backend_args.h"
 #include "app/common/program.h"
 #include "engine/backend/backend_select.h"
 #include "engine/chat/chat_template.h"
@@ -155,15 +156,6 @@ Result<SamplingParams> samplingOptions(Args& args) {
     return p;
 }
 
-Result<BackendOptions> backendOptions(Args& args) {
-    BackendOptions options;
-    PAGODA_ASSIGN_OR_RETURN(options.cpu.threads, args.integer("threads", 0, 0, 1024));
-    PAGODA_ASSIGN_OR_RETURN(options.choice, parseBackendChoice(args.value("backend").value_or("auto")));
-    PAGODA_ASSIGN_OR_RETURN(const int64_t device, args.integer("device", kFirstUsableCudaDevice, 0, 1023));
-    options.cudaDevice = int(device);
-    return options;
-}
-
 // The backend chosen, with the model's weights on it. `interactive`: the
 // choice and the upload's progress on stderr (commands whose stderr is only
 // an error line stay quiet).
@@ -184,7 +176,7 @@ Result<void> runGenerate(Args& args) {
     const std::string prompt = args.value("prompt").value_or("Once upon a time");
     PAGODA_ASSIGN_OR_RETURN(int maxTokens, args.integer("max-tokens", 128, 1, 1 << 24));
     PAGODA_ASSIGN_OR_RETURN(SamplingParams sampling, samplingOptions(args));
-    PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, backendOptions(args));
+    PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, parseBackendOptions(args));
     PAGODA_ASSIGN_OR_RETURN(auto model, loadModelOption(args));
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     PAGODA_ASSIGN_OR_RETURN(const Tokenizer* tokenizer, requireTokenizer(*model));
@@ -216,7 +208,7 @@ Result<void> runGenerate(Args& args) {
 Result<void> runChat(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(int maxTokens, args.integer("max-tokens", 512, 1, 1 << 24));
     PAGODA_ASSIGN_OR_RETURN(SamplingParams sampling, samplingOptions(args));
-    PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, backendOptions(args));
+    PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, parseBackendOptions(args));
     const std::optional<std::string> system = args.value("system");
     PAGODA_ASSIGN_OR_RETURN(auto model, loadModelOption(args));
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
@@ -291,7 +283,7 @@ Result<void> runLogits(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(std::string path, args.required("model"));
     PAGODA_ASSIGN_OR_RETURN(std::string tokenText, args.required("tokens"));
     PAGODA_ASSIGN_OR_RETURN(std::string out, args.required("out"));
-    PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, backendOptions(args));
+    PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, parseBackendOptions(args));
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     PAGODA_ASSIGN_OR_RETURN(std::vector<int32_t> ids, parseTokenList(tokenText));
     PAGODA_ASSIGN_OR_RETURN(auto model, Model::load(path));
@@ -315,7 +307,7 @@ Result<void> runImport(Args& args) {
 // The backends this machine offers: each CUDA device (usable, or why not)
 // or why there is none, the CPU, and what the backend options choose.
 Result<void> runDevices(Args& args) {
-    PAGODA_ASSIGN_OR_RETURN(const BackendOptions options, backendOptions(args));
+    PAGODA_ASSIGN_OR_RETURN(const BackendOptions options, parseBackendOptions(args));
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     const CudaDeviceList cuda = listCudaDevices(options.cudaModulePaths);
     if (cuda.devices.empty()) fmt::print("cuda: unavailable: {}\n", cuda.reason);
