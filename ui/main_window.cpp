@@ -469,18 +469,21 @@ void MainWindow::updateRunOnMenu() {
     m_runOnMenu->clear();
     delete m_runOnGroup;
     m_runOnGroup = new QActionGroup(this);
-    const BackendOptions current = m_settings.backend();
+    // Whether the saved choice is this item's (the CPU item whatever device).
+    const auto isSaved = [this](BackendChoice choice, int device) {
+        const BackendOptions saved = m_settings.backend();
+        return saved.choice == choice && (choice == BackendChoice::Cpu || saved.cudaDevice == device);
+    };
     const auto add = [&](const QString& text, BackendChoice choice, int device, bool enabled, const QString& tip) {
         QAction* action = m_runOnMenu->addAction(text);
         action->setCheckable(true);
         action->setEnabled(enabled);
-        action->setChecked(current.choice == choice && (choice == BackendChoice::Cpu || current.cudaDevice == device));
+        action->setChecked(isSaved(choice, device));
         action->setToolTip(tip);
         action->setStatusTip(tip);
         m_runOnGroup->addAction(action);
-        connect(action, &QAction::triggered, this, [this, choice, device] {
-            const BackendOptions now = m_settings.backend();
-            if (now.choice == choice && (choice == BackendChoice::Cpu || now.cudaDevice == device)) return;
+        connect(action, &QAction::triggered, this, [this, isSaved, choice, device] {
+            if (isSaved(choice, device)) return;
             BackendOptions chosen;
             chosen.choice = choice;
             chosen.cudaDevice = device;
