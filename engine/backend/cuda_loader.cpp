@@ -93,9 +93,9 @@ Result<std::shared_ptr<CudaModule>> CudaModule::load(const std::vector<std::file
 
 CudaModule::~CudaModule() { dlclose(m_handle); }
 
-PagodaCudaProbe CudaModule::probe(int deviceIndex) const {
+PagodaCudaProbe CudaModule::probe(int deviceIndex, bool freeMemory) const {
     PagodaCudaProbe result{};
-    m_probe(deviceIndex, &result);
+    m_probe(deviceIndex, freeMemory ? PAGODA_CUDA_PROBE_FREE_MEMORY : 0, &result);
     result.reason[sizeof result.reason - 1] = '\0';
     result.deviceName[sizeof result.deviceName - 1] = '\0';
     return result;
@@ -129,13 +129,18 @@ CudaProbeResult probeCuda(const std::vector<std::filesystem::path>& modulePaths,
 
 CudaDeviceList listCudaDevices(const std::vector<std::filesystem::path>& modulePaths) {
     CudaDeviceList list;
-    CudaProbeResult first = probeCuda(modulePaths, 0);
-    if (first.module == nullptr || first.device.deviceCount < 1) {
+    auto module = CudaModule::load(modulePaths);
+    if (!module) {
+        list.reason = module.error().message;
+        return list;
+    }
+    const PagodaCudaProbe first = (*module)->probe(0, false);
+    if (first.deviceCount < 1) {
         list.reason = first.reason;
         return list;
     }
-    list.devices.push_back(first.device);
-    for (int i = 1; i < first.device.deviceCount; ++i) list.devices.push_back(first.module->probe(i));
+    list.devices.push_back(first);
+    for (int i = 1; i < first.deviceCount; ++i) list.devices.push_back((*module)->probe(i, false));
     return list;
 }
 
@@ -145,9 +150,10 @@ std::string cudaDeviceLine(const PagodaCudaProbe& device) {
 }
 
 std::string describeCudaDevice(const PagodaCudaProbe& device) {
-    return fmt::format("{} (compute {}.{}, {} SMs, {} free of {}, driver {})", device.deviceName, device.ccMajor,
-                       device.ccMinor, device.smCount, gib(device.freeBytes),
-                       gib(device.totalBytes), versionName(device.driverVersion));
+    const std::string memory = device.freeKnown ? fmt::format("{} free of {}", gib(device.freeBytes), gib(device.totalBytes))
+                                                : gib(device.totalBytes);
+    return fmt::format("{} (compute {}.{}, {} SMs, {}, driver {})", device.deviceName, device.ccMajor, device.ccMinor,
+                       device.smCount, memory, versionName(device.driverVersion));
 }
 
 }  // namespace pagoda

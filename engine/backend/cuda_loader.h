@@ -39,7 +39,9 @@ public:
     CudaModule& operator=(const CudaModule&) = delete;
 
     const std::filesystem::path& path() const { return m_path; }
-    PagodaCudaProbe probe(int deviceIndex) const;
+    // With `freeMemory`, a usable device's primary context is created to
+    // ask it (module_api.h); listings leave it out.
+    PagodaCudaProbe probe(int deviceIndex, bool freeMemory = true) const;
     // A backend on the device; the error comes from the module.
     Result<DeviceBackendPtr> createBackend(int deviceIndex);
 
@@ -74,14 +76,16 @@ CudaProbeResult probeCuda(const std::vector<std::filesystem::path>& modulePaths 
 
 // Every device the module sees, each probed (usable, or why not), in index
 // order; when there is none to list (no module, no driver, no device),
-// `reason` says why. Never fails.
+// `reason` says why. Never fails. Touches no device: free memory is not
+// asked for (freeKnown 0), so no context is made on a device not chosen.
 struct CudaDeviceList {
     std::vector<PagodaCudaProbe> devices;
     std::string reason;  // when devices is empty
 };
 CudaDeviceList listCudaDevices(const std::vector<std::filesystem::path>& modulePaths = defaultCudaModulePaths());
 
-// "NVIDIA H100 80GB HBM3 (compute 9.0, 132 SMs, 79.10 GiB free of 79.65 GiB, driver CUDA 13.0)"
+// "NVIDIA H100 80GB HBM3 (compute 9.0, 132 SMs, 79.10 GiB free of 79.65 GiB, driver CUDA 13.0)", or
+// with "79.65 GiB" alone where the free memory was not asked for.
 std::string describeCudaDevice(const PagodaCudaProbe& device);
 // One line per device for listings: "cuda:0: <describeCudaDevice>", or
 // "cuda:1: unusable: compute capability 7.5 < 8.0 (Tesla T4)".

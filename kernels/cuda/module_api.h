@@ -10,7 +10,7 @@
 extern "C" {
 #endif
 
-#define PAGODA_CUDA_ABI_VERSION 9
+#define PAGODA_CUDA_ABI_VERSION 10
 #define PAGODA_CUDA_MODULE_FILE "libpagoda_cuda.so"
 
 typedef struct PagodaCudaProbe {
@@ -23,7 +23,8 @@ typedef struct PagodaCudaProbe {
     int ccMinor;
     int smCount;
     unsigned long long totalBytes;
-    unsigned long long freeBytes;
+    unsigned long long freeBytes;  /* with PAGODA_CUDA_PROBE_FREE_MEMORY; else 0 */
+    int freeKnown;                 /* 1: freeBytes is the device's (cudaMemGetInfo) */
     int driverVersion;         /* 13000 = CUDA 13.0; 0: no driver */
     int runtimeVersion;
 } PagodaCudaProbe;
@@ -34,8 +35,14 @@ typedef struct PagodaCudaBackend PagodaCudaBackend;
 
 /* PAGODA_CUDA_ABI_VERSION of the module. */
 typedef int (*PagodaCudaAbiVersionFn)(void);
-/* Fills *out; never fails. */
-typedef void (*PagodaCudaProbeFn)(int deviceIndex, PagodaCudaProbe* out);
+/* Asks a usable device for its free memory, which needs the device's
+ * primary context: the CUDA runtime creates it and keeps it (and some of
+ * the device's memory) until the process exits. Without it, a probe
+ * touches no device: listing devices leaves the ones not chosen alone. */
+#define PAGODA_CUDA_PROBE_FREE_MEMORY 1
+
+/* Fills *out; never fails. flags: 0 or PAGODA_CUDA_PROBE_FREE_MEMORY. */
+typedef void (*PagodaCudaProbeFn)(int deviceIndex, int flags, PagodaCudaProbe* out);
 /* A backend on device `deviceIndex`, or null with the reason in error. */
 typedef PagodaCudaBackend* (*PagodaCudaCreateFn)(int deviceIndex, char* error, size_t errorBytes);
 typedef void (*PagodaCudaDestroyFn)(PagodaCudaBackend* backend);

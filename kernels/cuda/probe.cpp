@@ -32,7 +32,7 @@ std::string unavailableReason(const ProbeObservation& seen) {
     return "";
 }
 
-DeviceProbe probeDevice(int deviceIndex) {
+DeviceProbe probeDevice(int deviceIndex, bool freeMemory) {
     ProbeObservation seen;
     seen.deviceIndex = deviceIndex;
     cudaDriverGetVersion(&seen.driverVersion);
@@ -64,7 +64,7 @@ DeviceProbe probeDevice(int deviceIndex) {
     }
     probe.reason = unavailableReason(seen);
     probe.available = probe.reason.empty();
-    if (probe.available) {
+    if (probe.available && freeMemory) {
         // cudaMemGetInfo needs a context on the device: creating it is what a
         // backend would do next anyway. The calling thread's current device
         // is put back, since it may be running a backend on another one.

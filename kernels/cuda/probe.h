@@ -18,7 +18,7 @@ struct DeviceInfo {
     int ccMinor = 0;
     int smCount = 0;
     uint64_t totalBytes = 0;
-    uint64_t freeBytes = 0;
+    uint64_t freeBytes = 0;  // 0 unless the probe asked for it
     int driverVersion = 0;   // 13000 = CUDA 13.0; 0 without a driver
     int runtimeVersion = 0;
 };
@@ -53,7 +53,9 @@ std::string unavailableReason(const ProbeObservation& seen);
 // "CUDA 13.0" for 13000.
 std::string cudaVersionName(int version);
 
-// Probes device `deviceIndex` through the CUDA runtime.
-DeviceProbe probeDevice(int deviceIndex);
+// Probes device `deviceIndex` through the CUDA runtime; with `freeMemory`,
+// a usable device is also asked for its free memory (info.freeBytes),
+// which creates its primary context (module_api.h).
+DeviceProbe probeDevice(int deviceIndex, bool freeMemory = true);
 
 }  // namespace pagoda::cuda

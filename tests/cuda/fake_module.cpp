@@ -18,7 +18,7 @@
 
 #if defined(PAGODA_FAKE_ABI_VERSION)
 PAGODA_FAKE_EXPORT int pagoda_cuda_abi_version(void) { return PAGODA_FAKE_ABI_VERSION; }
-PAGODA_FAKE_EXPORT void pagoda_cuda_probe(int, PagodaCudaProbe* out) { *out = PagodaCudaProbe{}; }
+PAGODA_FAKE_EXPORT void pagoda_cuda_probe(int, int, PagodaCudaProbe* out) { *out = PagodaCudaProbe{}; }
 PAGODA_FAKE_EXPORT PagodaCudaBackend* pagoda_cuda_create(int, char*, size_t) { return nullptr; }
 PAGODA_FAKE_EXPORT void pagoda_cuda_destroy(PagodaCudaBackend*) {}
 #elif defined(PAGODA_FAKE_SMALL_DEVICE)
@@ -89,7 +89,7 @@ private:
 }  // namespace
 
 PAGODA_FAKE_EXPORT int pagoda_cuda_abi_version(void) { return PAGODA_CUDA_ABI_VERSION; }
-PAGODA_FAKE_EXPORT void pagoda_cuda_probe(int deviceIndex, PagodaCudaProbe* out) {
+PAGODA_FAKE_EXPORT void pagoda_cuda_probe(int deviceIndex, int flags, PagodaCudaProbe* out) {
     *out = PagodaCudaProbe{};
     out->deviceIndex = deviceIndex;
     out->deviceCount = 2;
@@ -101,7 +101,10 @@ PAGODA_FAKE_EXPORT void pagoda_cuda_probe(int deviceIndex, PagodaCudaProbe* out)
         out->ccMajor = 9;
         out->smCount = 1;
         out->totalBytes = kBytes;
-        out->freeBytes = kBytes;
+        if (flags & PAGODA_CUDA_PROBE_FREE_MEMORY) {
+            out->freeBytes = kBytes;
+            out->freeKnown = 1;
+        }
     } else if (deviceIndex == 0) {
         std::strcpy(out->deviceName, kOldName);
         out->ccMajor = 7;

@@ -172,8 +172,13 @@ TEST(CudaDevices, ListsEveryDeviceAndWhyOneIsUnusable) {
     ASSERT_EQ(list.devices.size(), 2u) << list.reason;
     EXPECT_TRUE(list.reason.empty());
     EXPECT_EQ(cudaDeviceLine(list.devices[0]), "cuda:0: unusable: compute capability 7.5 < 8.0 (Fake old GPU)");
-    EXPECT_EQ(cudaDeviceLine(list.devices[1]),
-              "cuda:1: Fake GPU (compute 9.0, 1 SMs, 0.00 GiB free of 0.00 GiB, driver CUDA 13.0)");
+    // A listing asks no device for its free memory (which would make a
+    // context on it); the choice does.
+    EXPECT_EQ(cudaDeviceLine(list.devices[1]), "cuda:1: Fake GPU (compute 9.0, 1 SMs, 0.00 GiB, driver CUDA 13.0)");
+    EXPECT_EQ(list.devices[1].freeKnown, 0);
+    const CudaProbeResult chosen = probeCuda({PAGODA_TEST_FAKE_SMALL_DEVICE_MODULE}, 1);
+    EXPECT_EQ(chosen.device.freeKnown, 1);
+    EXPECT_EQ(describeCudaDevice(chosen.device), "Fake GPU (compute 9.0, 1 SMs, 0.00 GiB free of 0.00 GiB, driver CUDA 13.0)");
 
     TempDir dir;
     const CudaDeviceList none = listCudaDevices({dir.path() / PAGODA_CUDA_MODULE_FILE});

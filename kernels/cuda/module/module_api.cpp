@@ -29,9 +29,10 @@ extern "C" {
 
 PAGODA_CUDA_EXPORT int pagoda_cuda_abi_version(void) { return PAGODA_CUDA_ABI_VERSION; }
 
-PAGODA_CUDA_EXPORT void pagoda_cuda_probe(int deviceIndex, PagodaCudaProbe* out) {
+PAGODA_CUDA_EXPORT void pagoda_cuda_probe(int deviceIndex, int flags, PagodaCudaProbe* out) {
     *out = PagodaCudaProbe{};
-    const pagoda::cuda::DeviceProbe probe = pagoda::cuda::probeDevice(deviceIndex);
+    const bool freeMemory = (flags & PAGODA_CUDA_PROBE_FREE_MEMORY) != 0;
+    const pagoda::cuda::DeviceProbe probe = pagoda::cuda::probeDevice(deviceIndex, freeMemory);
     const pagoda::cuda::DeviceInfo& info = probe.info;
     out->available = probe.available ? 1 : 0;
     copyText(probe.reason, out->reason, sizeof out->reason);
@@ -43,6 +44,7 @@ PAGODA_CUDA_EXPORT void pagoda_cuda_probe(int deviceIndex, PagodaCudaProbe* out)
     out->smCount = info.smCount;
     out->totalBytes = info.totalBytes;
     out->freeBytes = info.freeBytes;
+    out->freeKnown = probe.available && freeMemory ? 1 : 0;
     out->driverVersion = info.driverVersion;
     out->runtimeVersion = info.runtimeVersion;
 }
