@@ -16,6 +16,8 @@
 #include <QThread>
 #include <QVBoxLayout>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "engine/runtime/optimization_config.h"
@@ -41,10 +43,10 @@ std::array<double, CompareView::ColSameOutput - CompareView::ColTokPerSec> metri
             double(r.preemptions), 100 * r.prefixHitRate};
 }
 
-const char* const kHeaders[] = {"config",         "tok/s",   "TTFT p50 (ms)", "TTFT p95 (ms)",
+const char* const kHeaders[] = {"config",         "backend",       "tok/s",   "TTFT p50 (ms)", "TTFT p95 (ms)",
                                 "ITL p50 (ms)",   "ITL p95 (ms)", "peak KV (MiB)", "peak RSS (MiB)",
                                 "max concurrent", "preemptions", "prefix hits (%)", "same output"};
-const char* const kCsvHeaders[] = {"row",        "config",     "tok_s",       "ttft_p50_ms",
+const char* const kCsvHeaders[] = {"row",        "config",     "backend",     "tok_s",       "ttft_p50_ms",
                                    "ttft_p95_ms", "itl_p50_ms", "itl_p95_ms",  "peak_kv_mib",
                                    "peak_rss_mib", "max_concurrent", "preemptions", "prefix_hit_pct",
                                    "same_output"};
@@ -142,12 +144,17 @@ CompareView::CompareView(QWidget* parent)
         picker.text = new QLineEdit(configs);
         picker.text->setToolTip(tr("preset[:key=value]…, as in the settings file and pagoda-bench compare --configs; "
                                    "for example optimized:batching=static:prefix=off"));
+        picker.runOn = new QComboBox(configs);
+        picker.runOn->setToolTip(tr("Where this configuration runs: as the chats (File ▸ Run on), on the CPU, or on "
+                                    "a GPU; A and B on different backends measure one against the other"));
         auto* row = new QHBoxLayout;
         row->addWidget(picker.preset);
         row->addWidget(picker.text, 1);
+        row->addWidget(picker.runOn);
         configForm->addRow(side == 0 ? tr("A") : tr("B"), row);
         connect(picker.preset, &QComboBox::activated, this, [this, side] { applyPreset(side); });
     }
+    setDevices({});
     m_pickers[0].preset->setCurrentIndex(int(Preset::Baseline));
     m_pickers[1].preset->setCurrentIndex(int(Preset::Current));
     applyPreset(0);
@@ -236,6 +243,39 @@ void CompareView::setCurrentConfig(const runtime::OptimizationConfig& config) {
     }
 }
 
+void CompareView::setDevices(const CudaDeviceList& devices) {
+    m_devices = devices;
+    for (ConfigPicker& picker : m_pickers) {
+        const int chosen = picker.runOn->count() > 0 ? picker.runOn->currentData().toInt() : kRunAsTheChats;
+        picker.runOn->clear();
+        picker.runOn->addItem(tr("as the chats"), kRunAsTheChats);
+        picker.runOn->addItem(tr("CPU"), kRunOnCpu);
+        for (const PagodaCudaProbe& device : devices.devices) {
+            if (device.available) picker.runOn->addItem(tr("GPU %1: %2").arg(device.deviceIndex).arg(device.deviceName),
+                                                        device.deviceIndex);
+        }
+        // A GPU that is no longer listed: as the chats.
+        picker.runOn->setCurrentIndex(std::max(0, picker.runOn->findData(chosen)));
+    }
+}
+
+void CompareView::setRunOn(int side, int where) {
+    QComboBox* runOn = m_pickers[size_t(side)].runOn;
+    runOn->setCurrentIndex(std::max(0, runOn->findData(where)));
+}
+
+BackendOptions CompareView::sideBackend(int side) const {
+    const int where = m_pickers[size_t(side)].runOn->currentData().toInt();
+    if (where == kRunAsTheChats) return m_backend;
+    BackendOptions options;
+    if (where == kRunOnCpu) {
+        options.choice = BackendChoice::Cpu;
+    } else {
+        options.cudaDevice = where;
+    }
+    return options;
+}
+
 void CompareView::applyPreset(int side) {
     ConfigPicker& picker = m_pickers[size_t(side)];
     runtime::OptimizationConfig config = m_current;
@@ -280,8 +320,8 @@ void CompareView::run() {
     request.model = m_model;
     request.modelName = m_modelName;
     request.workload = workload();
-    request.backend = m_backend;
     for (int side = 0; side < 2; ++side) {
+        request.backends[size_t(side)] = sideBackend(side);
         auto config = runtime::parseOptimizationConfig(m_pickers[size_t(side)].text->text().toStdString());
         if (!config) {
             showFailure(tr("config %1: %2").arg(side == 0 ? QStringLiteral("A") : QStringLiteral("B"),
@@ -326,6 +366,8 @@ void CompareView::showOutcome(const CompareOutcome& outcome) {
     const auto b = metrics(outcome.results[1]);
     for (int side = 0; side < 2; ++side) {
         set(side, ColConfig, QString::fromStdString(formatOptimizationConfig(outcome.results[size_t(side)].config)));
+        set(side, ColBackend, outcome.backends[size_t(side)]);
+        m_table->item(side, ColBackend)->setToolTip(outcome.backendNotes[size_t(side)]);
         const auto& values = side == 0 ? a : b;
         for (size_t m = 0; m < values.size(); ++m) {
             const int column = ColTokPerSec + int(m);
@@ -335,18 +377,23 @@ void CompareView::showOutcome(const CompareOutcome& outcome) {
         set(side, ColSameOutput, sameText);
     }
     set(2, ColConfig, tr("B / A"));
+    set(2, ColBackend, {});
     for (size_t m = 0; m < a.size(); ++m) set(2, ColTokPerSec + int(m), ratioText(b[m], a[m]));
     set(2, ColSameOutput, {});
     updateCompareChart(m_chart, outcome);
     m_progress->setValue(m_progress->maximum());
+    const QString where = outcome.backends[0] == outcome.backends[1]
+                              ? outcome.backends[0]
+                              : tr("%1 (A) and %2 (B)").arg(outcome.backends[0], outcome.backends[1]);
     m_status->setText(tr("%1 on %2: %3 requests, %4 prompt + %5 generated tokens, %6 clients. B/A tok/s %7%8")
-                          .arg(outcome.modelName, outcome.backend)
+                          .arg(outcome.modelName, where)
                           .arg(n)
                           .arg(outcome.workload.promptLength)
                           .arg(outcome.workload.genLength)
                           .arg(outcome.workload.concurrency)
                           .arg(ratioText(b[0], a[0]),
-                               same ? QString() : tr("; the outputs differ (KV precision or attention order)")));
+                               same ? QString()
+                                    : tr("; the outputs differ (KV precision, attention order or backend arithmetic)")));
     setRunning(false);
     Q_EMIT finished();
 }
@@ -378,14 +425,14 @@ QString CompareView::exportJson(const QString& path) const {
     const CompareOutcome& o = *m_outcome;
     const runtime::Workload& w = o.workload;
     const std::string json = fmt::format(
-        R"({{"model": "{}", "backend": "{}", "requests": {}, "prompt_len": {}, "gen_len": {}, "concurrency": {},
+        R"({{"model": "{}", "backends": ["{}", "{}"], "requests": {}, "prompt_len": {}, "gen_len": {}, "concurrency": {},
  "shared_prefix": {:.3f}, "same_outputs": {},
  "configs": [
   {},
   {}
  ]}}
 )",
-        o.modelName.toStdString(), o.backend.toStdString(), w.requests, w.promptLength, w.genLength, w.concurrency,
+        o.modelName.toStdString(), o.backends[0].toStdString(), o.backends[1].toStdString(), w.requests, w.promptLength, w.genLength, w.concurrency,
         w.sharedPrefix, o.sameOutputs, runtime::workloadResultJson("A", o.results[0]),
         runtime::workloadResultJson("B", o.results[1]));
     return writeFileAtomically(path, QByteArray::fromStdString(json));

@@ -1,8 +1,10 @@
 #pragma once
 // Tools ▸ Compare configurations…: one workload measured under two
 // optimization configs (A and B) over the loaded model, as `pagoda-bench
-// compare` does, with a results table (A, B and B/A for every metric), a
-// bar chart of throughput and time to first token, and CSV/JSON export.
+// compare` does, each on the chats' backend, the CPU or a GPU of its own
+// choosing (so the CPU can be measured against a GPU), with a results table
+// (A, B and B/A for every metric), a bar chart of throughput and time to
+// first token, and CSV/JSON export.
 // A non-modal window; the run happens on a CompareWorker thread while the
 // chats keep working.
 
@@ -33,7 +35,7 @@ class CompareView : public QDialog {
     Q_OBJECT
 public:
     // Columns of the results table.
-    enum Column { ColConfig, ColTokPerSec, ColTtftP50, ColTtftP95, ColItlP50, ColItlP95, ColPeakKv, ColPeakRss,
+    enum Column { ColConfig, ColBackend, ColTokPerSec, ColTtftP50, ColTtftP95, ColItlP50, ColItlP95, ColPeakKv, ColPeakRss,
                   ColConcurrent, ColPreemptions, ColPrefixHits, ColSameOutput, kColumns };
 
     explicit CompareView(QWidget* parent = nullptr);
@@ -43,8 +45,16 @@ public:
     void setModel(std::shared_ptr<const Model> model, const QString& name);
     // What the "current" preset stands for: the chat engine's config.
     void setCurrentConfig(const runtime::OptimizationConfig& config);
-    // Where runs put the model (the app's Run on choice).
+    // The chats' backend (File ▸ Run on): where a side set to "as the chats"
+    // runs.
     void setBackend(const BackendOptions& backend) { m_backend = backend; }
+    // The GPUs a side may be put on (the last load's listing).
+    void setDevices(const CudaDeviceList& devices);
+    // Where side 0 (A) or 1 (B) runs: kRunAsTheChats, kRunOnCpu, or a CUDA
+    // device's index (one setDevices listed as usable).
+    static constexpr int kRunAsTheChats = -3;
+    static constexpr int kRunOnCpu = -2;
+    void setRunOn(int side, int where);
 
     // For tests and the menu: the fields as the user would set them.
     void setWorkload(const runtime::Workload& workload);
@@ -72,7 +82,11 @@ private:
     struct ConfigPicker {
         QComboBox* preset;
         QLineEdit* text;
+        QComboBox* runOn;  // item data: kRunAsTheChats, kRunOnCpu or a device index
     };
+
+    // The backend options of a side's Run on choice.
+    BackendOptions sideBackend(int side) const;
 
     void applyPreset(int side);
     void setRunning(bool running);
@@ -84,6 +98,7 @@ private:
     QString m_modelName;
     runtime::OptimizationConfig m_current;
     BackendOptions m_backend;
+    CudaDeviceList m_devices;
     std::optional<CompareOutcome> m_outcome;
     bool m_running = false;
 

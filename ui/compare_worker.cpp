@@ -21,25 +21,36 @@ void CompareWorker::run(const CompareRequest& request) {
         }
     };
     if (auto fits = runtime::checkWorkload(w, model.config()); !fits) return failWith(fits.error());
-    // A backend of its own: CudaOps and CpuOps' pool are single-threaded,
-    // and the chat engine's thread is using the worker's.
-    auto backend = selectBackend(request.backend);
-    if (!backend) return failWith(backend.error());
-    if (auto prepared = prepareModel(*backend, model); !prepared) return failWith(prepared.error());
-    Ops& ops = *backend->ops;
     const auto prompts = runtime::makeWorkloadPrompts(w, model.config().vocabSize, model.config().bos);
-
     runtime::WorkloadControl control;
     control.cancel = m_cancel.get();
-    if (auto warm = runtime::runWorkload(model, ops, runtime::fitToWorkload(runtime::OptimizationConfig::optimized(), w),
-                                         runtime::warmUpWorkload(w), prompts, control);
-        !warm) {
-        return failWith(warm.error());
+    // Backends of its own: CudaOps and CpuOps' pool are single-threaded,
+    // and the chat engine's thread is using the worker's. One serves both
+    // configs unless they ask for different ones; each is warmed up (pages
+    // the weights in, fills the caches) before anything is timed.
+    const bool shared = sameBackendChoice(request.backends[0], request.backends[1]);
+    std::array<SelectedBackend, 2> backends;
+    for (size_t side = 0; side < (shared ? 1 : 2); ++side) {
+        const std::string_view name = side == 0 ? "backend of A" : "backend of B";
+        auto backend = selectBackend(request.backends[side]);
+        if (!backend) return failWith(backend.error(), name);
+        if (auto prepared = prepareModel(*backend, model); !prepared) return failWith(prepared.error(), name);
+        backends[side] = std::move(*backend);
+        if (auto warm = runtime::runWorkload(model, *backends[side].ops,
+                                             runtime::fitToWorkload(runtime::OptimizationConfig::optimized(), w),
+                                             runtime::warmUpWorkload(w), prompts, control);
+            !warm) {
+            return failWith(warm.error());
+        }
     }
+    const auto backendOf = [&](size_t side) -> const SelectedBackend& { return backends[shared ? 0 : side]; };
 
     CompareOutcome outcome;
     outcome.modelName = request.modelName;
-    outcome.backend = QString::fromStdString(ops.description());
+    for (size_t side = 0; side < 2; ++side) {
+        outcome.backends[side] = QString::fromStdString(backendOf(side).ops->description());
+        outcome.backendNotes[side] = QString::fromStdString(backendOf(side).note);
+    }
     outcome.workload = w;
     using Clock = std::chrono::steady_clock;
     Clock::time_point lastEmit{};
@@ -51,8 +62,8 @@ void CompareWorker::run(const CompareRequest& request) {
             lastEmit = now;
             Q_EMIT progress(before + p.finished, 2 * w.requests);
         };
-        auto result = runtime::runWorkload(model, ops, runtime::fitToWorkload(request.configs[side], w), w, prompts,
-                                           control);
+        auto result = runtime::runWorkload(model, *backendOf(side).ops, runtime::fitToWorkload(request.configs[side], w),
+                                           w, prompts, control);
         if (!result) return failWith(result.error(), side == 0 ? "config A" : "config B");
         outcome.results[side] = std::move(*result);
     }

@@ -1,9 +1,11 @@
 #pragma once
 // The comparison view's worker: runs one workload under two optimization
 // configs (runtime::runWorkload) on its own QThread ("pagoda-compare"),
-// with an Engine and a backend of its own over the shared model, so the
-// chat engine, its backend and its thread are never touched. Both run on
-// the same CPU cores or GPU, which is why the view asks for idle chats.
+// with an Engine and backends of its own over the shared model (one for
+// both configs, or one each where they run on different backends: the CPU
+// against a GPU), so the chat engine, its backend and its thread are never
+// touched. They share the CPU cores or GPU with the chats, which is why the
+// view asks for idle chats.
 //
 // The view calls run() through a queued invocation and hears back through
 // the signals (value types only). Cancel with the atomic flag given at
@@ -31,12 +33,13 @@ struct CompareRequest {
     QString modelName;
     runtime::Workload workload;
     std::array<runtime::OptimizationConfig, 2> configs;  // A, B
-    BackendOptions backend;  // the app's choice (Run on), on a backend of the run's own
+    std::array<BackendOptions, 2> backends;  // where A and B run, each on a backend of the run's own
 };
 
 struct CompareOutcome {
     QString modelName;
-    QString backend;  // Ops::description() of the backend that ran both
+    std::array<QString, 2> backends;      // Ops::description() of the backends that ran A and B
+    std::array<QString, 2> backendNotes;  // how each was chosen ("cpu: chosen", "cuda: unavailable: ...; using cpu")
     runtime::Workload workload;
     std::array<runtime::WorkloadResult, 2> results;  // A, B
     int sameOutputs = 0;  // requests whose generated tokens are equal under A and B

@@ -253,6 +253,7 @@ CompareView* MainWindow::openCompareView() {
         m_compareView = new CompareView(this);
         m_compareView->setCurrentConfig(m_engine->config());
         m_compareView->setBackend(m_engine->backend());
+        m_compareView->setDevices(m_model.cudaDevices);
         m_compareView->setModel(m_model.model, m_model.name);
     }
     m_compareView->show();
@@ -409,7 +410,10 @@ void MainWindow::onModelLoaded(const ModelInfo& info) {
     m_backendLabel->setToolTip(info.backendNote);
     m_stateLabel->setText(tr("Idle"));
     setWindowTitle(tr("Pagoda — %1").arg(info.name));
-    if (m_compareView) m_compareView->setModel(info.model, info.name);
+    if (m_compareView) {
+        m_compareView->setModel(info.model, info.name);
+        m_compareView->setDevices(info.cudaDevices);
+    }
     Q_EMIT modelReady(info);
 }
 
@@ -469,25 +473,19 @@ void MainWindow::updateRunOnMenu() {
     m_runOnMenu->clear();
     delete m_runOnGroup;
     m_runOnGroup = new QActionGroup(this);
-    // Whether the saved choice is this item's (the CPU item whatever device).
-    const auto isSaved = [this](BackendChoice choice, int device) {
-        const BackendOptions saved = m_settings.backend();
-        return saved.choice == choice && (choice == BackendChoice::Cpu || saved.cudaDevice == device);
-    };
     const auto add = [&](const QString& text, BackendChoice choice, int device, bool enabled, const QString& tip) {
+        BackendOptions item;
+        item.choice = choice;
+        item.cudaDevice = device;
         QAction* action = m_runOnMenu->addAction(text);
         action->setCheckable(true);
         action->setEnabled(enabled);
-        action->setChecked(isSaved(choice, device));
+        action->setChecked(sameBackendChoice(m_settings.backend(), item));
         action->setToolTip(tip);
         action->setStatusTip(tip);
         m_runOnGroup->addAction(action);
-        connect(action, &QAction::triggered, this, [this, isSaved, choice, device] {
-            if (isSaved(choice, device)) return;
-            BackendOptions chosen;
-            chosen.choice = choice;
-            chosen.cudaDevice = device;
-            setBackend(chosen);
+        connect(action, &QAction::triggered, this, [this, item] {
+            if (!sameBackendChoice(m_settings.backend(), item)) setBackend(item);
         });
     };
     add(tr("&Automatic: the first usable GPU, else the CPU"), BackendChoice::Auto, kFirstUsableCudaDevice, true,

@@ -13,6 +13,10 @@ Result<BackendChoice> parseBackendChoice(std::string_view name) {
     return fail("unknown backend '{}' (auto, cpu or cuda)", name);
 }
 
+bool sameBackendChoice(const BackendOptions& a, const BackendOptions& b) {
+    return a.choice == b.choice && (a.choice == BackendChoice::Cpu || a.cudaDevice == b.cudaDevice);
+}
+
 namespace {
 
 // The first device listed as usable; 0 (whose probe then says why not) when

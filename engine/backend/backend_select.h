@@ -39,6 +39,11 @@ struct BackendOptions {
     int cudaDevice = kFirstUsableCudaDevice;
 };
 
+// Whether two options choose the same backend: the same choice, and for a
+// GPU the same device (the CPU's threads and where the module is looked for
+// are not compared).
+bool sameBackendChoice(const BackendOptions& a, const BackendOptions& b);
+
 struct SelectedBackend {
     std::unique_ptr<Ops> ops;
     CudaOps* cuda = nullptr;  // ops, when it is the CUDA backend

@@ -1,6 +1,7 @@
 // Tools ▸ Compare configurations… on a tiny synthetic model, offscreen: a
 // tiny workload under baseline and optimized fills the table and the chart
-// and exports; cancel; chats keep working while it runs.
+// and exports; the two on different backends; cancel; chats keep working
+// while it runs.
 
 #include <QFile>
 #include <QSettings>
@@ -115,13 +116,49 @@ private Q_SLOTS:
         QVERIFY(csvFile.open(QIODevice::ReadOnly));
         const QList<QByteArray> lines = csvFile.readAll().split('\n');
         QVERIFY(lines.size() >= 4);
-        QVERIFY(lines[0].startsWith("row,config,tok_s"));
+        QVERIFY(lines[0].startsWith("row,config,backend,tok_s"));
         QVERIFY(lines[1].startsWith("A," + formatted(kConfigA).toUtf8() + ","));
         QFile jsonFile(json);
         QVERIFY(jsonFile.open(QIODevice::ReadOnly));
         const QByteArray jsonText = jsonFile.readAll();
         QVERIFY(jsonText.contains("\"same_outputs\": 4"));
         QVERIFY(jsonText.contains("\"name\": \"B\""));
+        // Both ran where the chats run (no GPU here: the CPU).
+        QCOMPARE(outcome.backends[0], outcome.backends[1]);
+        QCOMPARE(table->item(0, CompareView::ColBackend)->text(), outcome.backends[0]);
+        QVERIFY(jsonText.contains("\"backends\": [\"" + outcome.backends[0].toUtf8() + "\", \""));
+    }
+
+    // A and B on backends of their own: the chats' choice and the CPU. With
+    // no usable GPU the first falls back to the CPU too, so the outputs
+    // agree; each side's backend is named in its row.
+    void comparesTwoBackends() {
+        runtime::Workload w;
+        w.requests = 2;
+        w.promptLength = 8;
+        w.genLength = 4;
+        w.concurrency = 2;
+        CompareView* view = openView(w);
+        view->setConfigText(1, kConfigA);
+        view->setRunOn(0, CompareView::kRunAsTheChats);
+        view->setRunOn(1, CompareView::kRunOnCpu);
+        QSignalSpy finished(view, &CompareView::finished);
+        QSignalSpy failed(view, &CompareView::failed);
+        view->run();
+        QVERIFY(QTest::qWaitFor([&] { return !finished.isEmpty() || !failed.isEmpty(); }, kTimeoutMs));
+        QVERIFY2(failed.isEmpty(), qPrintable(view->statusText()));
+        const CompareOutcome& outcome = *view->outcome();
+        QVERIFY2(outcome.backends[1].startsWith(QStringLiteral("cpu: ")), qPrintable(outcome.backends[1]));
+        QCOMPARE(outcome.backendNotes[1], QStringLiteral("cpu: chosen"));
+        QVERIFY2(outcome.backendNotes[0].startsWith(QStringLiteral("cuda")), qPrintable(outcome.backendNotes[0]));
+        QCOMPARE(view->table()->item(1, CompareView::ColBackend)->toolTip(), outcome.backendNotes[1]);
+        QCOMPARE(view->table()->item(1, CompareView::ColBackend)->text(), outcome.backends[1]);
+        QCOMPARE(outcome.results[1].generatedTokens, 8);
+        if (m_window->model().cudaDevices.devices.empty()) {
+            QCOMPARE(outcome.backends[0], outcome.backends[1]);
+            QCOMPARE(outcome.sameOutputs, 2);
+        }
+        view->setRunOn(1, CompareView::kRunAsTheChats);
     }
 
     void cancelStopsTheRunAndChatsKeepWorking() {
