@@ -1,6 +1,7 @@
 #include "app/bench/compare_bench.h"
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -107,6 +108,42 @@ std::vector<std::string> splitList(const std::string& list) {
     return items;
 }
 
+// A --backends item: auto, cpu or cuda, with ":N" for CUDA device N; the
+// CPU threads come from --threads.
+Result<BackendOptions> parseBackendItem(const std::string& item, const BackendOptions& common) {
+    BackendOptions options = common;
+    const size_t colon = item.find(':');
+    PAGODA_ASSIGN_OR_RETURN(options.choice, parseBackendChoice(item.substr(0, colon)));
+    if (colon != std::string::npos) {
+        int device = -1;
+        const std::string index = item.substr(colon + 1);
+        const auto [end, ec] = std::from_chars(index.data(), index.data() + index.size(), device);
+        if (ec != std::errc() || end != index.data() + index.size() || device < 0 || options.choice == BackendChoice::Cpu) {
+            return fail("--backends: '{}' is not auto, cpu, cuda, auto:N or cuda:N", item);
+        }
+        options.cudaDevice = device;
+    }
+    return options;
+}
+
+// A backend with the model's weights on it.
+struct BenchBackend {
+    BackendOptions options;
+    SelectedBackend selected;
+};
+
+// A row of the tables: a config on one of the backends.
+struct Row {
+    std::string name;
+    OptimizationConfig config;
+    size_t backend;  // into the backends
+};
+
+// Rows that run the same config on the same backend are run once.
+std::string rowKey(const Row& row) {
+    return fmt::format("{}|{}", row.backend, runtime::formatOptimizationConfig(row.config));
+}
+
 }  // namespace
 
 Result<void> runCompareBench(Args& args) {
@@ -121,36 +158,58 @@ Result<void> runCompareBench(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(const int64_t toggles, args.integer("toggles", 1, 0, 1));
     PAGODA_ASSIGN_OR_RETURN(const int reps, args.integer("reps", 1, 1, 100));
     const std::vector<std::string> configNames = splitList(args.value("configs").value_or("baseline,optimized"));
+    const std::vector<std::string> backendItems = splitList(args.value("backends").value_or(""));
     PAGODA_ASSIGN_OR_RETURN(const std::filesystem::path modelPath, benchModelPath(args));
     const std::optional<std::string> jsonPath = args.value("json");
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     if (configNames.empty()) return fail("--configs: no config given");
+    if (!backendItems.empty() && backendItems.size() != configNames.size()) {
+        return fail("--backends: {} backends for {} configs (one each)", backendItems.size(), configNames.size());
+    }
 
     // Every config keeps its own settings but runs in the same KV budget.
     auto withBudget = [&](OptimizationConfig c) {
         if (budgetMib > 0) c.kvBudgetBytes = uint64_t(budgetMib) << 20;
         return runtime::fitToWorkload(c, w);
     };
-    std::vector<std::pair<std::string, OptimizationConfig>> configs;
-    for (const std::string& name : configNames) {
-        PAGODA_ASSIGN_OR_RETURN(const OptimizationConfig c, runtime::parseOptimizationConfig(name));
-        configs.emplace_back(name, withBudget(c));
+    // The backends, one for every distinct choice; each config row names
+    // the one it runs on (the toggle rows run on the first config's).
+    std::vector<BenchBackend> backends;
+    std::vector<size_t> configBackend;
+    for (size_t i = 0; i < configNames.size(); ++i) {
+        BackendOptions options = backendOptions;
+        if (!backendItems.empty()) {
+            PAGODA_ASSIGN_OR_RETURN(options, parseBackendItem(backendItems[i], backendOptions));
+        }
+        const auto same = std::ranges::find_if(
+            backends, [&](const BenchBackend& b) { return sameBackendChoice(b.options, options); });
+        configBackend.push_back(size_t(same - backends.begin()));
+        if (same == backends.end()) backends.push_back({options, {}});
+    }
+    std::vector<Row> configs;
+    for (size_t i = 0; i < configNames.size(); ++i) {
+        PAGODA_ASSIGN_OR_RETURN(const OptimizationConfig c, runtime::parseOptimizationConfig(configNames[i]));
+        const std::string name = backends.size() > 1 ? configNames[i] + " @" + backendItems[i] : configNames[i];
+        configs.push_back({name, withBudget(c), configBackend[i]});
     }
 
     PAGODA_ASSIGN_OR_RETURN(auto model, Model::load(modelPath));
     const ModelConfig& mc = model->config();
     PAGODA_RETURN_IF_ERROR(runtime::checkWorkload(w, mc));
-    PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, selectBackend(backendOptions));
-    PAGODA_RETURN_IF_ERROR(prepareModel(backend, *model));
-    Ops& ops = *backend.ops;
-    const auto prompts = runtime::makeWorkloadPrompts(w, mc.vocabSize, mc.bos);
     fmt::print("model:     {} ({}, {} layers, {} heads / {} KV heads, context {})\n", modelPath.filename().string(),
                model->weightTypeName(), mc.nLayers, mc.nHeads, mc.nKvHeads, mc.contextLength);
-    fmt::print("backend:   {} ({})\n", ops.description(), backend.note);
+    bool anyCuda = false;
+    for (BenchBackend& b : backends) {
+        PAGODA_ASSIGN_OR_RETURN(b.selected, selectBackend(b.options));
+        PAGODA_RETURN_IF_ERROR(prepareModel(b.selected, *model));
+        fmt::print("backend:   {} ({})\n", b.selected.ops->description(), b.selected.note);
+        anyCuda = anyCuda || b.selected.cuda != nullptr;
+    }
+    const auto prompts = runtime::makeWorkloadPrompts(w, mc.vocabSize, mc.bos);
     fmt::print("workload:  {} requests, {} prompt tokens ({:.0f}% shared prefix), {} generated (greedy), "
                "{} clients in a closed loop; the fastest of {} rounds\n",
                w.requests, w.promptLength, 100 * w.sharedPrefix, w.genLength, w.concurrency, reps);
-    if (backend.cuda != nullptr) {
+    if (anyCuda) {
         fmt::print("note:      CUDA graphs of decode steps: compare optimized with optimized:decode-graphs=off\n");
     }
     if (mc.nKvHeads == mc.nHeads) {
@@ -158,43 +217,47 @@ Result<void> runCompareBench(Args& args) {
                    mc.nKvHeads, mc.nHeads);
     }
 
-    // Warm-up: page in the weights so the first config is not charged for it.
-    PAGODA_RETURN_IF_ERROR(runNamed(*model, ops, "warm-up", withBudget(OptimizationConfig::optimized()),
-                                    runtime::warmUpWorkload(w), prompts));
+    // Warm-up: page in the weights (fill the device's caches) so that the
+    // first config on each backend is not charged for it.
+    for (BenchBackend& b : backends) {
+        PAGODA_RETURN_IF_ERROR(runNamed(*model, *b.selected.ops, "warm-up", withBudget(OptimizationConfig::optimized()),
+                                        runtime::warmUpWorkload(w), prompts));
+    }
 
     // The rows, then each distinct config run once per repetition; rounds
     // alternate the configs, and each keeps its fastest round (the machine
     // may be shared).
-    std::vector<std::pair<std::string, OptimizationConfig>> singleRows;
+    std::vector<Row> singleRows;
     if (toggles) {
         const OptimizationConfig base = withBudget(OptimizationConfig::baseline());
-        singleRows.emplace_back("baseline", base);
+        singleRows.push_back({"baseline", base, configBackend[0]});
         for (const Toggle& t : kToggles) {
             OptimizationConfig c = base;
             t.apply(c);
-            singleRows.emplace_back(t.name, c);
+            singleRows.push_back({t.name, c, configBackend[0]});
         }
     }
-    std::map<std::string, RunResult> best;  // formatted config -> fastest run
-    std::vector<std::pair<std::string, OptimizationConfig>> distinct;
+    std::map<std::string, RunResult> best;  // rowKey -> fastest run
+    std::vector<Row> distinct;
     for (const auto* rows : {&configs, &singleRows}) {
-        for (const auto& [name, c] : *rows) {
-            if (best.try_emplace(runtime::formatOptimizationConfig(c)).second) distinct.emplace_back(name, c);
+        for (const Row& row : *rows) {
+            if (best.try_emplace(rowKey(row)).second) distinct.push_back(row);
         }
     }
     for (int rep = 0; rep < reps; ++rep) {
-        for (const auto& [name, c] : distinct) {
-            fmt::print(stderr, "round {}/{}: {}...\n", rep + 1, reps, name);
-            PAGODA_ASSIGN_OR_RETURN(RunResult r, runNamed(*model, ops, name, c, w, prompts));
-            RunResult& kept = best[runtime::formatOptimizationConfig(c)];
+        for (const Row& row : distinct) {
+            fmt::print(stderr, "round {}/{}: {}...\n", rep + 1, reps, row.name);
+            PAGODA_ASSIGN_OR_RETURN(RunResult r, runNamed(*model, *backends[row.backend].selected.ops, row.name,
+                                                         row.config, w, prompts));
+            RunResult& kept = best[rowKey(row)];
             if (rep == 0 || r.tokensPerSecond > kept.tokensPerSecond) kept = std::move(r);
         }
     }
-    auto rowsOf = [&](const std::vector<std::pair<std::string, OptimizationConfig>>& rows) {
+    auto rowsOf = [&](const std::vector<Row>& rows) {
         std::vector<RunResult> out;
-        for (const auto& [name, c] : rows) {
-            out.push_back(best[runtime::formatOptimizationConfig(c)]);
-            out.back().name = name;
+        for (const Row& row : rows) {
+            out.push_back(best[rowKey(row)]);
+            out.back().name = row.name;
         }
         return out;
     };
@@ -210,15 +273,22 @@ Result<void> runCompareBench(Args& args) {
                "requests whose tokens equal the first row's\n");
 
     if (jsonPath) {
+        // "backend": the first config's (and the toggle rows'); "backends":
+        // every one, in the order --backends first names them.
+        std::string descriptions;
+        for (const BenchBackend& b : backends) {
+            descriptions += fmt::format("{}\"{}\"", descriptions.empty() ? "" : ", ", b.selected.ops->description());
+        }
         std::ofstream out(*jsonPath);
         out << fmt::format(
-            R"({{"model": "{}", "backend": "{}", "requests": {}, "prompt_len": {}, "gen_len": {}, "concurrency": {},
- "shared_prefix": {:.3f}, "reps": {},
+            R"({{"model": "{}", "backend": "{}", "backends": [{}], "requests": {}, "prompt_len": {}, "gen_len": {},
+ "concurrency": {}, "shared_prefix": {:.3f}, "reps": {},
  "configs": {},
  "toggles": {}}}
 )",
-            modelPath.filename().string(), ops.description(), w.requests, w.promptLength, w.genLength, w.concurrency,
-            w.sharedPrefix, reps, rowsJson(named), rowsJson(single));
+            modelPath.filename().string(), backends[configBackend[0]].selected.ops->description(), descriptions,
+            w.requests, w.promptLength, w.genLength, w.concurrency, w.sharedPrefix, reps, rowsJson(named),
+            rowsJson(single));
         if (!out) return fail("cannot write '{}'", *jsonPath);
     }
     return {};
