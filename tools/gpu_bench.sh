@@ -5,7 +5,9 @@
 # roofline, prefill attention TFLOP/s at 4k and 16k) and its PyTorch peer
 # (tools/torch_peer.py, when torch with CUDA is installed), then decode of
 # 8b-gqa with Q4_K weights; between them, pagoda-cuda-microbench (the two
-# paths of quantized products by token count); last, where NVIDIA's ncu is
+# paths of quantized products by token count); then the engine end to end
+# on the CPU cores against the GPU (pagoda-bench compare --backends
+# cpu,cuda); last, where NVIDIA's ncu is
 # installed, each kernel's share of a batch-1 decode step
 # (tools/ncu_decode_summary.py). Most telling first, each under a time
 # limit, so that a hang or a short lease loses the least.
@@ -150,6 +152,15 @@ if [ ${#quick[@]} -eq 0 ]; then
     phase "decode at context 3584"
     step 150 "$build/app/bench/pagoda-bench" gpu --presets 7b,8b-gqa --batches 1,8 --context 3584 --steps 16 \
         --prefill-tokens 1 --attention-contexts 128 --graphs 1
+fi
+
+# The engine end to end (scheduler, continuous batching, paged KV) on the
+# machine's CPU cores and on the GPU, the same workload and config on both
+# (pagoda-bench compare --backends). To the log only.
+if [ ${#quick[@]} -eq 0 ]; then
+    phase "compare cpu against cuda"
+    step 120 "$build/app/bench/pagoda-bench" compare --preset small --configs optimized,optimized \
+        --backends cpu,cuda --toggles 0 --requests 32 --concurrency 8 --prompt-len 128 --gen-len 64
 fi
 
 # Where a batch-1 decode step's GPU time goes, per kernel (Nsight Compute,
