@@ -42,6 +42,28 @@ private:
     QString m_modelPath;
     std::unique_ptr<MainWindow> m_window;
 
+    // A workload of `requests` short requests from two clients.
+    static runtime::Workload shortWorkload(int requests) {
+        runtime::Workload w;
+        w.requests = requests;
+        w.promptLength = 8;
+        w.genLength = 4;
+        w.concurrency = 2;
+        return w;
+    }
+
+    // Runs the view's comparison to its end; false (and the status in the
+    // log) unless it finished.
+    static bool runToTheEnd(CompareView* view) {
+        QSignalSpy finished(view, &CompareView::finished);
+        QSignalSpy failed(view, &CompareView::failed);
+        view->run();
+        if (!view->isRunning()) return false;
+        const bool ended = QTest::qWaitFor([&] { return !finished.isEmpty() || !failed.isEmpty(); }, kTimeoutMs);
+        if (!ended || !failed.isEmpty()) qWarning("%s", qPrintable(view->statusText()));
+        return ended && failed.isEmpty() && !view->isRunning();
+    }
+
     CompareView* openView(const runtime::Workload& workload) {
         CompareView* view = m_window->openCompareView();
         view->setWorkload(workload);
@@ -76,21 +98,10 @@ private Q_SLOTS:
     void cleanupTestCase() { m_window.reset(); }
 
     void comparesTwoConfigs() {
-        runtime::Workload w;
-        w.requests = 4;
-        w.promptLength = 8;
-        w.genLength = 4;
-        w.concurrency = 2;
-        CompareView* view = openView(w);
+        CompareView* view = openView(shortWorkload(4));
         QVERIFY(view->isVisible());
         QVERIFY(!view->isModal());
-        QSignalSpy finished(view, &CompareView::finished);
-        QSignalSpy failed(view, &CompareView::failed);
-        view->run();
-        QVERIFY(view->isRunning());
-        QVERIFY(QTest::qWaitFor([&] { return !finished.isEmpty() || !failed.isEmpty(); }, kTimeoutMs));
-        QVERIFY2(failed.isEmpty(), qPrintable(view->statusText()));
-        QVERIFY(!view->isRunning());
+        QVERIFY(runToTheEnd(view));
 
         const QTableWidget* table = view->table();
         QCOMPARE(table->rowCount(), 3);
@@ -133,20 +144,11 @@ private Q_SLOTS:
     // no usable GPU the first falls back to the CPU too, so the outputs
     // agree; each side's backend is named in its row.
     void comparesTwoBackends() {
-        runtime::Workload w;
-        w.requests = 2;
-        w.promptLength = 8;
-        w.genLength = 4;
-        w.concurrency = 2;
-        CompareView* view = openView(w);
+        CompareView* view = openView(shortWorkload(2));
         view->setConfigText(1, kConfigA);
         view->setRunOn(0, CompareView::kRunAsTheChats);
         view->setRunOn(1, CompareView::kRunOnCpu);
-        QSignalSpy finished(view, &CompareView::finished);
-        QSignalSpy failed(view, &CompareView::failed);
-        view->run();
-        QVERIFY(QTest::qWaitFor([&] { return !finished.isEmpty() || !failed.isEmpty(); }, kTimeoutMs));
-        QVERIFY2(failed.isEmpty(), qPrintable(view->statusText()));
+        QVERIFY(runToTheEnd(view));
         const CompareOutcome& outcome = *view->outcome();
         QVERIFY2(outcome.backends[1].startsWith(QStringLiteral("cpu: ")), qPrintable(outcome.backends[1]));
         QCOMPARE(outcome.backendNotes[1], QStringLiteral("cpu: chosen"));
