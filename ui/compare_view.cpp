@@ -43,13 +43,14 @@ std::array<double, CompareView::ColSameOutput - CompareView::ColTokPerSec> metri
             double(r.preemptions), 100 * r.prefixHitRate};
 }
 
-const char* const kHeaders[] = {"config",         "backend",       "tok/s",   "TTFT p50 (ms)", "TTFT p95 (ms)",
-                                "ITL p50 (ms)",   "ITL p95 (ms)", "peak KV (MiB)", "peak RSS (MiB)",
-                                "max concurrent", "preemptions", "prefix hits (%)", "same output"};
-const char* const kCsvHeaders[] = {"row",        "config",     "backend",     "tok_s",       "ttft_p50_ms",
-                                   "ttft_p95_ms", "itl_p50_ms", "itl_p95_ms",  "peak_kv_mib",
-                                   "peak_rss_mib", "max_concurrent", "preemptions", "prefix_hit_pct",
-                                   "same_output"};
+const char* const kHeaders[] = {"config",        "backend",       "tok/s",          "TTFT p50 (ms)",
+                                "TTFT p95 (ms)", "ITL p50 (ms)",  "ITL p95 (ms)",   "peak KV (MiB)",
+                                "peak RSS (MiB)", "max concurrent", "preemptions", "prefix hits (%)",
+                                "same output"};
+const char* const kCsvHeaders[] = {"row",          "config",         "backend",     "tok_s",
+                                   "ttft_p50_ms",  "ttft_p95_ms",    "itl_p50_ms",  "itl_p95_ms",
+                                   "peak_kv_mib",  "peak_rss_mib",   "max_concurrent", "preemptions",
+                                   "prefix_hit_pct", "same_output"};
 static_assert(std::size(kHeaders) == CompareView::kColumns);
 static_assert(std::size(kCsvHeaders) == CompareView::kColumns + 1);
 
@@ -244,7 +245,6 @@ void CompareView::setCurrentConfig(const runtime::OptimizationConfig& config) {
 }
 
 void CompareView::setDevices(const CudaDeviceList& devices) {
-    m_devices = devices;
     for (ConfigPicker& picker : m_pickers) {
         const int chosen = picker.runOn->count() > 0 ? picker.runOn->currentData().toInt() : kRunAsTheChats;
         picker.runOn->clear();
@@ -432,8 +432,8 @@ QString CompareView::exportJson(const QString& path) const {
   {}
  ]}}
 )",
-        o.modelName.toStdString(), o.backends[0].toStdString(), o.backends[1].toStdString(), w.requests, w.promptLength, w.genLength, w.concurrency,
-        w.sharedPrefix, o.sameOutputs, runtime::workloadResultJson("A", o.results[0]),
+        o.modelName.toStdString(), o.backends[0].toStdString(), o.backends[1].toStdString(), w.requests,
+        w.promptLength, w.genLength, w.concurrency, w.sharedPrefix, o.sameOutputs, runtime::workloadResultJson("A", o.results[0]),
         runtime::workloadResultJson("B", o.results[1]));
     return writeFileAtomically(path, QByteArray::fromStdString(json));
 }

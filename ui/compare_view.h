@@ -98,7 +98,6 @@ private:
     QString m_modelName;
     runtime::OptimizationConfig m_current;
     BackendOptions m_backend;
-    CudaDeviceList m_devices;
     std::optional<CompareOutcome> m_outcome;
     bool m_running = false;
 
