@@ -195,7 +195,7 @@ void EngineWorker::runLoad(std::shared_ptr<LoadJob> job, QString path, BackendOp
     // serving on its backend while this one's weights are uploaded.
     if (loaded->model && !job->cancelled) {
         loaded->cudaDevices = listCudaDevices(backendOptions.cudaModulePaths);
-        auto backend = selectBackend(backendOptions);
+        auto backend = selectBackend(backendOptions, &loaded->cudaDevices);
         Result<void> prepared = backend ? Result<void>{} : std::unexpected(backend.error());
         if (backend && backend->cuda != nullptr) {
             Q_EMIT loadStarted(tr("Uploading the weights to the GPU"));

@@ -313,7 +313,7 @@ Result<void> runDevices(Args& args) {
     if (cuda.devices.empty()) fmt::print("cuda: unavailable: {}\n", cuda.reason);
     for (const PagodaCudaProbe& device : cuda.devices) fmt::print("{}\n", cudaDeviceLine(device));
     fmt::print("{}\n", CpuOps(options.cpu).description());
-    PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, selectBackend(options));
+    PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, selectBackend(options, &cuda));
     fmt::print("chosen: {}\n", backend.note);
     return {};
 }

@@ -21,8 +21,8 @@ namespace {
 
 // The first device listed as usable; 0 (whose probe then says why not) when
 // there is none.
-int firstUsableCudaDevice(const std::vector<std::filesystem::path>& modulePaths) {
-    for (const PagodaCudaProbe& device : listCudaDevices(modulePaths).devices) {
+int firstUsableCudaDevice(const CudaDeviceList& listed) {
+    for (const PagodaCudaProbe& device : listed.devices) {
         if (device.available) return device.deviceIndex;
     }
     return 0;
@@ -30,12 +30,14 @@ int firstUsableCudaDevice(const std::vector<std::filesystem::path>& modulePaths)
 
 }  // namespace
 
-Result<SelectedBackend> selectBackend(const BackendOptions& options) {
+Result<SelectedBackend> selectBackend(const BackendOptions& options, const CudaDeviceList* listed) {
     SelectedBackend selected;
     selected.options = options;
     if (options.choice != BackendChoice::Cpu) {
-        const int index =
-            options.cudaDevice == kFirstUsableCudaDevice ? firstUsableCudaDevice(options.cudaModulePaths) : options.cudaDevice;
+        int index = options.cudaDevice;
+        if (index == kFirstUsableCudaDevice) {
+            index = firstUsableCudaDevice(listed != nullptr ? *listed : listCudaDevices(options.cudaModulePaths));
+        }
         const CudaProbeResult probe = probeCuda(options.cudaModulePaths, index);
         // The device's index only where there is a choice of devices.
         selected.cudaName = probe.device.deviceCount > 1 || index != 0 ? fmt::format("cuda:{}", index) : "cuda";

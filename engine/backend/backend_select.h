@@ -57,7 +57,9 @@ struct SelectedBackend {
 };
 
 // Errors only for BackendChoice::Cuda without a usable device.
-Result<SelectedBackend> selectBackend(const BackendOptions& options);
+// `listed`: the caller's listCudaDevices of the same module paths, so that
+// finding the first usable device does not list them again.
+Result<SelectedBackend> selectBackend(const BackendOptions& options, const CudaDeviceList* listed = nullptr);
 
 // Makes the model's weights usable by the backend: uploads them once to the
 // device for CUDA (progress: bytes done, total); nothing for the CPU, which
