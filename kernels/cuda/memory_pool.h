@@ -14,6 +14,7 @@
 
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/status.h"
+#include "kernels/format_bytes.h"
 
 namespace pagoda::cuda {
 
@@ -26,9 +27,6 @@ public:
     // Device memory free and total, as cudaMemGetInfo reports it.
     virtual void memoryInfo(uint64_t& freeBytes, uint64_t& totalBytes) = 0;
 };
-
-// "1.50 GiB", "512 B"
-std::string formatBytes(uint64_t bytes);
 
 class MemoryPool final : public BufferOwner {
 public:

@@ -155,12 +155,5 @@ TEST(MemoryPool, ZeroBytesIsAnEmptyBufferAndMovesTransferOwnership) {
     EXPECT_EQ(pool.accounting().inUseTotal(), 0u);
 }
 
-TEST(MemoryPool, FormatsBytes) {
-    EXPECT_EQ(formatBytes(0), "0 B");
-    EXPECT_EQ(formatBytes(1023), "1023 B");
-    EXPECT_EQ(formatBytes(1536), "1.50 KiB");
-    EXPECT_EQ(formatBytes(uint64_t(13) << 30), "13.00 GiB");
-}
-
 }  // namespace
 }  // namespace pagoda::cuda
