@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "engine/cache/kv_budget.h"
 #include "engine/kv/kv_cache.h"
 #include "engine/transformer/transformer.h"
 
@@ -48,6 +49,11 @@ Result<std::unique_ptr<ActivationMemory>> CpuOps::allocateActivations(size_t flo
 
 Result<std::unique_ptr<KvStorage>> CpuOps::createKvStorage(const KvLayout& layout) {
     return createHostKvStorage(layout);
+}
+
+Result<uint64_t> CpuOps::kvMemoryAvailable() {
+    if (m_kvMemoryLimit) return *m_kvMemoryLimit;
+    return resolveKvBudget({0, 0.5});
 }
 
 Result<std::span<const float>> CpuOps::readBack(const float* data, size_t n, std::vector<float>&) {

@@ -25,6 +25,10 @@ public:
 
     Result<std::unique_ptr<ActivationMemory>> allocateActivations(size_t floats) override;
     Result<std::unique_ptr<KvStorage>> createKvStorage(const KvLayout& layout) override;
+    // Half of MemAvailable, or the limit when one is set (a host shared with
+    // other work; tests).
+    Result<uint64_t> kvMemoryAvailable() override;
+    void setKvMemoryLimit(std::optional<uint64_t> bytes) { m_kvMemoryLimit = bytes; }
     Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) override;
     uint64_t scratchBytes() const override { return m_attentionWorkspace.capacity(); }
     void setInt8Decode(bool on) override { m_context.quantizedDecode = on; }
@@ -48,6 +52,7 @@ private:
     std::unique_ptr<cpu::ThreadPool> m_pool;
     cpu::CpuContext m_context;
     cpu::AttentionWorkspace m_attentionWorkspace;
+    std::optional<uint64_t> m_kvMemoryLimit;
 };
 
 }  // namespace pagoda

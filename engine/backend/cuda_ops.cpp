@@ -11,6 +11,11 @@
 namespace pagoda {
 namespace {
 
+// The automatic KV pool takes 90% of the device's free memory (TensorRT-LLM's
+// default free_gpu_memory_fraction) less this, for the activations and
+// workspace allocated after it.
+constexpr uint64_t kKvActivationHeadroom = 1ull << 30;
+
 Result<void> toResult(const cuda::Status& status) {
     if (status.ok()) return {};
     return fail("{}", status.message());
@@ -101,6 +106,15 @@ Result<std::unique_ptr<KvStorage>> CudaOps::createKvStorage(const KvLayout& layo
     PAGODA_RETURN_IF_ERROR(toResult(m_backend->createKvPool(
         {layout.nLayers, layout.nKvHeads, layout.headDim, layout.blockSize, layout.numBlocks})));
     return std::make_unique<CudaKvStorage>(*this, layout, m_kvGeneration);
+}
+
+Result<uint64_t> CudaOps::kvMemoryAvailable() {
+    const cuda::MemoryAccounting m = m_backend->memory();
+    // The device's free memory, what our pool holds unused, and the current
+    // KV pool, which createKvPool frees before it allocates the next.
+    const uint64_t free = m.deviceFree + m.cached + m.inUseBy(cuda::MemoryUse::KvCache);
+    const uint64_t share = free / 10 * 9;
+    return share > kKvActivationHeadroom ? share - kKvActivationHeadroom : 0;
 }
 
 Result<void> CudaOps::checkPool(const KvStorage& storage) const {

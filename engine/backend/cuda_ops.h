@@ -33,6 +33,7 @@ public:
 
     Result<std::unique_ptr<ActivationMemory>> allocateActivations(size_t floats) override;
     Result<std::unique_ptr<KvStorage>> createKvStorage(const KvLayout& layout) override;
+    Result<uint64_t> kvMemoryAvailable() override;
     Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) override;
     void setInt8Decode(bool on) override;
     void setDependentLaunch(bool on) override;

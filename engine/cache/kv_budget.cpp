@@ -35,6 +35,14 @@ Result<KvLayout> kvLayoutForBudget(KvLayout dims, uint64_t budgetBytes) {
     return dims;
 }
 
+AutoKvBudget autoKvBudget(uint64_t bytesPerBlock, int blockSize, int contextLength, uint64_t availableBytes) {
+    const uint64_t tokens = uint64_t(std::max(contextLength, 1)) * kAutoKvContexts;
+    const uint64_t block = uint64_t(std::max(blockSize, 1));
+    const uint64_t wanted = (tokens + block - 1) / block * bytesPerBlock;
+    if (wanted <= availableBytes) return {wanted, false};
+    return {bytesPerBlock > 0 ? availableBytes / bytesPerBlock * bytesPerBlock : 0, true};
+}
+
 Result<uint64_t> parseMemAvailable(std::string_view meminfo) {
     constexpr std::string_view kKey = "MemAvailable:";
     size_t at = meminfo.starts_with(kKey) ? 0 : meminfo.find("\nMemAvailable:");

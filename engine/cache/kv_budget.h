@@ -1,7 +1,8 @@
 #pragma once
 // Geometry of the paged KV pool from a memory budget: how many blocks of a
 // model's K and V (every layer) fit in a number of bytes, or in a fraction
-// of the host memory available now (/proc/meminfo MemAvailable).
+// of the host memory available now (/proc/meminfo MemAvailable); and the
+// automatic budget, sized from the model and the memory available.
 
 #include <cstdint>
 #include <string_view>
@@ -20,6 +21,20 @@ struct KvBudget {
 // Errors on bad dims (layers, KV heads, head dim positive; block size 8, 16
 // or 32; F16 or F32) and when the budget holds no block.
 Result<KvLayout> kvLayoutForBudget(KvLayout dims, uint64_t budgetBytes);
+
+// The automatic budget aims at room for this many sequences at the model's
+// full context (a few chats, each able to reach the model's limit).
+constexpr int kAutoKvContexts = 4;
+
+struct AutoKvBudget {
+    uint64_t bytes = 0;
+    bool limitedByMemory = false;  // availableBytes, not the contexts, set the size
+};
+
+// Whole blocks for kAutoKvContexts x contextLength tokens, or the whole
+// blocks availableBytes holds when that is less. bytesPerBlock: K and V of
+// every layer for blockSize tokens.
+AutoKvBudget autoKvBudget(uint64_t bytesPerBlock, int blockSize, int contextLength, uint64_t availableBytes);
 
 // budget.bytes, or budget.fractionOfAvailable of availableHostMemory().
 Result<uint64_t> resolveKvBudget(const KvBudget& budget);

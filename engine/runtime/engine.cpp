@@ -1,6 +1,7 @@
 #include "engine/runtime/engine.h"
 
 #include <algorithm>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -57,6 +58,7 @@ Result<RequestId> Engine::submit(Request request) {
         ++m_rejected;
         return fail("overloaded: {} requests waiting (limit {}); retry later", waiting, m_options.maxWaiting);
     }
+    if (!m_noCachePublished.empty()) return fail("{}; reconfigure the engine", m_noCachePublished);
     if (int(request.promptTokens.size()) > m_contextLimitPublished) {
         return fail("prompt of {} tokens exceeds the context limit of {} tokens", request.promptTokens.size(),
                     m_contextLimitPublished);
@@ -110,19 +112,61 @@ std::string Engine::trace() const {
 
 // --- the engine thread ---
 
+Result<std::unique_ptr<KvCache>> Engine::makeCache(const OptimizationConfig& config) {
+    const ModelConfig& model = m_model.config();
+    uint64_t available = std::numeric_limits<uint64_t>::max();
+    if (config.kvBudgetBytes == kAutoKvBudget) {
+        auto memory = m_ops.kvMemoryAvailable();
+        if (!memory) return std::unexpected(withContext("automatic KV budget", memory.error()));
+        available = *memory;
+    }
+    const KvBudgetChoice budget = kvBudgetFor(config, model, available);
+    const std::string described = describeKvBudget(budget, config, model);
+    auto layout = kvLayoutFor(config, model, budget.bytes);
+    if (!layout) return std::unexpected(withContext("KV budget " + described, layout.error()));
+    PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(*layout, blockManagerConfigFor(config, model), &m_ops));
+    m_kvBudget = described;
+    return cache;
+}
+
+Result<void> Engine::rebuildCache(const OptimizationConfig& config) {
+    if (m_cache) {
+        const BlockStats old = m_cache->blocks().stats();
+        for (int c = 0; c < kEvictionCauses; ++c) m_evictionsBefore[size_t(c)] += old.evictions[size_t(c)];
+        m_counters.preemptions += m_scheduler.dropAllRunning();
+        ++m_counters.cacheRebuilds;
+        m_cache.reset();
+    }
+    auto cache = makeCache(config);
+    if (cache) {
+        m_cache = std::move(*cache);
+        return {};
+    }
+    if (m_transformer) {  // a config is in effect: make its cache again
+        if (auto previous = makeCache(m_config)) {
+            m_cache = std::move(*previous);
+        } else {
+            m_kvBudget = "no KV cache: " + previous.error().message;
+            logger("engine")->error("{}", m_kvBudget);
+        }
+    }
+    return std::unexpected(cache.error());
+}
+
+void Engine::updateContextLimit() {
+    m_contextLimit = computeContextLimit();
+    std::lock_guard lock(m_inboxMutex);
+    m_contextLimitPublished = m_contextLimit;
+    m_noCachePublished = m_cache ? std::string() : m_kvBudget;
+}
+
 Result<void> Engine::applyConfig(const OptimizationConfig& config) {
     const ModelConfig& model = m_model.config();
     if (!m_cache || needsCacheRebuild(m_config, config)) {
-        // The new cache is made first, so a failure leaves the old one working.
-        PAGODA_ASSIGN_OR_RETURN(const KvLayout layout, kvLayoutFor(config, model));
-        PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(layout, blockManagerConfigFor(config, model), &m_ops));
-        if (m_cache) {
-            const BlockStats old = m_cache->blocks().stats();
-            for (int c = 0; c < kEvictionCauses; ++c) m_evictionsBefore[size_t(c)] += old.evictions[size_t(c)];
-            m_counters.preemptions += m_scheduler.dropAllRunning();
-            ++m_counters.cacheRebuilds;
+        if (auto rebuilt = rebuildCache(config); !rebuilt) {
+            updateContextLimit();
+            return rebuilt;
         }
-        m_cache = std::move(cache);
     }
     const TransformerOptions options{config.attention, !config.groupedKv, slidingWindowFor(config, model),
                                      config.decodeGraphs};
@@ -135,13 +179,12 @@ Result<void> Engine::applyConfig(const OptimizationConfig& config) {
     }
     m_scheduler.setLimits({config.batching, config.maxBatch, config.maxBatchTokens});
     m_config = config;
-    m_contextLimit = computeContextLimit();
-    std::lock_guard lock(m_inboxMutex);
-    m_contextLimitPublished = m_contextLimit;
+    updateContextLimit();
     return {};
 }
 
 int Engine::computeContextLimit() const {
+    if (!m_cache) return 0;
     const BlockManager& blocks = m_cache->blocks();
     const int context = m_model.config().contextLength;
     if (blocks.config().allocation == KvAllocation::Contiguous) return context;
@@ -170,6 +213,7 @@ bool Engine::step() {
         }
     }
     for (auto& s : submissions) m_scheduler.enqueue(std::move(s));
+    if (!m_cache) return failWithoutCache();
     for (RequestId id : cancels) {
         if (auto s = m_scheduler.take(id, *m_cache)) complete(std::move(s), FinishReason::Cancelled);
     }
@@ -226,6 +270,14 @@ bool Engine::step() {
     std::lock_guard lock(m_inboxMutex);
     m_waitingPublished = int(m_scheduler.waiting().size());
     return !m_scheduler.idle() || !m_submissions.empty() || !m_cancels.empty() || m_newConfig;
+}
+
+bool Engine::failWithoutCache() {
+    for (auto& s : m_scheduler.takeAllWaiting()) complete(std::move(s), FinishReason::Error, m_kvBudget);
+    publish(nullptr);
+    std::lock_guard lock(m_inboxMutex);
+    m_waitingPublished = 0;
+    return !m_submissions.empty() || !m_cancels.empty() || m_newConfig;
 }
 
 void Engine::runUntilIdle() {
@@ -351,15 +403,19 @@ void Engine::publish(const StepMetrics* step) {
         m_memorySampled = now;
         m_counters.peakHostRssBytes = std::max(m_counters.peakHostRssBytes, m_rss);
     }
-    const BlockManager& blocks = m_cache->blocks();
     StatsSnapshot s;
     s.config = m_config;
     s.contextLimit = m_contextLimit;
-    s.kv.allocation = blocks.config().allocation;
-    s.kv.blockSize = blocks.config().blockSize;
-    s.kv.bytesPerBlock = m_cache->layout().bytesPerBlock();
-    s.kv.blocks = blocks.stats();
-    s.kv.blockMap = blocks.blockMap();
+    s.kv.budget = m_kvBudget;
+    if (m_cache) {
+        const BlockManager& blocks = m_cache->blocks();
+        s.kv.allocation = blocks.config().allocation;
+        s.kv.blockSize = blocks.config().blockSize;
+        s.kv.bytesPerBlock = m_cache->layout().bytesPerBlock();
+        s.kv.blocks = blocks.stats();
+        s.kv.blockMap = blocks.blockMap();
+        s.memory.kvPoolBytes = m_cache->layout().bytes();
+    }
     for (int c = 0; c < kEvictionCauses; ++c) {
         m_counters.evictions[size_t(c)] = m_evictionsBefore[size_t(c)] + s.kv.blocks.evictions[size_t(c)];
     }
@@ -367,7 +423,6 @@ void Engine::publish(const StepMetrics* step) {
     s.running = int(m_scheduler.running().size());
     s.waiting = int(m_scheduler.waiting().size());
     s.memory.weightsBytes = m_model.weightBytes();
-    s.memory.kvPoolBytes = m_cache->layout().bytes();
     s.memory.kvUsedBytes = uint64_t(s.kv.blocks.blocksUsed) * s.kv.bytesPerBlock;
     s.memory.workspaceBytes = m_transformer->workspaceBytes();
     s.memory.hostRssBytes = m_rss;
@@ -408,6 +463,7 @@ void Engine::publish(const StepMetrics* step) {
 }
 
 Result<void> Engine::validate() const {
+    if (!m_cache) return fail("{}", m_kvBudget);
     const BlockManager& blocks = m_cache->blocks();
     PAGODA_RETURN_IF_ERROR(blocks.validate());
     for (const auto& s : m_scheduler.running()) {

@@ -84,7 +84,20 @@ private:
     Engine(const Model& model, Ops& ops, EngineEvents* events, const EngineOptions& options);
 
     Result<void> applyConfig(const OptimizationConfig& config);
+    // Replaces the cache with one for `config`, the old one released first
+    // (a device holds one pool; an automatic budget counts its memory).
+    // When that fails, a cache for the config in effect is made again; only
+    // if that fails too is the engine left without a cache.
+    Result<void> rebuildCache(const OptimizationConfig& config);
+    // A cache sized by config's budget (automatic: within what the backend's
+    // memory allows now); sets m_kvBudget.
+    Result<std::unique_ptr<KvCache>> makeCache(const OptimizationConfig& config);
+    // Publishes the context limit of the cache now (0 without one).
+    void updateContextLimit();
     int computeContextLimit() const;
+    // Without a cache: fails every waiting request with m_kvBudget; returns
+    // whether commands remain.
+    bool failWithoutCache();
     void sample(const StepPlan& plan, std::span<const float> logits);
     // Finishes every sequence of the batch with the error (nothing to sample).
     void failBatch(const StepPlan& plan, const Error& error);
@@ -104,7 +117,8 @@ private:
 
     // Engine thread only.
     OptimizationConfig m_config;
-    std::unique_ptr<KvCache> m_cache;
+    std::unique_ptr<KvCache> m_cache;  // null only after a rebuild and its fallback both failed
+    std::string m_kvBudget;            // KvStats::budget
     std::unique_ptr<Transformer> m_transformer;
     Scheduler m_scheduler;
     ForwardBatch m_batch;
@@ -126,6 +140,7 @@ private:
     RequestId m_nextId = 0;
     int m_waitingPublished = 0;
     int m_contextLimitPublished = 0;
+    std::string m_noCachePublished;  // why there is no cache; empty with one
     int64_t m_submitted = 0;
     int64_t m_rejected = 0;
 

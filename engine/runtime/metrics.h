@@ -84,6 +84,8 @@ struct MemoryStats {
 };
 
 struct KvStats {
+    // How the pool was sized (describeKvBudget), or why there is none.
+    std::string budget;
     KvAllocation allocation = KvAllocation::Paged;
     int blockSize = 0;
     uint64_t bytesPerBlock = 0;

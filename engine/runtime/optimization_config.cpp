@@ -1,12 +1,15 @@
 #include "engine/runtime/optimization_config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <initializer_list>
+#include <limits>
 
 #include <fmt/format.h>
 
 #include "engine/cache/kv_budget.h"
 #include "engine/model/model_config.h"
+#include "kernels/format_bytes.h"
 
 namespace pagoda::runtime {
 namespace {
@@ -62,6 +65,8 @@ Result<void> applyKey(OptimizationConfig& c, std::string_view key, std::string_v
     } else if (key == "kv-type") {
         PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"f16", "f32"}));
         c.kvType = i == 0 ? DType::F16 : DType::F32;
+    } else if (key == "kv-budget-mib" && value == "auto") {
+        c.kvBudgetBytes = kAutoKvBudget;
     } else {
         PAGODA_ASSIGN_OR_RETURN(const int64_t n, parseInteger(key, value));
         if (n < -1 || n > (int64_t(1) << 30)) return fail("config key '{}': {} out of range", key, n);
@@ -120,14 +125,40 @@ int slidingWindowFor(const OptimizationConfig& config, const ModelConfig& model)
     return config.slidingWindow >= 0 ? config.slidingWindow : model.slidingWindow;
 }
 
-Result<KvLayout> kvLayoutFor(const OptimizationConfig& config, const ModelConfig& model) {
+namespace {
+
+KvLayout kvDims(const OptimizationConfig& config, const ModelConfig& model) {
     KvLayout dims;
     dims.nLayers = model.nLayers;
     dims.nKvHeads = model.nKvHeads;
     dims.headDim = model.headDim;
     dims.blockSize = config.blockSize;
     dims.type = config.kvType;
-    return kvLayoutForBudget(dims, config.kvBudgetBytes);
+    return dims;
+}
+
+
+}  // namespace
+
+KvBudgetChoice kvBudgetFor(const OptimizationConfig& config, const ModelConfig& model, uint64_t availableBytes) {
+    if (config.kvBudgetBytes != kAutoKvBudget) return {config.kvBudgetBytes, false, false};
+    const AutoKvBudget budget = autoKvBudget(kvDims(config, model).bytesPerBlock(), config.blockSize,
+                                             model.contextLength, availableBytes);
+    return {budget.bytes, true, budget.limitedByMemory, availableBytes};
+}
+
+std::string describeKvBudget(const KvBudgetChoice& budget, const OptimizationConfig& config,
+                             const ModelConfig& model) {
+    if (!budget.automatic) return "set: " + formatBytes(budget.bytes);
+    const std::string contexts = fmt::format("{} contexts of {} tokens", kAutoKvContexts, model.contextLength);
+    if (!budget.limitedByMemory) return fmt::format("auto: {}, {}", contexts, formatBytes(budget.bytes));
+    const uint64_t wanted = kvBudgetFor(config, model, std::numeric_limits<uint64_t>::max()).bytes;
+    return fmt::format("auto: {}, what memory allows ({} available; {} need {})", formatBytes(budget.bytes),
+                       formatBytes(budget.availableBytes), contexts, formatBytes(wanted));
+}
+
+Result<KvLayout> kvLayoutFor(const OptimizationConfig& config, const ModelConfig& model, uint64_t budgetBytes) {
+    return kvLayoutForBudget(kvDims(config, model), budgetBytes);
 }
 
 BlockManagerConfig blockManagerConfigFor(const OptimizationConfig& config, const ModelConfig& model) {
@@ -151,7 +182,8 @@ Result<void> validateConfig(const OptimizationConfig& config, const ModelConfig&
     if (config.prefixCaching && config.kvAllocation == KvAllocation::Contiguous) {
         return fail("prefix caching needs paged KV allocation, not contiguous");
     }
-    PAGODA_ASSIGN_OR_RETURN(const KvLayout layout, kvLayoutFor(config, model));
+    const KvBudgetChoice budget = kvBudgetFor(config, model, std::numeric_limits<uint64_t>::max());
+    PAGODA_ASSIGN_OR_RETURN(const KvLayout layout, kvLayoutFor(config, model, budget.bytes));
     BlockManagerConfig manager = blockManagerConfigFor(config, model);
     manager.numBlocks = layout.numBlocks;
     PAGODA_RETURN_IF_ERROR(BlockManager::create(manager));
@@ -191,7 +223,8 @@ std::string formatOptimizationConfig(const OptimizationConfig& c) {
         batchingModeName(c.batching), paged ? "paged" : "contiguous", flash ? "flash" : "naive",
         c.groupedKv ? "grouped" : "expanded", c.prefixCaching ? "on" : "off", c.decodeGraphs ? "on" : "off",
         c.int8Decode ? "on" : "off", c.dependentLaunch ? "on" : "off", evictionPolicyName(c.eviction), c.blockSize,
-        c.maxBatch, c.maxBatchTokens, c.kvBudgetBytes >> 20, c.slidingWindow, c.kvType == DType::F32 ? "f32" : "f16");
+        c.maxBatch, c.maxBatchTokens,
+        c.kvBudgetBytes == kAutoKvBudget ? std::string("auto") : std::to_string(c.kvBudgetBytes >> 20), c.slidingWindow, c.kvType == DType::F32 ? "f32" : "f16");
 }
 
 }  // namespace pagoda::runtime

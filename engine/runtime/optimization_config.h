@@ -28,6 +28,11 @@ enum class BatchingMode {
 
 std::string_view batchingModeName(BatchingMode mode);  // "continuous", "static", "sequential"
 
+// OptimizationConfig::kvBudgetBytes: sized when the cache is made, for
+// kAutoKvContexts sequences at the model's full context or what the
+// backend's memory allows (kv_budget.h autoKvBudget, Ops::kvMemoryAvailable).
+constexpr uint64_t kAutoKvBudget = 0;
+
 struct OptimizationConfig {
     BatchingMode batching = BatchingMode::Continuous;
     KvAllocation kvAllocation = KvAllocation::Paged;
@@ -48,7 +53,7 @@ struct OptimizationConfig {
     int blockSize = 16;                   // tokens per KV block: 8, 16 or 32
     int maxBatch = 16;                    // running sequences at most
     int maxBatchTokens = 256;             // tokens per step (decode tokens + prefill chunks), >= maxBatch
-    uint64_t kvBudgetBytes = 256u << 20;  // K and V of every layer
+    uint64_t kvBudgetBytes = kAutoKvBudget;  // K and V of every layer
     int slidingWindow = -1;               // < 0: the model's; 0: full attention; W: the last W positions
     DType kvType = DType::F16;            // F16 or F32
 
@@ -69,21 +74,36 @@ bool needsCacheRebuild(const OptimizationConfig& from, const OptimizationConfig&
 
 // The attention window in effect: the override, else the model's.
 int slidingWindowFor(const OptimizationConfig& config, const ModelConfig& model);
-// Pool geometry (the most blocks of config.blockSize the budget holds) and
+// The budget of a KV cache for `config` in bytes: config.kvBudgetBytes, or
+// the automatic budget within availableBytes.
+struct KvBudgetChoice {
+    uint64_t bytes = 0;
+    bool automatic = false;
+    bool limitedByMemory = false;  // automatic, and less than kAutoKvContexts full contexts
+    uint64_t availableBytes = 0;   // what the automatic budget was bounded by
+};
+KvBudgetChoice kvBudgetFor(const OptimizationConfig& config, const ModelConfig& model, uint64_t availableBytes);
+// "auto: 4 contexts of 8192 tokens, 4.00 GiB", "auto: 2.10 GiB, what memory
+// allows (2.11 GiB available; 4 contexts of 8192 tokens need 4.00 GiB)",
+// "set: 256.00 MiB".
+std::string describeKvBudget(const KvBudgetChoice& budget, const OptimizationConfig& config, const ModelConfig& model);
+// Pool geometry (the most blocks of config.blockSize budgetBytes holds) and
 // block manager settings of a KV cache for `config`; errors when the budget
 // holds no block.
-Result<KvLayout> kvLayoutFor(const OptimizationConfig& config, const ModelConfig& model);
+Result<KvLayout> kvLayoutFor(const OptimizationConfig& config, const ModelConfig& model, uint64_t budgetBytes);
 BlockManagerConfig blockManagerConfigFor(const OptimizationConfig& config, const ModelConfig& model);
 
 // Errors name the offending field and value (block size, batch limits,
-// prefix caching with contiguous KV, a budget that holds no sequence).
+// prefix caching with contiguous KV, a budget that holds no sequence). An
+// automatic budget is checked at its aim; the memory it gets is known only
+// when the cache is made.
 Result<void> validateConfig(const OptimizationConfig& config, const ModelConfig& model);
 
 // "preset[:key=value]...", preset baseline or optimized; keys: batching
 // (continuous|static|sequential), kv (paged|contiguous), attention
 // (flash|naive), gqa (grouped|expanded), prefix (on|off), decode-graphs
 // (on|off), int8-decode (on|off), dependent-launch (on|off), eviction
-// (lru|fifo), block-size, max-batch, max-batch-tokens, kv-budget-mib,
+// (lru|fifo), block-size, max-batch, max-batch-tokens, kv-budget-mib (N|auto),
 // window, kv-type (f16|f32). Example: "optimized:batching=static:prefix=off".
 Result<OptimizationConfig> parseOptimizationConfig(std::string_view spec);
 // The same syntax, every key spelled out (parses back to `config`; the

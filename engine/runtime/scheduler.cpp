@@ -1,6 +1,7 @@
 #include "engine/runtime/scheduler.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace pagoda::runtime {
 namespace {
@@ -220,5 +221,7 @@ int Scheduler::dropAllRunning() {
     }
     return n;
 }
+
+std::vector<std::unique_ptr<Sequence>> Scheduler::takeAllWaiting() { return std::exchange(m_waiting, {}); }
 
 }  // namespace pagoda::runtime

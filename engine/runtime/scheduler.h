@@ -77,6 +77,8 @@ public:
     // dropped with the cache being replaced (nothing is released). Returns
     // how many there were.
     int dropAllRunning();
+    // Removes every waiting sequence (they hold no KV blocks).
+    std::vector<std::unique_ptr<Sequence>> takeAllWaiting();
 
     std::span<const std::unique_ptr<Sequence>> waiting() const { return m_waiting; }
     std::span<const std::unique_ptr<Sequence>> running() const { return m_running; }

@@ -1,7 +1,7 @@
 // Engine behaviour on a tiny synthetic model: request validation, load
 // shedding, text and stop strings, cancellation mid-prefill and mid-decode,
-// the three batching modes, context overflow policies, prefix reuse and
-// reconfiguration while requests run.
+// the three batching modes, context overflow policies, prefix reuse,
+// reconfiguration while requests run, and the automatic KV budget.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -320,6 +320,92 @@ TEST_F(EngineTest, PriorityRunsFirst) {
     engine->runUntilIdle();
     EXPECT_LT(onlyFinish(highId).stats.totalSeconds, onlyFinish(lowId).stats.totalSeconds);
     EXPECT_GT(onlyFinish(lowId).stats.queueSeconds, onlyFinish(highId).stats.queueSeconds);
+}
+
+// tiny: 2 (K, V) x 2 layers x 2 KV heads x 16 dims x 4 bytes (f32) per token
+constexpr uint64_t kTinyBytesPerToken = 2 * 2 * 2 * 16 * 4;
+
+OptimizationConfig automaticBudget() {
+    OptimizationConfig c = testConfig();
+    c.kvBudgetBytes = kAutoKvBudget;
+    return c;
+}
+
+TEST_F(EngineTest, AutomaticBudgetHoldsFourContextsOrWhatMemoryAllows) {
+    auto engine = makeEngine(automaticBudget());
+    StatsSnapshot stats = engine->snapshot();
+    EXPECT_EQ(stats.memory.kvPoolBytes, 4 * 256 * kTinyBytesPerToken);
+    EXPECT_EQ(stats.contextLimit, 256);
+    EXPECT_EQ(stats.kv.budget, "auto: 4 contexts of 256 tokens, 512.00 KiB");
+
+    m_ops.setKvMemoryLimit(100 * kTinyBytesPerToken);
+    auto limited = makeEngine(automaticBudget());
+    stats = limited->snapshot();
+    EXPECT_EQ(stats.memory.kvPoolBytes, 96 * kTinyBytesPerToken);  // 6 whole blocks
+    EXPECT_GT(stats.contextLimit, 0);
+    EXPECT_LE(stats.contextLimit, 96);
+    EXPECT_EQ(stats.kv.budget, "auto: 48.00 KiB, what memory allows (50.00 KiB available; 4 contexts of 256 tokens need "
+              "512.00 KiB)");
+    const RequestId id = submit(*limited, greedyRequest(randomTokens(20, m_rng), 8));
+    limited->runUntilIdle();
+    EXPECT_EQ(onlyFinish(id).reason, FinishReason::Length);
+}
+
+// A rebuild that fails (here: the automatic budget finds no memory) makes
+// the cache of the config in effect again; the running requests are
+// recomputed there and finish as they would have.
+TEST_F(EngineTest, FailedRebuildFallsBackToTheConfigInEffect) {
+    std::vector<int32_t> prompt = randomTokens(30, m_rng);
+    std::vector<int32_t> expected;
+    {
+        Recorder events;
+        auto alone = makeEngine(testConfig(), events);
+        const RequestId id = submit(*alone, greedyRequest(prompt, 12));
+        alone->runUntilIdle();
+        expected = events.tokens(id);
+    }
+    auto engine = makeEngine(testConfig());
+    const RequestId id = submit(*engine, greedyRequest(prompt, 12));
+    for (int i = 0; i < 4; ++i) engine->step();
+    m_ops.setKvMemoryLimit(100);  // less than a block
+    ASSERT_TRUE(engine->reconfigure(automaticBudget()));  // checked at its aim, which fits
+    engine->runUntilIdle();
+    const StatsSnapshot stats = engine->snapshot();
+    EXPECT_EQ(stats.config, testConfig());
+    EXPECT_EQ(stats.kv.budget, "set: 2.00 MiB");  // 256 blocks
+    EXPECT_EQ(onlyFinish(id).reason, FinishReason::Length);
+    EXPECT_EQ(onlyFinish(id).stats.preemptions, 1);
+    EXPECT_EQ(m_events.tokens(id), expected);
+    EXPECT_TRUE(engine->validate());
+}
+
+// When the fallback fails too, the engine has no cache: requests fail with
+// the reason, none is lost or left waiting, and a reconfigure that fits
+// brings it back.
+TEST_F(EngineTest, WithoutACacheEveryRequestFailsWithTheReason) {
+    auto engine = makeEngine(automaticBudget());
+    const RequestId running = submit(*engine, greedyRequest(randomTokens(30, m_rng), 50));
+    for (int i = 0; i < 3; ++i) engine->step();
+    m_ops.setKvMemoryLimit(100);
+    OptimizationConfig larger = automaticBudget();
+    larger.blockSize = 32;
+    ASSERT_TRUE(engine->reconfigure(larger));
+    engine->runUntilIdle();
+    EXPECT_EQ(onlyFinish(running).reason, FinishReason::Error);
+    EXPECT_THAT(onlyFinish(running).message, HasSubstr("no KV cache: KV budget auto: 0 B, what memory allows (100 B available;"));
+    EXPECT_THAT(engine->submit(greedyRequest({1, 2}, 4)).error().message,
+                HasSubstr("; reconfigure the engine"));
+    EXPECT_EQ(engine->snapshot().memory.kvPoolBytes, 0u);
+    EXPECT_THAT(engine->validate().error().message, HasSubstr("no KV cache"));
+
+    m_ops.setKvMemoryLimit(std::nullopt);
+    ASSERT_TRUE(engine->reconfigure(larger));
+    engine->step();
+    const RequestId again = submit(*engine, greedyRequest(randomTokens(20, m_rng), 5));
+    engine->runUntilIdle();
+    EXPECT_EQ(onlyFinish(again).reason, FinishReason::Length);
+    EXPECT_EQ(engine->snapshot().config, larger);
+    EXPECT_TRUE(engine->validate());
 }
 
 }  // namespace

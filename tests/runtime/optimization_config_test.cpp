@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "engine/cache/kv_budget.h"
+#include "kernels/format_bytes.h"
 #include "runtime_test_util.h"
 
 namespace pagoda::runtime::testing {
@@ -83,6 +85,48 @@ TEST(OptimizationConfig, ValidationAgainstTheModel) {
     EXPECT_THAT(validateConfig(c, model).error().message, HasSubstr("max batch 0"));
 }
 
+TEST(OptimizationConfig, AutomaticBudgetIsTheDefaultAndParses) {
+    EXPECT_EQ(OptimizationConfig::optimized().kvBudgetBytes, kAutoKvBudget);
+    EXPECT_EQ(OptimizationConfig::baseline().kvBudgetBytes, kAutoKvBudget);
+    auto c = parseOptimizationConfig("optimized:kv-budget-mib=64:kv-budget-mib=auto");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->kvBudgetBytes, kAutoKvBudget);
+    EXPECT_THAT(formatOptimizationConfig(*c), HasSubstr(":kv-budget-mib=auto:"));
+    EXPECT_EQ(*parseOptimizationConfig(formatOptimizationConfig(*c)), *c);
+    EXPECT_THAT(parseOptimizationConfig("optimized:kv-budget-mib=0").error().message, HasSubstr("outside [1, 2^24]"));
+}
+
+TEST(OptimizationConfig, AutomaticBudgetHoldsFourContextsOrWhatMemoryAllows) {
+    TestModel m = tinyModel(256);
+    ModelConfig model = m.model->config();
+    model.contextLength = 1000;
+    OptimizationConfig c = OptimizationConfig::optimized();
+    c.kvType = DType::F32;
+    const uint64_t perToken = 2ull * model.nLayers * model.nKvHeads * model.headDim * 4;  // K and V, f32
+    const uint64_t perBlock = perToken * 16;
+    const uint64_t aim = perToken * 1000 * kAutoKvContexts;  // 250 blocks
+
+    const KvBudgetChoice plenty = kvBudgetFor(c, model, aim * 3);
+    EXPECT_EQ(plenty.bytes, aim);
+    EXPECT_TRUE(plenty.automatic);
+    EXPECT_FALSE(plenty.limitedByMemory);
+    EXPECT_EQ(describeKvBudget(plenty, c, model), "auto: 4 contexts of 1000 tokens, " + formatBytes(aim));
+
+    const KvBudgetChoice scarce = kvBudgetFor(c, model, aim / 3);
+    EXPECT_EQ(scarce.bytes, 83 * perBlock);  // the whole blocks of a third
+    EXPECT_TRUE(scarce.limitedByMemory);
+    EXPECT_THAT(describeKvBudget(scarce, c, model), HasSubstr(" available; 4 contexts of 1000 tokens need "));
+
+    model.contextLength = 1001;  // 4004 tokens: 251 blocks
+    EXPECT_EQ(kvBudgetFor(c, model, aim * 3).bytes, 251 * perBlock);
+
+    c.kvBudgetBytes = 3u << 20;
+    const KvBudgetChoice set = kvBudgetFor(c, model, 1);
+    EXPECT_EQ(set.bytes, 3u << 20);
+    EXPECT_FALSE(set.automatic);
+    EXPECT_EQ(describeKvBudget(set, c, model), "set: 3.00 MiB");
+}
+
 TEST(OptimizationConfig, OnlyLayoutChangesRebuildTheCache) {
     const OptimizationConfig a = OptimizationConfig::optimized();
     OptimizationConfig b = a;
@@ -96,7 +140,7 @@ TEST(OptimizationConfig, OnlyLayoutChangesRebuildTheCache) {
     EXPECT_FALSE(needsCacheRebuild(a, b));
     for (auto change : {+[](OptimizationConfig& c) { c.blockSize = 32; },
                         +[](OptimizationConfig& c) { c.kvAllocation = KvAllocation::Contiguous; },
-                        +[](OptimizationConfig& c) { c.kvBudgetBytes *= 2; },
+                        +[](OptimizationConfig& c) { c.kvBudgetBytes = 64u << 20; },
                         +[](OptimizationConfig& c) { c.prefixCaching = false; },
                         +[](OptimizationConfig& c) { c.slidingWindow = 64; }}) {
         OptimizationConfig c = a;

@@ -200,6 +200,7 @@ public:
     Result<std::unique_ptr<KvStorage>> createKvStorage(const KvLayout& layout) override {
         return m_cpu.createKvStorage(layout);
     }
+    Result<uint64_t> kvMemoryAvailable() override { return m_cpu.kvMemoryAvailable(); }
     Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) override {
         return m_cpu.readBack(data, n, staging);
     }
