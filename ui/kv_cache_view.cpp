@@ -36,12 +36,14 @@ KvCacheView::KvCacheView(QWidget* parent) : QWidget(parent), m_summary(new QLabe
     m_summary->setText(tr("No model loaded"));
 }
 
+QString KvCacheView::summary() const { return m_summary->text(); }
+
 void KvCacheView::setStats(const runtime::StatsSnapshot& s) {
     const BlockStats& b = s.kv.blocks;
     const QLocale c = QLocale::c();
     const bool paged = s.kv.allocation == KvAllocation::Paged;
     m_summary->setText(tr("%1 KV · %2 blocks × %3 tokens (%4 KiB each) · used %5, cached %6, free %7 · "
-                          "%8 sequences · slot utilization %9% · prefix hits %10%")
+                          "%8 sequences · slot utilization %9% · prefix hits %10% · KV budget %11")
                            .arg(paged ? tr("Paged") : tr("Contiguous"))
                            .arg(b.blocksTotal)
                            .arg(s.kv.blockSize)
@@ -51,7 +53,8 @@ void KvCacheView::setStats(const runtime::StatsSnapshot& s) {
                            .arg(b.blocksFree)
                            .arg(b.sequences)
                            .arg(c.toString(b.slotUtilization() * 100, 'f', 0))
-                           .arg(c.toString(b.prefixHitRate() * 100, 'f', 0)));
+                           .arg(c.toString(b.prefixHitRate() * 100, 'f', 0))
+                           .arg(QString::fromStdString(s.kv.budget)));
     m_map->setBlocks(s.kv.blockMap);
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// The KV cache dock: a one-line summary (layout, occupancy, slot
-// utilization, prefix hit rate), the block map, and its legend.
+// The KV cache dock: a summary line (layout, occupancy, slot utilization,
+// prefix hit rate, how the budget was sized), the block map, and its legend.
 
 #include <QWidget>
 
@@ -20,6 +20,7 @@ public:
     QSize sizeHint() const override { return {600, 230}; }
 
     BlockMapWidget* blockMap() const { return m_map; }
+    QString summary() const;
 
 public Q_SLOTS:
     void setStats(const pagoda::runtime::StatsSnapshot& snapshot);

@@ -44,7 +44,7 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
       m_blockSize(new QComboBox),
       m_maxBatch(spin(1, 256)),
       m_batchTokens(spin(1, 8192)),
-      m_budget(spin(1, 1 << 20, tr(" MiB"))),
+      m_budget(spin(0, 1 << 20, tr(" MiB"))),
       m_kvType(new QComboBox),
       m_status(new QLabel) {
     describe(m_paged, tr("Paged KV cache"),
@@ -100,7 +100,10 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
                 "chunks of at most this size so decoding tabs keep moving. At least the max batch."));
     describe(m_budget, tr("KV budget"),
              tr("Memory for the keys and values of every layer. More holds more and longer sequences and keeps "
-                "more prefixes cached; it is allocated up front. Rebuilds the cache."));
+                "more prefixes cached; it is allocated up front. <b>auto</b> (0, the default) sizes it when the "
+                "cache is made: room for 4 sequences at the model's full context, or what memory allows when that "
+                "is less (half the host's available memory; on a GPU, 90% of its free memory less 1 GiB). The KV "
+                "cache view shows the size chosen. Rebuilds the cache."));
     describe(m_kvType, tr("KV precision"),
              tr("F16 halves KV memory at a tiny precision cost; F32 is exact. Rebuilds the cache."));
 
@@ -113,6 +116,7 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
     m_kvType->addItem(QStringLiteral("F16"), int(DType::F16));
     m_kvType->addItem(QStringLiteral("F32"), int(DType::F32));
     m_window->setSpecialValueText(tr("model's"));
+    m_budget->setSpecialValueText(tr("auto"));
 
     auto* baseline = new QPushButton(tr("&Baseline"));
     describe(baseline, tr("Baseline preset"),
@@ -214,7 +218,7 @@ void OptimizationPanel::setConfig(const runtime::OptimizationConfig& c) {
     m_blockSize->setCurrentIndex(m_blockSize->findData(c.blockSize));
     m_maxBatch->setValue(c.maxBatch);
     m_batchTokens->setValue(c.maxBatchTokens);
-    m_budget->setValue(int(std::max<uint64_t>(1, c.kvBudgetBytes >> 20)));
+    m_budget->setValue(c.kvBudgetBytes == runtime::kAutoKvBudget ? 0 : int(std::max<uint64_t>(1, c.kvBudgetBytes >> 20)));
     m_kvType->setCurrentIndex(m_kvType->findData(int(c.kvType)));
     updateDependencies();
     m_updating = false;

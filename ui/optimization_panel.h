@@ -33,6 +33,7 @@ public:
     QCheckBox* int8Decode() const { return m_int8; }
     QCheckBox* dependentLaunch() const { return m_dependent; }
     QComboBox* batching() const { return m_batching; }
+    QSpinBox* kvBudget() const { return m_budget; }  // MiB; 0 shows "auto"
 
 public Q_SLOTS:
     // Shows `config` without emitting configRequested.

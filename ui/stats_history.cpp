@@ -45,7 +45,10 @@ QString describeConfigChange(const runtime::OptimizationConfig& a, const runtime
     if (a.blockSize != b.blockSize) parts << QStringLiteral("block %1").arg(b.blockSize);
     if (a.maxBatch != b.maxBatch) parts << QStringLiteral("batch ≤%1").arg(b.maxBatch);
     if (a.maxBatchTokens != b.maxBatchTokens) parts << QStringLiteral("%1 tok/step").arg(b.maxBatchTokens);
-    if (a.kvBudgetBytes != b.kvBudgetBytes) parts << QStringLiteral("KV %1 MiB").arg(b.kvBudgetBytes >> 20);
+    if (a.kvBudgetBytes != b.kvBudgetBytes) {
+        parts << (b.kvBudgetBytes == runtime::kAutoKvBudget ? QStringLiteral("KV auto")
+                                                             : QStringLiteral("KV %1 MiB").arg(b.kvBudgetBytes >> 20));
+    }
     if (a.slidingWindow != b.slidingWindow) parts << QStringLiteral("window %1").arg(b.slidingWindow);
     if (a.kvType != b.kvType) parts << (b.kvType == DType::F32 ? QStringLiteral("KV f32") : QStringLiteral("KV f16"));
     return parts.join(QStringLiteral(", "));

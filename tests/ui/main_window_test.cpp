@@ -10,6 +10,7 @@
 #include <QLabel>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QSpinBox>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -224,6 +225,27 @@ private Q_SLOTS:
         QVERIFY(QTest::qWaitFor([&] { return window->profiler()->history().changes().size() >= 2; }, kTimeoutMs));
         QCOMPARE(window->profiler()->history().changes().front().label, QStringLiteral("prefix off"));
         QVERIFY(window->profiler()->plot(PlotKind::Memory)->itemCount() >= 2);
+    }
+
+    // The budget box goes from the saved 4 MiB to auto (0): the engine sizes
+    // the pool itself, and the KV cache view says how.
+    void kvBudgetAutoSizesThePool() {
+        auto window = makeWindow(dataDir(++m_windows));
+        QVERIFY(waitForModel(*window));
+        QSpinBox* budget = window->optimizationPanel()->kvBudget();
+        QCOMPARE(budget->value(), 4);
+        QVERIFY(QTest::qWaitFor([&] { return window->kvCache()->summary().contains("KV budget set: 4.00 MiB"); },
+                                kTimeoutMs));
+        budget->setValue(0);
+        QCOMPARE(budget->text(), QStringLiteral("auto"));
+        QVERIFY(QTest::qWaitFor([&] { return m_last.config.kvBudgetBytes == runtime::kAutoKvBudget; }, kTimeoutMs));
+        // tiny, f32: 2 (K, V) x 2 layers x 2 KV heads x 16 dims x 4 bytes per token, 4 x 1024 tokens
+        QCOMPARE(m_last.memory.kvPoolBytes, uint64_t(4 * 1024) * 512);
+        QVERIFY(QTest::qWaitFor(
+            [&] { return window->kvCache()->summary().contains("KV budget auto: 4 contexts of 1024 tokens, 2.00 MiB"); },
+            kTimeoutMs));
+        QVERIFY(QTest::qWaitFor([&] { return window->profiler()->history().changes().size() >= 1; }, kTimeoutMs));
+        QCOMPARE(window->profiler()->history().changes().back().label, QStringLiteral("KV auto"));
     }
 
     void conversationsPersistAcrossRestart() {
