@@ -47,6 +47,7 @@ Result<SelectedBackend> selectBackend(const BackendOptions& options, const CudaD
             auto cuda = CudaOps::create(probe.module, index);
             if (cuda) {
                 selected.cuda = cuda->get();
+                selected.cudaDevice = index;
                 selected.ops = std::move(*cuda);
                 selected.note = fmt::format("{}: {}; using cuda", device, describeCudaDevice(probe.device));
                 return selected;
@@ -69,8 +70,13 @@ Result<void> prepareModel(SelectedBackend& backend, const Model& model,
     if (uploaded || backend.options.choice == BackendChoice::Cuda) return uploaded;
     backend.note = fmt::format("{}: {}; using cpu", backend.cudaName, uploaded.error().message);
     backend.cuda = nullptr;
+    backend.cudaDevice = -1;
     backend.ops = std::make_unique<CpuOps>(backend.options.cpu);
     return {};
+}
+
+bool weightsFitBeside(uint64_t weightBytes, uint64_t freeBytes) {
+    return weightBytes <= freeBytes && freeBytes - weightBytes >= kRoomBesideWeightsBytes;
 }
 
 }  // namespace pagoda

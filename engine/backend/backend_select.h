@@ -53,6 +53,7 @@ struct SelectedBackend {
     // asked for.
     std::string note;
     std::string cudaName;  // how the notes name the CUDA device: "cuda", or "cuda:1" where there is a choice
+    int cudaDevice = -1;   // the device ops runs on; -1 on the CPU
     BackendOptions options;  // what was asked for (prepareModel may still fall back to the CPU)
 };
 
@@ -69,5 +70,15 @@ Result<SelectedBackend> selectBackend(const BackendOptions& options, const CudaD
 // BackendChoice::Cuda returns the error.
 Result<void> prepareModel(SelectedBackend& backend, const Model& model,
                           const std::function<void(uint64_t done, uint64_t total)>& progress = {});
+
+// What a model needs on a device beside its weights to load and run there
+// comfortably: the upload's headroom (256 MiB), activations and workspace
+// (1 GiB, Ops::kvMemoryAvailable) and the start of a KV pool.
+constexpr uint64_t kRoomBesideWeightsBytes = 2ull << 30;
+// Whether a model of `weightBytes` loads beside what the device holds now
+// (freeBytes free): weightBytes + kRoomBesideWeightsBytes <= freeBytes.
+// The app unloads the model on a GPU first when the next one for that GPU
+// does not.
+bool weightsFitBeside(uint64_t weightBytes, uint64_t freeBytes);
 
 }  // namespace pagoda

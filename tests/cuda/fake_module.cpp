@@ -3,16 +3,25 @@
 //   foreign ABI version;
 // - with PAGODA_FAKE_SMALL_DEVICE: a module that finds two devices: the
 //   first too old to use, so that listing and choosing devices are tested,
-//   the second too small for any model (uploading weights fails as out of
-//   memory; every other operation fails), so that falling back to the CPU
-//   after the upload is tested on machines without a GPU;
+//   the second of PAGODA_FAKE_DEVICE_MIB (1 MiB when unset), which holds
+//   weights and a KV pool, counted against its size across every backend of
+//   the process, and runs nothing (every other operation fails). At 1 MiB
+//   no model fits, so falling back to the CPU after the upload is tested;
+//   larger, a model loads there and idles, so making room on a GPU for the
+//   next model is tested on machines without one;
 // - without either: none of the entry points.
 
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "kernels/cuda/device_backend.h"
 #include "kernels/cuda/module_api.h"
+#include "kernels/cuda/weight_upload.h"
+#include "kernels/dtype.h"
+#include "kernels/format_bytes.h"
 
 #define PAGODA_FAKE_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -28,7 +37,14 @@ using namespace pagoda::cuda;
 
 constexpr const char* kName = "Fake GPU";
 constexpr const char* kOldName = "Fake old GPU";
-constexpr unsigned long long kBytes = 1ull << 20;
+
+uint64_t deviceBytes() {
+    const char* mib = std::getenv("PAGODA_FAKE_DEVICE_MIB");
+    return (mib != nullptr ? std::strtoull(mib, nullptr, 10) : 1ull) << 20;
+}
+
+// Held on the device by every backend of the process.
+std::atomic<uint64_t> g_held{0};
 
 class SmallDevice final : public DeviceBackend {
 public:
@@ -36,22 +52,44 @@ public:
         m_info.index = 1;
         m_info.name = kName;
         m_info.ccMajor = 9;
-        m_info.totalBytes = kBytes;
-        m_info.freeBytes = kBytes;
+        m_info.totalBytes = deviceBytes();
+        m_info.freeBytes = freeBytes();
     }
+    ~SmallDevice() override { g_held -= m_weights + m_kv; }
     const DeviceInfo& device() const override { return m_info; }
-    Status uploadWeights(const std::vector<HostMatrix>&, const std::vector<HostVector>&,
+    Status uploadWeights(const std::vector<HostMatrix>& matrices, const std::vector<HostVector>& vectors,
                          const UploadProgressFn&) override {
-        return Status::error("out of device memory: Fake GPU has 1.00 MiB");
+        uint64_t bytes = 0;
+        for (const HostMatrix& m : matrices) bytes += pagoda::rowBytes(m.type, size_t(m.cols)) * uint64_t(m.rows);
+        for (const HostVector& v : vectors) bytes += uint64_t(v.n) * sizeof(float);
+        if (bytes + kUploadHeadroomBytes > freeBytes()) {
+            return Status::error("out of device memory: Fake GPU has " + pagoda::formatBytes(freeBytes()));
+        }
+        hold(m_weights, bytes);
+        return {};
     }
-    Status createKvPool(const KvPoolShape&) override { return unusable(); }
+    Status createKvPool(const KvPoolShape& shape) override {
+        hold(m_kv, 0);
+        const uint64_t bytes = 4ull * shape.nLayers * shape.nKvHeads * shape.headDim * shape.blockSize * shape.numBlocks;
+        if (bytes > freeBytes()) return Status::error("out of device memory: Fake GPU has " + pagoda::formatBytes(freeBytes()));
+        hold(m_kv, bytes);
+        return {};
+    }
     StatusOr<DeviceBuffer> allocate(size_t, MemoryUse) override { return unusable(); }
     Status copyToDevice(const void*, void*, size_t) override { return unusable(); }
     Status copyToHostSync(const void*, void*, size_t) override { return unusable(); }
     Status copyOnDevice(void*, const void*, size_t) override { return unusable(); }
     Status copyKvBlocks(const int32_t*, int) override { return unusable(); }
     Status synchronize() override { return unusable(); }
-    MemoryAccounting memory() override { return {}; }
+    MemoryAccounting memory() override {
+        MemoryAccounting books;
+        books.inUse[size_t(MemoryUse::Weights)] = m_weights;
+        books.inUse[size_t(MemoryUse::KvCache)] = m_kv;
+        books.reserved = m_weights + m_kv;
+        books.deviceFree = freeBytes();
+        books.deviceTotal = deviceBytes();
+        return books;
+    }
     StatusOr<double> measureCopyBandwidthSync(size_t, int) override { return unusable(); }
     StatusOr<double> measureGemmTflopsSync(int, int) override { return unusable(); }
     Status embed(const void*, const int32_t*, int, float*) override { return unusable(); }
@@ -82,8 +120,17 @@ public:
 
 private:
     static Status unusable() { return Status::error("the fake device runs nothing"); }
+    static uint64_t freeBytes() { return deviceBytes() - g_held; }
+    // Replaces what `mine` held with `bytes`.
+    static void hold(uint64_t& mine, uint64_t bytes) {
+        g_held -= mine;
+        mine = bytes;
+        g_held += bytes;
+    }
 
     DeviceInfo m_info;
+    uint64_t m_weights = 0;
+    uint64_t m_kv = 0;
 };
 
 }  // namespace
@@ -100,9 +147,9 @@ PAGODA_FAKE_EXPORT void pagoda_cuda_probe(int deviceIndex, int flags, PagodaCuda
         std::strcpy(out->deviceName, kName);
         out->ccMajor = 9;
         out->smCount = 1;
-        out->totalBytes = kBytes;
+        out->totalBytes = deviceBytes();
         if (flags & PAGODA_CUDA_PROBE_FREE_MEMORY) {
-            out->freeBytes = kBytes;
+            out->freeBytes = deviceBytes() - g_held;
             out->freeKnown = 1;
         }
     } else if (deviceIndex == 0) {

@@ -153,8 +153,10 @@ TEST(BackendSelect, AutoFallsBackToTheCpuWhenTheDeviceCannotHoldTheModel) {
     ASSERT_NE(selected->cuda, nullptr) << selected->note;
     // The first usable device: the second.
     EXPECT_TRUE(selected->note.starts_with("cuda:1: Fake GPU (compute 9.0")) << selected->note;
+    EXPECT_EQ(selected->cudaDevice, 1);
     ASSERT_TRUE(prepareModel(*selected, *built.model));
     EXPECT_EQ(selected->cuda, nullptr);
+    EXPECT_EQ(selected->cudaDevice, -1);
     EXPECT_EQ(selected->note, "cuda:1: out of device memory: Fake GPU has 1.00 MiB; using cpu");
     EXPECT_TRUE(selected->ops->description().starts_with("cpu: 1 threads")) << selected->ops->description();
 
@@ -165,6 +167,15 @@ TEST(BackendSelect, AutoFallsBackToTheCpuWhenTheDeviceCannotHoldTheModel) {
     ASSERT_FALSE(prepared);
     EXPECT_EQ(prepared.error().message, "out of device memory: Fake GPU has 1.00 MiB");
     EXPECT_NE(required->cuda, nullptr);
+}
+
+TEST(BackendSelect, WeightsFitBesideWithTwoGiBToSpare) {
+    constexpr uint64_t kGiB = 1ull << 30;
+    EXPECT_TRUE(weightsFitBeside(14 * kGiB, 16 * kGiB));
+    EXPECT_FALSE(weightsFitBeside(14 * kGiB + 1, 16 * kGiB));
+    EXPECT_FALSE(weightsFitBeside(20 * kGiB, 16 * kGiB));
+    EXPECT_TRUE(weightsFitBeside(0, kRoomBesideWeightsBytes));
+    EXPECT_FALSE(weightsFitBeside(0, kRoomBesideWeightsBytes - 1));
 }
 
 TEST(CudaDevices, ListsEveryDeviceAndWhyOneIsUnusable) {
