@@ -25,6 +25,7 @@ EngineClient::EngineClient(const runtime::OptimizationConfig& config, QObject* p
         m_loading = false;
         Q_EMIT loadFailed(message);
     }, queued);
+    connect(m_worker, &EngineWorker::modelUnloaded, this, &EngineClient::modelUnloaded, queued);
     connect(m_worker, &EngineWorker::loadCancelled, this, [this] {
         m_loading = false;
         Q_EMIT loadCancelled();

@@ -41,6 +41,7 @@ Q_SIGNALS:
     void loadProgress(qint64 done, qint64 total);
     void modelLoaded(const pagoda::ui::ModelInfo& info);
     void loadFailed(const QString& message);
+    void modelUnloaded(const QString& why);  // EngineWorker::modelUnloaded
     void loadCancelled();
 
     void accepted(quint64 ticket, int promptTokens);

@@ -143,11 +143,27 @@ void EngineWorker::loadModel(const QString& path, const BackendOptions& backend)
     m_currentLoad = job;
     std::error_code error;
     const bool createDefault = path.isEmpty() && !std::filesystem::is_regular_file(defaultModelPath(), error);
+    if (!createDefault) makeRoomFor(path, backend);
     Q_EMIT loadStarted(createDefault ? tr("Creating the default synthetic model")
                                    : tr("Loading %1").arg(QFileInfo(path.isEmpty() ? fromStd(defaultModelPath().string())
                                                                                    : path)
                                                               .fileName()));
     m_loaders.emplace_back(job, std::jthread([this, job, path, backend] { runLoad(job, path, backend); }));
+}
+
+void EngineWorker::makeRoomFor(const QString& path, const BackendOptions& backend) {
+    if (!m_engine || m_cudaDevice < 0 || backend.choice == BackendChoice::Cpu) return;
+    if (backend.cudaDevice != kFirstUsableCudaDevice && backend.cudaDevice != m_cudaDevice) return;
+    const std::optional<DeviceMemoryStats> device = m_engine->snapshot().memory.device;
+    const QFileInfo file(path.isEmpty() ? fromStd(defaultModelPath().string()) : path);
+    if (!device || weightsFitBeside(uint64_t(file.size()), device->freeBytes)) return;
+    m_statsTimer.stop();
+    stopEngine();
+    m_ops.reset();
+    m_cudaDevice = -1;
+    m_model.reset();
+    m_template.reset();
+    Q_EMIT modelUnloaded(tr("The current model was unloaded to make room on the GPU for %1").arg(file.fileName()));
 }
 
 void EngineWorker::cancelLoad() {
@@ -245,6 +261,7 @@ void EngineWorker::install(const std::shared_ptr<LoadJob>& job, std::shared_ptr<
     stopEngine();
     m_engine = std::move(*engine);  // the old engine goes before the backend and model it used
     m_ops = std::move(loaded->backend.ops);
+    m_cudaDevice = loaded->backend.cudaDevice;
     m_backendNote = fromStd(loaded->backend.note);
     m_cudaDevices = std::move(loaded->cudaDevices);
     m_model = std::move(loaded->model);

@@ -45,7 +45,11 @@ public:
 public Q_SLOTS:
     // Loads a GGUF model onto the backend `backend` chooses; an empty path
     // loads the default synthetic model, creating it first when it does not
-    // exist yet. The running model keeps serving until the new one is ready.
+    // exist yet. The running model keeps serving until the new one is ready,
+    // unless it runs on the GPU the new one goes to and the new one's
+    // weights (taken as its file's size) do not fit beside it
+    // (weightsFitBeside): then it is unloaded first (modelUnloaded), rather
+    // than the new one falling back to the CPU.
     void loadModel(const QString& path, const pagoda::BackendOptions& backend);
     // Forgets the load in progress: the current model stays.
     void cancelLoad();
@@ -60,6 +64,8 @@ Q_SIGNALS:
     void modelLoaded(const pagoda::ui::ModelInfo& info);
     void loadFailed(const QString& message);
     void loadCancelled();
+    // The current model is gone before the next one is ready (`why`).
+    void modelUnloaded(const QString& why);
 
     void accepted(quint64 ticket, int promptTokens);
     void rejected(quint64 ticket, const QString& message);
@@ -77,6 +83,8 @@ private:
 
     void runLoad(std::shared_ptr<LoadJob> job, QString path, BackendOptions backendOptions);
     void install(const std::shared_ptr<LoadJob>& job, std::shared_ptr<Loaded> loaded);
+    // Unloads the current model when loadModel(path, backend) needs its GPU.
+    void makeRoomFor(const QString& path, const BackendOptions& backend);
     void startEngine();
     void stopEngine();
     void publishStats();
@@ -86,6 +94,7 @@ private:
     void rejectWaiting(const QString& message);
 
     std::unique_ptr<Ops> m_ops;  // the backend of m_model (each load picks its own)
+    int m_cudaDevice = -1;       // the GPU m_ops runs on; -1 on the CPU
     QString m_backendNote;
     CudaDeviceList m_cudaDevices;  // listed by the load of m_model
     std::unique_ptr<Events> m_events;

@@ -238,6 +238,7 @@ void MainWindow::connectEngine() {
     });
     connect(m_engine, &EngineClient::modelLoaded, this, &MainWindow::onModelLoaded);
     connect(m_engine, &EngineClient::loadFailed, this, &MainWindow::onLoadFailed);
+    connect(m_engine, &EngineClient::modelUnloaded, this, &MainWindow::onModelUnloaded);
     connect(m_engine, &EngineClient::statsUpdated, this, &MainWindow::onStats);
     connect(m_optimizations, &OptimizationPanel::configRequested, m_engine, &EngineClient::reconfigure);
     connect(m_engine, &EngineClient::configApplied, this, [this](const runtime::OptimizationConfig& config) {
@@ -431,6 +432,18 @@ void MainWindow::onLoadFailed(const QString& message) {
     m_stateLabel->setText(hasModel() ? tr("Idle") : tr("No model"));
     showError(tr("Cannot open model"), text);
     if (startup && !m_loadingPath.isEmpty()) openModel({});
+}
+
+void MainWindow::onModelUnloaded(const QString& why) {
+    m_model = ModelInfo{};
+    m_modelLabel->setText(tr("No model"));
+    m_modelLabel->setToolTip(why);
+    m_backendLabel->setText({});
+    m_backendLabel->setToolTip({});
+    m_banner->setVisible(false);
+    setWindowTitle(QStringLiteral("Pagoda"));
+    updateRunOnMenu();
+    statusBar()->showMessage(why, 8000);
 }
 
 void MainWindow::onStats(const StatsUpdate& update) {

@@ -94,6 +94,7 @@ private:
     void showError(const QString& title, const QString& message);
     void onModelLoaded(const ModelInfo& info);
     void onLoadFailed(const QString& message);
+    void onModelUnloaded(const QString& why);
     void onStats(const StatsUpdate& update);
     void updateRecentMenu();
     // Automatic, the CPU, and each CUDA device the last load listed.

@@ -56,12 +56,14 @@ private:
 
     QString dataDir(int n) const { return m_dir.filePath(QStringLiteral("data%1").arg(n)); }
 
-    std::unique_ptr<MainWindow> makeWindow(const QString& dataDir) {
+    // Small F32 pool by default: 512 blocks of the tiny model.
+    std::unique_ptr<MainWindow> makeWindow(
+        const QString& dataDir,
+        const QString& optimization = QStringLiteral("optimized:kv-budget-mib=4:kv-type=f32:max-batch-tokens=128")) {
         const QString settingsPath = dataDir + QStringLiteral("/settings.ini");
         {
             QSettings settings(settingsPath, QSettings::IniFormat);
-            // Small F32 pool: 512 blocks of the tiny model.
-            settings.setValue("engine/optimization", "optimized:kv-budget-mib=4:kv-type=f32:max-batch-tokens=128");
+            settings.setValue("engine/optimization", optimization);
         }
         MainWindowOptions options;
         options.dataDir = dataDir;
@@ -396,6 +398,43 @@ private Q_SLOTS:
         actions = window->runOnMenu()->actions();
         QVERIFY(actions[4]->isChecked());
         QVERIFY(!actions[0]->isChecked());
+#endif
+    }
+
+    // A model on a GPU that cannot hold the next one beside it is unloaded
+    // before the next loads, which then runs on that GPU, not on the CPU.
+    void nextModelMakesRoomOnTheGpu() {
+#ifndef PAGODA_TEST_FAKE_GPUS_MODULE
+        QSKIP("built without CUDA: no fake CUDA module to load onto");
+#else
+        // The fake GPU counts what each model holds: the tiny model's
+        // weights (f32, about 0.5 MiB) with the upload's 256 MiB of headroom,
+        // then its 4 MiB KV pool, fit in 260 MiB once, not twice.
+        qputenv("PAGODA_CUDA_MODULE", PAGODA_TEST_FAKE_GPUS_MODULE);
+        qputenv("PAGODA_FAKE_DEVICE_MIB", "260");
+        const auto restore = qScopeGuard([] {
+            qunsetenv("PAGODA_CUDA_MODULE");
+            qunsetenv("PAGODA_FAKE_DEVICE_MIB");
+        });
+        const QString next = m_dir.filePath("tiny-next.gguf");
+        QFile::remove(next);
+        QVERIFY(QFile::copy(m_modelPath, next));
+        // The CUDA backend keeps KV in f16.
+        auto window = makeWindow(dataDir(++m_windows), QStringLiteral("optimized:kv-budget-mib=4:max-batch-tokens=128"));
+        QVERIFY(waitForModel(*window));
+        QVERIFY2(window->model().backendNote.endsWith(QStringLiteral("; using cuda")), qPrintable(window->model().backendNote));
+
+        QSignalSpy unloaded(window->engine(), &EngineClient::modelUnloaded);
+        QSignalSpy ready(window.get(), &MainWindow::modelReady);
+        window->openModel(next);
+        QVERIFY(ready.wait(kTimeoutMs));
+        QCOMPARE(unloaded.count(), 1);
+        QCOMPARE(unloaded[0][0].toString(),
+                 QStringLiteral("The current model was unloaded to make room on the GPU for tiny-next.gguf"));
+        QCOMPARE(window->model().path, next);
+        QVERIFY2(window->model().backendNote.startsWith(QStringLiteral("cuda:1: Fake GPU")) &&
+                     window->model().backendNote.endsWith(QStringLiteral("; using cuda")),
+                 qPrintable(window->model().backendNote));
 #endif
     }
 
