@@ -266,6 +266,9 @@ void EngineWorker::install(const std::shared_ptr<LoadJob>& job, std::shared_ptr<
     m_cudaDevices = std::move(loaded->cudaDevices);
     m_model = std::move(loaded->model);
     m_template = ChatTemplate::fromVocab(m_model->tokenizer()->vocab());
+    // The old model's device memory is free now: an automatic KV pool that
+    // it limited can grow.
+    if (m_cudaDevice >= 0) m_engine->refitKvCache();
     startEngine();
     if (config != m_config) {
         m_config = config;

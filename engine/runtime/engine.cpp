@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -92,6 +93,14 @@ Result<void> Engine::reconfigure(const OptimizationConfig& config) {
     return {};
 }
 
+void Engine::refitKvCache() {
+    {
+        std::lock_guard lock(m_inboxMutex);
+        m_refitRequested = true;
+    }
+    m_wake.notify_one();
+}
+
 StatsSnapshot Engine::snapshot() const {
     std::lock_guard lock(m_publishMutex);
     StatsSnapshot copy = m_snapshot;
@@ -126,6 +135,7 @@ Result<std::unique_ptr<KvCache>> Engine::makeCache(const OptimizationConfig& con
     if (!layout) return std::unexpected(withContext("KV budget " + described, layout.error()));
     PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(*layout, blockManagerConfigFor(config, model), &m_ops));
     m_kvBudget = described;
+    m_kvLimitedByMemory = budget.limitedByMemory;
     return cache;
 }
 
@@ -199,11 +209,13 @@ bool Engine::step() {
     std::vector<std::unique_ptr<Sequence>> submissions;
     std::vector<RequestId> cancels;
     std::optional<OptimizationConfig> config;
+    bool refit = false;
     {
         std::lock_guard lock(m_inboxMutex);
         submissions.swap(m_submissions);
         cancels.swap(m_cancels);
         config.swap(m_newConfig);
+        refit = std::exchange(m_refitRequested, false);
         // They wait in the scheduler now; submit keeps counting them.
         m_waitingPublished += int(submissions.size());
     }
@@ -211,6 +223,12 @@ bool Engine::step() {
         if (auto applied = applyConfig(*config); !applied) {
             logger("engine")->error("reconfigure failed, keeping the previous config: {}", applied.error().message);
         }
+    }
+    if (refit && m_cache && m_kvLimitedByMemory) {
+        if (auto rebuilt = rebuildCache(m_config); !rebuilt) {
+            logger("engine")->error("refitting the KV cache failed: {}", rebuilt.error().message);
+        }
+        updateContextLimit();
     }
     for (auto& s : submissions) m_scheduler.enqueue(std::move(s));
     if (!m_cache) return failWithoutCache();
@@ -269,7 +287,7 @@ bool Engine::step() {
     }
     std::lock_guard lock(m_inboxMutex);
     m_waitingPublished = int(m_scheduler.waiting().size());
-    return !m_scheduler.idle() || !m_submissions.empty() || !m_cancels.empty() || m_newConfig;
+    return !m_scheduler.idle() || !m_submissions.empty() || !m_cancels.empty() || m_newConfig || m_refitRequested;
 }
 
 bool Engine::failWithoutCache() {
@@ -277,7 +295,7 @@ bool Engine::failWithoutCache() {
     publish(nullptr);
     std::lock_guard lock(m_inboxMutex);
     m_waitingPublished = 0;
-    return !m_submissions.empty() || !m_cancels.empty() || m_newConfig;
+    return !m_submissions.empty() || !m_cancels.empty() || m_newConfig || m_refitRequested;
 }
 
 void Engine::runUntilIdle() {
@@ -289,7 +307,8 @@ void Engine::run(std::stop_token stop) {
     while (!stop.stop_requested()) {
         if (step()) continue;
         std::unique_lock lock(m_inboxMutex);
-        m_wake.wait(lock, stop, [&] { return !m_submissions.empty() || !m_cancels.empty() || m_newConfig; });
+        m_wake.wait(lock, stop,
+                    [&] { return !m_submissions.empty() || !m_cancels.empty() || m_newConfig || m_refitRequested; });
     }
 }
 

@@ -60,6 +60,12 @@ public:
     // new KV cache preempts every running sequence, which then recomputes
     // in the new cache, keeping its place in the queue.
     Result<void> reconfigure(const OptimizationConfig& config);
+    // At the next step boundary, makes an automatic KV cache again when
+    // memory limited it (kv.budget "what memory allows"), so that it takes
+    // what has been freed since, such as a model unloaded from the same
+    // GPU. Running sequences are preempted and recompute, as for a
+    // reconfigure.
+    void refitKvCache();
     // A copy of the statistics published at the end of the last step.
     StatsSnapshot snapshot() const;
     // prometheusText(snapshot())
@@ -119,6 +125,7 @@ private:
     OptimizationConfig m_config;
     std::unique_ptr<KvCache> m_cache;  // null only after a rebuild and its fallback both failed
     std::string m_kvBudget;            // KvStats::budget
+    bool m_kvLimitedByMemory = false;  // the cache's budget: automatic, and memory set it
     std::unique_ptr<Transformer> m_transformer;
     Scheduler m_scheduler;
     ForwardBatch m_batch;
@@ -136,6 +143,7 @@ private:
     std::vector<std::unique_ptr<Sequence>> m_submissions;
     std::vector<RequestId> m_cancels;
     std::optional<OptimizationConfig> m_newConfig;
+    bool m_refitRequested = false;
     std::unordered_set<RequestId> m_live;  // accepted, not finished
     RequestId m_nextId = 0;
     int m_waitingPublished = 0;

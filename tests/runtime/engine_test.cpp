@@ -351,6 +351,32 @@ TEST_F(EngineTest, AutomaticBudgetHoldsFourContextsOrWhatMemoryAllows) {
     EXPECT_EQ(onlyFinish(id).reason, FinishReason::Length);
 }
 
+// A cache that memory limited takes what is freed later when refitted; one
+// that memory did not limit stays.
+TEST_F(EngineTest, RefitGrowsAnAutomaticCacheThatMemoryLimited) {
+    m_ops.setKvMemoryLimit(100 * kTinyBytesPerToken);
+    auto engine = makeEngine(automaticBudget());
+    const RequestId id = submit(*engine, greedyRequest(randomTokens(20, m_rng), 30));
+    for (int i = 0; i < 3; ++i) engine->step();
+    EXPECT_EQ(engine->snapshot().memory.kvPoolBytes, 96 * kTinyBytesPerToken);
+
+    m_ops.setKvMemoryLimit(std::nullopt);
+    engine->refitKvCache();
+    engine->runUntilIdle();
+    StatsSnapshot stats = engine->snapshot();
+    EXPECT_EQ(stats.memory.kvPoolBytes, 4 * 256 * kTinyBytesPerToken);
+    EXPECT_EQ(stats.kv.budget, "auto: 4 contexts of 256 tokens, 512.00 KiB");
+    EXPECT_EQ(stats.contextLimit, 256);
+    EXPECT_EQ(stats.counters.cacheRebuilds, 1);
+    EXPECT_EQ(onlyFinish(id).reason, FinishReason::Length);
+    EXPECT_EQ(onlyFinish(id).stats.preemptions, 1);
+
+    engine->refitKvCache();
+    EXPECT_FALSE(engine->step());
+    EXPECT_EQ(engine->snapshot().counters.cacheRebuilds, 1);
+    EXPECT_TRUE(engine->validate());
+}
+
 // A rebuild that fails (here: the automatic budget finds no memory) makes
 // the cache of the config in effect again; the running requests are
 // recomputed there and finish as they would have.
