@@ -1,7 +1,8 @@
 // Thousands of seeded random operations: submissions (random lengths,
 // priorities, overflow policies, stop strings, sampling), cancellations of
 // live and finished ids, reconfigurations (batching, layout, block size,
-// budget, window, attention), and steps. The block manager's invariants
+// budget, automatic budget, window, attention), host memory for the
+// automatic budget coming and going with refits, and steps. The block manager's invariants
 // are checked after every step; at the end every accepted request has
 // finished exactly once, with a reason, and every block is back in the
 // pool. A second test does the same from several threads at once while
@@ -58,7 +59,8 @@ OptimizationConfig randomConfig(std::mt19937_64& rng) {
     c.maxBatchTokens = c.maxBatch + int(rng() % 64);
     c.kvType = rng() % 2 ? DType::F32 : DType::F16;
     const uint64_t bytesPerToken = 2 * 2 * 2 * 16 * (c.kvType == DType::F32 ? 4 : 2);
-    c.kvBudgetBytes = bytesPerToken * (48 + rng() % 400);  // contiguous needs 128 tokens
+    // Contiguous needs 128 tokens; the automatic budget holds what the ops' limit allows.
+    c.kvBudgetBytes = rng() % 5 == 0 ? kAutoKvBudget : bytesPerToken * (48 + rng() % 400);
     c.slidingWindow = std::array{-1, 0, 24, 64}[rng() % 4];
     return c;
 }
@@ -93,6 +95,11 @@ TEST(EngineStress, RandomOperationsFinishEveryRequestOnceAndFreeEveryBlock) {
             engine.cancel(accepted[rng() % accepted.size()]);
         } else if (kind < 41) {
             (engine.reconfigure(randomConfig(rng)) ? reconfigured : refused)++;
+        } else if (kind < 42) {
+            // Memory for an automatic budget comes and goes: at least 130 f32
+            // tokens, one sequence of the context.
+            ops.setKvMemoryLimit(rng() % 2 ? std::optional<uint64_t>(512 * (130 + rng() % 600)) : std::nullopt);
+            engine.refitKvCache();
         } else {
             engine.step();
             auto valid = engine.validate();
