@@ -206,6 +206,7 @@ Result<WorkloadResult> runWorkload(const Model& model, Ops& ops, const Optimizat
     r.itlP95 = percentile(gaps, 95);
     r.peakKvBytes = uint64_t(stats.counters.peakBlocksUsed) * stats.kv.bytesPerBlock;
     r.kvPoolBytes = stats.memory.kvPoolBytes;
+    r.kvBudget = stats.kv.budget;
     r.peakRssBytes = stats.counters.peakHostRssBytes;
     r.workspaceBytes = stats.memory.workspaceBytes;
     r.maxConcurrent = stats.counters.peakRunning;
@@ -222,10 +223,10 @@ std::string workloadResultJson(std::string_view name, const WorkloadResult& r) {
     return fmt::format(
         R"({{"name": "{}", "config": "{}", "seconds": {:.4f}, "generated_tokens": {}, "tok_s": {:.3f},
    "ttft_p50_s": {:.6f}, "ttft_p95_s": {:.6f}, "itl_p50_s": {:.6f}, "itl_p95_s": {:.6f},
-   "peak_kv_bytes": {}, "kv_pool_bytes": {}, "peak_rss_bytes": {}, "workspace_bytes": {},
+   "peak_kv_bytes": {}, "kv_pool_bytes": {}, "kv_budget": "{}", "peak_rss_bytes": {}, "workspace_bytes": {},
    "max_concurrent": {}, "context_limit": {}, "preemptions": {}, "prefix_hit_rate": {:.4f}}})",
         name, formatOptimizationConfig(r.config), r.seconds, r.generatedTokens, r.tokensPerSecond, r.ttftP50,
-        r.ttftP95, r.itlP50, r.itlP95, r.peakKvBytes, r.kvPoolBytes, r.peakRssBytes, r.workspaceBytes,
+        r.ttftP95, r.itlP50, r.itlP95, r.peakKvBytes, r.kvPoolBytes, r.kvBudget, r.peakRssBytes, r.workspaceBytes,
         r.maxConcurrent, r.contextLimit, r.preemptions, r.prefixHitRate);
 }
 

@@ -41,6 +41,7 @@ struct WorkloadResult {
     double itlP50 = 0, itlP95 = 0;    // seconds between a request's tokens
     uint64_t peakKvBytes = 0;         // most KV blocks held by sequences at once, in bytes
     uint64_t kvPoolBytes = 0;
+    std::string kvBudget;  // how the pool was sized (KvStats::budget)
     uint64_t peakRssBytes = 0;
     uint64_t workspaceBytes = 0;
     int maxConcurrent = 0;

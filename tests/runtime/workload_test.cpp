@@ -66,6 +66,8 @@ TEST_F(WorkloadTest, RunsAndCounts) {
     EXPECT_GE(result->ttftP95, result->ttftP50);
     EXPECT_GE(result->itlP95, result->itlP50);
     EXPECT_GT(result->peakKvBytes, 0u);
+    EXPECT_EQ(result->kvBudget, "set: 2.00 MiB");  // testConfig: 256 blocks
+    EXPECT_THAT(workloadResultJson("A", *result), HasSubstr(R"("kv_budget": "set: 2.00 MiB")"));
     EXPECT_GE(result->maxConcurrent, 2);
     EXPECT_LE(result->maxConcurrent, 3);
     EXPECT_GT(result->prefixHitRate, 0);  // later requests find the shared prefix cached
