@@ -102,7 +102,8 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
              tr("Memory for the keys and values of every layer. More holds more and longer sequences and keeps "
                 "more prefixes cached; it is allocated up front. <b>auto</b> (0, the default) sizes it when the "
                 "cache is made: room for 4 sequences at the model's full context, or what memory allows when that "
-                "is less (half the host's available memory; on a GPU, 90% of its free memory less 1 GiB). The KV "
+                "is less (half the host's available memory, or on a GPU 90% of its free memory less 1 GiB, less "
+                "the activations for the tokens per step). The KV "
                 "cache view shows the size chosen. Rebuilds the cache."));
     describe(m_kvType, tr("KV precision"),
              tr("F16 halves KV memory at a tiny precision cost; F32 is exact. Rebuilds the cache."));

@@ -12,9 +12,10 @@ namespace pagoda {
 namespace {
 
 // The automatic KV pool takes 90% of the device's free memory (TensorRT-LLM's
-// default free_gpu_memory_fraction) less this, for the activations and
-// workspace allocated after it.
-constexpr uint64_t kKvActivationHeadroom = 1ull << 30;
+// default free_gpu_memory_fraction) less this, for the workspace allocated
+// after it (cuBLAS, attention scratch, decode graphs); the engine takes the
+// activations off itself.
+constexpr uint64_t kKvWorkspaceHeadroom = 1ull << 30;
 
 Result<void> toResult(const cuda::Status& status) {
     if (status.ok()) return {};
@@ -114,7 +115,7 @@ Result<uint64_t> CudaOps::kvMemoryAvailable() {
     // KV pool, which createKvPool frees before it allocates the next.
     const uint64_t free = m.deviceFree + m.cached + m.inUseBy(cuda::MemoryUse::KvCache);
     const uint64_t share = free / 10 * 9;
-    return share > kKvActivationHeadroom ? share - kKvActivationHeadroom : 0;
+    return share > kKvWorkspaceHeadroom ? share - kKvWorkspaceHeadroom : 0;
 }
 
 Result<void> CudaOps::checkPool(const KvStorage& storage) const {

@@ -127,7 +127,12 @@ Result<std::unique_ptr<KvCache>> Engine::makeCache(const OptimizationConfig& con
     if (config.kvBudgetBytes == kAutoKvBudget) {
         auto memory = m_ops.kvMemoryAvailable();
         if (!memory) return std::unexpected(withContext("automatic KV budget", memory.error()));
-        available = *memory;
+        // The activations for config's tokens per step come out of the
+        // same memory, unless they are allocated already.
+        const bool held = m_transformer && m_transformer->maxTokens() == config.maxBatchTokens &&
+                          m_transformer->activationBytesHeld() > 0;
+        const uint64_t activations = held ? 0 : Transformer::activationBytes(model, config.maxBatchTokens);
+        available = *memory > activations ? *memory - activations : 0;
     }
     const KvBudgetChoice budget = kvBudgetFor(config, model, available);
     const std::string described = describeKvBudget(budget, config, model);

@@ -1,5 +1,6 @@
 #include "engine/transformer/transformer.h"
 
+#include <array>
 #include <cassert>
 #include <cmath>
 #include <cstdint>
@@ -20,20 +21,35 @@ int Transformer::slidingWindow() const {
 
 uint64_t Transformer::workspaceBytes() const { return m_activationBytes + m_ops.scratchBytes(); }
 
+namespace {
+
+// Every view starts on a 64-byte boundary.
+size_t padded(size_t floats) { return (floats + 15) / 16 * 16; }
+
+// Floats of each view of Activations, in its order.
+std::array<size_t, 10> activationSizes(const ModelConfig& c, int maxTokens) {
+    const size_t n = size_t(maxTokens);
+    return {n * c.dim,     n * c.dim,     n * c.dim,     n * c.qDim(),  n * c.kvDim(),
+            n * c.kvDim(), n * c.qDim(),  n * c.ffnDim,  n * c.ffnDim,  n * c.vocabSize};
+}
+
+}  // namespace
+
+uint64_t Transformer::activationBytes(const ModelConfig& model, int maxTokens) {
+    uint64_t total = 0;
+    for (const size_t size : activationSizes(model, maxTokens)) total += padded(size);
+    return total * sizeof(float);
+}
+
 Result<void> Transformer::allocate() {
-    const ModelConfig& c = m_model.config();
-    const size_t n = size_t(m_maxTokens);
-    // Every view starts on a 64-byte boundary.
-    const auto padded = [](size_t floats) { return (floats + 15) / 16 * 16; };
-    const size_t sizes[] = {n * c.dim,    n * c.dim,    n * c.dim,    n * c.qDim(),   n * c.kvDim(),
-                            n * c.kvDim(), n * c.qDim(), n * c.ffnDim, n * c.ffnDim, n * c.vocabSize};
-    size_t total = 0;
-    for (const size_t size : sizes) total += padded(size);
+    const auto sizes = activationSizes(m_model.config(), m_maxTokens);
+    const size_t total = activationBytes(m_model.config(), m_maxTokens) / sizeof(float);
     PAGODA_ASSIGN_OR_RETURN(m_memory, m_ops.allocateActivations(total));
     m_activationBytes = total * sizeof(float);
     float* next = m_memory->data();
     float** views[] = {&m_act.x,   &m_act.xb,  &m_act.xb2,  &m_act.q,  &m_act.k,
                        &m_act.v,   &m_act.att, &m_act.gate, &m_act.up, &m_act.logits};
+    static_assert(std::size(views) == std::tuple_size_v<decltype(sizes)>);
     for (size_t i = 0; i < std::size(views); ++i) {
         *views[i] = next;
         next += padded(sizes[i]);

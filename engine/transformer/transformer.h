@@ -15,6 +15,7 @@ namespace pagoda {
 
 class ActivationMemory;
 class Model;
+struct ModelConfig;
 class Ops;
 
 // The next nTokens tokens of the batch continue one sequence at positions
@@ -53,7 +54,12 @@ public:
     Transformer(const Model& model, Ops& ops, int maxTokens, const TransformerOptions& options = {});
     ~Transformer();
 
+    // Bytes of the activations of a Transformer of `model` with maxTokens.
+    static uint64_t activationBytes(const ModelConfig& model, int maxTokens);
+
     int maxTokens() const { return m_maxTokens; }
+    // Bytes of activations allocated: 0 until the first forward().
+    uint64_t activationBytesHeld() const { return m_activationBytes; }
     void setOptions(const TransformerOptions& options) { m_options = options; }
     // The attention window in effect (the override, else the model's).
     int slidingWindow() const;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "engine/backend/cpu_ops.h"
+#include "engine/transformer/transformer.h"
 #include "runtime_test_util.h"
 
 namespace pagoda::runtime::testing {
@@ -331,6 +332,10 @@ OptimizationConfig automaticBudget() {
     return c;
 }
 
+// The activations of tiny at testConfig's 64 tokens per step, which the
+// automatic budget leaves room for.
+uint64_t tinyActivationBytes() { return Transformer::activationBytes(tinyModel(256).model->config(), 64); }
+
 TEST_F(EngineTest, AutomaticBudgetHoldsFourContextsOrWhatMemoryAllows) {
     auto engine = makeEngine(automaticBudget());
     StatsSnapshot stats = engine->snapshot();
@@ -338,7 +343,8 @@ TEST_F(EngineTest, AutomaticBudgetHoldsFourContextsOrWhatMemoryAllows) {
     EXPECT_EQ(stats.contextLimit, 256);
     EXPECT_EQ(stats.kv.budget, "auto: 4 contexts of 256 tokens, 512.00 KiB");
 
-    m_ops.setKvMemoryLimit(100 * kTinyBytesPerToken);
+    // Memory for 100 tokens beside the activations (64 tokens per step).
+    m_ops.setKvMemoryLimit(100 * kTinyBytesPerToken + tinyActivationBytes());
     auto limited = makeEngine(automaticBudget());
     stats = limited->snapshot();
     EXPECT_EQ(stats.memory.kvPoolBytes, 96 * kTinyBytesPerToken);  // 6 whole blocks
@@ -354,7 +360,7 @@ TEST_F(EngineTest, AutomaticBudgetHoldsFourContextsOrWhatMemoryAllows) {
 // A cache that memory limited takes what is freed later when refitted; one
 // that memory did not limit stays.
 TEST_F(EngineTest, RefitGrowsAnAutomaticCacheThatMemoryLimited) {
-    m_ops.setKvMemoryLimit(100 * kTinyBytesPerToken);
+    m_ops.setKvMemoryLimit(100 * kTinyBytesPerToken + tinyActivationBytes());
     auto engine = makeEngine(automaticBudget());
     const RequestId id = submit(*engine, greedyRequest(randomTokens(20, m_rng), 30));
     for (int i = 0; i < 3; ++i) engine->step();
@@ -412,7 +418,7 @@ TEST_F(EngineTest, WithoutACacheEveryRequestFailsWithTheReason) {
     auto engine = makeEngine(automaticBudget());
     const RequestId running = submit(*engine, greedyRequest(randomTokens(30, m_rng), 50));
     for (int i = 0; i < 3; ++i) engine->step();
-    m_ops.setKvMemoryLimit(100);
+    m_ops.setKvMemoryLimit(100);  // all of it the pool's: the activations are allocated already
     OptimizationConfig larger = automaticBudget();
     larger.blockSize = 32;
     ASSERT_TRUE(engine->reconfigure(larger));

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "engine/backend/cpu_ops.h"
+#include "engine/transformer/transformer.h"
 #include "runtime_test_util.h"
 
 namespace pagoda::runtime::testing {
@@ -97,8 +98,11 @@ TEST(EngineStress, RandomOperationsFinishEveryRequestOnceAndFreeEveryBlock) {
             (engine.reconfigure(randomConfig(rng)) ? reconfigured : refused)++;
         } else if (kind < 42) {
             // Memory for an automatic budget comes and goes: at least 130 f32
-            // tokens, one sequence of the context.
-            ops.setKvMemoryLimit(rng() % 2 ? std::optional<uint64_t>(512 * (130 + rng() % 600)) : std::nullopt);
+            // tokens, one sequence of the context, beside the activations of
+            // the most tokens per step randomConfig sets.
+            const uint64_t activations = Transformer::activationBytes(model.model->config(), 72);
+            ops.setKvMemoryLimit(rng() % 2 ? std::optional<uint64_t>(activations + 512 * (130 + rng() % 600))
+                                           : std::nullopt);
             engine.refitKvCache();
         } else {
             engine.step();
