@@ -61,8 +61,8 @@ Result<RequestId> Engine::submit(Request request) {
     }
     if (!m_noCachePublished.empty()) return fail("{}; reconfigure the engine", m_noCachePublished);
     if (int(request.promptTokens.size()) > m_contextLimitPublished) {
-        return fail("prompt of {} tokens exceeds the context limit of {} tokens", request.promptTokens.size(),
-                    m_contextLimitPublished);
+        return fail("prompt of {} tokens exceeds the context limit of {} tokens{}", request.promptTokens.size(),
+                    m_contextLimitPublished, m_contextLimitWhy);
     }
     const RequestId id = m_nextId++;
     m_submissions.push_back(std::make_unique<Sequence>(id, std::move(request), uint64_t(id), tokenizer));
@@ -170,9 +170,17 @@ Result<void> Engine::rebuildCache(const OptimizationConfig& config) {
 
 void Engine::updateContextLimit() {
     m_contextLimit = computeContextLimit();
+    std::string why = contextLimitWhy();
     std::lock_guard lock(m_inboxMutex);
     m_contextLimitPublished = m_contextLimit;
+    m_contextLimitWhy = std::move(why);
     m_noCachePublished = m_cache ? std::string() : m_kvBudget;
+}
+
+std::string Engine::contextLimitWhy() const {
+    const int context = m_model.config().contextLength;
+    if (!m_cache || m_contextLimit >= context) return {};
+    return fmt::format(" (the model's is {}; the KV cache, {}, holds no more)", context, m_kvBudget);
 }
 
 Result<void> Engine::applyConfig(const OptimizationConfig& config) {
@@ -380,7 +388,8 @@ void Engine::overflowWaiting(std::unique_ptr<Sequence> s) {
         return;
     }
     const std::string message =
-        fmt::format("{} tokens exceed the context limit of {} tokens", s->tokens.size(), m_contextLimit);
+        fmt::format("{} tokens exceed the context limit of {} tokens{}", s->tokens.size(), m_contextLimit,
+                    contextLimitWhy());
     complete(std::move(s), FinishReason::ContextOverflow, message);
 }
 

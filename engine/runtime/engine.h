@@ -101,6 +101,9 @@ private:
     // Publishes the context limit of the cache now (0 without one).
     void updateContextLimit();
     int computeContextLimit() const;
+    // "" when the context limit is the model's; else why the cache holds
+    // fewer tokens: " (the model's is 8192; the KV cache, auto: ..., holds no more)".
+    std::string contextLimitWhy() const;
     // Without a cache: fails every waiting request with m_kvBudget; returns
     // whether commands remain.
     bool failWithoutCache();
@@ -149,6 +152,7 @@ private:
     int m_waitingPublished = 0;
     int m_contextLimitPublished = 0;
     std::string m_noCachePublished;  // why there is no cache; empty with one
+    std::string m_contextLimitWhy;   // contextLimitWhy(), for submit's error
     int64_t m_submitted = 0;
     int64_t m_rejected = 0;
 

@@ -352,6 +352,10 @@ TEST_F(EngineTest, AutomaticBudgetHoldsFourContextsOrWhatMemoryAllows) {
     EXPECT_LE(stats.contextLimit, 96);
     EXPECT_EQ(stats.kv.budget, "auto: 48.00 KiB, what memory allows (50.00 KiB available; 4 contexts of 256 tokens need "
               "512.00 KiB)");
+    EXPECT_EQ(limited->submit(greedyRequest(randomTokens(stats.contextLimit + 1, m_rng), 4)).error().message,
+              fmt::format("prompt of {} tokens exceeds the context limit of {} tokens (the model's is 256; the KV "
+                          "cache, {}, holds no more)",
+                          stats.contextLimit + 1, stats.contextLimit, stats.kv.budget));
     const RequestId id = submit(*limited, greedyRequest(randomTokens(20, m_rng), 8));
     limited->runUntilIdle();
     EXPECT_EQ(onlyFinish(id).reason, FinishReason::Length);
