@@ -7,7 +7,8 @@
 # 8b-gqa with Q4_K weights; between them, pagoda-cuda-microbench (the two
 # paths of quantized products by token count); then the engine end to end
 # on the CPU cores against the GPU (pagoda-bench compare --backends
-# cpu,cuda); last, where NVIDIA's ncu is
+# cpu,cuda) and 8b-gqa's baseline against its optimized config on the GPU;
+# last, where NVIDIA's ncu is
 # installed, each kernel's share of a batch-1 decode step
 # (tools/ncu_decode_summary.py). Most telling first, each under a time
 # limit, so that a hang or a short lease loses the least.
@@ -161,6 +162,13 @@ if [ ${#quick[@]} -eq 0 ]; then
     phase "compare cpu against cuda"
     step 120 "$build/app/bench/pagoda-bench" compare --preset small --configs optimized,optimized \
         --backends cpu,cuda --toggles 0 --requests 32 --concurrency 8 --prompt-len 128 --gen-len 64
+    # A Llama-3-8B shape through the whole engine on the device, baseline
+    # against optimized, each with the automatic KV budget (its kv_budget
+    # line: four contexts of 8192 tokens, or what the device allowed).
+    phase "engine on the device: 8b-gqa, baseline against optimized"
+    step 150 "$build/app/bench/pagoda-bench" compare --preset 8b-gqa --configs baseline,optimized \
+        --backends cuda,cuda --toggles 0 --requests 8 --concurrency 8 --prompt-len 256 --gen-len 32 \
+        --json /dev/stdout
 fi
 
 # Where a batch-1 decode step's GPU time goes, per kernel (Nsight Compute,
