@@ -374,6 +374,10 @@ void CompareView::showOutcome(const CompareOutcome& outcome) {
             const bool integral = column == ColConcurrent || column == ColPreemptions;
             set(side, column, QString::number(values[m], 'f', integral ? 0 : 1));
         }
+        m_table->item(side, ColPeakKv)
+            ->setToolTip(tr("pool %1 MiB, KV budget %2")
+                             .arg(mib(outcome.results[size_t(side)].kvPoolBytes), 0, 'f', 1)
+                             .arg(QString::fromStdString(outcome.results[size_t(side)].kvBudget)));
         set(side, ColSameOutput, sameText);
     }
     set(2, ColConfig, tr("B / A"));

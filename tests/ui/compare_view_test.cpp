@@ -154,6 +154,8 @@ private Q_SLOTS:
         QCOMPARE(outcome.backendNotes[1], QStringLiteral("cpu: chosen"));
         QVERIFY2(outcome.backendNotes[0].startsWith(QStringLiteral("cuda")), qPrintable(outcome.backendNotes[0]));
         QCOMPARE(view->table()->item(1, CompareView::ColBackend)->toolTip(), outcome.backendNotes[1]);
+        QCOMPARE(view->table()->item(1, CompareView::ColPeakKv)->toolTip(),
+                 QStringLiteral("pool 4.0 MiB, KV budget set: 4.00 MiB"));
         QCOMPARE(view->table()->item(1, CompareView::ColBackend)->text(), outcome.backends[1]);
         QCOMPARE(outcome.results[1].generatedTokens, 8);
         if (m_window->model().cudaDevices.devices.empty()) {
