@@ -25,8 +25,8 @@ public:
 
     Result<std::unique_ptr<ActivationMemory>> allocateActivations(size_t floats) override;
     Result<std::unique_ptr<KvStorage>> createKvStorage(const KvLayout& layout) override;
-    // Half of MemAvailable, or the limit when one is set (a host shared with
-    // other work; tests).
+    // The limit set here (tests), else PAGODA_KV_MEMORY_MIB, else half of
+    // MemAvailable.
     Result<uint64_t> kvMemoryAvailable() override;
     void setKvMemoryLimit(std::optional<uint64_t> bytes) { m_kvMemoryLimit = bytes; }
     Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) override;

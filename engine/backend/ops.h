@@ -95,7 +95,8 @@ public:
     // (the automatic KV budget's bound), asked once the previous cache is
     // released: half of the host's available memory on the CPU; on a
     // device, 90% of its free memory and the current pool (which the new
-    // one replaces) less headroom for workspace.
+    // one replaces) less headroom for workspace; on either, no more than
+    // PAGODA_KV_MEMORY_MIB when it is set (kv_budget.h).
     virtual Result<uint64_t> kvMemoryAvailable() = 0;
     // n floats of activation memory readable on the host once the work
     // issued so far is done: `data` itself, or a copy made in `staging`.

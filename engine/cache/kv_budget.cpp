@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -41,6 +42,18 @@ AutoKvBudget autoKvBudget(uint64_t bytesPerBlock, int blockSize, int contextLeng
     const uint64_t wanted = (tokens + block - 1) / block * bytesPerBlock;
     if (wanted <= availableBytes) return {wanted, false};
     return {bytesPerBlock > 0 ? availableBytes / bytesPerBlock * bytesPerBlock : 0, true};
+}
+
+Result<std::optional<uint64_t>> kvMemoryLimitFromEnvironment() {
+    const char* text = std::getenv("PAGODA_KV_MEMORY_MIB");
+    if (text == nullptr || *text == '\0') return std::nullopt;
+    const std::string_view value(text);
+    uint64_t mib = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), mib);
+    if (ec != std::errc() || end != value.data() + value.size() || mib == 0 || mib > (1ull << 30)) {
+        return fail("PAGODA_KV_MEMORY_MIB='{}': not a positive number of MiB", value);
+    }
+    return mib << 20;
 }
 
 Result<uint64_t> parseMemAvailable(std::string_view meminfo) {

@@ -5,6 +5,7 @@
 // automatic budget, sized from the model and the memory available.
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "engine/core/result.h"
@@ -35,6 +36,11 @@ struct AutoKvBudget {
 // blocks availableBytes holds when that is less. bytesPerBlock: K and V of
 // every layer for blockSize tokens.
 AutoKvBudget autoKvBudget(uint64_t bytesPerBlock, int blockSize, int contextLength, uint64_t availableBytes);
+
+// PAGODA_KV_MEMORY_MIB: the most memory an automatic KV budget takes, on
+// any backend (a host or GPU shared with other work); none when unset.
+// Errors name a value that is not a positive number of MiB.
+Result<std::optional<uint64_t>> kvMemoryLimitFromEnvironment();
 
 // budget.bytes, or budget.fractionOfAvailable of availableHostMemory().
 Result<uint64_t> resolveKvBudget(const KvBudget& budget);

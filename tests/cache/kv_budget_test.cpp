@@ -1,7 +1,12 @@
-// Pool geometry from a byte budget and from /proc/meminfo.
+// Pool geometry from a byte budget and from /proc/meminfo; the automatic
+// budget and its limit from the environment.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include <fmt/format.h>
 
 #include "engine/cache/kv_budget.h"
 
@@ -67,6 +72,32 @@ TEST(KvBudget, FractionOfThisHost) {
     EXPECT_GT(*quarter, 0u);
     EXPECT_LE(*quarter, *available);  // MemAvailable moves between the two reads, but not by 4x
     EXPECT_EQ(*resolveKvBudget({12345, 0.25}), 12345u);
+}
+
+TEST(KvBudget, MemoryLimitFromTheEnvironment) {
+    const auto unset = [] { unsetenv("PAGODA_KV_MEMORY_MIB"); };
+    unset();
+    ASSERT_TRUE(kvMemoryLimitFromEnvironment());
+    EXPECT_EQ(*kvMemoryLimitFromEnvironment(), std::nullopt);
+    setenv("PAGODA_KV_MEMORY_MIB", "64", 1);
+    EXPECT_EQ(*kvMemoryLimitFromEnvironment(), std::optional<uint64_t>(64u << 20));
+    for (const char* bad : {"0", "-3", "1.5", "12x", "lots"}) {
+        setenv("PAGODA_KV_MEMORY_MIB", bad, 1);
+        auto limit = kvMemoryLimitFromEnvironment();
+        ASSERT_FALSE(limit) << bad;
+        EXPECT_EQ(limit.error().message, fmt::format("PAGODA_KV_MEMORY_MIB='{}': not a positive number of MiB", bad));
+    }
+    unset();
+}
+
+TEST(KvBudget, AutomaticBudgetInWholeBlocks) {
+    // 4 contexts of 100 tokens in blocks of 16 tokens of 1000 bytes: 25 blocks.
+    EXPECT_EQ(autoKvBudget(1000, 16, 100, 1 << 20).bytes, 25000u);
+    EXPECT_FALSE(autoKvBudget(1000, 16, 100, 1 << 20).limitedByMemory);
+    const AutoKvBudget scarce = autoKvBudget(1000, 16, 100, 12999);
+    EXPECT_EQ(scarce.bytes, 12000u);
+    EXPECT_TRUE(scarce.limitedByMemory);
+    EXPECT_EQ(autoKvBudget(1000, 16, 100, 999).bytes, 0u);
 }
 
 }  // namespace
