@@ -262,6 +262,7 @@ void EngineWorker::install(const std::shared_ptr<LoadJob>& job, std::shared_ptr<
     m_engine = std::move(*engine);  // the old engine goes before the backend and model it used
     m_ops = std::move(loaded->backend.ops);
     m_cudaDevice = loaded->backend.cudaDevice;
+    m_configFailuresSeen = 0;
     m_backendNote = fromStd(loaded->backend.note);
     m_cudaDevices = std::move(loaded->cudaDevices);
     m_model = std::move(loaded->model);
@@ -375,6 +376,13 @@ void EngineWorker::publishStats() {
     if (!m_engine) return;
     StatsUpdate update;
     update.snapshot = m_engine->snapshot();
+    // A reconfigure accepted when asked that failed at the engine's step:
+    // the config in effect is the one before it.
+    if (update.snapshot.counters.configFailures > m_configFailuresSeen) {
+        m_configFailuresSeen = update.snapshot.counters.configFailures;
+        m_config = update.snapshot.config;
+        Q_EMIT configRejected(fromStd(update.snapshot.configError), m_config);
+    }
     update.tokensByConversation = m_events->tokensByConversation();
     update.conversationBySequence = m_events->conversationBySequence(update.snapshot);
     update.seconds = double(m_clock.nsecsElapsed()) * 1e-9;

@@ -246,7 +246,13 @@ void MainWindow::connectEngine() {
         m_settings.setOptimization(config);
         if (m_compareView) m_compareView->setCurrentConfig(config);
     });
-    connect(m_engine, &EngineClient::configRejected, m_optimizations, &OptimizationPanel::showRejected);
+    // Refused when asked, or failed when applied: `current` is in effect.
+    connect(m_engine, &EngineClient::configRejected, this,
+            [this](const QString& message, const runtime::OptimizationConfig& current) {
+                m_optimizations->showRejected(message, current);
+                m_settings.setOptimization(current);
+                if (m_compareView) m_compareView->setCurrentConfig(current);
+            });
 }
 
 CompareView* MainWindow::openCompareView() {

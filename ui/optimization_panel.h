@@ -34,6 +34,7 @@ public:
     QCheckBox* dependentLaunch() const { return m_dependent; }
     QComboBox* batching() const { return m_batching; }
     QSpinBox* kvBudget() const { return m_budget; }  // MiB; 0 shows "auto"
+    QLabel* status() const { return m_status; }      // applied, or not and why
 
 public Q_SLOTS:
     // Shows `config` without emitting configRequested.

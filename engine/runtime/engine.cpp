@@ -235,6 +235,8 @@ bool Engine::step() {
     if (config) {
         if (auto applied = applyConfig(*config); !applied) {
             logger("engine")->error("reconfigure failed, keeping the previous config: {}", applied.error().message);
+            ++m_counters.configFailures;
+            m_configError = applied.error().message;
         }
     }
     if (refit && m_cache && m_kvLimitedByMemory) {
@@ -438,6 +440,7 @@ void Engine::publish(const StepMetrics* step) {
     }
     StatsSnapshot s;
     s.config = m_config;
+    s.configError = m_configError;
     s.contextLimit = m_contextLimit;
     s.kv.budget = m_kvBudget;
     if (m_cache) {

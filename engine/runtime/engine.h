@@ -128,6 +128,7 @@ private:
     OptimizationConfig m_config;
     std::unique_ptr<KvCache> m_cache;  // null only after a rebuild and its fallback both failed
     std::string m_kvBudget;            // KvStats::budget
+    std::string m_configError;         // StatsSnapshot::configError
     bool m_kvLimitedByMemory = false;  // the cache's budget: automatic, and memory set it
     std::unique_ptr<Transformer> m_transformer;
     Scheduler m_scheduler;

@@ -61,6 +61,9 @@ struct EngineCounters {
     int64_t preemptions = 0;       // KV pressure and cache rebuilds
     int64_t contextShifts = 0;
     int64_t cacheRebuilds = 0;
+    // Reconfigures valid when asked that failed when applied at the step
+    // (the KV cache could not be made): StatsSnapshot::configError.
+    int64_t configFailures = 0;
     std::array<int64_t, kEvictionCauses> evictions{};  // blocks, by EvictionCause
     double prefillSeconds = 0;
     double decodeSeconds = 0;
@@ -107,7 +110,8 @@ struct RequestSnapshot {
 };
 
 struct StatsSnapshot {
-    OptimizationConfig config;
+    OptimizationConfig config;  // in effect
+    std::string configError;    // why the latest of counters.configFailures failed
     int contextLimit = 0;  // most tokens one sequence may hold now
     EngineCounters counters;
     StepMetrics lastStep;

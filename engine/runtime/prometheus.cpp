@@ -65,6 +65,7 @@ std::string prometheusText(const StatsSnapshot& s) {
     e.single("pagoda_context_shifts_total", "counter", "Context windows kept by dropping the oldest tokens.",
              c.contextShifts);
     e.single("pagoda_kv_cache_rebuilds_total", "counter", "KV caches rebuilt by reconfigure.", c.cacheRebuilds);
+    e.single("pagoda_config_failures_total", "counter", "Reconfigures that failed when applied.", c.configFailures);
     e.family("pagoda_kv_evictions_total", "counter", "KV blocks evicted, by cause.");
     for (int cause = 0; cause < kEvictionCauses; ++cause) {
         e.sample(c.evictions[size_t(cause)], label("cause", kEvictionCauseNames[cause]));

@@ -409,6 +409,9 @@ TEST_F(EngineTest, FailedRebuildFallsBackToTheConfigInEffect) {
     const StatsSnapshot stats = engine->snapshot();
     EXPECT_EQ(stats.config, testConfig());
     EXPECT_EQ(stats.kv.budget, "set: 2.00 MiB");  // 256 blocks
+    EXPECT_EQ(stats.counters.configFailures, 1);
+    EXPECT_THAT(stats.configError, HasSubstr("KV budget auto: 0 B, what memory allows"));
+    EXPECT_THAT(engine->prometheus(), HasSubstr("pagoda_config_failures_total 1"));
     EXPECT_EQ(onlyFinish(id).reason, FinishReason::Length);
     EXPECT_EQ(onlyFinish(id).stats.preemptions, 1);
     EXPECT_EQ(m_events.tokens(id), expected);

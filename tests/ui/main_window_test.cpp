@@ -250,6 +250,34 @@ private Q_SLOTS:
         QCOMPARE(window->profiler()->history().changes().back().label, QStringLiteral("KV auto"));
     }
 
+    // A config valid when asked whose cache cannot be made when the engine
+    // applies it (here: host memory for the automatic budget, capped by
+    // PAGODA_KV_MEMORY_MIB, holds less than one contiguous sequence) comes
+    // back as not applied: the panel shows the config in effect and why,
+    // and that config is the one saved.
+    void configThatFailsWhenAppliedIsReported() {
+        qputenv("PAGODA_KV_MEMORY_MIB", "1");
+        const auto restore = qScopeGuard([] { qunsetenv("PAGODA_KV_MEMORY_MIB"); });
+        const QString dir = dataDir(++m_windows);
+        auto window = makeWindow(dir);
+        QVERIFY(waitForModel(*window));
+        OptimizationPanel* panel = window->optimizationPanel();
+        panel->kvBudget()->setValue(0);  // paged: 1 MiB holds part of a context, which is enough
+        QVERIFY(QTest::qWaitFor([&] { return m_last.config.kvBudgetBytes == runtime::kAutoKvBudget; }, kTimeoutMs));
+        QVERIFY(QTest::qWaitFor([&] { return m_last.kv.budget.find("what memory allows") != std::string::npos; },
+                                kTimeoutMs));
+        QVERIFY(m_last.contextLimit < 1024);
+        panel->pagedKv()->setChecked(false);  // contiguous: one whole context or nothing
+        QLabel* status = panel->status();
+        QVERIFY(QTest::qWaitFor([&] { return status->text().contains("Not applied"); }, kTimeoutMs));
+        QVERIFY2(status->text().contains("cannot hold one sequence"), qPrintable(status->text()));
+        QVERIFY(panel->pagedKv()->isChecked());
+        QCOMPARE(m_last.counters.configFailures, 1);
+        QCOMPARE(m_last.config.kvAllocation, KvAllocation::Paged);
+        const QString saved = QSettings(dir + "/settings.ini", QSettings::IniFormat).value("engine/optimization").toString();
+        QVERIFY2(saved.contains(":kv=paged:") && saved.contains(":kv-budget-mib=auto:"), qPrintable(saved));
+    }
+
     void conversationsPersistAcrossRestart() {
         const QString dir = dataDir(++m_windows);
         QStringList ids, titles;
