@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 
+#include "engine/backend/ops.h"
 #include "engine/model/model.h"
+#include "kernels/format_bytes.h"
 
 namespace pagoda {
 namespace {
@@ -54,17 +56,32 @@ Generator::Generator(const Model& model, Ops& ops, const GeneratorOptions& optio
 Result<void> Generator::prepareCache() {
     if (m_cache) return {};
     const ModelConfig& config = m_model.config();
-    const KvLayout layout = kvLayoutForTokens(config, config.contextLength, m_options.blockSize, m_options.kvType);
+    KvLayout layout = kvLayoutForTokens(config, config.contextLength, m_options.blockSize, m_options.kvType);
+    PAGODA_ASSIGN_OR_RETURN(const uint64_t memory, m_ops.kvMemoryAvailable());
+    const uint64_t activations =
+        m_transformer.activationBytesHeld() > 0 ? 0 : Transformer::activationBytes(config, m_transformer.maxTokens());
+    const uint64_t available = memory > activations ? memory - activations : 0;
+    const uint64_t perBlock = layout.bytesPerBlock();
+    if (available < perBlock) {
+        return fail("no memory for the KV cache: {} available beside the activations, a block of {} tokens needs {}",
+                    formatBytes(available), layout.blockSize, formatBytes(perBlock));
+    }
+    layout.numBlocks = int(std::min<uint64_t>(uint64_t(layout.numBlocks), available / perBlock));
     PAGODA_ASSIGN_OR_RETURN(m_cache, KvCache::create(layout, managerConfig(config, m_options.prefixCaching), &m_ops));
+    m_cacheTokens = std::min(config.contextLength, layout.numBlocks * layout.blockSize);
     return {};
 }
 
 Result<GenerateStats> Generator::generate(const GenerateRequest& request, const std::function<void(int32_t)>& onToken) {
     PAGODA_RETURN_IF_ERROR(checkPrompt(request.prompt, m_model.config()));
-    const int context = m_model.config().contextLength;
-    const int promptLength = int(request.prompt.size());
-    const int capacity = std::min(context, promptLength + std::max(request.maxTokens, 0));
     PAGODA_RETURN_IF_ERROR(prepareCache());
+    const int promptLength = int(request.prompt.size());
+    if (promptLength > m_cacheTokens) {
+        return fail("prompt of {} tokens does not fit the KV cache of {} tokens (what memory allows; the model's "
+                    "context is {})",
+                    promptLength, m_cacheTokens, m_model.config().contextLength);
+    }
+    const int capacity = std::min(m_cacheTokens, promptLength + std::max(request.maxTokens, 0));
     BlockManager& blocks = m_cache->blocks();
     PAGODA_ASSIGN_OR_RETURN(const Admission admission, blocks.admit(request.prompt));
     const SeqId seq = admission.seq;

@@ -59,15 +59,18 @@ public:
     Generator(const Model& model, Ops& ops, const GeneratorOptions& options = {});
 
     // Calls onToken for every generated token (the end-of-generation token
-    // included). Errors: empty prompt, prompt longer than the context.
+    // included). Errors: empty prompt, prompt longer than the context or
+    // than the KV cache holds.
     Result<GenerateStats> generate(const GenerateRequest& request, const std::function<void(int32_t)>& onToken);
 
     // Logits of every prompt position, [prompt.size()][vocab], no sampling.
     Result<std::vector<float>> promptLogits(std::span<const int32_t> prompt);
 
 private:
-    // A cache for the model's whole context, made on first use and kept
-    // across calls so that later prompts reuse cached prefixes.
+    // A cache for the model's whole context, or what memory allows beside
+    // the activations when that is less (Ops::kvMemoryAvailable), made on
+    // first use and kept across calls so that later prompts reuse cached
+    // prefixes.
     Result<void> prepareCache();
 
     const Model& m_model;
@@ -75,6 +78,7 @@ private:
     GeneratorOptions m_options;
     Transformer m_transformer;
     std::unique_ptr<KvCache> m_cache;
+    int m_cacheTokens = 0;  // most tokens m_cache holds for one sequence
 };
 
 }  // namespace pagoda

@@ -1,5 +1,6 @@
-// Single-sequence generation and the simple KV cache: limits are clear
-// errors, sampling is reproducible, blocks come back when released.
+// Single-sequence generation and the simple KV cache: limits (the context,
+// the memory the cache may take) are clear errors, sampling is
+// reproducible, blocks come back when released.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include "engine/gguf/gguf_writer.h"
 #include "engine/model/model.h"
 #include "engine/model/synthetic.h"
+#include "engine/transformer/transformer.h"
 
 namespace pagoda {
 namespace {
@@ -73,6 +75,37 @@ TEST_F(GeneratorTest, StopsAtMaxTokensAndAtTheContext) {
     ASSERT_TRUE(stats);
     EXPECT_EQ(stats->finish, FinishReason::ContextFull);
     EXPECT_EQ(produced, 5);  // positions 60..63 fed back, plus the token sampled from position 63
+}
+
+// Memory for two blocks beside the activations: the cache holds 32 of the
+// model's 64 tokens, a longer prompt is an error that says why, and
+// generation stops when the cache is full.
+TEST_F(GeneratorTest, TheCacheHoldsWhatMemoryAllows) {
+    // tiny, f16: 2 (K, V) x 2 layers x 2 KV heads x 16 tokens x 16 dims x 2 bytes per block
+    constexpr uint64_t kBlockBytes = 2 * 2 * 2 * 16 * 16 * 2;
+    const uint64_t activations = Transformer::activationBytes(m_model->config(), 256);
+    m_ops.setKvMemoryLimit(activations + 2 * kBlockBytes + 100);
+    SamplingParams greedy;
+    greedy.temperature = 0;
+    Generator generator(*m_model, m_ops);
+    std::vector<int32_t> tooLong(33, 7);
+    auto refused = generator.generate({tooLong, 4, greedy, false}, [](int32_t) {});
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().message,
+              "prompt of 33 tokens does not fit the KV cache of 32 tokens (what memory allows; the model's context is 64)");
+    std::vector<int32_t> prompt(20, 7);
+    int produced = 0;
+    auto stats = generator.generate({prompt, 100, greedy, false}, [&](int32_t) { ++produced; });
+    ASSERT_TRUE(stats) << stats.error().message;
+    EXPECT_EQ(stats->finish, FinishReason::ContextFull);
+    EXPECT_EQ(produced, 13);  // positions 20..31 fed back, plus the token sampled from position 31
+
+    m_ops.setKvMemoryLimit(activations + kBlockBytes - 1);
+    Generator starved(*m_model, m_ops);
+    auto none = starved.generate({prompt, 4, greedy, false}, [](int32_t) {});
+    ASSERT_FALSE(none);
+    EXPECT_THAT(none.error().message, HasSubstr("no memory for the KV cache: "));
+    EXPECT_THAT(none.error().message, HasSubstr("a block of 16 tokens needs 4.00 KiB"));
 }
 
 TEST_F(GeneratorTest, GreedyAndSeededSamplingAreReproducible) {
