@@ -118,7 +118,8 @@ OptimizationConfig OptimizationConfig::optimized() { return OptimizationConfig{}
 bool needsCacheRebuild(const OptimizationConfig& from, const OptimizationConfig& to) {
     return from.kvAllocation != to.kvAllocation || from.prefixCaching != to.prefixCaching ||
            from.eviction != to.eviction || from.blockSize != to.blockSize || from.kvBudgetBytes != to.kvBudgetBytes ||
-           from.slidingWindow != to.slidingWindow || from.kvType != to.kvType;
+           from.slidingWindow != to.slidingWindow || from.kvType != to.kvType ||
+           (to.kvBudgetBytes == kAutoKvBudget && to.maxBatchTokens > from.maxBatchTokens);
 }
 
 int slidingWindowFor(const OptimizationConfig& config, const ModelConfig& model) {

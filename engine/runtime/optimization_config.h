@@ -68,8 +68,9 @@ struct OptimizationConfig {
 };
 
 // Whether going from `from` to `to` needs a new KV cache (layout, budget,
-// block manager policy): the engine then preempts every running sequence
-// and recomputes it in the new cache.
+// block manager policy; more tokens per step with an automatic budget,
+// whose pool leaves room for their activations): the engine then preempts
+// every running sequence and recomputes it in the new cache.
 bool needsCacheRebuild(const OptimizationConfig& from, const OptimizationConfig& to);
 
 // The attention window in effect: the override, else the model's.

@@ -387,6 +387,27 @@ TEST_F(EngineTest, RefitGrowsAnAutomaticCacheThatMemoryLimited) {
     EXPECT_TRUE(engine->validate());
 }
 
+// More tokens per step need more activations: an automatic pool that
+// memory limits is made again, smaller, leaving room for them.
+TEST_F(EngineTest, MoreTokensPerStepShrinkALimitedAutomaticPool) {
+    const ModelConfig& model = m_model.model->config();
+    m_ops.setKvMemoryLimit(100 * kTinyBytesPerToken + Transformer::activationBytes(model, 128));
+    auto engine = makeEngine(automaticBudget());  // 64 tokens per step
+    const uint64_t before = engine->snapshot().memory.kvPoolBytes;
+    const RequestId id = submit(*engine, greedyRequest(randomTokens(20, m_rng), 8));
+    engine->step();
+    OptimizationConfig more = automaticBudget();
+    more.maxBatchTokens = 128;
+    ASSERT_TRUE(engine->reconfigure(more));
+    engine->runUntilIdle();
+    const StatsSnapshot stats = engine->snapshot();
+    EXPECT_EQ(stats.counters.cacheRebuilds, 1);
+    EXPECT_EQ(stats.counters.configFailures, 0);
+    EXPECT_LT(stats.memory.kvPoolBytes, before);
+    EXPECT_EQ(stats.memory.kvPoolBytes, 96 * kTinyBytesPerToken);  // the limit less the 128-token activations
+    EXPECT_EQ(onlyFinish(id).reason, FinishReason::Length);
+}
+
 // A rebuild that fails (here: the automatic budget finds no memory) makes
 // the cache of the config in effect again; the running requests are
 // recomputed there and finish as they would have.

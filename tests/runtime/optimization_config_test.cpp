@@ -147,6 +147,17 @@ TEST(OptimizationConfig, OnlyLayoutChangesRebuildTheCache) {
         change(c);
         EXPECT_TRUE(needsCacheRebuild(a, c));
     }
+    // An automatic pool leaves room for the activations: more tokens per
+    // step re-size it; fewer, or a set budget, do not.
+    OptimizationConfig more = a;
+    more.maxBatchTokens = 512;
+    EXPECT_TRUE(needsCacheRebuild(a, more));
+    EXPECT_FALSE(needsCacheRebuild(more, a));
+    OptimizationConfig set = a;
+    set.kvBudgetBytes = 64u << 20;
+    OptimizationConfig setMore = set;
+    setMore.maxBatchTokens = 512;
+    EXPECT_FALSE(needsCacheRebuild(set, setMore));
 }
 
 }  // namespace
