@@ -97,7 +97,8 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
                 "step for all of them) at the cost of per-sequence latency and KV memory."));
     describe(m_batchTokens, tr("Tokens per step"),
              tr("Most tokens one step computes: decode tokens plus prefill chunks. A long prompt is split into "
-                "chunks of at most this size so decoding tabs keep moving. At least the max batch."));
+                "chunks of at most this size so decoding tabs keep moving. At least the max batch. Raising it "
+                "with the KV budget on auto rebuilds the cache, which makes room for the larger activations."));
     describe(m_budget, tr("KV budget"),
              tr("Memory for the keys and values of every layer. More holds more and longer sequences and keeps "
                 "more prefixes cached; it is allocated up front. <b>auto</b> (0, the default) sizes it when the "
