@@ -242,6 +242,10 @@ bool Engine::step() {
     if (refit && m_cache && m_kvLimitedByMemory) {
         if (auto rebuilt = rebuildCache(m_config); !rebuilt) {
             logger("engine")->error("refitting the KV cache failed: {}", rebuilt.error().message);
+            if (!m_cache) {  // reported as a failed reconfigure: the app shows why nothing runs
+                ++m_counters.configFailures;
+                m_configError = m_kvBudget;
+            }
         }
         updateContextLimit();
     }

@@ -385,6 +385,22 @@ TEST_F(EngineTest, RefitGrowsAnAutomaticCacheThatMemoryLimited) {
     EXPECT_FALSE(engine->step());
     EXPECT_EQ(engine->snapshot().counters.cacheRebuilds, 1);
     EXPECT_TRUE(engine->validate());
+
+    // Memory gone by the time a limited cache is refitted: no cache, and
+    // the failure reported as a reconfigure's.
+    m_ops.setKvMemoryLimit(100 * kTinyBytesPerToken);  // the activations are held: 100 tokens for the pool
+    OptimizationConfig other = automaticBudget();
+    other.blockSize = 32;
+    ASSERT_TRUE(engine->reconfigure(other));
+    engine->step();
+    ASSERT_THAT(engine->snapshot().kv.budget, HasSubstr("what memory allows"));
+    m_ops.setKvMemoryLimit(100);
+    engine->refitKvCache();
+    engine->step();
+    stats = engine->snapshot();
+    EXPECT_EQ(stats.counters.configFailures, 1);
+    EXPECT_THAT(stats.configError, HasSubstr("no KV cache: "));
+    EXPECT_THAT(engine->submit(greedyRequest({1, 2}, 4)).error().message, HasSubstr("no KV cache: "));
 }
 
 // More tokens per step need more activations: an automatic pool that
