@@ -53,8 +53,6 @@ Result<std::unique_ptr<KvStorage>> CpuOps::createKvStorage(const KvLayout& layou
 
 Result<uint64_t> CpuOps::kvMemoryAvailable() {
     if (m_kvMemoryLimit) return *m_kvMemoryLimit;
-    PAGODA_ASSIGN_OR_RETURN(const std::optional<uint64_t> limit, kvMemoryLimitFromEnvironment());
-    if (limit) return *limit;
     return resolveKvBudget({0, 0.5});
 }
 

@@ -25,8 +25,7 @@ public:
 
     Result<std::unique_ptr<ActivationMemory>> allocateActivations(size_t floats) override;
     Result<std::unique_ptr<KvStorage>> createKvStorage(const KvLayout& layout) override;
-    // The limit set here (tests), else PAGODA_KV_MEMORY_MIB, else half of
-    // MemAvailable.
+    // The limit set here (tests), else half of MemAvailable.
     Result<uint64_t> kvMemoryAvailable() override;
     void setKvMemoryLimit(std::optional<uint64_t> bytes) { m_kvMemoryLimit = bytes; }
     Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) override;

@@ -1,11 +1,9 @@
 #include "engine/backend/cuda_ops.h"
 
-#include <algorithm>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include "engine/cache/kv_budget.h"
 #include "engine/model/model.h"
 #include "engine/transformer/transformer.h"
 #include "kernels/cuda/graph_buckets.h"
@@ -117,9 +115,7 @@ Result<uint64_t> CudaOps::kvMemoryAvailable() {
     // KV pool, which createKvPool frees before it allocates the next.
     const uint64_t free = m.deviceFree + m.cached + m.inUseBy(cuda::MemoryUse::KvCache);
     const uint64_t share = free / 10 * 9;
-    const uint64_t available = share > kKvWorkspaceHeadroom ? share - kKvWorkspaceHeadroom : 0;
-    PAGODA_ASSIGN_OR_RETURN(const std::optional<uint64_t> limit, kvMemoryLimitFromEnvironment());
-    return limit ? std::min(*limit, available) : available;
+    return share > kKvWorkspaceHeadroom ? share - kKvWorkspaceHeadroom : 0;
 }
 
 Result<void> CudaOps::checkPool(const KvStorage& storage) const {

@@ -92,11 +92,11 @@ public:
     // Pools of `layout` (KvCache::create(layout, manager, ops) asks here).
     virtual Result<std::unique_ptr<KvStorage>> createKvStorage(const KvLayout& layout) = 0;
     // Bytes a new KV pool and activations not yet allocated may take now
-    // (the automatic KV budget's bound), asked once the previous cache is
-    // released: half of the host's available memory on the CPU; on a
-    // device, 90% of its free memory and the current pool (which the new
-    // one replaces) less headroom for workspace; on either, no more than
-    // PAGODA_KV_MEMORY_MIB when it is set (kv_budget.h).
+    // (the automatic KV budget's bound, kvMemoryBesideActivations in
+    // transformer.h), asked once the previous cache is released: half of
+    // the host's available memory on the CPU; on a device, 90% of its free
+    // memory and the current pool (which the new one replaces) less
+    // headroom for workspace.
     virtual Result<uint64_t> kvMemoryAvailable() = 0;
     // n floats of activation memory readable on the host once the work
     // issued so far is done: `data` itself, or a copy made in `staging`.

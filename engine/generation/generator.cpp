@@ -57,10 +57,8 @@ Result<void> Generator::prepareCache() {
     if (m_cache) return {};
     const ModelConfig& config = m_model.config();
     KvLayout layout = kvLayoutForTokens(config, config.contextLength, m_options.blockSize, m_options.kvType);
-    PAGODA_ASSIGN_OR_RETURN(const uint64_t memory, m_ops.kvMemoryAvailable());
-    const uint64_t activations =
-        m_transformer.activationBytesHeld() > 0 ? 0 : Transformer::activationBytes(config, m_transformer.maxTokens());
-    const uint64_t available = memory > activations ? memory - activations : 0;
+    PAGODA_ASSIGN_OR_RETURN(const uint64_t available,
+                            kvMemoryBesideActivations(m_ops, &m_transformer, config, m_transformer.maxTokens()));
     const uint64_t perBlock = layout.bytesPerBlock();
     if (available < perBlock) {
         return fail("no memory for the KV cache: {} available beside the activations, a block of {} tokens needs {}",

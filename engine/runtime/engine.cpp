@@ -125,14 +125,9 @@ Result<std::unique_ptr<KvCache>> Engine::makeCache(const OptimizationConfig& con
     const ModelConfig& model = m_model.config();
     uint64_t available = std::numeric_limits<uint64_t>::max();
     if (config.kvBudgetBytes == kAutoKvBudget) {
-        auto memory = m_ops.kvMemoryAvailable();
+        auto memory = kvMemoryBesideActivations(m_ops, m_transformer.get(), model, config.maxBatchTokens);
         if (!memory) return std::unexpected(withContext("automatic KV budget", memory.error()));
-        // The activations for config's tokens per step come out of the
-        // same memory, unless they are allocated already.
-        const bool held = m_transformer && m_transformer->maxTokens() == config.maxBatchTokens &&
-                          m_transformer->activationBytesHeld() > 0;
-        const uint64_t activations = held ? 0 : Transformer::activationBytes(model, config.maxBatchTokens);
-        available = *memory > activations ? *memory - activations : 0;
+        available = *memory;
     }
     const KvBudgetChoice budget = kvBudgetFor(config, model, available);
     const std::string described = describeKvBudget(budget, config, model);

@@ -1,11 +1,14 @@
 #include "engine/transformer/transformer.h"
 
+#include <algorithm>
 #include <array>
 #include <cassert>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 
 #include "engine/backend/ops.h"
+#include "engine/cache/kv_budget.h"
 #include "engine/model/model.h"
 
 namespace pagoda {
@@ -34,6 +37,16 @@ std::array<size_t, 10> activationSizes(const ModelConfig& c, int maxTokens) {
 }
 
 }  // namespace
+
+Result<uint64_t> kvMemoryBesideActivations(Ops& ops, const Transformer* current, const ModelConfig& model,
+                                           int maxTokens) {
+    PAGODA_ASSIGN_OR_RETURN(uint64_t memory, ops.kvMemoryAvailable());
+    PAGODA_ASSIGN_OR_RETURN(const std::optional<uint64_t> limit, kvMemoryLimitFromEnvironment());
+    if (limit) memory = std::min(memory, *limit);
+    const bool held = current != nullptr && current->maxTokens() == maxTokens && current->activationBytesHeld() > 0;
+    const uint64_t activations = held ? 0 : Transformer::activationBytes(model, maxTokens);
+    return memory > activations ? memory - activations : 0;
+}
 
 uint64_t Transformer::activationBytes(const ModelConfig& model, int maxTokens) {
     uint64_t total = 0;

@@ -107,4 +107,11 @@ private:
     std::vector<float> m_logitsStaging;  // the logits copied to the host, when they live elsewhere
 };
 
+// What a KV pool may take now (the automatic budget's bound): the ops'
+// kvMemoryAvailable, no more than PAGODA_KV_MEMORY_MIB when it is set,
+// less the activations a Transformer of maxTokens has still to allocate
+// (none when `current`, which may be null, holds them already).
+Result<uint64_t> kvMemoryBesideActivations(Ops& ops, const Transformer* current, const ModelConfig& model,
+                                           int maxTokens);
+
 }  // namespace pagoda
