@@ -241,17 +241,19 @@ void MainWindow::connectEngine() {
     connect(m_engine, &EngineClient::modelUnloaded, this, &MainWindow::onModelUnloaded);
     connect(m_engine, &EngineClient::statsUpdated, this, &MainWindow::onStats);
     connect(m_optimizations, &OptimizationPanel::configRequested, m_engine, &EngineClient::reconfigure);
-    connect(m_engine, &EngineClient::configApplied, this, [this](const runtime::OptimizationConfig& config) {
-        m_optimizations->showApplied(config);
+    const auto inForce = [this](const runtime::OptimizationConfig& config) {
         m_settings.setOptimization(config);
         if (m_compareView) m_compareView->setCurrentConfig(config);
+    };
+    connect(m_engine, &EngineClient::configApplied, this, [this, inForce](const runtime::OptimizationConfig& config) {
+        m_optimizations->showApplied(config);
+        inForce(config);
     });
     // Refused when asked, or failed when applied: `current` is in effect.
     connect(m_engine, &EngineClient::configRejected, this,
-            [this](const QString& message, const runtime::OptimizationConfig& current) {
+            [this, inForce](const QString& message, const runtime::OptimizationConfig& current) {
                 m_optimizations->showRejected(message, current);
-                m_settings.setOptimization(current);
-                if (m_compareView) m_compareView->setCurrentConfig(current);
+                inForce(current);
             });
 }
 

@@ -301,7 +301,7 @@ bool Engine::step() {
     }
     std::lock_guard lock(m_inboxMutex);
     m_waitingPublished = int(m_scheduler.waiting().size());
-    return !m_scheduler.idle() || !m_submissions.empty() || !m_cancels.empty() || m_newConfig || m_refitRequested;
+    return !m_scheduler.idle() || commandsWaiting();
 }
 
 bool Engine::failWithoutCache() {
@@ -309,6 +309,10 @@ bool Engine::failWithoutCache() {
     publish(nullptr);
     std::lock_guard lock(m_inboxMutex);
     m_waitingPublished = 0;
+    return commandsWaiting();
+}
+
+bool Engine::commandsWaiting() const {
     return !m_submissions.empty() || !m_cancels.empty() || m_newConfig || m_refitRequested;
 }
 
@@ -321,8 +325,7 @@ void Engine::run(std::stop_token stop) {
     while (!stop.stop_requested()) {
         if (step()) continue;
         std::unique_lock lock(m_inboxMutex);
-        m_wake.wait(lock, stop,
-                    [&] { return !m_submissions.empty() || !m_cancels.empty() || m_newConfig || m_refitRequested; });
+        m_wake.wait(lock, stop, [&] { return commandsWaiting(); });
     }
 }
 

@@ -107,6 +107,9 @@ private:
     // Without a cache: fails every waiting request with m_kvBudget; returns
     // whether commands remain.
     bool failWithoutCache();
+    // Submissions, cancellations, a config or a refit in the inbox
+    // (m_inboxMutex held).
+    bool commandsWaiting() const;
     void sample(const StepPlan& plan, std::span<const float> logits);
     // Finishes every sequence of the batch with the error (nothing to sample).
     void failBatch(const StepPlan& plan, const Error& error);

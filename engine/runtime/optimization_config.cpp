@@ -225,7 +225,8 @@ std::string formatOptimizationConfig(const OptimizationConfig& c) {
         c.groupedKv ? "grouped" : "expanded", c.prefixCaching ? "on" : "off", c.decodeGraphs ? "on" : "off",
         c.int8Decode ? "on" : "off", c.dependentLaunch ? "on" : "off", evictionPolicyName(c.eviction), c.blockSize,
         c.maxBatch, c.maxBatchTokens,
-        c.kvBudgetBytes == kAutoKvBudget ? std::string("auto") : std::to_string(c.kvBudgetBytes >> 20), c.slidingWindow, c.kvType == DType::F32 ? "f32" : "f16");
+        c.kvBudgetBytes == kAutoKvBudget ? std::string("auto") : std::to_string(c.kvBudgetBytes >> 20),
+        c.slidingWindow, c.kvType == DType::F32 ? "f32" : "f16");
 }
 
 }  // namespace pagoda::runtime
