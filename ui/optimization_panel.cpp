@@ -104,8 +104,8 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
                 "more prefixes cached; it is allocated up front. <b>auto</b> (0, the default) sizes it when the "
                 "cache is made: room for 4 sequences at the model's full context, or what memory allows when that "
                 "is less (half the host's available memory, or on a GPU 90% of its free memory less 1 GiB, less "
-                "the activations for the tokens per step). The KV "
-                "cache view shows the size chosen. Rebuilds the cache."));
+                "the activations for the tokens per step). The KV cache view shows the size chosen. Rebuilds the "
+                "cache."));
     describe(m_kvType, tr("KV precision"),
              tr("F16 halves KV memory at a tiny precision cost; F32 is exact. Rebuilds the cache."));
 
@@ -220,7 +220,8 @@ void OptimizationPanel::setConfig(const runtime::OptimizationConfig& c) {
     m_blockSize->setCurrentIndex(m_blockSize->findData(c.blockSize));
     m_maxBatch->setValue(c.maxBatch);
     m_batchTokens->setValue(c.maxBatchTokens);
-    m_budget->setValue(c.kvBudgetBytes == runtime::kAutoKvBudget ? 0 : int(std::max<uint64_t>(1, c.kvBudgetBytes >> 20)));
+    const bool automatic = c.kvBudgetBytes == runtime::kAutoKvBudget;
+    m_budget->setValue(automatic ? 0 : int(std::max<uint64_t>(1, c.kvBudgetBytes >> 20)));
     m_kvType->setCurrentIndex(m_kvType->findData(int(c.kvType)));
     updateDependencies();
     m_updating = false;
