@@ -18,6 +18,7 @@ namespace pagoda {
 
 class CudaOps;
 class Model;
+struct SharedCudaWeights;
 
 enum class BackendChoice {
     Auto,  // CUDA when possible, else the CPU
@@ -67,9 +68,12 @@ Result<SelectedBackend> selectBackend(const BackendOptions& options, const CudaD
 // reads the memory-mapped file. When the upload fails (the weights do not
 // fit), BackendChoice::Auto falls back to the CPU, the note saying why
 // ("cuda: out of device memory: the model's weights need ...; using cpu");
-// BackendChoice::Cuda returns the error.
+// BackendChoice::Cuda returns the error. `shared`: the model's weights
+// that another CudaOps put on a device (CudaOps::sharedWeights); on that
+// device the backend runs on them and nothing is uploaded.
 Result<void> prepareModel(SelectedBackend& backend, const Model& model,
-                          const std::function<void(uint64_t done, uint64_t total)>& progress = {});
+                          const std::function<void(uint64_t done, uint64_t total)>& progress = {},
+                          const std::shared_ptr<const SharedCudaWeights>& shared = {});
 
 // What a model needs on a device beside its weights to load and run there
 // comfortably: the upload's headroom (256 MiB), activations and workspace

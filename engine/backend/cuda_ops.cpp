@@ -78,8 +78,9 @@ std::string CudaOps::description() const {
     const char* dependent = !m_dependentLaunch              ? ""
                             : cuda::hasDependentLaunch(d) ? ", dependent launch"
                                                           : ", no dependent launch before sm_90";
-    return fmt::format("cuda: {}, sm_{}{}, {} SMs{}{}", d.name, d.ccMajor, d.ccMinor, d.smCount,
-                       m_int8Decode ? ", int8 decode" : "", dependent);
+    return fmt::format("cuda: {}, sm_{}{}, {} SMs{}{}{}", d.name, d.ccMajor, d.ccMinor, d.smCount,
+                       m_int8Decode ? ", int8 decode" : "", dependent,
+                       m_weightsOfAnother ? ", weights shared with another engine" : "");
 }
 
 void CudaOps::setInt8Decode(bool on) {
@@ -289,7 +290,18 @@ Result<void> CudaOps::uploadModel(const Model& model, const cuda::UploadProgress
             addVector(*v);
         }
     }
-    return toResult(m_backend->uploadWeights(matrices, vectors, progress));
+    PAGODA_RETURN_IF_ERROR(toResult(m_backend->uploadWeights(matrices, vectors, progress)));
+    m_shared = std::make_shared<SharedCudaWeights>(
+        SharedCudaWeights{m_backend.get_deleter().module, m_backend->weights(), &model});
+    return {};
+}
+
+Result<void> CudaOps::useWeights(const Model& model, std::shared_ptr<const SharedCudaWeights> weights) {
+    if (weights == nullptr || weights->model != &model) return fail("the shared weights are another model's");
+    PAGODA_RETURN_IF_ERROR(toResult(m_backend->useWeights(weights->weights)));
+    m_shared = std::move(weights);
+    m_weightsOfAnother = true;
+    return {};
 }
 
 Result<void> CudaOps::copyToDevice(const void* host, void* device, size_t bytes) {

@@ -25,6 +25,15 @@ namespace pagoda {
 class Model;
 struct ForwardBatch;
 
+// A model's weights on a device, uploaded by one CudaOps, for others on
+// the same device to run on (CudaOps::useWeights) without a copy of their
+// own. Holds the module loaded for as long as the weights live.
+struct SharedCudaWeights {
+    std::shared_ptr<CudaModule> module;  // declared first: let go of last
+    std::shared_ptr<const cuda::DeviceWeights> weights;
+    const Model* model = nullptr;  // whose host addresses name them
+};
+
 class CudaOps final : public Ops {
 public:
     static Result<std::unique_ptr<CudaOps>> create(const std::shared_ptr<CudaModule>& module, int deviceIndex = 0);
@@ -76,6 +85,13 @@ public:
     // Uploads every weight matrix and norm/bias vector once; fails with a
     // clear out-of-memory error, before allocating, when they do not fit.
     Result<void> uploadModel(const Model& model, const cuda::UploadProgressFn& progress = {});
+    // What uploadModel() put on the device, to share; null before. Set
+    // once, on the thread that uploads, before the backend is handed on.
+    std::shared_ptr<const SharedCudaWeights> sharedWeights() const { return m_shared; }
+    // Runs on weights another CudaOps uploaded for `model` to this device,
+    // instead of uploadModel(). An error, with nothing changed, for another
+    // model's weights or another device's.
+    Result<void> useWeights(const Model& model, std::shared_ptr<const SharedCudaWeights> weights);
     Result<void> copyToDevice(const void* host, void* device, size_t bytes);
     Result<void> synchronize();
     cuda::MemoryAccounting memory() { return m_backend->memory(); }
@@ -91,6 +107,8 @@ private:
     void record(const cuda::Status& status);
 
     DeviceBackendPtr m_backend;
+    std::shared_ptr<const SharedCudaWeights> m_shared;  // the weights m_backend runs on
+    bool m_weightsOfAnother = false;                    // m_shared came through useWeights
     std::optional<Error> m_error;
     // Whether `storage` is the backend's current pool.
     Result<void> checkPool(const KvStorage& storage) const;

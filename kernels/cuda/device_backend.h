@@ -1,8 +1,9 @@
 #pragma once
 // The interface the CUDA module (libpagoda_cuda.so) hands to the engine:
 // the forward-pass operations on device activations, weights and norm
-// vectors named by the host address they were uploaded from, one paged f16
-// KV pool, and CUDA graphs of the decode step. Plain C++17 with no CUDA
+// vectors named by the host address they were uploaded from (uploaded by
+// the backend, or shared with another backend on the device), one paged
+// f16 KV pool, and CUDA graphs of the decode step. Plain C++17 with no CUDA
 // types, so that the engine compiles and links without CUDA; the object is
 // created and destroyed by the module's C entry points (module_api.h).
 // Not thread-safe: one thread drives a backend.
@@ -10,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "kernels/cuda/attention_plan.h"
@@ -38,6 +40,19 @@ struct HostVector {
 
 // Called with (bytes uploaded, total bytes).
 using UploadProgressFn = std::function<void(uint64_t done, uint64_t total)>;
+
+// A model's weights on a device, uploaded by one backend and usable by
+// every backend of the same module on that device (DeviceBackend::
+// useWeights): two engines of one model, such as the app's chats and its
+// comparison, hold one copy. Read-only once uploaded, so backends on
+// different threads read them together; freed with the last holder, which
+// may outlive the backend that uploaded them.
+class DeviceWeights {
+public:
+    virtual ~DeviceWeights() = default;
+    virtual int deviceIndex() const = 0;
+    virtual uint64_t bytes() const = 0;
+};
 
 // The KV pools of every layer: [nLayers][K, V][numBlocks][nKvHeads][blockSize][headDim], f16.
 struct KvPoolShape {
@@ -95,6 +110,12 @@ public:
     // allocating when they do not fit, naming the sizes.
     virtual Status uploadWeights(const std::vector<HostMatrix>& matrices, const std::vector<HostVector>& vectors,
                                  const UploadProgressFn& progress) = 0;
+    // What uploadWeights uploaded or useWeights took: null before either.
+    virtual std::shared_ptr<const DeviceWeights> weights() const = 0;
+    // Uses weights another backend of this module uploaded to this device,
+    // instead of uploading a copy. An error (nothing changed) for weights of
+    // another device or module, or when this backend has weights already.
+    virtual Status useWeights(std::shared_ptr<const DeviceWeights> weights) = 0;
     // (Re)creates the KV pools, zeroed; drops the decode graphs.
     virtual Status createKvPool(const KvPoolShape& shape) = 0;
     virtual StatusOr<DeviceBuffer> allocate(size_t bytes, MemoryUse use) = 0;

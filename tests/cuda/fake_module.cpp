@@ -4,8 +4,9 @@
 // - with PAGODA_FAKE_SMALL_DEVICE: a module that finds two devices: the
 //   first too old to use, so that listing and choosing devices are tested,
 //   the second of PAGODA_FAKE_DEVICE_MIB (1 MiB when unset), which holds
-//   weights and a KV pool, counted against its size across every backend of
-//   the process, and runs nothing (every other operation fails). At 1 MiB
+//   weights (which backends share, as the module's) and a KV pool, counted
+//   against its size across every backend of the process, and runs nothing
+//   (every other operation fails). At 1 MiB
 //   no model fits, so falling back to the CPU after the upload is tested;
 //   larger, a model loads there and idles, so making room on a GPU for the
 //   next model is tested on machines without one;
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "kernels/cuda/device_backend.h"
@@ -46,6 +48,18 @@ uint64_t deviceBytes() {
 // Held on the device by every backend of the process.
 std::atomic<uint64_t> g_held{0};
 
+// Weights held until their last backend lets go, as the module's are.
+class FakeWeights final : public DeviceWeights {
+public:
+    explicit FakeWeights(uint64_t bytes) : m_bytes(bytes) { g_held += bytes; }
+    ~FakeWeights() override { g_held -= m_bytes; }
+    int deviceIndex() const override { return 1; }
+    uint64_t bytes() const override { return m_bytes; }
+
+private:
+    uint64_t m_bytes;
+};
+
 class SmallDevice final : public DeviceBackend {
 public:
     SmallDevice() {
@@ -55,17 +69,25 @@ public:
         m_info.totalBytes = deviceBytes();
         m_info.freeBytes = freeBytes();
     }
-    ~SmallDevice() override { g_held -= m_weights + m_kv; }
+    ~SmallDevice() override { g_held -= m_kv; }
     const DeviceInfo& device() const override { return m_info; }
+    std::shared_ptr<const DeviceWeights> weights() const override { return m_weights; }
     Status uploadWeights(const std::vector<HostMatrix>& matrices, const std::vector<HostVector>& vectors,
                          const UploadProgressFn&) override {
         uint64_t bytes = 0;
         for (const HostMatrix& m : matrices) bytes += pagoda::rowBytes(m.type, size_t(m.cols)) * uint64_t(m.rows);
         for (const HostVector& v : vectors) bytes += uint64_t(v.n) * sizeof(float);
+        if (m_weights) return Status::error("the backend has weights already");
         if (bytes + kUploadHeadroomBytes > freeBytes()) {
             return Status::error("out of device memory: Fake GPU has " + pagoda::formatBytes(freeBytes()));
         }
-        hold(m_weights, bytes);
+        m_weights = std::make_shared<FakeWeights>(bytes);
+        return {};
+    }
+    Status useWeights(std::shared_ptr<const DeviceWeights> weights) override {
+        if (m_weights) return Status::error("the backend has weights already");
+        m_weights = std::dynamic_pointer_cast<const FakeWeights>(weights);
+        if (!m_weights) return Status::error("no weights to share, or weights from another CUDA module");
         return {};
     }
     Status createKvPool(const KvPoolShape& shape) override {
@@ -83,9 +105,10 @@ public:
     Status synchronize() override { return unusable(); }
     MemoryAccounting memory() override {
         MemoryAccounting books;
-        books.inUse[size_t(MemoryUse::Weights)] = m_weights;
+        const uint64_t weights = m_weights ? m_weights->bytes() : 0;
+        books.inUse[size_t(MemoryUse::Weights)] = weights;
         books.inUse[size_t(MemoryUse::KvCache)] = m_kv;
-        books.reserved = m_weights + m_kv;
+        books.reserved = weights + m_kv;
         books.deviceFree = freeBytes();
         books.deviceTotal = deviceBytes();
         return books;
@@ -129,7 +152,7 @@ private:
     }
 
     DeviceInfo m_info;
-    uint64_t m_weights = 0;
+    std::shared_ptr<const FakeWeights> m_weights;
     uint64_t m_kv = 0;
 };
 

@@ -169,6 +169,65 @@ TEST(BackendSelect, AutoFallsBackToTheCpuWhenTheDeviceCannotHoldTheModel) {
     EXPECT_NE(required->cuda, nullptr);
 }
 
+// A second backend on the device runs on the weights the first uploaded:
+// the device holds one copy, until the last backend using it is gone.
+TEST(BackendSelect, ASecondBackendRunsOnTheWeightsTheFirstUploaded) {
+    ASSERT_EQ(setenv("PAGODA_FAKE_DEVICE_MIB", "300", 1), 0);
+    struct Unset {
+        ~Unset() { unsetenv("PAGODA_FAKE_DEVICE_MIB"); }
+    } unset;
+    const test::BuiltModel built = test::buildModel(*syntheticPreset("tiny"));
+    const test::BuiltModel other = test::buildModel(*syntheticPreset("tiny"));
+    ASSERT_NE(built.model, nullptr);
+    ASSERT_NE(other.model, nullptr);
+    BackendOptions options;
+    options.cudaModulePaths = {PAGODA_TEST_FAKE_SMALL_DEVICE_MODULE};
+    options.choice = BackendChoice::Cuda;
+    const auto freeBytes = [&] { return probeCuda(options.cudaModulePaths, 1).device.freeBytes; };
+    const uint64_t empty = freeBytes();
+    ASSERT_EQ(empty, 300ull << 20);
+
+    auto first = selectBackend(options);
+    ASSERT_TRUE(first) << first.error().message;
+    ASSERT_TRUE(prepareModel(*first, *built.model));
+    std::shared_ptr<const SharedCudaWeights> uploaded = first->cuda->sharedWeights();
+    ASSERT_NE(uploaded, nullptr);
+    const uint64_t weights = uploaded->weights->bytes();
+    ASSERT_GT(weights, 0u);
+    EXPECT_EQ(freeBytes(), empty - weights);
+    EXPECT_EQ(first->ops->description().find("shared"), std::string::npos) << first->ops->description();
+
+    auto second = selectBackend(options);
+    ASSERT_TRUE(second) << second.error().message;
+    ASSERT_TRUE(prepareModel(*second, *built.model, {}, uploaded));
+    ASSERT_NE(second->cuda, nullptr);
+    EXPECT_EQ(freeBytes(), empty - weights);
+    EXPECT_EQ(second->cuda->sharedWeights(), uploaded);
+    EXPECT_EQ(second->cuda->memory().inUseBy(cuda::MemoryUse::Weights), weights);
+    EXPECT_TRUE(second->ops->description().ends_with(", weights shared with another engine"))
+        << second->ops->description();
+
+    // Another model's weights are not taken for this one's: it uploads its own.
+    auto third = selectBackend(options);
+    ASSERT_TRUE(third) << third.error().message;
+    auto refused = third->cuda->useWeights(*other.model, uploaded);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().message, "the shared weights are another model's");
+    ASSERT_TRUE(prepareModel(*third, *other.model, {}, uploaded));
+    EXPECT_EQ(freeBytes(), empty - 2 * weights);
+    EXPECT_NE(third->cuda->sharedWeights(), uploaded);
+    third = std::unexpected(Error{"gone"});
+    EXPECT_EQ(freeBytes(), empty - weights);
+
+    // The weights outlive the backend that uploaded them while another uses them.
+    first = std::unexpected(Error{"gone"});
+    EXPECT_EQ(freeBytes(), empty - weights);
+    second = std::unexpected(Error{"gone"});
+    EXPECT_EQ(freeBytes(), empty - weights) << "the test's own reference holds them";
+    uploaded.reset();
+    EXPECT_EQ(freeBytes(), empty);
+}
+
 TEST(BackendSelect, WeightsFitBesideWithTwoGiBToSpare) {
     constexpr uint64_t kGiB = 1ull << 30;
     EXPECT_TRUE(weightsFitBeside(14 * kGiB, 16 * kGiB));

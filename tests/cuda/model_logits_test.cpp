@@ -4,7 +4,8 @@
 // weight type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
 // embedding table included); flash and naive attention; forked sequences
 // decoding from blocks copied on the device; a device KV cache made stale by
-// a newer one; and the out-of-memory error of weights that do not fit. Skipped with
+// a newer one; the out-of-memory error of weights that do not fit; and a
+// second backend running on the weights the first uploaded. Skipped with
 // "no CUDA device: <reason>" without a device. (Batch composition and CUDA
 // graphs: transformer_batches_test.cpp.)
 
@@ -153,6 +154,40 @@ TEST(ModelUpload, WeightsThatDoNotFitAreAClearError) {
     ASSERT_FALSE(uploaded);
     EXPECT_TRUE(uploaded.error().message.starts_with("out of device memory: the model's weights need "))
         << uploaded.error().message;
+}
+
+// A second backend runs on the weights the first uploaded, after the first
+// is gone, with the CPU's logits.
+TEST(ModelUpload, ASecondBackendRunsOnTheWeightsTheFirstUploaded) {
+    PAGODA_CUDA_OPS_OR_SKIP(first);
+    std::unique_ptr<CudaOps> second = test::cudaOpsOrSkipReason(skipReason_);
+    ASSERT_NE(second, nullptr) << skipReason_;
+    const uint64_t seed = std::random_device{}();
+    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    std::mt19937_64 rng(seed);
+    SyntheticSpec spec = *syntheticPreset("tiny");
+    spec.seed = seed;
+    spec.dtype = DType::F16;
+    test::BuiltModel built = test::buildModel(spec);
+    ASSERT_TRUE(built.model);
+    ASSERT_TRUE(first->uploadModel(*built.model));
+    const uint64_t weights = first->memory().inUseBy(cuda::MemoryUse::Weights);
+    ASSERT_GT(weights, 0u);
+    auto used = second->useWeights(*built.model, first->sharedWeights());
+    ASSERT_TRUE(used) << used.error().message;
+    EXPECT_EQ(second->memory().inUseBy(cuda::MemoryUse::Weights), weights);
+    first.reset();
+
+    const int vocab = built.model->config().vocabSize;
+    test::CpuAndCuda run(*built.model, *second, 64, TransformerOptions{});
+    ASSERT_TRUE(run.ready());
+    const std::vector<int32_t> prompt = test::randomTokens(21, vocab, rng);
+    run.admit(prompt);
+    test::CpuAndCuda::Logits logits = run.step({prompt});
+    ASSERT_TRUE(test::rowsClose(logits.cuda, logits.cpu, vocab, test::logitTolerance(spec.dtype)));
+    const std::vector<int32_t> token = test::randomTokens(1, vocab, rng);
+    logits = run.step({token});
+    ASSERT_TRUE(test::rowsClose(logits.cuda, logits.cpu, vocab, test::logitTolerance(spec.dtype)));
 }
 
 }  // namespace

@@ -98,17 +98,29 @@ CudaBackend::~CudaBackend() {
     cudaStreamSynchronize(stream());
 }
 
+UploadedWeights::~UploadedWeights() {
+    // Freed on their device; the thread's current device is put back.
+    int current = -1;
+    const bool known = cudaGetDevice(&current) == cudaSuccess;
+    if (!known || current != m_deviceIndex) cudaSetDevice(m_deviceIndex);
+    buffer.reset();
+    pool.trim();
+    if (known && current != m_deviceIndex) cudaSetDevice(current);
+}
+
 StatusOr<DeviceWeight> CudaBackend::findMatrix(const void* key, const char* op) const {
-    const auto found = m_matrices.find(key);
-    if (found == m_matrices.end()) {
+    if (!m_weights) return Status::error(std::string(op) + ": no weights were uploaded");
+    const auto found = m_weights->matrices.find(key);
+    if (found == m_weights->matrices.end()) {
         return Status::error(std::string(op) + ": no uploaded matrix for host address " + addressName(key));
     }
     return found->second;
 }
 
 StatusOr<const float*> CudaBackend::findVector(const float* key, const char* op) const {
-    const auto found = m_vectors.find(key);
-    if (found == m_vectors.end()) {
+    if (!m_weights) return Status::error(std::string(op) + ": no weights were uploaded");
+    const auto found = m_weights->vectors.find(key);
+    if (found == m_weights->vectors.end()) {
         return Status::error(std::string(op) + ": no uploaded vector for host address " + addressName(key));
     }
     return found->second;
@@ -149,7 +161,7 @@ StatusOr<const int32_t*> CudaBackend::metadata(StagedInts& staged, const int32_t
 Status CudaBackend::uploadWeights(const std::vector<HostMatrix>& matrices, const std::vector<HostVector>& vectors,
                                   const UploadProgressFn& progress) {
     m_context->makeCurrent();
-    if (m_weights) return Status::error("weights were uploaded already");
+    if (m_weights) return Status::error("the backend has weights already");
     struct Item {
         const void* host;
         uint64_t bytes;
@@ -166,12 +178,12 @@ Status CudaBackend::uploadWeights(const std::vector<HostMatrix>& matrices, const
             return Status::error("weight matrix " + std::to_string(m.rows) + " x " + std::to_string(m.cols) +
                                  " at " + addressName(m.data));
         }
-        if (m_matrices.count(m.data) || !seen.emplace(m.data, items.size()).second) continue;
+        if (!seen.emplace(m.data, items.size()).second) continue;
         items.push_back({m.data, rowBytes(m.type, size_t(m.cols)) * uint64_t(m.rows)});
     }
     for (const HostVector& v : vectors) {
         if (v.data == nullptr || v.n < 1) return Status::error("weight vector of " + std::to_string(v.n) + " floats");
-        if (m_vectors.count(v.data) || !seen.emplace(v.data, items.size()).second) continue;
+        if (!seen.emplace(v.data, items.size()).second) continue;
         items.push_back({v.data, uint64_t(v.n) * sizeof(float)});
     }
     for (const Item& item : items) sizes.push_back(item.bytes);
@@ -183,9 +195,10 @@ Status CudaBackend::uploadWeights(const std::vector<HostMatrix>& matrices, const
     if (std::string error = weightsDoNotFit(plan.totalBytes, freeBytes, totalBytes, device().name); !error.empty()) {
         return Status::error(error);
     }
-    PAGODA_CUDA_ASSIGN_OR_RETURN(m_weights, m_context->memory().allocate(plan.totalBytes, MemoryUse::Weights));
+    auto weights = std::make_shared<UploadedWeights>(device().index);
+    PAGODA_CUDA_ASSIGN_OR_RETURN(weights->buffer, weights->pool.allocate(plan.totalBytes, MemoryUse::Weights));
 
-    std::byte* base = m_weights.as<std::byte>();
+    std::byte* base = weights->buffer.as<std::byte>();
     uint64_t done = 0;
     for (size_t i = 0; i < items.size(); ++i) {
         const std::byte* host = static_cast<const std::byte*>(items[i].host);
@@ -205,15 +218,29 @@ Status CudaBackend::uploadWeights(const std::vector<HostMatrix>& matrices, const
     for (const HostMatrix& m : matrices) {
         const auto at = seen.find(m.data);
         if (at == seen.end()) continue;
-        m_matrices[m.data] = DeviceWeight{m.type, base + plan.offsets[at->second], m.rows, m.cols};
-        m_maxCols = std::max(m_maxCols, m.cols);
+        weights->matrices[m.data] = DeviceWeight{m.type, base + plan.offsets[at->second], m.rows, m.cols};
+        weights->maxCols = std::max(weights->maxCols, m.cols);
     }
     for (const HostVector& v : vectors) {
         const auto at = seen.find(v.data);
         if (at == seen.end()) continue;
-        m_vectors[v.data] = reinterpret_cast<const float*>(base + plan.offsets[at->second]);
+        weights->vectors[v.data] = reinterpret_cast<const float*>(base + plan.offsets[at->second]);
     }
+    m_weights = std::move(weights);
     if (progress) progress(plan.totalBytes, plan.totalBytes);
+    return {};
+}
+
+Status CudaBackend::useWeights(std::shared_ptr<const DeviceWeights> weights) {
+    m_context->makeCurrent();
+    if (m_weights) return Status::error("the backend has weights already");
+    auto uploaded = std::dynamic_pointer_cast<const UploadedWeights>(weights);
+    if (!uploaded) return Status::error("no weights to share, or weights from another CUDA module");
+    if (uploaded->deviceIndex() != device().index) {
+        return Status::error("the weights are on CUDA device " + std::to_string(uploaded->deviceIndex()) +
+                             ", the backend on device " + std::to_string(device().index));
+    }
+    m_weights = std::move(uploaded);
     return {};
 }
 
@@ -295,7 +322,14 @@ Status CudaBackend::synchronize() {
 
 MemoryAccounting CudaBackend::memory() {
     m_context->makeCurrent();  // the pool asks the current device for its free memory
-    return m_context->memory().accounting();
+    MemoryAccounting books = m_context->memory().accounting();
+    if (m_weights) {
+        const uint64_t reserved = MemoryPool::roundedSize(m_weights->bytes());
+        books.inUse[size_t(MemoryUse::Weights)] += m_weights->bytes();
+        books.reserved += reserved;
+        books.peakReserved += reserved;
+    }
+    return books;
 }
 
 StatusOr<double> CudaBackend::measureCopyBandwidthSync(size_t bytes, int repetitions) {
@@ -600,6 +634,7 @@ Status CudaBackend::addBias(float* y, const float* bias, int64_t nRows, int64_t 
 StatusOr<GraphMode> CudaBackend::beginDecodeGraph(const DecodeStep& step) {
     m_context->makeCurrent();
     if (!m_kv) return Status::error("beginDecodeGraph: no KV pool");
+    if (!m_weights) return Status::error("beginDecodeGraph: no weights were uploaded");
     if (m_staged) return Status::error("beginDecodeGraph: a decode step is staged already");
     if (step.nTokens < 1 || step.nTokens > step.bucket || step.maxContext < 1) {
         return Status::error("beginDecodeGraph: " + std::to_string(step.nTokens) + " tokens in bucket " +
@@ -619,11 +654,12 @@ StatusOr<GraphMode> CudaBackend::beginDecodeGraph(const DecodeStep& step) {
 
     // Everything the captured kernels touch must exist, at its final
     // address, before the capture starts.
+    const int64_t maxCols = m_weights->maxCols;
     PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_attentionWorkspace, plan.workspaceBytes(), MemoryUse::Workspace));
-    PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_gemmScratch, size_t(bucket) * size_t(m_maxCols) * 2, MemoryUse::Workspace));
+    PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_gemmScratch, size_t(bucket) * size_t(maxCols) * 2, MemoryUse::Workspace));
     if (m_int8Decode) {
         PAGODA_CUDA_RETURN_IF_ERROR(
-            ensure(m_int8Activations, int8ActivationBytes(m_maxCols, bucket), MemoryUse::Workspace));
+            ensure(m_int8Activations, int8ActivationBytes(maxCols, bucket), MemoryUse::Workspace));
     }
     std::vector<int32_t> tokens(step.tokens, step.tokens + step.nTokens);
     std::vector<int32_t> positions(step.positions, step.positions + step.nTokens);

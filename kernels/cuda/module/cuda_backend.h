@@ -1,9 +1,10 @@
 #pragma once
 // The DeviceBackend of the CUDA module: kernels/cuda behind the interface
-// the engine sees, with the host metadata of each operation (token ids,
-// positions, slots, attention descriptors) staged to the device through a
-// pinned mirror and uploaded only when it changed (the positions of one
-// step are uploaded once, not once per layer).
+// the engine sees, over weights it uploaded or shares with another backend,
+// with the host metadata of each operation (token ids, positions, slots,
+// attention descriptors) staged to the device through a pinned mirror and
+// uploaded only when it changed (the positions of one step are uploaded
+// once, not once per layer).
 
 #include <cuda_runtime_api.h>
 
@@ -40,15 +41,42 @@ private:
     size_t m_size = 0;
 };
 
+// Weights one backend uploaded (DeviceWeights), in memory of their own
+// pool, so that they outlive that backend's context when another backend
+// holds them.
+class UploadedWeights final : public DeviceWeights {
+public:
+    explicit UploadedWeights(int deviceIndex) : m_deviceIndex(deviceIndex) {}
+    // Frees the memory on its device, whichever is current.
+    ~UploadedWeights() override;
+    UploadedWeights(const UploadedWeights&) = delete;
+    UploadedWeights& operator=(const UploadedWeights&) = delete;
+
+    int deviceIndex() const override { return m_deviceIndex; }
+    uint64_t bytes() const override { return buffer.bytes(); }
+
+    CudaRawAllocator raw;
+    MemoryPool pool{raw};
+    DeviceBuffer buffer;
+    std::unordered_map<const void*, DeviceWeight> matrices;  // by host address
+    std::unordered_map<const void*, const float*> vectors;   // by host address
+    int64_t maxCols = 0;                                      // widest matrix
+
+private:
+    int m_deviceIndex;
+};
+
 class CudaBackend final : public DeviceBackend {
 public:
     static StatusOr<std::unique_ptr<CudaBackend>> create(int deviceIndex);
     ~CudaBackend() override;
 
     const DeviceInfo& device() const override { return m_context->device(); }
+    std::shared_ptr<const DeviceWeights> weights() const override { return m_weights; }
 
     Status uploadWeights(const std::vector<HostMatrix>& matrices, const std::vector<HostVector>& vectors,
                          const UploadProgressFn& progress) override;
+    Status useWeights(std::shared_ptr<const DeviceWeights> weights) override;
     Status createKvPool(const KvPoolShape& shape) override;
     StatusOr<DeviceBuffer> allocate(size_t bytes, MemoryUse use) override;
     Status copyToDevice(const void* host, void* device, size_t bytes) override;
@@ -123,10 +151,7 @@ private:
     // Declared first: destroyed last, after every buffer went back to its pool.
     std::unique_ptr<CudaContext> m_context;
 
-    DeviceBuffer m_weights;
-    std::unordered_map<const void*, DeviceWeight> m_matrices;  // by host address
-    std::unordered_map<const void*, const float*> m_vectors;   // by host address
-    int64_t m_maxCols = 0;                                      // widest uploaded matrix
+    std::shared_ptr<const UploadedWeights> m_weights;  // uploaded, or another backend's
 
     KvPoolShape m_kvShape;
     DeviceBuffer m_kv;         // [nLayers][2][numBlocks][nKvHeads][blockSize][headDim] f16
