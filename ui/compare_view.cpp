@@ -117,6 +117,12 @@ CompareView::CompareView(QWidget* parent)
     m_thread->setObjectName(QStringLiteral("pagoda-compare"));
     m_worker->moveToThread(m_thread);
     connect(m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
+    connect(m_worker, &CompareWorker::backendsReady, this, [this](const QString& a, const QString& b) {
+        if (m_cancel->load()) return;
+        m_status->setText(a == b ? tr("Warming up, then running A, then B, on %1…").arg(a)
+                                 : tr("Warming up, then running A on %1, then B on %2…").arg(a, b));
+        Q_EMIT runningOn(a, b);
+    }, Qt::QueuedConnection);
     connect(m_worker, &CompareWorker::progress, this, [this](int done, int total) {
         m_progress->setRange(0, total);
         m_progress->setValue(done);
@@ -217,7 +223,7 @@ CompareView::CompareView(QWidget* parent)
     setupCompareChart(m_chart);
     layout->addWidget(m_chart, 1);
 
-    setModel(nullptr, {});
+    setModel(ModelInfo{});
     setRunning(false);
     resize(900, 720);
 }
@@ -229,10 +235,11 @@ CompareView::~CompareView() {
     m_thread->wait();
 }
 
-void CompareView::setModel(std::shared_ptr<const Model> model, const QString& name) {
-    m_model = std::move(model);
-    m_modelName = name;
-    m_modelLabel->setText(m_model ? tr("Model: %1 (each run uses the model loaded when it starts)").arg(name)
+void CompareView::setModel(const ModelInfo& info) {
+    m_model = info.model;
+    m_modelName = info.name;
+    m_gpuWeights = info.gpuWeights;
+    m_modelLabel->setText(m_model ? tr("Model: %1 (each run uses the model loaded when it starts)").arg(info.name)
                                   : tr("No model is loaded."));
     setRunning(m_running);
 }
@@ -319,6 +326,7 @@ void CompareView::run() {
     CompareRequest request;
     request.model = m_model;
     request.modelName = m_modelName;
+    request.gpuWeights = m_gpuWeights;
     request.workload = workload();
     for (int side = 0; side < 2; ++side) {
         request.backends[size_t(side)] = sideBackend(side);

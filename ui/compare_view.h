@@ -17,6 +17,7 @@
 
 #include "engine/runtime/workload.h"
 #include "ui/compare_worker.h"
+#include "ui/engine_types.h"
 
 class QComboBox;
 class QCustomPlot;
@@ -41,8 +42,9 @@ public:
     explicit CompareView(QWidget* parent = nullptr);
     ~CompareView() override;
 
-    // The model to measure (null: none loaded, Run is off) and its name.
-    void setModel(std::shared_ptr<const Model> model, const QString& name);
+    // The model to measure (none: Run is off), its name, and its weights
+    // on the chats' GPU, which a side on that GPU runs on.
+    void setModel(const ModelInfo& info);
     // What the "current" preset stands for: the chat engine's config.
     void setCurrentConfig(const runtime::OptimizationConfig& config);
     // The chats' backend (File ▸ Run on): where a side set to "as the chats"
@@ -75,6 +77,8 @@ public:
     QString exportJson(const QString& path) const;
 
 Q_SIGNALS:
+    // A run's backends are ready: Ops::description() of A's and B's.
+    void runningOn(const QString& a, const QString& b);
     void finished();
     void failed(const QString& message);  // "cancelled" when cancelled
 
@@ -96,6 +100,7 @@ private:
 
     std::shared_ptr<const Model> m_model;
     QString m_modelName;
+    std::weak_ptr<const SharedCudaWeights> m_gpuWeights;
     runtime::OptimizationConfig m_current;
     BackendOptions m_backend;
     std::optional<CompareOutcome> m_outcome;

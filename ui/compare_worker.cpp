@@ -26,16 +26,25 @@ void CompareWorker::run(const CompareRequest& request) {
     control.cancel = m_cancel.get();
     // Backends of its own: CudaOps and CpuOps' pool are single-threaded,
     // and the chat engine's thread is using the worker's. One serves both
-    // configs unless they ask for different ones; each is warmed up (pages
-    // the weights in, fills the caches) before anything is timed.
+    // configs unless they ask for different ones; on the chats' GPU it runs
+    // on their weights. Each is warmed up (pages the weights in, fills the
+    // caches) before anything is timed.
     const bool shared = sameBackendChoice(request.backends[0], request.backends[1]);
+    const std::shared_ptr<const SharedCudaWeights> gpuWeights = request.gpuWeights.lock();
     std::array<SelectedBackend, 2> backends;
     for (size_t side = 0; side < (shared ? 1 : 2); ++side) {
         const std::string_view name = side == 0 ? "backend of A" : "backend of B";
         auto backend = selectBackend(request.backends[side]);
         if (!backend) return failWith(backend.error(), name);
-        if (auto prepared = prepareModel(*backend, model); !prepared) return failWith(prepared.error(), name);
+        if (auto prepared = prepareModel(*backend, model, {}, gpuWeights); !prepared) {
+            return failWith(prepared.error(), name);
+        }
         backends[side] = std::move(*backend);
+    }
+    const auto backendOf = [&](size_t side) -> const SelectedBackend& { return backends[shared ? 0 : side]; };
+    Q_EMIT backendsReady(QString::fromStdString(backendOf(0).ops->description()),
+                         QString::fromStdString(backendOf(1).ops->description()));
+    for (size_t side = 0; side < (shared ? 1 : 2); ++side) {
         if (auto warm = runtime::runWorkload(model, *backends[side].ops,
                                              runtime::fitToWorkload(runtime::OptimizationConfig::optimized(), w),
                                              runtime::warmUpWorkload(w), prompts, control);
@@ -43,7 +52,6 @@ void CompareWorker::run(const CompareRequest& request) {
             return failWith(warm.error());
         }
     }
-    const auto backendOf = [&](size_t side) -> const SelectedBackend& { return backends[shared ? 0 : side]; };
 
     CompareOutcome outcome;
     outcome.modelName = request.modelName;

@@ -4,7 +4,8 @@
 // with an Engine and backends of its own over the shared model (one for
 // both configs, or one each where they run on different backends: the CPU
 // against a GPU), so the chat engine, its backend and its thread are never
-// touched. They share the CPU cores or GPU with the chats, which is why the
+// touched. On the chats' GPU a backend runs on the chats' copy of the
+// weights rather than uploading its own. They share the CPU cores or GPU with the chats, which is why the
 // view asks for idle chats.
 //
 // The view calls run() through a queued invocation and hears back through
@@ -24,6 +25,7 @@
 
 namespace pagoda {
 class Model;
+struct SharedCudaWeights;
 }
 
 namespace pagoda::ui {
@@ -34,6 +36,7 @@ struct CompareRequest {
     runtime::Workload workload;
     std::array<runtime::OptimizationConfig, 2> configs;  // A, B
     std::array<BackendOptions, 2> backends;  // where A and B run, each on a backend of the run's own
+    std::weak_ptr<const SharedCudaWeights> gpuWeights;  // the chats' (ModelInfo::gpuWeights)
 };
 
 struct CompareOutcome {
@@ -58,6 +61,9 @@ public:
     void run(const pagoda::ui::CompareRequest& request);
 
 Q_SIGNALS:
+    // The backends are ready (before the warm-up): Ops::description() of
+    // A's and B's.
+    void backendsReady(const QString& a, const QString& b);
     // Requests finished over both configs (the warm-up not counted).
     void progress(int finished, int total);
     void finished(const pagoda::ui::CompareOutcome& outcome);

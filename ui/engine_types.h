@@ -19,6 +19,7 @@
 
 namespace pagoda {
 class Model;
+struct SharedCudaWeights;
 }
 
 namespace pagoda::ui {
@@ -43,6 +44,11 @@ struct ModelInfo {
     // a reload replaces the model; the engine that served it is gone by then,
     // and a const Model may be read by any number of threads.
     std::shared_ptr<const Model> model;
+    // The model's weights on the GPU it runs on (none on the CPU): the
+    // comparison runs on them beside the chats, without a copy of its own.
+    // Weak: unloading the model frees them, unless a comparison running on
+    // them holds them until it ends.
+    std::weak_ptr<const SharedCudaWeights> gpuWeights;
 };
 
 enum class Role { System, User, Assistant };

@@ -5,6 +5,7 @@
 #include <QFileInfo>
 
 #include "engine/backend/backend_select.h"
+#include "engine/backend/cuda_ops.h"
 #include "engine/model/model.h"
 #include "engine/model/synthetic.h"
 
@@ -39,6 +40,7 @@ struct EngineWorker::LoadJob {
 struct EngineWorker::Loaded {
     std::unique_ptr<Model> model;
     SelectedBackend backend;  // with the model's weights on it
+    std::shared_ptr<const SharedCudaWeights> gpuWeights;  // on backend's GPU
     CudaDeviceList cudaDevices;
     QString path;
     QString error;
@@ -161,6 +163,7 @@ void EngineWorker::makeRoomFor(const QString& path, const BackendOptions& backen
     stopEngine();
     m_ops.reset();
     m_cudaDevice = -1;
+    m_gpuWeights.reset();
     m_model.reset();
     m_template.reset();
     Q_EMIT modelUnloaded(tr("The current model was unloaded to make room on the GPU for %1").arg(file.fileName()));
@@ -218,6 +221,7 @@ void EngineWorker::runLoad(std::shared_ptr<LoadJob> job, QString path, BackendOp
             prepared = prepareModel(*backend, *loaded->model, progress());
         }
         if (prepared) {
+            if (backend->cuda != nullptr) loaded->gpuWeights = backend->cuda->sharedWeights();
             loaded->backend = std::move(*backend);
         } else {
             loaded->error = tr("%1: %2").arg(loaded->path, fromStd(prepared.error().message));
@@ -262,6 +266,7 @@ void EngineWorker::install(const std::shared_ptr<LoadJob>& job, std::shared_ptr<
     m_engine = std::move(*engine);  // the old engine goes before the backend and model it used
     m_ops = std::move(loaded->backend.ops);
     m_cudaDevice = loaded->backend.cudaDevice;
+    m_gpuWeights = loaded->gpuWeights;
     m_configFailuresSeen = 0;
     m_backendNote = fromStd(loaded->backend.note);
     m_cudaDevices = std::move(loaded->cudaDevices);
@@ -401,6 +406,7 @@ ModelInfo EngineWorker::describe(const Model& model, const QString& path) const 
     info.backend = fromStd(m_ops->description());
     info.backendNote = m_backendNote;
     info.cudaDevices = m_cudaDevices;
+    info.gpuWeights = m_gpuWeights;
     info.fileBytes = qint64(model.file().fileSize());
     for (const gguf::TensorInfo& tensor : model.file().tensors()) info.parameters += tensor.elementCount;
     info.contextLength = config.contextLength;

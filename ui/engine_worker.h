@@ -95,6 +95,7 @@ private:
 
     std::unique_ptr<Ops> m_ops;  // the backend of m_model (each load picks its own)
     int m_cudaDevice = -1;       // the GPU m_ops runs on; -1 on the CPU
+    std::weak_ptr<const SharedCudaWeights> m_gpuWeights;  // m_model's on that GPU, held by m_ops
     int64_t m_configFailuresSeen = 0;  // of m_engine's counters.configFailures, reported
     QString m_backendNote;
     CudaDeviceList m_cudaDevices;  // listed by the load of m_model

@@ -263,7 +263,7 @@ CompareView* MainWindow::openCompareView() {
         m_compareView->setCurrentConfig(m_engine->config());
         m_compareView->setBackend(m_engine->backend());
         m_compareView->setDevices(m_model.cudaDevices);
-        m_compareView->setModel(m_model.model, m_model.name);
+        m_compareView->setModel(m_model);
     }
     m_compareView->show();
     m_compareView->raise();
@@ -420,7 +420,7 @@ void MainWindow::onModelLoaded(const ModelInfo& info) {
     m_stateLabel->setText(tr("Idle"));
     setWindowTitle(tr("Pagoda — %1").arg(info.name));
     if (m_compareView) {
-        m_compareView->setModel(info.model, info.name);
+        m_compareView->setModel(info);
         m_compareView->setDevices(info.cudaDevices);
     }
     Q_EMIT modelReady(info);
@@ -451,6 +451,7 @@ void MainWindow::onModelUnloaded(const QString& why) {
     m_banner->setVisible(false);
     setWindowTitle(QStringLiteral("Pagoda"));
     updateRunOnMenu();
+    if (m_compareView) m_compareView->setModel(m_model);
     statusBar()->showMessage(why, 8000);
 }
 

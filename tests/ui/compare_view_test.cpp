@@ -148,8 +148,12 @@ private Q_SLOTS:
         view->setConfigText(1, kConfigA);
         view->setRunOn(0, CompareView::kRunAsTheChats);
         view->setRunOn(1, CompareView::kRunOnCpu);
+        QSignalSpy runningOn(view, &CompareView::runningOn);
         QVERIFY(runToTheEnd(view));
         const CompareOutcome& outcome = *view->outcome();
+        QCOMPARE(runningOn.count(), 1);
+        QCOMPARE(runningOn[0][0].toString(), outcome.backends[0]);
+        QCOMPARE(runningOn[0][1].toString(), outcome.backends[1]);
         QVERIFY2(outcome.backends[1].startsWith(QStringLiteral("cpu: ")), qPrintable(outcome.backends[1]));
         QCOMPARE(outcome.backendNotes[1], QStringLiteral("cpu: chosen"));
         QVERIFY2(outcome.backendNotes[0].startsWith(QStringLiteral("cuda")), qPrintable(outcome.backendNotes[0]));

@@ -20,6 +20,7 @@
 #include "engine/model/synthetic.h"
 #include "ui/block_map_widget.h"
 #include "ui/chat_tab.h"
+#include "ui/compare_view.h"
 #include "ui/engine_client.h"
 #include "ui/kv_cache_view.h"
 #include "ui/main_window.h"
@@ -463,6 +464,57 @@ private Q_SLOTS:
         QVERIFY2(window->model().backendNote.startsWith(QStringLiteral("cuda:1: Fake GPU")) &&
                      window->model().backendNote.endsWith(QStringLiteral("; using cuda")),
                  qPrintable(window->model().backendNote));
+#endif
+    }
+
+    // A comparison on the chats' GPU runs on the chats' weights there, and
+    // holds them only while it runs: the next model still finds the room.
+    void comparisonRunsOnTheChatsWeightsOnTheirGpu() {
+#ifndef PAGODA_TEST_FAKE_GPUS_MODULE
+        QSKIP("built without CUDA: no fake CUDA module to load onto");
+#else
+        // 260 MiB hold the tiny model once with the upload's 256 MiB of
+        // headroom (nextModelMakesRoomOnTheGpu), so a copy of the
+        // comparison's own would go to the CPU.
+        qputenv("PAGODA_CUDA_MODULE", PAGODA_TEST_FAKE_GPUS_MODULE);
+        qputenv("PAGODA_FAKE_DEVICE_MIB", "260");
+        const auto restore = qScopeGuard([] {
+            qunsetenv("PAGODA_CUDA_MODULE");
+            qunsetenv("PAGODA_FAKE_DEVICE_MIB");
+        });
+        const QString next = m_dir.filePath("tiny-after-compare.gguf");
+        QFile::remove(next);
+        QVERIFY(QFile::copy(m_modelPath, next));
+        auto window = makeWindow(dataDir(++m_windows), QStringLiteral("optimized:kv-budget-mib=4:max-batch-tokens=128"));
+        QVERIFY(waitForModel(*window));
+        QVERIFY2(window->model().backendNote.endsWith(QStringLiteral("; using cuda")), qPrintable(window->model().backendNote));
+        QVERIFY(!window->model().gpuWeights.expired());
+
+        CompareView* view = window->openCompareView();
+        runtime::Workload w;
+        w.requests = 1;
+        w.promptLength = 8;
+        w.genLength = 2;
+        w.concurrency = 1;
+        view->setWorkload(w);
+        for (int side = 0; side < 2; ++side) view->setConfigText(side, QStringLiteral("optimized:kv-budget-mib=1"));
+        QSignalSpy runningOn(view, &CompareView::runningOn);
+        QSignalSpy failed(view, &CompareView::failed);
+        view->run();
+        QVERIFY(runningOn.wait(kTimeoutMs));
+        const QString backend = runningOn[0][0].toString();
+        QVERIFY2(backend.startsWith(QStringLiteral("cuda: Fake GPU")) &&
+                     backend.endsWith(QStringLiteral(", weights shared with another engine")),
+                 qPrintable(backend));
+        QCOMPARE(runningOn[0][1].toString(), backend);
+        // The fake GPU runs nothing: the run then fails there.
+        QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, kTimeoutMs);
+
+        QSignalSpy ready(window.get(), &MainWindow::modelReady);
+        window->openModel(next);
+        QVERIFY(ready.wait(kTimeoutMs));
+        QCOMPARE(window->model().path, next);
+        QVERIFY2(window->model().backendNote.endsWith(QStringLiteral("; using cuda")), qPrintable(window->model().backendNote));
 #endif
     }
 
