@@ -28,7 +28,8 @@ void CompareWorker::run(const CompareRequest& request) {
     // and the chat engine's thread is using the worker's. One serves both
     // configs unless they ask for different ones; on the chats' GPU it runs
     // on their weights. Each is warmed up (pages the weights in, fills the
-    // caches) before anything is timed.
+    // caches) before anything is timed, under the first config it is to
+    // run: a KV budget set for the comparison holds for the warm-up too.
     const bool shared = sameBackendChoice(request.backends[0], request.backends[1]);
     const std::shared_ptr<const SharedCudaWeights> gpuWeights = request.gpuWeights.lock();
     std::array<SelectedBackend, 2> backends;
@@ -46,10 +47,10 @@ void CompareWorker::run(const CompareRequest& request) {
                          QString::fromStdString(backendOf(1).ops->description()));
     for (size_t side = 0; side < (shared ? 1 : 2); ++side) {
         if (auto warm = runtime::runWorkload(model, *backends[side].ops,
-                                             runtime::fitToWorkload(runtime::OptimizationConfig::optimized(), w),
+                                             runtime::fitToWorkload(request.configs[side], w),
                                              runtime::warmUpWorkload(w), prompts, control);
             !warm) {
-            return failWith(warm.error());
+            return failWith(warm.error(), side == 0 ? "config A, warming up" : "config B, warming up");
         }
     }
 

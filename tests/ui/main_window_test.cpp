@@ -507,8 +507,11 @@ private Q_SLOTS:
                      backend.endsWith(QStringLiteral(", weights shared with another engine")),
                  qPrintable(backend));
         QCOMPARE(runningOn[0][1].toString(), backend);
-        // The fake GPU runs nothing: the run then fails there.
+        // The fake GPU runs nothing: the warm-up then fails there.
         QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, kTimeoutMs);
+        QVERIFY2(failed[0][0].toString().startsWith(QStringLiteral("config A, warming up: ")) &&
+                     failed[0][0].toString().contains(QStringLiteral("the fake device runs nothing")),
+                 qPrintable(failed[0][0].toString()));
 
         QSignalSpy ready(window.get(), &MainWindow::modelReady);
         window->openModel(next);
