@@ -14,6 +14,7 @@
 #include "app/bench/bench_models.h"
 #include "app/common/backend_args.h"
 #include "engine/backend/backend_select.h"
+#include "engine/backend/cuda_ops.h"
 #include "engine/model/model.h"
 #include "engine/runtime/workload.h"
 
@@ -199,9 +200,13 @@ Result<void> runCompareBench(Args& args) {
     fmt::print("model:     {} ({}, {} layers, {} heads / {} KV heads, context {})\n", modelPath.filename().string(),
                model->weightTypeName(), mc.nLayers, mc.nHeads, mc.nKvHeads, mc.contextLength);
     bool anyCuda = false;
+    // The first GPU backend's weights: another backend on that device
+    // (--backends cuda:0,auto:0) runs on them rather than on a copy.
+    std::shared_ptr<const SharedCudaWeights> uploaded;
     for (BenchBackend& b : backends) {
         PAGODA_ASSIGN_OR_RETURN(b.selected, selectBackend(b.options));
-        PAGODA_RETURN_IF_ERROR(prepareModel(b.selected, *model));
+        PAGODA_RETURN_IF_ERROR(prepareModel(b.selected, *model, {}, uploaded));
+        if (uploaded == nullptr && b.selected.cuda != nullptr) uploaded = b.selected.cuda->sharedWeights();
         fmt::print("backend:   {} ({})\n", b.selected.ops->description(), b.selected.note);
         anyCuda = anyCuda || b.selected.cuda != nullptr;
     }
@@ -218,9 +223,11 @@ Result<void> runCompareBench(Args& args) {
     }
 
     // Warm-up: page in the weights (fill the device's caches) so that the
-    // first config on each backend is not charged for it.
-    for (BenchBackend& b : backends) {
-        PAGODA_RETURN_IF_ERROR(runNamed(*model, *b.selected.ops, "warm-up", withBudget(OptimizationConfig::optimized()),
+    // first config on each backend is not charged for it; under that config,
+    // so that a KV budget it sets holds for the warm-up too.
+    for (size_t i = 0; i < backends.size(); ++i) {
+        const auto first = std::ranges::find(configs, i, &Row::backend);
+        PAGODA_RETURN_IF_ERROR(runNamed(*model, *backends[i].selected.ops, "warm-up", first->config,
                                         runtime::warmUpWorkload(w), prompts));
     }
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # pagoda-cli as a contract: outputs, exit codes and one-line errors; with
-# PAGODA_BENCH, also pagoda-bench compare with a backend per config.
-# usage: test_cli.sh PAGODA_CLI SHARED_DIR [PAGODA_BENCH]
+# PAGODA_BENCH, also pagoda-bench compare with a backend per config; with
+# FAKE_GPU_MODULE (the CUDA tests' fake module), two backends on one GPU.
+# usage: test_cli.sh PAGODA_CLI SHARED_DIR [PAGODA_BENCH [FAKE_GPU_MODULE]]
 set -u
 cli=$1
 shared=$2
 bench=${3:-}
+fake_gpu=${4:-}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
@@ -89,6 +91,18 @@ if [ -n "$bench" ]; then
     check "one backend per config" fails_with "2 configs (one each)" "$bench" compare "${small[@]}" --backends cpu
     check "no device on the CPU" fails_with "'cpu:1' is not" "$bench" compare "${small[@]}" --backends cpu:1,cpu
     check "a device is a number" fails_with "'cuda:x' is not" "$bench" compare "${small[@]}" --backends cuda:x,cpu
+
+    # Two backends on the fake GPU: the second runs on the first's weights.
+    # The fake runs nothing, so the warm-up then fails there.
+    if [ -n "$fake_gpu" ]; then
+        PAGODA_CUDA_MODULE=$fake_gpu PAGODA_FAKE_DEVICE_MIB=300 "$bench" compare "${small[@]}" \
+            --configs optimized:kv-budget-mib=1,optimized:kv-budget-mib=1 --backends cuda:1,auto:1 \
+            >"$work/gpu" 2>"$work/gpu.err"
+        check "the fake GPU fails to run" grep -q "the fake device runs nothing" "$work/gpu.err"
+        check "two backends on one GPU" test "$(grep -cE '^backend: +cuda: Fake GPU' "$work/gpu")" -eq 2
+        check "the second shares the first's weights" \
+            test "$(grep -cE '^backend: +cuda: Fake GPU.*, weights shared with another engine \(' "$work/gpu")" -eq 1
+    fi
 fi
 
 [ $failures -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }
