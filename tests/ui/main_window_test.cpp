@@ -81,6 +81,40 @@ private:
     static bool waitForModel(MainWindow& window) {
         return QTest::qWaitFor([&] { return window.hasModel(); }, kTimeoutMs);
     }
+
+#ifdef PAGODA_TEST_FAKE_GPUS_MODULE
+    // The fake module's GPUs while it lives, the usable one of 260 MiB. It
+    // counts what each model holds: the tiny model's weights (f32, about
+    // 0.5 MiB) with the upload's 256 MiB of headroom, then its 4 MiB KV
+    // pool, fit once, not twice.
+    struct FakeGpu {
+        FakeGpu() {
+            qputenv("PAGODA_CUDA_MODULE", PAGODA_TEST_FAKE_GPUS_MODULE);
+            qputenv("PAGODA_FAKE_DEVICE_MIB", "260");
+        }
+        ~FakeGpu() {
+            qunsetenv("PAGODA_CUDA_MODULE");
+            qunsetenv("PAGODA_FAKE_DEVICE_MIB");
+        }
+    };
+
+    // A window whose model runs on the fake GPU (in f16 KV, the CUDA
+    // backend's); null, with the reason logged, when it does not.
+    std::unique_ptr<MainWindow> windowOnTheFakeGpu() {
+        auto window = makeWindow(dataDir(++m_windows), QStringLiteral("optimized:kv-budget-mib=4:max-batch-tokens=128"));
+        if (!waitForModel(*window)) return nullptr;
+        if (window->model().backendNote.endsWith(QStringLiteral("; using cuda"))) return window;
+        qWarning("not on the fake GPU: %s", qPrintable(window->model().backendNote));
+        return nullptr;
+    }
+#endif
+
+    // A copy of the test model, `name`, to load next; empty on failure.
+    QString copyOfTheModel(const QString& name) const {
+        const QString path = m_dir.filePath(name);
+        QFile::remove(path);
+        return QFile::copy(m_modelPath, path) ? path : QString();
+    }
     static bool waitForReply(ChatTab* tab) {
         return QTest::qWaitFor([&] { return !tab->isGenerating() && lastMessage(tab).stats.has_value(); }, kTimeoutMs);
     }
@@ -436,22 +470,11 @@ private Q_SLOTS:
 #ifndef PAGODA_TEST_FAKE_GPUS_MODULE
         QSKIP("built without CUDA: no fake CUDA module to load onto");
 #else
-        // The fake GPU counts what each model holds: the tiny model's
-        // weights (f32, about 0.5 MiB) with the upload's 256 MiB of headroom,
-        // then its 4 MiB KV pool, fit in 260 MiB once, not twice.
-        qputenv("PAGODA_CUDA_MODULE", PAGODA_TEST_FAKE_GPUS_MODULE);
-        qputenv("PAGODA_FAKE_DEVICE_MIB", "260");
-        const auto restore = qScopeGuard([] {
-            qunsetenv("PAGODA_CUDA_MODULE");
-            qunsetenv("PAGODA_FAKE_DEVICE_MIB");
-        });
-        const QString next = m_dir.filePath("tiny-next.gguf");
-        QFile::remove(next);
-        QVERIFY(QFile::copy(m_modelPath, next));
-        // The CUDA backend keeps KV in f16.
-        auto window = makeWindow(dataDir(++m_windows), QStringLiteral("optimized:kv-budget-mib=4:max-batch-tokens=128"));
-        QVERIFY(waitForModel(*window));
-        QVERIFY2(window->model().backendNote.endsWith(QStringLiteral("; using cuda")), qPrintable(window->model().backendNote));
+        const FakeGpu gpu;
+        const QString next = copyOfTheModel(QStringLiteral("tiny-next.gguf"));
+        QVERIFY(!next.isEmpty());
+        auto window = windowOnTheFakeGpu();
+        QVERIFY(window);
 
         QSignalSpy unloaded(window->engine(), &EngineClient::modelUnloaded);
         QSignalSpy ready(window.get(), &MainWindow::modelReady);
@@ -473,21 +496,13 @@ private Q_SLOTS:
 #ifndef PAGODA_TEST_FAKE_GPUS_MODULE
         QSKIP("built without CUDA: no fake CUDA module to load onto");
 #else
-        // 260 MiB hold the tiny model once with the upload's 256 MiB of
-        // headroom (nextModelMakesRoomOnTheGpu), so a copy of the
-        // comparison's own would go to the CPU.
-        qputenv("PAGODA_CUDA_MODULE", PAGODA_TEST_FAKE_GPUS_MODULE);
-        qputenv("PAGODA_FAKE_DEVICE_MIB", "260");
-        const auto restore = qScopeGuard([] {
-            qunsetenv("PAGODA_CUDA_MODULE");
-            qunsetenv("PAGODA_FAKE_DEVICE_MIB");
-        });
-        const QString next = m_dir.filePath("tiny-after-compare.gguf");
-        QFile::remove(next);
-        QVERIFY(QFile::copy(m_modelPath, next));
-        auto window = makeWindow(dataDir(++m_windows), QStringLiteral("optimized:kv-budget-mib=4:max-batch-tokens=128"));
-        QVERIFY(waitForModel(*window));
-        QVERIFY2(window->model().backendNote.endsWith(QStringLiteral("; using cuda")), qPrintable(window->model().backendNote));
+        // The GPU holds the model once: a copy of the comparison's own
+        // would go to the CPU.
+        const FakeGpu gpu;
+        const QString next = copyOfTheModel(QStringLiteral("tiny-after-compare.gguf"));
+        QVERIFY(!next.isEmpty());
+        auto window = windowOnTheFakeGpu();
+        QVERIFY(window);
         QVERIFY(!window->model().gpuWeights.expired());
 
         CompareView* view = window->openCompareView();
