@@ -41,7 +41,7 @@ StatusOr<DeviceBuffer> MemoryPool::allocate(size_t bytes, MemoryUse use) {
             std::string held;
             for (int u = 0; u < kMemoryUses; ++u) {
                 held += std::string(u ? ", " : "") + std::string(memoryUseName(MemoryUse(u))) + " " +
-                        formatBytes(m_books.inUse[size_t(u)]);
+                        formatBytes(m_books.inUse[size_t(u)] + m_outside[size_t(u)]);
             }
             return Status::error("out of device memory: cannot allocate " + formatBytes(bytes) + " for " +
                                  std::string(memoryUseName(use)) + "; the device has " + formatBytes(freeBytes) +
@@ -77,9 +77,19 @@ void MemoryPool::trimLocked() {
     m_books.cached = 0;
 }
 
+void MemoryPool::setHeldOutside(MemoryUse use, uint64_t bytes) {
+    std::lock_guard lock(m_mutex);
+    m_outside[size_t(use)] = bytes;
+}
+
 MemoryAccounting MemoryPool::accounting() {
     std::lock_guard lock(m_mutex);
     MemoryAccounting books = m_books;
+    for (int u = 0; u < kMemoryUses; ++u) {
+        books.inUse[size_t(u)] += m_outside[size_t(u)];
+        books.reserved += m_outside[size_t(u)];
+        books.peakReserved += m_outside[size_t(u)];
+    }
     m_raw.memoryInfo(books.deviceFree, books.deviceTotal);
     return books;
 }

@@ -7,6 +7,7 @@
 // cache is released and the request retried once; a request that still
 // fails is an error naming the sizes. Thread-safe.
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -43,6 +44,10 @@ public:
     StatusOr<DeviceBuffer> allocate(size_t bytes, MemoryUse use);
     // Returns the cached free blocks to the device.
     void trim();
+    // Memory of `use` that the pool's owner holds outside the pool (weights
+    // shared with other backends, in a pool of their own): counted in
+    // accounting()'s inUse and reserved, and named in out-of-memory errors.
+    void setHeldOutside(MemoryUse use, uint64_t bytes);
     MemoryAccounting accounting();
 
     void release(void* data, size_t bytes, MemoryUse use) override;
@@ -54,6 +59,7 @@ private:
     std::mutex m_mutex;
     std::multimap<uint64_t, void*> m_cached;  // rounded size -> free block
     MemoryAccounting m_books;
+    std::array<uint64_t, kMemoryUses> m_outside{};  // setHeldOutside
 };
 
 }  // namespace pagoda::cuda

@@ -137,6 +137,29 @@ TEST(MemoryPool, OutOfMemoryNamesTheRequestTheDeviceAndWhatPagodaHolds) {
     EXPECT_EQ(pool.accounting().failures, 1);
 }
 
+// Weights in a pool of their own (shared between backends) count in the
+// books and the error of the pool that runs on them.
+TEST(MemoryPool, MemoryHeldOutsideThePoolIsCountedAndNamed) {
+    FakeDevice device(16 << 20);
+    MemoryPool weights(device);
+    auto held = weights.allocate(10 << 20, MemoryUse::Weights);
+    ASSERT_TRUE(held.ok());
+    MemoryPool pool(device);
+    pool.setHeldOutside(MemoryUse::Weights, held.value().bytes());
+    auto activations = pool.allocate(1 << 20, MemoryUse::Activations);
+    ASSERT_TRUE(activations.ok());
+    const MemoryAccounting books = pool.accounting();
+    EXPECT_EQ(books.inUseBy(MemoryUse::Weights), 10u << 20);
+    EXPECT_EQ(books.inUseBy(MemoryUse::Activations), 1u << 20);
+    EXPECT_EQ(books.reserved, 12u << 20);
+    EXPECT_EQ(books.peakReserved, 12u << 20);
+    auto kv = pool.allocate(8 << 20, MemoryUse::KvCache);
+    ASSERT_FALSE(kv.ok());
+    EXPECT_EQ(kv.status().message(),
+              "out of device memory: cannot allocate 8.00 MiB for kv cache; the device has 4.00 MiB free of "
+              "16.00 MiB (Pagoda holds weights 10.00 MiB, kv cache 0 B, activations 1.00 MiB, workspace 0 B)");
+}
+
 TEST(MemoryPool, ZeroBytesIsAnEmptyBufferAndMovesTransferOwnership) {
     FakeDevice device(1 << 20);
     MemoryPool pool(device);

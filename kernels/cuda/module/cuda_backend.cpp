@@ -227,6 +227,7 @@ Status CudaBackend::uploadWeights(const std::vector<HostMatrix>& matrices, const
         weights->vectors[v.data] = reinterpret_cast<const float*>(base + plan.offsets[at->second]);
     }
     m_weights = std::move(weights);
+    m_context->memory().setHeldOutside(MemoryUse::Weights, m_weights->bytes());
     if (progress) progress(plan.totalBytes, plan.totalBytes);
     return {};
 }
@@ -241,6 +242,7 @@ Status CudaBackend::useWeights(std::shared_ptr<const DeviceWeights> weights) {
                              ", the backend on device " + std::to_string(device().index));
     }
     m_weights = std::move(uploaded);
+    m_context->memory().setHeldOutside(MemoryUse::Weights, m_weights->bytes());
     return {};
 }
 
@@ -322,14 +324,7 @@ Status CudaBackend::synchronize() {
 
 MemoryAccounting CudaBackend::memory() {
     m_context->makeCurrent();  // the pool asks the current device for its free memory
-    MemoryAccounting books = m_context->memory().accounting();
-    if (m_weights) {
-        const uint64_t reserved = MemoryPool::roundedSize(m_weights->bytes());
-        books.inUse[size_t(MemoryUse::Weights)] += m_weights->bytes();
-        books.reserved += reserved;
-        books.peakReserved += reserved;
-    }
-    return books;
+    return m_context->memory().accounting();
 }
 
 StatusOr<double> CudaBackend::measureCopyBandwidthSync(size_t bytes, int repetitions) {

@@ -43,7 +43,7 @@ private:
 
 // Weights one backend uploaded (DeviceWeights), in memory of their own
 // pool, so that they outlive that backend's context when another backend
-// holds them.
+// holds them. Each backend's context pool counts them as held outside it.
 class UploadedWeights final : public DeviceWeights {
 public:
     explicit UploadedWeights(int deviceIndex) : m_deviceIndex(deviceIndex) {}
