@@ -171,6 +171,15 @@ if [ ${#quick[@]} -eq 0 ]; then
         --json /dev/stdout
 fi
 
+# A decode step's time by operation, each call waited for (--op-times 1):
+# unlike the kernel times below, it includes each launch's host side. To
+# the log only.
+if [ ${#quick[@]} -eq 0 ]; then
+    phase "decode by operation"
+    step 120 "$build/app/bench/pagoda-bench" gpu --presets 8b-gqa --batches 1,8 --steps 8 --prefill-tokens 1 \
+        --attention-contexts 128 --op-times 1
+fi
+
 # Where a batch-1 decode step's GPU time goes, per kernel (Nsight Compute,
 # one kernel at a time, the clocks and caches left alone), for 8b-gqa with
 # F16 and with Q4_K weights: a summary to the log (the CSVs stay on the

@@ -2,6 +2,8 @@
 // processing and generation speed, with the machine's streaming read
 // bandwidth measured in the same run so generation can be reported against
 // its memory-bound ceiling (bandwidth / bytes of weights read per token).
+// With --op-times 1, one more prompt and generation run through TimedOps
+// and their time is broken down by operation.
 
 #include "app/bench/generation_bench.h"
 
@@ -16,6 +18,7 @@
 
 #include "app/bench/bench_models.h"
 #include "engine/backend/cpu_ops.h"
+#include "engine/backend/timed_ops.h"
 #include "engine/model/model.h"
 #include "engine/transformer/transformer.h"
 #include "kernels/cpu/bandwidth.h"
@@ -57,6 +60,7 @@ Result<void> runGenerationBench(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(int reps, args.integer("reps", 5, 1, 1000));
     PAGODA_ASSIGN_OR_RETURN(int bandwidthMib, args.integer("bandwidth-mib", 512, 64, 1 << 16));
     PAGODA_ASSIGN_OR_RETURN(const int64_t int8Decode, args.integer("int8-decode", 0, 0, 1));
+    PAGODA_ASSIGN_OR_RETURN(const int64_t opTimes, args.integer("op-times", 0, 0, 1));
     std::optional<cpu::SimdLevel> simd;
     if (auto name = args.value("simd")) {
         simd = cpu::simdLevelFromName(*name);
@@ -83,14 +87,15 @@ Result<void> runGenerationBench(Args& args) {
     manager.watermark = 0;
     PAGODA_ASSIGN_OR_RETURN(auto cache,
                             KvCache::create(kvLayoutForTokens(c, promptTokens + genTokens, 16, DType::F16), manager));
-    // Runs tokens of seq as one forward pass.
-    auto forward = [&](SeqId seq, std::span<const int32_t> tokens) -> Result<void> {
+    // Runs tokens of seq as one forward pass of `t`.
+    auto forwardOn = [&](Transformer& t, SeqId seq, std::span<const int32_t> tokens) -> Result<void> {
         ForwardBatch batch;
         PAGODA_ASSIGN_OR_RETURN(const Alloc status, cache->addChunk(batch, seq, tokens, false));
         if (status == Alloc::NoSpace) return fail("KV cache full");
-        PAGODA_RETURN_IF_ERROR(transformer.forward(batch, *cache));
+        PAGODA_RETURN_IF_ERROR(t.forward(batch, *cache));
         return {};
     };
+    auto forward = [&](SeqId seq, std::span<const int32_t> tokens) { return forwardOn(transformer, seq, tokens); };
 
     const double bytesPerToken = double(model->bytesPerDecodeStep());
     const std::vector<int32_t> prompt = benchTokens(promptTokens, c.vocabSize);
@@ -147,6 +152,30 @@ Result<void> runGenerationBench(Args& args) {
     fmt::print("tg / bound:  {:.1f}% (min {:.1f}%, max {:.1f}%): generation tok/s over bandwidth / bytes per token, "
                "per repetition\n",
                100 * fraction.median, 100 * fraction.min, 100 * fraction.max);
+
+    if (opTimes != 0) {
+        // Outside the repetitions: timing every call alone slows the pass.
+        TimedOps timed(ops);
+        Transformer timedTransformer(*model, timed, maxBatch);
+        PAGODA_ASSIGN_OR_RETURN(Admission admission, cache->blocks().admit(prompt));
+        for (int done = 0; done < promptTokens;) {
+            const int n = std::min(maxBatch, promptTokens - done);
+            PAGODA_RETURN_IF_ERROR(forwardOn(timedTransformer, admission.seq, std::span(prompt).subspan(done, n)));
+            done += n;
+        }
+        fmt::print("\nop times, each call timed alone: the prompt of {} tokens\n{}", promptTokens,
+                   timed.table(1, "prompt"));
+        PAGODA_RETURN_IF_ERROR(cache->blocks().release(admission.seq));
+        PAGODA_ASSIGN_OR_RETURN(admission, cache->blocks().admit(std::span(decodeIds).first(1)));
+        PAGODA_RETURN_IF_ERROR(forwardOn(timedTransformer, admission.seq, std::span(decodeIds).first(1)));
+        timed.reset();
+        for (int i = 1; i <= genTokens; ++i) {
+            PAGODA_RETURN_IF_ERROR(forwardOn(timedTransformer, admission.seq, std::span(decodeIds).subspan(i, 1)));
+        }
+        fmt::print("\nop times, each call timed alone: {} generated tokens\n{}", genTokens,
+                   timed.table(genTokens, "token"));
+        PAGODA_RETURN_IF_ERROR(cache->blocks().release(admission.seq));
+    }
 
     if (jsonPath) {
         std::ofstream out(*jsonPath);

@@ -9,7 +9,9 @@
 // the decode products of quantized weights take their inputs rounded to 8
 // bits (Ops::setInt8Decode); with --dependent-launch 1 the decode-step
 // kernels start while the one before them finishes (Ops::setDependentLaunch;
-// sm_90 and newer).
+// sm_90 and newer). With --op-times 1 each batch's decode steps run again
+// through TimedOps (eager, each call waited for) and their time is broken
+// down by operation.
 //
 // Prefill: per preset, one prompt of --prefill-tokens tokens in one pass
 // (tok/s and the TFLOP/s of its matmuls and attention), against the f16
@@ -36,6 +38,7 @@
 
 #include "app/bench/bench_models.h"
 #include "engine/backend/cuda_ops.h"
+#include "engine/backend/timed_ops.h"
 #include "engine/kv/kv_cache.h"
 #include "engine/model/model.h"
 #include "engine/model/synthetic.h"
@@ -119,9 +122,11 @@ BlockManagerConfig managerFor(int maxContext) {
     return manager;
 }
 
-// One batch size of one model: prefill, then timed decode steps.
+// One batch size of one model: prefill, then timed decode steps; with
+// `timed` (over `cuda`) the passes run through it, its times reset before
+// the timed steps.
 Result<DecodeRow> timeDecode(const Model& model, CudaOps& cuda, const std::string& preset, int batch, int context,
-                             int steps, bool graphs, double copyGBs) {
+                             int steps, bool graphs, double copyGBs, TimedOps* timed = nullptr) {
     const ModelConfig& c = model.config();
     const int perSequence = context + kWarmupSteps + steps;
     if (perSequence > c.contextLength) {
@@ -134,7 +139,8 @@ Result<DecodeRow> timeDecode(const Model& model, CudaOps& cuda, const std::strin
                                                         managerFor(c.contextLength), &cuda));
     TransformerOptions options;
     options.decodeGraphs = graphs;
-    Transformer transformer(model, cuda, std::max(batch, kPrefillChunk), options);
+    Transformer transformer(model, timed != nullptr ? static_cast<Ops&>(*timed) : cuda, std::max(batch, kPrefillChunk),
+                            options);
 
     std::vector<SeqId> seqs;
     for (int s = 0; s < batch; ++s) {
@@ -153,7 +159,10 @@ Result<DecodeRow> timeDecode(const Model& model, CudaOps& cuda, const std::strin
     const std::vector<int32_t> ids = benchTokens(kWarmupSteps + steps, c.vocabSize);
     Clock::time_point start;
     for (int i = 0; i < kWarmupSteps + steps; ++i) {
-        if (i == kWarmupSteps) start = Clock::now();
+        if (i == kWarmupSteps) {
+            if (timed != nullptr) timed->reset();
+            start = Clock::now();
+        }
         ForwardBatch step;
         for (SeqId seq : seqs) {
             PAGODA_ASSIGN_OR_RETURN(const Alloc status, cache->addChunk(step, seq, std::span(ids).subspan(i, 1), false));
@@ -321,6 +330,7 @@ Result<void> runGpuBench(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(const int prefillTokens, args.integer("prefill-tokens", quick ? 64 : 512, 1, 1 << 20));
     PAGODA_ASSIGN_OR_RETURN(const int64_t int8Decode, args.integer("int8-decode", 0, 0, 1));
     PAGODA_ASSIGN_OR_RETURN(const int64_t dependentLaunch, args.integer("dependent-launch", 0, 0, 1));
+    PAGODA_ASSIGN_OR_RETURN(const int64_t opTimes, args.integer("op-times", 0, 0, 1));
     const std::optional<std::string> jsonPath = args.value("json");
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
 
@@ -355,6 +365,7 @@ Result<void> runGpuBench(Args& args) {
 
     std::vector<PrefillRow> prefill;
     std::vector<DecodeRow> decode;
+    std::vector<std::string> opTables;  // --op-times 1
     for (const std::string& preset : presets) {
         PAGODA_ASSIGN_OR_RETURN(const std::filesystem::path path, presetModel(preset, dtype));
         PAGODA_ASSIGN_OR_RETURN(auto model, Model::load(path));
@@ -390,6 +401,12 @@ Result<void> runGpuBench(Args& args) {
                     if (!withGraphs) return std::unexpected(row.error());
                 }
             }
+            if (opTimes != 0) {
+                TimedOps timed(*cuda);
+                PAGODA_RETURN_IF_ERROR(timeDecode(*model, *cuda, preset, batch, context, steps, false, copyGBs, &timed));
+                opTables.push_back(fmt::format("\n{} batch {}, decode step by operation (each call waited for)\n{}",
+                                               preset, batch, timed.table(steps, "step")));
+            }
         }
     }
     fmt::print("\nprefill, {} weights, one {}-token prompt per pass\n{:>8} {:>10} {:>9} {:>8}\n", dtypeName(dtype),
@@ -414,6 +431,7 @@ Result<void> runGpuBench(Args& args) {
                    r.graphs ? "on" : "off", r.tokensPerSecond, r.stepMs, r.bytesPerStep / 1e9,
                    r.rooflineTokensPerSecond, 100 * r.tokensPerSecond / r.rooflineTokensPerSecond);
     }
+    for (const std::string& table : opTables) fmt::print("{}", table);
     fmt::print("\ndevice memory while decoding (GiB)\n{:>8} {:>6} {:>8} {:>8} {:>11} {:>9} {:>8} {:>8}\n", "model", "batch",
                "weights", "kv", "activations", "workspace", "free", "total");
     for (const DecodeRow& r : decode) {

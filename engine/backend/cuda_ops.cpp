@@ -159,6 +159,11 @@ Result<void> CudaOps::status() {
     return std::unexpected(std::move(error));
 }
 
+void CudaOps::finish() {
+    if (failed()) return;
+    record(m_backend->synchronize());
+}
+
 void CudaOps::embed(const cpu::WeightMatrix& table, std::span<const int32_t> ids, float* out) {
     if (failed()) return;
     record(m_backend->embed(table.data, ids.data(), int(ids.size()), out));

@@ -48,6 +48,7 @@ public:
     void setDependentLaunch(bool on) override;
     uint64_t scratchBytes() const override { return 0; }
     Result<void> status() override;
+    void finish() override;
     std::optional<DeviceMemoryStats> deviceMemory() override;
 
     void embed(const cpu::WeightMatrix& table, std::span<const int32_t> ids, float* out) override;

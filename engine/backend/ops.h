@@ -116,6 +116,9 @@ public:
     virtual std::optional<DeviceMemoryStats> deviceMemory() { return std::nullopt; }
     // The first failure of an operation since the last status(); clears it.
     virtual Result<void> status() { return {}; }
+    // Waits for the operations issued so far: a device's run asynchronously
+    // (its stream); the CPU's are done when they return.
+    virtual void finish() {}
 
     // --- operations ---
 

@@ -92,6 +92,16 @@ if [ -n "$bench" ]; then
     check "no device on the CPU" fails_with "'cpu:1' is not" "$bench" compare "${small[@]}" --backends cpu:1,cpu
     check "a device is a number" fails_with "'cuda:x' is not" "$bench" compare "${small[@]}" --backends cuda:x,cpu
 
+    # pagoda-bench generation --op-times 1: the prompt and the generated
+    # tokens by operation (the tiny model has 2 layers: 2 attention calls
+    # per token).
+    "$bench" generation --model "$f32" --threads 1 --reps 1 --prompt-tokens 8 --gen-tokens 4 --bandwidth-mib 64 \
+        --op-times 1 >"$work/ops" 2>/dev/null
+    check "op times: runs" test $? -eq 0
+    check "op times: the prompt's table" grep -q '^op times, each call timed alone: the prompt of 8 tokens$' "$work/ops"
+    check "op times: attention per generated token" grep -qE '^attention +2\.0 +[0-9.]+ +[0-9.]+%$' "$work/ops"
+    check "op times: a total per table" test "$(grep -cE '^total +[0-9.]+ +100\.0%$' "$work/ops")" -eq 2
+
     # Two backends on the fake GPU: the second runs on the first's weights.
     # The fake runs nothing, so the warm-up then fails there.
     if [ -n "$fake_gpu" ]; then

@@ -6,9 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <random>
 #include <span>
 #include <string>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "engine/backend/cpu_ops.h"
+#include "engine/backend/timed_ops.h"
 #include "engine/gguf/gguf_writer.h"
 #include "engine/model/model.h"
 #include "engine/model/synthetic.h"
@@ -312,6 +315,66 @@ TEST(ForwardOps, EachLayerUsesTheFusedEntryPoints) {
     }
     want.insert(want.end(), {"copy", "rmsNorm", "matmul"});  // the last token's row, its logits
     EXPECT_EQ(recording.calls, want);
+}
+
+// TimedOps over the CPU: the same bits as the CPU alone, every call of a
+// prefill and a decode step (through runDecodeStep) counted under its
+// operation, and no more time than the passes took.
+TEST(ForwardOps, TimedOpsCountsEveryCallAndKeepsTheBits) {
+    const uint64_t seed = std::random_device{}();
+    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    std::mt19937_64 rng(seed);
+    Built b = build(kShapes[1], DType::F32, seed);
+    ASSERT_TRUE(b.model);
+    const int64_t nLayers = b.model->config().nLayers;
+    const std::vector<int32_t> prompt = randomTokens(5, b.model->config().vocabSize, rng);
+    const std::vector<int32_t> next = randomTokens(1, b.model->config().vocabSize, rng);
+    TransformerOptions options;
+    options.decodeGraphs = true;
+
+    CpuOps plain(CpuOpsOptions{2, std::nullopt});
+    CpuOps inner(CpuOpsOptions{2, std::nullopt});
+    TimedOps timed(inner);
+    std::vector<std::vector<float>> logits;
+    std::chrono::duration<double> timedWall{};
+    for (Ops* ops : std::initializer_list<Ops*>{&timed, &plain}) {
+        auto cache = makeCache(b.model->config(), 8, DType::F32);
+        ASSERT_TRUE(cache);
+        Transformer transformer(*b.model, *ops, 8, options);
+        const SeqId seq = admit(*cache, prompt);
+        const auto start = std::chrono::steady_clock::now();
+        for (const std::vector<int32_t>* tokens : {&prompt, &next}) {
+            ForwardBatch batch;
+            addChunk(batch, *cache, seq, *tokens, false);
+            auto out = transformer.forward(batch, *cache);
+            ASSERT_TRUE(out) << out.error().message;
+            logits.emplace_back(out->begin(), out->end());
+        }
+        if (ops == &timed) timedWall = std::chrono::steady_clock::now() - start;
+    }
+    EXPECT_EQ(logits[0], logits[2]);
+    EXPECT_EQ(logits[1], logits[3]);
+
+    std::map<std::string, int64_t> calls;
+    for (const TimedOps::OpTime& t : timed.times()) {
+        calls[std::string(TimedOps::opName(t.op))] = t.calls;
+        EXPECT_GT(t.seconds, 0) << TimedOps::opName(t.op);
+    }
+    // Two passes of the fused entry points (ForwardOps above); the prompt's
+    // last row is copied out for its logits.
+    const std::map<std::string, int64_t> want = {
+        {"embed", 2},       {"rms_norm", 4},          {"matmuls", 2 * nLayers},      {"rope_store_kv", 2 * nLayers},
+        {"attention", 2 * nLayers}, {"matmul", 2 * (2 * nLayers + 1)}, {"add_rms_norm", 2 * (2 * nLayers - 1)},
+        {"matmul_swiglu", 2 * nLayers}, {"add", 2}, {"copy", 1}, {"read_back", 2}};
+    EXPECT_EQ(calls, want);
+    EXPECT_LE(timed.totalSeconds(), timedWall.count());
+    const std::string table = timed.table(2, "pass");
+    EXPECT_TRUE(table.starts_with("operation")) << table;
+    EXPECT_NE(table.find("\nattention "), std::string::npos) << table;
+    EXPECT_NE(table.find("\ntotal "), std::string::npos) << table;
+    timed.reset();
+    EXPECT_TRUE(timed.times().empty());
+    EXPECT_EQ(timed.totalSeconds(), 0);
 }
 
 std::string forwardParamName(const testing::TestParamInfo<ForwardParam>& info) {
