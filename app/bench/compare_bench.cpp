@@ -15,6 +15,7 @@
 #include "app/common/backend_args.h"
 #include "engine/backend/backend_select.h"
 #include "engine/backend/cuda_ops.h"
+#include "engine/backend/timed_ops.h"
 #include "engine/model/model.h"
 #include "engine/runtime/workload.h"
 
@@ -158,6 +159,7 @@ Result<void> runCompareBench(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(const int64_t budgetMib, args.integer("kv-budget-mib", 0, 0, int64_t(1) << 24));
     PAGODA_ASSIGN_OR_RETURN(const int64_t toggles, args.integer("toggles", 1, 0, 1));
     PAGODA_ASSIGN_OR_RETURN(const int reps, args.integer("reps", 1, 1, 100));
+    PAGODA_ASSIGN_OR_RETURN(const int64_t opTimes, args.integer("op-times", 0, 0, 1));
     const std::vector<std::string> configNames = splitList(args.value("configs").value_or("baseline,optimized"));
     const std::vector<std::string> backendItems = splitList(args.value("backends").value_or(""));
     PAGODA_ASSIGN_OR_RETURN(const std::filesystem::path modelPath, benchModelPath(args));
@@ -278,6 +280,18 @@ Result<void> runCompareBench(Args& args) {
                "rss peak resident memory of the process; conc most sequences running at once; ctx longest\n"
                "sequence the KV budget admits; prefix hits share of admitted tokens found cached; same output\n"
                "requests whose tokens equal the first row's\n");
+
+    // Why one config beats another: each runs once more through TimedOps,
+    // outside the rounds above (timing every call alone slows the run).
+    if (opTimes != 0) {
+        const int tokens = w.requests * w.genLength;
+        for (const Row& row : configs) {
+            TimedOps timed(*backends[row.backend].selected.ops);
+            PAGODA_RETURN_IF_ERROR(runNamed(*model, timed, row.name, row.config, w, prompts));
+            fmt::print("\nop times of {}, each call timed alone, per generated token ({} prompts included)\n{}",
+                       row.name, w.requests, timed.table(tokens, "token"));
+        }
+    }
 
     if (jsonPath) {
         // "backend": the first config's (and the toggle rows'); "backends":

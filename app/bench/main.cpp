@@ -26,10 +26,11 @@ constexpr const char* kUsage = R"(usage:
   pagoda-bench compare [--model PATH | --preset NAME [--dtype T]] [--requests N] [--prompt-len L]
                [--gen-len G] [--concurrency C] [--shared-prefix F] [--configs baseline,optimized[,SPEC...]]
                [--kv-budget-mib M] [--toggles 0|1] [--reps N] [--threads N] [--backend auto|cpu|cuda] [--device N]
-               [--backends B,B...] [--json FILE]
+               [--backends B,B...] [--op-times 0|1] [--json FILE]
       the same workload through the engine under each optimization config (and each optimization
       alone over the baseline): throughput, TTFT, inter-token latency, memory; SPEC in docs/ENGINE.md;
-      --backends: one per config (auto, cpu, cuda, auto:N, cuda:N), e.g. the CPU against the GPU
+      --backends: one per config (auto, cpu, cuda, auto:N, cuda:N), e.g. the CPU against the GPU;
+      --op-times 1: then each config's run once more, its time by operation
   pagoda-bench kv [--json FILE] (options in docs/KV_CACHE.md)
       paged vs contiguous KV cache capacity and prefix-cache hits (bookkeeping simulation)
   pagoda-bench attention [--quick] [--threads N] [--json FILE] (options in docs/ATTENTION.md)

@@ -88,6 +88,12 @@ if [ -n "$bench" ]; then
     check "the same backend twice is one backend" test "$(grep -c '^backend: ' "$work/one")" -eq 1
     check "one backend: rows keep the config's name" grep -qE '^baseline +[0-9]' "$work/one"
 
+    "$bench" compare "${small[@]}" --configs baseline,optimized --op-times 1 >"$work/ops" 2>/dev/null
+    check "compare --op-times: runs" test $? -eq 0
+    check "compare --op-times: a table per config" \
+        test "$(grep -cE '^op times of (baseline|optimized), each call timed alone' "$work/ops")" -eq 2
+    check "compare --op-times: attention in each" test "$(grep -cE '^attention +[0-9.]+ ' "$work/ops")" -eq 2
+
     check "one backend per config" fails_with "2 configs (one each)" "$bench" compare "${small[@]}" --backends cpu
     check "no device on the CPU" fails_with "'cpu:1' is not" "$bench" compare "${small[@]}" --backends cpu:1,cpu
     check "a device is a number" fails_with "'cuda:x' is not" "$bench" compare "${small[@]}" --backends cuda:x,cpu
