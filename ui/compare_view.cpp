@@ -1,5 +1,6 @@
 #include "ui/compare_view.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
@@ -198,8 +199,14 @@ CompareView::CompareView(QWidget* parent)
     m_csvButton = new QPushButton(tr("Export CSV…"), this);
     m_jsonButton = new QPushButton(tr("Export JSON…"), this);
     m_progress = new QProgressBar(this);
+    m_timeOperations = new QCheckBox(tr("Time each operation"), this);
+    m_timeOperations->setToolTip(tr("Then run A and B once more each, timing every operation of the forward pass "
+                                    "alone (on a GPU each waits for the device): where one configuration spends "
+                                    "its time and the other saves it. The table's numbers come from the runs "
+                                    "before, not these."));
     buttons->addWidget(m_runButton);
     buttons->addWidget(m_cancelButton);
+    buttons->addWidget(m_timeOperations);
     buttons->addWidget(m_progress, 1);
     buttons->addWidget(m_csvButton);
     buttons->addWidget(m_jsonButton);
@@ -222,6 +229,16 @@ CompareView::CompareView(QWidget* parent)
     m_chart = new QCustomPlot(this);
     setupCompareChart(m_chart);
     layout->addWidget(m_chart, 1);
+
+    m_opTable = new QTableWidget(0, 4, this);
+    m_opTable->setHorizontalHeaderLabels({tr("operation"), tr("A µs/token"), tr("B µs/token"), tr("B/A")});
+    m_opTable->verticalHeader()->setVisible(false);
+    m_opTable->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_opTable->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    m_opTable->setToolTip(tr("Time per generated token by operation (prompts included), each call timed alone in "
+                             "one more run of A and of B"));
+    m_opTable->setVisible(false);
+    layout->addWidget(m_opTable);
 
     setModel(ModelInfo{});
     setRunning(false);
@@ -327,6 +344,7 @@ void CompareView::run() {
     request.model = m_model;
     request.modelName = m_modelName;
     request.gpuWeights = m_gpuWeights;
+    request.opTimes = m_timeOperations->isChecked();
     request.workload = workload();
     for (int side = 0; side < 2; ++side) {
         request.backends[size_t(side)] = sideBackend(side);
@@ -339,7 +357,7 @@ void CompareView::run() {
         request.configs[size_t(side)] = *config;
     }
     m_cancel->store(false);
-    m_progress->setRange(0, 2 * request.workload.requests);
+    m_progress->setRange(0, (request.opTimes ? 4 : 2) * request.workload.requests);
     m_progress->setValue(0);
     m_status->setText(tr("Warming up, then running A, then B…"));
     setRunning(true);
@@ -393,6 +411,7 @@ void CompareView::showOutcome(const CompareOutcome& outcome) {
     for (size_t m = 0; m < a.size(); ++m) set(2, ColTokPerSec + int(m), ratioText(b[m], a[m]));
     set(2, ColSameOutput, {});
     updateCompareChart(m_chart, outcome);
+    showOperationTimes(outcome);
     m_progress->setValue(m_progress->maximum());
     const QString where = outcome.backends[0] == outcome.backends[1]
                               ? outcome.backends[0]
@@ -409,6 +428,48 @@ void CompareView::showOutcome(const CompareOutcome& outcome) {
     setRunning(false);
     Q_EMIT finished();
 }
+
+void CompareView::showOperationTimes(const CompareOutcome& outcome) {
+    // A's operations, the longest first, then any only B ran.
+    QStringList order;
+    for (const auto& side : outcome.opTimes) {
+        for (const OpTime& t : side) {
+            if (!order.contains(t.op)) order.push_back(t.op);
+        }
+    }
+    const auto micros = [&](size_t side, const QString& op) {
+        const auto& times = outcome.opTimes[side];
+        const auto found = std::ranges::find(times, op, &OpTime::op);
+        return found == times.end() ? 0.0 : found->microsPerToken;
+    };
+    m_opTable->setRowCount(int(order.size()) + (order.isEmpty() ? 0 : 1));
+    const auto set = [this](int row, int column, const QString& text) {
+        auto* item = new QTableWidgetItem(text);
+        if (column != 0) item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+        m_opTable->setItem(row, column, item);
+    };
+    double totals[2] = {0, 0};
+    for (int row = 0; row < order.size(); ++row) {
+        const double a = micros(0, order[row]);
+        const double b = micros(1, order[row]);
+        totals[0] += a;
+        totals[1] += b;
+        set(row, 0, order[row]);
+        set(row, 1, QString::number(a, 'f', 1));
+        set(row, 2, QString::number(b, 'f', 1));
+        set(row, 3, ratioText(b, a));
+    }
+    if (!order.isEmpty()) {
+        const int row = int(order.size());
+        set(row, 0, tr("total"));
+        set(row, 1, QString::number(totals[0], 'f', 1));
+        set(row, 2, QString::number(totals[1], 'f', 1));
+        set(row, 3, ratioText(totals[1], totals[0]));
+    }
+    m_opTable->setVisible(!order.isEmpty());
+}
+
+void CompareView::setTimeOperations(bool on) { m_timeOperations->setChecked(on); }
 
 void CompareView::showFailure(const QString& message) {
     m_status->setText(message == cancelledMessage() ? tr("Cancelled.") : tr("Failed: %1").arg(message));
@@ -436,17 +497,30 @@ QString CompareView::exportJson(const QString& path) const {
     if (!m_outcome) return tr("no results to export");
     const CompareOutcome& o = *m_outcome;
     const runtime::Workload& w = o.workload;
+    // "op_times": per generated token, A's and B's, when the run timed them.
+    std::string opTimes;
+    if (!o.opTimes[0].empty()) {
+        for (size_t side = 0; side < 2; ++side) {
+            std::string ops;
+            for (const OpTime& t : o.opTimes[side]) {
+                ops += fmt::format(R"({}{{"op": "{}", "calls_per_token": {:.3f}, "us_per_token": {:.3f}}})",
+                                   ops.empty() ? "" : ", ", t.op.toStdString(), t.callsPerToken, t.microsPerToken);
+            }
+            opTimes += fmt::format(R"({}"{}": [{}])", side == 0 ? "" : ", ", side == 0 ? "A" : "B", ops);
+        }
+        opTimes = fmt::format(",\n \"op_times\": {{{}}}", opTimes);
+    }
     const std::string json = fmt::format(
         R"({{"model": "{}", "backends": ["{}", "{}"], "requests": {}, "prompt_len": {}, "gen_len": {}, "concurrency": {},
  "shared_prefix": {:.3f}, "same_outputs": {},
  "configs": [
   {},
   {}
- ]}}
+ ]{}}}
 )",
         o.modelName.toStdString(), o.backends[0].toStdString(), o.backends[1].toStdString(), w.requests,
-        w.promptLength, w.genLength, w.concurrency, w.sharedPrefix, o.sameOutputs, runtime::workloadResultJson("A", o.results[0]),
-        runtime::workloadResultJson("B", o.results[1]));
+        w.promptLength, w.genLength, w.concurrency, w.sharedPrefix, o.sameOutputs,
+        runtime::workloadResultJson("A", o.results[0]), runtime::workloadResultJson("B", o.results[1]), opTimes);
     return writeFileAtomically(path, QByteArray::fromStdString(json));
 }
 

@@ -19,6 +19,7 @@
 #include "ui/compare_worker.h"
 #include "ui/engine_types.h"
 
+class QCheckBox;
 class QComboBox;
 class QCustomPlot;
 class QDoubleSpinBox;
@@ -63,12 +64,17 @@ public:
     runtime::Workload workload() const;
     // side 0 is A, 1 is B; the parseOptimizationConfig syntax.
     void setConfigText(int side, const QString& text);
+    // Whether a run then times each config by operation (one more run each).
+    void setTimeOperations(bool on);
 
     void run();
     void cancel();
     bool isRunning() const { return m_running; }
     const std::optional<CompareOutcome>& outcome() const { return m_outcome; }
     QTableWidget* table() const { return m_table; }
+    // Operation, A's and B's µs per generated token, B/A; hidden until a
+    // run timed its operations.
+    QTableWidget* operationTable() const { return m_opTable; }
     QCustomPlot* chart() const { return m_chart; }
     QString statusText() const;
 
@@ -96,6 +102,8 @@ private:
     void setRunning(bool running);
     void showOutcome(const CompareOutcome& outcome);
     void showFailure(const QString& message);
+    // The operation table of the outcome's op times (hidden without them).
+    void showOperationTimes(const CompareOutcome& outcome);
     void askExport(bool json);
 
     std::shared_ptr<const Model> m_model;
@@ -122,6 +130,8 @@ private:
     QPushButton* m_cancelButton;
     QPushButton* m_csvButton;
     QPushButton* m_jsonButton;
+    QCheckBox* m_timeOperations;
+    QTableWidget* m_opTable;
     QProgressBar* m_progress;
     QLabel* m_status;
     QTableWidget* m_table;

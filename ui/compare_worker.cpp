@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "engine/backend/backend_select.h"
+#include "engine/backend/timed_ops.h"
 #include "engine/model/model.h"
 
 namespace pagoda::ui {
@@ -63,18 +64,36 @@ void CompareWorker::run(const CompareRequest& request) {
     outcome.workload = w;
     using Clock = std::chrono::steady_clock;
     Clock::time_point lastEmit{};
-    for (size_t side = 0; side < 2; ++side) {
-        const int before = int(side) * w.requests;
-        control.progress = [&](const runtime::WorkloadProgress& p) {
+    const int runs = request.opTimes ? 4 : 2;
+    const auto reportFrom = [&](int run) {
+        control.progress = [&, before = run * w.requests](const runtime::WorkloadProgress& p) {
             const auto now = Clock::now();
             if (p.finished < p.total && now - lastEmit < std::chrono::milliseconds(kProgressIntervalMs)) return;
             lastEmit = now;
-            Q_EMIT progress(before + p.finished, 2 * w.requests);
+            Q_EMIT progress(before + p.finished, runs * w.requests);
         };
+    };
+    for (size_t side = 0; side < 2; ++side) {
+        reportFrom(int(side));
         auto result = runtime::runWorkload(model, *backendOf(side).ops, runtime::fitToWorkload(request.configs[side], w),
                                            w, prompts, control);
         if (!result) return failWith(result.error(), side == 0 ? "config A" : "config B");
         outcome.results[side] = std::move(*result);
+    }
+    for (size_t side = 0; side < 2 && request.opTimes; ++side) {
+        reportFrom(2 + int(side));
+        TimedOps timed(*backendOf(side).ops);
+        auto result =
+            runtime::runWorkload(model, timed, runtime::fitToWorkload(request.configs[side], w), w, prompts, control);
+        if (!result) {
+            return failWith(result.error(), side == 0 ? "config A, timed by operation" : "config B, timed by operation");
+        }
+        const double tokens = std::max(1, w.requests * w.genLength);
+        for (const TimedOps::OpTime& t : timed.times()) {
+            const std::string_view name = TimedOps::opName(t.op);
+            outcome.opTimes[side].push_back({QString::fromUtf8(name.data(), qsizetype(name.size())),
+                                             double(t.calls) / tokens, 1e6 * t.seconds / tokens});
+        }
     }
     for (int i = 0; i < w.requests; ++i) {
         outcome.sameOutputs += outcome.results[0].outputs[size_t(i)] == outcome.results[1].outputs[size_t(i)];

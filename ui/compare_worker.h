@@ -19,6 +19,7 @@
 #include <array>
 #include <atomic>
 #include <memory>
+#include <vector>
 
 #include "engine/backend/backend_select.h"
 #include "engine/runtime/workload.h"
@@ -37,6 +38,16 @@ struct CompareRequest {
     std::array<runtime::OptimizationConfig, 2> configs;  // A, B
     std::array<BackendOptions, 2> backends;  // where A and B run, each on a backend of the run's own
     std::weak_ptr<const SharedCudaWeights> gpuWeights;  // the chats' (ModelInfo::gpuWeights)
+    // Then A and B once more each through TimedOps (every call timed
+    // alone, so apart from the measured runs): CompareOutcome::opTimes.
+    bool opTimes = false;
+};
+
+// One operation of a config's run (TimedOps), per generated token.
+struct OpTime {
+    QString op;  // TimedOps::opName
+    double callsPerToken = 0;
+    double microsPerToken = 0;
 };
 
 struct CompareOutcome {
@@ -46,6 +57,7 @@ struct CompareOutcome {
     runtime::Workload workload;
     std::array<runtime::WorkloadResult, 2> results;  // A, B
     int sameOutputs = 0;  // requests whose generated tokens are equal under A and B
+    std::array<std::vector<OpTime>, 2> opTimes;  // A's, B's, the longest first; with CompareRequest::opTimes
 };
 
 class CompareWorker : public QObject {
@@ -56,15 +68,15 @@ public:
 
     explicit CompareWorker(std::shared_ptr<const std::atomic<bool>> cancel);
 
-    // Warm-up, then A, then B. Emits exactly one of finished, failed and
-    // cancelled.
+    // Warm-up, then A, then B (then each timed by operation). Emits
+    // exactly one of finished, failed and cancelled.
     void run(const pagoda::ui::CompareRequest& request);
 
 Q_SIGNALS:
     // The backends are ready (before the warm-up): Ops::description() of
     // A's and B's.
     void backendsReady(const QString& a, const QString& b);
-    // Requests finished over both configs (the warm-up not counted).
+    // Requests finished over every run (the warm-up not counted).
     void progress(int finished, int total);
     void finished(const pagoda::ui::CompareOutcome& outcome);
     void failed(const QString& message);

@@ -4,6 +4,9 @@
 // while it runs.
 
 #include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QTableWidget>
@@ -138,6 +141,50 @@ private Q_SLOTS:
         QCOMPARE(outcome.backends[0], outcome.backends[1]);
         QCOMPARE(table->item(0, CompareView::ColBackend)->text(), outcome.backends[0]);
         QVERIFY(jsonText.contains("\"backends\": [\"" + outcome.backends[0].toUtf8() + "\", \""));
+    }
+
+    // With "Time each operation", A and B run once more each through
+    // TimedOps: a table of µs per generated token by operation, in the JSON
+    // too; without it, no table.
+    void breaksTimeDownByOperation() {
+        CompareView* view = openView(shortWorkload(2));
+        view->setTimeOperations(true);
+        QVERIFY(runToTheEnd(view));
+        const CompareOutcome& outcome = *view->outcome();
+        for (const auto& side : outcome.opTimes) {
+            for (const char* op : {"attention", "matmul", "matmuls", "matmul_swiglu", "embed"}) {
+                const auto found = std::ranges::find(side, QString::fromLatin1(op), &OpTime::op);
+                QVERIFY2(found != side.end(), op);
+                QVERIFY2(found->callsPerToken > 0 && found->microsPerToken > 0, op);
+            }
+        }
+        const QTableWidget* ops = view->operationTable();
+        QVERIFY(!ops->isHidden());
+        QCOMPARE(ops->rowCount(), int(outcome.opTimes[0].size()) + 1);
+        QCOMPARE(ops->item(ops->rowCount() - 1, 0)->text(), QStringLiteral("total"));
+        QList<QTableWidgetItem*> attention = ops->findItems(QStringLiteral("attention"), Qt::MatchExactly);
+        QCOMPARE(attention.size(), 1);
+        QVERIFY(ops->item(attention[0]->row(), 1)->text().toDouble() > 0);
+        QVERIFY(ops->item(attention[0]->row(), 2)->text().toDouble() > 0);
+
+        const QString json = m_dir.filePath("compare-ops.json");
+        QCOMPARE(view->exportJson(json), QString());
+        QFile jsonFile(json);
+        QVERIFY(jsonFile.open(QIODevice::ReadOnly));
+        QJsonParseError error;
+        const QJsonDocument doc = QJsonDocument::fromJson(jsonFile.readAll(), &error);
+        QVERIFY2(doc.isObject(), qPrintable(error.errorString()));
+        const QJsonObject opTimes = doc.object().value("op_times").toObject();
+        for (const char* side : {"A", "B"}) {
+            const QJsonArray times = opTimes.value(QLatin1String(side)).toArray();
+            QCOMPARE(times.size(), qsizetype(outcome.opTimes[side[0] == 'A' ? 0 : 1].size()));
+            QVERIFY(times.at(0).toObject().value("us_per_token").toDouble() > 0);
+        }
+
+        view->setTimeOperations(false);
+        QVERIFY(runToTheEnd(view));
+        QVERIFY(view->outcome()->opTimes[0].empty());
+        QVERIFY(ops->isHidden());
     }
 
     // A and B on backends of their own: the chats' choice and the CPU. With
