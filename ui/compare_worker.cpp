@@ -1,5 +1,6 @@
 #include "ui/compare_worker.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string_view>
 
