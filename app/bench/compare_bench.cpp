@@ -283,6 +283,8 @@ Result<void> runCompareBench(Args& args) {
 
     // Why one config beats another: each runs once more through TimedOps,
     // outside the rounds above (timing every call alone slows the run).
+    // "op_times" in the JSON: [{"config": NAME, "ops": [per generated token]}, ...].
+    std::string opTimesJson;
     if (opTimes != 0) {
         const int tokens = w.requests * w.genLength;
         for (const Row& row : configs) {
@@ -290,7 +292,10 @@ Result<void> runCompareBench(Args& args) {
             PAGODA_RETURN_IF_ERROR(runNamed(*model, timed, row.name, row.config, w, prompts));
             fmt::print("\nop times of {}, each call timed alone, per generated token ({} prompts included)\n{}",
                        row.name, w.requests, timed.table(tokens, "token"));
+            opTimesJson += fmt::format(R"({}{{"config": "{}", "ops": {}}})", opTimesJson.empty() ? "" : ",\n  ",
+                                       row.name, timed.json(tokens, "token"));
         }
+        opTimesJson = fmt::format(",\n \"op_times\": [\n  {}\n ]", opTimesJson);
     }
 
     if (jsonPath) {
@@ -305,11 +310,11 @@ Result<void> runCompareBench(Args& args) {
             R"({{"model": "{}", "backend": "{}", "backends": [{}], "requests": {}, "prompt_len": {}, "gen_len": {},
  "concurrency": {}, "shared_prefix": {:.3f}, "reps": {},
  "configs": {},
- "toggles": {}}}
+ "toggles": {}{}}}
 )",
             modelPath.filename().string(), backends[configBackend[0]].selected.ops->description(), descriptions,
             w.requests, w.promptLength, w.genLength, w.concurrency, w.sharedPrefix, reps, rowsJson(named),
-            rowsJson(single));
+            rowsJson(single), opTimesJson);
         if (!out) return fail("cannot write '{}'", *jsonPath);
     }
     return {};

@@ -153,6 +153,7 @@ Result<void> runGenerationBench(Args& args) {
                "per repetition\n",
                100 * fraction.median, 100 * fraction.min, 100 * fraction.max);
 
+    std::string opTimesJson;  // "op_times" in the JSON: the prompt's, then per generated token
     if (opTimes != 0) {
         // Outside the repetitions: timing every call alone slows the pass.
         TimedOps timed(ops);
@@ -165,6 +166,7 @@ Result<void> runGenerationBench(Args& args) {
         }
         fmt::print("\nop times, each call timed alone: the prompt of {} tokens\n{}", promptTokens,
                    timed.table(1, "prompt"));
+        opTimesJson = fmt::format(",\n \"op_times\": {{\"prompt\": {}", timed.json(1, "prompt"));
         PAGODA_RETURN_IF_ERROR(cache->blocks().release(admission.seq));
         PAGODA_ASSIGN_OR_RETURN(admission, cache->blocks().admit(std::span(decodeIds).first(1)));
         PAGODA_RETURN_IF_ERROR(forwardOn(timedTransformer, admission.seq, std::span(decodeIds).first(1)));
@@ -174,6 +176,7 @@ Result<void> runGenerationBench(Args& args) {
         }
         fmt::print("\nop times, each call timed alone: {} generated tokens\n{}", genTokens,
                    timed.table(genTokens, "token"));
+        opTimesJson += fmt::format(", \"generation\": {}}}", timed.json(genTokens, "token"));
         PAGODA_RETURN_IF_ERROR(cache->blocks().release(admission.seq));
     }
 
@@ -182,11 +185,11 @@ Result<void> runGenerationBench(Args& args) {
         out << fmt::format(
             R"({{"model": "{}", "weight_type": "{}", "backend": "{}", "threads": {}, "bytes_per_token": {:.0f},
  "bandwidth_gbps": {}, "prompt_tokens": {}, "gen_tokens": {}, "reps": {},
- "pp_tok_s": {}, "tg_tok_s": {}, "tg_fraction_of_bound": {}}}
+ "pp_tok_s": {}, "tg_tok_s": {}, "tg_fraction_of_bound": {}{}}}
 )",
             modelPath.filename().string(), model->weightTypeName(), ops.description(), ops.context().pool->size(),
             bytesPerToken, summaryJson(bw), promptTokens, genTokens, reps, summaryJson(pp), summaryJson(tg),
-            summaryJson(fraction));
+            summaryJson(fraction), opTimesJson);
         if (!out) return fail("cannot write '{}'", *jsonPath);
     }
     return {};

@@ -60,6 +60,16 @@ std::string TimedOps::table(int units, std::string_view unitName) const {
     return out;
 }
 
+std::string TimedOps::json(int units, std::string_view unitName) const {
+    const double per = std::max(units, 1);
+    std::string out;
+    for (const OpTime& t : times()) {
+        out += fmt::format(R"({}{{"op": "{}", "calls_per_{}": {:.3f}, "us_per_{}": {:.3f}}})", out.empty() ? "" : ", ",
+                           opName(t.op), unitName, double(t.calls) / per, unitName, 1e6 * t.seconds / per);
+    }
+    return "[" + out + "]";
+}
+
 template <class Call>
 void TimedOps::timed(Op op, Call&& call) {
     const auto start = std::chrono::steady_clock::now();

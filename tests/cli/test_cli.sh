@@ -88,11 +88,14 @@ if [ -n "$bench" ]; then
     check "the same backend twice is one backend" test "$(grep -c '^backend: ' "$work/one")" -eq 1
     check "one backend: rows keep the config's name" grep -qE '^baseline +[0-9]' "$work/one"
 
-    "$bench" compare "${small[@]}" --configs baseline,optimized --op-times 1 >"$work/ops" 2>/dev/null
+    "$bench" compare "${small[@]}" --configs baseline,optimized --op-times 1 --json "$work/ops.json" >"$work/ops" \
+        2>/dev/null
     check "compare --op-times: runs" test $? -eq 0
     check "compare --op-times: a table per config" \
         test "$(grep -cE '^op times of (baseline|optimized), each call timed alone' "$work/ops")" -eq 2
     check "compare --op-times: attention in each" test "$(grep -cE '^attention +[0-9.]+ ' "$work/ops")" -eq 2
+    check "compare --op-times: in the JSON" \
+        grep -qE '^  \{"config": "optimized", "ops": \[\{"op": "[a-z_]+", "calls_per_token": ' "$work/ops.json"
 
     check "one backend per config" fails_with "2 configs (one each)" "$bench" compare "${small[@]}" --backends cpu
     check "no device on the CPU" fails_with "'cpu:1' is not" "$bench" compare "${small[@]}" --backends cpu:1,cpu
@@ -102,11 +105,13 @@ if [ -n "$bench" ]; then
     # tokens by operation (the tiny model has 2 layers: 2 attention calls
     # per token).
     "$bench" generation --model "$f32" --threads 1 --reps 1 --prompt-tokens 8 --gen-tokens 4 --bandwidth-mib 64 \
-        --op-times 1 >"$work/ops" 2>/dev/null
+        --op-times 1 --json "$work/gen.json" >"$work/ops" 2>/dev/null
     check "op times: runs" test $? -eq 0
     check "op times: the prompt's table" grep -q '^op times, each call timed alone: the prompt of 8 tokens$' "$work/ops"
     check "op times: attention per generated token" grep -qE '^attention +2\.0 +[0-9.]+ +[0-9.]+%$' "$work/ops"
     check "op times: a total per table" test "$(grep -cE '^total +[0-9.]+ +100\.0%$' "$work/ops")" -eq 2
+    check "op times: in the JSON" grep -qE '"op_times": \{"prompt": \[\{"op": .*"generation": \[\{"op": ' \
+        "$work/gen.json"
 
     # Two backends on the fake GPU: the second runs on the first's weights.
     # The fake runs nothing, so the warm-up then fails there.

@@ -372,6 +372,15 @@ TEST(ForwardOps, TimedOpsCountsEveryCallAndKeepsTheBits) {
     EXPECT_TRUE(table.starts_with("operation")) << table;
     EXPECT_NE(table.find("\nattention "), std::string::npos) << table;
     EXPECT_NE(table.find("\ntotal "), std::string::npos) << table;
+    const std::string json = timed.json(2, "pass");
+    EXPECT_TRUE(json.starts_with(R"([{"op": ")") && json.ends_with("}]")) << json;
+    size_t entries = 0;
+    for (size_t at = json.find(R"("calls_per_pass": )"); at != std::string::npos;
+         at = json.find(R"("calls_per_pass": )", at + 1)) {
+        ++entries;
+    }
+    EXPECT_EQ(entries, want.size()) << json;
+    EXPECT_NE(json.find(R"({"op": "copy", "calls_per_pass": 0.500, "us_per_pass": )"), std::string::npos) << json;
     timed.reset();
     EXPECT_TRUE(timed.times().empty());
     EXPECT_EQ(timed.totalSeconds(), 0);
