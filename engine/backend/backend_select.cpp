@@ -67,10 +67,8 @@ Result<void> prepareModel(SelectedBackend& backend, const Model& model,
                           const std::function<void(uint64_t done, uint64_t total)>& progress,
                           const std::shared_ptr<const SharedCudaWeights>& shared) {
     if (backend.cuda == nullptr) return {};
-    if (shared != nullptr && shared->weights != nullptr && shared->weights->deviceIndex() == backend.cudaDevice &&
-        backend.cuda->useWeights(model, shared)) {
-        return {};
-    }
+    // Another model's or device's weights are refused: then they upload.
+    if (shared != nullptr && backend.cuda->useWeights(model, shared)) return {};
     Result<void> uploaded = backend.cuda->uploadModel(model, progress);
     if (uploaded || backend.options.choice == BackendChoice::Cuda) return uploaded;
     backend.note = fmt::format("{}: {}; using cpu", backend.cudaName, uploaded.error().message);
