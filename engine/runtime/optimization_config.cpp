@@ -138,7 +138,6 @@ KvLayout kvDims(const OptimizationConfig& config, const ModelConfig& model) {
     return dims;
 }
 
-
 }  // namespace
 
 KvBudgetChoice kvBudgetFor(const OptimizationConfig& config, const ModelConfig& model, uint64_t availableBytes) {
