@@ -431,42 +431,44 @@ void CompareView::showOutcome(const CompareOutcome& outcome) {
 
 void CompareView::showOperationTimes(const CompareOutcome& outcome) {
     // A's operations, the longest first, then any only B ran.
-    QStringList order;
+    std::vector<TimedOps::Op> order;
     for (const auto& side : outcome.opTimes) {
-        for (const OpTime& t : side) {
-            if (!order.contains(t.op)) order.push_back(t.op);
+        for (const TimedOps::OpTime& t : side) {
+            if (std::ranges::find(order, t.op) == order.end()) order.push_back(t.op);
         }
     }
-    const auto micros = [&](size_t side, const QString& op) {
+    const double tokens = std::max(1, outcome.workload.requests * outcome.workload.genLength);
+    const auto micros = [&](size_t side, TimedOps::Op op) {
         const auto& times = outcome.opTimes[side];
-        const auto found = std::ranges::find(times, op, &OpTime::op);
-        return found == times.end() ? 0.0 : found->microsPerToken;
+        const auto found = std::ranges::find(times, op, &TimedOps::OpTime::op);
+        return found == times.end() ? 0.0 : 1e6 * found->seconds / tokens;
     };
-    m_opTable->setRowCount(int(order.size()) + (order.isEmpty() ? 0 : 1));
+    m_opTable->setRowCount(int(order.size()) + (order.empty() ? 0 : 1));
     const auto set = [this](int row, int column, const QString& text) {
         auto* item = new QTableWidgetItem(text);
         if (column != 0) item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
         m_opTable->setItem(row, column, item);
     };
     double totals[2] = {0, 0};
-    for (int row = 0; row < order.size(); ++row) {
-        const double a = micros(0, order[row]);
-        const double b = micros(1, order[row]);
+    for (int row = 0; row < int(order.size()); ++row) {
+        const double a = micros(0, order[size_t(row)]);
+        const double b = micros(1, order[size_t(row)]);
         totals[0] += a;
         totals[1] += b;
-        set(row, 0, order[row]);
+        const std::string_view name = TimedOps::opName(order[size_t(row)]);
+        set(row, 0, QString::fromUtf8(name.data(), qsizetype(name.size())));
         set(row, 1, QString::number(a, 'f', 1));
         set(row, 2, QString::number(b, 'f', 1));
         set(row, 3, ratioText(b, a));
     }
-    if (!order.isEmpty()) {
+    if (!order.empty()) {
         const int row = int(order.size());
         set(row, 0, tr("total"));
         set(row, 1, QString::number(totals[0], 'f', 1));
         set(row, 2, QString::number(totals[1], 'f', 1));
         set(row, 3, ratioText(totals[1], totals[0]));
     }
-    m_opTable->setVisible(!order.isEmpty());
+    m_opTable->setVisible(!order.empty());
 }
 
 void CompareView::setTimeOperations(bool on) { m_timeOperations->setChecked(on); }
@@ -500,15 +502,10 @@ QString CompareView::exportJson(const QString& path) const {
     // "op_times": per generated token, A's and B's, when the run timed them.
     std::string opTimes;
     if (!o.opTimes[0].empty()) {
-        for (size_t side = 0; side < 2; ++side) {
-            std::string ops;
-            for (const OpTime& t : o.opTimes[side]) {
-                ops += fmt::format(R"({}{{"op": "{}", "calls_per_token": {:.3f}, "us_per_token": {:.3f}}})",
-                                   ops.empty() ? "" : ", ", t.op.toStdString(), t.callsPerToken, t.microsPerToken);
-            }
-            opTimes += fmt::format(R"({}"{}": [{}])", side == 0 ? "" : ", ", side == 0 ? "A" : "B", ops);
-        }
-        opTimes = fmt::format(",\n \"op_times\": {{{}}}", opTimes);
+        const int tokens = w.requests * w.genLength;
+        opTimes = fmt::format(",\n \"op_times\": {{\"A\": {}, \"B\": {}}}",
+                              TimedOps::json(o.opTimes[0], tokens, "token"),
+                              TimedOps::json(o.opTimes[1], tokens, "token"));
     }
     const std::string json = fmt::format(
         R"({{"model": "{}", "backends": ["{}", "{}"], "requests": {}, "prompt_len": {}, "gen_len": {}, "concurrency": {},

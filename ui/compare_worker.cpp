@@ -1,11 +1,9 @@
 #include "ui/compare_worker.h"
 
-#include <algorithm>
 #include <chrono>
 #include <string_view>
 
 #include "engine/backend/backend_select.h"
-#include "engine/backend/timed_ops.h"
 #include "engine/model/model.h"
 
 namespace pagoda::ui {
@@ -89,12 +87,7 @@ void CompareWorker::run(const CompareRequest& request) {
         if (!result) {
             return failWith(result.error(), side == 0 ? "config A, timed by operation" : "config B, timed by operation");
         }
-        const double tokens = std::max(1, w.requests * w.genLength);
-        for (const TimedOps::OpTime& t : timed.times()) {
-            const std::string_view name = TimedOps::opName(t.op);
-            outcome.opTimes[side].push_back({QString::fromUtf8(name.data(), qsizetype(name.size())),
-                                             double(t.calls) / tokens, 1e6 * t.seconds / tokens});
-        }
+        outcome.opTimes[side] = timed.times();
     }
     for (int i = 0; i < w.requests; ++i) {
         outcome.sameOutputs += outcome.results[0].outputs[size_t(i)] == outcome.results[1].outputs[size_t(i)];

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "engine/backend/backend_select.h"
+#include "engine/backend/timed_ops.h"
 #include "engine/runtime/workload.h"
 
 namespace pagoda {
@@ -43,12 +44,6 @@ struct CompareRequest {
     bool opTimes = false;
 };
 
-// One operation of a config's run (TimedOps), per generated token.
-struct OpTime {
-    QString op;  // TimedOps::opName
-    double callsPerToken = 0;
-    double microsPerToken = 0;
-};
 
 struct CompareOutcome {
     QString modelName;
@@ -57,7 +52,9 @@ struct CompareOutcome {
     runtime::Workload workload;
     std::array<runtime::WorkloadResult, 2> results;  // A, B
     int sameOutputs = 0;  // requests whose generated tokens are equal under A and B
-    std::array<std::vector<OpTime>, 2> opTimes;  // A's, B's, the longest first; with CompareRequest::opTimes
+    // A's and B's timed runs (TimedOps::times()), over workload.requests x
+    // workload.genLength generated tokens; with CompareRequest::opTimes.
+    std::array<std::vector<TimedOps::OpTime>, 2> opTimes;
 };
 
 class CompareWorker : public QObject {

@@ -293,7 +293,7 @@ Result<void> runCompareBench(Args& args) {
             fmt::print("\nop times of {}, each call timed alone, per generated token ({} prompts included)\n{}",
                        row.name, w.requests, timed.table(tokens, "token"));
             opTimesJson += fmt::format(R"({}{{"config": "{}", "ops": {}}})", opTimesJson.empty() ? "" : ",\n  ",
-                                       row.name, timed.json(tokens, "token"));
+                                       row.name, TimedOps::json(timed.times(), tokens, "token"));
         }
         opTimesJson = fmt::format(",\n \"op_times\": [\n  {}\n ]", opTimesJson);
     }

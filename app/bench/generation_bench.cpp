@@ -166,7 +166,7 @@ Result<void> runGenerationBench(Args& args) {
         }
         fmt::print("\nop times, each call timed alone: the prompt of {} tokens\n{}", promptTokens,
                    timed.table(1, "prompt"));
-        opTimesJson = fmt::format(",\n \"op_times\": {{\"prompt\": {}", timed.json(1, "prompt"));
+        opTimesJson = fmt::format(",\n \"op_times\": {{\"prompt\": {}", TimedOps::json(timed.times(), 1, "prompt"));
         PAGODA_RETURN_IF_ERROR(cache->blocks().release(admission.seq));
         PAGODA_ASSIGN_OR_RETURN(admission, cache->blocks().admit(std::span(decodeIds).first(1)));
         PAGODA_RETURN_IF_ERROR(forwardOn(timedTransformer, admission.seq, std::span(decodeIds).first(1)));
@@ -176,7 +176,7 @@ Result<void> runGenerationBench(Args& args) {
         }
         fmt::print("\nop times, each call timed alone: {} generated tokens\n{}", genTokens,
                    timed.table(genTokens, "token"));
-        opTimesJson += fmt::format(", \"generation\": {}}}", timed.json(genTokens, "token"));
+        opTimesJson += fmt::format(", \"generation\": {}}}", TimedOps::json(timed.times(), genTokens, "token"));
         PAGODA_RETURN_IF_ERROR(cache->blocks().release(admission.seq));
     }
 

@@ -60,10 +60,10 @@ std::string TimedOps::table(int units, std::string_view unitName) const {
     return out;
 }
 
-std::string TimedOps::json(int units, std::string_view unitName) const {
+std::string TimedOps::json(std::span<const OpTime> times, int units, std::string_view unitName) {
     const double per = std::max(units, 1);
     std::string out;
-    for (const OpTime& t : times()) {
+    for (const OpTime& t : times) {
         out += fmt::format(R"({}{{"op": "{}", "calls_per_{}": {:.3f}, "us_per_{}": {:.3f}}})", out.empty() ? "" : ", ",
                            opName(t.op), unitName, double(t.calls) / per, unitName, 1e6 * t.seconds / per);
     }

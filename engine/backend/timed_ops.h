@@ -43,9 +43,9 @@ public:
     // One line per operation: its name, calls and µs per `units` (decode
     // steps, prompts), and share of the total; then the total.
     std::string table(int units, std::string_view unitName) const;
-    // The same as a JSON array, the longest first:
+    // times() (or a copy of them) as a JSON array, in their order:
     // [{"op": "matmul", "calls_per_UNIT": 25.0, "us_per_UNIT": 3160.0}, ...]
-    std::string json(int units, std::string_view unitName) const;
+    static std::string json(std::span<const OpTime> times, int units, std::string_view unitName);
 
     std::string description() const override;
     Result<std::unique_ptr<ActivationMemory>> allocateActivations(size_t floats) override;
