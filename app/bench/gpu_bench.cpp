@@ -248,7 +248,7 @@ Result<std::vector<AttentionRow>> timeAttention(CudaOps& cuda, int context, int 
         PAGODA_RETURN_IF_ERROR(cuda.copyToDevice(host.data(), buffer->data(), elements * sizeof(float)));
         buffers.push_back(std::move(buffer));
     }
-    cuda.storeKv(*cache, 0, buffers[1]->data(), buffers[2]->data(), batch.slots.data(), context);
+    cuda.storeKv(cache->storage(), 0, buffers[1]->data(), buffers[2]->data(), batch.slots.data(), context);
     PAGODA_RETURN_IF_ERROR(check(cuda));
 
     const cpu::AttentionSequence sequence{0, context, 0, batch.chunks[0].blockTable.data()};
@@ -272,10 +272,10 @@ Result<std::vector<AttentionRow>> timeAttention(CudaOps& cuda, int context, int 
         params.kv = cache->view(0);
         params.sequences = std::span(&sequence, 1);
         params.algorithm = algorithm;
-        cuda.attention(*cache, 0, params);  // warm-up: plans, workspace
+        cuda.attention(cache->storage(), 0, params);  // warm-up: plans, workspace
         PAGODA_RETURN_IF_ERROR(check(cuda));
         const Clock::time_point start = Clock::now();
-        for (int r = 0; r < reps; ++r) cuda.attention(*cache, 0, params);
+        for (int r = 0; r < reps; ++r) cuda.attention(cache->storage(), 0, params);
         PAGODA_RETURN_IF_ERROR(check(cuda));
         const double seconds = std::chrono::duration<double>(Clock::now() - start).count() / reps;
         row.ms = 1e3 * seconds;

@@ -1,10 +1,26 @@
 #include "engine/backend/backend_select.h"
 
+#include <algorithm>
+#include <charconv>
+
 #include <fmt/format.h>
 
 #include "engine/backend/cuda_ops.h"
+#include "engine/backend/layer_split_ops.h"
+#include "engine/model/model.h"
+#include "kernels/format_bytes.h"
 
 namespace pagoda {
+
+Result<int> parseGpuLayers(std::string_view text) {
+    if (text == "auto") return kGpuLayersThatFit;
+    int layers = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), layers);
+    if (error != std::errc() || end != text.data() + text.size() || layers < 0) {
+        return fail("GPU layers '{}': 'auto' or a count of layers (0 or more)", text);
+    }
+    return layers;
+}
 
 Result<BackendChoice> parseBackendChoice(std::string_view name) {
     if (name == "auto") return BackendChoice::Auto;
@@ -63,18 +79,73 @@ Result<SelectedBackend> selectBackend(const BackendOptions& options, const CudaD
     return selected;
 }
 
+namespace {
+
+// The most of the model's last layers, with the output, whose weights fit
+// beside kRoomBesideWeightsBytes in freeBytes; 0 when not even one does.
+int layersThatFit(const Model& model, uint64_t freeBytes) {
+    const int nLayers = model.config().nLayers;
+    for (int gpuLayers = nLayers - 1; gpuLayers > 0; --gpuLayers) {
+        if (weightsFitBeside(CudaOps::weightBytes(model, nLayers - gpuLayers), freeBytes)) return gpuLayers;
+    }
+    return 0;
+}
+
+void useCpu(SelectedBackend& backend, const std::string& why) {
+    backend.note = fmt::format("{}: {}; using cpu", backend.cudaName, why);
+    backend.cuda = nullptr;
+    backend.cudaDevice = -1;
+    backend.ops = std::make_unique<CpuOps>(backend.options.cpu);
+}
+
+// backend.ops becomes the CPU for layers [0, firstLayer) and the CUDA
+// backend, which holds the others, for the rest.
+Result<void> splitByLayer(SelectedBackend& backend, const Model& model, int firstLayer, const std::string& why) {
+    if (firstLayer == 0) return {};
+    const int nLayers = model.config().nLayers;
+    PAGODA_ASSIGN_OR_RETURN(std::unique_ptr<LayerSplitOps> split,
+                            LayerSplitOps::create(std::make_unique<CpuOps>(backend.options.cpu),
+                                                  std::move(backend.ops), firstLayer, nLayers));
+    backend.ops = std::move(split);
+    backend.note += fmt::format("; layers {}-{} on {}, the first {} on the cpu{}", firstLayer, nLayers - 1,
+                                backend.cudaName, firstLayer, why.empty() ? "" : " (" + why + ")");
+    return {};
+}
+
+}  // namespace
+
 Result<void> prepareModel(SelectedBackend& backend, const Model& model,
                           const std::function<void(uint64_t done, uint64_t total)>& progress,
                           const std::shared_ptr<const SharedCudaWeights>& shared) {
     if (backend.cuda == nullptr) return {};
     // Another model's or device's weights are refused: then they upload.
-    if (shared != nullptr && backend.cuda->useWeights(model, shared)) return {};
-    Result<void> uploaded = backend.cuda->uploadModel(model, progress);
-    if (uploaded || backend.options.choice == BackendChoice::Cuda) return uploaded;
-    backend.note = fmt::format("{}: {}; using cpu", backend.cudaName, uploaded.error().message);
-    backend.cuda = nullptr;
-    backend.cudaDevice = -1;
-    backend.ops = std::make_unique<CpuOps>(backend.options.cpu);
+    if (shared != nullptr && backend.cuda->useWeights(model, shared)) {
+        return splitByLayer(backend, model, shared->firstLayer, "as the weights it shares");
+    }
+    const int nLayers = model.config().nLayers;
+    const int asked = backend.options.gpuLayers;
+    const bool mustCuda = backend.options.choice == BackendChoice::Cuda;
+    if (asked == 0) {
+        if (mustCuda) return fail("{}: 0 GPU layers asked for with the cuda backend", backend.cudaName);
+        useCpu(backend, "0 GPU layers asked for");
+        return {};
+    }
+    if (asked == kGpuLayersThatFit) {
+        // Every layer when they fit with room beside, else as many as do;
+        // when not even one does, every layer if the upload takes them.
+        const uint64_t free = backend.cuda->memory().deviceFree;
+        const uint64_t all = CudaOps::weightBytes(model);
+        const int fit = weightsFitBeside(all, free) ? nLayers : layersThatFit(model, free);
+        if (fit > 0 && fit < nLayers && backend.cuda->uploadModel(model, progress, nLayers - fit)) {
+            return splitByLayer(backend, model, nLayers - fit,
+                                fmt::format("all {} need {}, {} free", nLayers, formatBytes(all), formatBytes(free)));
+        }
+    }
+    const int firstAsked = asked == kGpuLayersThatFit ? 0 : std::max(0, nLayers - asked);
+    Result<void> uploaded = backend.cuda->uploadModel(model, progress, firstAsked);
+    if (uploaded) return splitByLayer(backend, model, firstAsked, "");
+    if (mustCuda) return uploaded;
+    useCpu(backend, uploaded.error().message);
     return {};
 }
 

@@ -30,6 +30,13 @@ enum class BackendChoice {
 Result<BackendChoice> parseBackendChoice(std::string_view name);
 
 constexpr int kFirstUsableCudaDevice = -1;
+// BackendOptions::gpuLayers: every layer when the model's weights fit the
+// GPU with kRoomBesideWeightsBytes to spare, else as many as fit so, the
+// rest on the CPU (when not even one does: every layer if they fit at all).
+constexpr int kGpuLayersThatFit = -1;
+
+// "auto" (kGpuLayersThatFit) or a count >= 0.
+Result<int> parseGpuLayers(std::string_view text);
 
 struct BackendOptions {
     BackendChoice choice = BackendChoice::Auto;
@@ -38,6 +45,11 @@ struct BackendOptions {
     // Which CUDA device (listCudaDevices, cuda_loader.h, lists them); by
     // default the first usable one.
     int cudaDevice = kFirstUsableCudaDevice;
+    // How many of the model's layers run on the GPU (the last ones, with
+    // the output; the CPU embeds the tokens and runs the ones before):
+    // kGpuLayersThatFit, or a count (every layer from the model's count on;
+    // 0: none, the CPU runs the model).
+    int gpuLayers = kGpuLayersThatFit;
 };
 
 // Whether two options choose the same backend: the same choice, and for a
@@ -47,7 +59,7 @@ bool sameBackendChoice(const BackendOptions& a, const BackendOptions& b);
 
 struct SelectedBackend {
     std::unique_ptr<Ops> ops;
-    CudaOps* cuda = nullptr;  // ops, when it is the CUDA backend
+    CudaOps* cuda = nullptr;  // ops, or its GPU side when it splits the model by layer
     // One line for the user: "cuda: NVIDIA H100 ... ; using cuda", or
     // "cuda: unavailable: no NVIDIA driver (...); using cpu"; "cuda:1: ..."
     // where the machine has several devices or another than the first was
@@ -65,12 +77,16 @@ Result<SelectedBackend> selectBackend(const BackendOptions& options, const CudaD
 
 // Makes the model's weights usable by the backend: uploads them once to the
 // device for CUDA (progress: bytes done, total); nothing for the CPU, which
-// reads the memory-mapped file. When the upload fails (the weights do not
-// fit), BackendChoice::Auto falls back to the CPU, the note saying why
-// ("cuda: out of device memory: the model's weights need ...; using cpu");
-// BackendChoice::Cuda returns the error. `shared`: the model's weights
-// that another CudaOps put on a device (CudaOps::sharedWeights); on that
-// device the backend runs on them and nothing is uploaded.
+// reads the memory-mapped file. options.gpuLayers says how many layers go
+// to the GPU; fewer than the model's make backend.ops a LayerSplitOps over
+// the CPU and the GPU, the note saying so ("...; layers 20-31 on cuda, the
+// first 20 on the cpu (all 32 need 15.0 GiB, 9.1 GiB free)"). When the
+// upload fails (the weights do not fit), BackendChoice::Auto falls back to
+// the CPU, the note saying why ("cuda: out of device memory: the model's
+// weights need ...; using cpu"); BackendChoice::Cuda returns the error.
+// `shared`: the model's weights that another CudaOps put on a device
+// (CudaOps::sharedWeights); on that device the backend runs on them, with
+// their layers, and nothing is uploaded.
 Result<void> prepareModel(SelectedBackend& backend, const Model& model,
                           const std::function<void(uint64_t done, uint64_t total)>& progress = {},
                           const std::shared_ptr<const SharedCudaWeights>& shared = {});

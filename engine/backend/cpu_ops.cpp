@@ -78,11 +78,12 @@ void CpuOps::rope(float* x, int nTokens, int nHeads, const int32_t* positions, c
     }
 }
 
-void CpuOps::storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots, int nTokens) {
-    cpu::storeKv(cache.view(layer), cache.keys(layer), cache.values(layer), k, v, slots, nTokens);
+void CpuOps::storeKv(KvStorage& kv, int layer, const float* k, const float* v, const int32_t* slots, int nTokens) {
+    const cpu::PagedKvView view = kv.view(layer);
+    cpu::storeKv(view, const_cast<void*>(view.k), const_cast<void*>(view.v), k, v, slots, nTokens);
 }
 
-void CpuOps::attention(KvCache&, int, const cpu::AttentionParams& params) {
+void CpuOps::attention(KvStorage&, int, const cpu::AttentionParams& params) {
     if (params.workspace != nullptr) {
         cpu::attention(m_context, params);
         return;
@@ -101,6 +102,8 @@ void CpuOps::addBias(float* y, const float* bias, int64_t nRows, int64_t n) {
 }
 
 void CpuOps::copy(float* dst, const float* src, int64_t n) { std::memcpy(dst, src, size_t(n) * sizeof(float)); }
+
+void CpuOps::copyFromHost(float* dst, std::span<const float> src) { copy(dst, src.data(), int64_t(src.size())); }
 
 Result<void> CpuOps::runDecodeStep(const ForwardBatch& batch, const DecodeStepShape&,
                                    const std::function<void(int nRows)>& layers) {

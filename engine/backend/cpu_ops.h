@@ -36,13 +36,14 @@ public:
     void rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) override;
     void matmul(const cpu::WeightMatrix& w, const float* x, float* y, int64_t nTokens) override;
     void rope(float* x, int nTokens, int nHeads, const int32_t* positions, const cpu::RopeParams& params) override;
-    void storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots,
+    void storeKv(KvStorage& kv, int layer, const float* k, const float* v, const int32_t* slots,
                  int nTokens) override;
-    void attention(KvCache& cache, int layer, const cpu::AttentionParams& params) override;
+    void attention(KvStorage& kv, int layer, const cpu::AttentionParams& params) override;
     void swiglu(const float* gate, const float* up, float* out, int64_t n) override;
     void add(float* y, const float* x, int64_t n) override;
     void addBias(float* y, const float* bias, int64_t nRows, int64_t n) override;
     void copy(float* dst, const float* src, int64_t n) override;
+    void copyFromHost(float* dst, std::span<const float> src) override;
 
     Result<void> runDecodeStep(const ForwardBatch& batch, const DecodeStepShape& shape,
                                const std::function<void(int nRows)>& layers) override;

@@ -1,5 +1,6 @@
 #include "engine/backend/cuda_ops.h"
 
+#include <set>
 #include <vector>
 
 #include <fmt/format.h>
@@ -7,6 +8,7 @@
 #include "engine/model/model.h"
 #include "engine/transformer/transformer.h"
 #include "kernels/cuda/graph_buckets.h"
+#include "kernels/cuda/weight_upload.h"
 
 namespace pagoda {
 namespace {
@@ -201,9 +203,9 @@ void CudaOps::rope(float* x, int nTokens, int nHeads, const int32_t* positions, 
     record(m_backend->rope(x, nTokens, nHeads, positions, ropeShape(params)));
 }
 
-void CudaOps::storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots, int nTokens) {
+void CudaOps::storeKv(KvStorage& kv, int layer, const float* k, const float* v, const int32_t* slots, int nTokens) {
     if (failed()) return;
-    if (Result<void> pool = checkPool(cache.storage()); !pool) {
+    if (Result<void> pool = checkPool(kv); !pool) {
         m_error = pool.error();
         return;
     }
@@ -211,20 +213,20 @@ void CudaOps::storeKv(KvCache& cache, int layer, const float* k, const float* v,
 }
 
 // The pool's KV heads are the backend's; nKvHeads is the model's, the same.
-void CudaOps::ropeStoreKv(KvCache& cache, int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
+void CudaOps::ropeStoreKv(KvStorage& kv, int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
                           int /*nKvHeads*/, const int32_t* positions, const int32_t* slots,
                           const cpu::RopeParams& params) {
     if (failed()) return;
-    if (Result<void> pool = checkPool(cache.storage()); !pool) {
+    if (Result<void> pool = checkPool(kv); !pool) {
         m_error = pool.error();
         return;
     }
     record(m_backend->ropeStoreKv(layer, q, k, v, nTokens, nHeads, positions, slots, ropeShape(params)));
 }
 
-void CudaOps::attention(KvCache& cache, int layer, const cpu::AttentionParams& params) {
+void CudaOps::attention(KvStorage& kv, int layer, const cpu::AttentionParams& params) {
     if (failed()) return;
-    if (Result<void> pool = checkPool(cache.storage()); !pool) {
+    if (Result<void> pool = checkPool(kv); !pool) {
         m_error = pool.error();
         return;
     }
@@ -278,26 +280,65 @@ void CudaOps::copy(float* dst, const float* src, int64_t n) {
     record(m_backend->copyOnDevice(dst, src, size_t(n) * sizeof(float)));
 }
 
-Result<void> CudaOps::uploadModel(const Model& model, const cuda::UploadProgressFn& progress) {
-    const ModelWeights& w = model.weights();
-    std::vector<cuda::HostMatrix> matrices = {hostMatrix(w.tokenEmbedding), hostMatrix(w.output)};
+void CudaOps::copyFromHost(float* dst, std::span<const float> src) {
+    if (failed()) return;
+    record(m_backend->copyToDevice(src.data(), dst, src.size_bytes()));
+}
+
+namespace {
+
+struct UploadLists {
+    std::vector<cuda::HostMatrix> matrices;
     std::vector<cuda::HostVector> vectors;
+};
+
+// What the device holds of `model` to run layers [firstLayer, nLayers) and
+// the output: the token embedding too when it runs them all.
+UploadLists uploadLists(const Model& model, int firstLayer) {
+    const ModelWeights& w = model.weights();
+    UploadLists lists;
+    if (firstLayer == 0) lists.matrices.push_back(hostMatrix(w.tokenEmbedding));
+    lists.matrices.push_back(hostMatrix(w.output));
     auto addVector = [&](const std::vector<float>& v) {
-        if (!v.empty()) vectors.push_back({v.data(), int64_t(v.size())});
+        if (!v.empty()) lists.vectors.push_back({v.data(), int64_t(v.size())});
     };
     addVector(w.outputNorm);
-    for (const LayerWeights& layer : w.layers) {
+    for (size_t l = size_t(firstLayer); l < w.layers.size(); ++l) {
+        const LayerWeights& layer = w.layers[l];
         for (const cpu::WeightMatrix* m : {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.gate, &layer.up,
                                            &layer.down}) {
-            matrices.push_back(hostMatrix(*m));
+            lists.matrices.push_back(hostMatrix(*m));
         }
         for (const std::vector<float>* v : {&layer.attnNorm, &layer.ffnNorm, &layer.bq, &layer.bk, &layer.bv}) {
             addVector(*v);
         }
     }
-    PAGODA_RETURN_IF_ERROR(toResult(m_backend->uploadWeights(matrices, vectors, progress)));
+    return lists;
+}
+
+uint64_t aligned(uint64_t bytes) { return (bytes + cuda::kWeightAlignment - 1) / cuda::kWeightAlignment * cuda::kWeightAlignment; }
+
+}  // namespace
+
+uint64_t CudaOps::weightBytes(const Model& model, int firstLayer) {
+    const UploadLists lists = uploadLists(model, firstLayer);
+    std::set<const void*> seen;  // tied embeddings are uploaded once
+    uint64_t total = 0;
+    for (const cuda::HostMatrix& m : lists.matrices) {
+        if (seen.insert(m.data).second) total += aligned(rowBytes(m.type, size_t(m.cols)) * uint64_t(m.rows));
+    }
+    for (const cuda::HostVector& v : lists.vectors) total += aligned(uint64_t(v.n) * sizeof(float));
+    return total;
+}
+
+Result<void> CudaOps::uploadModel(const Model& model, const cuda::UploadProgressFn& progress, int firstLayer) {
+    if (firstLayer < 0 || firstLayer >= model.config().nLayers) {
+        return fail("uploadModel: layers from {} of a model of {}", firstLayer, model.config().nLayers);
+    }
+    const UploadLists lists = uploadLists(model, firstLayer);
+    PAGODA_RETURN_IF_ERROR(toResult(m_backend->uploadWeights(lists.matrices, lists.vectors, progress)));
     m_shared = std::make_shared<SharedCudaWeights>(
-        SharedCudaWeights{m_backend.get_deleter().module, m_backend->weights(), &model});
+        SharedCudaWeights{m_backend.get_deleter().module, m_backend->weights(), &model, firstLayer});
     return {};
 }
 

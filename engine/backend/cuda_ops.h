@@ -32,6 +32,7 @@ struct SharedCudaWeights {
     std::shared_ptr<CudaModule> module;  // declared first: let go of last
     std::shared_ptr<const cuda::DeviceWeights> weights;
     const Model* model = nullptr;  // whose host addresses name them
+    int firstLayer = 0;            // the layers they hold are [firstLayer, nLayers) (CudaOps::uploadModel)
 };
 
 class CudaOps final : public Ops {
@@ -58,12 +59,12 @@ public:
     void matmul(const cpu::WeightMatrix& w, const float* x, float* y, int64_t nTokens) override;
     void matmuls(std::span<const MatmulOutput> outputs, const float* x, int64_t nTokens) override;
     void rope(float* x, int nTokens, int nHeads, const int32_t* positions, const cpu::RopeParams& params) override;
-    void ropeStoreKv(KvCache& cache, int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
+    void ropeStoreKv(KvStorage& kv, int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
                      int nKvHeads, const int32_t* positions, const int32_t* slots,
                      const cpu::RopeParams& params) override;
-    void storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots,
+    void storeKv(KvStorage& kv, int layer, const float* k, const float* v, const int32_t* slots,
                  int nTokens) override;
-    void attention(KvCache& cache, int layer, const cpu::AttentionParams& params) override;
+    void attention(KvStorage& kv, int layer, const cpu::AttentionParams& params) override;
     void swiglu(const float* gate, const float* up, float* out, int64_t n) override;
     void matmulSwiglu(const cpu::WeightMatrix& gate, const cpu::WeightMatrix& up, const float* x, float* out,
                       float* upScratch, int64_t nTokens) override;
@@ -71,6 +72,7 @@ public:
     void addBias(float* y, const float* bias, int64_t nRows, int64_t n) override;
 
     void copy(float* dst, const float* src, int64_t n) override;
+    void copyFromHost(float* dst, std::span<const float> src) override;
 
     // The decode step as the CUDA graph of its batch-size bucket
     // (cuda::defaultGraphBuckets(shape.maxBatch)): the step's metadata is
@@ -85,7 +87,15 @@ public:
 
     // Uploads every weight matrix and norm/bias vector once; fails with a
     // clear out-of-memory error, before allocating, when they do not fit.
-    Result<void> uploadModel(const Model& model, const cuda::UploadProgressFn& progress = {});
+    // With firstLayer > 0 (a model split by layer, LayerSplitOps) only
+    // those of layers [firstLayer, nLayers), the final norm and the output:
+    // the CPU embeds the tokens and runs the layers before.
+    Result<void> uploadModel(const Model& model, const cuda::UploadProgressFn& progress = {}, int firstLayer = 0);
+    // Bytes uploadModel(model, {}, firstLayer) puts on the device (each
+    // tensor aligned as the module places it).
+    static uint64_t weightBytes(const Model& model, int firstLayer = 0);
+    // The first layer whose weights this backend runs on (0 before upload).
+    int firstLayer() const { return m_shared ? m_shared->firstLayer : 0; }
     // What uploadModel() put on the device, to share; null before. Set
     // once, on the thread that uploads, before the backend is handed on.
     std::shared_ptr<const SharedCudaWeights> sharedWeights() const { return m_shared; }

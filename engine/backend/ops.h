@@ -40,7 +40,17 @@ public:
 // The K and V pools of every layer, in a backend's memory.
 class KvStorage {
 public:
+    // Where a layer's pools are: a storage and the layer's index in it.
+    struct Part {
+        KvStorage* storage = nullptr;
+        int layer = 0;
+    };
+
     virtual ~KvStorage() = default;
+    // This storage and `layer` itself; for pools split across backends by
+    // layer (LayerSplitOps), the part holding the layer and its index there.
+    // The operations (Ops::storeKv, Ops::attention) take a part.
+    virtual Part part(int layer) { return {this, layer}; }
     // The layer's pools as the CPU kernels read them; a device's pools have
     // no host address (k and v are null) and are found by layer instead.
     virtual cpu::PagedKvView view(int layer) const = 0;
@@ -77,6 +87,17 @@ struct DecodeStepShape {
 struct MatmulOutput {
     const cpu::WeightMatrix* w = nullptr;
     float* y = nullptr;
+};
+
+class Ops;
+
+// A model run on two backends by layer (LayerSplitOps): the token embedding
+// and layers [0, secondFrom) on `first`, the rest of the layers and the
+// output on `second`.
+struct LayerSplit {
+    Ops* first = nullptr;
+    Ops* second = nullptr;
+    int secondFrom = 0;
 };
 
 class Ops {
@@ -119,6 +140,9 @@ public:
     // Waits for the operations issued so far: a device's run asynchronously
     // (its stream); the CPU's are done when they return.
     virtual void finish() {}
+    // Set when the model runs on two backends by layer: the Transformer then
+    // runs each layer on its own backend's operations, not on these.
+    virtual std::optional<LayerSplit> layerSplit() { return std::nullopt; }
 
     // --- operations ---
 
@@ -145,22 +169,23 @@ public:
     }
     // x: [nTokens][nHeads][headDim], rotated in place at positions[t] (host memory)
     virtual void rope(float* x, int nTokens, int nHeads, const int32_t* positions, const cpu::RopeParams& params) = 0;
-    // k, v: [nTokens][nKvHeads][headDim] written to slots[t] (host memory) of layer's pools
-    virtual void storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots,
+    // k, v: [nTokens][nKvHeads][headDim] written to slots[t] (host memory) of layer's
+    // pools in kv (a KvCache's storage(), or a part of it: KvStorage::part)
+    virtual void storeKv(KvStorage& kv, int layer, const float* k, const float* v, const int32_t* slots,
                          int nTokens) = 0;
     // rope() of q ([nTokens][nHeads][headDim]) and of k ([nTokens][nKvHeads]
     // [headDim]), then storeKv() of k and v: the three calls, the default; a
     // device backend does it in one pass.
-    virtual void ropeStoreKv(KvCache& cache, int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
+    virtual void ropeStoreKv(KvStorage& kv, int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
                              int nKvHeads, const int32_t* positions, const int32_t* slots,
                              const cpu::RopeParams& params) {
         rope(q, nTokens, nHeads, positions, params);
         rope(k, nTokens, nKvHeads, positions, params);
-        storeKv(cache, layer, k, v, slots, nTokens);
+        storeKv(kv, layer, k, v, slots, nTokens);
     }
-    // params.kv is cache.view(layer); the sequences and block tables are host
+    // params.kv is kv.view(layer); the sequences and block tables are host
     // memory; params.workspace null: the backend's own.
-    virtual void attention(KvCache& cache, int layer, const cpu::AttentionParams& params) = 0;
+    virtual void attention(KvStorage& kv, int layer, const cpu::AttentionParams& params) = 0;
     // out[i] = silu(gate[i]) * up[i]
     virtual void swiglu(const float* gate, const float* up, float* out, int64_t n) = 0;
     // The feed-forward's first half: out = silu(gate x) * (up x)
@@ -179,6 +204,9 @@ public:
     virtual void addBias(float* y, const float* bias, int64_t nRows, int64_t n) = 0;
     // dst[i] = src[i] for n floats; the ranges do not overlap.
     virtual void copy(float* dst, const float* src, int64_t n) = 0;
+    // The same from host memory, which may be reused once the call returns
+    // (the residual stream passed from one backend to the next).
+    virtual void copyFromHost(float* dst, std::span<const float> src) = 0;
 
     // --- decode steps ---
 

@@ -30,11 +30,25 @@ std::string_view TimedOps::opName(Op op) {
     return "?";
 }
 
+TimedOps::Times TimedOps::allTimes() const {
+    Times all = m_times;
+    for (const TimedOps* part : {m_first.get(), m_second.get()}) {
+        if (part == nullptr) continue;
+        const Times theirs = part->allTimes();
+        for (size_t i = 0; i < all.size(); ++i) {
+            all[i].calls += theirs[i].calls;
+            all[i].seconds += theirs[i].seconds;
+        }
+    }
+    return all;
+}
+
 std::vector<TimedOps::OpTime> TimedOps::times() const {
+    const Times all = allTimes();
     std::vector<OpTime> called;
-    for (size_t i = 0; i < m_times.size(); ++i) {
-        if (m_times[i].calls == 0) continue;
-        called.push_back(m_times[i]);
+    for (size_t i = 0; i < all.size(); ++i) {
+        if (all[i].calls == 0) continue;
+        called.push_back(all[i]);
         called.back().op = Op(i);
     }
     std::ranges::stable_sort(called, std::ranges::greater{}, &OpTime::seconds);
@@ -43,8 +57,25 @@ std::vector<TimedOps::OpTime> TimedOps::times() const {
 
 double TimedOps::totalSeconds() const {
     double total = 0;
-    for (const OpTime& t : m_times) total += t.seconds;
+    for (const OpTime& t : allTimes()) total += t.seconds;
     return total;
+}
+
+void TimedOps::reset() {
+    m_times = {};
+    for (TimedOps* part : {m_first.get(), m_second.get()}) {
+        if (part != nullptr) part->reset();
+    }
+}
+
+std::optional<LayerSplit> TimedOps::layerSplit() {
+    const std::optional<LayerSplit> split = m_inner.layerSplit();
+    if (!split) return std::nullopt;
+    if (!m_first) {
+        m_first = std::make_unique<TimedOps>(*split->first);
+        m_second = std::make_unique<TimedOps>(*split->second);
+    }
+    return LayerSplit{m_first.get(), m_second.get(), split->secondFrom};
 }
 
 std::string TimedOps::table(int units, std::string_view unitName) const {
@@ -121,20 +152,20 @@ void TimedOps::rope(float* x, int nTokens, int nHeads, const int32_t* positions,
     timed(Op::Rope, [&] { m_inner.rope(x, nTokens, nHeads, positions, params); });
 }
 
-void TimedOps::storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots,
+void TimedOps::storeKv(KvStorage& kv, int layer, const float* k, const float* v, const int32_t* slots,
                        int nTokens) {
-    timed(Op::StoreKv, [&] { m_inner.storeKv(cache, layer, k, v, slots, nTokens); });
+    timed(Op::StoreKv, [&] { m_inner.storeKv(kv, layer, k, v, slots, nTokens); });
 }
 
-void TimedOps::ropeStoreKv(KvCache& cache, int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
+void TimedOps::ropeStoreKv(KvStorage& kv, int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
                            int nKvHeads, const int32_t* positions, const int32_t* slots,
                            const cpu::RopeParams& params) {
     timed(Op::RopeStoreKv,
-          [&] { m_inner.ropeStoreKv(cache, layer, q, k, v, nTokens, nHeads, nKvHeads, positions, slots, params); });
+          [&] { m_inner.ropeStoreKv(kv, layer, q, k, v, nTokens, nHeads, nKvHeads, positions, slots, params); });
 }
 
-void TimedOps::attention(KvCache& cache, int layer, const cpu::AttentionParams& params) {
-    timed(Op::Attention, [&] { m_inner.attention(cache, layer, params); });
+void TimedOps::attention(KvStorage& kv, int layer, const cpu::AttentionParams& params) {
+    timed(Op::Attention, [&] { m_inner.attention(kv, layer, params); });
 }
 
 void TimedOps::swiglu(const float* gate, const float* up, float* out, int64_t n) {
@@ -156,6 +187,10 @@ void TimedOps::addBias(float* y, const float* bias, int64_t nRows, int64_t n) {
 
 void TimedOps::copy(float* dst, const float* src, int64_t n) {
     timed(Op::Copy, [&] { m_inner.copy(dst, src, n); });
+}
+
+void TimedOps::copyFromHost(float* dst, std::span<const float> src) {
+    timed(Op::Copy, [&] { m_inner.copyFromHost(dst, src); });
 }
 
 Result<void> TimedOps::runDecodeStep(const ForwardBatch& batch, const DecodeStepShape&,

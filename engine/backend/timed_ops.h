@@ -12,6 +12,8 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,7 +41,7 @@ public:
     // The operations called since the last reset(), the longest first.
     std::vector<OpTime> times() const;
     double totalSeconds() const;
-    void reset() { m_times = {}; }
+    void reset();
     // One line per operation: its name, calls and µs per `units` (decode
     // steps, prompts), and share of the total; then the total.
     std::string table(int units, std::string_view unitName) const;
@@ -58,6 +60,8 @@ public:
     std::optional<DeviceMemoryStats> deviceMemory() override { return m_inner.deviceMemory(); }
     Result<void> status() override { return m_inner.status(); }
     void finish() override { m_inner.finish(); }
+    // The inner backend's split, with each of its two backends timed here.
+    std::optional<LayerSplit> layerSplit() override;
 
     void embed(const cpu::WeightMatrix& table, std::span<const int32_t> ids, float* out) override;
     void rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) override;
@@ -66,18 +70,19 @@ public:
     void matmul(const cpu::WeightMatrix& w, const float* x, float* y, int64_t nTokens) override;
     void matmuls(std::span<const MatmulOutput> outputs, const float* x, int64_t nTokens) override;
     void rope(float* x, int nTokens, int nHeads, const int32_t* positions, const cpu::RopeParams& params) override;
-    void storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots,
+    void storeKv(KvStorage& kv, int layer, const float* k, const float* v, const int32_t* slots,
                  int nTokens) override;
-    void ropeStoreKv(KvCache& cache, int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
+    void ropeStoreKv(KvStorage& kv, int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
                      int nKvHeads, const int32_t* positions, const int32_t* slots,
                      const cpu::RopeParams& params) override;
-    void attention(KvCache& cache, int layer, const cpu::AttentionParams& params) override;
+    void attention(KvStorage& kv, int layer, const cpu::AttentionParams& params) override;
     void swiglu(const float* gate, const float* up, float* out, int64_t n) override;
     void matmulSwiglu(const cpu::WeightMatrix& gate, const cpu::WeightMatrix& up, const float* x, float* out,
                       float* upScratch, int64_t nTokens) override;
     void add(float* y, const float* x, int64_t n) override;
     void addBias(float* y, const float* bias, int64_t nRows, int64_t n) override;
     void copy(float* dst, const float* src, int64_t n) override;
+    void copyFromHost(float* dst, std::span<const float> src) override;
     // Eager: layers(rows of the batch), timed call by call.
     Result<void> runDecodeStep(const ForwardBatch& batch, const DecodeStepShape& shape,
                                const std::function<void(int nRows)>& layers) override;
@@ -87,8 +92,14 @@ private:
     template <class Call>
     void timed(Op op, Call&& call);
 
+    using Times = std::array<OpTime, size_t(Op::kCount)>;
+    // m_times and the split's backends', added up.
+    Times allTimes() const;
+
     Ops& m_inner;
-    std::array<OpTime, size_t(Op::kCount)> m_times{};
+    Times m_times{};
+    std::unique_ptr<TimedOps> m_first;   // over the inner split's first backend, once asked for
+    std::unique_ptr<TimedOps> m_second;  // and its second
 };
 
 }  // namespace pagoda

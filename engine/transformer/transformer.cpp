@@ -14,7 +14,15 @@
 namespace pagoda {
 
 Transformer::Transformer(const Model& model, Ops& ops, int maxTokens, const TransformerOptions& options)
-    : m_model(model), m_ops(ops), m_maxTokens(maxTokens), m_options(options) {}
+    : m_model(model), m_ops(ops), m_maxTokens(maxTokens), m_options(options) {
+    const int nLayers = model.config().nLayers;
+    if (const std::optional<LayerSplit> split = ops.layerSplit()) {
+        m_stages.push_back({split->first, 0, split->secondFrom, nullptr, {}});
+        m_stages.push_back({split->second, split->secondFrom, nLayers, nullptr, {}});
+    } else {
+        m_stages.push_back({&ops, 0, nLayers, nullptr, {}});
+    }
+}
 
 Transformer::~Transformer() = default;
 
@@ -30,10 +38,16 @@ namespace {
 size_t padded(size_t floats) { return (floats + 15) / 16 * 16; }
 
 // Floats of each view of Activations, in its order.
-std::array<size_t, 10> activationSizes(const ModelConfig& c, int maxTokens) {
+std::array<size_t, 10> activationSizes(const ModelConfig& c, int maxTokens, bool withLogits = true) {
     const size_t n = size_t(maxTokens);
     return {n * c.dim,     n * c.dim,     n * c.dim,     n * c.qDim(),  n * c.kvDim(),
-            n * c.kvDim(), n * c.qDim(),  n * c.ffnDim,  n * c.ffnDim,  n * c.vocabSize};
+            n * c.kvDim(), n * c.qDim(),  n * c.ffnDim,  n * c.ffnDim,  withLogits ? n * c.vocabSize : 0};
+}
+
+uint64_t paddedFloats(const std::array<size_t, 10>& sizes) {
+    uint64_t total = 0;
+    for (const size_t size : sizes) total += padded(size);
+    return total;
 }
 
 }  // namespace
@@ -49,24 +63,26 @@ Result<uint64_t> kvMemoryBesideActivations(Ops& ops, const Transformer* current,
 }
 
 uint64_t Transformer::activationBytes(const ModelConfig& model, int maxTokens) {
-    uint64_t total = 0;
-    for (const size_t size : activationSizes(model, maxTokens)) total += padded(size);
-    return total * sizeof(float);
+    return paddedFloats(activationSizes(model, maxTokens)) * sizeof(float);
 }
 
 Result<void> Transformer::allocate() {
-    const auto sizes = activationSizes(m_model.config(), m_maxTokens);
-    const size_t total = activationBytes(m_model.config(), m_maxTokens) / sizeof(float);
-    PAGODA_ASSIGN_OR_RETURN(m_memory, m_ops.allocateActivations(total));
-    m_activationBytes = total * sizeof(float);
-    float* next = m_memory->data();
-    float** views[] = {&m_act.x,   &m_act.xb,  &m_act.xb2,  &m_act.q,  &m_act.k,
-                       &m_act.v,   &m_act.att, &m_act.gate, &m_act.up, &m_act.logits};
-    static_assert(std::size(views) == std::tuple_size_v<decltype(sizes)>);
-    for (size_t i = 0; i < std::size(views); ++i) {
-        *views[i] = next;
-        next += padded(sizes[i]);
+    uint64_t bytes = 0;
+    for (Stage& stage : m_stages) {
+        const auto sizes = activationSizes(m_model.config(), m_maxTokens, &stage == &m_stages.back());
+        const uint64_t total = paddedFloats(sizes);
+        PAGODA_ASSIGN_OR_RETURN(stage.memory, stage.ops->allocateActivations(total));
+        bytes += total * sizeof(float);
+        Activations& a = stage.act;
+        float* next = stage.memory->data();
+        float** views[] = {&a.x, &a.xb, &a.xb2, &a.q, &a.k, &a.v, &a.att, &a.gate, &a.up, &a.logits};
+        static_assert(std::size(views) == std::tuple_size_v<decltype(sizes)>);
+        for (size_t i = 0; i < std::size(views); ++i) {
+            *views[i] = next;
+            next += padded(sizes[i]);
+        }
     }
+    m_activationBytes = bytes;
     return {};
 }
 
@@ -77,7 +93,9 @@ Result<std::span<const float>> Transformer::forward(const ForwardBatch& batch, K
         return fail("forward: a batch of {} tokens and {} slots (at most {} tokens)", n, batch.slots.size(),
                     m_maxTokens);
     }
-    if (!m_memory) PAGODA_RETURN_IF_ERROR(allocate());
+    if (m_activationBytes == 0) PAGODA_RETURN_IF_ERROR(allocate());
+    Stage& last = m_stages.back();
+    const Activations& act = last.act;
 
     m_tokens = batch.tokens;
     m_slots = batch.slots;
@@ -98,24 +116,42 @@ Result<std::span<const float>> Transformer::forward(const ForwardBatch& batch, K
     const bool graphs = m_options.decodeGraphs && m_options.attention == cpu::AttentionAlgorithm::Flash &&
                         !m_options.expandKv;
     if (decode && graphs) {
+        // The stages before the last run eagerly; the last one's step is
+        // the recording.
+        const bool split = m_stages.size() > 1;
+        if (split) {
+            embed(n);
+            for (size_t s = 0; s + 1 < m_stages.size(); ++s) {
+                if (s > 0) PAGODA_RETURN_IF_ERROR(passResidual(s, n));
+                layers(m_stages[s], n, cache);
+            }
+            PAGODA_RETURN_IF_ERROR(passResidual(m_stages.size() - 1, n));
+        }
         // A recording also depends on the activations' address.
-        const uint64_t variant = uint64_t(reinterpret_cast<uintptr_t>(m_act.x));
+        const uint64_t variant = uint64_t(reinterpret_cast<uintptr_t>(act.x));
         const DecodeStepShape shape{m_maxTokens, c.nHeads, slidingWindow(), c.contextLength, variant};
-        PAGODA_RETURN_IF_ERROR(m_ops.runDecodeStep(batch, shape, [&](int nRows) {
-            // Padding rows: token 0 at position 0, stored nowhere, in no sequence.
+        PAGODA_RETURN_IF_ERROR(last.ops->runDecodeStep(batch, shape, [&](int nRows) {
+            // Padding rows: token 0 at position 0, stored nowhere, in no
+            // sequence (after a split, whatever the residual stream held).
             m_tokens.resize(size_t(nRows), 0);
             m_positions.resize(size_t(nRows), 0);
             m_slots.resize(size_t(nRows), -1);
-            layers(nRows, cache);
-            logits(m_act.x, nRows);
+            if (!split) embed(nRows);
+            layers(last, nRows, cache);
+            logits(act.x, nRows);
         }));
-        return m_ops.readBack(m_act.logits, size_t(n) * c.vocabSize, m_logitsStaging);
+        PAGODA_RETURN_IF_ERROR(m_ops.status());
+        return last.ops->readBack(act.logits, size_t(n) * c.vocabSize, m_logitsStaging);
     }
 
-    layers(n, cache);
+    embed(n);
+    for (size_t s = 0; s < m_stages.size(); ++s) {
+        if (s > 0) PAGODA_RETURN_IF_ERROR(passResidual(s, n));
+        layers(m_stages[s], n, cache);
+    }
     int rows = n;
     if (everyRow) {
-        logits(m_act.x, n);
+        logits(act.x, n);
     } else {
         // Gather the rows that need logits.
         rows = 0;
@@ -123,61 +159,78 @@ Result<std::span<const float>> Transformer::forward(const ForwardBatch& batch, K
         for (const SequenceChunk& chunk : batch.chunks) {
             const int first = chunk.allLogits ? 0 : chunk.nTokens - 1;
             const int count = chunk.nTokens - first;
-            m_ops.copy(m_act.xb + size_t(rows) * c.dim, m_act.x + size_t(offset + first) * c.dim,
-                       int64_t(count) * c.dim);
+            last.ops->copy(act.xb + size_t(rows) * c.dim, act.x + size_t(offset + first) * c.dim,
+                           int64_t(count) * c.dim);
             rows += count;
             offset += chunk.nTokens;
         }
-        logits(m_act.xb, rows);
+        logits(act.xb, rows);
     }
     PAGODA_RETURN_IF_ERROR(m_ops.status());
-    return m_ops.readBack(m_act.logits, size_t(rows) * c.vocabSize, m_logitsStaging);
+    return last.ops->readBack(act.logits, size_t(rows) * c.vocabSize, m_logitsStaging);
 }
 
-void Transformer::layers(int n, KvCache& cache) {
+void Transformer::embed(int nRows) {
+    Stage& first = m_stages.front();
+    first.ops->embed(m_model.weights().tokenEmbedding, std::span(m_tokens).first(size_t(nRows)), first.act.x);
+}
+
+Result<void> Transformer::passResidual(size_t s, int nRows) {
+    const size_t floats = size_t(nRows) * size_t(m_model.config().dim);
+    PAGODA_ASSIGN_OR_RETURN(const std::span<const float> x,
+                            m_stages[s - 1].ops->readBack(m_stages[s - 1].act.x, floats, m_residualStaging));
+    m_stages[s].ops->copyFromHost(m_stages[s].act.x, x);
+    return {};
+}
+
+void Transformer::layers(Stage& stage, int n, KvCache& cache) {
     const ModelConfig& c = m_model.config();
     const ModelWeights& w = m_model.weights();
     const cpu::RopeParams rope{c.headDim, c.ropeDim, c.ropeBase, c.ropeStyle};
-    m_ops.embed(w.tokenEmbedding, m_tokens, m_act.x);
+    Ops& ops = *stage.ops;
+    const Activations& a = stage.act;
 
     // Each residual add is fused with the norm after it (Ops::addRmsNorm):
     // the FFN's norm, and the next layer's attention norm. q, k and v go
     // together (Ops::matmuls), gate and up with their SwiGLU
     // (Ops::matmulSwiglu), RoPE with the K/V store (Ops::ropeStoreKv).
-    if (c.nLayers > 0) m_ops.rmsNorm(m_act.x, w.layers[0].attnNorm.data(), m_act.xb, n, c.dim, c.rmsEps);
-    for (int l = 0; l < c.nLayers; ++l) {
-        const LayerWeights& layer = w.layers[l];
-        const MatmulOutput qkv[] = {{&layer.wq, m_act.q}, {&layer.wk, m_act.k}, {&layer.wv, m_act.v}};
-        m_ops.matmuls(qkv, m_act.xb, n);
+    if (stage.firstLayer < stage.endLayer) {
+        ops.rmsNorm(a.x, w.layers[size_t(stage.firstLayer)].attnNorm.data(), a.xb, n, c.dim, c.rmsEps);
+    }
+    for (int l = stage.firstLayer; l < stage.endLayer; ++l) {
+        const LayerWeights& layer = w.layers[size_t(l)];
+        const KvStorage::Part kv = cache.storage().part(l);
+        const MatmulOutput qkv[] = {{&layer.wq, a.q}, {&layer.wk, a.k}, {&layer.wv, a.v}};
+        ops.matmuls(qkv, a.xb, n);
         if (c.attentionBias) {
-            m_ops.addBias(m_act.q, layer.bq.data(), n, c.qDim());
-            m_ops.addBias(m_act.k, layer.bk.data(), n, c.kvDim());
-            m_ops.addBias(m_act.v, layer.bv.data(), n, c.kvDim());
+            ops.addBias(a.q, layer.bq.data(), n, c.qDim());
+            ops.addBias(a.k, layer.bk.data(), n, c.kvDim());
+            ops.addBias(a.v, layer.bv.data(), n, c.kvDim());
         }
-        m_ops.ropeStoreKv(cache, l, m_act.q, m_act.k, m_act.v, n, c.nHeads, c.nKvHeads, m_positions.data(),
-                          m_slots.data(), rope);
+        ops.ropeStoreKv(*kv.storage, kv.layer, a.q, a.k, a.v, n, c.nHeads, c.nKvHeads, m_positions.data(),
+                        m_slots.data(), rope);
 
         cpu::AttentionParams attention;
-        attention.q = m_act.q;
-        attention.out = m_act.att;
+        attention.q = a.q;
+        attention.out = a.att;
         attention.nHeads = c.nHeads;
         attention.scale = 1.0f / std::sqrt(float(c.headDim));
         attention.window = slidingWindow();
-        attention.kv = cache.view(l);
+        attention.kv = kv.storage->view(kv.layer);
         attention.sequences = m_sequences;
         attention.algorithm = m_options.attention;
         attention.expandKv = m_options.expandKv;
-        m_ops.attention(cache, l, attention);
+        ops.attention(*kv.storage, kv.layer, attention);
 
-        m_ops.matmul(layer.wo, m_act.att, m_act.xb2, n);
-        m_ops.addRmsNorm(m_act.x, m_act.xb2, layer.ffnNorm.data(), m_act.xb, n, c.dim, c.rmsEps);
+        ops.matmul(layer.wo, a.att, a.xb2, n);
+        ops.addRmsNorm(a.x, a.xb2, layer.ffnNorm.data(), a.xb, n, c.dim, c.rmsEps);
 
-        m_ops.matmulSwiglu(layer.gate, layer.up, m_act.xb, m_act.gate, m_act.up, n);
-        m_ops.matmul(layer.down, m_act.gate, m_act.xb2, n);
-        if (l + 1 < c.nLayers) {
-            m_ops.addRmsNorm(m_act.x, m_act.xb2, w.layers[l + 1].attnNorm.data(), m_act.xb, n, c.dim, c.rmsEps);
+        ops.matmulSwiglu(layer.gate, layer.up, a.xb, a.gate, a.up, n);
+        ops.matmul(layer.down, a.gate, a.xb2, n);
+        if (l + 1 < stage.endLayer) {
+            ops.addRmsNorm(a.x, a.xb2, w.layers[size_t(l + 1)].attnNorm.data(), a.xb, n, c.dim, c.rmsEps);
         } else {
-            m_ops.add(m_act.x, m_act.xb2, int64_t(n) * c.dim);
+            ops.add(a.x, a.xb2, int64_t(n) * c.dim);
         }
     }
 }
@@ -185,8 +238,9 @@ void Transformer::layers(int n, KvCache& cache) {
 void Transformer::logits(const float* x, int nRows) {
     const ModelConfig& c = m_model.config();
     const ModelWeights& w = m_model.weights();
-    m_ops.rmsNorm(x, w.outputNorm.data(), m_act.xb, nRows, c.dim, c.rmsEps);
-    m_ops.matmul(w.output, m_act.xb, m_act.logits, nRows);
+    Stage& last = m_stages.back();
+    last.ops->rmsNorm(x, w.outputNorm.data(), last.act.xb, nRows, c.dim, c.rmsEps);
+    last.ops->matmul(w.output, last.act.xb, last.act.logits, nRows);
 }
 
 }  // namespace pagoda

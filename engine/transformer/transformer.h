@@ -73,7 +73,7 @@ public:
     Result<std::span<const float>> forward(const ForwardBatch& batch, KvCache& cache);
 
 private:
-    // Views into m_memory, [maxTokens][...] each.
+    // Views into a stage's memory, [maxTokens][...] each (no logits but on the last stage).
     struct Activations {
         float* x = nullptr;       // [n][dim] residual stream
         float* xb = nullptr;      // [n][dim] normed input of a sublayer
@@ -87,24 +87,39 @@ private:
         float* logits = nullptr;  // [n][vocab]
     };
 
+    // The layers [firstLayer, endLayer) one backend runs, on activations in
+    // its memory: one stage, or two for a model split by layer
+    // (Ops::layerSplit), the last one computing the logits.
+    struct Stage {
+        Ops* ops = nullptr;
+        int firstLayer = 0;
+        int endLayer = 0;
+        std::unique_ptr<ActivationMemory> memory;
+        Activations act;
+    };
+
     Result<void> allocate();
-    // The layers on nRows rows (m_tokens, m_positions, m_slots hold them).
-    void layers(int nRows, KvCache& cache);
-    // The final norm and the output projection of rows [0, nRows) of `x`.
+    // The embedding of the first nRows of m_tokens, on the first stage.
+    void embed(int nRows);
+    // Passes rows [0, nRows) of the residual stream from stage s - 1 to s.
+    Result<void> passResidual(size_t s, int nRows);
+    // The stage's layers on nRows rows (m_tokens, m_positions, m_slots hold them).
+    void layers(Stage& stage, int nRows, KvCache& cache);
+    // The final norm and the output projection of rows [0, nRows) of `x`, on the last stage.
     void logits(const float* x, int nRows);
 
     const Model& m_model;
     Ops& m_ops;
     int m_maxTokens;
     TransformerOptions m_options;
-    std::unique_ptr<ActivationMemory> m_memory;
+    std::vector<Stage> m_stages;
     uint64_t m_activationBytes = 0;
-    Activations m_act;
     std::vector<int32_t> m_tokens;     // [rows]
     std::vector<int32_t> m_positions;  // [rows]
     std::vector<int32_t> m_slots;      // [rows]
     std::vector<cpu::AttentionSequence> m_sequences;
-    std::vector<float> m_logitsStaging;  // the logits copied to the host, when they live elsewhere
+    std::vector<float> m_logitsStaging;    // the logits copied to the host, when they live elsewhere
+    std::vector<float> m_residualStaging;  // the residual stream between stages, when it is copied
 };
 
 // What a KV pool may take now (the automatic budget's bound): the ops'

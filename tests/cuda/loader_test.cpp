@@ -9,9 +9,14 @@
 #include <fstream>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "engine/backend/backend_select.h"
 #include "engine/backend/cuda_loader.h"
 #include "engine/backend/cuda_ops.h"
+#include "engine/backend/layer_split_ops.h"
+#include "engine/kv/kv_cache.h"
+#include "kernels/format_bytes.h"
 #include "engine/model/synthetic.h"
 #include "tests/cuda/model_test_util.h"
 
@@ -226,6 +231,131 @@ TEST(BackendSelect, ASecondBackendRunsOnTheWeightsTheFirstUploaded) {
     EXPECT_EQ(freeBytes(), empty - weights) << "the test's own reference holds them";
     uploaded.reset();
     EXPECT_EQ(freeBytes(), empty);
+}
+
+// A model larger than the device runs its last layers there and the rest
+// on the CPU: as many as fit beside kRoomBesideWeightsBytes, or as many as
+// asked for. The fake device counts what each backend holds on it.
+TEST(BackendSelect, ALargeModelRunsItsLastLayersOnTheGpuAndTheRestOnTheCpu) {
+    // 2 GiB of room and 14 MiB for weights: the output and 4 of 8 layers
+    // of about 3.3 MiB each.
+    ASSERT_EQ(setenv("PAGODA_FAKE_DEVICE_MIB", "2062", 1), 0);
+    struct Unset {
+        ~Unset() { unsetenv("PAGODA_FAKE_DEVICE_MIB"); }
+    } unset;
+    SyntheticSpec spec;
+    spec.dim = 256;
+    spec.nLayers = 8;
+    spec.nHeads = 4;
+    spec.nKvHeads = 4;
+    spec.ffnDim = 768;
+    spec.tiedOutput = false;
+    const test::BuiltModel built = test::buildModel(spec);
+    ASSERT_NE(built.model, nullptr);
+    const Model& model = *built.model;
+    BackendOptions options;
+    options.cudaModulePaths = {PAGODA_TEST_FAKE_SMALL_DEVICE_MODULE};
+    options.cpu.threads = 1;
+    const uint64_t free = probeCuda(options.cudaModulePaths, 1).device.freeBytes;
+    ASSERT_FALSE(weightsFitBeside(CudaOps::weightBytes(model, 3), free));
+    ASSERT_TRUE(weightsFitBeside(CudaOps::weightBytes(model, 4), free));
+
+    auto fitted = selectBackend(options);
+    ASSERT_TRUE(fitted) << fitted.error().message;
+    ASSERT_TRUE(prepareModel(*fitted, model));
+    ASSERT_NE(fitted->cuda, nullptr) << fitted->note;
+    const std::optional<LayerSplit> split = fitted->ops->layerSplit();
+    ASSERT_TRUE(split.has_value()) << fitted->ops->description();
+    EXPECT_EQ(split->secondFrom, 4);
+    EXPECT_EQ(split->second, fitted->cuda);
+    EXPECT_TRUE(fitted->note.ends_with(fmt::format("; using cuda; layers 4-7 on cuda:1, the first 4 on the cpu (all 8 "
+                                                   "need {}, {} free)",
+                                                   formatBytes(CudaOps::weightBytes(model)), formatBytes(free))))
+        << fitted->note;
+    EXPECT_TRUE(fitted->ops->description().starts_with("cuda: Fake GPU"));
+    EXPECT_TRUE(fitted->ops->description().ends_with("; layers 4-7 of 8 (the first 4 on cpu: 1 threads, avx2)") ||
+                fitted->ops->description().ends_with("; layers 4-7 of 8 (the first 4 on cpu: 1 threads, avx512)"))
+        << fitted->ops->description();
+    // The device holds the weights of layers 4-7 and the output, and the
+    // KV pools of those 4 layers only (f16 K and V).
+    const uint64_t weights = fitted->cuda->memory().inUseBy(cuda::MemoryUse::Weights);
+    EXPECT_LE(weights, CudaOps::weightBytes(model, 4));
+    EXPECT_GT(weights, CudaOps::weightBytes(model, 5));
+    const KvLayout layout = kvLayoutForTokens(model.config(), 256, 16, DType::F16);
+    auto pools = fitted->ops->createKvStorage(layout);
+    ASSERT_TRUE(pools) << pools.error().message;
+    EXPECT_EQ(fitted->cuda->memory().inUseBy(cuda::MemoryUse::KvCache), layout.bytes() / 2);
+    EXPECT_NE((*pools)->view(0).k, nullptr) << "layer 0's pools are in host memory";
+    EXPECT_EQ((*pools)->view(4).k, nullptr) << "layer 4's are on the device";
+
+    // A second engine on those weights runs the same split.
+    auto sharing = selectBackend(options);
+    ASSERT_TRUE(sharing) << sharing.error().message;
+    ASSERT_TRUE(prepareModel(*sharing, model, {}, fitted->cuda->sharedWeights()));
+    ASSERT_TRUE(sharing->ops->layerSplit().has_value());
+    EXPECT_EQ(sharing->ops->layerSplit()->secondFrom, 4);
+    EXPECT_TRUE(sharing->note.ends_with("; layers 4-7 on cuda:1, the first 4 on the cpu (as the weights it shares)"))
+        << sharing->note;
+    sharing = std::unexpected(Error{"gone"});
+    pools = std::unexpected(Error{"gone"});
+    fitted = std::unexpected(Error{"gone"});
+
+    // As many as asked for.
+    options.gpuLayers = 2;
+    auto asked = selectBackend(options);
+    ASSERT_TRUE(asked) << asked.error().message;
+    ASSERT_TRUE(prepareModel(*asked, model));
+    ASSERT_TRUE(asked->ops->layerSplit().has_value()) << asked->note;
+    EXPECT_EQ(asked->ops->layerSplit()->secondFrom, 6);
+    EXPECT_TRUE(asked->note.ends_with("; using cuda; layers 6-7 on cuda:1, the first 6 on the cpu")) << asked->note;
+    asked = std::unexpected(Error{"gone"});
+
+    // Every layer, asked for: they load if the upload takes them, without
+    // the room the automatic count leaves.
+    options.gpuLayers = 8;
+    auto all = selectBackend(options);
+    ASSERT_TRUE(all) << all.error().message;
+    ASSERT_TRUE(prepareModel(*all, model));
+    ASSERT_NE(all->cuda, nullptr) << all->note;
+    EXPECT_FALSE(all->ops->layerSplit().has_value());
+    EXPECT_TRUE(all->note.ends_with("; using cuda")) << all->note;
+    all = std::unexpected(Error{"gone"});
+    // On a device they do not fit: the CPU, or an error when CUDA must run them.
+    ASSERT_EQ(setenv("PAGODA_FAKE_DEVICE_MIB", "200", 1), 0);
+    all = selectBackend(options);
+    ASSERT_TRUE(all) << all.error().message;
+    ASSERT_TRUE(prepareModel(*all, model));
+    EXPECT_EQ(all->cuda, nullptr);
+    EXPECT_TRUE(all->note.starts_with("cuda:1: out of device memory")) << all->note;
+    options.choice = BackendChoice::Cuda;
+    auto required = selectBackend(options);
+    ASSERT_TRUE(required) << required.error().message;
+    EXPECT_FALSE(prepareModel(*required, model));
+
+    // None: the CPU runs the model.
+    options.gpuLayers = 0;
+    auto none = selectBackend(options);
+    ASSERT_TRUE(none) << none.error().message;
+    const auto refused = prepareModel(*none, model);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().message, "cuda:1: 0 GPU layers asked for with the cuda backend");
+    options.choice = BackendChoice::Auto;
+    none = selectBackend(options);
+    ASSERT_TRUE(none) << none.error().message;
+    ASSERT_TRUE(prepareModel(*none, model));
+    EXPECT_EQ(none->cuda, nullptr);
+    EXPECT_EQ(none->note, "cuda:1: 0 GPU layers asked for; using cpu");
+}
+
+TEST(BackendSelect, GpuLayersAreAutoOrACount) {
+    EXPECT_EQ(parseGpuLayers("auto").value(), kGpuLayersThatFit);
+    EXPECT_EQ(parseGpuLayers("0").value(), 0);
+    EXPECT_EQ(parseGpuLayers("33").value(), 33);
+    for (const char* bad : {"-1", "", "12x", "all"}) {
+        const auto parsed = parseGpuLayers(bad);
+        ASSERT_FALSE(parsed) << bad;
+        EXPECT_EQ(parsed.error().message, fmt::format("GPU layers '{}': 'auto' or a count of layers (0 or more)", bad));
+    }
 }
 
 TEST(BackendSelect, WeightsFitBesideWithTwoGiBToSpare) {

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "engine/backend/cpu_ops.h"
+#include "engine/backend/layer_split_ops.h"
 #include "engine/transformer/transformer.h"
 #include "runtime_test_util.h"
 
@@ -265,6 +266,26 @@ TEST_F(EngineTest, PrefixCacheSkipsTheSharedPrefill) {
     EXPECT_EQ(onlyFinish(second).stats.reusedTokens, 64);  // four whole blocks of 16
     EXPECT_EQ(m_events.tokens(first), m_events.tokens(second));
     EXPECT_EQ(engine->snapshot().counters.prefixHitTokens, 64);
+}
+
+// The model split across two backends by layer (two CPU backends here:
+// tests/transformer/test_layer_split.cpp has the forward pass) generates
+// what one backend does, with prefix reuse, under both decode paths.
+TEST_F(EngineTest, AModelSplitByLayerGeneratesWhatOneBackendDoes) {
+    const auto prompts = sharedPrefixPrompts();
+    for (const bool graphs : {false, true}) {
+        SCOPED_TRACE(graphs ? "decode graphs" : "eager decode");
+        OptimizationConfig config = testConfig();
+        config.decodeGraphs = graphs;
+        const auto want = runTogether(*m_model.model, m_ops, prompts, config, 10);
+        auto split = LayerSplitOps::create(std::make_unique<CpuOps>(CpuOpsOptions{1, std::nullopt}),
+                                           std::make_unique<CpuOps>(CpuOpsOptions{2, std::nullopt}), 1,
+                                           m_model.model->config().nLayers);
+        ASSERT_TRUE(split) << split.error().message;
+        StatsSnapshot stats;
+        EXPECT_EQ(runTogether(*m_model.model, **split, prompts, config, 10, &stats), want);
+        EXPECT_GT(stats.counters.prefixHitTokens, 0);
+    }
 }
 
 // Reconfiguring to a new cache layout while requests run preempts them,

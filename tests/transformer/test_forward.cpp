@@ -234,20 +234,20 @@ public:
         calls.push_back("rope");
         m_cpu.rope(x, nTokens, nHeads, positions, params);
     }
-    void storeKv(KvCache& cache, int layer, const float* k, const float* v, const int32_t* slots,
+    void storeKv(KvStorage& kv, int layer, const float* k, const float* v, const int32_t* slots,
                  int nTokens) override {
         calls.push_back("storeKv");
-        m_cpu.storeKv(cache, layer, k, v, slots, nTokens);
+        m_cpu.storeKv(kv, layer, k, v, slots, nTokens);
     }
-    void ropeStoreKv(KvCache& cache, int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
+    void ropeStoreKv(KvStorage& kv, int layer, float* q, float* k, const float* v, int nTokens, int nHeads,
                      int nKvHeads, const int32_t* positions, const int32_t* slots,
                      const cpu::RopeParams& params) override {
         calls.push_back("ropeStoreKv");
-        m_cpu.ropeStoreKv(cache, layer, q, k, v, nTokens, nHeads, nKvHeads, positions, slots, params);
+        m_cpu.ropeStoreKv(kv, layer, q, k, v, nTokens, nHeads, nKvHeads, positions, slots, params);
     }
-    void attention(KvCache& cache, int layer, const cpu::AttentionParams& params) override {
+    void attention(KvStorage& kv, int layer, const cpu::AttentionParams& params) override {
         calls.push_back("attention");
-        m_cpu.attention(cache, layer, params);
+        m_cpu.attention(kv, layer, params);
     }
     void swiglu(const float* gate, const float* up, float* out, int64_t n) override {
         calls.push_back("swiglu");
@@ -269,6 +269,10 @@ public:
     void copy(float* dst, const float* src, int64_t n) override {
         calls.push_back("copy");
         m_cpu.copy(dst, src, n);
+    }
+    void copyFromHost(float* dst, std::span<const float> src) override {
+        calls.push_back("copyFromHost");
+        m_cpu.copyFromHost(dst, src);
     }
     Result<void> runDecodeStep(const ForwardBatch& batch, const DecodeStepShape& shape,
                                const std::function<void(int nRows)>& layers) override {
