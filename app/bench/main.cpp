@@ -26,7 +26,7 @@ constexpr const char* kUsage = R"(usage:
   pagoda-bench compare [--model PATH | --preset NAME [--dtype T]] [--requests N] [--prompt-len L]
                [--gen-len G] [--concurrency C] [--shared-prefix F] [--configs baseline,optimized[,SPEC...]]
                [--kv-budget-mib M] [--toggles 0|1] [--reps N] [--threads N] [--backend auto|cpu|cuda] [--device N]
-               [--backends B,B...] [--op-times 0|1] [--json FILE]
+               [--gpu-layers auto|N] [--backends B,B...] [--op-times 0|1] [--json FILE]
       the same workload through the engine under each optimization config (and each optimization
       alone over the baseline): throughput, TTFT, inter-token latency, memory; SPEC in docs/ENGINE.md;
       --backends: one per config (auto, cpu, cuda, auto:N, cuda:N), e.g. the CPU against the GPU;

@@ -39,7 +39,9 @@ constexpr const char* kUsage = R"(usage:
   pagoda-cli devices [backend options]
 backend options: [--backend auto|cpu|cuda] (auto: the GPU when the CUDA module, driver and a
 device are present, else the CPU) [--device N] (which CUDA device; `devices` lists them;
-default: the first usable one) [--threads N] (CPU threads; default all)
+default: the first usable one) [--gpu-layers auto|N] (the model's last N layers on the GPU, the rest
+on the CPU; auto: all when they fit with 2 GiB to spare, else as many as do) [--threads N] (CPU threads;
+default all)
 presets: tiny, small, 1b, 7b, 8b-gqa, 7b-mqa. Without --model, generate uses the default
 synthetic model (created on first use under ~/.cache/pagoda/models).
 )";

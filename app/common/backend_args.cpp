@@ -8,6 +8,7 @@ Result<BackendOptions> parseBackendOptions(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(options.choice, parseBackendChoice(args.value("backend").value_or("auto")));
     PAGODA_ASSIGN_OR_RETURN(const int64_t device, args.integer("device", kFirstUsableCudaDevice, 0, 1023));
     options.cudaDevice = int(device);
+    PAGODA_ASSIGN_OR_RETURN(options.gpuLayers, parseGpuLayers(args.value("gpu-layers").value_or("auto")));
     return options;
 }
 
