@@ -107,8 +107,8 @@ Result<void> splitByLayer(SelectedBackend& backend, const Model& model, int firs
                             LayerSplitOps::create(std::make_unique<CpuOps>(backend.options.cpu),
                                                   std::move(backend.ops), firstLayer, nLayers));
     backend.ops = std::move(split);
-    backend.note += fmt::format("; layers {}-{} on {}, the first {} on the cpu{}", firstLayer, nLayers - 1,
-                                backend.cudaName, firstLayer, why.empty() ? "" : " (" + why + ")");
+    backend.note += fmt::format("; {} on {}, {} on the cpu{}", describeLayers(firstLayer, nLayers), backend.cudaName,
+                                describeLayers(0, firstLayer), why.empty() ? "" : " (" + why + ")");
     return {};
 }
 

@@ -79,8 +79,8 @@ Result<SelectedBackend> selectBackend(const BackendOptions& options, const CudaD
 // device for CUDA (progress: bytes done, total); nothing for the CPU, which
 // reads the memory-mapped file. options.gpuLayers says how many layers go
 // to the GPU; fewer than the model's make backend.ops a LayerSplitOps over
-// the CPU and the GPU, the note saying so ("...; layers 20-31 on cuda, the
-// first 20 on the cpu (all 32 need 15.0 GiB, 9.1 GiB free)"). When the
+// the CPU and the GPU, the note saying so ("...; layers 20-31 on cuda,
+// layers 0-19 on the cpu (all 32 need 15.0 GiB, 9.1 GiB free)"). When the
 // upload fails (the weights do not fit), BackendChoice::Auto falls back to
 // the CPU, the note saying why ("cuda: out of device memory: the model's
 // weights need ...; using cpu"); BackendChoice::Cuda returns the error.

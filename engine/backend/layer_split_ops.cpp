@@ -41,6 +41,10 @@ uint64_t wholeFromShare(uint64_t bytes, int layers, int nLayers) {
 
 }  // namespace
 
+std::string describeLayers(int first, int end) {
+    return end - first == 1 ? fmt::format("layer {}", first) : fmt::format("layers {}-{}", first, end - 1);
+}
+
 LayerSplitOps::LayerSplitOps(std::unique_ptr<Ops> first, std::unique_ptr<Ops> second, int secondFrom, int nLayers)
     : m_first(std::move(first)), m_second(std::move(second)), m_secondFrom(secondFrom), m_nLayers(nLayers) {}
 
@@ -56,8 +60,8 @@ Result<std::unique_ptr<LayerSplitOps>> LayerSplitOps::create(std::unique_ptr<Ops
 }
 
 std::string LayerSplitOps::description() const {
-    return fmt::format("{}; layers {}-{} of {} (the first {} on {})", m_second->description(), m_secondFrom,
-                       m_nLayers - 1, m_nLayers, m_secondFrom, m_first->description());
+    return fmt::format("{}; {} of {} ({} on {})", m_second->description(), describeLayers(m_secondFrom, m_nLayers),
+                       m_nLayers, describeLayers(0, m_secondFrom), m_first->description());
 }
 
 Result<std::unique_ptr<ActivationMemory>> LayerSplitOps::allocateActivations(size_t floats) {

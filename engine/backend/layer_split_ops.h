@@ -17,6 +17,9 @@
 
 namespace pagoda {
 
+// "layer 7" or "layers 0-6": layers [first, end).
+std::string describeLayers(int first, int end);
+
 class LayerSplitOps final : public Ops {
 public:
     // Layers [0, secondFrom) of nLayers on `first`, the rest on `second`;
@@ -29,7 +32,7 @@ public:
     int secondFrom() const { return m_secondFrom; }
     int nLayers() const { return m_nLayers; }
 
-    // "cuda: … ; layers 12-31 of 32 (the first 12 on cpu: 2 threads, avx2)"
+    // "cuda: …; layers 12-31 of 32 (layers 0-11 on cpu: 2 threads, avx2)"
     std::string description() const override;
     std::optional<LayerSplit> layerSplit() override { return LayerSplit{m_first.get(), m_second.get(), m_secondFrom}; }
 

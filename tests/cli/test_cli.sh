@@ -123,6 +123,12 @@ if [ -n "$bench" ]; then
         check "two backends on one GPU" test "$(grep -cE '^backend: +cuda: Fake GPU' "$work/gpu")" -eq 2
         check "the second shares the first's weights" \
             test "$(grep -cE '^backend: +cuda: Fake GPU.*, weights shared with another engine \(' "$work/gpu")" -eq 1
+        # --gpu-layers 1: the tiny model's last layer on the GPU, layer 0 on the CPU.
+        PAGODA_CUDA_MODULE=$fake_gpu PAGODA_FAKE_DEVICE_MIB=300 "$bench" compare "${small[@]}" \
+            --configs optimized:kv-budget-mib=1 --backend cuda --gpu-layers 1 >"$work/split" 2>"$work/split.err"
+        check "split by layer" grep -qE '^backend: +cuda: Fake GPU.*; layer 1 of 2 \(layer 0 on cpu: .*; layer 1 on cuda:1, layer 0 on the cpu\)$' "$work/split"
+        check "GPU layers: auto or a count" fails_with "GPU layers 'some': 'auto' or a count" "$bench" compare \
+            "${small[@]}" --gpu-layers some
     fi
 fi
 

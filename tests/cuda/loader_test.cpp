@@ -268,13 +268,13 @@ TEST(BackendSelect, ALargeModelRunsItsLastLayersOnTheGpuAndTheRestOnTheCpu) {
     ASSERT_TRUE(split.has_value()) << fitted->ops->description();
     EXPECT_EQ(split->secondFrom, 4);
     EXPECT_EQ(split->second, fitted->cuda);
-    EXPECT_TRUE(fitted->note.ends_with(fmt::format("; using cuda; layers 4-7 on cuda:1, the first 4 on the cpu (all 8 "
+    EXPECT_TRUE(fitted->note.ends_with(fmt::format("; using cuda; layers 4-7 on cuda:1, layers 0-3 on the cpu (all 8 "
                                                    "need {}, {} free)",
                                                    formatBytes(CudaOps::weightBytes(model)), formatBytes(free))))
         << fitted->note;
     EXPECT_TRUE(fitted->ops->description().starts_with("cuda: Fake GPU"));
-    EXPECT_TRUE(fitted->ops->description().ends_with("; layers 4-7 of 8 (the first 4 on cpu: 1 threads, avx2)") ||
-                fitted->ops->description().ends_with("; layers 4-7 of 8 (the first 4 on cpu: 1 threads, avx512)"))
+    EXPECT_TRUE(fitted->ops->description().ends_with("; layers 4-7 of 8 (layers 0-3 on cpu: 1 threads, avx2)") ||
+                fitted->ops->description().ends_with("; layers 4-7 of 8 (layers 0-3 on cpu: 1 threads, avx512)"))
         << fitted->ops->description();
     // The device holds the weights of layers 4-7 and the output, and the
     // KV pools of those 4 layers only (f16 K and V).
@@ -294,7 +294,7 @@ TEST(BackendSelect, ALargeModelRunsItsLastLayersOnTheGpuAndTheRestOnTheCpu) {
     ASSERT_TRUE(prepareModel(*sharing, model, {}, fitted->cuda->sharedWeights()));
     ASSERT_TRUE(sharing->ops->layerSplit().has_value());
     EXPECT_EQ(sharing->ops->layerSplit()->secondFrom, 4);
-    EXPECT_TRUE(sharing->note.ends_with("; layers 4-7 on cuda:1, the first 4 on the cpu (as the weights it shares)"))
+    EXPECT_TRUE(sharing->note.ends_with("; layers 4-7 on cuda:1, layers 0-3 on the cpu (as the weights it shares)"))
         << sharing->note;
     sharing = std::unexpected(Error{"gone"});
     pools = std::unexpected(Error{"gone"});
@@ -307,7 +307,7 @@ TEST(BackendSelect, ALargeModelRunsItsLastLayersOnTheGpuAndTheRestOnTheCpu) {
     ASSERT_TRUE(prepareModel(*asked, model));
     ASSERT_TRUE(asked->ops->layerSplit().has_value()) << asked->note;
     EXPECT_EQ(asked->ops->layerSplit()->secondFrom, 6);
-    EXPECT_TRUE(asked->note.ends_with("; using cuda; layers 6-7 on cuda:1, the first 6 on the cpu")) << asked->note;
+    EXPECT_TRUE(asked->note.ends_with("; using cuda; layers 6-7 on cuda:1, layers 0-5 on the cpu")) << asked->note;
     asked = std::unexpected(Error{"gone"});
 
     // Every layer, asked for: they load if the upload takes them, without

@@ -4,13 +4,15 @@
 // weight type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
 // embedding table included); flash and naive attention; forked sequences
 // decoding from blocks copied on the device; a device KV cache made stale by
-// a newer one; the out-of-memory error of weights that do not fit; and a
-// second backend running on the weights the first uploaded. Skipped with
+// a newer one; the out-of-memory error of weights that do not fit; a
+// second backend running on the weights the first uploaded; and a model
+// split by layer, its first layers on the CPU. Skipped with
 // "no CUDA device: <reason>" without a device. (Batch composition and CUDA
 // graphs: transformer_batches_test.cpp.)
 
 #include <gtest/gtest.h>
 
+#include "engine/backend/layer_split_ops.h"
 #include "tests/cuda/model_test_util.h"
 
 namespace pagoda {
@@ -188,6 +190,48 @@ TEST(ModelUpload, ASecondBackendRunsOnTheWeightsTheFirstUploaded) {
     const std::vector<int32_t> token = test::randomTokens(1, vocab, rng);
     logits = run.step({token});
     ASSERT_TRUE(test::rowsClose(logits.cuda, logits.cpu, vocab, test::logitTolerance(spec.dtype)));
+}
+
+// The model's first layers on the CPU, the rest on the device
+// (LayerSplitOps): the device holds only its layers' weights, and prefill,
+// a fork and decode steps, eager and as CUDA graphs, match the CPU alone.
+TEST(ModelSplit, LayersSplitBetweenTheCpuAndTheDeviceMatchTheCpu) {
+    PAGODA_CUDA_OPS_OR_SKIP(cuda);
+    const uint64_t seed = std::random_device{}();
+    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    std::mt19937_64 rng(seed);
+    SyntheticSpec spec = *syntheticPreset("small");
+    spec.seed = seed;
+    spec.dtype = DType::F16;
+    test::BuiltModel built = test::buildModel(spec);
+    ASSERT_TRUE(built.model);
+    const int nLayers = built.model->config().nLayers;
+    const int from = nLayers / 2;
+    ASSERT_TRUE(cuda->uploadModel(*built.model, {}, from));
+    EXPECT_EQ(cuda->firstLayer(), from);
+    const uint64_t weights = cuda->memory().inUseBy(cuda::MemoryUse::Weights);
+    EXPECT_GE(weights, CudaOps::weightBytes(*built.model, from));
+    EXPECT_LT(weights, CudaOps::weightBytes(*built.model, from - 1));
+    auto split = LayerSplitOps::create(std::make_unique<CpuOps>(CpuOpsOptions{0}), std::move(cuda), from, nLayers);
+    ASSERT_TRUE(split) << split.error().message;
+
+    const int vocab = built.model->config().vocabSize;
+    test::CpuAndCuda run(*built.model, **split, 64, TransformerOptions{});
+    ASSERT_TRUE(run.ready());
+    const std::vector<int32_t> a = test::randomTokens(37, vocab, rng);
+    const std::vector<int32_t> b = test::randomTokens(12, vocab, rng);
+    run.admit(a);
+    run.admit(b);
+    test::CpuAndCuda::Logits logits = run.step({a, b});
+    ASSERT_TRUE(test::rowsClose(logits.cuda, logits.cpu, vocab, test::logitTolerance(spec.dtype)));
+    run.fork(0);
+    for (int step = 0; step < 4; ++step) {
+        std::vector<std::vector<int32_t>> tokens;
+        for (int s = 0; s < 3; ++s) tokens.push_back(test::randomTokens(1, vocab, rng));
+        logits = run.step(tokens, step % 2 == 1);
+        ASSERT_TRUE(test::rowsClose(logits.cuda, logits.cpu, vocab, test::logitTolerance(spec.dtype)))
+            << "step " << step;
+    }
 }
 
 }  // namespace

@@ -151,10 +151,10 @@ inline double logitTolerance(DType weights) { return weights == DType::F32 ? 1e-
 
 // The same sequences through the CPU Transformer (a host KV cache) and the
 // CUDA Transformer (the device KV cache: another cache created through the
-// same CudaOps makes this one stale). Every token's logits are computed.
+// same CudaOps makes this one stale), or one on a model split by layer. Every token's logits are computed.
 class CpuAndCuda {
 public:
-    CpuAndCuda(const Model& model, CudaOps& cuda, int maxTokens, const TransformerOptions& options,
+    CpuAndCuda(const Model& model, Ops& cuda, int maxTokens, const TransformerOptions& options,
                int cacheTokens = 512)
         : m_options(options), m_cpuOps(CpuOpsOptions{0}), m_cpu(model, m_cpuOps, maxTokens, options),
           m_cuda(model, cuda, maxTokens, options), m_vocab(model.config().vocabSize) {

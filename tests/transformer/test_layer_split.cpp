@@ -247,10 +247,12 @@ TEST(LayerSplit, ItsOwnOperationsAndBadSplitsAreErrors) {
         EXPECT_THAT(bad.error().message, HasSubstr("each backend needs at least one"));
     }
     EXPECT_FALSE(LayerSplitOps::create(cpu(), nullptr, 1, kLayers));
+    EXPECT_EQ(describeLayers(3, 4), "layer 3");
+    EXPECT_EQ(describeLayers(0, 3), "layers 0-2");
 
     auto ops = split(cpu(), cpu(), 2);
     ASSERT_NE(ops, nullptr);
-    EXPECT_THAT(ops->description(), HasSubstr("; layers 2-3 of 4 (the first 2 on cpu: 2 threads"));
+    EXPECT_THAT(ops->description(), HasSubstr("; layers 2-3 of 4 (layers 0-1 on cpu: 2 threads"));
     float x[4] = {};
     ops->add(x, x, 4);
     const Result<void> status = ops->status();
