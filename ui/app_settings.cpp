@@ -1,5 +1,7 @@
 #include "ui/app_settings.h"
 
+#include <algorithm>
+
 #include <QFile>
 #include <QJsonDocument>
 #include <QSettings>
@@ -47,12 +49,14 @@ BackendOptions AppSettings::backend() const {
     if (m_settings->value("engine/backend").toString() == QStringLiteral("cpu")) options.choice = BackendChoice::Cpu;
     options.cudaDevice = m_settings->value("engine/cudaDevice", kFirstUsableCudaDevice).toInt();
     if (options.cudaDevice < 0) options.cudaDevice = kFirstUsableCudaDevice;
+    options.gpuLayers = std::max(kGpuLayersThatFit, m_settings->value("engine/gpuLayers", kGpuLayersThatFit).toInt());
     return options;
 }
 
 void AppSettings::setBackend(const BackendOptions& backend) {
     m_settings->setValue("engine/backend", backend.choice == BackendChoice::Cpu ? "cpu" : "auto");
     m_settings->setValue("engine/cudaDevice", backend.cudaDevice);
+    m_settings->setValue("engine/gpuLayers", backend.gpuLayers);
 }
 
 runtime::OptimizationConfig AppSettings::optimization() const {

@@ -16,6 +16,7 @@
 #include <QMessageBox>
 #include <QRegularExpression>
 #include <QScrollArea>
+#include <QSpinBox>
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTabBar>
@@ -23,6 +24,7 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include "engine/model/model.h"
 #include "ui/block_map_widget.h"
 #include "ui/chat_tab.h"
 #include "ui/compare_view.h"
@@ -394,6 +396,28 @@ void MainWindow::setBackend(const BackendOptions& backend) {
     openModel(hasModel() ? m_settings.modelPath() : m_loadingPath);
 }
 
+void MainWindow::setGpuLayers(int layers) {
+    BackendOptions backend = m_settings.backend();
+    if (backend.gpuLayers == layers) return;
+    backend.gpuLayers = layers;
+    setBackend(backend);
+}
+
+void MainWindow::askGpuLayers() {
+    const int nLayers = m_model.model ? m_model.model->config().nLayers : 0;
+    QInputDialog dialog(this);
+    dialog.setWindowTitle(tr("GPU layers"));
+    dialog.setLabelText(tr("How many of the model's %1 layers run on the GPU (the last ones, with the output);\n"
+                           "the CPU runs the others. Automatic: every layer when the model fits with 2 GiB to\n"
+                           "spare, else as many as fit so. 0: the CPU runs the model.")
+                            .arg(nLayers > 0 ? QString::number(nLayers) : tr("(no model loaded)")));
+    dialog.setInputMode(QInputDialog::IntInput);
+    dialog.setIntRange(kGpuLayersThatFit, nLayers > 0 ? nLayers : 4096);
+    dialog.setIntValue(m_settings.backend().gpuLayers);
+    if (auto* spin = dialog.findChild<QSpinBox*>()) spin->setSpecialValueText(tr("Automatic"));
+    if (dialog.exec() == QDialog::Accepted) setGpuLayers(dialog.intValue());
+}
+
 void MainWindow::askOpenModel() {
     const QString start = hasModel() ? QFileInfo(m_model.path).absolutePath() : QDir::homePath();
     const QString path =
@@ -496,7 +520,7 @@ void MainWindow::updateRunOnMenu() {
     delete m_runOnGroup;
     m_runOnGroup = new QActionGroup(this);
     const auto add = [&](const QString& text, BackendChoice choice, int device, bool enabled, const QString& tip) {
-        BackendOptions item;
+        BackendOptions item = m_settings.backend();
         item.choice = choice;
         item.cudaDevice = device;
         QAction* action = m_runOnMenu->addAction(text);
@@ -513,6 +537,13 @@ void MainWindow::updateRunOnMenu() {
     add(tr("&Automatic: the first usable GPU, else the CPU"), BackendChoice::Auto, kFirstUsableCudaDevice, true,
         tr("A GPU when the CUDA module, a driver and a usable device are present and the model fits"));
     add(tr("&CPU"), BackendChoice::Cpu, kFirstUsableCudaDevice, true, tr("The CPU backend, whatever GPUs there are"));
+    const int gpuLayers = m_settings.backend().gpuLayers;
+    QAction* layers = m_runOnMenu->addAction(
+        gpuLayers == kGpuLayersThatFit ? tr("GPU &layers: automatic…") : tr("GPU &layers: %1…").arg(gpuLayers), this,
+        [this] { askGpuLayers(); });
+    const QString layersTip = tr("How many of the model's layers run on the GPU, the rest on the CPU");
+    layers->setToolTip(layersTip);
+    layers->setStatusTip(layersTip);
     m_runOnMenu->addSeparator();
     const CudaDeviceList& cuda = m_model.cudaDevices;
     if (!hasModel()) {

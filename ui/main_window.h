@@ -67,6 +67,9 @@ public:
     // Where models run from now on (the Run on menu): saved, and the
     // current model is loaded again there; it serves until the copy is ready.
     void setBackend(const BackendOptions& backend);
+    // How many of the model's layers run on the GPU (BackendOptions::
+    // gpuLayers; kGpuLayersThatFit: as many as fit): setBackend with it.
+    void setGpuLayers(int layers);
     QMenu* runOnMenu() const { return m_runOnMenu; }
     // Writes every pending change to disk now.
     void saveAll();
@@ -101,6 +104,7 @@ private:
     void updateRunOnMenu();
     void updateTabIcon(ChatTab* tab);
     void askOpenModel();
+    void askGpuLayers();
     void askRenameTab(int index);
     void exportCurrent(bool markdown);
 

@@ -30,7 +30,8 @@ Result<BackendChoice> parseBackendChoice(std::string_view name) {
 }
 
 bool sameBackendChoice(const BackendOptions& a, const BackendOptions& b) {
-    return a.choice == b.choice && (a.choice == BackendChoice::Cpu || a.cudaDevice == b.cudaDevice);
+    return a.choice == b.choice &&
+           (a.choice == BackendChoice::Cpu || (a.cudaDevice == b.cudaDevice && a.gpuLayers == b.gpuLayers));
 }
 
 namespace {

@@ -53,8 +53,8 @@ struct BackendOptions {
 };
 
 // Whether two options choose the same backend: the same choice, and for a
-// GPU the same device (the CPU's threads and where the module is looked for
-// are not compared).
+// GPU the same device and GPU layers (the CPU's threads and where the
+// module is looked for are not compared).
 bool sameBackendChoice(const BackendOptions& a, const BackendOptions& b);
 
 struct SelectedBackend {

@@ -490,6 +490,48 @@ private Q_SLOTS:
 #endif
     }
 
+    // GPU layers (Run on > GPU layers): the model's last layers on the GPU,
+    // the others on the CPU, kept in the settings; 0 runs it on the CPU.
+    void gpuLayersSplitTheModelBetweenTheGpuAndTheCpu() {
+#ifndef PAGODA_TEST_FAKE_GPUS_MODULE
+        QSKIP("built without CUDA: no fake CUDA module to load onto");
+#else
+        const FakeGpu gpu;
+        auto window = windowOnTheFakeGpu();
+        QVERIFY(window);
+        auto layersAction = [&] {
+            for (QAction* action : window->runOnMenu()->actions()) {
+                if (action->text().startsWith(QStringLiteral("GPU &layers"))) return action->text();
+            }
+            return QString();
+        };
+        QCOMPARE(layersAction(), QStringLiteral("GPU &layers: automatic…"));
+
+        QSignalSpy ready(window.get(), &MainWindow::modelReady);
+        window->setGpuLayers(1);
+        QVERIFY(ready.wait(kTimeoutMs));
+        QVERIFY2(window->model().backendNote.endsWith(QStringLiteral("; using cuda; layer 1 on cuda:1, layer 0 on the cpu")),
+                 qPrintable(window->model().backendNote));
+        QVERIFY2(window->model().backend.contains(QStringLiteral("; layer 1 of 2 (layer 0 on cpu: ")),
+                 qPrintable(window->model().backend));
+        QCOMPARE(layersAction(), QStringLiteral("GPU &layers: 1…"));
+        window->saveAll();
+        QCOMPARE(QSettings(dataDir(m_windows) + QStringLiteral("/settings.ini"), QSettings::IniFormat)
+                     .value("engine/gpuLayers")
+                     .toInt(),
+                 1);
+
+        window->setGpuLayers(0);
+        QVERIFY(ready.wait(kTimeoutMs));
+        QCOMPARE(window->model().backendNote, QStringLiteral("cuda:1: 0 GPU layers asked for; using cpu"));
+
+        window->setGpuLayers(kGpuLayersThatFit);
+        QVERIFY(ready.wait(kTimeoutMs));
+        QVERIFY2(window->model().backendNote.endsWith(QStringLiteral("; using cuda")), qPrintable(window->model().backendNote));
+        QCOMPARE(layersAction(), QStringLiteral("GPU &layers: automatic…"));
+#endif
+    }
+
     // A comparison on the chats' GPU runs on the chats' weights there, and
     // holds them only while it runs: the next model still finds the room.
     void comparisonRunsOnTheChatsWeightsOnTheirGpu() {
