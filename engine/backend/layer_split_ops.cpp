@@ -34,11 +34,6 @@ private:
     int m_secondFrom;
 };
 
-// The whole pool's bytes whose share of `layers` of `nLayers` is `bytes`.
-uint64_t wholeFromShare(uint64_t bytes, int layers, int nLayers) {
-    return bytes / uint64_t(layers) * uint64_t(nLayers);
-}
-
 }  // namespace
 
 std::string describeLayers(int first, int end) {
@@ -84,8 +79,12 @@ Result<std::unique_ptr<KvStorage>> LayerSplitOps::createKvStorage(const KvLayout
 Result<uint64_t> LayerSplitOps::kvMemoryAvailable() {
     PAGODA_ASSIGN_OR_RETURN(const uint64_t first, m_first->kvMemoryAvailable());
     PAGODA_ASSIGN_OR_RETURN(const uint64_t second, m_second->kvMemoryAvailable());
-    return std::min(wholeFromShare(first, m_secondFrom, m_nLayers),
-                    wholeFromShare(second, m_nLayers - m_secondFrom, m_nLayers));
+    return wholePoolBytes(first, second, m_secondFrom, m_nLayers);
+}
+
+uint64_t LayerSplitOps::wholePoolBytes(uint64_t first, uint64_t second, int secondFrom, int nLayers) {
+    const auto whole = [&](uint64_t share, int layers) { return share / uint64_t(layers) * uint64_t(nLayers); };
+    return std::min(whole(first, secondFrom), whole(second, nLayers - secondFrom));
 }
 
 Result<std::span<const float>> LayerSplitOps::readBack(const float* data, size_t n, std::vector<float>& staging) {

@@ -43,8 +43,11 @@ public:
     // second (KvStorage::part finds a layer's).
     Result<std::unique_ptr<KvStorage>> createKvStorage(const KvLayout& layout) override;
     // The whole pool's bytes such that each backend's share (its layers')
-    // fits what it has available.
+    // fits what it has available: wholePoolBytes of the two.
     Result<uint64_t> kvMemoryAvailable() override;
+    // The most bytes of a KV pool of nLayers layers whose first secondFrom
+    // layers' share fits in `first` bytes and the others' in `second`.
+    static uint64_t wholePoolBytes(uint64_t first, uint64_t second, int secondFrom, int nLayers);
     Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) override;
     void setInt8Decode(bool on) override;
     void setDependentLaunch(bool on) override;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "engine/backend/layer_split_ops.h"
 #include "engine/backend/ops.h"
 #include "engine/cache/kv_budget.h"
 #include "engine/model/model.h"
@@ -54,12 +55,24 @@ uint64_t paddedFloats(const std::array<size_t, 10>& sizes) {
 
 Result<uint64_t> kvMemoryBesideActivations(Ops& ops, const Transformer* current, const ModelConfig& model,
                                            int maxTokens) {
-    PAGODA_ASSIGN_OR_RETURN(uint64_t memory, ops.kvMemoryAvailable());
-    PAGODA_ASSIGN_OR_RETURN(const std::optional<uint64_t> limit, kvMemoryLimitFromEnvironment());
-    if (limit) memory = std::min(memory, *limit);
     const bool held = current != nullptr && current->maxTokens() == maxTokens && current->activationBytesHeld() > 0;
-    const uint64_t activations = held ? 0 : Transformer::activationBytes(model, maxTokens);
-    return memory > activations ? memory - activations : 0;
+    PAGODA_ASSIGN_OR_RETURN(const std::optional<uint64_t> limit, kvMemoryLimitFromEnvironment());
+    // What `backend` has for the pool beside the activations it has still to allocate.
+    auto beside = [&](Ops& backend, bool withLogits) -> Result<uint64_t> {
+        PAGODA_ASSIGN_OR_RETURN(uint64_t memory, backend.kvMemoryAvailable());
+        if (limit) memory = std::min(memory, *limit);
+        const uint64_t activations =
+            held ? 0 : paddedFloats(activationSizes(model, maxTokens, withLogits)) * sizeof(float);
+        return memory > activations ? memory - activations : 0;
+    };
+    if (const std::optional<LayerSplit> split = ops.layerSplit()) {
+        // Each backend holds its layers' share of the pool beside its own
+        // activations (the logits are the second's).
+        PAGODA_ASSIGN_OR_RETURN(const uint64_t first, beside(*split->first, false));
+        PAGODA_ASSIGN_OR_RETURN(const uint64_t second, beside(*split->second, true));
+        return LayerSplitOps::wholePoolBytes(first, second, split->secondFrom, model.nLayers);
+    }
+    return beside(ops, true);
 }
 
 uint64_t Transformer::activationBytes(const ModelConfig& model, int maxTokens) {

@@ -125,7 +125,10 @@ private:
 // What a KV pool may take now (the automatic budget's bound): the ops'
 // kvMemoryAvailable, no more than PAGODA_KV_MEMORY_MIB when it is set,
 // less the activations a Transformer of maxTokens has still to allocate
-// (none when `current`, which may be null, holds them already).
+// (none when `current`, which may be null, holds them already). For a model
+// split by layer (Ops::layerSplit), that of each backend beside its own
+// activations, and the pool whose shares fit both
+// (LayerSplitOps::wholePoolBytes).
 Result<uint64_t> kvMemoryBesideActivations(Ops& ops, const Transformer* current, const ModelConfig& model,
                                            int maxTokens);
 

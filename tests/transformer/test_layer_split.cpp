@@ -8,6 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <span>
@@ -238,6 +239,20 @@ TEST(LayerSplit, TheBudgetIsWhatBothBackendsHoldTheirShareOf) {
     EXPECT_EQ(ops->kvMemoryAvailable().value(), uint64_t(400) << 20);
     secondCpu.setKvMemoryLimit(150 << 20);
     EXPECT_EQ(ops->kvMemoryAvailable().value(), uint64_t(200) << 20);
+
+    // The automatic budget's bound: each backend's beside the activations
+    // it allocates, the logits' only on the second.
+    const Built built = buildModel();
+    const ModelConfig& c = built.model->config();
+    const int maxTokens = 64;
+    const uint64_t activations = Transformer::activationBytes(c, maxTokens);
+    const uint64_t logits = uint64_t(maxTokens) * uint64_t(c.vocabSize) * sizeof(float);
+    secondCpu.setKvMemoryLimit(600 << 20);
+    EXPECT_EQ(kvMemoryBesideActivations(*ops, nullptr, c, maxTokens).value(),
+              std::min(((100u << 20) - (activations - logits)) * 4, ((600u << 20) - activations) / 3 * 4));
+    secondCpu.setKvMemoryLimit(150 << 20);
+    EXPECT_EQ(kvMemoryBesideActivations(*ops, nullptr, c, maxTokens).value(),
+              std::min(((100u << 20) - (activations - logits)) * 4, ((150u << 20) - activations) / 3 * 4));
 }
 
 TEST(LayerSplit, ItsOwnOperationsAndBadSplitsAreErrors) {
