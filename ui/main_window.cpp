@@ -537,13 +537,6 @@ void MainWindow::updateRunOnMenu() {
     add(tr("&Automatic: the first usable GPU, else the CPU"), BackendChoice::Auto, kFirstUsableCudaDevice, true,
         tr("A GPU when the CUDA module, a driver and a usable device are present and the model fits"));
     add(tr("&CPU"), BackendChoice::Cpu, kFirstUsableCudaDevice, true, tr("The CPU backend, whatever GPUs there are"));
-    const int gpuLayers = m_settings.backend().gpuLayers;
-    QAction* layers = m_runOnMenu->addAction(
-        gpuLayers == kGpuLayersThatFit ? tr("GPU &layers: automatic…") : tr("GPU &layers: %1…").arg(gpuLayers), this,
-        [this] { askGpuLayers(); });
-    const QString layersTip = tr("How many of the model's layers run on the GPU, the rest on the CPU");
-    layers->setToolTip(layersTip);
-    layers->setStatusTip(layersTip);
     m_runOnMenu->addSeparator();
     const CudaDeviceList& cuda = m_model.cudaDevices;
     if (!hasModel()) {
@@ -559,6 +552,14 @@ void MainWindow::updateRunOnMenu() {
         add(text, BackendChoice::Auto, device.deviceIndex, device.available != 0,
             tr("Falls back to the CPU, saying why, when the model does not fit"));
     }
+    m_runOnMenu->addSeparator();
+    const int gpuLayers = m_settings.backend().gpuLayers;
+    QAction* layers = m_runOnMenu->addAction(
+        gpuLayers == kGpuLayersThatFit ? tr("GPU &layers: automatic…") : tr("GPU &layers: %1…").arg(gpuLayers), this,
+        [this] { askGpuLayers(); });
+    const QString layersTip = tr("How many of the model's layers run on the GPU, the rest on the CPU");
+    layers->setToolTip(layersTip);
+    layers->setStatusTip(layersTip);
 }
 
 void MainWindow::updateTabIcon(ChatTab* chat) {

@@ -388,7 +388,7 @@ private Q_SLOTS:
     }
 
     // The Run on menu: Automatic (the default), the CPU, then the GPUs the
-    // load listed, or one line saying why there are none. Choosing the CPU
+    // load listed, or one line saying why there are none, then GPU layers. Choosing the CPU
     // saves the choice and loads the model again there; chats go on.
     void runOnMenuMovesTheModelToTheChosenBackend() {
         const QString dir = dataDir(++m_windows);
@@ -396,18 +396,20 @@ private Q_SLOTS:
             auto window = makeWindow(dir);
             QVERIFY(waitForModel(*window));
             QList<QAction*> actions = window->runOnMenu()->actions();
-            QVERIFY(actions.size() >= 4);
+            QVERIFY(actions.size() >= 6);
             QVERIFY(actions[0]->isChecked());
             QVERIFY(!actions[1]->isChecked());
             QVERIFY(actions[2]->isSeparator());
             const CudaDeviceList& cuda = window->model().cudaDevices;
             if (cuda.devices.empty()) {
-                QCOMPARE(actions.size(), 4);
+                QCOMPARE(actions.size(), 6);
                 QVERIFY(!actions[3]->isEnabled());
                 QCOMPARE(actions[3]->text(), QStringLiteral("No GPU: ") + QString::fromStdString(cuda.reason));
             } else {
-                QCOMPARE(actions.size(), 3 + int(cuda.devices.size()));
+                QCOMPARE(actions.size(), 5 + int(cuda.devices.size()));
             }
+            QVERIFY(actions[actions.size() - 2]->isSeparator());
+            QCOMPARE(actions.back()->text(), QStringLiteral("GPU &layers: automatic…"));
             QVERIFY2(window->model().backendNote.startsWith("cuda"), qPrintable(window->model().backendNote));
 
             QSignalSpy ready(window.get(), &MainWindow::modelReady);
@@ -446,7 +448,7 @@ private Q_SLOTS:
         QCOMPARE(window->model().backendNote,
                  QStringLiteral("cuda:1: out of device memory: Fake GPU has 1.00 MiB; using cpu"));
         QList<QAction*> actions = window->runOnMenu()->actions();
-        QCOMPARE(actions.size(), 5);
+        QCOMPARE(actions.size(), 7);
         QCOMPARE(actions[3]->text(), QStringLiteral("GPU 0: unusable: compute capability 7.5 < 8.0 (Fake old GPU)"));
         QVERIFY(!actions[3]->isEnabled());
         QVERIFY2(actions[4]->text().startsWith(QStringLiteral("GPU &1: Fake GPU (compute 9.0")), qPrintable(actions[4]->text()));
