@@ -76,4 +76,8 @@ void EngineClient::reconfigure(const runtime::OptimizationConfig& config) {
     QMetaObject::invokeMethod(m_worker, [w = m_worker, config] { w->reconfigure(config); }, Qt::QueuedConnection);
 }
 
+void EngineClient::timeOperations(bool on) {
+    QMetaObject::invokeMethod(m_worker, [w = m_worker, on] { w->timeOperations(on); }, Qt::QueuedConnection);
+}
+
 }  // namespace pagoda::ui

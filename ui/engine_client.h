@@ -31,6 +31,9 @@ public:
     quint64 generate(GenerationRequest request);
     void cancel(quint64 ticket);
     void reconfigure(const runtime::OptimizationConfig& config);
+    // Times each operation of the forward passes (the profiler's breakdown,
+    // StatsSnapshot::operations), now and for the models loaded after.
+    void timeOperations(bool on);
 
     bool loading() const { return m_loading; }
     // The config last applied; what reconfigure starts from.

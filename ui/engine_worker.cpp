@@ -275,6 +275,7 @@ void EngineWorker::install(const std::shared_ptr<LoadJob>& job, std::shared_ptr<
     // The old model's device memory is free now: an automatic KV pool that
     // it limited can grow.
     if (m_cudaDevice >= 0) m_engine->refitKvCache();
+    if (m_timeOperations) m_engine->timeOperations(true);
     startEngine();
     if (config != m_config) {
         m_config = config;
@@ -375,6 +376,11 @@ void EngineWorker::reconfigure(const runtime::OptimizationConfig& config) {
     }
     m_config = config;
     Q_EMIT configApplied(m_config);
+}
+
+void EngineWorker::timeOperations(bool on) {
+    m_timeOperations = on;
+    if (m_engine) m_engine->timeOperations(on);
 }
 
 void EngineWorker::publishStats() {

@@ -57,6 +57,8 @@ public Q_SLOTS:
     void submit(const pagoda::ui::GenerationRequest& request);
     void cancel(quint64 ticket);
     void reconfigure(const pagoda::runtime::OptimizationConfig& config);
+    // Engine::timeOperations, for this engine and the next models'.
+    void timeOperations(bool on);
 
 Q_SIGNALS:
     void loadStarted(const QString& what);
@@ -101,6 +103,7 @@ private:
     CudaDeviceList m_cudaDevices;  // listed by the load of m_model
     std::unique_ptr<Events> m_events;
     runtime::OptimizationConfig m_config;
+    bool m_timeOperations = false;  // timeOperations
     QTimer m_statsTimer;
     QElapsedTimer m_clock;
 

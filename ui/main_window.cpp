@@ -116,6 +116,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent)
     m_profiler->setWindowSeconds(m_settings.profilerWindowSeconds());
     connect(m_profiler, &ProfilerView::windowChanged, this,
             [this](double seconds) { m_settings.setProfilerWindowSeconds(seconds); });
+    connect(m_profiler, &ProfilerView::operationTimingToggled, m_engine, &EngineClient::timeOperations);
     connect(m_profiler, &ProfilerView::exportFailed, this,
             [this](const QString& message) { showError(tr("Export failed"), message); });
 

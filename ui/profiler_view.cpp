@@ -12,6 +12,7 @@
 #include <QVBoxLayout>
 
 #include "ui/conversation_store.h"
+#include "ui/operation_times_view.h"
 
 namespace pagoda::ui {
 namespace {
@@ -31,7 +32,11 @@ QToolButton* toolButton(const QString& text, const QString& icon, const QString&
 }  // namespace
 
 ProfilerView::ProfilerView(QWidget* parent)
-    : QWidget(parent), m_grid(new QWidget), m_window(new QComboBox), m_pause(nullptr) {
+    : QWidget(parent),
+      m_grid(new QWidget),
+      m_window(new QComboBox),
+      m_pause(nullptr),
+      m_operations(new OperationTimesView) {
     m_window->addItem(tr("30 s"), 30.0);
     m_window->addItem(tr("2 min"), 120.0);
     m_window->addItem(tr("10 min"), 600.0);
@@ -73,6 +78,7 @@ ProfilerView::ProfilerView(QWidget* parent)
     layout->setContentsMargins(2, 2, 2, 2);
     layout->addLayout(bar);
     layout->addWidget(scroll, 1);
+    layout->addWidget(m_operations);
 
     connect(m_window, &QComboBox::currentIndexChanged, this, [this] {
         rebuild();
@@ -82,6 +88,7 @@ ProfilerView::ProfilerView(QWidget* parent)
         m_pause->setText(paused ? tr("&Resume") : tr("&Pause"));
         if (!paused) rebuild();
     });
+    connect(m_operations, &OperationTimesView::timingToggled, this, &ProfilerView::operationTimingToggled);
     connect(png, &QToolButton::clicked, this, &ProfilerView::askExportPng);
     connect(csv, &QToolButton::clicked, this, &ProfilerView::askExportCsv);
 }
@@ -113,6 +120,7 @@ void ProfilerView::setPaused(bool paused) { m_pause->setChecked(paused); }
 void ProfilerView::addStats(const StatsUpdate& update) {
     const Sample& sample = m_history.add(update);
     if (isPaused()) return;
+    m_operations->setOperations(update.snapshot.operations);
     for (int k = 0; k < kPlotKinds; ++k) addSample(PlotKind(k), m_plots[size_t(k)], sample, m_titles);
     scrollAll();
 }

@@ -2,7 +2,8 @@
 // The profiler dock's contents: six live plots (throughput, KV occupancy,
 // evictions, memory — the GPU's on a device backend, else the host's —,
 // batch, step latency) over a rolling window of 30 s, 2 min or 10 min, with
-// pause and PNG / CSV export.
+// pause and PNG / CSV export; below them, the time by operation
+// (OperationTimesView), switched on there.
 
 #include <QHash>
 #include <QWidget>
@@ -19,6 +20,8 @@ class QToolButton;
 
 namespace pagoda::ui {
 
+class OperationTimesView;
+
 class ProfilerView : public QWidget {
     Q_OBJECT
 public:
@@ -27,6 +30,7 @@ public:
     QSize sizeHint() const override { return {640, 720}; }
 
     QCustomPlot* plot(PlotKind kind) const { return m_plots[size_t(kind)]; }
+    OperationTimesView* operations() const { return m_operations; }
     const StatsHistory& history() const { return m_history; }
     double windowSeconds() const;
     void setWindowSeconds(double seconds);
@@ -44,6 +48,8 @@ public Q_SLOTS:
 Q_SIGNALS:
     void windowChanged(double seconds);
     void exportFailed(const QString& message);
+    // The time by operation's switch (Engine::timeOperations).
+    void operationTimingToggled(bool on);
 
 protected:
     void resizeEvent(QResizeEvent* event) override;
@@ -63,6 +69,7 @@ private:
     int m_columns = 0;
     QComboBox* m_window;
     QToolButton* m_pause;
+    OperationTimesView* m_operations;
 };
 
 }  // namespace pagoda::ui

@@ -68,12 +68,21 @@ void TimedOps::reset() {
     }
 }
 
+void TimedOps::setTiming(bool on) {
+    m_timing = on;
+    for (TimedOps* part : {m_first.get(), m_second.get()}) {
+        if (part != nullptr) part->setTiming(on);
+    }
+}
+
 std::optional<LayerSplit> TimedOps::layerSplit() {
     const std::optional<LayerSplit> split = m_inner.layerSplit();
     if (!split) return std::nullopt;
     if (!m_first) {
         m_first = std::make_unique<TimedOps>(*split->first);
         m_second = std::make_unique<TimedOps>(*split->second);
+        m_first->setTiming(m_timing);
+        m_second->setTiming(m_timing);
     }
     return LayerSplit{m_first.get(), m_second.get(), split->secondFrom};
 }
@@ -103,6 +112,10 @@ std::string TimedOps::json(std::span<const OpTime> times, int units, std::string
 
 template <class Call>
 void TimedOps::timed(Op op, Call&& call) {
+    if (!m_timing) {
+        call();
+        return;
+    }
     const auto start = std::chrono::steady_clock::now();
     call();
     m_inner.finish();
@@ -193,8 +206,9 @@ void TimedOps::copyFromHost(float* dst, std::span<const float> src) {
     timed(Op::Copy, [&] { m_inner.copyFromHost(dst, src); });
 }
 
-Result<void> TimedOps::runDecodeStep(const ForwardBatch& batch, const DecodeStepShape&,
+Result<void> TimedOps::runDecodeStep(const ForwardBatch& batch, const DecodeStepShape& shape,
                                      const std::function<void(int nRows)>& layers) {
+    if (!m_timing) return m_inner.runDecodeStep(batch, shape, layers);
     layers(int(batch.tokens.size()));
     return {};
 }

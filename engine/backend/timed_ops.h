@@ -42,6 +42,10 @@ public:
     std::vector<OpTime> times() const;
     double totalSeconds() const;
     void reset();
+    // On by default. Off: calls are forwarded untimed and not waited for,
+    // and runDecodeStep is the inner backend's; the times so far stay.
+    void setTiming(bool on);
+    bool timing() const { return m_timing; }
     // One line per operation: its name, calls and µs per `units` (decode
     // steps, prompts), and share of the total; then the total.
     std::string table(int units, std::string_view unitName) const;
@@ -83,7 +87,8 @@ public:
     void addBias(float* y, const float* bias, int64_t nRows, int64_t n) override;
     void copy(float* dst, const float* src, int64_t n) override;
     void copyFromHost(float* dst, std::span<const float> src) override;
-    // Eager: layers(rows of the batch), timed call by call.
+    // Timing: eager, layers(rows of the batch), timed call by call; else
+    // the inner backend's.
     Result<void> runDecodeStep(const ForwardBatch& batch, const DecodeStepShape& shape,
                                const std::function<void(int nRows)>& layers) override;
 
@@ -97,6 +102,7 @@ private:
     Times allTimes() const;
 
     Ops& m_inner;
+    bool m_timing = true;
     Times m_times{};
     std::unique_ptr<TimedOps> m_first;   // over the inner split's first backend, once asked for
     std::unique_ptr<TimedOps> m_second;  // and its second

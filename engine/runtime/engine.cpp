@@ -24,7 +24,9 @@ constexpr std::chrono::milliseconds kMemoryInterval{20};
 }  // namespace
 
 Engine::Engine(const Model& model, Ops& ops, EngineEvents* events, const EngineOptions& options)
-    : m_model(model), m_ops(ops), m_events(events), m_options(options), m_scheduler(SchedulerLimits{}) {}
+    : m_model(model), m_ops(ops), m_events(events), m_options(options), m_timed(ops), m_scheduler(SchedulerLimits{}) {
+    m_timed.setTiming(false);
+}
 
 Result<std::unique_ptr<Engine>> Engine::create(const Model& model, Ops& ops, const OptimizationConfig& config,
                                                EngineEvents* events, const EngineOptions& options) {
@@ -97,6 +99,14 @@ void Engine::refitKvCache() {
     {
         std::lock_guard lock(m_inboxMutex);
         m_refitRequested = true;
+    }
+    m_wake.notify_one();
+}
+
+void Engine::timeOperations(bool on) {
+    {
+        std::lock_guard lock(m_inboxMutex);
+        m_timeOperations = on;
     }
     m_wake.notify_one();
 }
@@ -191,7 +201,7 @@ Result<void> Engine::applyConfig(const OptimizationConfig& config) {
     m_ops.setInt8Decode(config.int8Decode);
     m_ops.setDependentLaunch(config.dependentLaunch);
     if (!m_transformer || m_transformer->maxTokens() != config.maxBatchTokens) {
-        m_transformer = std::make_unique<Transformer>(m_model, m_ops, config.maxBatchTokens, options);
+        m_transformer = std::make_unique<Transformer>(m_model, m_timed, config.maxBatchTokens, options);
     } else {
         m_transformer->setOptions(options);
     }
@@ -218,12 +228,14 @@ bool Engine::step() {
     std::vector<RequestId> cancels;
     std::optional<OptimizationConfig> config;
     bool refit = false;
+    std::optional<bool> timeOps;
     {
         std::lock_guard lock(m_inboxMutex);
         submissions.swap(m_submissions);
         cancels.swap(m_cancels);
         config.swap(m_newConfig);
         refit = std::exchange(m_refitRequested, false);
+        timeOps = std::exchange(m_timeOperations, std::nullopt);
         // They wait in the scheduler now; submit keeps counting them.
         m_waitingPublished += int(submissions.size());
     }
@@ -243,6 +255,14 @@ bool Engine::step() {
             }
         }
         updateContextLimit();
+    }
+    if (timeOps && *timeOps != m_timed.timing()) {
+        if (*timeOps) {
+            m_timed.reset();
+            m_timedSteps = 0;
+            m_timedTokens = 0;
+        }
+        m_timed.setTiming(*timeOps);
     }
     for (auto& s : submissions) m_scheduler.enqueue(std::move(s));
     if (!m_cache) return failWithoutCache();
@@ -275,6 +295,10 @@ bool Engine::step() {
     m_counters.recomputedTokens += plan.recomputedTokens;
     m_counters.prefixQueryTokens += plan.prefixQueryTokens;
     m_counters.prefixHitTokens += plan.prefixHitTokens;
+    if (m_timed.timing() && !m_batch.chunks.empty()) {
+        ++m_timedSteps;
+        m_timedTokens += plan.prefillTokens + plan.decodeTokens;
+    }
     if (m_batch.chunks.empty()) {
         publish(nullptr);
     } else {
@@ -313,7 +337,7 @@ bool Engine::failWithoutCache() {
 }
 
 bool Engine::commandsWaiting() const {
-    return !m_submissions.empty() || !m_cancels.empty() || m_newConfig || m_refitRequested;
+    return !m_submissions.empty() || !m_cancels.empty() || m_newConfig || m_refitRequested || m_timeOperations;
 }
 
 void Engine::runUntilIdle() {
@@ -444,6 +468,7 @@ void Engine::publish(const StepMetrics* step) {
     s.config = m_config;
     s.configError = m_configError;
     s.contextLimit = m_contextLimit;
+    s.operations = {m_timed.timing(), m_timed.times(), m_timedSteps, m_timedTokens};
     s.kv.budget = m_kvBudget;
     if (m_cache) {
         const BlockManager& blocks = m_cache->blocks();

@@ -17,6 +17,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "engine/backend/timed_ops.h"
 #include "engine/core/result.h"
 #include "engine/kv/kv_cache.h"
 #include "engine/runtime/metrics.h"
@@ -66,6 +67,11 @@ public:
     // GPU. Running sequences are preempted and recompute, as for a
     // reconfigure.
     void refitKvCache();
+    // Times every operation of the forward passes from the next step on
+    // (StatsSnapshot::operations, reset when switched on), or stops. While
+    // on, each call waits for the backend and decode steps run without
+    // CUDA graphs: the engine runs slower; the outputs are the same.
+    void timeOperations(bool on);
     // A copy of the statistics published at the end of the last step.
     StatsSnapshot snapshot() const;
     // prometheusText(snapshot())
@@ -133,6 +139,10 @@ private:
     std::string m_kvBudget;            // KvStats::budget
     std::string m_configError;         // StatsSnapshot::configError
     bool m_kvLimitedByMemory = false;  // the cache's budget: automatic, and memory set it
+    // The Transformer's backend: m_ops, timed per operation while asked.
+    TimedOps m_timed;
+    int64_t m_timedSteps = 0;
+    int64_t m_timedTokens = 0;
     std::unique_ptr<Transformer> m_transformer;
     Scheduler m_scheduler;
     ForwardBatch m_batch;
@@ -151,6 +161,7 @@ private:
     std::vector<RequestId> m_cancels;
     std::optional<OptimizationConfig> m_newConfig;
     bool m_refitRequested = false;
+    std::optional<bool> m_timeOperations;
     std::unordered_set<RequestId> m_live;  // accepted, not finished
     RequestId m_nextId = 0;
     int m_waitingPublished = 0;

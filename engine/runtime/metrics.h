@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/backend/ops.h"
+#include "engine/backend/timed_ops.h"
 #include "engine/cache/block_stats.h"
 #include "engine/runtime/optimization_config.h"
 #include "engine/runtime/request.h"
@@ -109,6 +110,16 @@ struct RequestSnapshot {
     SeqId seq = -1;     // its block manager sequence (the block map's owners) while running
 };
 
+// Where the forward passes' time went, by operation (Engine::timeOperations).
+struct OperationTimes {
+    bool on = false;  // the engine times each operation now
+    // Since timing was last switched on, the longest first (kept once it
+    // is switched off).
+    std::vector<TimedOps::OpTime> times;
+    int64_t steps = 0;   // forward passes timed
+    int64_t tokens = 0;  // prompt and decode tokens they carried
+};
+
 struct StatsSnapshot {
     OptimizationConfig config;  // in effect
     std::string configError;    // why the latest of counters.configFailures failed
@@ -122,6 +133,7 @@ struct StatsSnapshot {
     double promptTokensPerSecond = 0;
     KvStats kv;
     MemoryStats memory;
+    OperationTimes operations;
     std::vector<RequestSnapshot> requests;  // running, then waiting
 };
 

@@ -288,6 +288,53 @@ TEST_F(EngineTest, AModelSplitByLayerGeneratesWhatOneBackendDoes) {
     }
 }
 
+// Timing each operation (the profiler's breakdown) changes no output, times
+// every step from the one after the switch, and stops and restarts on
+// demand.
+TEST_F(EngineTest, TimingEachOperationChangesNoOutputAndCountsEveryStep) {
+    const auto prompts = sharedPrefixPrompts();
+    const std::vector<std::vector<int32_t>> some(prompts.begin(), prompts.begin() + 3);
+    const auto want = runTogether(*m_model.model, m_ops, some, testConfig(), 6);
+    auto engine = makeEngine(testConfig());
+    EXPECT_FALSE(engine->snapshot().operations.on);
+    engine->timeOperations(true);
+    std::vector<RequestId> ids;
+    for (const auto& prompt : some) ids.push_back(submit(*engine, greedyRequest(prompt, 6)));
+    engine->runUntilIdle();
+    for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(m_events.tokens(ids[i]), want[i]) << i;
+
+    const StatsSnapshot timed = engine->snapshot();
+    const OperationTimes& ops = timed.operations;
+    EXPECT_TRUE(ops.on);
+    EXPECT_EQ(ops.steps, timed.counters.steps);
+    EXPECT_EQ(ops.tokens, timed.counters.promptTokens + timed.counters.decodeTokens);
+    std::map<TimedOps::Op, int64_t> calls;
+    for (const TimedOps::OpTime& t : ops.times) calls[t.op] = t.calls;
+    const int64_t layers = m_model.model->config().nLayers;
+    EXPECT_EQ(calls[TimedOps::Op::Attention], ops.steps * layers);
+    EXPECT_EQ(calls[TimedOps::Op::MatmulSwiglu], ops.steps * layers);
+    EXPECT_EQ(calls[TimedOps::Op::Embed], ops.steps);
+
+    // Off: the times stay as they were.
+    engine->timeOperations(false);
+    submit(*engine, greedyRequest(some[0], 3));
+    engine->runUntilIdle();
+    const StatsSnapshot off = engine->snapshot();
+    EXPECT_FALSE(off.operations.on);
+    EXPECT_EQ(off.operations.steps, ops.steps);
+    EXPECT_GT(off.counters.steps, timed.counters.steps);
+    ASSERT_EQ(off.operations.times.size(), ops.times.size());
+    for (size_t i = 0; i < ops.times.size(); ++i) EXPECT_EQ(off.operations.times[i].calls, ops.times[i].calls);
+
+    // On again: from zero.
+    engine->timeOperations(true);
+    submit(*engine, greedyRequest(some[1], 3));
+    engine->runUntilIdle();
+    const StatsSnapshot again = engine->snapshot();
+    EXPECT_TRUE(again.operations.on);
+    EXPECT_EQ(again.operations.steps, again.counters.steps - off.counters.steps);
+}
+
 // Reconfiguring to a new cache layout while requests run preempts them,
 // recomputes them in the new cache and changes none of their tokens.
 TEST_F(EngineTest, ReconfigureRebuildsTheCacheWithoutChangingOutputs) {

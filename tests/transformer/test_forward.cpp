@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -276,6 +277,7 @@ public:
     }
     Result<void> runDecodeStep(const ForwardBatch& batch, const DecodeStepShape& shape,
                                const std::function<void(int nRows)>& layers) override {
+        calls.push_back("runDecodeStep");
         return m_cpu.runDecodeStep(batch, shape, layers);
     }
 
@@ -388,6 +390,42 @@ TEST(ForwardOps, TimedOpsCountsEveryCallAndKeepsTheBits) {
     timed.reset();
     EXPECT_TRUE(timed.times().empty());
     EXPECT_EQ(timed.totalSeconds(), 0);
+}
+
+// Switched off, TimedOps times nothing and hands decode steps to the inner
+// backend (a device's graphs); the times so far stay.
+TEST(ForwardOps, TimedOpsSwitchedOffPassesEveryCallThrough) {
+    std::mt19937_64 rng(5);
+    Built b = build(kShapes[1], DType::F32, 5);
+    ASSERT_TRUE(b.model);
+    RecordingOps inner;
+    TimedOps timed(inner);
+    TransformerOptions options;
+    options.decodeGraphs = true;
+    Transformer transformer(*b.model, timed, 8, options);
+    auto cache = makeCache(b.model->config(), 8, DType::F32);
+    ASSERT_TRUE(cache);
+    const SeqId seq = admit(*cache, randomTokens(3, b.model->config().vocabSize, rng));
+    auto decode = [&] {
+        ForwardBatch batch;
+        addChunk(batch, *cache, seq, randomTokens(1, b.model->config().vocabSize, rng), false);
+        ASSERT_TRUE(transformer.forward(batch, *cache));
+    };
+    decode();
+    const std::vector<TimedOps::OpTime> before = timed.times();
+    ASSERT_FALSE(before.empty());
+    EXPECT_EQ(std::ranges::count(inner.calls, std::string("runDecodeStep")), 0) << "timed steps run eagerly";
+
+    timed.setTiming(false);
+    EXPECT_FALSE(timed.timing());
+    decode();
+    EXPECT_EQ(std::ranges::count(inner.calls, std::string("runDecodeStep")), 1);
+    const std::vector<TimedOps::OpTime> after = timed.times();
+    ASSERT_EQ(after.size(), before.size());
+    for (size_t i = 0; i < after.size(); ++i) {
+        EXPECT_EQ(after[i].calls, before[i].calls) << TimedOps::opName(after[i].op);
+        EXPECT_EQ(after[i].seconds, before[i].seconds) << TimedOps::opName(after[i].op);
+    }
 }
 
 std::string forwardParamName(const testing::TestParamInfo<ForwardParam>& info) {

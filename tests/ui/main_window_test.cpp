@@ -25,6 +25,7 @@
 #include "ui/kv_cache_view.h"
 #include "ui/main_window.h"
 #include "ui/optimization_panel.h"
+#include "ui/operation_times_view.h"
 #include "ui/profiler_view.h"
 #include "ui/qcustomplot_include.h"
 
@@ -262,6 +263,44 @@ private Q_SLOTS:
         QVERIFY(QTest::qWaitFor([&] { return window->profiler()->history().changes().size() >= 2; }, kTimeoutMs));
         QCOMPARE(window->profiler()->history().changes().front().label, QStringLiteral("prefix off"));
         QVERIFY(window->profiler()->plot(PlotKind::Memory)->itemCount() >= 2);
+    }
+
+    // The profiler's time by operation: switched on, a reply's steps are
+    // timed and tabled by operation; switched off, the table stays, marked
+    // stopped; the chat's output is the same either way.
+    void profilerTimesEachOperation() {
+        auto window = makeWindow(dataDir(++m_windows));
+        QVERIFY(waitForModel(*window));
+        OperationTimesView* ops = window->profiler()->operations();
+        QVERIFY(!ops->isTiming());
+        QVERIFY(ops->table()->isHidden());
+        ChatTab* tab = window->tab(0);
+        ChatSettings greedy = testSettings(6);
+        greedy.sampling.temperature = 0;
+        tab->setSettings(greedy);
+        tab->send(QStringLiteral("Untimed, please."));
+        QVERIFY(waitForReply(tab));
+        const QString untimed = lastMessage(tab).text;
+
+        ops->setTiming(true);
+        QVERIFY(QTest::qWaitFor([&] { return m_last.operations.on; }, kTimeoutMs));
+        tab->regenerate();
+        QVERIFY(waitForReply(tab));
+        QCOMPARE(lastMessage(tab).text, untimed);
+        QVERIFY(QTest::qWaitFor([&] { return m_last.operations.steps >= 6; }, kTimeoutMs));
+        QVERIFY(QTest::qWaitFor([&] { return ops->table()->rowCount() > 0; }, kTimeoutMs));
+        QVERIFY(!ops->table()->isHidden());
+        QStringList names;
+        for (int row = 0; row < ops->table()->rowCount(); ++row) {
+            names << ops->table()->item(row, OperationTimesView::ColOperation)->text();
+        }
+        QVERIFY2(names.contains(QStringLiteral("matmul_swiglu")) && names.contains(QStringLiteral("attention")),
+                 qPrintable(names.join(", ")));
+        QVERIFY2(ops->summary().contains(QStringLiteral(" ms per step")), qPrintable(ops->summary()));
+
+        ops->setTiming(false);
+        QVERIFY(QTest::qWaitFor([&] { return ops->summary().contains(QStringLiteral("(stopped)")); }, kTimeoutMs));
+        QVERIFY(ops->table()->rowCount() > 0);
     }
 
     // The budget box goes from the saved 4 MiB to auto (0): the engine sizes
