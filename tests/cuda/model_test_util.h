@@ -22,6 +22,7 @@
 #include "engine/model/model.h"
 #include "engine/model/synthetic.h"
 #include "engine/transformer/transformer.h"
+#include "tests/built_model.h"
 
 namespace pagoda::test {
 
@@ -46,29 +47,6 @@ inline std::unique_ptr<CudaOps> cudaOpsOrSkipReason(std::string& reason) {
     std::string skipReason_;                                                                  \
     std::unique_ptr<::pagoda::CudaOps> ops = ::pagoda::test::cudaOpsOrSkipReason(skipReason_); \
     if (!ops) GTEST_SKIP() << "no CUDA device: " << skipReason_
-
-struct BuiltModel {
-    std::vector<uint8_t> bytes;  // owns the GGUF the model views
-    std::unique_ptr<Model> model;
-};
-
-inline BuiltModel buildModel(const SyntheticSpec& spec) {
-    BuiltModel b;
-    auto writer = syntheticModelWriter(spec);
-    EXPECT_TRUE(writer) << writer.error().message;
-    if (!writer) return b;
-    auto bytes = writer->writeToMemory();
-    EXPECT_TRUE(bytes) << bytes.error().message;
-    if (!bytes) return b;
-    b.bytes = std::move(*bytes);
-    auto file = gguf::GgufFile::parse(b.bytes);
-    EXPECT_TRUE(file) << file.error().message;
-    if (!file) return b;
-    auto model = Model::fromFile(std::move(*file));
-    EXPECT_TRUE(model) << model.error().message;
-    if (model) b.model = std::move(*model);
-    return b;
-}
 
 // An f16 cache of `tokens` tokens in 16-token blocks, every token computed,
 // its pools where `ops` keeps them (null: host memory).

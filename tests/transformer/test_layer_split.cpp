@@ -17,10 +17,8 @@
 #include "engine/backend/cpu_ops.h"
 #include "engine/backend/layer_split_ops.h"
 #include "engine/backend/timed_ops.h"
-#include "engine/gguf/gguf_writer.h"
-#include "engine/model/model.h"
-#include "engine/model/synthetic.h"
 #include "engine/transformer/transformer.h"
+#include "tests/built_model.h"
 
 namespace pagoda {
 namespace {
@@ -29,13 +27,8 @@ using ::testing::HasSubstr;
 
 constexpr int kLayers = 4;
 
-struct Built {
-    std::vector<uint8_t> bytes;  // owns the GGUF the model views
-    std::unique_ptr<Model> model;
-};
-
 // GQA (8 query heads over 2 KV heads), F16 weights, untied output.
-Built buildModel() {
+test::BuiltModel buildModel() {
     SyntheticSpec spec;
     spec.dim = 128;
     spec.nLayers = kLayers;
@@ -46,18 +39,8 @@ Built buildModel() {
     spec.contextLength = 128;
     spec.dtype = DType::F16;
     spec.seed = 2026;
-    Built b;
-    auto writer = syntheticModelWriter(spec);
-    EXPECT_TRUE(writer) << writer.error().message;
-    auto bytes = writer->writeToMemory();
-    EXPECT_TRUE(bytes) << bytes.error().message;
-    b.bytes = std::move(*bytes);
-    auto file = gguf::GgufFile::parse(b.bytes);
-    EXPECT_TRUE(file) << file.error().message;
-    auto model = Model::fromFile(std::move(*file));
-    EXPECT_TRUE(model) << model.error().message;
-    b.model = std::move(*model);
-    return b;
+    spec.tiedOutput = false;
+    return test::buildModel(spec);
 }
 
 std::unique_ptr<KvCache> makeCache(const ModelConfig& config, Ops& ops) {
@@ -127,7 +110,7 @@ std::vector<float> run(const Model& model, Ops& ops, bool graphs, int steps = 5)
 }
 
 TEST(LayerSplit, LogitsOfEverySplitPointMatchOneBackendBitForBit) {
-    const Built built = buildModel();
+    const test::BuiltModel built = buildModel();
     for (const bool graphs : {false, true}) {
         SCOPED_TRACE(graphs ? "decode through runDecodeStep" : "eager decode");
         CpuOps whole{CpuOpsOptions{2, std::nullopt}};
@@ -144,7 +127,7 @@ TEST(LayerSplit, LogitsOfEverySplitPointMatchOneBackendBitForBit) {
 }
 
 TEST(LayerSplit, EachBackendRunsItsLayersAndTheSecondTheOutput) {
-    const Built built = buildModel();
+    const test::BuiltModel built = buildModel();
     CpuOps firstCpu{CpuOpsOptions{2, std::nullopt}};
     CpuOps secondCpu{CpuOpsOptions{2, std::nullopt}};
     auto firstTimed = std::make_unique<TimedOps>(firstCpu);
@@ -180,7 +163,7 @@ TEST(LayerSplit, EachBackendRunsItsLayersAndTheSecondTheOutput) {
 // TimedOps over a split times both backends' calls: the same logits, every
 // layer's calls counted once.
 TEST(LayerSplit, TimingASplitTimesTheCallsOfBoth) {
-    const Built built = buildModel();
+    const test::BuiltModel built = buildModel();
     CpuOps whole{CpuOpsOptions{2, std::nullopt}};
     const std::vector<float> want = run(*built.model, whole, true, 3);
     const auto ops = split(cpu(), cpu(), 3);
@@ -242,7 +225,7 @@ TEST(LayerSplit, TheBudgetIsWhatBothBackendsHoldTheirShareOf) {
 
     // The automatic budget's bound: each backend's beside the activations
     // it allocates, the logits' only on the second.
-    const Built built = buildModel();
+    const test::BuiltModel built = buildModel();
     const ModelConfig& c = built.model->config();
     const int maxTokens = 64;
     const uint64_t activations = Transformer::activationBytes(c, maxTokens);
