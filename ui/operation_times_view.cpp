@@ -77,11 +77,16 @@ void OperationTimesView::setOperations(const runtime::OperationTimes& operations
     for (const TimedOps::OpTime& t : operations.times) total += t.seconds;
     const double steps = double(std::max<int64_t>(operations.steps, 1));
     const double tokens = double(std::max<int64_t>(operations.tokens, 1));
-    m_summary->setText(tr("%1 steps, %2 tokens%3: %4 ms per step")
+    QStringList parts;  // a model split by layer: each backend's share
+    for (const TimedOps::PartTime& part : operations.parts) {
+        parts << tr("%1 %2%").arg(QString::fromStdString(part.backend), fixed(total > 0 ? 100 * part.seconds / total : 0, 1));
+    }
+    m_summary->setText(tr("%1 steps, %2 tokens%3: %4 ms per step%5")
                            .arg(operations.steps)
                            .arg(operations.tokens)
                            .arg(operations.on ? QString() : tr(" (stopped)"))
-                           .arg(fixed(1e3 * total / steps, 2)));
+                           .arg(fixed(1e3 * total / steps, 2))
+                           .arg(parts.isEmpty() ? QString() : tr(" (%1)").arg(parts.join(QStringLiteral(", ")))));
     m_table->setRowCount(int(operations.times.size()));
     for (int row = 0; row < int(operations.times.size()); ++row) {
         const TimedOps::OpTime& t = operations.times[size_t(row)];

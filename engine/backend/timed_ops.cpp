@@ -55,6 +55,16 @@ std::vector<TimedOps::OpTime> TimedOps::times() const {
     return called;
 }
 
+std::vector<TimedOps::PartTime> TimedOps::parts() const {
+    std::vector<PartTime> parts;
+    for (const TimedOps* part : {m_first.get(), m_second.get()}) {
+        if (part == nullptr) continue;
+        const std::string description = part->m_inner.description();
+        parts.push_back({description.substr(0, description.find(':')), part->totalSeconds()});
+    }
+    return parts;
+}
+
 double TimedOps::totalSeconds() const {
     double total = 0;
     for (const OpTime& t : allTimes()) total += t.seconds;
@@ -97,6 +107,10 @@ std::string TimedOps::table(int units, std::string_view unitName) const {
                            1e6 * t.seconds / per, total > 0 ? 100 * t.seconds / total : 0.0);
     }
     out += fmt::format("{:<14} {:>12} {:>14.1f} {:>6.1f}%\n", "total", "", 1e6 * total / per, total > 0 ? 100.0 : 0.0);
+    for (const PartTime& part : parts()) {
+        out += fmt::format("{:<14} {:>12} {:>14.1f} {:>6.1f}%\n", "on " + part.backend, "", 1e6 * part.seconds / per,
+                           total > 0 ? 100 * part.seconds / total : 0.0);
+    }
     return out;
 }
 

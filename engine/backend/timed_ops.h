@@ -38,8 +38,17 @@ public:
 
     explicit TimedOps(Ops& inner) : m_inner(inner) {}
 
+    // The time of one backend of a model split by layer.
+    struct PartTime {
+        std::string backend;  // its description up to the colon: "cpu", "cuda"
+        double seconds = 0;
+    };
+
     // The operations called since the last reset(), the longest first.
     std::vector<OpTime> times() const;
+    // Over a model split by layer: the first backend's time, then the
+    // second's (of totalSeconds()); empty otherwise.
+    std::vector<PartTime> parts() const;
     double totalSeconds() const;
     void reset();
     // On by default. Off: calls are forwarded untimed and not waited for,
@@ -47,7 +56,8 @@ public:
     void setTiming(bool on);
     bool timing() const { return m_timing; }
     // One line per operation: its name, calls and µs per `units` (decode
-    // steps, prompts), and share of the total; then the total.
+    // steps, prompts), and share of the total; then the total, and over a
+    // split each backend's ("on cpu").
     std::string table(int units, std::string_view unitName) const;
     // times() (or a copy of them) as a JSON array, in their order:
     // [{"op": "matmul", "calls_per_UNIT": 25.0, "us_per_UNIT": 3160.0}, ...]

@@ -468,7 +468,7 @@ void Engine::publish(const StepMetrics* step) {
     s.config = m_config;
     s.configError = m_configError;
     s.contextLimit = m_contextLimit;
-    s.operations = {m_timed.timing(), m_timed.times(), m_timedSteps, m_timedTokens};
+    s.operations = {m_timed.timing(), m_timed.times(), m_timedSteps, m_timedTokens, m_timed.parts()};
     s.kv.budget = m_kvBudget;
     if (m_cache) {
         const BlockManager& blocks = m_cache->blocks();

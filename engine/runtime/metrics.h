@@ -118,6 +118,8 @@ struct OperationTimes {
     std::vector<TimedOps::OpTime> times;
     int64_t steps = 0;   // forward passes timed
     int64_t tokens = 0;  // prompt and decode tokens they carried
+    // A model split by layer: each backend's share (TimedOps::parts).
+    std::vector<TimedOps::PartTime> parts;
 };
 
 struct StatsSnapshot {

@@ -177,8 +177,18 @@ TEST(LayerSplit, TimingASplitTimesTheCallsOfBoth) {
     EXPECT_EQ(calls[TimedOps::Op::MatmulSwiglu], kLayers * passes);
     EXPECT_EQ(calls[TimedOps::Op::Attention], kLayers * passes);
     EXPECT_GT(timed.totalSeconds(), 0);
+    // Each backend's time: the calls of both add up to the total.
+    const std::vector<TimedOps::PartTime> parts = timed.parts();
+    ASSERT_EQ(parts.size(), 2u);
+    EXPECT_EQ(parts[0].backend, "cpu");
+    EXPECT_GT(parts[0].seconds, 0);
+    EXPECT_GT(parts[1].seconds, 0);
+    EXPECT_NEAR(parts[0].seconds + parts[1].seconds, timed.totalSeconds(), 1e-9);
+    const std::string table = timed.table(passes, "pass");
+    EXPECT_NE(table.find("\non cpu "), std::string::npos) << table;
     timed.reset();
     EXPECT_TRUE(timed.times().empty());
+    EXPECT_EQ(timed.parts()[0].seconds, 0);
 }
 
 TEST(LayerSplit, EachBackendKeepsThePoolsOfItsLayers) {
