@@ -17,11 +17,13 @@
 #include "app/common/backend_args.h"
 #include "app/common/program.h"
 #include "engine/backend/backend_select.h"
+#include "engine/backend/cuda_ops.h"
 #include "engine/chat/chat_template.h"
 #include "engine/generation/generator.h"
 #include "engine/model/llama2c_import.h"
 #include "engine/model/model.h"
 #include "engine/model/synthetic.h"
+#include "kernels/format_bytes.h"
 
 namespace pagoda {
 namespace {
@@ -36,7 +38,7 @@ constexpr const char* kUsage = R"(usage:
   pagoda-cli tokenize --model PATH [--no-bos] (--text TEXT | --file F)
   pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE [backend options]
   pagoda-cli import-llama2c --checkpoint X.bin --tokenizer T.bin --out Y.gguf
-  pagoda-cli devices [backend options]
+  pagoda-cli devices [--model PATH] [backend options]
 backend options: [--backend auto|cpu|cuda] (auto: the GPU when the CUDA module, driver and a
 device are present, else the CPU) [--device N] (which CUDA device; `devices` lists them;
 default: the first usable one) [--gpu-layers auto|N] (the model's last N layers on the GPU, the rest
@@ -307,13 +309,38 @@ Result<void> runImport(Args& args) {
 }
 
 // The backends this machine offers: each CUDA device (usable, or why not)
-// or why there is none, the CPU, and what the backend options choose.
+// or why there is none, with --model how many of its layers fit each usable
+// one now (--gpu-layers auto), the CPU, and what the backend options choose.
 Result<void> runDevices(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(const BackendOptions options, parseBackendOptions(args));
+    const std::optional<std::string> modelPath = args.value("model");
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
+    std::unique_ptr<Model> model;
+    if (modelPath) {
+        PAGODA_ASSIGN_OR_RETURN(model, Model::load(*modelPath));
+    }
     const CudaDeviceList cuda = listCudaDevices(options.cudaModulePaths);
     if (cuda.devices.empty()) fmt::print("cuda: unavailable: {}\n", cuda.reason);
-    for (const PagodaCudaProbe& device : cuda.devices) fmt::print("{}\n", cudaDeviceLine(device));
+    for (const PagodaCudaProbe& device : cuda.devices) {
+        fmt::print("{}\n", cudaDeviceLine(device));
+        if (!model || !device.available) continue;
+        // The device's free memory now (a context on it, which the listing avoids).
+        const PagodaCudaProbe now = probeCuda(options.cudaModulePaths, device.deviceIndex).device;
+        if (now.freeKnown) {
+            const int nLayers = model->config().nLayers;
+            const int fit = gpuLayersThatFit(*model, now.freeBytes);
+            const uint64_t all = CudaOps::weightBytes(*model);
+            if (fit == nLayers) {
+                fmt::print("  the model: all {} layers ({}) fit with 2 GiB to spare\n", nLayers, formatBytes(all));
+            } else if (fit > 0) {
+                fmt::print("  the model: {} of {} layers fit with 2 GiB to spare (all need {}); the cpu would run "
+                           "the other {}\n", fit, nLayers, formatBytes(all), nLayers - fit);
+            } else {
+                fmt::print("  the model: no layer fits with 2 GiB to spare (all {} need {}); it would load there only "
+                           "if all fit beside 256 MiB, else run on the cpu\n", nLayers, formatBytes(all));
+            }
+        }
+    }
     fmt::print("{}\n", CpuOps(options.cpu).description());
     PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, selectBackend(options, &cuda));
     fmt::print("chosen: {}\n", backend.note);

@@ -82,16 +82,6 @@ Result<SelectedBackend> selectBackend(const BackendOptions& options, const CudaD
 
 namespace {
 
-// The most of the model's last layers, with the output, whose weights fit
-// beside kRoomBesideWeightsBytes in freeBytes; 0 when not even one does.
-int layersThatFit(const Model& model, uint64_t freeBytes) {
-    const int nLayers = model.config().nLayers;
-    for (int gpuLayers = nLayers - 1; gpuLayers > 0; --gpuLayers) {
-        if (weightsFitBeside(CudaOps::weightBytes(model, nLayers - gpuLayers), freeBytes)) return gpuLayers;
-    }
-    return 0;
-}
-
 void useCpu(SelectedBackend& backend, const std::string& why) {
     backend.note = fmt::format("{}: {}; using cpu", backend.cudaName, why);
     backend.cuda = nullptr;
@@ -136,7 +126,7 @@ Result<void> prepareModel(SelectedBackend& backend, const Model& model,
         // when not even one does, every layer if the upload takes them.
         const uint64_t free = backend.cuda->memory().deviceFree;
         const uint64_t all = CudaOps::weightBytes(model);
-        const int fit = weightsFitBeside(all, free) ? nLayers : layersThatFit(model, free);
+        const int fit = gpuLayersThatFit(model, free);
         if (fit > 0 && fit < nLayers && backend.cuda->uploadModel(model, progress, nLayers - fit)) {
             return splitByLayer(backend, model, nLayers - fit,
                                 fmt::format("all {} need {}, {} free", nLayers, formatBytes(all), formatBytes(free)));
@@ -148,6 +138,14 @@ Result<void> prepareModel(SelectedBackend& backend, const Model& model,
     if (mustCuda) return uploaded;
     useCpu(backend, uploaded.error().message);
     return {};
+}
+
+int gpuLayersThatFit(const Model& model, uint64_t freeBytes) {
+    const int nLayers = model.config().nLayers;
+    for (int gpuLayers = nLayers; gpuLayers > 0; --gpuLayers) {
+        if (weightsFitBeside(CudaOps::weightBytes(model, nLayers - gpuLayers), freeBytes)) return gpuLayers;
+    }
+    return 0;
 }
 
 bool weightsFitBeside(uint64_t weightBytes, uint64_t freeBytes) {

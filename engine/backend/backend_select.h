@@ -91,6 +91,13 @@ Result<void> prepareModel(SelectedBackend& backend, const Model& model,
                           const std::function<void(uint64_t done, uint64_t total)>& progress = {},
                           const std::shared_ptr<const SharedCudaWeights>& shared = {});
 
+// How many of the model's layers (the last ones, with the output) the
+// automatic GPU layers (kGpuLayersThatFit) take on a device with freeBytes
+// free: every layer when the weights fit with kRoomBesideWeightsBytes to
+// spare, else as many as fit so; 0 when not even one does (prepareModel
+// then tries every layer with the upload's own headroom, then the CPU).
+int gpuLayersThatFit(const Model& model, uint64_t freeBytes);
+
 // What a model needs on a device beside its weights to load and run there
 // comfortably: the upload's headroom (256 MiB), activations and workspace
 // (1 GiB, Ops::kvMemoryAvailable) and the start of a KV pool.

@@ -129,6 +129,13 @@ if [ -n "$bench" ]; then
         check "split by layer" grep -qE '^backend: +cuda: Fake GPU.*; layer 1 of 2 \(layer 0 on cpu: .*; layer 1 on cuda:1, layer 0 on the cpu\)$' "$work/split"
         check "GPU layers: auto or a count" fails_with "GPU layers 'some': 'auto' or a count" "$bench" compare \
             "${small[@]}" --gpu-layers some
+        # devices --model: how many of the model's layers fit each GPU now.
+        PAGODA_CUDA_MODULE=$fake_gpu PAGODA_FAKE_DEVICE_MIB=2100 "$cli" devices --model "$model" >"$work/devices"
+        check "devices: the whole model fits" grep -qE '^  the model: all 2 layers \(.*\) fit with 2 GiB to spare$' \
+            "$work/devices"
+        PAGODA_CUDA_MODULE=$fake_gpu PAGODA_FAKE_DEVICE_MIB=300 "$cli" devices --model "$model" >"$work/devices"
+        check "devices: no layer fits with room" grep -qE '^  the model: no layer fits with 2 GiB to spare \(all 2 need ' \
+            "$work/devices"
     fi
 fi
 
