@@ -169,14 +169,13 @@ if [ ${#quick[@]} -eq 0 ]; then
     step 150 "$build/app/bench/pagoda-bench" compare --preset 8b-gqa --configs baseline,optimized \
         --backends cuda,cuda --toggles 0 --requests 8 --concurrency 8 --prompt-len 256 --gen-len 32 \
         --json /dev/stdout
-    # The same model split by layer (--gpu-layers 16: layers 16-31 on the
-    # GPU, 0-15 on the 16 CPU cores), against every layer on the GPU, each
-    # in its own process; the split's time by operation shows the CPU's share.
-    phase "8b-gqa split by layer: 16 of 32 layers on the GPU"
-    step 200 "$build/app/bench/pagoda-bench" compare --preset 8b-gqa --configs optimized --gpu-layers 16 \
-        --toggles 0 --requests 8 --concurrency 8 --prompt-len 128 --gen-len 16 --kv-budget-mib 4096 --op-times 1
-    step 100 "$build/app/bench/pagoda-bench" compare --preset 8b-gqa --configs optimized --gpu-layers 32 \
-        --toggles 0 --requests 8 --concurrency 8 --prompt-len 128 --gen-len 16 --kv-budget-mib 4096
+    # The same model split by layer (layers 16-31 on the GPU, 0-15 on the
+    # 16 CPU cores) against every layer on the GPU, in one run
+    # (--backends ...@L); the split's time by operation shows each side's share.
+    phase "8b-gqa split by layer: 16 of 32 layers on the GPU, against 32"
+    step 300 "$build/app/bench/pagoda-bench" compare --preset 8b-gqa --configs optimized,optimized \
+        --backends cuda@16,cuda@32 --toggles 0 --requests 8 --concurrency 8 --prompt-len 128 --gen-len 16 \
+        --kv-budget-mib 4096 --op-times 1
 fi
 
 # A decode step's time by operation, each call waited for (--op-times 1):

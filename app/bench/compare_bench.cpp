@@ -110,20 +110,28 @@ std::vector<std::string> splitList(const std::string& list) {
     return items;
 }
 
-// A --backends item: auto, cpu or cuda, with ":N" for CUDA device N; the
-// CPU threads come from --threads.
+// A --backends item: auto, cpu or cuda, with ":N" for CUDA device N and
+// "@L" for L GPU layers (--gpu-layers); the CPU threads come from --threads.
 Result<BackendOptions> parseBackendItem(const std::string& item, const BackendOptions& common) {
     BackendOptions options = common;
-    const size_t colon = item.find(':');
-    PAGODA_ASSIGN_OR_RETURN(options.choice, parseBackendChoice(item.substr(0, colon)));
+    const auto bad = [&] { return fail("--backends: '{}' is not auto, cpu or cuda, with :N (a device) or @L (GPU "
+                                       "layers)", item); };
+    const size_t at = item.find('@');
+    const std::string choice = item.substr(0, at);
+    const size_t colon = choice.find(':');
+    PAGODA_ASSIGN_OR_RETURN(options.choice, parseBackendChoice(choice.substr(0, colon)));
+    if (options.choice == BackendChoice::Cpu && (colon != std::string::npos || at != std::string::npos)) return bad();
     if (colon != std::string::npos) {
         int device = -1;
-        const std::string index = item.substr(colon + 1);
+        const std::string index = choice.substr(colon + 1);
         const auto [end, ec] = std::from_chars(index.data(), index.data() + index.size(), device);
-        if (ec != std::errc() || end != index.data() + index.size() || device < 0 || options.choice == BackendChoice::Cpu) {
-            return fail("--backends: '{}' is not auto, cpu, cuda, auto:N or cuda:N", item);
-        }
+        if (ec != std::errc() || end != index.data() + index.size() || device < 0) return bad();
         options.cudaDevice = device;
+    }
+    if (at != std::string::npos) {
+        auto layers = parseGpuLayers(item.substr(at + 1));
+        if (!layers) return bad();
+        options.gpuLayers = *layers;
     }
     return options;
 }

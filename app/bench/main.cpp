@@ -29,7 +29,8 @@ constexpr const char* kUsage = R"(usage:
                [--gpu-layers auto|N] [--backends B,B...] [--op-times 0|1] [--json FILE]
       the same workload through the engine under each optimization config (and each optimization
       alone over the baseline): throughput, TTFT, inter-token latency, memory; SPEC in docs/ENGINE.md;
-      --backends: one per config (auto, cpu, cuda, auto:N, cuda:N), e.g. the CPU against the GPU;
+      --backends: one per config (auto, cpu, cuda, auto:N, cuda:N; @L: L GPU layers), e.g. the CPU
+      against the GPU (cpu,cuda) or half the model's layers on the GPU against all (cuda@16,cuda@32);
       --op-times 1: then each config's run once more, its time by operation
   pagoda-bench kv [--json FILE] (options in docs/KV_CACHE.md)
       paged vs contiguous KV cache capacity and prefix-cache hits (bookkeeping simulation)

@@ -109,12 +109,15 @@ Result<void> prepareModel(SelectedBackend& backend, const Model& model,
                           const std::function<void(uint64_t done, uint64_t total)>& progress,
                           const std::shared_ptr<const SharedCudaWeights>& shared) {
     if (backend.cuda == nullptr) return {};
-    // Another model's or device's weights are refused: then they upload.
-    if (shared != nullptr && backend.cuda->useWeights(model, shared)) {
-        return splitByLayer(backend, model, shared->firstLayer, "as the weights it shares");
-    }
     const int nLayers = model.config().nLayers;
     const int asked = backend.options.gpuLayers;
+    // Shared weights hold the layers asked for (any, when automatic);
+    // another model's or device's are refused. Else they upload.
+    const bool sameLayers = shared != nullptr && (asked == kGpuLayersThatFit ||
+                                                  nLayers - shared->firstLayer == std::min(asked, nLayers));
+    if (sameLayers && backend.cuda->useWeights(model, shared)) {
+        return splitByLayer(backend, model, shared->firstLayer, "as the weights it shares");
+    }
     const bool mustCuda = backend.options.choice == BackendChoice::Cuda;
     if (asked == 0) {
         if (mustCuda) return fail("{}: 0 GPU layers asked for with the cuda backend", backend.cudaName);

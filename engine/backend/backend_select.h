@@ -86,7 +86,8 @@ Result<SelectedBackend> selectBackend(const BackendOptions& options, const CudaD
 // weights need ...; using cpu"); BackendChoice::Cuda returns the error.
 // `shared`: the model's weights that another CudaOps put on a device
 // (CudaOps::sharedWeights); on that device the backend runs on them, with
-// their layers, and nothing is uploaded.
+// their layers, and nothing is uploaded, unless options.gpuLayers asks for
+// another count of layers than they hold.
 Result<void> prepareModel(SelectedBackend& backend, const Model& model,
                           const std::function<void(uint64_t done, uint64_t total)>& progress = {},
                           const std::shared_ptr<const SharedCudaWeights>& shared = {});

@@ -100,6 +100,8 @@ if [ -n "$bench" ]; then
     check "one backend per config" fails_with "2 configs (one each)" "$bench" compare "${small[@]}" --backends cpu
     check "no device on the CPU" fails_with "'cpu:1' is not" "$bench" compare "${small[@]}" --backends cpu:1,cpu
     check "a device is a number" fails_with "'cuda:x' is not" "$bench" compare "${small[@]}" --backends cuda:x,cpu
+    check "GPU layers are a count" fails_with "'cuda@x' is not" "$bench" compare "${small[@]}" --backends cuda@x,cpu
+    check "no GPU layers on the CPU" fails_with "'cpu@1' is not" "$bench" compare "${small[@]}" --backends cpu@1,cpu
 
     # pagoda-bench generation --op-times 1: the prompt and the generated
     # tokens by operation (the tiny model has 2 layers: 2 attention calls
@@ -129,6 +131,15 @@ if [ -n "$bench" ]; then
         check "split by layer" grep -qE '^backend: +cuda: Fake GPU.*; layer 1 of 2 \(layer 0 on cpu: .*; layer 1 on cuda:1, layer 0 on the cpu\)$' "$work/split"
         check "GPU layers: auto or a count" fails_with "GPU layers 'some': 'auto' or a count" "$bench" compare \
             "${small[@]}" --gpu-layers some
+        # One config with the model split, one with it whole on the GPU:
+        # two backends, the second not sharing the first's weights.
+        PAGODA_CUDA_MODULE=$fake_gpu PAGODA_FAKE_DEVICE_MIB=300 "$bench" compare "${small[@]}" \
+            --configs optimized:kv-budget-mib=1,optimized:kv-budget-mib=1 --backends cuda:1@1,cuda:1@2 \
+            >"$work/layers" 2>"$work/layers.err"
+        check "a backend per GPU layers: split" grep -qE '^backend: +cuda: Fake GPU.*; layer 1 of 2 \(layer 0 on cpu' \
+            "$work/layers"
+        check "a backend per GPU layers: whole, its own weights" \
+            grep -qE '^backend: +cuda: Fake GPU, sm_90, 0 SMs \(cuda:1: .*; using cuda\)$' "$work/layers"
         # devices --model: how many of the model's layers fit each GPU now.
         PAGODA_CUDA_MODULE=$fake_gpu PAGODA_FAKE_DEVICE_MIB=2100 "$cli" devices --model "$model" >"$work/devices"
         check "devices: the whole model fits" grep -qE '^  the model: all 2 layers \(.*\) fit with 2 GiB to spare$' \

@@ -296,6 +296,16 @@ TEST(BackendSelect, ALargeModelRunsItsLastLayersOnTheGpuAndTheRestOnTheCpu) {
     EXPECT_EQ(sharing->ops->layerSplit()->secondFrom, 4);
     EXPECT_TRUE(sharing->note.ends_with("; layers 4-7 on cuda:1, layers 0-3 on the cpu (as the weights it shares)"))
         << sharing->note;
+    // One asking for another count of GPU layers uploads its own.
+    BackendOptions two = options;
+    two.gpuLayers = 2;
+    auto own = selectBackend(two);
+    ASSERT_TRUE(own) << own.error().message;
+    ASSERT_TRUE(prepareModel(*own, model, {}, fitted->cuda->sharedWeights()));
+    ASSERT_TRUE(own->ops->layerSplit().has_value()) << own->note;
+    EXPECT_EQ(own->ops->layerSplit()->secondFrom, 6);
+    EXPECT_NE(own->cuda->sharedWeights(), fitted->cuda->sharedWeights());
+    own = std::unexpected(Error{"gone"});
     sharing = std::unexpected(Error{"gone"});
     pools = std::unexpected(Error{"gone"});
     fitted = std::unexpected(Error{"gone"});
