@@ -26,6 +26,7 @@ EngineClient::EngineClient(const runtime::OptimizationConfig& config, QObject* p
         Q_EMIT loadFailed(message);
     }, queued);
     connect(m_worker, &EngineWorker::modelUnloaded, this, &EngineClient::modelUnloaded, queued);
+    connect(m_worker, &EngineWorker::devicesListed, this, &EngineClient::devicesListed, queued);
     connect(m_worker, &EngineWorker::loadCancelled, this, [this] {
         m_loading = false;
         Q_EMIT loadCancelled();
@@ -74,6 +75,11 @@ void EngineClient::cancel(quint64 ticket) {
 
 void EngineClient::reconfigure(const runtime::OptimizationConfig& config) {
     QMetaObject::invokeMethod(m_worker, [w = m_worker, config] { w->reconfigure(config); }, Qt::QueuedConnection);
+}
+
+void EngineClient::refreshDevices() {
+    QMetaObject::invokeMethod(m_worker, [w = m_worker, backend = m_backend] { w->listDevices(backend); },
+                              Qt::QueuedConnection);
 }
 
 void EngineClient::timeOperations(bool on) {

@@ -34,6 +34,8 @@ public:
     // Times each operation of the forward passes (the profiler's breakdown,
     // StatsSnapshot::operations), now and for the models loaded after.
     void timeOperations(bool on);
+    // Lists the CUDA devices again (devicesListed), as the next load would.
+    void refreshDevices();
 
     bool loading() const { return m_loading; }
     // The config last applied; what reconfigure starts from.
@@ -45,6 +47,7 @@ Q_SIGNALS:
     void modelLoaded(const pagoda::ui::ModelInfo& info);
     void loadFailed(const QString& message);
     void modelUnloaded(const QString& why);  // EngineWorker::modelUnloaded
+    void devicesListed(const pagoda::CudaDeviceList& devices);
     void loadCancelled();
 
     void accepted(quint64 ticket, int promptTokens);

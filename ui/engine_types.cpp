@@ -8,6 +8,7 @@ void registerEngineTypes() {
     qRegisterMetaType<StatsUpdate>();
     qRegisterMetaType<runtime::FinishEvent>();
     qRegisterMetaType<runtime::OptimizationConfig>();
+    qRegisterMetaType<CudaDeviceList>();
 }
 
 }  // namespace pagoda::ui

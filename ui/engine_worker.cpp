@@ -378,6 +378,11 @@ void EngineWorker::reconfigure(const runtime::OptimizationConfig& config) {
     Q_EMIT configApplied(m_config);
 }
 
+void EngineWorker::listDevices(const BackendOptions& backend) {
+    m_cudaDevices = listCudaDevices(backend.cudaModulePaths);
+    Q_EMIT devicesListed(m_cudaDevices);
+}
+
 void EngineWorker::timeOperations(bool on) {
     m_timeOperations = on;
     if (m_engine) m_engine->timeOperations(on);

@@ -59,6 +59,9 @@ public Q_SLOTS:
     void reconfigure(const pagoda::runtime::OptimizationConfig& config);
     // Engine::timeOperations, for this engine and the next models'.
     void timeOperations(bool on);
+    // Lists the CUDA devices again (devicesListed): what a load lists, on
+    // demand (a GPU freed or added since).
+    void listDevices(const pagoda::BackendOptions& backend);
 
 Q_SIGNALS:
     void loadStarted(const QString& what);
@@ -68,6 +71,7 @@ Q_SIGNALS:
     void loadCancelled();
     // The current model is gone before the next one is ready (`why`).
     void modelUnloaded(const QString& why);
+    void devicesListed(const pagoda::CudaDeviceList& devices);
 
     void accepted(quint64 ticket, int promptTokens);
     void rejected(quint64 ticket, const QString& message);

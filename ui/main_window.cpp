@@ -242,6 +242,7 @@ void MainWindow::connectEngine() {
     connect(m_engine, &EngineClient::modelLoaded, this, &MainWindow::onModelLoaded);
     connect(m_engine, &EngineClient::loadFailed, this, &MainWindow::onLoadFailed);
     connect(m_engine, &EngineClient::modelUnloaded, this, &MainWindow::onModelUnloaded);
+    connect(m_engine, &EngineClient::devicesListed, this, &MainWindow::onDevicesListed);
     connect(m_engine, &EngineClient::statsUpdated, this, &MainWindow::onStats);
     connect(m_optimizations, &OptimizationPanel::configRequested, m_engine, &EngineClient::reconfigure);
     const auto inForce = [this](const runtime::OptimizationConfig& config) {
@@ -397,6 +398,12 @@ void MainWindow::setBackend(const BackendOptions& backend) {
     openModel(hasModel() ? m_settings.modelPath() : m_loadingPath);
 }
 
+void MainWindow::onDevicesListed(const CudaDeviceList& devices) {
+    m_model.cudaDevices = devices;
+    if (m_compareView) m_compareView->setDevices(devices);
+    updateRunOnMenu();
+}
+
 void MainWindow::setGpuLayers(int layers) {
     BackendOptions backend = m_settings.backend();
     if (backend.gpuLayers == layers) return;
@@ -540,8 +547,8 @@ void MainWindow::updateRunOnMenu() {
     add(tr("&CPU"), BackendChoice::Cpu, kFirstUsableCudaDevice, true, tr("The CPU backend, whatever GPUs there are"));
     m_runOnMenu->addSeparator();
     const CudaDeviceList& cuda = m_model.cudaDevices;
-    if (!hasModel()) {
-        m_runOnMenu->addAction(tr("GPUs are listed once a model is loaded"))->setEnabled(false);
+    if (cuda.devices.empty() && cuda.reason.empty()) {
+        m_runOnMenu->addAction(tr("GPUs are listed once a model is loaded, or refreshed"))->setEnabled(false);
     } else if (cuda.devices.empty()) {
         QAction* none = m_runOnMenu->addAction(tr("No GPU: %1").arg(QString::fromStdString(cuda.reason)));
         none->setEnabled(false);
@@ -553,6 +560,10 @@ void MainWindow::updateRunOnMenu() {
         add(text, BackendChoice::Auto, device.deviceIndex, device.available != 0,
             tr("Falls back to the CPU, saying why, when the model does not fit"));
     }
+    QAction* refresh = m_runOnMenu->addAction(tr("&Refresh the GPU list"), m_engine, &EngineClient::refreshDevices);
+    const QString refreshTip = tr("Lists the GPUs again, as the next load would (one added or changed since the last load)");
+    refresh->setToolTip(refreshTip);
+    refresh->setStatusTip(refreshTip);
     m_runOnMenu->addSeparator();
     const int gpuLayers = m_settings.backend().gpuLayers;
     QAction* layers = m_runOnMenu->addAction(

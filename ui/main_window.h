@@ -98,6 +98,7 @@ private:
     void onModelLoaded(const ModelInfo& info);
     void onLoadFailed(const QString& message);
     void onModelUnloaded(const QString& why);
+    void onDevicesListed(const CudaDeviceList& devices);
     void onStats(const StatsUpdate& update);
     void updateRecentMenu();
     // Automatic, the CPU, and each CUDA device the last load listed.

@@ -435,18 +435,19 @@ private Q_SLOTS:
             auto window = makeWindow(dir);
             QVERIFY(waitForModel(*window));
             QList<QAction*> actions = window->runOnMenu()->actions();
-            QVERIFY(actions.size() >= 6);
+            QVERIFY(actions.size() >= 7);
             QVERIFY(actions[0]->isChecked());
             QVERIFY(!actions[1]->isChecked());
             QVERIFY(actions[2]->isSeparator());
             const CudaDeviceList& cuda = window->model().cudaDevices;
             if (cuda.devices.empty()) {
-                QCOMPARE(actions.size(), 6);
+                QCOMPARE(actions.size(), 7);
                 QVERIFY(!actions[3]->isEnabled());
                 QCOMPARE(actions[3]->text(), QStringLiteral("No GPU: ") + QString::fromStdString(cuda.reason));
             } else {
-                QCOMPARE(actions.size(), 5 + int(cuda.devices.size()));
+                QCOMPARE(actions.size(), 6 + int(cuda.devices.size()));
             }
+            QCOMPARE(actions[actions.size() - 3]->text(), QStringLiteral("&Refresh the GPU list"));
             QVERIFY(actions[actions.size() - 2]->isSeparator());
             QCOMPARE(actions.back()->text(), QStringLiteral("GPU &layers: automatic…"));
             QVERIFY2(window->model().backendNote.startsWith("cuda"), qPrintable(window->model().backendNote));
@@ -487,7 +488,7 @@ private Q_SLOTS:
         QCOMPARE(window->model().backendNote,
                  QStringLiteral("cuda:1: out of device memory: Fake GPU has 1.00 MiB; using cpu"));
         QList<QAction*> actions = window->runOnMenu()->actions();
-        QCOMPARE(actions.size(), 7);
+        QCOMPARE(actions.size(), 8);
         QCOMPARE(actions[3]->text(), QStringLiteral("GPU 0: unusable: compute capability 7.5 < 8.0 (Fake old GPU)"));
         QVERIFY(!actions[3]->isEnabled());
         QVERIFY2(actions[4]->text().startsWith(QStringLiteral("GPU &1: Fake GPU (compute 9.0")), qPrintable(actions[4]->text()));
@@ -528,6 +529,34 @@ private Q_SLOTS:
         QVERIFY2(window->model().backendNote.startsWith(QStringLiteral("cuda:1: Fake GPU")) &&
                      window->model().backendNote.endsWith(QStringLiteral("; using cuda")),
                  qPrintable(window->model().backendNote));
+#endif
+    }
+
+    // Run on > Refresh the GPU list lists the devices again: here the fake
+    // GPU's size, changed after the load, shows in the menu.
+    void refreshListsTheGpusAgain() {
+#ifndef PAGODA_TEST_FAKE_GPUS_MODULE
+        QSKIP("built without CUDA: no fake CUDA module to list GPUs from");
+#else
+        const FakeGpu gpu;
+        auto window = windowOnTheFakeGpu();
+        QVERIFY(window);
+        auto gpuItem = [&] {
+            for (QAction* action : window->runOnMenu()->actions()) {
+                if (action->text().startsWith(QStringLiteral("GPU &1: "))) return action->text();
+            }
+            return QString();
+        };
+        QVERIFY2(gpuItem().contains(QStringLiteral("0.25 GiB")), qPrintable(gpuItem()));
+        qputenv("PAGODA_FAKE_DEVICE_MIB", "1024");
+        QAction* refresh = nullptr;
+        for (QAction* action : window->runOnMenu()->actions()) {
+            if (action->text() == QStringLiteral("&Refresh the GPU list")) refresh = action;
+        }
+        QVERIFY(refresh);
+        refresh->trigger();
+        QVERIFY2(QTest::qWaitFor([&] { return gpuItem().contains(QStringLiteral("1.00 GiB")); }, kTimeoutMs),
+                 qPrintable(gpuItem()));
 #endif
     }
 
