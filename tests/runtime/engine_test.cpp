@@ -270,21 +270,35 @@ TEST_F(EngineTest, PrefixCacheSkipsTheSharedPrefill) {
 
 // The model split across two backends by layer (two CPU backends here:
 // tests/transformer/test_layer_split.cpp has the forward pass) generates
-// what one backend does, with prefix reuse, under both decode paths.
+// what one backend does, with prefix reuse, under both decode paths, with
+// a pool small enough to preempt, and under the baseline config.
 TEST_F(EngineTest, AModelSplitByLayerGeneratesWhatOneBackendDoes) {
     const auto prompts = sharedPrefixPrompts();
-    for (const bool graphs : {false, true}) {
-        SCOPED_TRACE(graphs ? "decode graphs" : "eager decode");
-        OptimizationConfig config = testConfig();
-        config.decodeGraphs = graphs;
-        const auto want = runTogether(*m_model.model, m_ops, prompts, config, 10);
+    struct Case {
+        const char* name;
+        OptimizationConfig config;
+    };
+    std::vector<Case> cases = {{"eager decode", testConfig()}, {"decode graphs", testConfig()},
+                               {"a pool that preempts", testConfig(12)}, {"baseline", testConfig()}};
+    cases[0].config.decodeGraphs = false;
+    cases[1].config.decodeGraphs = true;
+    OptimizationConfig baseline = OptimizationConfig::baseline();
+    baseline.kvType = DType::F32;
+    baseline.kvBudgetBytes = cases[3].config.kvBudgetBytes;
+    cases[3].config = baseline;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        StatsSnapshot alone;
+        const auto want = runTogether(*m_model.model, m_ops, prompts, c.config, 10, &alone);
         auto split = LayerSplitOps::create(std::make_unique<CpuOps>(CpuOpsOptions{1, std::nullopt}),
                                            std::make_unique<CpuOps>(CpuOpsOptions{2, std::nullopt}), 1,
                                            m_model.model->config().nLayers);
         ASSERT_TRUE(split) << split.error().message;
         StatsSnapshot stats;
-        EXPECT_EQ(runTogether(*m_model.model, **split, prompts, config, 10, &stats), want);
-        EXPECT_GT(stats.counters.prefixHitTokens, 0);
+        EXPECT_EQ(runTogether(*m_model.model, **split, prompts, c.config, 10, &stats), want);
+        EXPECT_EQ(stats.counters.preemptions, alone.counters.preemptions);
+        EXPECT_EQ(stats.counters.prefixHitTokens, alone.counters.prefixHitTokens);
+        if (&c == &cases[2]) EXPECT_GT(alone.counters.preemptions, 0);
     }
 }
 
