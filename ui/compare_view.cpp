@@ -155,10 +155,22 @@ CompareView::CompareView(QWidget* parent)
         picker.runOn = new QComboBox(configs);
         picker.runOn->setToolTip(tr("Where this configuration runs: as the chats (File ▸ Run on), on the CPU, or on "
                                     "a GPU; A and B on different backends measure one against the other"));
+        picker.gpuLayers = new QSpinBox(configs);
+        picker.gpuLayers->setRange(kGpuLayersThatFit, 4096);
+        picker.gpuLayers->setValue(kGpuLayersThatFit);
+        picker.gpuLayers->setPrefix(tr("GPU layers: "));
+        picker.gpuLayers->setSpecialValueText(tr("GPU layers: default"));
+        picker.gpuLayers->setToolTip(tr("How many of the model's layers run on the GPU, the rest on the CPU; default: "
+                                        "the chats' count when run as the chats, else as many as fit"));
         auto* row = new QHBoxLayout;
         row->addWidget(picker.preset);
         row->addWidget(picker.text, 1);
         row->addWidget(picker.runOn);
+        row->addWidget(picker.gpuLayers);
+        connect(picker.runOn, &QComboBox::currentIndexChanged, this, [this, side] {
+            ConfigPicker& p = m_pickers[size_t(side)];
+            p.gpuLayers->setEnabled(p.runOn->currentData().toInt() != kRunOnCpu);
+        });
         configForm->addRow(side == 0 ? tr("A") : tr("B"), row);
         connect(picker.preset, &QComboBox::activated, this, [this, side] { applyPreset(side); });
     }
@@ -288,15 +300,21 @@ void CompareView::setRunOn(int side, int where) {
     runOn->setCurrentIndex(std::max(0, runOn->findData(where)));
 }
 
+void CompareView::setGpuLayers(int side, int layers) { m_pickers[size_t(side)].gpuLayers->setValue(layers); }
+
 BackendOptions CompareView::sideBackend(int side) const {
-    const int where = m_pickers[size_t(side)].runOn->currentData().toInt();
-    if (where == kRunAsTheChats) return m_backend;
+    const ConfigPicker& picker = m_pickers[size_t(side)];
+    const int where = picker.runOn->currentData().toInt();
+    const int layers = picker.gpuLayers->value();
     BackendOptions options;
-    if (where == kRunOnCpu) {
+    if (where == kRunAsTheChats) {
+        options = m_backend;
+    } else if (where == kRunOnCpu) {
         options.choice = BackendChoice::Cpu;
     } else {
         options.cudaDevice = where;
     }
+    if (layers != kGpuLayersThatFit) options.gpuLayers = layers;
     return options;
 }
 

@@ -58,6 +58,10 @@ public:
     static constexpr int kRunAsTheChats = -3;
     static constexpr int kRunOnCpu = -2;
     void setRunOn(int side, int where);
+    // How many of the model's layers a side on a GPU runs there
+    // (BackendOptions::gpuLayers); kGpuLayersThatFit, the default: the
+    // chats' count for a side run as the chats, else automatic.
+    void setGpuLayers(int side, int layers);
 
     // For tests and the menu: the fields as the user would set them.
     void setWorkload(const runtime::Workload& workload);
@@ -93,6 +97,7 @@ private:
         QComboBox* preset;
         QLineEdit* text;
         QComboBox* runOn;  // item data: kRunAsTheChats, kRunOnCpu or a device index
+        QSpinBox* gpuLayers;  // -1 (kGpuLayersThatFit): as the chats, or automatic
     };
 
     // The backend options of a side's Run on choice.

@@ -648,6 +648,39 @@ private Q_SLOTS:
 #endif
     }
 
+    // A comparison side can run its own count of GPU layers: B splits the
+    // model (its own weights), A runs as the chats on theirs.
+    void comparisonSideRunsItsOwnGpuLayers() {
+#ifndef PAGODA_TEST_FAKE_GPUS_MODULE
+        QSKIP("built without CUDA: no fake CUDA module to load onto");
+#else
+        const FakeGpu gpu;
+        qputenv("PAGODA_FAKE_DEVICE_MIB", "600");  // room for B's own upload beside the chats'
+        auto window = windowOnTheFakeGpu();
+        QVERIFY(window);
+        CompareView* view = window->openCompareView();
+        runtime::Workload w;
+        w.requests = 1;
+        w.promptLength = 8;
+        w.genLength = 2;
+        w.concurrency = 1;
+        view->setWorkload(w);
+        for (int side = 0; side < 2; ++side) view->setConfigText(side, QStringLiteral("optimized:kv-budget-mib=1"));
+        view->setGpuLayers(1, 1);
+        QSignalSpy runningOn(view, &CompareView::runningOn);
+        QSignalSpy failed(view, &CompareView::failed);
+        view->run();
+        QVERIFY(runningOn.wait(kTimeoutMs));
+        const QString a = runningOn[0][0].toString();
+        const QString b = runningOn[0][1].toString();
+        QVERIFY2(a.endsWith(QStringLiteral(", weights shared with another engine")), qPrintable(a));
+        QVERIFY2(b.startsWith(QStringLiteral("cuda: Fake GPU")) &&
+                     b.contains(QStringLiteral("; layer 1 of 2 (layer 0 on cpu: ")),
+                 qPrintable(b));
+        QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, kTimeoutMs);  // the fake GPU runs nothing
+#endif
+    }
+
     void corruptModelGivesErrorAndAppStaysUsable() {
         auto window = makeWindow(dataDir(++m_windows));
         QVERIFY(waitForModel(*window));
