@@ -104,6 +104,18 @@ std::string prometheusText(const StatsSnapshot& s) {
     e.sample(s.memory.kvUsedBytes, label("kind", "kv_used"));
     e.sample(s.memory.workspaceBytes, label("kind", "workspace"));
     e.sample(s.memory.hostRssBytes, label("kind", "host_rss"));
+    // Time by operation (Engine::timeOperations): gauges, since they start
+    // again from zero each time timing is switched on.
+    const OperationTimes& ops = s.operations;
+    e.single("pagoda_operation_timing", "gauge", "1 while the engine times each operation of its forward passes.",
+             ops.on ? 1 : 0);
+    if (!ops.times.empty()) {
+        e.family("pagoda_operation_seconds", "gauge", "Time in each operation since timing was last switched on.");
+        for (const TimedOps::OpTime& t : ops.times) e.sample(t.seconds, label("op", TimedOps::opName(t.op)));
+        e.family("pagoda_operation_calls", "gauge", "Calls of each operation since timing was last switched on.");
+        for (const TimedOps::OpTime& t : ops.times) e.sample(t.calls, label("op", TimedOps::opName(t.op)));
+        e.single("pagoda_operation_timed_steps", "gauge", "Steps timed since timing was last switched on.", ops.steps);
+    }
     if (s.memory.device) {
         const DeviceMemoryStats& d = *s.memory.device;
         e.family("pagoda_device_memory_bytes", "gauge",

@@ -112,6 +112,26 @@ TEST_F(ExportTest, DeviceMemoryIsExportedOnlyWithADevice) {
     EXPECT_THAT(text, HasSubstr("pagoda_device_memory_total_bytes 4096\n"));
 }
 
+// Time by operation: the switch always; the times once there are some.
+TEST_F(ExportTest, OperationTimesAreExportedOnceTimed) {
+    StatsSnapshot s = m_engine->snapshot();
+    std::string text = prometheusText(s);
+    EXPECT_THAT(text, HasSubstr("pagoda_operation_timing 0\n"));
+    EXPECT_THAT(text, Not(HasSubstr("pagoda_operation_seconds")));
+    s.operations.on = true;
+    s.operations.times = {{TimedOps::Op::Matmul, 50, 0.25}, {TimedOps::Op::Attention, 20, 0.125}};
+    s.operations.steps = 10;
+    text = prometheusText(s);
+    const Exposition parsed = parseExposition(text);
+    EXPECT_EQ(parsed.types.at("pagoda_operation_seconds"), "gauge");
+    EXPECT_EQ(parsed.types.at("pagoda_operation_calls"), "gauge");
+    EXPECT_THAT(text, HasSubstr("pagoda_operation_timing 1\n"));
+    EXPECT_THAT(text, HasSubstr("pagoda_operation_seconds{op=\"matmul\"} 0.25\n"));
+    EXPECT_THAT(text, HasSubstr("pagoda_operation_seconds{op=\"attention\"} 0.125\n"));
+    EXPECT_THAT(text, HasSubstr("pagoda_operation_calls{op=\"matmul\"} 50\n"));
+    EXPECT_THAT(text, HasSubstr("pagoda_operation_timed_steps 10\n"));
+}
+
 TEST_F(ExportTest, TraceIsWellFormedJsonWithCompleteEvents) {
     const std::string trace = m_engine->trace();
     EXPECT_TRUE(isValidJson(trace)) << trace.substr(0, 2000);
