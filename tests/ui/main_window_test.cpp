@@ -110,6 +110,18 @@ private:
     }
 #endif
 
+    // The window's Run on item whose text starts with `prefix`; null when none does.
+    static QAction* runOnItem(const MainWindow& window, const QString& prefix) {
+        for (QAction* action : window.runOnMenu()->actions()) {
+            if (action->text().startsWith(prefix)) return action;
+        }
+        return nullptr;
+    }
+    static QString runOnText(const MainWindow& window, const QString& prefix) {
+        const QAction* item = runOnItem(window, prefix);
+        return item != nullptr ? item->text() : QString();
+    }
+
     // A copy of the test model, `name`, to load next; empty on failure.
     QString copyOfTheModel(const QString& name) const {
         const QString path = m_dir.filePath(name);
@@ -541,18 +553,10 @@ private Q_SLOTS:
         const FakeGpu gpu;
         auto window = windowOnTheFakeGpu();
         QVERIFY(window);
-        auto gpuItem = [&] {
-            for (QAction* action : window->runOnMenu()->actions()) {
-                if (action->text().startsWith(QStringLiteral("GPU &1: "))) return action->text();
-            }
-            return QString();
-        };
+        auto gpuItem = [&] { return runOnText(*window, QStringLiteral("GPU &1: ")); };
         QVERIFY2(gpuItem().contains(QStringLiteral("0.25 GiB")), qPrintable(gpuItem()));
         qputenv("PAGODA_FAKE_DEVICE_MIB", "1024");
-        QAction* refresh = nullptr;
-        for (QAction* action : window->runOnMenu()->actions()) {
-            if (action->text() == QStringLiteral("&Refresh the GPU list")) refresh = action;
-        }
+        QAction* refresh = runOnItem(*window, QStringLiteral("&Refresh the GPU list"));
         QVERIFY(refresh);
         refresh->trigger();
         QVERIFY2(QTest::qWaitFor([&] { return gpuItem().contains(QStringLiteral("1.00 GiB")); }, kTimeoutMs),
@@ -569,12 +573,7 @@ private Q_SLOTS:
         const FakeGpu gpu;
         auto window = windowOnTheFakeGpu();
         QVERIFY(window);
-        auto layersAction = [&] {
-            for (QAction* action : window->runOnMenu()->actions()) {
-                if (action->text().startsWith(QStringLiteral("GPU &layers"))) return action->text();
-            }
-            return QString();
-        };
+        auto layersAction = [&] { return runOnText(*window, QStringLiteral("GPU &layers")); };
         QCOMPARE(layersAction(), QStringLiteral("GPU &layers: automatic…"));
 
         QSignalSpy ready(window.get(), &MainWindow::modelReady);
