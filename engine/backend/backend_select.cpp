@@ -94,10 +94,13 @@ void useCpu(SelectedBackend& backend, const std::string& why) {
 Result<void> splitByLayer(SelectedBackend& backend, const Model& model, int firstLayer, const std::string& why) {
     if (firstLayer == 0) return {};
     const int nLayers = model.config().nLayers;
-    PAGODA_ASSIGN_OR_RETURN(std::unique_ptr<LayerSplitOps> split,
-                            LayerSplitOps::create(std::make_unique<CpuOps>(backend.options.cpu),
-                                                  std::move(backend.ops), firstLayer, nLayers));
-    backend.ops = std::move(split);
+    auto split = LayerSplitOps::create(std::make_unique<CpuOps>(backend.options.cpu), std::move(backend.ops),
+                                       firstLayer, nLayers);
+    if (!split) {  // the CUDA backend went with it
+        useCpu(backend, split.error().message);
+        return std::unexpected(split.error());
+    }
+    backend.ops = std::move(*split);
     backend.note += fmt::format("; {} on {}, {} on the cpu{}", describeLayers(firstLayer, nLayers), backend.cudaName,
                                 describeLayers(0, firstLayer), why.empty() ? "" : " (" + why + ")");
     return {};
