@@ -298,7 +298,9 @@ TEST_F(EngineTest, AModelSplitByLayerGeneratesWhatOneBackendDoes) {
         EXPECT_EQ(runTogether(*m_model.model, **split, prompts, c.config, 10, &stats), want);
         EXPECT_EQ(stats.counters.preemptions, alone.counters.preemptions);
         EXPECT_EQ(stats.counters.prefixHitTokens, alone.counters.prefixHitTokens);
-        if (&c == &cases[2]) EXPECT_GT(alone.counters.preemptions, 0);
+        if (&c == &cases[2]) {
+            EXPECT_GT(alone.counters.preemptions, 0);
+        }
     }
 }
 
