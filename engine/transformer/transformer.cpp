@@ -132,14 +132,7 @@ Result<std::span<const float>> Transformer::forward(const ForwardBatch& batch, K
         // The stages before the last run eagerly; the last one's step is
         // the recording.
         const bool split = m_stages.size() > 1;
-        if (split) {
-            embed(n);
-            for (size_t s = 0; s + 1 < m_stages.size(); ++s) {
-                if (s > 0) PAGODA_RETURN_IF_ERROR(passResidual(s, n));
-                layers(m_stages[s], n, cache);
-            }
-            PAGODA_RETURN_IF_ERROR(passResidual(m_stages.size() - 1, n));
-        }
+        if (split) PAGODA_RETURN_IF_ERROR(runStages(m_stages.size() - 1, n, cache));
         // A recording also depends on the activations' address.
         const uint64_t variant = uint64_t(reinterpret_cast<uintptr_t>(act.x));
         const DecodeStepShape shape{m_maxTokens, c.nHeads, slidingWindow(), c.contextLength, variant};
@@ -157,11 +150,7 @@ Result<std::span<const float>> Transformer::forward(const ForwardBatch& batch, K
         return last.ops->readBack(act.logits, size_t(n) * c.vocabSize, m_logitsStaging);
     }
 
-    embed(n);
-    for (size_t s = 0; s < m_stages.size(); ++s) {
-        if (s > 0) PAGODA_RETURN_IF_ERROR(passResidual(s, n));
-        layers(m_stages[s], n, cache);
-    }
+    PAGODA_RETURN_IF_ERROR(runStages(m_stages.size(), n, cache));
     int rows = n;
     if (everyRow) {
         logits(act.x, n);
@@ -186,6 +175,16 @@ Result<std::span<const float>> Transformer::forward(const ForwardBatch& batch, K
 void Transformer::embed(int nRows) {
     Stage& first = m_stages.front();
     first.ops->embed(m_model.weights().tokenEmbedding, std::span(m_tokens).first(size_t(nRows)), first.act.x);
+}
+
+Result<void> Transformer::runStages(size_t end, int nRows, KvCache& cache) {
+    embed(nRows);
+    for (size_t s = 0; s < end; ++s) {
+        if (s > 0) PAGODA_RETURN_IF_ERROR(passResidual(s, nRows));
+        layers(m_stages[s], nRows, cache);
+    }
+    if (end < m_stages.size()) PAGODA_RETURN_IF_ERROR(passResidual(end, nRows));
+    return {};
 }
 
 Result<void> Transformer::passResidual(size_t s, int nRows) {

@@ -101,6 +101,9 @@ private:
     Result<void> allocate();
     // The embedding of the first nRows of m_tokens, on the first stage.
     void embed(int nRows);
+    // Embeds rows [0, nRows) and runs stages [0, end) on them, the residual
+    // stream passed from each to the next, and to stage `end` if there is one.
+    Result<void> runStages(size_t end, int nRows, KvCache& cache);
     // Passes rows [0, nRows) of the residual stream from stage s - 1 to s.
     Result<void> passResidual(size_t s, int nRows);
     // The stage's layers on nRows rows (m_tokens, m_positions, m_slots hold them).
