@@ -58,9 +58,7 @@ std::vector<TimedOps::OpTime> TimedOps::times() const {
 std::vector<TimedOps::PartTime> TimedOps::parts() const {
     std::vector<PartTime> parts;
     for (const TimedOps* part : {m_first.get(), m_second.get()}) {
-        if (part == nullptr) continue;
-        const std::string description = part->m_inner.description();
-        parts.push_back({description.substr(0, description.find(':')), part->totalSeconds()});
+        if (part != nullptr) parts.push_back({part->m_backendName, part->totalSeconds()});
     }
     return parts;
 }
@@ -91,8 +89,11 @@ std::optional<LayerSplit> TimedOps::layerSplit() {
     if (!m_first) {
         m_first = std::make_unique<TimedOps>(*split->first);
         m_second = std::make_unique<TimedOps>(*split->second);
-        m_first->setTiming(m_timing);
-        m_second->setTiming(m_timing);
+        for (TimedOps* part : {m_first.get(), m_second.get()}) {
+            part->setTiming(m_timing);
+            const std::string description = part->m_inner.description();
+            part->m_backendName = description.substr(0, description.find(':'));
+        }
     }
     return LayerSplit{m_first.get(), m_second.get(), split->secondFrom};
 }

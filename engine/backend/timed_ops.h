@@ -116,6 +116,7 @@ private:
     Times m_times{};
     std::unique_ptr<TimedOps> m_first;   // over the inner split's first backend, once asked for
     std::unique_ptr<TimedOps> m_second;  // and its second
+    std::string m_backendName;           // of a split's part: PartTime::backend, named once
 };
 
 }  // namespace pagoda
