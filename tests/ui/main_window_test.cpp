@@ -108,6 +108,20 @@ private:
         qWarning("not on the fake GPU: %s", qPrintable(window->model().backendNote));
         return nullptr;
     }
+
+    // The window's comparison, set to one short request under a 1 MiB KV
+    // budget on both sides (the fake GPU runs nothing: the warm-up fails).
+    static CompareView* openSmallComparison(MainWindow& window) {
+        CompareView* view = window.openCompareView();
+        runtime::Workload w;
+        w.requests = 1;
+        w.promptLength = 8;
+        w.genLength = 2;
+        w.concurrency = 1;
+        view->setWorkload(w);
+        for (int side = 0; side < 2; ++side) view->setConfigText(side, QStringLiteral("optimized:kv-budget-mib=1"));
+        return view;
+    }
 #endif
 
     // The window's Run on item whose text starts with `prefix`; null when none does.
@@ -616,14 +630,7 @@ private Q_SLOTS:
         QVERIFY(window);
         QVERIFY(!window->model().gpuWeights.expired());
 
-        CompareView* view = window->openCompareView();
-        runtime::Workload w;
-        w.requests = 1;
-        w.promptLength = 8;
-        w.genLength = 2;
-        w.concurrency = 1;
-        view->setWorkload(w);
-        for (int side = 0; side < 2; ++side) view->setConfigText(side, QStringLiteral("optimized:kv-budget-mib=1"));
+        CompareView* view = openSmallComparison(*window);
         QSignalSpy runningOn(view, &CompareView::runningOn);
         QSignalSpy failed(view, &CompareView::failed);
         view->run();
@@ -657,14 +664,7 @@ private Q_SLOTS:
         qputenv("PAGODA_FAKE_DEVICE_MIB", "600");  // room for B's own upload beside the chats'
         auto window = windowOnTheFakeGpu();
         QVERIFY(window);
-        CompareView* view = window->openCompareView();
-        runtime::Workload w;
-        w.requests = 1;
-        w.promptLength = 8;
-        w.genLength = 2;
-        w.concurrency = 1;
-        view->setWorkload(w);
-        for (int side = 0; side < 2; ++side) view->setConfigText(side, QStringLiteral("optimized:kv-budget-mib=1"));
+        CompareView* view = openSmallComparison(*window);
         view->setGpuLayers(1, 1);
         QSignalSpy runningOn(view, &CompareView::runningOn);
         QSignalSpy failed(view, &CompareView::failed);
