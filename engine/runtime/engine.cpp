@@ -183,9 +183,11 @@ void Engine::updateContextLimit() {
 }
 
 std::string Engine::contextLimitWhy() const {
-    const int context = m_model.config().contextLength;
-    if (!m_cache || m_contextLimit >= context) return {};
-    return fmt::format(" (the model's is {}; the KV cache, {}, holds no more)", context, m_kvBudget);
+    const int model = m_model.config().contextLength;
+    if (!m_cache || m_contextLimit >= model) return {};
+    const int set = m_cache->blocks().config().maxContext;
+    if (m_contextLimit >= set) return fmt::format(" (the context set; the model's is {})", model);
+    return fmt::format(" (the model's is {}; the KV cache, {}, holds no more)", model, m_kvBudget);
 }
 
 Result<void> Engine::applyConfig(const OptimizationConfig& config) {
@@ -197,7 +199,7 @@ Result<void> Engine::applyConfig(const OptimizationConfig& config) {
         }
     }
     const TransformerOptions options{config.attention, !config.groupedKv, slidingWindowFor(config, model),
-                                     config.decodeGraphs};
+                                     config.decodeGraphs, contextFor(config, model)};
     m_ops.setInt8Decode(config.int8Decode);
     m_ops.setDependentLaunch(config.dependentLaunch);
     if (!m_transformer || m_transformer->maxTokens() != config.maxBatchTokens) {
@@ -214,7 +216,7 @@ Result<void> Engine::applyConfig(const OptimizationConfig& config) {
 int Engine::computeContextLimit() const {
     if (!m_cache) return 0;
     const BlockManager& blocks = m_cache->blocks();
-    const int context = m_model.config().contextLength;
+    const int context = blocks.config().maxContext;  // the context in effect (contextFor)
     if (blocks.config().allocation == KvAllocation::Contiguous) return context;
     // A sequence alone in the pool must be admissible: its blocks plus the
     // watermark that admission leaves free.

@@ -67,6 +67,8 @@ Result<void> applyKey(OptimizationConfig& c, std::string_view key, std::string_v
         c.kvType = i == 0 ? DType::F16 : DType::F32;
     } else if (key == "kv-budget-mib" && value == "auto") {
         c.kvBudgetBytes = kAutoKvBudget;
+    } else if (key == "context" && value == "model") {
+        c.contextLength = kModelContext;
     } else {
         PAGODA_ASSIGN_OR_RETURN(const int64_t n, parseInteger(key, value));
         if (n < -1 || n > (int64_t(1) << 30)) return fail("config key '{}': {} out of range", key, n);
@@ -81,6 +83,9 @@ Result<void> applyKey(OptimizationConfig& c, std::string_view key, std::string_v
             c.kvBudgetBytes = uint64_t(n) << 20;
         } else if (key == "window") {
             c.slidingWindow = int(n);
+        } else if (key == "context") {
+            if (n < 1) return fail("config key 'context': {} tokens (a count of at least 1, or 'model')", n);
+            c.contextLength = int(n);
         } else {
             return fail("unknown config key '{}'", key);
         }
@@ -119,11 +124,17 @@ bool needsCacheRebuild(const OptimizationConfig& from, const OptimizationConfig&
     return from.kvAllocation != to.kvAllocation || from.prefixCaching != to.prefixCaching ||
            from.eviction != to.eviction || from.blockSize != to.blockSize || from.kvBudgetBytes != to.kvBudgetBytes ||
            from.slidingWindow != to.slidingWindow || from.kvType != to.kvType ||
+           from.contextLength != to.contextLength ||
            (to.kvBudgetBytes == kAutoKvBudget && to.maxBatchTokens > from.maxBatchTokens);
 }
 
 int slidingWindowFor(const OptimizationConfig& config, const ModelConfig& model) {
     return config.slidingWindow >= 0 ? config.slidingWindow : model.slidingWindow;
+}
+
+int contextFor(const OptimizationConfig& config, const ModelConfig& model) {
+    return config.contextLength != kModelContext ? std::min(config.contextLength, model.contextLength)
+                                                 : model.contextLength;
 }
 
 namespace {
@@ -143,14 +154,14 @@ KvLayout kvDims(const OptimizationConfig& config, const ModelConfig& model) {
 KvBudgetChoice kvBudgetFor(const OptimizationConfig& config, const ModelConfig& model, uint64_t availableBytes) {
     if (config.kvBudgetBytes != kAutoKvBudget) return {config.kvBudgetBytes, false, false};
     const AutoKvBudget budget = autoKvBudget(kvDims(config, model).bytesPerBlock(), config.blockSize,
-                                             model.contextLength, availableBytes);
+                                             contextFor(config, model), availableBytes);
     return {budget.bytes, true, budget.limitedByMemory, availableBytes};
 }
 
 std::string describeKvBudget(const KvBudgetChoice& budget, const OptimizationConfig& config,
                              const ModelConfig& model) {
     if (!budget.automatic) return "set: " + formatBytes(budget.bytes);
-    const std::string contexts = fmt::format("{} contexts of {} tokens", kAutoKvContexts, model.contextLength);
+    const std::string contexts = fmt::format("{} contexts of {} tokens", kAutoKvContexts, contextFor(config, model));
     if (!budget.limitedByMemory) return fmt::format("auto: {}, {}", contexts, formatBytes(budget.bytes));
     const uint64_t wanted = kvBudgetFor(config, model, std::numeric_limits<uint64_t>::max()).bytes;
     return fmt::format("auto: {}, what memory allows ({} available; {} need {})", formatBytes(budget.bytes),
@@ -164,7 +175,7 @@ Result<KvLayout> kvLayoutFor(const OptimizationConfig& config, const ModelConfig
 BlockManagerConfig blockManagerConfigFor(const OptimizationConfig& config, const ModelConfig& model) {
     BlockManagerConfig manager;
     manager.blockSize = config.blockSize;
-    manager.maxContext = model.contextLength;
+    manager.maxContext = contextFor(config, model);
     manager.allocation = config.kvAllocation;
     manager.prefixCaching = config.prefixCaching && config.kvAllocation == KvAllocation::Paged;
     manager.eviction = config.eviction;
@@ -179,6 +190,7 @@ Result<void> validateConfig(const OptimizationConfig& config, const ModelConfig&
                     config.maxBatchTokens, config.maxBatch);
     }
     if (config.slidingWindow < -1) return fail("sliding window {}: -1 (model's), 0 (off) or positive", config.slidingWindow);
+    if (config.contextLength < 0) return fail("context of {} tokens: 0 (the model's) or more", config.contextLength);
     if (config.prefixCaching && config.kvAllocation == KvAllocation::Contiguous) {
         return fail("prefix caching needs paged KV allocation, not contiguous");
     }
@@ -219,13 +231,14 @@ std::string formatOptimizationConfig(const OptimizationConfig& c) {
     return fmt::format(
         "optimized:batching={}:kv={}:attention={}:gqa={}:prefix={}:decode-graphs={}:int8-decode={}:"
         "dependent-launch={}:eviction={}:block-size={}:max-batch={}:max-batch-tokens={}:kv-budget-mib={}:window={}:"
-        "kv-type={}",
+        "kv-type={}:context={}",
         batchingModeName(c.batching), paged ? "paged" : "contiguous", flash ? "flash" : "naive",
         c.groupedKv ? "grouped" : "expanded", c.prefixCaching ? "on" : "off", c.decodeGraphs ? "on" : "off",
         c.int8Decode ? "on" : "off", c.dependentLaunch ? "on" : "off", evictionPolicyName(c.eviction), c.blockSize,
         c.maxBatch, c.maxBatchTokens,
         c.kvBudgetBytes == kAutoKvBudget ? std::string("auto") : std::to_string(c.kvBudgetBytes >> 20),
-        c.slidingWindow, c.kvType == DType::F32 ? "f32" : "f16");
+        c.slidingWindow, c.kvType == DType::F32 ? "f32" : "f16",
+        c.contextLength == kModelContext ? std::string("model") : std::to_string(c.contextLength));
 }
 
 }  // namespace pagoda::runtime

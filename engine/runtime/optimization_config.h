@@ -29,9 +29,11 @@ enum class BatchingMode {
 std::string_view batchingModeName(BatchingMode mode);  // "continuous", "static", "sequential"
 
 // OptimizationConfig::kvBudgetBytes: sized when the cache is made, for
-// kAutoKvContexts sequences at the model's full context or what the
-// backend's memory allows (kv_budget.h autoKvBudget, Ops::kvMemoryAvailable).
+// kAutoKvContexts sequences at the context in effect (contextFor) or what
+// the backend's memory allows (kv_budget.h autoKvBudget, Ops::kvMemoryAvailable).
 constexpr uint64_t kAutoKvBudget = 0;
+// OptimizationConfig::contextLength: the model's own (its GGUF's context_length).
+constexpr int kModelContext = 0;
 
 struct OptimizationConfig {
     BatchingMode batching = BatchingMode::Continuous;
@@ -56,6 +58,11 @@ struct OptimizationConfig {
     uint64_t kvBudgetBytes = kAutoKvBudget;  // K and V of every layer
     int slidingWindow = -1;               // < 0: the model's; 0: full attention; W: the last W positions
     DType kvType = DType::F16;            // F16 or F32
+    // The most tokens one sequence may hold: kModelContext, or a count,
+    // which the model's context caps (llama.cpp's --ctx-size, Ollama's
+    // num_ctx). Not an optimization: the app's presets keep it, as they
+    // keep the budget.
+    int contextLength = kModelContext;
 
     // Sequential batching, contiguous KV, naive attention, expanded KV, no
     // prefix cache, no decode graphs.
@@ -75,6 +82,8 @@ bool needsCacheRebuild(const OptimizationConfig& from, const OptimizationConfig&
 
 // The attention window in effect: the override, else the model's.
 int slidingWindowFor(const OptimizationConfig& config, const ModelConfig& model);
+// The context in effect: config.contextLength up to the model's, else the model's.
+int contextFor(const OptimizationConfig& config, const ModelConfig& model);
 // The budget of a KV cache for `config` in bytes: config.kvBudgetBytes, or
 // the automatic budget within availableBytes.
 struct KvBudgetChoice {
@@ -95,7 +104,8 @@ Result<KvLayout> kvLayoutFor(const OptimizationConfig& config, const ModelConfig
 BlockManagerConfig blockManagerConfigFor(const OptimizationConfig& config, const ModelConfig& model);
 
 // Errors name the offending field and value (block size, batch limits,
-// prefix caching with contiguous KV, a budget that holds no sequence). An
+// prefix caching with contiguous KV, a negative context, a budget that
+// holds no sequence). An
 // automatic budget is checked at its aim; the memory it gets is known only
 // when the cache is made.
 Result<void> validateConfig(const OptimizationConfig& config, const ModelConfig& model);
@@ -105,7 +115,8 @@ Result<void> validateConfig(const OptimizationConfig& config, const ModelConfig&
 // (flash|naive), gqa (grouped|expanded), prefix (on|off), decode-graphs
 // (on|off), int8-decode (on|off), dependent-launch (on|off), eviction
 // (lru|fifo), block-size, max-batch, max-batch-tokens, kv-budget-mib (N|auto),
-// window, kv-type (f16|f32). Example: "optimized:batching=static:prefix=off".
+// window, kv-type (f16|f32), context (N|model). Example:
+// "optimized:batching=static:prefix=off".
 Result<OptimizationConfig> parseOptimizationConfig(std::string_view spec);
 // The same syntax, every key spelled out (parses back to `config`; the
 // budget in whole MiB).

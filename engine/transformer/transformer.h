@@ -45,6 +45,7 @@ struct TransformerOptions {
     // as CUDA graphs; with flash attention and grouped KV only. The CPU runs
     // them the same either way.
     bool decodeGraphs = false;
+    int maxContext = 0;  // the longest context a sequence may reach; 0: the model's (sizes decode graphs' plans)
 };
 
 class Transformer {

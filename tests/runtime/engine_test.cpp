@@ -445,6 +445,49 @@ TEST_F(EngineTest, AutomaticBudgetHoldsFourContextsOrWhatMemoryAllows) {
     EXPECT_EQ(onlyFinish(id).reason, FinishReason::Length);
 }
 
+// A context set below the model's caps each sequence (prompts, and
+// generation under either overflow policy), sizes the automatic pool, and
+// changes nothing a shorter request generates; raising it again restores
+// the model's.
+TEST_F(EngineTest, AContextSetCapsEverySequence) {
+    const Request shortRequest = greedyRequest(randomTokens(20, m_rng), 8);
+    auto whole = makeEngine(automaticBudget());
+    const RequestId reference = submit(*whole, shortRequest);
+    whole->runUntilIdle();
+
+    OptimizationConfig config = automaticBudget();
+    config.contextLength = 48;
+    auto engine = makeEngine(config);
+    StatsSnapshot stats = engine->snapshot();
+    EXPECT_EQ(stats.contextLimit, 48);
+    EXPECT_EQ(stats.memory.kvPoolBytes, 4 * 48 * kTinyBytesPerToken);
+    EXPECT_EQ(stats.kv.budget, "auto: 4 contexts of 48 tokens, 96.00 KiB");
+    EXPECT_EQ(engine->submit(greedyRequest(randomTokens(49, m_rng), 4)).error().message,
+              "prompt of 49 tokens exceeds the context limit of 48 tokens (the context set; the model's is 256)");
+
+    const RequestId same = submit(*engine, shortRequest);
+    Request overflowing = greedyRequest(randomTokens(40, m_rng), 20);
+    const RequestId error = submit(*engine, overflowing);
+    overflowing.overflow = OverflowPolicy::KeepWindow;
+    const RequestId window = submit(*engine, overflowing);
+    engine->runUntilIdle();
+    EXPECT_EQ(m_events.tokens(same), m_events.tokens(reference));
+    const FinishEvent overflow = onlyFinish(error);
+    EXPECT_EQ(overflow.reason, FinishReason::ContextOverflow);
+    EXPECT_THAT(overflow.message, HasSubstr("context full: 48 tokens, the limit is 48"));
+    EXPECT_EQ(overflow.stats.generatedTokens, 9);  // the 9th cannot be fed
+    const FinishEvent kept = onlyFinish(window);
+    EXPECT_EQ(kept.reason, FinishReason::Length);
+    EXPECT_GE(kept.stats.contextShifts, 1);
+
+    config.contextLength = kModelContext;
+    ASSERT_TRUE(engine->reconfigure(config));
+    engine->runUntilIdle();
+    EXPECT_EQ(engine->snapshot().contextLimit, 256);
+    EXPECT_TRUE(engine->submit(greedyRequest(randomTokens(49, m_rng), 4)));
+    engine->runUntilIdle();
+}
+
 // A cache that memory limited takes what is freed later when refitted; one
 // that memory did not limit stays.
 TEST_F(EngineTest, RefitGrowsAnAutomaticCacheThatMemoryLimited) {

@@ -127,6 +127,41 @@ TEST(OptimizationConfig, AutomaticBudgetHoldsFourContextsOrWhatMemoryAllows) {
     EXPECT_EQ(describeKvBudget(set, c, model), "set: 3.00 MiB");
 }
 
+TEST(OptimizationConfig, AContextSetCapsEachSequenceAndSizesTheAutomaticBudget) {
+    TestModel m = tinyModel(256);
+    ModelConfig model = m.model->config();
+    model.contextLength = 1000;
+    OptimizationConfig c = OptimizationConfig::optimized();
+    EXPECT_EQ(c.contextLength, kModelContext);
+    EXPECT_EQ(OptimizationConfig::baseline().contextLength, kModelContext);
+    EXPECT_EQ(contextFor(c, model), 1000);
+    EXPECT_EQ(blockManagerConfigFor(c, model).maxContext, 1000);
+
+    c.contextLength = 200;
+    EXPECT_EQ(contextFor(c, model), 200);
+    EXPECT_EQ(blockManagerConfigFor(c, model).maxContext, 200);
+    const uint64_t perToken = 2ull * model.nLayers * model.nKvHeads * model.headDim * 2;  // K and V, f16
+    const KvBudgetChoice budget = kvBudgetFor(c, model, uint64_t(1) << 40);
+    EXPECT_EQ(budget.bytes, perToken * 200 * kAutoKvContexts);  // 800 tokens: 50 whole blocks
+    EXPECT_EQ(describeKvBudget(budget, c, model), "auto: 4 contexts of 200 tokens, " + formatBytes(budget.bytes));
+    EXPECT_TRUE(validateConfig(c, model));
+
+    c.contextLength = 5000;  // more than the model's: the model's
+    EXPECT_EQ(contextFor(c, model), 1000);
+    EXPECT_TRUE(validateConfig(c, model));
+    c.contextLength = -1;
+    EXPECT_THAT(validateConfig(c, model).error().message, HasSubstr("context of -1 tokens"));
+
+    auto parsed = parseOptimizationConfig("optimized:context=2048");
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    EXPECT_EQ(parsed->contextLength, 2048);
+    EXPECT_THAT(formatOptimizationConfig(*parsed), HasSubstr(":context=2048"));
+    EXPECT_EQ(*parseOptimizationConfig(formatOptimizationConfig(*parsed)), *parsed);
+    EXPECT_EQ(parseOptimizationConfig("optimized:context=2048:context=model")->contextLength, kModelContext);
+    EXPECT_THAT(formatOptimizationConfig(OptimizationConfig::optimized()), HasSubstr(":context=model"));
+    EXPECT_THAT(parseOptimizationConfig("optimized:context=0").error().message, HasSubstr("'context': 0 tokens"));
+}
+
 TEST(OptimizationConfig, OnlyLayoutChangesRebuildTheCache) {
     const OptimizationConfig a = OptimizationConfig::optimized();
     OptimizationConfig b = a;
@@ -142,7 +177,8 @@ TEST(OptimizationConfig, OnlyLayoutChangesRebuildTheCache) {
                         +[](OptimizationConfig& c) { c.kvAllocation = KvAllocation::Contiguous; },
                         +[](OptimizationConfig& c) { c.kvBudgetBytes = 64u << 20; },
                         +[](OptimizationConfig& c) { c.prefixCaching = false; },
-                        +[](OptimizationConfig& c) { c.slidingWindow = 64; }}) {
+                        +[](OptimizationConfig& c) { c.slidingWindow = 64; },
+                        +[](OptimizationConfig& c) { c.contextLength = 128; }}) {
         OptimizationConfig c = a;
         change(c);
         EXPECT_TRUE(needsCacheRebuild(a, c));

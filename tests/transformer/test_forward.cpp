@@ -278,8 +278,11 @@ public:
     Result<void> runDecodeStep(const ForwardBatch& batch, const DecodeStepShape& shape,
                                const std::function<void(int nRows)>& layers) override {
         calls.push_back("runDecodeStep");
+        shapes.push_back(shape);
         return m_cpu.runDecodeStep(batch, shape, layers);
     }
+
+    std::vector<DecodeStepShape> shapes;  // of each runDecodeStep
 
 private:
     CpuOps m_cpu{CpuOpsOptions{2, std::nullopt}};
@@ -321,6 +324,35 @@ TEST(ForwardOps, EachLayerUsesTheFusedEntryPoints) {
     }
     want.insert(want.end(), {"copy", "rmsNorm", "matmul"});  // the last token's row, its logits
     EXPECT_EQ(recording.calls, want);
+}
+
+// A decode step tells the backend the longest context a sequence may
+// reach (a device sizes its graphs' attention plans by it): the context
+// set (TransformerOptions::maxContext), else the model's.
+TEST(ForwardOps, ADecodeStepCarriesTheContextInEffect) {
+    std::mt19937_64 rng(3);
+    Built b = build(kShapes[1], DType::F32, 3);
+    ASSERT_TRUE(b.model);
+    const std::vector<int32_t> prompt = randomTokens(5, b.model->config().vocabSize, rng);
+    for (const int context : {0, 40}) {
+        SCOPED_TRACE(context);
+        TransformerOptions options;
+        options.decodeGraphs = true;
+        options.maxContext = context;
+        RecordingOps recording;
+        auto cache = makeCache(b.model->config(), 8, DType::F32);
+        ASSERT_TRUE(cache);
+        Transformer transformer(*b.model, recording, 8, options);
+        const SeqId seq = admit(*cache, prompt);
+        for (const size_t n : {prompt.size(), size_t(1)}) {
+            ForwardBatch batch;
+            addChunk(batch, *cache, seq, std::span(prompt).first(n), false);
+            ASSERT_TRUE(transformer.forward(batch, *cache));
+        }
+        ASSERT_EQ(recording.shapes.size(), 1u);  // the prompt ran eagerly
+        EXPECT_EQ(recording.shapes[0].maxContext, context > 0 ? context : b.model->config().contextLength);
+        EXPECT_EQ(recording.shapes[0].maxBatch, 8);
+    }
 }
 
 // TimedOps over the CPU: the same bits as the CPU alone, every call of a
