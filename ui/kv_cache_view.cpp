@@ -43,7 +43,8 @@ void KvCacheView::setStats(const runtime::StatsSnapshot& s) {
     const QLocale c = QLocale::c();
     const bool paged = s.kv.allocation == KvAllocation::Paged;
     m_summary->setText(tr("%1 KV · %2 blocks × %3 tokens (%4 KiB each) · used %5, cached %6, free %7 · "
-                          "%8 sequences · slot utilization %9% · prefix hits %10% · KV budget %11")
+                          "%8 sequences · slot utilization %9% · prefix hits %10% · KV budget %11 · context %12 "
+                          "tokens")
                            .arg(paged ? tr("Paged") : tr("Contiguous"))
                            .arg(b.blocksTotal)
                            .arg(s.kv.blockSize)
@@ -54,7 +55,8 @@ void KvCacheView::setStats(const runtime::StatsSnapshot& s) {
                            .arg(b.sequences)
                            .arg(c.toString(b.slotUtilization() * 100, 'f', 0))
                            .arg(c.toString(b.prefixHitRate() * 100, 'f', 0))
-                           .arg(QString::fromStdString(s.kv.budget)));
+                           .arg(QString::fromStdString(s.kv.budget))
+                           .arg(s.contextLimit));
     m_map->setBlocks(s.kv.blockMap);
 }
 

@@ -46,6 +46,7 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
       m_batchTokens(spin(1, 8192)),
       m_budget(spin(0, 1 << 20, tr(" MiB"))),
       m_kvType(new QComboBox),
+      m_context(spin(0, 1 << 24, tr(" tokens"))),
       m_status(new QLabel) {
     describe(m_paged, tr("Paged KV cache"),
              tr("Stores each sequence's keys and values in fixed-size blocks taken from a shared pool as it grows. "
@@ -108,6 +109,12 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
                 "cache."));
     describe(m_kvType, tr("KV precision"),
              tr("F16 halves KV memory at a tiny precision cost; F32 is exact. Rebuilds the cache."));
+    describe(m_context, tr("Context"),
+             tr("The most tokens one conversation holds: its prompt, history and reply. <b>model's</b> (0, the "
+                "default) is the model's own context; a smaller one makes each sequence's worst case smaller, so "
+                "the automatic KV budget and, on a GPU, the automatic GPU layers plan for it (a conversation that "
+                "reaches it keeps its recent window or stops, as at the model's). More than the model's is the "
+                "model's. Rebuilds the cache."));
 
     m_batching->addItem(tr("Continuous"), int(runtime::BatchingMode::Continuous));
     m_batching->addItem(tr("Static"), int(runtime::BatchingMode::Static));
@@ -119,6 +126,8 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
     m_kvType->addItem(QStringLiteral("F32"), int(DType::F32));
     m_window->setSpecialValueText(tr("model's"));
     m_budget->setSpecialValueText(tr("auto"));
+    m_context->setSpecialValueText(tr("model's"));
+    m_context->setSingleStep(1024);
 
     auto* baseline = new QPushButton(tr("&Baseline"));
     describe(baseline, tr("Baseline preset"),
@@ -158,6 +167,7 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
     row(tr("&Tokens per step:"), m_batchTokens);
     row(tr("KV b&udget:"), m_budget);
     row(tr("KV pre&cision:"), m_kvType);
+    row(tr("Conte&xt:"), m_context);
     form->addRow(m_status);
 
     for (QCheckBox* box : {m_paged, m_flash, m_grouped, m_prefix, m_graphs, m_int8, m_dependent}) {
@@ -166,18 +176,18 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
     for (QComboBox* box : {m_batching, m_eviction, m_blockSize, m_kvType}) {
         connect(box, &QComboBox::currentIndexChanged, this, &OptimizationPanel::changed);
     }
-    for (QSpinBox* box : {m_window, m_maxBatch, m_batchTokens, m_budget}) {
+    for (QSpinBox* box : {m_window, m_maxBatch, m_batchTokens, m_budget, m_context}) {
         connect(box, &QSpinBox::valueChanged, this, &OptimizationPanel::changed);
     }
     connect(baseline, &QPushButton::clicked, this, [this] {
         runtime::OptimizationConfig c = runtime::OptimizationConfig::baseline();
-        c.kvBudgetBytes = config().kvBudgetBytes;
+        keepSizes(c);
         setConfig(c);
         Q_EMIT configRequested(c);
     });
     connect(optimized, &QPushButton::clicked, this, [this] {
         runtime::OptimizationConfig c = runtime::OptimizationConfig::optimized();
-        c.kvBudgetBytes = config().kvBudgetBytes;
+        keepSizes(c);
         setConfig(c);
         Q_EMIT configRequested(c);
     });
@@ -201,6 +211,7 @@ runtime::OptimizationConfig OptimizationPanel::config() const {
     c.maxBatchTokens = std::max(m_batchTokens->value(), c.maxBatch);
     c.kvBudgetBytes = uint64_t(m_budget->value()) << 20;
     c.kvType = DType(m_kvType->currentData().toInt());
+    c.contextLength = m_context->value();
     return c;
 }
 
@@ -223,8 +234,15 @@ void OptimizationPanel::setConfig(const runtime::OptimizationConfig& c) {
     const bool automatic = c.kvBudgetBytes == runtime::kAutoKvBudget;
     m_budget->setValue(automatic ? 0 : int(std::max<uint64_t>(1, c.kvBudgetBytes >> 20)));
     m_kvType->setCurrentIndex(m_kvType->findData(int(c.kvType)));
+    m_context->setValue(c.contextLength);
     updateDependencies();
     m_updating = false;
+}
+
+void OptimizationPanel::keepSizes(runtime::OptimizationConfig& preset) const {
+    const runtime::OptimizationConfig now = config();
+    preset.kvBudgetBytes = now.kvBudgetBytes;
+    preset.contextLength = now.contextLength;
 }
 
 void OptimizationPanel::showApplied(const runtime::OptimizationConfig& c) {

@@ -34,6 +34,7 @@ public:
     QCheckBox* dependentLaunch() const { return m_dependent; }
     QComboBox* batching() const { return m_batching; }
     QSpinBox* kvBudget() const { return m_budget; }  // MiB; 0 shows "auto"
+    QSpinBox* context() const { return m_context; }  // tokens; 0 shows "model's"
     QLabel* status() const { return m_status; }      // applied, or not and why
 
 public Q_SLOTS:
@@ -48,6 +49,9 @@ Q_SIGNALS:
 private:
     void changed();
     void updateDependencies();
+    // The presets change optimizations only: the KV budget and the context
+    // stay as set.
+    void keepSizes(runtime::OptimizationConfig& preset) const;
 
     runtime::OptimizationConfig m_shown;  // what the controls were last set to
     QCheckBox* m_paged;
@@ -65,6 +69,7 @@ private:
     QSpinBox* m_batchTokens;
     QSpinBox* m_budget;
     QComboBox* m_kvType;
+    QSpinBox* m_context;
     QLabel* m_status;
     bool m_updating = false;
 };

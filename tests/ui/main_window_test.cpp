@@ -5,6 +5,7 @@
 #include <QAction>
 #include <QCheckBox>
 #include <QMenu>
+#include <QPushButton>
 #include <QScopeGuard>
 #include <QFile>
 #include <QLabel>
@@ -348,6 +349,43 @@ private Q_SLOTS:
             kTimeoutMs));
         QVERIFY(QTest::qWaitFor([&] { return window->profiler()->history().changes().size() >= 1; }, kTimeoutMs));
         QCOMPARE(window->profiler()->history().changes().back().label, QStringLiteral("KV auto"));
+    }
+
+    // The context box caps each conversation: the engine's limit, the
+    // automatic pool and the KV cache view follow it; the presets keep it,
+    // and it is saved.
+    void contextSetCapsEachConversation() {
+        const QString dir = dataDir(++m_windows);
+        auto window = makeWindow(dir);
+        QVERIFY(waitForModel(*window));
+        OptimizationPanel* panel = window->optimizationPanel();
+        QCOMPARE(panel->context()->text(), QStringLiteral("model's"));
+        QVERIFY(QTest::qWaitFor([&] { return window->kvCache()->summary().contains("context 1024 tokens"); },
+                                kTimeoutMs));
+        panel->kvBudget()->setValue(0);
+        panel->context()->setValue(256);
+        QVERIFY(QTest::qWaitFor([&] { return m_last.config.contextLength == 256; }, kTimeoutMs));
+        QCOMPARE(m_last.contextLimit, 256);
+        // tiny, f32: 512 bytes per token, 4 x 256 tokens
+        QCOMPARE(m_last.memory.kvPoolBytes, uint64_t(4 * 256) * 512);
+        QVERIFY(QTest::qWaitFor(
+            [&] {
+                const QString summary = window->kvCache()->summary();
+                return summary.contains("KV budget auto: 4 contexts of 256 tokens") &&
+                       summary.contains("context 256 tokens");
+            },
+            kTimeoutMs));
+        QPushButton* baseline = nullptr;
+        for (QPushButton* button : panel->findChildren<QPushButton*>()) {
+            if (button->text() == QStringLiteral("&Baseline")) baseline = button;
+        }
+        QVERIFY(baseline != nullptr);
+        baseline->click();
+        QVERIFY(QTest::qWaitFor([&] { return m_last.config.kvAllocation == KvAllocation::Contiguous; }, kTimeoutMs));
+        QCOMPARE(m_last.config.contextLength, 256);
+        QCOMPARE(m_last.contextLimit, 256);
+        const QString saved = QSettings(dir + "/settings.ini", QSettings::IniFormat).value("engine/optimization").toString();
+        QVERIFY2(saved.contains(":context=256"), qPrintable(saved));
     }
 
     // A config valid when asked whose cache cannot be made when the engine
