@@ -16,10 +16,10 @@ double secondsSince(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-Result<void> checkPrompt(std::span<const int32_t> prompt, const ModelConfig& config) {
+Result<void> checkPrompt(std::span<const int32_t> prompt, const ModelConfig& config, int context) {
     if (prompt.empty()) return fail("empty prompt");
-    if (int64_t(prompt.size()) > config.contextLength) {
-        return fail("prompt of {} tokens does not fit the context of {} tokens", prompt.size(), config.contextLength);
+    if (int64_t(prompt.size()) > context) {
+        return fail("prompt of {} tokens does not fit the context of {} tokens", prompt.size(), context);
     }
     for (int32_t id : prompt) {
         if (id < 0 || id >= config.vocabSize) return fail("token id {} outside [0, {})", id, config.vocabSize);
@@ -27,9 +27,9 @@ Result<void> checkPrompt(std::span<const int32_t> prompt, const ModelConfig& con
     return {};
 }
 
-BlockManagerConfig managerConfig(const ModelConfig& config, bool prefixCaching) {
+BlockManagerConfig managerConfig(const ModelConfig& config, int context, bool prefixCaching) {
     BlockManagerConfig manager;
-    manager.maxContext = config.contextLength;
+    manager.maxContext = context;
     manager.prefixCaching = prefixCaching;
     manager.slidingWindow = config.slidingWindow;
     manager.watermark = 0;
@@ -53,10 +53,15 @@ std::string_view finishReasonName(FinishReason reason) {
 Generator::Generator(const Model& model, Ops& ops, const GeneratorOptions& options)
     : m_model(model), m_ops(ops), m_options(options), m_transformer(model, ops, options.maxBatchTokens) {}
 
+int Generator::context() const {
+    const int model = m_model.config().contextLength;
+    return m_options.contextLength > 0 ? std::min(m_options.contextLength, model) : model;
+}
+
 Result<void> Generator::prepareCache() {
     if (m_cache) return {};
     const ModelConfig& config = m_model.config();
-    KvLayout layout = kvLayoutForTokens(config, config.contextLength, m_options.blockSize, m_options.kvType);
+    KvLayout layout = kvLayoutForTokens(config, context(), m_options.blockSize, m_options.kvType);
     PAGODA_ASSIGN_OR_RETURN(const uint64_t available,
                             kvMemoryBesideActivations(m_ops, &m_transformer, config, m_transformer.maxTokens()));
     const uint64_t perBlock = layout.bytesPerBlock();
@@ -65,13 +70,14 @@ Result<void> Generator::prepareCache() {
                     formatBytes(available), layout.blockSize, formatBytes(perBlock));
     }
     layout.numBlocks = int(std::min<uint64_t>(uint64_t(layout.numBlocks), available / perBlock));
-    PAGODA_ASSIGN_OR_RETURN(m_cache, KvCache::create(layout, managerConfig(config, m_options.prefixCaching), &m_ops));
-    m_cacheTokens = std::min(config.contextLength, layout.numBlocks * layout.blockSize);
+    PAGODA_ASSIGN_OR_RETURN(m_cache,
+                            KvCache::create(layout, managerConfig(config, context(), m_options.prefixCaching), &m_ops));
+    m_cacheTokens = std::min(context(), layout.numBlocks * layout.blockSize);
     return {};
 }
 
 Result<GenerateStats> Generator::generate(const GenerateRequest& request, const std::function<void(int32_t)>& onToken) {
-    PAGODA_RETURN_IF_ERROR(checkPrompt(request.prompt, m_model.config()));
+    PAGODA_RETURN_IF_ERROR(checkPrompt(request.prompt, m_model.config(), context()));
     PAGODA_RETURN_IF_ERROR(prepareCache());
     const int promptLength = int(request.prompt.size());
     if (promptLength > m_cacheTokens) {
@@ -147,13 +153,13 @@ Result<GenerateStats> Generator::generate(const GenerateRequest& request, const 
 }
 
 Result<std::vector<float>> Generator::promptLogits(std::span<const int32_t> prompt) {
-    PAGODA_RETURN_IF_ERROR(checkPrompt(prompt, m_model.config()));
+    PAGODA_RETURN_IF_ERROR(checkPrompt(prompt, m_model.config(), context()));
     const int n = int(prompt.size());
     // Every position's logits are wanted, so nothing may come from the prefix
     // cache. The generation cache goes first: a device backend holds one pool.
     m_cache.reset();
     const KvLayout layout = kvLayoutForTokens(m_model.config(), n, m_options.blockSize, m_options.kvType);
-    PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(layout, managerConfig(m_model.config(), false), &m_ops));
+    PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(layout, managerConfig(m_model.config(), context(), false), &m_ops));
     PAGODA_ASSIGN_OR_RETURN(const Admission admission, cache->blocks().admit(prompt));
     std::vector<float> all;
     all.reserve(size_t(n) * m_model.config().vocabSize);

@@ -24,6 +24,7 @@ struct GeneratorOptions {
     int blockSize = 16;
     DType kvType = DType::F16;
     bool prefixCaching = true;  // a later prompt reuses the KV of a cached common prefix
+    int contextLength = 0;      // the most tokens a sequence holds: 0, the model's; else up to it
 };
 
 struct GenerateRequest {
@@ -66,8 +67,12 @@ public:
     // Logits of every prompt position, [prompt.size()][vocab], no sampling.
     Result<std::vector<float>> promptLogits(std::span<const int32_t> prompt);
 
+    // The context in effect: GeneratorOptions::contextLength up to the
+    // model's, else the model's.
+    int context() const;
+
 private:
-    // A cache for the model's whole context, or what memory allows beside
+    // A cache for the whole context, or what memory allows beside
     // the activations when that is less (Ops::kvMemoryAvailable), made on
     // first use and kept across calls so that later prompts reuse cached
     // prefixes.

@@ -77,6 +77,33 @@ TEST_F(GeneratorTest, StopsAtMaxTokensAndAtTheContext) {
     EXPECT_EQ(produced, 5);  // positions 60..63 fed back, plus the token sampled from position 63
 }
 
+// A context set below the model's limits prompts and generation as the
+// model's does; one above it is the model's.
+TEST_F(GeneratorTest, AContextSetLimitsEachRequest) {
+    SamplingParams greedy;
+    greedy.temperature = 0;
+    GeneratorOptions options;
+    options.contextLength = 24;
+    Generator generator(*m_model, m_ops, options);
+    EXPECT_EQ(generator.context(), 24);
+    std::vector<int32_t> tooLong(25, 7);
+    auto refused = generator.generate({tooLong, 4, greedy, false}, [](int32_t) {});
+    ASSERT_FALSE(refused);
+    EXPECT_THAT(refused.error().message, HasSubstr("prompt of 25 tokens does not fit the context of 24"));
+    EXPECT_THAT(generator.promptLogits(tooLong).error().message, HasSubstr("does not fit the context of 24"));
+    std::vector<int32_t> prompt(20, 7);
+    std::vector<int32_t> out;
+    auto stats = generator.generate({prompt, 100, greedy, false}, [&](int32_t id) { out.push_back(id); });
+    ASSERT_TRUE(stats) << stats.error().message;
+    EXPECT_EQ(stats->finish, FinishReason::ContextFull);
+    ASSERT_EQ(out.size(), 5u);  // positions 20..23 fed back, plus the token sampled from position 23
+    const std::vector<int32_t> whole = run(prompt, greedy, 5);
+    EXPECT_EQ(out, whole);  // the same tokens as under the model's context
+
+    options.contextLength = 100;
+    EXPECT_EQ(Generator(*m_model, m_ops, options).context(), 64);
+}
+
 // Memory for two blocks beside the activations: the cache holds 32 of the
 // model's 64 tokens, a longer prompt is an error that says why, and
 // generation stops when the cache is full.
