@@ -50,6 +50,7 @@ BackendOptions AppSettings::backend() const {
     options.cudaDevice = m_settings->value("engine/cudaDevice", kFirstUsableCudaDevice).toInt();
     if (options.cudaDevice < 0) options.cudaDevice = kFirstUsableCudaDevice;
     options.gpuLayers = std::max(kGpuLayersThatFit, m_settings->value("engine/gpuLayers", kGpuLayersThatFit).toInt());
+    options.room = runtime::gpuRoomFor(optimization());
     return options;
 }
 

@@ -35,6 +35,8 @@ public:
     // Where models run (the Run on menu): the CPU, or a CUDA device when it
     // is usable (else the CPU, the status bar saying why). "cuda", which
     // would refuse the CPU, reads as "auto": the app always falls back.
+    // The automatic GPU layers leave room for the saved optimization
+    // config's context (runtime::gpuRoomFor).
     BackendOptions backend() const;
     void setBackend(const BackendOptions& backend);
 

@@ -35,7 +35,9 @@ void CompareWorker::run(const CompareRequest& request) {
     std::array<SelectedBackend, 2> backends;
     for (size_t side = 0; side < (shared ? 1 : 2); ++side) {
         const std::string_view name = side == 0 ? "backend of A" : "backend of B";
-        auto backend = selectBackend(request.backends[side]);
+        BackendOptions options = request.backends[side];
+        options.room = runtime::gpuRoomFor(request.configs[side]);  // automatic GPU layers plan for this side
+        auto backend = selectBackend(options);
         if (!backend) return failWith(backend.error(), name);
         if (auto prepared = prepareModel(*backend, model, {}, gpuWeights); !prepared) {
             return failWith(prepared.error(), name);

@@ -187,11 +187,16 @@ Result<void> runCompareBench(Args& args) {
     // the one it runs on (the toggle rows run on the first config's).
     std::vector<BenchBackend> backends;
     std::vector<size_t> configBackend;
+    std::vector<OptimizationConfig> parsed;
     for (size_t i = 0; i < configNames.size(); ++i) {
+        PAGODA_ASSIGN_OR_RETURN(const OptimizationConfig c, runtime::parseOptimizationConfig(configNames[i]));
+        parsed.push_back(withBudget(c));
         BackendOptions options = backendOptions;
         if (!backendItems.empty()) {
             PAGODA_ASSIGN_OR_RETURN(options, parseBackendItem(backendItems[i], backendOptions));
         }
+        // Automatic GPU layers leave room for the first config on the backend.
+        options.room = runtime::gpuRoomFor(parsed.back());
         const auto same = std::ranges::find_if(
             backends, [&](const BenchBackend& b) { return sameBackendChoice(b.options, options); });
         configBackend.push_back(size_t(same - backends.begin()));
@@ -199,9 +204,8 @@ Result<void> runCompareBench(Args& args) {
     }
     std::vector<Row> configs;
     for (size_t i = 0; i < configNames.size(); ++i) {
-        PAGODA_ASSIGN_OR_RETURN(const OptimizationConfig c, runtime::parseOptimizationConfig(configNames[i]));
         const std::string name = backends.size() > 1 ? configNames[i] + " @" + backendItems[i] : configNames[i];
-        configs.push_back({name, withBudget(c), configBackend[i]});
+        configs.push_back({name, parsed[i], configBackend[i]});
     }
 
     PAGODA_ASSIGN_OR_RETURN(auto model, Model::load(modelPath));

@@ -33,17 +33,19 @@ constexpr const char* kUsage = R"(usage:
   pagoda-cli make-model --preset NAME | --dim D --layers L --heads H --kv-heads K --ffn F --vocab V
                         [--context N] [--dtype f32|f16|bf16|q8_0|q4_0] [--seed N] --out PATH
   pagoda-cli generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]
-                      [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [backend options]
-  pagoda-cli chat [--model PATH] [--system TEXT] [--max-tokens N] [sampling and backend options]
+                      [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--context N] [backend options]
+  pagoda-cli chat [--model PATH] [--system TEXT] [--max-tokens N] [--context N] [sampling and backend options]
   pagoda-cli tokenize --model PATH [--no-bos] (--text TEXT | --file F)
   pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE [backend options]
   pagoda-cli import-llama2c --checkpoint X.bin --tokenizer T.bin --out Y.gguf
-  pagoda-cli devices [--model PATH] [backend options]
+  pagoda-cli devices [--model PATH] [--context N] [backend options]
 backend options: [--backend auto|cpu|cuda] (auto: the GPU when the CUDA module, driver and a
 device are present, else the CPU) [--device N] (which CUDA device; `devices` lists them;
 default: the first usable one) [--gpu-layers auto|N] (the model's last N layers on the GPU, the rest
-on the CPU; auto: all when they fit with 2 GiB to spare, else as many as do) [--threads N] (CPU threads;
-default all)
+on the CPU; auto: all when they fit with room for the context's KV cache, else as many as do) [--threads N]
+(CPU threads; default all)
+--context N: the most tokens a conversation holds (default: the model's context; the automatic GPU
+layers then leave room for up to 4096 of it)
 presets: tiny, small, 1b, 7b, 8b-gqa, 7b-mqa. Without --model, generate uses the default
 synthetic model (created on first use under ~/.cache/pagoda/models).
 )";
@@ -148,6 +150,21 @@ Result<void> runMakeModel(Args& args) {
     return writeSyntheticModel(spec, out, printProgress);
 }
 
+// --context N: the most tokens a sequence holds (0, the default: the
+// model's), which the automatic GPU layers leave room for.
+Result<BackendOptions> backendAndContextOptions(Args& args) {
+    PAGODA_ASSIGN_OR_RETURN(BackendOptions options, parseBackendOptions(args));
+    PAGODA_ASSIGN_OR_RETURN(const int64_t context, args.integer("context", 0, 1, 1 << 24));
+    options.room.contextTokens = int(context);
+    return options;
+}
+
+GeneratorOptions generatorOptions(const BackendOptions& options) {
+    GeneratorOptions generator;
+    generator.contextLength = options.room.contextTokens;
+    return generator;
+}
+
 Result<SamplingParams> samplingOptions(Args& args) {
     SamplingParams p;
     PAGODA_ASSIGN_OR_RETURN(p.temperature, args.number("temperature", p.temperature, 0, 100));
@@ -180,14 +197,14 @@ Result<void> runGenerate(Args& args) {
     const std::string prompt = args.value("prompt").value_or("Once upon a time");
     PAGODA_ASSIGN_OR_RETURN(int maxTokens, args.integer("max-tokens", 128, 1, 1 << 24));
     PAGODA_ASSIGN_OR_RETURN(SamplingParams sampling, samplingOptions(args));
-    PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, parseBackendOptions(args));
+    PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, backendAndContextOptions(args));
     PAGODA_ASSIGN_OR_RETURN(auto model, loadModelOption(args));
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     PAGODA_ASSIGN_OR_RETURN(const Tokenizer* tokenizer, requireTokenizer(*model));
 
     const std::vector<int32_t> tokens = tokenizer->encode(prompt, tokenizer->vocab().addBos);
     PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model, false));
-    Generator generator(*model, *backend.ops);
+    Generator generator(*model, *backend.ops, generatorOptions(backendChoice));
     TokenStreamDecoder decoder(*tokenizer);
     for (int32_t id : tokens) decoder.push(id);  // prime it so the first piece's space is handled in context
     fmt::print("{}", prompt);
@@ -212,7 +229,7 @@ Result<void> runGenerate(Args& args) {
 Result<void> runChat(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(int maxTokens, args.integer("max-tokens", 512, 1, 1 << 24));
     PAGODA_ASSIGN_OR_RETURN(SamplingParams sampling, samplingOptions(args));
-    PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, parseBackendOptions(args));
+    PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, backendAndContextOptions(args));
     const std::optional<std::string> system = args.value("system");
     PAGODA_ASSIGN_OR_RETURN(auto model, loadModelOption(args));
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
@@ -222,7 +239,7 @@ Result<void> runChat(Args& args) {
                chat.isFallback() ? " (" + chat.note() + ")" : "");
 
     PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model, true));
-    Generator generator(*model, *backend.ops);
+    Generator generator(*model, *backend.ops, generatorOptions(backendChoice));
     std::vector<ChatMessage> messages;
     if (system) messages.push_back({ChatRole::System, *system});
     for (std::string line; fmt::print(stderr, "> "), std::getline(std::cin, line) && !line.empty();) {
@@ -312,7 +329,7 @@ Result<void> runImport(Args& args) {
 // or why there is none, with --model how many of its layers fit each usable
 // one now (--gpu-layers auto), the CPU, and what the backend options choose.
 Result<void> runDevices(Args& args) {
-    PAGODA_ASSIGN_OR_RETURN(const BackendOptions options, parseBackendOptions(args));
+    PAGODA_ASSIGN_OR_RETURN(const BackendOptions options, backendAndContextOptions(args));
     const std::optional<std::string> modelPath = args.value("model");
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     std::unique_ptr<Model> model;
@@ -328,16 +345,20 @@ Result<void> runDevices(Args& args) {
         const PagodaCudaProbe now = probeCuda(options.cudaModulePaths, device.deviceIndex).device;
         if (now.freeKnown) {
             const int nLayers = model->config().nLayers;
-            const int fit = gpuLayersThatFit(*model, now.freeBytes);
+            const int fit = gpuLayersThatFit(*model, now.freeBytes, options.room);
             const uint64_t all = CudaOps::weightBytes(*model);
+            const std::string room = fmt::format("room for a context of {} tokens", roomContextTokens(*model, options.room));
+            const std::string need = formatBytes(deviceBytesNeeded(*model, nLayers, options.room));
             if (fit == nLayers) {
-                fmt::print("  the model: all {} layers ({}) fit with 2 GiB to spare\n", nLayers, formatBytes(all));
+                fmt::print("  the model: all {} layers ({}) fit with {} ({} in all)\n", nLayers, formatBytes(all), room,
+                           need);
             } else if (fit > 0) {
-                fmt::print("  the model: {} of {} layers fit with 2 GiB to spare (all need {}); the cpu would run "
-                           "the other {}\n", fit, nLayers, formatBytes(all), nLayers - fit);
+                fmt::print("  the model: {} of {} layers fit with {} (all need {}); the cpu would run the other {}\n",
+                           fit, nLayers, room, need, nLayers - fit);
             } else {
-                fmt::print("  the model: no layer fits with 2 GiB to spare (all {} need {}); it would load there only "
-                           "if all fit beside 256 MiB, else run on the cpu\n", nLayers, formatBytes(all));
+                fmt::print("  the model: no layer fits with {} (all {} need {}); it would load there only if the {} of "
+                           "weights fit beside 256 MiB, else run on the cpu\n",
+                           room, nLayers, need, formatBytes(all));
             }
         }
     }

@@ -7,7 +7,9 @@
 
 #include "engine/backend/cuda_ops.h"
 #include "engine/backend/layer_split_ops.h"
+#include "engine/kv/kv_cache.h"
 #include "engine/model/model.h"
+#include "engine/transformer/transformer.h"
 #include "kernels/format_bytes.h"
 
 namespace pagoda {
@@ -130,12 +132,14 @@ Result<void> prepareModel(SelectedBackend& backend, const Model& model,
     if (asked == kGpuLayersThatFit) {
         // Every layer when they fit with room beside, else as many as do;
         // when not even one does, every layer if the upload takes them.
+        const GpuRoom& room = backend.options.room;
         const uint64_t free = backend.cuda->memory().deviceFree;
-        const uint64_t all = CudaOps::weightBytes(model);
-        const int fit = gpuLayersThatFit(model, free);
+        const int fit = gpuLayersThatFit(model, free, room);
         if (fit > 0 && fit < nLayers && backend.cuda->uploadModel(model, progress, nLayers - fit)) {
             return splitByLayer(backend, model, nLayers - fit,
-                                fmt::format("all {} need {}, {} free", nLayers, formatBytes(all), formatBytes(free)));
+                                fmt::format("all {} with a context of {} tokens need {}, {} free", nLayers,
+                                            roomContextTokens(model, room),
+                                            formatBytes(deviceBytesNeeded(model, nLayers, room)), formatBytes(free)));
         }
     }
     const int firstAsked = asked == kGpuLayersThatFit ? 0 : std::max(0, nLayers - asked);
@@ -146,10 +150,22 @@ Result<void> prepareModel(SelectedBackend& backend, const Model& model,
     return {};
 }
 
-int gpuLayersThatFit(const Model& model, uint64_t freeBytes) {
-    const int nLayers = model.config().nLayers;
-    for (int gpuLayers = nLayers; gpuLayers > 0; --gpuLayers) {
-        if (weightsFitBeside(CudaOps::weightBytes(model, nLayers - gpuLayers), freeBytes)) return gpuLayers;
+int roomContextTokens(const Model& model, const GpuRoom& room) {
+    const int context = model.config().contextLength;
+    return room.contextTokens > 0 ? std::min(room.contextTokens, context) : std::min(context, kRoomContextTokens);
+}
+
+uint64_t deviceBytesNeeded(const Model& model, int gpuLayers, const GpuRoom& room) {
+    const ModelConfig& c = model.config();
+    const KvLayout oneContext = kvLayoutForTokens(c, roomContextTokens(model, room), 16, room.kvType);
+    const uint64_t kv = oneContext.bytes() / uint64_t(c.nLayers) * uint64_t(gpuLayers);
+    const uint64_t activations = Transformer::activationBytes(c, std::max(room.maxBatchTokens, 1));
+    return CudaOps::weightBytes(model, c.nLayers - gpuLayers) + CudaOps::deviceBytesFor(kv + activations);
+}
+
+int gpuLayersThatFit(const Model& model, uint64_t freeBytes, const GpuRoom& room) {
+    for (int gpuLayers = model.config().nLayers; gpuLayers > 0; --gpuLayers) {
+        if (deviceBytesNeeded(model, gpuLayers, room) <= freeBytes) return gpuLayers;
     }
     return 0;
 }

@@ -13,6 +13,7 @@
 #include "engine/backend/cpu_ops.h"
 #include "engine/backend/cuda_loader.h"
 #include "engine/core/result.h"
+#include "kernels/dtype.h"
 
 namespace pagoda {
 
@@ -31,9 +32,25 @@ Result<BackendChoice> parseBackendChoice(std::string_view name);
 
 constexpr int kFirstUsableCudaDevice = -1;
 // BackendOptions::gpuLayers: every layer when the model's weights fit the
-// GPU with kRoomBesideWeightsBytes to spare, else as many as fit so, the
-// rest on the CPU (when not even one does: every layer if they fit at all).
+// GPU with room beside them (GpuRoom), else as many as fit so, the rest on
+// the CPU (when not even one does: every layer if they fit at all).
 constexpr int kGpuLayersThatFit = -1;
+
+// The context GpuRoom plans for when none is set and the model's is
+// longer: Ollama's default context on GPUs of less than 24 GiB
+// (docs.ollama.com, "Context length").
+constexpr int kRoomContextTokens = 4096;
+
+// What the automatic GPU layers keep room for on the device beside the
+// weights of the layers they take: the K and V of one sequence at the
+// context on those layers, and the activations of a step, within what the
+// automatic KV budget takes there (CudaOps::kvMemoryBeside). An automatic
+// pool then holds at least one whole context.
+struct GpuRoom {
+    int contextTokens = 0;  // the context set; 0: the model's, up to kRoomContextTokens
+    DType kvType = DType::F16;
+    int maxBatchTokens = 256;  // tokens per step (the activations)
+};
 
 // "auto" (kGpuLayersThatFit) or a count >= 0.
 Result<int> parseGpuLayers(std::string_view text);
@@ -50,11 +67,13 @@ struct BackendOptions {
     // kGpuLayersThatFit, or a count (every layer from the model's count on;
     // 0: none, the CPU runs the model).
     int gpuLayers = kGpuLayersThatFit;
+    GpuRoom room;  // what the automatic GPU layers leave room for
 };
 
 // Whether two options choose the same backend: the same choice, and for a
-// GPU the same device and GPU layers (the CPU's threads and where the
-// module is looked for are not compared).
+// GPU the same device and GPU layers (the CPU's threads, where the module
+// is looked for and the room, which counts only when a model loads, are
+// not compared).
 bool sameBackendChoice(const BackendOptions& a, const BackendOptions& b);
 
 struct SelectedBackend {
@@ -92,16 +111,26 @@ Result<void> prepareModel(SelectedBackend& backend, const Model& model,
                           const std::function<void(uint64_t done, uint64_t total)>& progress = {},
                           const std::shared_ptr<const SharedCudaWeights>& shared = {});
 
+// The context `room` plans for with this model: the one set, else the
+// model's up to kRoomContextTokens; never more than the model's.
+int roomContextTokens(const Model& model, const GpuRoom& room);
+// The device memory the last gpuLayers layers of the model need to run
+// with `room`: their weights (with the output), and what the automatic KV
+// budget must find beside them for one context's K and V on those layers
+// and the activations (CudaOps::deviceBytesFor).
+uint64_t deviceBytesNeeded(const Model& model, int gpuLayers, const GpuRoom& room);
+
 // How many of the model's layers (the last ones, with the output) the
 // automatic GPU layers (kGpuLayersThatFit) take on a device with freeBytes
-// free: every layer when the weights fit with kRoomBesideWeightsBytes to
-// spare, else as many as fit so; 0 when not even one does (prepareModel
-// then tries every layer with the upload's own headroom, then the CPU).
-int gpuLayersThatFit(const Model& model, uint64_t freeBytes);
+// free: every layer when deviceBytesNeeded fits, else as many as fit so; 0
+// when not even one does (prepareModel then tries every layer with the
+// upload's own headroom, then the CPU).
+int gpuLayersThatFit(const Model& model, uint64_t freeBytes, const GpuRoom& room = {});
 
-// What a model needs on a device beside its weights to load and run there
-// comfortably: the upload's headroom (256 MiB), activations and workspace
-// (1 GiB, Ops::kvMemoryAvailable) and the start of a KV pool.
+// What the app assumes a model needs on a device beside its weights when
+// it has only the file's size to go on (before the model is read): the
+// upload's headroom (256 MiB), activations and workspace (1 GiB,
+// Ops::kvMemoryAvailable) and the start of a KV pool.
 constexpr uint64_t kRoomBesideWeightsBytes = 2ull << 30;
 // Whether a model of `weightBytes` loads beside what the device holds now
 // (freeBytes free): weightBytes + kRoomBesideWeightsBytes <= freeBytes.

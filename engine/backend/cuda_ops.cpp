@@ -116,9 +116,16 @@ Result<uint64_t> CudaOps::kvMemoryAvailable() {
     const cuda::MemoryAccounting m = m_backend->memory();
     // The device's free memory, what our pool holds unused, and the current
     // KV pool, which createKvPool frees before it allocates the next.
-    const uint64_t free = m.deviceFree + m.cached + m.inUseBy(cuda::MemoryUse::KvCache);
-    const uint64_t share = free / 10 * 9;
+    return kvMemoryBeside(m.deviceFree + m.cached + m.inUseBy(cuda::MemoryUse::KvCache));
+}
+
+uint64_t CudaOps::kvMemoryBeside(uint64_t freeBytes) {
+    const uint64_t share = freeBytes / 10 * 9;
     return share > kKvWorkspaceHeadroom ? share - kKvWorkspaceHeadroom : 0;
+}
+
+uint64_t CudaOps::deviceBytesFor(uint64_t kvBytes) {
+    return (kvBytes + kKvWorkspaceHeadroom + 8) / 9 * 10;
 }
 
 Result<void> CudaOps::checkPool(const KvStorage& storage) const {

@@ -44,6 +44,11 @@ public:
     Result<std::unique_ptr<ActivationMemory>> allocateActivations(size_t floats) override;
     Result<std::unique_ptr<KvStorage>> createKvStorage(const KvLayout& layout) override;
     Result<uint64_t> kvMemoryAvailable() override;
+    // What kvMemoryAvailable gives with freeBytes of the device free (90%
+    // less 1 GiB of workspace), and the free memory it takes to give
+    // kvBytes: kvMemoryBeside(deviceBytesFor(kvBytes)) >= kvBytes.
+    static uint64_t kvMemoryBeside(uint64_t freeBytes);
+    static uint64_t deviceBytesFor(uint64_t kvBytes);
     Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) override;
     void setInt8Decode(bool on) override;
     void setDependentLaunch(bool on) override;

@@ -151,6 +151,10 @@ KvLayout kvDims(const OptimizationConfig& config, const ModelConfig& model) {
 
 }  // namespace
 
+GpuRoom gpuRoomFor(const OptimizationConfig& config) {
+    return {config.contextLength, config.kvType, config.maxBatchTokens};
+}
+
 KvBudgetChoice kvBudgetFor(const OptimizationConfig& config, const ModelConfig& model, uint64_t availableBytes) {
     if (config.kvBudgetBytes != kAutoKvBudget) return {config.kvBudgetBytes, false, false};
     const AutoKvBudget budget = autoKvBudget(kvDims(config, model).bytesPerBlock(), config.blockSize,

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/backend/backend_select.h"
 #include "engine/cache/block_manager.h"
 #include "engine/core/result.h"
 #include "engine/kv/kv_cache.h"
@@ -84,6 +85,9 @@ bool needsCacheRebuild(const OptimizationConfig& from, const OptimizationConfig&
 int slidingWindowFor(const OptimizationConfig& config, const ModelConfig& model);
 // The context in effect: config.contextLength up to the model's, else the model's.
 int contextFor(const OptimizationConfig& config, const ModelConfig& model);
+// What the automatic GPU layers leave room for when a model loads to run
+// under `config` (its context, KV precision and tokens per step).
+GpuRoom gpuRoomFor(const OptimizationConfig& config);
 // The budget of a KV cache for `config` in bytes: config.kvBudgetBytes, or
 // the automatic budget within availableBytes.
 struct KvBudgetChoice {

@@ -55,6 +55,13 @@ check "unknown command" fails_with "unknown command 'frobnicate'" "$cli" frobnic
 check "bad dtype" fails_with "dtype" "$cli" make-model --preset tiny --dtype q9 --out "$work/x.gguf"
 check "prompt longer than context" fails_with "does not fit the context" \
     "$cli" generate --model "$model" --prompt "$(printf 'word %.0s' $(seq 1 600))" --max-tokens 1
+# --context: a shorter context than the model's, for prompts and replies.
+check "prompt longer than the context set" fails_with "does not fit the context of 8 tokens" \
+    "$cli" generate --model "$model" --prompt "$(printf 'word %.0s' $(seq 1 20))" --max-tokens 1 --context 8
+"$cli" generate --model "$model" --prompt "hello" --max-tokens 40 --temperature 0 --context 16 >/dev/null 2>"$work/ctx"
+check "generation stops at the context set" grep -qE "^generation: [0-9]+ tokens, .* \((context full|end of generation)\)$" \
+    "$work/ctx"
+check "context: a count" fails_with "\-\-context: 0 outside \[1, " "$cli" generate --model "$model" --context 0
 
 if [ -f "$shared/models/stories260K.gguf" ]; then
     story=$("$cli" generate --model "$shared/models/stories260K.gguf" --prompt "" --max-tokens 20 --temperature 0 2>/dev/null)
@@ -142,11 +149,16 @@ if [ -n "$bench" ]; then
             grep -qE '^backend: +cuda: Fake GPU, sm_90, 0 SMs \(cuda:1: .*; using cuda\)$' "$work/layers"
         # devices --model: how many of the model's layers fit each GPU now.
         PAGODA_CUDA_MODULE=$fake_gpu PAGODA_FAKE_DEVICE_MIB=2100 "$cli" devices --model "$model" >"$work/devices"
-        check "devices: the whole model fits" grep -qE '^  the model: all 2 layers \(.*\) fit with 2 GiB to spare$' \
+        check "devices: the whole model fits" \
+            grep -qE '^  the model: all 2 layers \(.*\) fit with room for a context of 512 tokens \(.* in all\)$' \
+            "$work/devices"
+        PAGODA_CUDA_MODULE=$fake_gpu PAGODA_FAKE_DEVICE_MIB=2100 "$cli" devices --model "$model" --context 64 \
+            >"$work/devices"
+        check "devices: room for the context set" grep -qE '^  the model: all 2 layers .* a context of 64 tokens ' \
             "$work/devices"
         PAGODA_CUDA_MODULE=$fake_gpu PAGODA_FAKE_DEVICE_MIB=300 "$cli" devices --model "$model" >"$work/devices"
-        check "devices: no layer fits with room" grep -qE '^  the model: no layer fits with 2 GiB to spare \(all 2 need ' \
-            "$work/devices"
+        check "devices: no layer fits with room" \
+            grep -qE '^  the model: no layer fits with room for a context of 512 tokens \(all 2 need ' "$work/devices"
     fi
 fi
 

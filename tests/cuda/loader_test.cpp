@@ -18,6 +18,7 @@
 #include "engine/kv/kv_cache.h"
 #include "kernels/format_bytes.h"
 #include "engine/model/synthetic.h"
+#include "engine/transformer/transformer.h"
 #include "tests/cuda/model_test_util.h"
 
 namespace pagoda {
@@ -233,16 +234,61 @@ TEST(BackendSelect, ASecondBackendRunsOnTheWeightsTheFirstUploaded) {
     EXPECT_EQ(freeBytes(), empty);
 }
 
+// What the automatic GPU layers leave room for, worked out by hand: one
+// context's f16 K and V on the GPU's layers and a step's activations,
+// within the 90% less 1 GiB that the automatic KV budget takes of what the
+// weights leave free.
+uint64_t neededByHand(const Model& model, int gpuLayers, int context, int stepTokens) {
+    const ModelConfig& c = model.config();
+    const uint64_t kv = 2ull * uint64_t(c.nKvHeads) * uint64_t(c.headDim) * 2 * uint64_t((context + 15) / 16 * 16) *
+                        uint64_t(gpuLayers);
+    const uint64_t beside = kv + Transformer::activationBytes(c, stepTokens) + (1ull << 30);
+    return CudaOps::weightBytes(model, c.nLayers - gpuLayers) + (beside + 8) / 9 * 10;
+}
+
+TEST(BackendSelect, TheRoomBesideTheWeightsIsOneContextOfKvAndAStep) {
+    SyntheticSpec spec;
+    spec.dim = 256;
+    spec.nLayers = 4;
+    spec.nHeads = 4;
+    spec.nKvHeads = 2;
+    spec.ffnDim = 512;
+    spec.contextLength = 16384;
+    const test::BuiltModel built = test::buildModel(spec);
+    ASSERT_NE(built.model, nullptr);
+    const Model& model = *built.model;
+    EXPECT_EQ(roomContextTokens(model, {}), kRoomContextTokens);  // the model's is longer
+    EXPECT_EQ(roomContextTokens(model, {1000, DType::F16, 256}), 1000);
+    EXPECT_EQ(roomContextTokens(model, {20000, DType::F16, 256}), 16384);
+    for (const int layers : {1, 4}) {
+        EXPECT_EQ(deviceBytesNeeded(model, layers, {}), neededByHand(model, layers, 4096, 256)) << layers;
+        EXPECT_EQ(deviceBytesNeeded(model, layers, {1000, DType::F16, 64}), neededByHand(model, layers, 1000, 64));
+    }
+    // F32 K and V take twice the f16's.
+    const uint64_t f16 = deviceBytesNeeded(model, 4, {16384, DType::F16, 256});
+    const uint64_t f32 = deviceBytesNeeded(model, 4, {16384, DType::F32, 256});
+    const uint64_t kv16 = 2ull * 2 * 64 * 2 * 16384 * 4;
+    EXPECT_GE(f32 - f16, kv16 / 9 * 10);
+    EXPECT_LE(f32 - f16, kv16 / 9 * 10 + 20);
+    // What the device needs is what the automatic budget then finds.
+    for (const uint64_t kv : {uint64_t(1), uint64_t(12345), uint64_t(5) << 30}) {
+        EXPECT_GE(CudaOps::kvMemoryBeside(CudaOps::deviceBytesFor(kv)), kv);
+        EXPECT_LT(CudaOps::kvMemoryBeside(CudaOps::deviceBytesFor(kv) - 10), kv);
+    }
+    const uint64_t all = deviceBytesNeeded(model, 4, {});
+    EXPECT_EQ(gpuLayersThatFit(model, all, {}), 4);
+    EXPECT_EQ(gpuLayersThatFit(model, all - 1, {}), 3);
+    EXPECT_EQ(gpuLayersThatFit(model, deviceBytesNeeded(model, 1, {}) - 1, {}), 0);
+    // A shorter context leaves room for more layers.
+    const uint64_t three = deviceBytesNeeded(model, 3, {16384, DType::F16, 256});
+    EXPECT_EQ(gpuLayersThatFit(model, three, {16384, DType::F16, 256}), 3);
+    EXPECT_EQ(gpuLayersThatFit(model, three, {2048, DType::F16, 256}), 4);
+}
+
 // A model larger than the device runs its last layers there and the rest
-// on the CPU: as many as fit beside kRoomBesideWeightsBytes, or as many as
-// asked for. The fake device counts what each backend holds on it.
+// on the CPU: as many as fit with room for a context (deviceBytesNeeded), or
+// as many as asked for. The fake device counts what each backend holds on it.
 TEST(BackendSelect, ALargeModelRunsItsLastLayersOnTheGpuAndTheRestOnTheCpu) {
-    // 2 GiB of room and 14 MiB for weights: the output and 4 of 8 layers
-    // of about 3.3 MiB each.
-    ASSERT_EQ(setenv("PAGODA_FAKE_DEVICE_MIB", "2062", 1), 0);
-    struct Unset {
-        ~Unset() { unsetenv("PAGODA_FAKE_DEVICE_MIB"); }
-    } unset;
     SyntheticSpec spec;
     spec.dim = 256;
     spec.nLayers = 8;
@@ -253,12 +299,19 @@ TEST(BackendSelect, ALargeModelRunsItsLastLayersOnTheGpuAndTheRestOnTheCpu) {
     const test::BuiltModel built = test::buildModel(spec);
     ASSERT_NE(built.model, nullptr);
     const Model& model = *built.model;
+    // A device where 4 of the 8 layers (about 3.3 MiB of weights each, and
+    // 0.5 MiB of K and V for the model's 512 tokens) fit with the room.
+    const uint64_t four = deviceBytesNeeded(model, 4, {});
+    ASSERT_GT(deviceBytesNeeded(model, 5, {}), (four + (1 << 20) - 1) >> 20 << 20);
+    ASSERT_EQ(setenv("PAGODA_FAKE_DEVICE_MIB", std::to_string((four + (1 << 20) - 1) >> 20).c_str(), 1), 0);
+    struct Unset {
+        ~Unset() { unsetenv("PAGODA_FAKE_DEVICE_MIB"); }
+    } unset;
     BackendOptions options;
     options.cudaModulePaths = {PAGODA_TEST_FAKE_SMALL_DEVICE_MODULE};
     options.cpu.threads = 1;
     const uint64_t free = probeCuda(options.cudaModulePaths, 1).device.freeBytes;
-    ASSERT_FALSE(weightsFitBeside(CudaOps::weightBytes(model, 3), free));
-    ASSERT_TRUE(weightsFitBeside(CudaOps::weightBytes(model, 4), free));
+    ASSERT_EQ(gpuLayersThatFit(model, free), 4);
 
     auto fitted = selectBackend(options);
     ASSERT_TRUE(fitted) << fitted.error().message;
@@ -269,8 +322,8 @@ TEST(BackendSelect, ALargeModelRunsItsLastLayersOnTheGpuAndTheRestOnTheCpu) {
     EXPECT_EQ(split->secondFrom, 4);
     EXPECT_EQ(split->second, fitted->cuda);
     EXPECT_TRUE(fitted->note.ends_with(fmt::format("; using cuda; layers 4-7 on cuda:1, layers 0-3 on the cpu (all 8 "
-                                                   "need {}, {} free)",
-                                                   formatBytes(CudaOps::weightBytes(model)), formatBytes(free))))
+                                                   "with a context of 512 tokens need {}, {} free)",
+                                                   formatBytes(deviceBytesNeeded(model, 8, {})), formatBytes(free))))
         << fitted->note;
     EXPECT_TRUE(fitted->ops->description().starts_with("cuda: Fake GPU"));
     EXPECT_TRUE(fitted->ops->description().ends_with("; layers 4-7 of 8 (layers 0-3 on cpu: 1 threads, avx2)") ||
@@ -287,6 +340,11 @@ TEST(BackendSelect, ALargeModelRunsItsLastLayersOnTheGpuAndTheRestOnTheCpu) {
     EXPECT_EQ(fitted->cuda->memory().inUseBy(cuda::MemoryUse::KvCache), layout.bytes() / 2);
     EXPECT_NE((*pools)->view(0).k, nullptr) << "layer 0's pools are in host memory";
     EXPECT_EQ((*pools)->view(4).k, nullptr) << "layer 4's are on the device";
+    pools = std::unexpected(Error{"gone"});
+    // The automatic KV budget then holds the model's whole context.
+    auto beside = kvMemoryBesideActivations(*fitted->ops, nullptr, model.config(), 256);
+    ASSERT_TRUE(beside) << beside.error().message;
+    EXPECT_GE(*beside, kvLayoutForTokens(model.config(), 512, 16, DType::F16).bytes());
 
     // A second engine on those weights runs the same split.
     auto sharing = selectBackend(options);
@@ -307,7 +365,6 @@ TEST(BackendSelect, ALargeModelRunsItsLastLayersOnTheGpuAndTheRestOnTheCpu) {
     EXPECT_NE(own->cuda->sharedWeights(), fitted->cuda->sharedWeights());
     own = std::unexpected(Error{"gone"});
     sharing = std::unexpected(Error{"gone"});
-    pools = std::unexpected(Error{"gone"});
     fitted = std::unexpected(Error{"gone"});
 
     // As many as asked for.
