@@ -183,13 +183,14 @@ Result<SamplingParams> samplingOptions(Args& args) {
 Result<SelectedBackend> openBackend(const BackendOptions& options, const Model& model, bool interactive) {
     PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, selectBackend(options));
     if (interactive) fmt::print(stderr, "{}\n", backend.note);
-    const bool onCuda = backend.cuda != nullptr;
+    const std::string selected = backend.note;
     PAGODA_RETURN_IF_ERROR(prepareModel(backend, model, [interactive](uint64_t done, uint64_t total) {
         if (!interactive) return;
         fmt::print(stderr, "\ruploading weights: {:3.0f}%{}", 100.0 * double(done) / double(std::max<uint64_t>(total, 1)),
                    done == total ? "\n" : "");
     }));
-    if (interactive && onCuda && backend.cuda == nullptr) fmt::print(stderr, "{}\n", backend.note);
+    // A fall back to the CPU, or where each layer runs when the model splits.
+    if (interactive && backend.note != selected) fmt::print(stderr, "{}\n", backend.note);
     return backend;
 }
 
