@@ -416,8 +416,9 @@ void MainWindow::askGpuLayers() {
     QInputDialog dialog(this);
     dialog.setWindowTitle(tr("GPU layers"));
     dialog.setLabelText(tr("How many of the model's %1 layers run on the GPU (the last ones, with the output);\n"
-                           "the CPU runs the others. Automatic: every layer when the model fits with 2 GiB to\n"
-                           "spare, else as many as fit so. 0: the CPU runs the model.")
+                           "the CPU runs the others. Automatic: every layer when the model fits with room for\n"
+                           "one context's KV cache (the Context set, else up to 4096 tokens), else as many as\n"
+                           "fit so. 0: the CPU runs the model.")
                             .arg(nLayers > 0 ? QString::number(nLayers) : tr("(no model loaded)")));
     dialog.setInputMode(QInputDialog::IntInput);
     dialog.setIntRange(kGpuLayersThatFit, nLayers > 0 ? nLayers : 4096);

@@ -38,7 +38,7 @@ constexpr int kGpuLayersThatFit = -1;
 
 // The context GpuRoom plans for when none is set and the model's is
 // longer: Ollama's default context on GPUs of less than 24 GiB
-// (docs.ollama.com, "Context length").
+// (ollama/ollama, docs/context-length.mdx).
 constexpr int kRoomContextTokens = 4096;
 
 // What the automatic GPU layers keep room for on the device beside the
