@@ -30,8 +30,9 @@ namespace {
 
 constexpr const char* kUsage = R"(usage:
   pagoda-cli info MODEL.gguf
-  pagoda-cli make-model --preset NAME | --dim D --layers L --heads H --kv-heads K --ffn F --vocab V
-                        [--context N] [--dtype f32|f16|bf16|q8_0|q4_0] [--seed N] --out PATH
+  pagoda-cli make-model --preset NAME | --dim D --layers L --heads H --kv-heads K --ffn F --vocab V [--head-dim N]
+                        [--arch llama|qwen2|qwen3] [--context N] [--dtype f32|f16|bf16|q8_0|q4_0] [--seed N]
+                        --out PATH
   pagoda-cli generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]
                       [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--context N] [backend options]
   pagoda-cli chat [--model PATH] [--system TEXT] [--max-tokens N] [--context N] [sampling and backend options]
@@ -135,7 +136,9 @@ Result<void> runMakeModel(Args& args) {
         PAGODA_ASSIGN_OR_RETURN(spec.nKvHeads, args.integer("kv-heads", spec.nHeads, 1, 1024));
         PAGODA_ASSIGN_OR_RETURN(spec.ffnDim, args.integer("ffn", spec.ffnDim, 1, 1 << 18));
         PAGODA_ASSIGN_OR_RETURN(spec.vocabSize, args.integer("vocab", spec.vocabSize, 1, 1 << 22));
+        PAGODA_ASSIGN_OR_RETURN(spec.headDim, args.integer("head-dim", 0, 2, 1024));
     }
+    spec.architecture = args.value("arch").value_or(spec.architecture);
     PAGODA_ASSIGN_OR_RETURN(spec.contextLength, args.integer("context", spec.contextLength, 1, 1 << 24));
     if (auto dtype = args.value("dtype")) {
         auto parsed = dtypeFromName(*dtype);
@@ -146,6 +149,7 @@ Result<void> runMakeModel(Args& args) {
     spec.seed = uint64_t(seed);
     PAGODA_ASSIGN_OR_RETURN(std::string out, args.required("out"));
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
+    PAGODA_RETURN_IF_ERROR(validateSpec(spec));
     fmt::print(stderr, "{}: {:.1f} M parameters, {}\n", spec.name, spec.parameterCount() / 1e6, dtypeName(spec.dtype));
     return writeSyntheticModel(spec, out, printProgress);
 }

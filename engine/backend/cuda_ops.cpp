@@ -316,7 +316,8 @@ UploadLists uploadLists(const Model& model, int firstLayer) {
                                            &layer.down}) {
             lists.matrices.push_back(hostMatrix(*m));
         }
-        for (const std::vector<float>* v : {&layer.attnNorm, &layer.ffnNorm, &layer.bq, &layer.bk, &layer.bv}) {
+        for (const std::vector<float>* v :
+             {&layer.attnNorm, &layer.ffnNorm, &layer.bq, &layer.bk, &layer.bv, &layer.qNorm, &layer.kNorm}) {
             addVector(*v);
         }
     }

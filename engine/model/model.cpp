@@ -81,6 +81,10 @@ Result<ModelWeights> bindWeights(const gguf::GgufFile& file, const ModelConfig& 
             PAGODA_ASSIGN_OR_RETURN(layer.bk, readVector(file, p + "attn_k.bias", c.kvDim()));
             PAGODA_ASSIGN_OR_RETURN(layer.bv, readVector(file, p + "attn_v.bias", c.kvDim()));
         }
+        if (c.qkNorm) {
+            PAGODA_ASSIGN_OR_RETURN(layer.qNorm, readVector(file, p + "attn_q_norm.weight", c.headDim));
+            PAGODA_ASSIGN_OR_RETURN(layer.kNorm, readVector(file, p + "attn_k_norm.weight", c.headDim));
+        }
         PAGODA_ASSIGN_OR_RETURN(layer.wo, bindMatrix(file, p + "attn_output.weight", c.dim, c.qDim()));
         PAGODA_ASSIGN_OR_RETURN(layer.ffnNorm, readVector(file, p + "ffn_norm.weight", c.dim));
         PAGODA_ASSIGN_OR_RETURN(layer.gate, bindMatrix(file, p + "ffn_gate.weight", c.ffnDim, c.dim));

@@ -26,6 +26,8 @@ struct LayerWeights {
     std::vector<float> bq;        // [qDim]; empty without attention biases
     std::vector<float> bk;        // [kvDim]; empty without attention biases
     std::vector<float> bv;        // [kvDim]; empty without attention biases
+    std::vector<float> qNorm;     // [headDim]; empty without QK-norm
+    std::vector<float> kNorm;     // [headDim]; empty without QK-norm
     WeightMatrix wo;              // [dim rows][qDim]
     std::vector<float> ffnNorm;   // [dim]
     WeightMatrix gate;            // [ffnDim rows][dim]

@@ -28,14 +28,13 @@ Result<ModelConfig> readModelConfig(const gguf::GgufFile& file) {
     ModelConfig config;
     auto arch = file.getString("general.architecture");
     if (!arch) return std::unexpected(arch.error());
-    if (*arch != "llama" && *arch != "qwen2") {
-        return fail("unsupported architecture '{}' (supported: llama, qwen2)", *arch);
+    if (*arch != "llama" && *arch != "qwen2" && *arch != "qwen3") {
+        return fail("unsupported architecture '{}' (supported: llama, qwen2, qwen3)", *arch);
     }
     config.architecture = *arch;
-    if (config.architecture == "qwen2") {
-        config.ropeStyle = cpu::RopeStyle::NeoX;
-        config.attentionBias = true;
-    }
+    if (config.architecture == "qwen2" || config.architecture == "qwen3") config.ropeStyle = cpu::RopeStyle::NeoX;
+    config.attentionBias = config.architecture == "qwen2";
+    config.qkNorm = config.architecture == "qwen3";
     if (auto name = file.getString("general.name")) config.name = *name;
 
     const std::string p = config.architecture + ".";

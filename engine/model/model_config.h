@@ -1,7 +1,8 @@
 #pragma once
 // Hyperparameters of a LLaMA-family model, read from GGUF metadata
 // ("<arch>.embedding_length", ...). Architectures: "llama" (Llama 1-3,
-// TinyLlama, Mistral) and "qwen2" (Q/K/V biases, NeoX-style RoPE).
+// TinyLlama, Mistral), "qwen2" (Q/K/V biases, NeoX-style RoPE) and "qwen3"
+// (NeoX-style RoPE, each head of q and k RMS-normalized before it).
 
 #include <cstdint>
 #include <string>
@@ -31,6 +32,7 @@ struct ModelConfig {
     int slidingWindow = 0;     // attention.sliding_window; 0 = full attention
     cpu::RopeStyle ropeStyle = cpu::RopeStyle::Normal;  // qwen2: NeoX (rotate halves, HF order)
     bool attentionBias = false;  // qwen2: attn_q/k/v carry bias vectors
+    bool qkNorm = false;         // qwen3: attn_q_norm/attn_k_norm, RMSNorm of each head of q and k before RoPE
     bool tiedOutput = false;   // no output.weight: logits use token_embd.weight
     int32_t bos = -1;          // tokenizer.ggml.bos_token_id
     int32_t eos = -1;          // tokenizer.ggml.eos_token_id

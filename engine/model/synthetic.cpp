@@ -130,7 +130,7 @@ SyntheticVocab makeVocab(int size) {
 }  // namespace
 
 uint64_t SyntheticSpec::parameterCount() const {
-    const uint64_t headDim = uint64_t(dim / nHeads);
+    const uint64_t headDim = uint64_t(headSize());
     const uint64_t perLayer = uint64_t(dim) * headDim * (2 * nHeads + 2 * nKvHeads) + 3ull * dim * ffnDim + 2ull * dim;
     return uint64_t(vocabSize) * dim * (tiedOutput ? 1 : 2) + uint64_t(nLayers) * perLayer + dim;
 }
@@ -169,7 +169,10 @@ Result<void> validateSpec(const SyntheticSpec& s) {
         return fail("model dims must be positive (dim {}, layers {}, heads {}, kv heads {}, ffn {}, context {})", s.dim,
                     s.nLayers, s.nHeads, s.nKvHeads, s.ffnDim, s.contextLength);
     }
-    if (s.dim % s.nHeads != 0 || (s.dim / s.nHeads) % 2 != 0) {
+    if (s.headDim < 0 || (s.headDim > 0 && s.headDim % 2 != 0)) {
+        return fail("head dimension {}: 0 (dim / heads) or even", s.headDim);
+    }
+    if (s.headDim == 0 && (s.dim % s.nHeads != 0 || (s.dim / s.nHeads) % 2 != 0)) {
         return fail("dim {} must be heads {} times an even head dimension", s.dim, s.nHeads);
     }
     if (s.nHeads % s.nKvHeads != 0) return fail("heads {} must be a multiple of kv heads {}", s.nHeads, s.nKvHeads);
@@ -177,11 +180,11 @@ Result<void> validateSpec(const SyntheticSpec& s) {
         return fail("vocab {} outside [400, {}] (the tokenizer needs its special and byte tokens)", s.vocabSize, 1 << 22);
     }
     if (!isComputeSupported(s.dtype)) return fail("weight type {} is not supported", dtypeName(s.dtype));
-    if (s.architecture != "llama" && s.architecture != "qwen2") {
-        return fail("architecture '{}' (llama or qwen2)", s.architecture);
+    if (s.architecture != "llama" && s.architecture != "qwen2" && s.architecture != "qwen3") {
+        return fail("architecture '{}' (llama, qwen2 or qwen3)", s.architecture);
     }
     const uint32_t block = dtypeInfo(s.dtype).blockElements;
-    const int64_t qDim = int64_t(s.dim / s.nHeads) * s.nHeads;
+    const int64_t qDim = int64_t(s.headSize()) * s.nHeads;
     for (int64_t cols : {int64_t(s.dim), int64_t(s.ffnDim), qDim}) {
         if (cols % block != 0) {
             return fail("row length {} is not a multiple of the {} block size {}", cols, dtypeName(s.dtype), block);
@@ -193,7 +196,7 @@ Result<void> validateSpec(const SyntheticSpec& s) {
 Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn progress) {
     PAGODA_RETURN_IF_ERROR(validateSpec(s));
     gguf::GgufWriter writer;
-    const int headDim = s.dim / s.nHeads;
+    const int headDim = s.headSize();
     const std::string p = s.architecture + ".";
     writer.set("general.architecture", s.architecture);
     writer.set("general.name", fmt::format("pagoda-synthetic-{}", s.name));
@@ -206,6 +209,10 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
     writer.set(p + "block_count", uint32_t(s.nLayers));
     writer.set(p + "feed_forward_length", uint32_t(s.ffnDim));
     writer.set(p + "rope.dimension_count", uint32_t(headDim));
+    if (s.headDim > 0) {
+        writer.set(p + "attention.key_length", uint32_t(headDim));
+        writer.set(p + "attention.value_length", uint32_t(headDim));
+    }
     writer.set(p + "attention.head_count", uint32_t(s.nHeads));
     writer.set(p + "attention.head_count_kv", uint32_t(s.nKvHeads));
     writer.set(p + "attention.layer_norm_rms_epsilon", 1e-5f);
@@ -239,9 +246,10 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
         writer.addTensor(name, {uint64_t(cols), uint64_t(rows)}, s.dtype,
                          matrixFill(s.dtype, rows, cols, s.seed ^ hashName(name), sigma, advance));
     };
-    auto addBias = [&](const std::string& name, int n) {
+    auto addVector = [&](const std::string& name, int n, float center) {
         std::vector<float> values(n);
         fillUniform(values.data(), n, s.seed ^ hashName(name), 0.3f);
+        for (float& v : values) v += center;
         std::vector<uint8_t> bytes(sizeof(float) * n);
         std::memcpy(bytes.data(), values.data(), bytes.size());
         writer.addTensor(name, {uint64_t(n)}, DType::F32, std::move(bytes));
@@ -268,9 +276,13 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
         addMatrix(b + "attn_k.weight", s.nKvHeads * headDim, s.dim, inSigma);
         addMatrix(b + "attn_v.weight", s.nKvHeads * headDim, s.dim, inSigma);
         if (s.architecture == "qwen2") {
-            addBias(b + "attn_q.bias", s.nHeads * headDim);
-            addBias(b + "attn_k.bias", s.nKvHeads * headDim);
-            addBias(b + "attn_v.bias", s.nKvHeads * headDim);
+            addVector(b + "attn_q.bias", s.nHeads * headDim, 0.0f);
+            addVector(b + "attn_k.bias", s.nKvHeads * headDim, 0.0f);
+            addVector(b + "attn_v.bias", s.nKvHeads * headDim, 0.0f);
+        }
+        if (s.architecture == "qwen3") {
+            addVector(b + "attn_q_norm.weight", headDim, 1.0f);
+            addVector(b + "attn_k_norm.weight", headDim, 1.0f);
         }
         addMatrix(b + "attn_output.weight", s.dim, s.nHeads * headDim, 1.0f / std::sqrt(float(s.nHeads * headDim)));
         addNorm(b + "ffn_norm.weight");

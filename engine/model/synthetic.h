@@ -22,11 +22,14 @@ class GgufWriter;
 
 struct SyntheticSpec {
     std::string name = "custom";
-    std::string architecture = "llama";  // or "qwen2": Q/K/V biases, NeoX RoPE
+    // or "qwen2" (Q/K/V biases, NeoX RoPE) or "qwen3" (NeoX RoPE, QK-norm
+    // weights drawn around 1)
+    std::string architecture = "llama";
     int dim = 64;
     int nLayers = 2;
     int nHeads = 4;
     int nKvHeads = 4;
+    int headDim = 0;  // 0: dim / nHeads; else written as attention.key_length (Qwen3's 128 at any dim)
     int ffnDim = 192;
     int vocabSize = 512;
     int contextLength = 512;
@@ -36,6 +39,7 @@ struct SyntheticSpec {
     uint64_t seed = 42;
 
     uint64_t parameterCount() const;
+    int headSize() const { return headDim > 0 ? headDim : dim / nHeads; }
 };
 
 // tiny, small, 1b, 7b, 8b-gqa, 7b-mqa

@@ -220,6 +220,10 @@ void Transformer::layers(Stage& stage, int n, KvCache& cache) {
             ops.addBias(a.k, layer.bk.data(), n, c.kvDim());
             ops.addBias(a.v, layer.bv.data(), n, c.kvDim());
         }
+        if (c.qkNorm) {  // each head of q and k is a row of headDim
+            ops.rmsNorm(a.q, layer.qNorm.data(), a.q, n * c.nHeads, c.headDim, c.rmsEps);
+            ops.rmsNorm(a.k, layer.kNorm.data(), a.k, n * c.nKvHeads, c.headDim, c.rmsEps);
+        }
         ops.ropeStoreKv(*kv.storage, kv.layer, a.q, a.k, a.v, n, c.nHeads, c.nKvHeads, m_positions.data(),
                         m_slots.data(), rope);
 

@@ -30,6 +30,13 @@ model=$work/tiny.gguf
 check "make-model tiny q8_0" "$cli" make-model --preset tiny --dtype q8_0 --seed 3 --out "$model"
 check "info shows the config" bash -c "'$cli' info '$model' | grep -q 'heads:           4 (kv heads 2, head dim 16)'"
 check "info shows the weight type" bash -c "'$cli' info '$model' | grep -q 'layer type:      q8_0'"
+# A qwen3 model (QK-norm, heads wider than dim / heads) made, described and run.
+check "make-model qwen3" "$cli" make-model --arch qwen3 --dim 64 --layers 2 --heads 4 --kv-heads 2 --ffn 96 \
+    --vocab 512 --head-dim 32 --out "$work/qwen3.gguf"
+check "info shows qwen3" bash -c "'$cli' info '$work/qwen3.gguf' | grep -q 'architecture:    qwen3'"
+check "qwen3 generates" bash -c "'$cli' generate --model '$work/qwen3.gguf' --max-tokens 4 2>&1 | grep -q 'generation: 4 tokens'"
+check "unknown architecture" fails_with "architecture 'gpt2' (llama, qwen2 or qwen3)" "$cli" make-model --arch gpt2 \
+    --out "$work/x.gguf"
 
 out1=$("$cli" generate --model "$model" --prompt "hello" --max-tokens 12 --temperature 0 2>/dev/null)
 out2=$("$cli" generate --model "$model" --prompt "hello" --max-tokens 12 --temperature 0 2>/dev/null)

@@ -5,7 +5,7 @@
 // CUDA graphs (captured per batch-size bucket, replayed after, interleaved
 // with eager steps) against the same steps run eagerly; int8 decode near
 // float decode; programmatic dependent launch against ordinary launches.
-// llama and qwen2 (biases, NeoX RoPE), full and windowed attention, flash
+// llama, qwen2 (biases, NeoX RoPE) and qwen3 (QK-norm), full and windowed attention, flash
 // and naive. Skipped with "no CUDA device: <reason>" without a device.
 
 #include <gtest/gtest.h>
@@ -127,6 +127,7 @@ INSTANTIATE_TEST_SUITE_P(
                     Variant{"tiny", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Naive},
                     Variant{"tiny", "llama", DType::F16, 9, cpu::AttentionAlgorithm::Flash},
                     Variant{"tiny", "qwen2", DType::Q4_0, 0, cpu::AttentionAlgorithm::Flash},
+                    Variant{"tiny", "qwen3", DType::F16, 0, cpu::AttentionAlgorithm::Flash},
                     Variant{"small", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash}),
     variantName);
 
@@ -188,7 +189,8 @@ INSTANTIATE_TEST_SUITE_P(
     Variants, DecodeGraphs,
     testing::Values(Variant{"small", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash},
                     Variant{"tiny", "llama", DType::F16, 9, cpu::AttentionAlgorithm::Flash},
-                    Variant{"tiny", "qwen2", DType::Q4_0, 0, cpu::AttentionAlgorithm::Flash}),
+                    Variant{"tiny", "qwen2", DType::Q4_0, 0, cpu::AttentionAlgorithm::Flash},
+                    Variant{"tiny", "qwen3", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash}),
     variantName);
 
 // Programmatic dependent launch (compute capability 9.0 and newer; skipped

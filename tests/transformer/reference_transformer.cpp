@@ -301,44 +301,60 @@ void applyRope(std::span<double> head, int64_t position, int ropeDim, double bas
     }
 }
 
+void applyNeoxRope(std::span<double> head, int64_t position, int ropeDim, double base) {
+    const int half = ropeDim / 2;
+    for (int i = 0; i < half; ++i) {
+        const double angle = double(position) * std::pow(base, -2.0 * double(i) / double(ropeDim));
+        const double x0 = head[size_t(i)];
+        const double x1 = head[size_t(i + half)];
+        head[size_t(i)] = x0 * std::cos(angle) - x1 * std::sin(angle);
+        head[size_t(i + half)] = x0 * std::sin(angle) + x1 * std::cos(angle);
+    }
+}
+
 Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& file) {
     Result<std::string> architecture = file.getString("general.architecture");
     if (!architecture) return std::unexpected(architecture.error());
-    if (*architecture != "llama") {
-        return fail("unsupported architecture \"{}\" (the reference implements \"llama\")", *architecture);
+    if (*architecture != "llama" && *architecture != "qwen2" && *architecture != "qwen3") {
+        return fail("unsupported architecture \"{}\" (the reference implements llama, qwen2 and qwen3)",
+                    *architecture);
     }
 
     ReferenceModel model;
     ReferenceConfig& c = model.config;
-    Result<int64_t> dim = readDimension(file, "llama.embedding_length", std::nullopt);
+    c.neoxRope = *architecture != "llama";
+    c.qkvBias = *architecture == "qwen2";
+    c.qkNorm = *architecture == "qwen3";
+    const std::string a = *architecture + ".";
+    Result<int64_t> dim = readDimension(file, a + "embedding_length", std::nullopt);
     if (!dim) return std::unexpected(dim.error());
-    Result<int64_t> layerCount = readDimension(file, "llama.block_count", std::nullopt);
+    Result<int64_t> layerCount = readDimension(file, a + "block_count", std::nullopt);
     if (!layerCount) return std::unexpected(layerCount.error());
-    Result<int64_t> ffnDim = readDimension(file, "llama.feed_forward_length", std::nullopt);
+    Result<int64_t> ffnDim = readDimension(file, a + "feed_forward_length", std::nullopt);
     if (!ffnDim) return std::unexpected(ffnDim.error());
-    Result<int64_t> headCount = readDimension(file, "llama.attention.head_count", std::nullopt);
+    Result<int64_t> headCount = readDimension(file, a + "attention.head_count", std::nullopt);
     if (!headCount) return std::unexpected(headCount.error());
-    Result<int64_t> kvHeadCount = readDimension(file, "llama.attention.head_count_kv", *headCount);
+    Result<int64_t> kvHeadCount = readDimension(file, a + "attention.head_count_kv", *headCount);
     if (!kvHeadCount) return std::unexpected(kvHeadCount.error());
-    Result<int64_t> headDim = readDimension(file, "llama.attention.key_length", *dim / *headCount);
+    Result<int64_t> headDim = readDimension(file, a + "attention.key_length", *dim / *headCount);
     if (!headDim) return std::unexpected(headDim.error());
-    Result<int64_t> ropeDim = readDimension(file, "llama.rope.dimension_count", *headDim);
+    Result<int64_t> ropeDim = readDimension(file, a + "rope.dimension_count", *headDim);
     if (!ropeDim) return std::unexpected(ropeDim.error());
-    Result<double> rmsEps = readFloat(file, "llama.attention.layer_norm_rms_epsilon", std::nullopt);
+    Result<double> rmsEps = readFloat(file, a + "attention.layer_norm_rms_epsilon", std::nullopt);
     if (!rmsEps) return std::unexpected(rmsEps.error());
-    Result<double> ropeBase = readFloat(file, "llama.rope.freq_base", 10000.0);
+    Result<double> ropeBase = readFloat(file, a + "rope.freq_base", 10000.0);
     if (!ropeBase) return std::unexpected(ropeBase.error());
 
     if (*headCount % *kvHeadCount != 0) {
-        return fail("llama.attention.head_count = {} is not a multiple of head_count_kv = {}", *headCount,
+        return fail("{}attention.head_count = {} is not a multiple of head_count_kv = {}", a, *headCount,
                     *kvHeadCount);
     }
     if (*ropeDim % 2 != 0 || *ropeDim > *headDim) {
-        return fail("llama.rope.dimension_count = {} must be even and at most the head size {}", *ropeDim, *headDim);
+        return fail("{}rope.dimension_count = {} must be even and at most the head size {}", a, *ropeDim, *headDim);
     }
-    if (const gguf::Value* valueLength = file.find("llama.attention.value_length")) {
+    if (const gguf::Value* valueLength = file.find(a + "attention.value_length")) {
         if (valueLength->asInt() != *headDim) {
-            return fail("llama.attention.value_length differs from the key length {}: unsupported", *headDim);
+            return fail("{}attention.value_length differs from the key length {}: unsupported", a, *headDim);
         }
     }
     if (!(*rmsEps >= 0.0) || !(*ropeBase > 0.0)) {
@@ -395,6 +411,15 @@ Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& fi
         load(layer.wq, prefix + "attn_q.weight", {d, qDim});
         load(layer.wk, prefix + "attn_k.weight", {d, kvDim});
         load(layer.wv, prefix + "attn_v.weight", {d, kvDim});
+        if (c.qkvBias) {
+            load(layer.bq, prefix + "attn_q.bias", {qDim});
+            load(layer.bk, prefix + "attn_k.bias", {kvDim});
+            load(layer.bv, prefix + "attn_v.bias", {kvDim});
+        }
+        if (c.qkNorm) {
+            load(layer.qNorm, prefix + "attn_q_norm.weight", {uint64_t(c.headDim)});
+            load(layer.kNorm, prefix + "attn_k_norm.weight", {uint64_t(c.headDim)});
+        }
         load(layer.wo, prefix + "attn_output.weight", {qDim, d});
         load(layer.ffnNorm, prefix + "ffn_norm.weight", {d});
         load(layer.ffnGate, prefix + "ffn_gate.weight", {d, ffn});
@@ -437,12 +462,28 @@ std::vector<std::vector<double>> ReferenceTransformer::forward(const std::vector
             q[t] = matVec(layer.wq, n, qDim);
             k[t] = matVec(layer.wk, n, kvDim);
             v[t] = matVec(layer.wv, n, kvDim);
-            for (int h = 0; h < c.headCount; ++h) {
-                applyRope(std::span(q[t]).subspan(size_t(h) * headDim, headDim), int64_t(t), c.ropeDim, c.ropeBase);
+            if (c.qkvBias) {
+                addInPlace(q[t], layer.bq);
+                addInPlace(k[t], layer.bk);
+                addInPlace(v[t], layer.bv);
             }
-            for (int h = 0; h < c.kvHeadCount; ++h) {
-                applyRope(std::span(k[t]).subspan(size_t(h) * headDim, headDim), int64_t(t), c.ropeDim, c.ropeBase);
-            }
+            // Each head: its own RMSNorm (qwen3), then RoPE.
+            auto position = [&](std::vector<double>& heads, int count, const std::vector<double>& norm) {
+                for (int h = 0; h < count; ++h) {
+                    const std::span head = std::span(heads).subspan(size_t(h) * headDim, headDim);
+                    if (c.qkNorm) {
+                        const std::vector<double> normed = rmsNorm({head.begin(), head.end()}, norm, c.rmsEps);
+                        std::copy(normed.begin(), normed.end(), head.begin());
+                    }
+                    if (c.neoxRope) {
+                        applyNeoxRope(head, int64_t(t), c.ropeDim, c.ropeBase);
+                    } else {
+                        applyRope(head, int64_t(t), c.ropeDim, c.ropeBase);
+                    }
+                }
+            };
+            position(q[t], c.headCount, layer.qNorm);
+            position(k[t], c.kvHeadCount, layer.kNorm);
         }
 
         for (size_t t = 0; t < positionCount; ++t) {

@@ -1,6 +1,7 @@
 #pragma once
-// Float64 reference transformer for tests: the llama forward pass written
-// straight from the math, one position and one head at a time, with its own
+// Float64 reference transformer for tests: the llama forward pass (and its
+// qwen2 and qwen3 variants) written straight from the math, one position
+// and one head at a time, with its own
 // scalar dequantizers. It shares no code with the engine's forward pass or
 // kernels (only the GGUF reader), so the engine can be checked against it.
 
@@ -25,6 +26,9 @@ struct ReferenceConfig {
     int vocabSize = 0;
     double rmsEps = 1e-5;
     double ropeBase = 10000.0;
+    bool neoxRope = false;  // qwen2, qwen3: rotate (i, i + ropeDim / 2), not (2i, 2i + 1)
+    bool qkvBias = false;   // qwen2
+    bool qkNorm = false;    // qwen3: each head of q and k RMS-normalized before RoPE
 };
 
 // Matrices are row-major [out][in]: y[o] = sum_i w[o * in + i] * x[i].
@@ -33,6 +37,8 @@ struct ReferenceLayer {
     std::vector<double> wq;        // [headCount * headDim][dim]
     std::vector<double> wk;        // [kvHeadCount * headDim][dim]
     std::vector<double> wv;        // [kvHeadCount * headDim][dim]
+    std::vector<double> bq, bk, bv;  // qwen2: [headCount * headDim], [kvHeadCount * headDim] x 2
+    std::vector<double> qNorm, kNorm;  // qwen3: [headDim] each
     std::vector<double> wo;        // [dim][headCount * headDim]
     std::vector<double> ffnNorm;   // [dim]
     std::vector<double> ffnGate;   // [ffnDim][dim]
@@ -50,7 +56,7 @@ struct ReferenceModel {
 
 class ReferenceTransformer {
 public:
-    // Reads an architecture "llama" GGUF model. Errors name the missing key or
+    // Reads an architecture "llama", "qwen2" or "qwen3" GGUF model. Errors name the missing key or
     // tensor, the unexpected shape, or the unsupported architecture/dtype.
     static Result<ReferenceTransformer> load(const gguf::GgufFile& file);
 
@@ -73,6 +79,9 @@ private:
 // Rotates the pairs (head[2i], head[2i+1]), i < ropeDim / 2, by the angle
 // position * base^(-2i / ropeDim) (GGUF "normal" RoPE, as llama2.c does it).
 void applyRope(std::span<double> head, int64_t position, int ropeDim, double base);
+// The same angles on the pairs (head[i], head[i + ropeDim/2]) (NeoX style,
+// qwen2 and qwen3).
+void applyNeoxRope(std::span<double> head, int64_t position, int ropeDim, double base);
 
 // Decodes `elementCount` values of type F32, F16, BF16, Q8_0, Q4_0, Q4_1,
 // Q5_0, Q5_1 (blocks of 32), Q2_K, Q3_K, Q4_K, Q5_K or Q6_K (blocks of 256) from

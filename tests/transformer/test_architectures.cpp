@@ -2,7 +2,9 @@
 // Q/K/V biases and NeoX-style RoPE (rotating halves of each head, with the
 // Hugging Face row order that llama's GGUF conversion permutes away): a
 // llama model rewritten as qwen2 (rows un-permuted, zero biases) must give
-// the same logits, and the biases must matter.
+// the same logits, and the biases must matter. qwen3 drops the biases and
+// RMS-normalizes each head of q and k (test_forward.cpp checks both
+// against the float64 reference).
 
 #include <gtest/gtest.h>
 
@@ -161,6 +163,58 @@ TEST(Qwen2, PrefillAndTokenByTokenDecodeAgreeAndBiasesMatter) {
     Loaded noBias = load(rewrite(qwen.model->file(), [](const gguf::KeyValue& kv) { return kv; }, zeroBias));
     ASSERT_TRUE(noBias.model);
     EXPECT_GT(maxRelativeDiff(logits(*noBias.model, kTokens, false), prefill), 1e-2);
+}
+
+// qwen3 RMS-normalizes each head of q and k before RoPE: scaling the q and
+// k projections changes nothing (up to the norm's epsilon), the norms'
+// weights matter, and a file without them is refused naming the tensor.
+TEST(Qwen3, EachHeadOfQAndKIsNormalizedBeforeRope) {
+    Loaded qwen = synthetic("qwen3");
+    ASSERT_TRUE(qwen.model);
+    EXPECT_EQ(qwen.model->config().ropeStyle, cpu::RopeStyle::NeoX);
+    EXPECT_TRUE(qwen.model->config().qkNorm);
+    EXPECT_FALSE(qwen.model->config().attentionBias);
+    ASSERT_EQ(qwen.model->weights().layers[0].kNorm.size(), size_t(qwen.model->config().headDim));
+    const auto same = [](const gguf::KeyValue& kv) { return kv; };
+    const std::vector<float> prefill = logits(*qwen.model, kTokens, false);
+    EXPECT_LE(maxRelativeDiff(logits(*qwen.model, kTokens, true), prefill), 1e-5);
+
+    auto scaleQk = [](const std::string& name, std::vector<uint8_t>& bytes) {
+        if (name.find("attn_q.weight") == std::string::npos && name.find("attn_k.weight") == std::string::npos) return;
+        for (size_t at = 0; at < bytes.size(); at += sizeof(float)) {
+            float v;
+            std::memcpy(&v, bytes.data() + at, sizeof v);
+            v *= 7.0f;
+            std::memcpy(bytes.data() + at, &v, sizeof v);
+        }
+    };
+    Loaded scaled = load(rewrite(qwen.model->file(), same, scaleQk));
+    ASSERT_TRUE(scaled.model);
+    EXPECT_LE(maxRelativeDiff(logits(*scaled.model, kTokens, false), prefill), 1e-4);
+
+    auto unitNorms = [](const std::string& name, std::vector<uint8_t>& bytes) {
+        if (name.find("_norm.weight") == std::string::npos || name.find("attn_") == std::string::npos) return;
+        const float one = 1.0f;
+        for (size_t at = 0; at < bytes.size(); at += sizeof(float)) std::memcpy(bytes.data() + at, &one, sizeof one);
+    };
+    Loaded unit = load(rewrite(qwen.model->file(), same, unitNorms));
+    ASSERT_TRUE(unit.model);
+    EXPECT_GT(maxRelativeDiff(logits(*unit.model, kTokens, false), prefill), 1e-2);
+
+    gguf::GgufWriter writer;
+    for (const gguf::KeyValue& kv : qwen.model->file().metadata()) writer.set(kv.key, kv.value);
+    for (const gguf::TensorInfo& t : qwen.model->file().tensors()) {
+        if (t.name == "blk.1.attn_k_norm.weight") continue;
+        auto data = qwen.model->file().tensorData(t);
+        writer.addTensor(t.name, t.dims, t.type, std::vector<uint8_t>(data.begin(), data.end()));
+    }
+    auto bytes = writer.writeToMemory();
+    ASSERT_TRUE(bytes);
+    auto file = gguf::GgufFile::parse(*bytes);
+    ASSERT_TRUE(file);
+    auto missing = Model::fromFile(std::move(*file));
+    ASSERT_FALSE(missing);
+    EXPECT_NE(missing.error().message.find("blk.1.attn_k_norm.weight"), std::string::npos) << missing.error().message;
 }
 
 }  // namespace

@@ -32,6 +32,8 @@ namespace {
 struct Shape {
     const char* name;
     int dim, heads, kvHeads, ffn;
+    const char* architecture = "llama";
+    int headDim = 0;  // 0: dim / heads
 };
 
 // head dims 16, 32, 64 and 80; MHA, GQA 4:1, MQA
@@ -41,6 +43,15 @@ const Shape kShapes[] = {
     {"mqa_hd32", 128, 4, 1, 128},
     {"gqa2_hd64", 128, 2, 1, 96},
     {"mha_hd80", 160, 2, 2, 64},
+};
+
+// qwen2 (biases, NeoX RoPE) and qwen3 (NeoX RoPE, QK-norm; one with heads
+// wider than dim / heads, as Qwen3's 128 at every size).
+const Shape kArchitectureShapes[] = {
+    {"qwen2_gqa_hd16", 64, 4, 2, 96, "qwen2"},
+    {"qwen3_gqa_hd16", 64, 4, 2, 96, "qwen3"},
+    {"qwen3_gqa_hd64_wide", 64, 4, 2, 96, "qwen3", 64},
+    {"qwen3_mqa_hd32", 128, 4, 1, 128, "qwen3"},
 };
 
 // Every row length a multiple of 256, for the K-quants.
@@ -62,6 +73,8 @@ struct Built {
 
 Built build(const Shape& shape, DType dtype, uint64_t seed) {
     SyntheticSpec spec;
+    spec.architecture = shape.architecture;
+    spec.headDim = shape.headDim;
     spec.dim = shape.dim;
     spec.nLayers = 2;
     spec.nHeads = shape.heads;
@@ -469,6 +482,12 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ForwardVsReference,
                          testing::Combine(testing::ValuesIn(shapePointers(kShapes)),
                                           testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q8_0,
                                                           DType::Q4_0),
+                                          testing::Values(DType::F32, DType::F16)),
+                         forwardParamName);
+
+INSTANTIATE_TEST_SUITE_P(Architectures, ForwardVsReference,
+                         testing::Combine(testing::ValuesIn(shapePointers(kArchitectureShapes)),
+                                          testing::Values(DType::F32, DType::F16, DType::Q8_0),
                                           testing::Values(DType::F32, DType::F16)),
                          forwardParamName);
 

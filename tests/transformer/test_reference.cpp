@@ -274,6 +274,21 @@ TEST(Rope, RotatesConsecutivePairs) {
     EXPECT_EQ(head[5], 6.0);
 }
 
+TEST(Rope, NeoxRotatesTheTwoHalves) {
+    std::vector<double> head = {1.0, 3.0, 2.0, -4.0, 5.0, 6.0};  // pairs (1, 2) and (3, -4)
+    applyNeoxRope(head, 0, 4, 10000.0);
+    EXPECT_EQ(head, (std::vector<double>{1.0, 3.0, 2.0, -4.0, 5.0, 6.0}));
+    applyNeoxRope(head, 3, 4, 10000.0);
+    const double angle0 = 3.0;
+    const double angle1 = 3.0 / 100.0;
+    EXPECT_NEAR(head[0], 1.0 * std::cos(angle0) - 2.0 * std::sin(angle0), 1e-14);
+    EXPECT_NEAR(head[2], 1.0 * std::sin(angle0) + 2.0 * std::cos(angle0), 1e-14);
+    EXPECT_NEAR(head[1], 3.0 * std::cos(angle1) + 4.0 * std::sin(angle1), 1e-14);
+    EXPECT_NEAR(head[3], 3.0 * std::sin(angle1) - 4.0 * std::cos(angle1), 1e-14);
+    EXPECT_EQ(head[4], 5.0);  // past rope_dim: untouched
+    EXPECT_EQ(head[5], 6.0);
+}
+
 TEST(Rope, ScoresDependOnlyOnRelativePosition) {
     auto score = [](int64_t queryPosition, int64_t keyPosition) {
         std::vector<double> q = {0.3, -1.2, 0.7, 2.0, -0.4, 0.9, 1.1, -0.6};
