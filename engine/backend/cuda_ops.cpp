@@ -27,7 +27,7 @@ Result<void> toResult(const cuda::Status& status) {
 cuda::HostMatrix hostMatrix(const cpu::WeightMatrix& w) { return {w.type, w.data, w.rows, w.cols}; }
 
 cuda::RopeShape ropeShape(const cpu::RopeParams& params) {
-    return {params.headDim, params.ropeDim, params.base, params.style == cpu::RopeStyle::NeoX};
+    return {params.headDim, params.ropeDim, params.base, params.style == cpu::RopeStyle::NeoX, params.freqFactors};
 }
 
 // Blocks covering positions [0, startPos + nQueries): the block-table
@@ -310,6 +310,7 @@ UploadLists uploadLists(const Model& model, int firstLayer) {
         if (!v.empty()) lists.vectors.push_back({v.data(), int64_t(v.size())});
     };
     addVector(w.outputNorm);
+    addVector(w.ropeFreqs);
     for (size_t l = size_t(firstLayer); l < w.layers.size(); ++l) {
         const LayerWeights& layer = w.layers[l];
         for (const cpu::WeightMatrix* m : {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.gate, &layer.up,

@@ -63,6 +63,12 @@ Result<ModelWeights> bindWeights(const gguf::GgufFile& file, const ModelConfig& 
     ModelWeights w;
     PAGODA_ASSIGN_OR_RETURN(w.tokenEmbedding, bindMatrix(file, "token_embd.weight", c.vocabSize, c.dim));
     PAGODA_ASSIGN_OR_RETURN(w.outputNorm, readVector(file, "output_norm.weight", c.dim));
+    if (file.findTensor("rope_freqs.weight") != nullptr) {
+        PAGODA_ASSIGN_OR_RETURN(w.ropeFreqs, readVector(file, "rope_freqs.weight", c.ropeDim / 2));
+        for (const float f : w.ropeFreqs) {
+            if (!(f > 0 && f < 1e6f)) return fail("tensor 'rope_freqs.weight': factor {} outside (0, 1e6)", f);
+        }
+    }
     if (c.tiedOutput) {
         w.output = w.tokenEmbedding;
     } else {

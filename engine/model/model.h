@@ -38,6 +38,7 @@ struct LayerWeights {
 struct ModelWeights {
     WeightMatrix tokenEmbedding;   // [vocab rows][dim]
     std::vector<float> outputNorm; // [dim]
+    std::vector<float> ropeFreqs;  // [ropeDim / 2]: rope_freqs.weight, RoPE's frequency divisors; empty without
     WeightMatrix output;           // [vocab rows][dim]; the embedding when tied
     std::vector<LayerWeights> layers;
 };

@@ -246,9 +246,9 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
         writer.addTensor(name, {uint64_t(cols), uint64_t(rows)}, s.dtype,
                          matrixFill(s.dtype, rows, cols, s.seed ^ hashName(name), sigma, advance));
     };
-    auto addVector = [&](const std::string& name, int n, float center) {
+    auto addVector = [&](const std::string& name, int n, float center, float spread = 0.3f) {
         std::vector<float> values(n);
-        fillUniform(values.data(), n, s.seed ^ hashName(name), 0.3f);
+        fillUniform(values.data(), n, s.seed ^ hashName(name), spread);
         for (float& v : values) v += center;
         std::vector<uint8_t> bytes(sizeof(float) * n);
         std::memcpy(bytes.data(), values.data(), bytes.size());
@@ -266,6 +266,7 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
     const float outputSigma = 2.5f / std::sqrt(float(s.dim));
     addMatrix("token_embd.weight", s.vocabSize, s.dim, s.tiedOutput ? outputSigma : 1.0f);
     addNorm("output_norm.weight");
+    if (s.ropeFreqFactors) addVector("rope_freqs.weight", headDim / 2, 2.5f, 1.5f);
     if (!s.tiedOutput) addMatrix("output.weight", s.vocabSize, s.dim, outputSigma);
     const float inSigma = 1.0f / std::sqrt(float(s.dim));
     const float ffnSigma = 1.0f / std::sqrt(float(s.ffnDim));

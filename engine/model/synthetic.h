@@ -35,6 +35,9 @@ struct SyntheticSpec {
     int contextLength = 512;
     float ropeBase = 10000.0f;
     bool tiedOutput = true;
+    // Writes rope_freqs.weight (RoPE's per-pair frequency divisors, as Llama
+    // 3.1 and later files carry): seeded random divisors in [1, 4], for tests.
+    bool ropeFreqFactors = false;
     DType dtype = DType::F32;  // of the weight matrices; norms stay f32
     uint64_t seed = 42;
 

@@ -98,7 +98,7 @@ void rope(float* x, int nHeads, int position, const RopeParams& params) {
     const double freqStep = std::pow(double(params.base), -2.0 / params.ropeDim);
     double freq = 1.0;  // base^(-2i/ropeDim)
     for (int i = 0; i < pairs; ++i, freq *= freqStep) {
-        const double theta = position * freq;
+        const double theta = position * freq / (params.freqFactors != nullptr ? double(params.freqFactors[i]) : 1.0);
         const double cosTheta = std::cos(theta);
         const double sinTheta = std::sin(theta);
         const int i0 = params.style == RopeStyle::Normal ? 2 * i : i;

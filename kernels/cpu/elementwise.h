@@ -21,6 +21,10 @@ struct RopeParams {
     int ropeDim = 0;       // leading dims of each head that rotate (<= headDim, even)
     float base = 10000.0f; // theta_i = pos * base^(-2i/ropeDim)
     RopeStyle style = RopeStyle::Normal;
+    // [ropeDim / 2] or null: theta_i is divided by freqFactors[i] (the
+    // GGUF's rope_freqs.weight: Llama 3.1 and later's frequency scaling,
+    // llama.cpp's "freq_factors").
+    const float* freqFactors = nullptr;
 };
 
 // Rotates nHeads heads of one token in place. x: [nHeads][headDim].

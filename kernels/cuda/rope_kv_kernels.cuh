@@ -17,10 +17,12 @@ constexpr int kStoreThreads = 256;  // storeKvKernel, ropeStoreKvKernel
 constexpr int kMaxPairs = 128;      // rotated pairs per head the fused kernel holds angles for
 
 // sin and cos of pair i's angle at `position`, in double (as the CPU: at
-// positions in the tens of thousands a float angle is off by milliradians).
-__device__ __forceinline__ void ropeAngle(double position, int i, int ropeDim, double base, double& sinTheta,
-                                          double& cosTheta) {
-    sincos(position * pow(base, -2.0 * i / ropeDim), &sinTheta, &cosTheta);
+// positions in the tens of thousands a float angle is off by milliradians),
+// divided by freqFactors[i] when there are factors (RopeShape).
+__device__ __forceinline__ void ropeAngle(double position, int i, int ropeDim, double base, const float* freqFactors,
+                                          double& sinTheta, double& cosTheta) {
+    const double theta = position * pow(base, -2.0 * i / ropeDim);
+    sincos(freqFactors != nullptr ? theta / double(freqFactors[i]) : theta, &sinTheta, &cosTheta);
 }
 
 // Rotates pair i of a head: (2i, 2i+1), or (i, i + pairs) in the NeoX style.
@@ -56,7 +58,7 @@ __device__ __forceinline__ void storeToken(__half* kPool, __half* vPool, const f
 // grid: (nTokens, ceil(nHeads * pairs / kThreads)); each thread rotates one
 // pair of one head. x: [nTokens][nHeads][headDim]; positions: [nTokens]
 __global__ void __launch_bounds__(kThreads) ropeKernel(float* x, int nHeads, int headDim, int ropeDim, double base,
-                                                       bool neox, const int32_t* positions) {
+                                                       bool neox, const float* freqFactors, const int32_t* positions) {
     awaitPrecedingKernel();
     const int pairs = ropeDim / 2;
     const int index = blockIdx.y * blockDim.x + threadIdx.x;
@@ -65,7 +67,7 @@ __global__ void __launch_bounds__(kThreads) ropeKernel(float* x, int nHeads, int
     const int i = index % pairs;
     double sinTheta;
     double cosTheta;
-    ropeAngle(positions[blockIdx.x], i, ropeDim, base, sinTheta, cosTheta);
+    ropeAngle(positions[blockIdx.x], i, ropeDim, base, freqFactors, sinTheta, cosTheta);
     rotatePair(x + (int64_t(blockIdx.x) * nHeads + h) * headDim, i, pairs, neox, sinTheta, cosTheta);
 }
 
@@ -83,14 +85,16 @@ __global__ void __launch_bounds__(kStoreThreads)
 // q: [nTokens][nHeads][headDim]; k, v: [nTokens][nKvHeads][headDim]
 __global__ void __launch_bounds__(kStoreThreads)
     ropeStoreKvKernel(float* q, float* k, const float* v, int nHeads, int nKvHeads, int headDim, int ropeDim,
-                      double base, bool neox, const int32_t* positions, const int32_t* slots, __half* kPool,
-                      __half* vPool, int blockSize) {
+                      double base, bool neox, const float* freqFactors, const int32_t* positions,
+                      const int32_t* slots, __half* kPool, __half* vPool, int blockSize) {
     awaitPrecedingKernel();
     __shared__ double sines[kMaxPairs];
     __shared__ double cosines[kMaxPairs];
     const int t = blockIdx.x;
     const int pairs = ropeDim / 2;
-    for (int i = threadIdx.x; i < pairs; i += blockDim.x) ropeAngle(positions[t], i, ropeDim, base, sines[i], cosines[i]);
+    for (int i = threadIdx.x; i < pairs; i += blockDim.x) {
+        ropeAngle(positions[t], i, ropeDim, base, freqFactors, sines[i], cosines[i]);
+    }
     __syncthreads();
     for (int index = threadIdx.x; index < (nHeads + nKvHeads) * pairs; index += blockDim.x) {
         const int h = index / pairs;

@@ -21,22 +21,26 @@ struct Variant {
     DType dtype;
     int window;
     cpu::AttentionAlgorithm attention;
+    bool ropeFreqs = false;  // rope_freqs.weight, as Llama 3.1 and later carry
 };
 
 void PrintTo(const Variant& v, std::ostream* out) {
     *out << v.preset << " " << v.architecture << " " << dtypeName(v.dtype) << ", window " << v.window
-         << (v.attention == cpu::AttentionAlgorithm::Flash ? ", flash" : ", naive");
+         << (v.attention == cpu::AttentionAlgorithm::Flash ? ", flash" : ", naive")
+         << (v.ropeFreqs ? ", rope freqs" : "");
 }
 
 std::string variantName(const testing::TestParamInfo<Variant>& info) {
     const Variant& v = info.param;
     return std::string(v.preset) + "_" + v.architecture + "_" + std::string(dtypeName(v.dtype)) + "_w" +
-           std::to_string(v.window) + (v.attention == cpu::AttentionAlgorithm::Flash ? "_flash" : "_naive");
+           std::to_string(v.window) + (v.attention == cpu::AttentionAlgorithm::Flash ? "_flash" : "_naive") +
+           (v.ropeFreqs ? "_ropefreqs" : "");
 }
 
 test::BuiltModel buildVariant(const Variant& variant, uint64_t seed) {
     SyntheticSpec spec = *syntheticPreset(variant.preset);
     spec.architecture = variant.architecture;
+    spec.ropeFreqFactors = variant.ropeFreqs;
     spec.dtype = variant.dtype;
     spec.seed = seed;
     spec.contextLength = 512;
@@ -128,6 +132,7 @@ INSTANTIATE_TEST_SUITE_P(
                     Variant{"tiny", "llama", DType::F16, 9, cpu::AttentionAlgorithm::Flash},
                     Variant{"tiny", "qwen2", DType::Q4_0, 0, cpu::AttentionAlgorithm::Flash},
                     Variant{"tiny", "qwen3", DType::F16, 0, cpu::AttentionAlgorithm::Flash},
+                    Variant{"tiny", "llama", DType::F16, 0, cpu::AttentionAlgorithm::Flash, true},
                     Variant{"small", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash}),
     variantName);
 
@@ -190,7 +195,7 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(Variant{"small", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash},
                     Variant{"tiny", "llama", DType::F16, 9, cpu::AttentionAlgorithm::Flash},
                     Variant{"tiny", "qwen2", DType::Q4_0, 0, cpu::AttentionAlgorithm::Flash},
-                    Variant{"tiny", "qwen3", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash}),
+                    Variant{"tiny", "qwen3", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash, true}),
     variantName);
 
 // Programmatic dependent launch (compute capability 9.0 and newer; skipped

@@ -291,9 +291,10 @@ Result<std::vector<double>> dequantize(DType type, std::span<const uint8_t> byte
     return values;
 }
 
-void applyRope(std::span<double> head, int64_t position, int ropeDim, double base) {
+void applyRope(std::span<double> head, int64_t position, int ropeDim, double base, std::span<const double> factors) {
     for (int i = 0; i < ropeDim / 2; ++i) {
-        const double angle = double(position) * std::pow(base, -2.0 * double(i) / double(ropeDim));
+        const double angle = double(position) * std::pow(base, -2.0 * double(i) / double(ropeDim)) /
+                             (factors.empty() ? 1.0 : factors[size_t(i)]);
         const double x0 = head[2 * i];
         const double x1 = head[2 * i + 1];
         head[2 * i] = x0 * std::cos(angle) - x1 * std::sin(angle);
@@ -301,10 +302,12 @@ void applyRope(std::span<double> head, int64_t position, int ropeDim, double bas
     }
 }
 
-void applyNeoxRope(std::span<double> head, int64_t position, int ropeDim, double base) {
+void applyNeoxRope(std::span<double> head, int64_t position, int ropeDim, double base,
+                   std::span<const double> factors) {
     const int half = ropeDim / 2;
     for (int i = 0; i < half; ++i) {
-        const double angle = double(position) * std::pow(base, -2.0 * double(i) / double(ropeDim));
+        const double angle = double(position) * std::pow(base, -2.0 * double(i) / double(ropeDim)) /
+                             (factors.empty() ? 1.0 : factors[size_t(i)]);
         const double x0 = head[size_t(i)];
         const double x1 = head[size_t(i + half)];
         head[size_t(i)] = x0 * std::cos(angle) - x1 * std::sin(angle);
@@ -398,6 +401,9 @@ Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& fi
     };
     load(model.tokenEmbedding, "token_embd.weight", {d, vocab});
     load(model.outputNorm, "output_norm.weight", {d});
+    if (file.findTensor("rope_freqs.weight") != nullptr) {
+        load(model.ropeFreqs, "rope_freqs.weight", {uint64_t(c.ropeDim / 2)});
+    }
     if (file.findTensor("output.weight") != nullptr) {
         load(model.output, "output.weight", {d, vocab});
     } else {
@@ -476,9 +482,9 @@ std::vector<std::vector<double>> ReferenceTransformer::forward(const std::vector
                         std::copy(normed.begin(), normed.end(), head.begin());
                     }
                     if (c.neoxRope) {
-                        applyNeoxRope(head, int64_t(t), c.ropeDim, c.ropeBase);
+                        applyNeoxRope(head, int64_t(t), c.ropeDim, c.ropeBase, m_model.ropeFreqs);
                     } else {
-                        applyRope(head, int64_t(t), c.ropeDim, c.ropeBase);
+                        applyRope(head, int64_t(t), c.ropeDim, c.ropeBase, m_model.ropeFreqs);
                     }
                 }
             };

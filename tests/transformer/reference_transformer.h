@@ -52,6 +52,7 @@ struct ReferenceModel {
     std::vector<ReferenceLayer> layers;  // [layerCount]
     std::vector<double> outputNorm;      // [dim]
     std::vector<double> output;          // [vocabSize][dim]; a copy of tokenEmbedding when tied
+    std::vector<double> ropeFreqs;       // [ropeDim / 2] (rope_freqs.weight) or empty: pair i's angle / ropeFreqs[i]
 };
 
 class ReferenceTransformer {
@@ -77,11 +78,14 @@ private:
 };
 
 // Rotates the pairs (head[2i], head[2i+1]), i < ropeDim / 2, by the angle
-// position * base^(-2i / ropeDim) (GGUF "normal" RoPE, as llama2.c does it).
-void applyRope(std::span<double> head, int64_t position, int ropeDim, double base);
+// position * base^(-2i / ropeDim) (GGUF "normal" RoPE, as llama2.c does
+// it), divided by factors[i] when factors are given (rope_freqs.weight).
+void applyRope(std::span<double> head, int64_t position, int ropeDim, double base,
+               std::span<const double> factors = {});
 // The same angles on the pairs (head[i], head[i + ropeDim/2]) (NeoX style,
 // qwen2 and qwen3).
-void applyNeoxRope(std::span<double> head, int64_t position, int ropeDim, double base);
+void applyNeoxRope(std::span<double> head, int64_t position, int ropeDim, double base,
+                   std::span<const double> factors = {});
 
 // Decodes `elementCount` values of type F32, F16, BF16, Q8_0, Q4_0, Q4_1,
 // Q5_0, Q5_1 (blocks of 32), Q2_K, Q3_K, Q4_K, Q5_K or Q6_K (blocks of 256) from

@@ -217,5 +217,45 @@ TEST(Qwen3, EachHeadOfQAndKIsNormalizedBeforeRope) {
     EXPECT_NE(missing.error().message.find("blk.1.attn_k_norm.weight"), std::string::npos) << missing.error().message;
 }
 
+// rope_freqs.weight (Llama 3.1 and later): its divisors change the logits
+// (test_forward.cpp checks them against the float64 reference); one of the
+// wrong length or a factor that is not positive is refused, naming it.
+TEST(RopeFreqs, DivisorsMatterAndBadOnesAreRefused) {
+    Loaded plain = synthetic("llama");
+    ASSERT_TRUE(plain.model);
+    EXPECT_TRUE(plain.model->weights().ropeFreqs.empty());
+    const auto same = [](const gguf::KeyValue& kv) { return kv; };
+    const auto keep = [](const std::string&, std::vector<uint8_t>&) {};
+    const int pairs = plain.model->config().ropeDim / 2;
+    auto withFactors = [&](std::vector<float> factors) {
+        return rewrite(plain.model->file(), same, keep, [factors](gguf::GgufWriter& writer) {
+            std::vector<uint8_t> bytes(factors.size() * sizeof(float));
+            std::memcpy(bytes.data(), factors.data(), bytes.size());
+            writer.addTensor("rope_freqs.weight", {uint64_t(factors.size())}, DType::F32, std::move(bytes));
+        });
+    };
+    std::vector<float> factors(size_t(pairs), 1.0f);
+    Loaded ones = load(withFactors(factors));
+    ASSERT_TRUE(ones.model);
+    EXPECT_EQ(ones.model->weights().ropeFreqs.size(), size_t(pairs));
+    const std::vector<float> reference = logits(*plain.model, kTokens, false);
+    EXPECT_EQ(logits(*ones.model, kTokens, false), reference);  // dividing by 1 changes no bit
+    factors[0] = 3.0f;
+    Loaded scaled = load(withFactors(factors));
+    ASSERT_TRUE(scaled.model);
+    EXPECT_GT(maxRelativeDiff(logits(*scaled.model, kTokens, false), reference), 1e-3);
+
+    std::vector<float> zero = factors;
+    zero[1] = 0.0f;
+    for (const std::vector<float>& bad : {std::vector<float>(size_t(pairs) + 1, 1.0f), zero}) {
+        const std::vector<uint8_t> bytes = withFactors(bad);
+        auto file = gguf::GgufFile::parse(bytes);
+        ASSERT_TRUE(file);
+        auto model = Model::fromFile(std::move(*file));
+        ASSERT_FALSE(model);
+        EXPECT_NE(model.error().message.find("rope_freqs.weight"), std::string::npos) << model.error().message;
+    }
+}
+
 }  // namespace
 }  // namespace pagoda

@@ -34,6 +34,7 @@ struct Shape {
     int dim, heads, kvHeads, ffn;
     const char* architecture = "llama";
     int headDim = 0;  // 0: dim / heads
+    bool ropeFreqs = false;  // rope_freqs.weight, as Llama 3.1 and later carry
 };
 
 // head dims 16, 32, 64 and 80; MHA, GQA 4:1, MQA
@@ -46,12 +47,15 @@ const Shape kShapes[] = {
 };
 
 // qwen2 (biases, NeoX RoPE) and qwen3 (NeoX RoPE, QK-norm; one with heads
-// wider than dim / heads, as Qwen3's 128 at every size).
+// wider than dim / heads, as Qwen3's 128 at every size); RoPE frequency
+// divisors (rope_freqs.weight) in both RoPE styles.
 const Shape kArchitectureShapes[] = {
     {"qwen2_gqa_hd16", 64, 4, 2, 96, "qwen2"},
     {"qwen3_gqa_hd16", 64, 4, 2, 96, "qwen3"},
     {"qwen3_gqa_hd64_wide", 64, 4, 2, 96, "qwen3", 64},
     {"qwen3_mqa_hd32", 128, 4, 1, 128, "qwen3"},
+    {"llama_ropefreqs_gqa_hd32", 128, 4, 1, 128, "llama", 0, true},
+    {"qwen3_ropefreqs_gqa_hd16", 64, 4, 2, 96, "qwen3", 0, true},
 };
 
 // Every row length a multiple of 256, for the K-quants.
@@ -75,6 +79,7 @@ Built build(const Shape& shape, DType dtype, uint64_t seed) {
     SyntheticSpec spec;
     spec.architecture = shape.architecture;
     spec.headDim = shape.headDim;
+    spec.ropeFreqFactors = shape.ropeFreqs;
     spec.dim = shape.dim;
     spec.nLayers = 2;
     spec.nHeads = shape.heads;

@@ -289,6 +289,26 @@ TEST(Rope, NeoxRotatesTheTwoHalves) {
     EXPECT_EQ(head[5], 6.0);
 }
 
+TEST(Rope, FrequencyFactorsDivideEachPairsAngle) {
+    const std::vector<double> factors = {2.0, 8.0};
+    for (const bool neox : {false, true}) {
+        std::vector<double> head = {1.0, 2.0, 3.0, -4.0};
+        if (neox) {
+            applyNeoxRope(head, 5, 4, 10000.0, factors);
+        } else {
+            applyRope(head, 5, 4, 10000.0, factors);
+        }
+        const double angle0 = 5.0 / 2.0;
+        const double angle1 = 5.0 / 100.0 / 8.0;
+        const size_t a0 = 0, b0 = neox ? 2 : 1, a1 = neox ? 1 : 2, b1 = 3;
+        const double x0 = neox ? 1.0 : 1.0, y0 = neox ? 3.0 : 2.0, x1 = neox ? 2.0 : 3.0, y1 = -4.0;
+        EXPECT_NEAR(head[a0], x0 * std::cos(angle0) - y0 * std::sin(angle0), 1e-14) << neox;
+        EXPECT_NEAR(head[b0], x0 * std::sin(angle0) + y0 * std::cos(angle0), 1e-14) << neox;
+        EXPECT_NEAR(head[a1], x1 * std::cos(angle1) - y1 * std::sin(angle1), 1e-14) << neox;
+        EXPECT_NEAR(head[b1], x1 * std::sin(angle1) + y1 * std::cos(angle1), 1e-14) << neox;
+    }
+}
+
 TEST(Rope, ScoresDependOnlyOnRelativePosition) {
     auto score = [](int64_t queryPosition, int64_t keyPosition) {
         std::vector<double> q = {0.3, -1.2, 0.7, 2.0, -0.4, 0.9, 1.1, -0.6};

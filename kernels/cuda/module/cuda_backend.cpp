@@ -126,6 +126,14 @@ StatusOr<const float*> CudaBackend::findVector(const float* key, const char* op)
     return found->second;
 }
 
+StatusOr<RopeShape> CudaBackend::deviceRopeShape(const RopeShape& shape, const char* op) const {
+    RopeShape onDevice = shape;
+    if (shape.freqFactors != nullptr) {
+        PAGODA_CUDA_ASSIGN_OR_RETURN(onDevice.freqFactors, findVector(shape.freqFactors, op));
+    }
+    return onDevice;
+}
+
 DeviceKvView CudaBackend::kvView(int layer) const {
     const std::byte* base = m_kv.as<std::byte>() + 2 * m_poolBytes * size_t(layer);
     return DeviceKvView{base, base + m_poolBytes, m_kvShape.nKvHeads, m_kvShape.blockSize, m_kvShape.headDim};
@@ -511,7 +519,8 @@ Status CudaBackend::rope(float* x, int nTokens, int nHeads, const int32_t* posit
     m_context->makeCurrent();
     PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* devicePositions,
                                  metadata(m_positions, positions, nTokens, m_graphPositionsData, "rope"));
-    return cuda::rope(launchStream(), x, nTokens, nHeads, devicePositions, shape);
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const RopeShape onDevice, deviceRopeShape(shape, "rope"));
+    return cuda::rope(launchStream(), x, nTokens, nHeads, devicePositions, onDevice);
 }
 
 Status CudaBackend::checkKvLayer(int layer, const char* op) const {
@@ -539,8 +548,9 @@ Status CudaBackend::ropeStoreKv(int layer, float* q, float* k, const float* v, i
                                  metadata(m_positions, positions, nTokens, m_graphPositionsData, "ropeStoreKv"));
     PAGODA_CUDA_ASSIGN_OR_RETURN(const int32_t* deviceSlots,
                                  metadata(m_slots, slots, nTokens, m_graphSlotsData, "ropeStoreKv"));
+    PAGODA_CUDA_ASSIGN_OR_RETURN(const RopeShape onDevice, deviceRopeShape(shape, "ropeStoreKv"));
     const DeviceKvView view = kvView(layer);
-    return cuda::ropeStoreKv(launchStream(), q, k, v, nTokens, nHeads, devicePositions, deviceSlots, shape, view,
+    return cuda::ropeStoreKv(launchStream(), q, k, v, nTokens, nHeads, devicePositions, deviceSlots, onDevice, view,
                              const_cast<void*>(view.k), const_cast<void*>(view.v));
 }
 

@@ -122,6 +122,9 @@ private:
     LaunchStream launchStream() const;
     StatusOr<DeviceWeight> findMatrix(const void* key, const char* op) const;
     StatusOr<const float*> findVector(const float* key, const char* op) const;
+    // `shape` with its frequency factors' host address (an uploaded vector)
+    // replaced by the device's.
+    StatusOr<RopeShape> deviceRopeShape(const RopeShape& shape, const char* op) const;
     DeviceKvView kvView(int layer) const;
     // A buffer of at least `bytes`, grown (not while a graph is captured).
     Status ensure(DeviceBuffer& buffer, size_t bytes, MemoryUse use);

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -49,7 +50,8 @@ void expectRotated(const std::vector<float>& got, const std::vector<float>& befo
             for (int i = 0; i < pairs; ++i) {
                 const int i0 = g.neox ? i : 2 * i;
                 const int i1 = g.neox ? i + pairs : 2 * i + 1;
-                const double angle = double(positions[size_t(t)]) * std::pow(g.base, -2.0 * i / g.ropeDim);
+                const double factor = g.freqFactors != nullptr ? double(g.freqFactors[i]) : 1.0;
+                const double angle = double(positions[size_t(t)]) * std::pow(g.base, -2.0 * i / g.ropeDim) / factor;
                 const double a = before[head + i0];
                 const double b = before[head + i1];
                 const double bound = 1e-6 * (std::fabs(a) + std::fabs(b)) + 1e-30;
@@ -62,6 +64,15 @@ void expectRotated(const std::vector<float>& got, const std::vector<float>& befo
         }
     }
 }
+
+// Frequency divisors (rope_freqs.weight) for 64 pairs: 1 for the fastest
+// rotating pairs up to 32 for the slowest, as Llama 3.1's and 3.2's
+// scaling spreads them, and uneven between.
+const std::array<float, 64> kFreqFactors = [] {
+    std::array<float, 64> f{};
+    for (size_t i = 0; i < f.size(); ++i) f[i] = 1.0f + 31.0f * float(i * i) / 4096.0f + (i % 3 == 1 ? 0.37f : 0.0f);
+    return f;
+}();
 
 class RopeEmulation : public testing::TestWithParam<RopeCase> {};
 
@@ -140,7 +151,11 @@ INSTANTIATE_TEST_SUITE_P(Shapes, RopeEmulation,
                          testing::Values(RopeCase{"Llama_Mha4_D64", {4, 4, 64, 64, 10000.0, false, 16}},
                                          RopeCase{"NeoX_Gqa8to2_D128_Base1e6", {8, 2, 128, 128, 1e6, true, 16}},
                                          RopeCase{"NeoX_Mqa6to1_D80_Rope32", {6, 1, 80, 32, 10000.0, true, 8}},
-                                         RopeCase{"Llama_Gqa12to4_D256", {12, 4, 256, 256, 500000.0, false, 32}}),
+                                         RopeCase{"Llama_Gqa12to4_D256", {12, 4, 256, 256, 500000.0, false, 32}},
+                                         RopeCase{"Llama31_FreqFactors_Gqa8to2_D128",
+                                                  {8, 2, 128, 128, 500000.0, false, 16, kFreqFactors.data()}},
+                                         RopeCase{"NeoX_FreqFactors_Mqa4to1_D64_Rope32",
+                                                  {4, 1, 64, 32, 10000.0, true, 16, kFreqFactors.data()}}),
                          [](const testing::TestParamInfo<RopeCase>& info) { return std::string(info.param.name); });
 
 }  // namespace

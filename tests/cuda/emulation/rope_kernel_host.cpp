@@ -18,7 +18,8 @@ Findings runRopeKernel(float* x, int nTokens, int nHeads, const RopeGeometry& g,
     config.gridY = unsigned((nHeads * (g.ropeDim / 2) + pos::kThreads - 1) / pos::kThreads);
     config.gridZ = 1;
     config.threads = pos::kThreads;
-    return launch(config, [&] { pos::ropeKernel(x, nHeads, g.headDim, g.ropeDim, g.base, g.neox, positions); });
+    return launch(config,
+                  [&] { pos::ropeKernel(x, nHeads, g.headDim, g.ropeDim, g.base, g.neox, g.freqFactors, positions); });
 }
 
 Findings runStoreKvKernel(uint16_t* kPool, uint16_t* vPool, const float* k, const float* v, const int32_t* slots,
@@ -41,8 +42,9 @@ Findings runRopeStoreKvKernel(float* q, float* k, const float* v, const int32_t*
     config.gridZ = 1;
     config.threads = pos::kStoreThreads;
     return launch(config, [&] {
-        pos::ropeStoreKvKernel(q, k, v, g.nHeads, g.nKvHeads, g.headDim, g.ropeDim, g.base, g.neox, positions, slots,
-                               reinterpret_cast<__half*>(kPool), reinterpret_cast<__half*>(vPool), g.blockSize);
+        pos::ropeStoreKvKernel(q, k, v, g.nHeads, g.nKvHeads, g.headDim, g.ropeDim, g.base, g.neox, g.freqFactors,
+                               positions, slots, reinterpret_cast<__half*>(kPool), reinterpret_cast<__half*>(vPool),
+                               g.blockSize);
     });
 }
 

@@ -17,6 +17,7 @@ struct RopeGeometry {
     double base = 10000.0;
     bool neox = false;
     int blockSize = 0;  // of the pools, [numBlocks][nKvHeads][blockSize][headDim] f16
+    const float* freqFactors = nullptr;  // [ropeDim / 2] or null
 };
 
 // ropeKernel on x ([nTokens][nHeads][headDim]).
