@@ -27,7 +27,9 @@ Result<void> toResult(const cuda::Status& status) {
 cuda::HostMatrix hostMatrix(const cpu::WeightMatrix& w) { return {w.type, w.data, w.rows, w.cols}; }
 
 cuda::RopeShape ropeShape(const cpu::RopeParams& params) {
-    return {params.headDim, params.ropeDim, params.base, params.style == cpu::RopeStyle::NeoX, params.freqFactors};
+    return {params.headDim,    params.ropeDim,   params.base,    params.style == cpu::RopeStyle::NeoX,
+            params.freqFactors, params.freqScale, params.extFactor, params.corrLow,
+            params.corrHigh,   params.mscale};
 }
 
 // Blocks covering positions [0, startPos + nQueries): the block-table

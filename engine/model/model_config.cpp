@@ -1,6 +1,9 @@
 #include "engine/model/model_config.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <numbers>
 
 #include "engine/gguf/gguf_reader.h"
 
@@ -22,7 +25,61 @@ Result<int> readOptionalCount(const gguf::GgufFile& file, const std::string& key
     return readCount(file, key, limit);
 }
 
+Result<float> readPositive(const gguf::GgufFile& file, const std::string& key, float fallback, double limit) {
+    if (file.find(key) == nullptr) return fallback;
+    PAGODA_ASSIGN_OR_RETURN(const double value, file.getFloat(key));
+    if (!(value > 0 && value <= limit)) return fail("key '{}': value {} outside (0, {}]", key, value, limit);
+    return float(value);
+}
+
+// rope.scaling.type none|linear|yarn with its factor, or the legacy
+// rope.scale_linear; another type (longrope, ...) is an error naming it.
+Result<void> readRopeScaling(const gguf::GgufFile& file, const std::string& p, ModelConfig& config) {
+    std::string type = "none";
+    if (file.find(p + "rope.scaling.type") != nullptr) {
+        PAGODA_ASSIGN_OR_RETURN(type, file.getString(p + "rope.scaling.type"));
+    } else if (file.find(p + "rope.scale_linear") != nullptr) {
+        type = "linear";
+    }
+    if (type == "none") return {};
+    if (type != "linear" && type != "yarn") {
+        return fail("key '{}rope.scaling.type': '{}' is not supported (none, linear or yarn)", p, type);
+    }
+    config.ropeScaling = type == "linear" ? RopeScaling::Linear : RopeScaling::Yarn;
+    const std::string factorKey =
+        file.find(p + "rope.scaling.factor") != nullptr ? p + "rope.scaling.factor" : p + "rope.scale_linear";
+    PAGODA_ASSIGN_OR_RETURN(config.ropeScalingFactor, readPositive(file, factorKey, 1.0f, 1024));
+    if (file.find(p + "rope.scaling.original_context_length") != nullptr) {
+        PAGODA_ASSIGN_OR_RETURN(config.ropeOriginalContext,
+                                readCount(file, p + "rope.scaling.original_context_length", kMaxContext));
+    }
+    PAGODA_ASSIGN_OR_RETURN(config.ropeAttnFactor, readPositive(file, p + "rope.scaling.attn_factor", 1.0f, 100));
+    PAGODA_ASSIGN_OR_RETURN(config.yarnBetaFast, readPositive(file, p + "rope.scaling.yarn_beta_fast", 32.0f, 1e6));
+    PAGODA_ASSIGN_OR_RETURN(config.yarnBetaSlow, readPositive(file, p + "rope.scaling.yarn_beta_slow", 1.0f, 1e6));
+    return {};
+}
+
 }  // namespace
+
+cpu::RopeParams ropeParamsFor(const ModelConfig& c) {
+    cpu::RopeParams rope{c.headDim, c.ropeDim, c.ropeBase, c.ropeStyle};
+    if (c.ropeScaling == RopeScaling::None) return rope;
+    rope.freqScale = 1.0f / c.ropeScalingFactor;
+    rope.mscale = c.ropeAttnFactor;
+    if (c.ropeScaling == RopeScaling::Yarn) {
+        // The pair whose wavelength fits `rotations` times in the original
+        // context (llama.cpp's ggml_rope_yarn_corr_dim).
+        const double original = double(c.ropeOriginalContext > 0 ? c.ropeOriginalContext : c.contextLength);
+        auto pairFor = [&](double rotations) {
+            return c.ropeDim * std::log(original / (rotations * 2 * std::numbers::pi)) / (2 * std::log(double(c.ropeBase)));
+        };
+        rope.extFactor = 1.0f;
+        rope.corrLow = float(std::max(0.0, std::floor(pairFor(c.yarnBetaFast))));
+        rope.corrHigh = float(std::min(double(c.ropeDim - 1), std::ceil(pairFor(c.yarnBetaSlow))));
+        rope.mscale *= 1.0f + 0.1f * std::log(c.ropeScalingFactor);
+    }
+    return rope;
+}
 
 Result<ModelConfig> readModelConfig(const gguf::GgufFile& file) {
     ModelConfig config;
@@ -69,6 +126,7 @@ Result<ModelConfig> readModelConfig(const gguf::GgufFile& file) {
         if (!(base > 1 && base < 1e12)) return fail("key '{}rope.freq_base': value {} outside (1, 1e12)", p, base);
         config.ropeBase = float(base);
     }
+    PAGODA_RETURN_IF_ERROR(readRopeScaling(file, p, config));
     if (file.find(p + "attention.sliding_window")) {
         PAGODA_ASSIGN_OR_RETURN(config.slidingWindow, readCount(file, p + "attention.sliding_window", kMaxContext));
     }

@@ -15,6 +15,10 @@ namespace gguf {
 class GgufFile;
 }
 
+// Context scaling of RoPE (rope.scaling.type): none, linear interpolation
+// of positions, or YaRN.
+enum class RopeScaling { None, Linear, Yarn };
+
 struct ModelConfig {
     std::string architecture;  // general.architecture
     std::string name;          // general.name (may be empty)
@@ -31,6 +35,12 @@ struct ModelConfig {
     int ropeDim = 0;           // rope.dimension_count (defaults to headDim)
     int slidingWindow = 0;     // attention.sliding_window; 0 = full attention
     cpu::RopeStyle ropeStyle = cpu::RopeStyle::Normal;  // qwen2: NeoX (rotate halves, HF order)
+    RopeScaling ropeScaling = RopeScaling::None;  // rope.scaling.type (or a legacy rope.scale_linear)
+    float ropeScalingFactor = 1.0f;  // rope.scaling.factor: angles interpolated by 1 / factor
+    int ropeOriginalContext = 0;     // rope.scaling.original_context_length (YaRN's ramp); 0: contextLength
+    float ropeAttnFactor = 1.0f;     // rope.scaling.attn_factor (YaRN's magnitude scale)
+    float yarnBetaFast = 32.0f;      // rope.scaling.yarn_beta_fast, llama.cpp's default
+    float yarnBetaSlow = 1.0f;       // rope.scaling.yarn_beta_slow, llama.cpp's default
     bool attentionBias = false;  // qwen2: attn_q/k/v carry bias vectors
     bool qkNorm = false;         // qwen3: attn_q_norm/attn_k_norm, RMSNorm of each head of q and k before RoPE
     bool tiedOutput = false;   // no output.weight: logits use token_embd.weight
@@ -40,6 +50,12 @@ struct ModelConfig {
     int qDim() const { return nHeads * headDim; }    // width of the Q projection
     int kvDim() const { return nKvHeads * headDim; } // width of the K and V projections
 };
+
+// RoPE's parameters for the model (without rope_freqs.weight, which the
+// weights hold): base, style and the context scaling, with YaRN's ramp
+// (corrLow/corrHigh, from the original context and the betas, as llama.cpp's
+// ggml_rope_yarn_corr_dims) and magnitude (attn factor * (1 + 0.1 ln factor)).
+cpu::RopeParams ropeParamsFor(const ModelConfig& config);
 
 // Reads and validates the config (every count positive, heads dividing,
 // head dim even, within sane limits). Unknown architectures and missing

@@ -180,6 +180,9 @@ Result<void> validateSpec(const SyntheticSpec& s) {
         return fail("vocab {} outside [400, {}] (the tokenizer needs its special and byte tokens)", s.vocabSize, 1 << 22);
     }
     if (!isComputeSupported(s.dtype)) return fail("weight type {} is not supported", dtypeName(s.dtype));
+    if (!s.ropeScaling.empty() && s.ropeScaling != "linear" && s.ropeScaling != "yarn") {
+        return fail("RoPE scaling '{}' (linear or yarn)", s.ropeScaling);
+    }
     if (s.architecture != "llama" && s.architecture != "qwen2" && s.architecture != "qwen3") {
         return fail("architecture '{}' (llama, qwen2 or qwen3)", s.architecture);
     }
@@ -217,6 +220,13 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
     writer.set(p + "attention.head_count_kv", uint32_t(s.nKvHeads));
     writer.set(p + "attention.layer_norm_rms_epsilon", 1e-5f);
     writer.set(p + "rope.freq_base", s.ropeBase);
+    if (!s.ropeScaling.empty()) {
+        writer.set(p + "rope.scaling.type", s.ropeScaling);
+        writer.set(p + "rope.scaling.factor", 4.0f);
+        if (s.ropeScaling == "yarn") {
+            writer.set(p + "rope.scaling.original_context_length", uint32_t(std::max(1, s.contextLength / 4)));
+        }
+    }
     writer.set(p + "vocab_size", uint32_t(s.vocabSize));
 
     SyntheticVocab vocab = makeVocab(s.vocabSize);

@@ -38,6 +38,9 @@ struct SyntheticSpec {
     // Writes rope_freqs.weight (RoPE's per-pair frequency divisors, as Llama
     // 3.1 and later files carry): seeded random divisors in [1, 4], for tests.
     bool ropeFreqFactors = false;
+    // "", "linear" or "yarn": rope.scaling.* keys, factor 4 (YaRN's original
+    // context a quarter of contextLength), for tests.
+    std::string ropeScaling;
     DType dtype = DType::F32;  // of the weight matrices; norms stay f32
     uint64_t seed = 42;
 

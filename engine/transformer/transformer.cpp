@@ -199,8 +199,8 @@ Result<void> Transformer::passResidual(size_t s, int nRows) {
 void Transformer::layers(Stage& stage, int n, KvCache& cache) {
     const ModelConfig& c = m_model.config();
     const ModelWeights& w = m_model.weights();
-    const cpu::RopeParams rope{c.headDim, c.ropeDim, c.ropeBase, c.ropeStyle,
-                               w.ropeFreqs.empty() ? nullptr : w.ropeFreqs.data()};
+    cpu::RopeParams rope = ropeParamsFor(c);
+    rope.freqFactors = w.ropeFreqs.empty() ? nullptr : w.ropeFreqs.data();
     Ops& ops = *stage.ops;
     const Activations& a = stage.act;
 

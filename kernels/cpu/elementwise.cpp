@@ -98,9 +98,11 @@ void rope(float* x, int nHeads, int position, const RopeParams& params) {
     const double freqStep = std::pow(double(params.base), -2.0 / params.ropeDim);
     double freq = 1.0;  // base^(-2i/ropeDim)
     for (int i = 0; i < pairs; ++i, freq *= freqStep) {
-        const double theta = position * freq / (params.freqFactors != nullptr ? double(params.freqFactors[i]) : 1.0);
-        const double cosTheta = std::cos(theta);
-        const double sinTheta = std::sin(theta);
+        const double unscaled =
+            position * freq / (params.freqFactors != nullptr ? double(params.freqFactors[i]) : 1.0);
+        const double theta = scaledRopeTheta(params, i, unscaled);
+        const double cosTheta = std::cos(theta) * double(params.mscale);
+        const double sinTheta = std::sin(theta) * double(params.mscale);
         const int i0 = params.style == RopeStyle::Normal ? 2 * i : i;
         const int i1 = params.style == RopeStyle::Normal ? 2 * i + 1 : i + pairs;
         for (int h = 0; h < nHeads; ++h) {

@@ -1,6 +1,7 @@
 #pragma once
 // Row-wise transformer primitives on f32 activations.
 
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels/cpu/cpu_context.h"
@@ -25,7 +26,31 @@ struct RopeParams {
     // GGUF's rope_freqs.weight: Llama 3.1 and later's frequency scaling,
     // llama.cpp's "freq_factors").
     const float* freqFactors = nullptr;
+    // Context scaling (the GGUF's rope.scaling.*, as llama.cpp's rope_yarn
+    // applies it): theta_i is interpolated to freqScale * theta_i (linear
+    // and YaRN: 1 / factor); with extFactor 1 (YaRN) the unscaled theta_i is
+    // mixed back in by yarnRamp (wholly for pairs below corrLow, not at all
+    // above corrHigh); cos and sin are scaled by mscale.
+    float freqScale = 1.0f;
+    float extFactor = 0.0f;
+    float corrLow = 0.0f;
+    float corrHigh = 0.0f;
+    float mscale = 1.0f;
 };
+
+// YaRN's ramp for pair i: 1 below corrLow, 0 above corrHigh, linear between.
+inline double yarnRamp(double corrLow, double corrHigh, int pair) {
+    const double y = (pair - corrLow) / std::max(0.001, corrHigh - corrLow);
+    return 1.0 - std::min(1.0, std::max(0.0, y));
+}
+
+// Pair i's angle under params' context scaling, from its unscaled angle.
+inline double scaledRopeTheta(const RopeParams& params, int pair, double theta) {
+    const double interpolated = double(params.freqScale) * theta;
+    if (params.extFactor == 0.0f) return interpolated;
+    const double mix = yarnRamp(params.corrLow, params.corrHigh, pair) * double(params.extFactor);
+    return interpolated * (1.0 - mix) + theta * mix;
+}
 
 // Rotates nHeads heads of one token in place. x: [nHeads][headDim].
 void rope(float* x, int nHeads, int position, const RopeParams& params);

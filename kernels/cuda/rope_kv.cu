@@ -28,8 +28,7 @@ Status rope(const LaunchStream& stream, float* x, int nTokens, int nHeads, const
     PAGODA_CUDA_RETURN_IF_ERROR(checkShape("rope", nTokens, nHeads, shape));
     if (nTokens == 0) return {};
     const dim3 grid(unsigned(nTokens), unsigned((nHeads * (shape.ropeDim / 2) + pos::kThreads - 1) / pos::kThreads));
-    launchKernel(stream, pos::ropeKernel, grid, pos::kThreads, 0, x, nHeads, shape.headDim, shape.ropeDim,
-                 double(shape.base), shape.neox, shape.freqFactors, positions);
+    launchKernel(stream, pos::ropeKernel, grid, pos::kThreads, 0, x, nHeads, shape, positions);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
 }
@@ -61,9 +60,8 @@ Status ropeStoreKv(const LaunchStream& stream, float* q, float* k, const float* 
     }
     if (nTokens == 0) return {};
     launchKernel(stream, pos::ropeStoreKvKernel, unsigned(nTokens), pos::kStoreThreads, 0, q, k, v, nHeads,
-                 pools.nKvHeads, shape.headDim, shape.ropeDim, double(shape.base), shape.neox, shape.freqFactors,
-                 positions, slots,
-                 static_cast<__half*>(kPool), static_cast<__half*>(vPool), pools.blockSize);
+                 pools.nKvHeads, shape, positions, slots, static_cast<__half*>(kPool), static_cast<__half*>(vPool),
+                 pools.blockSize);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
 }

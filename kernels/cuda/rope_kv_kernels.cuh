@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/device_common.cuh"
+#include "kernels/cuda/rope_shape.h"
 
 namespace pagoda::cuda::pos {
 
@@ -17,12 +18,24 @@ constexpr int kStoreThreads = 256;  // storeKvKernel, ropeStoreKvKernel
 constexpr int kMaxPairs = 128;      // rotated pairs per head the fused kernel holds angles for
 
 // sin and cos of pair i's angle at `position`, in double (as the CPU: at
-// positions in the tens of thousands a float angle is off by milliradians),
-// divided by freqFactors[i] when there are factors (RopeShape).
-__device__ __forceinline__ void ropeAngle(double position, int i, int ropeDim, double base, const float* freqFactors,
-                                          double& sinTheta, double& cosTheta) {
-    const double theta = position * pow(base, -2.0 * i / ropeDim);
-    sincos(freqFactors != nullptr ? theta / double(freqFactors[i]) : theta, &sinTheta, &cosTheta);
+// positions in the tens of thousands a float angle is off by milliradians):
+// divided by the pair's frequency factor when there are factors, then
+// scaled for the context and its magnitude (RopeShape).
+__device__ __forceinline__ void ropeAngle(double position, int i, const RopeShape& shape, double& sinTheta,
+                                          double& cosTheta) {
+    double theta = position * pow(double(shape.base), -2.0 * i / shape.ropeDim);
+    if (shape.freqFactors != nullptr) theta /= double(shape.freqFactors[i]);
+    const double interpolated = double(shape.freqScale) * theta;
+    if (shape.extFactor != 0.0f) {
+        const double y = (i - double(shape.corrLow)) / fmax(0.001, double(shape.corrHigh) - double(shape.corrLow));
+        const double mix = (1.0 - fmin(1.0, fmax(0.0, y))) * double(shape.extFactor);
+        theta = interpolated * (1.0 - mix) + theta * mix;
+    } else {
+        theta = interpolated;
+    }
+    sincos(theta, &sinTheta, &cosTheta);
+    sinTheta *= double(shape.mscale);
+    cosTheta *= double(shape.mscale);
 }
 
 // Rotates pair i of a head: (2i, 2i+1), or (i, i + pairs) in the NeoX style.
@@ -57,18 +70,18 @@ __device__ __forceinline__ void storeToken(__half* kPool, __half* vPool, const f
 
 // grid: (nTokens, ceil(nHeads * pairs / kThreads)); each thread rotates one
 // pair of one head. x: [nTokens][nHeads][headDim]; positions: [nTokens]
-__global__ void __launch_bounds__(kThreads) ropeKernel(float* x, int nHeads, int headDim, int ropeDim, double base,
-                                                       bool neox, const float* freqFactors, const int32_t* positions) {
+__global__ void __launch_bounds__(kThreads) ropeKernel(float* x, int nHeads, RopeShape shape,
+                                                       const int32_t* positions) {
     awaitPrecedingKernel();
-    const int pairs = ropeDim / 2;
+    const int pairs = shape.ropeDim / 2;
     const int index = blockIdx.y * blockDim.x + threadIdx.x;
     if (index >= nHeads * pairs) return;
     const int h = index / pairs;
     const int i = index % pairs;
     double sinTheta;
     double cosTheta;
-    ropeAngle(positions[blockIdx.x], i, ropeDim, base, freqFactors, sinTheta, cosTheta);
-    rotatePair(x + (int64_t(blockIdx.x) * nHeads + h) * headDim, i, pairs, neox, sinTheta, cosTheta);
+    ropeAngle(positions[blockIdx.x], i, shape, sinTheta, cosTheta);
+    rotatePair(x + (int64_t(blockIdx.x) * nHeads + h) * shape.headDim, i, pairs, shape.neox, sinTheta, cosTheta);
 }
 
 // grid: nTokens; kStoreThreads threads. k, v: [nTokens][nKvHeads][headDim]
@@ -84,24 +97,22 @@ __global__ void __launch_bounds__(kStoreThreads)
 // token's heads. grid: nTokens; kStoreThreads threads; pairs <= kMaxPairs.
 // q: [nTokens][nHeads][headDim]; k, v: [nTokens][nKvHeads][headDim]
 __global__ void __launch_bounds__(kStoreThreads)
-    ropeStoreKvKernel(float* q, float* k, const float* v, int nHeads, int nKvHeads, int headDim, int ropeDim,
-                      double base, bool neox, const float* freqFactors, const int32_t* positions,
-                      const int32_t* slots, __half* kPool, __half* vPool, int blockSize) {
+    ropeStoreKvKernel(float* q, float* k, const float* v, int nHeads, int nKvHeads, RopeShape shape,
+                      const int32_t* positions, const int32_t* slots, __half* kPool, __half* vPool, int blockSize) {
     awaitPrecedingKernel();
     __shared__ double sines[kMaxPairs];
     __shared__ double cosines[kMaxPairs];
     const int t = blockIdx.x;
-    const int pairs = ropeDim / 2;
-    for (int i = threadIdx.x; i < pairs; i += blockDim.x) {
-        ropeAngle(positions[t], i, ropeDim, base, freqFactors, sines[i], cosines[i]);
-    }
+    const int headDim = shape.headDim;
+    const int pairs = shape.ropeDim / 2;
+    for (int i = threadIdx.x; i < pairs; i += blockDim.x) ropeAngle(positions[t], i, shape, sines[i], cosines[i]);
     __syncthreads();
     for (int index = threadIdx.x; index < (nHeads + nKvHeads) * pairs; index += blockDim.x) {
         const int h = index / pairs;
         const int i = index % pairs;
         float* head = h < nHeads ? q + (int64_t(t) * nHeads + h) * headDim
                                  : k + (int64_t(t) * nKvHeads + h - nHeads) * headDim;
-        rotatePair(head, i, pairs, neox, sines[i], cosines[i]);
+        rotatePair(head, i, pairs, shape.neox, sines[i], cosines[i]);
     }
     __syncthreads();  // the token's rotated k, written above by other threads of the CTA
     storeToken(kPool, vPool, k, v, t, slots[t], nKvHeads, blockSize, headDim);

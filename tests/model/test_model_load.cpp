@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "engine/gguf/gguf_writer.h"
 #include "engine/model/model.h"
 #include "engine/model/synthetic.h"
@@ -103,6 +105,58 @@ TEST(ModelLoad, WrongKeyTypeAndBadValuesAreNamed) {
     model = loadFrom(*writer, storage);
     ASSERT_FALSE(model);
     EXPECT_THAT(model.error().message, HasSubstr("head_count_kv 3"));
+}
+
+// rope.scaling.*: none, linear (also the legacy rope.scale_linear) or YaRN,
+// with the parameters the forward pass gets; another type is refused.
+TEST(ModelLoad, RopeScalingComesFromMetadata) {
+    std::vector<uint8_t> storage;
+    auto writer = syntheticModelWriter(tinySpec());
+    ASSERT_TRUE(writer);
+    auto model = loadFrom(*writer, storage);
+    ASSERT_TRUE(model) << model.error().message;
+    EXPECT_EQ((*model)->config().ropeScaling, RopeScaling::None);
+    cpu::RopeParams rope = ropeParamsFor((*model)->config());
+    EXPECT_EQ(rope.freqScale, 1.0f);
+    EXPECT_EQ(rope.extFactor, 0.0f);
+    EXPECT_EQ(rope.mscale, 1.0f);
+
+    writer->set("llama.rope.scale_linear", 2.0f);
+    model = loadFrom(*writer, storage);
+    ASSERT_TRUE(model) << model.error().message;
+    EXPECT_EQ((*model)->config().ropeScaling, RopeScaling::Linear);
+    rope = ropeParamsFor((*model)->config());
+    EXPECT_EQ(rope.freqScale, 0.5f);
+    EXPECT_EQ(rope.extFactor, 0.0f);
+
+    // Qwen3's long-context setting: YaRN, factor 4 over 32768 positions.
+    writer->set("llama.rope.scaling.type", "yarn");
+    writer->set("llama.rope.scaling.factor", 4.0f);
+    writer->set("llama.rope.scaling.original_context_length", uint32_t(32768));
+    writer->set("llama.rope.freq_base", 1e6f);
+    model = loadFrom(*writer, storage);
+    ASSERT_TRUE(model) << model.error().message;
+    const ModelConfig& c = (*model)->config();
+    EXPECT_EQ(c.ropeScaling, RopeScaling::Yarn);
+    EXPECT_EQ(c.ropeOriginalContext, 32768);
+    rope = ropeParamsFor(c);
+    EXPECT_EQ(rope.freqScale, 0.25f);
+    EXPECT_EQ(rope.extFactor, 1.0f);
+    // head dim 16: the pair with 32 turns in 32768 positions is 16 ln(32768 /
+    // (2 pi 32)) / (2 ln 1e6) = 2.95 (low 2), with one turn 4.96 (high 5).
+    EXPECT_EQ(rope.corrLow, 2.0f);
+    EXPECT_EQ(rope.corrHigh, 5.0f);
+    EXPECT_NEAR(rope.mscale, 1.0 + 0.1 * std::log(4.0), 1e-6);
+
+    writer->set("llama.rope.scaling.type", "longrope");
+    model = loadFrom(*writer, storage);
+    ASSERT_FALSE(model);
+    EXPECT_THAT(model.error().message, HasSubstr("rope.scaling.type': 'longrope' is not supported"));
+    writer->set("llama.rope.scaling.type", "yarn");
+    writer->set("llama.rope.scaling.factor", -1.0f);
+    model = loadFrom(*writer, storage);
+    ASSERT_FALSE(model);
+    EXPECT_THAT(model.error().message, HasSubstr("llama.rope.scaling.factor"));
 }
 
 TEST(ModelLoad, ShapeMismatchNamesTheTensor) {

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <numbers>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -291,27 +292,48 @@ Result<std::vector<double>> dequantize(DType type, std::span<const uint8_t> byte
     return values;
 }
 
-void applyRope(std::span<double> head, int64_t position, int ropeDim, double base, std::span<const double> factors) {
+namespace {
+
+// Pair i's angle at `position`: base^(-2i / ropeDim) per position, divided
+// by the pair's factor, then by the scaling factor as `scaling` says.
+double ropeAngle(int i, int64_t position, int ropeDim, double base, std::span<const double> factors,
+                 const RopeScaling& scaling) {
+    double angle = double(position) * std::pow(base, -2.0 * double(i) / double(ropeDim));
+    if (!factors.empty()) angle /= factors[size_t(i)];
+    double divided = 1.0;  // the share of the angle that is divided
+    if (!scaling.yarn) {
+        divided = 1.0;
+    } else if (i <= scaling.low) {
+        divided = 0.0;
+    } else if (i < scaling.high) {
+        divided = (double(i) - scaling.low) / (scaling.high - scaling.low);
+    }
+    return angle * (1.0 - divided) + angle / scaling.factor * divided;
+}
+
+void rotate(std::span<double> head, size_t i0, size_t i1, double angle, double magnitude) {
+    const double x0 = head[i0];
+    const double x1 = head[i1];
+    head[i0] = magnitude * (x0 * std::cos(angle) - x1 * std::sin(angle));
+    head[i1] = magnitude * (x0 * std::sin(angle) + x1 * std::cos(angle));
+}
+
+}  // namespace
+
+void applyRope(std::span<double> head, int64_t position, int ropeDim, double base, std::span<const double> factors,
+               const RopeScaling& scaling) {
     for (int i = 0; i < ropeDim / 2; ++i) {
-        const double angle = double(position) * std::pow(base, -2.0 * double(i) / double(ropeDim)) /
-                             (factors.empty() ? 1.0 : factors[size_t(i)]);
-        const double x0 = head[2 * i];
-        const double x1 = head[2 * i + 1];
-        head[2 * i] = x0 * std::cos(angle) - x1 * std::sin(angle);
-        head[2 * i + 1] = x0 * std::sin(angle) + x1 * std::cos(angle);
+        rotate(head, size_t(2 * i), size_t(2 * i + 1), ropeAngle(i, position, ropeDim, base, factors, scaling),
+               scaling.magnitude);
     }
 }
 
 void applyNeoxRope(std::span<double> head, int64_t position, int ropeDim, double base,
-                   std::span<const double> factors) {
+                   std::span<const double> factors, const RopeScaling& scaling) {
     const int half = ropeDim / 2;
     for (int i = 0; i < half; ++i) {
-        const double angle = double(position) * std::pow(base, -2.0 * double(i) / double(ropeDim)) /
-                             (factors.empty() ? 1.0 : factors[size_t(i)]);
-        const double x0 = head[size_t(i)];
-        const double x1 = head[size_t(i + half)];
-        head[size_t(i)] = x0 * std::cos(angle) - x1 * std::sin(angle);
-        head[size_t(i + half)] = x0 * std::sin(angle) + x1 * std::cos(angle);
+        rotate(head, size_t(i), size_t(i + half), ropeAngle(i, position, ropeDim, base, factors, scaling),
+               scaling.magnitude);
     }
 }
 
@@ -362,6 +384,33 @@ Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& fi
     }
     if (!(*rmsEps >= 0.0) || !(*ropeBase > 0.0)) {
         return fail("rms epsilon {} must be >= 0 and rope base {} > 0", *rmsEps, *ropeBase);
+    }
+    if (const gguf::Value* type = file.find(a + "rope.scaling.type")) {
+        const std::string name = type->asString() != nullptr ? *type->asString() : std::string("(not a string)");
+        if (name != "none" && name != "linear" && name != "yarn") {
+            return fail("{}rope.scaling.type \"{}\": the reference implements none, linear and yarn", a, name);
+        }
+        if (name != "none") {
+            Result<double> factor = readFloat(file, a + "rope.scaling.factor", std::nullopt);
+            if (!factor) return std::unexpected(factor.error());
+            c.ropeScaling.factor = *factor;
+        }
+        if (name == "yarn") {
+            // The pairs whose wavelength 2 pi base^(2i / ropeDim) fits 32
+            // times (low, rounded down) and once (high, rounded up) in the
+            // original context; the magnitude 1 + 0.1 ln factor.
+            Result<int64_t> original =
+                readDimension(file, a + "rope.scaling.original_context_length", std::nullopt);
+            if (!original) return std::unexpected(original.error());
+            auto pairFittingTimes = [&](double times) {
+                return double(*ropeDim) * std::log(double(*original) / (2.0 * std::numbers::pi * times)) /
+                       (2.0 * std::log(*ropeBase));
+            };
+            c.ropeScaling.yarn = true;
+            c.ropeScaling.low = std::max(0.0, std::floor(pairFittingTimes(32.0)));
+            c.ropeScaling.high = std::min(double(*ropeDim - 1), std::ceil(pairFittingTimes(1.0)));
+            c.ropeScaling.magnitude = 1.0 + 0.1 * std::log(c.ropeScaling.factor);
+        }
     }
     c.dim = int(*dim);
     c.layerCount = int(*layerCount);
@@ -482,9 +531,9 @@ std::vector<std::vector<double>> ReferenceTransformer::forward(const std::vector
                         std::copy(normed.begin(), normed.end(), head.begin());
                     }
                     if (c.neoxRope) {
-                        applyNeoxRope(head, int64_t(t), c.ropeDim, c.ropeBase, m_model.ropeFreqs);
+                        applyNeoxRope(head, int64_t(t), c.ropeDim, c.ropeBase, m_model.ropeFreqs, c.ropeScaling);
                     } else {
-                        applyRope(head, int64_t(t), c.ropeDim, c.ropeBase, m_model.ropeFreqs);
+                        applyRope(head, int64_t(t), c.ropeDim, c.ropeBase, m_model.ropeFreqs, c.ropeScaling);
                     }
                 }
             };

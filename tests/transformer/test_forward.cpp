@@ -35,6 +35,7 @@ struct Shape {
     const char* architecture = "llama";
     int headDim = 0;  // 0: dim / heads
     bool ropeFreqs = false;  // rope_freqs.weight, as Llama 3.1 and later carry
+    const char* ropeScaling = "";  // rope.scaling.type: linear or yarn (factor 4)
 };
 
 // head dims 16, 32, 64 and 80; MHA, GQA 4:1, MQA
@@ -48,7 +49,8 @@ const Shape kShapes[] = {
 
 // qwen2 (biases, NeoX RoPE) and qwen3 (NeoX RoPE, QK-norm; one with heads
 // wider than dim / heads, as Qwen3's 128 at every size); RoPE frequency
-// divisors (rope_freqs.weight) in both RoPE styles.
+// divisors (rope_freqs.weight) in both RoPE styles; linear and YaRN context
+// scaling.
 const Shape kArchitectureShapes[] = {
     {"qwen2_gqa_hd16", 64, 4, 2, 96, "qwen2"},
     {"qwen3_gqa_hd16", 64, 4, 2, 96, "qwen3"},
@@ -56,6 +58,9 @@ const Shape kArchitectureShapes[] = {
     {"qwen3_mqa_hd32", 128, 4, 1, 128, "qwen3"},
     {"llama_ropefreqs_gqa_hd32", 128, 4, 1, 128, "llama", 0, true},
     {"qwen3_ropefreqs_gqa_hd16", 64, 4, 2, 96, "qwen3", 0, true},
+    {"llama_linear_mha_hd16", 64, 4, 4, 96, "llama", 0, false, "linear"},
+    {"qwen3_yarn_gqa_hd32", 128, 4, 2, 128, "qwen3", 0, false, "yarn"},
+    {"llama_yarn_ropefreqs_mqa_hd32", 128, 4, 1, 128, "llama", 0, true, "yarn"},
 };
 
 // Every row length a multiple of 256, for the K-quants.
@@ -80,6 +85,7 @@ Built build(const Shape& shape, DType dtype, uint64_t seed) {
     spec.architecture = shape.architecture;
     spec.headDim = shape.headDim;
     spec.ropeFreqFactors = shape.ropeFreqs;
+    spec.ropeScaling = shape.ropeScaling;
     spec.dim = shape.dim;
     spec.nLayers = 2;
     spec.nHeads = shape.heads;

@@ -11,6 +11,14 @@
 #include "tests/cuda/emulation/rope_kernel_host.h"
 
 namespace pagoda::cuda::emulation {
+namespace {
+
+RopeShape shapeOf(const RopeGeometry& g) {
+    return {g.headDim,     g.ropeDim,   float(g.base), g.neox,       g.freqFactors,
+            g.freqScale,   g.extFactor, g.corrLow,     g.corrHigh,   g.mscale};
+}
+
+}  // namespace
 
 Findings runRopeKernel(float* x, int nTokens, int nHeads, const RopeGeometry& g, const int32_t* positions,
                        LaunchConfig config) {
@@ -18,8 +26,7 @@ Findings runRopeKernel(float* x, int nTokens, int nHeads, const RopeGeometry& g,
     config.gridY = unsigned((nHeads * (g.ropeDim / 2) + pos::kThreads - 1) / pos::kThreads);
     config.gridZ = 1;
     config.threads = pos::kThreads;
-    return launch(config,
-                  [&] { pos::ropeKernel(x, nHeads, g.headDim, g.ropeDim, g.base, g.neox, g.freqFactors, positions); });
+    return launch(config, [&] { pos::ropeKernel(x, nHeads, shapeOf(g), positions); });
 }
 
 Findings runStoreKvKernel(uint16_t* kPool, uint16_t* vPool, const float* k, const float* v, const int32_t* slots,
@@ -42,9 +49,8 @@ Findings runRopeStoreKvKernel(float* q, float* k, const float* v, const int32_t*
     config.gridZ = 1;
     config.threads = pos::kStoreThreads;
     return launch(config, [&] {
-        pos::ropeStoreKvKernel(q, k, v, g.nHeads, g.nKvHeads, g.headDim, g.ropeDim, g.base, g.neox, g.freqFactors,
-                               positions, slots, reinterpret_cast<__half*>(kPool), reinterpret_cast<__half*>(vPool),
-                               g.blockSize);
+        pos::ropeStoreKvKernel(q, k, v, g.nHeads, g.nKvHeads, shapeOf(g), positions, slots,
+                               reinterpret_cast<__half*>(kPool), reinterpret_cast<__half*>(vPool), g.blockSize);
     });
 }
 

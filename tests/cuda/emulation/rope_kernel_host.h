@@ -18,6 +18,12 @@ struct RopeGeometry {
     bool neox = false;
     int blockSize = 0;  // of the pools, [numBlocks][nKvHeads][blockSize][headDim] f16
     const float* freqFactors = nullptr;  // [ropeDim / 2] or null
+    // Context scaling (RopeShape): YaRN when extFactor is 1.
+    float freqScale = 1.0f;
+    float extFactor = 0.0f;
+    float corrLow = 0.0f;
+    float corrHigh = 0.0f;
+    float mscale = 1.0f;
 };
 
 // ropeKernel on x ([nTokens][nHeads][headDim]).
