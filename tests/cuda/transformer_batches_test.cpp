@@ -22,25 +22,27 @@ struct Variant {
     int window;
     cpu::AttentionAlgorithm attention;
     bool ropeFreqs = false;  // rope_freqs.weight, as Llama 3.1 and later carry
+    const char* ropeScaling = "";  // rope.scaling.type: linear or yarn
 };
 
 void PrintTo(const Variant& v, std::ostream* out) {
     *out << v.preset << " " << v.architecture << " " << dtypeName(v.dtype) << ", window " << v.window
          << (v.attention == cpu::AttentionAlgorithm::Flash ? ", flash" : ", naive")
-         << (v.ropeFreqs ? ", rope freqs" : "");
+         << (v.ropeFreqs ? ", rope freqs" : "") << (*v.ropeScaling != '\0' ? ", " : "") << v.ropeScaling;
 }
 
 std::string variantName(const testing::TestParamInfo<Variant>& info) {
     const Variant& v = info.param;
     return std::string(v.preset) + "_" + v.architecture + "_" + std::string(dtypeName(v.dtype)) + "_w" +
            std::to_string(v.window) + (v.attention == cpu::AttentionAlgorithm::Flash ? "_flash" : "_naive") +
-           (v.ropeFreqs ? "_ropefreqs" : "");
+           (v.ropeFreqs ? "_ropefreqs" : "") + (*v.ropeScaling != '\0' ? "_" : "") + v.ropeScaling;
 }
 
 test::BuiltModel buildVariant(const Variant& variant, uint64_t seed) {
     SyntheticSpec spec = *syntheticPreset(variant.preset);
     spec.architecture = variant.architecture;
     spec.ropeFreqFactors = variant.ropeFreqs;
+    spec.ropeScaling = variant.ropeScaling;
     spec.dtype = variant.dtype;
     spec.seed = seed;
     spec.contextLength = 512;
@@ -133,6 +135,7 @@ INSTANTIATE_TEST_SUITE_P(
                     Variant{"tiny", "qwen2", DType::Q4_0, 0, cpu::AttentionAlgorithm::Flash},
                     Variant{"tiny", "qwen3", DType::F16, 0, cpu::AttentionAlgorithm::Flash},
                     Variant{"tiny", "llama", DType::F16, 0, cpu::AttentionAlgorithm::Flash, true},
+                    Variant{"tiny", "qwen3", DType::F16, 0, cpu::AttentionAlgorithm::Flash, false, "yarn"},
                     Variant{"small", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash}),
     variantName);
 
