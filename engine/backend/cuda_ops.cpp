@@ -27,9 +27,8 @@ Result<void> toResult(const cuda::Status& status) {
 cuda::HostMatrix hostMatrix(const cpu::WeightMatrix& w) { return {w.type, w.data, w.rows, w.cols}; }
 
 cuda::RopeShape ropeShape(const cpu::RopeParams& params) {
-    return {params.headDim,    params.ropeDim,   params.base,    params.style == cpu::RopeStyle::NeoX,
-            params.freqFactors, params.freqScale, params.extFactor, params.corrLow,
-            params.corrHigh,   params.mscale};
+    return {params.headDim, params.ropeDim, params.base, params.style == cpu::RopeStyle::NeoX, params.freqFactors,
+            params.scaling};
 }
 
 // Blocks covering positions [0, startPos + nQueries): the block-table

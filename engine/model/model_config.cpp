@@ -45,7 +45,7 @@ Result<void> readRopeScaling(const gguf::GgufFile& file, const std::string& p, M
     if (type != "linear" && type != "yarn") {
         return fail("key '{}rope.scaling.type': '{}' is not supported (none, linear or yarn)", p, type);
     }
-    config.ropeScaling = type == "linear" ? RopeScaling::Linear : RopeScaling::Yarn;
+    config.ropeScaling = type == "linear" ? RopeScalingType::Linear : RopeScalingType::Yarn;
     const std::string factorKey =
         file.find(p + "rope.scaling.factor") != nullptr ? p + "rope.scaling.factor" : p + "rope.scale_linear";
     PAGODA_ASSIGN_OR_RETURN(config.ropeScalingFactor, readPositive(file, factorKey, 1.0f, 1024));
@@ -63,20 +63,21 @@ Result<void> readRopeScaling(const gguf::GgufFile& file, const std::string& p, M
 
 cpu::RopeParams ropeParamsFor(const ModelConfig& c) {
     cpu::RopeParams rope{c.headDim, c.ropeDim, c.ropeBase, c.ropeStyle};
-    if (c.ropeScaling == RopeScaling::None) return rope;
-    rope.freqScale = 1.0f / c.ropeScalingFactor;
-    rope.mscale = c.ropeAttnFactor;
-    if (c.ropeScaling == RopeScaling::Yarn) {
+    if (c.ropeScaling == RopeScalingType::None) return rope;
+    RopeScaling& s = rope.scaling;
+    s.freqScale = 1.0f / c.ropeScalingFactor;
+    s.mscale = c.ropeAttnFactor;
+    if (c.ropeScaling == RopeScalingType::Yarn) {
         // The pair whose wavelength fits `rotations` times in the original
         // context (llama.cpp's ggml_rope_yarn_corr_dim).
         const double original = double(c.ropeOriginalContext > 0 ? c.ropeOriginalContext : c.contextLength);
         auto pairFor = [&](double rotations) {
             return c.ropeDim * std::log(original / (rotations * 2 * std::numbers::pi)) / (2 * std::log(double(c.ropeBase)));
         };
-        rope.extFactor = 1.0f;
-        rope.corrLow = float(std::max(0.0, std::floor(pairFor(c.yarnBetaFast))));
-        rope.corrHigh = float(std::min(double(c.ropeDim - 1), std::ceil(pairFor(c.yarnBetaSlow))));
-        rope.mscale *= 1.0f + 0.1f * std::log(c.ropeScalingFactor);
+        s.extFactor = 1.0f;
+        s.corrLow = float(std::max(0.0, std::floor(pairFor(c.yarnBetaFast))));
+        s.corrHigh = float(std::min(double(c.ropeDim - 1), std::ceil(pairFor(c.yarnBetaSlow))));
+        s.mscale *= 1.0f + 0.1f * std::log(c.ropeScalingFactor);
     }
     return rope;
 }

@@ -17,7 +17,7 @@ class GgufFile;
 
 // Context scaling of RoPE (rope.scaling.type): none, linear interpolation
 // of positions, or YaRN.
-enum class RopeScaling { None, Linear, Yarn };
+enum class RopeScalingType { None, Linear, Yarn };
 
 struct ModelConfig {
     std::string architecture;  // general.architecture
@@ -35,7 +35,7 @@ struct ModelConfig {
     int ropeDim = 0;           // rope.dimension_count (defaults to headDim)
     int slidingWindow = 0;     // attention.sliding_window; 0 = full attention
     cpu::RopeStyle ropeStyle = cpu::RopeStyle::Normal;  // qwen2: NeoX (rotate halves, HF order)
-    RopeScaling ropeScaling = RopeScaling::None;  // rope.scaling.type (or a legacy rope.scale_linear)
+    RopeScalingType ropeScaling = RopeScalingType::None;  // rope.scaling.type (or a legacy rope.scale_linear)
     float ropeScalingFactor = 1.0f;  // rope.scaling.factor: angles interpolated by 1 / factor
     int ropeOriginalContext = 0;     // rope.scaling.original_context_length (YaRN's ramp); 0: contextLength
     float ropeAttnFactor = 1.0f;     // rope.scaling.attn_factor (YaRN's magnitude scale)

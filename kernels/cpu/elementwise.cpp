@@ -100,9 +100,9 @@ void rope(float* x, int nHeads, int position, const RopeParams& params) {
     for (int i = 0; i < pairs; ++i, freq *= freqStep) {
         const double unscaled =
             position * freq / (params.freqFactors != nullptr ? double(params.freqFactors[i]) : 1.0);
-        const double theta = scaledRopeTheta(params, i, unscaled);
-        const double cosTheta = std::cos(theta) * double(params.mscale);
-        const double sinTheta = std::sin(theta) * double(params.mscale);
+        const double theta = scaledRopeTheta(params.scaling, i, unscaled);
+        const double cosTheta = std::cos(theta) * double(params.scaling.mscale);
+        const double sinTheta = std::sin(theta) * double(params.scaling.mscale);
         const int i0 = params.style == RopeStyle::Normal ? 2 * i : i;
         const int i1 = params.style == RopeStyle::Normal ? 2 * i + 1 : i + pairs;
         for (int h = 0; h < nHeads; ++h) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/cpu_context.h"
+#include "kernels/rope_scaling.h"
 
 namespace pagoda::cpu {
 
@@ -26,16 +27,7 @@ struct RopeParams {
     // GGUF's rope_freqs.weight: Llama 3.1 and later's frequency scaling,
     // llama.cpp's "freq_factors").
     const float* freqFactors = nullptr;
-    // Context scaling (the GGUF's rope.scaling.*, as llama.cpp's rope_yarn
-    // applies it): theta_i is interpolated to freqScale * theta_i (linear
-    // and YaRN: 1 / factor); with extFactor 1 (YaRN) the unscaled theta_i is
-    // mixed back in by yarnRamp (wholly for pairs below corrLow, not at all
-    // above corrHigh); cos and sin are scaled by mscale.
-    float freqScale = 1.0f;
-    float extFactor = 0.0f;
-    float corrLow = 0.0f;
-    float corrHigh = 0.0f;
-    float mscale = 1.0f;
+    RopeScaling scaling;  // context scaling (kernels/rope_scaling.h)
 };
 
 // YaRN's ramp for pair i: 1 below corrLow, 0 above corrHigh, linear between.
@@ -44,11 +36,11 @@ inline double yarnRamp(double corrLow, double corrHigh, int pair) {
     return 1.0 - std::min(1.0, std::max(0.0, y));
 }
 
-// Pair i's angle under params' context scaling, from its unscaled angle.
-inline double scaledRopeTheta(const RopeParams& params, int pair, double theta) {
-    const double interpolated = double(params.freqScale) * theta;
-    if (params.extFactor == 0.0f) return interpolated;
-    const double mix = yarnRamp(params.corrLow, params.corrHigh, pair) * double(params.extFactor);
+// Pair i's angle under `scaling`, from its unscaled angle.
+inline double scaledRopeTheta(const RopeScaling& scaling, int pair, double theta) {
+    const double interpolated = double(scaling.freqScale) * theta;
+    if (scaling.extFactor == 0.0f) return interpolated;
+    const double mix = yarnRamp(scaling.corrLow, scaling.corrHigh, pair) * double(scaling.extFactor);
     return interpolated * (1.0 - mix) + theta * mix;
 }
 

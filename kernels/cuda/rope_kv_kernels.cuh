@@ -25,17 +25,18 @@ __device__ __forceinline__ void ropeAngle(double position, int i, const RopeShap
                                           double& cosTheta) {
     double theta = position * pow(double(shape.base), -2.0 * i / shape.ropeDim);
     if (shape.freqFactors != nullptr) theta /= double(shape.freqFactors[i]);
-    const double interpolated = double(shape.freqScale) * theta;
-    if (shape.extFactor != 0.0f) {
-        const double y = (i - double(shape.corrLow)) / fmax(0.001, double(shape.corrHigh) - double(shape.corrLow));
-        const double mix = (1.0 - fmin(1.0, fmax(0.0, y))) * double(shape.extFactor);
+    const RopeScaling& s = shape.scaling;
+    const double interpolated = double(s.freqScale) * theta;
+    if (s.extFactor != 0.0f) {
+        const double y = (i - double(s.corrLow)) / fmax(0.001, double(s.corrHigh) - double(s.corrLow));
+        const double mix = (1.0 - fmin(1.0, fmax(0.0, y))) * double(s.extFactor);
         theta = interpolated * (1.0 - mix) + theta * mix;
     } else {
         theta = interpolated;
     }
     sincos(theta, &sinTheta, &cosTheta);
-    sinTheta *= double(shape.mscale);
-    cosTheta *= double(shape.mscale);
+    sinTheta *= double(s.mscale);
+    cosTheta *= double(s.mscale);
 }
 
 // Rotates pair i of a head: (2i, 2i+1), or (i, i + pairs) in the NeoX style.

@@ -2,6 +2,8 @@
 // The geometry of rotary position embedding, shared by the RoPE launcher
 // and the backend interface.
 
+#include "kernels/rope_scaling.h"
+
 namespace pagoda::cuda {
 
 struct RopeShape {
@@ -13,15 +15,7 @@ struct RopeShape {
     // memory at the kernels; DeviceBackend::rope and ropeStoreKv take the
     // host address of an uploaded vector.
     const float* freqFactors = nullptr;
-    // Context scaling, as cpu::RopeParams (kernels/cpu/elementwise.h):
-    // theta interpolated by freqScale, YaRN's unscaled theta mixed back in
-    // by the ramp between corrLow and corrHigh (extFactor 1), cos and sin
-    // scaled by mscale.
-    float freqScale = 1.0f;
-    float extFactor = 0.0f;
-    float corrLow = 0.0f;
-    float corrHigh = 0.0f;
-    float mscale = 1.0f;
+    RopeScaling scaling;  // context scaling (kernels/rope_scaling.h)
 };
 
 }  // namespace pagoda::cuda

@@ -115,19 +115,19 @@ TEST(ModelLoad, RopeScalingComesFromMetadata) {
     ASSERT_TRUE(writer);
     auto model = loadFrom(*writer, storage);
     ASSERT_TRUE(model) << model.error().message;
-    EXPECT_EQ((*model)->config().ropeScaling, RopeScaling::None);
+    EXPECT_EQ((*model)->config().ropeScaling, RopeScalingType::None);
     cpu::RopeParams rope = ropeParamsFor((*model)->config());
-    EXPECT_EQ(rope.freqScale, 1.0f);
-    EXPECT_EQ(rope.extFactor, 0.0f);
-    EXPECT_EQ(rope.mscale, 1.0f);
+    EXPECT_EQ(rope.scaling.freqScale, 1.0f);
+    EXPECT_EQ(rope.scaling.extFactor, 0.0f);
+    EXPECT_EQ(rope.scaling.mscale, 1.0f);
 
     writer->set("llama.rope.scale_linear", 2.0f);
     model = loadFrom(*writer, storage);
     ASSERT_TRUE(model) << model.error().message;
-    EXPECT_EQ((*model)->config().ropeScaling, RopeScaling::Linear);
+    EXPECT_EQ((*model)->config().ropeScaling, RopeScalingType::Linear);
     rope = ropeParamsFor((*model)->config());
-    EXPECT_EQ(rope.freqScale, 0.5f);
-    EXPECT_EQ(rope.extFactor, 0.0f);
+    EXPECT_EQ(rope.scaling.freqScale, 0.5f);
+    EXPECT_EQ(rope.scaling.extFactor, 0.0f);
 
     // Qwen3's long-context setting: YaRN, factor 4 over 32768 positions.
     writer->set("llama.rope.scaling.type", "yarn");
@@ -137,16 +137,16 @@ TEST(ModelLoad, RopeScalingComesFromMetadata) {
     model = loadFrom(*writer, storage);
     ASSERT_TRUE(model) << model.error().message;
     const ModelConfig& c = (*model)->config();
-    EXPECT_EQ(c.ropeScaling, RopeScaling::Yarn);
+    EXPECT_EQ(c.ropeScaling, RopeScalingType::Yarn);
     EXPECT_EQ(c.ropeOriginalContext, 32768);
     rope = ropeParamsFor(c);
-    EXPECT_EQ(rope.freqScale, 0.25f);
-    EXPECT_EQ(rope.extFactor, 1.0f);
+    EXPECT_EQ(rope.scaling.freqScale, 0.25f);
+    EXPECT_EQ(rope.scaling.extFactor, 1.0f);
     // head dim 16: the pair with 32 turns in 32768 positions is 16 ln(32768 /
     // (2 pi 32)) / (2 ln 1e6) = 2.95 (low 2), with one turn 4.96 (high 5).
-    EXPECT_EQ(rope.corrLow, 2.0f);
-    EXPECT_EQ(rope.corrHigh, 5.0f);
-    EXPECT_NEAR(rope.mscale, 1.0 + 0.1 * std::log(4.0), 1e-6);
+    EXPECT_EQ(rope.scaling.corrLow, 2.0f);
+    EXPECT_EQ(rope.scaling.corrHigh, 5.0f);
+    EXPECT_NEAR(rope.scaling.mscale, 1.0 + 0.1 * std::log(4.0), 1e-6);
 
     writer->set("llama.rope.scaling.type", "longrope");
     model = loadFrom(*writer, storage);

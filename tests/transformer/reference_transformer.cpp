@@ -297,7 +297,7 @@ namespace {
 // Pair i's angle at `position`: base^(-2i / ropeDim) per position, divided
 // by the pair's factor, then by the scaling factor as `scaling` says.
 double ropeAngle(int i, int64_t position, int ropeDim, double base, std::span<const double> factors,
-                 const RopeScaling& scaling) {
+                 const ReferenceRopeScaling& scaling) {
     double angle = double(position) * std::pow(base, -2.0 * double(i) / double(ropeDim));
     if (!factors.empty()) angle /= factors[size_t(i)];
     double divided = 1.0;  // the share of the angle that is divided
@@ -321,7 +321,7 @@ void rotate(std::span<double> head, size_t i0, size_t i1, double angle, double m
 }  // namespace
 
 void applyRope(std::span<double> head, int64_t position, int ropeDim, double base, std::span<const double> factors,
-               const RopeScaling& scaling) {
+               const ReferenceRopeScaling& scaling) {
     for (int i = 0; i < ropeDim / 2; ++i) {
         rotate(head, size_t(2 * i), size_t(2 * i + 1), ropeAngle(i, position, ropeDim, base, factors, scaling),
                scaling.magnitude);
@@ -329,7 +329,7 @@ void applyRope(std::span<double> head, int64_t position, int ropeDim, double bas
 }
 
 void applyNeoxRope(std::span<double> head, int64_t position, int ropeDim, double base,
-                   std::span<const double> factors, const RopeScaling& scaling) {
+                   std::span<const double> factors, const ReferenceRopeScaling& scaling) {
     const int half = ropeDim / 2;
     for (int i = 0; i < half; ++i) {
         rotate(head, size_t(i), size_t(i + half), ropeAngle(i, position, ropeDim, base, factors, scaling),

@@ -16,7 +16,7 @@
 namespace pagoda::reference {
 
 // Context scaling of RoPE's angles (the GGUF's rope.scaling.*).
-struct RopeScaling {
+struct ReferenceRopeScaling {
     double factor = 1.0;  // angles divided by it: all of them (linear), the slow pairs' (YaRN)
     bool yarn = false;    // pairs up to `low` keep their angle, from `high` on it is divided, linearly between
     double low = 0.0;
@@ -38,7 +38,7 @@ struct ReferenceConfig {
     bool neoxRope = false;  // qwen2, qwen3: rotate (i, i + ropeDim / 2), not (2i, 2i + 1)
     bool qkvBias = false;   // qwen2
     bool qkNorm = false;    // qwen3: each head of q and k RMS-normalized before RoPE
-    RopeScaling ropeScaling;
+    ReferenceRopeScaling ropeScaling;
 };
 
 // Matrices are row-major [out][in]: y[o] = sum_i w[o * in + i] * x[i].
@@ -91,11 +91,11 @@ private:
 // position * base^(-2i / ropeDim) (GGUF "normal" RoPE, as llama2.c does
 // it), divided by factors[i] when factors are given (rope_freqs.weight).
 void applyRope(std::span<double> head, int64_t position, int ropeDim, double base,
-               std::span<const double> factors = {}, const RopeScaling& scaling = {});
+               std::span<const double> factors = {}, const ReferenceRopeScaling& scaling = {});
 // The same angles on the pairs (head[i], head[i + ropeDim/2]) (NeoX style,
 // qwen2 and qwen3).
 void applyNeoxRope(std::span<double> head, int64_t position, int ropeDim, double base,
-                   std::span<const double> factors = {}, const RopeScaling& scaling = {});
+                   std::span<const double> factors = {}, const ReferenceRopeScaling& scaling = {});
 
 // Decodes `elementCount` values of type F32, F16, BF16, Q8_0, Q4_0, Q4_1,
 // Q5_0, Q5_1 (blocks of 32), Q2_K, Q3_K, Q4_K, Q5_K or Q6_K (blocks of 256) from

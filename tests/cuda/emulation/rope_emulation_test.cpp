@@ -54,17 +54,18 @@ void expectRotated(const std::vector<float>& got, const std::vector<float>& befo
                 double angle = double(positions[size_t(t)]) * std::pow(g.base, -2.0 * i / g.ropeDim) / factor;
                 // YaRN: pairs up to corrLow keep their angle, pairs from
                 // corrHigh on take it interpolated, linearly between.
-                const double kept = g.extFactor == 0.0f ? 0.0
-                                    : i <= g.corrLow ? 1.0
-                                    : i >= g.corrHigh ? 0.0
-                                                      : (g.corrHigh - i) / double(g.corrHigh - g.corrLow);
-                angle = angle * kept + angle * g.freqScale * (1.0 - kept);
+                const RopeScaling& s = g.scaling;
+                const double kept = s.extFactor == 0.0f ? 0.0
+                                    : i <= s.corrLow ? 1.0
+                                    : i >= s.corrHigh ? 0.0
+                                                      : (s.corrHigh - i) / double(s.corrHigh - s.corrLow);
+                angle = angle * kept + angle * s.freqScale * (1.0 - kept);
                 const double a = before[head + i0];
                 const double b = before[head + i1];
                 const double bound = 1e-6 * (std::fabs(a) + std::fabs(b)) + 1e-30;
-                ASSERT_NEAR(got[head + i0], g.mscale * (a * std::cos(angle) - b * std::sin(angle)), bound)
+                ASSERT_NEAR(got[head + i0], s.mscale * (a * std::cos(angle) - b * std::sin(angle)), bound)
                     << "token " << t;
-                ASSERT_NEAR(got[head + i1], g.mscale * (a * std::sin(angle) + b * std::cos(angle)), bound)
+                ASSERT_NEAR(got[head + i1], s.mscale * (a * std::sin(angle) + b * std::cos(angle)), bound)
                     << "token " << t;
             }
             for (int d = g.ropeDim; d < g.headDim; ++d) {
@@ -166,10 +167,9 @@ INSTANTIATE_TEST_SUITE_P(Shapes, RopeEmulation,
                                          RopeCase{"NeoX_FreqFactors_Mqa4to1_D64_Rope32",
                                                   {4, 1, 64, 32, 10000.0, true, 16, kFreqFactors.data()}},
                                          RopeCase{"NeoX_Yarn4_Gqa8to2_D128_Base1e6",
-                                                  {8, 2, 128, 128, 1e6, true, 16, nullptr, 0.25f, 1.0f, 10.0f, 41.0f,
-                                                   1.1386f}},
+                                                  {8, 2, 128, 128, 1e6, true, 16, nullptr, {0.25f, 1.0f, 10.0f, 41.0f, 1.1386f}}},
                                          RopeCase{"Llama_Linear2_Mha4_D64",
-                                                  {4, 4, 64, 64, 10000.0, false, 16, nullptr, 0.5f}}),
+                                                  {4, 4, 64, 64, 10000.0, false, 16, nullptr, {0.5f}}}),
                          [](const testing::TestParamInfo<RopeCase>& info) { return std::string(info.param.name); });
 
 }  // namespace

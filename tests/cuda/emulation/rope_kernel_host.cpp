@@ -14,8 +14,7 @@ namespace pagoda::cuda::emulation {
 namespace {
 
 RopeShape shapeOf(const RopeGeometry& g) {
-    return {g.headDim,     g.ropeDim,   float(g.base), g.neox,       g.freqFactors,
-            g.freqScale,   g.extFactor, g.corrLow,     g.corrHigh,   g.mscale};
+    return {g.headDim, g.ropeDim, float(g.base), g.neox, g.freqFactors, g.scaling};
 }
 
 }  // namespace

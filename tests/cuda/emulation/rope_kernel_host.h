@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernels/rope_scaling.h"
 #include "tests/cuda/emulation/cta_emulator.h"
 
 namespace pagoda::cuda::emulation {
@@ -18,12 +19,7 @@ struct RopeGeometry {
     bool neox = false;
     int blockSize = 0;  // of the pools, [numBlocks][nKvHeads][blockSize][headDim] f16
     const float* freqFactors = nullptr;  // [ropeDim / 2] or null
-    // Context scaling (RopeShape): YaRN when extFactor is 1.
-    float freqScale = 1.0f;
-    float extFactor = 0.0f;
-    float corrLow = 0.0f;
-    float corrHigh = 0.0f;
-    float mscale = 1.0f;
+    RopeScaling scaling;                 // YaRN when extFactor is 1
 };
 
 // ropeKernel on x ([nTokens][nHeads][headDim]).
