@@ -255,7 +255,7 @@ Result<BenchOptions> readOptions(Args& args) {
     if (!spec) return fail("--preset: unknown '{}'", o.preset);
     o.dims.nLayers = spec->nLayers;
     o.dims.nKvHeads = spec->nKvHeads;
-    o.dims.headDim = spec->dim / spec->nHeads;
+    o.dims.headDim = spec->headSize();
     const std::string kvType = args.value("kv-dtype").value_or("f16");
     if (kvType != "f16" && kvType != "f32") return fail("--kv-dtype: '{}' (f16 or f32)", kvType);
     o.dims.type = kvType == "f16" ? DType::F16 : DType::F32;

@@ -47,7 +47,7 @@ on the CPU; auto: all when they fit with room for the context's KV cache, else a
 (CPU threads; default all)
 --context N: the most tokens a conversation holds (default: the model's context; the automatic GPU
 layers then leave room for up to 4096 of it)
-presets: tiny, small, 1b, 7b, 8b-gqa, 7b-mqa. Without --model, generate uses the default
+presets: tiny, small, 1b, 7b, 8b-gqa, 7b-mqa, qwen3-0.6b. Without --model, generate uses the default
 synthetic model (created on first use under ~/.cache/pagoda/models).
 )";
 
@@ -127,7 +127,7 @@ Result<void> runMakeModel(Args& args) {
     SyntheticSpec spec;
     if (auto preset = args.value("preset")) {
         auto found = syntheticPreset(*preset);
-        if (!found) return fail("unknown preset '{}' (tiny, small, 1b, 7b, 8b-gqa, 7b-mqa)", *preset);
+        if (!found) return fail("unknown preset '{}' ({})", *preset, fmt::join(syntheticPresetNames(), ", "));
         spec = *found;
     } else {
         PAGODA_ASSIGN_OR_RETURN(spec.dim, args.integer("dim", spec.dim, 2, 1 << 16));

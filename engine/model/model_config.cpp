@@ -96,6 +96,13 @@ Result<ModelConfig> readModelConfig(const gguf::GgufFile& file) {
     if (auto name = file.getString("general.name")) config.name = *name;
 
     const std::string p = config.architecture + ".";
+    if (file.find(p + "expert_count") != nullptr) {
+        PAGODA_ASSIGN_OR_RETURN(const int64_t experts, file.getInt(p + "expert_count"));
+        if (experts > 0) {
+            return fail("a mixture-of-experts model ({} experts per layer, '{}expert_count') is not supported", experts,
+                        p);
+        }
+    }
     PAGODA_ASSIGN_OR_RETURN(config.dim, readCount(file, p + "embedding_length", kMaxDim));
     PAGODA_ASSIGN_OR_RETURN(config.nLayers, readCount(file, p + "block_count", kMaxLayers));
     PAGODA_ASSIGN_OR_RETURN(config.ffnDim, readCount(file, p + "feed_forward_length", 4 * kMaxDim));

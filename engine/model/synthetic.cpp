@@ -156,13 +156,19 @@ std::optional<SyntheticSpec> syntheticPreset(std::string_view name) {
     } else if (name == "7b-mqa") {  // Llama-2-7B shape with one KV head
         s.dim = 4096, s.nLayers = 32, s.nHeads = 32, s.nKvHeads = 1, s.ffnDim = 11008, s.vocabSize = 32000;
         s.contextLength = 4096, s.tiedOutput = false;
+    } else if (name == "qwen3-0.6b") {  // Qwen3-0.6B: heads of 128 at dim 1024, QK-norm
+        s.architecture = "qwen3";
+        s.dim = 1024, s.nLayers = 28, s.nHeads = 16, s.nKvHeads = 8, s.headDim = 128, s.ffnDim = 3072;
+        s.vocabSize = 151936, s.contextLength = 40960, s.ropeBase = 1e6f;
     } else {
         return std::nullopt;
     }
     return s;
 }
 
-std::vector<std::string> syntheticPresetNames() { return {"tiny", "small", "1b", "7b", "8b-gqa", "7b-mqa"}; }
+std::vector<std::string> syntheticPresetNames() {
+    return {"tiny", "small", "1b", "7b", "8b-gqa", "7b-mqa", "qwen3-0.6b"};
+}
 
 Result<void> validateSpec(const SyntheticSpec& s) {
     if (s.dim < 2 || s.nLayers < 1 || s.nHeads < 1 || s.nKvHeads < 1 || s.ffnDim < 1 || s.contextLength < 1) {

@@ -48,7 +48,7 @@ struct SyntheticSpec {
     int headSize() const { return headDim > 0 ? headDim : dim / nHeads; }
 };
 
-// tiny, small, 1b, 7b, 8b-gqa, 7b-mqa
+// tiny, small, 1b, 7b, 8b-gqa, 7b-mqa, qwen3-0.6b
 std::optional<SyntheticSpec> syntheticPreset(std::string_view name);
 std::vector<std::string> syntheticPresetNames();
 

@@ -81,6 +81,20 @@ TEST(ModelLoad, UnknownArchitectureIsAClearError) {
     EXPECT_THAT(model.error().message, HasSubstr("unsupported architecture 'mamba'"));
 }
 
+// Mixtral-style files are "llama" with experts: refused saying so, not for
+// a missing tensor.
+TEST(ModelLoad, MixtureOfExpertsIsAClearError) {
+    std::vector<uint8_t> storage;
+    auto writer = syntheticModelWriter(tinySpec());
+    ASSERT_TRUE(writer);
+    writer->set("llama.expert_count", uint32_t(8));
+    auto model = loadFrom(*writer, storage);
+    ASSERT_FALSE(model);
+    EXPECT_THAT(model.error().message, HasSubstr("mixture-of-experts model (8 experts per layer"));
+    writer->set("llama.expert_count", uint32_t(0));
+    EXPECT_TRUE(loadFrom(*writer, storage));
+}
+
 TEST(ModelLoad, MissingRequiredKeyIsNamed) {
     gguf::GgufWriter writer;
     writer.set("general.architecture", "llama");
@@ -187,6 +201,11 @@ TEST(Synthetic, PresetsHaveTheirRealShapes) {
     EXPECT_NEAR(double(syntheticPreset("8b-gqa")->parameterCount()), 8.03e9, 0.05e9);
     EXPECT_EQ(syntheticPreset("8b-gqa")->nKvHeads, 8);
     EXPECT_EQ(syntheticPreset("7b-mqa")->nKvHeads, 1);
+    // Qwen3-0.6B's model card: 0.6B parameters, 0.44B without the embedding.
+    const SyntheticSpec qwen3 = *syntheticPreset("qwen3-0.6b");
+    EXPECT_NEAR(double(qwen3.parameterCount()), 0.6e9, 0.01e9);
+    EXPECT_NEAR(double(qwen3.parameterCount() - uint64_t(qwen3.vocabSize) * qwen3.dim), 0.44e9, 0.01e9);
+    EXPECT_EQ(syntheticPreset("qwen3-0.6b")->headSize(), 128);
     EXPECT_FALSE(syntheticPreset("13b"));
 }
 
