@@ -221,6 +221,7 @@ void EngineWorker::runLoad(std::shared_ptr<LoadJob> job, QString path, BackendOp
             prepared = prepareModel(*backend, *loaded->model, progress());
         }
         if (prepared) {
+            copyWeightsForTheCpu(*backend, *loaded->model);
             if (backend->cuda != nullptr) loaded->gpuWeights = backend->cuda->sharedWeights();
             loaded->backend = std::move(*backend);
         } else {

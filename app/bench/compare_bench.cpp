@@ -220,6 +220,7 @@ Result<void> runCompareBench(Args& args) {
     for (BenchBackend& b : backends) {
         PAGODA_ASSIGN_OR_RETURN(b.selected, selectBackend(b.options));
         PAGODA_RETURN_IF_ERROR(prepareModel(b.selected, *model, {}, uploaded));
+        copyWeightsForTheCpu(b.selected, *model);
         if (uploaded == nullptr && b.selected.cuda != nullptr) uploaded = b.selected.cuda->sharedWeights();
         fmt::print("backend:   {} ({})\n", b.selected.ops->description(), b.selected.note);
         anyCuda = anyCuda || b.selected.cuda != nullptr;

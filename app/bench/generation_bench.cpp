@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "app/bench/bench_models.h"
+#include "engine/backend/backend_select.h"
 #include "engine/backend/cpu_ops.h"
 #include "engine/backend/timed_ops.h"
 #include "engine/model/model.h"
@@ -76,6 +77,8 @@ Result<void> runGenerationBench(Args& args) {
         return fail("prompt {} + generation {} tokens exceed the context of {}", promptTokens, genTokens,
                     c.contextLength);
     }
+    SelectedBackend host;  // the CPU: the weights copied into memory, as the programs do
+    copyWeightsForTheCpu(host, *model);
     CpuOps ops(CpuOpsOptions{threads, simd});
     ops.setInt8Decode(int8Decode != 0);
     const int maxBatch = std::min(promptTokens, 512);
@@ -142,7 +145,7 @@ Result<void> runGenerationBench(Args& args) {
 
     fmt::print("model:       {} ({}, {:.1f} MB read per token)\n", modelPath.filename().string(),
                model->weightTypeName(), bytesPerToken / 1e6);
-    fmt::print("backend:     {}\n", ops.description());
+    fmt::print("backend:     {}{}\n", ops.description(), host.note);
     fmt::print("bandwidth:   {:.2f} GB/s streaming read (min {:.2f}, max {:.2f}; {} MiB before each repetition)\n",
                bw.median, bw.min, bw.max, bandwidthMib);
     fmt::print("pp{}:       {:.2f} tok/s (min {:.2f}, max {:.2f}, sd {:.2f}, {} reps)\n", promptTokens, pp.median,

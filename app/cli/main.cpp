@@ -184,7 +184,7 @@ Result<SamplingParams> samplingOptions(Args& args) {
 // The backend chosen, with the model's weights on it. `interactive`: the
 // choice and the upload's progress on stderr (commands whose stderr is only
 // an error line stay quiet).
-Result<SelectedBackend> openBackend(const BackendOptions& options, const Model& model, bool interactive) {
+Result<SelectedBackend> openBackend(const BackendOptions& options, Model& model, bool interactive) {
     PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, selectBackend(options));
     if (interactive) fmt::print(stderr, "{}\n", backend.note);
     const std::string selected = backend.note;
@@ -193,7 +193,9 @@ Result<SelectedBackend> openBackend(const BackendOptions& options, const Model& 
         fmt::print(stderr, "\ruploading weights: {:3.0f}%{}", 100.0 * double(done) / double(std::max<uint64_t>(total, 1)),
                    done == total ? "\n" : "");
     }));
-    // A fall back to the CPU, or where each layer runs when the model splits.
+    copyWeightsForTheCpu(backend, model);
+    // A fall back to the CPU, where each layer runs when the model splits,
+    // whether the CPU reads the weights from memory.
     if (interactive && backend.note != selected) fmt::print(stderr, "{}\n", backend.note);
     return backend;
 }

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 
 #include <fmt/format.h>
 
 #include "engine/backend/cuda_ops.h"
 #include "engine/backend/layer_split_ops.h"
+#include "engine/cache/kv_budget.h"
 #include "engine/kv/kv_cache.h"
 #include "engine/model/model.h"
 #include "engine/transformer/transformer.h"
@@ -148,6 +150,28 @@ Result<void> prepareModel(SelectedBackend& backend, const Model& model,
     if (mustCuda) return uploaded;
     useCpu(backend, uploaded.error().message);
     return {};
+}
+
+void copyWeightsForTheCpu(SelectedBackend& backend, Model& model) {
+    if (backend.cuda != nullptr && !backend.ops->layerSplit()) return;  // the GPU holds every layer
+    if (model.weightsInMemory()) return;
+    const uint64_t bytes = model.file().fileSize();
+    const char* mapped = std::getenv("PAGODA_MAP_WEIGHTS");
+    std::string why;
+    if (mapped != nullptr && *mapped != '\0') {
+        why = "PAGODA_MAP_WEIGHTS is set";
+    } else if (const Result<uint64_t> available = availableHostMemory(); !available) {
+        why = available.error().message;
+    } else if (*available < bytes + kRoomBesideCopyBytes) {
+        why = fmt::format("{} available, the copy needs {} and {} to spare", formatBytes(*available),
+                          formatBytes(bytes), formatBytes(kRoomBesideCopyBytes));
+    } else if (const Result<void> copied = model.copyWeightsToMemory(); !copied) {
+        why = copied.error().message;
+    } else {
+        backend.note += fmt::format("; the cpu reads the weights from memory ({} copied)", formatBytes(bytes));
+        return;
+    }
+    backend.note += fmt::format("; the cpu reads the weights from the file mapping ({})", why);
 }
 
 int roomContextTokens(const Model& model, const GpuRoom& room) {

@@ -127,6 +127,18 @@ uint64_t deviceBytesNeeded(const Model& model, int gpuLayers, const GpuRoom& roo
 // upload's own headroom, then the CPU).
 int gpuLayersThatFit(const Model& model, uint64_t freeBytes, const GpuRoom& room = {});
 
+// Where the CPU runs any of the model's layers (the CPU backend, or the
+// CPU side of a split), copies the model file from its mapping into memory
+// (Model::copyWeightsToMemory): decode then reads the weights faster
+// (docs/PERFORMANCE.md). Only when the host's available memory holds the
+// file with kRoomBesideCopyBytes to spare, and PAGODA_MAP_WEIGHTS is unset
+// (set: the weights stay mapped, as before, for comparison). The note
+// says what was done and why ("; the cpu reads the weights from memory (1.2
+// GiB copied)", or from the file mapping and why). Call once, before
+// anything runs the model: no engine may be reading it.
+void copyWeightsForTheCpu(SelectedBackend& backend, Model& model);
+constexpr uint64_t kRoomBesideCopyBytes = 1ull << 30;
+
 // What the app assumes a model needs on a device beside its weights when
 // it has only the file's size to go on (before the model is read): the
 // upload's headroom (256 MiB), activations and workspace (1 GiB,

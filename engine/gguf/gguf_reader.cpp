@@ -33,15 +33,35 @@ public:
     ~MappedFile() { ::munmap(m_data, m_size); }
 
     std::span<const uint8_t> bytes() const { return {static_cast<const uint8_t*>(m_data), m_size}; }
+    Result<void> copyToMemory();
+    bool inMemory() const { return m_inMemory; }
 
 private:
     void* m_data;
     size_t m_size;
+    bool m_inMemory = false;
 };
 
 namespace {
 
 std::string errnoText(int err) { return std::generic_category().message(err); }
+
+// Transparent huge pages back only 2 MiB-aligned ranges.
+constexpr size_t kHugePage = size_t(2) << 20;
+
+// `size` bytes of address space at a kHugePage-aligned address, reserved
+// (PROT_NONE) for a MAP_FIXED mapping; MAP_FAILED when there is none.
+void* reserveAligned(size_t size) {
+    const size_t padded = size + kHugePage;
+    void* raw = ::mmap(nullptr, padded, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED) return MAP_FAILED;
+    const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+    const uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
+    if (aligned > start) ::munmap(raw, aligned - start);
+    const uintptr_t end = start + padded;
+    if (end > aligned + size) ::munmap(reinterpret_cast<void*>(aligned + size), end - (aligned + size));
+    return reinterpret_cast<void*>(aligned);
+}
 
 class FileDescriptor {
 public:
@@ -68,9 +88,37 @@ Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::filesystem::path
     if (!S_ISREG(status.st_mode)) return fail("not a regular file");
     if (status.st_size == 0) return fail("file is empty (0 bytes), not a GGUF file");
     size_t size = size_t(status.st_size);
-    void* data = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, file.get(), 0);
-    if (data == MAP_FAILED) return fail("cannot map {} bytes: {}", size, errnoText(errno));
+    void* at = reserveAligned(size);
+    void* data = at == MAP_FAILED ? MAP_FAILED : ::mmap(at, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, file.get(), 0);
+    if (data == MAP_FAILED) {
+        const int err = errno;
+        if (at != MAP_FAILED) ::munmap(at, size);
+        return fail("cannot map {} bytes: {}", size, errnoText(err));
+    }
     return std::make_unique<MappedFile>(data, size);
+}
+
+Result<void> MappedFile::copyToMemory() {
+    if (m_inMemory) return {};
+    void* copy = reserveAligned(m_size);
+    if (copy != MAP_FAILED &&
+        ::mmap(copy, m_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+        ::munmap(copy, m_size);
+        copy = MAP_FAILED;
+    }
+    if (copy == MAP_FAILED) return fail("cannot allocate {} bytes for the weights: {}", m_size, errnoText(errno));
+    // Advice only: without transparent huge pages the copy still helps.
+    ::madvise(copy, m_size, MADV_HUGEPAGE);
+    std::memcpy(copy, m_data, m_size);
+    ::mprotect(copy, m_size, PROT_READ);
+    // Onto the file mapping's addresses, which it replaces.
+    if (::mremap(copy, m_size, m_size, MREMAP_MAYMOVE | MREMAP_FIXED, m_data) == MAP_FAILED) {
+        const int err = errno;
+        ::munmap(copy, m_size);
+        return fail("cannot move the copy of the weights into place: {}", errnoText(err));
+    }
+    m_inMemory = true;
+    return {};
 }
 
 namespace {
@@ -556,5 +604,9 @@ const TensorInfo* GgufFile::findTensor(std::string_view name) const {
 std::span<const uint8_t> GgufFile::tensorData(const TensorInfo& tensor) const {
     return m_bytes.subspan(size_t(m_dataOffset + tensor.offset), size_t(tensor.byteSize));
 }
+
+Result<void> GgufFile::copyToMemory() { return m_mapping ? m_mapping->copyToMemory() : Result<void>{}; }
+
+bool GgufFile::inMemory() const { return !m_mapping || m_mapping->inMemory(); }
 
 }  // namespace pagoda::gguf

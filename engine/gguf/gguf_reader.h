@@ -41,7 +41,7 @@ class MappedFile;
 
 class GgufFile {
 public:
-    // Memory-maps the file read-only.
+    // Memory-maps the file read-only, at an address aligned for huge pages.
     static Result<GgufFile> open(const std::filesystem::path& path);
     // Parses a buffer the caller keeps alive (tests, fuzzing).
     static Result<GgufFile> parse(std::span<const uint8_t> bytes);
@@ -69,6 +69,16 @@ public:
     const TensorInfo* findTensor(std::string_view name) const;
     // Bytes of the tensor's data inside the mapping (validated at open).
     std::span<const uint8_t> tensorData(const TensorInfo& tensor) const;
+
+    // Replaces the file mapping by a copy in anonymous memory, advised for
+    // transparent huge pages, at the same addresses: every span and pointer
+    // into the file stays valid. Decode streams every weight per token; on
+    // the CPU the copy decodes faster than the page cache's mapping
+    // (docs/PERFORMANCE.md). Nothing may read the file while it runs. No-op
+    // once done, and for a file parsed from a caller's buffer.
+    Result<void> copyToMemory();
+    // Whether the bytes are a copy in anonymous memory (copyToMemory).
+    bool inMemory() const;
 
 private:
     GgufFile() = default;

@@ -52,6 +52,10 @@ public:
     const ModelConfig& config() const { return m_config; }
     const ModelWeights& weights() const { return m_weights; }
     const gguf::GgufFile& file() const { return m_file; }
+    // The file's bytes into anonymous memory at the same addresses
+    // (gguf::GgufFile::copyToMemory): call before anything runs the model.
+    Result<void> copyWeightsToMemory() { return m_file.copyToMemory(); }
+    bool weightsInMemory() const { return m_file.inMemory(); }
     // Null when the file has no tokenizer.ggml.* section.
     const Tokenizer* tokenizer() const { return m_tokenizer.get(); }
 

@@ -353,6 +353,51 @@ TEST_F(GgufFiles, WriteFileThenOpen) {
     EXPECT_EQ(moved.tensorData(*moved.findTensor("f"))[0], 100);
 }
 
+// copyToMemory: the same bytes at the same addresses, no longer the file's
+// (the file changing on disk afterwards changes nothing), once; a file
+// parsed from a caller's buffer is in memory already. The mapping starts on
+// a 2 MiB boundary, where huge pages can back the copy.
+TEST_F(GgufFiles, CopyToMemoryKeepsEveryAddressAndByte) {
+    GgufWriter writer;
+    writer.set("general.name", "copied");
+    // Over 2 MiB of tensor data, so the copy spans a huge page and a tail.
+    const std::vector<uint8_t> data = randomBytes(34 * 70000, 11);
+    writer.addTensor("q", {32, 70000}, DType::Q8_0, data);
+    const fs::path path = m_dir / "model.gguf";
+    ASSERT_TRUE(writer.writeFile(path));
+
+    auto file = GgufFile::open(path);
+    ASSERT_TRUE(file) << file.error().message;
+    EXPECT_FALSE(file->inMemory());
+    const std::span<const uint8_t> before = file->tensorData(*file->findTensor("q"));
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(before.data() - file->dataOffset() - file->findTensor("q")->offset) %
+                  (uintptr_t(2) << 20),
+              0u);
+    ASSERT_TRUE(file->copyToMemory());
+    EXPECT_TRUE(file->inMemory());
+    const std::span<const uint8_t> after = file->tensorData(*file->findTensor("q"));
+    EXPECT_EQ(after.data(), before.data());
+    EXPECT_TRUE(std::equal(after.begin(), after.end(), data.begin(), data.end()));
+    EXPECT_EQ(file->getString("general.name"), "copied");
+
+    // Rewritten in place on disk: a mapping would show the new bytes, the copy does not.
+    {
+        std::fstream out(path, std::ios::in | std::ios::out | std::ios::binary);
+        out.seekp(std::streamoff(file->dataOffset()));
+        const std::vector<char> zeros(4096, 0);
+        out.write(zeros.data(), std::streamsize(zeros.size()));
+    }
+    EXPECT_TRUE(std::equal(after.begin(), after.end(), data.begin(), data.end()));
+    ASSERT_TRUE(file->copyToMemory());  // once only
+    EXPECT_EQ(file->tensorData(*file->findTensor("q")).data(), before.data());
+
+    const std::vector<uint8_t> bytes = *writer.writeToMemory();
+    auto parsed = GgufFile::parse(bytes);
+    ASSERT_TRUE(parsed);
+    EXPECT_TRUE(parsed->inMemory());
+    EXPECT_TRUE(parsed->copyToMemory());
+}
+
 TEST_F(GgufFiles, WriteFileReplacesAnExistingFile) {
     fs::path path = m_dir / "model.gguf";
     ASSERT_TRUE(writerOf(1).writeFile(path));

@@ -4,8 +4,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cmath>
+#include <unistd.h>
 
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+
+#include "engine/backend/backend_select.h"
+#include "engine/generation/generator.h"
 #include "engine/gguf/gguf_writer.h"
 #include "engine/model/model.h"
 #include "engine/model/synthetic.h"
@@ -187,6 +193,45 @@ TEST(ModelLoad, MissingFileIsAClearError) {
     auto model = Model::load("/nonexistent/dir/model.gguf");
     ASSERT_FALSE(model);
     EXPECT_THAT(model.error().message, HasSubstr("/nonexistent/dir/model.gguf"));
+}
+
+// On the CPU backend the weights are copied from the file mapping into
+// memory (copyWeightsForTheCpu), which the note says, and greedy output
+// stays the same; PAGODA_MAP_WEIGHTS keeps them mapped, saying why.
+TEST(ModelLoad, TheCpuReadsItsWeightsFromMemory) {
+    const std::filesystem::path path =
+        std::filesystem::path(::testing::TempDir()) / ("pagoda_weights_" + std::to_string(::getpid()) + ".gguf");
+    ASSERT_TRUE(writeSyntheticModel(tinySpec(), path));
+    struct Remove {
+        std::filesystem::path path;
+        ~Remove() { std::filesystem::remove(path); }
+    } remove{path};
+    BackendOptions cpu;
+    cpu.choice = BackendChoice::Cpu;
+    cpu.cpu.threads = 1;
+    auto generate = [&](bool mapped) {
+        if (mapped) setenv("PAGODA_MAP_WEIGHTS", "1", 1);
+        auto model = Model::load(path);
+        EXPECT_TRUE(model) << model.error().message;
+        auto backend = selectBackend(cpu);
+        EXPECT_TRUE(backend) << backend.error().message;
+        copyWeightsForTheCpu(*backend, **model);
+        unsetenv("PAGODA_MAP_WEIGHTS");
+        EXPECT_EQ((*model)->weightsInMemory(), !mapped);
+        EXPECT_THAT(backend->note, HasSubstr(mapped ? "; the cpu reads the weights from the file mapping "
+                                                      "(PAGODA_MAP_WEIGHTS is set)"
+                                                    : "; the cpu reads the weights from memory ("));
+        Generator generator(**model, *backend->ops);
+        SamplingParams greedy;
+        greedy.temperature = 0;
+        const std::vector<int32_t> prompt = {1, 40, 41, 300};
+        std::vector<int32_t> out;
+        EXPECT_TRUE(generator.generate({prompt, 12, greedy, false}, [&](int32_t id) { out.push_back(id); }));
+        return out;
+    };
+    const std::vector<int32_t> mapped = generate(true);
+    EXPECT_EQ(generate(false), mapped);
+    EXPECT_EQ(mapped.size(), 12u);
 }
 
 TEST(Synthetic, PresetsHaveTheirRealShapes) {
