@@ -354,7 +354,8 @@ Result<void> runDevices(Args& args) {
             const int nLayers = model->config().nLayers;
             const int fit = gpuLayersThatFit(*model, now.freeBytes, options.room);
             const uint64_t all = CudaOps::weightBytes(*model);
-            const std::string room = fmt::format("room for a context of {} tokens", roomContextTokens(*model, options.room));
+            const std::string room =
+                fmt::format("room for a context of {} tokens", roomContextTokens(*model, options.room));
             const std::string need = formatBytes(deviceBytesNeeded(*model, nLayers, options.room));
             if (fit == nLayers) {
                 fmt::print("  the model: all {} layers ({}) fit with {} ({} in all)\n", nLayers, formatBytes(all), room,

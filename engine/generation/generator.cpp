@@ -159,7 +159,8 @@ Result<std::vector<float>> Generator::promptLogits(std::span<const int32_t> prom
     // cache. The generation cache goes first: a device backend holds one pool.
     m_cache.reset();
     const KvLayout layout = kvLayoutForTokens(m_model.config(), n, m_options.blockSize, m_options.kvType);
-    PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(layout, managerConfig(m_model.config(), context(), false), &m_ops));
+    PAGODA_ASSIGN_OR_RETURN(auto cache,
+                            KvCache::create(layout, managerConfig(m_model.config(), context(), false), &m_ops));
     PAGODA_ASSIGN_OR_RETURN(const Admission admission, cache->blocks().admit(prompt));
     std::vector<float> all;
     all.reserve(size_t(n) * m_model.config().vocabSize);

@@ -72,7 +72,8 @@ cpu::RopeParams ropeParamsFor(const ModelConfig& c) {
         // context (llama.cpp's ggml_rope_yarn_corr_dim).
         const double original = double(c.ropeOriginalContext > 0 ? c.ropeOriginalContext : c.contextLength);
         auto pairFor = [&](double rotations) {
-            return c.ropeDim * std::log(original / (rotations * 2 * std::numbers::pi)) / (2 * std::log(double(c.ropeBase)));
+            return c.ropeDim * std::log(original / (rotations * 2 * std::numbers::pi)) /
+                   (2 * std::log(double(c.ropeBase)));
         };
         s.extFactor = 1.0f;
         s.corrLow = float(std::max(0.0, std::floor(pairFor(c.yarnBetaFast))));

@@ -526,7 +526,8 @@ private Q_SLOTS:
             actions[1]->trigger();
             QVERIFY(ready.wait(kTimeoutMs));
             // The weights copied into memory for the CPU, which the note says.
-            QVERIFY2(window->model().backendNote.startsWith(QStringLiteral("cpu: chosen; the cpu reads the weights from memory (")),
+            QVERIFY2(window->model().backendNote.startsWith(
+                         QStringLiteral("cpu: chosen; the cpu reads the weights from memory (")),
                      qPrintable(window->model().backendNote));
             QVERIFY(window->model().backend.startsWith("cpu: "));
             actions = window->runOnMenu()->actions();
@@ -656,7 +657,8 @@ private Q_SLOTS:
 
         window->setGpuLayers(0);
         QVERIFY(ready.wait(kTimeoutMs));
-        QCOMPARE(noteBeforeWeights(window->model().backendNote), QStringLiteral("cuda:1: 0 GPU layers asked for; using cpu"));
+        QCOMPARE(noteBeforeWeights(window->model().backendNote),
+                 QStringLiteral("cuda:1: 0 GPU layers asked for; using cpu"));
 
         window->setGpuLayers(kGpuLayersThatFit);
         QVERIFY(ready.wait(kTimeoutMs));
