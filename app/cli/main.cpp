@@ -106,7 +106,17 @@ Result<void> runInfo(Args& args) {
     fmt::print("ffn:             {}\n", c.ffnDim);
     fmt::print("vocab:           {}\n", c.vocabSize);
     fmt::print("context:         {}\n", c.contextLength);
-    fmt::print("rope:            base {}, dims {}\n", c.ropeBase, c.ropeDim);
+    std::string rope = fmt::format("base {}, dims {}, {} pairs", c.ropeBase, c.ropeDim,
+                                   c.ropeStyle == cpu::RopeStyle::NeoX ? "neox" : "adjacent");
+    const size_t factors = model->weights().ropeFreqs.size();
+    if (factors > 0) rope += fmt::format(", {} frequency factors", factors);
+    if (c.ropeScaling == RopeScalingType::Linear) rope += fmt::format(", linear scaling x{}", c.ropeScalingFactor);
+    if (c.ropeScaling == RopeScalingType::Yarn) {
+        rope += fmt::format(", yarn scaling x{} of {} positions", c.ropeScalingFactor,
+                            c.ropeOriginalContext > 0 ? c.ropeOriginalContext : c.contextLength);
+    }
+    fmt::print("rope:            {}\n", rope);
+    if (c.qkNorm) fmt::print("qk norm:         each head of q and k\n");
     fmt::print("rms epsilon:     {}\n", c.rmsEps);
     fmt::print("sliding window:  {}\n", c.slidingWindow > 0 ? std::to_string(c.slidingWindow) : "none");
     fmt::print("output:          {}\n", c.tiedOutput ? "tied to token_embd" : "separate");

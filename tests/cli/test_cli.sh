@@ -34,6 +34,9 @@ check "info shows the weight type" bash -c "'$cli' info '$model' | grep -q 'laye
 check "make-model qwen3" "$cli" make-model --arch qwen3 --dim 64 --layers 2 --heads 4 --kv-heads 2 --ffn 96 \
     --vocab 512 --head-dim 32 --out "$work/qwen3.gguf"
 check "info shows qwen3" bash -c "'$cli' info '$work/qwen3.gguf' | grep -q 'architecture:    qwen3'"
+check "info shows qwen3's rope and qk norm" bash -c \
+    "'$cli' info '$work/qwen3.gguf' | grep -q 'rope:            base 10000, dims 32, neox pairs' &&
+     '$cli' info '$work/qwen3.gguf' | grep -q 'qk norm:         each head of q and k'"
 check "qwen3 generates" bash -c "'$cli' generate --model '$work/qwen3.gguf' --max-tokens 4 2>&1 | grep -q 'generation: 4 tokens'"
 check "unknown architecture" fails_with "architecture 'gpt2' (llama, qwen2 or qwen3)" "$cli" make-model --arch gpt2 \
     --out "$work/x.gguf"
