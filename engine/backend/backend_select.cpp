@@ -153,9 +153,13 @@ Result<void> prepareModel(SelectedBackend& backend, const Model& model,
 }
 
 void copyWeightsForTheCpu(SelectedBackend& backend, Model& model) {
-    if (backend.cuda != nullptr && !backend.ops->layerSplit()) return;  // the GPU holds every layer
-    if (model.weightsInMemory()) return;
-    const uint64_t bytes = model.file().fileSize();
+    const std::optional<LayerSplit> split = backend.ops ? backend.ops->layerSplit() : std::nullopt;
+    if (backend.cuda != nullptr && !split) return;  // the GPU holds every layer
+    if (model.weightBytesInMemory() > 0) return;     // copied already (by the backend that loaded it)
+    // A split's CPU side: the tensors of its layers (the token embedding is
+    // read a few rows a step).
+    const int cpuLayers = split ? split->secondFrom : -1;
+    const uint64_t bytes = model.bytesToCopy(cpuLayers);
     const char* mapped = std::getenv("PAGODA_MAP_WEIGHTS");
     std::string why;
     if (mapped != nullptr && *mapped != '\0') {
@@ -165,10 +169,11 @@ void copyWeightsForTheCpu(SelectedBackend& backend, Model& model) {
     } else if (*available < bytes + kRoomBesideCopyBytes) {
         why = fmt::format("{} available, the copy needs {} and {} to spare", formatBytes(*available),
                           formatBytes(bytes), formatBytes(kRoomBesideCopyBytes));
-    } else if (const Result<void> copied = model.copyWeightsToMemory(); !copied) {
+    } else if (const Result<void> copied = model.copyWeightsToMemory(cpuLayers); !copied) {
         why = copied.error().message;
     } else {
-        backend.note += fmt::format("; the cpu reads the weights from memory ({} copied)", formatBytes(bytes));
+        backend.note += fmt::format("; the cpu reads the weights from memory ({} copied{})", formatBytes(bytes),
+                                    split ? ", " + describeLayers(0, cpuLayers) : "");
         return;
     }
     backend.note += fmt::format("; the cpu reads the weights from the file mapping ({})", why);

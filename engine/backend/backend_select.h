@@ -129,7 +129,8 @@ int gpuLayersThatFit(const Model& model, uint64_t freeBytes, const GpuRoom& room
 
 // Where the CPU runs any of the model's layers (the CPU backend, or the
 // CPU side of a split), copies the model file from its mapping into memory
-// (Model::copyWeightsToMemory): decode then reads the weights faster
+// (Model::copyWeightsToMemory; for a split only the tensors of the CPU's
+// layers): decode then reads the weights faster
 // (docs/PERFORMANCE.md). Only when the host's available memory holds the
 // file with kRoomBesideCopyBytes to spare, and PAGODA_MAP_WEIGHTS is unset
 // (set: the weights stay mapped, as before, for comparison). The note

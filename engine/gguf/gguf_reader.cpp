@@ -33,13 +33,13 @@ public:
     ~MappedFile() { ::munmap(m_data, m_size); }
 
     std::span<const uint8_t> bytes() const { return {static_cast<const uint8_t*>(m_data), m_size}; }
-    Result<void> copyToMemory();
-    bool inMemory() const { return m_inMemory; }
+    Result<void> copyToMemory(size_t begin, size_t end);
+    uint64_t bytesInMemory() const { return m_copied; }
 
 private:
     void* m_data;
     size_t m_size;
-    bool m_inMemory = false;
+    uint64_t m_copied = 0;
 };
 
 namespace {
@@ -98,26 +98,32 @@ Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::filesystem::path
     return std::make_unique<MappedFile>(data, size);
 }
 
-Result<void> MappedFile::copyToMemory() {
-    if (m_inMemory) return {};
-    void* copy = reserveAligned(m_size);
+// [begin, end) is widened to huge-page boundaries (the mapping starts on
+// one), so that the copy's huge pages keep their alignment where they land.
+Result<void> MappedFile::copyToMemory(size_t begin, size_t end) {
+    begin = begin / kHugePage * kHugePage;
+    end = std::min(m_size, (std::min(end, m_size) + kHugePage - 1) / kHugePage * kHugePage);
+    if (begin >= end) return {};
+    const size_t length = end - begin;
+    void* target = static_cast<uint8_t*>(m_data) + begin;
+    void* copy = reserveAligned(length);
     if (copy != MAP_FAILED &&
-        ::mmap(copy, m_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
-        ::munmap(copy, m_size);
+        ::mmap(copy, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+        ::munmap(copy, length);
         copy = MAP_FAILED;
     }
-    if (copy == MAP_FAILED) return fail("cannot allocate {} bytes for the weights: {}", m_size, errnoText(errno));
+    if (copy == MAP_FAILED) return fail("cannot allocate {} bytes for the weights: {}", length, errnoText(errno));
     // Advice only: without transparent huge pages the copy still helps.
-    ::madvise(copy, m_size, MADV_HUGEPAGE);
-    std::memcpy(copy, m_data, m_size);
-    ::mprotect(copy, m_size, PROT_READ);
+    ::madvise(copy, length, MADV_HUGEPAGE);
+    std::memcpy(copy, target, length);
+    ::mprotect(copy, length, PROT_READ);
     // Onto the file mapping's addresses, which it replaces.
-    if (::mremap(copy, m_size, m_size, MREMAP_MAYMOVE | MREMAP_FIXED, m_data) == MAP_FAILED) {
+    if (::mremap(copy, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, target) == MAP_FAILED) {
         const int err = errno;
-        ::munmap(copy, m_size);
+        ::munmap(copy, length);
         return fail("cannot move the copy of the weights into place: {}", errnoText(err));
     }
-    m_inMemory = true;
+    m_copied += length;
     return {};
 }
 
@@ -605,8 +611,13 @@ std::span<const uint8_t> GgufFile::tensorData(const TensorInfo& tensor) const {
     return m_bytes.subspan(size_t(m_dataOffset + tensor.offset), size_t(tensor.byteSize));
 }
 
-Result<void> GgufFile::copyToMemory() { return m_mapping ? m_mapping->copyToMemory() : Result<void>{}; }
+Result<void> GgufFile::copyToMemory(uint64_t begin, uint64_t end) {
+    if (!m_mapping || inMemory()) return {};
+    return m_mapping->copyToMemory(size_t(std::min(begin, fileSize())), size_t(std::min(end, fileSize())));
+}
 
-bool GgufFile::inMemory() const { return !m_mapping || m_mapping->inMemory(); }
+uint64_t GgufFile::bytesInMemory() const { return m_mapping ? m_mapping->bytesInMemory() : fileSize(); }
+
+bool GgufFile::inMemory() const { return bytesInMemory() >= fileSize(); }
 
 }  // namespace pagoda::gguf

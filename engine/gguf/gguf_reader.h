@@ -70,14 +70,17 @@ public:
     // Bytes of the tensor's data inside the mapping (validated at open).
     std::span<const uint8_t> tensorData(const TensorInfo& tensor) const;
 
-    // Replaces the file mapping by a copy in anonymous memory, advised for
-    // transparent huge pages, at the same addresses: every span and pointer
-    // into the file stays valid. Decode streams every weight per token; on
-    // the CPU the copy decodes faster than the page cache's mapping
-    // (docs/PERFORMANCE.md). Nothing may read the file while it runs. No-op
-    // once done, and for a file parsed from a caller's buffer.
-    Result<void> copyToMemory();
-    // Whether the bytes are a copy in anonymous memory (copyToMemory).
+    // Replaces bytes [begin, end) of the file mapping (widened to 2 MiB
+    // boundaries; by default the whole file) by a copy in anonymous memory,
+    // advised for transparent huge pages, at the same addresses: every span
+    // and pointer into the file stays valid. Decode streams every weight per
+    // token; on the CPU the copy decodes faster than the page cache's
+    // mapping (docs/PERFORMANCE.md). Nothing may read those bytes while it
+    // runs. No-op for a file parsed from a caller's buffer, or in memory.
+    Result<void> copyToMemory(uint64_t begin = 0, uint64_t end = UINT64_MAX);
+    // Bytes copied so far (the whole size for a caller's buffer), and
+    // whether that is all of them.
+    uint64_t bytesInMemory() const;
     bool inMemory() const;
 
 private:

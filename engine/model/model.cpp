@@ -1,5 +1,7 @@
 #include "engine/model/model.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <set>
 
@@ -139,6 +141,41 @@ uint64_t Model::bytesPerDecodeStep() const {
         for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) total += matrixBytes(*m);
     }
     return total;
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> Model::copyRanges(int cpuLayers) const {
+    constexpr uint64_t kHugePage = uint64_t(2) << 20;  // GgufFile::copyToMemory's granule
+    const uint64_t size = m_file.fileSize();
+    if (cpuLayers < 0) return {{0, size}};
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    for (const gguf::TensorInfo& t : m_file.tensors()) {
+        int layer = -1;
+        if (std::sscanf(t.name.c_str(), "blk.%d.", &layer) != 1 || layer < 0 || layer >= cpuLayers) continue;
+        const uint64_t begin = m_file.dataOffset() + t.offset;
+        ranges.emplace_back(begin / kHugePage * kHugePage,
+                            std::min(size, (begin + t.byteSize + kHugePage - 1) / kHugePage * kHugePage));
+    }
+    std::sort(ranges.begin(), ranges.end());
+    std::vector<std::pair<uint64_t, uint64_t>> merged;
+    for (const auto& range : ranges) {
+        if (!merged.empty() && range.first <= merged.back().second) {
+            merged.back().second = std::max(merged.back().second, range.second);
+        } else {
+            merged.push_back(range);
+        }
+    }
+    return merged;
+}
+
+uint64_t Model::bytesToCopy(int cpuLayers) const {
+    uint64_t bytes = 0;
+    for (const auto& [begin, end] : copyRanges(cpuLayers)) bytes += end - begin;
+    return bytes;
+}
+
+Result<void> Model::copyWeightsToMemory(int cpuLayers) {
+    for (const auto& [begin, end] : copyRanges(cpuLayers)) PAGODA_RETURN_IF_ERROR(m_file.copyToMemory(begin, end));
+    return {};
 }
 
 std::string Model::weightTypeName() const {

@@ -53,9 +53,13 @@ public:
     const ModelWeights& weights() const { return m_weights; }
     const gguf::GgufFile& file() const { return m_file; }
     // The file's bytes into anonymous memory at the same addresses
-    // (gguf::GgufFile::copyToMemory): call before anything runs the model.
-    Result<void> copyWeightsToMemory() { return m_file.copyToMemory(); }
-    bool weightsInMemory() const { return m_file.inMemory(); }
+    // (gguf::GgufFile::copyToMemory): all of them, or with cpuLayers >= 0
+    // those of the tensors of layers [0, cpuLayers) (the CPU's side of a
+    // split), widened to 2 MiB boundaries. Call before anything runs the
+    // model. bytesToCopy: what it will copy.
+    Result<void> copyWeightsToMemory(int cpuLayers = -1);
+    uint64_t bytesToCopy(int cpuLayers = -1) const;
+    uint64_t weightBytesInMemory() const { return m_file.bytesInMemory(); }
     // Null when the file has no tokenizer.ggml.* section.
     const Tokenizer* tokenizer() const { return m_tokenizer.get(); }
 
@@ -68,6 +72,9 @@ public:
     std::string weightTypeName() const;
 
 private:
+    // Byte ranges of the file copyWeightsToMemory(cpuLayers) copies, merged, in order.
+    std::vector<std::pair<uint64_t, uint64_t>> copyRanges(int cpuLayers) const;
+
     explicit Model(gguf::GgufFile file) : m_file(std::move(file)) {}
 
     gguf::GgufFile m_file;

@@ -145,11 +145,11 @@ if [ -n "$bench" ]; then
         # --gpu-layers 1: the tiny model's last layer on the GPU, layer 0 on the CPU.
         PAGODA_CUDA_MODULE=$fake_gpu PAGODA_FAKE_DEVICE_MIB=300 "$bench" compare "${small[@]}" \
             --configs optimized:kv-budget-mib=1 --backend cuda --gpu-layers 1 >"$work/split" 2>"$work/split.err"
-        check "split by layer" grep -qE '^backend: +cuda: Fake GPU.*; layer 1 of 2 \(layer 0 on cpu: .*; layer 1 on cuda:1, layer 0 on the cpu; the cpu reads the weights from memory \([0-9.]+ [KM]iB copied\)\)$' "$work/split"
+        check "split by layer" grep -qE '^backend: +cuda: Fake GPU.*; layer 1 of 2 \(layer 0 on cpu: .*; layer 1 on cuda:1, layer 0 on the cpu; the cpu reads the weights from memory \([0-9.]+ [KM]iB copied, layer 0\)\)$' "$work/split"
         echo hi | PAGODA_CUDA_MODULE=$fake_gpu PAGODA_FAKE_DEVICE_MIB=300 "$cli" chat --model "$model" \
             --gpu-layers 1 >/dev/null 2>"$work/chat-split"
         check "chat says where each layer runs" \
-            grep -qE '^cuda:1: Fake GPU .*; using cuda; layer 1 on cuda:1, layer 0 on the cpu; the cpu reads the weights from memory \([0-9.]+ [KM]iB copied\)$' \
+            grep -qE '^cuda:1: Fake GPU .*; using cuda; layer 1 on cuda:1, layer 0 on the cpu; the cpu reads the weights from memory \([0-9.]+ [KM]iB copied, layer 0\)$' \
             "$work/chat-split"
         check "GPU layers: auto or a count" fails_with "GPU layers 'some': 'auto' or a count" "$bench" compare \
             "${small[@]}" --gpu-layers some

@@ -398,6 +398,34 @@ TEST_F(GgufFiles, CopyToMemoryKeepsEveryAddressAndByte) {
     EXPECT_TRUE(parsed->copyToMemory());
 }
 
+// A range is copied widened to 2 MiB boundaries; the rest stays mapped
+// (a rewrite on disk shows there, not in the copy).
+TEST_F(GgufFiles, CopyToMemoryOfARangeLeavesTheRestMapped) {
+    constexpr uint64_t kMiB = uint64_t(1) << 20;
+    GgufWriter writer;
+    const std::vector<uint8_t> data = randomBytes(34 * 200000, 12);  // 6.5 MiB of Q8_0 blocks
+    writer.addTensor("q", {32, 200000}, DType::Q8_0, data);
+    const fs::path path = m_dir / "model.gguf";
+    ASSERT_TRUE(writer.writeFile(path));
+    auto file = GgufFile::open(path);
+    ASSERT_TRUE(file) << file.error().message;
+    ASSERT_TRUE(file->copyToMemory(3 * kMiB, 3 * kMiB + 1));
+    EXPECT_EQ(file->bytesInMemory(), 2 * kMiB);  // [2, 4) MiB
+    EXPECT_FALSE(file->inMemory());
+    {
+        std::fstream out(path, std::ios::in | std::ios::out | std::ios::binary);
+        const std::vector<char> ones(6 * kMiB, 1);
+        out.write(ones.data(), std::streamsize(ones.size()));
+    }
+    const uint8_t* bytes = file->tensorData(*file->findTensor("q")).data() - file->dataOffset();
+    EXPECT_EQ(bytes[2 * kMiB - 1], 1);  // mapped: the new byte
+    EXPECT_EQ(bytes[5 * kMiB], 1);
+    const size_t in = 3 * kMiB - file->dataOffset();  // copied: the old bytes
+    const auto old = data.begin() + ptrdiff_t(2 * kMiB - file->dataOffset());
+    EXPECT_TRUE(std::equal(bytes + 2 * kMiB, bytes + 4 * kMiB, old));
+    EXPECT_EQ(bytes[3 * kMiB], data[in]);
+}
+
 TEST_F(GgufFiles, WriteFileReplacesAnExistingFile) {
     fs::path path = m_dir / "model.gguf";
     ASSERT_TRUE(writerOf(1).writeFile(path));

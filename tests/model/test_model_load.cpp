@@ -11,6 +11,8 @@
 #include <filesystem>
 
 #include "engine/backend/backend_select.h"
+#include "engine/backend/cpu_ops.h"
+#include "engine/backend/layer_split_ops.h"
 #include "engine/generation/generator.h"
 #include "engine/gguf/gguf_writer.h"
 #include "engine/model/model.h"
@@ -217,7 +219,7 @@ TEST(ModelLoad, TheCpuReadsItsWeightsFromMemory) {
         EXPECT_TRUE(backend) << backend.error().message;
         copyWeightsForTheCpu(*backend, **model);
         unsetenv("PAGODA_MAP_WEIGHTS");
-        EXPECT_EQ((*model)->weightsInMemory(), !mapped);
+        EXPECT_EQ((*model)->weightBytesInMemory(), mapped ? 0u : (*model)->file().fileSize());
         EXPECT_THAT(backend->note, HasSubstr(mapped ? "; the cpu reads the weights from the file mapping "
                                                       "(PAGODA_MAP_WEIGHTS is set)"
                                                     : "; the cpu reads the weights from memory ("));
@@ -232,6 +234,45 @@ TEST(ModelLoad, TheCpuReadsItsWeightsFromMemory) {
     const std::vector<int32_t> mapped = generate(true);
     EXPECT_EQ(generate(false), mapped);
     EXPECT_EQ(mapped.size(), 12u);
+}
+
+// A split's CPU side copies only the tensors of its layers (here two CPU
+// backends stand in for the CPU and the GPU).
+TEST(ModelLoad, TheCpuSideOfASplitCopiesOnlyItsLayers) {
+    SyntheticSpec spec = tinySpec();
+    spec.dim = 512, spec.nHeads = 8, spec.nKvHeads = 8, spec.ffnDim = 1536, spec.nLayers = 4;
+    spec.dtype = DType::F32;  // 13.6 MB a layer
+    const std::filesystem::path path =
+        std::filesystem::path(::testing::TempDir()) / ("pagoda_split_" + std::to_string(::getpid()) + ".gguf");
+    ASSERT_TRUE(writeSyntheticModel(spec, path));
+    struct Remove {
+        std::filesystem::path path;
+        ~Remove() { std::filesystem::remove(path); }
+    } remove{path};
+    auto model = Model::load(path);
+    ASSERT_TRUE(model) << model.error().message;
+    auto split = LayerSplitOps::create(std::make_unique<CpuOps>(CpuOpsOptions{1, std::nullopt}),
+                                       std::make_unique<CpuOps>(CpuOpsOptions{1, std::nullopt}), 2, 4);
+    ASSERT_TRUE(split) << split.error().message;
+    SelectedBackend backend;
+    backend.ops = std::move(*split);
+    const uint64_t layerBytes = 4ull * 512 * 512 * 4 + 3ull * 512 * 1536 * 4;
+    const uint64_t expected = (*model)->bytesToCopy(2);
+    EXPECT_GE(expected, 2 * layerBytes);
+    EXPECT_LE(expected, 2 * layerBytes + (uint64_t(4) << 20));  // widened to 2 MiB at both ends
+    copyWeightsForTheCpu(backend, **model);
+    EXPECT_THAT(backend.note, HasSubstr(" copied, layers 0-1)"));
+    EXPECT_EQ((*model)->weightBytesInMemory(), expected);
+    EXPECT_LT((*model)->weightBytesInMemory(), (*model)->file().fileSize());
+    // The copied bytes are the file's.
+    auto again = Model::load(path);
+    ASSERT_TRUE(again);
+    const gguf::TensorInfo* wq = (*model)->file().findTensor("blk.1.attn_q.weight");
+    ASSERT_NE(wq, nullptr);
+    const std::span<const uint8_t> copied = (*model)->file().tensorData(*wq);
+    const gguf::GgufFile& file = (*again)->file();
+    const std::span<const uint8_t> mapped = file.tensorData(*file.findTensor("blk.1.attn_q.weight"));
+    EXPECT_TRUE(std::equal(copied.begin(), copied.end(), mapped.begin(), mapped.end()));
 }
 
 TEST(Synthetic, PresetsHaveTheirRealShapes) {
