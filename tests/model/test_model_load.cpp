@@ -197,17 +197,24 @@ TEST(ModelLoad, MissingFileIsAClearError) {
     EXPECT_THAT(model.error().message, HasSubstr("/nonexistent/dir/model.gguf"));
 }
 
+// A synthetic model written to a file of its own, removed at the end.
+struct ModelFile {
+    ModelFile(const SyntheticSpec& spec, const std::string& name)
+        : path(std::filesystem::path(::testing::TempDir()) /
+               ("pagoda_" + name + "_" + std::to_string(::getpid()) + ".gguf")),
+          written(bool(writeSyntheticModel(spec, path))) {}
+    ~ModelFile() { std::filesystem::remove(path); }
+    std::filesystem::path path;
+    bool written;
+};
+
 // On the CPU backend the weights are copied from the file mapping into
 // memory (copyWeightsForTheCpu), which the note says, and greedy output
 // stays the same; PAGODA_MAP_WEIGHTS keeps them mapped, saying why.
 TEST(ModelLoad, TheCpuReadsItsWeightsFromMemory) {
-    const std::filesystem::path path =
-        std::filesystem::path(::testing::TempDir()) / ("pagoda_weights_" + std::to_string(::getpid()) + ".gguf");
-    ASSERT_TRUE(writeSyntheticModel(tinySpec(), path));
-    struct Remove {
-        std::filesystem::path path;
-        ~Remove() { std::filesystem::remove(path); }
-    } remove{path};
+    const ModelFile file(tinySpec(), "weights");
+    ASSERT_TRUE(file.written);
+    const std::filesystem::path& path = file.path;
     BackendOptions cpu;
     cpu.choice = BackendChoice::Cpu;
     cpu.cpu.threads = 1;
@@ -242,13 +249,9 @@ TEST(ModelLoad, TheCpuSideOfASplitCopiesOnlyItsLayers) {
     SyntheticSpec spec = tinySpec();
     spec.dim = 512, spec.nHeads = 8, spec.nKvHeads = 8, spec.ffnDim = 1536, spec.nLayers = 4;
     spec.dtype = DType::F32;  // 13.6 MB a layer
-    const std::filesystem::path path =
-        std::filesystem::path(::testing::TempDir()) / ("pagoda_split_" + std::to_string(::getpid()) + ".gguf");
-    ASSERT_TRUE(writeSyntheticModel(spec, path));
-    struct Remove {
-        std::filesystem::path path;
-        ~Remove() { std::filesystem::remove(path); }
-    } remove{path};
+    const ModelFile file(spec, "split");
+    ASSERT_TRUE(file.written);
+    const std::filesystem::path& path = file.path;
     auto model = Model::load(path);
     ASSERT_TRUE(model) << model.error().message;
     auto split = LayerSplitOps::create(std::make_unique<CpuOps>(CpuOpsOptions{1, std::nullopt}),
@@ -270,8 +273,8 @@ TEST(ModelLoad, TheCpuSideOfASplitCopiesOnlyItsLayers) {
     const gguf::TensorInfo* wq = (*model)->file().findTensor("blk.1.attn_q.weight");
     ASSERT_NE(wq, nullptr);
     const std::span<const uint8_t> copied = (*model)->file().tensorData(*wq);
-    const gguf::GgufFile& file = (*again)->file();
-    const std::span<const uint8_t> mapped = file.tensorData(*file.findTensor("blk.1.attn_q.weight"));
+    const gguf::GgufFile& reopened = (*again)->file();
+    const std::span<const uint8_t> mapped = reopened.tensorData(*reopened.findTensor("blk.1.attn_q.weight"));
     EXPECT_TRUE(std::equal(copied.begin(), copied.end(), mapped.begin(), mapped.end()));
 }
 
