@@ -51,6 +51,7 @@ BackendOptions AppSettings::backend() const {
     if (options.cudaDevice < 0) options.cudaDevice = kFirstUsableCudaDevice;
     options.gpuLayers = std::max(kGpuLayersThatFit, m_settings->value("engine/gpuLayers", kGpuLayersThatFit).toInt());
     options.room = runtime::gpuRoomFor(optimization());
+    options.copyWeightsToMemory = m_settings->value("engine/copyWeights", true).toBool();
     return options;
 }
 
@@ -58,6 +59,7 @@ void AppSettings::setBackend(const BackendOptions& backend) {
     m_settings->setValue("engine/backend", backend.choice == BackendChoice::Cpu ? "cpu" : "auto");
     m_settings->setValue("engine/cudaDevice", backend.cudaDevice);
     m_settings->setValue("engine/gpuLayers", backend.gpuLayers);
+    m_settings->setValue("engine/copyWeights", backend.copyWeightsToMemory);
 }
 
 runtime::OptimizationConfig AppSettings::optimization() const {

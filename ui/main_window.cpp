@@ -573,6 +573,19 @@ void MainWindow::updateRunOnMenu() {
     const QString layersTip = tr("How many of the model's layers run on the GPU, the rest on the CPU");
     layers->setToolTip(layersTip);
     layers->setStatusTip(layersTip);
+    QAction* copy = m_runOnMenu->addAction(tr("&Copy the weights into memory (CPU)"));
+    copy->setCheckable(true);
+    copy->setChecked(m_settings.backend().copyWeightsToMemory);
+    connect(copy, &QAction::toggled, this, [this](bool on) {
+        BackendOptions backend = m_settings.backend();
+        backend.copyWeightsToMemory = on;
+        setBackend(backend);
+    });
+    const QString copyTip = tr("Where the CPU runs layers, it reads the weights from a copy in memory (faster to "
+                               "decode, more memory while loading) rather than from the file mapping; reloads the "
+                               "model");
+    copy->setToolTip(copyTip);
+    copy->setStatusTip(copyTip);
 }
 
 void MainWindow::updateTabIcon(ChatTab* chat) {

@@ -34,12 +34,14 @@ constexpr const char* kUsage = R"(usage:
                         [--arch llama|qwen2|qwen3] [--context N] [--dtype f32|f16|bf16|q8_0|q4_0] [--seed N]
                         --out PATH
   pagoda-cli generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]
-                      [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--context N] [backend options]
-  pagoda-cli chat [--model PATH] [--system TEXT] [--max-tokens N] [--context N] [sampling and backend options]
+                      [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--context N] [--mmap]
+                      [backend options]
+  pagoda-cli chat [--model PATH] [--system TEXT] [--max-tokens N] [--context N] [--mmap]
+                  [sampling and backend options]
   pagoda-cli tokenize --model PATH [--no-bos] (--text TEXT | --file F)
   pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE [backend options]
   pagoda-cli import-llama2c --checkpoint X.bin --tokenizer T.bin --out Y.gguf
-  pagoda-cli devices [--model PATH] [--context N] [backend options]
+  pagoda-cli devices [--model PATH] [--context N] [--mmap] [backend options]
 backend options: [--backend auto|cpu|cuda] (auto: the GPU when the CUDA module, driver and a
 device are present, else the CPU) [--device N] (which CUDA device; `devices` lists them;
 default: the first usable one) [--gpu-layers auto|N] (the model's last N layers on the GPU, the rest
@@ -47,6 +49,8 @@ on the CPU; auto: all when they fit with room for the context's KV cache, else a
 (CPU threads; default all)
 --context N: the most tokens a conversation holds (default: the model's context; the automatic GPU
 layers then leave room for up to 4096 of it)
+--mmap: the CPU reads the weights from the file mapping (default: a copy in memory, faster to decode,
+when the host has room)
 presets: tiny, small, 1b, 7b, 8b-gqa, 7b-mqa, qwen3-0.6b. Without --model, generate uses the default
 synthetic model (created on first use under ~/.cache/pagoda/models).
 )";
@@ -165,11 +169,13 @@ Result<void> runMakeModel(Args& args) {
 }
 
 // --context N: the most tokens a sequence holds (0, the default: the
-// model's), which the automatic GPU layers leave room for.
+// model's), which the automatic GPU layers leave room for; --mmap: the CPU
+// reads the weights from the file mapping, not a copy in memory.
 Result<BackendOptions> backendAndContextOptions(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(BackendOptions options, parseBackendOptions(args));
     PAGODA_ASSIGN_OR_RETURN(const int64_t context, args.integer("context", 0, 1, 1 << 24));
     options.room.contextTokens = int(context);
+    options.copyWeightsToMemory = !args.flag("mmap");
     return options;
 }
 
@@ -393,7 +399,7 @@ Result<void> run(int argc, char** argv) {
         fmt::print("{}", kUsage);
         return {};
     }
-    PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, 2, {"no-bos"}));
+    PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, 2, {"no-bos", "mmap"}));
     if (command == "info") return runInfo(args);
     if (command == "make-model") return runMakeModel(args);
     if (command == "generate") return runGenerate(args);

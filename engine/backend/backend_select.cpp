@@ -162,7 +162,9 @@ void copyWeightsForTheCpu(SelectedBackend& backend, Model& model) {
     const uint64_t bytes = model.bytesToCopy(cpuLayers);
     const char* mapped = std::getenv("PAGODA_MAP_WEIGHTS");
     std::string why;
-    if (mapped != nullptr && *mapped != '\0') {
+    if (!backend.options.copyWeightsToMemory) {
+        why = "as asked";
+    } else if (mapped != nullptr && *mapped != '\0') {
         why = "PAGODA_MAP_WEIGHTS is set";
     } else if (const Result<uint64_t> available = availableHostMemory(); !available) {
         why = available.error().message;

@@ -68,6 +68,10 @@ struct BackendOptions {
     // 0: none, the CPU runs the model).
     int gpuLayers = kGpuLayersThatFit;
     GpuRoom room;  // what the automatic GPU layers leave room for
+    // Where the CPU runs layers, copy the weights into memory
+    // (copyWeightsForTheCpu); false: read them from the file mapping
+    // (pagoda-cli --mmap, as llama.cpp's).
+    bool copyWeightsToMemory = true;
 };
 
 // Whether two options choose the same backend: the same choice, and for a
@@ -132,7 +136,8 @@ int gpuLayersThatFit(const Model& model, uint64_t freeBytes, const GpuRoom& room
 // (Model::copyWeightsToMemory; for a split only the tensors of the CPU's
 // layers): decode then reads the weights faster
 // (docs/PERFORMANCE.md). Only when the host's available memory holds the
-// file with kRoomBesideCopyBytes to spare, and PAGODA_MAP_WEIGHTS is unset
+// file with kRoomBesideCopyBytes to spare, the options ask for it
+// (BackendOptions::copyWeightsToMemory) and PAGODA_MAP_WEIGHTS is unset
 // (set: the weights stay mapped, as before, for comparison). The note
 // says what was done and why ("; the cpu reads the weights from memory (1.2
 // GiB copied)", or from the file mapping and why). Call once, before

@@ -71,6 +71,12 @@ check "prompt longer than the context set" fails_with "does not fit the context 
 "$cli" generate --model "$model" --prompt "hello" --max-tokens 40 --temperature 0 --context 16 >/dev/null 2>"$work/ctx"
 check "generation stops at the context set" grep -qE "^generation: [0-9]+ tokens, .* \((context full|end of generation)\)$" \
     "$work/ctx"
+printf 'hello\n' | "$cli" chat --model "$model" --max-tokens 2 --backend cpu >/dev/null 2>"$work/copied"
+check "chat: the cpu reads the weights from memory" \
+    grep -qE '^cpu: chosen; the cpu reads the weights from memory \([0-9.]+ KiB copied\)$' "$work/copied"
+printf 'hello\n' | "$cli" chat --model "$model" --max-tokens 2 --backend cpu --mmap >/dev/null 2>"$work/mapped"
+check "chat --mmap: from the file mapping" \
+    grep -qE '^cpu: chosen; the cpu reads the weights from the file mapping \(as asked\)$' "$work/mapped"
 check "context: a count" fails_with "\-\-context: 0 outside \[1, " "$cli" generate --model "$model" --context 0
 
 if [ -f "$shared/models/stories260K.gguf" ]; then

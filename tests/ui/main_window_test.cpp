@@ -394,6 +394,27 @@ private Q_SLOTS:
         QVERIFY2(saved.contains(":context=256"), qPrintable(saved));
     }
 
+    // Run on ▸ Copy the weights into memory, switched off: the model loads
+    // again and the CPU reads it from the file mapping; the choice is saved.
+    void copyWeightsSwitchedOffKeepsTheMapping() {
+        const QString dir = dataDir(++m_windows);
+        auto window = makeWindow(dir);
+        QVERIFY(waitForModel(*window));
+        QAction* copy = runOnItem(*window, QStringLiteral("&Copy the weights into memory"));
+        QVERIFY(copy != nullptr);
+        QVERIFY(copy->isChecked());
+        QVERIFY2(window->model().backendNote.contains(QStringLiteral("; the cpu reads the weights from memory (")),
+                 qPrintable(window->model().backendNote));
+        QSignalSpy ready(window.get(), &MainWindow::modelReady);
+        copy->setChecked(false);
+        QVERIFY(ready.wait(kTimeoutMs));
+        QVERIFY2(window->model().backendNote.endsWith(
+                     QStringLiteral("; the cpu reads the weights from the file mapping (as asked)")),
+                 qPrintable(window->model().backendNote));
+        QVERIFY(!runOnItem(*window, QStringLiteral("&Copy the weights into memory"))->isChecked());
+        QCOMPARE(QSettings(dir + "/settings.ini", QSettings::IniFormat).value("engine/copyWeights").toBool(), false);
+    }
+
     // A config valid when asked whose cache cannot be made when the engine
     // applies it (here: host memory for the automatic budget, capped by
     // PAGODA_KV_MEMORY_MIB, holds less than one contiguous sequence) comes
@@ -505,21 +526,23 @@ private Q_SLOTS:
             auto window = makeWindow(dir);
             QVERIFY(waitForModel(*window));
             QList<QAction*> actions = window->runOnMenu()->actions();
-            QVERIFY(actions.size() >= 7);
+            QVERIFY(actions.size() >= 8);
             QVERIFY(actions[0]->isChecked());
             QVERIFY(!actions[1]->isChecked());
             QVERIFY(actions[2]->isSeparator());
             const CudaDeviceList& cuda = window->model().cudaDevices;
             if (cuda.devices.empty()) {
-                QCOMPARE(actions.size(), 7);
+                QCOMPARE(actions.size(), 8);
                 QVERIFY(!actions[3]->isEnabled());
                 QCOMPARE(actions[3]->text(), QStringLiteral("No GPU: ") + QString::fromStdString(cuda.reason));
             } else {
-                QCOMPARE(actions.size(), 6 + int(cuda.devices.size()));
+                QCOMPARE(actions.size(), 7 + int(cuda.devices.size()));
             }
-            QCOMPARE(actions[actions.size() - 3]->text(), QStringLiteral("&Refresh the GPU list"));
-            QVERIFY(actions[actions.size() - 2]->isSeparator());
-            QCOMPARE(actions.back()->text(), QStringLiteral("GPU &layers: automatic…"));
+            QCOMPARE(actions[actions.size() - 4]->text(), QStringLiteral("&Refresh the GPU list"));
+            QVERIFY(actions[actions.size() - 3]->isSeparator());
+            QCOMPARE(actions[actions.size() - 2]->text(), QStringLiteral("GPU &layers: automatic…"));
+            QCOMPARE(actions.back()->text(), QStringLiteral("&Copy the weights into memory (CPU)"));
+            QVERIFY(actions.back()->isChecked());
             QVERIFY2(window->model().backendNote.startsWith("cuda"), qPrintable(window->model().backendNote));
 
             QSignalSpy ready(window.get(), &MainWindow::modelReady);
@@ -563,7 +586,7 @@ private Q_SLOTS:
                                     "weights from memory (")),
                  qPrintable(window->model().backendNote));
         QList<QAction*> actions = window->runOnMenu()->actions();
-        QCOMPARE(actions.size(), 8);
+        QCOMPARE(actions.size(), 9);
         QCOMPARE(actions[3]->text(), QStringLiteral("GPU 0: unusable: compute capability 7.5 < 8.0 (Fake old GPU)"));
         QVERIFY(!actions[3]->isEnabled());
         QVERIFY2(actions[4]->text().startsWith(QStringLiteral("GPU &1: Fake GPU (compute 9.0")), qPrintable(actions[4]->text()));
