@@ -182,8 +182,7 @@ void copyWeightsForTheCpu(SelectedBackend& backend, Model& model) {
 }
 
 int roomContextTokens(const Model& model, const GpuRoom& room) {
-    const int context = model.config().contextLength;
-    return room.contextTokens > 0 ? std::min(room.contextTokens, context) : std::min(context, kRoomContextTokens);
+    return model.config().contextWithin(room.contextTokens > 0 ? room.contextTokens : kRoomContextTokens);
 }
 
 uint64_t deviceBytesNeeded(const Model& model, int gpuLayers, const GpuRoom& room) {

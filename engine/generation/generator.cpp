@@ -53,10 +53,7 @@ std::string_view finishReasonName(FinishReason reason) {
 Generator::Generator(const Model& model, Ops& ops, const GeneratorOptions& options)
     : m_model(model), m_ops(ops), m_options(options), m_transformer(model, ops, options.maxBatchTokens) {}
 
-int Generator::context() const {
-    const int model = m_model.config().contextLength;
-    return m_options.contextLength > 0 ? std::min(m_options.contextLength, model) : model;
-}
+int Generator::context() const { return m_model.config().contextWithin(m_options.contextLength); }
 
 Result<void> Generator::prepareCache() {
     if (m_cache) return {};

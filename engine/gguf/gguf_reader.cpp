@@ -46,17 +46,14 @@ namespace {
 
 std::string errnoText(int err) { return std::generic_category().message(err); }
 
-// Transparent huge pages back only 2 MiB-aligned ranges.
-constexpr size_t kHugePage = size_t(2) << 20;
-
-// `size` bytes of address space at a kHugePage-aligned address, reserved
+// `size` bytes of address space at a kCopyGranule-aligned address, reserved
 // (PROT_NONE) for a MAP_FIXED mapping; MAP_FAILED when there is none.
 void* reserveAligned(size_t size) {
-    const size_t padded = size + kHugePage;
+    const size_t padded = size + kCopyGranule;
     void* raw = ::mmap(nullptr, padded, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (raw == MAP_FAILED) return MAP_FAILED;
     const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
-    const uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
+    const uintptr_t aligned = (start + kCopyGranule - 1) / kCopyGranule * kCopyGranule;
     if (aligned > start) ::munmap(raw, aligned - start);
     const uintptr_t end = start + padded;
     if (end > aligned + size) ::munmap(reinterpret_cast<void*>(aligned + size), end - (aligned + size));
@@ -101,8 +98,8 @@ Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::filesystem::path
 // [begin, end) is widened to huge-page boundaries (the mapping starts on
 // one), so that the copy's huge pages keep their alignment where they land.
 Result<void> MappedFile::copyToMemory(size_t begin, size_t end) {
-    begin = begin / kHugePage * kHugePage;
-    end = std::min(m_size, (std::min(end, m_size) + kHugePage - 1) / kHugePage * kHugePage);
+    begin = begin / kCopyGranule * kCopyGranule;
+    end = std::min(m_size, (std::min(end, m_size) + kCopyGranule - 1) / kCopyGranule * kCopyGranule);
     if (begin >= end) return {};
     const size_t length = end - begin;
     void* target = static_cast<uint8_t*>(m_data) + begin;

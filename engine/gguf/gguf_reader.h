@@ -37,6 +37,10 @@ struct TensorInfo {
     uint64_t byteSize = 0;
 };
 
+// GgufFile::copyToMemory widens its ranges to these boundaries: a
+// transparent huge page, which backs only such aligned ranges.
+constexpr uint64_t kCopyGranule = uint64_t(2) << 20;
+
 class MappedFile;
 
 class GgufFile {

@@ -144,16 +144,16 @@ uint64_t Model::bytesPerDecodeStep() const {
 }
 
 std::vector<std::pair<uint64_t, uint64_t>> Model::copyRanges(int cpuLayers) const {
-    constexpr uint64_t kHugePage = uint64_t(2) << 20;  // GgufFile::copyToMemory's granule
     const uint64_t size = m_file.fileSize();
     if (cpuLayers < 0) return {{0, size}};
     std::vector<std::pair<uint64_t, uint64_t>> ranges;
     for (const gguf::TensorInfo& t : m_file.tensors()) {
         int layer = -1;
         if (std::sscanf(t.name.c_str(), "blk.%d.", &layer) != 1 || layer < 0 || layer >= cpuLayers) continue;
+        constexpr uint64_t kGranule = gguf::kCopyGranule;  // copyToMemory copies whole granules
         const uint64_t begin = m_file.dataOffset() + t.offset;
-        ranges.emplace_back(begin / kHugePage * kHugePage,
-                            std::min(size, (begin + t.byteSize + kHugePage - 1) / kHugePage * kHugePage));
+        ranges.emplace_back(begin / kGranule * kGranule,
+                            std::min(size, (begin + t.byteSize + kGranule - 1) / kGranule * kGranule));
     }
     std::sort(ranges.begin(), ranges.end());
     std::vector<std::pair<uint64_t, uint64_t>> merged;

@@ -4,6 +4,7 @@
 // TinyLlama, Mistral), "qwen2" (Q/K/V biases, NeoX-style RoPE) and "qwen3"
 // (NeoX-style RoPE, each head of q and k RMS-normalized before it).
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -48,6 +49,8 @@ struct ModelConfig {
     int32_t eos = -1;          // tokenizer.ggml.eos_token_id
 
     int qDim() const { return nHeads * headDim; }    // width of the Q projection
+    // A context asked for (> 0) up to the model's; the model's for 0.
+    int contextWithin(int asked) const { return asked > 0 ? std::min(asked, contextLength) : contextLength; }
     int kvDim() const { return nKvHeads * headDim; } // width of the K and V projections
 };
 

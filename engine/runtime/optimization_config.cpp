@@ -133,8 +133,7 @@ int slidingWindowFor(const OptimizationConfig& config, const ModelConfig& model)
 }
 
 int contextFor(const OptimizationConfig& config, const ModelConfig& model) {
-    return config.contextLength != kModelContext ? std::min(config.contextLength, model.contextLength)
-                                                 : model.contextLength;
+    return model.contextWithin(config.contextLength);
 }
 
 namespace {

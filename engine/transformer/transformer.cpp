@@ -135,8 +135,8 @@ Result<std::span<const float>> Transformer::forward(const ForwardBatch& batch, K
         if (split) PAGODA_RETURN_IF_ERROR(runStages(m_stages.size() - 1, n, cache));
         // A recording also depends on the activations' address.
         const uint64_t variant = uint64_t(reinterpret_cast<uintptr_t>(act.x));
-        const int context = m_options.maxContext > 0 ? m_options.maxContext : c.contextLength;
-        const DecodeStepShape shape{m_maxTokens, c.nHeads, slidingWindow(), context, variant};
+        const DecodeStepShape shape{m_maxTokens, c.nHeads, slidingWindow(), c.contextWithin(m_options.maxContext),
+                                    variant};
         PAGODA_RETURN_IF_ERROR(last.ops->runDecodeStep(batch, shape, [&](int nRows) {
             // Padding rows: token 0 at position 0, stored nowhere, in no
             // sequence (after a split, whatever the residual stream held).
