@@ -1,6 +1,9 @@
 #include "engine/chat/chat_template.h"
 
+#include <algorithm>
 #include <optional>
+
+#include "engine/chat/reasoning.h"
 
 namespace pagoda {
 namespace {
@@ -18,6 +21,42 @@ std::string_view trim(std::string_view text) {
 
 bool contains(std::string_view source, std::string_view marker) {
     return source.find(marker) != std::string_view::npos;
+}
+
+// DeepSeek's markers are written with full-width bars (U+FF5C) and, in
+// end▁of▁sentence, U+2581 for the spaces.
+constexpr std::string_view kDeepSeekUser = "<｜User｜>";
+constexpr std::string_view kDeepSeekAssistant = "<｜Assistant｜>";
+constexpr std::string_view kDeepSeekEnd = "<｜end▁of▁sentence｜>";
+
+// What the generation prompt adds inside an assistant turn to open the block,
+// and, thinking off, the empty block Qwen 3's template writes.
+constexpr std::string_view kOpenBlockPrompt = "<think>\n";
+constexpr std::string_view kEmptyBlockPrompt = "<think>\n\n</think>\n\n";
+
+// A template's "\n" is either a real newline or a Jinja escape (see detect).
+bool containsEitherNewline(std::string_view source, std::string_view withNewlines) {
+    std::string escaped;
+    for (const char c : withNewlines) escaped += c == '\n' ? std::string("\\n") : std::string(1, c);
+    return contains(source, withNewlines) || contains(source, escaped);
+}
+
+// docs/CHAT_TEMPLATES.md § Reasoning.
+ReasoningSupport reasoningOf(std::string_view source) {
+    ReasoningSupport reasoning;
+    reasoning.dropsFromHistory = contains(source, kThinkClose);
+    // The generation prompt is written after the template's last test of
+    // add_generation_prompt; it opens the block when a string literal there
+    // ends with "<think>\n" (Qwen 3's empty block has more after it).
+    const size_t prompt = source.rfind("add_generation_prompt");
+    if (prompt != std::string_view::npos) {
+        const std::string_view tail = source.substr(prompt);
+        const std::string opener(kOpenBlockPrompt);
+        reasoning.promptOpensBlock =
+            containsEitherNewline(tail, opener + "'") || containsEitherNewline(tail, opener + "\"");
+    }
+    reasoning.canSwitchOff = contains(source, "enable_thinking") && containsEitherNewline(source, kEmptyBlockPrompt);
+    return reasoning;
 }
 
 std::string_view roleName(ChatRole role) {
@@ -65,6 +104,9 @@ std::optional<ChatFamily> detectFamily(std::string_view source) {
     }
     if (contains(source, "[INST]")) {
         return contains(source, "<<SYS>>") ? ChatFamily::Llama2 : ChatFamily::Mistral;
+    }
+    if (contains(source, kDeepSeekAssistant)) {
+        return ChatFamily::DeepSeek;
     }
     if (contains(source, "<|user|>")) {
         if (contains(source, "<|end|>")) {
@@ -121,6 +163,8 @@ std::string_view chatFamilyName(ChatFamily family) {
             return "phi3";
         case ChatFamily::Gemma:
             return "gemma";
+        case ChatFamily::DeepSeek:
+            return "deepseek";
     }
     return "unknown";
 }
@@ -139,6 +183,7 @@ ChatTemplate ChatTemplate::detect(std::string_view source, std::string bosText, 
     } else if (*family == ChatFamily::ChatMl) {
         chatTemplate.m_defaultSystem = defaultSystemOf(source);
     }
+    chatTemplate.m_reasoning = reasoningOf(source);
     return chatTemplate;
 }
 
@@ -147,7 +192,38 @@ ChatTemplate ChatTemplate::fromVocab(const Vocab& vocab) {
     return detect(vocab.chatTemplate, textOf(vocab.bos), textOf(vocab.eos));
 }
 
-Result<std::string> ChatTemplate::render(std::span<const ChatMessage> messages, bool addGenerationPrompt) const {
+Result<std::string> ChatTemplate::render(std::span<const ChatMessage> history, bool addGenerationPrompt,
+                                         bool thinking) const {
+    std::vector<ChatMessage> answersOnly;
+    std::span<const ChatMessage> messages = history;
+    if (m_reasoning.dropsFromHistory) {
+        // DeepSeek's templates keep the answer of every assistant turn; Qwen's,
+        // of those before the last user turn, without their leading newlines.
+        answersOnly.assign(history.begin(), history.end());
+        const auto lastUser = std::find_if(answersOnly.rbegin(), answersOnly.rend(),
+                                           [](const ChatMessage& m) { return m.role == ChatRole::User; });
+        const auto end = m_family == ChatFamily::DeepSeek ? answersOnly.end() : lastUser.base();
+        for (auto m = answersOnly.begin(); m != end; ++m) {
+            if (m->role != ChatRole::Assistant) continue;
+            std::string_view answer = afterReasoning(m->content);
+            if (m_family != ChatFamily::DeepSeek) {
+                answer.remove_prefix(std::min(answer.find_first_not_of('\n'), answer.size()));
+            }
+            m->content = std::string(answer);
+        }
+        messages = answersOnly;
+    }
+    PAGODA_ASSIGN_OR_RETURN(std::string prompt, renderFamily(messages, addGenerationPrompt));
+    if (addGenerationPrompt) prompt += thinkingPrompt(thinking);
+    return prompt;
+}
+
+std::string_view ChatTemplate::thinkingPrompt(bool thinking) const {
+    if (!thinking && m_reasoning.canSwitchOff) return kEmptyBlockPrompt;
+    return m_reasoning.promptOpensBlock ? kOpenBlockPrompt : std::string_view();
+}
+
+Result<std::string> ChatTemplate::renderFamily(std::span<const ChatMessage> messages, bool addGenerationPrompt) const {
     switch (m_family) {
         case ChatFamily::ChatMl:
             return renderChatMl(messages, addGenerationPrompt);
@@ -166,6 +242,8 @@ Result<std::string> ChatTemplate::render(std::span<const ChatMessage> messages, 
         case ChatFamily::Gemma:
             PAGODA_RETURN_IF_ERROR(checkAlternation(m_family, messages));
             return renderGemma(messages, addGenerationPrompt);
+        case ChatFamily::DeepSeek:
+            return renderDeepSeek(messages, addGenerationPrompt);
     }
     return fail("chat template family {} is not handled", int(m_family));
 }
@@ -286,6 +364,29 @@ std::string ChatTemplate::renderGemma(std::span<const ChatMessage> messages, boo
     return prompt;
 }
 
+std::string ChatTemplate::renderDeepSeek(std::span<const ChatMessage> messages, bool addGenerationPrompt) const {
+    // The system messages come first, bare, joined by blank lines.
+    std::string prompt;
+    for (const ChatMessage& message : messages) {
+        if (message.role != ChatRole::System) continue;
+        prompt += prompt.empty() ? message.content : "\n\n" + message.content;
+    }
+    for (const ChatMessage& message : messages) {
+        if (message.role == ChatRole::User) {
+            prompt += kDeepSeekUser;
+            prompt += message.content;
+        } else if (message.role == ChatRole::Assistant) {
+            prompt += kDeepSeekAssistant;
+            prompt += message.content;
+            prompt += kDeepSeekEnd;
+        }
+    }
+    if (addGenerationPrompt) {
+        prompt += kDeepSeekAssistant;
+    }
+    return prompt;
+}
+
 std::vector<std::string> ChatTemplate::stopTexts() const {
     std::string marker;
     switch (m_family) {
@@ -300,6 +401,9 @@ std::vector<std::string> ChatTemplate::stopTexts() const {
             break;
         case ChatFamily::Gemma:
             marker = "<end_of_turn>";
+            break;
+        case ChatFamily::DeepSeek:
+            marker = kDeepSeekEnd;
             break;
         case ChatFamily::Llama2:
         case ChatFamily::Mistral:

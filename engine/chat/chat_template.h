@@ -36,10 +36,27 @@ enum class ChatFamily {
     Zephyr,   // <|user|> ... </s>
     Phi3,     // <|user|> ... <|end|>
     Gemma,    // <start_of_turn>user / model, no system role
+    DeepSeek, // <｜User｜> ... <｜Assistant｜> (DeepSeek-R1 and its distills)
 };
 
-// "chatml", "llama2", "llama3", "mistral", "zephyr", "phi3", "gemma".
+// "chatml", "llama2", "llama3", "mistral", "zephyr", "phi3", "gemma", "deepseek".
 std::string_view chatFamilyName(ChatFamily family);
+
+// What a template does with a reasoning model's <think>…</think> block
+// (docs/CHAT_TEMPLATES.md § Reasoning); all false for other models.
+struct ReasoningSupport {
+    // Earlier assistant turns keep only their text after "</think>" (the
+    // template's content.split('</think>')[-1]).
+    bool dropsFromHistory = false;
+    // The generation prompt ends with "<think>\n" (DeepSeek-R1, QwQ): the
+    // reply starts inside the block.
+    bool promptOpensBlock = false;
+    // Qwen 3's enable_thinking: with thinking off, the generation prompt
+    // closes an empty block and the model answers at once.
+    bool canSwitchOff = false;
+
+    bool operator==(const ReasoningSupport&) const = default;
+};
 
 class ChatTemplate {
 public:
@@ -61,19 +78,29 @@ public:
     const std::string& note() const { return m_note; }
     // The system message added when a conversation starts without one ("" for none).
     const std::string& defaultSystem() const { return m_defaultSystem; }
+    const ReasoningSupport& reasoning() const { return m_reasoning; }
 
     // The prompt for `messages`, then the start of an assistant turn when
     // addGenerationPrompt (families whose templates have none ignore it).
     // Error when the family's template would reject the conversation:
     // Llama 2, Mistral and Gemma need user/assistant turns alternating from a
     // user turn, after one optional leading system message.
-    Result<std::string> render(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
+    // `thinking` false asks a template that can switch thinking off to do so
+    // (reasoning().canSwitchOff); others ignore it.
+    Result<std::string> render(std::span<const ChatMessage> messages, bool addGenerationPrompt,
+                               bool thinking = true) const;
+    // What the generation prompt ends with for `thinking`, after the
+    // family's start of an assistant turn: "<think>\n" when the template
+    // opens the block, the empty block "<think>\n\n</think>\n\n" when
+    // thinking is switched off, else "". The reply starts after it.
+    std::string_view thinkingPrompt(bool thinking) const;
 
     // Token texts that end an assistant turn: the family's end-of-turn
     // marker, then the EOS text when it differs. Stop generating on these.
     std::vector<std::string> stopTexts() const;
 
 private:
+    Result<std::string> renderFamily(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
     std::string renderChatMl(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
     std::string renderLlama2(std::span<const ChatMessage> messages) const;
     std::string renderLlama3(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
@@ -81,6 +108,7 @@ private:
     std::string renderZephyr(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
     std::string renderPhi3(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
     std::string renderGemma(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
+    std::string renderDeepSeek(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
 
     ChatFamily m_family;
     std::string m_bosText;
@@ -88,6 +116,7 @@ private:
     bool m_fallback = false;
     std::string m_note;
     std::string m_defaultSystem;
+    ReasoningSupport m_reasoning;
 };
 
 }  // namespace pagoda

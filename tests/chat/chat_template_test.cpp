@@ -79,6 +79,44 @@ constexpr std::string_view kGemmaSource =
     "trim }}\n    {{ '<end_of_turn>\n' }}\n{%- endfor -%}\n{%- if add_generation_prompt -%}\n    "
     "{{'<start_of_turn>model\n'}}\n{%- endif -%}\n";
 
+// deepseek-ai/DeepSeek-R1-Distill-Qwen-7B (excerpt: the tool-call branches left out)
+constexpr std::string_view kDeepSeekR1Source =
+    "{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %}{% set ns = "
+    "namespace(is_first=false, is_tool=false, is_output_first=true, system_prompt='') %}{%- for message in messages "
+    "%}{%- if message['role'] == 'system' %}{% set ns.system_prompt = message['content'] %}{%- endif %}{%- endfor "
+    "%}{{bos_token}}{{ns.system_prompt}}{%- for message in messages %}{%- if message['role'] == 'user' %}{%- set "
+    "ns.is_tool = false -%}{{'<｜User｜>' + message['content']}}{%- endif %}{%- if message['role'] == 'assistant' and "
+    "message['content'] is not none %}{%- if ns.is_tool %}{{'<｜tool▁outputs▁end｜>' + message['content'] + "
+    "'<｜end▁of▁sentence｜>'}}{%- set ns.is_tool = false -%}{%- else %}{% set content = message['content'] %}{% if "
+    "'</think>' in content %}{% set content = content.split('</think>')[-1] %}{% endif %}{{'<｜Assistant｜>' + content "
+    "+ '<｜end▁of▁sentence｜>'}}{%- endif %}{%- endif %}{%- endfor -%}{% if ns.is_tool "
+    "%}{{'<｜tool▁outputs▁end｜>'}}{% endif %}{% if add_generation_prompt and not ns.is_tool "
+    "%}{{'<｜Assistant｜><think>\\n'}}{% endif %}";
+
+// The same, as first published (January 2025): the generation prompt did not open the block.
+constexpr std::string_view kDeepSeekR1FirstSource =
+    "{% set content = message['content'] %}{% if '</think>' in content %}{% set content = "
+    "content.split('</think>')[-1] %}{% endif %}{{'<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>'}}{% if "
+    "add_generation_prompt and not ns.is_tool %}{{'<｜Assistant｜>'}}{% endif %}";
+
+// Qwen/Qwen3-8B (excerpt: the assistant turns and the generation prompt)
+constexpr std::string_view kQwen3Source =
+    "    {%- elif message.role == \"assistant\" %}\n        {%- set reasoning_content = '' %}\n        "
+    "{%- if '</think>' in content %}\n            {%- set reasoning_content = "
+    "content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') %}\n            {%- set content = "
+    "content.split('</think>')[-1].lstrip('\\n') %}\n        {%- endif %}\n        {%- if loop.index0 > "
+    "ns.last_query_index %}\n            {{- '<|im_start|>' + message.role + '\\n<think>\\n' + "
+    "reasoning_content.strip('\\n') + '\\n</think>\\n\\n' + content.lstrip('\\n') }}\n        {%- else %}\n            "
+    "{{- '<|im_start|>' + message.role + '\\n' + content }}\n        {%- endif %}\n        {{- '<|im_end|>\\n' }}\n"
+    "{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' }}\n    {%- if enable_thinking is defined "
+    "and enable_thinking is false %}\n        {{- '<think>\\n\\n</think>\\n\\n' }}\n    {%- endif %}\n{%- endif %}\n";
+
+// Qwen/QwQ-32B (excerpt)
+constexpr std::string_view kQwqSource =
+    "{%- set content = message.content.split('</think>')[-1].lstrip('\\n') %}\n{{- '<|im_start|>' + message.role + "
+    "'\\n' + content + '<|im_end|>' + '\\n' }}\n{%- if add_generation_prompt %}\n    {{- "
+    "'<|im_start|>assistant\\n<think>\\n' }}\n{%- endif %}\n";
+
 const std::vector<ChatMessage> kConversation = {
     {ChatRole::System, "You are terse."},
     {ChatRole::User, "Hi there!"},
@@ -194,7 +232,9 @@ TEST(ChatTemplate, DetectsPublishedTemplates) {
         {kLlama2Source, ChatFamily::Llama2}, {kLlama3Source, ChatFamily::Llama3},
         {kQwen2Source, ChatFamily::ChatMl},  {kMistralSource, ChatFamily::Mistral},
         {kZephyrSource, ChatFamily::Zephyr}, {kPhi3Source, ChatFamily::Phi3},
-        {kGemmaSource, ChatFamily::Gemma},
+        {kGemmaSource, ChatFamily::Gemma},   {kDeepSeekR1Source, ChatFamily::DeepSeek},
+        {kDeepSeekR1FirstSource, ChatFamily::DeepSeek}, {kQwen3Source, ChatFamily::ChatMl},
+        {kQwqSource, ChatFamily::ChatMl},
     };
     for (const auto& [source, expected] : cases) {
         const ChatTemplate detected = ChatTemplate::detect(source, "<s>", "</s>");
@@ -254,6 +294,79 @@ TEST(ChatTemplate, StopTexts) {
     EXPECT_THAT(family(ChatFamily::Mistral).stopTexts(), ElementsAre("</s>"));
     EXPECT_THAT(family(ChatFamily::Zephyr).stopTexts(), ElementsAre("</s>"));
     EXPECT_THAT(ChatTemplate(ChatFamily::Zephyr, "", "").stopTexts(), ElementsAre());
+    EXPECT_THAT(ChatTemplate(ChatFamily::DeepSeek, "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>").stopTexts(),
+                ElementsAre("<｜end▁of▁sentence｜>"));
+}
+
+// docs/CHAT_TEMPLATES.md § DeepSeek
+TEST(ChatTemplate, RendersDeepSeek) {
+    EXPECT_EQ(render(family(ChatFamily::DeepSeek), kConversation),
+              "You are terse.<｜User｜>Hi there!<｜Assistant｜>Hello! How can I help?<｜end▁of▁sentence｜>"
+              "<｜User｜>Tell me a joke.<｜Assistant｜>");
+    EXPECT_EQ(render(family(ChatFamily::DeepSeek), {{ChatRole::User, "Hi"}}, false), "<｜User｜>Hi");
+}
+
+// docs/CHAT_TEMPLATES.md § Reasoning
+TEST(ChatTemplate, ReasoningSupportIsReadFromTheTemplate) {
+    const auto support = [](std::string_view source) { return ChatTemplate::detect(source, "", "").reasoning(); };
+    EXPECT_EQ(support(kDeepSeekR1Source), (ReasoningSupport{.dropsFromHistory = true, .promptOpensBlock = true}));
+    EXPECT_EQ(support(kDeepSeekR1FirstSource), (ReasoningSupport{.dropsFromHistory = true}));
+    EXPECT_EQ(support(kQwen3Source), (ReasoningSupport{.dropsFromHistory = true, .canSwitchOff = true}));
+    EXPECT_EQ(support(kQwqSource), (ReasoningSupport{.dropsFromHistory = true, .promptOpensBlock = true}));
+    for (const std::string_view source : {kLlama2Source, kLlama3Source, kQwen2Source, kMistralSource, kZephyrSource,
+                                          kPhi3Source, kGemmaSource, std::string_view()}) {
+        EXPECT_EQ(support(source), ReasoningSupport{}) << source;
+    }
+    // The same markers written with real newlines.
+    EXPECT_TRUE(support("{% if add_generation_prompt %}{{ '<|im_start|>assistant\n<think>\n' }}{% endif %}")
+                    .promptOpensBlock);
+}
+
+const std::vector<ChatMessage> kThoughtConversation = {
+    {ChatRole::User, "2 + 2?"},
+    {ChatRole::Assistant, "<think>\nAdd them.\n</think>\n\n4."},
+    {ChatRole::User, "And 3 + 3?"},
+};
+
+// The templates take an earlier turn's reasoning back out of the prompt.
+TEST(ChatTemplate, ReasoningTemplatesKeepOnlyEarlierAnswers) {
+    const ChatTemplate r1 = ChatTemplate::detect(kDeepSeekR1Source, "", "<｜end▁of▁sentence｜>");
+    EXPECT_EQ(render(r1, kThoughtConversation),
+              "<｜User｜>2 + 2?<｜Assistant｜>\n\n4.<｜end▁of▁sentence｜><｜User｜>And 3 + 3?<｜Assistant｜><think>\n");
+    const ChatTemplate qwen3 = ChatTemplate::detect(kQwen3Source, "", "<|im_end|>");
+    EXPECT_EQ(render(qwen3, kThoughtConversation),
+              "<|im_start|>user\n2 + 2?<|im_end|>\n<|im_start|>assistant\n4.<|im_end|>\n"
+              "<|im_start|>user\nAnd 3 + 3?<|im_end|>\n<|im_start|>assistant\n");
+    // Qwen's template leaves an assistant turn after the last user turn whole.
+    std::vector<ChatMessage> endsWithReply(kThoughtConversation.begin(), kThoughtConversation.begin() + 2);
+    EXPECT_EQ(render(qwen3, endsWithReply, false),
+              "<|im_start|>user\n2 + 2?<|im_end|>\n"
+              "<|im_start|>assistant\n<think>\nAdd them.\n</think>\n\n4.<|im_end|>\n");
+    // A template that knows no reasoning passes the text through.
+    const ChatTemplate qwen2 = ChatTemplate::detect(kQwen2Source, "", "<|im_end|>");
+    EXPECT_NE(render(qwen2, kThoughtConversation).find("<think>\nAdd them.\n</think>\n\n4."), std::string::npos);
+}
+
+TEST(ChatTemplate, ThinkingSwitchesOffOnlyWhereTheTemplateCan) {
+    const ChatTemplate qwen3 = ChatTemplate::detect(kQwen3Source, "", "<|im_end|>");
+    const std::vector<ChatMessage> hi = {{ChatRole::User, "Hi"}};
+    const std::string on = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n";
+    EXPECT_EQ(render(qwen3, hi), on);
+    EXPECT_EQ(qwen3.render(hi, true, false).value_or(""), on + "<think>\n\n</think>\n\n");
+    EXPECT_EQ(qwen3.render(hi, false, false).value_or(""), "<|im_start|>user\nHi<|im_end|>\n");
+    EXPECT_EQ(qwen3.thinkingPrompt(true), "");
+    EXPECT_EQ(qwen3.thinkingPrompt(false), "<think>\n\n</think>\n\n");
+
+    // DeepSeek-R1 and QwQ always think: their prompts open the block either way.
+    for (const std::string_view source : {kDeepSeekR1Source, kQwqSource}) {
+        const ChatTemplate opens = ChatTemplate::detect(source, "", "");
+        EXPECT_TRUE(opens.render(hi, true, false).value_or("").ends_with("<think>\n")) << source;
+        EXPECT_EQ(opens.thinkingPrompt(false), "<think>\n");
+    }
+    EXPECT_EQ(render(ChatTemplate::detect(kDeepSeekR1FirstSource, "", ""), hi), "<｜User｜>Hi<｜Assistant｜>");
+    // Others ignore the switch.
+    EXPECT_EQ(ChatTemplate::detect(kQwen2Source, "", "").render(hi, true, false).value_or(""),
+              render(ChatTemplate::detect(kQwen2Source, "", ""), hi));
 }
 
 TEST(ChatTemplate, FromVocabUsesItsTemplateAndSpecialTokens) {
