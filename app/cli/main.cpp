@@ -32,11 +32,11 @@ constexpr const char* kUsage = R"(usage:
   pagoda-cli info MODEL.gguf
   pagoda-cli make-model --preset NAME | --dim D --layers L --heads H --kv-heads K --ffn F --vocab V [--head-dim N]
                         [--arch llama|qwen2|qwen3] [--context N] [--dtype f32|f16|bf16|q8_0|q4_0] [--seed N]
-                        --out PATH
+                        [--chat-template FILE] --out PATH
   pagoda-cli generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]
                       [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--context N] [--mmap]
                       [backend options]
-  pagoda-cli chat [--model PATH] [--system TEXT] [--max-tokens N] [--context N] [--mmap]
+  pagoda-cli chat [--model PATH] [--system TEXT] [--max-tokens N] [--context N] [--mmap] [--no-think]
                   [sampling and backend options]
   pagoda-cli tokenize --model PATH [--no-bos] (--text TEXT | --file F)
   pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE [backend options]
@@ -51,6 +51,8 @@ on the CPU; auto: all when they fit with room for the context's KV cache, else a
 layers then leave room for up to 4096 of it)
 --mmap: the CPU reads the weights from the file mapping (default: a copy in memory, faster to decode,
 when the host has room)
+--no-think: a reasoning model whose chat template has a thinking switch (Qwen 3) answers at once
+--chat-template FILE: the Jinja chat template the model file carries (tokenizer.chat_template)
 presets: tiny, small, 1b, 7b, 8b-gqa, 7b-mqa, qwen3-0.6b. Without --model, generate uses the default
 synthetic model (created on first use under ~/.cache/pagoda/models).
 )";
@@ -161,6 +163,11 @@ Result<void> runMakeModel(Args& args) {
     }
     PAGODA_ASSIGN_OR_RETURN(int64_t seed, args.integer("seed", int64_t(spec.seed), 0, INT64_MAX));
     spec.seed = uint64_t(seed);
+    if (auto file = args.value("chat-template")) {
+        std::ifstream in(*file, std::ios::binary);
+        if (!in) return fail("--chat-template: cannot open '{}'", *file);
+        spec.chatTemplate.assign(std::istreambuf_iterator<char>(in), {});
+    }
     PAGODA_ASSIGN_OR_RETURN(std::string out, args.required("out"));
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     PAGODA_RETURN_IF_ERROR(validateSpec(spec));
@@ -254,12 +261,22 @@ Result<void> runChat(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(SamplingParams sampling, samplingOptions(args));
     PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, backendAndContextOptions(args));
     const std::optional<std::string> system = args.value("system");
+    const bool thinking = !args.flag("no-think");
     PAGODA_ASSIGN_OR_RETURN(auto model, loadModelOption(args));
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     PAGODA_ASSIGN_OR_RETURN(const Tokenizer* tokenizer, requireTokenizer(*model));
     const ChatTemplate chat = ChatTemplate::fromVocab(tokenizer->vocab());
-    fmt::print(stderr, "chat template: {}{}; empty line or end of input quits\n", chatFamilyName(chat.family()),
-               chat.isFallback() ? " (" + chat.note() + ")" : "");
+    const ReasoningSupport& reasoning = chat.reasoning();
+    std::string thinks;
+    if (reasoning != ReasoningSupport{}) {
+        thinks = ", a reasoning model";
+        if (reasoning.canSwitchOff) thinks += thinking ? " (--no-think: it answers at once)" : ", thinking off";
+    }
+    fmt::print(stderr, "chat template: {}{}{}; empty line or end of input quits\n", chatFamilyName(chat.family()),
+               chat.isFallback() ? " (" + chat.note() + ")" : "", thinks);
+    if (!thinking && !reasoning.canSwitchOff) {
+        fmt::print(stderr, "--no-think: ignored, the chat template has no thinking switch\n");
+    }
 
     PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model, true));
     Generator generator(*model, *backend.ops, generatorOptions(backendChoice));
@@ -267,10 +284,12 @@ Result<void> runChat(Args& args) {
     if (system) messages.push_back({ChatRole::System, *system});
     for (std::string line; fmt::print(stderr, "> "), std::getline(std::cin, line) && !line.empty();) {
         messages.push_back({ChatRole::User, line});
-        PAGODA_ASSIGN_OR_RETURN(std::string prompt, chat.render(messages, true));
+        PAGODA_ASSIGN_OR_RETURN(std::string prompt, chat.render(messages, true, thinking));
         const std::vector<int32_t> tokens = tokenizer->encode(prompt, tokenizer->vocab().addBos, true);
         TokenStreamDecoder decoder(*tokenizer);
-        std::string reply;
+        // The reply as the model sees it: with what the prompt opened ("<think>\n").
+        std::string reply(chat.replyOpening(thinking));
+        fmt::print("{}", reply);
         GenerateRequest request{tokens, maxTokens, sampling, true};
         PAGODA_ASSIGN_OR_RETURN(GenerateStats stats, generator.generate(request, [&](int32_t id) {
             if (tokenizer->isEndOfGeneration(id)) return;
@@ -399,7 +418,7 @@ Result<void> run(int argc, char** argv) {
         fmt::print("{}", kUsage);
         return {};
     }
-    PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, 2, {"no-bos", "mmap"}));
+    PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, 2, {"no-bos", "mmap", "no-think"}));
     if (command == "info") return runInfo(args);
     if (command == "make-model") return runMakeModel(args);
     if (command == "generate") return runGenerate(args);

@@ -223,6 +223,11 @@ std::string_view ChatTemplate::thinkingPrompt(bool thinking) const {
     return m_reasoning.promptOpensBlock ? kOpenBlockPrompt : std::string_view();
 }
 
+std::string_view ChatTemplate::replyOpening(bool thinking) const {
+    const std::string_view prompt = thinkingPrompt(thinking);
+    return prompt == kOpenBlockPrompt ? prompt : std::string_view();
+}
+
 Result<std::string> ChatTemplate::renderFamily(std::span<const ChatMessage> messages, bool addGenerationPrompt) const {
     switch (m_family) {
         case ChatFamily::ChatMl:

@@ -94,6 +94,10 @@ public:
     // opens the block, the empty block "<think>\n\n</think>\n\n" when
     // thinking is switched off, else "". The reply starts after it.
     std::string_view thinkingPrompt(bool thinking) const;
+    // The start of the reply the generation prompt already wrote: "<think>\n"
+    // when it leaves the block open, else "". Chats show it before the
+    // generated text, so that the reply reads as the model sees it.
+    std::string_view replyOpening(bool thinking) const;
 
     // Token texts that end an assistant turn: the family's end-of-turn
     // marker, then the EOS text when it differs. Stop generating on these.

@@ -246,6 +246,7 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
     writer.set("tokenizer.ggml.add_bos_token", true);
     writer.set("tokenizer.ggml.add_eos_token", false);
     writer.set("tokenizer.ggml.add_space_prefix", true);
+    if (!s.chatTemplate.empty()) writer.set("tokenizer.chat_template", s.chatTemplate);
 
     // Total bytes, for progress reports.
     auto matrixSize = [&](int64_t rows, int64_t cols) { return uint64_t(rows) * rowBytes(s.dtype, cols); };

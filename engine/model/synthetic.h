@@ -42,6 +42,7 @@ struct SyntheticSpec {
     // context a quarter of contextLength), for tests.
     std::string ropeScaling;
     DType dtype = DType::F32;  // of the weight matrices; norms stay f32
+    std::string chatTemplate;  // written as tokenizer.chat_template when not empty
     uint64_t seed = 42;
 
     uint64_t parameterCount() const;

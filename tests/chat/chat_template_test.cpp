@@ -356,12 +356,15 @@ TEST(ChatTemplate, ThinkingSwitchesOffOnlyWhereTheTemplateCan) {
     EXPECT_EQ(qwen3.render(hi, false, false).value_or(""), "<|im_start|>user\nHi<|im_end|>\n");
     EXPECT_EQ(qwen3.thinkingPrompt(true), "");
     EXPECT_EQ(qwen3.thinkingPrompt(false), "<think>\n\n</think>\n\n");
+    EXPECT_EQ(qwen3.replyOpening(true), "");
+    EXPECT_EQ(qwen3.replyOpening(false), "");
 
     // DeepSeek-R1 and QwQ always think: their prompts open the block either way.
     for (const std::string_view source : {kDeepSeekR1Source, kQwqSource}) {
         const ChatTemplate opens = ChatTemplate::detect(source, "", "");
         EXPECT_TRUE(opens.render(hi, true, false).value_or("").ends_with("<think>\n")) << source;
         EXPECT_EQ(opens.thinkingPrompt(false), "<think>\n");
+        EXPECT_EQ(opens.replyOpening(true), "<think>\n");
     }
     EXPECT_EQ(render(ChatTemplate::detect(kDeepSeekR1FirstSource, "", ""), hi), "<｜User｜>Hi<｜Assistant｜>");
     // Others ignore the switch.

@@ -77,6 +77,25 @@ check "chat: the cpu reads the weights from memory" \
 printf 'hello\n' | "$cli" chat --model "$model" --max-tokens 2 --backend cpu --mmap >/dev/null 2>"$work/mapped"
 check "chat --mmap: from the file mapping" \
     grep -qE '^cpu: chosen; the cpu reads the weights from the file mapping \(as asked\)$' "$work/mapped"
+# Reasoning models: DeepSeek-R1's template opens <think> in the prompt; Qwen 3's can switch thinking off.
+printf '%s' "{% if '</think>' in content %}{% set content = content.split('</think>')[-1] %}{% endif %}" \
+    "{% if add_generation_prompt and not ns.is_tool %}{{'<｜Assistant｜><think>\\n'}}{% endif %}" >"$work/r1.jinja"
+"$cli" make-model --preset tiny --chat-template "$work/r1.jinja" --out "$work/r1.gguf" 2>/dev/null
+printf 'hello\n' | "$cli" chat --model "$work/r1.gguf" --max-tokens 2 >"$work/r1.out" 2>"$work/r1.err"
+check "chat: a reasoning model's template is named" \
+    grep -q "^chat template: deepseek, a reasoning model;" "$work/r1.err"
+check "chat: the reply starts inside the block the prompt opened" starts_with "$(cat "$work/r1.out")" "<think>"
+printf '%s' "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}" \
+    "{%- endif %}<|im_start|>" >"$work/qwen3.jinja"
+"$cli" make-model --preset tiny --chat-template "$work/qwen3.jinja" --out "$work/q3t.gguf" 2>/dev/null
+printf 'hello\n' | "$cli" chat --model "$work/q3t.gguf" --max-tokens 2 >/dev/null 2>"$work/think.err"
+printf 'hello\n' | "$cli" chat --model "$work/q3t.gguf" --max-tokens 2 --no-think >/dev/null 2>"$work/nothink.err"
+check "chat --no-think: the switch is named" grep -q "a reasoning model, thinking off;" "$work/nothink.err"
+think_tokens=$(grep -oE '\[[0-9]+ prompt tokens' "$work/think.err" | grep -oE '[0-9]+')
+nothink_tokens=$(grep -oE '\[[0-9]+ prompt tokens' "$work/nothink.err" | grep -oE '[0-9]+')
+check "chat --no-think: the prompt closes an empty block" test "$nothink_tokens" -gt "$think_tokens"
+printf 'hello\n' | "$cli" chat --model "$work/r1.gguf" --max-tokens 2 --no-think >/dev/null 2>"$work/r1-nothink.err"
+check "chat --no-think without a switch says so" grep -q "^--no-think: ignored" "$work/r1-nothink.err"
 check "context: a count" fails_with "\-\-context: 0 outside \[1, " "$cli" generate --model "$model" --context 0
 
 if [ -f "$shared/models/stories260K.gguf" ]; then
