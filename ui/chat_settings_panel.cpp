@@ -36,7 +36,8 @@ ChatSettingsPanel::ChatSettingsPanel(QWidget* parent)
       m_repeatPenalty(doubleSpin(1, 2, 0.01, 2)),
       m_maxTokens(intSpin(1, 8192)),
       m_seed(intSpin(0, std::numeric_limits<int>::max())),
-      m_ignoreEos(new QCheckBox(tr("&Ignore end of text"))) {
+      m_ignoreEos(new QCheckBox(tr("&Ignore end of text"))),
+      m_thinking(new QCheckBox(tr("T&hink before answering"))) {
     auto* form = new QFormLayout(this);
     auto* title = new QLabel(tr("<b>Chat settings</b> (this tab)"));
     form->addRow(title);
@@ -72,8 +73,12 @@ ChatSettingsPanel::ChatSettingsPanel(QWidget* parent)
                                "predictable load for profiling"));
     m_ignoreEos->setAccessibleName(tr("Ignore end of text"));
     form->addRow(m_ignoreEos);
+    m_thinking->setAccessibleName(tr("Think before answering"));
+    form->addRow(m_thinking);
+    setThinkingSwitch(false);
 
     connect(m_ignoreEos, &QCheckBox::toggled, this, &ChatSettingsPanel::emitChanged);
+    connect(m_thinking, &QCheckBox::toggled, this, &ChatSettingsPanel::emitChanged);
     connect(m_systemPrompt, &QPlainTextEdit::textChanged, this, &ChatSettingsPanel::emitChanged);
     for (QDoubleSpinBox* spin : {m_temperature, m_topP, m_minP, m_repeatPenalty}) {
         connect(spin, &QDoubleSpinBox::valueChanged, this, &ChatSettingsPanel::emitChanged);
@@ -94,6 +99,7 @@ void ChatSettingsPanel::setSettings(const ChatSettings& s) {
     m_maxTokens->setValue(s.maxNewTokens);
     m_seed->setValue(int(std::min<uint64_t>(s.sampling.seed, uint64_t(m_seed->maximum()))));
     m_ignoreEos->setChecked(s.ignoreEos);
+    m_thinking->setChecked(s.thinking);
     m_updating = false;
 }
 
@@ -108,7 +114,18 @@ ChatSettings ChatSettingsPanel::settings() const {
     s.sampling.seed = uint64_t(m_seed->value());
     s.maxNewTokens = m_maxTokens->value();
     s.ignoreEos = m_ignoreEos->isChecked();
+    s.thinking = m_thinking->isChecked();
     return s;
+}
+
+void ChatSettingsPanel::setThinkingSwitch(bool available) {
+    m_thinking->setEnabled(available);
+    const QString tip = available ? tr("The model reasons in a <think> block before it answers; off, its chat "
+                                       "template closes an empty block and it answers at once")
+                                  : tr("The model loaded has no thinking switch in its chat template (Qwen 3 has "
+                                       "one; DeepSeek-R1 always thinks; most models never do)");
+    m_thinking->setToolTip(tip);
+    m_thinking->setAccessibleDescription(tip);
 }
 
 void ChatSettingsPanel::emitChanged() {

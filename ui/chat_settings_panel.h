@@ -20,6 +20,9 @@ public:
 
     void setSettings(const ChatSettings& settings);
     ChatSettings settings() const;
+    // Whether the loaded model's chat template can switch thinking off
+    // (ReasoningSupport::canSwitchOff): the Think box is enabled only then.
+    void setThinkingSwitch(bool available);
 
 Q_SIGNALS:
     void settingsChanged(const pagoda::ui::ChatSettings& settings);
@@ -36,6 +39,7 @@ private:
     QSpinBox* m_maxTokens;
     QSpinBox* m_seed;
     QCheckBox* m_ignoreEos;
+    QCheckBox* m_thinking;
     bool m_updating = false;
 };
 

@@ -1,11 +1,13 @@
 #include "ui/chat_tab.h"
 
+#include <QDesktopServices>
 #include <QHBoxLayout>
 #include <QKeyEvent>
 #include <QLabel>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QRandomGenerator>
+#include <QRegularExpression>
 #include <QScrollBar>
 #include <QSplitter>
 #include <QTextBrowser>
@@ -31,6 +33,9 @@ QPushButton* button(const QString& text, const QString& icon, const QString& tip
     return b;
 }
 
+// The transcript's links that fold a reply's reasoning: "pagoda-reasoning:<message index>".
+const QString kReasoningScheme = QStringLiteral("pagoda-reasoning");
+
 }  // namespace
 
 ChatTab::ChatTab(EngineClient* engine, Conversation conversation, QWidget* parent)
@@ -48,7 +53,8 @@ ChatTab::ChatTab(EngineClient* engine, Conversation conversation, QWidget* paren
       m_settingsToggle(new QToolButton),
       m_status(new QLabel),
       m_settings(new ChatSettingsPanel) {
-    m_transcript->setOpenExternalLinks(true);
+    // Links open here: the reasoning links fold and unfold, others go to the desktop.
+    m_transcript->setOpenLinks(false);
     m_transcript->setAccessibleName(tr("Conversation"));
     m_transcript->setFocusPolicy(Qt::StrongFocus);
     m_input->setPlaceholderText(tr("Type a message… (Enter sends, Shift+Enter adds a line)"));
@@ -110,6 +116,17 @@ ChatTab::ChatTab(EngineClient* engine, Conversation conversation, QWidget* paren
         m_conversation.settings = settings;
         Q_EMIT changed();
     });
+    connect(m_transcript, &QTextBrowser::anchorClicked, this, [this](const QUrl& url) {
+        if (url.scheme() == kReasoningScheme) {
+            toggleReasoning(url.path().toLongLong());
+        } else {
+            QDesktopServices::openUrl(url);
+        }
+    });
+    m_settings->setThinkingSwitch(m_engine->reasoning().canSwitchOff);
+    connect(m_engine, &EngineClient::modelLoaded, this,
+            [this](const ModelInfo& info) { m_settings->setThinkingSwitch(info.reasoning.canSwitchOff); });
+    connect(m_engine, &EngineClient::modelUnloaded, this, [this] { m_settings->setThinkingSwitch(false); });
     connect(m_engine, &EngineClient::accepted, this, &ChatTab::onAccepted);
     connect(m_engine, &EngineClient::rejected, this, &ChatTab::onRejected);
     connect(m_engine, &EngineClient::textReady, this, &ChatTab::onText);
@@ -185,7 +202,9 @@ void ChatTab::generate() {
     if (request.sampling.seed == 0) request.sampling.seed = QRandomGenerator::global()->generate64() | 1;
     request.maxNewTokens = m_conversation.settings.maxNewTokens;
     request.ignoreEos = m_conversation.settings.ignoreEos;
+    request.thinking = m_conversation.settings.thinking;
     m_conversation.messages.push_back({Role::Assistant, {}, QDateTime::currentDateTime(), std::nullopt, {}});
+    m_shownReasoning.remove(m_conversation.messages.size() - 1);
     m_ticket = m_engine->generate(std::move(request));
     m_generating = true;
     m_status->setText(tr("Waiting for the engine…"));
@@ -301,13 +320,45 @@ QString ChatTab::transcriptMarkdown() const {
         const bool streaming = m_generating && i == m_conversation.messages.size() - 1;
         md += QStringLiteral("**%1** <small>%2</small>\n\n")
                   .arg(m.role == Role::User ? tr("You") : tr("Assistant"), m.time.toString(QStringLiteral("HH:mm")));
-        if (!m.text.isEmpty()) md += m.text + (streaming ? QStringLiteral(" ▍") : QString()) + QStringLiteral("\n\n");
+        QString text = m.text;
+        if (m.role == Role::Assistant) {
+            const ReplyParts parts = splitReply(m.text, !streaming);
+            if (parts.hasBlock) {
+                md += reasoningMarkdown(i, parts.reasoning, parts.thinking && streaming, parts.thinking);
+                text = parts.answer;
+            }
+        }
+        if (!text.isEmpty()) md += text + (streaming ? QStringLiteral(" ▍") : QString()) + QStringLiteral("\n\n");
         if (m.text.isEmpty() && streaming) md += tr("*thinking…*\n\n");
         if (m.stats) md += QStringLiteral("<small>%1</small>\n\n").arg(formatStats(*m.stats).toHtmlEscaped());
         if (!m.error.isEmpty()) md += tr("**Error:** %1\n\n").arg(m.error.toHtmlEscaped());
         md += QStringLiteral("---\n\n");
     }
     return md;
+}
+
+// Reasoning under a link that shows or hides it, as a quote; open while the
+// model is still thinking.
+QString ChatTab::reasoningMarkdown(qsizetype index, const QString& reasoning, bool open, bool cutOff) const {
+    QString md;
+    const bool shown = open || m_shownReasoning.contains(index);
+    if (open) {
+        md += tr("*Thinking…*\n\n");
+    } else {
+        const int words = int(reasoning.split(QRegularExpression(QStringLiteral("\\s+")), Qt::SkipEmptyParts).size());
+        const QString what = cutOff ? tr("reasoning, cut off") : tr("reasoning");
+        const QString link = shown ? tr("▾ Hide %1").arg(what) : tr("▸ Show %1 (%n words)", nullptr, words).arg(what);
+        md += QStringLiteral("[%1](%2:%3)\n\n").arg(link, kReasoningScheme).arg(index);
+    }
+    if (shown && !reasoning.isEmpty()) {
+        md += QStringLiteral("> ") + QString(reasoning).replace('\n', QStringLiteral("\n> ")) + QStringLiteral("\n\n");
+    }
+    return md;
+}
+
+void ChatTab::toggleReasoning(qsizetype index) {
+    if (!m_shownReasoning.remove(index)) m_shownReasoning.insert(index);
+    render();
 }
 
 void ChatTab::showEvent(QShowEvent* event) {

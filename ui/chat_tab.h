@@ -5,6 +5,7 @@
 // rendered with the model's chat template, so with prefix caching a later
 // turn reuses the KV of everything before it.
 
+#include <QSet>
 #include <QTimer>
 #include <QWidget>
 
@@ -45,6 +46,10 @@ public:
     // Moves the last user message back into the message box, dropping it
     // and its reply, to be edited and sent again.
     void editLastUserMessage();
+    // Shows or hides the reasoning (<think> block) of message `index`; the
+    // transcript's "Show reasoning" link calls it. A reply still thinking
+    // always shows it.
+    void toggleReasoning(qsizetype index);
     void setSettings(const ChatSettings& settings);
     void setSettingsVisible(bool visible);
     void focusInput();
@@ -71,12 +76,14 @@ private:
     void render();
     void updateButtons();
     Message* lastAssistant();
+    QString reasoningMarkdown(qsizetype index, const QString& reasoning, bool open, bool cutOff) const;
 
     EngineClient* m_engine;
     Conversation m_conversation;
     quint64 m_ticket = 0;  // of the latest turn; 0 before any
     bool m_generating = false;
     bool m_stale = false;     // changed while hidden: render when shown
+    QSet<qsizetype> m_shownReasoning;  // replies whose reasoning the user opened
     QTimer m_renderTimer;
 
     QTextBrowser* m_transcript;

@@ -1,5 +1,7 @@
 #include "ui/conversation.h"
 
+#include "engine/chat/reasoning.h"
+
 #include <QJsonArray>
 #include <QLocale>
 #include <QRegularExpression>
@@ -53,6 +55,7 @@ bool ChatSettings::operator==(const ChatSettings& other) const {
     const SamplingParams& a = sampling;
     const SamplingParams& b = other.sampling;
     return systemPrompt == other.systemPrompt && maxNewTokens == other.maxNewTokens && ignoreEos == other.ignoreEos &&
+           thinking == other.thinking &&
            a.temperature == b.temperature && a.topK == b.topK && a.topP == b.topP && a.minP == b.minP &&
            a.repeatPenalty == b.repeatPenalty && a.repeatLastN == b.repeatLastN && a.seed == b.seed;
 }
@@ -125,6 +128,7 @@ QJsonObject Conversation::toJson() const {
             {"sampling", samplingToJson(settings.sampling)},
             {"maxNewTokens", settings.maxNewTokens},
             {"ignoreEos", settings.ignoreEos},
+            {"thinking", settings.thinking},
             {"messages", list}};
 }
 
@@ -147,6 +151,7 @@ std::optional<Conversation> Conversation::fromJson(const QJsonObject& json, QStr
     c.settings.sampling = samplingFromJson(json.value("sampling").toObject(), SamplingParams{});
     c.settings.maxNewTokens = std::max(1, json.value("maxNewTokens").toInt(256));
     c.settings.ignoreEos = json.value("ignoreEos").toBool();
+    c.settings.thinking = json.value("thinking").toBool(true);
     const QJsonArray list = json.value("messages").toArray();
     for (qsizetype i = 0; i < list.size(); ++i) {
         const QJsonObject item = list[i].toObject();
@@ -171,11 +176,26 @@ QString Conversation::toMarkdown() const {
         out += QStringLiteral("> **System:** %1\n\n").arg(settings.systemPrompt.trimmed().replace('\n', "\n> "));
     }
     for (const Message& m : messages) {
-        out += QStringLiteral("## %1\n\n%2\n\n").arg(markdownHeading(m.role), m.text);
+        out += QStringLiteral("## %1\n\n").arg(markdownHeading(m.role));
+        const ReplyParts parts = splitReply(m.text, true);
+        if (m.role == Role::Assistant && parts.hasBlock) {
+            // A reasoning model's <think> block, folded as GitHub and most viewers fold <details>.
+            out += QStringLiteral("<details><summary>Reasoning</summary>\n\n%1\n\n</details>\n\n%2\n\n")
+                       .arg(parts.reasoning, parts.answer);
+        } else {
+            out += m.text + QStringLiteral("\n\n");
+        }
         if (m.stats) out += QStringLiteral("*%1*\n\n").arg(formatStats(*m.stats));
         if (!m.error.isEmpty()) out += QStringLiteral("**Error:** %1\n\n").arg(m.error);
     }
     return out;
+}
+
+ReplyParts splitReply(const QString& text, bool complete) {
+    const QByteArray utf8 = text.toUtf8();
+    const ReasoningSplit split = splitReasoning({utf8.constData(), size_t(utf8.size())}, complete);
+    const auto qt = [](std::string_view s) { return QString::fromUtf8(s.data(), qsizetype(s.size())); };
+    return {qt(split.reasoning), qt(split.answer), split.hasBlock, split.thinking};
 }
 
 MessageStats messageStats(const runtime::FinishEvent& event) {

@@ -45,6 +45,7 @@ struct ChatSettings {
     SamplingParams sampling;
     int maxNewTokens = 256;
     bool ignoreEos = false;  // generate maxNewTokens even past end-of-text (steady load for profiling)
+    bool thinking = true;    // GenerationRequest::thinking
 
     bool operator==(const ChatSettings& other) const;
 };
@@ -70,6 +71,16 @@ struct Conversation {
 };
 
 QString roleName(Role role);  // "system", "user", "assistant"
+
+// A reply split into a reasoning model's <think> block and its answer
+// (pagoda::splitReasoning; `complete` false while it streams).
+struct ReplyParts {
+    QString reasoning;
+    QString answer;
+    bool hasBlock = false;
+    bool thinking = false;  // the block is still open
+};
+ReplyParts splitReply(const QString& text, bool complete);
 MessageStats messageStats(const runtime::FinishEvent& event);
 // "42 tokens · 12.3 tok/s · TTFT 0.21 s · prompt 120 (96 reused)"
 QString formatStats(const MessageStats& stats);

@@ -19,13 +19,17 @@ EngineClient::EngineClient(const runtime::OptimizationConfig& config, QObject* p
     connect(m_worker, &EngineWorker::loadProgress, this, &EngineClient::loadProgress, queued);
     connect(m_worker, &EngineWorker::modelLoaded, this, [this](const ModelInfo& info) {
         m_loading = false;
+        m_reasoning = info.reasoning;
         Q_EMIT modelLoaded(info);
     }, queued);
     connect(m_worker, &EngineWorker::loadFailed, this, [this](const QString& message) {
         m_loading = false;
         Q_EMIT loadFailed(message);
     }, queued);
-    connect(m_worker, &EngineWorker::modelUnloaded, this, &EngineClient::modelUnloaded, queued);
+    connect(m_worker, &EngineWorker::modelUnloaded, this, [this](const QString& why) {
+        m_reasoning = {};
+        Q_EMIT modelUnloaded(why);
+    }, queued);
     connect(m_worker, &EngineWorker::devicesListed, this, &EngineClient::devicesListed, queued);
     connect(m_worker, &EngineWorker::loadCancelled, this, [this] {
         m_loading = false;

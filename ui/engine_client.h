@@ -38,6 +38,9 @@ public:
     void refreshDevices();
 
     bool loading() const { return m_loading; }
+    // What the loaded model's chat template does with <think> blocks (none
+    // while no model is loaded).
+    const ReasoningSupport& reasoning() const { return m_reasoning; }
     // The config last applied; what reconfigure starts from.
     const runtime::OptimizationConfig& config() const { return m_config; }
 
@@ -66,6 +69,7 @@ private:
     BackendOptions m_backend;
     quint64 m_nextTicket = 1;
     bool m_loading = false;
+    ReasoningSupport m_reasoning;
 };
 
 }  // namespace pagoda::ui

@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "engine/backend/cuda_loader.h"
+#include "engine/chat/chat_template.h"
 #include "engine/runtime/metrics.h"
 #include "engine/runtime/optimization_config.h"
 #include "engine/runtime/request.h"
@@ -32,6 +33,7 @@ struct ModelInfo {
     QString weightType;    // "f16", "q8_0", ... or "mixed"
     QString chatFormat;    // the chat template family in use ("chatml", "llama3", ...)
     QString chatNote;      // why a fallback template is in use; empty when recognized
+    ReasoningSupport reasoning;  // what the chat template does with <think> blocks
     QString backend;       // Ops::description()
     QString backendNote;   // how the backend was chosen ("cuda: unavailable: ...; using cpu")
     CudaDeviceList cudaDevices;  // what the load found (the app's Run on menu)
@@ -67,6 +69,9 @@ struct GenerationRequest {
     SamplingParams sampling;
     int maxNewTokens = 256;
     bool ignoreEos = false;  // keep generating past end-of-text tokens
+    // Off asks a model whose chat template can (Qwen 3) to answer without
+    // reasoning first; others ignore it.
+    bool thinking = true;
 };
 
 // A StatsSnapshot plus what only the worker knows: tokens generated per

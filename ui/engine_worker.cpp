@@ -328,7 +328,7 @@ void EngineWorker::submit(const GenerationRequest& request) {
     std::vector<ChatMessage> messages;
     messages.reserve(size_t(request.messages.size()));
     for (const PromptMessage& m : request.messages) messages.push_back({chatRole(m.role), m.content.toStdString()});
-    auto prompt = m_template->render(messages, true);
+    auto prompt = m_template->render(messages, true, request.thinking);
     if (!prompt) {
         Q_EMIT rejected(request.ticket, fromStd(prompt.error().message));
         return;
@@ -350,8 +350,11 @@ void EngineWorker::submit(const GenerationRequest& request) {
             return;
         }
         m_events->addLocked(*id, request.ticket, request.conversationId);
+        // Under the lock, so that both come before the engine's first text.
+        Q_EMIT accepted(request.ticket, promptTokens);
+        const std::string_view opening = m_template->replyOpening(request.thinking);
+        if (!opening.empty()) Q_EMIT textReady(request.ticket, fromStd(std::string(opening)));
     }
-    Q_EMIT accepted(request.ticket, promptTokens);
 }
 
 void EngineWorker::cancel(quint64 ticket) {
@@ -415,6 +418,7 @@ ModelInfo EngineWorker::describe(const Model& model, const QString& path) const 
     info.weightType = fromStd(model.weightTypeName());
     info.chatFormat = fromStd(std::string(chatFamilyName(m_template->family())));
     info.chatNote = fromStd(m_template->note());
+    info.reasoning = m_template->reasoning();
     info.backend = fromStd(m_ops->description());
     info.backendNote = m_backendNote;
     info.cudaDevices = m_cudaDevices;

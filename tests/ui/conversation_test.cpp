@@ -23,6 +23,7 @@ Conversation sampleConversation() {
     settings.sampling.seed = 1234567890123ull;
     settings.maxNewTokens = 77;
     settings.ignoreEos = true;
+    settings.thinking = false;
     Conversation c = Conversation::create(QStringLiteral("Pagodas & rain"), settings);
     c.messages.push_back({Role::User, QStringLiteral("Hello, **world**"), QDateTime::currentDateTime(), {}, {}});
     MessageStats stats{120, 96, 42, 1, 0.25, 18.5, 2.5, QStringLiteral("length")};
@@ -91,6 +92,19 @@ private Q_SLOTS:
         QVERIFY(md.contains("42 tokens"));
         QVERIFY(md.contains("96 reused"));
         QVERIFY(md.contains("**Error:** overloaded"));
+    }
+
+    // A reasoning model's <think> block goes into a <details> block.
+    void markdownExportFoldsReasoning() {
+        Conversation c = Conversation::create(QStringLiteral("sums"), {});
+        c.messages.push_back({Role::User, QStringLiteral("2 + 2?"), QDateTime::currentDateTime(), {}, {}});
+        c.messages.push_back({Role::Assistant, QStringLiteral("<think>\nAdd them.\n</think>\n\nIt is 4."),
+                              QDateTime::currentDateTime(), {}, {}});
+        QVERIFY2(c.toMarkdown().contains(
+                     "## Assistant\n\n<details><summary>Reasoning</summary>\n\nAdd them.\n\n</details>\n\n"
+                     "It is 4.\n\n"),
+                 qPrintable(c.toMarkdown()));
+        QVERIFY(!c.toMarkdown().contains("think>"));
     }
 
     void storeRestoresOrderAndReopensClosed() {

@@ -14,6 +14,7 @@
 #include <QSpinBox>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTextBrowser>
 
 #include <algorithm>
 #include <memory>
@@ -52,6 +53,23 @@ ChatSettings testSettings(int maxNewTokens) {
 }
 
 const Message& lastMessage(const ChatTab* tab) { return tab->conversation().messages.back(); }
+
+// The parts of DeepSeek-R1's and Qwen 3's chat templates that say what they
+// do with reasoning (tests/chat has them whole).
+constexpr const char* kDeepSeekR1Template =
+    "{% if '</think>' in content %}{% set content = content.split('</think>')[-1] %}{% endif %}"
+    "{{'<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>'}}"
+    "{% if add_generation_prompt and not ns.is_tool %}{{'<｜Assistant｜><think>\\n'}}{% endif %}";
+constexpr const char* kQwen3Template =
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- if enable_thinking is defined and "
+    "enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}{%- endif %}";
+
+QCheckBox* checkBox(QWidget* parent, const QString& accessibleName) {
+    for (QCheckBox* box : parent->findChildren<QCheckBox*>()) {
+        if (box->accessibleName() == accessibleName) return box;
+    }
+    return nullptr;
+}
 
 }  // namespace
 
@@ -396,6 +414,77 @@ private Q_SLOTS:
 
     // Run on ▸ Copy the weights into memory, switched off: the model loads
     // again and the CPU reads it from the file mapping; the choice is saved.
+    // A reply's <think> block folds under a link in the transcript.
+    void reasoningFoldsUnderALink() {
+        auto window = makeWindow(dataDir(++m_windows));
+        Conversation c = Conversation::create(QStringLiteral("sums"), {});
+        c.messages.push_back({Role::User, QStringLiteral("2 + 2?"), QDateTime::currentDateTime(), {}, {}});
+        c.messages.push_back({Role::Assistant, QStringLiteral("<think>\nAdd two and two.\n</think>\n\nIt is 4."),
+                              QDateTime::currentDateTime(), {}, {}});
+        ChatTab tab(window->engine(), c);
+        const QString folded = tab.transcriptMarkdown();
+        QVERIFY2(folded.contains(QStringLiteral("[▸ Show reasoning (4 words)](pagoda-reasoning:1)\n\nIt is 4.")),
+                 qPrintable(folded));
+        QVERIFY(!folded.contains(QStringLiteral("Add two")));
+        QVERIFY(!folded.contains(QStringLiteral("think>")));
+        // The link, clicked, shows it as a quote; clicked again, folds it.
+        auto* transcript = tab.findChild<QTextBrowser*>();
+        QVERIFY(transcript != nullptr);
+        Q_EMIT transcript->anchorClicked(QUrl(QStringLiteral("pagoda-reasoning:1")));
+        QVERIFY2(tab.transcriptMarkdown().contains(
+                     QStringLiteral("[▾ Hide reasoning](pagoda-reasoning:1)\n\n> Add two and two.\n\nIt is 4.")),
+                 qPrintable(tab.transcriptMarkdown()));
+        Q_EMIT transcript->anchorClicked(QUrl(QStringLiteral("pagoda-reasoning:1")));
+        QCOMPARE(tab.transcriptMarkdown(), folded);
+    }
+
+    // DeepSeek-R1's prompt opens the <think> block: the reply shows with it,
+    // and the Think box stays off for want of a switch. Qwen 3's template has
+    // one: thinking off, the prompt closes an empty block before the reply.
+    void reasoningModelsOpenTheBlockOrSwitchItOff() {
+        auto window = makeWindow(dataDir(++m_windows));
+        QVERIFY(waitForModel(*window));
+        ChatTab* tab = window->tab(0);
+        QCheckBox* think = checkBox(tab, QStringLiteral("Think before answering"));
+        QVERIFY(think != nullptr);
+        QVERIFY(!think->isEnabled());
+        const auto load = [&](const QString& name, const char* chatTemplate) {
+            SyntheticSpec spec = *syntheticPreset("tiny");
+            spec.chatTemplate = chatTemplate;
+            const QString path = m_dir.filePath(name);
+            if (!writeSyntheticModel(spec, path.toStdString())) return false;
+            QSignalSpy ready(window.get(), &MainWindow::modelReady);
+            window->openModel(path);
+            return ready.wait(kTimeoutMs);
+        };
+        QVERIFY(load(QStringLiteral("r1.gguf"), kDeepSeekR1Template));
+        QCOMPARE(window->model().chatFormat, QStringLiteral("deepseek"));
+        QVERIFY(!think->isEnabled());
+        tab->setSettings(testSettings(4));
+        tab->send(QStringLiteral("Why is the sky blue?"));
+        QVERIFY(waitForReply(tab));
+        QVERIFY2(lastMessage(tab).text.startsWith(QStringLiteral("<think>\n")), qPrintable(lastMessage(tab).text));
+        // Four random tokens do not close it: all of the reply is reasoning, cut off.
+        QVERIFY2(tab->transcriptMarkdown().contains(QStringLiteral("[▸ Show reasoning, cut off (")),
+                 qPrintable(tab->transcriptMarkdown()));
+
+        QVERIFY(load(QStringLiteral("qwen3-template.gguf"), kQwen3Template));
+        QVERIFY(think->isEnabled());
+        QSignalSpy accepted(window->engine(), &EngineClient::accepted);
+        const auto promptTokens = [&](bool thinking) {
+            ChatSettings settings = testSettings(2);
+            settings.thinking = thinking;
+            ChatTab* t = window->newTab();
+            t->setSettings(settings);
+            t->send(QStringLiteral("Hi"));
+            return accepted.wait(kTimeoutMs) ? accepted.takeLast().at(1).toInt() : -1;
+        };
+        const int on = promptTokens(true);
+        const int off = promptTokens(false);
+        QVERIFY(on > 0);
+        QVERIFY2(off > on, qPrintable(QStringLiteral("%1 tokens on, %2 off").arg(on).arg(off)));
+    }
+
     void copyWeightsSwitchedOffKeepsTheMapping() {
         const QString dir = dataDir(++m_windows);
         auto window = makeWindow(dir);
