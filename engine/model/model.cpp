@@ -61,6 +61,14 @@ Result<std::vector<float>> readVector(const gguf::GgufFile& file, const std::str
     return values;
 }
 
+// Rows [first, first + count) of `m`: a view into the same bytes.
+WeightMatrix rowsOf(const WeightMatrix& m, int64_t first, int64_t count) {
+    WeightMatrix rows = m;
+    rows.data = static_cast<const uint8_t*>(m.data) + uint64_t(first) * rowBytes(m.type, size_t(m.cols));
+    rows.rows = count;
+    return rows;
+}
+
 Result<ModelWeights> bindWeights(const gguf::GgufFile& file, const ModelConfig& c) {
     ModelWeights w;
     PAGODA_ASSIGN_OR_RETURN(w.tokenEmbedding, bindMatrix(file, "token_embd.weight", c.vocabSize, c.dim));
@@ -81,9 +89,17 @@ Result<ModelWeights> bindWeights(const gguf::GgufFile& file, const ModelConfig& 
         const std::string p = fmt::format("blk.{}.", l);
         LayerWeights& layer = w.layers[l];
         PAGODA_ASSIGN_OR_RETURN(layer.attnNorm, readVector(file, p + "attn_norm.weight", c.dim));
-        PAGODA_ASSIGN_OR_RETURN(layer.wq, bindMatrix(file, p + "attn_q.weight", c.qDim(), c.dim));
-        PAGODA_ASSIGN_OR_RETURN(layer.wk, bindMatrix(file, p + "attn_k.weight", c.kvDim(), c.dim));
-        PAGODA_ASSIGN_OR_RETURN(layer.wv, bindMatrix(file, p + "attn_v.weight", c.kvDim(), c.dim));
+        if (c.fusedProjections) {
+            PAGODA_ASSIGN_OR_RETURN(const WeightMatrix qkv,
+                                    bindMatrix(file, p + "attn_qkv.weight", c.qDim() + 2 * c.kvDim(), c.dim));
+            layer.wq = rowsOf(qkv, 0, c.qDim());
+            layer.wk = rowsOf(qkv, c.qDim(), c.kvDim());
+            layer.wv = rowsOf(qkv, c.qDim() + c.kvDim(), c.kvDim());
+        } else {
+            PAGODA_ASSIGN_OR_RETURN(layer.wq, bindMatrix(file, p + "attn_q.weight", c.qDim(), c.dim));
+            PAGODA_ASSIGN_OR_RETURN(layer.wk, bindMatrix(file, p + "attn_k.weight", c.kvDim(), c.dim));
+            PAGODA_ASSIGN_OR_RETURN(layer.wv, bindMatrix(file, p + "attn_v.weight", c.kvDim(), c.dim));
+        }
         if (c.attentionBias) {
             PAGODA_ASSIGN_OR_RETURN(layer.bq, readVector(file, p + "attn_q.bias", c.qDim()));
             PAGODA_ASSIGN_OR_RETURN(layer.bk, readVector(file, p + "attn_k.bias", c.kvDim()));
@@ -95,8 +111,15 @@ Result<ModelWeights> bindWeights(const gguf::GgufFile& file, const ModelConfig& 
         }
         PAGODA_ASSIGN_OR_RETURN(layer.wo, bindMatrix(file, p + "attn_output.weight", c.dim, c.qDim()));
         PAGODA_ASSIGN_OR_RETURN(layer.ffnNorm, readVector(file, p + "ffn_norm.weight", c.dim));
-        PAGODA_ASSIGN_OR_RETURN(layer.gate, bindMatrix(file, p + "ffn_gate.weight", c.ffnDim, c.dim));
-        PAGODA_ASSIGN_OR_RETURN(layer.up, bindMatrix(file, p + "ffn_up.weight", c.ffnDim, c.dim));
+        if (c.fusedProjections) {
+            PAGODA_ASSIGN_OR_RETURN(const WeightMatrix gateUp,
+                                    bindMatrix(file, p + "ffn_up.weight", 2 * c.ffnDim, c.dim));
+            layer.gate = rowsOf(gateUp, 0, c.ffnDim);
+            layer.up = rowsOf(gateUp, c.ffnDim, c.ffnDim);
+        } else {
+            PAGODA_ASSIGN_OR_RETURN(layer.gate, bindMatrix(file, p + "ffn_gate.weight", c.ffnDim, c.dim));
+            PAGODA_ASSIGN_OR_RETURN(layer.up, bindMatrix(file, p + "ffn_up.weight", c.ffnDim, c.dim));
+        }
         PAGODA_ASSIGN_OR_RETURN(layer.down, bindMatrix(file, p + "ffn_down.weight", c.dim, c.ffnDim));
     }
     return w;

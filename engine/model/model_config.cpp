@@ -87,13 +87,14 @@ Result<ModelConfig> readModelConfig(const gguf::GgufFile& file) {
     ModelConfig config;
     auto arch = file.getString("general.architecture");
     if (!arch) return std::unexpected(arch.error());
-    if (*arch != "llama" && *arch != "qwen2" && *arch != "qwen3") {
-        return fail("unsupported architecture '{}' (supported: llama, qwen2, qwen3)", *arch);
+    if (*arch != "llama" && *arch != "qwen2" && *arch != "qwen3" && *arch != "phi3") {
+        return fail("unsupported architecture '{}' (supported: llama, qwen2, qwen3, phi3)", *arch);
     }
     config.architecture = *arch;
-    if (config.architecture == "qwen2" || config.architecture == "qwen3") config.ropeStyle = cpu::RopeStyle::NeoX;
+    if (config.architecture != "llama") config.ropeStyle = cpu::RopeStyle::NeoX;
     config.attentionBias = config.architecture == "qwen2";
     config.qkNorm = config.architecture == "qwen3";
+    config.fusedProjections = config.architecture == "phi3";
     if (auto name = file.getString("general.name")) config.name = *name;
 
     const std::string p = config.architecture + ".";
@@ -136,8 +137,16 @@ Result<ModelConfig> readModelConfig(const gguf::GgufFile& file) {
         config.ropeBase = float(base);
     }
     PAGODA_RETURN_IF_ERROR(readRopeScaling(file, p, config));
-    if (file.find(p + "attention.sliding_window")) {
+    // Phi-3's files carry a sliding window that llama.cpp ignores, since its
+    // converters do not write which layers have one (ggml-org/llama.cpp#13676);
+    // so does Pagoda, to match.
+    if (file.find(p + "attention.sliding_window") && config.architecture != "phi3") {
         PAGODA_ASSIGN_OR_RETURN(config.slidingWindow, readCount(file, p + "attention.sliding_window", kMaxContext));
+    }
+
+    if (file.findTensor("rope_factors_long.weight") != nullptr) {
+        return fail("LongRoPE (tensors 'rope_factors_long/short.weight', the long-context Phi-3 and Phi-3.5 and "
+                    "Phi-4-mini files) is not supported");
     }
 
     const gguf::TensorInfo* embedding = file.findTensor("token_embd.weight");

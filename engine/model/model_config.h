@@ -1,8 +1,10 @@
 #pragma once
 // Hyperparameters of a LLaMA-family model, read from GGUF metadata
 // ("<arch>.embedding_length", ...). Architectures: "llama" (Llama 1-3,
-// TinyLlama, Mistral), "qwen2" (Q/K/V biases, NeoX-style RoPE) and "qwen3"
-// (NeoX-style RoPE, each head of q and k RMS-normalized before it).
+// TinyLlama, Mistral), "qwen2" (Q/K/V biases, NeoX-style RoPE), "qwen3"
+// (NeoX-style RoPE, each head of q and k RMS-normalized before it) and
+// "phi3" (Phi-3 and Phi-4: NeoX-style RoPE, Q/K/V in one tensor and the
+// gate and up projections in another).
 
 #include <algorithm>
 #include <cstdint>
@@ -44,6 +46,9 @@ struct ModelConfig {
     float yarnBetaSlow = 1.0f;       // rope.scaling.yarn_beta_slow, llama.cpp's default
     bool attentionBias = false;  // qwen2: attn_q/k/v carry bias vectors
     bool qkNorm = false;         // qwen3: attn_q_norm/attn_k_norm, RMSNorm of each head of q and k before RoPE
+    // phi3: attn_qkv.weight holds the rows of Q, then K, then V;
+    // ffn_up.weight those of the gate, then up.
+    bool fusedProjections = false;
     bool tiedOutput = false;   // no output.weight: logits use token_embd.weight
     int32_t bos = -1;          // tokenizer.ggml.bos_token_id
     int32_t eos = -1;          // tokenizer.ggml.eos_token_id

@@ -160,6 +160,10 @@ std::optional<SyntheticSpec> syntheticPreset(std::string_view name) {
         s.architecture = "qwen3";
         s.dim = 1024, s.nLayers = 28, s.nHeads = 16, s.nKvHeads = 8, s.headDim = 128, s.ffnDim = 3072;
         s.vocabSize = 151936, s.contextLength = 40960, s.ropeBase = 1e6f;
+    } else if (name == "phi3-mini") {  // Phi-3-mini-4k-instruct: fused Q/K/V and gate/up
+        s.architecture = "phi3";
+        s.dim = 3072, s.nLayers = 32, s.nHeads = 32, s.nKvHeads = 32, s.ffnDim = 8192, s.vocabSize = 32064;
+        s.contextLength = 4096, s.tiedOutput = false;
     } else {
         return std::nullopt;
     }
@@ -167,7 +171,7 @@ std::optional<SyntheticSpec> syntheticPreset(std::string_view name) {
 }
 
 std::vector<std::string> syntheticPresetNames() {
-    return {"tiny", "small", "1b", "7b", "8b-gqa", "7b-mqa", "qwen3-0.6b"};
+    return {"tiny", "small", "1b", "7b", "8b-gqa", "7b-mqa", "qwen3-0.6b", "phi3-mini"};
 }
 
 Result<void> validateSpec(const SyntheticSpec& s) {
@@ -189,8 +193,9 @@ Result<void> validateSpec(const SyntheticSpec& s) {
     if (!s.ropeScaling.empty() && s.ropeScaling != "linear" && s.ropeScaling != "yarn") {
         return fail("RoPE scaling '{}' (linear or yarn)", s.ropeScaling);
     }
-    if (s.architecture != "llama" && s.architecture != "qwen2" && s.architecture != "qwen3") {
-        return fail("architecture '{}' (llama, qwen2 or qwen3)", s.architecture);
+    if (s.architecture != "llama" && s.architecture != "qwen2" && s.architecture != "qwen3" &&
+        s.architecture != "phi3") {
+        return fail("architecture '{}' (llama, qwen2, qwen3 or phi3)", s.architecture);
     }
     const uint32_t block = dtypeInfo(s.dtype).blockElements;
     const int64_t qDim = int64_t(s.headSize()) * s.nHeads;
@@ -290,9 +295,14 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
     for (int l = 0; l < s.nLayers; ++l) {
         const std::string b = fmt::format("blk.{}.", l);
         addNorm(b + "attn_norm.weight");
-        addMatrix(b + "attn_q.weight", s.nHeads * headDim, s.dim, inSigma);
-        addMatrix(b + "attn_k.weight", s.nKvHeads * headDim, s.dim, inSigma);
-        addMatrix(b + "attn_v.weight", s.nKvHeads * headDim, s.dim, inSigma);
+        const bool fused = s.architecture == "phi3";
+        if (fused) {
+            addMatrix(b + "attn_qkv.weight", (s.nHeads + 2 * s.nKvHeads) * headDim, s.dim, inSigma);
+        } else {
+            addMatrix(b + "attn_q.weight", s.nHeads * headDim, s.dim, inSigma);
+            addMatrix(b + "attn_k.weight", s.nKvHeads * headDim, s.dim, inSigma);
+            addMatrix(b + "attn_v.weight", s.nKvHeads * headDim, s.dim, inSigma);
+        }
         if (s.architecture == "qwen2") {
             addVector(b + "attn_q.bias", s.nHeads * headDim, 0.0f);
             addVector(b + "attn_k.bias", s.nKvHeads * headDim, 0.0f);
@@ -304,8 +314,12 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
         }
         addMatrix(b + "attn_output.weight", s.dim, s.nHeads * headDim, 1.0f / std::sqrt(float(s.nHeads * headDim)));
         addNorm(b + "ffn_norm.weight");
-        addMatrix(b + "ffn_gate.weight", s.ffnDim, s.dim, inSigma);
-        addMatrix(b + "ffn_up.weight", s.ffnDim, s.dim, inSigma);
+        if (fused) {
+            addMatrix(b + "ffn_up.weight", 2 * s.ffnDim, s.dim, inSigma);  // the gate's rows, then up's
+        } else {
+            addMatrix(b + "ffn_gate.weight", s.ffnDim, s.dim, inSigma);
+            addMatrix(b + "ffn_up.weight", s.ffnDim, s.dim, inSigma);
+        }
         addMatrix(b + "ffn_down.weight", s.dim, s.ffnDim, ffnSigma);
     }
     return writer;

@@ -23,7 +23,8 @@ class GgufWriter;
 struct SyntheticSpec {
     std::string name = "custom";
     // or "qwen2" (Q/K/V biases, NeoX RoPE) or "qwen3" (NeoX RoPE, QK-norm
-    // weights drawn around 1)
+    // weights drawn around 1) or "phi3" (NeoX RoPE, attn_qkv and a fused
+    // gate/up ffn_up)
     std::string architecture = "llama";
     int dim = 64;
     int nLayers = 2;
@@ -49,7 +50,7 @@ struct SyntheticSpec {
     int headSize() const { return headDim > 0 ? headDim : dim / nHeads; }
 };
 
-// tiny, small, 1b, 7b, 8b-gqa, 7b-mqa, qwen3-0.6b
+// tiny, small, 1b, 7b, 8b-gqa, 7b-mqa, qwen3-0.6b, phi3-mini
 std::optional<SyntheticSpec> syntheticPreset(std::string_view name);
 std::vector<std::string> syntheticPresetNames();
 

@@ -5,8 +5,9 @@
 // CUDA graphs (captured per batch-size bucket, replayed after, interleaved
 // with eager steps) against the same steps run eagerly; int8 decode near
 // float decode; programmatic dependent launch against ordinary launches.
-// llama, qwen2 (biases, NeoX RoPE) and qwen3 (QK-norm), full and windowed attention, flash
-// and naive. Skipped with "no CUDA device: <reason>" without a device.
+// llama, qwen2 (biases, NeoX RoPE), qwen3 (QK-norm) and phi3 (weights that are row ranges of
+// fused tensors), full and windowed attention, flash and naive. Skipped with "no CUDA device:
+// <reason>" without a device.
 
 #include <gtest/gtest.h>
 
@@ -136,6 +137,7 @@ INSTANTIATE_TEST_SUITE_P(
                     Variant{"tiny", "qwen3", DType::F16, 0, cpu::AttentionAlgorithm::Flash},
                     Variant{"tiny", "llama", DType::F16, 0, cpu::AttentionAlgorithm::Flash, true},
                     Variant{"tiny", "qwen3", DType::F16, 0, cpu::AttentionAlgorithm::Flash, false, "yarn"},
+                    Variant{"tiny", "phi3", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash},
                     Variant{"small", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash}),
     variantName);
 

@@ -340,14 +340,14 @@ void applyNeoxRope(std::span<double> head, int64_t position, int ropeDim, double
 Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& file) {
     Result<std::string> architecture = file.getString("general.architecture");
     if (!architecture) return std::unexpected(architecture.error());
-    if (*architecture != "llama" && *architecture != "qwen2" && *architecture != "qwen3") {
-        return fail("unsupported architecture \"{}\" (the reference implements llama, qwen2 and qwen3)",
+    if (*architecture != "llama" && *architecture != "qwen2" && *architecture != "qwen3" && *architecture != "phi3") {
+        return fail("unsupported architecture \"{}\" (the reference implements llama, qwen2, qwen3 and phi3)",
                     *architecture);
     }
 
     ReferenceModel model;
     ReferenceConfig& c = model.config;
-    c.neoxRope = *architecture != "llama";
+    c.neoxRope = *architecture != "llama";  // qwen2, qwen3, phi3
     c.qkvBias = *architecture == "qwen2";
     c.qkNorm = *architecture == "qwen3";
     const std::string a = *architecture + ".";
@@ -463,9 +463,24 @@ Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& fi
         ReferenceLayer& layer = model.layers[size_t(i)];
         const std::string prefix = fmt::format("blk.{}.", i);
         load(layer.attnNorm, prefix + "attn_norm.weight", {d});
-        load(layer.wq, prefix + "attn_q.weight", {d, qDim});
-        load(layer.wk, prefix + "attn_k.weight", {d, kvDim});
-        load(layer.wv, prefix + "attn_v.weight", {d, kvDim});
+        if (*architecture == "phi3") {
+            // Phi-3's qkv_proj: the output rows of Q, then K, then V (HF's
+            // Phi3Attention slices them in that order).
+            std::vector<double> qkv;
+            load(qkv, prefix + "attn_qkv.weight", {d, qDim + 2 * kvDim});
+            if (error) break;
+            const auto rows = [&](uint64_t first, uint64_t count) {
+                return std::vector<double>(qkv.begin() + ptrdiff_t(first * d),
+                                           qkv.begin() + ptrdiff_t((first + count) * d));
+            };
+            layer.wq = rows(0, qDim);
+            layer.wk = rows(qDim, kvDim);
+            layer.wv = rows(qDim + kvDim, kvDim);
+        } else {
+            load(layer.wq, prefix + "attn_q.weight", {d, qDim});
+            load(layer.wk, prefix + "attn_k.weight", {d, kvDim});
+            load(layer.wv, prefix + "attn_v.weight", {d, kvDim});
+        }
         if (c.qkvBias) {
             load(layer.bq, prefix + "attn_q.bias", {qDim});
             load(layer.bk, prefix + "attn_k.bias", {kvDim});
@@ -477,8 +492,17 @@ Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& fi
         }
         load(layer.wo, prefix + "attn_output.weight", {qDim, d});
         load(layer.ffnNorm, prefix + "ffn_norm.weight", {d});
-        load(layer.ffnGate, prefix + "ffn_gate.weight", {d, ffn});
-        load(layer.ffnUp, prefix + "ffn_up.weight", {d, ffn});
+        if (*architecture == "phi3") {
+            // Phi-3's gate_up_proj: HF's Phi3MLP chunks its output in two, the gate first.
+            std::vector<double> gateUp;
+            load(gateUp, prefix + "ffn_up.weight", {d, 2 * ffn});
+            if (error) break;
+            layer.ffnGate.assign(gateUp.begin(), gateUp.begin() + ptrdiff_t(ffn * d));
+            layer.ffnUp.assign(gateUp.begin() + ptrdiff_t(ffn * d), gateUp.end());
+        } else {
+            load(layer.ffnGate, prefix + "ffn_gate.weight", {d, ffn});
+            load(layer.ffnUp, prefix + "ffn_up.weight", {d, ffn});
+        }
         load(layer.ffnDown, prefix + "ffn_down.weight", {ffn, d});
     }
     if (error) return std::unexpected(*error);

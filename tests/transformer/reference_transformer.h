@@ -67,7 +67,7 @@ struct ReferenceModel {
 
 class ReferenceTransformer {
 public:
-    // Reads an architecture "llama", "qwen2" or "qwen3" GGUF model. Errors name the missing key or
+    // Reads an architecture "llama", "qwen2", "qwen3" or "phi3" GGUF model. Errors name the missing key or
     // tensor, the unexpected shape, or the unsupported architecture/dtype.
     static Result<ReferenceTransformer> load(const gguf::GgufFile& file);
 

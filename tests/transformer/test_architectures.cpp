@@ -3,8 +3,9 @@
 // Hugging Face row order that llama's GGUF conversion permutes away): a
 // llama model rewritten as qwen2 (rows un-permuted, zero biases) must give
 // the same logits, and the biases must matter. qwen3 drops the biases and
-// RMS-normalizes each head of q and k (test_forward.cpp checks both
-// against the float64 reference).
+// RMS-normalizes each head of q and k. phi3 keeps Q, K and V in one tensor
+// and the gate and up projections in another (test_forward.cpp checks them
+// all against the float64 reference).
 
 #include <gtest/gtest.h>
 
@@ -255,6 +256,117 @@ TEST(RopeFreqs, DivisorsMatterAndBadOnesAreRefused) {
         ASSERT_FALSE(model);
         EXPECT_NE(model.error().message.find("rope_freqs.weight"), std::string::npos) << model.error().message;
     }
+}
+
+// Refuses a file, checking that the error names `what`.
+void expectRefused(const std::vector<uint8_t>& bytes, const std::string& what) {
+    auto file = gguf::GgufFile::parse(bytes);
+    ASSERT_TRUE(file);
+    auto model = Model::fromFile(std::move(*file));
+    ASSERT_FALSE(model);
+    EXPECT_NE(model.error().message.find(what), std::string::npos) << model.error().message;
+}
+
+// phi3's attn_qkv.weight holds Q's rows, then K's, then V's, and its
+// ffn_up.weight the gate's, then up's: the same file with those tensors cut
+// into attn_q/k/v and ffn_gate/up (and zero biases) is a qwen2 model, and
+// gives the same logits. Swapping the gate and up halves changes them; the
+// fused tensors are required.
+TEST(Phi3, EqualsQwen2WithItsFusedTensorsCutApart) {
+    Loaded phi = synthetic("phi3");
+    ASSERT_TRUE(phi.model);
+    const ModelConfig& c = phi.model->config();
+    EXPECT_EQ(c.ropeStyle, cpu::RopeStyle::NeoX);
+    EXPECT_TRUE(c.fusedProjections);
+    const gguf::GgufFile& file = phi.model->file();
+    const size_t rowBytes = size_t(c.dim) * sizeof(float);
+
+    gguf::GgufWriter writer;
+    for (const gguf::KeyValue& kv : file.metadata()) {
+        if (kv.key == "general.architecture") {
+            writer.set(kv.key, gguf::Value(std::string("qwen2")));
+        } else {
+            writer.set(kv.key.starts_with("phi3.") ? "qwen2." + kv.key.substr(5) : kv.key, kv.value);
+        }
+    }
+    for (const gguf::TensorInfo& t : file.tensors()) {
+        const std::span<const uint8_t> data = file.tensorData(t);
+        const auto addRows = [&](const std::string& name, size_t first, size_t count) {
+            writer.addTensor(name, {uint64_t(c.dim), uint64_t(count)}, t.type,
+                             std::vector<uint8_t>(data.begin() + ptrdiff_t(first * rowBytes),
+                                                  data.begin() + ptrdiff_t((first + count) * rowBytes)));
+        };
+        const std::string layer = t.name.substr(0, t.name.find('.', 4) + 1);  // "blk.N."
+        if (t.name.ends_with("attn_qkv.weight")) {
+            const size_t q = size_t(c.qDim()), kv = size_t(c.kvDim());
+            addRows(layer + "attn_q.weight", 0, q);
+            addRows(layer + "attn_k.weight", q, kv);
+            addRows(layer + "attn_v.weight", q + kv, kv);
+            for (auto [name, n] : {std::pair{"attn_q", q}, {"attn_k", kv}, {"attn_v", kv}}) {
+                writer.addTensor(layer + name + ".bias", {uint64_t(n)}, DType::F32,
+                                 std::vector<uint8_t>(sizeof(float) * n, 0));
+            }
+        } else if (t.name.ends_with("ffn_up.weight")) {
+            addRows(layer + "ffn_gate.weight", 0, size_t(c.ffnDim));
+            addRows(layer + "ffn_up.weight", size_t(c.ffnDim), size_t(c.ffnDim));
+        } else {
+            writer.addTensor(t.name, t.dims, t.type, std::vector<uint8_t>(data.begin(), data.end()));
+        }
+    }
+    auto qwenBytes = writer.writeToMemory();
+    ASSERT_TRUE(qwenBytes);
+    Loaded qwen = load(std::move(*qwenBytes));
+    ASSERT_TRUE(qwen.model);
+    const std::vector<float> phiLogits = logits(*phi.model, kTokens, false);
+    EXPECT_LE(maxRelativeDiff(phiLogits, logits(*qwen.model, kTokens, false)), 1e-5);
+    EXPECT_LE(maxRelativeDiff(logits(*phi.model, kTokens, true), phiLogits), 1e-5);
+
+    const auto same = [](const gguf::KeyValue& kv) { return kv; };
+    const auto swapHalves = [](const std::string& name, std::vector<uint8_t>& bytes) {
+        if (name.ends_with("ffn_up.weight")) {
+            std::rotate(bytes.begin(), bytes.begin() + ptrdiff_t(bytes.size() / 2), bytes.end());
+        }
+    };
+    Loaded swapped = load(rewrite(file, same, swapHalves));
+    ASSERT_TRUE(swapped.model);
+    EXPECT_GT(maxRelativeDiff(logits(*swapped.model, kTokens, false), phiLogits), 1e-2);
+
+    const auto dropQkv = [&] {
+        gguf::GgufWriter w;
+        for (const gguf::KeyValue& kv : file.metadata()) w.set(kv.key, kv.value);
+        for (const gguf::TensorInfo& t : file.tensors()) {
+            if (t.name == "blk.1.attn_qkv.weight") continue;
+            const std::span<const uint8_t> data = file.tensorData(t);
+            w.addTensor(t.name, t.dims, t.type, std::vector<uint8_t>(data.begin(), data.end()));
+        }
+        return *w.writeToMemory();
+    };
+    expectRefused(dropQkv(), "blk.1.attn_qkv.weight");
+}
+
+// As llama.cpp (ggml-org/llama.cpp#13676), phi3 ignores the sliding window
+// its files carry; LongRoPE's factor tensors (the 128k files) are refused.
+TEST(Phi3, IgnoresTheSlidingWindowAndRefusesLongRope) {
+    Loaded phi = synthetic("phi3");
+    ASSERT_TRUE(phi.model);
+    const auto keep = [](const std::string&, std::vector<uint8_t>&) {};
+    const auto same = [](const gguf::KeyValue& kv) { return kv; };
+    Loaded windowed = load(rewrite(phi.model->file(), same, keep, [](gguf::GgufWriter& w) {
+        w.set("phi3.attention.sliding_window", uint32_t(4));
+    }));
+    ASSERT_TRUE(windowed.model);
+    EXPECT_EQ(windowed.model->config().slidingWindow, 0);
+    EXPECT_EQ(logits(*windowed.model, kTokens, false), logits(*phi.model, kTokens, false));
+
+    const int pairs = phi.model->config().ropeDim / 2;
+    expectRefused(rewrite(phi.model->file(), same, keep,
+                          [pairs](gguf::GgufWriter& w) {
+                              for (const char* name : {"rope_factors_long.weight", "rope_factors_short.weight"}) {
+                                  w.addTensor(name, {uint64_t(pairs)}, DType::F32,
+                                              std::vector<uint8_t>(sizeof(float) * size_t(pairs), 0));
+                              }
+                          }),
+                  "LongRoPE");
 }
 
 }  // namespace

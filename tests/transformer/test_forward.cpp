@@ -61,6 +61,8 @@ const Shape kArchitectureShapes[] = {
     {"llama_linear_mha_hd16", 64, 4, 4, 96, "llama", 0, false, "linear"},
     {"qwen3_yarn_gqa_hd32", 128, 4, 2, 128, "qwen3", 0, false, "yarn"},
     {"llama_yarn_ropefreqs_mqa_hd32", 128, 4, 1, 128, "llama", 0, true, "yarn"},
+    {"phi3_mha_hd16", 64, 4, 4, 96, "phi3"},
+    {"phi3_gqa_hd32", 128, 4, 2, 128, "phi3"},
 };
 
 // Every row length a multiple of 256, for the K-quants.
