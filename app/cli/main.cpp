@@ -111,7 +111,11 @@ Result<void> runInfo(Args& args) {
     fmt::print("heads:           {} (kv heads {}, head dim {})\n", c.nHeads, c.nKvHeads, c.headDim);
     fmt::print("ffn:             {}\n", c.ffnDim);
     fmt::print("vocab:           {}\n", c.vocabSize);
-    fmt::print("context:         {}\n", c.contextLength);
+    fmt::print("context:         {}{}\n", c.contextLength,
+               c.longRopeContext > 0 ? fmt::format(" (LongRoPE's short factors; its long ones, for up to {}, are not "
+                                                   "implemented)",
+                                                   c.longRopeContext)
+                                     : "");
     std::string rope = fmt::format("base {}, dims {}, {} pairs", c.ropeBase, c.ropeDim,
                                    c.ropeStyle == cpu::RopeStyle::NeoX ? "neox" : "adjacent");
     const size_t factors = model->weights().ropeFreqs.size();
@@ -121,6 +125,7 @@ Result<void> runInfo(Args& args) {
         rope += fmt::format(", yarn scaling x{} of {} positions", c.ropeScalingFactor,
                             c.ropeOriginalContext > 0 ? c.ropeOriginalContext : c.contextLength);
     }
+    if (c.ropeScaling == RopeScalingType::LongRope) rope += fmt::format(", longrope magnitude {}", c.ropeAttnFactor);
     fmt::print("rope:            {}\n", rope);
     if (c.qkNorm) fmt::print("qk norm:         each head of q and k\n");
     fmt::print("rms epsilon:     {}\n", c.rmsEps);

@@ -73,10 +73,13 @@ Result<ModelWeights> bindWeights(const gguf::GgufFile& file, const ModelConfig& 
     ModelWeights w;
     PAGODA_ASSIGN_OR_RETURN(w.tokenEmbedding, bindMatrix(file, "token_embd.weight", c.vocabSize, c.dim));
     PAGODA_ASSIGN_OR_RETURN(w.outputNorm, readVector(file, "output_norm.weight", c.dim));
-    if (file.findTensor("rope_freqs.weight") != nullptr) {
-        PAGODA_ASSIGN_OR_RETURN(w.ropeFreqs, readVector(file, "rope_freqs.weight", c.ropeDim / 2));
+    // LongRoPE within its original context divides the angles by its short
+    // factors, as rope_freqs does by its own.
+    const char* factors = c.ropeScaling == RopeScalingType::LongRope ? "rope_factors_short.weight" : "rope_freqs.weight";
+    if (c.ropeScaling == RopeScalingType::LongRope || file.findTensor(factors) != nullptr) {
+        PAGODA_ASSIGN_OR_RETURN(w.ropeFreqs, readVector(file, factors, c.ropeDim / 2));
         for (const float f : w.ropeFreqs) {
-            if (!(f > 0 && f < 1e6f)) return fail("tensor 'rope_freqs.weight': factor {} outside (0, 1e6)", f);
+            if (!(f > 0 && f < 1e6f)) return fail("tensor '{}': factor {} outside (0, 1e6)", factors, f);
         }
     }
     if (c.tiedOutput) {

@@ -34,7 +34,22 @@ Result<float> readPositive(const gguf::GgufFile& file, const std::string& key, f
 
 // rope.scaling.type none|linear|yarn with its factor, or the legacy
 // rope.scale_linear; another type (longrope, ...) is an error naming it.
+// Phi-3's LongRoPE has no type key: llama.cpp's converter writes its factor
+// tensors, the original context and the attn factor.
 Result<void> readRopeScaling(const gguf::GgufFile& file, const std::string& p, ModelConfig& config) {
+    if (file.findTensor("rope_factors_long.weight") != nullptr ||
+        file.findTensor("rope_factors_short.weight") != nullptr) {
+        config.ropeScaling = RopeScalingType::LongRope;
+        if (file.find(p + "rope.scaling.original_context_length") == nullptr) {
+            return fail("LongRoPE (tensors 'rope_factors_long/short.weight') without the key "
+                        "'{}rope.scaling.original_context_length'",
+                        p);
+        }
+        PAGODA_ASSIGN_OR_RETURN(config.ropeOriginalContext,
+                                readCount(file, p + "rope.scaling.original_context_length", kMaxContext));
+        PAGODA_ASSIGN_OR_RETURN(config.ropeAttnFactor, readPositive(file, p + "rope.scaling.attn_factor", 1.0f, 100));
+        return {};
+    }
     std::string type = "none";
     if (file.find(p + "rope.scaling.type") != nullptr) {
         PAGODA_ASSIGN_OR_RETURN(type, file.getString(p + "rope.scaling.type"));
@@ -144,9 +159,9 @@ Result<ModelConfig> readModelConfig(const gguf::GgufFile& file) {
         PAGODA_ASSIGN_OR_RETURN(config.slidingWindow, readCount(file, p + "attention.sliding_window", kMaxContext));
     }
 
-    if (file.findTensor("rope_factors_long.weight") != nullptr) {
-        return fail("LongRoPE (tensors 'rope_factors_long/short.weight', the long-context Phi-3 and Phi-3.5 and "
-                    "Phi-4-mini files) is not supported");
+    if (config.ropeScaling == RopeScalingType::LongRope && config.contextLength > config.ropeOriginalContext) {
+        config.longRopeContext = config.contextLength;
+        config.contextLength = config.ropeOriginalContext;
     }
 
     const gguf::TensorInfo* embedding = file.findTensor("token_embd.weight");

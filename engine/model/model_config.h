@@ -19,8 +19,10 @@ class GgufFile;
 }
 
 // Context scaling of RoPE (rope.scaling.type): none, linear interpolation
-// of positions, or YaRN.
-enum class RopeScalingType { None, Linear, Yarn };
+// of positions, YaRN, or Phi-3's LongRoPE (tensors rope_factors_long and
+// rope_factors_short, no type key), which Pagoda runs with its short
+// factors within the original context.
+enum class RopeScalingType { None, Linear, Yarn, LongRope };
 
 struct ModelConfig {
     std::string architecture;  // general.architecture
@@ -41,7 +43,10 @@ struct ModelConfig {
     RopeScalingType ropeScaling = RopeScalingType::None;  // rope.scaling.type (or a legacy rope.scale_linear)
     float ropeScalingFactor = 1.0f;  // rope.scaling.factor: angles interpolated by 1 / factor
     int ropeOriginalContext = 0;     // rope.scaling.original_context_length (YaRN's ramp); 0: contextLength
-    float ropeAttnFactor = 1.0f;     // rope.scaling.attn_factor (YaRN's magnitude scale)
+    float ropeAttnFactor = 1.0f;     // rope.scaling.attn_factor (YaRN's and LongRoPE's magnitude scale)
+    // LongRoPE: the context_length the long factors reach; contextLength is
+    // capped at ropeOriginalContext, where the short factors hold. 0 otherwise.
+    int longRopeContext = 0;
     float yarnBetaFast = 32.0f;      // rope.scaling.yarn_beta_fast, llama.cpp's default
     float yarnBetaSlow = 1.0f;       // rope.scaling.yarn_beta_slow, llama.cpp's default
     bool attentionBias = false;  // qwen2: attn_q/k/v carry bias vectors

@@ -190,8 +190,8 @@ Result<void> validateSpec(const SyntheticSpec& s) {
         return fail("vocab {} outside [400, {}] (the tokenizer needs its special and byte tokens)", s.vocabSize, 1 << 22);
     }
     if (!isComputeSupported(s.dtype)) return fail("weight type {} is not supported", dtypeName(s.dtype));
-    if (!s.ropeScaling.empty() && s.ropeScaling != "linear" && s.ropeScaling != "yarn") {
-        return fail("RoPE scaling '{}' (linear or yarn)", s.ropeScaling);
+    if (!s.ropeScaling.empty() && s.ropeScaling != "linear" && s.ropeScaling != "yarn" && s.ropeScaling != "longrope") {
+        return fail("RoPE scaling '{}' (linear, yarn or longrope)", s.ropeScaling);
     }
     if (s.architecture != "llama" && s.architecture != "qwen2" && s.architecture != "qwen3" &&
         s.architecture != "phi3") {
@@ -231,7 +231,13 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
     writer.set(p + "attention.head_count_kv", uint32_t(s.nKvHeads));
     writer.set(p + "attention.layer_norm_rms_epsilon", 1e-5f);
     writer.set(p + "rope.freq_base", s.ropeBase);
-    if (!s.ropeScaling.empty()) {
+    if (s.ropeScaling == "longrope") {
+        // llama.cpp's converter: sqrt(1 + ln(scale) / ln(original)), scale = context / original.
+        const int original = std::max(2, s.contextLength / 4);
+        writer.set(p + "rope.scaling.original_context_length", uint32_t(original));
+        writer.set(p + "rope.scaling.attn_factor",
+                   float(std::sqrt(1.0 + std::log(double(s.contextLength) / original) / std::log(double(original)))));
+    } else if (!s.ropeScaling.empty()) {
         writer.set(p + "rope.scaling.type", s.ropeScaling);
         writer.set(p + "rope.scaling.factor", 4.0f);
         if (s.ropeScaling == "yarn") {
@@ -289,6 +295,10 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
     addMatrix("token_embd.weight", s.vocabSize, s.dim, s.tiedOutput ? outputSigma : 1.0f);
     addNorm("output_norm.weight");
     if (s.ropeFreqFactors) addVector("rope_freqs.weight", headDim / 2, 2.5f, 1.5f);
+    if (s.ropeScaling == "longrope") {
+        addVector("rope_factors_long.weight", headDim / 2, 4.5f, 3.5f);
+        addVector("rope_factors_short.weight", headDim / 2, 1.5f, 0.5f);
+    }
     if (!s.tiedOutput) addMatrix("output.weight", s.vocabSize, s.dim, outputSigma);
     const float inSigma = 1.0f / std::sqrt(float(s.dim));
     const float ffnSigma = 1.0f / std::sqrt(float(s.ffnDim));

@@ -40,7 +40,10 @@ struct SyntheticSpec {
     // 3.1 and later files carry): seeded random divisors in [1, 4], for tests.
     bool ropeFreqFactors = false;
     // "", "linear" or "yarn": rope.scaling.* keys, factor 4 (YaRN's original
-    // context a quarter of contextLength), for tests.
+    // context a quarter of contextLength), for tests. "longrope": Phi-3's
+    // (rope_factors_long/short.weight, seeded random in [1, 8] and [1, 2];
+    // the original context a quarter of contextLength; attn_factor as its
+    // converter computes it).
     std::string ropeScaling;
     DType dtype = DType::F32;  // of the weight matrices; norms stay f32
     std::string chatTemplate;  // written as tokenizer.chat_template when not empty

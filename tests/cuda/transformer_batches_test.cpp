@@ -23,7 +23,7 @@ struct Variant {
     int window;
     cpu::AttentionAlgorithm attention;
     bool ropeFreqs = false;  // rope_freqs.weight, as Llama 3.1 and later carry
-    const char* ropeScaling = "";  // rope.scaling.type: linear or yarn
+    const char* ropeScaling = "";  // SyntheticSpec::ropeScaling: linear, yarn or longrope
 };
 
 void PrintTo(const Variant& v, std::ostream* out) {
@@ -138,6 +138,7 @@ INSTANTIATE_TEST_SUITE_P(
                     Variant{"tiny", "llama", DType::F16, 0, cpu::AttentionAlgorithm::Flash, true},
                     Variant{"tiny", "qwen3", DType::F16, 0, cpu::AttentionAlgorithm::Flash, false, "yarn"},
                     Variant{"tiny", "phi3", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash},
+                    Variant{"tiny", "phi3", DType::F16, 0, cpu::AttentionAlgorithm::Flash, false, "longrope"},
                     Variant{"small", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash}),
     variantName);
 

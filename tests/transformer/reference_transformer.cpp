@@ -385,7 +385,15 @@ Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& fi
     if (!(*rmsEps >= 0.0) || !(*ropeBase > 0.0)) {
         return fail("rms epsilon {} must be >= 0 and rope base {} > 0", *rmsEps, *ropeBase);
     }
-    if (const gguf::Value* type = file.find(a + "rope.scaling.type")) {
+    if (file.findTensor("rope_factors_short.weight") != nullptr) {
+        // Phi-3's LongRoPE within its original context (HF's
+        // Phi3LongRoPEScaledRotaryEmbedding with seq_len <= original): the
+        // short factors divide the angles (loaded below), and cos and sin are
+        // scaled by the file's attn factor.
+        Result<double> attnFactor = readFloat(file, a + "rope.scaling.attn_factor", 1.0);
+        if (!attnFactor) return std::unexpected(attnFactor.error());
+        c.ropeScaling.magnitude = *attnFactor;
+    } else if (const gguf::Value* type = file.find(a + "rope.scaling.type")) {
         const std::string name = type->asString() != nullptr ? *type->asString() : std::string("(not a string)");
         if (name != "none" && name != "linear" && name != "yarn") {
             return fail("{}rope.scaling.type \"{}\": the reference implements none, linear and yarn", a, name);
@@ -450,8 +458,8 @@ Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& fi
     };
     load(model.tokenEmbedding, "token_embd.weight", {d, vocab});
     load(model.outputNorm, "output_norm.weight", {d});
-    if (file.findTensor("rope_freqs.weight") != nullptr) {
-        load(model.ropeFreqs, "rope_freqs.weight", {uint64_t(c.ropeDim / 2)});
+    for (const char* factors : {"rope_freqs.weight", "rope_factors_short.weight"}) {
+        if (file.findTensor(factors) != nullptr) load(model.ropeFreqs, factors, {uint64_t(c.ropeDim / 2)});
     }
     if (file.findTensor("output.weight") != nullptr) {
         load(model.output, "output.weight", {d, vocab});

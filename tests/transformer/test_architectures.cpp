@@ -345,8 +345,8 @@ TEST(Phi3, EqualsQwen2WithItsFusedTensorsCutApart) {
 }
 
 // As llama.cpp (ggml-org/llama.cpp#13676), phi3 ignores the sliding window
-// its files carry; LongRoPE's factor tensors (the 128k files) are refused.
-TEST(Phi3, IgnoresTheSlidingWindowAndRefusesLongRope) {
+// its files carry.
+TEST(Phi3, IgnoresTheSlidingWindow) {
     Loaded phi = synthetic("phi3");
     ASSERT_TRUE(phi.model);
     const auto keep = [](const std::string&, std::vector<uint8_t>&) {};
@@ -358,15 +358,70 @@ TEST(Phi3, IgnoresTheSlidingWindowAndRefusesLongRope) {
     EXPECT_EQ(windowed.model->config().slidingWindow, 0);
     EXPECT_EQ(logits(*windowed.model, kTokens, false), logits(*phi.model, kTokens, false));
 
-    const int pairs = phi.model->config().ropeDim / 2;
-    expectRefused(rewrite(phi.model->file(), same, keep,
-                          [pairs](gguf::GgufWriter& w) {
-                              for (const char* name : {"rope_factors_long.weight", "rope_factors_short.weight"}) {
-                                  w.addTensor(name, {uint64_t(pairs)}, DType::F32,
-                                              std::vector<uint8_t>(sizeof(float) * size_t(pairs), 0));
-                              }
-                          }),
-                  "LongRoPE");
+}
+
+// Phi-3's LongRoPE (the 128k files), run within its original context: the
+// context is capped there, the short factors divide the angles and the attn
+// factor scales cos and sin (test_forward.cpp checks the logits against the
+// float64 reference); the long factors are not read. A file without the
+// original context is refused naming the key.
+TEST(Phi3, LongRopeRunsItsShortFactorsWithinTheOriginalContext) {
+    SyntheticSpec spec;
+    spec.architecture = "phi3";
+    spec.ropeScaling = "longrope";
+    spec.contextLength = 256;
+    spec.vocabSize = 448;
+    auto bytes = syntheticModelWriter(spec)->writeToMemory();
+    ASSERT_TRUE(bytes);
+    Loaded phi = load(std::move(*bytes));
+    ASSERT_TRUE(phi.model);
+    const ModelConfig& c = phi.model->config();
+    EXPECT_EQ(c.ropeScaling, RopeScalingType::LongRope);
+    EXPECT_EQ(c.contextLength, 64);
+    EXPECT_EQ(c.longRopeContext, 256);
+    // sqrt(1 + ln 4 / ln 64) = sqrt(4 / 3)
+    EXPECT_NEAR(c.ropeAttnFactor, std::sqrt(4.0 / 3.0), 1e-6);
+    const gguf::GgufFile& file = phi.model->file();
+    const std::span<const uint8_t> shortBytes = file.tensorData(*file.findTensor("rope_factors_short.weight"));
+    ASSERT_EQ(phi.model->weights().ropeFreqs.size() * sizeof(float), shortBytes.size());
+    EXPECT_EQ(std::memcmp(phi.model->weights().ropeFreqs.data(), shortBytes.data(), shortBytes.size()), 0);
+
+    const std::vector<float> reference = logits(*phi.model, kTokens, false);
+    const auto same = [](const gguf::KeyValue& kv) { return kv; };
+    const auto doubled = [](const char* tensor) {
+        return [tensor](const std::string& name, std::vector<uint8_t>& bytes) {
+            if (name != tensor) return;
+            for (size_t at = 0; at < bytes.size(); at += sizeof(float)) {
+                float f;
+                std::memcpy(&f, bytes.data() + at, sizeof f);
+                f *= 2;
+                std::memcpy(bytes.data() + at, &f, sizeof f);
+            }
+        };
+    };
+    Loaded longChanged = load(rewrite(file, same, doubled("rope_factors_long.weight")));
+    ASSERT_TRUE(longChanged.model);
+    EXPECT_EQ(logits(*longChanged.model, kTokens, false), reference);
+    Loaded shortChanged = load(rewrite(file, same, doubled("rope_factors_short.weight")));
+    ASSERT_TRUE(shortChanged.model);
+    EXPECT_GT(maxRelativeDiff(logits(*shortChanged.model, kTokens, false), reference), 1e-3);
+    const auto noMagnitude = [](const gguf::KeyValue& kv) {
+        return kv.key == "phi3.rope.scaling.attn_factor" ? gguf::KeyValue{kv.key, gguf::Value(1.0f)} : kv;
+    };
+    const auto keep = [](const std::string&, std::vector<uint8_t>&) {};
+    Loaded unscaled = load(rewrite(file, noMagnitude, keep));
+    ASSERT_TRUE(unscaled.model);
+    EXPECT_GT(maxRelativeDiff(logits(*unscaled.model, kTokens, false), reference), 1e-3);
+
+    gguf::GgufWriter noOriginal;
+    for (const gguf::KeyValue& kv : file.metadata()) {
+        if (kv.key != "phi3.rope.scaling.original_context_length") noOriginal.set(kv.key, kv.value);
+    }
+    for (const gguf::TensorInfo& t : file.tensors()) {
+        const std::span<const uint8_t> data = file.tensorData(t);
+        noOriginal.addTensor(t.name, t.dims, t.type, std::vector<uint8_t>(data.begin(), data.end()));
+    }
+    expectRefused(*noOriginal.writeToMemory(), "rope.scaling.original_context_length");
 }
 
 }  // namespace

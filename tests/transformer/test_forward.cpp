@@ -63,6 +63,7 @@ const Shape kArchitectureShapes[] = {
     {"llama_yarn_ropefreqs_mqa_hd32", 128, 4, 1, 128, "llama", 0, true, "yarn"},
     {"phi3_mha_hd16", 64, 4, 4, 96, "phi3"},
     {"phi3_gqa_hd32", 128, 4, 2, 128, "phi3"},
+    {"phi3_longrope_gqa_hd32", 128, 4, 2, 128, "phi3", 0, false, "longrope"},
 };
 
 // Every row length a multiple of 256, for the K-quants.
@@ -94,7 +95,8 @@ Built build(const Shape& shape, DType dtype, uint64_t seed) {
     spec.nKvHeads = shape.kvHeads;
     spec.ffnDim = shape.ffn;
     spec.vocabSize = 448;
-    spec.contextLength = 96;
+    // LongRoPE runs within its original context, a quarter of the file's.
+    spec.contextLength = std::string_view(shape.ropeScaling) == "longrope" ? 4 * 96 : 96;
     spec.dtype = dtype;
     spec.seed = seed;
     spec.tiedOutput = seed % 2 == 0;
