@@ -28,6 +28,7 @@
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/bandwidth.h"
+#include "kernels/cpu/matmul.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace pagoda {
@@ -164,13 +165,13 @@ struct Inputs {
 // `batch` sequences of `nQueries` queries ending at position context - 1.
 Inputs makeInputs(const Options& o, int nKvHeads, int batch, int context, int nQueries, int layers, Filler& fill) {
     Inputs in;
-    const size_t eb = o.kvType == DType::F16 ? 2 : 4;
+    const auto bytesOf = [&](size_t elements) { return rowBytes(o.kvType, elements); };
     const size_t row = size_t(nKvHeads) * o.headDim;  // elements per position
     const int blocksPerSeq = (context + o.blockSize - 1) / o.blockSize;
-    in.uniqueBytes = size_t(batch) * context * row * eb * 2;
+    in.uniqueBytes = bytesOf(size_t(batch) * context * row) * 2;
     size_t layerBytes = 0;
     if (o.contiguous) {
-        in.sequenceBytes = size_t(context) * row * eb;
+        in.sequenceBytes = bytesOf(size_t(context) * row);
         layerBytes = 2 * in.sequenceBytes * batch;
     } else {
         std::vector<int32_t> ids(size_t(batch) * blocksPerSeq);
@@ -179,7 +180,7 @@ Inputs makeInputs(const Options& o, int nKvHeads, int batch, int context, int nQ
         for (int s = 0; s < batch; ++s) {
             in.tables.emplace_back(ids.begin() + size_t(s) * blocksPerSeq, ids.begin() + size_t(s + 1) * blocksPerSeq);
         }
-        layerBytes = 2 * ids.size() * o.blockSize * row * eb;
+        layerBytes = 2 * bytesOf(ids.size() * o.blockSize * row);
     }
     // Random values in the first copy; the others copy it (different
     // addresses are what matters, and memcpy is much faster than the fill).
@@ -192,6 +193,13 @@ Inputs makeInputs(const Options& o, int nKvHeads, int batch, int context, int nQ
         } else if (o.kvType == DType::F16) {
             auto* p = reinterpret_cast<uint16_t*>(layer.bytes.get());
             for (size_t i = 0; i < layerBytes / 2; ++i) p[i] = fill.half();
+        } else if (o.kvType == DType::Q8_0) {
+            std::vector<float> values(size_t(o.headDim));
+            const size_t headBytes = bytesOf(size_t(o.headDim));
+            for (size_t at = 0; at < layerBytes; at += headBytes) {
+                for (float& x : values) x = fill.uniform();
+                cpu::quantizeRow(DType::Q8_0, values.data(), layer.bytes.get() + at, o.headDim);
+            }
         } else {
             auto* p = reinterpret_cast<float*>(layer.bytes.get());
             for (size_t i = 0; i < layerBytes / 4; ++i) p[i] = fill.uniform();
@@ -299,8 +307,7 @@ public:
 
     // `batch` sequences of context `context`, one query each.
     std::vector<CaseResult> decode(int context, int nKvHeads) {
-        const size_t perLayer = size_t(m_o.batch) * context * nKvHeads * m_o.headDim * 2 *
-                                (m_o.kvType == DType::F16 ? 2 : 4);
+        const size_t perLayer = rowBytes(m_o.kvType, size_t(m_o.batch) * context * nKvHeads * m_o.headDim) * 2;
         const int layers = int(std::clamp<size_t>((kDecodeBytesTarget + perLayer - 1) / perLayer, 1, kMaxLayers));
         Inputs in = makeInputs(m_o, nKvHeads, m_o.batch, context, 1, layers, m_fill);
         std::vector<CaseResult> results;
@@ -456,8 +463,13 @@ Result<void> runAttentionBench(Args& args) {
         if (o.nHeads % kvh != 0) return fail("--kv-heads: {} does not divide --heads {}", kvh, o.nHeads);
     }
     const std::string kvType = args.value("kv-type").value_or("f16");
-    if (kvType != "f16" && kvType != "f32") return fail("--kv-type: '{}' (f16 or f32)", kvType);
-    o.kvType = kvType == "f16" ? DType::F16 : DType::F32;
+    if (kvType != "f16" && kvType != "f32" && kvType != "q8_0") {
+        return fail("--kv-type: '{}' (f16, f32 or q8_0)", kvType);
+    }
+    o.kvType = *dtypeFromName(kvType);
+    if (o.kvType == DType::Q8_0 && o.headDim % kQK8_0 != 0) {
+        return fail("--kv-type q8_0: --head-dim {} is not a multiple of {}", o.headDim, kQK8_0);
+    }
     PAGODA_ASSIGN_OR_RETURN(o.blockSize, args.integer("block-size", 16, 1, 4096));
     const std::string layout = args.value("layout").value_or("paged");
     if (layout != "paged" && layout != "contiguous") return fail("--layout: '{}' (paged or contiguous)", layout);

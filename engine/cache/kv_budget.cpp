@@ -17,9 +17,7 @@ Result<KvLayout> kvLayoutForBudget(KvLayout dims, uint64_t budgetBytes) {
     if (dims.blockSize != 8 && dims.blockSize != 16 && dims.blockSize != 32) {
         return fail("KV block size {}: must be 8, 16 or 32", dims.blockSize);
     }
-    if (dims.type != DType::F16 && dims.type != DType::F32) {
-        return fail("KV type {}: must be f16 or f32", dtypeName(dims.type));
-    }
+    PAGODA_RETURN_IF_ERROR(checkKvType(dims.type, dims.headDim));
     const uint64_t perBlock = dims.bytesPerBlock();
     const uint64_t blocks = budgetBytes / perBlock;
     if (blocks == 0) {

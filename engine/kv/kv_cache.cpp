@@ -9,8 +9,15 @@
 
 namespace pagoda {
 
-uint64_t KvLayout::bytesPerBlock() const {
-    return 2ull * uint64_t(nLayers) * elementsPerBlock() * dtypeInfo(type).blockBytes;
+Result<void> checkKvType(DType type, int headDim) {
+    if (type != DType::F16 && type != DType::F32 && type != DType::Q8_0) {
+        return fail("KV cache type {} is not supported (f16, f32 or q8_0)", dtypeName(type));
+    }
+    if (type == DType::Q8_0 && headDim % kQK8_0 != 0) {
+        return fail("KV cache type q8_0 needs a head dim that is a multiple of {} (the model's is {})", kQK8_0,
+                    headDim);
+    }
+    return {};
 }
 
 KvLayout kvLayoutForTokens(const ModelConfig& config, int tokens, int blockSize, DType type) {
@@ -31,7 +38,7 @@ class HostKvStorage final : public KvStorage {
 public:
     HostKvStorage(const KvLayout& layout, std::unique_ptr<uint8_t[]> data)
         : m_layout(layout),
-          m_poolBytes(layout.elementsPerBlock() * dtypeInfo(layout.type).blockBytes * size_t(layout.numBlocks)),
+          m_poolBytes(layout.poolBytesPerBlock() * size_t(layout.numBlocks)),
           m_data(std::move(data)) {}
 
     cpu::PagedKvView view(int layer) const override {
@@ -61,9 +68,7 @@ private:
 };
 
 Result<void> checkLayout(const KvLayout& layout) {
-    if (layout.type != DType::F16 && layout.type != DType::F32) {
-        return fail("KV cache type {} is not supported (f16 or f32)", dtypeName(layout.type));
-    }
+    PAGODA_RETURN_IF_ERROR(checkKvType(layout.type, layout.headDim));
     if (layout.nLayers < 1 || layout.nKvHeads < 1 || layout.headDim < 1 || layout.numBlocks < 1) {
         return fail("KV layout with {} layers, {} KV heads, head dim {}, {} blocks", layout.nLayers, layout.nKvHeads,
                     layout.headDim, layout.numBlocks);

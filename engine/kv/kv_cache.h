@@ -28,12 +28,18 @@ struct KvLayout {
     int headDim = 0;
     int blockSize = 16;
     int numBlocks = 0;
-    DType type = DType::F16;  // F16 or F32
+    DType type = DType::F16;  // F16, F32 or Q8_0 (checkKvType)
 
-    size_t elementsPerBlock() const { return size_t(nKvHeads) * blockSize * headDim; }
-    uint64_t bytesPerBlock() const;  // K and V of every layer
+    // One block of one layer's K (or V) pool.
+    uint64_t poolBytesPerBlock() const { return uint64_t(nKvHeads) * blockSize * rowBytes(type, size_t(headDim)); }
+    uint64_t bytesPerBlock() const { return 2ull * uint64_t(nLayers) * poolBytesPerBlock(); }  // K and V of every layer
     uint64_t bytes() const { return bytesPerBlock() * uint64_t(numBlocks); }
 };
+
+// The KV types: F16, F32, and Q8_0 (blocks of 32 int8 with an fp16 scale,
+// llama.cpp's --cache-type-k/v q8_0; 1.06 bytes an element), which needs a
+// head dim that is a multiple of 32. An error names what is wrong.
+Result<void> checkKvType(DType type, int headDim);
 
 // The layout holding `tokens` tokens (rounded up to whole blocks).
 KvLayout kvLayoutForTokens(const ModelConfig& config, int tokens, int blockSize, DType type);

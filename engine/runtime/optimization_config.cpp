@@ -1,6 +1,7 @@
 #include "engine/runtime/optimization_config.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <initializer_list>
 #include <limits>
@@ -63,8 +64,8 @@ Result<void> applyKey(OptimizationConfig& c, std::string_view key, std::string_v
         PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"lru", "fifo"}));
         c.eviction = i == 0 ? EvictionPolicyKind::Lru : EvictionPolicyKind::Fifo;
     } else if (key == "kv-type") {
-        PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"f16", "f32"}));
-        c.kvType = i == 0 ? DType::F16 : DType::F32;
+        PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"f16", "f32", "q8_0"}));
+        c.kvType = std::array{DType::F16, DType::F32, DType::Q8_0}[size_t(i)];
     } else if (key == "kv-budget-mib" && value == "auto") {
         c.kvBudgetBytes = kAutoKvBudget;
     } else if (key == "context" && value == "model") {
@@ -240,7 +241,7 @@ std::string formatOptimizationConfig(const OptimizationConfig& c) {
         c.int8Decode ? "on" : "off", c.dependentLaunch ? "on" : "off", evictionPolicyName(c.eviction), c.blockSize,
         c.maxBatch, c.maxBatchTokens,
         c.kvBudgetBytes == kAutoKvBudget ? std::string("auto") : std::to_string(c.kvBudgetBytes >> 20),
-        c.slidingWindow, c.kvType == DType::F32 ? "f32" : "f16",
+        c.slidingWindow, dtypeName(c.kvType),
         c.contextLength == kModelContext ? std::string("model") : std::to_string(c.contextLength));
 }
 

@@ -58,7 +58,7 @@ struct OptimizationConfig {
     int maxBatchTokens = 256;             // tokens per step (decode tokens + prefill chunks), >= maxBatch
     uint64_t kvBudgetBytes = kAutoKvBudget;  // K and V of every layer
     int slidingWindow = -1;               // < 0: the model's; 0: full attention; W: the last W positions
-    DType kvType = DType::F16;            // F16 or F32
+    DType kvType = DType::F16;            // F16, F32 or Q8_0 (CPU only; a head dim that is a multiple of 32)
     // The most tokens one sequence may hold: kModelContext, or a count,
     // which the model's context caps (llama.cpp's --ctx-size, Ollama's
     // num_ctx). Not an optimization: the app's presets keep it, as they
@@ -119,7 +119,7 @@ Result<void> validateConfig(const OptimizationConfig& config, const ModelConfig&
 // (flash|naive), gqa (grouped|expanded), prefix (on|off), decode-graphs
 // (on|off), int8-decode (on|off), dependent-launch (on|off), eviction
 // (lru|fifo), block-size, max-batch, max-batch-tokens, kv-budget-mib (N|auto),
-// window, kv-type (f16|f32), context (N|model). Example:
+// window, kv-type (f16|f32|q8_0), context (N|model). Example:
 // "optimized:batching=static:prefix=off".
 Result<OptimizationConfig> parseOptimizationConfig(std::string_view spec);
 // The same syntax, every key spelled out (parses back to `config`; the

@@ -19,17 +19,23 @@ void AttentionTask::floatRows(const SequenceTask& s, const std::byte* pool, int 
                               const float** rows, float* buf) const {
     // Rows of one head are contiguous within a block (paged) and
     // nKvHeads rows apart (contiguous).
-    const size_t stride = s.blockTable ? size_t(headDim) : size_t(nKvHeads) * headDim;
+    const size_t strideRows = s.blockTable ? 1 : size_t(nKvHeads);
     for (int i = 0; i < n;) {
         const int run = s.blockTable ? std::min(n - i, blockSize - (pos + i) % blockSize) : n - i;
-        const size_t offset = rowOffset(s, pos + i, kvHead);
-        if (f16) {
-            float* dst = buf + size_t(i) * headDim;
-            kernels->halfRowsToFloat(reinterpret_cast<const uint16_t*>(pool) + offset, stride, run, headDim, dst);
-            for (int r = 0; r < run; ++r) rows[i + r] = dst + size_t(r) * headDim;
-        } else {
-            const float* src = reinterpret_cast<const float*>(pool) + offset;
-            for (int r = 0; r < run; ++r) rows[i + r] = src + r * stride;
+        const std::byte* first = pool + rowIndex(s, pos + i, kvHead) * rowBytes();
+        float* dst = buf + size_t(i) * headDim;
+        if (type == DType::F16) {
+            kernels->halfRowsToFloat(reinterpret_cast<const uint16_t*>(first), strideRows * headDim, run, headDim,
+                                     dst);
+        } else if (type == DType::Q8_0) {
+            for (int r = 0; r < run; ++r) {
+                const WeightMatrix row{DType::Q8_0, first + size_t(r) * strideRows * rowBytes(), 1, headDim};
+                dequantizeRow(row, 0, dst + size_t(r) * headDim);
+            }
+        }
+        for (int r = 0; r < run; ++r) {
+            rows[i + r] = converts() ? dst + size_t(r) * headDim
+                                     : reinterpret_cast<const float*>(first) + size_t(r) * strideRows * headDim;
         }
         i += run;
     }
@@ -40,7 +46,7 @@ void AttentionTask::halfRows(const SequenceTask& s, const std::byte* pool, int k
     const size_t stride = s.blockTable ? size_t(headDim) : size_t(nKvHeads) * headDim;
     for (int i = 0; i < n;) {
         const int run = s.blockTable ? std::min(n - i, blockSize - (pos + i) % blockSize) : n - i;
-        const uint16_t* src = reinterpret_cast<const uint16_t*>(pool) + rowOffset(s, pos + i, kvHead);
+        const uint16_t* src = reinterpret_cast<const uint16_t*>(pool + rowIndex(s, pos + i, kvHead) * rowBytes());
         for (int r = 0; r < run; ++r) rows[i + r] = src + r * stride;
         i += run;
     }
@@ -48,12 +54,11 @@ void AttentionTask::halfRows(const SequenceTask& s, const std::byte* pool, int k
 
 void AttentionTask::prefetchRows(const SequenceTask& s, const std::byte* pool, int kvHead, int pos, int n) const {
     constexpr size_t kLine = 64;
-    const size_t rowBytes = size_t(headDim) * elementBytes();
     for (int i = 0; i < n;) {
         // Paged: the run of rows in one block is contiguous; contiguous: one row.
         const int run = s.blockTable ? std::min(n - i, blockSize - (pos + i) % blockSize) : 1;
-        const std::byte* first = pool + rowOffset(s, pos + i, kvHead) * elementBytes();
-        for (size_t b = 0; b < size_t(run) * rowBytes; b += kLine) {
+        const std::byte* first = pool + rowIndex(s, pos + i, kvHead) * rowBytes();
+        for (size_t b = 0; b < size_t(run) * rowBytes(); b += kLine) {
             _mm_prefetch(reinterpret_cast<const char*>(first + b), _MM_HINT_T0);
         }
         i += run;
@@ -94,7 +99,8 @@ struct Prepared {
 
 void prepare(const AttentionParams& p, int nThreads, Prepared& out) {
     const PagedKvView& kv = p.kv;
-    assert(kv.type == DType::F16 || kv.type == DType::F32);
+    assert(kv.type == DType::F16 || kv.type == DType::F32 || kv.type == DType::Q8_0);
+    assert(kv.headDim % int(dtypeInfo(kv.type).blockElements) == 0);
     assert(kv.nKvHeads > 0 && kv.headDim > 0 && p.nHeads % kv.nKvHeads == 0 && p.window >= 0);
     AttentionTask& t = out.task;
     t.q = p.q;
@@ -104,6 +110,7 @@ void prepare(const AttentionParams& p, int nThreads, Prepared& out) {
     t.group = p.nHeads / kv.nKvHeads;
     t.headDim = kv.headDim;
     t.blockSize = kv.blockSize;
+    t.type = kv.type;
     t.f16 = kv.type == DType::F16;
     t.scaleLog2 = p.scale * detail::kLog2e;
     t.window = p.window;
@@ -130,10 +137,9 @@ void prepare(const AttentionParams& p, int nThreads, Prepared& out) {
         // Each sequence's visible positions [windowStart(startPos), lastPos]
         // as [span][nHeads][headDim]: multi-head attention over the copies.
         out.sources = out.sequences;
-        const size_t rowBytes = size_t(t.headDim) * t.elementBytes();
         for (SequenceTask& s : out.sequences) {
             s.firstPos = t.windowStart(s.startPos);
-            const size_t bytes = size_t(s.lastPos() - s.firstPos + 1) * t.nHeads * rowBytes;
+            const size_t bytes = size_t(s.lastPos() - s.firstPos + 1) * t.nHeads * t.rowBytes();
             out.copyOffsets.push_back(arena.takeOffset(bytes));
             out.copyOffsets.push_back(arena.takeOffset(bytes));
             s.blockTable = nullptr;
@@ -161,8 +167,7 @@ void expandKv(const Prepared& prepared, int group, std::byte* base) {
         const SequenceTask& s = prepared.sequences[i];
         firstRow[i + 1] = firstRow[i] + size_t(s.lastPos() - s.firstPos + 1);
     }
-    const size_t eb = t.elementBytes();
-    const size_t rowBytes = size_t(t.headDim) * eb;
+    const size_t rowBytes = t.rowBytes();
     AttentionTask source = t;
     source.nKvHeads = t.nHeads / group;
     constexpr size_t kRowsPerItem = 64;
@@ -177,8 +182,8 @@ void expandKv(const Prepared& prepared, int group, std::byte* base) {
             std::byte* vDst = base + prepared.copyOffsets[2 * i + 1];
             const int pos = dst.firstPos + int(row - firstRow[i]);
             for (int h = 0; h < t.nHeads; ++h) {
-                const size_t from = source.rowOffset(src, pos, h / group) * eb;
-                const size_t to = t.rowOffset(dst, pos, h) * eb;
+                const size_t from = source.rowIndex(src, pos, h / group) * rowBytes;
+                const size_t to = t.rowIndex(dst, pos, h) * rowBytes;
                 std::memcpy(kDst + to, src.k + from, rowBytes);
                 std::memcpy(vDst + to, src.v + from, rowBytes);
             }

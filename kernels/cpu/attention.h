@@ -18,7 +18,8 @@
 
 namespace pagoda::cpu {
 
-// One layer's K and V pools (F32 or F16 elements) and the geometry every
+// One layer's K and V pools (F32, F16 or Q8_0 rows; Q8_0 needs a head dim
+// that is a multiple of 32) and the geometry every
 // sequence shares. Contiguous sequences use type, nKvHeads and headDim
 // only; k and v are then ignored.
 struct PagedKvView {

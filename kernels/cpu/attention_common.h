@@ -43,7 +43,8 @@ struct AttentionTask {
     int group = 0;  // nHeads / nKvHeads
     int headDim = 0;
     int blockSize = 0;
-    bool f16 = true;
+    DType type = DType::F16;  // of the K/V rows: F16, F32 or Q8_0
+    bool f16 = true;          // type == F16
     float scaleLog2 = 0.0f;  // scale · log2(e)
     int window = 0;
     std::span<const SequenceTask> sequences;
@@ -51,16 +52,20 @@ struct AttentionTask {
     ThreadPool* pool = nullptr;  // nullptr: run on the caller
     int nThreads = 1;
 
-    size_t elementBytes() const { return f16 ? 2 : 4; }
+    // Bytes of one K or V row of one head.
+    size_t rowBytes() const { return pagoda::rowBytes(type, size_t(headDim)); }
+    // Whether reading rows as f32 converts them into a buffer (F16, Q8_0);
+    // F32 rows are read in place.
+    bool converts() const { return type != DType::F32; }
     // First KV position the query at `pos` attends to.
     int windowStart(int pos) const { return window > 0 ? std::max(0, pos - window + 1) : 0; }
 
-    // Element offset of (pos, kvHead)'s row in the sequence's K (or V) array.
-    size_t rowOffset(const SequenceTask& s, int pos, int kvHead) const {
-        if (s.blockTable == nullptr) return (size_t(pos - s.firstPos) * nKvHeads + kvHead) * headDim;
+    // Index of (pos, kvHead)'s row, in rows of rowBytes(), in the sequence's K (or V) array.
+    size_t rowIndex(const SequenceTask& s, int pos, int kvHead) const {
+        if (s.blockTable == nullptr) return size_t(pos - s.firstPos) * nKvHeads + kvHead;
         const int32_t block = s.blockTable[pos / blockSize];
         assert(block >= 0 && "attention read a block that left the window");
-        return ((size_t(block) * nKvHeads + kvHead) * blockSize + pos % blockSize) * headDim;
+        return (size_t(block) * nKvHeads + kvHead) * blockSize + pos % blockSize;
     }
 
     // The rows of kvHead at positions [pos, pos + n) of `pool` (s.k or
@@ -68,7 +73,7 @@ struct AttentionTask {
     // one block's slice (paged) or one row (contiguous, nKvHeads rows apart).
     //
     // Row pointers as f32: into the pool for F32, into buf ([n][headDim])
-    // after conversion for F16.
+    // after conversion for F16 and Q8_0.
     void floatRows(const SequenceTask& s, const std::byte* pool, int kvHead, int pos, int n, const float** rows,
                    float* buf) const;
     // F16 only: pointers to the rows in place.

@@ -108,7 +108,7 @@ Plan makePlan(const AttentionTask& t) {
     const double target = total / (kPartsPerThread * t.nThreads);
     for (size_t i = 0; i < plan.tiles.size(); ++i) {
         Tile& tile = plan.tiles[i];
-        plan.converts = plan.converts || (t.f16 && tile.rows >= kConvertRows);
+        plan.converts = plan.converts || t.type == DType::Q8_0 || (t.f16 && tile.rows >= kConvertRows);
         const int length = ranges[i].end - ranges[i].begin;
         if (t.nThreads > 1) {
             const int wanted = int(std::ceil(double(tile.states()) * length / target));
@@ -143,7 +143,7 @@ struct Scratch {
     float* o = nullptr;     // [kMaxStates][headDim] unnormalized output
     float* m = nullptr;     // [kMaxStates] running max (log2 domain)
     float* l = nullptr;     // [kMaxStates] running sum of weights
-    float* kvBuf = nullptr;  // plan.converts: [kChunk][headDim] K or V rows as f32
+    float* kvBuf = nullptr;  // plan.converts: [kChunk][headDim] K or V rows as f32 (F16, Q8_0)
 };
 
 struct Layout {

@@ -26,8 +26,8 @@ struct Item {
 
 struct Scratch {
     float* s = nullptr;                // [maxScores]: one item's [nQueries][span]
-    float* kBuf = nullptr;             // F16: [maxF32][headDim] converted rows
-    float* vBuf = nullptr;             // F16: [maxF32][headDim]
+    float* kBuf = nullptr;             // F16, Q8_0: [maxF32][headDim] converted rows
+    float* vBuf = nullptr;             // F16, Q8_0: [maxF32][headDim]
     const float** qRows = nullptr;     // [maxQueries]
     const float** kRows = nullptr;     // [maxF32]
     const float** vRows = nullptr;     // [maxF32]
@@ -55,7 +55,7 @@ std::vector<Scratch> carve(const AttentionTask& t, Arena& arena) {
     for (int i = 0; i < t.nThreads; ++i) {
         Scratch sc;
         sc.s = arena.take<float>(maxScores);
-        if (t.f16) {
+        if (t.converts()) {
             sc.kBuf = arena.take<float>(maxF32 * t.headDim);
             sc.vBuf = arena.take<float>(maxF32 * t.headDim);
         }

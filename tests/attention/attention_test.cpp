@@ -44,7 +44,8 @@ using test::seedTrace;
 constexpr uint16_t kHalfNan = 0x7e00;
 
 // Both kernels compute in f32 from exactly converted K/V, so one bound
-// serves F32 and F16 (whose reference uses the f16-rounded K/V):
+// serves F32, F16 and Q8_0 (whose references use the K/V as stored: f16-
+// rounded, or each block's fp16 scale times its int8):
 // |out - ref| <= kTolerance · max|V| of the sequence's visible rows.
 constexpr double kTolerance = 5e-6;
 
@@ -78,34 +79,74 @@ std::string describe(const Case& c) {
 }
 
 // K/V storage in the kernel's format plus the exact value of every element.
+// Q8_0 blocks of 32 elements (whole blocks of one head's row) hold an fp16
+// scale d = max|x| / 127 and round(x / d) as int8, encoded here from that
+// definition; an unset block has a NaN scale.
 class KvStore {
 public:
-    KvStore(DType type, size_t elements) : m_type(type), m_bytes(elements * (type == DType::F16 ? 2 : 4)) {
-        for (size_t i = 0; i < elements; ++i) poison(i);
-    }
-    void poison(size_t i) {
-        if (m_type == DType::F16) {
-            std::memcpy(m_bytes.data() + 2 * i, &kHalfNan, 2);
-        } else {
-            const float nan = std::numeric_limits<float>::quiet_NaN();
-            std::memcpy(m_bytes.data() + 4 * i, &nan, 4);
+    KvStore(DType type, size_t elements) : m_type(type), m_bytes(rowBytes(type, elements)) {
+        if (type == DType::Q8_0) {
+            m_staged.assign(elements, 0.0f);
+            for (size_t b = 0; b < elements / kQK8_0; ++b) std::memcpy(block(b), &kHalfNan, 2);
+            return;
+        }
+        for (size_t i = 0; i < elements; ++i) {
+            if (m_type == DType::F16) {
+                std::memcpy(m_bytes.data() + 2 * i, &kHalfNan, 2);
+            } else {
+                const float nan = std::numeric_limits<float>::quiet_NaN();
+                std::memcpy(m_bytes.data() + 4 * i, &nan, 4);
+            }
         }
     }
-    // Stores x and returns the value the kernel will read.
-    double set(size_t i, float x) {
-        if (m_type == DType::F16) {
+    // Stores x. Q8_0 encodes a block when its last element is set, which
+    // may change the values of the others: read them back with value().
+    void set(size_t i, float x) {
+        if (m_type == DType::Q8_0) {
+            m_staged[i] = x;
+            if (i % kQK8_0 == kQK8_0 - 1) encode(i / kQK8_0);
+        } else if (m_type == DType::F16) {
             const uint16_t h = floatToHalf(x);
             std::memcpy(m_bytes.data() + 2 * i, &h, 2);
+        } else {
+            std::memcpy(m_bytes.data() + 4 * i, &x, 4);
+        }
+    }
+    // The value the kernel reads for element i.
+    double value(size_t i) const {
+        uint16_t h;
+        if (m_type == DType::Q8_0) {
+            const uint8_t* b = m_bytes.data() + i / kQK8_0 * sizeof(BlockQ8_0);
+            std::memcpy(&h, b, 2);
+            return refHalfToDouble(h) * double(int8_t(b[2 + i % kQK8_0]));
+        }
+        if (m_type == DType::F16) {
+            std::memcpy(&h, m_bytes.data() + 2 * i, 2);
             return refHalfToDouble(h);
         }
-        std::memcpy(m_bytes.data() + 4 * i, &x, 4);
+        float x;
+        std::memcpy(&x, m_bytes.data() + 4 * i, 4);
         return double(x);
     }
     const void* data() const { return m_bytes.data(); }
 
 private:
+    uint8_t* block(size_t b) { return m_bytes.data() + b * sizeof(BlockQ8_0); }
+    void encode(size_t b) {
+        const float* x = m_staged.data() + b * kQK8_0;
+        float amax = 0.0f;
+        for (int j = 0; j < kQK8_0; ++j) amax = std::max(amax, std::abs(x[j]));
+        const float d = amax / 127.0f;
+        const uint16_t h = floatToHalf(d);
+        std::memcpy(block(b), &h, 2);
+        for (int j = 0; j < kQK8_0; ++j) {
+            block(b)[2 + j] = uint8_t(int8_t(d > 0 ? std::lround(x[j] / d) : 0));
+        }
+    }
+
     DType m_type;
     std::vector<uint8_t> m_bytes;
+    std::vector<float> m_staged;  // Q8_0: the values set, encoded a block at a time
 };
 
 int windowStart(int window, int pos) { return window > 0 ? std::max(0, pos - window + 1) : 0; }
@@ -164,24 +205,31 @@ AttentionRun makeRun(const Case& c, std::mt19937_64& rng) {
         } else {
             store = run.stores.emplace_back(std::make_unique<KvStore>(c.type, 2 * size_t(context) * rowElems)).get();
         }
+        // Element e of position pos's K row in the store; its V is `vOffset` further.
+        const auto kIndexOf = [&](int pos, size_t e) {
+            if (!c.paged) return size_t(pos) * rowElems + e;
+            const size_t block = size_t(table[pos / c.blockSize]);
+            return ((block * c.nKvHeads + e / hd) * c.blockSize + pos % c.blockSize) * hd + e % hd;
+        };
+        const size_t vOffset = c.paged ? vPoolOffset : size_t(context) * rowElems;
         for (int pos = visible; pos < context; ++pos) {
             for (size_t e = 0; e < rowElems; ++e) {
-                size_t kIndex = size_t(pos) * rowElems + e;  // contiguous
-                if (c.paged) {
-                    const size_t head = e / hd;
-                    kIndex = ((size_t(table[pos / c.blockSize]) * c.nKvHeads + head) * c.blockSize + pos % c.blockSize) *
-                                 hd + e % hd;
-                }
-                const size_t vIndex = kIndex + (c.paged ? vPoolOffset : size_t(context) * rowElems);
-                run.k.back()[size_t(pos) * rowElems + e] = store->set(kIndex, normal(rng));
-                run.v.back()[size_t(pos) * rowElems + e] = store->set(vIndex, normal(rng));
+                store->set(kIndexOf(pos, e), normal(rng));
+                store->set(kIndexOf(pos, e) + vOffset, normal(rng));
+            }
+        }
+        // The values as stored, read once each row is whole.
+        for (int pos = visible; pos < context; ++pos) {
+            for (size_t e = 0; e < rowElems; ++e) {
+                run.k.back()[size_t(pos) * rowElems + e] = store->value(kIndexOf(pos, e));
+                run.v.back()[size_t(pos) * rowElems + e] = store->value(kIndexOf(pos, e) + vOffset);
             }
         }
         if (c.paged) {
             seq.blockTable = table.data();
         } else {
             seq.k = store->data();
-            seq.v = static_cast<const uint8_t*>(store->data()) + size_t(context) * rowElems * (c.type == DType::F16 ? 2 : 4);
+            seq.v = static_cast<const uint8_t*>(store->data()) + rowBytes(c.type, size_t(context) * rowElems);
         }
         run.sequences.push_back(seq);
     }
@@ -198,7 +246,7 @@ AttentionRun makeRun(const Case& c, std::mt19937_64& rng) {
     p.kv.headDim = hd;
     if (c.paged) {
         p.kv.k = run.stores.front()->data();
-        p.kv.v = static_cast<const uint8_t*>(run.stores.front()->data()) + vPoolOffset * (c.type == DType::F16 ? 2 : 4);
+        p.kv.v = static_cast<const uint8_t*>(run.stores.front()->data()) + rowBytes(c.type, vPoolOffset);
     }
     p.sequences = run.sequences;
     p.algorithm = c.algorithm;
@@ -307,7 +355,7 @@ INSTANTIATE_TEST_SUITE_P(All, AttentionMatrix,
                                           testing::Bool(),                // paged / contiguous
                                           testing::Values(8, 2, 1),       // MHA, GQA 4:1, MQA (8 query heads)
                                           testing::Values(0, 37),         // causal, window 37
-                                          testing::Values(DType::F32, DType::F16)));
+                                          testing::Values(DType::F32, DType::F16, DType::Q8_0)));
 
 class AttentionHeadDim : public testing::TestWithParam<std::tuple<AttentionAlgorithm, int>> {};
 
@@ -329,6 +377,29 @@ TEST_P(AttentionHeadDim, MatchesFloat64Reference) {
 INSTANTIATE_TEST_SUITE_P(All, AttentionHeadDim,
                          testing::Combine(testing::Values(AttentionAlgorithm::Flash, AttentionAlgorithm::Naive),
                                           testing::Values(64, 80, 96, 128, 72, 36, 3)));
+
+// Q8_0 K/V at the head dims it allows (multiples of its 32-element block),
+// paged with blocks of 7 positions, contiguous, and expanded for the GQA-off baseline.
+TEST(Attention, Q8KvAtEveryBlockMultipleHeadDim) {
+    for (const int headDim : {32, 96, 128, 256}) {
+        for (const AttentionAlgorithm algorithm : {AttentionAlgorithm::Flash, AttentionAlgorithm::Naive}) {
+            for (const bool paged : {true, false}) {
+                Case c;
+                c.algorithm = algorithm;
+                c.paged = paged;
+                c.nHeads = 4;
+                c.nKvHeads = 2;
+                c.headDim = headDim;
+                c.window = 20;
+                c.type = DType::Q8_0;
+                c.blockSize = 7;
+                c.expandKv = !paged;
+                c.sequences = {{0, 9}, {40, 3}, {61, 1}};
+                check(c);
+            }
+        }
+    }
+}
 
 TEST(Attention, BlockSizeOneAndLargeBlocks) {
     for (const int blockSize : {1, 5, 64}) {

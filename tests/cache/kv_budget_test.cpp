@@ -34,6 +34,13 @@ TEST(KvBudget, BlocksFromBytes) {
     EXPECT_EQ(kvLayoutForBudget(dims(16, DType::F32), 10000)->numBlocks, 1);
     EXPECT_EQ(kvLayoutForBudget(dims(8, DType::F16), 10000)->numBlocks, 4);
     EXPECT_EQ(kvLayoutForBudget(dims(32, DType::F16), 8192)->numBlocks, 1);
+    // Q8_0: 34 bytes for each 32 elements. Head dim 32 (its block): 2 x 2 x 2 x 16 rows of 34 bytes.
+    KvLayout q8 = dims(16, DType::Q8_0);
+    q8.headDim = 32;
+    auto q8Layout = kvLayoutForBudget(q8, 10000);
+    ASSERT_TRUE(q8Layout) << q8Layout.error().message;
+    EXPECT_EQ(q8Layout->bytesPerBlock(), 2u * 2 * 2 * 16 * 34);
+    EXPECT_EQ(q8Layout->numBlocks, 2);
 }
 
 TEST(KvBudget, ErrorsNameTheProblem) {
@@ -42,6 +49,8 @@ TEST(KvBudget, ErrorsNameTheProblem) {
     EXPECT_THAT(tiny.error().message, HasSubstr("4095 bytes is too small for one block of 4096 bytes"));
     EXPECT_THAT(kvLayoutForBudget(dims(12, DType::F16), 1 << 20).error().message, HasSubstr("block size 12"));
     EXPECT_THAT(kvLayoutForBudget(dims(16, DType::BF16), 1 << 20).error().message, HasSubstr("bf16"));
+    EXPECT_THAT(kvLayoutForBudget(dims(16, DType::Q8_0), 1 << 20).error().message,
+                HasSubstr("q8_0 needs a head dim that is a multiple of 32 (the model's is 16)"));
     KvLayout none = dims(16, DType::F16);
     none.nKvHeads = 0;
     EXPECT_THAT(kvLayoutForBudget(none, 1 << 20).error().message, HasSubstr("0 KV heads"));

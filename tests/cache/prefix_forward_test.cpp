@@ -97,7 +97,7 @@ protected:
     // a missing copy) shows in the logits.
     void poisonFreeBlocks() {
         const KvLayout& layout = m_cache->layout();
-        const size_t blockFloats = layout.elementsPerBlock();
+        const size_t blockFloats = layout.poolBytesPerBlock() / sizeof(float);  // an f32 cache
         const auto map = manager().blockMap();
         for (int l = 0; l < layout.nLayers; ++l) {
             for (void* pool : {m_cache->keys(l), m_cache->values(l)}) {

@@ -83,6 +83,53 @@ TEST_F(EngineTest, OverloadedQueueRejectsAtOnceAndRecovers) {
     EXPECT_EQ(m_events.allFinishes().size(), 3u);
 }
 
+// Q8_0 KV (a model with heads of 32): the same tokens batched as each
+// request alone, with the prefix cache reusing a shared prompt; a model
+// whose heads are not a multiple of 32 is refused, saying so.
+TEST_F(EngineTest, Q8KvBatchesAsEachRequestRunsAlone) {
+    const TestModel model = tinyModel(256, 42, 32);
+    OptimizationConfig config = testConfig();
+    config.kvType = DType::Q8_0;
+    config.kvBudgetBytes = 4u << 20;
+    std::vector<Request> requests;
+    const std::vector<int32_t> shared = randomTokens(20, m_rng);
+    for (int i = 0; i < 4; ++i) {
+        std::vector<int32_t> prompt = shared;
+        const std::vector<int32_t> own = randomTokens(5 + 6 * i, m_rng);
+        prompt.insert(prompt.end(), own.begin(), own.end());
+        requests.push_back(greedyRequest(prompt, 8));
+    }
+    std::vector<std::vector<int32_t>> together;
+    std::vector<std::vector<int32_t>> alone;
+    {
+        Recorder events;
+        auto engine = Engine::create(*model.model, m_ops, config, &events);
+        ASSERT_TRUE(engine) << engine.error().message;
+        std::vector<RequestId> ids;
+        for (const Request& r : requests) ids.push_back(submit(**engine, r));
+        while ((*engine)->step()) EXPECT_TRUE((*engine)->validate());
+        EXPECT_GE((*engine)->snapshot().counters.peakRunning, 2);
+        for (RequestId id : ids) together.push_back(events.tokens(id));
+    }
+    for (const Request& r : requests) {
+        Recorder events;
+        OptimizationConfig single = config;
+        single.prefixCaching = false;
+        auto engine = Engine::create(*model.model, m_ops, single, &events);
+        ASSERT_TRUE(engine) << engine.error().message;
+        const RequestId id = submit(**engine, r);
+        while ((*engine)->step()) {
+        }
+        alone.push_back(events.tokens(id));
+    }
+    EXPECT_EQ(together, alone);
+    for (const std::vector<int32_t>& tokens : together) EXPECT_EQ(tokens.size(), 8u);
+
+    auto refused = Engine::create(*m_model.model, m_ops, config, &m_events);
+    ASSERT_FALSE(refused);
+    EXPECT_THAT(refused.error().message, HasSubstr("q8_0 needs a head dim that is a multiple of 32"));
+}
+
 TEST_F(EngineTest, TextPromptStreamsTextAndStopsAtAStopString) {
     auto engine = makeEngine(testConfig());
     Request request;

@@ -57,6 +57,13 @@ TEST(OptimizationConfig, ParsesPresetWithOverridesAndFormatsBack) {
     EXPECT_THAT(formatOptimizationConfig(*dependent), HasSubstr(":dependent-launch=on:"));
     EXPECT_EQ(*parseOptimizationConfig(formatOptimizationConfig(*dependent)), *dependent);
     EXPECT_THAT(formatOptimizationConfig(OptimizationConfig::baseline()), HasSubstr(":decode-graphs=off:"));
+    for (const auto& [text, type] : {std::pair{"f16", DType::F16}, {"f32", DType::F32}, {"q8_0", DType::Q8_0}}) {
+        const auto kv = parseOptimizationConfig(std::string("optimized:kv-type=") + text);
+        ASSERT_TRUE(kv) << kv.error().message;
+        EXPECT_EQ(kv->kvType, type);
+        EXPECT_THAT(formatOptimizationConfig(*kv), HasSubstr(std::string(":kv-type=") + text + ":"));
+    }
+    EXPECT_FALSE(parseOptimizationConfig("optimized:kv-type=q4_0"));
 }
 
 TEST(OptimizationConfig, ParseErrorsNameTheProblem) {

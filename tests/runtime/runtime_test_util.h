@@ -29,9 +29,11 @@ struct TestModel {
 
 // The `tiny` preset (dim 64, 2 layers, 4 query heads over 2 KV heads,
 // vocab 512) with F32 weights and the given context.
-inline TestModel tinyModel(int contextLength, uint64_t seed = 42) {
+// headDim 0: the preset's 16 (dim / heads); else written as the key length.
+inline TestModel tinyModel(int contextLength, uint64_t seed = 42, int headDim = 0) {
     SyntheticSpec spec = *syntheticPreset("tiny");
     spec.contextLength = contextLength;
+    spec.headDim = headDim;
     spec.dtype = DType::F32;
     spec.seed = seed;
     TestModel m;

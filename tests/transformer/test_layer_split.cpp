@@ -207,7 +207,7 @@ TEST(LayerSplit, EachBackendKeepsThePoolsOfItsLayers) {
     }
     // Layers 0-2 are one storage's, layer 3 another's: the first three's
     // pools lie one layer's K and V apart, the last's elsewhere.
-    const size_t layerBytes = 2 * layout.elementsPerBlock() * sizeof(float) * size_t(layout.numBlocks);
+    const size_t layerBytes = 2 * layout.poolBytesPerBlock() * size_t(layout.numBlocks);
     EXPECT_EQ(static_cast<const uint8_t*>(keys[1]) - static_cast<const uint8_t*>(keys[0]), ptrdiff_t(layerBytes));
     EXPECT_EQ(static_cast<const uint8_t*>(keys[2]) - static_cast<const uint8_t*>(keys[1]), ptrdiff_t(layerBytes));
     EXPECT_NE((*storage)->part(3).storage, (*storage)->part(2).storage);
