@@ -58,6 +58,26 @@ __m256 swigluVec(__m256 g, __m256 u) {
     return _mm256_div_ps(_mm256_mul_ps(g, u), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 
+// gelu(g) * u, tanh form: 0.5 (1 + tanh z) = 1 / (1 + exp(-2z)).
+__m256 gegluVec(__m256 g, __m256 u) {
+    const __m256 g3 = _mm256_mul_ps(_mm256_mul_ps(g, g), g);
+    const __m256 z = _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f),
+                                   _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), g3, g));
+    const __m256 e = expVec(_mm256_mul_ps(_mm256_set1_ps(-2.0f), z));
+    return _mm256_div_ps(_mm256_mul_ps(g, u), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+// out[i] = f(gate[i], up[i]) for a vector function f, with a masked tail.
+template <class F>
+void gated(const float* gate, const float* up, float* out, int64_t n, F f) {
+    int64_t i = 0;
+    for (; i + kW <= n; i += kW) _mm256_storeu_ps(out + i, f(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+    if (i < n) {
+        const __m256i mask = tailMask(n - i);
+        _mm256_maskstore_ps(out + i, mask, f(_mm256_maskload_ps(gate + i, mask), _mm256_maskload_ps(up + i, mask)));
+    }
+}
+
 }  // namespace
 
 void rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) {
@@ -115,17 +135,9 @@ void rope(float* x, int nHeads, int position, const RopeParams& params) {
     }
 }
 
-void swiglu(const float* gate, const float* up, float* out, int64_t n) {
-    int64_t i = 0;
-    for (; i + kW <= n; i += kW) {
-        _mm256_storeu_ps(out + i, swigluVec(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
-    }
-    if (i < n) {
-        const __m256i mask = tailMask(n - i);
-        _mm256_maskstore_ps(out + i, mask,
-                            swigluVec(_mm256_maskload_ps(gate + i, mask), _mm256_maskload_ps(up + i, mask)));
-    }
-}
+void swiglu(const float* gate, const float* up, float* out, int64_t n) { gated(gate, up, out, n, swigluVec); }
+
+void geglu(const float* gate, const float* up, float* out, int64_t n) { gated(gate, up, out, n, gegluVec); }
 
 void softmax(float* x, int64_t n) {
     if (n <= 0) return;

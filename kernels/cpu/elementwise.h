@@ -50,6 +50,12 @@ void rope(float* x, int nHeads, int position, const RopeParams& params);
 // out[i] = silu(gate[i]) * up[i]; out may alias gate or up.
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 
+// out[i] = gelu(gate[i]) * up[i] with GELU's tanh form (Gemma's
+// gelu_pytorch_tanh, ggml's gelu): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715
+// x^3))), computed as x / (1 + exp(-2 sqrt(2/pi) (x + 0.044715 x^3))).
+// out may alias gate or up.
+void geglu(const float* gate, const float* up, float* out, int64_t n);
+
 // In-place numerically stable softmax of x[n].
 void softmax(float* x, int64_t n);
 

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <numbers>
 #include <vector>
 
 #include "kernel_test_util.h"
@@ -115,6 +116,35 @@ TEST(Elementwise, SwigluMatchesFloat64Reference) {
             const double expected = g / (1.0 + std::exp(-g)) * up[size_t(i)];
             // exp within 2 ulp, then 3 roundings; below 1e-30 only the magnitude matters.
             EXPECT_WITHIN(out[size_t(i)], expected, 8.0 * kU * std::fabs(expected) + 1e-30) << "g " << g;
+            EXPECT_EQ(inPlace[size_t(i)], out[size_t(i)]);
+        }
+    }
+}
+
+TEST(Elementwise, GegluMatchesFloat64Reference) {
+    const uint64_t seed = test::freshSeed();
+    SCOPED_TRACE(test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    for (const int64_t n : {1, 7, 8, 100, 1000}) {
+        SCOPED_TRACE("n " + std::to_string(n));
+        std::vector<float> gate = uniformVector(n, -8.0f, 8.0f, rng);
+        const std::vector<float> up = uniformVector(n, -3.0f, 3.0f, rng);
+        gate[0] = n > 1 ? -100.0f : 0.0f;
+        if (n > 2) gate[1] = 100.0f;
+        std::vector<float> out(size_t(n), kNaN);
+        geglu(gate.data(), up.data(), out.data(), n);
+        std::vector<float> inPlace = gate;
+        geglu(inPlace.data(), up.data(), inPlace.data(), n);
+        for (int64_t i = 0; i < n; ++i) {
+            const double g = gate[size_t(i)];
+            // 0.5 (1 + tanh z) = 1 / (1 + exp(-2z)), in float64 (tanh itself
+            // saturates to -1 where the result is still far from 0).
+            const double arg = 2.0 * std::sqrt(2.0 / std::numbers::pi) * (g + 0.044715 * g * g * g);
+            const double expected = g / (1.0 + std::exp(-arg)) * up[size_t(i)];
+            // exp's argument carries the cubic's rounding: a relative error of
+            // about |arg| ulp in the result, on top of exp's and 4 roundings.
+            EXPECT_WITHIN(out[size_t(i)], expected, (8.0 + 4.0 * std::fabs(arg)) * kU * std::fabs(expected) + 1e-30)
+                << "g " << g;
             EXPECT_EQ(inPlace[size_t(i)], out[size_t(i)]);
         }
     }
