@@ -31,7 +31,7 @@ namespace {
 constexpr const char* kUsage = R"(usage:
   pagoda-cli info MODEL.gguf
   pagoda-cli make-model --preset NAME | --dim D --layers L --heads H --kv-heads K --ffn F --vocab V [--head-dim N]
-                        [--arch llama|qwen2|qwen3|phi3] [--context N] [--dtype f32|f16|bf16|q8_0|q4_0] [--seed N]
+                        [--arch llama|qwen2|qwen3|phi3|gemma3] [--context N] [--dtype f32|f16|bf16|q8_0|q4_0] [--seed N]
                         [--chat-template FILE] --out PATH
   pagoda-cli generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]
                       [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--context N] [--mmap]
@@ -53,7 +53,7 @@ layers then leave room for up to 4096 of it)
 when the host has room)
 --no-think: a reasoning model whose chat template has a thinking switch (Qwen 3) answers at once
 --chat-template FILE: the Jinja chat template the model file carries (tokenizer.chat_template)
-presets: tiny, small, 1b, 7b, 8b-gqa, 7b-mqa, qwen3-0.6b, phi3-mini. Without --model, generate uses the default
+presets: tiny, small, 1b, 7b, 8b-gqa, 7b-mqa, qwen3-0.6b, phi3-mini, gemma3-1b. Without --model, generate uses the default
 synthetic model (created on first use under ~/.cache/pagoda/models).
 )";
 
@@ -130,6 +130,12 @@ Result<void> runInfo(Args& args) {
     if (c.qkNorm) fmt::print("qk norm:         each head of q and k\n");
     fmt::print("rms epsilon:     {}\n", c.rmsEps);
     fmt::print("sliding window:  {}\n", c.slidingWindow > 0 ? std::to_string(c.slidingWindow) : "none");
+    if (c.globalEvery > 0) {
+        fmt::print("local layers:    all but every {}th: window {}, rope base {}\n", c.globalEvery, c.localWindow,
+                   c.localRopeBase);
+    }
+    if (c.postNorms) fmt::print("post norms:      after attention and feed-forward\n");
+    if (c.geluFeedForward) fmt::print("feed-forward:    gelu (tanh) gated\n");
     fmt::print("output:          {}\n", c.tiedOutput ? "tied to token_embd" : "separate");
     if (const Tokenizer* tok = model->tokenizer()) {
         fmt::print("tokenizer:       {}{} ({} tokens, bos {}, eos {})\n", tok->vocab().model,

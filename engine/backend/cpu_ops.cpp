@@ -95,6 +95,12 @@ void CpuOps::attention(KvStorage&, int, const cpu::AttentionParams& params) {
 
 void CpuOps::swiglu(const float* gate, const float* up, float* out, int64_t n) { cpu::swiglu(gate, up, out, n); }
 
+void CpuOps::geglu(const float* gate, const float* up, float* out, int64_t n) { cpu::geglu(gate, up, out, n); }
+
+void CpuOps::scale(float* x, float s, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) x[i] *= s;
+}
+
 void CpuOps::add(float* y, const float* x, int64_t n) { cpu::addInPlace(y, x, n); }
 
 void CpuOps::addBias(float* y, const float* bias, int64_t nRows, int64_t n) {

@@ -40,6 +40,8 @@ public:
                  int nTokens) override;
     void attention(KvStorage& kv, int layer, const cpu::AttentionParams& params) override;
     void swiglu(const float* gate, const float* up, float* out, int64_t n) override;
+    void geglu(const float* gate, const float* up, float* out, int64_t n) override;
+    void scale(float* x, float s, int64_t n) override;
     void add(float* y, const float* x, int64_t n) override;
     void addBias(float* y, const float* bias, int64_t nRows, int64_t n) override;
     void copy(float* dst, const float* src, int64_t n) override;

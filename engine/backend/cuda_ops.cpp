@@ -267,6 +267,14 @@ void CudaOps::swiglu(const float* gate, const float* up, float* out, int64_t n) 
     record(m_backend->swiglu(gate, up, out, n));
 }
 
+void CudaOps::geglu(const float*, const float*, float*, int64_t) {
+    if (!m_error) m_error = Error{"the CUDA backend has no GELU feed-forward (gemma3 runs on the CPU)"};
+}
+
+void CudaOps::scale(float*, float, int64_t) {
+    if (!m_error) m_error = Error{"the CUDA backend has no scale operation (gemma3 runs on the CPU)"};
+}
+
 void CudaOps::matmulSwiglu(const cpu::WeightMatrix& gate, const cpu::WeightMatrix& up, const float* x, float* out,
                            float* upScratch, int64_t nTokens) {
     if (failed()) return;
@@ -344,6 +352,12 @@ uint64_t CudaOps::weightBytes(const Model& model, int firstLayer) {
 Result<void> CudaOps::uploadModel(const Model& model, const cuda::UploadProgressFn& progress, int firstLayer) {
     if (firstLayer < 0 || firstLayer >= model.config().nLayers) {
         return fail("uploadModel: layers from {} of a model of {}", firstLayer, model.config().nLayers);
+    }
+    const ModelConfig& c = model.config();
+    if (c.geluFeedForward || c.postNorms || c.embeddingScale != 1.0f || c.globalEvery > 0) {
+        return fail("{} runs on the CPU only: the CUDA backend has no GELU feed-forward, post-norms, embedding "
+                    "scale or local/global layers yet",
+                    c.architecture);
     }
     const UploadLists lists = uploadLists(model, firstLayer);
     PAGODA_RETURN_IF_ERROR(toResult(m_backend->uploadWeights(lists.matrices, lists.vectors, progress)));

@@ -65,6 +65,8 @@ public:
     void storeKv(KvStorage&, int, const float*, const float*, const int32_t*, int) override { refuse(); }
     void attention(KvStorage&, int, const cpu::AttentionParams&) override { refuse(); }
     void swiglu(const float*, const float*, float*, int64_t) override { refuse(); }
+    void geglu(const float*, const float*, float*, int64_t) override { refuse(); }
+    void scale(float*, float, int64_t) override { refuse(); }
     void add(float*, const float*, int64_t) override { refuse(); }
     void addBias(float*, const float*, int64_t, int64_t) override { refuse(); }
     void copy(float*, const float*, int64_t) override { refuse(); }

@@ -198,6 +198,10 @@ public:
         matmuls(outputs, x, nTokens);
         swiglu(out, upScratch, out, nTokens * gate.rows);
     }
+    // out[i] = gelu(gate[i]) * up[i], GELU's tanh form (Gemma's feed-forward)
+    virtual void geglu(const float* gate, const float* up, float* out, int64_t n) = 0;
+    // x[i] *= s (Gemma's embedding scale)
+    virtual void scale(float* x, float s, int64_t n) = 0;
     // y[i] += x[i]
     virtual void add(float* y, const float* x, int64_t n) = 0;
     // y[r][i] += bias[i] for every row r. y: [nRows][n], bias: [n]

@@ -21,6 +21,8 @@ std::string_view TimedOps::opName(Op op) {
     case Op::RopeStoreKv: return "rope_store_kv";
     case Op::Attention: return "attention";
     case Op::Swiglu: return "swiglu";
+    case Op::Geglu: return "geglu";
+    case Op::Scale: return "scale";
     case Op::Add: return "add";
     case Op::AddBias: return "add_bias";
     case Op::Copy: return "copy";
@@ -198,6 +200,14 @@ void TimedOps::attention(KvStorage& kv, int layer, const cpu::AttentionParams& p
 
 void TimedOps::swiglu(const float* gate, const float* up, float* out, int64_t n) {
     timed(Op::Swiglu, [&] { m_inner.swiglu(gate, up, out, n); });
+}
+
+void TimedOps::geglu(const float* gate, const float* up, float* out, int64_t n) {
+    timed(Op::Geglu, [&] { m_inner.geglu(gate, up, out, n); });
+}
+
+void TimedOps::scale(float* x, float s, int64_t n) {
+    timed(Op::Scale, [&] { m_inner.scale(x, s, n); });
 }
 
 void TimedOps::matmulSwiglu(const cpu::WeightMatrix& gate, const cpu::WeightMatrix& up, const float* x, float* out,

@@ -114,6 +114,10 @@ Result<ModelWeights> bindWeights(const gguf::GgufFile& file, const ModelConfig& 
         }
         PAGODA_ASSIGN_OR_RETURN(layer.wo, bindMatrix(file, p + "attn_output.weight", c.dim, c.qDim()));
         PAGODA_ASSIGN_OR_RETURN(layer.ffnNorm, readVector(file, p + "ffn_norm.weight", c.dim));
+        if (c.postNorms) {
+            PAGODA_ASSIGN_OR_RETURN(layer.postAttnNorm, readVector(file, p + "post_attention_norm.weight", c.dim));
+            PAGODA_ASSIGN_OR_RETURN(layer.postFfnNorm, readVector(file, p + "post_ffw_norm.weight", c.dim));
+        }
         if (c.fusedProjections) {
             PAGODA_ASSIGN_OR_RETURN(const WeightMatrix gateUp,
                                     bindMatrix(file, p + "ffn_up.weight", 2 * c.ffnDim, c.dim));

@@ -76,6 +76,15 @@ Result<void> readRopeScaling(const gguf::GgufFile& file, const std::string& p, M
 
 }  // namespace
 
+float ModelConfig::attentionScale() const {
+    return 1.0f / std::sqrt(float(queryScaleDim > 0 ? queryScaleDim : headDim));
+}
+
+cpu::RopeParams ropeParamsForLayer(const ModelConfig& c, int layer) {
+    if (!c.isLocalLayer(layer)) return ropeParamsFor(c);
+    return cpu::RopeParams{c.headDim, c.ropeDim, c.localRopeBase, c.ropeStyle};
+}
+
 cpu::RopeParams ropeParamsFor(const ModelConfig& c) {
     cpu::RopeParams rope{c.headDim, c.ropeDim, c.ropeBase, c.ropeStyle};
     if (c.ropeScaling == RopeScalingType::None) return rope;
@@ -102,14 +111,17 @@ Result<ModelConfig> readModelConfig(const gguf::GgufFile& file) {
     ModelConfig config;
     auto arch = file.getString("general.architecture");
     if (!arch) return std::unexpected(arch.error());
-    if (*arch != "llama" && *arch != "qwen2" && *arch != "qwen3" && *arch != "phi3") {
-        return fail("unsupported architecture '{}' (supported: llama, qwen2, qwen3, phi3)", *arch);
+    if (*arch != "llama" && *arch != "qwen2" && *arch != "qwen3" && *arch != "phi3" && *arch != "gemma3") {
+        return fail("unsupported architecture '{}' (supported: llama, qwen2, qwen3, phi3, gemma3)", *arch);
     }
     config.architecture = *arch;
+    const bool gemma3 = config.architecture == "gemma3";
     if (config.architecture != "llama") config.ropeStyle = cpu::RopeStyle::NeoX;
     config.attentionBias = config.architecture == "qwen2";
-    config.qkNorm = config.architecture == "qwen3";
+    config.qkNorm = config.architecture == "qwen3" || gemma3;
     config.fusedProjections = config.architecture == "phi3";
+    config.postNorms = gemma3;
+    config.geluFeedForward = gemma3;
     if (auto name = file.getString("general.name")) config.name = *name;
 
     const std::string p = config.architecture + ".";
@@ -154,8 +166,16 @@ Result<ModelConfig> readModelConfig(const gguf::GgufFile& file) {
     PAGODA_RETURN_IF_ERROR(readRopeScaling(file, p, config));
     // Phi-3's files carry a sliding window that llama.cpp ignores, since its
     // converters do not write which layers have one (ggml-org/llama.cpp#13676);
-    // so does Pagoda, to match.
-    if (file.find(p + "attention.sliding_window") && config.architecture != "phi3") {
+    // so does Pagoda, to match. Gemma 3's is its local layers' (llama.cpp's
+    // hparams: every 6th layer global, the local ones at RoPE base 10000
+    // without scaling; the 27B, 62 layers, scales queries by dim / heads).
+    if (gemma3) {
+        PAGODA_ASSIGN_OR_RETURN(config.localWindow, readCount(file, p + "attention.sliding_window", kMaxContext));
+        config.globalEvery = 6;
+        config.localRopeBase = 10000.0f;
+        config.embeddingScale = std::sqrt(float(config.dim));
+        if (config.nLayers == 62) config.queryScaleDim = config.dim / config.nHeads;
+    } else if (file.find(p + "attention.sliding_window") && config.architecture != "phi3") {
         PAGODA_ASSIGN_OR_RETURN(config.slidingWindow, readCount(file, p + "attention.sliding_window", kMaxContext));
     }
 

@@ -4,7 +4,9 @@
 // TinyLlama, Mistral), "qwen2" (Q/K/V biases, NeoX-style RoPE), "qwen3"
 // (NeoX-style RoPE, each head of q and k RMS-normalized before it) and
 // "phi3" (Phi-3 and Phi-4: NeoX-style RoPE, Q/K/V in one tensor and the
-// gate and up projections in another).
+// gate and up projections in another) and "gemma3" (Gemma 3's text model:
+// QK-norm, norms after attention and feed-forward, a GELU feed-forward, the
+// embedding scaled, five local sliding-window layers to one global).
 
 #include <algorithm>
 #include <cstdint>
@@ -54,6 +56,22 @@ struct ModelConfig {
     // phi3: attn_qkv.weight holds the rows of Q, then K, then V;
     // ffn_up.weight those of the gate, then up.
     bool fusedProjections = false;
+    // gemma3: RMSNorm of the attention's and the feed-forward's outputs
+    // (post_attention_norm, post_ffw_norm) before each residual add.
+    bool postNorms = false;
+    bool geluFeedForward = false;  // gemma3: gelu(gate x) * (up x), GELU's tanh form; else SwiGLU
+    float embeddingScale = 1.0f;   // gemma3: sqrt(embedding_length)
+    // gemma3: the layers but every globalEvery-th are local: they attend to
+    // the last localWindow positions (attention.sliding_window) with RoPE
+    // base localRopeBase and no RoPE scaling; the global ones see the whole
+    // context with the file's RoPE. 0: every layer is global.
+    int globalEvery = 0;
+    int localWindow = 0;
+    float localRopeBase = 10000.0f;
+    // The query scale's dimension, 1 / sqrt(it); 0: the head dim. Gemma 3
+    // 27B scales by embedding_length / head_count (llama.cpp, after
+    // gemma_pytorch's config).
+    int queryScaleDim = 0;
     bool tiedOutput = false;   // no output.weight: logits use token_embd.weight
     int32_t bos = -1;          // tokenizer.ggml.bos_token_id
     int32_t eos = -1;          // tokenizer.ggml.eos_token_id
@@ -62,6 +80,8 @@ struct ModelConfig {
     // A context asked for (> 0) up to the model's; the model's for 0.
     int contextWithin(int asked) const { return asked > 0 ? std::min(asked, contextLength) : contextLength; }
     int kvDim() const { return nKvHeads * headDim; } // width of the K and V projections
+    float attentionScale() const;                     // 1 / sqrt(queryScaleDim or headDim)
+    bool isLocalLayer(int layer) const { return globalEvery > 0 && (layer + 1) % globalEvery != 0; }
 };
 
 // RoPE's parameters for the model (without rope_freqs.weight, which the
@@ -69,6 +89,9 @@ struct ModelConfig {
 // (corrLow/corrHigh, from the original context and the betas, as llama.cpp's
 // ggml_rope_yarn_corr_dims) and magnitude (attn factor * (1 + 0.1 ln factor)).
 cpu::RopeParams ropeParamsFor(const ModelConfig& config);
+// The RoPE of one layer: ropeParamsFor, or for a local layer
+// (isLocalLayer) the local base without scaling.
+cpu::RopeParams ropeParamsForLayer(const ModelConfig& config, int layer);
 
 // Reads and validates the config (every count positive, heads dividing,
 // head dim even, within sane limits). Unknown architectures and missing

@@ -160,6 +160,10 @@ std::optional<SyntheticSpec> syntheticPreset(std::string_view name) {
         s.architecture = "qwen3";
         s.dim = 1024, s.nLayers = 28, s.nHeads = 16, s.nKvHeads = 8, s.headDim = 128, s.ffnDim = 3072;
         s.vocabSize = 151936, s.contextLength = 40960, s.ropeBase = 1e6f;
+    } else if (name == "gemma3-1b") {  // Gemma 3 1B: heads of 256, MQA, 5 local layers to 1 global
+        s.architecture = "gemma3";
+        s.dim = 1152, s.nLayers = 26, s.nHeads = 4, s.nKvHeads = 1, s.headDim = 256, s.ffnDim = 6912;
+        s.vocabSize = 262144, s.contextLength = 32768, s.ropeBase = 1e6f, s.slidingWindow = 512;
     } else if (name == "phi3-mini") {  // Phi-3-mini-4k-instruct: fused Q/K/V and gate/up
         s.architecture = "phi3";
         s.dim = 3072, s.nLayers = 32, s.nHeads = 32, s.nKvHeads = 32, s.ffnDim = 8192, s.vocabSize = 32064;
@@ -171,7 +175,7 @@ std::optional<SyntheticSpec> syntheticPreset(std::string_view name) {
 }
 
 std::vector<std::string> syntheticPresetNames() {
-    return {"tiny", "small", "1b", "7b", "8b-gqa", "7b-mqa", "qwen3-0.6b", "phi3-mini"};
+    return {"tiny", "small", "1b", "7b", "8b-gqa", "7b-mqa", "qwen3-0.6b", "phi3-mini", "gemma3-1b"};
 }
 
 Result<void> validateSpec(const SyntheticSpec& s) {
@@ -194,8 +198,8 @@ Result<void> validateSpec(const SyntheticSpec& s) {
         return fail("RoPE scaling '{}' (linear, yarn or longrope)", s.ropeScaling);
     }
     if (s.architecture != "llama" && s.architecture != "qwen2" && s.architecture != "qwen3" &&
-        s.architecture != "phi3") {
-        return fail("architecture '{}' (llama, qwen2, qwen3 or phi3)", s.architecture);
+        s.architecture != "phi3" && s.architecture != "gemma3") {
+        return fail("architecture '{}' (llama, qwen2, qwen3, phi3 or gemma3)", s.architecture);
     }
     const uint32_t block = dtypeInfo(s.dtype).blockElements;
     const int64_t qDim = int64_t(s.headSize()) * s.nHeads;
@@ -231,6 +235,9 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
     writer.set(p + "attention.head_count_kv", uint32_t(s.nKvHeads));
     writer.set(p + "attention.layer_norm_rms_epsilon", 1e-5f);
     writer.set(p + "rope.freq_base", s.ropeBase);
+    if (s.architecture == "gemma3") {
+        writer.set(p + "attention.sliding_window", uint32_t(s.slidingWindow > 0 ? s.slidingWindow : 512));
+    }
     if (s.ropeScaling == "longrope") {
         // llama.cpp's converter: sqrt(1 + ln(scale) / ln(original)), scale = context / original.
         const int original = std::max(2, s.contextLength / 4);
@@ -318,9 +325,13 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
             addVector(b + "attn_k.bias", s.nKvHeads * headDim, 0.0f);
             addVector(b + "attn_v.bias", s.nKvHeads * headDim, 0.0f);
         }
-        if (s.architecture == "qwen3") {
+        if (s.architecture == "qwen3" || s.architecture == "gemma3") {
             addVector(b + "attn_q_norm.weight", headDim, 1.0f);
             addVector(b + "attn_k_norm.weight", headDim, 1.0f);
+        }
+        if (s.architecture == "gemma3") {
+            addVector(b + "post_attention_norm.weight", s.dim, 1.0f);
+            addVector(b + "post_ffw_norm.weight", s.dim, 1.0f);
         }
         addMatrix(b + "attn_output.weight", s.dim, s.nHeads * headDim, 1.0f / std::sqrt(float(s.nHeads * headDim)));
         addNorm(b + "ffn_norm.weight");

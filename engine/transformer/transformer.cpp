@@ -176,6 +176,8 @@ Result<std::span<const float>> Transformer::forward(const ForwardBatch& batch, K
 void Transformer::embed(int nRows) {
     Stage& first = m_stages.front();
     first.ops->embed(m_model.weights().tokenEmbedding, std::span(m_tokens).first(size_t(nRows)), first.act.x);
+    const ModelConfig& c = m_model.config();
+    if (c.embeddingScale != 1.0f) first.ops->scale(first.act.x, c.embeddingScale, int64_t(nRows) * c.dim);
 }
 
 Result<void> Transformer::runStages(size_t end, int nRows, KvCache& cache) {
@@ -199,8 +201,6 @@ Result<void> Transformer::passResidual(size_t s, int nRows) {
 void Transformer::layers(Stage& stage, int n, KvCache& cache) {
     const ModelConfig& c = m_model.config();
     const ModelWeights& w = m_model.weights();
-    cpu::RopeParams rope = ropeParamsFor(c);
-    rope.freqFactors = w.ropeFreqs.empty() ? nullptr : w.ropeFreqs.data();
     Ops& ops = *stage.ops;
     const Activations& a = stage.act;
 
@@ -208,6 +208,9 @@ void Transformer::layers(Stage& stage, int n, KvCache& cache) {
     // the FFN's norm, and the next layer's attention norm. q, k and v go
     // together (Ops::matmuls), gate and up with their SwiGLU
     // (Ops::matmulSwiglu), RoPE with the K/V store (Ops::ropeStoreKv).
+    // Gemma 3 also normalizes the attention's and the feed-forward's outputs
+    // before their adds, gates with GELU, and has local layers (their own
+    // window and RoPE).
     if (stage.firstLayer < stage.endLayer) {
         ops.rmsNorm(a.x, w.layers[size_t(stage.firstLayer)].attnNorm.data(), a.xb, n, c.dim, c.rmsEps);
     }
@@ -225,6 +228,8 @@ void Transformer::layers(Stage& stage, int n, KvCache& cache) {
             ops.rmsNorm(a.q, layer.qNorm.data(), a.q, n * c.nHeads, c.headDim, c.rmsEps);
             ops.rmsNorm(a.k, layer.kNorm.data(), a.k, n * c.nKvHeads, c.headDim, c.rmsEps);
         }
+        cpu::RopeParams rope = ropeParamsForLayer(c, l);
+        rope.freqFactors = w.ropeFreqs.empty() ? nullptr : w.ropeFreqs.data();
         ops.ropeStoreKv(*kv.storage, kv.layer, a.q, a.k, a.v, n, c.nHeads, c.nKvHeads, m_positions.data(),
                         m_slots.data(), rope);
 
@@ -232,8 +237,8 @@ void Transformer::layers(Stage& stage, int n, KvCache& cache) {
         attention.q = a.q;
         attention.out = a.att;
         attention.nHeads = c.nHeads;
-        attention.scale = 1.0f / std::sqrt(float(c.headDim));
-        attention.window = slidingWindow();
+        attention.scale = c.attentionScale();
+        attention.window = c.isLocalLayer(l) ? c.localWindow : slidingWindow();
         attention.kv = kv.storage->view(kv.layer);
         attention.sequences = m_sequences;
         attention.algorithm = m_options.attention;
@@ -241,10 +246,18 @@ void Transformer::layers(Stage& stage, int n, KvCache& cache) {
         ops.attention(*kv.storage, kv.layer, attention);
 
         ops.matmul(layer.wo, a.att, a.xb2, n);
+        if (c.postNorms) ops.rmsNorm(a.xb2, layer.postAttnNorm.data(), a.xb2, n, c.dim, c.rmsEps);
         ops.addRmsNorm(a.x, a.xb2, layer.ffnNorm.data(), a.xb, n, c.dim, c.rmsEps);
 
-        ops.matmulSwiglu(layer.gate, layer.up, a.xb, a.gate, a.up, n);
+        if (c.geluFeedForward) {
+            const MatmulOutput gateUp[] = {{&layer.gate, a.gate}, {&layer.up, a.up}};
+            ops.matmuls(gateUp, a.xb, n);
+            ops.geglu(a.gate, a.up, a.gate, int64_t(n) * c.ffnDim);
+        } else {
+            ops.matmulSwiglu(layer.gate, layer.up, a.xb, a.gate, a.up, n);
+        }
         ops.matmul(layer.down, a.gate, a.xb2, n);
+        if (c.postNorms) ops.rmsNorm(a.xb2, layer.postFfnNorm.data(), a.xb2, n, c.dim, c.rmsEps);
         if (l + 1 < stage.endLayer) {
             ops.addRmsNorm(a.x, a.xb2, w.layers[size_t(l + 1)].attnNorm.data(), a.xb, n, c.dim, c.rmsEps);
         } else {

@@ -175,6 +175,38 @@ TEST(BackendSelect, AutoFallsBackToTheCpuWhenTheDeviceCannotHoldTheModel) {
     EXPECT_NE(required->cuda, nullptr);
 }
 
+// gemma3 has CPU-only operations: a device that holds it is refused
+// naming them, the automatic backend falls back to the CPU, and the CUDA
+// backend asked for fails.
+TEST(BackendSelect, Gemma3RunsOnTheCpuOnly) {
+    ASSERT_EQ(setenv("PAGODA_FAKE_DEVICE_MIB", "300", 1), 0);
+    struct Unset {
+        ~Unset() { unsetenv("PAGODA_FAKE_DEVICE_MIB"); }
+    } unset;
+    SyntheticSpec spec = *syntheticPreset("tiny");
+    spec.architecture = "gemma3";
+    const test::BuiltModel built = test::buildModel(spec);
+    ASSERT_NE(built.model, nullptr);
+    BackendOptions options;
+    options.cudaModulePaths = {PAGODA_TEST_FAKE_SMALL_DEVICE_MODULE};
+    options.cpu.threads = 1;
+    auto selected = selectBackend(options);
+    ASSERT_TRUE(selected) << selected.error().message;
+    ASSERT_NE(selected->cuda, nullptr) << selected->note;
+    ASSERT_TRUE(prepareModel(*selected, *built.model));
+    EXPECT_EQ(selected->cuda, nullptr);
+    EXPECT_TRUE(selected->note.ends_with(": gemma3 runs on the CPU only: the CUDA backend has no GELU feed-forward, "
+                                         "post-norms, embedding scale or local/global layers yet; using cpu"))
+        << selected->note;
+
+    options.choice = BackendChoice::Cuda;
+    auto required = selectBackend(options);
+    ASSERT_TRUE(required) << required.error().message;
+    auto prepared = prepareModel(*required, *built.model);
+    ASSERT_FALSE(prepared);
+    EXPECT_TRUE(prepared.error().message.starts_with("gemma3 runs on the CPU only")) << prepared.error().message;
+}
+
 // A second backend on the device runs on the weights the first uploaded:
 // the device holds one copy, until the last backend using it is gone.
 TEST(BackendSelect, ASecondBackendRunsOnTheWeightsTheFirstUploaded) {

@@ -221,6 +221,10 @@ std::vector<double> rmsNorm(const std::vector<double>& x, const std::vector<doub
 }
 
 double silu(double x) { return x / (1.0 + std::exp(-x)); }
+// gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
+double geluTanh(double x) {
+    return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (x + 0.044715 * x * x * x)));
+}
 
 void addInPlace(std::vector<double>& x, const std::vector<double>& delta) {
     for (size_t i = 0; i < x.size(); ++i) x[i] += delta[i];
@@ -340,8 +344,9 @@ void applyNeoxRope(std::span<double> head, int64_t position, int ropeDim, double
 Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& file) {
     Result<std::string> architecture = file.getString("general.architecture");
     if (!architecture) return std::unexpected(architecture.error());
-    if (*architecture != "llama" && *architecture != "qwen2" && *architecture != "qwen3" && *architecture != "phi3") {
-        return fail("unsupported architecture \"{}\" (the reference implements llama, qwen2, qwen3 and phi3)",
+    if (*architecture != "llama" && *architecture != "qwen2" && *architecture != "qwen3" && *architecture != "phi3" &&
+        *architecture != "gemma3") {
+        return fail("unsupported architecture \"{}\" (the reference implements llama, qwen2, qwen3, phi3 and gemma3)",
                     *architecture);
     }
 
@@ -349,7 +354,8 @@ Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& fi
     ReferenceConfig& c = model.config;
     c.neoxRope = *architecture != "llama";  // qwen2, qwen3, phi3
     c.qkvBias = *architecture == "qwen2";
-    c.qkNorm = *architecture == "qwen3";
+    c.qkNorm = *architecture == "qwen3" || *architecture == "gemma3";
+    c.gemma3 = *architecture == "gemma3";
     const std::string a = *architecture + ".";
     Result<int64_t> dim = readDimension(file, a + "embedding_length", std::nullopt);
     if (!dim) return std::unexpected(dim.error());
@@ -428,6 +434,14 @@ Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& fi
     c.headDim = int(*headDim);
     c.ropeDim = int(*ropeDim);
     c.rmsEps = *rmsEps;
+    if (c.gemma3) {
+        Result<int64_t> window = readDimension(file, a + "attention.sliding_window", std::nullopt);
+        if (!window) return std::unexpected(window.error());
+        c.slidingWindow = int(*window);
+        // query_pre_attn_scalar: the head dim, but dim / heads for the 27B
+        // (62 layers), as llama.cpp reads Gemma 3's config.
+        c.queryScaleDim = c.layerCount == 62 ? c.dim / c.headCount : c.headDim;
+    }
     c.ropeBase = *ropeBase;
 
     const gguf::TensorInfo* embedding = file.findTensor("token_embd.weight");
@@ -500,6 +514,10 @@ Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& fi
         }
         load(layer.wo, prefix + "attn_output.weight", {qDim, d});
         load(layer.ffnNorm, prefix + "ffn_norm.weight", {d});
+        if (c.gemma3) {
+            load(layer.postAttnNorm, prefix + "post_attention_norm.weight", {d});
+            load(layer.postFfnNorm, prefix + "post_ffw_norm.weight", {d});
+        }
         if (*architecture == "phi3") {
             // Phi-3's gate_up_proj: HF's Phi3MLP chunks its output in two, the gate first.
             std::vector<double> gateUp;
@@ -526,7 +544,7 @@ std::vector<std::vector<double>> ReferenceTransformer::forward(const std::vector
     const size_t qDim = size_t(c.headCount) * headDim;
     const size_t kvDim = size_t(c.kvHeadCount) * headDim;
     const int groupSize = c.headCount / c.kvHeadCount;  // query heads per kv head
-    const double scale = 1.0 / std::sqrt(double(headDim));
+    const double scale = 1.0 / std::sqrt(double(c.gemma3 ? c.queryScaleDim : c.headDim));
     const size_t positionCount = tokens.size();
 
     std::vector<std::vector<double>> x(positionCount);  // [positions][dim] residual stream
@@ -538,9 +556,16 @@ std::vector<std::vector<double>> ReferenceTransformer::forward(const std::vector
         }
         const auto row = m_model.tokenEmbedding.begin() + ptrdiff_t(size_t(token) * dim);
         x[t].assign(row, row + ptrdiff_t(dim));
+        if (c.gemma3) {
+            for (double& e : x[t]) e *= std::sqrt(double(c.dim));
+        }
     }
 
-    for (const ReferenceLayer& layer : m_model.layers) {
+    for (size_t li = 0; li < m_model.layers.size(); ++li) {
+        const ReferenceLayer& layer = m_model.layers[li];
+        const bool local = c.gemma3 && (li + 1) % 6 != 0;
+        const double ropeBase = local ? c.localRopeBase : c.ropeBase;
+        const ReferenceRopeScaling ropeScaling = local ? ReferenceRopeScaling{} : c.ropeScaling;
         std::vector<std::vector<double>> q(positionCount);  // [positions][headCount * headDim]
         std::vector<std::vector<double>> k(positionCount);  // [positions][kvHeadCount * headDim]
         std::vector<std::vector<double>> v(positionCount);  // [positions][kvHeadCount * headDim]
@@ -563,9 +588,9 @@ std::vector<std::vector<double>> ReferenceTransformer::forward(const std::vector
                         std::copy(normed.begin(), normed.end(), head.begin());
                     }
                     if (c.neoxRope) {
-                        applyNeoxRope(head, int64_t(t), c.ropeDim, c.ropeBase, m_model.ropeFreqs, c.ropeScaling);
+                        applyNeoxRope(head, int64_t(t), c.ropeDim, ropeBase, m_model.ropeFreqs, ropeScaling);
                     } else {
-                        applyRope(head, int64_t(t), c.ropeDim, c.ropeBase, m_model.ropeFreqs, c.ropeScaling);
+                        applyRope(head, int64_t(t), c.ropeDim, ropeBase, m_model.ropeFreqs, ropeScaling);
                     }
                 }
             };
@@ -578,11 +603,13 @@ std::vector<std::vector<double>> ReferenceTransformer::forward(const std::vector
             for (int h = 0; h < c.headCount; ++h) {
                 const size_t qOffset = size_t(h) * headDim;
                 const size_t kvOffset = size_t(h / groupSize) * headDim;
-                std::vector<double> weights(t + 1);  // causal: positions 0..t
-                for (size_t u = 0; u <= t; ++u) {
+                // Causal: positions first..t; a local layer sees its last slidingWindow.
+                const size_t first = local && t + 1 > size_t(c.slidingWindow) ? t + 1 - size_t(c.slidingWindow) : 0;
+                std::vector<double> weights(t + 1 - first);
+                for (size_t u = first; u <= t; ++u) {
                     double dot = 0.0;
                     for (size_t i = 0; i < headDim; ++i) dot += q[t][qOffset + i] * k[u][kvOffset + i];
-                    weights[u] = dot * scale;
+                    weights[u - first] = dot * scale;
                 }
                 const double maxScore = *std::max_element(weights.begin(), weights.end());
                 double sum = 0.0;
@@ -590,21 +617,25 @@ std::vector<std::vector<double>> ReferenceTransformer::forward(const std::vector
                     w = std::exp(w - maxScore);
                     sum += w;
                 }
-                for (size_t u = 0; u <= t; ++u) {
+                for (size_t u = first; u <= t; ++u) {
                     for (size_t i = 0; i < headDim; ++i) {
-                        attention[qOffset + i] += weights[u] / sum * v[u][kvOffset + i];
+                        attention[qOffset + i] += weights[u - first] / sum * v[u][kvOffset + i];
                     }
                 }
             }
-            addInPlace(x[t], matVec(layer.wo, attention, dim));
+            std::vector<double> out = matVec(layer.wo, attention, dim);
+            if (c.gemma3) out = rmsNorm(out, layer.postAttnNorm, c.rmsEps);
+            addInPlace(x[t], out);
         }
 
         for (size_t t = 0; t < positionCount; ++t) {
             const std::vector<double> m = rmsNorm(x[t], layer.ffnNorm, c.rmsEps);
             const std::vector<double> gate = matVec(layer.ffnGate, m, size_t(c.ffnDim));
             std::vector<double> hidden = matVec(layer.ffnUp, m, size_t(c.ffnDim));
-            for (size_t i = 0; i < hidden.size(); ++i) hidden[i] *= silu(gate[i]);
-            addInPlace(x[t], matVec(layer.ffnDown, hidden, dim));
+            for (size_t i = 0; i < hidden.size(); ++i) hidden[i] *= c.gemma3 ? geluTanh(gate[i]) : silu(gate[i]);
+            std::vector<double> out = matVec(layer.ffnDown, hidden, dim);
+            if (c.gemma3) out = rmsNorm(out, layer.postFfnNorm, c.rmsEps);
+            addInPlace(x[t], out);
         }
     }
 

@@ -424,5 +424,46 @@ TEST(Phi3, LongRopeRunsItsShortFactorsWithinTheOriginalContext) {
     expectRefused(*noOriginal.writeToMemory(), "rope.scaling.original_context_length");
 }
 
+// gemma3's config as llama.cpp reads Gemma 3's: the file's sliding window
+// for its local layers, every 6th layer global, the embedding scaled by
+// sqrt(dim), the 27B's (62 layers) queries by 1 / sqrt(dim / heads); a file
+// without its window is refused naming the key (test_forward.cpp checks the
+// logits against the float64 reference).
+TEST(Gemma3, ConfigComesFromTheFileAndTheLayerCount) {
+    SyntheticSpec spec;
+    spec.architecture = "gemma3";
+    spec.nLayers = 7;
+    spec.headDim = 32;
+    spec.slidingWindow = 24;
+    spec.vocabSize = 448;
+    auto bytes = syntheticModelWriter(spec)->writeToMemory();
+    ASSERT_TRUE(bytes);
+    Loaded gemma = load(std::move(*bytes));
+    ASSERT_TRUE(gemma.model);
+    const ModelConfig& c = gemma.model->config();
+    EXPECT_EQ(c.localWindow, 24);
+    EXPECT_EQ(c.slidingWindow, 0);  // the KV cache keeps every position: the global layers read them
+    EXPECT_EQ(c.globalEvery, 6);
+    for (int layer = 0; layer < 7; ++layer) EXPECT_EQ(c.isLocalLayer(layer), layer != 5) << layer;
+    EXPECT_FLOAT_EQ(c.embeddingScale, 8.0f);  // sqrt(64)
+    EXPECT_FLOAT_EQ(c.attentionScale(), 1.0f / std::sqrt(32.0f));
+    EXPECT_EQ(ropeParamsForLayer(c, 0).base, 10000.0f);
+    EXPECT_EQ(ropeParamsForLayer(c, 5).base, c.ropeBase);
+    EXPECT_FALSE(gemma.model->weights().layers[6].postFfnNorm.empty());
+
+    spec.nLayers = 62;
+    auto large = syntheticModelWriter(spec)->writeToMemory();
+    ASSERT_TRUE(large);
+    Loaded gemma27b = load(std::move(*large));
+    ASSERT_TRUE(gemma27b.model);
+    EXPECT_FLOAT_EQ(gemma27b.model->config().attentionScale(), 1.0f / std::sqrt(16.0f));  // 64 / 4 heads
+
+    const auto noWindow = [](const gguf::KeyValue& kv) {
+        return kv.key == "gemma3.attention.sliding_window" ? gguf::KeyValue{"gemma3.unused", kv.value} : kv;
+    };
+    const auto keep = [](const std::string&, std::vector<uint8_t>&) {};
+    expectRefused(rewrite(gemma.model->file(), noWindow, keep), "gemma3.attention.sliding_window");
+}
+
 }  // namespace
 }  // namespace pagoda

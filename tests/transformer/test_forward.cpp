@@ -64,6 +64,9 @@ const Shape kArchitectureShapes[] = {
     {"phi3_mha_hd16", 64, 4, 4, 96, "phi3"},
     {"phi3_gqa_hd32", 128, 4, 2, 128, "phi3"},
     {"phi3_longrope_gqa_hd32", 128, 4, 2, 128, "phi3", 0, false, "longrope"},
+    {"gemma3_mqa_hd32", 128, 4, 1, 128, "gemma3"},
+    {"gemma3_gqa_hd64_wide", 64, 4, 2, 96, "gemma3", 64},
+    {"gemma3_linear_gqa_hd32", 128, 4, 2, 128, "gemma3", 0, false, "linear"},
 };
 
 // Every row length a multiple of 256, for the K-quants.
@@ -91,6 +94,12 @@ Built build(const Shape& shape, DType dtype, uint64_t seed) {
     spec.ropeScaling = shape.ropeScaling;
     spec.dim = shape.dim;
     spec.nLayers = 2;
+    if (std::string_view(shape.architecture) == "gemma3") {
+        // Five local layers with a window of 8, then a global one at its own RoPE base.
+        spec.nLayers = 6;
+        spec.slidingWindow = 8;
+        spec.ropeBase = 1e6f;
+    }
     spec.nHeads = shape.heads;
     spec.nKvHeads = shape.kvHeads;
     spec.ffnDim = shape.ffn;
@@ -286,6 +295,14 @@ public:
     void swiglu(const float* gate, const float* up, float* out, int64_t n) override {
         calls.push_back("swiglu");
         m_cpu.swiglu(gate, up, out, n);
+    }
+    void geglu(const float* gate, const float* up, float* out, int64_t n) override {
+        calls.push_back("geglu");
+        m_cpu.geglu(gate, up, out, n);
+    }
+    void scale(float* x, float s, int64_t n) override {
+        calls.push_back("scale");
+        m_cpu.scale(x, s, n);
     }
     void matmulSwiglu(const cpu::WeightMatrix& gate, const cpu::WeightMatrix& up, const float* x, float* out,
                       float* upScratch, int64_t nTokens) override {
