@@ -53,8 +53,8 @@ layers then leave room for up to 4096 of it)
 when the host has room)
 --no-think: a reasoning model whose chat template has a thinking switch (Qwen 3) answers at once
 --chat-template FILE: the Jinja chat template the model file carries (tokenizer.chat_template)
-presets: tiny, small, 1b, 7b, 8b-gqa, 7b-mqa, qwen3-0.6b, phi3-mini, gemma3-1b. Without --model, generate uses the default
-synthetic model (created on first use under ~/.cache/pagoda/models).
+presets: tiny, small, 1b, 7b, 8b-gqa, 7b-mqa, qwen3-0.6b, phi3-mini, gemma3-1b. Without --model, generate
+uses the default synthetic model (created on first use under ~/.cache/pagoda/models).
 )";
 
 void printProgress(uint64_t done, uint64_t total) {
