@@ -139,6 +139,22 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n) { gated(g
 
 void geglu(const float* gate, const float* up, float* out, int64_t n) { gated(gate, up, out, n, gegluVec); }
 
+void softcap(float* x, int64_t n, float cap) {
+    const __m256 c = _mm256_set1_ps(cap);
+    const __m256 twoOverCap = _mm256_set1_ps(2.0f / cap);
+    const auto f = [&](__m256 v) {
+        const __m256 t = expVec(_mm256_mul_ps(v, twoOverCap));
+        const __m256 frac = _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(_mm256_set1_ps(1.0f), t));
+        return _mm256_mul_ps(c, _mm256_sub_ps(_mm256_set1_ps(1.0f), frac));
+    };
+    int64_t i = 0;
+    for (; i + kW <= n; i += kW) _mm256_storeu_ps(x + i, f(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        const __m256i mask = tailMask(n - i);
+        _mm256_maskstore_ps(x + i, mask, f(_mm256_maskload_ps(x + i, mask)));
+    }
+}
+
 void softmax(float* x, int64_t n) {
     if (n <= 0) return;
     const __m256 negInf = _mm256_set1_ps(-INFINITY);

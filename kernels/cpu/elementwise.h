@@ -56,6 +56,10 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n);
 // out may alias gate or up.
 void geglu(const float* gate, const float* up, float* out, int64_t n);
 
+// x[i] = cap * tanh(x[i] / cap) (Gemma 2's logit soft-capping), as
+// cap * (1 - 2 / (1 + exp(2 x[i] / cap))): within about 1e-7 * cap of it.
+void softcap(float* x, int64_t n, float cap);
+
 // In-place numerically stable softmax of x[n].
 void softmax(float* x, int64_t n);
 

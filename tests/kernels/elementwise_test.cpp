@@ -150,6 +150,31 @@ TEST(Elementwise, GegluMatchesFloat64Reference) {
     }
 }
 
+TEST(Elementwise, SoftcapMatchesFloat64Reference) {
+    const uint64_t seed = test::freshSeed();
+    SCOPED_TRACE(test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    for (const float cap : {50.0f, 30.0f, 2.0f}) {
+        for (const int64_t n : {1, 7, 8, 100, 1000}) {
+            SCOPED_TRACE("cap " + std::to_string(cap) + " n " + std::to_string(n));
+            std::vector<float> x = uniformVector(n, -4.0f * cap, 4.0f * cap, rng);
+            x[0] = n > 1 ? -1e30f : 0.0f;
+            if (n > 2) x[1] = 1e30f;
+            if (n > 3) x[2] = 1e-3f;
+            std::vector<float> out = x;
+            softcap(out.data(), n, cap);
+            for (int64_t i = 0; i < n; ++i) {
+                const double expected = double(cap) * std::tanh(double(x[size_t(i)]) / cap);
+                // exp's relative error and the division's: about 1e-7 of cap, absolute.
+                EXPECT_WITHIN(out[size_t(i)], expected, 4e-7 * cap) << "x " << x[size_t(i)];
+            }
+        }
+    }
+    float nan = kNaN;
+    softcap(&nan, 1, 50.0f);
+    EXPECT_TRUE(std::isnan(nan));
+}
+
 TEST(Elementwise, SoftmaxMatchesFloat64Reference) {
     const uint64_t seed = test::freshSeed();
     SCOPED_TRACE(test::seedTrace(seed));
