@@ -113,6 +113,7 @@ void prepare(const AttentionParams& p, int nThreads, Prepared& out) {
     t.type = kv.type;
     t.f16 = kv.type == DType::F16;
     t.scaleLog2 = p.scale * detail::kLog2e;
+    t.softcapLog2 = p.softcap * detail::kLog2e;
     t.window = p.window;
     t.nThreads = std::max(1, nThreads);
 

@@ -74,6 +74,7 @@ struct AttentionParams {
     int nHeads = 0;            // a multiple of kv.nKvHeads; head h reads KV head h / (nHeads / nKvHeads)
     float scale = 1.0f;        // usually 1 / sqrt(headDim)
     int window = 0;            // 0: full causal attention; W: each query sees its last W positions
+    float softcap = 0.0f;      // > 0: each score x = scale · q·k becomes softcap · tanh(x / softcap) (Gemma 2)
     PagedKvView kv;
     std::span<const AttentionSequence> sequences;
     AttentionAlgorithm algorithm = AttentionAlgorithm::Flash;

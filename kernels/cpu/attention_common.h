@@ -12,6 +12,7 @@
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/attention_isa.h"
+#include "kernels/cpu/elementwise.h"
 
 namespace pagoda::cpu::detail {
 
@@ -46,6 +47,7 @@ struct AttentionTask {
     DType type = DType::F16;  // of the K/V rows: F16, F32 or Q8_0
     bool f16 = true;          // type == F16
     float scaleLog2 = 0.0f;  // scale · log2(e)
+    float softcapLog2 = 0.0f;  // params.softcap · log2(e); 0: scores are not capped
     int window = 0;
     std::span<const SequenceTask> sequences;
     const AttentionKernels* kernels = nullptr;
@@ -57,6 +59,11 @@ struct AttentionTask {
     // Whether reading rows as f32 converts them into a buffer (F16, Q8_0);
     // F32 rows are read in place.
     bool converts() const { return type != DType::F32; }
+    // Caps n scores kept as scale · q·k · log2(e) (softcap: c · tanh(x / c)
+    // is the same map in either unit); nothing without a cap.
+    void capScores(float* s, int n) const {
+        if (softcapLog2 > 0.0f) softcap(s, n, softcapLog2);
+    }
     // First KV position the query at `pos` attends to.
     int windowStart(int pos) const { return window > 0 ? std::max(0, pos - window + 1) : 0; }
 

@@ -238,6 +238,7 @@ void runItem(const AttentionTask& t, const Tile& tile, const Item& item, const S
                 t.floatRows(seq, seq.k, kvHead, c0, n, rowsF32, sc.kvBuf);
                 kern.scores(q, rb - ra, rowsF32, n, hd, t.scaleLog2, s, kChunk);
             }
+            for (int i = ra; i < rb; ++i) t.capScores(s + size_t(i - ra) * kChunk, n);
         }
         for (int head = 0; head < tile.kvHeads; ++head) {
             for (int i = ra; i < rb; ++i) {

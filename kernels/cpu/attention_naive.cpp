@@ -98,6 +98,7 @@ void runItem(const AttentionTask& t, const Item& item, const Scratch& sc) {
     constexpr float kMasked = -std::numeric_limits<float>::infinity();
     for (int i = 0; i < nQ; ++i) {
         float* s = sc.s + size_t(i) * n;
+        t.capScores(s, n);
         const int pos = seq.startPos + i;
         std::fill(s, s + (t.windowStart(pos) - first), kMasked);
         std::fill(s + (pos - first + 1), s + n, kMasked);

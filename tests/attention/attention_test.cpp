@@ -65,6 +65,7 @@ struct Case {
     int blockSize = 16;
     bool expandKv = false;
     int threads = 2;
+    float softcap = 0.0f;
     std::vector<SeqSpec> sequences;
 };
 
@@ -73,7 +74,8 @@ std::string describe(const Case& c) {
                     (c.paged ? " paged bs=" + std::to_string(c.blockSize) : " contiguous") + " heads " +
                     std::to_string(c.nHeads) + "/" + std::to_string(c.nKvHeads) + " hd " + std::to_string(c.headDim) +
                     " window " + std::to_string(c.window) + " " + std::string(dtypeName(c.type)) + " threads " +
-                    std::to_string(c.threads) + (c.expandKv ? " expandKv" : "") + " seqs";
+                    std::to_string(c.threads) + (c.expandKv ? " expandKv" : "") +
+                    (c.softcap > 0 ? " softcap " + std::to_string(c.softcap) : "") + " seqs";
     for (const SeqSpec& q : c.sequences) s += " (" + std::to_string(q.startPos) + "+" + std::to_string(q.nQueries) + ")";
     return s;
 }
@@ -240,6 +242,7 @@ AttentionRun makeRun(const Case& c, std::mt19937_64& rng) {
     p.nHeads = c.nHeads;
     p.scale = 1.0f / std::sqrt(float(hd));
     p.window = c.window;
+    p.softcap = c.softcap;
     p.kv.type = c.type;
     p.kv.nKvHeads = c.nKvHeads;
     p.kv.blockSize = c.blockSize;
@@ -280,8 +283,9 @@ double maxError(const Case& c, const AttentionRun& run) {
                 for (int j = lo; j <= pos; ++j) {
                     double dot = 0.0;
                     for (int d = 0; d < hd; ++d) dot += double(q[d]) * k[size_t(j) * rowElems + size_t(kvHead) * hd + d];
-                    w[size_t(j - lo)] = scale * dot;
-                    maxScore = std::max(maxScore, scale * dot);
+                    const double x = c.softcap > 0 ? c.softcap * std::tanh(scale * dot / c.softcap) : scale * dot;
+                    w[size_t(j - lo)] = x;
+                    maxScore = std::max(maxScore, x);
                 }
                 double sum = 0.0;
                 for (double& x : w) sum += (x = std::exp(x - maxScore));
@@ -325,7 +329,9 @@ void check(const Case& c) {
         AttentionRun run = makeRun(c, rng);
         attention(CpuContext{&pool, simd}, run.params);
         const double err = maxError(c, run);
-        EXPECT_LE(err, kTolerance);
+        // Soft-capping computes tanh within about 4e-7 · cap of the score
+        // (cpu::softcap), which moves the softmax weights by as much, relatively.
+        EXPECT_LE(err, kTolerance + 8e-7 * c.softcap);
     }
 }
 
@@ -377,6 +383,22 @@ TEST_P(AttentionHeadDim, MatchesFloat64Reference) {
 INSTANTIATE_TEST_SUITE_P(All, AttentionHeadDim,
                          testing::Combine(testing::Values(AttentionAlgorithm::Flash, AttentionAlgorithm::Naive),
                                           testing::Values(64, 80, 96, 128, 72, 36, 3)));
+
+// Gemma 2's soft-capped scores (cap 50, and 2, where most scores are capped).
+TEST(Attention, SoftcappedScores) {
+    for (const float cap : {50.0f, 2.0f}) {
+        for (const AttentionAlgorithm algorithm : {AttentionAlgorithm::Flash, AttentionAlgorithm::Naive}) {
+            Case c;
+            c.algorithm = algorithm;
+            c.nKvHeads = 2;
+            c.type = DType::F16;
+            c.softcap = cap;
+            c.window = 37;
+            c.sequences = mixedBatch();
+            check(c);
+        }
+    }
+}
 
 // Q8_0 K/V at the head dims it allows (multiples of its 32-element block),
 // paged with blocks of 7 positions, contiguous, and expanded for the GQA-off baseline.
