@@ -31,8 +31,8 @@ namespace {
 constexpr const char* kUsage = R"(usage:
   pagoda-cli info MODEL.gguf
   pagoda-cli make-model --preset NAME | --dim D --layers L --heads H --kv-heads K --ffn F --vocab V [--head-dim N]
-                        [--arch llama|qwen2|qwen3|phi3|gemma3] [--context N] [--dtype f32|f16|bf16|q8_0|q4_0] [--seed N]
-                        [--chat-template FILE] --out PATH
+                        [--arch llama|qwen2|qwen3|phi3|gemma2|gemma3] [--context N]
+                        [--dtype f32|f16|bf16|q8_0|q4_0] [--seed N] [--chat-template FILE] --out PATH
   pagoda-cli generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]
                       [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--context N] [--mmap]
                       [backend options]
@@ -53,8 +53,8 @@ layers then leave room for up to 4096 of it)
 when the host has room)
 --no-think: a reasoning model whose chat template has a thinking switch (Qwen 3) answers at once
 --chat-template FILE: the Jinja chat template the model file carries (tokenizer.chat_template)
-presets: tiny, small, 1b, 7b, 8b-gqa, 7b-mqa, qwen3-0.6b, phi3-mini, gemma3-1b. Without --model, generate
-uses the default synthetic model (created on first use under ~/.cache/pagoda/models).
+presets: tiny, small, 1b, 7b, 8b-gqa, 7b-mqa, qwen3-0.6b, phi3-mini, gemma3-1b, gemma2-2b. Without --model,
+generate uses the default synthetic model (created on first use under ~/.cache/pagoda/models).
 )";
 
 void printProgress(uint64_t done, uint64_t total) {
@@ -136,6 +136,9 @@ Result<void> runInfo(Args& args) {
     }
     if (c.postNorms) fmt::print("post norms:      after attention and feed-forward\n");
     if (c.geluFeedForward) fmt::print("feed-forward:    gelu (tanh) gated\n");
+    if (c.attnSoftcap > 0 || c.finalSoftcap > 0) {
+        fmt::print("soft-capping:    scores {}, logits {}\n", c.attnSoftcap, c.finalSoftcap);
+    }
     fmt::print("output:          {}\n", c.tiedOutput ? "tied to token_embd" : "separate");
     if (const Tokenizer* tok = model->tokenizer()) {
         fmt::print("tokenizer:       {}{} ({} tokens, bos {}, eos {})\n", tok->vocab().model,

@@ -97,6 +97,8 @@ void CpuOps::swiglu(const float* gate, const float* up, float* out, int64_t n) {
 
 void CpuOps::geglu(const float* gate, const float* up, float* out, int64_t n) { cpu::geglu(gate, up, out, n); }
 
+void CpuOps::softcap(float* x, float cap, int64_t n) { cpu::softcap(x, n, cap); }
+
 void CpuOps::scale(float* x, float s, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] *= s;
 }

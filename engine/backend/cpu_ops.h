@@ -42,6 +42,7 @@ public:
     void swiglu(const float* gate, const float* up, float* out, int64_t n) override;
     void geglu(const float* gate, const float* up, float* out, int64_t n) override;
     void scale(float* x, float s, int64_t n) override;
+    void softcap(float* x, float cap, int64_t n) override;
     void add(float* y, const float* x, int64_t n) override;
     void addBias(float* y, const float* bias, int64_t nRows, int64_t n) override;
     void copy(float* dst, const float* src, int64_t n) override;

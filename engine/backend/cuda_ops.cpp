@@ -275,6 +275,10 @@ void CudaOps::scale(float*, float, int64_t) {
     if (!m_error) m_error = Error{"the CUDA backend has no scale operation (gemma3 runs on the CPU)"};
 }
 
+void CudaOps::softcap(float*, float, int64_t) {
+    if (!m_error) m_error = Error{"the CUDA backend has no soft-capping (gemma2 runs on the CPU)"};
+}
+
 void CudaOps::matmulSwiglu(const cpu::WeightMatrix& gate, const cpu::WeightMatrix& up, const float* x, float* out,
                            float* upScratch, int64_t nTokens) {
     if (failed()) return;
@@ -354,9 +358,10 @@ Result<void> CudaOps::uploadModel(const Model& model, const cuda::UploadProgress
         return fail("uploadModel: layers from {} of a model of {}", firstLayer, model.config().nLayers);
     }
     const ModelConfig& c = model.config();
-    if (c.geluFeedForward || c.postNorms || c.embeddingScale != 1.0f || c.globalEvery > 0) {
+    if (c.geluFeedForward || c.postNorms || c.embeddingScale != 1.0f || c.globalEvery > 0 || c.attnSoftcap > 0 ||
+        c.finalSoftcap > 0) {
         return fail("{} runs on the CPU only: the CUDA backend has no GELU feed-forward, post-norms, embedding "
-                    "scale or local/global layers yet",
+                    "scale, local/global layers or soft-capping yet",
                     c.architecture);
     }
     const UploadLists lists = uploadLists(model, firstLayer);

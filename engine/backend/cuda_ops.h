@@ -71,10 +71,12 @@ public:
                  int nTokens) override;
     void attention(KvStorage& kv, int layer, const cpu::AttentionParams& params) override;
     void swiglu(const float* gate, const float* up, float* out, int64_t n) override;
-    // Not on the device: prepareModel keeps the models that need them
-    // (gemma3) on the CPU; a call records the error.
+    // Not on the device: uploadModel refuses the models that need them
+    // (gemma2, gemma3), which the automatic backend then runs on the CPU; a
+    // call records the error.
     void geglu(const float* gate, const float* up, float* out, int64_t n) override;
     void scale(float* x, float s, int64_t n) override;
+    void softcap(float* x, float cap, int64_t n) override;
     void matmulSwiglu(const cpu::WeightMatrix& gate, const cpu::WeightMatrix& up, const float* x, float* out,
                       float* upScratch, int64_t nTokens) override;
     void add(float* y, const float* x, int64_t n) override;

@@ -67,6 +67,7 @@ public:
     void swiglu(const float*, const float*, float*, int64_t) override { refuse(); }
     void geglu(const float*, const float*, float*, int64_t) override { refuse(); }
     void scale(float*, float, int64_t) override { refuse(); }
+    void softcap(float*, float, int64_t) override { refuse(); }
     void add(float*, const float*, int64_t) override { refuse(); }
     void addBias(float*, const float*, int64_t, int64_t) override { refuse(); }
     void copy(float*, const float*, int64_t) override { refuse(); }

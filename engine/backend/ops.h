@@ -202,6 +202,8 @@ public:
     virtual void geglu(const float* gate, const float* up, float* out, int64_t n) = 0;
     // x[i] *= s (Gemma's embedding scale)
     virtual void scale(float* x, float s, int64_t n) = 0;
+    // x[i] = cap * tanh(x[i] / cap) (Gemma 2's logit soft-capping)
+    virtual void softcap(float* x, float cap, int64_t n) = 0;
     // y[i] += x[i]
     virtual void add(float* y, const float* x, int64_t n) = 0;
     // y[r][i] += bias[i] for every row r. y: [nRows][n], bias: [n]

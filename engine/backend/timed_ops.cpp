@@ -23,6 +23,7 @@ std::string_view TimedOps::opName(Op op) {
     case Op::Swiglu: return "swiglu";
     case Op::Geglu: return "geglu";
     case Op::Scale: return "scale";
+    case Op::Softcap: return "softcap";
     case Op::Add: return "add";
     case Op::AddBias: return "add_bias";
     case Op::Copy: return "copy";
@@ -208,6 +209,10 @@ void TimedOps::geglu(const float* gate, const float* up, float* out, int64_t n) 
 
 void TimedOps::scale(float* x, float s, int64_t n) {
     timed(Op::Scale, [&] { m_inner.scale(x, s, n); });
+}
+
+void TimedOps::softcap(float* x, float cap, int64_t n) {
+    timed(Op::Softcap, [&] { m_inner.softcap(x, cap, n); });
 }
 
 void TimedOps::matmulSwiglu(const cpu::WeightMatrix& gate, const cpu::WeightMatrix& up, const float* x, float* out,

@@ -26,7 +26,7 @@ class TimedOps final : public Ops {
 public:
     enum class Op {
         Embed, RmsNorm, AddRmsNorm, Matmul, Matmuls, MatmulSwiglu, Rope, StoreKv, RopeStoreKv, Attention,
-        Swiglu, Geglu, Scale, Add, AddBias, Copy, ReadBack, kCount
+        Swiglu, Geglu, Scale, Softcap, Add, AddBias, Copy, ReadBack, kCount
     };
     static std::string_view opName(Op op);
 
@@ -93,6 +93,7 @@ public:
     void swiglu(const float* gate, const float* up, float* out, int64_t n) override;
     void geglu(const float* gate, const float* up, float* out, int64_t n) override;
     void scale(float* x, float s, int64_t n) override;
+    void softcap(float* x, float cap, int64_t n) override;
     void matmulSwiglu(const cpu::WeightMatrix& gate, const cpu::WeightMatrix& up, const float* x, float* out,
                       float* upScratch, int64_t nTokens) override;
     void add(float* y, const float* x, int64_t n) override;

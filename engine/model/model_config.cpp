@@ -111,17 +111,19 @@ Result<ModelConfig> readModelConfig(const gguf::GgufFile& file) {
     ModelConfig config;
     auto arch = file.getString("general.architecture");
     if (!arch) return std::unexpected(arch.error());
-    if (*arch != "llama" && *arch != "qwen2" && *arch != "qwen3" && *arch != "phi3" && *arch != "gemma3") {
-        return fail("unsupported architecture '{}' (supported: llama, qwen2, qwen3, phi3, gemma3)", *arch);
+    if (*arch != "llama" && *arch != "qwen2" && *arch != "qwen3" && *arch != "phi3" && *arch != "gemma2" &&
+        *arch != "gemma3") {
+        return fail("unsupported architecture '{}' (supported: llama, qwen2, qwen3, phi3, gemma2, gemma3)", *arch);
     }
     config.architecture = *arch;
     const bool gemma3 = config.architecture == "gemma3";
+    const bool gemma = gemma3 || config.architecture == "gemma2";
     if (config.architecture != "llama") config.ropeStyle = cpu::RopeStyle::NeoX;
     config.attentionBias = config.architecture == "qwen2";
     config.qkNorm = config.architecture == "qwen3" || gemma3;
     config.fusedProjections = config.architecture == "phi3";
-    config.postNorms = gemma3;
-    config.geluFeedForward = gemma3;
+    config.postNorms = gemma;
+    config.geluFeedForward = gemma;
     if (auto name = file.getString("general.name")) config.name = *name;
 
     const std::string p = config.architecture + ".";
@@ -166,15 +168,23 @@ Result<ModelConfig> readModelConfig(const gguf::GgufFile& file) {
     PAGODA_RETURN_IF_ERROR(readRopeScaling(file, p, config));
     // Phi-3's files carry a sliding window that llama.cpp ignores, since its
     // converters do not write which layers have one (ggml-org/llama.cpp#13676);
-    // so does Pagoda, to match. Gemma 3's is its local layers' (llama.cpp's
-    // hparams: every 6th layer global, the local ones at RoPE base 10000
-    // without scaling; the 27B, 62 layers, scales queries by dim / heads).
-    if (gemma3) {
+    // so does Pagoda, to match. Gemma's is its local layers' (llama.cpp's
+    // hparams): Gemma 3 has every 6th layer global and the local ones at RoPE
+    // base 10000 without scaling, its 27B (62 layers) scales queries by dim /
+    // heads; Gemma 2 alternates local and global layers at one RoPE base, its
+    // 27B (46 layers) scales queries so too, and it soft-caps the scores
+    // (50) and the logits (30) unless the file says otherwise.
+    if (gemma) {
         PAGODA_ASSIGN_OR_RETURN(config.localWindow, readCount(file, p + "attention.sliding_window", kMaxContext));
-        config.globalEvery = 6;
-        config.localRopeBase = 10000.0f;
+        config.globalEvery = gemma3 ? 6 : 2;
+        config.localRopeBase = gemma3 ? 10000.0f : config.ropeBase;
         config.embeddingScale = std::sqrt(float(config.dim));
-        if (config.nLayers == 62) config.queryScaleDim = config.dim / config.nHeads;
+        if (config.nLayers == (gemma3 ? 62 : 46)) config.queryScaleDim = config.dim / config.nHeads;
+        if (!gemma3) {
+            PAGODA_ASSIGN_OR_RETURN(config.attnSoftcap, readPositive(file, p + "attn_logit_softcapping", 50.0f, 1e6));
+            PAGODA_ASSIGN_OR_RETURN(config.finalSoftcap,
+                                    readPositive(file, p + "final_logit_softcapping", 30.0f, 1e6));
+        }
     } else if (file.find(p + "attention.sliding_window") && config.architecture != "phi3") {
         PAGODA_ASSIGN_OR_RETURN(config.slidingWindow, readCount(file, p + "attention.sliding_window", kMaxContext));
     }

@@ -4,9 +4,11 @@
 // TinyLlama, Mistral), "qwen2" (Q/K/V biases, NeoX-style RoPE), "qwen3"
 // (NeoX-style RoPE, each head of q and k RMS-normalized before it) and
 // "phi3" (Phi-3 and Phi-4: NeoX-style RoPE, Q/K/V in one tensor and the
-// gate and up projections in another) and "gemma3" (Gemma 3's text model:
+// gate and up projections in another), "gemma3" (Gemma 3's text model:
 // QK-norm, norms after attention and feed-forward, a GELU feed-forward, the
-// embedding scaled, five local sliding-window layers to one global).
+// embedding scaled, five local sliding-window layers to one global) and
+// "gemma2" (as gemma3 without QK-norm, local and global layers alternating,
+// the attention scores and the logits soft-capped).
 
 #include <algorithm>
 #include <cstdint>
@@ -68,10 +70,14 @@ struct ModelConfig {
     int globalEvery = 0;
     int localWindow = 0;
     float localRopeBase = 10000.0f;
-    // The query scale's dimension, 1 / sqrt(it); 0: the head dim. Gemma 3
-    // 27B scales by embedding_length / head_count (llama.cpp, after
+    // The query scale's dimension, 1 / sqrt(it); 0: the head dim. Gemma 2
+    // and 3 27B scale by embedding_length / head_count (llama.cpp, after
     // gemma_pytorch's config).
     int queryScaleDim = 0;
+    // gemma2: scores x become cap tanh(x / cap) (attn_logit_softcapping),
+    // and so do the logits (final_logit_softcapping). 0: not capped.
+    float attnSoftcap = 0.0f;
+    float finalSoftcap = 0.0f;
     bool tiedOutput = false;   // no output.weight: logits use token_embd.weight
     int32_t bos = -1;          // tokenizer.ggml.bos_token_id
     int32_t eos = -1;          // tokenizer.ggml.eos_token_id

@@ -164,6 +164,10 @@ std::optional<SyntheticSpec> syntheticPreset(std::string_view name) {
         s.architecture = "gemma3";
         s.dim = 1152, s.nLayers = 26, s.nHeads = 4, s.nKvHeads = 1, s.headDim = 256, s.ffnDim = 6912;
         s.vocabSize = 262144, s.contextLength = 32768, s.ropeBase = 1e6f, s.slidingWindow = 512;
+    } else if (name == "gemma2-2b") {  // Gemma 2 2B: heads of 256, GQA 2:1, local and global layers alternating
+        s.architecture = "gemma2";
+        s.dim = 2304, s.nLayers = 26, s.nHeads = 8, s.nKvHeads = 4, s.headDim = 256, s.ffnDim = 9216;
+        s.vocabSize = 256000, s.contextLength = 8192, s.slidingWindow = 4096;
     } else if (name == "phi3-mini") {  // Phi-3-mini-4k-instruct: fused Q/K/V and gate/up
         s.architecture = "phi3";
         s.dim = 3072, s.nLayers = 32, s.nHeads = 32, s.nKvHeads = 32, s.ffnDim = 8192, s.vocabSize = 32064;
@@ -175,7 +179,7 @@ std::optional<SyntheticSpec> syntheticPreset(std::string_view name) {
 }
 
 std::vector<std::string> syntheticPresetNames() {
-    return {"tiny", "small", "1b", "7b", "8b-gqa", "7b-mqa", "qwen3-0.6b", "phi3-mini", "gemma3-1b"};
+    return {"tiny", "small", "1b", "7b", "8b-gqa", "7b-mqa", "qwen3-0.6b", "phi3-mini", "gemma3-1b", "gemma2-2b"};
 }
 
 Result<void> validateSpec(const SyntheticSpec& s) {
@@ -198,8 +202,8 @@ Result<void> validateSpec(const SyntheticSpec& s) {
         return fail("RoPE scaling '{}' (linear, yarn or longrope)", s.ropeScaling);
     }
     if (s.architecture != "llama" && s.architecture != "qwen2" && s.architecture != "qwen3" &&
-        s.architecture != "phi3" && s.architecture != "gemma3") {
-        return fail("architecture '{}' (llama, qwen2, qwen3, phi3 or gemma3)", s.architecture);
+        s.architecture != "phi3" && s.architecture != "gemma2" && s.architecture != "gemma3") {
+        return fail("architecture '{}' (llama, qwen2, qwen3, phi3, gemma2 or gemma3)", s.architecture);
     }
     const uint32_t block = dtypeInfo(s.dtype).blockElements;
     const int64_t qDim = int64_t(s.headSize()) * s.nHeads;
@@ -235,8 +239,11 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
     writer.set(p + "attention.head_count_kv", uint32_t(s.nKvHeads));
     writer.set(p + "attention.layer_norm_rms_epsilon", 1e-5f);
     writer.set(p + "rope.freq_base", s.ropeBase);
-    if (s.architecture == "gemma3") {
-        writer.set(p + "attention.sliding_window", uint32_t(s.slidingWindow > 0 ? s.slidingWindow : 512));
+    const bool gemma = s.architecture == "gemma2" || s.architecture == "gemma3";
+    if (gemma) writer.set(p + "attention.sliding_window", uint32_t(s.slidingWindow > 0 ? s.slidingWindow : 512));
+    if (s.architecture == "gemma2") {
+        writer.set(p + "attn_logit_softcapping", s.attnSoftcap);
+        writer.set(p + "final_logit_softcapping", s.finalSoftcap);
     }
     if (s.ropeScaling == "longrope") {
         // llama.cpp's converter: sqrt(1 + ln(scale) / ln(original)), scale = context / original.
@@ -329,7 +336,7 @@ Result<gguf::GgufWriter> syntheticModelWriter(const SyntheticSpec& s, ProgressFn
             addVector(b + "attn_q_norm.weight", headDim, 1.0f);
             addVector(b + "attn_k_norm.weight", headDim, 1.0f);
         }
-        if (s.architecture == "gemma3") {
+        if (gemma) {
             addVector(b + "post_attention_norm.weight", s.dim, 1.0f);
             addVector(b + "post_ffw_norm.weight", s.dim, 1.0f);
         }

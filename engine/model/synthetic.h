@@ -25,7 +25,8 @@ struct SyntheticSpec {
     // or "qwen2" (Q/K/V biases, NeoX RoPE) or "qwen3" (NeoX RoPE, QK-norm
     // weights drawn around 1) or "phi3" (NeoX RoPE, attn_qkv and a fused
     // gate/up ffn_up) or "gemma3" (QK-norm and post-norm weights drawn
-    // around 1, attention.sliding_window for its local layers)
+    // around 1, attention.sliding_window for its local layers) or "gemma2"
+    // (post-norms, the window, soft-capping)
     std::string architecture = "llama";
     int dim = 64;
     int nLayers = 2;
@@ -36,7 +37,9 @@ struct SyntheticSpec {
     int vocabSize = 512;
     int contextLength = 512;
     float ropeBase = 10000.0f;
-    int slidingWindow = 0;  // gemma3: its local layers' window (0: 512)
+    int slidingWindow = 0;  // gemma2, gemma3: their local layers' window (0: 512)
+    float attnSoftcap = 50.0f;   // gemma2: attn_logit_softcapping
+    float finalSoftcap = 30.0f;  // gemma2: final_logit_softcapping
     bool tiedOutput = true;
     // Writes rope_freqs.weight (RoPE's per-pair frequency divisors, as Llama
     // 3.1 and later files carry): seeded random divisors in [1, 4], for tests.
@@ -55,7 +58,7 @@ struct SyntheticSpec {
     int headSize() const { return headDim > 0 ? headDim : dim / nHeads; }
 };
 
-// tiny, small, 1b, 7b, 8b-gqa, 7b-mqa, qwen3-0.6b, phi3-mini, gemma3-1b
+// tiny, small, 1b, 7b, 8b-gqa, 7b-mqa, qwen3-0.6b, phi3-mini, gemma3-1b, gemma2-2b
 std::optional<SyntheticSpec> syntheticPreset(std::string_view name);
 std::vector<std::string> syntheticPresetNames();
 

@@ -238,6 +238,7 @@ void Transformer::layers(Stage& stage, int n, KvCache& cache) {
         attention.out = a.att;
         attention.nHeads = c.nHeads;
         attention.scale = c.attentionScale();
+        attention.softcap = c.attnSoftcap;
         attention.window = c.isLocalLayer(l) ? c.localWindow : slidingWindow();
         attention.kv = kv.storage->view(kv.layer);
         attention.sequences = m_sequences;
@@ -272,6 +273,7 @@ void Transformer::logits(const float* x, int nRows) {
     Stage& last = m_stages.back();
     last.ops->rmsNorm(x, w.outputNorm.data(), last.act.xb, nRows, c.dim, c.rmsEps);
     last.ops->matmul(w.output, last.act.xb, last.act.logits, nRows);
+    if (c.finalSoftcap > 0) last.ops->softcap(last.act.logits, c.finalSoftcap, int64_t(nRows) * c.vocabSize);
 }
 
 }  // namespace pagoda

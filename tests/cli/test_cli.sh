@@ -38,7 +38,7 @@ check "info shows qwen3's rope and qk norm" bash -c \
     "'$cli' info '$work/qwen3.gguf' | grep -q 'rope:            base 10000, dims 32, neox pairs' &&
      '$cli' info '$work/qwen3.gguf' | grep -q 'qk norm:         each head of q and k'"
 check "qwen3 generates" bash -c "'$cli' generate --model '$work/qwen3.gguf' --max-tokens 4 2>&1 | grep -q 'generation: 4 tokens'"
-check "unknown architecture" fails_with "architecture 'gpt2' (llama, qwen2, qwen3, phi3 or gemma3)" \
+check "unknown architecture" fails_with "architecture 'gpt2' (llama, qwen2, qwen3, phi3, gemma2 or gemma3)" \
     "$cli" make-model --arch gpt2 \
     --out "$work/x.gguf"
 

@@ -196,7 +196,8 @@ TEST(BackendSelect, Gemma3RunsOnTheCpuOnly) {
     ASSERT_TRUE(prepareModel(*selected, *built.model));
     EXPECT_EQ(selected->cuda, nullptr);
     EXPECT_TRUE(selected->note.ends_with(": gemma3 runs on the CPU only: the CUDA backend has no GELU feed-forward, "
-                                         "post-norms, embedding scale or local/global layers yet; using cpu"))
+                                         "post-norms, embedding scale, local/global layers or soft-capping yet; "
+                                         "using cpu"))
         << selected->note;
 
     options.choice = BackendChoice::Cuda;

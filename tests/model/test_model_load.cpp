@@ -297,6 +297,7 @@ TEST(Synthetic, PresetsHaveTheirRealShapes) {
     EXPECT_EQ(syntheticPreset("qwen3-0.6b")->headSize(), 128);
     EXPECT_NEAR(double(syntheticPreset("phi3-mini")->parameterCount()), 3.82e9, 0.01e9);  // Phi-3-mini: "3.8B"
     EXPECT_NEAR(double(syntheticPreset("gemma3-1b")->parameterCount()), 1.0e9, 0.01e9);   // Gemma 3 1B
+    EXPECT_NEAR(double(syntheticPreset("gemma2-2b")->parameterCount()), 2.61e9, 0.01e9);  // Gemma 2 2B
     EXPECT_FALSE(syntheticPreset("13b"));
 }
 

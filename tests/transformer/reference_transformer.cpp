@@ -345,8 +345,9 @@ Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& fi
     Result<std::string> architecture = file.getString("general.architecture");
     if (!architecture) return std::unexpected(architecture.error());
     if (*architecture != "llama" && *architecture != "qwen2" && *architecture != "qwen3" && *architecture != "phi3" &&
-        *architecture != "gemma3") {
-        return fail("unsupported architecture \"{}\" (the reference implements llama, qwen2, qwen3, phi3 and gemma3)",
+        *architecture != "gemma2" && *architecture != "gemma3") {
+        return fail("unsupported architecture \"{}\" (the reference implements llama, qwen2, qwen3, phi3, gemma2 and "
+                    "gemma3)",
                     *architecture);
     }
 
@@ -355,7 +356,8 @@ Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& fi
     c.neoxRope = *architecture != "llama";  // qwen2, qwen3, phi3
     c.qkvBias = *architecture == "qwen2";
     c.qkNorm = *architecture == "qwen3" || *architecture == "gemma3";
-    c.gemma3 = *architecture == "gemma3";
+    const bool gemma3 = *architecture == "gemma3";
+    c.gemma = gemma3 || *architecture == "gemma2";
     const std::string a = *architecture + ".";
     Result<int64_t> dim = readDimension(file, a + "embedding_length", std::nullopt);
     if (!dim) return std::unexpected(dim.error());
@@ -434,13 +436,25 @@ Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& fi
     c.headDim = int(*headDim);
     c.ropeDim = int(*ropeDim);
     c.rmsEps = *rmsEps;
-    if (c.gemma3) {
+    if (c.gemma) {
         Result<int64_t> window = readDimension(file, a + "attention.sliding_window", std::nullopt);
         if (!window) return std::unexpected(window.error());
         c.slidingWindow = int(*window);
-        // query_pre_attn_scalar: the head dim, but dim / heads for the 27B
-        // (62 layers), as llama.cpp reads Gemma 3's config.
-        c.queryScaleDim = c.layerCount == 62 ? c.dim / c.headCount : c.headDim;
+        // Gemma 3: every 6th layer global, the local ones at base 10000;
+        // Gemma 2: alternating, one base. query_pre_attn_scalar: the head
+        // dim, but dim / heads for the 27Bs (62 and 46 layers), as llama.cpp
+        // reads their configs.
+        c.globalEvery = gemma3 ? 6 : 2;
+        c.localRopeBase = gemma3 ? 10000.0 : c.ropeBase;
+        c.queryScaleDim = c.layerCount == (gemma3 ? 62 : 46) ? c.dim / c.headCount : c.headDim;
+        if (!gemma3) {
+            Result<double> attnCap = readFloat(file, a + "attn_logit_softcapping", 50.0);
+            if (!attnCap) return std::unexpected(attnCap.error());
+            Result<double> finalCap = readFloat(file, a + "final_logit_softcapping", 30.0);
+            if (!finalCap) return std::unexpected(finalCap.error());
+            c.attnSoftcap = *attnCap;
+            c.finalSoftcap = *finalCap;
+        }
     }
     c.ropeBase = *ropeBase;
 
@@ -514,7 +528,7 @@ Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& fi
         }
         load(layer.wo, prefix + "attn_output.weight", {qDim, d});
         load(layer.ffnNorm, prefix + "ffn_norm.weight", {d});
-        if (c.gemma3) {
+        if (c.gemma) {
             load(layer.postAttnNorm, prefix + "post_attention_norm.weight", {d});
             load(layer.postFfnNorm, prefix + "post_ffw_norm.weight", {d});
         }
@@ -544,7 +558,8 @@ std::vector<std::vector<double>> ReferenceTransformer::forward(const std::vector
     const size_t qDim = size_t(c.headCount) * headDim;
     const size_t kvDim = size_t(c.kvHeadCount) * headDim;
     const int groupSize = c.headCount / c.kvHeadCount;  // query heads per kv head
-    const double scale = 1.0 / std::sqrt(double(c.gemma3 ? c.queryScaleDim : c.headDim));
+    const double scale = 1.0 / std::sqrt(double(c.gemma ? c.queryScaleDim : c.headDim));
+    const auto cap = [](double x, double limit) { return limit > 0 ? limit * std::tanh(x / limit) : x; };
     const size_t positionCount = tokens.size();
 
     std::vector<std::vector<double>> x(positionCount);  // [positions][dim] residual stream
@@ -556,14 +571,14 @@ std::vector<std::vector<double>> ReferenceTransformer::forward(const std::vector
         }
         const auto row = m_model.tokenEmbedding.begin() + ptrdiff_t(size_t(token) * dim);
         x[t].assign(row, row + ptrdiff_t(dim));
-        if (c.gemma3) {
+        if (c.gemma) {
             for (double& e : x[t]) e *= std::sqrt(double(c.dim));
         }
     }
 
     for (size_t li = 0; li < m_model.layers.size(); ++li) {
         const ReferenceLayer& layer = m_model.layers[li];
-        const bool local = c.gemma3 && (li + 1) % 6 != 0;
+        const bool local = c.gemma && (li + 1) % size_t(c.globalEvery) != 0;
         const double ropeBase = local ? c.localRopeBase : c.ropeBase;
         const ReferenceRopeScaling ropeScaling = local ? ReferenceRopeScaling{} : c.ropeScaling;
         std::vector<std::vector<double>> q(positionCount);  // [positions][headCount * headDim]
@@ -609,7 +624,7 @@ std::vector<std::vector<double>> ReferenceTransformer::forward(const std::vector
                 for (size_t u = first; u <= t; ++u) {
                     double dot = 0.0;
                     for (size_t i = 0; i < headDim; ++i) dot += q[t][qOffset + i] * k[u][kvOffset + i];
-                    weights[u - first] = dot * scale;
+                    weights[u - first] = cap(dot * scale, c.attnSoftcap);
                 }
                 const double maxScore = *std::max_element(weights.begin(), weights.end());
                 double sum = 0.0;
@@ -624,7 +639,7 @@ std::vector<std::vector<double>> ReferenceTransformer::forward(const std::vector
                 }
             }
             std::vector<double> out = matVec(layer.wo, attention, dim);
-            if (c.gemma3) out = rmsNorm(out, layer.postAttnNorm, c.rmsEps);
+            if (c.gemma) out = rmsNorm(out, layer.postAttnNorm, c.rmsEps);
             addInPlace(x[t], out);
         }
 
@@ -632,9 +647,9 @@ std::vector<std::vector<double>> ReferenceTransformer::forward(const std::vector
             const std::vector<double> m = rmsNorm(x[t], layer.ffnNorm, c.rmsEps);
             const std::vector<double> gate = matVec(layer.ffnGate, m, size_t(c.ffnDim));
             std::vector<double> hidden = matVec(layer.ffnUp, m, size_t(c.ffnDim));
-            for (size_t i = 0; i < hidden.size(); ++i) hidden[i] *= c.gemma3 ? geluTanh(gate[i]) : silu(gate[i]);
+            for (size_t i = 0; i < hidden.size(); ++i) hidden[i] *= c.gemma ? geluTanh(gate[i]) : silu(gate[i]);
             std::vector<double> out = matVec(layer.ffnDown, hidden, dim);
-            if (c.gemma3) out = rmsNorm(out, layer.postFfnNorm, c.rmsEps);
+            if (c.gemma) out = rmsNorm(out, layer.postFfnNorm, c.rmsEps);
             addInPlace(x[t], out);
         }
     }
@@ -642,6 +657,7 @@ std::vector<std::vector<double>> ReferenceTransformer::forward(const std::vector
     std::vector<std::vector<double>> logits(positionCount);  // [positions][vocabSize]
     for (size_t t = 0; t < positionCount; ++t) {
         logits[t] = matVec(m_model.output, rmsNorm(x[t], m_model.outputNorm, c.rmsEps), size_t(c.vocabSize));
+        for (double& l : logits[t]) l = cap(l, c.finalSoftcap);
     }
     return logits;
 }

@@ -39,15 +39,20 @@ struct ReferenceConfig {
     bool qkvBias = false;   // qwen2
     bool qkNorm = false;    // qwen3, gemma3: each head of q and k RMS-normalized before RoPE
     ReferenceRopeScaling ropeScaling;
-    // gemma3 (HF's Gemma3 text model): the embedding times sqrt(dim); the
-    // attention's and the feed-forward's outputs RMS-normalized before their
-    // residual adds; gelu_pytorch_tanh gating; layers but every 6th local:
-    // they see the last slidingWindow positions, with RoPE base
-    // localRopeBase and no scaling; scores scaled by 1 / sqrt(queryScaleDim).
-    bool gemma3 = false;
+    // gemma2 and gemma3 (HF's Gemma2 and Gemma3 text models): the embedding
+    // times sqrt(dim); the attention's and the feed-forward's outputs
+    // RMS-normalized before their residual adds; gelu_pytorch_tanh gating;
+    // layers but every globalEvery-th local: they see the last slidingWindow
+    // positions, with RoPE base localRopeBase and no scaling; scores scaled
+    // by 1 / sqrt(queryScaleDim); gemma2 soft-caps the scores and the logits
+    // (x -> cap tanh(x / cap)).
+    bool gemma = false;
+    int globalEvery = 0;
     int slidingWindow = 0;
     double localRopeBase = 10000.0;
     int queryScaleDim = 0;
+    double attnSoftcap = 0.0;
+    double finalSoftcap = 0.0;
 };
 
 // Matrices are row-major [out][in]: y[o] = sum_i w[o * in + i] * x[i].
@@ -60,7 +65,7 @@ struct ReferenceLayer {
     std::vector<double> qNorm, kNorm;  // qwen3: [headDim] each
     std::vector<double> wo;        // [dim][headCount * headDim]
     std::vector<double> ffnNorm;   // [dim]
-    std::vector<double> postAttnNorm, postFfnNorm;  // gemma3: [dim] each
+    std::vector<double> postAttnNorm, postFfnNorm;  // gemma2, gemma3: [dim] each
     std::vector<double> ffnGate;   // [ffnDim][dim]
     std::vector<double> ffnUp;     // [ffnDim][dim]
     std::vector<double> ffnDown;   // [dim][ffnDim]
@@ -77,8 +82,8 @@ struct ReferenceModel {
 
 class ReferenceTransformer {
 public:
-    // Reads an architecture "llama", "qwen2", "qwen3", "phi3" or "gemma3" GGUF model. Errors name the missing key or
-    // tensor, the unexpected shape, or the unsupported architecture/dtype.
+    // Reads an architecture "llama", "qwen2", "qwen3", "phi3", "gemma2" or "gemma3" GGUF model. Errors
+    // name the missing key or tensor, the unexpected shape, or the unsupported architecture/dtype.
     static Result<ReferenceTransformer> load(const gguf::GgufFile& file);
 
     // The model must be consistent with its config (sizes as commented above).

@@ -465,5 +465,45 @@ TEST(Gemma3, ConfigComesFromTheFileAndTheLayerCount) {
     expectRefused(rewrite(gemma.model->file(), noWindow, keep), "gemma3.attention.sliding_window");
 }
 
+// gemma2's config: local and global layers alternating at one RoPE base,
+// the caps from the file or llama.cpp's defaults (50 and 30) without them,
+// the 27B's (46 layers) queries scaled by 1 / sqrt(dim / heads).
+TEST(Gemma2, ConfigComesFromTheFileAndItsDefaults) {
+    SyntheticSpec spec;
+    spec.architecture = "gemma2";
+    spec.nLayers = 4;
+    spec.slidingWindow = 16;
+    spec.attnSoftcap = 7.0f;
+    spec.finalSoftcap = 9.0f;
+    spec.vocabSize = 448;
+    auto bytes = syntheticModelWriter(spec)->writeToMemory();
+    ASSERT_TRUE(bytes);
+    Loaded gemma = load(std::move(*bytes));
+    ASSERT_TRUE(gemma.model);
+    const ModelConfig& c = gemma.model->config();
+    EXPECT_FALSE(c.qkNorm);
+    EXPECT_EQ(c.localWindow, 16);
+    for (int layer = 0; layer < 4; ++layer) EXPECT_EQ(c.isLocalLayer(layer), layer % 2 == 0) << layer;
+    EXPECT_EQ(ropeParamsForLayer(c, 0).base, ropeParamsForLayer(c, 1).base);
+    EXPECT_FLOAT_EQ(c.attnSoftcap, 7.0f);
+    EXPECT_FLOAT_EQ(c.finalSoftcap, 9.0f);
+
+    const auto noCaps = [](const gguf::KeyValue& kv) {
+        return kv.key.ends_with("_logit_softcapping") ? gguf::KeyValue{"gemma2.unused." + kv.key, kv.value} : kv;
+    };
+    const auto keep = [](const std::string&, std::vector<uint8_t>&) {};
+    Loaded defaults = load(rewrite(gemma.model->file(), noCaps, keep));
+    ASSERT_TRUE(defaults.model);
+    EXPECT_FLOAT_EQ(defaults.model->config().attnSoftcap, 50.0f);
+    EXPECT_FLOAT_EQ(defaults.model->config().finalSoftcap, 30.0f);
+
+    spec.nLayers = 46;
+    auto large = syntheticModelWriter(spec)->writeToMemory();
+    ASSERT_TRUE(large);
+    Loaded gemma27b = load(std::move(*large));
+    ASSERT_TRUE(gemma27b.model);
+    EXPECT_FLOAT_EQ(gemma27b.model->config().attentionScale(), 1.0f / std::sqrt(16.0f));  // 64 / 4 heads
+}
+
 }  // namespace
 }  // namespace pagoda

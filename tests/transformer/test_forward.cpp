@@ -67,6 +67,8 @@ const Shape kArchitectureShapes[] = {
     {"gemma3_mqa_hd32", 128, 4, 1, 128, "gemma3"},
     {"gemma3_gqa_hd64_wide", 64, 4, 2, 96, "gemma3", 64},
     {"gemma3_linear_gqa_hd32", 128, 4, 2, 128, "gemma3", 0, false, "linear"},
+    {"gemma2_gqa_hd32", 128, 4, 2, 128, "gemma2"},
+    {"gemma2_mqa_hd64_wide", 64, 4, 1, 96, "gemma2", 64},
 };
 
 // Every row length a multiple of 256, for the K-quants.
@@ -99,6 +101,13 @@ Built build(const Shape& shape, DType dtype, uint64_t seed) {
         spec.nLayers = 6;
         spec.slidingWindow = 8;
         spec.ropeBase = 1e6f;
+    } else if (std::string_view(shape.architecture) == "gemma2") {
+        // Local and global layers alternating; caps low enough to bend these
+        // models' scores (std about 1) and logits (about 2.5).
+        spec.nLayers = 4;
+        spec.slidingWindow = 8;
+        spec.attnSoftcap = 2.0f;
+        spec.finalSoftcap = 3.0f;
     }
     spec.nHeads = shape.heads;
     spec.nKvHeads = shape.kvHeads;
@@ -303,6 +312,10 @@ public:
     void scale(float* x, float s, int64_t n) override {
         calls.push_back("scale");
         m_cpu.scale(x, s, n);
+    }
+    void softcap(float* x, float cap, int64_t n) override {
+        calls.push_back("softcap");
+        m_cpu.softcap(x, cap, n);
     }
     void matmulSwiglu(const cpu::WeightMatrix& gate, const cpu::WeightMatrix& up, const float* x, float* out,
                       float* upScratch, int64_t nTokens) override {
