@@ -26,6 +26,22 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The fake module's device memory (PAGODA_FAKE_DEVICE_MIB) until the end of the scope.
+class FakeDeviceMib {
+public:
+    explicit FakeDeviceMib(uint64_t mib) { set(mib); }
+    ~FakeDeviceMib() { unsetenv("PAGODA_FAKE_DEVICE_MIB"); }
+    void set(uint64_t mib) { EXPECT_EQ(setenv("PAGODA_FAKE_DEVICE_MIB", std::to_string(mib).c_str(), 1), 0); }
+};
+
+// The fake module with its small device, one CPU thread for the fallback.
+BackendOptions fakeDeviceOptions() {
+    BackendOptions options;
+    options.cudaModulePaths = {PAGODA_TEST_FAKE_SMALL_DEVICE_MODULE};
+    options.cpu.threads = 1;
+    return options;
+}
+
 class TempDir {
 public:
     TempDir() {
@@ -150,9 +166,7 @@ TEST(BackendSelect, UsesTheRealModuleWhenItFindsADeviceElseTheCpu) {
 TEST(BackendSelect, AutoFallsBackToTheCpuWhenTheDeviceCannotHoldTheModel) {
     const test::BuiltModel built = test::buildModel(*syntheticPreset("tiny"));
     ASSERT_NE(built.model, nullptr);
-    BackendOptions options;
-    options.cudaModulePaths = {PAGODA_TEST_FAKE_SMALL_DEVICE_MODULE};
-    options.cpu.threads = 1;
+    BackendOptions options = fakeDeviceOptions();
 
     auto selected = selectBackend(options);
     ASSERT_TRUE(selected) << selected.error().message;
@@ -179,17 +193,12 @@ TEST(BackendSelect, AutoFallsBackToTheCpuWhenTheDeviceCannotHoldTheModel) {
 // naming them, the automatic backend falls back to the CPU, and the CUDA
 // backend asked for fails.
 TEST(BackendSelect, Gemma3RunsOnTheCpuOnly) {
-    ASSERT_EQ(setenv("PAGODA_FAKE_DEVICE_MIB", "300", 1), 0);
-    struct Unset {
-        ~Unset() { unsetenv("PAGODA_FAKE_DEVICE_MIB"); }
-    } unset;
+    const FakeDeviceMib device(300);
     SyntheticSpec spec = *syntheticPreset("tiny");
     spec.architecture = "gemma3";
     const test::BuiltModel built = test::buildModel(spec);
     ASSERT_NE(built.model, nullptr);
-    BackendOptions options;
-    options.cudaModulePaths = {PAGODA_TEST_FAKE_SMALL_DEVICE_MODULE};
-    options.cpu.threads = 1;
+    BackendOptions options = fakeDeviceOptions();
     auto selected = selectBackend(options);
     ASSERT_TRUE(selected) << selected.error().message;
     ASSERT_NE(selected->cuda, nullptr) << selected->note;
@@ -211,10 +220,7 @@ TEST(BackendSelect, Gemma3RunsOnTheCpuOnly) {
 // A second backend on the device runs on the weights the first uploaded:
 // the device holds one copy, until the last backend using it is gone.
 TEST(BackendSelect, ASecondBackendRunsOnTheWeightsTheFirstUploaded) {
-    ASSERT_EQ(setenv("PAGODA_FAKE_DEVICE_MIB", "300", 1), 0);
-    struct Unset {
-        ~Unset() { unsetenv("PAGODA_FAKE_DEVICE_MIB"); }
-    } unset;
+    const FakeDeviceMib device(300);
     const test::BuiltModel built = test::buildModel(*syntheticPreset("tiny"));
     const test::BuiltModel other = test::buildModel(*syntheticPreset("tiny"));
     ASSERT_NE(built.model, nullptr);
@@ -336,13 +342,8 @@ TEST(BackendSelect, ALargeModelRunsItsLastLayersOnTheGpuAndTheRestOnTheCpu) {
     // 0.5 MiB of K and V for the model's 512 tokens) fit with the room.
     const uint64_t four = deviceBytesNeeded(model, 4, {});
     ASSERT_GT(deviceBytesNeeded(model, 5, {}), (four + (1 << 20) - 1) >> 20 << 20);
-    ASSERT_EQ(setenv("PAGODA_FAKE_DEVICE_MIB", std::to_string((four + (1 << 20) - 1) >> 20).c_str(), 1), 0);
-    struct Unset {
-        ~Unset() { unsetenv("PAGODA_FAKE_DEVICE_MIB"); }
-    } unset;
-    BackendOptions options;
-    options.cudaModulePaths = {PAGODA_TEST_FAKE_SMALL_DEVICE_MODULE};
-    options.cpu.threads = 1;
+    FakeDeviceMib device((four + (1 << 20) - 1) >> 20);
+    BackendOptions options = fakeDeviceOptions();
     const uint64_t free = probeCuda(options.cudaModulePaths, 1).device.freeBytes;
     ASSERT_EQ(gpuLayersThatFit(model, free), 4);
 
@@ -421,7 +422,7 @@ TEST(BackendSelect, ALargeModelRunsItsLastLayersOnTheGpuAndTheRestOnTheCpu) {
     EXPECT_TRUE(all->note.ends_with("; using cuda")) << all->note;
     all = std::unexpected(Error{"gone"});
     // On a device they do not fit: the CPU, or an error when CUDA must run them.
-    ASSERT_EQ(setenv("PAGODA_FAKE_DEVICE_MIB", "200", 1), 0);
+    device.set(200);
     all = selectBackend(options);
     ASSERT_TRUE(all) << all.error().message;
     ASSERT_TRUE(prepareModel(*all, model));
@@ -492,9 +493,7 @@ TEST(CudaDevices, ListsEveryDeviceAndWhyOneIsUnusable) {
 }
 
 TEST(BackendSelect, ADeviceThatCannotBeUsedFallsBackToTheCpuNamingIt) {
-    BackendOptions options;
-    options.cudaModulePaths = {PAGODA_TEST_FAKE_SMALL_DEVICE_MODULE};
-    options.cpu.threads = 1;
+    BackendOptions options = fakeDeviceOptions();
     options.cudaDevice = 0;
     auto selected = selectBackend(options);
     ASSERT_TRUE(selected) << selected.error().message;

@@ -37,6 +37,13 @@ Loaded load(std::vector<uint8_t> bytes) {
     return l;
 }
 
+// The synthetic model of `spec`, written and loaded.
+Loaded written(const SyntheticSpec& spec) {
+    auto bytes = syntheticModelWriter(spec)->writeToMemory();
+    EXPECT_TRUE(bytes) << bytes.error().message;
+    return bytes ? load(std::move(*bytes)) : Loaded{};
+}
+
 Loaded synthetic(const std::string& architecture) {
     SyntheticSpec spec;
     spec.architecture = architecture;
@@ -47,9 +54,7 @@ Loaded synthetic(const std::string& architecture) {
     spec.vocabSize = 448;
     spec.contextLength = 64;
     spec.seed = 99;
-    auto bytes = syntheticModelWriter(spec)->writeToMemory();
-    EXPECT_TRUE(bytes);
-    return load(std::move(*bytes));
+    return written(spec);
 }
 
 // Rewrites a GGUF: metadata through `meta`, tensor bytes through
@@ -371,9 +376,7 @@ TEST(Phi3, LongRopeRunsItsShortFactorsWithinTheOriginalContext) {
     spec.ropeScaling = "longrope";
     spec.contextLength = 256;
     spec.vocabSize = 448;
-    auto bytes = syntheticModelWriter(spec)->writeToMemory();
-    ASSERT_TRUE(bytes);
-    Loaded phi = load(std::move(*bytes));
+    Loaded phi = written(spec);
     ASSERT_TRUE(phi.model);
     const ModelConfig& c = phi.model->config();
     EXPECT_EQ(c.ropeScaling, RopeScalingType::LongRope);
@@ -436,9 +439,7 @@ TEST(Gemma3, ConfigComesFromTheFileAndTheLayerCount) {
     spec.headDim = 32;
     spec.slidingWindow = 24;
     spec.vocabSize = 448;
-    auto bytes = syntheticModelWriter(spec)->writeToMemory();
-    ASSERT_TRUE(bytes);
-    Loaded gemma = load(std::move(*bytes));
+    Loaded gemma = written(spec);
     ASSERT_TRUE(gemma.model);
     const ModelConfig& c = gemma.model->config();
     EXPECT_EQ(c.localWindow, 24);
@@ -452,9 +453,7 @@ TEST(Gemma3, ConfigComesFromTheFileAndTheLayerCount) {
     EXPECT_FALSE(gemma.model->weights().layers[6].postFfnNorm.empty());
 
     spec.nLayers = 62;
-    auto large = syntheticModelWriter(spec)->writeToMemory();
-    ASSERT_TRUE(large);
-    Loaded gemma27b = load(std::move(*large));
+    Loaded gemma27b = written(spec);
     ASSERT_TRUE(gemma27b.model);
     EXPECT_FLOAT_EQ(gemma27b.model->config().attentionScale(), 1.0f / std::sqrt(16.0f));  // 64 / 4 heads
 
@@ -476,9 +475,7 @@ TEST(Gemma2, ConfigComesFromTheFileAndItsDefaults) {
     spec.attnSoftcap = 7.0f;
     spec.finalSoftcap = 9.0f;
     spec.vocabSize = 448;
-    auto bytes = syntheticModelWriter(spec)->writeToMemory();
-    ASSERT_TRUE(bytes);
-    Loaded gemma = load(std::move(*bytes));
+    Loaded gemma = written(spec);
     ASSERT_TRUE(gemma.model);
     const ModelConfig& c = gemma.model->config();
     EXPECT_FALSE(c.qkNorm);
@@ -498,9 +495,7 @@ TEST(Gemma2, ConfigComesFromTheFileAndItsDefaults) {
     EXPECT_FLOAT_EQ(defaults.model->config().finalSoftcap, 30.0f);
 
     spec.nLayers = 46;
-    auto large = syntheticModelWriter(spec)->writeToMemory();
-    ASSERT_TRUE(large);
-    Loaded gemma27b = load(std::move(*large));
+    Loaded gemma27b = written(spec);
     ASSERT_TRUE(gemma27b.model);
     EXPECT_FLOAT_EQ(gemma27b.model->config().attentionScale(), 1.0f / std::sqrt(16.0f));  // 64 / 4 heads
 }
