@@ -282,8 +282,15 @@ void ChatTab::onText(quint64 ticket, const QString& text) {
     if (ticket != m_ticket || !m_generating) return;
     Message* reply = lastAssistant();
     if (!reply) return;
-    if (reply->text.isEmpty()) m_status->setText(tr("Generating…"));
+    if (reply->text.isEmpty()) {
+        m_status->setText(tr("Generating…"));
+        m_replyClock.start();
+    }
+    const bool thinking = splitReply(reply->text, false).thinking;
     reply->text += text;
+    if (thinking && !reply->thinkingSeconds && !splitReply(reply->text, false).thinking) {
+        reply->thinkingSeconds = double(m_replyClock.elapsed()) / 1000.0;
+    }
     scheduleRender();
 }
 
@@ -324,7 +331,7 @@ QString ChatTab::transcriptMarkdown() const {
         if (m.role == Role::Assistant) {
             const ReplyParts parts = splitReply(m.text, !streaming);
             if (parts.hasBlock) {
-                md += reasoningMarkdown(i, parts.reasoning, parts.thinking && streaming, parts.thinking);
+                md += reasoningMarkdown(i, m, parts.reasoning, parts.thinking && streaming, parts.thinking);
                 text = parts.answer;
             }
         }
@@ -339,7 +346,8 @@ QString ChatTab::transcriptMarkdown() const {
 
 // Reasoning under a link that shows or hides it, as a quote; open while the
 // model is still thinking.
-QString ChatTab::reasoningMarkdown(qsizetype index, const QString& reasoning, bool open, bool cutOff) const {
+QString ChatTab::reasoningMarkdown(qsizetype index, const Message& message, const QString& reasoning, bool open,
+                                   bool cutOff) const {
     QString md;
     const bool shown = open || m_shownReasoning.contains(index);
     if (open) {
@@ -347,7 +355,10 @@ QString ChatTab::reasoningMarkdown(qsizetype index, const QString& reasoning, bo
     } else {
         const int words = int(reasoning.split(QRegularExpression(QStringLiteral("\\s+")), Qt::SkipEmptyParts).size());
         const QString what = cutOff ? tr("reasoning, cut off") : tr("reasoning");
-        const QString link = shown ? tr("▾ Hide %1").arg(what) : tr("▸ Show %1 (%n words)", nullptr, words).arg(what);
+        const QString seconds =
+            message.thinkingSeconds ? tr(", %1 s").arg(*message.thinkingSeconds, 0, 'f', 1) : QString();
+        const QString link =
+            shown ? tr("▾ Hide %1").arg(what) : tr("▸ Show %1 (%n words%2)", nullptr, words).arg(what, seconds);
         md += QStringLiteral("[%1](%2:%3)\n\n").arg(link, kReasoningScheme).arg(index);
     }
     if (shown && !reasoning.isEmpty()) {

@@ -5,6 +5,7 @@
 // rendered with the model's chat template, so with prefix caching a later
 // turn reuses the KV of everything before it.
 
+#include <QElapsedTimer>
 #include <QSet>
 #include <QTimer>
 #include <QWidget>
@@ -32,6 +33,8 @@ public:
     QString title() const { return m_conversation.title; }
     void setTitle(const QString& title);
     bool isGenerating() const { return m_generating; }
+    // The latest turn's ticket (EngineClient::generate); 0 before any.
+    quint64 ticket() const { return m_ticket; }
     // The transcript as shown (Markdown), for tests and export.
     QString transcriptMarkdown() const;
 
@@ -76,7 +79,8 @@ private:
     void render();
     void updateButtons();
     Message* lastAssistant();
-    QString reasoningMarkdown(qsizetype index, const QString& reasoning, bool open, bool cutOff) const;
+    QString reasoningMarkdown(qsizetype index, const Message& message, const QString& reasoning, bool open,
+                              bool cutOff) const;
 
     EngineClient* m_engine;
     Conversation m_conversation;
@@ -84,6 +88,7 @@ private:
     bool m_generating = false;
     bool m_stale = false;     // changed while hidden: render when shown
     QSet<qsizetype> m_shownReasoning;  // replies whose reasoning the user opened
+    QElapsedTimer m_replyClock;        // since the latest reply's first text
     QTimer m_renderTimer;
 
     QTextBrowser* m_transcript;

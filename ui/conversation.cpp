@@ -117,6 +117,7 @@ QJsonObject Conversation::toJson() const {
         QJsonObject item{{"role", roleName(m.role)}, {"text", m.text}, {"time", m.time.toString(Qt::ISODateWithMs)}};
         if (m.stats) item["stats"] = statsToJson(*m.stats);
         if (!m.error.isEmpty()) item["error"] = m.error;
+        if (m.thinkingSeconds) item["thinkingSeconds"] = *m.thinkingSeconds;
         list.append(item);
     }
     return {{"format", "pagoda-conversation"},
@@ -165,6 +166,7 @@ std::optional<Conversation> Conversation::fromJson(const QJsonObject& json, QStr
         m.time = QDateTime::fromString(item.value("time").toString(), Qt::ISODateWithMs);
         if (item.contains("stats")) m.stats = statsFromJson(item.value("stats").toObject());
         m.error = item.value("error").toString();
+        if (item.contains("thinkingSeconds")) m.thinkingSeconds = item.value("thinkingSeconds").toDouble();
         c.messages.push_back(std::move(m));
     }
     return c;
@@ -180,8 +182,11 @@ QString Conversation::toMarkdown() const {
         const ReplyParts parts = splitReply(m.text, true);
         if (m.role == Role::Assistant && parts.hasBlock) {
             // A reasoning model's <think> block, folded as GitHub and most viewers fold <details>.
-            out += QStringLiteral("<details><summary>Reasoning</summary>\n\n%1\n\n</details>\n\n%2\n\n")
-                       .arg(parts.reasoning, parts.answer);
+            const QString summary = m.thinkingSeconds
+                                        ? QStringLiteral("Reasoning (%1 s)").arg(*m.thinkingSeconds, 0, 'f', 1)
+                                        : QStringLiteral("Reasoning");
+            out += QStringLiteral("<details><summary>%1</summary>\n\n%2\n\n</details>\n\n%3\n\n")
+                       .arg(summary, parts.reasoning, parts.answer);
         } else {
             out += m.text + QStringLiteral("\n\n");
         }

@@ -36,6 +36,9 @@ struct Message {
     QDateTime time;
     std::optional<MessageStats> stats;  // assistant turns that finished
     QString error;                      // why the turn failed, when it did
+    // A reasoning model's reply: seconds from its first text to the end of
+    // its <think> block, when the chat saw the block close.
+    std::optional<double> thinkingSeconds;
 
     bool operator==(const Message&) const = default;
 };

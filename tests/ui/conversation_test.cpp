@@ -27,7 +27,8 @@ Conversation sampleConversation() {
     Conversation c = Conversation::create(QStringLiteral("Pagodas & rain"), settings);
     c.messages.push_back({Role::User, QStringLiteral("Hello, **world**"), QDateTime::currentDateTime(), {}, {}});
     MessageStats stats{120, 96, 42, 1, 0.25, 18.5, 2.5, QStringLiteral("length")};
-    c.messages.push_back({Role::Assistant, QStringLiteral("Hi — ünïcödé ✓"), QDateTime::currentDateTime(), stats, {}});
+    c.messages.push_back({Role::Assistant, QStringLiteral("<think>\nGreet back.\n</think>\n\nHi — ünïcödé ✓"),
+                          QDateTime::currentDateTime(), stats, {}, 1.5});
     c.messages.push_back({Role::User, QStringLiteral("again"), QDateTime::currentDateTime(), {}, {}});
     c.messages.push_back({Role::Assistant, QString(), QDateTime::currentDateTime(), {}, QStringLiteral("overloaded")});
     return c;
@@ -63,6 +64,7 @@ private Q_SLOTS:
             QCOMPARE(back->messages[i].text, c.messages[i].text);
             QCOMPARE(back->messages[i].stats, c.messages[i].stats);
             QCOMPARE(back->messages[i].error, c.messages[i].error);
+            QCOMPARE(back->messages[i].thinkingSeconds, c.messages[i].thinkingSeconds);
         }
     }
 
@@ -92,6 +94,8 @@ private Q_SLOTS:
         QVERIFY(md.contains("42 tokens"));
         QVERIFY(md.contains("96 reused"));
         QVERIFY(md.contains("**Error:** overloaded"));
+        QVERIFY2(md.contains("<details><summary>Reasoning (1.5 s)</summary>\n\nGreet back.\n\n</details>\n\nHi — "),
+                 qPrintable(md));
     }
 
     // A reasoning model's <think> block goes into a <details> block.

@@ -15,6 +15,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTextBrowser>
+#include <QThread>
 
 #include <algorithm>
 #include <memory>
@@ -436,6 +437,28 @@ private Q_SLOTS:
                  qPrintable(tab.transcriptMarkdown()));
         Q_EMIT transcript->anchorClicked(QUrl(QStringLiteral("pagoda-reasoning:1")));
         QCOMPARE(tab.transcriptMarkdown(), folded);
+    }
+
+    // The time a reply spends in its <think> block is kept with it and shown
+    // on its link. The reply's text arrives here as the engine would send
+    // it, the UI thread sleeping between (no event is handled, so the turn
+    // is still the tab's to stream, whatever the worker does meanwhile).
+    void reasoningTimeIsKept() {
+        auto window = makeWindow(dataDir(++m_windows));
+        ChatTab* tab = window->tab(0);
+        tab->setSettings(testSettings(4));
+        tab->send(QStringLiteral("Hi"));
+        QVERIFY(tab->isGenerating());
+        Q_EMIT window->engine()->textReady(tab->ticket(), QStringLiteral("<think>\nGreet them back."));
+        QThread::msleep(120);
+        QVERIFY(!lastMessage(tab).thinkingSeconds);
+        Q_EMIT window->engine()->textReady(tab->ticket(), QStringLiteral("\n</think>\n\nHello!"));
+        const std::optional<double> seconds = lastMessage(tab).thinkingSeconds;
+        QVERIFY(seconds.has_value());
+        QVERIFY2(*seconds >= 0.1 && *seconds < 60, qPrintable(QString::number(*seconds)));
+        QVERIFY2(tab->transcriptMarkdown().contains(
+                     QStringLiteral("[▸ Show reasoning (3 words, %1 s)]").arg(*seconds, 0, 'f', 1)),
+                 qPrintable(tab->transcriptMarkdown()));
     }
 
     // DeepSeek-R1's prompt opens the <think> block: the reply shows with it,
