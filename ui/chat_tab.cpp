@@ -14,6 +14,7 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include "engine/chat/reasoning.h"
 #include "ui/chat_settings_panel.h"
 #include "ui/engine_client.h"
 
@@ -282,13 +283,17 @@ void ChatTab::onText(quint64 ticket, const QString& text) {
     if (ticket != m_ticket || !m_generating) return;
     Message* reply = lastAssistant();
     if (!reply) return;
-    if (reply->text.isEmpty()) {
+    const bool first = reply->text.isEmpty();
+    if (first) {
         m_status->setText(tr("Generating…"));
         m_replyClock.start();
     }
-    const bool thinking = splitReply(reply->text, false).thinking;
+    // The block ends where "</think>" first appears (splitReasoning): look
+    // in the new text and the end of the old one, which may hold its start.
+    const QLatin1StringView close(kThinkClose.data(), qsizetype(kThinkClose.size()));
+    const qsizetype from = std::max<qsizetype>(0, reply->text.size() - close.size() + 1);
     reply->text += text;
-    if (thinking && !reply->thinkingSeconds && !splitReply(reply->text, false).thinking) {
+    if (!first && !reply->thinkingSeconds && reply->text.indexOf(close, from) >= 0) {
         reply->thinkingSeconds = double(m_replyClock.elapsed()) / 1000.0;
     }
     scheduleRender();
