@@ -131,7 +131,6 @@ void prepare(const AttentionParams& p, int nThreads, Prepared& out) {
     t.headDim = kv.headDim;
     t.blockSize = kv.blockSize;
     t.type = kv.type;
-    t.f16 = kv.type == DType::F16;
     t.scaleLog2 = p.scale * detail::kLog2e;
     t.softcapLog2 = p.softcap * detail::kLog2e;
     t.window = p.window;

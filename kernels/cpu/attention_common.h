@@ -45,7 +45,6 @@ struct AttentionTask {
     int headDim = 0;
     int blockSize = 0;
     DType type = DType::F16;  // of the K/V rows: F16, F32 or Q8_0
-    bool f16 = true;          // type == F16
     float scaleLog2 = 0.0f;  // scale · log2(e)
     float softcapLog2 = 0.0f;  // params.softcap · log2(e); 0: scores are not capped
     int window = 0;
@@ -59,6 +58,9 @@ struct AttentionTask {
     // Whether reading rows as f32 converts them into a buffer (F16, Q8_0);
     // F32 rows are read in place.
     bool converts() const { return type != DType::F32; }
+    // F16 rows that fewer than kConvertRows query rows use are read in place
+    // (halfRows), converted in registers, rather than into a buffer.
+    bool halfInPlace(int queryRows) const { return type == DType::F16 && queryRows < kConvertRows; }
     // Caps n scores kept as scale · q·k · log2(e) (softcap: c · tanh(x / c)
     // is the same map in either unit); nothing without a cap.
     void capScores(float* s, int n) const {

@@ -108,7 +108,7 @@ Plan makePlan(const AttentionTask& t) {
     const double target = total / (kPartsPerThread * t.nThreads);
     for (size_t i = 0; i < plan.tiles.size(); ++i) {
         Tile& tile = plan.tiles[i];
-        plan.converts = plan.converts || t.type == DType::Q8_0 || (t.f16 && tile.rows >= kConvertRows);
+        plan.converts = plan.converts || (t.converts() && !t.halfInPlace(tile.rows));
         const int length = ranges[i].end - ranges[i].begin;
         if (t.nThreads > 1) {
             const int wanted = int(std::ceil(double(tile.states()) * length / target));
@@ -225,7 +225,7 @@ void runItem(const AttentionTask& t, const Tile& tile, const Item& item, const S
         int rb = rows;
         while (rb > ra && lo[rb - 1] > c0 + n - 1) --rb;
         if (ra == rb) continue;
-        const bool inPlace = t.f16 && rb - ra < kConvertRows;
+        const bool inPlace = t.halfInPlace(rb - ra);
         for (int head = 0; head < tile.kvHeads; ++head) {
             prefetchAhead(c, head);
             const int kvHead = tile.kvHead0 + head;

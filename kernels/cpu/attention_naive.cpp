@@ -35,7 +35,7 @@ struct Scratch {
     const uint16_t** vHalf = nullptr;  // [maxHalf]
 };
 
-bool inPlace(const AttentionTask& t, const SequenceTask& seq) { return t.f16 && seq.nQueries < kConvertRows; }
+bool inPlace(const AttentionTask& t, const SequenceTask& seq) { return t.halfInPlace(seq.nQueries); }
 
 int span(const AttentionTask& t, const SequenceTask& seq) { return seq.lastPos() - t.windowStart(seq.startPos) + 1; }
 
