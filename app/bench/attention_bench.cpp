@@ -26,6 +26,7 @@
 
 #include <fmt/format.h>
 
+#include "engine/kv/kv_cache.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/bandwidth.h"
 #include "kernels/cpu/matmul.h"
@@ -463,13 +464,10 @@ Result<void> runAttentionBench(Args& args) {
         if (o.nHeads % kvh != 0) return fail("--kv-heads: {} does not divide --heads {}", kvh, o.nHeads);
     }
     const std::string kvType = args.value("kv-type").value_or("f16");
-    if (kvType != "f16" && kvType != "f32" && kvType != "q8_0") {
-        return fail("--kv-type: '{}' (f16, f32 or q8_0)", kvType);
-    }
-    o.kvType = *dtypeFromName(kvType);
-    if (o.kvType == DType::Q8_0 && o.headDim % kQK8_0 != 0) {
-        return fail("--kv-type q8_0: --head-dim {} is not a multiple of {}", o.headDim, kQK8_0);
-    }
+    const std::optional<DType> type = dtypeFromName(kvType);
+    if (!type) return fail("--kv-type: '{}' (f16, f32 or q8_0)", kvType);
+    o.kvType = *type;
+    PAGODA_RETURN_IF_ERROR(checkKvType(o.kvType, o.headDim));
     PAGODA_ASSIGN_OR_RETURN(o.blockSize, args.integer("block-size", 16, 1, 4096));
     const std::string layout = args.value("layout").value_or("paged");
     if (layout != "paged" && layout != "contiguous") return fail("--layout: '{}' (paged or contiguous)", layout);

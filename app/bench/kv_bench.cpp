@@ -257,10 +257,10 @@ Result<BenchOptions> readOptions(Args& args) {
     o.dims.nKvHeads = spec->nKvHeads;
     o.dims.headDim = spec->headSize();
     const std::string kvType = args.value("kv-dtype").value_or("f16");
-    if (kvType != "f16" && kvType != "f32" && kvType != "q8_0") {
-        return fail("--kv-dtype: '{}' (f16, f32 or q8_0)", kvType);
-    }
-    o.dims.type = *dtypeFromName(kvType);
+    const std::optional<DType> type = dtypeFromName(kvType);
+    if (!type) return fail("--kv-dtype: '{}' (f16, f32 or q8_0)", kvType);
+    o.dims.type = *type;
+    PAGODA_RETURN_IF_ERROR(checkKvType(o.dims.type, o.dims.headDim));
     PAGODA_ASSIGN_OR_RETURN(o.dims.blockSize, args.integer("block-size", 16, 8, 32));
     PAGODA_ASSIGN_OR_RETURN(const int64_t budgetMib, args.integer("budget-mib", 0, 0, int64_t(1) << 30));
     PAGODA_ASSIGN_OR_RETURN(const double fraction, args.number("budget-fraction", 0, 0, 1));
