@@ -267,17 +267,15 @@ void CudaOps::swiglu(const float* gate, const float* up, float* out, int64_t n) 
     record(m_backend->swiglu(gate, up, out, n));
 }
 
-void CudaOps::geglu(const float*, const float*, float*, int64_t) {
-    if (!m_error) m_error = Error{"the CUDA backend has no GELU feed-forward (gemma3 runs on the CPU)"};
+void CudaOps::unsupported(std::string_view what) {
+    if (!m_error) m_error = Error{fmt::format("the CUDA backend has no {} (gemma2 and gemma3 run on the CPU)", what)};
 }
 
-void CudaOps::scale(float*, float, int64_t) {
-    if (!m_error) m_error = Error{"the CUDA backend has no scale operation (gemma3 runs on the CPU)"};
-}
+void CudaOps::geglu(const float*, const float*, float*, int64_t) { unsupported("GELU feed-forward"); }
 
-void CudaOps::softcap(float*, float, int64_t) {
-    if (!m_error) m_error = Error{"the CUDA backend has no soft-capping (gemma2 runs on the CPU)"};
-}
+void CudaOps::scale(float*, float, int64_t) { unsupported("scale operation"); }
+
+void CudaOps::softcap(float*, float, int64_t) { unsupported("soft-capping"); }
 
 void CudaOps::matmulSwiglu(const cpu::WeightMatrix& gate, const cpu::WeightMatrix& up, const float* x, float* out,
                            float* upScratch, int64_t nTokens) {

@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "engine/backend/cuda_loader.h"
 #include "engine/backend/ops.h"
@@ -127,6 +128,8 @@ private:
 
     bool failed() const { return m_error.has_value(); }
     void record(const cuda::Status& status);
+    // Records that `what` is not implemented here.
+    void unsupported(std::string_view what);
 
     DeviceBackendPtr m_backend;
     std::shared_ptr<const SharedCudaWeights> m_shared;  // the weights m_backend runs on
