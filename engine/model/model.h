@@ -29,9 +29,9 @@ struct LayerWeights {
     std::vector<float> qNorm;     // [headDim]; empty without QK-norm
     std::vector<float> kNorm;     // [headDim]; empty without QK-norm
     WeightMatrix wo;              // [dim rows][qDim]
-    std::vector<float> postAttnNorm;  // [dim]; empty without post-norms (gemma3's post_attention_norm)
+    std::vector<float> postAttnNorm;  // [dim]; empty without post-norms (Gemma's post_attention_norm)
     std::vector<float> ffnNorm;   // [dim]
-    std::vector<float> postFfnNorm;   // [dim]; empty without post-norms (gemma3's post_ffw_norm)
+    std::vector<float> postFfnNorm;   // [dim]; empty without post-norms (Gemma's post_ffw_norm)
     WeightMatrix gate;            // [ffnDim rows][dim]
     WeightMatrix up;              // [ffnDim rows][dim]
     WeightMatrix down;            // [dim rows][ffnDim]

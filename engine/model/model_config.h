@@ -3,7 +3,7 @@
 // ("<arch>.embedding_length", ...). Architectures: "llama" (Llama 1-3,
 // TinyLlama, Mistral), "qwen2" (Q/K/V biases, NeoX-style RoPE), "qwen3"
 // (NeoX-style RoPE, each head of q and k RMS-normalized before it) and
-// "phi3" (Phi-3 and Phi-4: NeoX-style RoPE, Q/K/V in one tensor and the
+// "phi3" (Phi-3 and Phi-3.5: NeoX-style RoPE, Q/K/V in one tensor and the
 // gate and up projections in another), "gemma3" (Gemma 3's text model:
 // QK-norm, norms after attention and feed-forward, a GELU feed-forward, the
 // embedding scaled, five local sliding-window layers to one global) and
@@ -58,12 +58,12 @@ struct ModelConfig {
     // phi3: attn_qkv.weight holds the rows of Q, then K, then V;
     // ffn_up.weight those of the gate, then up.
     bool fusedProjections = false;
-    // gemma3: RMSNorm of the attention's and the feed-forward's outputs
+    // gemma2, gemma3: RMSNorm of the attention's and the feed-forward's outputs
     // (post_attention_norm, post_ffw_norm) before each residual add.
     bool postNorms = false;
-    bool geluFeedForward = false;  // gemma3: gelu(gate x) * (up x), GELU's tanh form; else SwiGLU
-    float embeddingScale = 1.0f;   // gemma3: sqrt(embedding_length)
-    // gemma3: the layers but every globalEvery-th are local: they attend to
+    bool geluFeedForward = false;  // gemma2, gemma3: gelu(gate x) * (up x), GELU's tanh form; else SwiGLU
+    float embeddingScale = 1.0f;   // gemma2, gemma3: sqrt(embedding_length)
+    // gemma2, gemma3: the layers but every globalEvery-th are local: they attend to
     // the last localWindow positions (attention.sliding_window) with RoPE
     // base localRopeBase and no RoPE scaling; the global ones see the whole
     // context with the file's RoPE. 0: every layer is global.

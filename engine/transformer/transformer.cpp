@@ -208,9 +208,9 @@ void Transformer::layers(Stage& stage, int n, KvCache& cache) {
     // the FFN's norm, and the next layer's attention norm. q, k and v go
     // together (Ops::matmuls), gate and up with their SwiGLU
     // (Ops::matmulSwiglu), RoPE with the K/V store (Ops::ropeStoreKv).
-    // Gemma 3 also normalizes the attention's and the feed-forward's outputs
-    // before their adds, gates with GELU, and has local layers (their own
-    // window and RoPE).
+    // Gemma also normalizes the attention's and the feed-forward's outputs
+    // before their adds, gates with GELU, has local layers (their own window
+    // and RoPE), and Gemma 2 caps its scores and logits.
     if (stage.firstLayer < stage.endLayer) {
         ops.rmsNorm(a.x, w.layers[size_t(stage.firstLayer)].attnNorm.data(), a.xb, n, c.dim, c.rmsEps);
     }
