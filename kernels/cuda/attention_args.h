@@ -22,6 +22,9 @@ struct AttentionArgs {
     int nHeads = 0;            // a multiple of kv.nKvHeads
     float scale = 1.0f;
     int window = 0;            // 0: full causal attention
+    // > 0: each score s = scale * q·k becomes softcap * tanh(s / softcap)
+    // before the softmax (Gemma 2; softcapValue in activations.h)
+    float softcap = 0.0f;
     DeviceKvView kv;
     const int32_t* seqs = nullptr;    // device [nSeqs][kSeqDescInts]
     const int32_t* tables = nullptr;  // device, the packed block tables

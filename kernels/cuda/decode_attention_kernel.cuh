@@ -3,6 +3,7 @@
 // decode_attention.cu. A header of their own so that a host emulation can
 // compile this very source without nvcc.
 
+#include "kernels/cuda/activations.h"
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/decode_split.h"
 #include "kernels/cuda/device_common.cuh"
@@ -149,6 +150,8 @@ __global__ void __launch_bounds__(kWarps * 32)
     }
 
     const float scaleLog2 = a.scale * kLog2e;
+    // Scores are in units of log2(e) (q carries it), so is their cap.
+    const float softcapLog2 = a.softcap * kLog2e;
     float q[MAXH][DPL];
     float m[MAXH];
     float l[MAXH];
@@ -210,6 +213,10 @@ __global__ void __launch_bounds__(kWarps * 32)
             }
         }
         warpSumsAll(dots, lane);
+        if (softcapLog2 > 0.0f) {
+#pragma unroll
+            for (int i = 0; i < MAXH * kLoads; ++i) dots[i] = softcapValue(dots[i], softcapLog2);
+        }
         // Per head, one update of the running maximum, one rescale and one
         // exponential per score.
 #pragma unroll

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "kernels/cuda/activations.h"
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_common.cuh"
@@ -31,7 +32,7 @@ __device__ __forceinline__ bool loadRow(const AttentionArgs& a, const int32_t* r
     return true;
 }
 
-// scores[r][h][j] = scale * q·k at position lo + j, -inf past the row's
+// scores[r][h][j] = scale * q·k (soft-capped) at position lo + j, -inf past the row's
 // context. grid: (ceil(context / 128), nHeads, nRows).
 __global__ void naiveScoresKernel(AttentionArgs a, const int32_t* rows, int context, float* scores) {
     const int h = blockIdx.y;
@@ -49,6 +50,7 @@ __global__ void naiveScoresKernel(AttentionArgs a, const int32_t* rows, int cont
         float dot = 0.0f;
         for (int d = 0; d < D; ++d) dot += q[d] * __half2float(k[d]);
         score = dot * a.scale;
+        if (a.softcap > 0.0f) score = softcapValue(score, a.softcap);
     }
     scores[(int64_t(r) * a.nHeads + h) * context + j] = score;
 }

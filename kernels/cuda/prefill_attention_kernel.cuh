@@ -3,6 +3,7 @@
 // prefill_attention.cu). A header of its own so that a host emulation can
 // compile this very source without nvcc.
 
+#include "kernels/cuda/activations.h"
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/host_device.h"
@@ -69,6 +70,8 @@ __global__ void __launch_bounds__(kThreads, 2) prefillAttentionKernel(AttentionA
     const int kvBegin = windowStart(posFirst, a.window);
     const int kvEnd = posFirst + nValid;  // one past the last query's position
     const float scaleLog2 = a.scale * kLog2e;
+    // Scores stay unscaled until the exponential, so the cap is in their units.
+    const float softcapRaw = a.softcap / a.scale;
     const int64_t rowStride = int64_t(a.nHeads) * D;
 
     const __half* kPool = static_cast<const __half*>(a.kv.k);
@@ -173,6 +176,16 @@ __global__ void __launch_bounds__(kThreads, 2) prefillAttentionKernel(AttentionA
             }
         }
 
+        if (softcapRaw > 0.0f) {
+#pragma unroll
+            for (int mi = 0; mi < kMTiles; ++mi) {
+#pragma unroll
+                for (int n = 0; n < kBc / 8; ++n) {
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) sc[mi][n][e] = softcapValue(sc[mi][n][e], softcapRaw);
+                }
+            }
+        }
 #pragma unroll
         for (int mi = 0; mi < kMTiles; ++mi) {
             // Positions a row may not see: -inf.

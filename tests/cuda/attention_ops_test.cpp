@@ -3,7 +3,7 @@
 // the tensor-core prefill kernel, the naive materialized path and the
 // expanded-KV (GQA off) baseline; MHA, GQA and MQA; head dims with and
 // without a prefill kernel; full causal and sliding window with released
-// blocks below it.
+// blocks below it; soft-capped scores.
 
 #include <gtest/gtest.h>
 
@@ -26,6 +26,7 @@ struct Case {
     int nKvHeads;
     int headDim;
     int window;
+    float softcap = 0.0f;  // > 0: the scores soft-capped (Gemma 2)
 };
 
 struct Chunk {
@@ -41,7 +42,8 @@ constexpr int kBlockSize = 16;
 void runCase(AttentionOps& test, const Case& c, bool naive, bool expandKv, size_t sharedPerSm,
              std::mt19937_64& rng) {
     SCOPED_TRACE(testing::Message() << c.nHeads << " heads / " << c.nKvHeads << " KV heads, head dim " << c.headDim
-                                    << ", window " << c.window << (naive ? ", naive" : ", flash")
+                                    << ", window " << c.window << ", softcap " << c.softcap
+                                    << (naive ? ", naive" : ", flash")
                                     << (expandKv ? ", expanded KV" : "") << ", prefill K/V tiles of "
                                     << prefillKvTile(c.headDim, sharedPerSm));
     // Every sequence's blocks, shuffled over the pool.
@@ -92,6 +94,7 @@ void runCase(AttentionOps& test, const Case& c, bool naive, bool expandKv, size_
     params.nHeads = c.nHeads;
     params.scale = 1.0f / std::sqrt(float(c.headDim));
     params.window = c.window;
+    params.softcap = c.softcap;
     params.kv = view;
     params.sequences = sequences;
     cpu::attention(cpu::CpuContext{}, params);
@@ -118,6 +121,7 @@ void runCase(AttentionOps& test, const Case& c, bool naive, bool expandKv, size_
     args.nHeads = c.nHeads;
     args.scale = params.scale;
     args.window = c.window;
+    args.softcap = c.softcap;
     args.kv = {dK.data(), dV.data(), c.nKvHeads, kBlockSize, c.headDim};
     CudaKernelTest::expectOk(runAttention(test.stream(), args, plan.value(), dPacked.as<int32_t>(), workspace.data()));
     const std::vector<float> got = test.download<float>(dOut, q.size());
@@ -143,7 +147,8 @@ TEST_F(AttentionOps, MatchesTheCpuOnEveryPath) {
     for (int headDim : {64, 128, 16, 80}) {
         // MHA; GQA 4:1; MQA with more query heads than one decode CTA takes.
         for (auto [heads, kvHeads] : {std::pair{4, 4}, std::pair{8, 2}, std::pair{12, 1}}) {
-            for (int window : {0, 37}) {
+            // Full and windowed; soft-capped scores (a cap of 2 bends most of these).
+            for (auto [window, softcap] : {std::pair{0, 0.0f}, std::pair{37, 0.0f}, std::pair{0, 2.0f}}) {
                 for (bool naive : {false, true}) {
                     for (bool expandKv : {false, true}) {
                         // The prefill tile size this device gets, and at head
@@ -152,7 +157,8 @@ TEST_F(AttentionOps, MatchesTheCpuOnEveryPath) {
                         const bool oneTile = prefillKvTile(headDim, sharedSizes[0]) == prefillKvTile(headDim, 0);
                         for (size_t sharedPerSm : sharedSizes) {
                             if (sharedPerSm == 0 && oneTile) continue;
-                            runCase(*this, {heads, kvHeads, headDim, window}, naive, expandKv, sharedPerSm, rng);
+                            runCase(*this, {heads, kvHeads, headDim, window, softcap}, naive, expandKv, sharedPerSm,
+                                    rng);
                             if (HasFatalFailure()) return;
                         }
                     }

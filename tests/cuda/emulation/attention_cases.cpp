@@ -31,8 +31,8 @@ void explainSegfault(int) {
 int windowStart(int pos, int window) { return window > 0 ? std::max(0, pos - window + 1) : 0; }
 
 // Exact attention of one query row over positions [windowStart(pos), pos]
-// of its sequence, from q rounded to f16 as the kernel rounds it or from
-// the f32 q the kernel reads.
+// of its sequence, the scores soft-capped where the case caps them, from q
+// rounded to f16 as the kernel rounds it or from the f32 q the kernel reads.
 std::vector<double> referenceRow(const Batch& batch, const ReferenceCheck& check, size_t seq, const float* qRow,
                                  int kvHead, int pos) {
     const AttentionShape& c = batch.shape();
@@ -46,7 +46,8 @@ std::vector<double> referenceRow(const Batch& batch, const ReferenceCheck& check
         const size_t at = batch.poolIndex(seq, p, kvHead);
         double dot = 0;
         for (int d = 0; d < c.headDim; ++d) dot += q[size_t(d)] * test::refHalfToDouble(batch.k()[at + size_t(d)]);
-        scores.push_back(dot * check.scale);
+        const double score = dot * check.scale;
+        scores.push_back(c.softcap > 0 ? c.softcap * std::tanh(score / c.softcap) : score);
     }
     const double maxScore = *std::max_element(scores.begin(), scores.end());
     double sum = 0;
@@ -141,6 +142,7 @@ AttentionArgs attentionArgs(Batch& batch, const AttentionPlan& plan) {
     args.nHeads = c.nHeads;
     args.scale = 1.0f / std::sqrt(float(c.headDim));
     args.window = c.window;
+    args.softcap = c.softcap;
     args.kv.k = batch.k().data();
     args.kv.v = batch.v().data();
     args.kv.nKvHeads = c.nKvHeads;

@@ -35,6 +35,7 @@ struct CaseGeometry {
     int nKvHeads;
     int blockSize;
     int window;  // 0: full causal attention
+    float softcap = 0.0f;  // > 0: the scores soft-capped (AttentionArgs::softcap)
 };
 
 // One case's geometry, sequences and batch rows.

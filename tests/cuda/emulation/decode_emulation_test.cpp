@@ -113,6 +113,9 @@ std::vector<DecodeCase> decodeCases() {
         // Split 1 of row 700 starts 64 past its window start (401); row 50's is empty.
         {"D128_Mqa4to1_Bs16_Window300_Fixed512_RowsAt700And50", {128, 4, 1, 16, 300}, {{1, 700}, {1, 50}}, 0, 512, 7,
          true},
+        // Scores capped at 2, split and unsplit rows.
+        {"D128_Gqa8to2_Bs16_Softcap2_RowsAt1000And37", {128, 8, 2, 16, 0, 2.0f}, {{1, 1000}, {1, 37}}, 0, 0, 16, true},
+        {"D64_Mha4_Bs32_Window50_Softcap2_RowAt200", {64, 4, 4, 32, 50, 2.0f}, {{1, 200}}, 0, 0, 1, false},
     };
 }
 

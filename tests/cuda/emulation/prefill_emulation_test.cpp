@@ -95,6 +95,11 @@ std::vector<EmulationCase> emulationCases() {
         {"D128_Gqa4to2_Bs16_Window100_Chunk150At69", {128, 4, 2, 16, 100}, {{150, 69, 0}}, 0, true},
         {"D64_Gqa4to2_Bs16_Chunk65At62", {64, 4, 2, 16, 0}, {{65, 62, 0}}, 0, false},
         {"D128_Mqa4to1_Bs32_Chunk65At62", {128, 4, 1, 32, 0}, {{65, 62, 0}}, 0, true},
+        // Scores capped at 2 (Gemma 2 caps at 50; q here is peaked enough
+        // that 2 bends most of them), with a window and without.
+        {"D128_Gqa4to2_Bs16_Softcap2_TwoSeqs200At0And70At150", {128, 4, 2, 16, 0, 2.0f}, {{200, 0, 0}, {70, 150, 200}},
+         0, true},
+        {"D64_Mqa4to1_Bs16_Window48_Softcap2_Chunk300At333", {64, 4, 1, 16, 48, 2.0f}, {{300, 333, 0}}, 0, false},
     };
 }
 
