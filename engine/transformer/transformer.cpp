@@ -31,6 +31,12 @@ int Transformer::slidingWindow() const {
     return m_options.slidingWindow >= 0 ? m_options.slidingWindow : m_model.config().slidingWindow;
 }
 
+int Transformer::layerWindow(int layer) const {
+    const int window = slidingWindow();
+    const int local = m_model.config().localWindow;
+    return m_model.config().isLocalLayer(layer) && (window == 0 || local < window) ? local : window;
+}
+
 uint64_t Transformer::workspaceBytes() const { return m_activationBytes + m_ops.scratchBytes(); }
 
 namespace {
@@ -239,7 +245,7 @@ void Transformer::layers(Stage& stage, int n, KvCache& cache) {
         attention.nHeads = c.nHeads;
         attention.scale = c.attentionScale();
         attention.softcap = c.attnSoftcap;
-        attention.window = c.isLocalLayer(l) ? c.localWindow : slidingWindow();
+        attention.window = layerWindow(l);
         attention.kv = kv.storage->view(kv.layer);
         attention.sequences = m_sequences;
         attention.algorithm = m_options.attention;

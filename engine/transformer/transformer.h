@@ -64,6 +64,10 @@ public:
     void setOptions(const TransformerOptions& options) { m_options = options; }
     // The attention window in effect (the override, else the model's).
     int slidingWindow() const;
+    // The window `layer` attends within: a local layer's own (Gemma), or
+    // the sliding window where that is narrower (the cache releases the
+    // blocks below it), which every other layer has.
+    int layerWindow(int layer) const;
     // Bytes of activations and the backend's scratch held now.
     uint64_t workspaceBytes() const;
 

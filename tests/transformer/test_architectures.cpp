@@ -80,16 +80,21 @@ std::vector<uint8_t> rewrite(const gguf::GgufFile& file, const MetaFn& meta, con
     return std::move(*out);
 }
 
-// Logits of every position of `tokens`, prefilled in one pass or token by token.
-std::vector<float> logits(const Model& model, const std::vector<int32_t>& tokens, bool tokenByToken) {
+// Logits of every position of `tokens`, prefilled in one pass or token by
+// token; with a sliding window > 0, the cache releasing the blocks below it.
+std::vector<float> logits(const Model& model, const std::vector<int32_t>& tokens, bool tokenByToken,
+                          int slidingWindow = -1) {
     CpuOps ops(CpuOpsOptions{2, std::nullopt});
     BlockManagerConfig manager;
     manager.maxContext = model.config().contextLength;
     manager.prefixCaching = false;
+    manager.slidingWindow = std::max(0, slidingWindow);
     auto cache = KvCache::create(kvLayoutForTokens(model.config(), 64, 16, DType::F32), manager);
     EXPECT_TRUE(cache);
     const SeqId seq = (*cache)->blocks().admit(tokens)->seq;
-    Transformer transformer(model, ops, int(tokens.size()));
+    TransformerOptions options;
+    options.slidingWindow = slidingWindow;
+    Transformer transformer(model, ops, int(tokens.size()), options);
     std::vector<float> out;
     const size_t step = tokenByToken ? 1 : tokens.size();
     for (size_t done = 0; done < tokens.size(); done += step) {
@@ -462,6 +467,28 @@ TEST(Gemma3, ConfigComesFromTheFileAndTheLayerCount) {
     };
     const auto keep = [](const std::string&, std::vector<uint8_t>&) {};
     expectRefused(rewrite(gemma.model->file(), noWindow, keep), "gemma3.attention.sliding_window");
+}
+
+// A sliding window narrower than Gemma's local one bounds the local layers
+// too: the cache has released the blocks below it. Gemma 3 with local
+// windows of 40 then runs as with local windows of 4, and not as without
+// the sliding window.
+TEST(Gemma3, ASlidingWindowNarrowerThanTheLocalOneBoundsEveryLayer) {
+    SyntheticSpec spec;
+    spec.architecture = "gemma3";
+    spec.vocabSize = 448;
+    spec.slidingWindow = 40;
+    Loaded wide = written(spec);
+    spec.slidingWindow = 4;
+    Loaded narrow = written(spec);
+    ASSERT_TRUE(wide.model && narrow.model);
+    std::vector<int32_t> tokens;
+    for (int i = 0; i < 48; ++i) tokens.push_back(int32_t(i * 37 % 448));
+    const std::vector<float> bounded = logits(*wide.model, tokens, true, 4);
+    ASSERT_FALSE(bounded.empty());
+    for (float x : bounded) ASSERT_TRUE(std::isfinite(x));
+    EXPECT_EQ(bounded, logits(*narrow.model, tokens, true, 4));
+    EXPECT_NE(bounded, logits(*wide.model, tokens, true, 0));
 }
 
 // gemma2's config: local and global layers alternating at one RoPE base,
