@@ -255,6 +255,7 @@ void CudaOps::attention(KvStorage& kv, int layer, const cpu::AttentionParams& pa
     call.nHeads = params.nHeads;
     call.scale = params.scale;
     call.window = params.window;
+    call.softcap = params.softcap;
     call.naive = params.algorithm == cpu::AttentionAlgorithm::Naive;
     call.expandKv = params.expandKv;
     call.sequences = sequences.data();
@@ -267,15 +268,20 @@ void CudaOps::swiglu(const float* gate, const float* up, float* out, int64_t n) 
     record(m_backend->swiglu(gate, up, out, n));
 }
 
-void CudaOps::unsupported(std::string_view what) {
-    if (!m_error) m_error = Error{fmt::format("the CUDA backend has no {} (gemma2 and gemma3 run on the CPU)", what)};
+void CudaOps::geglu(const float* gate, const float* up, float* out, int64_t n) {
+    if (failed()) return;
+    record(m_backend->geglu(gate, up, out, n));
 }
 
-void CudaOps::geglu(const float*, const float*, float*, int64_t) { unsupported("GELU feed-forward"); }
+void CudaOps::scale(float* x, float s, int64_t n) {
+    if (failed()) return;
+    record(m_backend->scale(x, s, n));
+}
 
-void CudaOps::scale(float*, float, int64_t) { unsupported("scale operation"); }
-
-void CudaOps::softcap(float*, float, int64_t) { unsupported("soft-capping"); }
+void CudaOps::softcap(float* x, float cap, int64_t n) {
+    if (failed()) return;
+    record(m_backend->softcap(x, cap, n));
+}
 
 void CudaOps::matmulSwiglu(const cpu::WeightMatrix& gate, const cpu::WeightMatrix& up, const float* x, float* out,
                            float* upScratch, int64_t nTokens) {
@@ -329,7 +335,8 @@ UploadLists uploadLists(const Model& model, int firstLayer) {
             lists.matrices.push_back(hostMatrix(*m));
         }
         for (const std::vector<float>* v :
-             {&layer.attnNorm, &layer.ffnNorm, &layer.bq, &layer.bk, &layer.bv, &layer.qNorm, &layer.kNorm}) {
+             {&layer.attnNorm, &layer.ffnNorm, &layer.bq, &layer.bk, &layer.bv, &layer.qNorm, &layer.kNorm,
+              &layer.postAttnNorm, &layer.postFfnNorm}) {
             addVector(*v);
         }
     }
@@ -354,13 +361,6 @@ uint64_t CudaOps::weightBytes(const Model& model, int firstLayer) {
 Result<void> CudaOps::uploadModel(const Model& model, const cuda::UploadProgressFn& progress, int firstLayer) {
     if (firstLayer < 0 || firstLayer >= model.config().nLayers) {
         return fail("uploadModel: layers from {} of a model of {}", firstLayer, model.config().nLayers);
-    }
-    const ModelConfig& c = model.config();
-    if (c.geluFeedForward || c.postNorms || c.embeddingScale != 1.0f || c.globalEvery > 0 || c.attnSoftcap > 0 ||
-        c.finalSoftcap > 0) {
-        return fail("{} runs on the CPU only: the CUDA backend has no GELU feed-forward, post-norms, embedding "
-                    "scale, local/global layers or soft-capping yet",
-                    c.architecture);
     }
     const UploadLists lists = uploadLists(model, firstLayer);
     PAGODA_RETURN_IF_ERROR(toResult(m_backend->uploadWeights(lists.matrices, lists.vectors, progress)));

@@ -13,7 +13,6 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <string_view>
 
 #include "engine/backend/cuda_loader.h"
 #include "engine/backend/ops.h"
@@ -72,9 +71,6 @@ public:
                  int nTokens) override;
     void attention(KvStorage& kv, int layer, const cpu::AttentionParams& params) override;
     void swiglu(const float* gate, const float* up, float* out, int64_t n) override;
-    // Not on the device: uploadModel refuses the models that need them
-    // (gemma2, gemma3), which the automatic backend then runs on the CPU; a
-    // call records the error.
     void geglu(const float* gate, const float* up, float* out, int64_t n) override;
     void scale(float* x, float s, int64_t n) override;
     void softcap(float* x, float cap, int64_t n) override;
@@ -128,8 +124,6 @@ private:
 
     bool failed() const { return m_error.has_value(); }
     void record(const cuda::Status& status);
-    // Records that `what` is not implemented here.
-    void unsupported(std::string_view what);
 
     DeviceBackendPtr m_backend;
     std::shared_ptr<const SharedCudaWeights> m_shared;  // the weights m_backend runs on

@@ -72,6 +72,7 @@ struct AttentionCall {
     int nHeads = 0;
     float scale = 1.0f;
     int window = 0;
+    float softcap = 0.0f;  // > 0: scores soft-capped (AttentionArgs::softcap)
     bool naive = false;
     bool expandKv = false;
     const AttentionSequenceSpec* sequences = nullptr;
@@ -172,6 +173,12 @@ public:
                                const int32_t* positions, const int32_t* slots, const RopeShape& shape) = 0;
     virtual Status attention(const AttentionCall& call) = 0;
     virtual Status swiglu(const float* gate, const float* up, float* out, int64_t n) = 0;
+    // out[i] = gelu(gate[i]) * up[i], GELU's tanh form
+    virtual Status geglu(const float* gate, const float* up, float* out, int64_t n) = 0;
+    // x[i] *= s
+    virtual Status scale(float* x, float s, int64_t n) = 0;
+    // x[i] = cap * tanh(x[i] / cap), cap > 0
+    virtual Status softcap(float* x, float cap, int64_t n) = 0;
     // out = silu(gate x) * (up x) of two uploaded matrices with the same
     // rows; upScratch: [nTokens][rows], for a path that needs up's product
     virtual Status matmulSwiglu(const void* gate, const void* up, const float* x, float* out, float* upScratch,

@@ -1,7 +1,8 @@
 // Embedding (every CUDA weight type), RMSNorm (alone and fused with the
-// residual add), RoPE, SwiGLU, residual adds and K/V stores on the device
-// against the CPU kernels, on fresh random inputs; the embedding's and the
-// norms' launcher checks (without a device).
+// residual add), RoPE, SwiGLU, GeGLU, scaling, soft-capping, residual adds
+// and K/V stores on the device against the CPU kernels, on fresh random
+// inputs; the embedding's and the norms' launcher checks (without a
+// device).
 
 #include <gtest/gtest.h>
 
@@ -16,6 +17,7 @@
 #include "kernels/cuda/residual_add.h"
 #include "kernels/cuda/rms_norm.h"
 #include "kernels/cuda/rope.h"
+#include "kernels/cuda/scale.h"
 #include "kernels/cuda/swiglu.h"
 #include "tests/cuda/cuda_test_util.h"
 
@@ -194,6 +196,38 @@ TEST_F(ElementwiseOps, SwigluAndResidualAddsMatchTheCpu) {
     EXPECT_EQ(download<float>(dUp, up.size()), sum);
 }
 
+// Gemma's operations: the GELU-gated feed-forward, the embedding scale
+// (exact) and soft-capping, in place, against the CPU's.
+TEST_F(ElementwiseOps, GegluScaleAndSoftcapMatchTheCpu) {
+    const uint64_t seed = pagoda::test::freshSeed();
+    SCOPED_TRACE(pagoda::test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    const int64_t n = 7001;
+    const std::vector<float> gate = randomFloats(rng, size_t(n), 8.0f);
+    const std::vector<float> up = randomFloats(rng, size_t(n), 2.0f);
+    std::vector<float> want(static_cast<size_t>(n));
+    cpu::geglu(gate.data(), up.data(), want.data(), n);
+    DeviceBuffer dGate = upload(gate);
+    DeviceBuffer dUp = upload(up);
+    expectOk(geglu(stream(), dGate.as<float>(), dUp.as<float>(), dGate.as<float>(), n));
+    std::vector<float> got = download<float>(dGate, size_t(n));
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5f * (1.0f + std::fabs(want[i]))) << i;
+
+    const std::vector<float> x = randomFloats(rng, size_t(n), 100.0f);
+    want = x;
+    for (float& v : want) v *= 39.191835f;  // CpuOps::scale
+    DeviceBuffer dX = upload(x);
+    expectOk(scale(stream(), dX.as<float>(), 39.191835f, n));
+    EXPECT_EQ(download<float>(dX, size_t(n)), want);
+
+    want = x;
+    cpu::softcap(want.data(), n, 30.0f);
+    dX = upload(x);
+    expectOk(softcap(stream(), dX.as<float>(), 30.0f, n));
+    got = download<float>(dX, size_t(n));
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5f * 30.0f) << i;
+}
+
 TEST_F(ElementwiseOps, StoreKvWritesF16RowsToTheirSlotsAsTheCpuDoes) {
     const uint64_t seed = pagoda::test::freshSeed();
     SCOPED_TRACE(pagoda::test::seedTrace(seed));
@@ -284,6 +318,7 @@ TEST_F(ElementwiseOps, LaunchersRejectBadShapes) {
     // A K-quant row is whole 256-element blocks.
     EXPECT_FALSE(embedRows(stream(), {DType::Q4_K, nullptr, 1, 128}, nullptr, 1, nullptr).ok());
     EXPECT_TRUE(swiglu(stream(), nullptr, nullptr, nullptr, 0).ok());
+    EXPECT_FALSE(softcap(stream(), nullptr, 0.0f, 1).ok());
 }
 
 }  // namespace

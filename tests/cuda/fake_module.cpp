@@ -130,6 +130,9 @@ public:
     }
     Status attention(const AttentionCall&) override { return unusable(); }
     Status swiglu(const float*, const float*, float*, int64_t) override { return unusable(); }
+    Status geglu(const float*, const float*, float*, int64_t) override { return unusable(); }
+    Status scale(float*, float, int64_t) override { return unusable(); }
+    Status softcap(float*, float, int64_t) override { return unusable(); }
     Status matmulSwiglu(const void*, const void*, const float*, float*, float*, int64_t) override {
         return unusable();
     }

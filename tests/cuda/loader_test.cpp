@@ -189,32 +189,26 @@ TEST(BackendSelect, AutoFallsBackToTheCpuWhenTheDeviceCannotHoldTheModel) {
     EXPECT_NE(required->cuda, nullptr);
 }
 
-// gemma3 has CPU-only operations: a device that holds it is refused
-// naming them, the automatic backend falls back to the CPU, and the CUDA
-// backend asked for fails.
-TEST(BackendSelect, Gemma3RunsOnTheCpuOnly) {
+// gemma3 goes on the device with its post-norms: the weights uploaded are
+// qwen3's of the same shape (QK-norm too) and two norm vectors a layer.
+TEST(BackendSelect, Gemma3GoesOnTheDeviceWithItsPostNorms) {
     const FakeDeviceMib device(300);
-    SyntheticSpec spec = *syntheticPreset("tiny");
-    spec.architecture = "gemma3";
-    const test::BuiltModel built = test::buildModel(spec);
-    ASSERT_NE(built.model, nullptr);
-    BackendOptions options = fakeDeviceOptions();
-    auto selected = selectBackend(options);
-    ASSERT_TRUE(selected) << selected.error().message;
-    ASSERT_NE(selected->cuda, nullptr) << selected->note;
-    ASSERT_TRUE(prepareModel(*selected, *built.model));
-    EXPECT_EQ(selected->cuda, nullptr);
-    EXPECT_TRUE(selected->note.ends_with(": gemma3 runs on the CPU only: the CUDA backend has no GELU feed-forward, "
-                                         "post-norms, embedding scale, local/global layers or soft-capping yet; "
-                                         "using cpu"))
-        << selected->note;
-
-    options.choice = BackendChoice::Cuda;
-    auto required = selectBackend(options);
-    ASSERT_TRUE(required) << required.error().message;
-    auto prepared = prepareModel(*required, *built.model);
-    ASSERT_FALSE(prepared);
-    EXPECT_TRUE(prepared.error().message.starts_with("gemma3 runs on the CPU only")) << prepared.error().message;
+    auto uploaded = [](const std::string& architecture) -> uint64_t {
+        SyntheticSpec spec = *syntheticPreset("tiny");
+        spec.architecture = architecture;
+        const test::BuiltModel built = test::buildModel(spec);
+        EXPECT_NE(built.model, nullptr);
+        if (built.model == nullptr) return 0;
+        auto selected = selectBackend(fakeDeviceOptions());
+        EXPECT_TRUE(selected && selected->cuda != nullptr);
+        if (!selected || selected->cuda == nullptr) return 0;
+        const Result<void> prepared = prepareModel(*selected, *built.model);
+        EXPECT_TRUE(prepared) << prepared.error().message;
+        EXPECT_NE(selected->cuda, nullptr) << architecture << ": " << selected->note;
+        return selected->cuda != nullptr ? selected->cuda->memory().inUseBy(cuda::MemoryUse::Weights) : 0;
+    };
+    const SyntheticSpec tiny = *syntheticPreset("tiny");
+    EXPECT_EQ(uploaded("gemma3"), uploaded("qwen3") + 2ull * tiny.nLayers * tiny.dim * sizeof(float));
 }
 
 // A second backend on the device runs on the weights the first uploaded:

@@ -5,9 +5,10 @@
 // CUDA graphs (captured per batch-size bucket, replayed after, interleaved
 // with eager steps) against the same steps run eagerly; int8 decode near
 // float decode; programmatic dependent launch against ordinary launches.
-// llama, qwen2 (biases, NeoX RoPE), qwen3 (QK-norm) and phi3 (weights that are row ranges of
-// fused tensors), full and windowed attention, flash and naive. Skipped with "no CUDA device:
-// <reason>" without a device.
+// llama, qwen2 (biases, NeoX RoPE), qwen3 (QK-norm), phi3 (weights that
+// are row ranges of fused tensors), gemma3 and gemma2 (local and global
+// layers, post-norms, GeGLU, soft-capping), full and windowed attention,
+// flash and naive. Skipped with "no CUDA device: <reason>" without a device.
 
 #include <gtest/gtest.h>
 
@@ -47,6 +48,15 @@ test::BuiltModel buildVariant(const Variant& variant, uint64_t seed) {
     spec.dtype = variant.dtype;
     spec.seed = seed;
     spec.contextLength = 512;
+    if (spec.architecture.starts_with("gemma")) {
+        // Six layers (gemma3's sixth is global), local windows of 8 that
+        // these sequences outgrow, and gemma2's caps low enough to bend
+        // these models' scores and logits.
+        spec.nLayers = 6;
+        spec.slidingWindow = 8;
+        spec.attnSoftcap = 2.0f;
+        spec.finalSoftcap = 3.0f;
+    }
     return test::buildModel(spec);
 }
 
@@ -139,7 +149,10 @@ INSTANTIATE_TEST_SUITE_P(
                     Variant{"tiny", "qwen3", DType::F16, 0, cpu::AttentionAlgorithm::Flash, false, "yarn"},
                     Variant{"tiny", "phi3", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash},
                     Variant{"tiny", "phi3", DType::F16, 0, cpu::AttentionAlgorithm::Flash, false, "longrope"},
-                    Variant{"small", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash}),
+                    Variant{"small", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash},
+                    Variant{"tiny", "gemma3", DType::F16, 0, cpu::AttentionAlgorithm::Flash},
+                    Variant{"tiny", "gemma2", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash},
+                    Variant{"tiny", "gemma2", DType::F32, 0, cpu::AttentionAlgorithm::Naive}),
     variantName);
 
 // Three prompts of 5, 8 and 11 tokens, admitted to `run`.
@@ -201,7 +214,10 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(Variant{"small", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash},
                     Variant{"tiny", "llama", DType::F16, 9, cpu::AttentionAlgorithm::Flash},
                     Variant{"tiny", "qwen2", DType::Q4_0, 0, cpu::AttentionAlgorithm::Flash},
-                    Variant{"tiny", "qwen3", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash, true}),
+                    Variant{"tiny", "qwen3", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash, true},
+                    // Local layers' windows in a step staged for the global one.
+                    Variant{"tiny", "gemma3", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash},
+                    Variant{"tiny", "gemma2", DType::F16, 12, cpu::AttentionAlgorithm::Flash}),
     variantName);
 
 // Programmatic dependent launch (compute capability 9.0 and newer; skipped

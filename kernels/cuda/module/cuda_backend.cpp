@@ -20,6 +20,7 @@
 #include "kernels/cuda/residual_add.h"
 #include "kernels/cuda/rms_norm.h"
 #include "kernels/cuda/rope.h"
+#include "kernels/cuda/scale.h"
 #include "kernels/cuda/swiglu.h"
 #include "kernels/cuda/weight_upload.h"
 
@@ -563,10 +564,14 @@ Status CudaBackend::attention(const AttentionCall& call) {
     args.nHeads = call.nHeads;
     args.scale = call.scale;
     args.window = call.window;
+    args.softcap = call.softcap;
     args.kv = kvView(call.layer);
     if (m_staged) {
         if (call.naive || call.expandKv) return Status::error("decode graphs run the flash path only");
-        if (call.nHeads != m_stagedHeads || call.window != m_stagedWindow) {
+        // The staged plan covers a narrower window too (a model's local
+        // layers): the kernel cuts each row's own context over its splits.
+        const bool covered = m_stagedWindow == 0 || (call.window > 0 && call.window <= m_stagedWindow);
+        if (call.nHeads != m_stagedHeads || !covered) {
             return Status::error("attention: " + std::to_string(call.nHeads) + " heads, window " +
                                  std::to_string(call.window) + " in a decode graph staged for " +
                                  std::to_string(m_stagedHeads) + " heads, window " + std::to_string(m_stagedWindow));
@@ -604,6 +609,21 @@ StatusOr<AttentionPlanOptions> CudaBackend::attentionOptions(int nHeads, bool ex
 Status CudaBackend::swiglu(const float* gate, const float* up, float* out, int64_t n) {
     m_context->makeCurrent();
     return cuda::swiglu(launchStream(), gate, up, out, n);
+}
+
+Status CudaBackend::geglu(const float* gate, const float* up, float* out, int64_t n) {
+    m_context->makeCurrent();
+    return cuda::geglu(launchStream(), gate, up, out, n);
+}
+
+Status CudaBackend::scale(float* x, float s, int64_t n) {
+    m_context->makeCurrent();
+    return cuda::scale(launchStream(), x, s, n);
+}
+
+Status CudaBackend::softcap(float* x, float cap, int64_t n) {
+    m_context->makeCurrent();
+    return cuda::softcap(launchStream(), x, cap, n);
 }
 
 Status CudaBackend::matmulSwiglu(const void* gate, const void* up, const float* x, float* out, float* upScratch,

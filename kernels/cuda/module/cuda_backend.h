@@ -104,6 +104,9 @@ public:
                        const int32_t* positions, const int32_t* slots, const RopeShape& shape) override;
     Status attention(const AttentionCall& call) override;
     Status swiglu(const float* gate, const float* up, float* out, int64_t n) override;
+    Status geglu(const float* gate, const float* up, float* out, int64_t n) override;
+    Status scale(float* x, float s, int64_t n) override;
+    Status softcap(float* x, float cap, int64_t n) override;
     Status matmulSwiglu(const void* gate, const void* up, const float* x, float* out, float* upScratch,
                         int64_t nTokens) override;
     Status add(float* y, const float* x, int64_t n) override;
