@@ -112,10 +112,9 @@ Result<void> runInfo(Args& args) {
     fmt::print("ffn:             {}\n", c.ffnDim);
     fmt::print("vocab:           {}\n", c.vocabSize);
     fmt::print("context:         {}{}\n", c.contextLength,
-               c.longRopeContext > 0 ? fmt::format(" (LongRoPE's short factors; its long ones, for up to {}, are not "
-                                                   "implemented)",
-                                                   c.longRopeContext)
-                                     : "");
+               c.ropeScaling == RopeScalingType::LongRope
+                   ? fmt::format(" (LongRoPE's short factors up to {}, its long ones beyond)", c.ropeOriginalContext)
+                   : "");
     std::string rope = fmt::format("base {}, dims {}, {} pairs", c.ropeBase, c.ropeDim,
                                    c.ropeStyle == cpu::RopeStyle::NeoX ? "neox" : "adjacent");
     const size_t factors = model->weights().ropeFreqs.size();

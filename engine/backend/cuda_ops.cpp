@@ -328,6 +328,7 @@ UploadLists uploadLists(const Model& model, int firstLayer) {
     };
     addVector(w.outputNorm);
     addVector(w.ropeFreqs);
+    addVector(w.ropeFreqsLong);
     for (size_t l = size_t(firstLayer); l < w.layers.size(); ++l) {
         const LayerWeights& layer = w.layers[l];
         for (const cpu::WeightMatrix* m : {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.gate, &layer.up,

@@ -73,14 +73,20 @@ Result<ModelWeights> bindWeights(const gguf::GgufFile& file, const ModelConfig& 
     ModelWeights w;
     PAGODA_ASSIGN_OR_RETURN(w.tokenEmbedding, bindMatrix(file, "token_embd.weight", c.vocabSize, c.dim));
     PAGODA_ASSIGN_OR_RETURN(w.outputNorm, readVector(file, "output_norm.weight", c.dim));
-    // LongRoPE within its original context divides the angles by its short
-    // factors, as rope_freqs does by its own.
-    const char* factors = c.ropeScaling == RopeScalingType::LongRope ? "rope_factors_short.weight" : "rope_freqs.weight";
-    if (c.ropeScaling == RopeScalingType::LongRope || file.findTensor(factors) != nullptr) {
-        PAGODA_ASSIGN_OR_RETURN(w.ropeFreqs, readVector(file, factors, c.ropeDim / 2));
-        for (const float f : w.ropeFreqs) {
-            if (!(f > 0 && f < 1e6f)) return fail("tensor '{}': factor {} outside (0, 1e6)", factors, f);
+    // LongRoPE divides the angles by its short or its long factors, as
+    // rope_freqs does by its own.
+    const auto readFactors = [&](const char* name, std::vector<float>& factors) -> Result<void> {
+        PAGODA_ASSIGN_OR_RETURN(factors, readVector(file, name, c.ropeDim / 2));
+        for (const float f : factors) {
+            if (!(f > 0 && f < 1e6f)) return fail("tensor '{}': factor {} outside (0, 1e6)", name, f);
         }
+        return {};
+    };
+    if (c.ropeScaling == RopeScalingType::LongRope) {
+        PAGODA_RETURN_IF_ERROR(readFactors("rope_factors_short.weight", w.ropeFreqs));
+        PAGODA_RETURN_IF_ERROR(readFactors("rope_factors_long.weight", w.ropeFreqsLong));
+    } else if (file.findTensor("rope_freqs.weight") != nullptr) {
+        PAGODA_RETURN_IF_ERROR(readFactors("rope_freqs.weight", w.ropeFreqs));
     }
     if (c.tiedOutput) {
         w.output = w.tokenEmbedding;

@@ -41,6 +41,9 @@ struct ModelWeights {
     WeightMatrix tokenEmbedding;   // [vocab rows][dim]
     std::vector<float> outputNorm; // [dim]
     std::vector<float> ropeFreqs;  // [ropeDim / 2]: rope_freqs.weight, RoPE's frequency divisors; empty without
+    // LongRoPE: ropeFreqs holds rope_factors_short.weight, this
+    // rope_factors_long.weight (ModelConfig::usesLongRopeFactors); else empty.
+    std::vector<float> ropeFreqsLong;
     WeightMatrix output;           // [vocab rows][dim]; the embedding when tied
     std::vector<LayerWeights> layers;
 };

@@ -189,11 +189,6 @@ Result<ModelConfig> readModelConfig(const gguf::GgufFile& file) {
         PAGODA_ASSIGN_OR_RETURN(config.slidingWindow, readCount(file, p + "attention.sliding_window", kMaxContext));
     }
 
-    if (config.ropeScaling == RopeScalingType::LongRope && config.contextLength > config.ropeOriginalContext) {
-        config.longRopeContext = config.contextLength;
-        config.contextLength = config.ropeOriginalContext;
-    }
-
     const gguf::TensorInfo* embedding = file.findTensor("token_embd.weight");
     if (embedding == nullptr) return fail("missing tensor 'token_embd.weight'");
     if (embedding->dims.size() != 2 || embedding->dims[0] != uint64_t(config.dim)) {

@@ -24,8 +24,8 @@ class GgufFile;
 
 // Context scaling of RoPE (rope.scaling.type): none, linear interpolation
 // of positions, YaRN, or Phi-3's LongRoPE (tensors rope_factors_long and
-// rope_factors_short, no type key), which Pagoda runs with its short
-// factors within the original context.
+// rope_factors_short, no type key): its short factors for a context up to
+// the original one, its long ones beyond (usesLongRopeFactors).
 enum class RopeScalingType { None, Linear, Yarn, LongRope };
 
 struct ModelConfig {
@@ -48,9 +48,6 @@ struct ModelConfig {
     float ropeScalingFactor = 1.0f;  // rope.scaling.factor: angles interpolated by 1 / factor
     int ropeOriginalContext = 0;     // rope.scaling.original_context_length (YaRN's ramp); 0: contextLength
     float ropeAttnFactor = 1.0f;     // rope.scaling.attn_factor (YaRN's and LongRoPE's magnitude scale)
-    // LongRoPE: the context_length the long factors reach; contextLength is
-    // capped at ropeOriginalContext, where the short factors hold. 0 otherwise.
-    int longRopeContext = 0;
     float yarnBetaFast = 32.0f;      // rope.scaling.yarn_beta_fast, llama.cpp's default
     float yarnBetaSlow = 1.0f;       // rope.scaling.yarn_beta_slow, llama.cpp's default
     bool attentionBias = false;  // qwen2: attn_q/k/v carry bias vectors
@@ -88,6 +85,12 @@ struct ModelConfig {
     int kvDim() const { return nKvHeads * headDim; } // width of the K and V projections
     float attentionScale() const;                     // 1 / sqrt(queryScaleDim or headDim)
     bool isLocalLayer(int layer) const { return globalEvery > 0 && (layer + 1) % globalEvery != 0; }
+    // Whether LongRoPE runs with its long factors for a context of `context`
+    // positions (contextWithin): beyond the original context, as llama.cpp
+    // chooses by its context size (llama_model::get_rope_factors).
+    bool usesLongRopeFactors(int context) const {
+        return ropeScaling == RopeScalingType::LongRope && contextWithin(context) > ropeOriginalContext;
+    }
 };
 
 // RoPE's parameters for the model (without rope_freqs.weight, which the

@@ -220,6 +220,8 @@ void Transformer::layers(Stage& stage, int n, KvCache& cache) {
     if (stage.firstLayer < stage.endLayer) {
         ops.rmsNorm(a.x, w.layers[size_t(stage.firstLayer)].attnNorm.data(), a.xb, n, c.dim, c.rmsEps);
     }
+    const std::vector<float>& ropeFactors =
+        c.usesLongRopeFactors(m_options.maxContext) ? w.ropeFreqsLong : w.ropeFreqs;
     for (int l = stage.firstLayer; l < stage.endLayer; ++l) {
         const LayerWeights& layer = w.layers[size_t(l)];
         const KvStorage::Part kv = cache.storage().part(l);
@@ -235,7 +237,7 @@ void Transformer::layers(Stage& stage, int n, KvCache& cache) {
             ops.rmsNorm(a.k, layer.kNorm.data(), a.k, n * c.nKvHeads, c.headDim, c.rmsEps);
         }
         cpu::RopeParams rope = ropeParamsForLayer(c, l);
-        rope.freqFactors = w.ropeFreqs.empty() ? nullptr : w.ropeFreqs.data();
+        rope.freqFactors = ropeFactors.empty() ? nullptr : ropeFactors.data();
         ops.ropeStoreKv(*kv.storage, kv.layer, a.q, a.k, a.v, n, c.nHeads, c.nKvHeads, m_positions.data(),
                         m_slots.data(), rope);
 

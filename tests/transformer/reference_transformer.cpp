@@ -341,7 +341,7 @@ void applyNeoxRope(std::span<double> head, int64_t position, int ropeDim, double
     }
 }
 
-Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& file) {
+Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& file, int64_t context) {
     Result<std::string> architecture = file.getString("general.architecture");
     if (!architecture) return std::unexpected(architecture.error());
     if (*architecture != "llama" && *architecture != "qwen2" && *architecture != "qwen3" && *architecture != "phi3" &&
@@ -393,11 +393,18 @@ Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& fi
     if (!(*rmsEps >= 0.0) || !(*ropeBase > 0.0)) {
         return fail("rms epsilon {} must be >= 0 and rope base {} > 0", *rmsEps, *ropeBase);
     }
+    const char* longRopeFactors = nullptr;
     if (file.findTensor("rope_factors_short.weight") != nullptr) {
-        // Phi-3's LongRoPE within its original context (HF's
-        // Phi3LongRoPEScaledRotaryEmbedding with seq_len <= original): the
-        // short factors divide the angles (loaded below), and cos and sin are
-        // scaled by the file's attn factor.
+        // Phi-3's LongRoPE (HF's Phi3LongRoPEScaledRotaryEmbedding): the
+        // short factors divide the angles within the original context, the
+        // long ones beyond it (loaded below), and cos and sin are scaled by
+        // the file's attn factor either way.
+        Result<int64_t> fileContext = readDimension(file, a + "context_length", std::nullopt);
+        if (!fileContext) return std::unexpected(fileContext.error());
+        Result<int64_t> original = readDimension(file, a + "rope.scaling.original_context_length", std::nullopt);
+        if (!original) return std::unexpected(original.error());
+        const int64_t runs = context > 0 ? std::min(context, *fileContext) : *fileContext;
+        longRopeFactors = runs > *original ? "rope_factors_long.weight" : "rope_factors_short.weight";
         Result<double> attnFactor = readFloat(file, a + "rope.scaling.attn_factor", 1.0);
         if (!attnFactor) return std::unexpected(attnFactor.error());
         c.ropeScaling.magnitude = *attnFactor;
@@ -486,8 +493,10 @@ Result<ReferenceTransformer> ReferenceTransformer::load(const gguf::GgufFile& fi
     };
     load(model.tokenEmbedding, "token_embd.weight", {d, vocab});
     load(model.outputNorm, "output_norm.weight", {d});
-    for (const char* factors : {"rope_freqs.weight", "rope_factors_short.weight"}) {
-        if (file.findTensor(factors) != nullptr) load(model.ropeFreqs, factors, {uint64_t(c.ropeDim / 2)});
+    if (longRopeFactors != nullptr) {
+        load(model.ropeFreqs, longRopeFactors, {uint64_t(c.ropeDim / 2)});
+    } else if (file.findTensor("rope_freqs.weight") != nullptr) {
+        load(model.ropeFreqs, "rope_freqs.weight", {uint64_t(c.ropeDim / 2)});
     }
     if (file.findTensor("output.weight") != nullptr) {
         load(model.output, "output.weight", {d, vocab});

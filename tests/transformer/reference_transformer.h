@@ -77,14 +77,17 @@ struct ReferenceModel {
     std::vector<ReferenceLayer> layers;  // [layerCount]
     std::vector<double> outputNorm;      // [dim]
     std::vector<double> output;          // [vocabSize][dim]; a copy of tokenEmbedding when tied
-    std::vector<double> ropeFreqs;       // [ropeDim / 2] (rope_freqs.weight) or empty: pair i's angle / ropeFreqs[i]
+    // [ropeDim / 2] (rope_freqs.weight, or LongRoPE's short or long factors) or empty: pair i's angle / ropeFreqs[i]
+    std::vector<double> ropeFreqs;
 };
 
 class ReferenceTransformer {
 public:
     // Reads an architecture "llama", "qwen2", "qwen3", "phi3", "gemma2" or "gemma3" GGUF model. Errors
     // name the missing key or tensor, the unexpected shape, or the unsupported architecture/dtype.
-    static Result<ReferenceTransformer> load(const gguf::GgufFile& file);
+    // `context`: the context the model runs with (0: its context_length),
+    // beyond whose original context Phi-3's LongRoPE takes its long factors.
+    static Result<ReferenceTransformer> load(const gguf::GgufFile& file, int64_t context = 0);
 
     // The model must be consistent with its config (sizes as commented above).
     explicit ReferenceTransformer(ReferenceModel model);

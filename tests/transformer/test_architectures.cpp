@@ -81,9 +81,10 @@ std::vector<uint8_t> rewrite(const gguf::GgufFile& file, const MetaFn& meta, con
 }
 
 // Logits of every position of `tokens`, prefilled in one pass or token by
-// token; with a sliding window > 0, the cache releasing the blocks below it.
+// token; with a sliding window > 0, the cache releasing the blocks below it;
+// with a context > 0, the model run for that context.
 std::vector<float> logits(const Model& model, const std::vector<int32_t>& tokens, bool tokenByToken,
-                          int slidingWindow = -1) {
+                          int slidingWindow = -1, int context = 0) {
     CpuOps ops(CpuOpsOptions{2, std::nullopt});
     BlockManagerConfig manager;
     manager.maxContext = model.config().contextLength;
@@ -94,6 +95,7 @@ std::vector<float> logits(const Model& model, const std::vector<int32_t>& tokens
     const SeqId seq = (*cache)->blocks().admit(tokens)->seq;
     TransformerOptions options;
     options.slidingWindow = slidingWindow;
+    options.maxContext = context;
     Transformer transformer(model, ops, int(tokens.size()), options);
     std::vector<float> out;
     const size_t step = tokenByToken ? 1 : tokens.size();
@@ -370,12 +372,13 @@ TEST(Phi3, IgnoresTheSlidingWindow) {
 
 }
 
-// Phi-3's LongRoPE (the 128k files), run within its original context: the
-// context is capped there, the short factors divide the angles and the attn
-// factor scales cos and sin (test_forward.cpp checks the logits against the
-// float64 reference); the long factors are not read. A file without the
-// original context is refused naming the key.
-TEST(Phi3, LongRopeRunsItsShortFactorsWithinTheOriginalContext) {
+// Phi-3's LongRoPE (the 128k files): within its original context its short
+// factors divide the angles, beyond it (a larger context asked for, as
+// llama.cpp decides by its context size) its long ones; the attn factor
+// scales cos and sin either way (test_forward.cpp checks the logits of both
+// against the float64 reference). A file without the original context, or
+// without either set of factors, is refused naming what it lacks.
+TEST(Phi3, LongRopeTakesItsLongFactorsBeyondTheOriginalContext) {
     SyntheticSpec spec;
     spec.architecture = "phi3";
     spec.ropeScaling = "longrope";
@@ -385,16 +388,26 @@ TEST(Phi3, LongRopeRunsItsShortFactorsWithinTheOriginalContext) {
     ASSERT_TRUE(phi.model);
     const ModelConfig& c = phi.model->config();
     EXPECT_EQ(c.ropeScaling, RopeScalingType::LongRope);
-    EXPECT_EQ(c.contextLength, 64);
-    EXPECT_EQ(c.longRopeContext, 256);
+    EXPECT_EQ(c.contextLength, 256);
+    EXPECT_EQ(c.ropeOriginalContext, 64);
+    EXPECT_TRUE(c.usesLongRopeFactors(0));
+    EXPECT_TRUE(c.usesLongRopeFactors(65));
+    EXPECT_FALSE(c.usesLongRopeFactors(64));
     // sqrt(1 + ln 4 / ln 64) = sqrt(4 / 3)
     EXPECT_NEAR(c.ropeAttnFactor, std::sqrt(4.0 / 3.0), 1e-6);
     const gguf::GgufFile& file = phi.model->file();
-    const std::span<const uint8_t> shortBytes = file.tensorData(*file.findTensor("rope_factors_short.weight"));
-    ASSERT_EQ(phi.model->weights().ropeFreqs.size() * sizeof(float), shortBytes.size());
-    EXPECT_EQ(std::memcmp(phi.model->weights().ropeFreqs.data(), shortBytes.data(), shortBytes.size()), 0);
+    const auto expectFactors = [&](const std::vector<float>& factors, const char* tensor) {
+        const std::span<const uint8_t> bytes = file.tensorData(*file.findTensor(tensor));
+        ASSERT_EQ(factors.size() * sizeof(float), bytes.size()) << tensor;
+        EXPECT_EQ(std::memcmp(factors.data(), bytes.data(), bytes.size()), 0) << tensor;
+    };
+    expectFactors(phi.model->weights().ropeFreqs, "rope_factors_short.weight");
+    expectFactors(phi.model->weights().ropeFreqsLong, "rope_factors_long.weight");
 
-    const std::vector<float> reference = logits(*phi.model, kTokens, false);
+    const int original = 64;
+    const std::vector<float> within = logits(*phi.model, kTokens, false, -1, original);
+    const std::vector<float> beyond = logits(*phi.model, kTokens, false);
+    EXPECT_GT(maxRelativeDiff(beyond, within), 1e-3);
     const auto same = [](const gguf::KeyValue& kv) { return kv; };
     const auto doubled = [](const char* tensor) {
         return [tensor](const std::string& name, std::vector<uint8_t>& bytes) {
@@ -409,27 +422,36 @@ TEST(Phi3, LongRopeRunsItsShortFactorsWithinTheOriginalContext) {
     };
     Loaded longChanged = load(rewrite(file, same, doubled("rope_factors_long.weight")));
     ASSERT_TRUE(longChanged.model);
-    EXPECT_EQ(logits(*longChanged.model, kTokens, false), reference);
+    EXPECT_EQ(logits(*longChanged.model, kTokens, false, -1, original), within);
+    EXPECT_GT(maxRelativeDiff(logits(*longChanged.model, kTokens, false), beyond), 1e-3);
     Loaded shortChanged = load(rewrite(file, same, doubled("rope_factors_short.weight")));
     ASSERT_TRUE(shortChanged.model);
-    EXPECT_GT(maxRelativeDiff(logits(*shortChanged.model, kTokens, false), reference), 1e-3);
+    EXPECT_GT(maxRelativeDiff(logits(*shortChanged.model, kTokens, false, -1, original), within), 1e-3);
+    EXPECT_EQ(logits(*shortChanged.model, kTokens, false), beyond);
     const auto noMagnitude = [](const gguf::KeyValue& kv) {
         return kv.key == "phi3.rope.scaling.attn_factor" ? gguf::KeyValue{kv.key, gguf::Value(1.0f)} : kv;
     };
     const auto keep = [](const std::string&, std::vector<uint8_t>&) {};
     Loaded unscaled = load(rewrite(file, noMagnitude, keep));
     ASSERT_TRUE(unscaled.model);
-    EXPECT_GT(maxRelativeDiff(logits(*unscaled.model, kTokens, false), reference), 1e-3);
+    EXPECT_GT(maxRelativeDiff(logits(*unscaled.model, kTokens, false, -1, original), within), 1e-3);
+    EXPECT_GT(maxRelativeDiff(logits(*unscaled.model, kTokens, false), beyond), 1e-3);
 
-    gguf::GgufWriter noOriginal;
-    for (const gguf::KeyValue& kv : file.metadata()) {
-        if (kv.key != "phi3.rope.scaling.original_context_length") noOriginal.set(kv.key, kv.value);
-    }
-    for (const gguf::TensorInfo& t : file.tensors()) {
-        const std::span<const uint8_t> data = file.tensorData(t);
-        noOriginal.addTensor(t.name, t.dims, t.type, std::vector<uint8_t>(data.begin(), data.end()));
-    }
-    expectRefused(*noOriginal.writeToMemory(), "rope.scaling.original_context_length");
+    const auto without = [&](const std::string& key, const std::string& tensor) {
+        gguf::GgufWriter writer;
+        for (const gguf::KeyValue& kv : file.metadata()) {
+            if (kv.key != key) writer.set(kv.key, kv.value);
+        }
+        for (const gguf::TensorInfo& t : file.tensors()) {
+            if (t.name == tensor) continue;
+            const std::span<const uint8_t> data = file.tensorData(t);
+            writer.addTensor(t.name, t.dims, t.type, std::vector<uint8_t>(data.begin(), data.end()));
+        }
+        return *writer.writeToMemory();
+    };
+    expectRefused(without("phi3.rope.scaling.original_context_length", ""), "rope.scaling.original_context_length");
+    expectRefused(without("", "rope_factors_long.weight"), "rope_factors_long.weight");
+    expectRefused(without("", "rope_factors_short.weight"), "rope_factors_short.weight");
 }
 
 // gemma3's config as llama.cpp reads Gemma 3's: the file's sliding window

@@ -35,7 +35,10 @@ struct Shape {
     const char* architecture = "llama";
     int headDim = 0;  // 0: dim / heads
     bool ropeFreqs = false;  // rope_freqs.weight, as Llama 3.1 and later carry
-    const char* ropeScaling = "";  // rope.scaling.type: linear or yarn (factor 4)
+    const char* ropeScaling = "";  // rope.scaling.type: linear or yarn (factor 4), or longrope
+    // > 0: the context the model runs with (TransformerOptions::maxContext,
+    // and the reference's), else its own: LongRoPE's factors depend on it.
+    int context = 0;
 };
 
 // head dims 16, 32, 64 and 80; MHA, GQA 4:1, MQA
@@ -64,6 +67,7 @@ const Shape kArchitectureShapes[] = {
     {"phi3_mha_hd16", 64, 4, 4, 96, "phi3"},
     {"phi3_gqa_hd32", 128, 4, 2, 128, "phi3"},
     {"phi3_longrope_gqa_hd32", 128, 4, 2, 128, "phi3", 0, false, "longrope"},
+    {"phi3_longrope_short_gqa_hd32", 128, 4, 2, 128, "phi3", 0, false, "longrope", 96},
     {"gemma3_mqa_hd32", 128, 4, 1, 128, "gemma3"},
     {"gemma3_gqa_hd64_wide", 64, 4, 2, 96, "gemma3", 64},
     {"gemma3_linear_gqa_hd32", 128, 4, 2, 128, "gemma3", 0, false, "linear"},
@@ -113,7 +117,8 @@ Built build(const Shape& shape, DType dtype, uint64_t seed) {
     spec.nKvHeads = shape.kvHeads;
     spec.ffnDim = shape.ffn;
     spec.vocabSize = 448;
-    // LongRoPE runs within its original context, a quarter of the file's.
+    // LongRoPE's original context is a quarter of the file's: its long
+    // factors beyond, its short ones within (shape.context 96).
     spec.contextLength = std::string_view(shape.ropeScaling) == "longrope" ? 4 * 96 : 96;
     spec.dtype = dtype;
     spec.seed = seed;
@@ -126,7 +131,7 @@ Built build(const Shape& shape, DType dtype, uint64_t seed) {
     b.bytes = std::move(*bytes);
     auto file = gguf::GgufFile::parse(b.bytes);
     EXPECT_TRUE(file) << file.error().message;
-    auto reference = reference::ReferenceTransformer::load(*file);
+    auto reference = reference::ReferenceTransformer::load(*file, shape.context);
     EXPECT_TRUE(reference) << reference.error().message;
     b.reference = std::make_unique<reference::ReferenceTransformer>(std::move(*reference));
     auto model = Model::fromFile(std::move(*file));
@@ -207,7 +212,9 @@ TEST_P(ForwardVsReference, PrefillAndDecodeMatchFloat64Reference) {
     ASSERT_TRUE(cache);
 
     // Prefill in uneven chunks (13 + 24), logits for every token.
-    Transformer prefill(*b.model, ops, 24);
+    TransformerOptions options;
+    options.maxContext = shape->context;
+    Transformer prefill(*b.model, ops, 24, options);
     SeqId seq = admit(*cache, tokens);
     std::vector<float> logits;
     for (int done = 0; done < n;) {
@@ -227,7 +234,7 @@ TEST_P(ForwardVsReference, PrefillAndDecodeMatchFloat64Reference) {
     ASSERT_TRUE(cache->blocks().release(seq));
 
     // Token by token (decode), last-token logits only.
-    Transformer decode(*b.model, ops, 1);
+    Transformer decode(*b.model, ops, 1, options);
     seq = admit(*cache, tokens);
     for (int t = 0; t < n; ++t) {
         ForwardBatch batch;
