@@ -23,6 +23,19 @@ constexpr std::string_view kLlama3 =
 constexpr std::string_view kQwen2 =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N})"
     R"(| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+// Mistral's Tekken (Mistral Nemo): a word is an optional non-letter, then
+// capitals followed by lower case, or capitals alone ("HelloWorld" is two
+// words); single digits; punctuation runs also take a trailing '/'.
+constexpr std::string_view kTekken =
+    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+)"
+    R"(|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*)"
+    R"(|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+// OpenAI's o200k (GPT-4o; Phi-4-mini, Llama 4): Tekken's words with a
+// case-insensitive contraction as their suffix, digits in groups of 1-3.
+constexpr std::string_view kO200k =
+    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?)"
+    R"(|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?)"
+    R"(|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
 // DeepSeek LLM's letter class: the runs of cased letters (Lu, Ll, Lt) as
 // tokenizer.json lists them, written as code points because several of them
@@ -45,7 +58,7 @@ constexpr std::string_view kDeepseekLetters =
 // CJK ideographs, U+0800..U+4E00 and Hangul, as DeepSeek lists them.
 constexpr std::string_view kDeepseekCjk = R"([\x{4E00}-\x{9FA5}\x{800}-\x{4E00}\x{AC00}-\x{D7FF}]+)";
 
-enum class RegexSet { Default, Gpt2, Llama3, Qwen2, Starcoder, DeepseekLlm, DeepseekCoder, Falcon };
+enum class RegexSet { Default, Gpt2, Llama3, Qwen2, Tekken, O200k, Starcoder, DeepseekLlm, DeepseekCoder, Falcon };
 
 std::vector<std::string> patternsOf(RegexSet set) {
     switch (set) {
@@ -57,6 +70,10 @@ std::vector<std::string> patternsOf(RegexSet set) {
             return {std::string(kLlama3)};
         case RegexSet::Qwen2:
             return {std::string(kQwen2)};
+        case RegexSet::Tekken:
+            return {std::string(kTekken)};
+        case RegexSet::O200k:
+            return {std::string(kO200k)};
         case RegexSet::Starcoder:
             return {R"(\p{N})", std::string(kGpt2)};
         case RegexSet::DeepseekLlm:
@@ -99,6 +116,9 @@ constexpr auto kNames = std::to_array<NamedSet>({
     {"deepseek-r1-qwen", RegexSet::Qwen2},
     {"stablelm2", RegexSet::Qwen2},
     {"megrez", RegexSet::Qwen2},
+    {"tekken", RegexSet::Tekken, true, true},
+    {"gpt-4o", RegexSet::O200k},
+    {"llama4", RegexSet::O200k},
     {"starcoder", RegexSet::Starcoder},
     {"refact", RegexSet::Starcoder},
     {"command-r", RegexSet::Starcoder},

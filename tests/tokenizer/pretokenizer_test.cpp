@@ -61,6 +61,23 @@ TEST(PreTokenizer, Qwen2SplitsEveryDigit) {
     EXPECT_EQ(split("qwen2", "a   b\n\n"), (Words{"a", "  ", " b", "\n\n"}));
 }
 
+TEST(PreTokenizer, TekkenSplitsAtCaseChangesAndEveryDigit) {
+    EXPECT_EQ(split("tekken", "HelloWorld ABCdef"), (Words{"Hello", "World", " ABCdef"}));
+    // No contractions: the apostrophe starts a word of its own.
+    EXPECT_EQ(split("tekken", "I'M 42"), (Words{"I", "'M", " ", "4", "2"}));
+    // A punctuation run takes the newlines and slashes after it.
+    EXPECT_EQ(split("tekken", "hi!\n/usr"), (Words{"hi", "!\n/", "usr"}));
+    EXPECT_EQ(split("tekken", "a   b\n\n"), (Words{"a", "  ", " b", "\n\n"}));
+}
+
+TEST(PreTokenizer, O200kKeepsContractionsOnTheirWord) {
+    EXPECT_EQ(split("gpt-4o", "I'M 12345 years"), (Words{"I'M", " ", "123", "45", " years"}));
+    EXPECT_EQ(split("gpt-4o", "HelloWorld we'll"), (Words{"Hello", "World", " we'll"}));
+    // Capitals then lower case is one word; lower case then capitals is two.
+    EXPECT_EQ(split("llama4", "ABCdef abcDEF"), (Words{"ABCdef", " abc", "DEF"}));
+    EXPECT_EQ(split("gpt-4o", "x.\n/y"), (Words{"x", ".\n/", "y"}));
+}
+
 TEST(PreTokenizer, Gpt2IsCaseSensitiveAndKeepsNumbersWhole) {
     EXPECT_EQ(split("gpt-2", "it's IT'S"), (Words{"it", "'s", " IT", "'", "S"}));
     EXPECT_EQ(split("gpt-2", "Hello  world 123456"), (Words{"Hello", " ", " world", " 123456"}));
@@ -101,6 +118,11 @@ TEST(PreTokenizer, AliasesAndFlags) {
     EXPECT_FALSE(PreTokenizer::create("gpt-2")->ignoreMerges());
     EXPECT_TRUE(preTokenizerAddsBos("llama-bpe"));
     EXPECT_FALSE(preTokenizerAddsBos("qwen2"));
+    // Tekken as llama.cpp takes it: whole words looked up first, BOS added.
+    EXPECT_TRUE(PreTokenizer::create("tekken")->ignoreMerges());
+    EXPECT_TRUE(preTokenizerAddsBos("tekken"));
+    EXPECT_FALSE(PreTokenizer::create("gpt-4o")->ignoreMerges());
+    EXPECT_FALSE(preTokenizerAddsBos("gpt-4o"));
     EXPECT_FALSE(preTokenizerAddsBos("no-such-pre-tokenizer"));
 }
 
@@ -111,7 +133,8 @@ TEST(PreTokenizer, InvalidUtf8StaysBetweenWords) {
 
 TEST(PreTokenizer, WordsCoverLongInputs) {
     const std::string text = std::string(100000, ' ') + "x" + std::string(100000, '7') + "\n";
-    for (const std::string_view name : {"llama-bpe", "qwen2", "gpt-2", "starcoder", "deepseek-llm", "default"}) {
+    for (const std::string_view name :
+         {"llama-bpe", "qwen2", "tekken", "gpt-4o", "gpt-2", "starcoder", "deepseek-llm", "default"}) {
         std::string joined;
         for (const std::string& word : split(name, text)) {
             joined += word;
