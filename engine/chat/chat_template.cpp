@@ -93,8 +93,8 @@ Result<void> checkAlternation(ChatFamily family, std::span<const ChatMessage> me
 
 std::optional<ChatFamily> detectFamily(std::string_view source) {
     // Phi-4 writes <|im_start|>role<|im_sep|>: a format of its own.
-    if (contains(source, "<|im_start|>") && !contains(source, "<|im_sep|>")) {
-        return ChatFamily::ChatMl;
+    if (contains(source, "<|im_start|>")) {
+        return contains(source, "<|im_sep|>") ? ChatFamily::Phi4 : ChatFamily::ChatMl;
     }
     if (contains(source, "<|start_header_id|>")) {
         return ChatFamily::Llama3;
@@ -107,6 +107,11 @@ std::optional<ChatFamily> detectFamily(std::string_view source) {
     }
     if (contains(source, kDeepSeekAssistant)) {
         return ChatFamily::DeepSeek;
+    }
+    // Phi-4-mini names each role tag from the message: '<|' + message['role'] + '|>'.
+    if ((contains(source, "'<|' + message['role'] + '|>'") || contains(source, "'<|' + message.role + '|>'")) &&
+        contains(source, "<|end|>")) {
+        return ChatFamily::Phi4Mini;
     }
     if (contains(source, "<|user|>")) {
         if (contains(source, "<|end|>")) {
@@ -165,6 +170,10 @@ std::string_view chatFamilyName(ChatFamily family) {
             return "gemma";
         case ChatFamily::DeepSeek:
             return "deepseek";
+        case ChatFamily::Phi4:
+            return "phi4";
+        case ChatFamily::Phi4Mini:
+            return "phi4-mini";
     }
     return "unknown";
 }
@@ -243,12 +252,15 @@ Result<std::string> ChatTemplate::renderFamily(std::span<const ChatMessage> mess
         case ChatFamily::Zephyr:
             return renderZephyr(messages, addGenerationPrompt);
         case ChatFamily::Phi3:
-            return renderPhi3(messages, addGenerationPrompt);
+        case ChatFamily::Phi4Mini:
+            return renderPhi3(messages, addGenerationPrompt, m_family == ChatFamily::Phi3);
         case ChatFamily::Gemma:
             PAGODA_RETURN_IF_ERROR(checkAlternation(m_family, messages));
             return renderGemma(messages, addGenerationPrompt);
         case ChatFamily::DeepSeek:
             return renderDeepSeek(messages, addGenerationPrompt);
+        case ChatFamily::Phi4:
+            return renderPhi4(messages, addGenerationPrompt);
     }
     return fail("chat template family {} is not handled", int(m_family));
 }
@@ -339,14 +351,24 @@ std::string ChatTemplate::renderZephyr(std::span<const ChatMessage> messages, bo
     return prompt;
 }
 
-std::string ChatTemplate::renderPhi3(std::span<const ChatMessage> messages, bool addGenerationPrompt) const {
+std::string ChatTemplate::renderPhi3(std::span<const ChatMessage> messages, bool addGenerationPrompt,
+                                     bool newlines) const {
+    const std::string_view newline = newlines ? "\n" : "";
     std::string prompt;
     for (const ChatMessage& message : messages) {
         prompt += "<|";
         prompt += roleName(message.role);
-        prompt += "|>\n" + message.content + "<|end|>\n";
+        prompt += "|>";
+        prompt += newline;
+        prompt += message.content + "<|end|>";
+        prompt += newline;
     }
-    prompt += addGenerationPrompt ? std::string("<|assistant|>\n") : m_eosText;
+    if (addGenerationPrompt) {
+        prompt += "<|assistant|>";
+        prompt += newline;
+    } else {
+        prompt += m_eosText;
+    }
     return prompt;
 }
 
@@ -392,16 +414,31 @@ std::string ChatTemplate::renderDeepSeek(std::span<const ChatMessage> messages, 
     return prompt;
 }
 
+std::string ChatTemplate::renderPhi4(std::span<const ChatMessage> messages, bool addGenerationPrompt) const {
+    std::string prompt;
+    for (const ChatMessage& message : messages) {
+        prompt += "<|im_start|>";
+        prompt += roleName(message.role);
+        prompt += "<|im_sep|>" + message.content + "<|im_end|>";
+    }
+    if (addGenerationPrompt) {
+        prompt += "<|im_start|>assistant<|im_sep|>";
+    }
+    return prompt;
+}
+
 std::vector<std::string> ChatTemplate::stopTexts() const {
     std::string marker;
     switch (m_family) {
         case ChatFamily::ChatMl:
+        case ChatFamily::Phi4:
             marker = "<|im_end|>";
             break;
         case ChatFamily::Llama3:
             marker = "<|eot_id|>";
             break;
         case ChatFamily::Phi3:
+        case ChatFamily::Phi4Mini:
             marker = "<|end|>";
             break;
         case ChatFamily::Gemma:

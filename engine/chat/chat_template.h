@@ -37,9 +37,11 @@ enum class ChatFamily {
     Phi3,     // <|user|> ... <|end|>
     Gemma,    // <start_of_turn>user / model, no system role
     DeepSeek, // <｜User｜> ... <｜Assistant｜> (DeepSeek-R1 and its distills)
+    Phi4,     // <|im_start|>role<|im_sep|> ... <|im_end|>
+    Phi4Mini, // <|user|> ... <|end|> without Phi-3's newlines
 };
 
-// "chatml", "llama2", "llama3", "mistral", "zephyr", "phi3", "gemma", "deepseek".
+// "chatml", "llama2", "llama3", "mistral", "zephyr", "phi3", "gemma", "deepseek", "phi4", "phi4-mini".
 std::string_view chatFamilyName(ChatFamily family);
 
 // What a template does with a reasoning model's <think>…</think> block
@@ -110,9 +112,12 @@ private:
     std::string renderLlama3(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
     std::string renderMistral(std::span<const ChatMessage> messages) const;
     std::string renderZephyr(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
-    std::string renderPhi3(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
+    // Phi-3's turns, with a newline after each role tag and after each
+    // turn, or (Phi-4-mini) with neither.
+    std::string renderPhi3(std::span<const ChatMessage> messages, bool addGenerationPrompt, bool newlines) const;
     std::string renderGemma(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
     std::string renderDeepSeek(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
+    std::string renderPhi4(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
 
     ChatFamily m_family;
     std::string m_bosText;

@@ -71,6 +71,20 @@ constexpr std::string_view kPhi3Source =
     "message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}{% endif %}{% "
     "endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}";
 
+// microsoft/phi-4, as llama.cpp's tests/test-chat-template.cpp quotes it
+constexpr std::string_view kPhi4Source =
+    "{% for message in messages %}{% if (message['role'] == 'system') %}{{'<|im_start|>system<|im_sep|>' + "
+    "message['content'] + '<|im_end|>'}}{% elif (message['role'] == 'user') %}{{'<|im_start|>user<|im_sep|>' + "
+    "message['content'] + '<|im_end|><|im_start|>assistant<|im_sep|>'}}{% elif (message['role'] == 'assistant') "
+    "%}{{message['content'] + '<|im_end|>'}}{% endif %}{% endfor %}";
+
+// microsoft/Phi-4-mini-instruct
+constexpr std::string_view kPhi4MiniSource =
+    "{% for message in messages %}{% if message['role'] == 'system' and 'tools' in message and message['tools'] is "
+    "not none %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|tool|>' + message['tools'] + '<|/tool|>' "
+    "+ '<|end|>' }}{% else %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}{% endif %}{% "
+    "endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% else %}{{ eos_token }}{% endif %}";
+
 // google/gemma-3-1b-it (excerpt)
 constexpr std::string_view kGemmaSource =
     "{{ bos_token }}\n{%- if messages[0]['role'] == 'system' -%}\n    {%- set first_user_prefix = "
@@ -196,6 +210,31 @@ TEST(ChatTemplate, RendersPhi3) {
     EXPECT_EQ(render(phi3, {{ChatRole::User, "hi"}}, false), "<|user|>\nhi<|end|>\n<|endoftext|>");
 }
 
+// docs/CHAT_TEMPLATES.md § Phi-4
+TEST(ChatTemplate, RendersPhi4) {
+    const ChatTemplate phi4 = ChatTemplate::detect(kPhi4Source, "<|endoftext|>", "<|im_end|>");
+    EXPECT_EQ(phi4.family(), ChatFamily::Phi4);
+    EXPECT_EQ(render(phi4, kConversation),
+              "<|im_start|>system<|im_sep|>You are terse.<|im_end|>"
+              "<|im_start|>user<|im_sep|>Hi there!<|im_end|>"
+              "<|im_start|>assistant<|im_sep|>Hello! How can I help?<|im_end|>"
+              "<|im_start|>user<|im_sep|>Tell me a joke.<|im_end|>"
+              "<|im_start|>assistant<|im_sep|>");
+    EXPECT_EQ(render(phi4, {{ChatRole::User, "hi"}}, false), "<|im_start|>user<|im_sep|>hi<|im_end|>");
+    EXPECT_THAT(phi4.stopTexts(), ElementsAre("<|im_end|>"));
+}
+
+// docs/CHAT_TEMPLATES.md § Phi-3 (Phi-4-mini)
+TEST(ChatTemplate, RendersPhi4MiniWithoutNewlines) {
+    const ChatTemplate mini = ChatTemplate::detect(kPhi4MiniSource, "<|endoftext|>", "<|endoftext|>");
+    EXPECT_EQ(mini.family(), ChatFamily::Phi4Mini);
+    EXPECT_EQ(render(mini, kConversation),
+              "<|system|>You are terse.<|end|><|user|>Hi there!<|end|><|assistant|>Hello! How can I help?<|end|>"
+              "<|user|>Tell me a joke.<|end|><|assistant|>");
+    EXPECT_EQ(render(mini, {{ChatRole::User, "hi"}}, false), "<|user|>hi<|end|><|endoftext|>");
+    EXPECT_THAT(mini.stopTexts(), ElementsAre("<|end|>", "<|endoftext|>"));
+}
+
 // docs/CHAT_TEMPLATES.md § Gemma
 TEST(ChatTemplate, RendersGemmaWithTheSystemMessageInTheFirstUserTurn) {
     const ChatTemplate gemma(ChatFamily::Gemma, "<bos>", "<eos>");
@@ -222,7 +261,8 @@ TEST(ChatTemplate, FamiliesWithoutFreeRolesRejectBrokenAlternation) {
         family(ChatFamily::Llama2).render(std::vector<ChatMessage>{{ChatRole::Assistant, "a"}}, true);
     EXPECT_FALSE(assistantFirst.has_value());
     // Families whose templates take any order render it.
-    for (const ChatFamily chatFamily : {ChatFamily::ChatMl, ChatFamily::Llama3, ChatFamily::Zephyr, ChatFamily::Phi3}) {
+    for (const ChatFamily chatFamily :
+         {ChatFamily::ChatMl, ChatFamily::Llama3, ChatFamily::Zephyr, ChatFamily::Phi3, ChatFamily::Phi4}) {
         EXPECT_TRUE(family(chatFamily).render(twoUsers, true).has_value()) << chatFamilyName(chatFamily);
     }
 }
@@ -234,7 +274,8 @@ TEST(ChatTemplate, DetectsPublishedTemplates) {
         {kZephyrSource, ChatFamily::Zephyr}, {kPhi3Source, ChatFamily::Phi3},
         {kGemmaSource, ChatFamily::Gemma},   {kDeepSeekR1Source, ChatFamily::DeepSeek},
         {kDeepSeekR1FirstSource, ChatFamily::DeepSeek}, {kQwen3Source, ChatFamily::ChatMl},
-        {kQwqSource, ChatFamily::ChatMl},
+        {kQwqSource, ChatFamily::ChatMl},   {kPhi4Source, ChatFamily::Phi4},
+        {kPhi4MiniSource, ChatFamily::Phi4Mini},
     };
     for (const auto& [source, expected] : cases) {
         const ChatTemplate detected = ChatTemplate::detect(source, "<s>", "</s>");
@@ -250,15 +291,13 @@ TEST(ChatTemplate, UnknownOrMissingTemplatesFallBackToChatMl) {
     EXPECT_TRUE(missing.isFallback());
     EXPECT_EQ(missing.note(), "the model has no chat template (tokenizer.chat_template); using chatml");
 
-    // Vicuna and Phi-4 (<|im_start|> with <|im_sep|>) are not among the families.
-    for (const std::string_view source :
-         {"{% for message in messages %}{{ 'USER: ' + message['content'] + '\\nASSISTANT: ' }}{% endfor %}",
-          "{{'<|im_start|>system<|im_sep|>' + message['content'] + '<|im_end|>'}}"}) {
-        const ChatTemplate unknown = ChatTemplate::detect(source, "<s>", "</s>");
-        EXPECT_EQ(unknown.family(), ChatFamily::ChatMl);
-        EXPECT_TRUE(unknown.isFallback());
-        EXPECT_EQ(unknown.note(), "unrecognized chat template; using chatml");
-    }
+    // Vicuna is not among the families.
+    const ChatTemplate unknown = ChatTemplate::detect(
+        "{% for message in messages %}{{ 'USER: ' + message['content'] + '\\nASSISTANT: ' }}{% endfor %}", "<s>",
+        "</s>");
+    EXPECT_EQ(unknown.family(), ChatFamily::ChatMl);
+    EXPECT_TRUE(unknown.isFallback());
+    EXPECT_EQ(unknown.note(), "unrecognized chat template; using chatml");
 }
 
 // docs/CHAT_TEMPLATES.md § ChatML (Qwen 2's default system message)
