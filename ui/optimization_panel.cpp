@@ -108,8 +108,8 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
                 "the activations for the tokens per step). The KV cache view shows the size chosen. Rebuilds the "
                 "cache."));
     describe(m_kvType, tr("KV precision"),
-             tr("F16 halves KV memory at a tiny precision cost; F32 is exact; Q8_0 (the CPU only, head dims that "
-                "are a multiple of 32) takes 1.06 bytes an element, about half of F16, at the precision of "
+             tr("F16 halves KV memory at a tiny precision cost; F32 (the CPU only) is exact; Q8_0 (head dims "
+                "that are a multiple of 32) takes 1.06 bytes an element, about half of F16, at the precision of "
                 "8-bit blocks. Rebuilds the cache."));
     describe(m_context, tr("Context"),
              tr("The most tokens one conversation holds: its prompt, history and reply. <b>model's</b> (0, the "

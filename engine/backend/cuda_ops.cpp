@@ -103,13 +103,15 @@ Result<std::unique_ptr<ActivationMemory>> CudaOps::allocateActivations(size_t fl
 }
 
 Result<std::unique_ptr<KvStorage>> CudaOps::createKvStorage(const KvLayout& layout) {
-    if (layout.type != DType::F16) {
-        return fail("the CUDA backend keeps the KV cache in f16 (the layout asks for {})", dtypeName(layout.type));
+    if (layout.type != DType::F16 && layout.type != DType::Q8_0) {
+        return fail("the CUDA backend keeps the KV cache in f16 or q8_0 (the layout asks for {})",
+                    dtypeName(layout.type));
     }
     ++m_kvGeneration;
     m_kvBlockSize = layout.blockSize;
-    PAGODA_RETURN_IF_ERROR(toResult(m_backend->createKvPool(
-        {layout.nLayers, layout.nKvHeads, layout.headDim, layout.blockSize, layout.numBlocks})));
+    PAGODA_RETURN_IF_ERROR(toResult(m_backend->createKvPool({layout.nLayers, layout.nKvHeads, layout.headDim,
+                                                             layout.blockSize, layout.numBlocks,
+                                                             layout.type == DType::Q8_0})));
     return std::make_unique<CudaKvStorage>(*this, layout, m_kvGeneration);
 }
 

@@ -58,7 +58,7 @@ struct OptimizationConfig {
     int maxBatchTokens = 256;             // tokens per step (decode tokens + prefill chunks), >= maxBatch
     uint64_t kvBudgetBytes = kAutoKvBudget;  // K and V of every layer
     int slidingWindow = -1;               // < 0: the model's; 0: full attention; W: the last W positions
-    DType kvType = DType::F16;            // F16, F32 or Q8_0 (CPU only; a head dim that is a multiple of 32)
+    DType kvType = DType::F16;            // F16, F32 (CPU only) or Q8_0 (a head dim that is a multiple of 32)
     // The most tokens one sequence may hold: kModelContext, or a count,
     // which the model's context caps (llama.cpp's --ctx-size, Ollama's
     // num_ctx). Not an optimization: the app's presets keep it, as they

@@ -2,6 +2,8 @@
 // Device helpers of the attention kernels: where a sequence's query rows
 // and K/V rows live. Included by .cu files only.
 
+#include <cuda_fp16.h>
+
 #include <cstdint>
 
 #include "kernels/cuda/attention_args.h"
@@ -34,20 +36,36 @@ __device__ __forceinline__ int blockShift(const AttentionArgs& a) {
 #endif
 }
 
-// Element offset of slot `slot` of physical block `block`, KV head
-// `kvHead`, in one layer's pool: one wide multiply, the rest in 32 bits
-// (a block of every KV head's rows is far below 2^31 elements).
-__device__ __forceinline__ int64_t kvSlotOffset(const AttentionArgs& a, int block, int slot, int kvHead) {
-    const int blockElements = a.kv.nKvHeads * a.kv.blockSize * a.kv.headDim;
-    return int64_t(block) * blockElements + (kvHead * a.kv.blockSize + slot) * a.kv.headDim;
+// Row index of slot `slot` of physical block `block`, KV head `kvHead`, in
+// one layer's pool (rows of headDim elements): one wide multiply, the rest
+// in 32 bits (a block of every KV head's rows is far below 2^31 rows).
+__device__ __forceinline__ int64_t kvSlotRow(const AttentionArgs& a, int block, int slot, int kvHead) {
+    return int64_t(block) * (a.kv.nKvHeads * a.kv.blockSize) + kvHead * a.kv.blockSize + slot;
 }
 
-// Element offset of position `pos`, KV head `kvHead`, in one layer's pool;
-// -1 when its block was released.
-__device__ __forceinline__ int64_t kvRowOffset(const AttentionArgs& a, const SeqDesc& s, int pos, int kvHead) {
+// Element offset of that row in an f16 pool.
+__device__ __forceinline__ int64_t kvSlotOffset(const AttentionArgs& a, int block, int slot, int kvHead) {
+    return kvSlotRow(a, block, slot, kvHead) * a.kv.headDim;
+}
+
+// Row index of position `pos`, KV head `kvHead`, in one layer's pool; -1
+// when its block was released.
+__device__ __forceinline__ int64_t kvPositionRow(const AttentionArgs& a, const SeqDesc& s, int pos, int kvHead) {
     const int block = a.tables[s.tableOffset + (pos >> blockShift(a))];
     if (block < 0) return -1;
-    return kvSlotOffset(a, block, pos & (a.kv.blockSize - 1), kvHead);
+    return kvSlotRow(a, block, pos & (a.kv.blockSize - 1), kvHead);
+}
+
+// Element d of a Q8_0 row: its block's scale times its int8 (exact in f32).
+__device__ __forceinline__ float q8Element(const uint8_t* row, int d) {
+    const uint8_t* block = row + d / kKvQ8Block * kKvQ8BlockBytes;
+    return __half2float(*reinterpret_cast<const __half*>(block)) * float(int8_t(block[2 + d % kKvQ8Block]));
+}
+
+// Element d of row `row` of a pool (`pool` is a.kv.k or a.kv.v), f16 or Q8_0.
+__device__ __forceinline__ float kvElement(const AttentionArgs& a, const void* pool, int64_t row, int d) {
+    if (a.kv.q8) return q8Element(static_cast<const uint8_t*>(pool) + row * a.kv.rowBytes(), d);
+    return __half2float(static_cast<const __half*>(pool)[row * a.kv.headDim + d]);
 }
 
 }  // namespace pagoda::cuda

@@ -177,7 +177,7 @@ StatusOr<AttentionPlan> planAttention(const AttentionGeometry& g, const std::vec
     plan.prefillKvTile = prefillKvTile(g.headDim, options.sharedBytesPerSm);
     plan.nCopies = int(copies.size() / kCopyDescInts);
 
-    const int64_t elementBytes = 2;  // the pools are f16
+    const int64_t elementBytes = 2;  // f16 pools; Q8_0 rows take less (1.0625 bytes an element)
     if (options.naive) {
         plan.naiveContext = std::max(1, maxDecodeContext);
         plan.scoreBytes = size_t(nRows) * g.nHeads * plan.naiveContext * sizeof(float);

@@ -45,6 +45,16 @@ __device__ __forceinline__ void loadHalfRow(const __half* row, int lane, int hea
     }
 }
 
+// The same from a Q8_0 row (q8Element).
+template <int DPL>
+__device__ __forceinline__ void loadQ8Row(const uint8_t* row, int lane, int headDim, float (&out)[DPL]) {
+    PAGODA_UNROLL
+    for (int i = 0; i < DPL; ++i) {
+        const int d = lane * DPL + i;
+        out[i] = d < headDim ? q8Element(row, d) : 0.0f;
+    }
+}
+
 // Stage S of warpSumsAll's halving: a lane holds N >> S values; the lane
 // with bit 16 >> S set keeps the upper half of them, its partner the lower,
 // each adding the other's copy of the half it keeps.
@@ -191,9 +201,15 @@ __global__ void __launch_bounds__(kWarps * 32)
         for (int u = 0; u < kLoads; ++u) {
             present[u] = block[u] >= 0;  // the same on every lane
             if (present[u]) {
-                const int64_t offset = kvSlotOffset(a, block[u], (t0 + u * kWarps) & (a.kv.blockSize - 1), kvHead);
-                loadHalfRow<DPL>(kPool + offset, lane, D, k[u]);
-                loadHalfRow<DPL>(vPool + offset, lane, D, v[u]);
+                const int64_t row = kvSlotRow(a, block[u], (t0 + u * kWarps) & (a.kv.blockSize - 1), kvHead);
+                if (a.kv.q8) {
+                    const int64_t at = row * a.kv.rowBytes();
+                    loadQ8Row<DPL>(static_cast<const uint8_t*>(a.kv.k) + at, lane, D, k[u]);
+                    loadQ8Row<DPL>(static_cast<const uint8_t*>(a.kv.v) + at, lane, D, v[u]);
+                } else {
+                    loadHalfRow<DPL>(kPool + row * D, lane, D, k[u]);
+                    loadHalfRow<DPL>(vPool + row * D, lane, D, v[u]);
+                }
             } else {
                 PAGODA_UNROLL
                 for (int i = 0; i < DPL; ++i) k[u][i] = v[u][i] = 0.0f;

@@ -3,7 +3,7 @@
 // the forward-pass operations on device activations, weights and norm
 // vectors named by the host address they were uploaded from (uploaded by
 // the backend, or shared with another backend on the device), one paged
-// f16 KV pool, and CUDA graphs of the decode step. Plain C++17 with no CUDA
+// KV pool (f16 or Q8_0), and CUDA graphs of the decode step. Plain C++17 with no CUDA
 // types, so that the engine compiles and links without CUDA; the object is
 // created and destroyed by the module's C entry points (module_api.h).
 // Not thread-safe: one thread drives a backend.
@@ -54,13 +54,15 @@ public:
     virtual uint64_t bytes() const = 0;
 };
 
-// The KV pools of every layer: [nLayers][K, V][numBlocks][nKvHeads][blockSize][headDim], f16.
+// The KV pools of every layer: [nLayers][K, V][numBlocks][nKvHeads][blockSize]
+// rows of headDim elements, f16 or (q8) Q8_0 (DeviceKvView).
 struct KvPoolShape {
     int nLayers = 0;
     int nKvHeads = 0;
     int headDim = 0;
     int blockSize = 16;
     int numBlocks = 0;
+    bool q8 = false;  // headDim a multiple of 32
 };
 
 // One layer's attention. q, out are device; sequences and their block

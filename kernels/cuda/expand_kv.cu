@@ -9,13 +9,14 @@
 namespace pagoda::cuda {
 namespace {
 
-// grid: (nCopies, nHeads); one block of blockSize * headDim halves per K and V.
-__global__ void expandKvKernel(const __half* srcK, const __half* srcV, int nKvHeads, int nHeads, int blockElements,
-                               const int32_t* copies, __half* dstK, __half* dstV) {
+// grid: (nCopies, nHeads); one head's rows of a block, `units` 16-bit
+// words (f16 elements, or Q8_0 rows, whose bytes come in pairs), per K and V.
+__global__ void expandKvKernel(const uint16_t* srcK, const uint16_t* srcV, int nKvHeads, int nHeads, int units,
+                               const int32_t* copies, uint16_t* dstK, uint16_t* dstV) {
     const int h = blockIdx.y;
-    const int64_t src = (int64_t(copies[2 * blockIdx.x]) * nKvHeads + h / (nHeads / nKvHeads)) * blockElements;
-    const int64_t dst = (int64_t(copies[2 * blockIdx.x + 1]) * nHeads + h) * blockElements;
-    for (int i = threadIdx.x; i < blockElements; i += blockDim.x) {
+    const int64_t src = (int64_t(copies[2 * blockIdx.x]) * nKvHeads + h / (nHeads / nKvHeads)) * units;
+    const int64_t dst = (int64_t(copies[2 * blockIdx.x + 1]) * nHeads + h) * units;
+    for (int i = threadIdx.x; i < units; i += blockDim.x) {
         dstK[dst + i] = srcK[src + i];
         dstV[dst + i] = srcV[src + i];
     }
@@ -31,8 +32,8 @@ Status expandKv(cudaStream_t stream, const DeviceKvView& src, int nHeads, const 
     }
     if (nCopies == 0) return {};
     expandKvKernel<<<dim3(unsigned(nCopies), unsigned(nHeads)), 256, 0, stream>>>(
-        static_cast<const __half*>(src.k), static_cast<const __half*>(src.v), src.nKvHeads, nHeads,
-        src.blockSize * src.headDim, copies, static_cast<__half*>(dstK), static_cast<__half*>(dstV));
+        static_cast<const uint16_t*>(src.k), static_cast<const uint16_t*>(src.v), src.nKvHeads, nHeads,
+        src.blockSize * src.rowBytes() / 2, copies, static_cast<uint16_t*>(dstK), static_cast<uint16_t*>(dstV));
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
 }

@@ -14,8 +14,8 @@ namespace pagoda::cuda {
 
 // For each copy (device [nCopies][kCopyDescInts]: source block, destination
 // block), query head h of the destination gets KV head h / (nHeads /
-// src.nKvHeads) of the source. dst: f16 pools [expandedBlocks][nHeads]
-// [blockSize][headDim].
+// src.nKvHeads) of the source. dst: pools of src's rows (f16 or Q8_0)
+// [expandedBlocks][nHeads][blockSize].
 Status expandKv(cudaStream_t stream, const DeviceKvView& src, int nHeads, const int32_t* copies, int nCopies,
                 void* dstK, void* dstV);
 

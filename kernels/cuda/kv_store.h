@@ -1,5 +1,5 @@
 #pragma once
-// Writes of K/V rows into one layer's paged f16 pools.
+// Writes of K/V rows into one layer's paged pools, f16 or Q8_0.
 
 #include <cuda_runtime_api.h>
 
@@ -11,9 +11,10 @@
 
 namespace pagoda::cuda {
 
-// k, v: device [nTokens][nKvHeads][headDim] f32, rounded to f16 into slot
+// k, v: device [nTokens][nKvHeads][headDim] f32, rounded to f16 (or
+// quantized to Q8_0 rows, as cpu::storeKv does, when pools.q8) into slot
 // slots[t] (device [nTokens]; block * blockSize + offset) of kPool/vPool
-// (device [numBlocks][nKvHeads][blockSize][headDim]). Negative slots are
+// (device [numBlocks][nKvHeads][blockSize] rows). Negative slots are
 // skipped (padding tokens of a CUDA graph bucket).
 Status storeKv(const LaunchStream& stream, const DeviceKvView& pools, void* kPool, void* vPool, const float* k,
                const float* v, const int32_t* slots, int nTokens);

@@ -10,7 +10,7 @@
 extern "C" {
 #endif
 
-#define PAGODA_CUDA_ABI_VERSION 14
+#define PAGODA_CUDA_ABI_VERSION 15
 #define PAGODA_CUDA_MODULE_FILE "libpagoda_cuda.so"
 
 typedef struct PagodaCudaProbe {

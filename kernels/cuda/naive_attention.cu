@@ -44,11 +44,10 @@ __global__ void naiveScoresKernel(AttentionArgs a, const int32_t* rows, int cont
     const int pos = span.lo + j;
     float score = -INFINITY;
     if (pos <= span.pos) {
-        const int64_t offset = kvRowOffset(a, span.seq, pos, h / (a.nHeads / a.kv.nKvHeads));
+        const int64_t row = kvPositionRow(a, span.seq, pos, h / (a.nHeads / a.kv.nKvHeads));
         const float* q = a.q + (int64_t(span.tokenRow) * a.nHeads + h) * D;
-        const __half* k = static_cast<const __half*>(a.kv.k) + offset;
         float dot = 0.0f;
-        for (int d = 0; d < D; ++d) dot += q[d] * __half2float(k[d]);
+        for (int d = 0; d < D; ++d) dot += q[d] * kvElement(a, a.kv.k, row, d);
         score = dot * a.scale;
         if (a.softcap > 0.0f) score = softcapValue(score, a.softcap);
     }
@@ -88,11 +87,10 @@ __global__ void naiveOutputKernel(AttentionArgs a, const int32_t* rows, int cont
     }
     const float* p = scores + (int64_t(r) * a.nHeads + h) * context;
     const int kvHead = h / (a.nHeads / a.kv.nKvHeads);
-    const __half* vPool = static_cast<const __half*>(a.kv.v);
     for (int d = threadIdx.x; d < D; d += blockDim.x) {
         float acc = 0.0f;
         for (int pos = span.lo; pos <= span.pos; ++pos) {
-            acc += p[pos - span.lo] * __half2float(vPool[kvRowOffset(a, span.seq, pos, kvHead) + d]);
+            acc += p[pos - span.lo] * kvElement(a, a.kv.v, kvPositionRow(a, span.seq, pos, kvHead), d);
         }
         out[d] = acc;
     }

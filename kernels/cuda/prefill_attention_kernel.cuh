@@ -29,13 +29,25 @@ __device__ __forceinline__ void mmaPair(float (&d0)[4], float (&d1)[4], const ui
     mma16816(d1, a, b[2], b[3]);
 }
 
+// Elements column..column+7 of a Q8_0 row (one of its blocks holds them),
+// rounded to f16, into 16 bytes of shared memory; zeros when !valid.
+__device__ __forceinline__ void storeQ8Chunk(__half* dst, const uint8_t* row, int column, bool valid) {
+    __half2* out = reinterpret_cast<__half2*>(dst);
+    PAGODA_UNROLL
+    for (int j = 0; j < 4; ++j) {
+        out[j] = valid ? __floats2half2_rn(q8Element(row, column + 2 * j), q8Element(row, column + 2 * j + 1))
+                       : __floats2half2_rn(0.0f, 0.0f);
+    }
+}
+
 // grid: nTiles * nHeads; block: kWarps warps, warp w owns query rows
 // 32w..32w+31 of the tile as two 16-row m-tiles; K/V tiles of Bc
 // positions (prefillKvTile, attention_plan.h). Shared memory (dynamic,
 // prefillSharedBytes(D, Bc)): Q [kBr][D+8] in f16, then two K and two V
 // tiles [Bc][D+8], as they are in the pool (the V fragments are loaded
 // transposed by ldmatrix.trans).
-// K/V tiles arrive by cp.async, double buffered: tile j+1 is in flight
+// K/V tiles arrive by cp.async (Q8_0 ones by loads and stores), double
+// buffered: tile j+1 is in flight
 // while tile j is used. Issuing the copies before S = Q Kᵀ, while only O is
 // live, keeps the paged address arithmetic out of the register peak.
 // Softmax in base 2.
@@ -83,7 +95,8 @@ __global__ void __launch_bounds__(kThreads, 2) prefillAttentionKernel(AttentionA
     // The K and V tile of positions kv0.. into buffer `buffer`; positions
     // past the queries or in released blocks are zeros (and masked). All of
     // the thread's block-table reads are issued before the first is used,
-    // so that their latencies overlap.
+    // so that their latencies overlap. Q8_0 rows are converted to f16 on
+    // the way (loaded and stored, not copied asynchronously).
     auto loadKv = [&](int buffer, int kv0) {
         int block[kLoads];
         const int shift = blockShift(a);
@@ -96,10 +109,16 @@ __global__ void __launch_bounds__(kThreads, 2) prefillAttentionKernel(AttentionA
         for (int i = 0; i < kLoads; ++i) {
             const bool valid = block[i] >= 0;
             const int slot = (kv0 + chunkRow + i * kRowsPerLoad) & (a.kv.blockSize - 1);
-            const int64_t offset = valid ? kvSlotOffset(a, block[i], slot, kvHead) + chunkColumn : 0;
+            const int64_t row = valid ? kvSlotRow(a, block[i], slot, kvHead) : 0;
             const int at = (buffer * kBc + chunkRow + i * kRowsPerLoad) * kS + chunkColumn;
-            copyAsync16(&kTiles[at], kPool + offset, valid);
-            copyAsync16(&vTiles[at], vPool + offset, valid);
+            if (a.kv.q8) {
+                const int64_t bytes = row * a.kv.rowBytes();
+                storeQ8Chunk(&kTiles[at], static_cast<const uint8_t*>(a.kv.k) + bytes, chunkColumn, valid);
+                storeQ8Chunk(&vTiles[at], static_cast<const uint8_t*>(a.kv.v) + bytes, chunkColumn, valid);
+            } else {
+                copyAsync16(&kTiles[at], kPool + row * D + chunkColumn, valid);
+                copyAsync16(&vTiles[at], vPool + row * D + chunkColumn, valid);
+            }
         }
         copyAsyncCommit();
     };

@@ -35,14 +35,15 @@ Status rope(const LaunchStream& stream, float* x, int nTokens, int nHeads, const
 
 Status storeKv(const LaunchStream& stream, const DeviceKvView& pools, void* kPool, void* vPool, const float* k,
                const float* v, const int32_t* slots, int nTokens) {
-    if (nTokens < 0 || pools.nKvHeads < 1 || pools.blockSize < 1 || pools.headDim < 1) {
+    if (nTokens < 0 || pools.nKvHeads < 1 || pools.blockSize < 1 || pools.headDim < 1 ||
+        (pools.q8 && pools.headDim % kKvQ8Block != 0)) {
         return Status::error("storeKv: " + std::to_string(nTokens) + " tokens, " + std::to_string(pools.nKvHeads) +
                              " KV heads, block size " + std::to_string(pools.blockSize) + ", head dim " +
-                             std::to_string(pools.headDim));
+                             std::to_string(pools.headDim) + (pools.q8 ? " (q8_0 rows)" : ""));
     }
     if (nTokens == 0) return {};
-    launchKernel(stream, pos::storeKvKernel, unsigned(nTokens), pos::kStoreThreads, 0, static_cast<__half*>(kPool),
-                 static_cast<__half*>(vPool), k, v, slots, pools.nKvHeads, pools.blockSize, pools.headDim);
+    launchKernel(stream, pos::storeKvKernel, unsigned(nTokens), pos::kStoreThreads, 0, kPool, vPool, pools.q8, k, v,
+                 slots, pools.nKvHeads, pools.blockSize, pools.headDim);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
 }
@@ -52,7 +53,7 @@ Status ropeStoreKv(const LaunchStream& stream, float* q, float* k, const float* 
                    void* kPool, void* vPool) {
     PAGODA_CUDA_RETURN_IF_ERROR(checkShape("ropeStoreKv", nTokens, nHeads, shape));
     if (shape.ropeDim / 2 > pos::kMaxPairs || shape.headDim != pools.headDim || pools.nKvHeads < 1 ||
-        pools.blockSize < 1) {
+        pools.blockSize < 1 || (pools.q8 && pools.headDim % kKvQ8Block != 0)) {
         return Status::error("ropeStoreKv: rope dim " + std::to_string(shape.ropeDim) + " (at most " +
                              std::to_string(2 * pos::kMaxPairs) + ") of heads of " + std::to_string(shape.headDim) +
                              " into pools of " + std::to_string(pools.nKvHeads) + " KV heads of " +
@@ -60,8 +61,7 @@ Status ropeStoreKv(const LaunchStream& stream, float* q, float* k, const float* 
     }
     if (nTokens == 0) return {};
     launchKernel(stream, pos::ropeStoreKvKernel, unsigned(nTokens), pos::kStoreThreads, 0, q, k, v, nHeads,
-                 pools.nKvHeads, shape, positions, slots, static_cast<__half*>(kPool), static_cast<__half*>(vPool),
-                 pools.blockSize);
+                 pools.nKvHeads, shape, positions, slots, kPool, vPool, pools.q8, pools.blockSize);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
 }

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/cuda/attention_args.h"
 #include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/rope_shape.h"
 
@@ -51,12 +52,10 @@ __device__ __forceinline__ void rotatePair(float* head, int i, int pairs, bool n
 }
 
 // Token t's k and v rows, rounded to f16, into slot `slot` of the pools
-// ([numBlocks][nKvHeads][blockSize][headDim]); a negative slot (a padding
-// token of a CUDA graph bucket) is skipped. The CTA's threads stride over
-// the row.
-__device__ __forceinline__ void storeToken(__half* kPool, __half* vPool, const float* k, const float* v, int t,
-                                           int slot, int nKvHeads, int blockSize, int headDim) {
-    if (slot < 0) return;
+// ([numBlocks][nKvHeads][blockSize][headDim]). The CTA's threads stride
+// over the row.
+__device__ __forceinline__ void storeTokenF16(__half* kPool, __half* vPool, const float* k, const float* v, int t,
+                                              int slot, int nKvHeads, int blockSize, int headDim) {
     const int width = nKvHeads * headDim;
     const int64_t block = slot / blockSize;
     const int offset = slot % blockSize;
@@ -66,6 +65,49 @@ __device__ __forceinline__ void storeToken(__half* kPool, __half* vPool, const f
         const int64_t dst = ((block * nKvHeads + head) * blockSize + offset) * headDim + d;
         kPool[dst] = __float2half_rn(k[int64_t(t) * width + i]);
         vPool[dst] = __float2half_rn(v[int64_t(t) * width + i]);
+    }
+}
+
+// The same as Q8_0 rows, as cpu::quantizeRow writes them: per 32 elements
+// the scale d = max |x| / 127 (stored as f16) and each element
+// round(x / d), by the float operations the CPU uses, so the bytes are the
+// CPU's. A warp takes a block of 32 (the K rows' blocks, then the V rows'):
+// kKvQ8Block is the warp size.
+__device__ __forceinline__ void storeTokenQ8(uint8_t* kPool, uint8_t* vPool, const float* k, const float* v, int t,
+                                             int slot, int nKvHeads, int blockSize, int headDim) {
+    static_assert(kKvQ8Block == 32);
+    const int width = nKvHeads * headDim;
+    const int blocksPerRow = headDim / kKvQ8Block;
+    const int rowBytes = blocksPerRow * kKvQ8BlockBytes;
+    const int64_t block = slot / blockSize;
+    const int offset = slot % blockSize;
+    const int lane = threadIdx.x % 32;
+    const int blocks = width / kKvQ8Block;  // of K, and as many of V
+    for (int b = threadIdx.x / 32; b < 2 * blocks; b += blockDim.x / 32) {
+        const bool isV = b >= blocks;
+        const int q = isV ? b - blocks : b;  // the block's index in the token's row of every head
+        const float x = (isV ? v : k)[int64_t(t) * width + q * kKvQ8Block + lane];
+        const float d = warpMax(fabsf(x)) / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const int head = q / blocksPerRow;
+        uint8_t* dst = (isV ? vPool : kPool) + ((block * nKvHeads + head) * blockSize + offset) * rowBytes +
+                       q % blocksPerRow * kKvQ8BlockBytes;
+        if (lane == 0) *reinterpret_cast<__half*>(dst) = __float2half_rn(d);
+        dst[2 + lane] = uint8_t(int8_t(roundf(x * id)));
+    }
+}
+
+// Token t's k and v rows into slot `slot` of the pools, f16 or Q8_0; a
+// negative slot (a padding token of a CUDA graph bucket) is skipped.
+__device__ __forceinline__ void storeToken(void* kPool, void* vPool, bool q8, const float* k, const float* v, int t,
+                                           int slot, int nKvHeads, int blockSize, int headDim) {
+    if (slot < 0) return;
+    if (q8) {
+        storeTokenQ8(static_cast<uint8_t*>(kPool), static_cast<uint8_t*>(vPool), k, v, t, slot, nKvHeads, blockSize,
+                     headDim);
+    } else {
+        storeTokenF16(static_cast<__half*>(kPool), static_cast<__half*>(vPool), k, v, t, slot, nKvHeads, blockSize,
+                      headDim);
     }
 }
 
@@ -87,10 +129,10 @@ __global__ void __launch_bounds__(kThreads) ropeKernel(float* x, int nHeads, Rop
 
 // grid: nTokens; kStoreThreads threads. k, v: [nTokens][nKvHeads][headDim]
 __global__ void __launch_bounds__(kStoreThreads)
-    storeKvKernel(__half* kPool, __half* vPool, const float* k, const float* v, const int32_t* slots, int nKvHeads,
-                  int blockSize, int headDim) {
+    storeKvKernel(void* kPool, void* vPool, bool q8, const float* k, const float* v, const int32_t* slots,
+                  int nKvHeads, int blockSize, int headDim) {
     awaitPrecedingKernel();
-    storeToken(kPool, vPool, k, v, blockIdx.x, slots[blockIdx.x], nKvHeads, blockSize, headDim);
+    storeToken(kPool, vPool, q8, k, v, blockIdx.x, slots[blockIdx.x], nKvHeads, blockSize, headDim);
 }
 
 // ropeKernel on q and on k, then storeKvKernel, for token blockIdx.x: the
@@ -99,7 +141,8 @@ __global__ void __launch_bounds__(kStoreThreads)
 // q: [nTokens][nHeads][headDim]; k, v: [nTokens][nKvHeads][headDim]
 __global__ void __launch_bounds__(kStoreThreads)
     ropeStoreKvKernel(float* q, float* k, const float* v, int nHeads, int nKvHeads, RopeShape shape,
-                      const int32_t* positions, const int32_t* slots, __half* kPool, __half* vPool, int blockSize) {
+                      const int32_t* positions, const int32_t* slots, void* kPool, void* vPool, bool q8,
+                      int blockSize) {
     awaitPrecedingKernel();
     __shared__ double sines[kMaxPairs];
     __shared__ double cosines[kMaxPairs];
@@ -116,7 +159,7 @@ __global__ void __launch_bounds__(kStoreThreads)
         rotatePair(head, i, pairs, shape.neox, sines[i], cosines[i]);
     }
     __syncthreads();  // the token's rotated k, written above by other threads of the CTA
-    storeToken(kPool, vPool, k, v, t, slots[t], nKvHeads, blockSize, headDim);
+    storeToken(kPool, vPool, q8, k, v, t, slots[t], nKvHeads, blockSize, headDim);
 }
 
 }  // namespace pagoda::cuda::pos

@@ -3,7 +3,7 @@
 // the tensor-core prefill kernel, the naive materialized path and the
 // expanded-KV (GQA off) baseline; MHA, GQA and MQA; head dims with and
 // without a prefill kernel; full causal and sliding window with released
-// blocks below it; soft-capped scores.
+// blocks below it; soft-capped scores; f16 and Q8_0 pools.
 
 #include <gtest/gtest.h>
 
@@ -27,6 +27,7 @@ struct Case {
     int headDim;
     int window;
     float softcap = 0.0f;  // > 0: the scores soft-capped (Gemma 2)
+    bool q8 = false;       // Q8_0 pools (head dims that are multiples of 32)
 };
 
 struct Chunk {
@@ -43,6 +44,7 @@ void runCase(AttentionOps& test, const Case& c, bool naive, bool expandKv, size_
              std::mt19937_64& rng) {
     SCOPED_TRACE(testing::Message() << c.nHeads << " heads / " << c.nKvHeads << " KV heads, head dim " << c.headDim
                                     << ", window " << c.window << ", softcap " << c.softcap
+                                    << (c.q8 ? ", q8_0 KV" : "")
                                     << (naive ? ", naive" : ", flash")
                                     << (expandKv ? ", expanded KV" : "") << ", prefill K/V tiles of "
                                     << prefillKvTile(c.headDim, sharedPerSm));
@@ -62,10 +64,12 @@ void runCase(AttentionOps& test, const Case& c, bool naive, bool expandKv, size_
         for (int32_t& block : table) block = permutation[size_t(block)];
     }
 
-    const size_t poolElements = size_t(numBlocks) * c.nKvHeads * kBlockSize * c.headDim;
-    std::vector<uint16_t> kPool(poolElements, 0);
-    std::vector<uint16_t> vPool(poolElements, 0);
-    const cpu::PagedKvView view{DType::F16, kPool.data(), vPool.data(), c.nKvHeads, kBlockSize, c.headDim};
+    const size_t rowBytes = c.q8 ? size_t(c.headDim) / 32 * 34 : 2 * size_t(c.headDim);
+    const size_t poolBytes = size_t(numBlocks) * c.nKvHeads * kBlockSize * rowBytes;
+    std::vector<uint8_t> kPool(poolBytes, 0);
+    std::vector<uint8_t> vPool(poolBytes, 0);
+    const cpu::PagedKvView view{c.q8 ? DType::Q8_0 : DType::F16, kPool.data(), vPool.data(), c.nKvHeads, kBlockSize,
+                                c.headDim};
     std::vector<cpu::AttentionSequence> sequences;
     std::vector<AttentionSequenceSpec> specs;
     int nTokens = 0;
@@ -122,11 +126,12 @@ void runCase(AttentionOps& test, const Case& c, bool naive, bool expandKv, size_
     args.scale = params.scale;
     args.window = c.window;
     args.softcap = c.softcap;
-    args.kv = {dK.data(), dV.data(), c.nKvHeads, kBlockSize, c.headDim};
+    args.kv = {dK.data(), dV.data(), c.nKvHeads, kBlockSize, c.headDim, c.q8};
     CudaKernelTest::expectOk(runAttention(test.stream(), args, plan.value(), dPacked.as<int32_t>(), workspace.data()));
     const std::vector<float> got = test.download<float>(dOut, q.size());
 
-    // The tensor-core prefill rounds q and the probabilities to f16.
+    // The tensor-core prefill rounds q and the probabilities (and Q8_0 K/V
+    // rows) to f16.
     const bool tensorCores = !naive && hasPrefillKernel(c.headDim);
     int row = 0;
     for (const Chunk& chunk : kChunks) {
@@ -147,8 +152,11 @@ TEST_F(AttentionOps, MatchesTheCpuOnEveryPath) {
     for (int headDim : {64, 128, 16, 80}) {
         // MHA; GQA 4:1; MQA with more query heads than one decode CTA takes.
         for (auto [heads, kvHeads] : {std::pair{4, 4}, std::pair{8, 2}, std::pair{12, 1}}) {
-            // Full and windowed; soft-capped scores (a cap of 2 bends most of these).
-            for (auto [window, softcap] : {std::pair{0, 0.0f}, std::pair{37, 0.0f}, std::pair{0, 2.0f}}) {
+            // Full and windowed; soft-capped scores (a cap of 2 bends most of
+            // these); Q8_0 pools where the head dim allows.
+            for (auto [window, softcap, q8] : {std::tuple{0, 0.0f, false}, std::tuple{37, 0.0f, false},
+                                               std::tuple{0, 2.0f, false}, std::tuple{37, 0.0f, true}}) {
+                if (q8 && headDim % 32 != 0) continue;
                 for (bool naive : {false, true}) {
                     for (bool expandKv : {false, true}) {
                         // The prefill tile size this device gets, and at head
@@ -157,8 +165,8 @@ TEST_F(AttentionOps, MatchesTheCpuOnEveryPath) {
                         const bool oneTile = prefillKvTile(headDim, sharedSizes[0]) == prefillKvTile(headDim, 0);
                         for (size_t sharedPerSm : sharedSizes) {
                             if (sharedPerSm == 0 && oneTile) continue;
-                            runCase(*this, {heads, kvHeads, headDim, window, softcap}, naive, expandKv, sharedPerSm,
-                                    rng);
+                            runCase(*this, {heads, kvHeads, headDim, window, softcap, q8}, naive, expandKv,
+                                    sharedPerSm, rng);
                             if (HasFatalFailure()) return;
                         }
                     }

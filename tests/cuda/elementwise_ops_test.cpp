@@ -265,6 +265,57 @@ TEST_F(ElementwiseOps, StoreKvWritesF16RowsToTheirSlotsAsTheCpuDoes) {
     EXPECT_EQ(download<uint16_t>(dV, poolElements), wantV);
 }
 
+// Q8_0 pools: storeKv and the fused RoPE and store write the bytes of the
+// CPU's store (each block's f16 scale and int8s) at the tokens' slots, the
+// fused kernel those of k as rope() rotates it.
+TEST_F(ElementwiseOps, StoreKvWritesQ8RowsAsTheCpuDoes) {
+    const uint64_t seed = pagoda::test::freshSeed();
+    SCOPED_TRACE(pagoda::test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    const int nHeads = 8;
+    const int nKvHeads = 2;
+    const int blockSize = 16;
+    const int headDim = 128;
+    const int numBlocks = 6;
+    const size_t poolBytes = size_t(numBlocks) * nKvHeads * blockSize * (headDim / 32 * 34);
+    const std::vector<int32_t> slots = {0, 17, 95, 40};
+    const std::vector<int32_t> positions = {0, 17, 95, 4000};
+    const int nTokens = int(slots.size());
+    const std::vector<float> q = randomFloats(rng, size_t(nTokens) * nHeads * headDim, 4.0f);
+    const std::vector<float> k = randomFloats(rng, size_t(nTokens) * nKvHeads * headDim, 4.0f);
+    const std::vector<float> v = randomFloats(rng, k.size(), 4.0f);
+    const RopeShape shape{headDim, headDim, 1e6f, true};
+    DeviceBuffer dPositions = upload(positions);
+    DeviceBuffer dRotated = upload(k);
+    expectOk(rope(stream(), dRotated.as<float>(), nTokens, nKvHeads, dPositions.as<int32_t>(), shape));
+    const std::vector<float> rotated = download<float>(dRotated, k.size());
+    for (const bool fused : {false, true}) {
+        SCOPED_TRACE(fused ? "ropeStoreKv" : "storeKv");
+        const std::vector<float>& stored = fused ? rotated : k;
+        std::vector<uint8_t> wantK(poolBytes, 0);
+        std::vector<uint8_t> wantV(poolBytes, 0);
+        const cpu::PagedKvView view{DType::Q8_0, wantK.data(), wantV.data(), nKvHeads, blockSize, headDim};
+        cpu::storeKv(view, wantK.data(), wantV.data(), stored.data(), v.data(), slots.data(), nTokens);
+
+        DeviceBuffer dK = upload(std::vector<uint8_t>(poolBytes, 0));
+        DeviceBuffer dV = upload(std::vector<uint8_t>(poolBytes, 0));
+        DeviceBuffer dQ = upload(q);
+        DeviceBuffer dKeys = upload(k);
+        DeviceBuffer dValues = upload(v);
+        DeviceBuffer dSlots = upload(slots);
+        const DeviceKvView pools{dK.data(), dV.data(), nKvHeads, blockSize, headDim, true};
+        if (fused) {
+            expectOk(ropeStoreKv(stream(), dQ.as<float>(), dKeys.as<float>(), dValues.as<float>(), nTokens, nHeads,
+                                 dPositions.as<int32_t>(), dSlots.as<int32_t>(), shape, pools, dK.data(), dV.data()));
+        } else {
+            expectOk(storeKv(stream(), pools, dK.data(), dV.data(), dKeys.as<float>(), dValues.as<float>(),
+                             dSlots.as<int32_t>(), nTokens));
+        }
+        EXPECT_EQ(download<uint8_t>(dK, poolBytes), wantK);
+        EXPECT_EQ(download<uint8_t>(dV, poolBytes), wantV);
+    }
+}
+
 // The fused RoPE and K/V store: the bits of rope() on q and k and storeKv()
 // after them, in q, k and both pools (GQA, NeoX, a partial rotary dim).
 TEST_F(ElementwiseOps, RopeStoreKvGivesTheBitsOfRopeThenStoreKv) {

@@ -92,7 +92,8 @@ public:
     }
     Status createKvPool(const KvPoolShape& shape) override {
         hold(m_kv, 0);
-        const uint64_t bytes = 4ull * shape.nLayers * shape.nKvHeads * shape.headDim * shape.blockSize * shape.numBlocks;
+        const uint64_t rowBytes = shape.q8 ? uint64_t(shape.headDim) / 32 * 34 : 2ull * shape.headDim;
+        const uint64_t bytes = 2 * rowBytes * shape.nLayers * shape.nKvHeads * shape.blockSize * shape.numBlocks;
         if (bytes > freeBytes()) return Status::error("out of device memory: Fake GPU has " + pagoda::formatBytes(freeBytes()));
         hold(m_kv, bytes);
         return {};

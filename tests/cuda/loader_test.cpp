@@ -368,6 +368,14 @@ TEST(BackendSelect, ALargeModelRunsItsLastLayersOnTheGpuAndTheRestOnTheCpu) {
     EXPECT_EQ(fitted->cuda->memory().inUseBy(cuda::MemoryUse::KvCache), layout.bytes() / 2);
     EXPECT_NE((*pools)->view(0).k, nullptr) << "layer 0's pools are in host memory";
     EXPECT_EQ((*pools)->view(4).k, nullptr) << "layer 4's are on the device";
+    // Q8_0 pools likewise, at 1.0625 bytes an element; f32 ones the device does not hold.
+    const KvLayout q8 = kvLayoutForTokens(model.config(), 256, 16, DType::Q8_0);
+    pools = fitted->ops->createKvStorage(q8);
+    ASSERT_TRUE(pools) << pools.error().message;
+    EXPECT_EQ(fitted->cuda->memory().inUseBy(cuda::MemoryUse::KvCache), q8.bytes() / 2);
+    const auto f32 = fitted->ops->createKvStorage(kvLayoutForTokens(model.config(), 256, 16, DType::F32));
+    ASSERT_FALSE(f32);
+    EXPECT_NE(f32.error().message.find("keeps the KV cache in f16 or q8_0"), std::string::npos) << f32.error().message;
     pools = std::unexpected(Error{"gone"});
     // The automatic KV budget then holds the model's whole context.
     auto beside = kvMemoryBesideActivations(*fitted->ops, nullptr, model.config(), 256);

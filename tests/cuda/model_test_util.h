@@ -48,14 +48,15 @@ inline std::unique_ptr<CudaOps> cudaOpsOrSkipReason(std::string& reason) {
     std::unique_ptr<::pagoda::CudaOps> ops = ::pagoda::test::cudaOpsOrSkipReason(skipReason_); \
     if (!ops) GTEST_SKIP() << "no CUDA device: " << skipReason_
 
-// An f16 cache of `tokens` tokens in 16-token blocks, every token computed,
-// its pools where `ops` keeps them (null: host memory).
-inline std::unique_ptr<KvCache> makeCache(const ModelConfig& config, int tokens, Ops* ops = nullptr) {
+// A cache of `tokens` tokens in 16-token blocks (f16 or `kvType`), every
+// token computed, its pools where `ops` keeps them (null: host memory).
+inline std::unique_ptr<KvCache> makeCache(const ModelConfig& config, int tokens, Ops* ops = nullptr,
+                                          DType kvType = DType::F16) {
     BlockManagerConfig manager;
     manager.maxContext = config.contextLength;
     manager.prefixCaching = false;
     manager.watermark = 0;
-    auto cache = KvCache::create(kvLayoutForTokens(config, tokens, 16, DType::F16), manager, ops);
+    auto cache = KvCache::create(kvLayoutForTokens(config, tokens, 16, kvType), manager, ops);
     EXPECT_TRUE(cache) << cache.error().message;
     return cache ? std::move(*cache) : nullptr;
 }
@@ -133,11 +134,11 @@ inline double logitTolerance(DType weights) { return weights == DType::F32 ? 1e-
 class CpuAndCuda {
 public:
     CpuAndCuda(const Model& model, Ops& cuda, int maxTokens, const TransformerOptions& options,
-               int cacheTokens = 512)
+               int cacheTokens = 512, DType kvType = DType::F16)
         : m_options(options), m_cpuOps(CpuOpsOptions{0}), m_cpu(model, m_cpuOps, maxTokens, options),
           m_cuda(model, cuda, maxTokens, options), m_vocab(model.config().vocabSize) {
-        m_cpuCache = makeCache(model.config(), cacheTokens);
-        m_cudaCache = makeCache(model.config(), cacheTokens, &cuda);
+        m_cpuCache = makeCache(model.config(), cacheTokens, nullptr, kvType);
+        m_cudaCache = makeCache(model.config(), cacheTokens, &cuda, kvType);
     }
 
     // Starts a sequence on both sides, computing nothing; sequences are

@@ -8,7 +8,8 @@
 // llama, qwen2 (biases, NeoX RoPE), qwen3 (QK-norm), phi3 (weights that
 // are row ranges of fused tensors), gemma3 and gemma2 (local and global
 // layers, post-norms, GeGLU, soft-capping), full and windowed attention,
-// flash and naive. Skipped with "no CUDA device: <reason>" without a device.
+// flash and naive; f16 and Q8_0 KV caches. Skipped with "no CUDA device:
+// <reason>" without a device.
 
 #include <gtest/gtest.h>
 
@@ -25,19 +26,22 @@ struct Variant {
     cpu::AttentionAlgorithm attention;
     bool ropeFreqs = false;  // rope_freqs.weight, as Llama 3.1 and later carry
     const char* ropeScaling = "";  // SyntheticSpec::ropeScaling: linear, yarn or longrope
+    DType kvType = DType::F16;     // of both sides' KV caches
 };
 
 void PrintTo(const Variant& v, std::ostream* out) {
     *out << v.preset << " " << v.architecture << " " << dtypeName(v.dtype) << ", window " << v.window
          << (v.attention == cpu::AttentionAlgorithm::Flash ? ", flash" : ", naive")
-         << (v.ropeFreqs ? ", rope freqs" : "") << (*v.ropeScaling != '\0' ? ", " : "") << v.ropeScaling;
+         << (v.ropeFreqs ? ", rope freqs" : "") << (*v.ropeScaling != '\0' ? ", " : "") << v.ropeScaling
+         << (v.kvType != DType::F16 ? ", kv " + std::string(dtypeName(v.kvType)) : "");
 }
 
 std::string variantName(const testing::TestParamInfo<Variant>& info) {
     const Variant& v = info.param;
     return std::string(v.preset) + "_" + v.architecture + "_" + std::string(dtypeName(v.dtype)) + "_w" +
            std::to_string(v.window) + (v.attention == cpu::AttentionAlgorithm::Flash ? "_flash" : "_naive") +
-           (v.ropeFreqs ? "_ropefreqs" : "") + (*v.ropeScaling != '\0' ? "_" : "") + v.ropeScaling;
+           (v.ropeFreqs ? "_ropefreqs" : "") + (*v.ropeScaling != '\0' ? "_" : "") + v.ropeScaling +
+           (v.kvType != DType::F16 ? "_kv" + std::string(dtypeName(v.kvType)) : "");
 }
 
 test::BuiltModel buildVariant(const Variant& variant, uint64_t seed) {
@@ -102,7 +106,7 @@ TEST_P(MixedBatches, MatchTheCpuAndEachChunkAlone) {
     const int vocab = m_vocab;
     const double tolerance = m_tolerance;
     std::mt19937_64& rng = m_rng;
-    test::CpuAndCuda run(*m_built.model, *m_cuda, 64, optionsOf(GetParam()));
+    test::CpuAndCuda run(*m_built.model, *m_cuda, 64, optionsOf(GetParam()), 512, GetParam().kvType);
     ASSERT_TRUE(run.ready());
     const std::vector<int32_t> a = test::randomTokens(30, vocab, rng);
     const std::vector<int32_t> b = test::randomTokens(17, vocab, rng);
@@ -152,7 +156,11 @@ INSTANTIATE_TEST_SUITE_P(
                     Variant{"small", "llama", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash},
                     Variant{"tiny", "gemma3", DType::F16, 0, cpu::AttentionAlgorithm::Flash},
                     Variant{"tiny", "gemma2", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash},
-                    Variant{"tiny", "gemma2", DType::F32, 0, cpu::AttentionAlgorithm::Naive}),
+                    Variant{"tiny", "gemma2", DType::F32, 0, cpu::AttentionAlgorithm::Naive},
+                    // Q8_0 KV caches on both sides (small's heads are 64 wide, tiny's 16: too narrow).
+                    Variant{"small", "llama", DType::F16, 0, cpu::AttentionAlgorithm::Flash, false, "", DType::Q8_0},
+                    Variant{"small", "qwen3", DType::Q8_0, 9, cpu::AttentionAlgorithm::Flash, false, "", DType::Q8_0},
+                    Variant{"small", "llama", DType::Q4_0, 0, cpu::AttentionAlgorithm::Naive, false, "", DType::Q8_0}),
     variantName);
 
 // Three prompts of 5, 8 and 11 tokens, admitted to `run`.
@@ -179,7 +187,7 @@ void decodeStepsMatch(const test::BuiltModel& built, CudaOps& cuda, const Varian
                       double tolerance, double cpuTolerance) {
     const int vocab = built.model->config().vocabSize;
     // The prompts in one batch; decode buckets 1, 2, 4, 8, 16, 24 and 32.
-    test::CpuAndCuda run(*built.model, cuda, 32, optionsOf(variant));
+    test::CpuAndCuda run(*built.model, cuda, 32, optionsOf(variant), 512, variant.kvType);
     ASSERT_TRUE(run.ready());
     const test::CpuAndCuda::Logits prefill = run.step(admitPrompts(run, vocab, rng));
     ASSERT_TRUE(test::rowsClose(prefill.cuda, prefill.cpu, vocab, cpuTolerance));
@@ -217,7 +225,8 @@ INSTANTIATE_TEST_SUITE_P(
                     Variant{"tiny", "qwen3", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash, true},
                     // Local layers' windows in a step staged for the global one.
                     Variant{"tiny", "gemma3", DType::Q8_0, 0, cpu::AttentionAlgorithm::Flash},
-                    Variant{"tiny", "gemma2", DType::F16, 12, cpu::AttentionAlgorithm::Flash}),
+                    Variant{"tiny", "gemma2", DType::F16, 12, cpu::AttentionAlgorithm::Flash},
+                    Variant{"small", "llama", DType::Q4_0, 0, cpu::AttentionAlgorithm::Flash, false, "", DType::Q8_0}),
     variantName);
 
 // Programmatic dependent launch (compute capability 9.0 and newer; skipped

@@ -137,7 +137,8 @@ StatusOr<RopeShape> CudaBackend::deviceRopeShape(const RopeShape& shape, const c
 
 DeviceKvView CudaBackend::kvView(int layer) const {
     const std::byte* base = m_kv.as<std::byte>() + 2 * m_poolBytes * size_t(layer);
-    return DeviceKvView{base, base + m_poolBytes, m_kvShape.nKvHeads, m_kvShape.blockSize, m_kvShape.headDim};
+    return DeviceKvView{base, base + m_poolBytes, m_kvShape.nKvHeads, m_kvShape.blockSize, m_kvShape.headDim,
+                        m_kvShape.q8};
 }
 
 Status CudaBackend::ensure(DeviceBuffer& buffer, size_t bytes, MemoryUse use) {
@@ -258,17 +259,20 @@ Status CudaBackend::useWeights(std::shared_ptr<const DeviceWeights> weights) {
 Status CudaBackend::createKvPool(const KvPoolShape& shape) {
     m_context->makeCurrent();
     if (shape.nLayers < 1 || shape.nKvHeads < 1 || shape.headDim < 2 || shape.blockSize < 1 ||
-        (shape.blockSize & (shape.blockSize - 1)) != 0 || shape.numBlocks < 1) {
+        (shape.blockSize & (shape.blockSize - 1)) != 0 || shape.numBlocks < 1 ||
+        (shape.q8 && shape.headDim % kKvQ8Block != 0)) {
         return Status::error("KV pool of " + std::to_string(shape.nLayers) + " layers, " +
                              std::to_string(shape.nKvHeads) + " KV heads, head dim " + std::to_string(shape.headDim) +
-                             ", " + std::to_string(shape.numBlocks) + " blocks of " + std::to_string(shape.blockSize) +
+                             (shape.q8 ? " (q8_0 rows: a multiple of 32)" : "") + ", " +
+                             std::to_string(shape.numBlocks) + " blocks of " + std::to_string(shape.blockSize) +
                              " (a power of two)");
     }
     m_graphs.clear();
     m_kv.reset();
     m_kvShape = shape;
     m_decodeCtasPerSm.clear();  // the kernels' occupancy depends on the head dim
-    m_poolBytes = size_t(shape.numBlocks) * shape.nKvHeads * shape.blockSize * shape.headDim * 2;
+    const DeviceKvView rows{nullptr, nullptr, shape.nKvHeads, shape.blockSize, shape.headDim, shape.q8};
+    m_poolBytes = size_t(shape.numBlocks) * shape.nKvHeads * shape.blockSize * size_t(rows.rowBytes());
     PAGODA_CUDA_ASSIGN_OR_RETURN(m_kv, m_context->memory().allocate(2 * m_poolBytes * size_t(shape.nLayers),
                                                                     MemoryUse::KvCache));
     PAGODA_CUDA_CHECK(cudaMemsetAsync(m_kv.data(), 0, m_kv.bytes(), stream()));

@@ -9,10 +9,12 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <numeric>
 #include <stdexcept>
 #include <utility>
 
+#include "kernels/cpu/matmul.h"
 #include "kernels/half.h"
 #include "tests/kernels/kernel_test_util.h"
 
@@ -41,11 +43,16 @@ std::vector<double> referenceRow(const Batch& batch, const ReferenceCheck& check
     for (int d = 0; d < c.headDim; ++d) {
         q[size_t(d)] = check.qRoundedToHalf ? test::refHalfToDouble(floatToHalf(qRow[d])) : double(qRow[d]);
     }
+    // K and V as the kernel reads them: the pools' values, or (Q8_0 into the
+    // prefill kernel's f16 tiles) those rounded to f16.
+    const auto read = [&](double value) {
+        return check.kvRoundedToHalf ? test::refHalfToDouble(floatToHalf(float(value))) : value;
+    };
     std::vector<double> scores;
     for (int p = first; p <= pos; ++p) {
         const size_t at = batch.poolIndex(seq, p, kvHead);
         double dot = 0;
-        for (int d = 0; d < c.headDim; ++d) dot += q[size_t(d)] * test::refHalfToDouble(batch.k()[at + size_t(d)]);
+        for (int d = 0; d < c.headDim; ++d) dot += q[size_t(d)] * read(batch.kValue(at + size_t(d)));
         const double score = dot * check.scale;
         scores.push_back(c.softcap > 0 ? c.softcap * std::tanh(score / c.softcap) : score);
     }
@@ -56,7 +63,7 @@ std::vector<double> referenceRow(const Batch& batch, const ReferenceCheck& check
     for (int p = first; p <= pos; ++p) {
         const double weight = scores[size_t(p - first)] / sum;
         const size_t at = batch.poolIndex(seq, p, kvHead);
-        for (int d = 0; d < c.headDim; ++d) out[size_t(d)] += weight * test::refHalfToDouble(batch.v()[at + size_t(d)]);
+        for (int d = 0; d < c.headDim; ++d) out[size_t(d)] += weight * read(batch.vValue(at + size_t(d)));
     }
     return out;
 }
@@ -100,8 +107,37 @@ Batch::Batch(AttentionShape shape, PoolValues poolValues, std::mt19937_64& rng)
     }
 
     const size_t poolElements = size_t(nBlocks) * size_t(c.nKvHeads) * size_t(c.blockSize) * size_t(c.headDim);
-    m_k.assign(poolElements, kHalfNan);
-    m_v.assign(poolElements, kHalfNan);
+    const size_t headDim = size_t(c.headDim);
+    const size_t rowBytes = c.q8 ? headDim / 32 * 34 : 2 * headDim;
+    const size_t poolRows = poolElements / headDim;
+    m_k.assign(poolRows * rowBytes, 0);
+    m_v.assign(poolRows * rowBytes, 0);
+    m_kValues.assign(poolElements, std::nan(""));
+    m_vValues.assign(poolElements, std::nan(""));
+    // Rows without a value: f16 NaNs, or Q8_0 blocks whose scale is NaN.
+    for (std::vector<uint8_t>* pool : {&m_k, &m_v}) {
+        for (size_t at = 0; at < pool->size(); at += c.q8 ? 34 : 2) std::memcpy(pool->data() + at, &kHalfNan, 2);
+    }
+    // A row of values at element `at`: stored as the pool holds them, and
+    // what they read back as.
+    std::vector<float> row(headDim);
+    const auto store = [&](std::vector<uint8_t>& pool, std::vector<double>& values, size_t at) {
+        for (float& x : row) x = uniform(rng);
+        uint8_t* bytes = pool.data() + at / headDim * rowBytes;
+        if (c.q8) cpu::quantizeRow(DType::Q8_0, row.data(), bytes, int64_t(headDim));
+        for (size_t d = 0; d < headDim; ++d) {
+            if (c.q8) {
+                const uint8_t* block = bytes + d / 32 * 34;
+                uint16_t scale;
+                std::memcpy(&scale, block, 2);
+                values[at + d] = test::refHalfToDouble(scale) * double(int8_t(block[2 + d % 32]));
+            } else {
+                const uint16_t h = floatToHalf(row[d]);
+                std::memcpy(bytes + 2 * d, &h, 2);
+                values[at + d] = test::refHalfToDouble(h);
+            }
+        }
+    };
     for (size_t seq = 0; seq < c.sequences.size(); ++seq) {
         const Sequence& s = c.sequences[seq];
         const int attended = windowStart(s.startPos, c.window);
@@ -109,11 +145,9 @@ Batch::Batch(AttentionShape shape, PoolValues poolValues, std::mt19937_64& rng)
         for (int pos = first; pos < s.startPos + s.nQueries; ++pos) {
             for (int kvHead = 0; kvHead < c.nKvHeads; ++kvHead) {
                 const size_t at = poolIndex(seq, pos, kvHead);
-                for (int d = 0; d < c.headDim; ++d) {
-                    m_k[at + size_t(d)] = floatToHalf(uniform(rng));
-                    m_v[at + size_t(d)] = floatToHalf(uniform(rng));
-                    m_maxAbsV = std::max(m_maxAbsV, std::fabs(test::refHalfToDouble(m_v[at + size_t(d)])));
-                }
+                store(m_k, m_kValues, at);
+                store(m_v, m_vValues, at);
+                for (size_t d = 0; d < headDim; ++d) m_maxAbsV = std::max(m_maxAbsV, std::fabs(m_vValues[at + d]));
             }
         }
     }
@@ -143,6 +177,7 @@ AttentionArgs attentionArgs(Batch& batch, const AttentionPlan& plan) {
     args.scale = 1.0f / std::sqrt(float(c.headDim));
     args.window = c.window;
     args.softcap = c.softcap;
+    args.kv.q8 = c.q8;
     args.kv.k = batch.k().data();
     args.kv.v = batch.v().data();
     args.kv.nKvHeads = c.nKvHeads;

@@ -36,6 +36,7 @@ struct CaseGeometry {
     int blockSize;
     int window;  // 0: full causal attention
     float softcap = 0.0f;  // > 0: the scores soft-capped (AttentionArgs::softcap)
+    bool q8 = false;       // Q8_0 pools (DeviceKvView::q8); headDim a multiple of 32
 };
 
 // One case's geometry, sequences and batch rows.
@@ -74,9 +75,10 @@ void explainSegfaults();
 // One case's inputs and output as the backend holds them on the device:
 // block tables in shuffled physical order with the blocks wholly below the
 // window of a sequence's first query released (and three spare blocks), NaN
-// in every pool slot without a value (PoolValues) and in the query rows no
-// sequence owns, Q's last row right below an inaccessible page, the output
-// full of kUnwritten.
+// in every pool slot without a value (PoolValues; a Q8_0 row's block scales
+// are NaN) and in the query rows no sequence owns, Q's last row right below
+// an inaccessible page, the output full of kUnwritten. Q8_0 rows are
+// quantized by cpu::quantizeRow.
 class Batch {
 public:
     Batch(AttentionShape shape, PoolValues poolValues, std::mt19937_64& rng);
@@ -85,8 +87,13 @@ public:
     int rows() const { return m_shape.rows; }
     size_t rowElements() const { return size_t(m_shape.nHeads) * size_t(m_shape.headDim); }
     const std::vector<int32_t>& table(size_t seq) const { return m_tables[seq]; }
-    const std::vector<uint16_t>& k() const { return m_k; }
-    const std::vector<uint16_t>& v() const { return m_v; }
+    // The pools' bytes: f16 or Q8_0 rows.
+    const std::vector<uint8_t>& k() const { return m_k; }
+    const std::vector<uint8_t>& v() const { return m_v; }
+    // The value of element `index` (poolIndex + d) as the pools hold it;
+    // NaN in slots without a value.
+    double kValue(size_t index) const { return m_kValues[index]; }
+    double vValue(size_t index) const { return m_vValues[index]; }
     double maxAbsV() const { return m_maxAbsV; }
     const float* q() const { return m_q.data(); }
     // The output with a guard row on each side; outRows() is batch row 0.
@@ -100,8 +107,10 @@ public:
 private:
     AttentionShape m_shape;
     std::vector<std::vector<int32_t>> m_tables;  // per sequence, [logical block]: physical block; -1 released
-    std::vector<uint16_t> m_k;                   // f16 [numBlocks][nKvHeads][blockSize][headDim]
-    std::vector<uint16_t> m_v;
+    std::vector<uint8_t> m_k;                    // [numBlocks][nKvHeads][blockSize] rows, f16 or Q8_0
+    std::vector<uint8_t> m_v;
+    std::vector<double> m_kValues;               // [numBlocks][nKvHeads][blockSize][headDim]
+    std::vector<double> m_vValues;
     double m_maxAbsV = 0;
     GuardedFloats m_q;         // f32 [rows][nHeads][headDim]
     std::vector<float> m_out;  // f32 [1 + rows + 1][nHeads][headDim], kUnwritten
@@ -118,6 +127,8 @@ struct ReferenceCheck {
     double scale;         // of the scores
     double tolerance;     // |out - ref| <= tolerance * max|v|
     bool paddingZeros;    // rows no sequence owns must be +0; else they are not checked here
+    // (Q8_0 pools) the reference rounds K and V to f16 as the prefill kernel's tiles do
+    bool kvRoundedToHalf = false;
 };
 
 // Every output of every sequence against a float64 attention over

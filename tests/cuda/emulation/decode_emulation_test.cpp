@@ -116,6 +116,12 @@ std::vector<DecodeCase> decodeCases() {
         // Scores capped at 2, split and unsplit rows.
         {"D128_Gqa8to2_Bs16_Softcap2_RowsAt1000And37", {128, 8, 2, 16, 0, 2.0f}, {{1, 1000}, {1, 37}}, 0, 0, 16, true},
         {"D64_Mha4_Bs32_Window50_Softcap2_RowAt200", {64, 4, 4, 32, 50, 2.0f}, {{1, 200}}, 0, 0, 1, false},
+        // Q8_0 pools; at head dim 96 a lane's 3 elements cross a block boundary.
+        {"D128_Gqa8to2_Bs16_Q8_RowsAt1000And37And600", {128, 8, 2, 16, 0, 0.0f, true}, {{1, 1000}, {1, 37}, {1, 600}},
+         0, 0, 16, true},
+        {"D96_Gqa6to2_Bs16_Q8_RowsAt130And9", {96, 6, 2, 16, 0, 0.0f, true}, {{1, 130}, {1, 9}}, 0, 0, 3, false},
+        {"D64_Mqa4to1_Bs16_Window300_Fixed512_Q8_RowsAt700And50", {64, 4, 1, 16, 300, 0.0f, true}, {{1, 700}, {1, 50}},
+         0, 512, 7, true},
     };
 }
 

@@ -100,6 +100,10 @@ std::vector<EmulationCase> emulationCases() {
         {"D128_Gqa4to2_Bs16_Softcap2_TwoSeqs200At0And70At150", {128, 4, 2, 16, 0, 2.0f}, {{200, 0, 0}, {70, 150, 200}},
          0, true},
         {"D64_Mqa4to1_Bs16_Window48_Softcap2_Chunk300At333", {64, 4, 1, 16, 48, 2.0f}, {{300, 333, 0}}, 0, false},
+        // Q8_0 pools, converted to f16 tiles on the way in.
+        {"D128_Gqa4to2_Bs16_Q8_TwoSeqs200At0And70At150", {128, 4, 2, 16, 0, 0.0f, true}, {{200, 0, 0}, {70, 150, 200}},
+         0, true},
+        {"D64_Mqa4to1_Bs32_Window48_Q8_Chunk300At333", {64, 4, 1, 32, 48, 0.0f, true}, {{300, 333, 0}}, 0, false},
     };
 }
 
@@ -220,8 +224,8 @@ void runCase(const EmulationCase& c, size_t sharedPerSm, uint64_t seed) {
 
     OutputOwnership ownership(batch, plan);
     emulation::LaunchConfig config;
-    config.copySources = {{batch.k().data(), batch.k().size() * sizeof(uint16_t), "the K pool"},
-                          {batch.v().data(), batch.v().size() * sizeof(uint16_t), "the V pool"}};
+    config.copySources = {{batch.k().data(), batch.k().size(), "the K pool"},
+                          {batch.v().data(), batch.v().size(), "the V pool"}};
     config.beforeCta = [&](emulation::Index3) { ownership.beforeCta(); };
     config.afterCta = [&](emulation::Index3 block) { ownership.afterCta(block); };
     config.shuffleThreads = c.shuffledThreads;
@@ -237,7 +241,8 @@ void runCase(const EmulationCase& c, size_t sharedPerSm, uint64_t seed) {
     emulation::expectMatchesReference(batch, {.qRoundedToHalf = true,
                                               .scale = 1.0 / std::sqrt(double(c.geometry.headDim)),
                                               .tolerance = kTolerance,
-                                              .paddingZeros = false});
+                                              .paddingZeros = false,
+                                              .kvRoundedToHalf = c.geometry.q8});
 }
 
 class PrefillEmulation : public testing::TestWithParam<EmulationCase> {};

@@ -6,6 +6,7 @@
 // a padding token's negative slot skipped, every other slot untouched).
 // The rotation is also checked against a float64 RoPE. Llama and NeoX
 // pairs, full and partial rotary dims, MHA and GQA, positions up to 40000.
+// Into Q8_0 pools, both kernels must write the CPU's bytes (cpu::storeKv).
 // Seeds are fresh every run.
 
 #include <gtest/gtest.h>
@@ -18,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/attention.h"
 #include "kernels/half.h"
 #include "tests/cuda/emulation/attention_cases.h"
 #include "tests/cuda/emulation/cta_emulator.h"
@@ -154,6 +156,71 @@ TEST_P(RopeEmulation, FusedKernelGivesTheBitsOfRopeThenStore) {
             ASSERT_EQ(kPool[dst], floatToHalf(k[src])) << "head " << h << " dim " << d;
             ASSERT_EQ(vPool[dst], floatToHalf(v[src])) << "head " << h << " dim " << d;
         }
+    }
+}
+
+// Q8_0 pools: the store and the fused kernel write the bytes the CPU's
+// store writes for the rotated rows (each block's scale and int8s), at the
+// real tokens' slots only (a padding slot is skipped, the rest untouched).
+TEST(RopeEmulationQ8, StoresWriteTheCpusQ8Rows) {
+    const uint64_t seed = test::freshSeed();
+    SCOPED_TRACE(test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> dist(-3.0f, 3.0f);
+    for (RopeGeometry g : {RopeGeometry{4, 4, 64, 64, 10000.0, false, 16}, RopeGeometry{8, 2, 128, 128, 1e6, true, 16},
+                           RopeGeometry{12, 4, 256, 256, 500000.0, false, 32}}) {
+        SCOPED_TRACE(testing::Message() << "head dim " << g.headDim);
+        g.q8 = true;
+        const int nTokens = 4;
+        const std::vector<int32_t> positions = {0, 17, 4095, 40000};
+        const std::vector<int32_t> slots = {5, g.blockSize + 1, -1, 3 * g.blockSize - 1};
+        auto random = [&](size_t n) {
+            std::vector<float> v(n);
+            for (float& f : v) f = dist(rng);
+            return v;
+        };
+        const std::vector<float> q0 = random(size_t(nTokens) * g.nHeads * g.headDim);
+        std::vector<float> k0 = random(size_t(nTokens) * g.nKvHeads * g.headDim);
+        // A block of zeros (kept so by adjacent-pair RoPE): scale 0, every int8 0.
+        std::fill_n(k0.begin() + g.headDim, 32, 0.0f);
+        const std::vector<float> v = random(k0.size());
+        const size_t rowBytes = size_t(g.headDim) / 32 * 34;
+        const size_t poolBytes = size_t(kBlocks) * g.nKvHeads * g.blockSize * rowBytes;
+        emulation::LaunchConfig config;
+        config.shuffleThreads = true;
+        config.seed = seed;
+
+        std::vector<float> q = q0;
+        std::vector<float> k = k0;
+        std::vector<uint8_t> kPool(poolBytes, 0xA5);
+        std::vector<uint8_t> vPool(poolBytes, 0xA5);
+        emulation::expectNoFindings(
+            emulation::runRopeKernel(k.data(), nTokens, g.nKvHeads, g, positions.data(), config), "ropeKernel k");
+        emulation::expectNoFindings(emulation::runStoreKvKernel(kPool.data(), vPool.data(), k.data(), v.data(),
+                                                                slots.data(), nTokens, g, config),
+                                    "storeKvKernel");
+        std::vector<uint8_t> wantK(poolBytes, 0xA5);
+        std::vector<uint8_t> wantV(poolBytes, 0xA5);
+        const cpu::PagedKvView view{DType::Q8_0, wantK.data(), wantV.data(), g.nKvHeads, g.blockSize, g.headDim};
+        const size_t width = size_t(g.nKvHeads) * g.headDim;
+        for (int t = 0; t < nTokens; ++t) {
+            if (slots[size_t(t)] < 0) continue;
+            cpu::storeKv(view, wantK.data(), wantV.data(), k.data() + t * width, v.data() + t * width,
+                         &slots[size_t(t)], 1);
+        }
+        EXPECT_EQ(kPool, wantK);
+        EXPECT_EQ(vPool, wantV);
+
+        std::vector<float> fusedQ = q0;
+        std::vector<float> fusedK = k0;
+        std::vector<uint8_t> fusedKPool(poolBytes, 0xA5);
+        std::vector<uint8_t> fusedVPool(poolBytes, 0xA5);
+        emulation::expectNoFindings(emulation::runRopeStoreKvKernel(fusedQ.data(), fusedK.data(), v.data(),
+                                                                    positions.data(), slots.data(), fusedKPool.data(),
+                                                                    fusedVPool.data(), nTokens, g, config),
+                                    "ropeStoreKvKernel");
+        EXPECT_EQ(fusedKPool, wantK);
+        EXPECT_EQ(fusedVPool, wantV);
     }
 }
 

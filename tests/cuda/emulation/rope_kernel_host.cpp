@@ -28,28 +28,27 @@ Findings runRopeKernel(float* x, int nTokens, int nHeads, const RopeGeometry& g,
     return launch(config, [&] { pos::ropeKernel(x, nHeads, shapeOf(g), positions); });
 }
 
-Findings runStoreKvKernel(uint16_t* kPool, uint16_t* vPool, const float* k, const float* v, const int32_t* slots,
+Findings runStoreKvKernel(void* kPool, void* vPool, const float* k, const float* v, const int32_t* slots,
                           int nTokens, const RopeGeometry& g, LaunchConfig config) {
     config.gridX = unsigned(nTokens);
     config.gridY = 1;
     config.gridZ = 1;
     config.threads = pos::kStoreThreads;
     return launch(config, [&] {
-        pos::storeKvKernel(reinterpret_cast<__half*>(kPool), reinterpret_cast<__half*>(vPool), k, v, slots,
-                           g.nKvHeads, g.blockSize, g.headDim);
+        pos::storeKvKernel(kPool, vPool, g.q8, k, v, slots, g.nKvHeads, g.blockSize, g.headDim);
     });
 }
 
 Findings runRopeStoreKvKernel(float* q, float* k, const float* v, const int32_t* positions, const int32_t* slots,
-                              uint16_t* kPool, uint16_t* vPool, int nTokens, const RopeGeometry& g,
+                              void* kPool, void* vPool, int nTokens, const RopeGeometry& g,
                               LaunchConfig config) {
     config.gridX = unsigned(nTokens);
     config.gridY = 1;
     config.gridZ = 1;
     config.threads = pos::kStoreThreads;
     return launch(config, [&] {
-        pos::ropeStoreKvKernel(q, k, v, g.nHeads, g.nKvHeads, shapeOf(g), positions, slots,
-                               reinterpret_cast<__half*>(kPool), reinterpret_cast<__half*>(vPool), g.blockSize);
+        pos::ropeStoreKvKernel(q, k, v, g.nHeads, g.nKvHeads, shapeOf(g), positions, slots, kPool, vPool, g.q8,
+                               g.blockSize);
     });
 }
 

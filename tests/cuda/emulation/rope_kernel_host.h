@@ -17,9 +17,10 @@ struct RopeGeometry {
     int ropeDim = 0;
     double base = 10000.0;
     bool neox = false;
-    int blockSize = 0;  // of the pools, [numBlocks][nKvHeads][blockSize][headDim] f16
+    int blockSize = 0;  // of the pools, [numBlocks][nKvHeads][blockSize] rows of headDim, f16 or Q8_0
     const float* freqFactors = nullptr;  // [ropeDim / 2] or null
     RopeScaling scaling;                 // YaRN when extFactor is 1
+    bool q8 = false;                     // Q8_0 rows in the pools
 };
 
 // ropeKernel on x ([nTokens][nHeads][headDim]).
@@ -27,12 +28,12 @@ Findings runRopeKernel(float* x, int nTokens, int nHeads, const RopeGeometry& g,
                        LaunchConfig config);
 
 // storeKvKernel: k and v rows into the pools at slots.
-Findings runStoreKvKernel(uint16_t* kPool, uint16_t* vPool, const float* k, const float* v, const int32_t* slots,
+Findings runStoreKvKernel(void* kPool, void* vPool, const float* k, const float* v, const int32_t* slots,
                           int nTokens, const RopeGeometry& g, LaunchConfig config);
 
 // ropeStoreKvKernel: q and k rotated, then k and v stored.
 Findings runRopeStoreKvKernel(float* q, float* k, const float* v, const int32_t* positions, const int32_t* slots,
-                              uint16_t* kPool, uint16_t* vPool, int nTokens, const RopeGeometry& g,
+                              void* kPool, void* vPool, int nTokens, const RopeGeometry& g,
                               LaunchConfig config);
 
 }  // namespace pagoda::cuda::emulation
