@@ -43,9 +43,11 @@ __device__ __forceinline__ int64_t kvSlotRow(const AttentionArgs& a, int block, 
     return int64_t(block) * (a.kv.nKvHeads * a.kv.blockSize) + kvHead * a.kv.blockSize + slot;
 }
 
-// Element offset of that row in an f16 pool.
+// Element offset of that row in an f16 pool (the same split of the
+// arithmetic).
 __device__ __forceinline__ int64_t kvSlotOffset(const AttentionArgs& a, int block, int slot, int kvHead) {
-    return kvSlotRow(a, block, slot, kvHead) * a.kv.headDim;
+    const int blockElements = a.kv.nKvHeads * a.kv.blockSize * a.kv.headDim;
+    return int64_t(block) * blockElements + (kvHead * a.kv.blockSize + slot) * a.kv.headDim;
 }
 
 // Row index of position `pos`, KV head `kvHead`, in one layer's pool; -1

@@ -15,13 +15,13 @@ using decode::decodeReduceKernel;
 using decode::kWarps;
 using decode::visitDecodeKernel;
 
-template <int DPL, int MAXH>
+template <int DPL, int MAXH, bool Q8, bool CAP>
 void launchDecode(const LaunchStream& stream, const AttentionArgs& args, const int32_t* rows, int nRows,
                   const DecodeSplitPlan& split, float* partials) {
     const int group = args.nHeads / args.kv.nKvHeads;
     const dim3 grid(unsigned(split.nSplits), unsigned(args.kv.nKvHeads * ((group + MAXH - 1) / MAXH)), unsigned(nRows));
-    launchKernel(stream, decodeAttentionKernel<DPL, MAXH>, grid, kWarps * 32, 0, args, rows, nRows, split.nSplits,
-                 partials);
+    launchKernel(stream, decodeAttentionKernel<DPL, MAXH, Q8, CAP>, grid, kWarps * 32, 0, args, rows, nRows,
+                 split.nSplits, partials);
 }
 
 }  // namespace
@@ -40,9 +40,13 @@ Status decodeAttention(const LaunchStream& stream, const AttentionArgs& args, co
                              std::to_string(split.nSplits) + " splits");
     }
     if (nRows == 0) return {};
-    visitDecodeKernel(D, args.nHeads / args.kv.nKvHeads, [&](auto dpl, auto maxH) {
-        launchDecode<decltype(dpl)::value, decltype(maxH)::value>(stream, args, rows, nRows, split, partials);
-    });
+    const int group = args.nHeads / args.kv.nKvHeads;
+    const auto launch = [&](auto dpl, auto maxH, auto q8, auto cap) {
+        launchDecode<decltype(dpl)::value, decltype(maxH)::value, decltype(q8)::value, decltype(cap)::value>(
+            stream, args, rows, nRows, split, partials);
+    };
+    const bool known = visitDecodeKernel(D, group, args.kv.q8, args.softcap > 0.0f, launch);
+    if (!known) return Status::error("decodeAttention: no kernel for q8_0 rows of head dim " + std::to_string(D));
     PAGODA_CUDA_CHECK(cudaGetLastError());
     if (split.nSplits > 1) {
         launchKernel(stream, decodeReduceKernel, dim3(unsigned(args.nHeads), unsigned(nRows)), 128, 0, args, rows,
@@ -52,17 +56,22 @@ Status decodeAttention(const LaunchStream& stream, const AttentionArgs& args, co
     return {};
 }
 
-StatusOr<int> decodeCtasPerSm(int headDim, int group) {
+StatusOr<int> decodeCtasPerSm(int headDim, int group, bool q8) {
     int ctas = 0;
     cudaError_t error = cudaSuccess;
-    const bool known = visitDecodeKernel(headDim, group, [&](auto dpl, auto maxH) {
+    // The soft-capped kernels' occupancy is not asked for: it only steers
+    // the split count (a heuristic), and soft-capping models are few.
+    const bool known = visitDecodeKernel(headDim, group, q8, false, [&](auto dpl, auto maxH, auto rows, auto cap) {
         error = cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-            &ctas, decodeAttentionKernel<decltype(dpl)::value, decltype(maxH)::value>, kWarps * 32, 0);
+            &ctas,
+            decodeAttentionKernel<decltype(dpl)::value, decltype(maxH)::value, decltype(rows)::value,
+                                  decltype(cap)::value>,
+            kWarps * 32, 0);
     });
     if (!known) {
         return Status::error("decode attention has no kernel for head dim " + std::to_string(headDim) +
-                             " (even, at most " + std::to_string(kMaxHeadDim) + ") and group " +
-                             std::to_string(group));
+                             " (even, at most " + std::to_string(kMaxHeadDim) + (q8 ? "; q8_0: a multiple of 32" : "") +
+                             ") and group " + std::to_string(group));
     }
     PAGODA_CUDA_CHECK(error);
     return std::max(1, ctas);

@@ -26,6 +26,6 @@ Status decodeAttention(const LaunchStream& stream, const AttentionArgs& args, co
 // KV head) that one SM of the current device holds at once, from the
 // runtime's occupancy calculator: what AttentionPlanOptions::decodeCtasPerSm
 // plans the splits with.
-StatusOr<int> decodeCtasPerSm(int headDim, int group);
+StatusOr<int> decodeCtasPerSm(int headDim, int group, bool q8 = false);
 
 }  // namespace pagoda::cuda

@@ -123,7 +123,11 @@ struct Partials {
 
 // grid: (nSplits, nKvHeads * ceil(group / MAXH), nRows); block: kWarps warps.
 // Softmax in base 2: scores carry scale * log2(e).
-template <int DPL, int MAXH>
+// Q8: the pools hold Q8_0 rows (a.kv.q8), else f16; CAP: the scores are
+// soft-capped (a.softcap > 0). Parameters rather than branches, so that
+// the plain kernels keep their registers (a branch of either cost the f16
+// kernels up to 27 more, and the occupancy that goes with them).
+template <int DPL, int MAXH, bool Q8, bool CAP>
 __global__ void __launch_bounds__(kWarps * 32)
     decodeAttentionKernel(AttentionArgs a, const int32_t* rows, int nRows, int nSplits, float* partials) {
     awaitPrecedingKernel();
@@ -201,14 +205,15 @@ __global__ void __launch_bounds__(kWarps * 32)
         for (int u = 0; u < kLoads; ++u) {
             present[u] = block[u] >= 0;  // the same on every lane
             if (present[u]) {
-                const int64_t row = kvSlotRow(a, block[u], (t0 + u * kWarps) & (a.kv.blockSize - 1), kvHead);
-                if (a.kv.q8) {
-                    const int64_t at = row * a.kv.rowBytes();
+                const int slot = (t0 + u * kWarps) & (a.kv.blockSize - 1);
+                if constexpr (Q8) {
+                    const int64_t at = kvSlotRow(a, block[u], slot, kvHead) * a.kv.rowBytes();
                     loadQ8Row<DPL>(static_cast<const uint8_t*>(a.kv.k) + at, lane, D, k[u]);
                     loadQ8Row<DPL>(static_cast<const uint8_t*>(a.kv.v) + at, lane, D, v[u]);
                 } else {
-                    loadHalfRow<DPL>(kPool + row * D, lane, D, k[u]);
-                    loadHalfRow<DPL>(vPool + row * D, lane, D, v[u]);
+                    const int64_t offset = kvSlotOffset(a, block[u], slot, kvHead);
+                    loadHalfRow<DPL>(kPool + offset, lane, D, k[u]);
+                    loadHalfRow<DPL>(vPool + offset, lane, D, v[u]);
                 }
             } else {
                 PAGODA_UNROLL
@@ -229,7 +234,7 @@ __global__ void __launch_bounds__(kWarps * 32)
             }
         }
         warpSumsAll(dots, lane);
-        if (softcapLog2 > 0.0f) {
+        if constexpr (CAP) {
 #pragma unroll
             for (int i = 0; i < MAXH * kLoads; ++i) dots[i] = softcapValue(dots[i], softcapLog2);
         }
@@ -303,21 +308,38 @@ __global__ void __launch_bounds__(kWarps * 32)
 }
 
 // Calls f(std::integral_constant<int, DPL>{}, std::integral_constant<int,
-// MAXH>{}) for the decodeAttentionKernel instantiation of head dim
-// `headDim` with `group` query heads per KV head (MAXH =
-// decodeHeadsPerCta); false for a head dim without one (odd, or over
-// kMaxHeadDim). Host code: the launcher's and the emulator's dispatch.
+// MAXH>{}, std::bool_constant<Q8>{}, std::bool_constant<CAP>{}) for the
+// decodeAttentionKernel instantiation of head dim `headDim` with `group`
+// query heads per KV head (MAXH = decodeHeadsPerCta) over f16 or (q8) Q8_0
+// pools, with scores soft-capped or not; false for a head dim without one
+// (odd, or over kMaxHeadDim; for Q8_0, not a multiple of 32). Host code:
+// the launcher's and the emulator's dispatch.
 template <class F>
-bool visitDecodeKernel(int headDim, int group, F&& f) {
+bool visitDecodeKernel(int headDim, int group, bool q8, bool softcap, F&& f) {
     if (headDim < 2 || headDim > kMaxHeadDim || headDim % 2 != 0 || group < 1) return false;
+    if (q8 && headDim % kKvQ8Block != 0) return false;
     auto withHeads = [&](auto dpl) {
         constexpr int kDpl = decltype(dpl)::value;
+        auto withCap = [&](auto maxH, auto rows) {
+            if (softcap) {
+                f(dpl, maxH, rows, std::true_type{});
+            } else {
+                f(dpl, maxH, rows, std::false_type{});
+            }
+        };
+        auto withFormat = [&](auto maxH) {
+            if (q8) {
+                withCap(maxH, std::true_type{});
+            } else {
+                withCap(maxH, std::false_type{});
+            }
+        };
         switch (decodeHeadsPerCta(headDim, group)) {
-        case 1: f(dpl, std::integral_constant<int, 1>{}); break;
-        case 2: f(dpl, std::integral_constant<int, 2>{}); break;
-        case 4: f(dpl, std::integral_constant<int, 4>{}); break;
+        case 1: withFormat(std::integral_constant<int, 1>{}); break;
+        case 2: withFormat(std::integral_constant<int, 2>{}); break;
+        case 4: withFormat(std::integral_constant<int, 4>{}); break;
         default:
-            if constexpr (kDpl < 8) f(dpl, std::integral_constant<int, 8>{});  // 8 heads: head dims 64 and 128
+            if constexpr (kDpl < 8) withFormat(std::integral_constant<int, 8>{});  // 8 heads: head dims 64 and 128
             break;
         }
     };

@@ -15,16 +15,23 @@ namespace {
 using prefill::kThreads;
 using prefill::prefillAttentionKernel;
 
-template <int D, int Bc>
+template <int D, int Bc, bool Q8>
 Status launchPrefill(cudaStream_t stream, const AttentionArgs& args, const int32_t* tiles, int nTiles) {
     constexpr size_t bytes = prefillSharedBytes(D, Bc);
     // Above 48 KiB a kernel's dynamic shared memory must be opted into.
-    PAGODA_CUDA_CHECK(
-        cudaFuncSetAttribute(prefillAttentionKernel<D, Bc>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(prefillAttentionKernel<D, Bc, Q8>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
     const unsigned ctas = unsigned(nTiles) * unsigned(args.nHeads);
-    prefillAttentionKernel<D, Bc><<<ctas, kThreads, bytes, stream>>>(args, tiles);
+    prefillAttentionKernel<D, Bc, Q8><<<ctas, kThreads, bytes, stream>>>(args, tiles);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     return {};
+}
+
+// The f16 or the Q8_0 kernel of the pools' rows.
+template <int D, int Bc>
+Status launchPrefill(cudaStream_t stream, const AttentionArgs& args, const int32_t* tiles, int nTiles) {
+    return args.kv.q8 ? launchPrefill<D, Bc, true>(stream, args, tiles, nTiles)
+                      : launchPrefill<D, Bc, false>(stream, args, tiles, nTiles);
 }
 
 }  // namespace

@@ -51,7 +51,9 @@ __device__ __forceinline__ void storeQ8Chunk(__half* dst, const uint8_t* row, in
 // while tile j is used. Issuing the copies before S = Q Kᵀ, while only O is
 // live, keeps the paged address arithmetic out of the register peak.
 // Softmax in base 2.
-template <int D, int Bc>
+// Q8: the pools hold Q8_0 rows (a.kv.q8), else f16; a parameter rather
+// than a branch, so that the f16 kernels keep their registers.
+template <int D, int Bc, bool Q8>
 __global__ void __launch_bounds__(kThreads, 2) prefillAttentionKernel(AttentionArgs a, const int32_t* tiles) {
     constexpr int kS = kStride<D>;
     constexpr int kBc = Bc;
@@ -109,15 +111,15 @@ __global__ void __launch_bounds__(kThreads, 2) prefillAttentionKernel(AttentionA
         for (int i = 0; i < kLoads; ++i) {
             const bool valid = block[i] >= 0;
             const int slot = (kv0 + chunkRow + i * kRowsPerLoad) & (a.kv.blockSize - 1);
-            const int64_t row = valid ? kvSlotRow(a, block[i], slot, kvHead) : 0;
             const int at = (buffer * kBc + chunkRow + i * kRowsPerLoad) * kS + chunkColumn;
-            if (a.kv.q8) {
-                const int64_t bytes = row * a.kv.rowBytes();
+            if constexpr (Q8) {
+                const int64_t bytes = valid ? kvSlotRow(a, block[i], slot, kvHead) * a.kv.rowBytes() : 0;
                 storeQ8Chunk(&kTiles[at], static_cast<const uint8_t*>(a.kv.k) + bytes, chunkColumn, valid);
                 storeQ8Chunk(&vTiles[at], static_cast<const uint8_t*>(a.kv.v) + bytes, chunkColumn, valid);
             } else {
-                copyAsync16(&kTiles[at], kPool + row * D + chunkColumn, valid);
-                copyAsync16(&vTiles[at], vPool + row * D + chunkColumn, valid);
+                const int64_t offset = valid ? kvSlotOffset(a, block[i], slot, kvHead) + chunkColumn : 0;
+                copyAsync16(&kTiles[at], kPool + offset, valid);
+                copyAsync16(&vTiles[at], vPool + offset, valid);
             }
         }
         copyAsyncCommit();

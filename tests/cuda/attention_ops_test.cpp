@@ -108,7 +108,7 @@ void runCase(AttentionOps& test, const Case& c, bool naive, bool expandKv, size_
     options.expandKv = expandKv;
     options.smCount = test.context().device().smCount;
     options.sharedBytesPerSm = sharedPerSm;
-    const StatusOr<int> resident = decodeCtasPerSm(c.headDim, expandKv ? 1 : c.nHeads / c.nKvHeads);
+    const StatusOr<int> resident = decodeCtasPerSm(c.headDim, expandKv ? 1 : c.nHeads / c.nKvHeads, c.q8);
     ASSERT_TRUE(resident.ok()) << resident.status().message();
     options.decodeCtasPerSm = resident.value();
     auto plan = planAttention({c.nHeads, c.nKvHeads, c.headDim, kBlockSize, c.window}, specs, options);
@@ -181,10 +181,13 @@ TEST_F(AttentionOps, MatchesTheCpuOnEveryPath) {
 TEST_F(AttentionOps, DecodeOccupancyIsKnownForEveryKernel) {
     for (int headDim : {16, 64, 80, 128, 256}) {
         for (int group : {1, 2, 3, 4, 8, 12}) {
-            const StatusOr<int> ctas = decodeCtasPerSm(headDim, group);
-            ASSERT_TRUE(ctas.ok()) << ctas.status().message();
-            EXPECT_GE(ctas.value(), 1) << "head dim " << headDim << ", group " << group;
-            EXPECT_LE(ctas.value(), 32) << "head dim " << headDim << ", group " << group;
+            for (const bool q8 : {false, true}) {
+                if (q8 && headDim % 32 != 0) continue;
+                const StatusOr<int> ctas = decodeCtasPerSm(headDim, group, q8);
+                ASSERT_TRUE(ctas.ok()) << ctas.status().message();
+                EXPECT_GE(ctas.value(), 1) << "head dim " << headDim << ", group " << group << ", q8 " << q8;
+                EXPECT_LE(ctas.value(), 32) << "head dim " << headDim << ", group " << group << ", q8 " << q8;
+            }
         }
     }
     const StatusOr<int> tooWide = decodeCtasPerSm(300, 1);

@@ -603,7 +603,7 @@ StatusOr<AttentionPlanOptions> CudaBackend::attentionOptions(int nHeads, bool ex
     const int group = expandKv || m_kvShape.nKvHeads < 1 ? 1 : nHeads / m_kvShape.nKvHeads;
     auto known = m_decodeCtasPerSm.find(group);
     if (known == m_decodeCtasPerSm.end()) {
-        PAGODA_CUDA_ASSIGN_OR_RETURN(const int ctas, decodeCtasPerSm(m_kvShape.headDim, std::max(1, group)));
+        PAGODA_CUDA_ASSIGN_OR_RETURN(const int ctas, decodeCtasPerSm(m_kvShape.headDim, std::max(1, group), m_kvShape.q8));
         known = m_decodeCtasPerSm.emplace(group, ctas).first;
     }
     options.decodeCtasPerSm = known->second;

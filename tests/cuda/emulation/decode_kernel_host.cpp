@@ -18,7 +18,7 @@
 namespace pagoda::cuda::emulation {
 namespace {
 
-template <int DPL, int MAXH>
+template <int DPL, int MAXH, bool Q8, bool CAP>
 Findings runAttention(const AttentionArgs& args, const int32_t* rows, int nRows, const DecodeSplitPlan& split,
                       float* partials, LaunchConfig config) {
     const int group = args.nHeads / args.kv.nKvHeads;
@@ -27,7 +27,7 @@ Findings runAttention(const AttentionArgs& args, const int32_t* rows, int nRows,
     config.gridZ = unsigned(nRows);
     config.threads = decode::kWarps * 32;
     return launch(config, [&] {
-        decode::decodeAttentionKernel<DPL, MAXH>(args, rows, nRows, split.nSplits, partials);
+        decode::decodeAttentionKernel<DPL, MAXH, Q8, CAP>(args, rows, nRows, split.nSplits, partials);
     });
 }
 
@@ -55,9 +55,10 @@ Findings runDecodeAttentionKernel(const AttentionArgs& args, const int32_t* rows
                                  std::to_string(args.nHeads) + " heads over " + std::to_string(args.kv.nKvHeads) +
                                  " KV heads");
     if (args.kv.nKvHeads < 1 || args.nHeads % args.kv.nKvHeads != 0) return findings;
-    decode::visitDecodeKernel(D, args.nHeads / args.kv.nKvHeads, [&](auto dpl, auto maxH) {
-        findings = runAttention<decltype(dpl)::value, decltype(maxH)::value>(args, rows, nRows, split, partials,
-                                                                           std::move(config));
+    const int group = args.nHeads / args.kv.nKvHeads;
+    decode::visitDecodeKernel(D, group, args.kv.q8, args.softcap > 0.0f, [&](auto dpl, auto maxH, auto q8, auto cap) {
+        findings = runAttention<decltype(dpl)::value, decltype(maxH)::value, decltype(q8)::value,
+                                decltype(cap)::value>(args, rows, nRows, split, partials, std::move(config));
     });
     return findings;
 }

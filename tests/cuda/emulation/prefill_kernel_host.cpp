@@ -48,12 +48,19 @@ std::string describeShared(size_t byteOffset) {
 
 template <int D, int Bc>
 Findings run(const AttentionArgs& args, const int32_t* tiles, int nTiles, LaunchConfig config) {
+    using prefill::prefillAttentionKernel;
     config.gridX = unsigned(nTiles) * unsigned(args.nHeads);
     config.threads = prefill::kThreads;
     config.shared = std::as_writable_bytes(std::span(prefill::shared));
     config.sharedBytes = prefillSharedBytes(D, Bc);
     config.describeShared = describeShared<D, Bc>;
-    return launch(config, [&] { prefill::prefillAttentionKernel<D, Bc>(args, tiles); });
+    return launch(config, [&] {
+        if (args.kv.q8) {
+            prefillAttentionKernel<D, Bc, true>(args, tiles);
+        } else {
+            prefillAttentionKernel<D, Bc, false>(args, tiles);
+        }
+    });
 }
 
 }  // namespace
