@@ -148,11 +148,20 @@ fi
 # Decode at a long context (3584 positions: 7b holds 4096), where the split-context
 # attention kernel's share grows, with the splits planned for the decode
 # kernel's occupancy (the microbench's decode attention table has both
-# plans on one layer). To the log only.
+# plans on one layer); then over a Q8_0 KV cache, and the Gemmas. To the
+# log only.
 if [ ${#quick[@]} -eq 0 ]; then
     phase "decode at context 3584"
     step 150 "$build/app/bench/pagoda-bench" gpu --presets 7b,8b-gqa --batches 1,8 --context 3584 --steps 16 \
         --prefill-tokens 1 --attention-contexts 128 --graphs 1
+    # The same over a Q8_0 KV cache (the K/V a step reads: 0.53 of F16's).
+    phase "decode at context 3584, q8_0 KV"
+    step 120 "$build/app/bench/pagoda-bench" gpu --presets 8b-gqa --batches 1,8 --context 3584 --steps 16 \
+        --prefill-tokens 1 --attention-contexts 128 --graphs 1 --kv-type q8_0
+    # Gemma 3 (GeGLU, post-norms, local layers) and Gemma 2 (soft-capping).
+    phase "gemma3-1b and gemma2-2b"
+    step 120 "$build/app/bench/pagoda-bench" gpu --presets gemma3-1b,gemma2-2b --batches 1,8 --steps 16 \
+        --prefill-tokens 64 --attention-contexts 128 --graphs 1
 fi
 
 # The engine end to end (scheduler, continuous batching, paged KV) on the

@@ -122,11 +122,11 @@ BlockManagerConfig managerFor(int maxContext) {
     return manager;
 }
 
-// One batch size of one model: prefill, then timed decode steps; with
-// `timed` (over `cuda`) the passes run through it, its times reset before
-// the timed steps.
+// One batch size of one model: prefill, then timed decode steps, over a KV
+// cache of `kvType`; with `timed` (over `cuda`) the passes run through it,
+// its times reset before the timed steps.
 Result<DecodeRow> timeDecode(const Model& model, CudaOps& cuda, const std::string& preset, int batch, int context,
-                             int steps, bool graphs, double copyGBs, TimedOps* timed = nullptr) {
+                             int steps, bool graphs, double copyGBs, DType kvType, TimedOps* timed = nullptr) {
     const ModelConfig& c = model.config();
     const int perSequence = context + kWarmupSteps + steps;
     if (perSequence > c.contextLength) {
@@ -135,7 +135,7 @@ Result<DecodeRow> timeDecode(const Model& model, CudaOps& cuda, const std::strin
     const int blockTokens = (perSequence + 15) / 16 * 16;
     // The backend's one KV pool: it replaces the previous run's, whose
     // graphs it drops.
-    PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(kvLayoutForTokens(c, batch * blockTokens, 16, DType::F16),
+    PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(kvLayoutForTokens(c, batch * blockTokens, 16, kvType),
                                                         managerFor(c.contextLength), &cuda));
     TransformerOptions options;
     options.decodeGraphs = graphs;
@@ -175,7 +175,7 @@ Result<DecodeRow> timeDecode(const Model& model, CudaOps& cuda, const std::strin
     row.memory = cuda.memory();
 
     // K/V bytes a step reads, averaged over the timed steps.
-    const double kvBytesPerToken = 2.0 * c.nLayers * c.kvDim() * 2;
+    const double kvBytesPerToken = 2.0 * c.nLayers * c.nKvHeads * double(rowBytes(kvType, size_t(c.headDim)));
     const double meanContext = context + kWarmupSteps + (steps + 1) / 2.0;
     row.preset = preset;
     row.batch = batch;
@@ -331,6 +331,11 @@ Result<void> runGpuBench(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(const int64_t int8Decode, args.integer("int8-decode", 0, 0, 1));
     PAGODA_ASSIGN_OR_RETURN(const int64_t dependentLaunch, args.integer("dependent-launch", 0, 0, 1));
     PAGODA_ASSIGN_OR_RETURN(const int64_t opTimes, args.integer("op-times", 0, 0, 1));
+    const std::string kvTypeName = args.value("kv-type").value_or("f16");
+    const std::optional<DType> kvType = dtypeFromName(kvTypeName);
+    if (!kvType || (*kvType != DType::F16 && *kvType != DType::Q8_0)) {
+        return fail("--kv-type: '{}' (f16 or q8_0)", kvTypeName);
+    }
     const std::optional<std::string> jsonPath = args.value("json");
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
 
@@ -388,7 +393,7 @@ Result<void> runGpuBench(Args& args) {
         for (int batch : batches) {
             for (bool withGraphs : {false, true}) {
                 if (withGraphs && graphs == 0) continue;
-                auto row = timeDecode(*model, *cuda, preset, batch, context, steps, withGraphs, copyGBs);
+                auto row = timeDecode(*model, *cuda, preset, batch, context, steps, withGraphs, copyGBs, *kvType);
                 if (row) {
                     decode.push_back(*row);
                 } else {
@@ -403,7 +408,8 @@ Result<void> runGpuBench(Args& args) {
             }
             if (opTimes != 0) {
                 TimedOps timed(*cuda);
-                PAGODA_RETURN_IF_ERROR(timeDecode(*model, *cuda, preset, batch, context, steps, false, copyGBs, &timed));
+                PAGODA_RETURN_IF_ERROR(
+                    timeDecode(*model, *cuda, preset, batch, context, steps, false, copyGBs, *kvType, &timed));
                 opTables.push_back(fmt::format("\n{} batch {}, decode step by operation (each call waited for)\n{}",
                                                preset, batch, timed.table(steps, "step")));
             }
@@ -419,9 +425,10 @@ Result<void> runGpuBench(Args& args) {
                        100 * r.tflops / gemmTflops);
         }
     }
-    fmt::print("\ndecode, {} weights, context {} + {} steps\n{:>8} {:>6} {:>7} {:>10} {:>9} {:>12} {:>9} {:>7}\n",
-               dtypeName(dtype), context, steps, "model", "batch", "graphs", "tok/s", "step ms", "GB/step",
-               "bound tok/s", "of bound");
+    fmt::print("\ndecode, {} weights, {} KV, context {} + {} steps\n", dtypeName(dtype), dtypeName(*kvType), context,
+               steps);
+    fmt::print("{:>8} {:>6} {:>7} {:>10} {:>9} {:>12} {:>9} {:>7}\n", "model", "batch", "graphs", "tok/s", "step ms",
+               "GB/step", "bound tok/s", "of bound");
     for (const DecodeRow& r : decode) {
         if (!r.error.empty()) {
             fmt::print("{:>8} {:>6} {:>7} failed: {}\n", r.preset, r.batch, r.graphs ? "on" : "off", r.error);
@@ -446,8 +453,9 @@ Result<void> runGpuBench(Args& args) {
     if (jsonPath) {
         std::ofstream out(*jsonPath);
         out << fmt::format(R"({{"device": {}, "copy_bandwidth_gbs": {:.2f}, "gemm_tflops": {:.2f}, "weights": "{}", )"
-                           R"("context": {}, "steps": {},)",
-                           jsonString(description), copyGBs, gemmTflops, dtypeName(dtype), context, steps)
+                           R"("kv_type": "{}", "context": {}, "steps": {},)",
+                           jsonString(description), copyGBs, gemmTflops, dtypeName(dtype), dtypeName(*kvType), context,
+                           steps)
             << "\n \"decode\": [";
         for (size_t i = 0; i < decode.size(); ++i) {
             const DecodeRow& r = decode[i];
