@@ -103,7 +103,9 @@ std::optional<ChatFamily> detectFamily(std::string_view source) {
         return ChatFamily::Gemma;
     }
     if (contains(source, "[INST]")) {
-        return contains(source, "<<SYS>>") ? ChatFamily::Llama2 : ChatFamily::Mistral;
+        if (contains(source, "<<SYS>>")) return ChatFamily::Llama2;
+        // Mistral's v3 templates (Nemo) write "[INST]" + content, no space.
+        return contains(source, "\"[INST]\" + ") ? ChatFamily::MistralV3 : ChatFamily::Mistral;
     }
     if (contains(source, kDeepSeekAssistant)) {
         return ChatFamily::DeepSeek;
@@ -174,6 +176,8 @@ std::string_view chatFamilyName(ChatFamily family) {
             return "phi4";
         case ChatFamily::Phi4Mini:
             return "phi4-mini";
+        case ChatFamily::MistralV3:
+            return "mistral-v3";
     }
     return "unknown";
 }
@@ -261,6 +265,9 @@ Result<std::string> ChatTemplate::renderFamily(std::span<const ChatMessage> mess
             return renderDeepSeek(messages, addGenerationPrompt);
         case ChatFamily::Phi4:
             return renderPhi4(messages, addGenerationPrompt);
+        case ChatFamily::MistralV3:
+            PAGODA_RETURN_IF_ERROR(checkAlternation(m_family, messages));
+            return renderMistralV3(messages);
     }
     return fail("chat template family {} is not handled", int(m_family));
 }
@@ -414,6 +421,22 @@ std::string ChatTemplate::renderDeepSeek(std::span<const ChatMessage> messages, 
     return prompt;
 }
 
+std::string ChatTemplate::renderMistralV3(std::span<const ChatMessage> messages) const {
+    const bool hasSystem = startsWithSystem(messages);
+    std::string prompt;
+    for (size_t i = hasSystem ? 1 : 0; i < messages.size(); ++i) {
+        if (messages[i].role == ChatRole::User) {
+            // The system text opens the last message, when that is a user turn.
+            prompt += "[INST]";
+            if (hasSystem && i + 1 == messages.size()) prompt += messages[0].content + "\n\n";
+            prompt += messages[i].content + "[/INST]";
+        } else {
+            prompt += messages[i].content + m_eosText;
+        }
+    }
+    return prompt;
+}
+
 std::string ChatTemplate::renderPhi4(std::span<const ChatMessage> messages, bool addGenerationPrompt) const {
     std::string prompt;
     for (const ChatMessage& message : messages) {
@@ -449,6 +472,7 @@ std::vector<std::string> ChatTemplate::stopTexts() const {
             break;
         case ChatFamily::Llama2:
         case ChatFamily::Mistral:
+        case ChatFamily::MistralV3:
         case ChatFamily::Zephyr:
             break;  // turns end with EOS
     }

@@ -39,9 +39,11 @@ enum class ChatFamily {
     DeepSeek, // <｜User｜> ... <｜Assistant｜> (DeepSeek-R1 and its distills)
     Phi4,     // <|im_start|>role<|im_sep|> ... <|im_end|>
     Phi4Mini, // <|user|> ... <|end|> without Phi-3's newlines
+    MistralV3,  // [INST]...[/INST] without spaces, the system text in the last user turn (Mistral Nemo)
 };
 
-// "chatml", "llama2", "llama3", "mistral", "zephyr", "phi3", "gemma", "deepseek", "phi4", "phi4-mini".
+// "chatml", "llama2", "llama3", "mistral", "zephyr", "phi3", "gemma", "deepseek", "phi4", "phi4-mini",
+// "mistral-v3".
 std::string_view chatFamilyName(ChatFamily family);
 
 // What a template does with a reasoning model's <think>…</think> block
@@ -111,6 +113,7 @@ private:
     std::string renderLlama2(std::span<const ChatMessage> messages) const;
     std::string renderLlama3(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
     std::string renderMistral(std::span<const ChatMessage> messages) const;
+    std::string renderMistralV3(std::span<const ChatMessage> messages) const;
     std::string renderZephyr(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
     // Phi-3's turns, with a newline after each role tag and after each
     // turn, or (Phi-4-mini) with neither.

@@ -71,6 +71,16 @@ constexpr std::string_view kPhi3Source =
     "message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}{% endif %}{% "
     "endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}";
 
+// mistralai/Mistral-Nemo-Instruct-2407 (excerpt: the turns, without the tools)
+constexpr std::string_view kMistralNemoSource =
+    "{%- if messages[0][\"role\"] == \"system\" %}\n    {%- set system_message = messages[0][\"content\"] %}\n    "
+    "{%- set loop_messages = messages[1:] %}\n{%- else %}\n    {%- set loop_messages = messages %}\n{%- endif "
+    "%}\n{{- bos_token }}\n{%- for message in loop_messages %}\n    {%- if message[\"role\"] == \"user\" %}\n        "
+    "{%- if loop.last and system_message is defined %}\n            {{- \"[INST]\" + system_message + \"\\n\\n\" + "
+    "message[\"content\"] + \"[/INST]\" }}\n        {%- else %}\n            {{- \"[INST]\" + message[\"content\"] + "
+    "\"[/INST]\" }}\n        {%- endif %}\n    {%- elif message[\"role\"] == \"assistant\" %}\n        {{- "
+    "message[\"content\"] + eos_token}}\n    {%- endif %}\n{%- endfor %}\n";
+
 // microsoft/phi-4, as llama.cpp's tests/test-chat-template.cpp quotes it
 constexpr std::string_view kPhi4Source =
     "{% for message in messages %}{% if (message['role'] == 'system') %}{{'<|im_start|>system<|im_sep|>' + "
@@ -187,6 +197,19 @@ TEST(ChatTemplate, RendersMistral) {
     EXPECT_EQ(render(family(ChatFamily::Mistral), {{ChatRole::User, " hi "}}), "[INST]  hi  [/INST]");
 }
 
+// docs/CHAT_TEMPLATES.md § Mistral (v3: Nemo)
+TEST(ChatTemplate, RendersMistralV3WithTheSystemTextInTheLastUserTurn) {
+    const ChatTemplate nemo = ChatTemplate::detect(kMistralNemoSource, "<s>", "</s>");
+    EXPECT_EQ(nemo.family(), ChatFamily::MistralV3);
+    EXPECT_EQ(render(nemo, kConversation),
+              "[INST]Hi there![/INST]Hello! How can I help?</s>[INST]You are terse.\n\nTell me a joke.[/INST]");
+    // The last message an assistant turn: the system text is nowhere.
+    const std::vector<ChatMessage> answered(kConversation.begin(), kConversation.begin() + 3);
+    EXPECT_EQ(render(nemo, answered, false), "[INST]Hi there![/INST]Hello! How can I help?</s>");
+    EXPECT_THAT(nemo.stopTexts(), ElementsAre("</s>"));
+    EXPECT_FALSE(nemo.render(std::vector<ChatMessage>{{ChatRole::User, "a"}, {ChatRole::User, "b"}}, true));
+}
+
 // docs/CHAT_TEMPLATES.md § Zephyr
 TEST(ChatTemplate, RendersZephyr) {
     EXPECT_EQ(render(family(ChatFamily::Zephyr), kConversation),
@@ -275,7 +298,7 @@ TEST(ChatTemplate, DetectsPublishedTemplates) {
         {kGemmaSource, ChatFamily::Gemma},   {kDeepSeekR1Source, ChatFamily::DeepSeek},
         {kDeepSeekR1FirstSource, ChatFamily::DeepSeek}, {kQwen3Source, ChatFamily::ChatMl},
         {kQwqSource, ChatFamily::ChatMl},   {kPhi4Source, ChatFamily::Phi4},
-        {kPhi4MiniSource, ChatFamily::Phi4Mini},
+        {kPhi4MiniSource, ChatFamily::Phi4Mini}, {kMistralNemoSource, ChatFamily::MistralV3},
     };
     for (const auto& [source, expected] : cases) {
         const ChatTemplate detected = ChatTemplate::detect(source, "<s>", "</s>");
