@@ -86,6 +86,31 @@ const std::array<float, 64> kFreqFactors = [] {
     return f;
 }();
 
+// Four tokens of `g` at positions up to 40000, token 2 a CUDA graph's
+// padding token (its slot negative), q, k and v uniform in (-range, range).
+struct Tokens {
+    static constexpr int kCount = 4;
+    std::vector<int32_t> positions;
+    std::vector<int32_t> slots;
+    std::vector<float> q;
+    std::vector<float> k;
+    std::vector<float> v;
+};
+
+Tokens randomTokens(const RopeGeometry& g, float range, std::mt19937_64& rng) {
+    std::uniform_real_distribution<float> dist(-range, range);
+    auto random = [&](size_t n) {
+        std::vector<float> values(n);
+        for (float& f : values) f = dist(rng);
+        return values;
+    };
+    Tokens t{{0, 17, 4095, 40000}, {5, g.blockSize + 1, -1, 3 * g.blockSize - 1}, {}, {}, {}};
+    t.q = random(size_t(Tokens::kCount) * g.nHeads * g.headDim);
+    t.k = random(size_t(Tokens::kCount) * g.nKvHeads * g.headDim);
+    t.v = random(t.k.size());
+    return t;
+}
+
 class RopeEmulation : public testing::TestWithParam<RopeCase> {};
 
 TEST_P(RopeEmulation, FusedKernelGivesTheBitsOfRopeThenStore) {
@@ -93,19 +118,13 @@ TEST_P(RopeEmulation, FusedKernelGivesTheBitsOfRopeThenStore) {
     const uint64_t seed = test::freshSeed();
     SCOPED_TRACE(test::seedTrace(seed));
     std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
-    const int nTokens = 4;
-    const std::vector<int32_t> positions = {0, 17, 4095, 40000};
-    // Token 2 is a CUDA graph's padding token: its slot is negative.
-    const std::vector<int32_t> slots = {5, g.blockSize + 1, -1, 3 * g.blockSize - 1};
-    auto random = [&](size_t n) {
-        std::vector<float> v(n);
-        for (float& f : v) f = dist(rng);
-        return v;
-    };
-    const std::vector<float> q0 = random(size_t(nTokens) * g.nHeads * g.headDim);
-    const std::vector<float> k0 = random(size_t(nTokens) * g.nKvHeads * g.headDim);
-    const std::vector<float> v = random(k0.size());
+    const int nTokens = Tokens::kCount;
+    const Tokens tokens = randomTokens(g, 2.0f, rng);
+    const std::vector<int32_t>& positions = tokens.positions;
+    const std::vector<int32_t>& slots = tokens.slots;
+    const std::vector<float>& q0 = tokens.q;
+    const std::vector<float>& k0 = tokens.k;
+    const std::vector<float>& v = tokens.v;
     const size_t poolElements = size_t(kBlocks) * g.nKvHeads * g.blockSize * g.headDim;
     emulation::LaunchConfig config;
     config.shuffleThreads = true;
@@ -166,24 +185,19 @@ TEST(RopeEmulationQ8, StoresWriteTheCpusQ8Rows) {
     const uint64_t seed = test::freshSeed();
     SCOPED_TRACE(test::seedTrace(seed));
     std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<float> dist(-3.0f, 3.0f);
     for (RopeGeometry g : {RopeGeometry{4, 4, 64, 64, 10000.0, false, 16}, RopeGeometry{8, 2, 128, 128, 1e6, true, 16},
                            RopeGeometry{12, 4, 256, 256, 500000.0, false, 32}}) {
         SCOPED_TRACE(testing::Message() << "head dim " << g.headDim);
         g.q8 = true;
-        const int nTokens = 4;
-        const std::vector<int32_t> positions = {0, 17, 4095, 40000};
-        const std::vector<int32_t> slots = {5, g.blockSize + 1, -1, 3 * g.blockSize - 1};
-        auto random = [&](size_t n) {
-            std::vector<float> v(n);
-            for (float& f : v) f = dist(rng);
-            return v;
-        };
-        const std::vector<float> q0 = random(size_t(nTokens) * g.nHeads * g.headDim);
-        std::vector<float> k0 = random(size_t(nTokens) * g.nKvHeads * g.headDim);
+        const int nTokens = Tokens::kCount;
+        Tokens tokens = randomTokens(g, 3.0f, rng);
         // A block of zeros (kept so by adjacent-pair RoPE): scale 0, every int8 0.
-        std::fill_n(k0.begin() + g.headDim, 32, 0.0f);
-        const std::vector<float> v = random(k0.size());
+        std::fill_n(tokens.k.begin() + g.headDim, 32, 0.0f);
+        const std::vector<int32_t>& positions = tokens.positions;
+        const std::vector<int32_t>& slots = tokens.slots;
+        const std::vector<float>& q0 = tokens.q;
+        const std::vector<float>& k0 = tokens.k;
+        const std::vector<float>& v = tokens.v;
         const size_t rowBytes = size_t(g.headDim) / 32 * 34;
         const size_t poolBytes = size_t(kBlocks) * g.nKvHeads * g.blockSize * rowBytes;
         emulation::LaunchConfig config;
