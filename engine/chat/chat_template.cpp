@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <optional>
 
+#include <fmt/format.h>
+
 #include "engine/chat/reasoning.h"
 
 namespace pagoda {
@@ -244,7 +246,7 @@ std::string_view ChatTemplate::replyOpening(bool thinking) const {
 Result<std::string> ChatTemplate::renderFamily(std::span<const ChatMessage> messages, bool addGenerationPrompt) const {
     switch (m_family) {
         case ChatFamily::ChatMl:
-            return renderChatMl(messages, addGenerationPrompt);
+            return renderChatMl(messages, addGenerationPrompt, "\n", "\n");
         case ChatFamily::Llama2:
             PAGODA_RETURN_IF_ERROR(checkAlternation(m_family, messages));
             return renderLlama2(messages);
@@ -264,7 +266,7 @@ Result<std::string> ChatTemplate::renderFamily(std::span<const ChatMessage> mess
         case ChatFamily::DeepSeek:
             return renderDeepSeek(messages, addGenerationPrompt);
         case ChatFamily::Phi4:
-            return renderPhi4(messages, addGenerationPrompt);
+            return renderChatMl(messages, addGenerationPrompt, "<|im_sep|>", "");
         case ChatFamily::MistralV3:
             PAGODA_RETURN_IF_ERROR(checkAlternation(m_family, messages));
             return renderMistralV3(messages);
@@ -272,18 +274,18 @@ Result<std::string> ChatTemplate::renderFamily(std::span<const ChatMessage> mess
     return fail("chat template family {} is not handled", int(m_family));
 }
 
-std::string ChatTemplate::renderChatMl(std::span<const ChatMessage> messages, bool addGenerationPrompt) const {
+std::string ChatTemplate::renderChatMl(std::span<const ChatMessage> messages, bool addGenerationPrompt,
+                                       std::string_view separator, std::string_view turnEnd) const {
+    const auto turn = [&](std::string_view role, std::string_view content) {
+        return fmt::format("<|im_start|>{}{}{}<|im_end|>{}", role, separator, content, turnEnd);
+    };
     std::string prompt;
     if (!m_defaultSystem.empty() && !messages.empty() && !startsWithSystem(messages)) {
-        prompt += "<|im_start|>system\n" + m_defaultSystem + "<|im_end|>\n";
+        prompt += turn("system", m_defaultSystem);
     }
-    for (const ChatMessage& message : messages) {
-        prompt += "<|im_start|>";
-        prompt += roleName(message.role);
-        prompt += "\n" + message.content + "<|im_end|>\n";
-    }
+    for (const ChatMessage& message : messages) prompt += turn(roleName(message.role), message.content);
     if (addGenerationPrompt) {
-        prompt += "<|im_start|>assistant\n";
+        prompt += fmt::format("<|im_start|>assistant{}", separator);
     }
     return prompt;
 }
@@ -433,19 +435,6 @@ std::string ChatTemplate::renderMistralV3(std::span<const ChatMessage> messages)
         } else {
             prompt += messages[i].content + m_eosText;
         }
-    }
-    return prompt;
-}
-
-std::string ChatTemplate::renderPhi4(std::span<const ChatMessage> messages, bool addGenerationPrompt) const {
-    std::string prompt;
-    for (const ChatMessage& message : messages) {
-        prompt += "<|im_start|>";
-        prompt += roleName(message.role);
-        prompt += "<|im_sep|>" + message.content + "<|im_end|>";
-    }
-    if (addGenerationPrompt) {
-        prompt += "<|im_start|>assistant<|im_sep|>";
     }
     return prompt;
 }

@@ -109,7 +109,10 @@ public:
 
 private:
     Result<std::string> renderFamily(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
-    std::string renderChatMl(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
+    // <|im_start|>role, `separator`, the content, <|im_end|> and `turnEnd`
+    // for each message: ChatML ("\n", "\n"), Phi-4 ("<|im_sep|>", "").
+    std::string renderChatMl(std::span<const ChatMessage> messages, bool addGenerationPrompt,
+                             std::string_view separator, std::string_view turnEnd) const;
     std::string renderLlama2(std::span<const ChatMessage> messages) const;
     std::string renderLlama3(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
     std::string renderMistral(std::span<const ChatMessage> messages) const;
@@ -120,7 +123,6 @@ private:
     std::string renderPhi3(std::span<const ChatMessage> messages, bool addGenerationPrompt, bool newlines) const;
     std::string renderGemma(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
     std::string renderDeepSeek(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
-    std::string renderPhi4(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
 
     ChatFamily m_family;
     std::string m_bosText;
