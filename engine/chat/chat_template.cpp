@@ -106,6 +106,7 @@ std::optional<ChatFamily> detectFamily(std::string_view source) {
     }
     if (contains(source, "[INST]")) {
         if (contains(source, "<<SYS>>")) return ChatFamily::Llama2;
+        if (contains(source, "[SYSTEM_PROMPT]")) return ChatFamily::MistralV7;
         // Mistral's v3 templates (Nemo) write "[INST]" + content, no space.
         return contains(source, "\"[INST]\" + ") ? ChatFamily::MistralV3 : ChatFamily::Mistral;
     }
@@ -154,6 +155,33 @@ std::string defaultSystemOf(std::string_view source) {
     return {};
 }
 
+// The literal a template sets its default system message to, as Mistral
+// Small 3's does: {%- set default_system_message = "..." %} (Jinja's
+// escapes \n, \t, \\ and quotes undone). Empty when the message is built
+// from more than one literal (Mistral Small 3.1 adds the date).
+std::string literalDefaultSystemOf(std::string_view source) {
+    constexpr std::string_view kSet = "set default_system_message = ";
+    const size_t at = source.find(kSet);
+    if (at == std::string_view::npos) return {};
+    std::string_view rest = source.substr(at + kSet.size());
+    if (rest.empty() || (rest[0] != '"' && rest[0] != '\'')) return {};
+    const char quote = rest[0];
+    std::string message;
+    size_t i = 1;
+    for (; i < rest.size() && rest[i] != quote; ++i) {
+        if (rest[i] != '\\' || i + 1 == rest.size()) {
+            message += rest[i];
+            continue;
+        }
+        const char escaped = rest[++i];
+        message += escaped == 'n' ? '\n' : escaped == 't' ? '\t' : escaped;
+    }
+    if (i == rest.size()) return {};
+    rest.remove_prefix(i + 1);
+    rest.remove_prefix(std::min(rest.find_first_not_of(' '), rest.size()));
+    return rest.starts_with("%}") || rest.starts_with("-%}") ? message : std::string();
+}
+
 }  // namespace
 
 std::string_view chatFamilyName(ChatFamily family) {
@@ -180,6 +208,8 @@ std::string_view chatFamilyName(ChatFamily family) {
             return "phi4-mini";
         case ChatFamily::MistralV3:
             return "mistral-v3";
+        case ChatFamily::MistralV7:
+            return "mistral-v7";
     }
     return "unknown";
 }
@@ -197,6 +227,8 @@ ChatTemplate ChatTemplate::detect(std::string_view source, std::string bosText, 
                                   : "unrecognized chat template; using chatml";
     } else if (*family == ChatFamily::ChatMl) {
         chatTemplate.m_defaultSystem = defaultSystemOf(source);
+    } else if (*family == ChatFamily::MistralV7) {
+        chatTemplate.m_defaultSystem = literalDefaultSystemOf(source);
     }
     chatTemplate.m_reasoning = reasoningOf(source);
     return chatTemplate;
@@ -270,6 +302,8 @@ Result<std::string> ChatTemplate::renderFamily(std::span<const ChatMessage> mess
         case ChatFamily::MistralV3:
             PAGODA_RETURN_IF_ERROR(checkAlternation(m_family, messages));
             return renderMistralV3(messages);
+        case ChatFamily::MistralV7:
+            return renderMistralV7(messages);
     }
     return fail("chat template family {} is not handled", int(m_family));
 }
@@ -439,6 +473,27 @@ std::string ChatTemplate::renderMistralV3(std::span<const ChatMessage> messages)
     return prompt;
 }
 
+std::string ChatTemplate::renderMistralV7(std::span<const ChatMessage> messages) const {
+    std::string prompt;
+    if (!m_defaultSystem.empty() && !startsWithSystem(messages)) {
+        prompt += "[SYSTEM_PROMPT]" + m_defaultSystem + "[/SYSTEM_PROMPT]";
+    }
+    for (const ChatMessage& message : messages) {
+        switch (message.role) {
+            case ChatRole::System:
+                prompt += "[SYSTEM_PROMPT]" + message.content + "[/SYSTEM_PROMPT]";
+                break;
+            case ChatRole::User:
+                prompt += "[INST]" + message.content + "[/INST]";
+                break;
+            case ChatRole::Assistant:
+                prompt += message.content + m_eosText;
+                break;
+        }
+    }
+    return prompt;
+}
+
 std::vector<std::string> ChatTemplate::stopTexts() const {
     std::string marker;
     switch (m_family) {
@@ -462,6 +517,7 @@ std::vector<std::string> ChatTemplate::stopTexts() const {
         case ChatFamily::Llama2:
         case ChatFamily::Mistral:
         case ChatFamily::MistralV3:
+        case ChatFamily::MistralV7:
         case ChatFamily::Zephyr:
             break;  // turns end with EOS
     }

@@ -40,10 +40,11 @@ enum class ChatFamily {
     Phi4,     // <|im_start|>role<|im_sep|> ... <|im_end|>
     Phi4Mini, // <|user|> ... <|end|> without Phi-3's newlines
     MistralV3,  // [INST]...[/INST] without spaces, the system text in the last user turn (Mistral Nemo)
+    MistralV7,  // [SYSTEM_PROMPT]...[/SYSTEM_PROMPT][INST]...[/INST] (Mistral Small 3)
 };
 
 // "chatml", "llama2", "llama3", "mistral", "zephyr", "phi3", "gemma", "deepseek", "phi4", "phi4-mini",
-// "mistral-v3".
+// "mistral-v3", "mistral-v7".
 std::string_view chatFamilyName(ChatFamily family);
 
 // What a template does with a reasoning model's <think>…</think> block
@@ -117,6 +118,7 @@ private:
     std::string renderLlama3(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
     std::string renderMistral(std::span<const ChatMessage> messages) const;
     std::string renderMistralV3(std::span<const ChatMessage> messages) const;
+    std::string renderMistralV7(std::span<const ChatMessage> messages) const;
     std::string renderZephyr(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
     // Phi-3's turns, with a newline after each role tag and after each
     // turn, or (Phi-4-mini) with neither.

@@ -81,6 +81,27 @@ constexpr std::string_view kMistralNemoSource =
     "\"[/INST]\" }}\n        {%- endif %}\n    {%- elif message[\"role\"] == \"assistant\" %}\n        {{- "
     "message[\"content\"] + eos_token}}\n    {%- endif %}\n{%- endfor %}\n";
 
+// Mistral Small 3's template, with its "You are Mistral Small 3" default
+// system message, as conversions of the 24B Instruct models carry it
+// (excerpt: the turns, without the images)
+constexpr std::string_view kMistralSmall3Source =
+    "{%- set default_system_message = \"You are Mistral Small 3, a Large Language Model (LLM) created by Mistral "
+    "AI, a French startup headquartered in Paris.\\nYour knowledge base was last updated on "
+    "2023-10-01.\\n\\nWhen you're not sure about some information, you say that you don't have the information "
+    "and don't make up anything.\\nIf the user's question is not clear, ambiguous, or does not provide enough "
+    "context for you to accurately answer the question, you do not try to answer it right away and you rather ask "
+    "the user to clarify their request (e.g. 'What are some good restaurants around me?' => 'Where are you?' or "
+    "'When is the next flight to Tokyo' => 'Where do you travel from?')\" %}\n\n{{- bos_token }}\n\n{%- if "
+    "messages[0]['role'] == 'system' %}\n    {%- set system_message = messages[0]['content'] %}\n    {%- set "
+    "loop_messages = messages[1:] %}\n{%- else %}\n    {%- set system_message = default_system_message %}\n    "
+    "{%- set loop_messages = messages %}\n{%- endif %}\n{{- '[SYSTEM_PROMPT]' + system_message + "
+    "'[/SYSTEM_PROMPT]' }}\n\n{%- for message in loop_messages %}\n    {%- if message['role'] == 'user' %}\n    "
+    "        {{- '[INST]' + message['content'] + '[/INST]' }}\n    {%- elif message['role'] == 'system' %}\n        "
+    "{{- '[SYSTEM_PROMPT]' + message['content'] + '[/SYSTEM_PROMPT]' }}\n    {%- elif message['role'] == "
+    "'assistant' %}\n        {{- message['content'] + eos_token }}\n    {%- else %}\n        {{- "
+    "raise_exception('Only user, system and assistant roles are supported!') }}\n    {%- endif %}\n{%- endfor "
+    "%}\n";
+
 // microsoft/phi-4, as llama.cpp's tests/test-chat-template.cpp quotes it
 constexpr std::string_view kPhi4Source =
     "{% for message in messages %}{% if (message['role'] == 'system') %}{{'<|im_start|>system<|im_sep|>' + "
@@ -210,6 +231,29 @@ TEST(ChatTemplate, RendersMistralV3WithTheSystemTextInTheLastUserTurn) {
     EXPECT_FALSE(nemo.render(std::vector<ChatMessage>{{ChatRole::User, "a"}, {ChatRole::User, "b"}}, true));
 }
 
+// docs/CHAT_TEMPLATES.md § Mistral (v7: Small 3)
+TEST(ChatTemplate, RendersMistralV7WithItsDefaultSystemPrompt) {
+    const ChatTemplate small = ChatTemplate::detect(kMistralSmall3Source, "<s>", "</s>");
+    EXPECT_EQ(small.family(), ChatFamily::MistralV7);
+    EXPECT_TRUE(small.defaultSystem().starts_with("You are Mistral Small 3, a Large Language Model"));
+    EXPECT_TRUE(small.defaultSystem().ends_with("=> 'Where do you travel from?')"));
+    EXPECT_NE(small.defaultSystem().find("2023-10-01.\n\nWhen you're not sure"), std::string::npos);
+    EXPECT_EQ(render(small, kConversation),
+              "[SYSTEM_PROMPT]You are terse.[/SYSTEM_PROMPT][INST]Hi there![/INST]Hello! How can I help?</s>"
+              "[INST]Tell me a joke.[/INST]");
+    EXPECT_EQ(render(small, {{ChatRole::User, "Hi"}}),
+              "[SYSTEM_PROMPT]" + small.defaultSystem() + "[/SYSTEM_PROMPT][INST]Hi[/INST]");
+    EXPECT_THAT(small.stopTexts(), ElementsAre("</s>"));
+    // Mistral Small 3.1 builds its default with the date: none is taken.
+    const ChatTemplate dated = ChatTemplate::detect(
+        "{%- set default_system_message = \"The current date is \" + today + \".\" %}{{- '[SYSTEM_PROMPT]' + "
+        "system_message + '[/SYSTEM_PROMPT]' }}{{- '[INST]' + message['content'] + '[/INST]' }}",
+        "<s>", "</s>");
+    EXPECT_EQ(dated.family(), ChatFamily::MistralV7);
+    EXPECT_EQ(dated.defaultSystem(), "");
+    EXPECT_EQ(render(dated, {{ChatRole::User, "Hi"}}), "[INST]Hi[/INST]");
+}
+
 // docs/CHAT_TEMPLATES.md § Zephyr
 TEST(ChatTemplate, RendersZephyr) {
     EXPECT_EQ(render(family(ChatFamily::Zephyr), kConversation),
@@ -299,6 +343,7 @@ TEST(ChatTemplate, DetectsPublishedTemplates) {
         {kDeepSeekR1FirstSource, ChatFamily::DeepSeek}, {kQwen3Source, ChatFamily::ChatMl},
         {kQwqSource, ChatFamily::ChatMl},   {kPhi4Source, ChatFamily::Phi4},
         {kPhi4MiniSource, ChatFamily::Phi4Mini}, {kMistralNemoSource, ChatFamily::MistralV3},
+        {kMistralSmall3Source, ChatFamily::MistralV7},
     };
     for (const auto& [source, expected] : cases) {
         const ChatTemplate detected = ChatTemplate::detect(source, "<s>", "</s>");
