@@ -66,11 +66,19 @@ runtime::OptimizationConfig AppSettings::optimization() const {
     const QString spec =
         m_settings->value("engine/optimization", m_defaults.value("optimization").toString("optimized")).toString();
     auto config = runtime::parseOptimizationConfig(spec.toStdString());
-    return config ? *config : runtime::OptimizationConfig::optimized();
+    if (!config) return runtime::OptimizationConfig::optimized();
+    // Saved before the automatic KV budget (no version), a config holds the
+    // fixed default of then, 256 MiB, as though it had been chosen: it gets
+    // the automatic budget instead.
+    if (!m_settings->contains(kOptimizationVersionKey) && config->kvBudgetBytes == kFormerDefaultKvBudget) {
+        config->kvBudgetBytes = runtime::kAutoKvBudget;
+    }
+    return *config;
 }
 
 void AppSettings::setOptimization(const runtime::OptimizationConfig& config) {
     m_settings->setValue("engine/optimization", QString::fromStdString(runtime::formatOptimizationConfig(config)));
+    m_settings->setValue(kOptimizationVersionKey, kOptimizationVersion);
 }
 
 ChatSettings AppSettings::newChatSettings() const {

@@ -7,6 +7,7 @@
 #include <QJsonObject>
 #include <QStringList>
 
+#include <cstdint>
 #include <memory>
 
 #include "engine/backend/backend_select.h"
@@ -40,8 +41,15 @@ public:
     BackendOptions backend() const;
     void setBackend(const BackendOptions& backend);
 
+    // The saved optimization config; one saved before the automatic KV
+    // budget with the fixed default of then (256 MiB) reads as automatic.
     runtime::OptimizationConfig optimization() const;
     void setOptimization(const runtime::OptimizationConfig& config);
+    // The key and value setOptimization writes beside the config (absent in
+    // settings saved before the automatic KV budget).
+    static constexpr const char* kOptimizationVersionKey = "engine/optimizationVersion";
+    static constexpr int kOptimizationVersion = 2;
+    static constexpr uint64_t kFormerDefaultKvBudget = 256ull << 20;
 
     ChatSettings newChatSettings() const;
 

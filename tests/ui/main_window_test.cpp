@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "engine/model/synthetic.h"
+#include "ui/app_settings.h"
 #include "ui/block_map_widget.h"
 #include "ui/chat_tab.h"
 #include "ui/compare_view.h"
@@ -379,6 +380,26 @@ private Q_SLOTS:
     // The context box caps each conversation: the engine's limit, the
     // automatic pool and the KV cache view follow it; the presets keep it,
     // and it is saved.
+    // Settings saved before the automatic KV budget hold its fixed default of
+    // then (256 MiB) as though chosen: they read as automatic. Saved since,
+    // a budget of 256 MiB is a choice and stays.
+    void oldSettingsTakeTheAutomaticKvBudget() {
+        const QString path = m_dir.filePath(QStringLiteral("old-settings.ini"));
+        {
+            QSettings old(path, QSettings::IniFormat);
+            old.setValue("engine/optimization", "optimized:kv-budget-mib=256:kv-type=f32");
+            old.setValue("engine/otherKey", 1);
+        }
+        AppSettings settings(path);
+        runtime::OptimizationConfig config = settings.optimization();
+        QCOMPARE(config.kvBudgetBytes, runtime::kAutoKvBudget);
+        QCOMPARE(config.kvType, DType::F32);  // the rest as saved
+        config.kvBudgetBytes = AppSettings::kFormerDefaultKvBudget;
+        settings.setOptimization(config);
+        QCOMPARE(settings.optimization().kvBudgetBytes, AppSettings::kFormerDefaultKvBudget);
+        QCOMPARE(AppSettings(path).optimization().kvBudgetBytes, AppSettings::kFormerDefaultKvBudget);
+    }
+
     void contextSetCapsEachConversation() {
         const QString dir = dataDir(++m_windows);
         auto window = makeWindow(dir);
