@@ -160,7 +160,7 @@ private:
     std::shared_ptr<const UploadedWeights> m_weights;  // uploaded, or another backend's
 
     KvPoolShape m_kvShape;
-    DeviceBuffer m_kv;         // [nLayers][2][numBlocks][nKvHeads][blockSize][headDim] f16
+    DeviceBuffer m_kv;         // [nLayers][2][numBlocks][nKvHeads][blockSize] rows, f16 or Q8_0
     size_t m_poolBytes = 0;    // one layer's K (or V) pool
 
     DeviceBuffer m_gemmScratch;
