@@ -1,6 +1,8 @@
 #include "engine/chat/chat_template.h"
 
 #include <algorithm>
+#include <array>
+#include <ctime>
 #include <optional>
 
 #include <fmt/format.h>
@@ -155,15 +157,15 @@ std::string defaultSystemOf(std::string_view source) {
     return {};
 }
 
-// The literal a template sets its default system message to, as Mistral
-// Small 3's does: {%- set default_system_message = "..." %} (Jinja's
-// escapes \n, \t, \\ and quotes undone). Empty when the message is built
-// from more than one literal (Mistral Small 3.1 adds the date).
-std::string literalDefaultSystemOf(std::string_view source) {
-    constexpr std::string_view kSet = "set default_system_message = ";
-    const size_t at = source.find(kSet);
+// The literal a template sets `variable` to, as Mistral Small 3's sets its
+// default system message: {%- set default_system_message = "..." %}
+// (Jinja's escapes \n, \t, \\ and quotes undone). Empty when the value is
+// built from more than one literal (Mistral Small 3.1 adds the date).
+std::string literalSetOf(std::string_view source, std::string_view variable) {
+    const std::string set = fmt::format("set {} = ", variable);
+    const size_t at = source.find(set);
     if (at == std::string_view::npos) return {};
-    std::string_view rest = source.substr(at + kSet.size());
+    std::string_view rest = source.substr(at + set.size());
     if (rest.empty() || (rest[0] != '"' && rest[0] != '\'')) return {};
     const char quote = rest[0];
     std::string message;
@@ -180,6 +182,27 @@ std::string literalDefaultSystemOf(std::string_view source) {
     rest.remove_prefix(i + 1);
     rest.remove_prefix(std::min(rest.find_first_not_of(' '), rest.size()));
     return rest.starts_with("%}") || rest.starts_with("-%}") ? message : std::string();
+}
+
+// What Llama 3.1 and later write as "Cutting Knowledge Date: December
+// 2023\n" at the head of their system turn: "December 2023"; empty for a
+// template without it.
+std::string knowledgeCutoffOf(std::string_view source) {
+    constexpr std::string_view kCutoff = "Cutting Knowledge Date: ";
+    const size_t at = source.find(kCutoff);
+    if (at == std::string_view::npos) return {};
+    const std::string_view rest = source.substr(at + kCutoff.size());
+    return std::string(rest.substr(0, rest.find_first_of("\\\n\"")));
+}
+
+// Today's date as strftime's "%d %b %Y" gives it ("29 Nov 2026"), as Llama
+// 3.2's templates ask through strftime_now.
+std::string today() {
+    const std::time_t now = std::time(nullptr);
+    std::tm local{};
+    localtime_r(&now, &local);
+    std::array<char, 32> text{};
+    return std::string(text.data(), std::strftime(text.data(), text.size(), "%d %b %Y", &local));
 }
 
 }  // namespace
@@ -228,7 +251,12 @@ ChatTemplate ChatTemplate::detect(std::string_view source, std::string bosText, 
     } else if (*family == ChatFamily::ChatMl) {
         chatTemplate.m_defaultSystem = defaultSystemOf(source);
     } else if (*family == ChatFamily::MistralV7) {
-        chatTemplate.m_defaultSystem = literalDefaultSystemOf(source);
+        chatTemplate.m_defaultSystem = literalSetOf(source, "default_system_message");
+    } else if (*family == ChatFamily::Llama3) {
+        chatTemplate.m_knowledgeCutoff = knowledgeCutoffOf(source);
+        // Llama 3.2's templates write the date of the day (strftime_now),
+        // 3.1's and 3.3's a fixed one.
+        if (!contains(source, "strftime_now")) chatTemplate.m_date = literalSetOf(source, "date_string");
     }
     chatTemplate.m_reasoning = reasoningOf(source);
     return chatTemplate;
@@ -349,6 +377,15 @@ std::string ChatTemplate::renderLlama2(std::span<const ChatMessage> messages) co
 
 std::string ChatTemplate::renderLlama3(std::span<const ChatMessage> messages, bool addGenerationPrompt) const {
     std::string prompt;
+    if (!m_knowledgeCutoff.empty()) {
+        // Llama 3.1 and later: a system turn always, the dates first.
+        const bool hasSystem = startsWithSystem(messages);
+        prompt += fmt::format("<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: {}\nToday Date: "
+                              "{}\n\n{}<|eot_id|>",
+                              m_knowledgeCutoff, m_date.empty() ? today() : m_date,
+                              hasSystem ? trim(messages[0].content) : std::string_view());
+        if (hasSystem) messages = messages.subspan(1);
+    }
     for (const ChatMessage& message : messages) {
         prompt += "<|start_header_id|>";
         prompt += roleName(message.role);

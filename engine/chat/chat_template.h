@@ -132,6 +132,10 @@ private:
     bool m_fallback = false;
     std::string m_note;
     std::string m_defaultSystem;
+    // Llama 3.1 and later: the knowledge cutoff their system turn opens
+    // with, and the date after it (empty: today's).
+    std::string m_knowledgeCutoff;
+    std::string m_date;
     ReasoningSupport m_reasoning;
 };
 

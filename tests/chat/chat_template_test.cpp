@@ -4,6 +4,7 @@
 // published Jinja templates.
 
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <string>
 #include <utility>
@@ -41,6 +42,17 @@ constexpr std::string_view kLlama3Source =
     "message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 "
     "%}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ "
     "'<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+
+// meta-llama/Llama-3.1-8B-Instruct (excerpt: the turns, without the tools)
+constexpr std::string_view kLlama31Source =
+    "{{- bos_token }}\n{%- if not date_string is defined %}\n    {%- set date_string = \"26 Jul 2024\" %}\n{%- "
+    "endif %}\n{%- if messages[0]['role'] == 'system' %}\n    {%- set system_message = "
+    "messages[0]['content']|trim %}\n    {%- set messages = messages[1:] %}\n{%- else %}\n    {%- set "
+    "system_message = \"\" %}\n{%- endif %}\n{{- \"<|start_header_id|>system<|end_header_id|>\\n\\n\" }}\n{{- "
+    "\"Cutting Knowledge Date: December 2023\\n\" }}\n{{- \"Today Date: \" + date_string + \"\\n\\n\" }}\n{{- "
+    "system_message }}\n{{- \"<|eot_id|>\" }}\n{%- for message in messages %}\n    {{- '<|start_header_id|>' + "
+    "message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' }}\n{%- endfor %}\n{%- if "
+    "add_generation_prompt %}\n    {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}\n{%- endif %}\n";
 
 // Qwen/Qwen2-7B-Instruct
 constexpr std::string_view kQwen2Source =
@@ -254,6 +266,38 @@ TEST(ChatTemplate, RendersMistralV7WithItsDefaultSystemPrompt) {
     EXPECT_EQ(render(dated, {{ChatRole::User, "Hi"}}), "[INST]Hi[/INST]");
 }
 
+// docs/CHAT_TEMPLATES.md § Llama 3 (3.1 and later)
+TEST(ChatTemplate, Llama31OpensWithItsKnowledgeCutoffAndDate) {
+    const ChatTemplate llama = ChatTemplate::detect(kLlama31Source, "<|begin_of_text|>", "<|eot_id|>");
+    EXPECT_EQ(llama.family(), ChatFamily::Llama3);
+    EXPECT_EQ(render(llama, kConversation),
+              "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+              "Today Date: 26 Jul 2024\n\nYou are terse.<|eot_id|>"
+              "<|start_header_id|>user<|end_header_id|>\n\nHi there!<|eot_id|>"
+              "<|start_header_id|>assistant<|end_header_id|>\n\nHello! How can I help?<|eot_id|>"
+              "<|start_header_id|>user<|end_header_id|>\n\nTell me a joke.<|eot_id|>"
+              "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    // Without a system message the system turn holds the dates alone.
+    EXPECT_EQ(render(llama, {{ChatRole::User, "Hi"}}),
+              "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+              "Today Date: 26 Jul 2024\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+              "<|start_header_id|>assistant<|end_header_id|>\n\n");
+
+    // Llama 3.2's writes the day's date (strftime_now("%d %b %Y")).
+    std::string llama32(kLlama31Source);
+    llama32.replace(llama32.find("\"26 Jul 2024\""), 13, "strftime_now(\"%d %b %Y\")");
+    const std::time_t now = std::time(nullptr);
+    std::tm local{};
+    localtime_r(&now, &local);
+    char date[32];
+    date[std::strftime(date, sizeof date, "%d %b %Y", &local)] = '\0';
+    EXPECT_EQ(render(ChatTemplate::detect(llama32, "<|begin_of_text|>", "<|eot_id|>"), {{ChatRole::User, "Hi"}}),
+              std::string("<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+                          "Today Date: ") +
+                  date + "\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+                         "<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
 // docs/CHAT_TEMPLATES.md § Zephyr
 TEST(ChatTemplate, RendersZephyr) {
     EXPECT_EQ(render(family(ChatFamily::Zephyr), kConversation),
@@ -343,7 +387,7 @@ TEST(ChatTemplate, DetectsPublishedTemplates) {
         {kDeepSeekR1FirstSource, ChatFamily::DeepSeek}, {kQwen3Source, ChatFamily::ChatMl},
         {kQwqSource, ChatFamily::ChatMl},   {kPhi4Source, ChatFamily::Phi4},
         {kPhi4MiniSource, ChatFamily::Phi4Mini}, {kMistralNemoSource, ChatFamily::MistralV3},
-        {kMistralSmall3Source, ChatFamily::MistralV7},
+        {kMistralSmall3Source, ChatFamily::MistralV7}, {kLlama31Source, ChatFamily::Llama3},
     };
     for (const auto& [source, expected] : cases) {
         const ChatTemplate detected = ChatTemplate::detect(source, "<s>", "</s>");
