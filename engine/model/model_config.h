@@ -15,6 +15,7 @@
 #include <string>
 
 #include "engine/core/result.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/elementwise.h"
 
 namespace pagoda {
@@ -84,7 +85,11 @@ struct ModelConfig {
     int contextWithin(int asked) const { return asked > 0 ? std::min(asked, contextLength) : contextLength; }
     int kvDim() const { return nKvHeads * headDim; } // width of the K and V projections
     float attentionScale() const;                     // 1 / sqrt(queryScaleDim or headDim)
-    bool isLocalLayer(int layer) const { return globalEvery > 0 && (layer + 1) % globalEvery != 0; }
+    // A local layer of the pattern above (cpu::layerWindow's rule; with
+    // globalEvery 0 no layer is local).
+    bool isLocalLayer(int layer) const {
+        return globalEvery > 0 && cpu::layerWindow({localWindow, globalEvery}, layer) > 0;
+    }
     // Whether LongRoPE runs with its long factors for a context of `context`
     // positions (contextWithin): beyond the original context, as llama.cpp
     // chooses by its context size (llama_model::get_rope_factors).
