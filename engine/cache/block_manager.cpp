@@ -85,25 +85,40 @@ SeqId BlockManager::addSequence(Sequence sequence) {
     return m_nextSeq++;
 }
 
-std::vector<int32_t> BlockManager::lookupPrefix(std::span<const int32_t> prompt, uint64_t* lastHash) const {
+BlockManager::PrefixHits BlockManager::lookupPrefix(std::span<const int32_t> prompt, int maxHitBlocks) const {
     const int bs = m_config.blockSize;
+    const bool window = m_config.slidingWindow > 0;
     const BlockHasher& hasher = m_prefix->hasher();
-    std::vector<int32_t> hits;
+    const int maxBlocks = std::min((int(prompt.size()) - 1) / bs, maxHitBlocks);
+    std::vector<int32_t> found;  // [k] the cached block k, or -1
+    std::vector<uint64_t> hashes;  // [k] the chained hash of blocks [0, k]
     uint64_t parent = hasher.root();
-    const int maxBlocks = (int(prompt.size()) - 1) / bs;
     for (int k = 0; k < maxBlocks; ++k) {
         const auto tokens = prompt.subspan(size_t(k) * bs, size_t(bs));
         const uint64_t hash = hasher(parent, tokens);
         const int32_t block = m_prefix->find(hash, parent, tokens);
-        if (block < 0) break;
-        hits.push_back(block);
+        if (block < 0 && !window) break;  // without a window a hit needs every block before it
+        found.push_back(block);
+        hashes.push_back(hash);
         parent = hash;
     }
-    *lastHash = parent;
+    // The most blocks h whose blocks [first, h) are all cached, first being
+    // the first block the window of the token at h * bs reaches.
+    PrefixHits hits;
+    int run = 0;  // cached blocks ending at k
+    for (int k = 0; k < int(found.size()); ++k) {
+        run = found[k] >= 0 ? run + 1 : 0;
+        const int h = k + 1;
+        if (run >= h - (window ? windowStart(h * bs) : 0)) hits.blocks = h;
+    }
+    hits.firstLive = window ? windowStart(hits.blocks * bs) : 0;
+    hits.table.assign(size_t(hits.firstLive), kNoBlock);
+    hits.table.insert(hits.table.end(), found.begin() + hits.firstLive, found.begin() + hits.blocks);
+    hits.lastHash = hits.blocks > 0 ? hashes[size_t(hits.blocks - 1)] : hasher.root();
     return hits;
 }
 
-Result<Admission> BlockManager::admit(std::span<const int32_t> prompt) {
+Result<Admission> BlockManager::admit(std::span<const int32_t> prompt, int maxHitBlocks) {
     PAGODA_RETURN_IF_ERROR(checkPrompt(prompt));
     Sequence s;
     if (!paged()) {
@@ -120,14 +135,22 @@ Result<Admission> BlockManager::admit(std::span<const int32_t> prompt) {
     }
     if (!m_prefix) return Admission{Alloc::Ok, addSequence(std::move(s))};
 
-    s.blocks = lookupPrefix(prompt, &s.lastHash);
-    for (int32_t block : s.blocks) addRef(block);
-    const int hits = int(s.blocks.size());
-    s.length = hits * m_config.blockSize;
+    PrefixHits hits = lookupPrefix(prompt, maxHitBlocks);
+    s.blocks = std::move(hits.table);
+    s.firstLive = hits.firstLive;
+    s.lastHash = hits.lastHash;
+    for (int i = s.firstLive; i < hits.blocks; ++i) addRef(s.blocks[size_t(i)]);
+    const int hitTokens = hits.blocks * m_config.blockSize;
+    s.length = hitTokens;
     ++m_prefixQueries;
     m_prefixQueryTokens += int64_t(prompt.size());
-    m_prefixHitBlocks += hits;
-    return Admission{Alloc::Ok, addSequence(std::move(s)), hits, hits * m_config.blockSize};
+    m_prefixHitBlocks += hits.blocks;
+    return Admission{Alloc::Ok, addSequence(std::move(s)), hits.blocks, hitTokens};
+}
+
+Result<int> BlockManager::prefixHitBlocks(std::span<const int32_t> prompt) const {
+    PAGODA_RETURN_IF_ERROR(checkPrompt(prompt));
+    return m_prefix ? lookupPrefix(prompt, kAnyHits).blocks : 0;
 }
 
 int BlockManager::windowStart(int length) const {
@@ -253,17 +276,19 @@ Result<void> BlockManager::release(SeqId seq) { return releaseCounting(seq, std:
 
 Result<void> BlockManager::preempt(SeqId seq) { return releaseCounting(seq, EvictionCause::Preemption); }
 
-Result<bool> BlockManager::canAdmit(std::span<const int32_t> prompt) const {
+Result<bool> BlockManager::canAdmit(std::span<const int32_t> prompt, int maxHitBlocks) const {
     PAGODA_RETURN_IF_ERROR(checkPrompt(prompt));
     if (!paged()) return !m_freeReservations.empty();
-    std::vector<int32_t> hits;
-    uint64_t lastHash = 0;
-    if (m_prefix) hits = lookupPrefix(prompt, &lastHash);
+    PrefixHits hits;
+    if (m_prefix) hits = lookupPrefix(prompt, maxHitBlocks);
+    const auto live = std::span(hits.table).subspan(size_t(hits.firstLive));
     // A hit on an evictable cached block takes it out of the available ones.
-    const auto evictableHits =
-        std::count_if(hits.begin(), hits.end(), [&](int32_t b) { return m_blocks[b].refs == 0; });
-    const int needed = blocksFor(int(prompt.size())) - int(hits.size());
-    return needed + int(evictableHits) + m_watermarkBlocks <= availableBlocks();
+    const auto evictableHits = std::count_if(live.begin(), live.end(), [&](int32_t b) { return m_blocks[b].refs == 0; });
+    int taken = blocksFor(int(prompt.size())) - int(live.size()) + int(evictableHits);
+    // With a window the sequence holds at most one window's blocks (hits
+    // among them, while they are in it).
+    if (m_config.slidingWindow > 0) taken = std::min(blocksFor(int(prompt.size())), blocksFor(m_config.slidingWindow) + 1);
+    return taken + m_watermarkBlocks <= availableBlocks();
 }
 
 Result<bool> BlockManager::canAppend(SeqId seq, int nTokens) const {

@@ -17,6 +17,7 @@
 // the scheduler takes).
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -46,6 +47,9 @@ struct BlockManagerConfig {
     double watermark = 0.01; // fraction of blocks admission leaves available for running sequences to grow
     uint64_t hashSeed = 0;   // key of the prefix hash; 0: a random key per manager
 };
+
+// admit()'s and canAdmit()'s limit on prefix hits: none.
+inline constexpr int kAnyHits = std::numeric_limits<int>::max();
 
 // Outcome of an operation that needs blocks. NoSpace is not an error: the
 // caller waits or preempts a sequence and retries; nothing was allocated.
@@ -87,8 +91,16 @@ public:
     // skips that prefill and appends the rest with appendSlots. Never
     // NoSpace in paged mode (check canAdmit first); contiguous mode reserves
     // the sequence's blocks here and is NoSpace when no reservation is free.
+    // With a sliding window, a hit needs only the cached blocks the next
+    // token's window reaches (the earlier entries start as kNoBlock), so a
+    // window's blocks still hit after the ones before them were evicted.
+    // At most maxHitBlocks are taken (a cache whose layers share a
+    // sequence's positions takes the hits every manager has).
     // Errors on an empty prompt or one longer than maxContext.
-    Result<Admission> admit(std::span<const int32_t> prompt);
+    Result<Admission> admit(std::span<const int32_t> prompt, int maxHitBlocks = kAnyHits);
+    // The hitBlocks admit(prompt) would have (0 without prefix caching).
+    // Errors as admit does.
+    Result<int> prefixHitBlocks(std::span<const int32_t> prompt) const;
 
     // Gives `tokens` (the ids whose K/V the next forward pass writes) the
     // next positions of seq and appends their pool slots (block * blockSize
@@ -110,10 +122,13 @@ public:
     // release(seq), counting the blocks it frees as preemption evictions.
     Result<void> preempt(SeqId seq);
 
-    // Whether admit(prompt) and appending the rest of the prompt would
-    // succeed now while leaving watermarkBlocks() available (prefix hits
-    // counted). Errors as admit does.
-    Result<bool> canAdmit(std::span<const int32_t> prompt) const;
+    // Whether admit(prompt, maxHitBlocks) and appending the rest of the
+    // prompt would succeed now while leaving watermarkBlocks() available
+    // (prefix hits counted). With a sliding window, appended a token at a
+    // time: the blocks of one window, since the window releases the earlier
+    // ones (the scheduler's chunks take what canAppend allows).
+    // Errors as admit does.
+    Result<bool> canAdmit(std::span<const int32_t> prompt, int maxHitBlocks = kAnyHits) const;
     // Whether appendSlots(seq, nTokens more) would succeed now.
     Result<bool> canAppend(SeqId seq, int nTokens) const;
     // Blocks that preempting seq would make available (those no other
@@ -172,8 +187,16 @@ private:
     SeqId addSequence(Sequence sequence);
 
     // Prefix-cache lookup of prompt's leading full blocks (at most
-    // blocks - 1 when the prompt ends on a block boundary); sets *lastHash.
-    std::vector<int32_t> lookupPrefix(std::span<const int32_t> prompt, uint64_t* lastHash) const;
+    // blocks - 1 when the prompt ends on a block boundary): the hits, at
+    // most maxHitBlocks, the table they start (kNoBlock below the window)
+    // and the chained hash of the last hit block (the hasher's root for none).
+    struct PrefixHits {
+        int blocks = 0;
+        int firstLive = 0;
+        std::vector<int32_t> table;
+        uint64_t lastHash = 0;
+    };
+    PrefixHits lookupPrefix(std::span<const int32_t> prompt, int maxHitBlocks) const;
     int windowStart(int length) const;  // logical blocks wholly outside the window of the next token
     int windowFreeable(const Sequence& seq) const;  // blocks releaseWindow(seq) would make available
     void releaseWindow(Sequence& seq);

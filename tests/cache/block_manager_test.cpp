@@ -249,6 +249,59 @@ TEST(BlockManager, SlidingWindowBlocksCountAsAvailableForTheNextAppend) {
     expectValid(m);
 }
 
+TEST(BlockManager, SlidingWindowPrefixHitNeedsOnlyTheBlocksItsWindowReaches) {
+    BlockManagerConfig c = paged(4);
+    c.slidingWindow = 16;
+    BlockManager m = makeManager(c);
+    const std::vector<int32_t> prompt = iota(41);
+    // Appended a block at a time, the window releases blocks into the
+    // cache and the 4 blocks recycle: blocks 0 and 1 are evicted.
+    const SeqId a = m.admit(std::span(prompt).first(8))->seq;
+    for (int k = 0; k < 5; ++k) {
+        ASSERT_EQ(append(m, a, std::vector<int32_t>(prompt.begin() + k * 8, prompt.begin() + k * 8 + 8)), Alloc::Ok);
+    }
+    ASSERT_TRUE(m.release(a));
+    EXPECT_EQ(m.stats().evictionsBy(EvictionCause::Lru), 1);
+    // The token at 40 attends to [25, 40]: blocks 3 and 4 suffice.
+    EXPECT_EQ(*m.prefixHitBlocks(prompt), 5);
+    EXPECT_TRUE(*m.canAdmit(prompt));
+    const Admission b = *m.admit(prompt);
+    EXPECT_EQ(b.hitTokens, 40);
+    const auto t = table(m, b.seq);
+    ASSERT_EQ(t.size(), 5u);
+    EXPECT_THAT(std::vector<int32_t>(t.begin(), t.begin() + 3), ElementsAre(kNoBlock, kNoBlock, kNoBlock));
+    EXPECT_NE(t[3], kNoBlock);
+    EXPECT_NE(t[4], kNoBlock);
+    expectValid(m);
+    EXPECT_EQ(append(m, b.seq, {40}), Alloc::Ok);
+    expectValid(m);
+}
+
+TEST(BlockManager, PrefixHitsCanBeCapped) {
+    BlockManager m = makeManager(paged(8));
+    const std::vector<int32_t> prompt = iota(33);
+    ASSERT_TRUE(m.release(start(m, prompt)));
+    EXPECT_EQ(*m.prefixHitBlocks(prompt), 4);
+    const Admission capped = *m.admit(prompt, 1);
+    EXPECT_EQ(capped.hitBlocks, 1);
+    EXPECT_EQ(capped.hitTokens, 8);
+    EXPECT_EQ(table(m, capped.seq).size(), 1u);
+    expectValid(m);
+}
+
+TEST(BlockManager, SlidingWindowAdmitsAPromptLongerThanThePoolWhenOneWindowFits) {
+    BlockManagerConfig c = paged(4, false);
+    c.slidingWindow = 16;
+    BlockManager m = makeManager(c);
+    const std::vector<int32_t> prompt = iota(64);  // 8 blocks; one window spans at most 3
+    ASSERT_TRUE(*m.canAdmit(prompt));
+    const SeqId s = m.admit(prompt)->seq;
+    for (int k = 0; k < 8; ++k) {
+        ASSERT_EQ(append(m, s, std::vector<int32_t>(prompt.begin() + k * 8, prompt.begin() + k * 8 + 8)), Alloc::Ok);
+    }
+    expectValid(m);
+}
+
 TEST(BlockManager, ContiguousReservesTheWholeContext) {
     BlockManagerConfig c = paged(20, false);
     c.allocation = KvAllocation::Contiguous;

@@ -115,14 +115,21 @@ protected:
         // The hit blocks already hold the prompt's prefix: replay the fingerprints only.
         std::vector<uint64_t>& fp = m_truth[admission->seq];
         for (int i = 0; i < admission->hitTokens; ++i) fp.push_back(mix(fp.empty() ? 0 : fp.back(), prompt[size_t(i)]));
-        const std::vector<int32_t> rest(prompt.begin() + admission->hitTokens, prompt.end());
-        std::vector<int32_t> slots;
-        auto appended = m_manager->appendSlots(admission->seq, rest, slots);
-        ASSERT_TRUE(appended) << appended.error().message;
-        if (fits) {
-            ASSERT_EQ(*appended, Alloc::Ok) << "canAdmit promised room for the prompt";
+        // With a sliding window canAdmit promises room for the rest appended
+        // a token at a time (one window's blocks), else all at once.
+        const auto rest = std::span(prompt).subspan(size_t(admission->hitTokens));
+        const size_t piece = m_config.slidingWindow > 0 ? 1 : rest.size();
+        for (size_t at = 0; at < rest.size(); at += piece) {
+            const std::vector<int32_t> tokens(rest.begin() + ptrdiff_t(at), rest.begin() + ptrdiff_t(at + piece));
+            std::vector<int32_t> slots;
+            auto appended = m_manager->appendSlots(admission->seq, tokens, slots);
+            ASSERT_TRUE(appended) << appended.error().message;
+            if (fits) {
+                ASSERT_EQ(*appended, Alloc::Ok) << "canAdmit promised room for the prompt";
+            }
+            if (*appended != Alloc::Ok) return;
+            write(admission->seq, tokens, slots);
         }
-        if (*appended == Alloc::Ok) write(admission->seq, rest, slots);
     }
 
     void append() {
