@@ -109,7 +109,7 @@ Result<void> runGenerationBench(Args& args) {
     // fraction of the bound is taken per repetition.
     std::vector<double> ppRates, tgRates, bandwidths, fractions;
     for (int r = -1; r < reps; ++r) {  // r == -1: warm-up (page faults, caches)
-        PAGODA_ASSIGN_OR_RETURN(Admission admission, cache->blocks().admit(prompt));
+        PAGODA_ASSIGN_OR_RETURN(Admission admission, cache->admit(prompt));
         auto start = Clock::now();
         for (int done = 0; done < promptTokens;) {
             const int n = std::min(maxBatch, promptTokens - done);
@@ -117,19 +117,19 @@ Result<void> runGenerationBench(Args& args) {
             done += n;
         }
         const double ppSeconds = std::chrono::duration<double>(Clock::now() - start).count();
-        PAGODA_RETURN_IF_ERROR(cache->blocks().release(admission.seq));
+        PAGODA_RETURN_IF_ERROR(cache->release(admission.seq));
 
         const double bandwidth =
             cpu::measureReadBandwidth(ops.context(), size_t(bandwidthMib) << 20, 3).bytesPerSecond;
         // Generation as llama-bench measures it: decode steps from a short context.
-        PAGODA_ASSIGN_OR_RETURN(admission, cache->blocks().admit(std::span(decodeIds).first(1)));
+        PAGODA_ASSIGN_OR_RETURN(admission, cache->admit(std::span(decodeIds).first(1)));
         PAGODA_RETURN_IF_ERROR(forward(admission.seq, std::span(decodeIds).first(1)));
         start = Clock::now();
         for (int i = 1; i <= genTokens; ++i) {
             PAGODA_RETURN_IF_ERROR(forward(admission.seq, std::span(decodeIds).subspan(i, 1)));
         }
         const double tgSeconds = std::chrono::duration<double>(Clock::now() - start).count();
-        PAGODA_RETURN_IF_ERROR(cache->blocks().release(admission.seq));
+        PAGODA_RETURN_IF_ERROR(cache->release(admission.seq));
         if (r >= 0) {
             ppRates.push_back(promptTokens / ppSeconds);
             tgRates.push_back(genTokens / tgSeconds);
@@ -161,7 +161,7 @@ Result<void> runGenerationBench(Args& args) {
         // Outside the repetitions: timing every call alone slows the pass.
         TimedOps timed(ops);
         Transformer timedTransformer(*model, timed, maxBatch);
-        PAGODA_ASSIGN_OR_RETURN(Admission admission, cache->blocks().admit(prompt));
+        PAGODA_ASSIGN_OR_RETURN(Admission admission, cache->admit(prompt));
         for (int done = 0; done < promptTokens;) {
             const int n = std::min(maxBatch, promptTokens - done);
             PAGODA_RETURN_IF_ERROR(forwardOn(timedTransformer, admission.seq, std::span(prompt).subspan(done, n)));
@@ -170,8 +170,8 @@ Result<void> runGenerationBench(Args& args) {
         fmt::print("\nop times, each call timed alone: the prompt of {} tokens\n{}", promptTokens,
                    timed.table(1, "prompt"));
         opTimesJson = fmt::format(",\n \"op_times\": {{\"prompt\": {}", TimedOps::json(timed.times(), 1, "prompt"));
-        PAGODA_RETURN_IF_ERROR(cache->blocks().release(admission.seq));
-        PAGODA_ASSIGN_OR_RETURN(admission, cache->blocks().admit(std::span(decodeIds).first(1)));
+        PAGODA_RETURN_IF_ERROR(cache->release(admission.seq));
+        PAGODA_ASSIGN_OR_RETURN(admission, cache->admit(std::span(decodeIds).first(1)));
         PAGODA_RETURN_IF_ERROR(forwardOn(timedTransformer, admission.seq, std::span(decodeIds).first(1)));
         timed.reset();
         for (int i = 1; i <= genTokens; ++i) {
@@ -180,7 +180,7 @@ Result<void> runGenerationBench(Args& args) {
         fmt::print("\nop times, each call timed alone: {} generated tokens\n{}", genTokens,
                    timed.table(genTokens, "token"));
         opTimesJson += fmt::format(", \"generation\": {}}}", TimedOps::json(timed.times(), genTokens, "token"));
-        PAGODA_RETURN_IF_ERROR(cache->blocks().release(admission.seq));
+        PAGODA_RETURN_IF_ERROR(cache->release(admission.seq));
     }
 
     if (jsonPath) {

@@ -145,7 +145,7 @@ Result<DecodeRow> timeDecode(const Model& model, CudaOps& cuda, const std::strin
     std::vector<SeqId> seqs;
     for (int s = 0; s < batch; ++s) {
         const std::vector<int32_t> prompt = benchTokens(context, c.vocabSize, 0x9e3779b97f4a7c15ull * (s + 1));
-        PAGODA_ASSIGN_OR_RETURN(Admission admission, cache->blocks().admit(prompt));
+        PAGODA_ASSIGN_OR_RETURN(Admission admission, cache->admit(prompt));
         seqs.push_back(admission.seq);
         for (int done = 0; done < context; done += kPrefillChunk) {
             ForwardBatch chunk;
@@ -199,7 +199,7 @@ Result<PrefillRow> timePrefill(const Model& model, CudaOps& cuda, const std::str
     const std::vector<int32_t> prompt = benchTokens(tokens, c.vocabSize);
     double seconds = 0;
     for (int rep = 0; rep <= reps; ++rep) {
-        PAGODA_ASSIGN_OR_RETURN(Admission admission, cache->blocks().admit(prompt));
+        PAGODA_ASSIGN_OR_RETURN(Admission admission, cache->admit(prompt));
         ForwardBatch batch;
         PAGODA_ASSIGN_OR_RETURN(const Alloc status, cache->addChunk(batch, admission.seq, prompt, false));
         if (status == Alloc::NoSpace) return fail("KV cache full while prefilling");
@@ -207,7 +207,7 @@ Result<PrefillRow> timePrefill(const Model& model, CudaOps& cuda, const std::str
         const Clock::time_point start = Clock::now();
         PAGODA_RETURN_IF_ERROR(transformer.forward(batch, *cache));  // ends with the logits on the host
         if (rep > 0) seconds += std::chrono::duration<double>(Clock::now() - start).count();
-        PAGODA_RETURN_IF_ERROR(cache->blocks().release(admission.seq));
+        PAGODA_RETURN_IF_ERROR(cache->release(admission.seq));
     }
     const double perLayer = 2.0 * c.dim * (c.nHeads + 2 * c.nKvHeads) * c.headDim  // q, k, v
                             + 2.0 * c.nHeads * c.headDim * c.dim                   // o
@@ -232,7 +232,7 @@ Result<std::vector<AttentionRow>> timeAttention(CudaOps& cuda, int context, int 
     PAGODA_ASSIGN_OR_RETURN(auto cache, KvCache::create(kvLayoutForTokens(c, context, 16, DType::F16),
                                                         managerFor(context), &cuda));
     const std::vector<int32_t> tokens(size_t(context), 0);
-    PAGODA_ASSIGN_OR_RETURN(Admission admission, cache->blocks().admit(tokens));
+    PAGODA_ASSIGN_OR_RETURN(Admission admission, cache->admit(tokens));
     ForwardBatch batch;
     PAGODA_ASSIGN_OR_RETURN(const Alloc status, cache->addChunk(batch, admission.seq, tokens, false));
     if (status == Alloc::NoSpace) return fail("attention bench: KV cache full");

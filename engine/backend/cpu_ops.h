@@ -25,6 +25,7 @@ public:
 
     Result<std::unique_ptr<ActivationMemory>> allocateActivations(size_t floats) override;
     Result<std::unique_ptr<KvStorage>> createKvStorage(const KvLayout& layout) override;
+    bool localKvPools() const override { return true; }
     // The limit set here (tests), else half of MemAvailable.
     Result<uint64_t> kvMemoryAvailable() override;
     void setKvMemoryLimit(std::optional<uint64_t> bytes) { m_kvMemoryLimit = bytes; }

@@ -107,6 +107,7 @@ Result<std::unique_ptr<KvStorage>> CudaOps::createKvStorage(const KvLayout& layo
         return fail("the CUDA backend keeps the KV cache in f16 or q8_0 (the layout asks for {})",
                     dtypeName(layout.type));
     }
+    if (layout.localLayers() > 0) return fail("the CUDA backend has no pools of their own for local layers");
     ++m_kvGeneration;
     m_kvBlockSize = layout.blockSize;
     PAGODA_RETURN_IF_ERROR(toResult(m_backend->createKvPool({layout.nLayers, layout.nKvHeads, layout.headDim,

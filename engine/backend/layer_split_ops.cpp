@@ -67,6 +67,7 @@ Result<std::unique_ptr<KvStorage>> LayerSplitOps::createKvStorage(const KvLayout
     if (layout.nLayers != m_nLayers) {
         return fail("a KV layout of {} layers for a model of {} split by layer", layout.nLayers, m_nLayers);
     }
+    if (layout.localLayers() > 0) return fail("a model split by layer has no pools of their own for local layers");
     KvLayout first = layout;
     first.nLayers = m_secondFrom;
     KvLayout second = layout;

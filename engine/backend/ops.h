@@ -112,6 +112,9 @@ public:
     virtual Result<std::unique_ptr<ActivationMemory>> allocateActivations(size_t floats) = 0;
     // Pools of `layout` (KvCache::create(layout, manager, ops) asks here).
     virtual Result<std::unique_ptr<KvStorage>> createKvStorage(const KvLayout& layout) = 0;
+    // Whether createKvStorage gives local layers pools of their own
+    // (KvLayout::local): the CPU's host pools do; a device's do not yet.
+    virtual bool localKvPools() const { return false; }
     // Bytes a new KV pool and activations not yet allocated may take now
     // (the automatic KV budget's bound, kvMemoryBesideActivations in
     // transformer.h), asked once the previous cache is released: half of

@@ -66,6 +66,7 @@ public:
     std::string description() const override;
     Result<std::unique_ptr<ActivationMemory>> allocateActivations(size_t floats) override;
     Result<std::unique_ptr<KvStorage>> createKvStorage(const KvLayout& layout) override;
+    bool localKvPools() const override { return m_inner.localKvPools(); }
     Result<uint64_t> kvMemoryAvailable() override { return m_inner.kvMemoryAvailable(); }
     Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) override;
     void setInt8Decode(bool on) override { m_inner.setInt8Decode(on); }

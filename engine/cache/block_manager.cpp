@@ -148,9 +148,9 @@ Result<Admission> BlockManager::admit(std::span<const int32_t> prompt, int maxHi
     return Admission{Alloc::Ok, addSequence(std::move(s)), hits.blocks, hitTokens};
 }
 
-Result<int> BlockManager::prefixHitBlocks(std::span<const int32_t> prompt) const {
+Result<int> BlockManager::prefixHitBlocks(std::span<const int32_t> prompt, int maxHitBlocks) const {
     PAGODA_RETURN_IF_ERROR(checkPrompt(prompt));
-    return m_prefix ? lookupPrefix(prompt, kAnyHits).blocks : 0;
+    return m_prefix && paged() ? lookupPrefix(prompt, maxHitBlocks).blocks : 0;
 }
 
 int BlockManager::windowStart(int length) const {

@@ -98,9 +98,9 @@ public:
     // sequence's positions takes the hits every manager has).
     // Errors on an empty prompt or one longer than maxContext.
     Result<Admission> admit(std::span<const int32_t> prompt, int maxHitBlocks = kAnyHits);
-    // The hitBlocks admit(prompt) would have (0 without prefix caching).
-    // Errors as admit does.
-    Result<int> prefixHitBlocks(std::span<const int32_t> prompt) const;
+    // The hitBlocks admit(prompt, maxHitBlocks) would have (0 without
+    // prefix caching). Errors as admit does.
+    Result<int> prefixHitBlocks(std::span<const int32_t> prompt, int maxHitBlocks = kAnyHits) const;
 
     // Gives `tokens` (the ids whose K/V the next forward pass writes) the
     // next positions of seq and appends their pool slots (block * blockSize

@@ -18,8 +18,17 @@ Result<KvLayout> kvLayoutForBudget(KvLayout dims, uint64_t budgetBytes) {
         return fail("KV block size {}: must be 8, 16 or 32", dims.blockSize);
     }
     PAGODA_RETURN_IF_ERROR(checkKvType(dims.type, dims.headDim));
-    const uint64_t perBlock = dims.bytesPerBlock();
-    const uint64_t blocks = budgetBytes / perBlock;
+    const uint64_t perBlock = 2ull * uint64_t(dims.nLayers) * dims.poolBytesPerBlock();  // every layer
+    uint64_t blocks = budgetBytes / perBlock;
+    if (dims.localLayers() > 0) {
+        // The local pools as asked, the rest to the others; a budget too
+        // small for that gives every layer the same blocks.
+        if (blocks < uint64_t(dims.numLocalBlocks)) {
+            dims.numLocalBlocks = int(blocks);
+        } else {
+            blocks = (budgetBytes - dims.localBytes()) / dims.bytesPerBlock();
+        }
+    }
     if (blocks == 0) {
         return fail("KV budget of {} bytes is too small for one block of {} bytes ({} tokens x {} layers x {} KV "
                     "heads x head dim {}, K and V, {})",
@@ -34,12 +43,15 @@ Result<KvLayout> kvLayoutForBudget(KvLayout dims, uint64_t budgetBytes) {
     return dims;
 }
 
-AutoKvBudget autoKvBudget(uint64_t bytesPerBlock, int blockSize, int contextLength, uint64_t availableBytes) {
+AutoKvBudget autoKvBudget(const KvLayout& dims, int contextLength, uint64_t availableBytes) {
     const uint64_t tokens = uint64_t(std::max(contextLength, 1)) * kAutoKvContexts;
-    const uint64_t block = uint64_t(std::max(blockSize, 1));
-    const uint64_t wanted = (tokens + block - 1) / block * bytesPerBlock;
-    if (wanted <= availableBytes) return {wanted, false};
-    return {bytesPerBlock > 0 ? availableBytes / bytesPerBlock * bytesPerBlock : 0, true};
+    const uint64_t block = uint64_t(std::max(dims.blockSize, 1));
+    KvLayout wanted = dims;
+    wanted.numBlocks = int(std::min<uint64_t>((tokens + block - 1) / block, std::numeric_limits<int32_t>::max()));
+    wanted.numLocalBlocks = std::min(dims.numLocalBlocks, wanted.numBlocks);
+    if (wanted.bytes() <= availableBytes) return {wanted.bytes(), false};
+    const Result<KvLayout> fits = kvLayoutForBudget(dims, availableBytes);
+    return {fits ? fits->bytes() : 0, true};
 }
 
 Result<std::optional<uint64_t>> kvMemoryLimitFromEnvironment() {

@@ -18,9 +18,12 @@ struct KvBudget {
     double fractionOfAvailable = 0.5;  // of MemAvailable, in (0, 1]
 };
 
-// `dims` with numBlocks = floor(budgetBytes / dims.bytesPerBlock()).
+// `dims` with numBlocks = floor(budgetBytes / dims.bytesPerBlock()). With
+// local-layer pools (KvLayout::local), those take dims.numLocalBlocks and
+// the other layers the rest; a budget holding fewer blocks of every layer
+// than that gives every layer that many.
 // Errors on bad dims (layers, KV heads, head dim positive; block size 8, 16
-// or 32; F16 or F32) and when the budget holds no block.
+// or 32; F16, F32 or Q8_0) and when the budget holds no block.
 Result<KvLayout> kvLayoutForBudget(KvLayout dims, uint64_t budgetBytes);
 
 // The automatic budget aims at room for this many sequences at the model's
@@ -32,10 +35,10 @@ struct AutoKvBudget {
     bool limitedByMemory = false;  // availableBytes, not the contexts, set the size
 };
 
-// Whole blocks for kAutoKvContexts x contextLength tokens, or the whole
-// blocks availableBytes holds when that is less. bytesPerBlock: K and V of
-// every layer for blockSize tokens.
-AutoKvBudget autoKvBudget(uint64_t bytesPerBlock, int blockSize, int contextLength, uint64_t availableBytes);
+// The bytes of `dims` with whole blocks for kAutoKvContexts x contextLength
+// tokens (local-layer pools: dims.numLocalBlocks, at most as many), or of
+// kvLayoutForBudget(dims, availableBytes) when that is less.
+AutoKvBudget autoKvBudget(const KvLayout& dims, int contextLength, uint64_t availableBytes);
 
 // PAGODA_KV_MEMORY_MIB: the most memory an automatic KV budget takes, on
 // any backend (a host or GPU shared with other work); none when unset.

@@ -83,8 +83,8 @@ Result<GenerateStats> Generator::generate(const GenerateRequest& request, const 
                     promptLength, m_cacheTokens, m_model.config().contextLength);
     }
     const int capacity = std::min(m_cacheTokens, promptLength + std::max(request.maxTokens, 0));
-    BlockManager& blocks = m_cache->blocks();
-    PAGODA_ASSIGN_OR_RETURN(const Admission admission, blocks.admit(request.prompt));
+    KvCache& cache = *m_cache;
+    PAGODA_ASSIGN_OR_RETURN(const Admission admission, cache.admit(request.prompt));
     const SeqId seq = admission.seq;
     // Appends tokens of seq to a fresh batch and runs it; the cache was sized
     // for the whole request, so it cannot run out.
@@ -108,7 +108,7 @@ Result<GenerateStats> Generator::generate(const GenerateRequest& request, const 
         const int n = std::min(m_transformer.maxTokens(), promptLength - done);
         auto out = step(request.prompt.subspan(done, n));
         if (!out) {
-            (void)blocks.release(seq);
+            (void)cache.release(seq);
             return std::unexpected(out.error());
         }
         logits = *out;
@@ -139,13 +139,13 @@ Result<GenerateStats> Generator::generate(const GenerateRequest& request, const 
         }
         auto out = step(std::span(&token, 1));
         if (!out) {
-            (void)blocks.release(seq);
+            (void)cache.release(seq);
             return std::unexpected(out.error());
         }
         logits = *out;
     }
     if (stats.generatedTokens > 0) stats.generateSeconds = secondsSince(decodeStart);
-    PAGODA_RETURN_IF_ERROR(blocks.release(seq));
+    PAGODA_RETURN_IF_ERROR(cache.release(seq));
     return stats;
 }
 
@@ -158,7 +158,7 @@ Result<std::vector<float>> Generator::promptLogits(std::span<const int32_t> prom
     const KvLayout layout = kvLayoutForTokens(m_model.config(), n, m_options.blockSize, m_options.kvType);
     PAGODA_ASSIGN_OR_RETURN(auto cache,
                             KvCache::create(layout, managerConfig(m_model.config(), context(), false), &m_ops));
-    PAGODA_ASSIGN_OR_RETURN(const Admission admission, cache->blocks().admit(prompt));
+    PAGODA_ASSIGN_OR_RETURN(const Admission admission, cache->admit(prompt));
     std::vector<float> all;
     all.reserve(size_t(n) * m_model.config().vocabSize);
     for (int done = 0; done < n;) {

@@ -7,7 +7,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/cache/block_manager.h"
@@ -29,11 +31,23 @@ struct KvLayout {
     int blockSize = 16;
     int numBlocks = 0;
     DType type = DType::F16;  // F16, F32 or Q8_0 (checkKvType)
+    // Local layers with pools of their own (Gemma's; iSWA in llama.cpp):
+    // the layers `local` makes local hold numLocalBlocks blocks each, which
+    // a second block manager hands out within local.window, since no token
+    // of theirs looks further back. globalEvery 0: every layer holds
+    // numBlocks.
+    cpu::LocalGlobalPattern local;
+    int numLocalBlocks = 0;
 
+    bool isLocal(int layer) const { return local.globalEvery > 0 && cpu::layerWindow(local, layer) > 0; }
+    int localLayers() const;
+    int layerBlocks(int layer) const { return isLocal(layer) ? numLocalBlocks : numBlocks; }
     // One block of one layer's K (or V) pool.
     uint64_t poolBytesPerBlock() const { return uint64_t(nKvHeads) * blockSize * rowBytes(type, size_t(headDim)); }
-    uint64_t bytesPerBlock() const { return 2ull * uint64_t(nLayers) * poolBytesPerBlock(); }  // K and V of every layer
-    uint64_t bytes() const { return bytesPerBlock() * uint64_t(numBlocks); }
+    // K and V of every layer holding numBlocks (all of them without local pools).
+    uint64_t bytesPerBlock() const { return 2ull * uint64_t(nLayers - localLayers()) * poolBytesPerBlock(); }
+    uint64_t localBytes() const { return 2ull * uint64_t(localLayers()) * poolBytesPerBlock() * uint64_t(numLocalBlocks); }
+    uint64_t bytes() const { return bytesPerBlock() * uint64_t(numBlocks) + localBytes(); }
 };
 
 // The KV types: F16, F32, and Q8_0 (blocks of 32 int8 with an fp16 scale,
@@ -51,15 +65,36 @@ class KvCache {
 public:
     // Allocates the pools of `layout` where `ops` keeps them (null: host
     // memory) and a block manager over them (manager.numBlocks and
-    // manager.blockSize are taken from the layout). Errors on an invalid
-    // layout or config, or when the memory cannot be allocated.
+    // manager.blockSize are taken from the layout). With local-layer pools
+    // (KvLayout::local) a second manager, of `manager`'s settings with
+    // layout.numLocalBlocks and the local window, holds the local layers'
+    // blocks. Errors on an invalid layout or config, or when the memory
+    // cannot be allocated.
     static Result<std::unique_ptr<KvCache>> create(const KvLayout& layout, BlockManagerConfig manager,
                                                    Ops* ops = nullptr);
     ~KvCache();
 
     const KvLayout& layout() const { return m_layout; }
+    // The blocks of every layer, or of the global layers with local pools.
     BlockManager& blocks() { return m_blocks; }
     const BlockManager& blocks() const { return m_blocks; }
+    // The local layers' blocks; null without local pools.
+    const BlockManager* localBlocks() const { return m_local ? &*m_local : nullptr; }
+
+    // --- used by whoever runs sequences (scheduler, generator): the block
+    // manager's calls, made in every manager, a sequence known by the main
+    // manager's id. Prefix hits are those all managers have. ---
+    Result<Admission> admit(std::span<const int32_t> prompt);
+    Result<bool> canAdmit(std::span<const int32_t> prompt) const;
+    Result<bool> canAppend(SeqId seq, int nTokens) const;
+    Result<void> release(SeqId seq);
+    Result<void> preempt(SeqId seq);
+
+    // --- used by tests ---
+
+    // Every manager's invariants (BlockManager::validate), and each
+    // sequence in both managers with the same length.
+    Result<void> validate() const;
 
     // --- used by the forward pass ---
     KvStorage& storage() { return *m_storage; }
@@ -71,17 +106,24 @@ public:
     // --- used by whoever builds batches (generator, scheduler) ---
 
     // Appends `tokens` of sequence seq to the batch as one chunk: takes
-    // their slots from the block manager and points the chunk at seq's block
-    // table. NoSpace leaves batch and manager unchanged.
+    // their slots from the block managers and points the chunk at seq's
+    // block tables. NoSpace leaves batch and managers unchanged.
     Result<Alloc> addChunk(ForwardBatch& batch, SeqId seq, std::span<const int32_t> tokens, bool allLogits);
     // Applies the block copies a fork returned (every layer, K and V).
     Result<void> copyBlocks(std::span<const BlockCopy> copies);
 
 private:
-    KvCache(const KvLayout& layout, BlockManager blocks, std::unique_ptr<KvStorage> storage);
+    KvCache(const KvLayout& layout, BlockManager blocks, std::optional<BlockManager> local,
+            std::unique_ptr<KvStorage> storage);
+
+    Result<int> commonHitBlocks(std::span<const int32_t> prompt) const;
+    Result<SeqId> localSeq(SeqId seq) const;
+    Result<void> releaseBoth(SeqId seq, bool preempted);
 
     KvLayout m_layout;
     BlockManager m_blocks;
+    std::optional<BlockManager> m_local;
+    std::unordered_map<SeqId, SeqId> m_localSeqs;  // main manager's id -> local manager's
     std::unique_ptr<KvStorage> m_storage;
 };
 

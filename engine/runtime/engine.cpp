@@ -131,8 +131,10 @@ std::string Engine::trace() const {
 
 // --- the engine thread ---
 
-Result<std::unique_ptr<KvCache>> Engine::makeCache(const OptimizationConfig& config) {
+Result<std::unique_ptr<KvCache>> Engine::makeCache(const OptimizationConfig& asked) {
     const ModelConfig& model = m_model.config();
+    OptimizationConfig config = asked;
+    config.localKvPools = asked.localKvPools && m_ops.localKvPools();
     uint64_t available = std::numeric_limits<uint64_t>::max();
     if (config.kvBudgetBytes == kAutoKvBudget) {
         auto memory = kvMemoryBesideActivations(m_ops, m_transformer.get(), model, config.maxBatchTokens);
@@ -192,7 +194,7 @@ std::string Engine::contextLimitWhy() const {
 
 Result<void> Engine::applyConfig(const OptimizationConfig& config) {
     const ModelConfig& model = m_model.config();
-    if (!m_cache || needsCacheRebuild(m_config, config)) {
+    if (!m_cache || needsCacheRebuild(m_config, config, model)) {
         if (auto rebuilt = rebuildCache(config); !rebuilt) {
             updateContextLimit();
             return rebuilt;
@@ -480,6 +482,10 @@ void Engine::publish(const StepMetrics* step) {
         s.kv.blocks = blocks.stats();
         s.kv.blockMap = blocks.blockMap();
         s.memory.kvPoolBytes = m_cache->layout().bytes();
+        if (const BlockManager* local = m_cache->localBlocks()) {
+            s.kv.localLayers = m_cache->layout().localLayers();
+            s.kv.localBlocks = local->stats();
+        }
     }
     for (int c = 0; c < kEvictionCauses; ++c) {
         m_counters.evictions[size_t(c)] = m_evictionsBefore[size_t(c)] + s.kv.blocks.evictions[size_t(c)];
@@ -530,7 +536,7 @@ void Engine::publish(const StepMetrics* step) {
 Result<void> Engine::validate() const {
     if (!m_cache) return fail("{}", m_kvBudget);
     const BlockManager& blocks = m_cache->blocks();
-    PAGODA_RETURN_IF_ERROR(blocks.validate());
+    PAGODA_RETURN_IF_ERROR(m_cache->validate());
     for (const auto& s : m_scheduler.running()) {
         PAGODA_ASSIGN_OR_RETURN(const int length, blocks.length(s->seq));
         if (length != s->computed) {

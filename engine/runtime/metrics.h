@@ -93,8 +93,12 @@ struct KvStats {
     KvAllocation allocation = KvAllocation::Paged;
     int blockSize = 0;
     uint64_t bytesPerBlock = 0;
-    BlockStats blocks;                   // of the current cache
+    BlockStats blocks;                   // of the current cache (its global layers' with local pools)
     std::vector<BlockMapEntry> blockMap;  // [blocks]
+    // Local layers with pools of their own (OptimizationConfig::localKvPools):
+    // how many, and their pools' blocks; 0 and empty otherwise.
+    int localLayers = 0;
+    BlockStats localBlocks;
 };
 
 enum class RequestState { Waiting, Prefill, Decode };

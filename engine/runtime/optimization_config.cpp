@@ -57,6 +57,9 @@ Result<void> applyKey(OptimizationConfig& c, std::string_view key, std::string_v
     } else if (key == "int8-decode") {
         PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"on", "off"}));
         c.int8Decode = i == 0;
+    } else if (key == "local-kv") {
+        PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"on", "off"}));
+        c.localKvPools = i == 0;
     } else if (key == "dependent-launch") {
         PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"on", "off"}));
         c.dependentLaunch = i == 0;
@@ -116,17 +119,27 @@ OptimizationConfig OptimizationConfig::baseline() {
     c.groupedKv = false;
     c.prefixCaching = false;
     c.decodeGraphs = false;
+    c.localKvPools = false;
     return c;
 }
 
 OptimizationConfig OptimizationConfig::optimized() { return OptimizationConfig{}; }
 
-bool needsCacheRebuild(const OptimizationConfig& from, const OptimizationConfig& to) {
+bool needsCacheRebuild(const OptimizationConfig& from, const OptimizationConfig& to, const ModelConfig& model) {
+    const bool local = localKvPoolsFor(to, model);
     return from.kvAllocation != to.kvAllocation || from.prefixCaching != to.prefixCaching ||
            from.eviction != to.eviction || from.blockSize != to.blockSize || from.kvBudgetBytes != to.kvBudgetBytes ||
            from.slidingWindow != to.slidingWindow || from.kvType != to.kvType ||
            from.contextLength != to.contextLength ||
-           (to.kvBudgetBytes == kAutoKvBudget && to.maxBatchTokens > from.maxBatchTokens);
+           (to.kvBudgetBytes == kAutoKvBudget && to.maxBatchTokens > from.maxBatchTokens) ||
+           local != localKvPoolsFor(from, model) ||
+           (local && (from.maxBatch != to.maxBatch || from.maxBatchTokens != to.maxBatchTokens));
+}
+
+bool localKvPoolsFor(const OptimizationConfig& config, const ModelConfig& model) {
+    if (!config.localKvPools || config.kvAllocation != KvAllocation::Paged || model.globalEvery < 2) return false;
+    const int window = slidingWindowFor(config, model);
+    return model.nLayers >= model.globalEvery && model.localWindow > 0 && (window == 0 || window > model.localWindow);
 }
 
 int slidingWindowFor(const OptimizationConfig& config, const ModelConfig& model) {
@@ -146,6 +159,13 @@ KvLayout kvDims(const OptimizationConfig& config, const ModelConfig& model) {
     dims.headDim = model.headDim;
     dims.blockSize = config.blockSize;
     dims.type = config.kvType;
+    if (localKvPoolsFor(config, model)) {
+        // Each running sequence holds at most a window's blocks and one
+        // more, plus its part of a step's tokens (KV_CACHE.md).
+        const auto blocks = [&](int tokens) { return (tokens + config.blockSize - 1) / config.blockSize; };
+        dims.local = {model.localWindow, model.globalEvery};
+        dims.numLocalBlocks = config.maxBatch * (blocks(model.localWindow) + 2) + blocks(config.maxBatchTokens);
+    }
     return dims;
 }
 
@@ -157,8 +177,7 @@ GpuRoom gpuRoomFor(const OptimizationConfig& config) {
 
 KvBudgetChoice kvBudgetFor(const OptimizationConfig& config, const ModelConfig& model, uint64_t availableBytes) {
     if (config.kvBudgetBytes != kAutoKvBudget) return {config.kvBudgetBytes, false, false};
-    const AutoKvBudget budget = autoKvBudget(kvDims(config, model).bytesPerBlock(), config.blockSize,
-                                             contextFor(config, model), availableBytes);
+    const AutoKvBudget budget = autoKvBudget(kvDims(config, model), contextFor(config, model), availableBytes);
     return {budget.bytes, true, budget.limitedByMemory, availableBytes};
 }
 
@@ -235,14 +254,15 @@ std::string formatOptimizationConfig(const OptimizationConfig& c) {
     return fmt::format(
         "optimized:batching={}:kv={}:attention={}:gqa={}:prefix={}:decode-graphs={}:int8-decode={}:"
         "dependent-launch={}:eviction={}:block-size={}:max-batch={}:max-batch-tokens={}:kv-budget-mib={}:window={}:"
-        "kv-type={}:context={}",
+        "kv-type={}:context={}:local-kv={}",
         batchingModeName(c.batching), paged ? "paged" : "contiguous", flash ? "flash" : "naive",
         c.groupedKv ? "grouped" : "expanded", c.prefixCaching ? "on" : "off", c.decodeGraphs ? "on" : "off",
         c.int8Decode ? "on" : "off", c.dependentLaunch ? "on" : "off", evictionPolicyName(c.eviction), c.blockSize,
         c.maxBatch, c.maxBatchTokens,
         c.kvBudgetBytes == kAutoKvBudget ? std::string("auto") : std::to_string(c.kvBudgetBytes >> 20),
         c.slidingWindow, dtypeName(c.kvType),
-        c.contextLength == kModelContext ? std::string("model") : std::to_string(c.contextLength));
+        c.contextLength == kModelContext ? std::string("model") : std::to_string(c.contextLength),
+        c.localKvPools ? "on" : "off");
 }
 
 }  // namespace pagoda::runtime

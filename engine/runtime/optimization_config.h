@@ -42,6 +42,12 @@ struct OptimizationConfig {
     cpu::AttentionAlgorithm attention = cpu::AttentionAlgorithm::Flash;
     bool groupedKv = true;      // false: K/V expanded to one head per query head (GQA off)
     bool prefixCaching = true;  // paged only
+    // Paged, on the CPU backend: the local layers of a model with local and
+    // global ones (Gemma 2, 3) keep K/V in pools of their own, of about
+    // maxBatch windows, instead of the whole context (llama.cpp's iSWA
+    // cache). The same results in less memory. Off: every layer keeps
+    // every position.
+    bool localKvPools = true;
     bool decodeGraphs = true;   // CUDA graphs for decode steps; no effect on the CPU backend
     // Decode with quantized weights on int8 dot products (every quantized
     // type, CPU and CUDA): faster on the CPU for most types,
@@ -66,20 +72,25 @@ struct OptimizationConfig {
     int contextLength = kModelContext;
 
     // Sequential batching, contiguous KV, naive attention, expanded KV, no
-    // prefix cache, no decode graphs.
+    // prefix cache, no decode graphs, no local-layer pools.
     static OptimizationConfig baseline();
     // Continuous batching, paged KV, flash attention, grouped KV, prefix
-    // cache (LRU), decode graphs.
+    // cache (LRU), decode graphs, local-layer pools.
     static OptimizationConfig optimized();
 
     bool operator==(const OptimizationConfig&) const = default;
 };
 
-// Whether going from `from` to `to` needs a new KV cache (layout, budget,
-// block manager policy; more tokens per step with an automatic budget,
-// whose pool leaves room for their activations): the engine then preempts
-// every running sequence and recomputes it in the new cache.
-bool needsCacheRebuild(const OptimizationConfig& from, const OptimizationConfig& to);
+// Whether going from `from` to `to` needs a new KV cache for `model`
+// (layout, budget, block manager policy; more tokens per step with an
+// automatic budget, whose pool leaves room for their activations; the batch
+// limits that size local-layer pools): the engine then preempts every
+// running sequence and recomputes it in the new cache.
+bool needsCacheRebuild(const OptimizationConfig& from, const OptimizationConfig& to, const ModelConfig& model);
+// Whether `config` gives `model`'s local layers pools of their own:
+// localKvPools, paged, a model with local and global layers, and no
+// sliding window at or below the local one (every layer then has it).
+bool localKvPoolsFor(const OptimizationConfig& config, const ModelConfig& model);
 
 // The attention window in effect: the override, else the model's.
 int slidingWindowFor(const OptimizationConfig& config, const ModelConfig& model);
@@ -119,7 +130,7 @@ Result<void> validateConfig(const OptimizationConfig& config, const ModelConfig&
 // (flash|naive), gqa (grouped|expanded), prefix (on|off), decode-graphs
 // (on|off), int8-decode (on|off), dependent-launch (on|off), eviction
 // (lru|fifo), block-size, max-batch, max-batch-tokens, kv-budget-mib (N|auto),
-// window, kv-type (f16|f32|q8_0), context (N|model). Example:
+// window, kv-type (f16|f32|q8_0), context (N|model), local-kv (on|off). Example:
 // "optimized:batching=static:prefix=off".
 Result<OptimizationConfig> parseOptimizationConfig(std::string_view spec);
 // The same syntax, every key spelled out (parses back to `config`; the

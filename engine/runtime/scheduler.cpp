@@ -37,14 +37,13 @@ std::unique_ptr<Sequence> Scheduler::removeRunning(Sequence* sequence) {
 }
 
 Result<int> Scheduler::tokensThatFit(const KvCache& cache, const Sequence& sequence, int limit) const {
-    const BlockManager& blocks = cache.blocks();
-    PAGODA_ASSIGN_OR_RETURN(const bool all, blocks.canAppend(sequence.seq, limit));
+    PAGODA_ASSIGN_OR_RETURN(const bool all, cache.canAppend(sequence.seq, limit));
     if (all) return limit;
     // canAppend is monotone in the token count: it fits lo tokens, not hi.
     int lo = 0, hi = limit;
     while (hi - lo > 1) {
         const int mid = lo + (hi - lo) / 2;
-        PAGODA_ASSIGN_OR_RETURN(const bool fits, blocks.canAppend(sequence.seq, mid));
+        PAGODA_ASSIGN_OR_RETURN(const bool fits, cache.canAppend(sequence.seq, mid));
         (fits ? lo : hi) = mid;
     }
     return lo;
@@ -56,7 +55,7 @@ Sequence* Scheduler::preemptionVictim(std::span<Sequence* const> unscheduled) co
 }
 
 void Scheduler::preempt(StepPlan& plan, KvCache& cache, Sequence* sequence) {
-    if (auto released = cache.blocks().preempt(sequence->seq); !released) {
+    if (auto released = cache.preempt(sequence->seq); !released) {
         failRunning(plan, cache, sequence, released.error());
         return;
     }
@@ -68,7 +67,7 @@ void Scheduler::preempt(StepPlan& plan, KvCache& cache, Sequence* sequence) {
 }
 
 void Scheduler::failRunning(StepPlan& plan, KvCache& cache, Sequence* sequence, Error error) {
-    if (sequence->seq >= 0) (void)cache.blocks().release(sequence->seq);
+    if (sequence->seq >= 0) (void)cache.release(sequence->seq);
     sequence->seq = -1;
     plan.failed.emplace_back(removeRunning(sequence), std::move(error));
 }
@@ -94,7 +93,6 @@ void Scheduler::addChunk(StepPlan& plan, KvCache& cache, ForwardBatch& batch, Se
 }
 
 void Scheduler::admitWaiting(StepPlan& plan, KvCache& cache, int contextLimit, ForwardBatch& batch, int& budget) {
-    BlockManager& blocks = cache.blocks();
     const int limit = m_limits.mode == BatchingMode::Sequential ? 1 : m_limits.maxBatch;
     while (!m_waiting.empty() && int(m_running.size()) < limit) {
         // Continuous batching admits only what can start prefilling now;
@@ -106,9 +104,9 @@ void Scheduler::admitWaiting(StepPlan& plan, KvCache& cache, int contextLimit, F
             m_waiting.erase(m_waiting.begin());
             continue;
         }
-        auto fits = blocks.canAdmit(s->tokens);
+        auto fits = cache.canAdmit(s->tokens);
         if (fits && !*fits) break;  // first come, first served: nobody overtakes the head
-        Result<Admission> admission = fits ? blocks.admit(s->tokens) : std::unexpected(fits.error());
+        Result<Admission> admission = fits ? cache.admit(s->tokens) : std::unexpected(fits.error());
         if (admission && admission->status == Alloc::NoSpace) break;
         if (!admission) {
             plan.failed.emplace_back(std::move(m_waiting.front()), admission.error());
@@ -119,7 +117,7 @@ void Scheduler::admitWaiting(StepPlan& plan, KvCache& cache, int contextLimit, F
         s->computed = admission->hitTokens;
         s->admission = m_nextAdmission++;
         ++plan.admissions;
-        if (blocks.config().prefixCaching) plan.prefixQueryTokens += int(s->tokens.size());
+        if (cache.blocks().config().prefixCaching) plan.prefixQueryTokens += int(s->tokens.size());
         plan.prefixHitTokens += admission->hitTokens;
         if (!s->admittedOnce) {
             s->admittedOnce = true;
@@ -142,6 +140,7 @@ void Scheduler::admitWaiting(StepPlan& plan, KvCache& cache, int contextLimit, F
 StepPlan Scheduler::schedule(KvCache& cache, int contextLimit, ForwardBatch& batch) {
     batch.tokens.clear();
     batch.slots.clear();
+    batch.localSlots.clear();
     batch.chunks.clear();
     StepPlan plan;
     int budget = m_limits.maxBatchTokens;
@@ -198,13 +197,13 @@ std::unique_ptr<Sequence> Scheduler::take(RequestId id, KvCache& cache) {
     }
     auto it = std::find_if(m_running.begin(), m_running.end(), byId);
     if (it == m_running.end()) return nullptr;
-    (void)cache.blocks().release((*it)->seq);
+    (void)cache.release((*it)->seq);
     (*it)->seq = -1;
     return removeRunning(it->get());
 }
 
 void Scheduler::requeue(Sequence* sequence, KvCache& cache) {
-    (void)cache.blocks().release(sequence->seq);
+    (void)cache.release(sequence->seq);
     sequence->seq = -1;
     sequence->computed = 0;
     enqueue(removeRunning(sequence));

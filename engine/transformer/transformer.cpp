@@ -108,9 +108,11 @@ Result<void> Transformer::allocate() {
 Result<std::span<const float>> Transformer::forward(const ForwardBatch& batch, KvCache& cache) {
     const ModelConfig& c = m_model.config();
     const int n = int(batch.tokens.size());
-    if (n < 1 || n > m_maxTokens || batch.slots.size() != size_t(n)) {
-        return fail("forward: a batch of {} tokens and {} slots (at most {} tokens)", n, batch.slots.size(),
-                    m_maxTokens);
+    const bool localPools = cache.layout().localLayers() > 0;
+    if (n < 1 || n > m_maxTokens || batch.slots.size() != size_t(n) ||
+        batch.localSlots.size() != (localPools ? size_t(n) : 0)) {
+        return fail("forward: a batch of {} tokens, {} slots and {} local-layer slots (at most {} tokens)", n,
+                    batch.slots.size(), batch.localSlots.size(), m_maxTokens);
     }
     if (m_activationBytes == 0) PAGODA_RETURN_IF_ERROR(allocate());
     Stage& last = m_stages.back();
@@ -118,12 +120,18 @@ Result<std::span<const float>> Transformer::forward(const ForwardBatch& batch, K
 
     m_tokens = batch.tokens;
     m_slots = batch.slots;
+    m_localSlots = batch.localSlots;
     m_positions.clear();
     m_sequences.clear();
+    m_localSequences.clear();
     bool everyRow = true;  // every row needs logits (a decode step, or all-logits chunks)
     bool decode = true;    // every chunk one token
     for (const SequenceChunk& chunk : batch.chunks) {
         m_sequences.push_back({int(m_positions.size()), chunk.nTokens, chunk.startPos, chunk.blockTable.data()});
+        if (localPools) {
+            m_localSequences.push_back(
+                {int(m_positions.size()), chunk.nTokens, chunk.startPos, chunk.localBlockTable.data()});
+        }
         for (int i = 0; i < chunk.nTokens; ++i) m_positions.push_back(chunk.startPos + i);
         everyRow = everyRow && (chunk.allLogits || chunk.nTokens == 1);
         decode = decode && chunk.nTokens == 1;
@@ -149,6 +157,7 @@ Result<std::span<const float>> Transformer::forward(const ForwardBatch& batch, K
             m_tokens.resize(size_t(nRows), 0);
             m_positions.resize(size_t(nRows), 0);
             m_slots.resize(size_t(nRows), -1);
+            if (localPools) m_localSlots.resize(size_t(nRows), -1);
             if (!split) embed(nRows);
             layers(last, nRows, cache);
             logits(act.x, nRows);
@@ -225,6 +234,7 @@ void Transformer::layers(Stage& stage, int n, KvCache& cache) {
     for (int l = stage.firstLayer; l < stage.endLayer; ++l) {
         const LayerWeights& layer = w.layers[size_t(l)];
         const KvStorage::Part kv = cache.storage().part(l);
+        const bool local = cache.layout().isLocal(l);  // in pools of their own
         const MatmulOutput qkv[] = {{&layer.wq, a.q}, {&layer.wk, a.k}, {&layer.wv, a.v}};
         ops.matmuls(qkv, a.xb, n);
         if (c.attentionBias) {
@@ -239,7 +249,7 @@ void Transformer::layers(Stage& stage, int n, KvCache& cache) {
         cpu::RopeParams rope = ropeParamsForLayer(c, l);
         rope.freqFactors = ropeFactors.empty() ? nullptr : ropeFactors.data();
         ops.ropeStoreKv(*kv.storage, kv.layer, a.q, a.k, a.v, n, c.nHeads, c.nKvHeads, m_positions.data(),
-                        m_slots.data(), rope);
+                        (local ? m_localSlots : m_slots).data(), rope);
 
         cpu::AttentionParams attention;
         attention.q = a.q;
@@ -249,7 +259,7 @@ void Transformer::layers(Stage& stage, int n, KvCache& cache) {
         attention.softcap = c.attnSoftcap;
         attention.window = layerWindow(l);
         attention.kv = kv.storage->view(kv.layer);
-        attention.sequences = m_sequences;
+        attention.sequences = local ? m_localSequences : m_sequences;
         attention.algorithm = m_options.attention;
         attention.expandKv = m_options.expandKv;
         ops.attention(*kv.storage, kv.layer, attention);

@@ -22,7 +22,8 @@ class Ops;
 // [startPos, startPos + nTokens); its block table covers them (kNoBlock for
 // blocks that left the sliding window). KvCache::addChunk fills this in.
 struct SequenceChunk {
-    std::span<const int32_t> blockTable;  // logical -> physical block
+    std::span<const int32_t> blockTable;       // logical -> physical block
+    std::span<const int32_t> localBlockTable;  // the same in the local layers' pools, when they have their own
     int startPos = 0;
     int nTokens = 0;
     bool allLogits = false;  // logits of every token, not only the last
@@ -32,6 +33,7 @@ struct ForwardBatch {
     std::vector<int32_t> tokens;        // [nTokens] chunk after chunk
     std::vector<int32_t> slots;         // [nTokens] pool slot receiving each token's K/V
     std::vector<SequenceChunk> chunks;  // in token order
+    std::vector<int32_t> localSlots;    // [nTokens] the same in the local layers' pools, when they have their own
 };
 
 // Attention toggles, changeable between forward passes. The sliding window
@@ -126,6 +128,9 @@ private:
     std::vector<int32_t> m_positions;  // [rows]
     std::vector<int32_t> m_slots;      // [rows]
     std::vector<cpu::AttentionSequence> m_sequences;
+    // The local layers' slots and tables, when they have pools of their own.
+    std::vector<int32_t> m_localSlots;  // [rows]
+    std::vector<cpu::AttentionSequence> m_localSequences;
     std::vector<float> m_logitsStaging;    // the logits copied to the host, when they live elsewhere
     std::vector<float> m_residualStaging;  // the residual stream between stages, when it is copied
 };

@@ -99,14 +99,50 @@ TEST(KvBudget, MemoryLimitFromTheEnvironment) {
     unset();
 }
 
+// One layer of one KV head of 16 dims in F16, blocks of 16 tokens: 1024
+// bytes a block (K and V).
+KvLayout oneKiBBlocks() {
+    KvLayout dims;
+    dims.nLayers = 1;
+    dims.nKvHeads = 1;
+    dims.headDim = 16;
+    dims.blockSize = 16;
+    return dims;
+}
+
 TEST(KvBudget, AutomaticBudgetInWholeBlocks) {
-    // 4 contexts of 100 tokens in blocks of 16 tokens of 1000 bytes: 25 blocks.
-    EXPECT_EQ(autoKvBudget(1000, 16, 100, 1 << 20).bytes, 25000u);
-    EXPECT_FALSE(autoKvBudget(1000, 16, 100, 1 << 20).limitedByMemory);
-    const AutoKvBudget scarce = autoKvBudget(1000, 16, 100, 12999);
-    EXPECT_EQ(scarce.bytes, 12000u);
+    // 4 contexts of 100 tokens in blocks of 16 tokens: 25 blocks.
+    const KvLayout dims = oneKiBBlocks();
+    EXPECT_EQ(autoKvBudget(dims, 100, 1 << 20).bytes, 25u * 1024);
+    EXPECT_FALSE(autoKvBudget(dims, 100, 1 << 20).limitedByMemory);
+    const AutoKvBudget scarce = autoKvBudget(dims, 100, 12999);
+    EXPECT_EQ(scarce.bytes, 12u * 1024);
     EXPECT_TRUE(scarce.limitedByMemory);
-    EXPECT_EQ(autoKvBudget(1000, 16, 100, 999).bytes, 0u);
+    EXPECT_EQ(autoKvBudget(dims, 100, 1023).bytes, 0u);
+}
+
+TEST(KvBudget, LocalLayerPoolsTakeTheirBlocksAndTheOthersTheRest) {
+    KvLayout dims = oneKiBBlocks();
+    dims.nLayers = 6;
+    dims.local = {32, 3};  // layers 2 and 5 global, 4 local
+    dims.numLocalBlocks = 10;
+    ASSERT_EQ(dims.localLayers(), 4);
+    EXPECT_EQ(dims.bytesPerBlock(), 2u * 1024);
+    // 100 KiB: the local pools' 40 KiB, then 30 blocks of the 2 global layers.
+    const KvLayout ample = *kvLayoutForBudget(dims, 100 << 10);
+    EXPECT_EQ(ample.numLocalBlocks, 10);
+    EXPECT_EQ(ample.numBlocks, 30);
+    EXPECT_EQ(ample.bytes(), 100u << 10);
+    // Less than 10 blocks of every layer: every layer gets as many.
+    const KvLayout scarce = *kvLayoutForBudget(dims, 30000);
+    EXPECT_EQ(scarce.numLocalBlocks, 4);
+    EXPECT_EQ(scarce.numBlocks, 4);
+    EXPECT_EQ(scarce.bytes(), 4u * 6 * 1024);
+    // The automatic budget: 25 blocks of the global layers, 10 of the local.
+    EXPECT_EQ(autoKvBudget(dims, 100, 1 << 30).bytes, 25u * 2048 + 40u * 1024);
+    const AutoKvBudget limited = autoKvBudget(dims, 100, 50000);
+    EXPECT_TRUE(limited.limitedByMemory);
+    EXPECT_EQ(limited.bytes, kvLayoutForBudget(dims, 50000)->bytes());
 }
 
 }  // namespace

@@ -23,6 +23,7 @@ TEST(OptimizationConfig, PresetsAreEachOptimizationOffAndOn) {
     EXPECT_FALSE(base.decodeGraphs);
     EXPECT_FALSE(base.int8Decode);
     EXPECT_FALSE(base.dependentLaunch);
+    EXPECT_FALSE(base.localKvPools);
     const OptimizationConfig opt = OptimizationConfig::optimized();
     EXPECT_EQ(opt.batching, BatchingMode::Continuous);
     EXPECT_EQ(opt.kvAllocation, KvAllocation::Paged);
@@ -32,6 +33,7 @@ TEST(OptimizationConfig, PresetsAreEachOptimizationOffAndOn) {
     EXPECT_TRUE(opt.decodeGraphs);
     EXPECT_FALSE(opt.int8Decode);       // it changes results: opt-in
     EXPECT_FALSE(opt.dependentLaunch);  // not measured on a device yet: opt-in
+    EXPECT_TRUE(opt.localKvPools);
 }
 
 TEST(OptimizationConfig, ParsesPresetWithOverridesAndFormatsBack) {
@@ -64,6 +66,54 @@ TEST(OptimizationConfig, ParsesPresetWithOverridesAndFormatsBack) {
         EXPECT_THAT(formatOptimizationConfig(*kv), HasSubstr(std::string(":kv-type=") + text + ":"));
     }
     EXPECT_FALSE(parseOptimizationConfig("optimized:kv-type=q4_0"));
+    const auto full = parseOptimizationConfig("optimized:local-kv=off");
+    ASSERT_TRUE(full) << full.error().message;
+    EXPECT_FALSE(full->localKvPools);
+    EXPECT_THAT(formatOptimizationConfig(*full), HasSubstr(":local-kv=off"));
+    EXPECT_EQ(*parseOptimizationConfig(formatOptimizationConfig(*full)), *full);
+}
+
+// Gemma 3 1B's shape (26 layers, every 6th global, windows of 512, one KV
+// head of 256, 32768 positions): the automatic budget's 4 contexts in the
+// 4 global layers, and for each of the 22 local ones 16 x (32 + 2) + 16 =
+// 560 blocks of 16 (max batch 16 with a window's blocks and two more each,
+// 256 tokens a step).
+TEST(OptimizationConfig, LocalKvPoolsHoldWindowsInGemmasLocalLayers) {
+    ModelConfig gemma;
+    gemma.nLayers = 26;
+    gemma.nKvHeads = 1;
+    gemma.headDim = 256;
+    gemma.contextLength = 32768;
+    gemma.globalEvery = 6;
+    gemma.localWindow = 512;
+    OptimizationConfig on = OptimizationConfig::optimized();
+    OptimizationConfig off = on;
+    off.localKvPools = false;
+    ASSERT_TRUE(localKvPoolsFor(on, gemma));
+    const uint64_t block = 2ull * 16 * 256 * 2;  // K and V of one layer, f16
+    const uint64_t contexts = 4 * 32768 / 16;
+    const uint64_t huge = uint64_t(1) << 50;
+    EXPECT_EQ(kvBudgetFor(off, gemma, huge).bytes, contexts * 26 * block);
+    EXPECT_EQ(kvBudgetFor(on, gemma, huge).bytes, contexts * 4 * block + 560 * 22 * block);
+    const KvLayout layout = *kvLayoutFor(on, gemma, kvBudgetFor(on, gemma, huge).bytes);
+    EXPECT_EQ(layout.numBlocks, int(contexts));
+    EXPECT_EQ(layout.numLocalBlocks, 560);
+    // Not for a model without local layers, a sliding window at or below
+    // the local one, or contiguous KV; max batch then sizes the pools.
+    EXPECT_FALSE(localKvPoolsFor(on, ModelConfig{}));
+    OptimizationConfig narrow = on;
+    narrow.slidingWindow = 512;
+    EXPECT_FALSE(localKvPoolsFor(narrow, gemma));
+    narrow.slidingWindow = 1024;
+    EXPECT_TRUE(localKvPoolsFor(narrow, gemma));
+    OptimizationConfig contiguous = on;
+    contiguous.kvAllocation = KvAllocation::Contiguous;
+    EXPECT_FALSE(localKvPoolsFor(contiguous, gemma));
+    OptimizationConfig wider = on;
+    wider.maxBatch = 4;
+    EXPECT_TRUE(needsCacheRebuild(on, wider, gemma));
+    EXPECT_FALSE(needsCacheRebuild(on, wider, ModelConfig{}));
+    EXPECT_TRUE(needsCacheRebuild(on, off, gemma));
 }
 
 TEST(OptimizationConfig, ParseErrorsNameTheProblem) {
@@ -179,7 +229,7 @@ TEST(OptimizationConfig, OnlyLayoutChangesRebuildTheCache) {
     b.decodeGraphs = false;
     b.int8Decode = true;
     b.dependentLaunch = true;
-    EXPECT_FALSE(needsCacheRebuild(a, b));
+    EXPECT_FALSE(needsCacheRebuild(a, b, {}));
     for (auto change : {+[](OptimizationConfig& c) { c.blockSize = 32; },
                         +[](OptimizationConfig& c) { c.kvAllocation = KvAllocation::Contiguous; },
                         +[](OptimizationConfig& c) { c.kvBudgetBytes = 64u << 20; },
@@ -188,19 +238,19 @@ TEST(OptimizationConfig, OnlyLayoutChangesRebuildTheCache) {
                         +[](OptimizationConfig& c) { c.contextLength = 128; }}) {
         OptimizationConfig c = a;
         change(c);
-        EXPECT_TRUE(needsCacheRebuild(a, c));
+        EXPECT_TRUE(needsCacheRebuild(a, c, {}));
     }
     // An automatic pool leaves room for the activations: more tokens per
     // step re-size it; fewer, or a set budget, do not.
     OptimizationConfig more = a;
     more.maxBatchTokens = 512;
-    EXPECT_TRUE(needsCacheRebuild(a, more));
-    EXPECT_FALSE(needsCacheRebuild(more, a));
+    EXPECT_TRUE(needsCacheRebuild(a, more, {}));
+    EXPECT_FALSE(needsCacheRebuild(more, a, {}));
     OptimizationConfig set = a;
     set.kvBudgetBytes = 64u << 20;
     OptimizationConfig setMore = set;
     setMore.maxBatchTokens = 512;
-    EXPECT_FALSE(needsCacheRebuild(set, setMore));
+    EXPECT_FALSE(needsCacheRebuild(set, setMore, {}));
 }
 
 }  // namespace

@@ -27,15 +27,8 @@ struct TestModel {
     std::unique_ptr<Model> model;
 };
 
-// The `tiny` preset (dim 64, 2 layers, 4 query heads over 2 KV heads,
-// vocab 512) with F32 weights and the given context.
-// headDim 0: the preset's 16 (dim / heads); else written as the key length.
-inline TestModel tinyModel(int contextLength, uint64_t seed = 42, int headDim = 0) {
-    SyntheticSpec spec = *syntheticPreset("tiny");
-    spec.contextLength = contextLength;
-    spec.headDim = headDim;
-    spec.dtype = DType::F32;
-    spec.seed = seed;
+// The model `spec` writes, loaded from memory.
+inline TestModel syntheticModel(const SyntheticSpec& spec) {
     TestModel m;
     auto bytes = syntheticModelWriter(spec)->writeToMemory();
     EXPECT_TRUE(bytes) << bytes.error().message;
@@ -46,6 +39,18 @@ inline TestModel tinyModel(int contextLength, uint64_t seed = 42, int headDim = 
     EXPECT_TRUE(model) << model.error().message;
     m.model = std::move(*model);
     return m;
+}
+
+// The `tiny` preset (dim 64, 2 layers, 4 query heads over 2 KV heads,
+// vocab 512) with F32 weights and the given context.
+// headDim 0: the preset's 16 (dim / heads); else written as the key length.
+inline TestModel tinyModel(int contextLength, uint64_t seed = 42, int headDim = 0) {
+    SyntheticSpec spec = *syntheticPreset("tiny");
+    spec.contextLength = contextLength;
+    spec.headDim = headDim;
+    spec.dtype = DType::F32;
+    spec.seed = seed;
+    return syntheticModel(spec);
 }
 
 // Optimized, with F32 KV (exact comparisons) and a budget in blocks of 16.

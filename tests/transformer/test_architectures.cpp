@@ -513,6 +513,65 @@ TEST(Gemma3, ASlidingWindowNarrowerThanTheLocalOneBoundsEveryLayer) {
     EXPECT_NE(bounded, logits(*wide.model, tokens, true, 0));
 }
 
+// Logits of sequences a and b (of one length), fed together in chunks of
+// 5 tokens through a cache of 8-token blocks whose local layers have pools
+// of their own of `localBlocks` blocks (KvLayout::local; 0: none).
+std::vector<float> pairedLogits(const Model& model, const std::vector<int32_t>& a, const std::vector<int32_t>& b,
+                                int localBlocks) {
+    CpuOps ops(CpuOpsOptions{2, std::nullopt});
+    BlockManagerConfig manager;
+    manager.maxContext = model.config().contextLength;
+    manager.prefixCaching = false;
+    KvLayout layout = kvLayoutForTokens(model.config(), 256, 8, DType::F32);
+    if (localBlocks > 0) {
+        layout.local = {model.config().localWindow, model.config().globalEvery};
+        layout.numLocalBlocks = localBlocks;
+    }
+    auto cache = KvCache::create(layout, manager);
+    EXPECT_TRUE(cache) << cache.error().message;
+    if (!cache) return {};
+    KvCache& kv = **cache;
+    const SeqId sa = kv.admit(a)->seq, sb = kv.admit(b)->seq;
+    Transformer transformer(model, ops, 10);
+    std::vector<float> out;
+    for (size_t done = 0; done < a.size(); done += 5) {
+        ForwardBatch batch;
+        EXPECT_EQ(*kv.addChunk(batch, sa, std::span(a).subspan(done, 5), true), Alloc::Ok);
+        EXPECT_EQ(*kv.addChunk(batch, sb, std::span(b).subspan(done, 5), true), Alloc::Ok);
+        auto rows = transformer.forward(batch, kv);
+        EXPECT_TRUE(rows) << rows.error().message;
+        if (!rows) return {};
+        out.insert(out.end(), rows->begin(), rows->end());
+        EXPECT_TRUE(kv.validate());
+    }
+    if (localBlocks > 0) {
+        EXPECT_GT(kv.localBlocks()->stats().evictionsBy(EvictionCause::Window), 0);
+    }
+    return out;
+}
+
+// Local layers in pools of their own, 6 blocks of 8 for two sequences
+// with windows of 8 (each holds at most 3 blocks after a 5-token chunk),
+// give the same logits, bit for bit, as every layer holding every position.
+TEST(Gemma3, LocalLayerPoolsGiveTheSameLogits) {
+    SyntheticSpec spec;
+    spec.architecture = "gemma3";
+    spec.vocabSize = 448;
+    spec.nLayers = 6;
+    spec.slidingWindow = 8;
+    Loaded gemma = written(spec);
+    ASSERT_TRUE(gemma.model);
+    std::vector<int32_t> a, b;
+    for (int i = 0; i < 60; ++i) {
+        a.push_back(int32_t(i * 37 % 448));
+        b.push_back(int32_t(i * 91 % 448));
+    }
+    const std::vector<float> full = pairedLogits(*gemma.model, a, b, 0);
+    ASSERT_EQ(full.size(), size_t(120) * 448);
+    for (float x : full) ASSERT_TRUE(std::isfinite(x));
+    EXPECT_EQ(pairedLogits(*gemma.model, a, b, 6), full);
+}
+
 // gemma2's config: local and global layers alternating at one RoPE base,
 // the caps from the file or llama.cpp's defaults (50 and 30) without them,
 // the 27B's (46 layers) queries scaled by 1 / sqrt(dim / heads).

@@ -1,0 +1,98 @@
+// Local-layer KV pools (OptimizationConfig::localKvPools) on a Gemma 3
+// shaped model: its local layers keep a window's blocks per sequence in
+// pools of their own, and every greedy token is the same as with every
+// layer keeping every position, alone, batched with prefix reuse, and
+// preempted. F32 weights and KV: the pools hold the same values at other
+// addresses, and attention reads them in the same order.
+
+#include <gtest/gtest.h>
+
+#include "engine/backend/cpu_ops.h"
+#include "runtime_test_util.h"
+
+namespace pagoda::runtime::testing {
+namespace {
+
+constexpr int kNewTokens = 24;
+
+// Gemma 3's pattern at test size: 6 layers, layer 5 global, local windows
+// of 16 positions; prompts of 10 to 89 tokens and 24 more generated reach
+// well past the window.
+TestModel gemmaModel() {
+    SyntheticSpec spec = *syntheticPreset("tiny");
+    spec.architecture = "gemma3";
+    spec.nLayers = 6;
+    spec.nKvHeads = 2;
+    spec.slidingWindow = 16;
+    spec.contextLength = 256;
+    spec.dtype = DType::F32;
+    return syntheticModel(spec);
+}
+
+// A budget of `blocks` blocks of every layer: 2 (K, V) x 6 layers x 2 KV
+// heads x 16 tokens x 16 dims x 4 bytes each.
+OptimizationConfig gemmaConfig(int blocks, bool localPools) {
+    OptimizationConfig c = testConfig();
+    c.kvBudgetBytes = uint64_t(blocks) * 2 * 6 * 2 * 16 * 16 * 4;
+    c.localKvPools = localPools;
+    return c;
+}
+
+class LocalKvPools : public ::testing::Test {
+protected:
+    void SetUp() override {
+        m_model = gemmaModel();
+        ASSERT_EQ(m_model.model->config().globalEvery, 6);
+        m_prompts = sharedPrefixPrompts();
+    }
+
+    std::vector<std::vector<int32_t>> run(const std::vector<std::vector<int32_t>>& prompts,
+                                          const OptimizationConfig& config, StatsSnapshot* stats = nullptr) {
+        return runTogether(*m_model.model, m_ops, prompts, config, kNewTokens, stats);
+    }
+
+    TestModel m_model;
+    CpuOps m_ops{CpuOpsOptions{2, std::nullopt}};
+    std::vector<std::vector<int32_t>> m_prompts;
+};
+
+TEST_F(LocalKvPools, GiveEveryTokenOfPoolsHoldingEveryPosition) {
+    StatsSnapshot full, local;
+    const auto expected = run(m_prompts, gemmaConfig(128, false), &full);
+    ASSERT_EQ(expected.size(), m_prompts.size());
+    EXPECT_EQ(full.kv.localLayers, 0);
+    EXPECT_EQ(run(m_prompts, gemmaConfig(128, true), &local), expected);
+    // The same bytes: the local layers' pools take 8 x (1 + 2) + 4 = 28
+    // blocks each (max batch 8 of a window's block and two more, and the
+    // 4 blocks of 64 tokens a step), the global layer the rest.
+    EXPECT_EQ(local.kv.localLayers, 5);
+    EXPECT_EQ(local.kv.localBlocks.blocksTotal, 28);
+    EXPECT_EQ(local.kv.blocks.blocksTotal, 128 * 6 - 28 * 5);
+    EXPECT_EQ(local.memory.kvPoolBytes, full.memory.kvPoolBytes);
+    EXPECT_GT(local.kv.localBlocks.evictionsBy(EvictionCause::Window), 0);
+    // Prefix reuse still works: the shared prompts' first two blocks, whose
+    // second one the window of the hit reaches.
+    EXPECT_EQ(local.counters.prefixHitTokens, full.counters.prefixHitTokens);
+    EXPECT_GT(local.counters.prefixHitTokens, 0);
+    for (size_t i = 0; i < m_prompts.size(); ++i) {
+        EXPECT_EQ(run({m_prompts[i]}, gemmaConfig(128, true)).front(), expected[i]) << "request " << i << " alone";
+    }
+}
+
+TEST_F(LocalKvPools, PreemptedSequencesRecomputeToTheSameTokens) {
+    const auto expected = run(m_prompts, gemmaConfig(128, false));
+    // 12 blocks of every layer, fewer than the local pools' 28: every layer
+    // gets 12.
+    StatsSnapshot stats;
+    EXPECT_EQ(run(m_prompts, gemmaConfig(12, true), &stats), expected);
+    EXPECT_EQ(stats.kv.localBlocks.blocksTotal, 12);
+    EXPECT_GE(stats.counters.preemptions, 1);
+    EXPECT_EQ(stats.kv.blocks.blocksUsed, 0);
+    EXPECT_EQ(stats.kv.localBlocks.blocksUsed, 0);
+    // 40 blocks: 28 for each local layer, 100 for the global one.
+    EXPECT_EQ(run(m_prompts, gemmaConfig(40, true), &stats), expected);
+    EXPECT_EQ(stats.kv.blocks.blocksTotal, 40 * 6 - 28 * 5);
+}
+
+}  // namespace
+}  // namespace pagoda::runtime::testing
