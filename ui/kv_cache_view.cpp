@@ -57,6 +57,17 @@ void KvCacheView::setStats(const runtime::StatsSnapshot& s) {
                            .arg(c.toString(b.prefixHitRate() * 100, 'f', 0))
                            .arg(QString::fromStdString(s.kv.budget))
                            .arg(s.contextLimit));
+    if (s.kv.localLayers > 0) {
+        const BlockStats& l = s.kv.localBlocks;
+        m_summary->setText(m_summary->text() +
+                           tr(" · the map: the global layers · %1 local layers: %2 blocks each (windows), used %3, "
+                              "cached %4, free %5")
+                               .arg(s.kv.localLayers)
+                               .arg(l.blocksTotal)
+                               .arg(l.blocksUsed)
+                               .arg(l.blocksCached)
+                               .arg(l.blocksFree));
+    }
     m_map->setBlocks(s.kv.blockMap);
 }
 

@@ -37,6 +37,7 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
       m_prefix(new QCheckBox(tr("Prefi&x cache"))),
       m_graphs(new QCheckBox(tr("CUD&A graphs (decode)"))),
       m_int8(new QCheckBox(tr("&Int8 decode (quantized weights)"))),
+      m_localKv(new QCheckBox(tr("Local-la&yer KV pools (Gemma)"))),
       m_dependent(new QCheckBox(tr("Dependent &launch (GPU, sm_90+)"))),
       m_batching(new QComboBox),
       m_eviction(new QComboBox),
@@ -73,6 +74,13 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
                 "and multiplies with integer dot products: 1.1–3× faster K-quant matrix-vector products on the "
                 "CPU. The logits move by a few percent, so a reply can differ from the same prompt run in a batch "
                 "or without it. No effect on F16/F32 weights."));
+    describe(m_localKv, tr("Local-layer KV pools"),
+             tr("Gemma 2 and 3 have local layers that only look at the last few thousand (Gemma 2) or few hundred "
+                "(Gemma 3) positions. With this on, those layers keep their keys and values in pools of their own "
+                "that hold about one window per running sequence, instead of the whole context: the same replies, "
+                "and the KV budget then holds several times more context. <b>Off</b>: every layer keeps every "
+                "position. Needs paged KV; CPU backend only for now; no effect on other models. Switching "
+                "rebuilds the cache."));
     describe(m_dependent, tr("Dependent launch"),
              tr("Starts each decode-step kernel while the one before it is finishing (CUDA programmatic dependent "
                 "launch), so the gaps between a step's few hundred kernels shrink. The same results. Needs a GPU "
@@ -156,6 +164,7 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
     form->addRow(m_prefix);
     form->addRow(m_graphs);
     form->addRow(m_int8);
+    form->addRow(m_localKv);
     form->addRow(m_dependent);
     const auto row = [form](const QString& label, QWidget* field) {
         auto* l = new QLabel(label);
@@ -173,7 +182,7 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
     row(tr("Conte&xt:"), m_context);
     form->addRow(m_status);
 
-    for (QCheckBox* box : {m_paged, m_flash, m_grouped, m_prefix, m_graphs, m_int8, m_dependent}) {
+    for (QCheckBox* box : {m_paged, m_flash, m_grouped, m_prefix, m_graphs, m_int8, m_localKv, m_dependent}) {
         connect(box, &QCheckBox::toggled, this, &OptimizationPanel::changed);
     }
     for (QComboBox* box : {m_batching, m_eviction, m_blockSize, m_kvType}) {
@@ -205,6 +214,7 @@ runtime::OptimizationConfig OptimizationPanel::config() const {
     c.prefixCaching = m_prefix->isChecked() && m_paged->isChecked();
     c.decodeGraphs = m_graphs->isChecked();
     c.int8Decode = m_int8->isChecked();
+    c.localKvPools = m_localKv->isChecked() && m_paged->isChecked();
     c.dependentLaunch = m_dependent->isChecked();
     c.batching = runtime::BatchingMode(m_batching->currentData().toInt());
     c.eviction = EvictionPolicyKind(m_eviction->currentData().toInt());
@@ -227,6 +237,7 @@ void OptimizationPanel::setConfig(const runtime::OptimizationConfig& c) {
     m_prefix->setChecked(c.prefixCaching);
     m_graphs->setChecked(c.decodeGraphs);
     m_int8->setChecked(c.int8Decode);
+    m_localKv->setChecked(c.localKvPools);
     m_dependent->setChecked(c.dependentLaunch);
     m_batching->setCurrentIndex(m_batching->findData(int(c.batching)));
     m_eviction->setCurrentIndex(m_eviction->findData(int(c.eviction)));
@@ -261,6 +272,7 @@ void OptimizationPanel::showRejected(const QString& message, const runtime::Opti
 void OptimizationPanel::updateDependencies() {
     // Prefix caching shares blocks, which contiguous allocation has none of.
     m_prefix->setEnabled(m_paged->isChecked());
+    m_localKv->setEnabled(m_paged->isChecked());
     m_eviction->setEnabled(m_paged->isChecked() && m_prefix->isChecked());
     m_batchTokens->setMinimum(m_maxBatch->value());
 }
@@ -268,7 +280,10 @@ void OptimizationPanel::updateDependencies() {
 void OptimizationPanel::changed() {
     if (m_updating) return;
     m_updating = true;
-    if (!m_paged->isChecked()) m_prefix->setChecked(false);
+    if (!m_paged->isChecked()) {
+        m_prefix->setChecked(false);
+        m_localKv->setChecked(false);
+    }
     updateDependencies();
     m_updating = false;
     Q_EMIT configRequested(config());

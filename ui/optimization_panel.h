@@ -31,6 +31,7 @@ public:
     QCheckBox* prefixCache() const { return m_prefix; }
     QCheckBox* decodeGraphs() const { return m_graphs; }
     QCheckBox* int8Decode() const { return m_int8; }
+    QCheckBox* localKvPools() const { return m_localKv; }
     QCheckBox* dependentLaunch() const { return m_dependent; }
     QComboBox* batching() const { return m_batching; }
     QSpinBox* kvBudget() const { return m_budget; }  // MiB; 0 shows "auto"
@@ -60,6 +61,7 @@ private:
     QCheckBox* m_prefix;
     QCheckBox* m_graphs;
     QCheckBox* m_int8;
+    QCheckBox* m_localKv;
     QCheckBox* m_dependent;
     QComboBox* m_batching;
     QComboBox* m_eviction;

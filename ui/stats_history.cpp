@@ -35,6 +35,7 @@ QString describeConfigChange(const runtime::OptimizationConfig& a, const runtime
     }
     if (a.groupedKv != b.groupedKv) parts << (b.groupedKv ? QStringLiteral("grouped KV") : QStringLiteral("expanded KV"));
     if (a.prefixCaching != b.prefixCaching) parts << QStringLiteral("prefix %1").arg(onOff(b.prefixCaching));
+    if (a.localKvPools != b.localKvPools) parts << QStringLiteral("local KV %1").arg(onOff(b.localKvPools));
     if (a.decodeGraphs != b.decodeGraphs) parts << QStringLiteral("CUDA graphs %1").arg(onOff(b.decodeGraphs));
     if (a.int8Decode != b.int8Decode) parts << QStringLiteral("int8 decode %1").arg(onOff(b.int8Decode));
     if (a.dependentLaunch != b.dependentLaunch) {

@@ -294,6 +294,23 @@ private Q_SLOTS:
         QCOMPARE(tab->conversation().messages[0].text, QStringLiteral("second version"));
     }
 
+    void kvViewShowsLocalLayerPools() {
+        KvCacheView view;
+        runtime::StatsSnapshot s;
+        s.kv.blocks.blocksTotal = 600;
+        view.setStats(s);
+        QVERIFY(!view.summary().contains(QStringLiteral("local layers")));
+        s.kv.localLayers = 5;
+        s.kv.localBlocks.blocksTotal = 28;
+        s.kv.localBlocks.blocksUsed = 9;
+        s.kv.localBlocks.blocksCached = 4;
+        s.kv.localBlocks.blocksFree = 15;
+        view.setStats(s);
+        QVERIFY2(view.summary().contains(QStringLiteral("5 local layers: 28 blocks each (windows), used 9, cached 4, "
+                                                        "free 15")),
+                 qPrintable(view.summary()));
+    }
+
     void toggleReachesEngine() {
         auto window = makeWindow(dataDir(++m_windows));
         QVERIFY(waitForModel(*window));
@@ -309,6 +326,9 @@ private Q_SLOTS:
         QVERIFY(!m_last.config.int8Decode);
         window->optimizationPanel()->int8Decode()->setChecked(true);
         QVERIFY(QTest::qWaitFor([&] { return m_last.config.int8Decode; }, kTimeoutMs));
+        QVERIFY(m_last.config.localKvPools);
+        window->optimizationPanel()->localKvPools()->setChecked(false);
+        QVERIFY(QTest::qWaitFor([&] { return !m_last.config.localKvPools; }, kTimeoutMs));
         // The CPU backend has no device: the memory plot stays the host's.
         QVERIFY(!m_last.memory.device);
         QCOMPARE(window->profiler()->plot(PlotKind::Memory)->accessibleName(), QStringLiteral("Host memory (CPU backend)"));
