@@ -134,6 +134,15 @@ void* KvCache::keys(int layer) { return const_cast<void*>(m_storage->view(layer)
 
 void* KvCache::values(int layer) { return const_cast<void*>(m_storage->view(layer).v); }
 
+uint64_t KvCache::bytesHeld() const {
+    uint64_t bytes = uint64_t(m_blocks.stats().blocksUsed) * m_layout.bytesPerBlock();
+    if (m_local) {
+        const uint64_t localBlock = 2ull * uint64_t(m_layout.localLayers()) * m_layout.poolBytesPerBlock();
+        bytes += uint64_t(m_local->stats().blocksUsed) * localBlock;
+    }
+    return bytes;
+}
+
 Result<int> KvCache::commonHitBlocks(std::span<const int32_t> prompt) const {
     // A manager with a window may take fewer hits under a lower cap (its
     // window then reaches other blocks): each caps the other until they agree.

@@ -80,6 +80,8 @@ public:
     const BlockManager& blocks() const { return m_blocks; }
     // The local layers' blocks; null without local pools.
     const BlockManager* localBlocks() const { return m_local ? &*m_local : nullptr; }
+    // Bytes of the blocks sequences hold now, in every pool.
+    uint64_t bytesHeld() const;
 
     // --- used by whoever runs sequences (scheduler, generator): the block
     // manager's calls, made in every manager, a sequence known by the main

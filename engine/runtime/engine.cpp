@@ -277,9 +277,8 @@ bool Engine::step() {
     StepPlan plan = m_scheduler.schedule(*m_cache, m_contextLimit, m_batch);
     for (auto& [s, error] : plan.failed) complete(std::move(s), FinishReason::Error, error.message);
     for (auto& s : plan.overflowed) overflowWaiting(std::move(s));
-    const BlockStats blocksInStep = m_cache->blocks().stats();
     m_counters.peakRunning = std::max(m_counters.peakRunning, int(m_scheduler.running().size()));
-    m_counters.peakBlocksUsed = std::max(m_counters.peakBlocksUsed, blocksInStep.blocksUsed);
+    m_counters.peakKvBytes = std::max(m_counters.peakKvBytes, m_cache->bytesHeld());
 
     const auto scheduled = Clock::now();
     Result<std::span<const float>> logits;

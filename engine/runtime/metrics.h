@@ -71,7 +71,7 @@ struct EngineCounters {
     double stepSeconds = 0;
     // Peaks, for capacity reports.
     int peakRunning = 0;
-    int peakBlocksUsed = 0;
+    uint64_t peakKvBytes = 0;  // of the blocks sequences held (KvCache::bytesHeld)
     uint64_t peakHostRssBytes = 0;
 
     int64_t finished(FinishReason reason) const { return requestsFinished[size_t(reason)]; }

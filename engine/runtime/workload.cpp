@@ -204,7 +204,7 @@ Result<WorkloadResult> runWorkload(const Model& model, Ops& ops, const Optimizat
     const std::vector<double> gaps = loop.interTokenLatencies();
     r.itlP50 = percentile(gaps, 50);
     r.itlP95 = percentile(gaps, 95);
-    r.peakKvBytes = uint64_t(stats.counters.peakBlocksUsed) * stats.kv.bytesPerBlock;
+    r.peakKvBytes = stats.counters.peakKvBytes;
     r.kvPoolBytes = stats.memory.kvPoolBytes;
     r.kvBudget = stats.kv.budget;
     r.peakRssBytes = stats.counters.peakHostRssBytes;
