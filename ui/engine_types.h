@@ -37,6 +37,9 @@ struct ModelInfo {
     QString backend;       // Ops::description()
     QString backendNote;   // how the backend was chosen ("cuda: unavailable: ...; using cpu")
     CudaDeviceList cudaDevices;  // what the load found (the app's Run on menu)
+    // The KV pools in host memory (the CPU backend): F32 KV and local-layer
+    // pools are on offer; a GPU, or a model split with one, has neither.
+    bool hostKv = true;
     qint64 fileBytes = 0;
     quint64 parameters = 0;
     int contextLength = 0;

@@ -422,6 +422,7 @@ ModelInfo EngineWorker::describe(const Model& model, const QString& path) const 
     info.backend = fromStd(m_ops->description());
     info.backendNote = m_backendNote;
     info.cudaDevices = m_cudaDevices;
+    info.hostKv = m_ops->localKvPools();
     info.gpuWeights = m_gpuWeights;
     info.fileBytes = qint64(model.file().fileSize());
     for (const gguf::TensorInfo& tensor : model.file().tensors()) info.parameters += tensor.elementCount;

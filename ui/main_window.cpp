@@ -450,6 +450,7 @@ void MainWindow::onModelLoaded(const ModelInfo& info) {
                                  .arg(info.chatFormat, info.chatNote.isEmpty() ? QString() : " (" + info.chatNote + ")"));
     m_backendLabel->setText(info.backend);
     m_backendLabel->setToolTip(info.backendNote);
+    m_optimizations->setHostKv(info.hostKv);
     m_stateLabel->setText(tr("Idle"));
     setWindowTitle(tr("Pagoda — %1").arg(info.name));
     if (m_compareView) {

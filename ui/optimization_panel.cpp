@@ -7,6 +7,7 @@
 #include <QLabel>
 #include <QPushButton>
 #include <QSpinBox>
+#include <QStandardItemModel>
 
 namespace pagoda::ui {
 namespace {
@@ -269,10 +270,19 @@ void OptimizationPanel::showRejected(const QString& message, const runtime::Opti
     m_status->setText(tr("<b>Not applied:</b> %1").arg(message.toHtmlEscaped()));
 }
 
+void OptimizationPanel::setHostKv(bool host) {
+    m_hostKv = host;
+    auto* items = qobject_cast<QStandardItemModel*>(m_kvType->model());
+    QStandardItem* f32 = items->item(m_kvType->findData(int(DType::F32)));
+    f32->setEnabled(host);
+    f32->setToolTip(host ? QString() : tr("The GPU keeps the KV cache in F16 or Q8_0"));
+    updateDependencies();
+}
+
 void OptimizationPanel::updateDependencies() {
     // Prefix caching shares blocks, which contiguous allocation has none of.
     m_prefix->setEnabled(m_paged->isChecked());
-    m_localKv->setEnabled(m_paged->isChecked());
+    m_localKv->setEnabled(m_paged->isChecked() && m_hostKv);
     m_eviction->setEnabled(m_paged->isChecked() && m_prefix->isChecked());
     m_batchTokens->setMinimum(m_maxBatch->value());
 }

@@ -32,6 +32,11 @@ public:
     QCheckBox* decodeGraphs() const { return m_graphs; }
     QCheckBox* int8Decode() const { return m_int8; }
     QCheckBox* localKvPools() const { return m_localKv; }
+    QComboBox* kvPrecision() const { return m_kvType; }
+    // Whether the model runs with its KV pools in host memory (the CPU
+    // backend): else F32 KV precision and local-layer pools are disabled,
+    // saying why.
+    void setHostKv(bool host);
     QCheckBox* dependentLaunch() const { return m_dependent; }
     QComboBox* batching() const { return m_batching; }
     QSpinBox* kvBudget() const { return m_budget; }  // MiB; 0 shows "auto"
@@ -71,6 +76,7 @@ private:
     QSpinBox* m_batchTokens;
     QSpinBox* m_budget;
     QComboBox* m_kvType;
+    bool m_hostKv = true;  // setHostKv
     QSpinBox* m_context;
     QLabel* m_status;
     bool m_updating = false;

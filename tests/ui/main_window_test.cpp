@@ -12,6 +12,7 @@
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
+#include <QStandardItemModel>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTextBrowser>
@@ -783,6 +784,13 @@ private Q_SLOTS:
         QVERIFY2(window->model().backendNote.startsWith(QStringLiteral("cuda:1: Fake GPU")) &&
                      window->model().backendNote.endsWith(QStringLiteral("; using cuda")),
                  qPrintable(window->model().backendNote));
+        // The GPU keeps no F32 KV and no local-layer pools: not on offer.
+        QVERIFY(!window->model().hostKv);
+        OptimizationPanel* panel = window->optimizationPanel();
+        const auto* items = qobject_cast<const QStandardItemModel*>(panel->kvPrecision()->model());
+        QVERIFY(!items->item(panel->kvPrecision()->findData(int(DType::F32)))->isEnabled());
+        QVERIFY(items->item(panel->kvPrecision()->findData(int(DType::Q8_0)))->isEnabled());
+        QVERIFY(!panel->localKvPools()->isEnabled());
 #endif
     }
 
