@@ -59,14 +59,20 @@ Result<void> Generator::prepareCache() {
     if (m_cache) return {};
     const ModelConfig& config = m_model.config();
     KvLayout layout = kvLayoutForTokens(config, context(), m_options.blockSize, m_options.kvType);
+    if (m_options.localKvPools && m_ops.localKvPools() && localLayerPoolsFit(config, config.slidingWindow)) {
+        layout = withLocalLayerPools(layout, config, 1, m_transformer.maxTokens());
+        layout.numLocalBlocks = std::min(layout.numLocalBlocks, layout.numBlocks);
+    }
     PAGODA_ASSIGN_OR_RETURN(const uint64_t available,
                             kvMemoryBesideActivations(m_ops, &m_transformer, config, m_transformer.maxTokens()));
+    // The local layers' pools first (a window), then what the others hold.
     const uint64_t perBlock = layout.bytesPerBlock();
-    if (available < perBlock) {
+    if (available < layout.localBytes() + perBlock) {
         return fail("no memory for the KV cache: {} available beside the activations, a block of {} tokens needs {}",
-                    formatBytes(available), layout.blockSize, formatBytes(perBlock));
+                    formatBytes(available), layout.blockSize, formatBytes(layout.localBytes() + perBlock));
     }
-    layout.numBlocks = int(std::min<uint64_t>(uint64_t(layout.numBlocks), available / perBlock));
+    layout.numBlocks =
+        int(std::min<uint64_t>(uint64_t(layout.numBlocks), (available - layout.localBytes()) / perBlock));
     PAGODA_ASSIGN_OR_RETURN(m_cache,
                             KvCache::create(layout, managerConfig(config, context(), m_options.prefixCaching), &m_ops));
     m_cacheTokens = std::min(context(), layout.numBlocks * layout.blockSize);

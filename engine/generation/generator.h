@@ -25,6 +25,9 @@ struct GeneratorOptions {
     DType kvType = DType::F16;
     bool prefixCaching = true;  // a later prompt reuses the KV of a cached common prefix
     int contextLength = 0;      // the most tokens a sequence holds: 0, the model's; else up to it
+    // Gemma's local layers keep a window in pools of their own where the
+    // backend has them (OptimizationConfig::localKvPools).
+    bool localKvPools = true;
 };
 
 struct GenerateRequest {

@@ -38,6 +38,18 @@ KvLayout kvLayoutForTokens(const ModelConfig& config, int tokens, int blockSize,
     return layout;
 }
 
+bool localLayerPoolsFit(const ModelConfig& model, int window) {
+    return model.globalEvery > 1 && model.nLayers >= model.globalEvery && model.localWindow > 0 &&
+           (window == 0 || window > model.localWindow);
+}
+
+KvLayout withLocalLayerPools(KvLayout layout, const ModelConfig& model, int sequences, int stepTokens) {
+    const auto blocks = [&](int tokens) { return (tokens + layout.blockSize - 1) / layout.blockSize; };
+    layout.local = {model.localWindow, model.globalEvery};
+    layout.numLocalBlocks = sequences * (blocks(model.localWindow) + 2) + blocks(stepTokens);
+    return layout;
+}
+
 namespace {
 
 // [nLayers][K, V][layerBlocks(layer)][nKvHeads][blockSize][headDim]

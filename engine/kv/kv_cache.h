@@ -58,6 +58,17 @@ Result<void> checkKvType(DType type, int headDim);
 // The layout holding `tokens` tokens (rounded up to whole blocks).
 KvLayout kvLayoutForTokens(const ModelConfig& config, int tokens, int blockSize, DType type);
 
+// Whether `model`'s local layers can have pools of their own under a
+// sliding window of `window` positions (0: none): it has local and global
+// layers, and the window is none or wider than the local one (else every
+// layer has it already).
+bool localLayerPoolsFit(const ModelConfig& model, int window);
+// `layout` with pools of their own for `model`'s local layers, of blocks for
+// `sequences` running sequences that take up to `stepTokens` tokens a step
+// together: each holds at most a window's blocks and one more, and its
+// part of a step's chunk beyond that (docs/KV_CACHE.md).
+KvLayout withLocalLayerPools(KvLayout layout, const ModelConfig& model, int sequences, int stepTokens);
+
 // The pools of `layout` in host memory (the CPU backend's).
 Result<std::unique_ptr<KvStorage>> createHostKvStorage(const KvLayout& layout);
 

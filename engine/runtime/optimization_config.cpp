@@ -137,9 +137,8 @@ bool needsCacheRebuild(const OptimizationConfig& from, const OptimizationConfig&
 }
 
 bool localKvPoolsFor(const OptimizationConfig& config, const ModelConfig& model) {
-    if (!config.localKvPools || config.kvAllocation != KvAllocation::Paged || model.globalEvery < 2) return false;
-    const int window = slidingWindowFor(config, model);
-    return model.nLayers >= model.globalEvery && model.localWindow > 0 && (window == 0 || window > model.localWindow);
+    return config.localKvPools && config.kvAllocation == KvAllocation::Paged &&
+           localLayerPoolsFit(model, slidingWindowFor(config, model));
 }
 
 int slidingWindowFor(const OptimizationConfig& config, const ModelConfig& model) {
@@ -159,14 +158,8 @@ KvLayout kvDims(const OptimizationConfig& config, const ModelConfig& model) {
     dims.headDim = model.headDim;
     dims.blockSize = config.blockSize;
     dims.type = config.kvType;
-    if (localKvPoolsFor(config, model)) {
-        // Each running sequence holds at most a window's blocks and one
-        // more, plus its part of a step's tokens (KV_CACHE.md).
-        const auto blocks = [&](int tokens) { return (tokens + config.blockSize - 1) / config.blockSize; };
-        dims.local = {model.localWindow, model.globalEvery};
-        dims.numLocalBlocks = config.maxBatch * (blocks(model.localWindow) + 2) + blocks(config.maxBatchTokens);
-    }
-    return dims;
+    return localKvPoolsFor(config, model) ? withLocalLayerPools(dims, model, config.maxBatch, config.maxBatchTokens)
+                                          : dims;
 }
 
 }  // namespace

@@ -135,6 +135,45 @@ TEST_F(GeneratorTest, TheCacheHoldsWhatMemoryAllows) {
     EXPECT_THAT(none.error().message, HasSubstr("a block of 16 tokens needs 4.00 KiB"));
 }
 
+// Gemma 3's pattern (6 layers, layer 5 global, windows of 16): its local
+// layers' pools hold a window, so the memory that holds 256 tokens of
+// every layer holds the whole context of 512, and the greedy tokens are
+// those of a cache of every position.
+TEST(GeneratorLocalPools, HoldTheContextWhereEveryLayerHoldsHalfOfIt) {
+    SyntheticSpec spec = *syntheticPreset("tiny");
+    spec.architecture = "gemma3";
+    spec.nLayers = 6;
+    spec.slidingWindow = 16;
+    spec.contextLength = 512;
+    auto bytes = syntheticModelWriter(spec)->writeToMemory();
+    ASSERT_TRUE(bytes);
+    auto model = Model::fromFile(*gguf::GgufFile::parse(*bytes));
+    ASSERT_TRUE(model) << model.error().message;
+    CpuOps ops(CpuOpsOptions{2, std::nullopt});
+    SamplingParams greedy;
+    greedy.temperature = 0;
+    std::vector<int32_t> prompt;
+    for (int i = 0; i < 300; ++i) prompt.push_back(int32_t(3 + i * 37 % 500));
+    const auto generate = [&](bool localPools) -> Result<std::vector<int32_t>> {
+        Generator generator(**model, ops, GeneratorOptions{16, 16, DType::F16, false, 0, localPools});
+        std::vector<int32_t> out;
+        PAGODA_RETURN_IF_ERROR(generator.generate({prompt, 40, greedy, false}, [&](int32_t t) { out.push_back(t); }));
+        return out;
+    };
+    const auto expected = generate(false);
+    ASSERT_TRUE(expected) << expected.error().message;
+    ASSERT_EQ(expected->size(), 40u);
+    // f16: a block of every layer 6 x 2 (K, V) x 2 KV heads x 16 x 16 x 2
+    // bytes = 12 KiB; the local pools 5 layers x 4 blocks of 2 KiB.
+    ops.setKvMemoryLimit(Transformer::activationBytes((*model)->config(), 16) + 16 * 12288 + 100);
+    const auto refused = generate(false);
+    ASSERT_FALSE(refused);
+    EXPECT_THAT(refused.error().message, HasSubstr("does not fit the KV cache of 256 tokens"));
+    const auto pooled = generate(true);
+    ASSERT_TRUE(pooled) << pooled.error().message;
+    EXPECT_EQ(*pooled, *expected);
+}
+
 TEST_F(GeneratorTest, GreedyAndSeededSamplingAreReproducible) {
     SamplingParams greedy;
     greedy.temperature = 0;
