@@ -94,5 +94,45 @@ TEST_F(LocalKvPools, PreemptedSequencesRecomputeToTheSameTokens) {
     EXPECT_EQ(stats.kv.blocks.blocksTotal, 40 * 6 - 28 * 5);
 }
 
+// A conversation's next turn resends its history: the prefix cache skips
+// all of it but the last partial block. Two other requests in between
+// make the local layers' pools evict the history's first blocks; its last
+// window's blocks are all the next turn needs there.
+TEST_F(LocalKvPools, TheNextTurnReusesTheHistoryFromItsLastWindow) {
+    struct Outcome {
+        int reused = -1;
+        int64_t localLruEvictions = 0;
+    };
+    const auto nextTurn = [&](bool localPools) {
+        Recorder events;
+        auto engine = Engine::create(*m_model.model, m_ops, gemmaConfig(128, localPools), &events);
+        EXPECT_TRUE(engine) << engine.error().message;
+        const auto run = [&](const std::vector<int32_t>& prompt, int newTokens) {
+            const RequestId id = (*engine)->submit(greedyRequest(prompt, newTokens)).value();
+            while ((*engine)->step()) EXPECT_TRUE((*engine)->validate());
+            return id;
+        };
+        std::vector<int32_t> history = m_prompts[7];  // 59 tokens
+        const std::vector<int32_t> reply = events.tokens(run(history, kNewTokens));
+        // 16 and 10 blocks: the pools' 28 are 5 cached and 23 free before them.
+        std::mt19937_64 rng(5);
+        run(randomTokens(250, rng), 4);
+        run(randomTokens(150, rng), 4);
+        history.insert(history.end(), reply.begin(), reply.end());
+        history.insert(history.end(), m_prompts[0].begin(), m_prompts[0].begin() + 10);
+        const std::vector<FinishEvent> finished = events.finishes(run(history, 4));
+        EXPECT_EQ(finished.size(), 1u);
+        Outcome outcome;
+        if (!finished.empty()) outcome.reused = finished[0].stats.reusedTokens;
+        outcome.localLruEvictions = (*engine)->snapshot().kv.localBlocks.evictionsBy(EvictionCause::Lru);
+        return outcome;
+    };
+    // The first request stored 59 + 23 = 82 positions: 5 full blocks.
+    EXPECT_EQ(nextTurn(false).reused, 80);
+    const Outcome pooled = nextTurn(true);
+    EXPECT_EQ(pooled.reused, 80);
+    EXPECT_GT(pooled.localLruEvictions, 0);
+}
+
 }  // namespace
 }  // namespace pagoda::runtime::testing
