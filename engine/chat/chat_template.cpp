@@ -109,8 +109,12 @@ std::optional<ChatFamily> detectFamily(std::string_view source) {
     if (contains(source, "[INST]")) {
         if (contains(source, "<<SYS>>")) return ChatFamily::Llama2;
         if (contains(source, "[SYSTEM_PROMPT]")) return ChatFamily::MistralV7;
-        // Mistral's v3 templates (Nemo) write "[INST]" + content, no space.
-        return contains(source, "\"[INST]\" + ") ? ChatFamily::MistralV3 : ChatFamily::Mistral;
+        // Mistral's v3-tekken templates (Nemo) write "[INST]" + content, no
+        // space; v3's (7B v0.3) "[INST] " + content + "[/INST]"; v0.1's and
+        // v0.2's a space before [/INST] too.
+        if (contains(source, "\"[INST]\" + ") || contains(source, "'[INST]' + ")) return ChatFamily::MistralV3Tekken;
+        if (contains(source, "[INST] ") && !contains(source, " [/INST]")) return ChatFamily::MistralV3;
+        return ChatFamily::Mistral;
     }
     if (contains(source, kDeepSeekAssistant)) {
         return ChatFamily::DeepSeek;
@@ -229,6 +233,8 @@ std::string_view chatFamilyName(ChatFamily family) {
             return "phi4";
         case ChatFamily::Phi4Mini:
             return "phi4-mini";
+        case ChatFamily::MistralV3Tekken:
+            return "mistral-v3-tekken";
         case ChatFamily::MistralV3:
             return "mistral-v3";
         case ChatFamily::MistralV7:
@@ -327,9 +333,10 @@ Result<std::string> ChatTemplate::renderFamily(std::span<const ChatMessage> mess
             return renderDeepSeek(messages, addGenerationPrompt);
         case ChatFamily::Phi4:
             return renderChatMl(messages, addGenerationPrompt, "<|im_sep|>", "");
+        case ChatFamily::MistralV3Tekken:
         case ChatFamily::MistralV3:
             PAGODA_RETURN_IF_ERROR(checkAlternation(m_family, messages));
-            return renderMistralV3(messages);
+            return renderMistralV3(messages, m_family == ChatFamily::MistralV3);
         case ChatFamily::MistralV7:
             return renderMistralV7(messages);
     }
@@ -494,15 +501,19 @@ std::string ChatTemplate::renderDeepSeek(std::span<const ChatMessage> messages, 
     return prompt;
 }
 
-std::string ChatTemplate::renderMistralV3(std::span<const ChatMessage> messages) const {
+std::string ChatTemplate::renderMistralV3(std::span<const ChatMessage> messages, bool spaced) const {
     const bool hasSystem = startsWithSystem(messages);
     std::string prompt;
     for (size_t i = hasSystem ? 1 : 0; i < messages.size(); ++i) {
         if (messages[i].role == ChatRole::User) {
             // The system text opens the last message, when that is a user turn.
-            prompt += "[INST]";
+            prompt += spaced ? "[INST] " : "[INST]";
             if (hasSystem && i + 1 == messages.size()) prompt += messages[0].content + "\n\n";
             prompt += messages[i].content + "[/INST]";
+        } else if (spaced) {
+            prompt += " ";
+            prompt += trim(messages[i].content);
+            prompt += m_eosText;
         } else {
             prompt += messages[i].content + m_eosText;
         }
@@ -553,6 +564,7 @@ std::vector<std::string> ChatTemplate::stopTexts() const {
             break;
         case ChatFamily::Llama2:
         case ChatFamily::Mistral:
+        case ChatFamily::MistralV3Tekken:
         case ChatFamily::MistralV3:
         case ChatFamily::MistralV7:
         case ChatFamily::Zephyr:

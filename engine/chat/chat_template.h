@@ -39,12 +39,13 @@ enum class ChatFamily {
     DeepSeek, // <｜User｜> ... <｜Assistant｜> (DeepSeek-R1 and its distills)
     Phi4,     // <|im_start|>role<|im_sep|> ... <|im_end|>
     Phi4Mini, // <|user|> ... <|end|> without Phi-3's newlines
-    MistralV3,  // [INST]...[/INST] without spaces, the system text in the last user turn (Mistral Nemo)
+    MistralV3Tekken,  // [INST]...[/INST] without spaces, the system text in the last user turn (Mistral Nemo)
+    MistralV3,  // [INST] ...[/INST] and " " before the trimmed reply, the system text so too (Mistral 7B v0.3)
     MistralV7,  // [SYSTEM_PROMPT]...[/SYSTEM_PROMPT][INST]...[/INST] (Mistral Small 3)
 };
 
 // "chatml", "llama2", "llama3", "mistral", "zephyr", "phi3", "gemma", "deepseek", "phi4", "phi4-mini",
-// "mistral-v3", "mistral-v7".
+// "mistral-v3-tekken", "mistral-v3", "mistral-v7".
 std::string_view chatFamilyName(ChatFamily family);
 
 // What a template does with a reasoning model's <think>…</think> block
@@ -117,7 +118,8 @@ private:
     std::string renderLlama2(std::span<const ChatMessage> messages) const;
     std::string renderLlama3(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
     std::string renderMistral(std::span<const ChatMessage> messages) const;
-    std::string renderMistralV3(std::span<const ChatMessage> messages) const;
+    // spaced: v3's "[INST] " and " " + the trimmed reply; else v3-tekken's turns.
+    std::string renderMistralV3(std::span<const ChatMessage> messages, bool spaced) const;
     std::string renderMistralV7(std::span<const ChatMessage> messages) const;
     std::string renderZephyr(std::span<const ChatMessage> messages, bool addGenerationPrompt) const;
     // Phi-3's turns, with a newline after each role tag and after each

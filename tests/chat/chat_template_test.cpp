@@ -93,6 +93,16 @@ constexpr std::string_view kMistralNemoSource =
     "\"[/INST]\" }}\n        {%- endif %}\n    {%- elif message[\"role\"] == \"assistant\" %}\n        {{- "
     "message[\"content\"] + eos_token}}\n    {%- endif %}\n{%- endfor %}\n";
 
+// mistralai/Mistral-7B-Instruct-v0.3 (excerpt: the turns, without the tools)
+constexpr std::string_view kMistral03Source =
+    "{%- if messages[0][\"role\"] == \"system\" %}\n    {%- set system_message = messages[0][\"content\"] %}\n    "
+    "{%- set loop_messages = messages[1:] %}\n{%- else %}\n    {%- set loop_messages = messages %}\n{%- endif "
+    "%}\n{{- bos_token }}\n{%- for message in loop_messages %}\n    {%- if message[\"role\"] == \"user\" %}\n        "
+    "{%- if loop.last and system_message is defined %}\n            {{- \"[INST] \" + system_message + \"\\n\\n\" + "
+    "message[\"content\"] + \"[/INST]\" }}\n        {%- else %}\n            {{- \"[INST] \" + message[\"content\"] + "
+    "\"[/INST]\" }}\n        {%- endif %}\n    {%- elif message[\"role\"] == \"assistant\" %}\n        {{- \" \" + "
+    "message[\"content\"]|trim + eos_token}}\n    {%- endif %}\n{%- endfor %}\n";
+
 // Mistral Small 3's template, with its "You are Mistral Small 3" default
 // system message, as conversions of the 24B Instruct models carry it
 // (excerpt: the turns, without the images)
@@ -230,10 +240,10 @@ TEST(ChatTemplate, RendersMistral) {
     EXPECT_EQ(render(family(ChatFamily::Mistral), {{ChatRole::User, " hi "}}), "[INST]  hi  [/INST]");
 }
 
-// docs/CHAT_TEMPLATES.md § Mistral (v3: Nemo)
-TEST(ChatTemplate, RendersMistralV3WithTheSystemTextInTheLastUserTurn) {
+// docs/CHAT_TEMPLATES.md § Mistral (v3-tekken: Nemo)
+TEST(ChatTemplate, RendersMistralV3TekkenWithTheSystemTextInTheLastUserTurn) {
     const ChatTemplate nemo = ChatTemplate::detect(kMistralNemoSource, "<s>", "</s>");
-    EXPECT_EQ(nemo.family(), ChatFamily::MistralV3);
+    EXPECT_EQ(nemo.family(), ChatFamily::MistralV3Tekken);
     EXPECT_EQ(render(nemo, kConversation),
               "[INST]Hi there![/INST]Hello! How can I help?</s>[INST]You are terse.\n\nTell me a joke.[/INST]");
     // The last message an assistant turn: the system text is nowhere.
@@ -241,6 +251,19 @@ TEST(ChatTemplate, RendersMistralV3WithTheSystemTextInTheLastUserTurn) {
     EXPECT_EQ(render(nemo, answered, false), "[INST]Hi there![/INST]Hello! How can I help?</s>");
     EXPECT_THAT(nemo.stopTexts(), ElementsAre("</s>"));
     EXPECT_FALSE(nemo.render(std::vector<ChatMessage>{{ChatRole::User, "a"}, {ChatRole::User, "b"}}, true));
+}
+
+// docs/CHAT_TEMPLATES.md § Mistral (v3: 7B v0.3): a space after [INST], a
+// space before the trimmed reply, none before [/INST].
+TEST(ChatTemplate, RendersMistralV3WithItsSpaces) {
+    const ChatTemplate v03 = ChatTemplate::detect(kMistral03Source, "<s>", "</s>");
+    EXPECT_EQ(v03.family(), ChatFamily::MistralV3);
+    EXPECT_EQ(chatFamilyName(v03.family()), "mistral-v3");
+    EXPECT_EQ(render(v03, kConversation),
+              "[INST] Hi there![/INST] Hello! How can I help?</s>[INST] You are terse.\n\nTell me a joke.[/INST]");
+    EXPECT_EQ(render(v03, {{ChatRole::User, "a"}, {ChatRole::Assistant, "\n b \n"}, {ChatRole::User, "c"}}),
+              "[INST] a[/INST] b</s>[INST] c[/INST]");
+    EXPECT_THAT(v03.stopTexts(), ElementsAre("</s>"));
 }
 
 // docs/CHAT_TEMPLATES.md § Mistral (v7: Small 3)
@@ -386,7 +409,8 @@ TEST(ChatTemplate, DetectsPublishedTemplates) {
         {kGemmaSource, ChatFamily::Gemma},   {kDeepSeekR1Source, ChatFamily::DeepSeek},
         {kDeepSeekR1FirstSource, ChatFamily::DeepSeek}, {kQwen3Source, ChatFamily::ChatMl},
         {kQwqSource, ChatFamily::ChatMl},   {kPhi4Source, ChatFamily::Phi4},
-        {kPhi4MiniSource, ChatFamily::Phi4Mini}, {kMistralNemoSource, ChatFamily::MistralV3},
+        {kPhi4MiniSource, ChatFamily::Phi4Mini}, {kMistralNemoSource, ChatFamily::MistralV3Tekken},
+        {kMistral03Source, ChatFamily::MistralV3},
         {kMistralSmall3Source, ChatFamily::MistralV7}, {kLlama31Source, ChatFamily::Llama3},
     };
     for (const auto& [source, expected] : cases) {
