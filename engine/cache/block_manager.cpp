@@ -283,11 +283,13 @@ Result<bool> BlockManager::canAdmit(std::span<const int32_t> prompt, int maxHitB
     if (m_prefix) hits = lookupPrefix(prompt, maxHitBlocks);
     const auto live = std::span(hits.table).subspan(size_t(hits.firstLive));
     // A hit on an evictable cached block takes it out of the available ones.
-    const auto evictableHits = std::count_if(live.begin(), live.end(), [&](int32_t b) { return m_blocks[b].refs == 0; });
-    int taken = blocksFor(int(prompt.size())) - int(live.size()) + int(evictableHits);
+    const auto evictableHits =
+        std::count_if(live.begin(), live.end(), [&](int32_t b) { return m_blocks[b].refs == 0; });
+    const int promptBlocks = blocksFor(int(prompt.size()));
+    int taken = promptBlocks - int(live.size()) + int(evictableHits);
     // With a window the sequence holds at most one window's blocks (hits
     // among them, while they are in it).
-    if (m_config.slidingWindow > 0) taken = std::min(blocksFor(int(prompt.size())), blocksFor(m_config.slidingWindow) + 1);
+    if (m_config.slidingWindow > 0) taken = std::min(promptBlocks, blocksFor(m_config.slidingWindow) + 1);
     return taken + m_watermarkBlocks <= availableBlocks();
 }
 
