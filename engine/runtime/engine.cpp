@@ -493,7 +493,7 @@ void Engine::publish(const StepMetrics* step) {
     s.running = int(m_scheduler.running().size());
     s.waiting = int(m_scheduler.waiting().size());
     s.memory.weightsBytes = m_model.weightBytes();
-    s.memory.kvUsedBytes = uint64_t(s.kv.blocks.blocksUsed) * s.kv.bytesPerBlock;
+    s.memory.kvUsedBytes = m_cache ? m_cache->bytesHeld() : 0;
     s.memory.workspaceBytes = m_transformer->workspaceBytes();
     s.memory.hostRssBytes = m_rss;
     s.memory.device = m_deviceMemory;

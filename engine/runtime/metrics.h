@@ -80,7 +80,7 @@ struct EngineCounters {
 struct MemoryStats {
     uint64_t weightsBytes = 0;    // tensor data of the model file
     uint64_t kvPoolBytes = 0;     // K and V pools, allocated
-    uint64_t kvUsedBytes = 0;     // blocks held by sequences
+    uint64_t kvUsedBytes = 0;     // blocks held by sequences, in every pool (KvCache::bytesHeld)
     uint64_t workspaceBytes = 0;  // activations and attention scratch
     uint64_t hostRssBytes = 0;    // resident set of the process (sampled)
     // The backend's device memory (sampled with the RSS); none on the CPU.

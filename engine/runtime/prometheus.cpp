@@ -93,6 +93,12 @@ std::string prometheusText(const StatsSnapshot& s) {
     e.sample(s.kv.blocks.blocksUsed, label("state", "used"));
     e.sample(s.kv.blocks.blocksCached, label("state", "cached"));
     e.sample(s.kv.blocks.blocksFree, label("state", "free"));
+    if (s.kv.localLayers > 0) {
+        e.family("pagoda_kv_local_blocks", "gauge", "Blocks of each local layer's own KV pool, by state.");
+        e.sample(s.kv.localBlocks.blocksUsed, label("state", "used"));
+        e.sample(s.kv.localBlocks.blocksCached, label("state", "cached"));
+        e.sample(s.kv.localBlocks.blocksFree, label("state", "free"));
+    }
     e.single("pagoda_kv_block_size_tokens", "gauge", "Tokens per KV block.", s.kv.blockSize);
     e.single("pagoda_kv_block_utilization_ratio", "gauge", "Used KV blocks / all blocks.",
              s.kv.blocks.blocksTotal ? double(s.kv.blocks.blocksUsed) / s.kv.blocks.blocksTotal : 0.0);

@@ -89,6 +89,21 @@ TEST_F(ExportTest, PrometheusTextParsesLineByLine) {
     EXPECT_THAT(text, HasSubstr("pagoda_generated_tokens_total 120\n"));
     EXPECT_THAT(text, HasSubstr("pagoda_requests_finished_total{reason=\"length\"} 6\n"));
     EXPECT_THAT(text, HasSubstr("pagoda_kv_blocks{state=\"used\"} 0\n"));
+    EXPECT_THAT(text, Not(HasSubstr("pagoda_kv_local_blocks")));  // tiny has no local layers
+}
+
+// A model with local-layer pools exports their blocks too (here a
+// snapshot that says so).
+TEST_F(ExportTest, LocalLayerPoolsAreExportedWhenThereAreSome) {
+    StatsSnapshot s = m_engine->snapshot();
+    s.kv.localLayers = 5;
+    s.kv.localBlocks.blocksUsed = 3;
+    s.kv.localBlocks.blocksCached = 4;
+    s.kv.localBlocks.blocksFree = 21;
+    const std::string text = prometheusText(s);
+    EXPECT_EQ(parseExposition(text).types.at("pagoda_kv_local_blocks"), "gauge");
+    EXPECT_THAT(text, HasSubstr("pagoda_kv_local_blocks{state=\"used\"} 3\n"));
+    EXPECT_THAT(text, HasSubstr("pagoda_kv_local_blocks{state=\"free\"} 21\n"));
 }
 
 // The CPU backend has no device, so the device families are checked on a

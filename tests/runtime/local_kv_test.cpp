@@ -69,6 +69,10 @@ TEST_F(LocalKvPools, GiveEveryTokenOfPoolsHoldingEveryPosition) {
     EXPECT_EQ(local.kv.localBlocks.blocksTotal, 28);
     EXPECT_EQ(local.kv.blocks.blocksTotal, 128 * 6 - 28 * 5);
     EXPECT_EQ(local.memory.kvPoolBytes, full.memory.kvPoolBytes);
+    // The same blocks of the global layer at the peak, fewer of the local ones.
+    EXPECT_LT(local.counters.peakKvBytes, full.counters.peakKvBytes);
+    EXPECT_GT(local.counters.peakKvBytes, full.counters.peakKvBytes / 6);
+    EXPECT_EQ(local.memory.kvUsedBytes, 0u);  // every request finished
     EXPECT_GT(local.kv.localBlocks.evictionsBy(EvictionCause::Window), 0);
     // Prefix reuse still works: the shared prompts' first two blocks, whose
     // second one the window of the hit reaches.
