@@ -105,6 +105,18 @@ QCPGraph* conversationGraph(QCustomPlot* plot, const QString& id, const QString&
     return graph;
 }
 
+// The occupancy plot's line of each local layer's own pool's used blocks,
+// added with the first sample that has them.
+QCPGraph* localBlocksGraph(QCustomPlot* plot) {
+    const QString name = QStringLiteral("local");
+    for (int i = 0; i < plot->graphCount(); ++i) {
+        if (plot->graph(i)->objectName() == name) return plot->graph(i);
+    }
+    QCPGraph* graph = addGraph(plot, QObject::tr("used, each local layer's pool"), kBlue, 1.5, Qt::DashLine);
+    graph->setObjectName(name);
+    return graph;
+}
+
 }  // namespace
 
 void setupThroughputPlot(QCustomPlot* plot) {
@@ -187,6 +199,7 @@ void addSample(PlotKind kind, QCustomPlot* plot, const Sample& s, const QHash<QS
         plot->graph(1)->addData(t, s.blocksUsed + s.blocksCached);
         plot->graph(2)->addData(t, s.blocksUsed + s.blocksCached + s.blocksFree);
         plot->graph(3)->addData(t, s.slotUtilization * 100);
+        if (s.localBlocks) localBlocksGraph(plot)->addData(t, (*s.localBlocks)[0]);
         break;
     case PlotKind::Evictions:
         for (int c = 0; c < kEvictionCauses; ++c) plot->graph(c)->addData(t, s.evictionsPerSecond[size_t(c)]);

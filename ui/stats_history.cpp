@@ -65,6 +65,10 @@ const Sample& StatsHistory::add(const StatsUpdate& update) {
     sample.blocksCached = s.kv.blocks.blocksCached;
     sample.blocksFree = s.kv.blocks.blocksFree;
     sample.slotUtilization = s.kv.blocks.slotUtilization();
+    if (s.kv.localLayers > 0) {
+        const BlockStats& l = s.kv.localBlocks;
+        sample.localBlocks = std::array{l.blocksUsed, l.blocksCached, l.blocksFree};
+    }
     sample.hostRssMiB = mib(s.memory.hostRssBytes);
     sample.weightsMiB = mib(s.memory.weightsBytes);
     sample.kvPoolMiB = mib(s.memory.kvPoolBytes);
@@ -123,6 +127,8 @@ QString StatsHistory::toCsv() const {
     if (device) {
         for (const auto& column : kDeviceColumns) header << QString::fromLatin1(column.first);
     }
+    const bool local = std::ranges::any_of(m_samples, [](const Sample& s) { return s.localBlocks.has_value(); });
+    if (local) header << "local_blocks_used" << "local_blocks_cached" << "local_blocks_free";
     for (const QString& id : conversations) header << QStringLiteral("tok_s_%1").arg(id);
     QString csv = header.join(',') + '\n';
     const QLocale c = QLocale::c();
@@ -137,6 +143,9 @@ QString StatsHistory::toCsv() const {
             << number(s.decodeMsPerStep);
         if (device) {
             for (const auto& column : kDeviceColumns) row << (s.device ? number((*s.device).*column.second) : QString());
+        }
+        if (local) {
+            for (int i = 0; i < 3; ++i) row << (s.localBlocks ? QString::number((*s.localBlocks)[size_t(i)]) : QString());
         }
         for (const QString& id : conversations) row << number(s.generatedPerSecondByConversation.value(id, 0));
         csv += row.join(',') + '\n';

@@ -35,6 +35,9 @@ struct Sample {
     int blocksCached = 0;
     int blocksFree = 0;
     double slotUtilization = 0;  // 0..1
+    // Blocks of each local layer's own pool (Gemma's, local-layer KV pools
+    // on): used, cached, free; none without such pools.
+    std::optional<std::array<int, 3>> localBlocks;
     std::array<double, kEvictionCauses> evictionsPerSecond{};  // by EvictionCause
     double hostRssMiB = 0;
     double weightsMiB = 0;

@@ -171,6 +171,33 @@ private Q_SLOTS:
         QVERIFY(lines[0].endsWith("tok_s_a"));
     }
 
+    void localLayerPoolsJoinTheOccupancyPlotAndTheCsv() {
+        StatsHistory history;
+        const auto config = runtime::OptimizationConfig::optimized();
+        const Sample plain = history.add(update(1.0, 0, 0, config));
+        QVERIFY(!plain.localBlocks.has_value());
+        StatsUpdate gemma = update(2.0, 0, 0, config);
+        gemma.snapshot.kv.localLayers = 22;
+        gemma.snapshot.kv.localBlocks.blocksUsed = 7;
+        gemma.snapshot.kv.localBlocks.blocksCached = 2;
+        gemma.snapshot.kv.localBlocks.blocksFree = 19;
+        const Sample local = history.add(gemma);
+        QVERIFY(local.localBlocks.has_value());
+        const QStringList lines = history.toCsv().split('\n');
+        QVERIFY(lines[0].contains("local_blocks_used,local_blocks_cached,local_blocks_free"));
+        QVERIFY(lines[1].contains(",,,"));
+        QVERIFY2(lines[2].contains(",7,2,19"), qPrintable(lines[2]));
+
+        QCustomPlot plot;
+        setupPlot(PlotKind::KvOccupancy, &plot);
+        QCOMPARE(plot.graphCount(), 4);
+        addSample(PlotKind::KvOccupancy, &plot, plain, {});
+        QCOMPARE(plot.graphCount(), 4);
+        addSample(PlotKind::KvOccupancy, &plot, local, {});
+        QCOMPARE(plot.graphCount(), 5);
+        QCOMPARE(plot.graph(4)->data()->at(0)->value, 7.0);
+    }
+
     void historyAndMemoryPlotFollowTheDevice() {
         constexpr uint64_t kMiB = 1 << 20;
         StatsHistory history;
