@@ -96,10 +96,16 @@ void switchMemoryPlot(QCustomPlot* plot, bool device) {
     addMemoryGraphs(plot, device);
 }
 
-QCPGraph* conversationGraph(QCustomPlot* plot, const QString& id, const QString& title) {
+// The graph given objectName `name`; null when there is none yet.
+QCPGraph* graphNamed(QCustomPlot* plot, const QString& name) {
     for (int i = 0; i < plot->graphCount(); ++i) {
-        if (plot->graph(i)->objectName() == id) return plot->graph(i);
+        if (plot->graph(i)->objectName() == name) return plot->graph(i);
     }
+    return nullptr;
+}
+
+QCPGraph* conversationGraph(QCustomPlot* plot, const QString& id, const QString& title) {
+    if (QCPGraph* graph = graphNamed(plot, id)) return graph;
     QCPGraph* graph = addGraph(plot, legendName(title.isEmpty() ? id : title), conversationColor(plot->graphCount() - 2));
     graph->setObjectName(id);
     return graph;
@@ -108,10 +114,8 @@ QCPGraph* conversationGraph(QCustomPlot* plot, const QString& id, const QString&
 // The occupancy plot's line of each local layer's own pool's used blocks,
 // added with the first sample that has them.
 QCPGraph* localBlocksGraph(QCustomPlot* plot) {
-    const QString name = QStringLiteral("local");
-    for (int i = 0; i < plot->graphCount(); ++i) {
-        if (plot->graph(i)->objectName() == name) return plot->graph(i);
-    }
+    const QString name = QStringLiteral("kv-local-pools");
+    if (QCPGraph* graph = graphNamed(plot, name)) return graph;
     QCPGraph* graph = addGraph(plot, QObject::tr("used, each local layer's pool"), kBlue, 1.5, Qt::DashLine);
     graph->setObjectName(name);
     return graph;
