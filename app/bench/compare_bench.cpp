@@ -258,6 +258,14 @@ Result<void> runCompareBench(Args& args) {
             t.apply(c);
             singleRows.push_back({t.name, c, configBackend[0]});
         }
+        // Only a model with local and global layers (Gemma) has local-layer
+        // pools; for any other the row would repeat "+paged KV".
+        OptimizationConfig local = base;
+        local.kvAllocation = KvAllocation::Paged;
+        local.localKvPools = true;
+        if (runtime::localKvPoolsFor(local, mc)) {
+            singleRows.push_back({"+local-layer KV pools (paged)", local, configBackend[0]});
+        }
     }
     std::map<std::string, RunResult> best;  // rowKey -> fastest run
     std::vector<Row> distinct;

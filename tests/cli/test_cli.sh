@@ -140,6 +140,17 @@ if [ -n "$bench" ]; then
     check "compare --op-times: in the JSON" \
         grep -qE '^  \{"config": "optimized", "ops": \[\{"op": "[a-z_]+", "calls_per_token": ' "$work/ops.json"
 
+    # The toggle rows: local-layer KV pools only for a model with local
+    # and global layers (gemma3: layer 5 of 6 global).
+    toggled=(--requests 2 --prompt-len 8 --gen-len 4 --concurrency 2 --threads 1 --toggles 1)
+    "$bench" compare --model "$f32" "${toggled[@]}" >"$work/toggles" 2>/dev/null
+    check "toggles: no local-pool row for llama" bash -c "! grep -q 'local-layer KV pools' '$work/toggles'"
+    gemma=$work/gemma3.gguf
+    "$cli" make-model --arch gemma3 --dim 64 --layers 6 --heads 4 --kv-heads 2 --ffn 128 --vocab 512 --context 256 \
+        --out "$gemma" >/dev/null 2>&1
+    "$bench" compare --model "$gemma" "${toggled[@]}" >"$work/gemma-toggles" 2>/dev/null
+    check "toggles: a local-pool row for gemma3" grep -qE '^\+local-layer KV pools \(paged\) +[0-9]' "$work/gemma-toggles"
+
     check "one backend per config" fails_with "2 configs (one each)" "$bench" compare "${small[@]}" --backends cpu
     check "no device on the CPU" fails_with "'cpu:1' is not" "$bench" compare "${small[@]}" --backends cpu:1,cpu
     check "a device is a number" fails_with "'cuda:x' is not" "$bench" compare "${small[@]}" --backends cuda:x,cpu
