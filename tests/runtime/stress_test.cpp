@@ -1,7 +1,8 @@
 // Thousands of seeded random operations: submissions (random lengths,
 // priorities, overflow policies, stop strings, sampling), cancellations of
 // live and finished ids, reconfigurations (batching, layout, block size,
-// budget, automatic budget, window, attention), host memory for the
+// budget, automatic budget, window, attention, local-layer pools; on the
+// tiny model and on a Gemma 2 of its shape), host memory for the
 // automatic budget coming and going with refits, and steps. The block manager's invariants
 // are checked after every step; at the end every accepted request has
 // finished exactly once, with a reason, and every block is back in the
@@ -63,14 +64,25 @@ OptimizationConfig randomConfig(std::mt19937_64& rng) {
     // Contiguous needs 128 tokens; the automatic budget holds what the ops' limit allows.
     c.kvBudgetBytes = rng() % 5 == 0 ? kAutoKvBudget : bytesPerToken * (48 + rng() % 400);
     c.slidingWindow = std::array{-1, 0, 24, 64}[rng() % 4];
+    c.localKvPools = rng() % 2;
     return c;
 }
 
-TEST(EngineStress, RandomOperationsFinishEveryRequestOnceAndFreeEveryBlock) {
+// The tiny model's KV dims as Gemma 2 (layer 0 local with a window of 16,
+// layer 1 global): local-layer pools come and go with the configs.
+TestModel tinyGemma2(int contextLength) {
+    SyntheticSpec spec = *syntheticPreset("tiny");
+    spec.architecture = "gemma2";
+    spec.slidingWindow = 16;
+    spec.contextLength = contextLength;
+    spec.dtype = DType::F32;
+    return syntheticModel(spec);
+}
+
+void randomOperationsFinishEveryRequestOnceAndFreeEveryBlock(const TestModel& model) {
     const uint64_t seed = testSeed();
     SCOPED_TRACE(::testing::Message() << "PAGODA_TEST_SEED=" << seed);
     std::mt19937_64 rng(seed);
-    TestModel model = tinyModel(128);
     CpuOps ops(CpuOpsOptions{2, std::nullopt});
     Recorder events;
     auto created = Engine::create(*model.model, ops, testConfig(24), &events, EngineOptions{24, 1000});
@@ -79,6 +91,7 @@ TEST(EngineStress, RandomOperationsFinishEveryRequestOnceAndFreeEveryBlock) {
 
     std::vector<RequestId> accepted;
     int rejected = 0, tooLong = 0, reconfigured = 0, refused = 0;
+    bool sawLocalPools = false;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     for (int op = 0; op < 4000; ++op) {
         const uint64_t kind = rng() % 100;
@@ -108,8 +121,11 @@ TEST(EngineStress, RandomOperationsFinishEveryRequestOnceAndFreeEveryBlock) {
             engine.step();
             auto valid = engine.validate();
             ASSERT_TRUE(valid) << "op " << op << ": " << valid.error().message;
+            if (op % 16 == 0) sawLocalPools = sawLocalPools || engine.snapshot().kv.localLayers > 0;
         }
     }
+    // A model with local layers ran with their pools at times.
+    EXPECT_EQ(sawLocalPools, model.model->config().globalEvery > 0);
     while (engine.step()) {
         ASSERT_TRUE(engine.validate());
         ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the engine does not drain";
@@ -130,6 +146,7 @@ TEST(EngineStress, RandomOperationsFinishEveryRequestOnceAndFreeEveryBlock) {
     const StatsSnapshot stats = engine.snapshot();
     EXPECT_EQ(stats.kv.blocks.blocksUsed, 0);
     EXPECT_EQ(stats.kv.blocks.sequences, 0);
+    EXPECT_EQ(stats.kv.localBlocks.blocksUsed, 0);
     EXPECT_EQ(stats.running + stats.waiting, 0);
     EXPECT_EQ(reasons[size_t(FinishReason::Error)], 0);
     EXPECT_EQ(stats.counters.requestsRejected, rejected);
@@ -143,6 +160,14 @@ TEST(EngineStress, RandomOperationsFinishEveryRequestOnceAndFreeEveryBlock) {
                 reasons[size_t(FinishReason::StopString)], reasons[size_t(FinishReason::EndOfGeneration)],
                 reasons[size_t(FinishReason::Length)], reasons[size_t(FinishReason::Cancelled)],
                 reasons[size_t(FinishReason::ContextOverflow)]);
+}
+
+TEST(EngineStress, RandomOperationsFinishEveryRequestOnceAndFreeEveryBlock) {
+    randomOperationsFinishEveryRequestOnceAndFreeEveryBlock(tinyModel(128));
+}
+
+TEST(EngineStress, RandomOperationsOnAModelWithLocalLayers) {
+    randomOperationsFinishEveryRequestOnceAndFreeEveryBlock(tinyGemma2(128));
 }
 
 // Clients on several threads while the engine thread runs its loop.
