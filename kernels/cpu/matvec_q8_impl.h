@@ -327,7 +327,13 @@ void matvecQ8RowsFor(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
     case DType::Q5_1: return matvecQ8As<typename Fs::Q5_1>(task, rowBegin, rowEnd);
     case DType::Q2_K: return matvecQ8As<typename Fs::Q2_K>(task, rowBegin, rowEnd);
     case DType::Q3_K: return matvecQ8As<typename Fs::Q3_K>(task, rowBegin, rowEnd);
-    case DType::Q4_K: return matvecQ8As<typename Fs::Q4_K>(task, rowBegin, rowEnd);
+    case DType::Q4_K:
+        // A traits class may bring a Q4_K of its own (Avx512VnniQ8's, on 512-bit vectors).
+        if constexpr (requires { typename T::Q4_K; }) {
+            return matvecQ8As<typename T::Q4_K>(task, rowBegin, rowEnd);
+        } else {
+            return matvecQ8As<typename Fs::Q4_K>(task, rowBegin, rowEnd);
+        }
     case DType::Q5_K: return matvecQ8As<typename Fs::Q5_K>(task, rowBegin, rowEnd);
     case DType::Q6_K: return matvecQ8As<typename Fs::Q6_K>(task, rowBegin, rowEnd);
     default: return;
