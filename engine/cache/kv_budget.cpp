@@ -18,7 +18,7 @@ Result<KvLayout> kvLayoutForBudget(KvLayout dims, uint64_t budgetBytes) {
         return fail("KV block size {}: must be 8, 16 or 32", dims.blockSize);
     }
     PAGODA_RETURN_IF_ERROR(checkKvType(dims.type, dims.headDim));
-    const uint64_t perBlock = 2ull * uint64_t(dims.nLayers) * dims.poolBytesPerBlock();  // every layer
+    const uint64_t perBlock = dims.bytesPerBlock() + dims.localBytesPerBlock();  // every layer
     uint64_t blocks = budgetBytes / perBlock;
     if (dims.localLayers() > 0) {
         // The local pools as asked, the rest to the others; a budget too

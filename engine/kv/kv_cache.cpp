@@ -147,12 +147,8 @@ void* KvCache::keys(int layer) { return const_cast<void*>(m_storage->view(layer)
 void* KvCache::values(int layer) { return const_cast<void*>(m_storage->view(layer).v); }
 
 uint64_t KvCache::bytesHeld() const {
-    uint64_t bytes = uint64_t(m_blocks.stats().blocksUsed) * m_layout.bytesPerBlock();
-    if (m_local) {
-        const uint64_t localBlock = 2ull * uint64_t(m_layout.localLayers()) * m_layout.poolBytesPerBlock();
-        bytes += uint64_t(m_local->stats().blocksUsed) * localBlock;
-    }
-    return bytes;
+    const uint64_t bytes = uint64_t(m_blocks.stats().blocksUsed) * m_layout.bytesPerBlock();
+    return m_local ? bytes + uint64_t(m_local->stats().blocksUsed) * m_layout.localBytesPerBlock() : bytes;
 }
 
 Result<int> KvCache::commonHitBlocks(std::span<const int32_t> prompt) const {

@@ -46,9 +46,9 @@ struct KvLayout {
     uint64_t poolBytesPerBlock() const { return uint64_t(nKvHeads) * blockSize * rowBytes(type, size_t(headDim)); }
     // K and V of every layer holding numBlocks (all of them without local pools).
     uint64_t bytesPerBlock() const { return 2ull * uint64_t(nLayers - localLayers()) * poolBytesPerBlock(); }
-    uint64_t localBytes() const {
-        return 2ull * uint64_t(localLayers()) * poolBytesPerBlock() * uint64_t(numLocalBlocks);
-    }
+    // K and V of every local layer with a pool of its own.
+    uint64_t localBytesPerBlock() const { return 2ull * uint64_t(localLayers()) * poolBytesPerBlock(); }
+    uint64_t localBytes() const { return localBytesPerBlock() * uint64_t(numLocalBlocks); }
     uint64_t bytes() const { return bytesPerBlock() * uint64_t(numBlocks) + localBytes(); }
 };
 
