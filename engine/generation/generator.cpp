@@ -36,6 +36,13 @@ BlockManagerConfig managerConfig(const ModelConfig& config, int context, bool pr
     return manager;
 }
 
+// The context sets LongRoPE's factors (ModelConfig::usesLongRopeFactors).
+TransformerOptions transformerOptions(const Model& model, const GeneratorOptions& options) {
+    TransformerOptions transformer;
+    transformer.maxContext = model.config().contextWithin(options.contextLength);
+    return transformer;
+}
+
 }  // namespace
 
 std::string_view finishReasonName(FinishReason reason) {
@@ -51,7 +58,10 @@ std::string_view finishReasonName(FinishReason reason) {
 }
 
 Generator::Generator(const Model& model, Ops& ops, const GeneratorOptions& options)
-    : m_model(model), m_ops(ops), m_options(options), m_transformer(model, ops, options.maxBatchTokens) {}
+    : m_model(model),
+      m_ops(ops),
+      m_options(options),
+      m_transformer(model, ops, options.maxBatchTokens, transformerOptions(model, options)) {}
 
 int Generator::context() const { return m_model.config().contextWithin(m_options.contextLength); }
 

@@ -174,6 +174,38 @@ TEST(GeneratorLocalPools, HoldTheContextWhereEveryLayerHoldsHalfOfIt) {
     EXPECT_EQ(*pooled, *expected);
 }
 
+// Phi-3's LongRoPE takes its short factors in a context set up to the
+// original one (64 here), its long ones beyond, as llama.cpp does
+// (tests/peer checks both against it).
+TEST(GeneratorLongRope, TheContextSetPicksTheFactors) {
+    SyntheticSpec spec = *syntheticPreset("tiny");
+    spec.architecture = "phi3";
+    spec.ropeScaling = "longrope";
+    spec.contextLength = 256;
+    auto bytes = syntheticModelWriter(spec)->writeToMemory();
+    ASSERT_TRUE(bytes);
+    auto model = Model::fromFile(*gguf::GgufFile::parse(*bytes));
+    ASSERT_TRUE(model) << model.error().message;
+    ASSERT_EQ((*model)->config().ropeOriginalContext, 64);
+    CpuOps ops(CpuOpsOptions{2, std::nullopt});
+    const std::vector<int32_t> prompt = {5, 77, 300, 12, 9, 450, 33, 101, 250, 7, 64, 128};
+    const auto logits = [&](int context) {
+        GeneratorOptions options;
+        options.contextLength = context;
+        auto out = Generator(**model, ops, options).promptLogits(prompt);
+        EXPECT_TRUE(out) << out.error().message;
+        return out.value_or(std::vector<float>{});
+    };
+    const std::vector<float> short32 = logits(32);
+    const std::vector<float> short64 = logits(64);
+    const std::vector<float> long65 = logits(65);
+    const std::vector<float> longAll = logits(0);
+    ASSERT_EQ(short32.size(), prompt.size() * size_t(spec.vocabSize));
+    EXPECT_EQ(short32, short64);
+    EXPECT_EQ(long65, longAll);
+    EXPECT_NE(short64, long65);
+}
+
 TEST_F(GeneratorTest, GreedyAndSeededSamplingAreReproducible) {
     SamplingParams greedy;
     greedy.temperature = 0;
