@@ -32,14 +32,17 @@ constexpr const char* kUsage = R"(usage:
   pagoda-cli info MODEL.gguf
   pagoda-cli make-model --preset NAME | --dim D --layers L --heads H --kv-heads K --ffn F --vocab V [--head-dim N]
                         [--arch llama|qwen2|qwen3|phi3|gemma2|gemma3] [--context N]
-                        [--dtype f32|f16|bf16|q8_0|q4_0] [--seed N] [--chat-template FILE] --out PATH
+                        [--dtype f32|f16|bf16|q8_0|q4_0] [--seed N] [--chat-template FILE] [--window N]
+                        [--rope-base F] [--rope-scaling linear|yarn|longrope] [--rope-freqs] [--untied-output]
+                        --out PATH
   pagoda-cli generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]
                       [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--context N] [--mmap]
                       [backend options]
   pagoda-cli chat [--model PATH] [--system TEXT] [--max-tokens N] [--context N] [--mmap] [--no-think]
                   [sampling and backend options]
   pagoda-cli tokenize --model PATH [--no-bos] (--text TEXT | --file F)
-  pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE [backend options]
+  pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE [--kv-type f16|f32|q8_0] [--context N] [--mmap]
+                    [backend options]
   pagoda-cli import-llama2c --checkpoint X.bin --tokenizer T.bin --out Y.gguf
   pagoda-cli devices [--model PATH] [--context N] [--mmap] [backend options]
 backend options: [--backend auto|cpu|cuda] (auto: the GPU when the CUDA module, driver and a
@@ -53,6 +56,10 @@ layers then leave room for up to 4096 of it)
 when the host has room)
 --no-think: a reasoning model whose chat template has a thinking switch (Qwen 3) answers at once
 --chat-template FILE: the Jinja chat template the model file carries (tokenizer.chat_template)
+--window N: gemma2 and gemma3's local layers' window (default 512); --rope-base F: rope.freq_base (Gemma 3's
+global layers'; its local layers' is 10000); --rope-scaling: the file's rope.scaling keys
+(factor 4, the original context a quarter of --context); --rope-freqs: random rope_freqs.weight (Llama 3.1's);
+--untied-output: an output.weight of its own
 presets: tiny, small, 1b, 7b, 8b-gqa, 7b-mqa, qwen3-0.6b, phi3-mini, gemma3-1b, gemma2-2b. Without --model,
 generate uses the default synthetic model (created on first use under ~/.cache/pagoda/models).
 )";
@@ -169,6 +176,12 @@ Result<void> runMakeModel(Args& args) {
     }
     spec.architecture = args.value("arch").value_or(spec.architecture);
     PAGODA_ASSIGN_OR_RETURN(spec.contextLength, args.integer("context", spec.contextLength, 1, 1 << 24));
+    PAGODA_ASSIGN_OR_RETURN(spec.slidingWindow, args.integer("window", spec.slidingWindow, 1, 1 << 24));
+    PAGODA_ASSIGN_OR_RETURN(const double ropeBase, args.number("rope-base", spec.ropeBase, 1, 1e9));
+    spec.ropeBase = float(ropeBase);
+    spec.ropeScaling = args.value("rope-scaling").value_or(spec.ropeScaling);
+    spec.ropeFreqFactors = spec.ropeFreqFactors || args.flag("rope-freqs");
+    spec.tiedOutput = spec.tiedOutput && !args.flag("untied-output");
     if (auto dtype = args.value("dtype")) {
         auto parsed = dtypeFromName(*dtype);
         if (!parsed || !isComputeSupported(*parsed)) return fail("--dtype: '{}' ({})", *dtype, computeSupportedNames());
@@ -359,12 +372,19 @@ Result<void> runLogits(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(std::string path, args.required("model"));
     PAGODA_ASSIGN_OR_RETURN(std::string tokenText, args.required("tokens"));
     PAGODA_ASSIGN_OR_RETURN(std::string out, args.required("out"));
-    PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, parseBackendOptions(args));
+    PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, backendAndContextOptions(args));
+    GeneratorOptions options = generatorOptions(backendChoice);
+    const std::string kvTypeName = args.value("kv-type").value_or("f16");
+    const std::optional<DType> kvType = dtypeFromName(kvTypeName);
+    if (!kvType || (*kvType != DType::F16 && *kvType != DType::F32 && *kvType != DType::Q8_0)) {
+        return fail("--kv-type: '{}' (f16, f32 or q8_0)", kvTypeName);
+    }
+    options.kvType = *kvType;
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     PAGODA_ASSIGN_OR_RETURN(std::vector<int32_t> ids, parseTokenList(tokenText));
     PAGODA_ASSIGN_OR_RETURN(auto model, Model::load(path));
     PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model, false));
-    Generator generator(*model, *backend.ops);
+    Generator generator(*model, *backend.ops, options);
     PAGODA_ASSIGN_OR_RETURN(std::vector<float> logits, generator.promptLogits(ids));
     std::ofstream file(out, std::ios::binary);
     file.write(reinterpret_cast<const char*>(logits.data()), std::streamsize(logits.size() * sizeof(float)));
@@ -431,7 +451,7 @@ Result<void> run(int argc, char** argv) {
         fmt::print("{}", kUsage);
         return {};
     }
-    PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, 2, {"no-bos", "mmap", "no-think"}));
+    PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, 2, {"no-bos", "mmap", "no-think", "rope-freqs", "untied-output"}));
     if (command == "info") return runInfo(args);
     if (command == "make-model") return runMakeModel(args);
     if (command == "generate") return runGenerate(args);

@@ -38,6 +38,19 @@ check "info shows qwen3's rope and qk norm" bash -c \
     "'$cli' info '$work/qwen3.gguf' | grep -q 'rope:            base 10000, dims 32, neox pairs' &&
      '$cli' info '$work/qwen3.gguf' | grep -q 'qk norm:         each head of q and k'"
 check "qwen3 generates" bash -c "'$cli' generate --model '$work/qwen3.gguf' --max-tokens 4 2>&1 | grep -q 'generation: 4 tokens'"
+# make-model's feature switches reach the file (tests/peer checks their logits).
+check "make-model gemma3 with its switches" "$cli" make-model --arch gemma3 --dim 64 --layers 6 --heads 4 \
+    --kv-heads 2 --ffn 128 --vocab 512 --window 8 --rope-base 1000000 --rope-scaling yarn --untied-output \
+    --out "$work/switches.gguf"
+"$cli" info "$work/switches.gguf" >"$work/switches" 2>&1
+check "info shows the window" grep -q 'local layers:    all but every 6th: window 8, rope base 10000' "$work/switches"
+check "info shows the rope base and scaling" grep -q 'rope:            base 1000000, dims 16, neox pairs, yarn' \
+    "$work/switches"
+check "info shows the output of its own" grep -q 'output:          separate' "$work/switches"
+check "unknown rope scaling" fails_with "RoPE scaling 'ntk' (linear, yarn or longrope)" \
+    "$cli" make-model --preset tiny --rope-scaling ntk --out "$work/x.gguf"
+check "logits: the KV type" fails_with "--kv-type: 'q4_0' (f16, f32 or q8_0)" \
+    "$cli" logits --model "$model" --tokens 1,2 --kv-type q4_0 --out "$work/x.logits"
 check "unknown architecture" fails_with "architecture 'gpt2' (llama, qwen2, qwen3, phi3, gemma2 or gemma3)" \
     "$cli" make-model --arch gpt2 \
     --out "$work/x.gguf"
