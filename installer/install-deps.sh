@@ -2,7 +2,25 @@
 # Installs every Debian package Pagoda's build, tests and app need.
 # Idempotent: packages already present are skipped. Works as root and uses
 # sudo otherwise. Debian 12 (bookworm).
+# --peer: also llama.cpp's CPU build from npm (tools/peer/install.sh), which
+# the tests check our logits against; it needs Node.js 20 or later and npm
+# (Debian 12's Node.js is 18), and without them those tests are skipped.
 set -euo pipefail
+
+if [ $# -gt 1 ] || { [ $# -eq 1 ] && [ "$1" != "--peer" ]; }; then
+  echo "usage: $0 [--peer]" >&2
+  exit 2
+fi
+
+install_peer() {
+  local node_major
+  node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+  if [ "$node_major" -lt 20 ] || ! command -v npm >/dev/null; then
+    echo "install-deps: no Node.js 20+ with npm here: llama.cpp's peer is not installed and its tests are skipped"
+  elif ! "$(dirname "$0")/../tools/peer/install.sh"; then
+    echo "install-deps: installing llama.cpp's peer from npm failed: its tests are skipped"
+  fi
+}
 
 packages=(
   # build
@@ -27,13 +45,16 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  sudo="sudo"
+if [ "${1:-}" = "--peer" ]; then
+  install_peer
 fi
-echo "install-deps: installing ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,151 @@
+// Our logits against llama.cpp's, an implementation we did not write: for
+// each architecture and each feature of it (GQA, biases, QK-norm, fused
+// tensors, RoPE scaling and frequency factors, Gemma's windows, soft-capping
+// and global RoPE base) and each weight type make-model writes, one seeded
+// model, one sequence of random token ids, and every position's logits from
+// both (`pagoda-cli logits` and the peer, tools/peer/llamacpp.mjs).
+//
+// usage: node llamacpp_logits_test.mjs PAGODA_CLI PEER_DIR SHARED_DIR WORK_DIR
+// Exits 77 (skipped) when the peer is not installed (tools/peer/install.sh).
+
+import {execFileSync} from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import {fileURLToPath, pathToFileURL} from "node:url";
+
+const [cli, peerDir, sharedDir, workDir] = process.argv.slice(2);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const {openPeer, peerLogits} = await import(
+    pathToFileURL(path.join(here, "..", "..", "tools", "peer", "llamacpp.mjs")).href);
+
+// The error bound on max |ours - theirs| / max |theirs| over each position's
+// logits, by weight type, with the KV cache in f32 on both sides. llama.cpp's
+// CPU rounds the activations to the weights' type for its dot products (f16,
+// bf16; 8 bits for q8_0 and q4_0), we do not (prefill), so they differ by
+// that rounding carried through the layers; f32 weights by the order of sums.
+const kBound = {f32: 1e-4, f16: 5e-3, bf16: 3e-2, q8_0: 3e-2, q4_0: 3e-2};
+// Gemma's GELU: llama.cpp's CPU reads it from a table of f16 values at the
+// input rounded to f16 (ggml-cpu's vec.h, GGML_GELU_FP16); ours is computed
+// in f32. Rounding ours the same way brought gemma3's error from 2.0e-4 to
+// 5.4e-5 (the rest: table entries rounded from slightly different values).
+const kGeluBound = 1e-3;
+// With the KV cache in f16 on both sides (the default of both), f32 weights:
+// K, V and llama.cpp's Q rounded to f16 (2^-11 relative).
+const kF16KvBound = 5e-3;
+
+const shape = (kvHeads = 2, context = 256) => ["--dim", "128", "--layers", "2", "--heads", "4", "--kv-heads",
+                                               String(kvHeads), "--ffn", "256", "--vocab", "512",
+                                               "--context", String(context)];
+// Six layers: Gemma's sixth is global, the others local.
+const gemmaShape = ["--dim", "128", "--layers", "6", "--heads", "4", "--kv-heads", "2", "--ffn", "256", "--vocab",
+                    "512", "--context", "256", "--window", "8"];
+const cases = [
+    {name: "llama", args: [...shape(), "--arch", "llama"]},
+    {name: "llama-mha-untied", args: [...shape(4), "--arch", "llama", "--untied-output"]},
+    {name: "llama-mqa", args: [...shape(1), "--arch", "llama"]},
+    {name: "llama-rope-freqs", args: [...shape(), "--arch", "llama", "--rope-freqs"]},
+    {name: "llama-linear-scaling", args: [...shape(), "--arch", "llama", "--rope-scaling", "linear"]},
+    {name: "llama-yarn", args: [...shape(), "--arch", "llama", "--rope-scaling", "yarn"]},
+    {name: "qwen2", args: [...shape(), "--arch", "qwen2"]},
+    {name: "qwen3", args: [...shape(), "--arch", "qwen3", "--head-dim", "64"]},
+    {name: "phi3", args: [...shape(), "--arch", "phi3"]},
+    // LongRoPE: the short factors in a context up to the original 512
+    // tokens, the long ones beyond (both pick by the context, not the
+    // position; llama.cpp rounds a context up to a multiple of 256).
+    {name: "phi3-longrope-short", context: 512,
+     args: [...shape(2, 2048), "--arch", "phi3", "--rope-scaling", "longrope"]},
+    {name: "phi3-longrope-long", context: 1024,
+     args: [...shape(2, 2048), "--arch", "phi3", "--rope-scaling", "longrope"]},
+    {name: "gemma2", args: [...gemmaShape, "--arch", "gemma2"]},
+    {name: "gemma3", args: [...gemmaShape, "--arch", "gemma3", "--rope-base", "1000000"]},
+    {name: "gemma3-linear-scaling", args: [...gemmaShape, "--arch", "gemma3", "--rope-base", "1000000",
+                                           "--rope-scaling", "linear"]},
+];
+cases.push({name: "llama-f16-kv", kv: "f16", args: [...shape(), "--arch", "llama"]});
+cases.push({name: "gemma3-f16-kv", kv: "f16", args: [...gemmaShape, "--arch", "gemma3", "--rope-base", "1000000"]});
+for (const dtype of ["f16", "bf16", "q8_0", "q4_0"]) {
+    cases.push({name: `llama-${dtype}`, dtype, args: [...shape(), "--arch", "llama"]});
+    cases.push({name: `gemma3-${dtype}`, dtype, args: [...gemmaShape, "--arch", "gemma3", "--rope-base", "1000000"]});
+}
+
+const peer = await openPeer(peerDir);
+if (peer === null) {
+    console.log(`SKIPPED: llama.cpp is not installed in ${peerDir} (tools/peer/install.sh installs it)`);
+    process.exit(77);
+}
+console.log(`peer: ${peer.version}`);
+fs.mkdirSync(workDir, {recursive: true});
+
+// Seeded token ids past the tokenizer's special tokens (0-2).
+function tokenIds(count, vocab, seed) {
+    let state = seed;
+    return Array.from({length: count}, () => {
+        state = (state * 1103515245 + 12345) % 2147483648;
+        return 3 + (state % (vocab - 3));
+    });
+}
+
+// max over positions of max |a - b| / max |b|; Infinity where either has a NaN
+// or the lengths differ.
+function relativeError(ours, theirs, vocab) {
+    if (ours.length !== theirs.length) return Infinity;
+    let worst = 0;
+    for (let row = 0; row < ours.length / vocab; ++row) {
+        let diff = 0;
+        let scale = 0;
+        for (let i = row * vocab; i < (row + 1) * vocab; ++i) {
+            if (Number.isNaN(ours[i]) || Number.isNaN(theirs[i])) return Infinity;
+            diff = Math.max(diff, Math.abs(ours[i] - theirs[i]));
+            scale = Math.max(scale, Math.abs(theirs[i]));
+        }
+        worst = Math.max(worst, diff / scale);
+    }
+    return worst;
+}
+
+// Runs pagoda-cli; its error message, not a stack, when it fails.
+function runCli(args) {
+    try {
+        execFileSync(cli, args, {stdio: "pipe"});
+    } catch (e) {
+        throw new Error(`pagoda-cli ${args.join(" ")}: ${e.stderr}`);
+    }
+}
+
+async function check(name, modelPath, ids, kv, context, bound) {
+    const out = path.join(workDir, `${name}.logits`);
+    runCli(["logits", "--model", modelPath, "--tokens", ids.join(","), "--kv-type", kv, "--context", String(context),
+            "--out", out, "--threads", "2"]);
+    const bytes = fs.readFileSync(out);
+    const ours = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+    const {vocab, logits} = await peerLogits(peer, modelPath, ids,
+                                                {threads: 2, kvType: kv.toUpperCase(), contextSize: context});
+    const error = relativeError(ours, logits, vocab);
+    const ok = error <= bound;
+    console.log(`${ok ? "ok  " : "FAIL"} ${name.padEnd(24)} ${ids.length} positions: error ${error.toExponential(2)}` +
+                ` (bound ${bound.toExponential(0)})`);
+    return ok;
+}
+
+let failures = 0;
+for (const c of cases) {
+    const dtype = c.dtype ?? "f32";
+    const modelPath = path.join(workDir, `${c.name}.gguf`);
+    runCli(["make-model", ...c.args, "--dtype", dtype, "--seed", "7", "--out", modelPath]);
+    const kv = c.kv ?? "f32";
+    const gelu = c.name.startsWith("gemma") ? kGeluBound : 0;
+    const bound = Math.max(kv === "f16" ? kF16KvBound : kBound[dtype], gelu);
+    if (!await check(c.name, modelPath, tokenIds(40, 512, c.name.length), kv, c.context ?? 128, bound)) ++failures;
+}
+
+// A real checkpoint (Karpathy's stories260K, converted by llama.cpp), when the
+// shared test data has it.
+const stories = path.join(sharedDir, "models", "stories260K.gguf");
+if (fs.existsSync(stories)) {
+    if (!await check("stories260K", stories, tokenIds(64, 512, 11), "f32", 128, kBound.f32)) ++failures;
+} else {
+    console.log(`skipped stories260K: ${stories} is absent`);
+}
+
+console.log(failures === 0 ? "all agree" : `${failures} disagree`);
+process.exit(failures === 0 ? 0 : 1);
