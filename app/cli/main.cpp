@@ -32,7 +32,7 @@ constexpr const char* kUsage = R"(usage:
   pagoda-cli info MODEL.gguf
   pagoda-cli make-model --preset NAME | --dim D --layers L --heads H --kv-heads K --ffn F --vocab V [--head-dim N]
                         [--arch llama|qwen2|qwen3|phi3|gemma2|gemma3] [--context N]
-                        [--dtype f32|f16|bf16|q8_0|q4_0] [--seed N] [--chat-template FILE] [--window N]
+                        [--dtype T] [--seed N] [--chat-template FILE] [--window N]
                         [--rope-base F] [--rope-scaling linear|yarn|longrope] [--rope-freqs] [--untied-output]
                         --out PATH
   pagoda-cli generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]
@@ -56,6 +56,8 @@ layers then leave room for up to 4096 of it)
 when the host has room)
 --no-think: a reasoning model whose chat template has a thinking switch (Qwen 3) answers at once
 --chat-template FILE: the Jinja chat template the model file carries (tokenizer.chat_template)
+--dtype T: the weight matrices' type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k or q6_k
+(the K-quants need rows of a multiple of 256)
 --window N: gemma2 and gemma3's local layers' window (default 512); --rope-base F: rope.freq_base (Gemma 3's
 global layers'; its local layers' is 10000); --rope-scaling: the file's rope.scaling keys
 (factor 4, the original context a quarter of --context); --rope-freqs: random rope_freqs.weight (Llama 3.1's);
