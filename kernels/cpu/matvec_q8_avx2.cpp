@@ -2,6 +2,7 @@
 // x they and the AVX-512 VNNI kernels read.
 
 #include "kernels/cpu/matvec_q8_impl.h"
+#include "kernels/half.h"
 
 namespace pagoda::cpu::detail {
 namespace {
@@ -78,7 +79,7 @@ void quantizeActivations(DType type, const float* x, int64_t cols, uint8_t* out)
     auto* blocks = reinterpret_cast<XBlockQ8_32*>(out);
     for (int64_t b = 0; b < cols / kQK8_0; ++b) {
         XBlockQ8_32& block = blocks[b];
-        block.d = quantizeBlock(x + b * kQK8_0, kQK8_0, block.qs);
+        block.d = halfToFloat(floatToHalf(quantizeBlock(x + b * kQK8_0, kQK8_0, block.qs)));
         block.sum = 0;
         for (const int8_t q : block.qs) block.sum += q;
     }
