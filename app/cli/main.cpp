@@ -41,8 +41,8 @@ constexpr const char* kUsage = R"(usage:
   pagoda-cli chat [--model PATH] [--system TEXT] [--max-tokens N] [--context N] [--mmap] [--no-think]
                   [sampling and backend options]
   pagoda-cli tokenize --model PATH [--no-bos] (--text TEXT | --file F)
-  pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE [--kv-type f16|f32|q8_0] [--context N] [--mmap]
-                    [backend options]
+  pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE [--kv-type f16|f32|q8_0] [--chunk N] [--int8-decode]
+                    [--context N] [--mmap] [backend options]
   pagoda-cli import-llama2c --checkpoint X.bin --tokenizer T.bin --out Y.gguf
   pagoda-cli devices [--model PATH] [--context N] [--mmap] [backend options]
 backend options: [--backend auto|cpu|cuda] (auto: the GPU when the CUDA module, driver and a
@@ -58,6 +58,8 @@ when the host has room)
 --chat-template FILE: the Jinja chat template the model file carries (tokenizer.chat_template)
 --dtype T: the weight matrices' type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k or q6_k
 (the K-quants need rows of a multiple of 256)
+logits: every position's logits as f32 [tokens][vocab]; --chunk N: tokens a forward pass (default 256; 1: each a
+decode step); --int8-decode: decode steps on int8 dot products (the engine's int8-decode)
 --window N: gemma2 and gemma3's local layers' window (default 512); --rope-base F: rope.freq_base (Gemma 3's
 global layers'; its local layers' is 10000); --rope-scaling: the file's rope.scaling keys
 (factor 4, the original context a quarter of --context); --rope-freqs: random rope_freqs.weight (Llama 3.1's);
@@ -382,10 +384,13 @@ Result<void> runLogits(Args& args) {
         return fail("--kv-type: '{}' (f16, f32 or q8_0)", kvTypeName);
     }
     options.kvType = *kvType;
+    PAGODA_ASSIGN_OR_RETURN(options.maxBatchTokens, args.integer("chunk", options.maxBatchTokens, 1, 1 << 16));
+    const bool int8Decode = args.flag("int8-decode");
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     PAGODA_ASSIGN_OR_RETURN(std::vector<int32_t> ids, parseTokenList(tokenText));
     PAGODA_ASSIGN_OR_RETURN(auto model, Model::load(path));
     PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model, false));
+    backend.ops->setInt8Decode(int8Decode);
     Generator generator(*model, *backend.ops, options);
     PAGODA_ASSIGN_OR_RETURN(std::vector<float> logits, generator.promptLogits(ids));
     std::ofstream file(out, std::ios::binary);
@@ -453,7 +458,7 @@ Result<void> run(int argc, char** argv) {
         fmt::print("{}", kUsage);
         return {};
     }
-    PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, 2, {"no-bos", "mmap", "no-think", "rope-freqs", "untied-output"}));
+    PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, 2, {"no-bos", "mmap", "no-think", "rope-freqs", "untied-output", "int8-decode"}));
     if (command == "info") return runInfo(args);
     if (command == "make-model") return runMakeModel(args);
     if (command == "generate") return runGenerate(args);

@@ -74,8 +74,30 @@ for (const dtype of ["f16", "bf16", "q8_0", "q4_0"]) {
 // Rows of 256 for the K-quants' blocks.
 const wideShape = ["--dim", "256", "--layers", "2", "--heads", "4", "--kv-heads", "2", "--ffn", "512", "--vocab", "512",
                    "--context", "256", "--arch", "llama"];
-for (const dtype of ["f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k"]) {
+const quantized = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k"];
+for (const dtype of ["f16", "bf16", ...quantized]) {
     cases.push({name: `llama-${dtype}`, dtype, args: wideShape});
+}
+// The decode path: each position a forward pass of its own (matrix-vector
+// products, decode attention over the paged cache); with quantized weights
+// also on int8 dot products (the int8-decode optimization).
+cases.push({name: "gemma3-decode", decode: "float", args: [...gemmaShape, "--arch", "gemma3", "--rope-base", "1000000"]});
+cases.push({name: "gemma3-f16-kv-decode", kv: "f16", decode: "float",
+            args: [...gemmaShape, "--arch", "gemma3", "--rope-base", "1000000"]});
+for (const dtype of ["f32", "f16", "bf16", ...quantized]) {
+    cases.push({name: `llama-${dtype}-decode`, dtype, decode: "float", args: wideShape});
+}
+// Q8_0, Q2_K, Q4_K and Q5_K on int8 dot products compute what llama.cpp's
+// CPU does: x rounded to 8 bits in blocks of 32 with an f16 scale (its
+// Q8_0) or of 256 (its Q8_K), exact integer sums; measured 0 to 4.4e-7.
+// The other types differ from it as much as the float kernels do (2.4e-2 to
+// 3.6e-2; why is not known: our Q6_K and Q3_K take the same x). These
+// random models are that sensitive: x's scale rounded to f16 or not made
+// the 2.2e-2 of Q8_0.
+const kSameInt8 = new Set(["q8_0", "q2_k", "q4_k", "q5_k"]);
+for (const dtype of quantized) {
+    cases.push({name: `llama-${dtype}-int8-decode`, dtype, decode: "int8", args: wideShape,
+                bound: kSameInt8.has(dtype) ? kBound.f32 : undefined});
 }
 
 const peer = await openPeer(peerDir);
@@ -122,17 +144,19 @@ function runCli(args) {
     }
 }
 
-async function check(name, modelPath, ids, kv, context, bound) {
-    const out = path.join(workDir, `${name}.logits`);
-    runCli(["logits", "--model", modelPath, "--tokens", ids.join(","), "--kv-type", kv, "--context", String(context),
-            "--out", out, "--threads", "2"]);
+// c: the case (its kv, context and decode, as in `cases`).
+async function check(c, modelPath, ids, bound) {
+    const out = path.join(workDir, `${c.name}.logits`);
+    const decode = c.decode === undefined ? [] : ["--chunk", "1", ...(c.decode === "int8" ? ["--int8-decode"] : [])];
+    runCli(["logits", "--model", modelPath, "--tokens", ids.join(","), "--kv-type", c.kv, "--context",
+            String(c.context), ...decode, "--out", out, "--threads", "2"]);
     const bytes = fs.readFileSync(out);
     const ours = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
     const {vocab, logits} = await peerLogits(peer, modelPath, ids,
-                                                {threads: 2, kvType: kv.toUpperCase(), contextSize: context});
+                                             {threads: 2, kvType: c.kv.toUpperCase(), contextSize: c.context});
     const error = relativeError(ours, logits, vocab);
     const ok = error <= bound;
-    console.log(`${ok ? "ok  " : "FAIL"} ${name.padEnd(24)} ${ids.length} positions: error ${error.toExponential(2)}` +
+    console.log(`${ok ? "ok  " : "FAIL"} ${c.name.padEnd(27)} ${ids.length} positions: error ${error.toExponential(2)}` +
                 ` (bound ${bound.toExponential(0)})`);
     return ok;
 }
@@ -144,15 +168,17 @@ for (const c of cases) {
     runCli(["make-model", ...c.args, "--dtype", dtype, "--seed", "7", "--out", modelPath]);
     const kv = c.kv ?? "f32";
     const gelu = c.name.startsWith("gemma") ? kGeluBound : 0;
-    const bound = Math.max(kv === "f16" ? kF16KvBound : kBound[dtype] ?? kQuantizedBound, gelu);
-    if (!await check(c.name, modelPath, tokenIds(40, 512, c.name.length), kv, c.context ?? 128, bound)) ++failures;
+    const bound = c.bound ?? Math.max(kv === "f16" ? kF16KvBound : kBound[dtype] ?? kQuantizedBound, gelu);
+    const ids = tokenIds(40, 512, c.name.length);
+    if (!await check({...c, kv, context: c.context ?? 128}, modelPath, ids, bound)) ++failures;
 }
 
 // A real checkpoint (Karpathy's stories260K, converted by llama.cpp), when the
 // shared test data has it.
 const stories = path.join(sharedDir, "models", "stories260K.gguf");
 if (fs.existsSync(stories)) {
-    if (!await check("stories260K", stories, tokenIds(64, 512, 11), "f32", 128, kBound.f32)) ++failures;
+    const c = {name: "stories260K", kv: "f32", context: 128};
+    if (!await check(c, stories, tokenIds(64, 512, 11), kBound.f32)) ++failures;
 } else {
     console.log(`skipped stories260K: ${stories} is absent`);
 }
