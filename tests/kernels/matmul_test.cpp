@@ -181,8 +181,10 @@ double tolerance(DType type, int64_t cols) {
 // Decode with these weight types and CpuContext::quantizedDecode quantizes x (matmul.h): one scale
 // d = max |x| / 127 per block of this many elements, x_c ~ d q_c with q_c =
 // round(x_c / d) computed as x_c * fl(1 / d). That product is within
-// 127 * 2u of x_c / d, so |x_c - d q_c| <= delta_c = (1/2 + 2^-14) max|x| / 127
-// (2^-14 also covers the rounding of d). 0: x stays f32.
+// 127 * 2u of x_c / d, so |x_c - d q_c| <= (1/2 + 2^-14) max|x| / 127
+// (2^-14 also covers the rounding of d). Blocks of 32 then keep d rounded
+// to f16 (relative error <= 2^-11, times |q_c| <= 127): delta_c adds
+// 127 * 2^-11 max|x| / 127 there. 0: x stays f32.
 int64_t activationBlock(DType type) {
     switch (type) {
     case DType::Q8_0:
@@ -219,7 +221,8 @@ Reference reference(DType type, const TestWeights& w, const std::vector<float>& 
         for (int64_t b0 = 0; block != 0 && b0 < cols; b0 += block) {
             double amax = 0.0;
             for (int64_t c = b0; c < b0 + block; ++c) amax = std::max(amax, std::fabs(double(xt[c])));
-            std::fill_n(delta.begin() + b0, block, (0.5 + 0x1p-14) * amax / 127.0);
+            const double f16Scale = block == 32 ? 127.0 * 0x1p-11 : 0.0;
+            std::fill_n(delta.begin() + b0, block, (0.5 + 0x1p-14 + f16Scale) * amax / 127.0);
         }
         for (int64_t r = 0; r < rows; ++r) {
             double sum = 0.0;
