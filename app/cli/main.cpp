@@ -20,9 +20,12 @@
 #include "engine/backend/cuda_ops.h"
 #include "engine/chat/chat_template.h"
 #include "engine/generation/generator.h"
+#include "engine/gguf/gguf_reader.h"
 #include "engine/model/llama2c_import.h"
 #include "engine/model/model.h"
 #include "engine/model/synthetic.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "engine/tokenizer/vocab.h"
 #include "kernels/format_bytes.h"
 
 namespace pagoda {
@@ -92,8 +95,10 @@ Result<std::unique_ptr<Model>> loadModelOption(Args& args) {
     return Model::load(path);
 }
 
+constexpr const char* kNoTokenizer = "the model has no tokenizer (no tokenizer.ggml.* metadata)";
+
 Result<const Tokenizer*> requireTokenizer(const Model& model) {
-    if (model.tokenizer() == nullptr) return fail("the model has no tokenizer (no tokenizer.ggml.* metadata)");
+    if (model.tokenizer() == nullptr) return fail("{}", kNoTokenizer);
     return model.tokenizer();
 }
 
@@ -351,8 +356,11 @@ Result<void> runTokenize(Args& args) {
         return fail("tokenize needs --text or --file");
     }
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
-    PAGODA_ASSIGN_OR_RETURN(auto model, Model::load(path));
-    PAGODA_ASSIGN_OR_RETURN(const Tokenizer* tokenizer, requireTokenizer(*model));
+    // The tokenizer alone: a vocab-only file (no tensors) will do.
+    PAGODA_ASSIGN_OR_RETURN(gguf::GgufFile file, gguf::GgufFile::open(path));
+    if (file.find("tokenizer.ggml.model") == nullptr) return fail("{}", kNoTokenizer);
+    PAGODA_ASSIGN_OR_RETURN(Vocab vocab, loadVocab(file));
+    PAGODA_ASSIGN_OR_RETURN(const std::unique_ptr<Tokenizer> tokenizer, createTokenizer(std::move(vocab)));
     const std::vector<int32_t> ids = tokenizer->encode(text, !noBos && tokenizer->vocab().addBos);
     fmt::print("{}\n", fmt::join(ids, " "));
     return {};

@@ -121,6 +121,14 @@ if [ -f "$shared/models/stories260K.gguf" ]; then
 else
     echo "skip stories260K checks: $shared/models not found"
 fi
+# tokenize reads the tokenizer alone: a vocab-only file (no tensors) will do.
+vocab=$shared/tokenizers/ggml-vocab-gpt-2.gguf
+if [ -f "$vocab" ]; then
+    check "tokenize a vocab-only file" test "$("$cli" tokenize --model "$vocab" --no-bos --text 'Hello  world')" = \
+        "15496 220 995"
+else
+    echo "skip the vocab-only check: $vocab not found"
+fi
 
 # pagoda-bench compare --backends: one row per config named after its
 # backend, every backend listed, the JSON naming them; mismatched or
