@@ -8,15 +8,13 @@
 // usage: node llamacpp_logits_test.mjs PAGODA_CLI PEER_DIR SHARED_DIR WORK_DIR
 // Exits 77 (skipped) when the peer is not installed (tools/peer/install.sh).
 
-import {execFileSync} from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import {fileURLToPath, pathToFileURL} from "node:url";
+
+import {openPeerOrSkip, peerLogits, runCli as run, seededIntegers} from "./peer_test_util.mjs";
 
 const [cli, peerDir, sharedDir, workDir] = process.argv.slice(2);
-const here = path.dirname(fileURLToPath(import.meta.url));
-const {openPeer, peerLogits} = await import(
-    pathToFileURL(path.join(here, "..", "..", "tools", "peer", "llamacpp.mjs")).href);
+const runCli = args => run(cli, args);
 
 // The error bound on max |ours - theirs| / max |theirs| over each position's
 // logits, by weight type, with the KV cache in f32 on both sides. llama.cpp's
@@ -100,21 +98,13 @@ for (const dtype of quantized) {
                 bound: kSameInt8.has(dtype) ? kBound.f32 : undefined});
 }
 
-const peer = await openPeer(peerDir);
-if (peer === null) {
-    console.log(`SKIPPED: llama.cpp is not installed in ${peerDir} (tools/peer/install.sh installs it)`);
-    process.exit(77);
-}
-console.log(`peer: ${peer.version}`);
+const peer = await openPeerOrSkip(peerDir);
 fs.mkdirSync(workDir, {recursive: true});
 
 // Seeded token ids past the tokenizer's special tokens (0-2).
 function tokenIds(count, vocab, seed) {
-    let state = seed;
-    return Array.from({length: count}, () => {
-        state = (state * 1103515245 + 12345) % 2147483648;
-        return 3 + (state % (vocab - 3));
-    });
+    const next = seededIntegers(seed);
+    return Array.from({length: count}, () => 3 + (next() % (vocab - 3)));
 }
 
 // max over positions of max |a - b| / max |b|; Infinity where either has a NaN
@@ -133,15 +123,6 @@ function relativeError(ours, theirs, vocab) {
         worst = Math.max(worst, diff / scale);
     }
     return worst;
-}
-
-// Runs pagoda-cli; its error message, not a stack, when it fails.
-function runCli(args) {
-    try {
-        execFileSync(cli, args, {stdio: "pipe"});
-    } catch (e) {
-        throw new Error(`pagoda-cli ${args.join(" ")}: ${e.stderr}`);
-    }
 }
 
 // c: the case (its kv, context and decode, as in `cases`).
