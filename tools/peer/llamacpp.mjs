@@ -22,13 +22,14 @@ export async function openPeer(peerDir) {
 
 // The logits after each of `ids`, [ids.length][vocab] row-major, from one
 // batch of the whole sequence in a context of contextSize tokens, its KV
-// cache in kvType ("F16", llama.cpp's default, or "F32"), without flash
-// attention (whose CPU kernel sums in f16).
+// cache in kvType ("F16", llama.cpp's default, "F32" or "Q8_0"), without
+// flash attention (whose CPU kernel sums in f16) but for Q8_0, which
+// llama.cpp keeps only with it.
 export async function peerLogits(peer, modelPath, ids, {threads, kvType, contextSize}) {
     const model = await peer.llama.loadModel({modelPath});
     try {
-        const context = await model.createContext({contextSize, threads,
-                                                   batchSize: Math.max(512, ids.length), flashAttention: false,
+        const context = await model.createContext({contextSize, threads, batchSize: Math.max(512, ids.length),
+                                                   flashAttention: kvType === "Q8_0",
                                                    experimentalKvCacheKeyType: kvType,
                                                    experimentalKvCacheValueType: kvType});
         try {
