@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,167 +24,31 @@ namespace {
 
 using ::testing::ElementsAre;
 
-// Published templates, as they read once tokenizer_config.json is decoded
-// (a JSON "\n" is a real newline, a JSON "\\n" a Jinja escape).
+// Published templates (tests/chat/templates; its README.md says where each
+// is from).
+std::string publishedTemplate(const char* name) {
+    std::ifstream in(std::filesystem::path(PAGODA_CHAT_TEMPLATES_DIR) / (std::string(name) + ".jinja"),
+                     std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
 
-// meta-llama/Llama-2-7b-chat-hf
-constexpr std::string_view kLlama2Source =
-    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = "
-    "messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif "
-    "%}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ "
-    "raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if "
-    "loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + "
-    "'\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if "
-    "message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif "
-    "message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}";
-
-// meta-llama/Meta-Llama-3-8B-Instruct
-constexpr std::string_view kLlama3Source =
-    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + "
-    "message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 "
-    "%}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ "
-    "'<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
-
-// meta-llama/Llama-3.1-8B-Instruct (excerpt: the turns, without the tools)
-constexpr std::string_view kLlama31Source =
-    "{{- bos_token }}\n{%- if not date_string is defined %}\n    {%- set date_string = \"26 Jul 2024\" %}\n{%- "
-    "endif %}\n{%- if messages[0]['role'] == 'system' %}\n    {%- set system_message = "
-    "messages[0]['content']|trim %}\n    {%- set messages = messages[1:] %}\n{%- else %}\n    {%- set "
-    "system_message = \"\" %}\n{%- endif %}\n{{- \"<|start_header_id|>system<|end_header_id|>\\n\\n\" }}\n{{- "
-    "\"Cutting Knowledge Date: December 2023\\n\" }}\n{{- \"Today Date: \" + date_string + \"\\n\\n\" }}\n{{- "
-    "system_message }}\n{{- \"<|eot_id|>\" }}\n{%- for message in messages %}\n    {{- '<|start_header_id|>' + "
-    "message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' }}\n{%- endfor %}\n{%- if "
-    "add_generation_prompt %}\n    {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}\n{%- endif %}\n";
-
-// Qwen/Qwen2-7B-Instruct
-constexpr std::string_view kQwen2Source =
-    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ "
-    "'<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + "
-    "message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt "
-    "%}{{ '<|im_start|>assistant\n' }}{% endif %}";
-
-// mistralai/Mistral-7B-Instruct-v0.1
-constexpr std::string_view kMistralSource =
-    "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ "
-    "raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if "
-    "message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == "
-    "'assistant' %}{{ message['content'] + eos_token}}{% else %}{{ raise_exception('Only user and assistant roles "
-    "are supported!') }}{% endif %}{% endfor %}";
-
-// HuggingFaceH4/zephyr-7b-beta
-constexpr std::string_view kZephyrSource =
-    "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + message['content'] + "
-    "eos_token }}\n{% elif message['role'] == 'system' %}\n{{ '<|system|>\n' + message['content'] + eos_token "
-    "}}\n{% elif message['role'] == 'assistant' %}\n{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n{% "
-    "endif %}\n{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n{% endfor %}";
-
-// microsoft/Phi-3-mini-4k-instruct
-constexpr std::string_view kPhi3Source =
-    "{% for message in messages %}{% if message['role'] == 'system' %}{{'<|system|>\n' + message['content'] + "
-    "'<|end|>\n'}}{% elif message['role'] == 'user' %}{{'<|user|>\n' + message['content'] + '<|end|>\n'}}{% elif "
-    "message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}{% endif %}{% "
-    "endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}";
-
-// mistralai/Mistral-Nemo-Instruct-2407 (excerpt: the turns, without the tools)
-constexpr std::string_view kMistralNemoSource =
-    "{%- if messages[0][\"role\"] == \"system\" %}\n    {%- set system_message = messages[0][\"content\"] %}\n    "
-    "{%- set loop_messages = messages[1:] %}\n{%- else %}\n    {%- set loop_messages = messages %}\n{%- endif "
-    "%}\n{{- bos_token }}\n{%- for message in loop_messages %}\n    {%- if message[\"role\"] == \"user\" %}\n        "
-    "{%- if loop.last and system_message is defined %}\n            {{- \"[INST]\" + system_message + \"\\n\\n\" + "
-    "message[\"content\"] + \"[/INST]\" }}\n        {%- else %}\n            {{- \"[INST]\" + message[\"content\"] + "
-    "\"[/INST]\" }}\n        {%- endif %}\n    {%- elif message[\"role\"] == \"assistant\" %}\n        {{- "
-    "message[\"content\"] + eos_token}}\n    {%- endif %}\n{%- endfor %}\n";
-
-// mistralai/Mistral-7B-Instruct-v0.3 (excerpt: the turns, without the tools)
-constexpr std::string_view kMistral03Source =
-    "{%- if messages[0][\"role\"] == \"system\" %}\n    {%- set system_message = messages[0][\"content\"] %}\n    "
-    "{%- set loop_messages = messages[1:] %}\n{%- else %}\n    {%- set loop_messages = messages %}\n{%- endif "
-    "%}\n{{- bos_token }}\n{%- for message in loop_messages %}\n    {%- if message[\"role\"] == \"user\" %}\n        "
-    "{%- if loop.last and system_message is defined %}\n            {{- \"[INST] \" + system_message + \"\\n\\n\" + "
-    "message[\"content\"] + \"[/INST]\" }}\n        {%- else %}\n            {{- \"[INST] \" + message[\"content\"] + "
-    "\"[/INST]\" }}\n        {%- endif %}\n    {%- elif message[\"role\"] == \"assistant\" %}\n        {{- \" \" + "
-    "message[\"content\"]|trim + eos_token}}\n    {%- endif %}\n{%- endfor %}\n";
-
-// Mistral Small 3's template, with its "You are Mistral Small 3" default
-// system message, as conversions of the 24B Instruct models carry it
-// (excerpt: the turns, without the images)
-constexpr std::string_view kMistralSmall3Source =
-    "{%- set default_system_message = \"You are Mistral Small 3, a Large Language Model (LLM) created by Mistral "
-    "AI, a French startup headquartered in Paris.\\nYour knowledge base was last updated on "
-    "2023-10-01.\\n\\nWhen you're not sure about some information, you say that you don't have the information "
-    "and don't make up anything.\\nIf the user's question is not clear, ambiguous, or does not provide enough "
-    "context for you to accurately answer the question, you do not try to answer it right away and you rather ask "
-    "the user to clarify their request (e.g. 'What are some good restaurants around me?' => 'Where are you?' or "
-    "'When is the next flight to Tokyo' => 'Where do you travel from?')\" %}\n\n{{- bos_token }}\n\n{%- if "
-    "messages[0]['role'] == 'system' %}\n    {%- set system_message = messages[0]['content'] %}\n    {%- set "
-    "loop_messages = messages[1:] %}\n{%- else %}\n    {%- set system_message = default_system_message %}\n    "
-    "{%- set loop_messages = messages %}\n{%- endif %}\n{{- '[SYSTEM_PROMPT]' + system_message + "
-    "'[/SYSTEM_PROMPT]' }}\n\n{%- for message in loop_messages %}\n    {%- if message['role'] == 'user' %}\n    "
-    "        {{- '[INST]' + message['content'] + '[/INST]' }}\n    {%- elif message['role'] == 'system' %}\n        "
-    "{{- '[SYSTEM_PROMPT]' + message['content'] + '[/SYSTEM_PROMPT]' }}\n    {%- elif message['role'] == "
-    "'assistant' %}\n        {{- message['content'] + eos_token }}\n    {%- else %}\n        {{- "
-    "raise_exception('Only user, system and assistant roles are supported!') }}\n    {%- endif %}\n{%- endfor "
-    "%}\n";
-
-// microsoft/phi-4, as llama.cpp's tests/test-chat-template.cpp quotes it
-constexpr std::string_view kPhi4Source =
-    "{% for message in messages %}{% if (message['role'] == 'system') %}{{'<|im_start|>system<|im_sep|>' + "
-    "message['content'] + '<|im_end|>'}}{% elif (message['role'] == 'user') %}{{'<|im_start|>user<|im_sep|>' + "
-    "message['content'] + '<|im_end|><|im_start|>assistant<|im_sep|>'}}{% elif (message['role'] == 'assistant') "
-    "%}{{message['content'] + '<|im_end|>'}}{% endif %}{% endfor %}";
-
-// microsoft/Phi-4-mini-instruct
-constexpr std::string_view kPhi4MiniSource =
-    "{% for message in messages %}{% if message['role'] == 'system' and 'tools' in message and message['tools'] is "
-    "not none %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|tool|>' + message['tools'] + '<|/tool|>' "
-    "+ '<|end|>' }}{% else %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}{% endif %}{% "
-    "endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% else %}{{ eos_token }}{% endif %}";
-
-// google/gemma-3-1b-it (excerpt)
-constexpr std::string_view kGemmaSource =
-    "{{ bos_token }}\n{%- if messages[0]['role'] == 'system' -%}\n    {%- set first_user_prefix = "
-    "messages[0]['content'] + '\n\n' -%}\n{%- endif -%}\n{%- for message in loop_messages -%}\n    {{ "
-    "'<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else \"\") }}\n    {{ message['content'] | "
-    "trim }}\n    {{ '<end_of_turn>\n' }}\n{%- endfor -%}\n{%- if add_generation_prompt -%}\n    "
-    "{{'<start_of_turn>model\n'}}\n{%- endif -%}\n";
-
-// deepseek-ai/DeepSeek-R1-Distill-Qwen-7B (excerpt: the tool-call branches left out)
-constexpr std::string_view kDeepSeekR1Source =
-    "{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %}{% set ns = "
-    "namespace(is_first=false, is_tool=false, is_output_first=true, system_prompt='') %}{%- for message in messages "
-    "%}{%- if message['role'] == 'system' %}{% set ns.system_prompt = message['content'] %}{%- endif %}{%- endfor "
-    "%}{{bos_token}}{{ns.system_prompt}}{%- for message in messages %}{%- if message['role'] == 'user' %}{%- set "
-    "ns.is_tool = false -%}{{'<｜User｜>' + message['content']}}{%- endif %}{%- if message['role'] == 'assistant' and "
-    "message['content'] is not none %}{%- if ns.is_tool %}{{'<｜tool▁outputs▁end｜>' + message['content'] + "
-    "'<｜end▁of▁sentence｜>'}}{%- set ns.is_tool = false -%}{%- else %}{% set content = message['content'] %}{% if "
-    "'</think>' in content %}{% set content = content.split('</think>')[-1] %}{% endif %}{{'<｜Assistant｜>' + content "
-    "+ '<｜end▁of▁sentence｜>'}}{%- endif %}{%- endif %}{%- endfor -%}{% if ns.is_tool "
-    "%}{{'<｜tool▁outputs▁end｜>'}}{% endif %}{% if add_generation_prompt and not ns.is_tool "
-    "%}{{'<｜Assistant｜><think>\\n'}}{% endif %}";
-
-// The same, as first published (January 2025): the generation prompt did not open the block.
-constexpr std::string_view kDeepSeekR1FirstSource =
-    "{% set content = message['content'] %}{% if '</think>' in content %}{% set content = "
-    "content.split('</think>')[-1] %}{% endif %}{{'<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>'}}{% if "
-    "add_generation_prompt and not ns.is_tool %}{{'<｜Assistant｜>'}}{% endif %}";
-
-// Qwen/Qwen3-8B (excerpt: the assistant turns and the generation prompt)
-constexpr std::string_view kQwen3Source =
-    "    {%- elif message.role == \"assistant\" %}\n        {%- set reasoning_content = '' %}\n        "
-    "{%- if '</think>' in content %}\n            {%- set reasoning_content = "
-    "content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') %}\n            {%- set content = "
-    "content.split('</think>')[-1].lstrip('\\n') %}\n        {%- endif %}\n        {%- if loop.index0 > "
-    "ns.last_query_index %}\n            {{- '<|im_start|>' + message.role + '\\n<think>\\n' + "
-    "reasoning_content.strip('\\n') + '\\n</think>\\n\\n' + content.lstrip('\\n') }}\n        {%- else %}\n            "
-    "{{- '<|im_start|>' + message.role + '\\n' + content }}\n        {%- endif %}\n        {{- '<|im_end|>\\n' }}\n"
-    "{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' }}\n    {%- if enable_thinking is defined "
-    "and enable_thinking is false %}\n        {{- '<think>\\n\\n</think>\\n\\n' }}\n    {%- endif %}\n{%- endif %}\n";
-
-// Qwen/QwQ-32B (excerpt)
-constexpr std::string_view kQwqSource =
-    "{%- set content = message.content.split('</think>')[-1].lstrip('\\n') %}\n{{- '<|im_start|>' + message.role + "
-    "'\\n' + content + '<|im_end|>' + '\\n' }}\n{%- if add_generation_prompt %}\n    {{- "
-    "'<|im_start|>assistant\\n<think>\\n' }}\n{%- endif %}\n";
+const std::string kLlama2Source = publishedTemplate("llama2");
+const std::string kLlama3Source = publishedTemplate("llama3");
+const std::string kLlama31Source = publishedTemplate("llama31-excerpt");
+const std::string kQwen2Source = publishedTemplate("qwen2");
+const std::string kMistralSource = publishedTemplate("mistral");
+const std::string kZephyrSource = publishedTemplate("zephyr");
+const std::string kPhi3Source = publishedTemplate("phi3");
+const std::string kMistralNemoSource = publishedTemplate("mistral-nemo-excerpt");
+const std::string kMistral03Source = publishedTemplate("mistral-v03-excerpt");
+const std::string kMistralSmall3Source = publishedTemplate("mistral-small3-excerpt");
+const std::string kPhi4Source = publishedTemplate("phi4");
+const std::string kPhi4MiniSource = publishedTemplate("phi4-mini");
+const std::string kGemmaSource = publishedTemplate("gemma3-excerpt");
+const std::string kDeepSeekR1Source = publishedTemplate("deepseek-r1-excerpt");
+const std::string kDeepSeekR1FirstSource = publishedTemplate("deepseek-r1-first-excerpt");
+const std::string kQwen3Source = publishedTemplate("qwen3-excerpt");
+const std::string kQwqSource = publishedTemplate("qwq-excerpt");
 
 const std::vector<ChatMessage> kConversation = {
     {ChatRole::System, "You are terse."},
@@ -488,8 +354,8 @@ TEST(ChatTemplate, ReasoningSupportIsReadFromTheTemplate) {
     EXPECT_EQ(support(kDeepSeekR1FirstSource), (ReasoningSupport{.dropsFromHistory = true}));
     EXPECT_EQ(support(kQwen3Source), (ReasoningSupport{.dropsFromHistory = true, .canSwitchOff = true}));
     EXPECT_EQ(support(kQwqSource), (ReasoningSupport{.dropsFromHistory = true, .promptOpensBlock = true}));
-    for (const std::string_view source : {kLlama2Source, kLlama3Source, kQwen2Source, kMistralSource, kZephyrSource,
-                                          kPhi3Source, kGemmaSource, std::string_view()}) {
+    for (const std::string_view source : std::initializer_list<std::string_view>{
+             kLlama2Source, kLlama3Source, kQwen2Source, kMistralSource, kZephyrSource, kPhi3Source, kGemmaSource, {}}) {
         EXPECT_EQ(support(source), ReasoningSupport{}) << source;
     }
     // The same markers written with real newlines.
