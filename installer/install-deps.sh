@@ -2,9 +2,10 @@
 # Installs every Debian package Pagoda's build, tests and app need.
 # Idempotent: packages already present are skipped. Works as root and uses
 # sudo otherwise. Debian 12 (bookworm).
-# --peer: also llama.cpp's CPU build from npm (tools/peer/install.sh), which
-# the tests check our logits against; it needs Node.js 20 or later and npm
-# (Debian 12's Node.js is 18), and without them those tests are skipped.
+# --peer: also the peers the tests check us against, from npm
+# (tools/peer/install.sh: llama.cpp's CPU build and a Jinja engine); they
+# need Node.js 20 or later and npm (Debian 12's Node.js is 18), and without
+# them those tests are skipped.
 set -euo pipefail
 
 if [ $# -gt 1 ] || { [ $# -eq 1 ] && [ "$1" != "--peer" ]; }; then
@@ -16,9 +17,9 @@ install_peer() {
   local node_major
   node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
   if [ "$node_major" -lt 20 ] || ! command -v npm >/dev/null; then
-    echo "install-deps: no Node.js 20+ with npm here: llama.cpp's peer is not installed and its tests are skipped"
+    echo "install-deps: no Node.js 20+ with npm here: the peers are not installed and their tests are skipped"
   elif ! "$(dirname "$0")/../tools/peer/install.sh"; then
-    echo "install-deps: installing llama.cpp's peer from npm failed: its tests are skipped"
+    echo "install-deps: installing the peers from npm failed: their tests are skipped"
   fi
 }
 

@@ -44,6 +44,7 @@ constexpr const char* kUsage = R"(usage:
   pagoda-cli chat [--model PATH] [--system TEXT] [--max-tokens N] [--context N] [--mmap] [--no-think]
                   [sampling and backend options]
   pagoda-cli tokenize --model PATH [--no-bos] (--text TEXT | --file F)
+  pagoda-cli chat-prompt --model PATH [--messages FILE] [--no-think]
   pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE [--kv-type f16|f32|q8_0] [--chunk N] [--int8-decode]
                     [--context N] [--mmap] [backend options]
   pagoda-cli import-llama2c --checkpoint X.bin --tokenizer T.bin --out Y.gguf
@@ -61,6 +62,8 @@ when the host has room)
 --chat-template FILE: the Jinja chat template the model file carries (tokenizer.chat_template)
 --dtype T: the weight matrices' type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k or q6_k
 (the K-quants need rows of a multiple of 256)
+chat-prompt: the prompt the model's chat template makes of a transcript (FILE, else standard input: lines
+"### system", "### user" or "### assistant" open messages), ending where the reply begins
 logits: every position's logits as f32 [tokens][vocab]; --chunk N: tokens a forward pass (default 256; 1: each a
 decode step); --int8-decode: decode steps on int8 dot products (the engine's int8-decode)
 --window N: gemma2 and gemma3's local layers' window (default 512); --rope-base F: rope.freq_base (Gemma 3's
@@ -342,6 +345,54 @@ Result<void> runChat(Args& args) {
     return {};
 }
 
+// The tokenizer of the GGUF file at `path` alone: a vocab-only file will do.
+Result<std::unique_ptr<Tokenizer>> loadTokenizer(const std::string& path) {
+    PAGODA_ASSIGN_OR_RETURN(gguf::GgufFile file, gguf::GgufFile::open(path));
+    if (file.find("tokenizer.ggml.model") == nullptr) return fail("{}", kNoTokenizer);
+    PAGODA_ASSIGN_OR_RETURN(Vocab vocab, loadVocab(file));
+    return createTokenizer(std::move(vocab));
+}
+
+// A transcript: "### system", "### user" or "### assistant" lines open
+// messages, the lines up to the next one are its content (trailing newlines
+// dropped).
+Result<std::vector<ChatMessage>> parseTranscript(std::istream& in) {
+    const std::map<std::string, ChatRole> roles = {
+        {"### system", ChatRole::System}, {"### user", ChatRole::User}, {"### assistant", ChatRole::Assistant}};
+    std::vector<ChatMessage> messages;
+    for (std::string line; std::getline(in, line);) {
+        if (auto role = roles.find(line); role != roles.end()) {
+            messages.push_back({role->second, ""});
+        } else if (messages.empty()) {
+            return fail("the transcript must open with '### system', '### user' or '### assistant'");
+        } else {
+            messages.back().content += line + "\n";
+        }
+    }
+    for (ChatMessage& m : messages) m.content.erase(m.content.find_last_not_of('\n') + 1);
+    return messages;
+}
+
+// The prompt the model's chat template makes of a transcript, with the
+// opening of the reply (add_generation_prompt), as the model would read it.
+Result<void> runChatPrompt(Args& args) {
+    PAGODA_ASSIGN_OR_RETURN(std::string path, args.required("model"));
+    const std::optional<std::string> transcriptPath = args.value("messages");
+    const bool thinking = !args.flag("no-think");
+    PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
+    PAGODA_ASSIGN_OR_RETURN(const std::unique_ptr<Tokenizer> tokenizer, loadTokenizer(path));
+    std::ifstream file;
+    if (transcriptPath) {
+        file.open(*transcriptPath, std::ios::binary);
+        if (!file) return fail("cannot open '{}'", *transcriptPath);
+    }
+    PAGODA_ASSIGN_OR_RETURN(const std::vector<ChatMessage> messages, parseTranscript(transcriptPath ? file : std::cin));
+    const ChatTemplate chat = ChatTemplate::fromVocab(tokenizer->vocab());
+    PAGODA_ASSIGN_OR_RETURN(const std::string prompt, chat.render(messages, true, thinking));
+    fmt::print("{}", prompt);
+    return {};
+}
+
 Result<void> runTokenize(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(std::string path, args.required("model"));
     const bool noBos = args.flag("no-bos");
@@ -356,11 +407,7 @@ Result<void> runTokenize(Args& args) {
         return fail("tokenize needs --text or --file");
     }
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
-    // The tokenizer alone: a vocab-only file (no tensors) will do.
-    PAGODA_ASSIGN_OR_RETURN(gguf::GgufFile file, gguf::GgufFile::open(path));
-    if (file.find("tokenizer.ggml.model") == nullptr) return fail("{}", kNoTokenizer);
-    PAGODA_ASSIGN_OR_RETURN(Vocab vocab, loadVocab(file));
-    PAGODA_ASSIGN_OR_RETURN(const std::unique_ptr<Tokenizer> tokenizer, createTokenizer(std::move(vocab)));
+    PAGODA_ASSIGN_OR_RETURN(const std::unique_ptr<Tokenizer> tokenizer, loadTokenizer(path));
     const std::vector<int32_t> ids = tokenizer->encode(text, !noBos && tokenizer->vocab().addBos);
     fmt::print("{}\n", fmt::join(ids, " "));
     return {};
@@ -466,12 +513,14 @@ Result<void> run(int argc, char** argv) {
         fmt::print("{}", kUsage);
         return {};
     }
-    PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, 2, {"no-bos", "mmap", "no-think", "rope-freqs", "untied-output", "int8-decode"}));
+    PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, 2, {"no-bos", "mmap", "no-think", "rope-freqs",
+                                                                    "untied-output", "int8-decode"}));
     if (command == "info") return runInfo(args);
     if (command == "make-model") return runMakeModel(args);
     if (command == "generate") return runGenerate(args);
     if (command == "chat") return runChat(args);
     if (command == "tokenize") return runTokenize(args);
+    if (command == "chat-prompt") return runChatPrompt(args);
     if (command == "logits") return runLogits(args);
     if (command == "import-llama2c") return runImport(args);
     if (command == "devices") return runDevices(args);

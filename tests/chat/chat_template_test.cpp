@@ -355,7 +355,8 @@ TEST(ChatTemplate, ReasoningSupportIsReadFromTheTemplate) {
     EXPECT_EQ(support(kQwen3Source), (ReasoningSupport{.dropsFromHistory = true, .canSwitchOff = true}));
     EXPECT_EQ(support(kQwqSource), (ReasoningSupport{.dropsFromHistory = true, .promptOpensBlock = true}));
     for (const std::string_view source : std::initializer_list<std::string_view>{
-             kLlama2Source, kLlama3Source, kQwen2Source, kMistralSource, kZephyrSource, kPhi3Source, kGemmaSource, {}}) {
+             kLlama2Source, kLlama3Source, kQwen2Source, kMistralSource, kZephyrSource, kPhi3Source, kGemmaSource,
+             {}}) {
         EXPECT_EQ(support(source), ReasoningSupport{}) << source;
     }
     // The same markers written with real newlines.

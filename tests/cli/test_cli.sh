@@ -121,6 +121,16 @@ if [ -f "$shared/models/stories260K.gguf" ]; then
 else
     echo "skip stories260K checks: $shared/models not found"
 fi
+# chat-prompt: the prompt of a transcript, ending where the reply begins;
+# the default template is ChatML (the tiny model has none).
+printf '### user\nHi\n### assistant\nHello\n\n### user\nBye\n' >"$work/transcript"
+"$cli" chat-prompt --model "$model" --messages "$work/transcript" >"$work/prompt"
+printf '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello<|im_end|>\n' >"$work/expected-prompt"
+printf '<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n' >>"$work/expected-prompt"
+check "chat-prompt renders a transcript" cmp -s "$work/prompt" "$work/expected-prompt"
+printf 'Hi\n' >"$work/bad-transcript"
+check "chat-prompt: a transcript opens with a role" fails_with "must open with '### system'" \
+    "$cli" chat-prompt --model "$model" --messages "$work/bad-transcript"
 # tokenize reads the tokenizer alone: a vocab-only file (no tensors) will do.
 vocab=$shared/tokenizers/ggml-vocab-gpt-2.gguf
 if [ -f "$vocab" ]; then

@@ -85,7 +85,8 @@ for (const dtype of ["f16", "bf16", ...quantized]) {
 // The decode path: each position a forward pass of its own (matrix-vector
 // products, decode attention over the paged cache); with quantized weights
 // also on int8 dot products (the int8-decode optimization).
-cases.push({name: "gemma3-decode", decode: "float", args: [...gemmaShape, "--arch", "gemma3", "--rope-base", "1000000"]});
+cases.push({name: "gemma3-decode", decode: "float",
+            args: [...gemmaShape, "--arch", "gemma3", "--rope-base", "1000000"]});
 cases.push({name: "gemma3-f16-kv-decode", kv: "f16", decode: "float",
             args: [...gemmaShape, "--arch", "gemma3", "--rope-base", "1000000"]});
 cases.push({name: "gemma3-q8_0-kv-decode", kv: "q8_0", decode: "float",
@@ -145,7 +146,8 @@ async function check(c, modelPath, ids, bound) {
                                              {threads: 2, kvType: c.kv.toUpperCase(), contextSize: c.context});
     const error = relativeError(ours, logits, vocab);
     const ok = error <= bound;
-    console.log(`${ok ? "ok  " : "FAIL"} ${c.name.padEnd(27)} ${ids.length} positions: error ${error.toExponential(2)}` +
+    console.log(`${ok ? "ok  " : "FAIL"} ${c.name.padEnd(27)} ${ids.length} positions: ` +
+                `error ${error.toExponential(2)}` +
                 ` (bound ${bound.toExponential(0)})`);
     return ok;
 }

@@ -60,7 +60,8 @@ for (const vocab of vocabs) {
         if (ours === theirs) {
             ++agreed;
         } else if (++failures <= 5) {
-            console.log(`FAIL ${path.basename(vocab)}: ${JSON.stringify(text)}\n  ours:   ${ours}\n  theirs: ${theirs}`);
+            console.log(`FAIL ${path.basename(vocab)}: ${JSON.stringify(text)}\n  ours:   ${ours}\n` +
+                        `  theirs: ${theirs}`);
         }
     }
     console.log(`${agreed === strings.length ? "ok  " : "FAIL"} ${path.basename(vocab)}: ${agreed}/${strings.length}` +

@@ -108,7 +108,7 @@ console.log("|---|---|---|");
 console.log(row("Pagoda", ours));
 console.log(row("llama.cpp", theirs));
 const ratios = ours.map((x, i) => ({pp: x.pp / theirs[i].pp, tg: x.tg / theirs[i].tg}));
-console.log(`| Pagoda / llama.cpp, median of the repetitions' ratios | ${median(ratios.map(x => x.pp)).toFixed(2)}× | ` +
-            `${median(ratios.map(x => x.tg)).toFixed(2)}× |`);
+const ratio = key => `${median(ratios.map(x => x[key])).toFixed(2)}×`;
+console.log(`| Pagoda / llama.cpp, median of the repetitions' ratios | ${ratio("pp")} | ${ratio("tg")} |`);
 await context.dispose();
 await model.dispose();
