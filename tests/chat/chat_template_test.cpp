@@ -39,7 +39,7 @@ const std::string kQwen2Source = publishedTemplate("qwen2");
 const std::string kMistralSource = publishedTemplate("mistral");
 const std::string kZephyrSource = publishedTemplate("zephyr");
 const std::string kPhi3Source = publishedTemplate("phi3");
-const std::string kMistralNemoSource = publishedTemplate("mistral-nemo-excerpt");
+const std::string kMistralNemoSource = publishedTemplate("mistral-nemo");
 const std::string kMistral03Source = publishedTemplate("mistral-v03-excerpt");
 const std::string kMistralSmall3Source = publishedTemplate("mistral-small3-excerpt");
 const std::string kPhi4Source = publishedTemplate("phi4");
@@ -47,8 +47,10 @@ const std::string kPhi4MiniSource = publishedTemplate("phi4-mini");
 const std::string kGemmaSource = publishedTemplate("gemma3-excerpt");
 const std::string kDeepSeekR1Source = publishedTemplate("deepseek-r1-excerpt");
 const std::string kDeepSeekR1FirstSource = publishedTemplate("deepseek-r1-first-excerpt");
-const std::string kQwen3Source = publishedTemplate("qwen3-excerpt");
-const std::string kQwqSource = publishedTemplate("qwq-excerpt");
+const std::string kQwen3Source = publishedTemplate("qwen3");
+const std::string kGemma2Source = publishedTemplate("gemma2");
+const std::string kPhi35Source = publishedTemplate("phi35");
+const std::string kQwqSource = publishedTemplate("qwq");
 
 const std::vector<ChatMessage> kConversation = {
     {ChatRole::System, "You are terse."},
@@ -276,7 +278,8 @@ TEST(ChatTemplate, DetectsPublishedTemplates) {
         {kDeepSeekR1FirstSource, ChatFamily::DeepSeek}, {kQwen3Source, ChatFamily::ChatMl},
         {kQwqSource, ChatFamily::ChatMl},   {kPhi4Source, ChatFamily::Phi4},
         {kPhi4MiniSource, ChatFamily::Phi4Mini}, {kMistralNemoSource, ChatFamily::MistralV3Tekken},
-        {kMistral03Source, ChatFamily::MistralV3},
+        {kMistral03Source, ChatFamily::MistralV3}, {kGemma2Source, ChatFamily::Gemma},
+        {kPhi35Source, ChatFamily::Phi3},
         {kMistralSmall3Source, ChatFamily::MistralV7}, {kLlama31Source, ChatFamily::Llama3},
     };
     for (const auto& [source, expected] : cases) {
