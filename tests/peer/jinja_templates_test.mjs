@@ -54,22 +54,25 @@ const known = {
                             "the argument); Python's, which transformers renders with, and ours strip newlines only",
 };
 
-function jinja(source, messages) {
+// thinking false: the template's enable_thinking switch off (Qwen 3), ours
+// with --no-think.
+function jinja(source, messages, thinking) {
     try {
         return new Template(source).render({
             messages: messages.map(([role, content]) => ({role, content})), bos_token: "<s>", eos_token: "</s>",
-            add_generation_prompt: true,
+            add_generation_prompt: true, ...(thinking ? {} : {enable_thinking: false}),
         });
     } catch (e) {
         return {refused: String(e.message ?? e)};
     }
 }
 
-function ours(model, name, messages) {
+function ours(model, name, messages, thinking) {
     const transcript = path.join(workDir, `${name}.txt`);
     fs.writeFileSync(transcript, messages.map(([role, content]) => `### ${role}\n${content}\n`).join(""));
     try {
-        return runCli(cli, ["chat-prompt", "--model", model, "--messages", transcript]);
+        return runCli(cli, ["chat-prompt", "--model", model, "--messages", transcript,
+                            ...(thinking ? [] : ["--no-think"])]);
     } catch (e) {
         return {refused: String(e.message)};
     }
@@ -84,9 +87,15 @@ for (const file of fs.readdirSync(templatesDir).filter(f => f.endsWith(".jinja")
     const source = fs.readFileSync(path.join(templatesDir, file), "utf8");
     const model = path.join(workDir, `${name}.gguf`);
     runCli(cli, ["make-model", "--preset", "tiny", "--chat-template", path.join(templatesDir, file), "--out", model]);
-    for (const [conversation, messages] of Object.entries(conversations)) {
-        const expected = jinja(source, messages);
-        const got = ours(model, `${name}-${conversation}`, messages);
+    const cases = Object.entries(conversations).map(([conversation, messages]) => [conversation, messages, true]);
+    if (source.includes("enable_thinking")) {
+        for (const [conversation, messages] of Object.entries(conversations)) {
+            cases.push([`${conversation}-no-think`, messages, false]);
+        }
+    }
+    for (const [conversation, messages, thinking] of cases) {
+        const expected = jinja(source, messages, thinking);
+        const got = ours(model, `${name}-${conversation}`, messages, thinking);
         // The first BOS is the tokenizer's (add_bos_token), not the text's.
         const same = typeof expected === "string"
             ? got === expected || (expected.startsWith("<s>") && got === expected.slice(3))
