@@ -24,7 +24,7 @@ const {Template} = await import(pathToFileURL(engine).href);
 fs.mkdirSync(workDir, {recursive: true});
 
 // Parts of templates (README.md there), which no engine renders alone.
-const fragments = new Set(["gemma3-excerpt", "deepseek-r1-first-excerpt"]);
+const fragments = new Set(["deepseek-r1-first-excerpt"]);
 
 const conversations = {
     "system-and-two-turns": [["system", "You are terse."], ["user", "Hi there!"],
