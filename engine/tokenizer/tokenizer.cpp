@@ -100,7 +100,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool addBos, bool 
     }
 
     // As llama.cpp's tokenizer_st_partition: each special token in turn
-    // (longest first) splits every text fragment at its occurrences.
+    // (longest first) splits every text fragment at its occurrences; one of
+    // the vocab's rstripTokens drops the whitespace (isspace) after it.
     std::vector<Fragment> fragments = {{text, -1}};
     std::vector<Fragment> next;
     for (const int32_t special : m_specialTokens) {
@@ -108,6 +109,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool addBos, bool 
             continue;
         }
         const std::string_view specialText = m_vocab.tokens[size_t(special)];
+        const bool rstrip = std::ranges::find(m_vocab.rstripTokens, special) != m_vocab.rstripTokens.end();
         next.clear();
         for (const Fragment& fragment : fragments) {
             if (fragment.token >= 0) {
@@ -121,6 +123,9 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool addBos, bool 
                 }
                 next.push_back({specialText, special});
                 rest.remove_prefix(at + specialText.size());
+                if (rstrip) {
+                    rest.remove_prefix(std::min(rest.find_first_not_of(" \t\n\v\f\r"), rest.size()));
+                }
             }
             if (!rest.empty()) {
                 next.push_back({rest, -1});

@@ -1,7 +1,10 @@
 #include "engine/tokenizer/vocab.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <optional>
 #include <string_view>
 
@@ -25,6 +28,7 @@ constexpr std::string_view kAddBosKey = "tokenizer.ggml.add_bos_token";
 constexpr std::string_view kAddEosKey = "tokenizer.ggml.add_eos_token";
 constexpr std::string_view kAddSpacePrefixKey = "tokenizer.ggml.add_space_prefix";
 constexpr std::string_view kChatTemplateKey = "tokenizer.chat_template";
+constexpr std::string_view kNameKey = "general.name";
 
 Result<std::optional<std::string>> findString(const gguf::GgufFile& file, std::string_view key) {
     const gguf::Value* value = file.find(key);
@@ -137,6 +141,28 @@ Result<std::vector<TokenType>> readTypes(const gguf::Array& array) {
     return types;
 }
 
+// As llama.cpp sets its RSTRIP attributes (llama_vocab::impl::load): by the
+// model's name, lower-cased, for Phi-3 (whose tokenizer.json gives its added
+// tokens rstrip).
+std::vector<int32_t> rstripTokens(const Vocab& vocab, std::string name) {
+    std::ranges::transform(name, name.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    if (name.find("phi-3") == std::string::npos && name.find("phi3") == std::string::npos) {
+        return {};
+    }
+    std::vector<int32_t> ids;
+    for (int32_t id = 0; id < vocab.size(); ++id) {
+        const std::string& text = vocab.tokens[size_t(id)];
+        const TokenType type = vocab.types[size_t(id)];
+        const bool special = type == TokenType::Control || type == TokenType::UserDefined ||
+                             type == TokenType::Unknown;
+        const bool exempt = text == "<unk>" || text == "<s>" || text == "<|endoftext|>";
+        if ((special && !exempt) || text == "</s>") {
+            ids.push_back(id);
+        }
+    }
+    return ids;
+}
+
 }  // namespace
 
 Result<Vocab> loadVocab(const gguf::GgufFile& file) {
@@ -195,6 +221,8 @@ Result<Vocab> loadVocab(const gguf::GgufFile& file) {
     vocab.addSpacePrefix = addSpacePrefix.value_or(vocab.model == "llama");
     PAGODA_ASSIGN_OR_RETURN(const std::optional<std::string> chatTemplate, findString(file, kChatTemplateKey));
     vocab.chatTemplate = chatTemplate.value_or("");
+    PAGODA_ASSIGN_OR_RETURN(const std::optional<std::string> name, findString(file, kNameKey));
+    vocab.rstripTokens = rstripTokens(vocab, name.value_or(""));
     return vocab;
 }
 
