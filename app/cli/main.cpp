@@ -43,7 +43,7 @@ constexpr const char* kUsage = R"(usage:
                       [backend options]
   pagoda-cli chat [--model PATH] [--system TEXT] [--max-tokens N] [--context N] [--mmap] [--no-think]
                   [sampling and backend options]
-  pagoda-cli tokenize --model PATH [--no-bos] (--text TEXT | --file F)
+  pagoda-cli tokenize --model PATH [--no-bos] [--special] (--text TEXT | --file F)
   pagoda-cli chat-prompt --model PATH [--messages FILE] [--no-think]
   pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE [--kv-type f16|f32|q8_0] [--chunk N] [--int8-decode]
                     [--context N] [--mmap] [backend options]
@@ -62,6 +62,7 @@ when the host has room)
 --chat-template FILE: the Jinja chat template the model file carries (tokenizer.chat_template)
 --dtype T: the weight matrices' type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k or q6_k
 (the K-quants need rows of a multiple of 256)
+tokenize --special: special tokens' texts (<s>, <|im_start|>, ...) become those tokens, as in a chat prompt
 chat-prompt: the prompt the model's chat template makes of a transcript (FILE, else standard input: lines
 "### system", "### user" or "### assistant" open messages), ending where the reply begins
 logits: every position's logits as f32 [tokens][vocab]; --chunk N: tokens a forward pass (default 256; 1: each a
@@ -396,6 +397,7 @@ Result<void> runChatPrompt(Args& args) {
 Result<void> runTokenize(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(std::string path, args.required("model"));
     const bool noBos = args.flag("no-bos");
+    const bool special = args.flag("special");
     std::string text;
     if (auto t = args.value("text")) {
         text = *t;
@@ -408,7 +410,7 @@ Result<void> runTokenize(Args& args) {
     }
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     PAGODA_ASSIGN_OR_RETURN(const std::unique_ptr<Tokenizer> tokenizer, loadTokenizer(path));
-    const std::vector<int32_t> ids = tokenizer->encode(text, !noBos && tokenizer->vocab().addBos);
+    const std::vector<int32_t> ids = tokenizer->encode(text, !noBos && tokenizer->vocab().addBos, special);
     fmt::print("{}\n", fmt::join(ids, " "));
     return {};
 }
@@ -514,7 +516,7 @@ Result<void> run(int argc, char** argv) {
         return {};
     }
     PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, 2, {"no-bos", "mmap", "no-think", "rope-freqs",
-                                                                    "untied-output", "int8-decode"}));
+                                                                    "untied-output", "int8-decode", "special"}));
     if (command == "info") return runInfo(args);
     if (command == "make-model") return runMakeModel(args);
     if (command == "generate") return runGenerate(args);

@@ -66,6 +66,7 @@ printf 'hello there\nand more\n' | "$cli" chat --model "$model" --max-tokens 6 -
 check "chat: second turn reuses the first turn's cached prefix" grep -qE "prompt tokens, [1-9][0-9]* reused" "$work/chat"
 check "tokenize starts with BOS" bash -c "'$cli' tokenize --model '$model' --text 'hello world' | grep -qE '^1 [0-9]'"
 check "tokenize --no-bos" bash -c "! '$cli' tokenize --model '$model' --no-bos --text 'hello' | grep -qE '^1 '"
+check "tokenize --special: <s> is BOS" test "$("$cli" tokenize --model "$model" --no-bos --special --text '<s>')" = 1
 
 "$cli" logits --model "$model" --tokens 1,5,9 --out "$work/logits.bin"
 check "logits writes [3][512] float32" test "$(stat -c %s "$work/logits.bin")" -eq $((3 * 512 * 4))

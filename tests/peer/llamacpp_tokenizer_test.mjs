@@ -40,27 +40,38 @@ const pieces = [
     "\u00a0", "\u200b", "\u3000",
 ];
 const spaces = [" ", " ", " ", "  ", "   ", "\n", "\n\n", "\t", " \n ", "\r\n", "", ""];
+// Special tokens' texts of the four vocabularies, which a chat prompt
+// carries (tokenized with --special, and by llama.cpp with specialTokens).
+const specials = ["<s>", "</s>", "<unk>", "<|endoftext|>", "<|end|>", "<|user|>", "<|assistant|>", "<|system|>",
+                  "<fim_prefix>", "<fim_middle>"];
 
-function randomString(next) {
+function randomString(next, withSpecials) {
     let text = next() % 4 === 0 ? spaces[next() % spaces.length] : "";
     const n = 1 + (next() % 12);
-    for (let i = 0; i < n; ++i) text += pieces[next() % pieces.length] + spaces[next() % spaces.length];
+    for (let i = 0; i < n; ++i) {
+        const piece = withSpecials && next() % 3 === 0 ? specials[next() % specials.length]
+                                                       : pieces[next() % pieces.length];
+        text += piece + spaces[next() % spaces.length];
+    }
     return text;
 }
 
 const next = seededIntegers(seed);
-const strings = Array.from({length: count}, () => randomString(next));
+// Half plain text, half with special tokens' texts parsed as such.
+const strings = Array.from({length: count}, (_, i) => ({special: i % 2 === 1, text: randomString(next, i % 2 === 1)}));
 let failures = 0;
 for (const vocab of vocabs) {
     const model = await peer.llama.loadModel({modelPath: vocab, vocabOnly: true});
     let agreed = 0;
-    for (const text of strings) {
-        const ours = runCli(cli, ["tokenize", "--model", vocab, "--no-bos", "--text", text]).trim();
-        const theirs = Array.from(model.tokenize(text)).join(" ");
+    for (const {special, text} of strings) {
+        const ours = runCli(cli, ["tokenize", "--model", vocab, "--no-bos", ...(special ? ["--special"] : []),
+                                  "--text", text]).trim();
+        const theirs = Array.from(model.tokenize(text, special)).join(" ");
         if (ours === theirs) {
             ++agreed;
         } else if (++failures <= 5) {
-            console.log(`FAIL ${path.basename(vocab)}: ${JSON.stringify(text)}\n  ours:   ${ours}\n` +
+            console.log(`FAIL ${path.basename(vocab)}${special ? " (special)" : ""}: ${JSON.stringify(text)}\n` +
+                        `  ours:   ${ours}\n` +
                         `  theirs: ${theirs}`);
         }
     }
