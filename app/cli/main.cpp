@@ -20,12 +20,10 @@
 #include "engine/backend/cuda_ops.h"
 #include "engine/chat/chat_template.h"
 #include "engine/generation/generator.h"
-#include "engine/gguf/gguf_reader.h"
 #include "engine/model/llama2c_import.h"
 #include "engine/model/model.h"
 #include "engine/model/synthetic.h"
 #include "engine/tokenizer/tokenizer.h"
-#include "engine/tokenizer/vocab.h"
 #include "kernels/format_bytes.h"
 
 namespace pagoda {
@@ -99,10 +97,8 @@ Result<std::unique_ptr<Model>> loadModelOption(Args& args) {
     return Model::load(path);
 }
 
-constexpr const char* kNoTokenizer = "the model has no tokenizer (no tokenizer.ggml.* metadata)";
-
 Result<const Tokenizer*> requireTokenizer(const Model& model) {
-    if (model.tokenizer() == nullptr) return fail("{}", kNoTokenizer);
+    if (model.tokenizer() == nullptr) return fail("the model has no tokenizer (no tokenizer.ggml.* metadata)");
     return model.tokenizer();
 }
 
@@ -344,14 +340,6 @@ Result<void> runChat(Args& args) {
         messages.push_back({ChatRole::Assistant, reply});
     }
     return {};
-}
-
-// The tokenizer of the GGUF file at `path` alone: a vocab-only file will do.
-Result<std::unique_ptr<Tokenizer>> loadTokenizer(const std::string& path) {
-    PAGODA_ASSIGN_OR_RETURN(gguf::GgufFile file, gguf::GgufFile::open(path));
-    if (file.find("tokenizer.ggml.model") == nullptr) return fail("{}", kNoTokenizer);
-    PAGODA_ASSIGN_OR_RETURN(Vocab vocab, loadVocab(file));
-    return createTokenizer(std::move(vocab));
 }
 
 // A transcript: "### system", "### user" or "### assistant" lines open

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "engine/gguf/gguf_reader.h"
 #include "engine/tokenizer/bpe_tokenizer.h"
 #include "engine/tokenizer/spm_tokenizer.h"
 
@@ -174,6 +175,12 @@ Result<std::unique_ptr<Tokenizer>> createTokenizer(Vocab vocab) {
         return BpeTokenizer::create(std::move(vocab));
     }
     return fail("tokenizer model '{}' is not supported yet", vocab.model);
+}
+
+Result<std::unique_ptr<Tokenizer>> loadTokenizer(const std::filesystem::path& path) {
+    PAGODA_ASSIGN_OR_RETURN(gguf::GgufFile file, gguf::GgufFile::open(path));
+    PAGODA_ASSIGN_OR_RETURN(Vocab vocab, loadVocab(file));
+    return createTokenizer(std::move(vocab));
 }
 
 std::string TokenStreamDecoder::push(int32_t id) {

@@ -5,6 +5,7 @@
 // createTokenizer picks by the vocab's model.
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <span>
 #include <string>
@@ -73,6 +74,10 @@ private:
 // Error for an unsupported tokenizer model ("tokenizer model 'xyz' is not
 // supported yet") or a broken BPE vocab (missing or malformed merges).
 Result<std::unique_ptr<Tokenizer>> createTokenizer(Vocab vocab);
+
+// The tokenizer of a GGUF file alone (loadVocab, createTokenizer): a
+// vocab-only file (no tensors) will do.
+Result<std::unique_ptr<Tokenizer>> loadTokenizer(const std::filesystem::path& path);
 
 // Streaming detokenizer: feed ids one at a time, get back only complete
 // UTF-8 characters; bytes of a character split across tokens are held until

@@ -3,14 +3,12 @@
 
 #include <filesystem>
 #include <fstream>
-#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
-#include "engine/gguf/gguf_reader.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace pagoda {
@@ -63,21 +61,18 @@ TEST_P(VocabFileTest, ReproducesLlamaCpp) {
             GTEST_SKIP() << "test vectors not found: " << path;
         }
     }
-    auto file = gguf::GgufFile::open(vocabPath);
-    ASSERT_TRUE(file.has_value()) << file.error().message;
-    auto vocab = loadVocab(*file);
-    ASSERT_TRUE(vocab.has_value()) << vocab.error().message;
-    auto tokenizer = createTokenizer(std::move(*vocab));
-    ASSERT_TRUE(tokenizer.has_value()) << tokenizer.error().message;
+    auto loaded = loadTokenizer(vocabPath);
+    ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+    const std::unique_ptr<Tokenizer>& tokenizer = *loaded;
 
     const std::vector<std::string> inputs = readInputs(inputPath);
     const std::vector<std::vector<int32_t>> outputs = readOutputs(outputPath);
     ASSERT_EQ(inputs.size(), outputs.size());
     ASSERT_GT(inputs.size(), 0u);
     for (size_t i = 0; i < inputs.size(); ++i) {
-        const std::vector<int32_t> ids = (*tokenizer)->encode(inputs[i], false);
+        const std::vector<int32_t> ids = tokenizer->encode(inputs[i], false);
         EXPECT_EQ(ids, outputs[i]) << "string " << i << ": '" << inputs[i] << "'";
-        EXPECT_EQ((*tokenizer)->decode(ids), inputs[i]) << "string " << i;
+        EXPECT_EQ(tokenizer->decode(ids), inputs[i]) << "string " << i;
     }
 }
 
@@ -92,33 +87,24 @@ INSTANTIATE_TEST_SUITE_P(LlamaSpm, VocabFileTest, ::testing::Values("ggml-vocab-
 INSTANTIATE_TEST_SUITE_P(ByteLevelBpe, VocabFileTest,
                          ::testing::Values("ggml-vocab-gpt-2", "ggml-vocab-starcoder"), parameterName);
 
-// The tokenizer of a shared vocab file, or nullptr (and the test skipped by
-// the caller) when the file is absent.
-std::unique_ptr<Tokenizer> loadTokenizer(const std::string& name) {
-    const std::filesystem::path path = kVectorDir / (name + ".gguf");
-    if (!std::filesystem::exists(path)) return nullptr;
-    auto file = gguf::GgufFile::open(path);
-    EXPECT_TRUE(file.has_value()) << file.error().message;
-    auto vocab = loadVocab(*file);
-    EXPECT_TRUE(vocab.has_value()) << vocab.error().message;
-    auto tokenizer = createTokenizer(std::move(*vocab));
-    EXPECT_TRUE(tokenizer.has_value()) << tokenizer.error().message;
-    return std::move(*tokenizer);
-}
-
 // Phi-3's special tokens drop the whitespace after them (llama.cpp's RSTRIP,
 // set from general.name): a chat prompt's newlines after its markers go, and
 // the word after one is then prefixed with a space. The ids are llama.cpp's
 // for the same strings (tests/peer found the difference). Other SentencePiece
 // vocabs keep the whitespace.
 TEST(VocabFile, Phi3SpecialTokensDropTheWhitespaceAfterThem) {
-    const std::unique_ptr<Tokenizer> phi3 = loadTokenizer("ggml-vocab-phi-3");
-    const std::unique_ptr<Tokenizer> llama = loadTokenizer("ggml-vocab-llama-spm");
-    if (phi3 == nullptr || llama == nullptr) GTEST_SKIP() << "test vocabs not found in " << kVectorDir;
-    EXPECT_EQ(phi3->encode("<|user|>\nHi<|end|>\n<|assistant|>\n", false, true),
+    const std::filesystem::path phi3Path = kVectorDir / "ggml-vocab-phi-3.gguf";
+    const std::filesystem::path llamaPath = kVectorDir / "ggml-vocab-llama-spm.gguf";
+    if (!std::filesystem::exists(phi3Path) || !std::filesystem::exists(llamaPath)) {
+        GTEST_SKIP() << "test vocabs not found in " << kVectorDir;
+    }
+    auto phi3 = loadTokenizer(phi3Path);
+    auto llama = loadTokenizer(llamaPath);
+    ASSERT_TRUE(phi3.has_value() && llama.has_value());
+    EXPECT_EQ((*phi3)->encode("<|user|>\nHi<|end|>\n<|assistant|>\n", false, true),
               (std::vector<int32_t>{32010, 6324, 32007, 32001}));
-    EXPECT_EQ(phi3->encode("Hi</s>\n There", false, true), (std::vector<int32_t>{6324, 2, 1670}));
-    EXPECT_EQ(llama->encode("Hi</s>\n There", false, true), (std::vector<int32_t>{6324, 2, 29871, 13, 1670}));
+    EXPECT_EQ((*phi3)->encode("Hi</s>\n There", false, true), (std::vector<int32_t>{6324, 2, 1670}));
+    EXPECT_EQ((*llama)->encode("Hi</s>\n There", false, true), (std::vector<int32_t>{6324, 2, 29871, 13, 1670}));
 }
 
 }  // namespace
