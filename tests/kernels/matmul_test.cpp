@@ -18,6 +18,7 @@
 
 #include "kernel_test_util.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/half.h"
 #include "reference_blocks.h"
 
 namespace pagoda {
@@ -335,6 +336,50 @@ TEST_P(MatmulTest, LargeBatchMatchesFloat64Reference) {
     const std::vector<float> x = randomActivations(kTokens * kCols, rng);
     const Reference ref = reference(type(), w, x, kRows, kCols, kTokens);
     checkMatmul(CpuContext{m_pools[1].get(), simd()}, type(), w, x, ref, kRows, kCols, kTokens);
+}
+
+// Integer decode computes the product with x rounded to int8 exactly, up
+// to the f32 sums: x quantized here as the kernels document it (d = max |x|
+// / 127 per block, q = x * fl(1 / d) rounded to nearest even, d then
+// rounded to f16 in blocks of 32, as llama.cpp's Q8_0), the product taken in
+// float64 with every weight as the format defines it, and the bound only
+// the f32 sums' (tolerance above). The float64 reference test bounds the
+// rounding of x instead, so it cannot tell one rounding of x from another.
+TEST_P(MatmulTest, Int8DecodeIsTheProductWithXRoundedAsDocumented) {
+    const int64_t block = activationBlock(type());
+    if (block == 0) GTEST_SKIP() << dtypeName(type()) << " keeps the float kernels";
+    const uint64_t seed = test::freshSeed();
+    SCOPED_TRACE(test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    constexpr int64_t kRows = 33;
+    const int64_t cols = 4 * std::max<int64_t>(block, dtypeInfo(type()).blockElements);
+    const TestWeights w = randomWeights(type(), kRows, cols, rng);
+    const std::vector<float> x = randomActivations(cols, rng);
+    std::vector<double> rounded(static_cast<size_t>(cols));
+    for (int64_t b0 = 0; b0 < cols; b0 += block) {
+        float amax = 0.0f;
+        for (int64_t c = b0; c < b0 + block; ++c) amax = std::max(amax, std::fabs(x[size_t(c)]));
+        const float d = amax / 127.0f;
+        const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
+        const float scale = block == 32 ? halfToFloat(floatToHalf(d)) : d;
+        for (int64_t c = b0; c < b0 + block; ++c) {
+            rounded[size_t(c)] = double(scale) * std::nearbyint(double(x[size_t(c)] * inverse));
+        }
+    }
+    std::vector<float> y(size_t(kRows), std::numeric_limits<float>::quiet_NaN());
+    matmul(CpuContext{m_pools[1].get(), simd(), true}, WeightMatrix{type(), w.bytes.data(), kRows, cols}, x.data(),
+           y.data(), 1);
+    for (int64_t r = 0; r < kRows; ++r) {
+        double exact = 0.0;
+        double size = 0.0;
+        for (int64_t c = 0; c < cols; ++c) {
+            const RefElement& e = w.elements[size_t(r * cols + c)];
+            exact += e.value * rounded[size_t(c)];
+            size += e.magnitude * std::fabs(rounded[size_t(c)]);
+        }
+        const double error = std::fabs(double(y[size_t(r)]) - exact);
+        EXPECT_LE(error, tolerance(type(), cols) * size) << "row " << r << ": " << y[size_t(r)] << ", exact " << exact;
+    }
 }
 
 // A NaN or inf in x reaches every output, as it does in the float
