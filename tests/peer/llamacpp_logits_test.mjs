@@ -96,7 +96,9 @@ for (const dtype of ["f32", "f16", "bf16", ...quantized]) {
 // CPU does: x rounded to 8 bits in blocks of 32 with an f16 scale (its
 // Q8_0) or of 256 (its Q8_K), exact integer sums; measured 0 to 4.4e-7.
 // The other types differ from it as much as the float kernels do (2.4e-2 to
-// 3.6e-2; why is not known: our Q6_K and Q3_K take the same x). These
+// 3.6e-2), though ours compute exactly the product with x rounded as
+// documented (MatmulTest.Int8DecodeIsTheProductWithXRoundedAsDocumented):
+// llama.cpp's CPU computes those some other way. These
 // random models are that sensitive: x's scale rounded to f16 or not made
 // the 2.2e-2 of Q8_0.
 const kSameInt8 = new Set(["q8_0", "q2_k", "q4_k", "q5_k"]);
