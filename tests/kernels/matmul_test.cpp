@@ -345,9 +345,10 @@ TEST_P(MatmulTest, LargeBatchMatchesFloat64Reference) {
 // float64 with every weight as the format defines it, and the bound only
 // the f32 sums' (tolerance above). The float64 reference test bounds the
 // rounding of x instead, so it cannot tell one rounding of x from another.
-TEST_P(MatmulTest, Int8DecodeIsTheProductWithXRoundedAsDocumented) {
+class Int8DecodeTest : public MatmulTest {};
+
+TEST_P(Int8DecodeTest, IsTheProductWithXRoundedAsDocumented) {
     const int64_t block = activationBlock(type());
-    if (block == 0) GTEST_SKIP() << dtypeName(type()) << " keeps the float kernels";
     const uint64_t seed = test::freshSeed();
     SCOPED_TRACE(test::seedTrace(seed));
     std::mt19937_64 rng(seed);
@@ -413,6 +414,13 @@ std::string matmulParamName(const ::testing::TestParamInfo<MatmulParam>& info) {
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulTest,
                          ::testing::Combine(::testing::ValuesIn(kTypes),
+                                            ::testing::Values(SimdLevel::Avx2, SimdLevel::Avx512)),
+                         matmulParamName);
+// The types that decode on int8 dot products (activationBlock).
+INSTANTIATE_TEST_SUITE_P(BlockTypes, Int8DecodeTest,
+                         ::testing::Combine(::testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                                                              DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q4_K,
+                                                              DType::Q5_K, DType::Q6_K),
                                             ::testing::Values(SimdLevel::Avx2, SimdLevel::Avx512)),
                          matmulParamName);
 

@@ -97,7 +97,7 @@ for (const dtype of ["f32", "f16", "bf16", ...quantized]) {
 // Q8_0) or of 256 (its Q8_K), exact integer sums; measured 0 to 4.4e-7.
 // The other types differ from it as much as the float kernels do (2.4e-2 to
 // 3.6e-2), though ours compute exactly the product with x rounded as
-// documented (MatmulTest.Int8DecodeIsTheProductWithXRoundedAsDocumented):
+// documented (Int8DecodeTest.IsTheProductWithXRoundedAsDocumented):
 // llama.cpp's CPU computes those some other way. These
 // random models are that sensitive: x's scale rounded to f16 or not made
 // the 2.2e-2 of Q8_0.
