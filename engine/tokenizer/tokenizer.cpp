@@ -82,6 +82,13 @@ Tokenizer::Tokenizer(Vocab vocab) : m_vocab(std::move(vocab)) {
             m_specialTokens.push_back(int32_t(id));
         }
     }
+    if (m_vocab.specialTokensRstrip) {
+        m_rstrip.assign(m_vocab.tokens.size(), false);
+        for (const int32_t id : m_specialTokens) {
+            const std::string& text = m_vocab.tokens[size_t(id)];
+            m_rstrip[size_t(id)] = text != "<unk>" && text != "<s>" && text != "<|endoftext|>";
+        }
+    }
     std::ranges::stable_sort(m_specialTokens, std::ranges::greater(),
                              [this](int32_t id) { return m_vocab.tokens[size_t(id)].size(); });
 }
@@ -101,8 +108,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool addBos, bool 
     }
 
     // As llama.cpp's tokenizer_st_partition: each special token in turn
-    // (longest first) splits every text fragment at its occurrences; one of
-    // the vocab's rstripTokens drops the whitespace (isspace) after it.
+    // (longest first) splits every text fragment at its occurrences; one
+    // marked rstrip drops the whitespace (isspace) after it.
     std::vector<Fragment> fragments = {{text, -1}};
     std::vector<Fragment> next;
     for (const int32_t special : m_specialTokens) {
@@ -110,7 +117,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool addBos, bool 
             continue;
         }
         const std::string_view specialText = m_vocab.tokens[size_t(special)];
-        const bool rstrip = std::ranges::find(m_vocab.rstripTokens, special) != m_vocab.rstripTokens.end();
+        const bool rstrip = !m_rstrip.empty() && m_rstrip[size_t(special)];
         next.clear();
         for (const Fragment& fragment : fragments) {
             if (fragment.token >= 0) {

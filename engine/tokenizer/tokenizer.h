@@ -69,6 +69,7 @@ protected:
 private:
     std::unordered_map<std::string_view, int32_t> m_ids;  // token text -> id; the last id wins on duplicates
     std::vector<int32_t> m_specialTokens;                  // control, user-defined, unknown; longest text first
+    std::vector<bool> m_rstrip;  // [n_vocab]: drops the whitespace after it (Vocab::specialTokensRstrip); else empty
 };
 
 // Error for an unsupported tokenizer model ("tokenizer model 'xyz' is not

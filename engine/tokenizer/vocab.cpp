@@ -4,8 +4,8 @@
 #include <cctype>
 #include <cstdint>
 #include <limits>
-#include <string>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "engine/gguf/gguf_reader.h"
@@ -141,26 +141,11 @@ Result<std::vector<TokenType>> readTypes(const gguf::Array& array) {
     return types;
 }
 
-// As llama.cpp sets its RSTRIP attributes (llama_vocab::impl::load): by the
-// model's name, lower-cased, for Phi-3 (whose tokenizer.json gives its added
-// tokens rstrip).
-std::vector<int32_t> rstripTokens(const Vocab& vocab, std::string name) {
+// Whether general.name, lower-cased, names Phi-3, as llama.cpp asks before
+// it sets its RSTRIP attributes (llama_vocab::impl::load).
+bool namesPhi3(std::string name) {
     std::ranges::transform(name, name.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-    if (name.find("phi-3") == std::string::npos && name.find("phi3") == std::string::npos) {
-        return {};
-    }
-    std::vector<int32_t> ids;
-    for (int32_t id = 0; id < vocab.size(); ++id) {
-        const std::string& text = vocab.tokens[size_t(id)];
-        const TokenType type = vocab.types[size_t(id)];
-        const bool special = type == TokenType::Control || type == TokenType::UserDefined ||
-                             type == TokenType::Unknown;
-        const bool exempt = text == "<unk>" || text == "<s>" || text == "<|endoftext|>";
-        if ((special && !exempt) || text == "</s>") {
-            ids.push_back(id);
-        }
-    }
-    return ids;
+    return name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos;
 }
 
 }  // namespace
@@ -222,7 +207,7 @@ Result<Vocab> loadVocab(const gguf::GgufFile& file) {
     PAGODA_ASSIGN_OR_RETURN(const std::optional<std::string> chatTemplate, findString(file, kChatTemplateKey));
     vocab.chatTemplate = chatTemplate.value_or("");
     PAGODA_ASSIGN_OR_RETURN(const std::optional<std::string> name, findString(file, kNameKey));
-    vocab.rstripTokens = rstripTokens(vocab, name.value_or(""));
+    vocab.specialTokensRstrip = namesPhi3(name.value_or(""));
     return vocab;
 }
 

@@ -39,11 +39,11 @@ struct Vocab {
     bool addEos = false;
     bool addSpacePrefix = true;       // tokenizer.ggml.add_space_prefix
     std::string chatTemplate;         // tokenizer.chat_template (Jinja), when present
-    // Special tokens that drop the whitespace after them in the text they
-    // are parsed from (llama.cpp's RSTRIP; HF's rstrip of added tokens). No
-    // GGUF key says so: as llama.cpp, every special token but <unk>, <s> and
-    // <|endoftext|>, and </s>, when general.name names Phi-3.
-    std::vector<int32_t> rstripTokens;
+    // The special tokens but <unk>, <s> and <|endoftext|> drop the
+    // whitespace after them in the text they are parsed from (llama.cpp's
+    // RSTRIP, HF's rstrip of added tokens). No GGUF key says so: llama.cpp
+    // sets it when general.name names Phi-3, and so does loadVocab.
+    bool specialTokensRstrip = false;
 
     int32_t size() const { return int32_t(tokens.size()); }
 };
