@@ -148,7 +148,8 @@ void streamRead(benchmark::State& state, int nThreads) {
 
 // nTokens tokens through the weights (1: decode; a few: continuous
 // batching's decode step, which should cost little more than one token).
-// int8: decode on integer dot products (the int8-decode optimization).
+// int8: on integer dot products over x rounded to 8 bits (the int8-matmul
+// optimization, quantized types only).
 // Reports the weight bytes read per second.
 void weightPass(benchmark::State& state, BenchData& data, DType type, int64_t rows, int64_t cols, int64_t nTokens,
                 int nThreads, SimdLevel simd, bool int8) {
@@ -166,11 +167,12 @@ void weightPass(benchmark::State& state, BenchData& data, DType type, int64_t ro
         double(state.iterations()) * double(weights.matrixBytes) * 1e-9, benchmark::Counter::kIsRate);
 }
 
+// int8: on integer dot products, as weightPass.
 void prefill(benchmark::State& state, BenchData& data, DType type, int64_t rows, int64_t cols, int nThreads,
-             SimdLevel simd) {
+             SimdLevel simd, bool int8) {
     const WeightSet& weights = data.weights(type, rows, cols, 0);
     ThreadPool pool(nThreads);
-    const CpuContext ctx{&pool, simd};
+    const CpuContext ctx{&pool, simd, int8};
     const std::vector<float> x = activations(kPrefillTokens * cols);
     std::vector<float> y(static_cast<size_t>(kPrefillTokens * rows));
     for (auto _ : state) {
@@ -220,8 +222,13 @@ int main(int argc, char** argv) {
             }
         }
     }
-    for (const DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q2_K, DType::Q3_K,
-                             DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    // "_int8" names: the integer path, for the quantized types.
+    const auto int8Choices = [](DType type) {
+        return (pagoda::dtypeInfo(type).blockElements > 1) ? std::vector<bool>{false, true} : std::vector<bool>{false};
+    };
+    const auto suffix = [](bool int8) { return std::string(int8 ? "_int8/" : "/"); };
+    for (const DType type : types) {
+        if (!(pagoda::dtypeInfo(type).blockElements > 1)) continue;
         for (const int nThreads : {1, 2}) {
             for (const SimdLevel simd : levels) {
                 const std::string name = "matvec_int8/" + std::string(pagoda::dtypeName(type)) +
@@ -235,28 +242,35 @@ int main(int argc, char** argv) {
         }
     }
     for (const DType type : types) {
-        for (const int nThreads : {1, 2}) {
-            for (const SimdLevel simd : levels) {
-                for (const int64_t nTokens : {1, 2, 4, 8, 16}) {
-                    const std::string name = "batch/" + std::string(pagoda::dtypeName(type)) + "/4096x4096/tokens:" +
-                                             std::to_string(nTokens) + "/threads:" + std::to_string(nThreads) + "/" +
-                                             std::string(pagoda::cpu::simdLevelName(simd));
-                    benchmark::RegisterBenchmark(name.c_str(), weightPass, std::ref(data), type, 4096, 4096, nTokens,
-                                                 nThreads, simd, false)
-                        ->UseRealTime()
-                        ->Unit(benchmark::kMicrosecond);
+        for (const bool int8 : int8Choices(type)) {
+            for (const int nThreads : {1, 2}) {
+                for (const SimdLevel simd : levels) {
+                    for (const int64_t nTokens : {1, 2, 4, 8, 16}) {
+                        const std::string name = "batch" + suffix(int8) + std::string(pagoda::dtypeName(type)) +
+                                                 "/4096x4096/tokens:" + std::to_string(nTokens) + "/threads:" +
+                                                 std::to_string(nThreads) + "/" +
+                                                 std::string(pagoda::cpu::simdLevelName(simd));
+                        benchmark::RegisterBenchmark(name.c_str(), weightPass, std::ref(data), type, 4096, 4096,
+                                                     nTokens, nThreads, simd, int8)
+                            ->UseRealTime()
+                            ->Unit(benchmark::kMicrosecond);
+                    }
                 }
             }
         }
     }
     for (const DType type : types) {
-        for (const int nThreads : {1, 2}) {
-            for (const SimdLevel simd : levels) {
-                const std::string name = "prefill64/" + std::string(pagoda::dtypeName(type)) + "/4096x4096/threads:" +
-                                         std::to_string(nThreads) + "/" + std::string(pagoda::cpu::simdLevelName(simd));
-                benchmark::RegisterBenchmark(name.c_str(), prefill, std::ref(data), type, 4096, 4096, nThreads, simd)
-                    ->UseRealTime()
-                    ->Unit(benchmark::kMillisecond);
+        for (const bool int8 : int8Choices(type)) {
+            for (const int nThreads : {1, 2}) {
+                for (const SimdLevel simd : levels) {
+                    const std::string name = "prefill64" + suffix(int8) + std::string(pagoda::dtypeName(type)) +
+                                             "/4096x4096/threads:" + std::to_string(nThreads) + "/" +
+                                             std::string(pagoda::cpu::simdLevelName(simd));
+                    benchmark::RegisterBenchmark(name.c_str(), prefill, std::ref(data), type, 4096, 4096, nThreads,
+                                                 simd, int8)
+                        ->UseRealTime()
+                        ->Unit(benchmark::kMillisecond);
+                }
             }
         }
     }

@@ -142,7 +142,7 @@ if [ ${#quick[@]} -eq 0 ]; then
     # rounded to 8 bits, dp4a). To the log only.
     phase "pagoda-bench gpu q4_k int8 decode"
     step 150 "$build/app/bench/pagoda-bench" gpu --presets 8b-gqa --dtype q4_k --batches 1,8 --attention-contexts 128 \
-        --prefill-tokens 1 --graphs 1 --int8-decode 1
+        --prefill-tokens 1 --graphs 1 --int8-matmul 1
 fi
 
 # Decode at a long context (3584 positions: 7b holds 4096), where the split-context

@@ -37,7 +37,7 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
       m_grouped(new QCheckBox(tr("&Grouped KV heads (GQA)"))),
       m_prefix(new QCheckBox(tr("Prefi&x cache"))),
       m_graphs(new QCheckBox(tr("CUD&A graphs (decode)"))),
-      m_int8(new QCheckBox(tr("&Int8 decode (quantized weights)"))),
+      m_int8(new QCheckBox(tr("&Int8 matmul (quantized weights)"))),
       m_localKv(new QCheckBox(tr("Local-la&yer KV pools (Gemma)"))),
       m_dependent(new QCheckBox(tr("Dependent &launch (GPU, sm_90+)"))),
       m_batching(new QComboBox),
@@ -70,11 +70,12 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
              tr("Records a decode step's kernel launches once per batch size (rounded up to a bucket) and then "
                 "replays them as one CUDA graph: far less launch overhead per token. Only affects the GPU "
                 "backend; on the CPU it changes nothing."));
-    describe(m_int8, tr("Int8 decode"),
-             tr("Decode with quantized weights (Q8_0, Q4_x, Q5_x, K-quants) rounds each matmul's input to 8 bits "
-                "and multiplies with integer dot products: 1.1–3× faster K-quant matrix-vector products on the "
-                "CPU. The logits move by a few percent, so a reply can differ from the same prompt run in a batch "
-                "or without it. No effect on F16/F32 weights."));
+    describe(m_int8, tr("Int8 matmul"),
+             tr("Products with quantized weights (Q8_0, Q4_x, Q5_x, K-quants) round each matmul's input to 8 bits "
+                "and multiply with integer dot products, as llama.cpp does: 1.1–3× faster K-quant decode on the "
+                "CPU. The logits move by a few percent against the float products. On the CPU it covers prompts "
+                "and decode alike, so a reply is the same alone and in a batch; on the GPU it covers decode only. "
+                "No effect on F16/F32 weights."));
     describe(m_localKv, tr("Local-layer KV pools"),
              tr("Gemma 2 and 3 have local layers that only look at the last few thousand (Gemma 2) or few hundred "
                 "(Gemma 3) positions. With this on, those layers keep their keys and values in pools of their own "
@@ -148,7 +149,7 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
     auto* optimized = new QPushButton(tr("&Optimized"));
     describe(optimized, tr("Optimized preset"),
              tr("Every optimization on: continuous batching, paged KV, flash attention, grouped KV, prefix cache, "
-                "CUDA graphs. Int8 decode is off in both presets: it changes results."));
+                "CUDA graphs. Int8 matmul is off in both presets: it changes results."));
     auto* presets = new QHBoxLayout;
     presets->addWidget(baseline);
     presets->addWidget(optimized);
@@ -214,7 +215,7 @@ runtime::OptimizationConfig OptimizationPanel::config() const {
     c.groupedKv = m_grouped->isChecked();
     c.prefixCaching = m_prefix->isChecked() && m_paged->isChecked();
     c.decodeGraphs = m_graphs->isChecked();
-    c.int8Decode = m_int8->isChecked();
+    c.int8Matmul = m_int8->isChecked();
     c.localKvPools = m_localKv->isChecked() && m_paged->isChecked();
     c.dependentLaunch = m_dependent->isChecked();
     c.batching = runtime::BatchingMode(m_batching->currentData().toInt());
@@ -237,7 +238,7 @@ void OptimizationPanel::setConfig(const runtime::OptimizationConfig& c) {
     m_grouped->setChecked(c.groupedKv);
     m_prefix->setChecked(c.prefixCaching);
     m_graphs->setChecked(c.decodeGraphs);
-    m_int8->setChecked(c.int8Decode);
+    m_int8->setChecked(c.int8Matmul);
     m_localKv->setChecked(c.localKvPools);
     m_dependent->setChecked(c.dependentLaunch);
     m_batching->setCurrentIndex(m_batching->findData(int(c.batching)));

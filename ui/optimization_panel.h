@@ -30,7 +30,7 @@ public:
     QCheckBox* groupedKv() const { return m_grouped; }
     QCheckBox* prefixCache() const { return m_prefix; }
     QCheckBox* decodeGraphs() const { return m_graphs; }
-    QCheckBox* int8Decode() const { return m_int8; }
+    QCheckBox* int8Matmul() const { return m_int8; }
     QCheckBox* localKvPools() const { return m_localKv; }
     QComboBox* kvPrecision() const { return m_kvType; }
     // Whether the model runs with its KV pools in host memory (the CPU

@@ -60,7 +60,7 @@ Result<void> runGenerationBench(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(int genTokens, args.integer("gen-tokens", 64, 1, 1 << 16));
     PAGODA_ASSIGN_OR_RETURN(int reps, args.integer("reps", 5, 1, 1000));
     PAGODA_ASSIGN_OR_RETURN(int bandwidthMib, args.integer("bandwidth-mib", 512, 64, 1 << 16));
-    PAGODA_ASSIGN_OR_RETURN(const int64_t int8Decode, args.integer("int8-decode", 0, 0, 1));
+    PAGODA_ASSIGN_OR_RETURN(const int64_t int8Matmul, args.integer("int8-matmul", 0, 0, 1));
     PAGODA_ASSIGN_OR_RETURN(const int64_t opTimes, args.integer("op-times", 0, 0, 1));
     std::optional<cpu::SimdLevel> simd;
     if (auto name = args.value("simd")) {
@@ -80,7 +80,7 @@ Result<void> runGenerationBench(Args& args) {
     SelectedBackend host;  // the CPU: the weights copied into memory, as the programs do
     copyWeightsForTheCpu(host, *model);
     CpuOps ops(CpuOpsOptions{threads, simd});
-    ops.setInt8Decode(int8Decode != 0);
+    ops.setInt8Matmul(int8Matmul != 0);
     const int maxBatch = std::min(promptTokens, 512);
     Transformer transformer(*model, ops, maxBatch);
     // No prefix caching: every repetition must compute its prompt.

@@ -5,9 +5,9 @@
 // bytes + K/V bytes it reads) / copy bandwidth, the bandwidth measured on
 // this device as device-to-device copies (bytes read + written per second).
 // With --graphs 1 every batch is timed again with the decode step replayed
-// as a CUDA graph (TransformerOptions::decodeGraphs). With --int8-decode 1
+// as a CUDA graph (TransformerOptions::decodeGraphs). With --int8-matmul 1
 // the decode products of quantized weights take their inputs rounded to 8
-// bits (Ops::setInt8Decode); with --dependent-launch 1 the decode-step
+// bits (Ops::setInt8Matmul); with --dependent-launch 1 the decode-step
 // kernels start while the one before them finishes (Ops::setDependentLaunch;
 // sm_90 and newer). With --op-times 1 each batch's decode steps run again
 // through TimedOps (eager, each call waited for) and their time is broken
@@ -328,7 +328,7 @@ Result<void> runGpuBench(Args& args) {
                                       "attention-contexts"));
     PAGODA_ASSIGN_OR_RETURN(const int64_t graphs, args.integer("graphs", 0, 0, 1));
     PAGODA_ASSIGN_OR_RETURN(const int prefillTokens, args.integer("prefill-tokens", quick ? 64 : 512, 1, 1 << 20));
-    PAGODA_ASSIGN_OR_RETURN(const int64_t int8Decode, args.integer("int8-decode", 0, 0, 1));
+    PAGODA_ASSIGN_OR_RETURN(const int64_t int8Matmul, args.integer("int8-matmul", 0, 0, 1));
     PAGODA_ASSIGN_OR_RETURN(const int64_t dependentLaunch, args.integer("dependent-launch", 0, 0, 1));
     PAGODA_ASSIGN_OR_RETURN(const int64_t opTimes, args.integer("op-times", 0, 0, 1));
     const std::string kvTypeName = args.value("kv-type").value_or("f16");
@@ -340,7 +340,7 @@ Result<void> runGpuBench(Args& args) {
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
 
     PAGODA_ASSIGN_OR_RETURN(std::unique_ptr<CudaOps> probeOps, openCuda(device));
-    probeOps->setInt8Decode(int8Decode != 0);
+    probeOps->setInt8Matmul(int8Matmul != 0);
     probeOps->setDependentLaunch(dependentLaunch != 0);
     const std::string description = probeOps->description();
     PAGODA_ASSIGN_OR_RETURN(const double copyGBs, probeOps->measureCopyBandwidthSync(size_t(1) << 30, 20));
@@ -382,7 +382,7 @@ Result<void> runGpuBench(Args& args) {
             if (percent != lastPercent) fmt::print(stderr, "\ruploading {}: {:3d}%", preset, lastPercent = percent);
         }));
         fmt::print(stderr, "\n");
-        cuda->setInt8Decode(int8Decode != 0);
+        cuda->setInt8Matmul(int8Matmul != 0);
         cuda->setDependentLaunch(dependentLaunch != 0);
         auto timed = timePrefill(*model, *cuda, preset, prefillTokens, quick ? 2 : 5);
         if (timed) {

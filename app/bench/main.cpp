@@ -19,7 +19,7 @@ namespace {
 constexpr const char* kUsage = R"(usage:
   pagoda-bench [generation] [--model PATH | --preset NAME [--dtype f32|f16|bf16|q8_0|q4_0]]
                [--threads N] [--prompt-tokens N] [--gen-tokens N] [--reps N]
-               [--simd avx2|avx512] [--bandwidth-mib N] [--int8-decode 0|1] [--op-times 0|1] [--json FILE]
+               [--simd avx2|avx512] [--bandwidth-mib N] [--int8-matmul 0|1] [--op-times 0|1] [--json FILE]
       prompt processing and generation tok/s vs the measured memory-bandwidth bound;
       --op-times 1: then the time of one more prompt and generation by operation;
       a preset model is created once under ~/.cache/pagoda/models (bench-NAME-DTYPE.gguf)
@@ -38,7 +38,7 @@ constexpr const char* kUsage = R"(usage:
       flash vs naive attention kernel, MHA/GQA/MQA: prefill GFLOP/s, decode K/V GB/s vs bandwidth
   pagoda-bench gpu [--quick] [--presets 7b,8b-gqa] [--dtype f16] [--batches 1,8,32] [--context 512]
                [--steps 32] [--prefill-tokens 512] [--attention-contexts 4096,16384] [--graphs 0|1] [--device N]
-               [--int8-decode 0|1] [--dependent-launch 0|1] [--op-times 0|1] [--kv-type f16|q8_0] [--json FILE]
+               [--int8-matmul 0|1] [--dependent-launch 0|1] [--op-times 0|1] [--kv-type f16|q8_0] [--json FILE]
       the CUDA backend: prefill tok/s, decode tok/s vs the copy-bandwidth roofline, prefill attention
       TFLOP/s (docs/CUDA.md); --op-times 1: each batch's decode step again, by operation
 )";

@@ -43,7 +43,7 @@ constexpr const char* kUsage = R"(usage:
                   [sampling and backend options]
   pagoda-cli tokenize --model PATH [--no-bos] [--special] (--text TEXT | --file F)
   pagoda-cli chat-prompt --model PATH [--messages FILE] [--no-think]
-  pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE [--kv-type f16|f32|q8_0] [--chunk N] [--int8-decode]
+  pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE [--kv-type f16|f32|q8_0] [--chunk N] [--int8-matmul]
                     [--context N] [--mmap] [backend options]
   pagoda-cli import-llama2c --checkpoint X.bin --tokenizer T.bin --out Y.gguf
   pagoda-cli devices [--model PATH] [--context N] [--mmap] [backend options]
@@ -64,7 +64,7 @@ tokenize --special: special tokens' texts (<s>, <|im_start|>, ...) become those 
 chat-prompt: the prompt the model's chat template makes of a transcript (FILE, else standard input: lines
 "### system", "### user" or "### assistant" open messages), ending where the reply begins
 logits: every position's logits as f32 [tokens][vocab]; --chunk N: tokens a forward pass (default 256; 1: each a
-decode step); --int8-decode: decode steps on int8 dot products (the engine's int8-decode)
+decode step); --int8-matmul: products with quantized weights on int8 dot products (the engine's int8-matmul)
 --window N: gemma2 and gemma3's local layers' window (default 512); --rope-base F: rope.freq_base (Gemma 3's
 global layers'; its local layers' is 10000); --rope-scaling: the file's rope.scaling keys
 (factor 4, the original context a quarter of --context); --rope-freqs: random rope_freqs.weight (Llama 3.1's);
@@ -430,12 +430,12 @@ Result<void> runLogits(Args& args) {
     }
     options.kvType = *kvType;
     PAGODA_ASSIGN_OR_RETURN(options.maxBatchTokens, args.integer("chunk", options.maxBatchTokens, 1, 1 << 16));
-    const bool int8Decode = args.flag("int8-decode");
+    const bool int8Matmul = args.flag("int8-matmul");
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     PAGODA_ASSIGN_OR_RETURN(std::vector<int32_t> ids, parseTokenList(tokenText));
     PAGODA_ASSIGN_OR_RETURN(auto model, Model::load(path));
     PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model, false));
-    backend.ops->setInt8Decode(int8Decode);
+    backend.ops->setInt8Matmul(int8Matmul);
     Generator generator(*model, *backend.ops, options);
     PAGODA_ASSIGN_OR_RETURN(std::vector<float> logits, generator.promptLogits(ids));
     std::ofstream file(out, std::ios::binary);
@@ -504,7 +504,7 @@ Result<void> run(int argc, char** argv) {
         return {};
     }
     PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, 2, {"no-bos", "mmap", "no-think", "rope-freqs",
-                                                                    "untied-output", "int8-decode", "special"}));
+                                                                    "untied-output", "int8-matmul", "special"}));
     if (command == "info") return runInfo(args);
     if (command == "make-model") return runMakeModel(args);
     if (command == "generate") return runGenerate(args);

@@ -38,7 +38,7 @@ CpuOps::CpuOps(const CpuOpsOptions& options) : m_pool(std::make_unique<cpu::Thre
 
 std::string CpuOps::description() const {
     return fmt::format("cpu: {} threads, {}{}", m_pool->size(), cpu::simdLevelName(m_context.simd),
-                       m_context.quantizedDecode ? ", int8 decode" : "");
+                       m_context.int8Matmul ? ", int8 matmul" : "");
 }
 
 Result<std::unique_ptr<ActivationMemory>> CpuOps::allocateActivations(size_t floats) {

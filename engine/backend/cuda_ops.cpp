@@ -82,13 +82,13 @@ std::string CudaOps::description() const {
                             : cuda::hasDependentLaunch(d) ? ", dependent launch"
                                                           : ", no dependent launch before sm_90";
     return fmt::format("cuda: {}, sm_{}{}, {} SMs{}{}{}", d.name, d.ccMajor, d.ccMinor, d.smCount,
-                       m_int8Decode ? ", int8 decode" : "", dependent,
+                       m_int8Matmul ? ", int8 matmul" : "", dependent,
                        m_weightsOfAnother ? ", weights shared with another engine" : "");
 }
 
-void CudaOps::setInt8Decode(bool on) {
-    m_int8Decode = on;
-    m_backend->setInt8Decode(on);
+void CudaOps::setInt8Matmul(bool on) {
+    m_int8Matmul = on;
+    m_backend->setInt8Matmul(on);
 }
 
 void CudaOps::setDependentLaunch(bool on) {

@@ -50,7 +50,7 @@ public:
     static uint64_t kvMemoryBeside(uint64_t freeBytes);
     static uint64_t deviceBytesFor(uint64_t kvBytes);
     Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) override;
-    void setInt8Decode(bool on) override;
+    void setInt8Matmul(bool on) override;
     void setDependentLaunch(bool on) override;
     uint64_t scratchBytes() const override { return 0; }
     Result<void> status() override;
@@ -136,7 +136,7 @@ private:
     std::optional<DecodeStepShape> m_graphShape;  // what the recorded decode graphs were recorded for
     uint64_t m_kvGeneration = 0;  // counts createKvStorage calls: the current pool's
     int m_kvBlockSize = 0;        // of the current pool
-    bool m_int8Decode = false;    // setInt8Decode (the backend drops its graphs when it changes)
+    bool m_int8Matmul = false;    // setInt8Matmul (the backend drops its graphs when it changes)
     bool m_dependentLaunch = false;  // setDependentLaunch (likewise)
 };
 

@@ -92,9 +92,9 @@ Result<std::span<const float>> LayerSplitOps::readBack(const float* data, size_t
     return m_second->readBack(data, n, staging);
 }
 
-void LayerSplitOps::setInt8Decode(bool on) {
-    m_first->setInt8Decode(on);
-    m_second->setInt8Decode(on);
+void LayerSplitOps::setInt8Matmul(bool on) {
+    m_first->setInt8Matmul(on);
+    m_second->setInt8Matmul(on);
 }
 
 void LayerSplitOps::setDependentLaunch(bool on) {

@@ -126,9 +126,9 @@ public:
     // issued so far is done: `data` itself, or a copy made in `staging`.
     virtual Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) = 0;
     // Decode with quantized weights through int8 dot products over the
-    // activations rounded to 8 bits (OptimizationConfig::int8Decode); a
+    // activations rounded to 8 bits (OptimizationConfig::int8Matmul); a
     // backend without such a path ignores it.
-    virtual void setInt8Decode(bool) {}
+    virtual void setInt8Matmul(bool) {}
     // Launch each decode-step kernel so that it starts while the one before
     // it finishes (OptimizationConfig::dependentLaunch; CUDA programmatic
     // dependent launch): the same results; others ignore it.

@@ -202,7 +202,7 @@ Result<void> Engine::applyConfig(const OptimizationConfig& config) {
     }
     const TransformerOptions options{config.attention, !config.groupedKv, slidingWindowFor(config, model),
                                      config.decodeGraphs, contextFor(config, model)};
-    m_ops.setInt8Decode(config.int8Decode);
+    m_ops.setInt8Matmul(config.int8Matmul);
     m_ops.setDependentLaunch(config.dependentLaunch);
     if (!m_transformer || m_transformer->maxTokens() != config.maxBatchTokens) {
         m_transformer = std::make_unique<Transformer>(m_model, m_timed, config.maxBatchTokens, options);

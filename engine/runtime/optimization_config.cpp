@@ -54,9 +54,9 @@ Result<void> applyKey(OptimizationConfig& c, std::string_view key, std::string_v
     } else if (key == "decode-graphs") {
         PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"on", "off"}));
         c.decodeGraphs = i == 0;
-    } else if (key == "int8-decode") {
+    } else if (key == "int8-matmul" || key == "int8-decode") {  // its name until 2026-11-29, in saved settings
         PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"on", "off"}));
-        c.int8Decode = i == 0;
+        c.int8Matmul = i == 0;
     } else if (key == "local-kv") {
         PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"on", "off"}));
         c.localKvPools = i == 0;
@@ -245,12 +245,12 @@ std::string formatOptimizationConfig(const OptimizationConfig& c) {
     const bool paged = c.kvAllocation == KvAllocation::Paged;
     const bool flash = c.attention == cpu::AttentionAlgorithm::Flash;
     return fmt::format(
-        "optimized:batching={}:kv={}:attention={}:gqa={}:prefix={}:decode-graphs={}:int8-decode={}:"
+        "optimized:batching={}:kv={}:attention={}:gqa={}:prefix={}:decode-graphs={}:int8-matmul={}:"
         "dependent-launch={}:eviction={}:block-size={}:max-batch={}:max-batch-tokens={}:kv-budget-mib={}:window={}:"
         "kv-type={}:context={}:local-kv={}",
         batchingModeName(c.batching), paged ? "paged" : "contiguous", flash ? "flash" : "naive",
         c.groupedKv ? "grouped" : "expanded", c.prefixCaching ? "on" : "off", c.decodeGraphs ? "on" : "off",
-        c.int8Decode ? "on" : "off", c.dependentLaunch ? "on" : "off", evictionPolicyName(c.eviction), c.blockSize,
+        c.int8Matmul ? "on" : "off", c.dependentLaunch ? "on" : "off", evictionPolicyName(c.eviction), c.blockSize,
         c.maxBatch, c.maxBatchTokens,
         c.kvBudgetBytes == kAutoKvBudget ? std::string("auto") : std::to_string(c.kvBudgetBytes >> 20),
         c.slidingWindow, dtypeName(c.kvType),

@@ -49,11 +49,13 @@ struct OptimizationConfig {
     // every position.
     bool localKvPools = true;
     bool decodeGraphs = true;   // CUDA graphs for decode steps; no effect on the CPU backend
-    // Decode with quantized weights on int8 dot products (every quantized
-    // type, CPU and CUDA): faster on the CPU for most types,
-    // but a decode row then differs slightly from the same row in a batch,
-    // so greedy output alone and batched may differ. Off in both presets.
-    bool int8Decode = false;
+    // Products with quantized weights (every quantized type) on int8 dot
+    // products over activations rounded to 8 bits: on the CPU every such
+    // product, prefill and decode, each token the same bits alone and in a
+    // batch; on CUDA the decode matvecs only, so there a decode row differs
+    // slightly from the same row in a prefill batch. The logits move by a
+    // few percent of their RMS. Off in both presets.
+    bool int8Matmul = false;
     // CUDA, compute capability 9.0 and newer: each decode-step kernel starts
     // while the one before it finishes (programmatic dependent launch). The
     // same results; off in both presets until it is measured on a device.
@@ -128,7 +130,7 @@ Result<void> validateConfig(const OptimizationConfig& config, const ModelConfig&
 // "preset[:key=value]...", preset baseline or optimized; keys: batching
 // (continuous|static|sequential), kv (paged|contiguous), attention
 // (flash|naive), gqa (grouped|expanded), prefix (on|off), decode-graphs
-// (on|off), int8-decode (on|off), dependent-launch (on|off), eviction
+// (on|off), int8-matmul (on|off), dependent-launch (on|off), eviction
 // (lru|fifo), block-size, max-batch, max-batch-tokens, kv-budget-mib (N|auto),
 // window, kv-type (f16|f32|q8_0), context (N|model), local-kv (on|off). Example:
 // "optimized:batching=static:prefix=off".

@@ -10,12 +10,12 @@ namespace pagoda::cpu {
 struct CpuContext {
     ThreadPool* pool = nullptr;
     SimdLevel simd = SimdLevel::Avx2;
-    // Decode (nTokens == 1) with block-quantized weights
-    // quantizes x to 8 bits and runs on integer dot products (matmul.h):
-    // faster, but x carries up to max|x| / 254 of error per element, so a
-    // decode row no longer equals the same row computed in a batch. The
-    // engine's `int8-decode` optimization (off by default).
-    bool quantizedDecode = false;
+    // Products with block-quantized weights quantize x to 8 bits and run on
+    // integer dot products (matmul.h): faster, but x carries up to
+    // max|x| / 254 of error per element. Each token's outputs are the same
+    // bits alone and in a batch. The engine's `int8-matmul` optimization
+    // (off by default).
+    bool int8Matmul = false;
 };
 
 }  // namespace pagoda::cpu

@@ -59,18 +59,21 @@ void matmul(const CpuContext& ctx, const WeightMatrix& w, const float* x, float*
     detail::MatmulTask task{w.type, static_cast<const uint8_t*>(w.data), rowBytes(w.type, size_t(w.cols)),
                             w.rows, w.cols, x, y, nTokens};
     detail::MatmulRowsFn kernel = ctx.simd == SimdLevel::Avx512 ? detail::matmulRowsAvx512 : detail::matmulRowsAvx2;
-    // Decode quantizes x once, here, for every thread: the integer kernels
-    // then read a quarter of the bytes of x and multiply 32 pairs per
-    // instruction where the float kernels first widen every weight to f32.
-    // The buffer is the calling thread's, kept across calls: a decode step
-    // makes one call per weight matrix.
-    if (ctx.quantizedDecode && nTokens == 1 && detail::hasQ8Matvec(w.type)) {
+    // The integer path quantizes x once, here, for every thread: the
+    // integer kernels then read a quarter of the bytes of x and multiply 32
+    // pairs per instruction where the float kernels first widen every
+    // weight to f32. The buffer is the calling thread's, kept across calls:
+    // a step makes one call per weight matrix.
+    if (ctx.int8Matmul && detail::hasInt8Kernel(w.type)) {
         static const bool vnni = detectAvx512Vnni();
         thread_local std::vector<uint8_t> xq;
-        xq.resize(detail::q8ActivationBytes(w.type, w.cols));
-        detail::quantizeActivations(w.type, x, w.cols, xq.data());
+        const size_t tokenBytes = detail::q8ActivationBytes(w.type, w.cols);
+        xq.resize(size_t(nTokens) * tokenBytes);
+        for (int64_t t = 0; t < nTokens; ++t) {
+            detail::quantizeActivations(w.type, x + t * w.cols, w.cols, xq.data() + size_t(t) * tokenBytes);
+        }
         task.xq = xq.data();
-        kernel = ctx.simd == SimdLevel::Avx512 && vnni ? detail::matvecQ8RowsAvx512Vnni : detail::matvecQ8RowsAvx2;
+        kernel = ctx.simd == SimdLevel::Avx512 && vnni ? detail::matmulQ8RowsAvx512Vnni : detail::matmulQ8RowsAvx2;
     }
     const int nThreads = ctx.pool ? ctx.pool->size() : 1;
     const int64_t rowsPerChunk = chunkRows(task, nThreads);

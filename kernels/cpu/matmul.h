@@ -24,11 +24,13 @@ struct WeightMatrix {
 // y[t][r] = sum_c W[r][c] * x[t][c] for every token t < nTokens.
 // x: [nTokens][cols] f32, y: [nTokens][rows] f32 (y must not alias x).
 // nTokens == 1 is the decode (matrix-vector) case. With
-// ctx.quantizedDecode and block-quantized weights, decode first rounds x
-// to d * q, q an int8, d = max|x| / 127 per block of 32 (Q8_0, Q4_0, Q4_1,
-// Q5_0, Q5_1) or 256 (K-quants) elements: each x_c moves by at most
-// (1/2 + 2^-14) d; the rest is as exact as the float kernels. Other types
-// ignore ctx.quantizedDecode.
+// ctx.int8Matmul and block-quantized weights, each token's x is first
+// rounded to d * q, q an int8, d = max|x| / 127 per block of 32 (Q8_0, Q4_0,
+// Q4_1, Q5_0, Q5_1; d then rounded to f16) or d = 1 / (127 / max|x|) per
+// block of 256 (K-quants) elements, as llama.cpp's CPU rounds x: each x_c
+// moves by at most (1/2 + 2^-14) d; the rest is as exact as the float
+// kernels, and a token's outputs are the same bits whatever nTokens is.
+// Other types ignore ctx.int8Matmul.
 void matmul(const CpuContext& ctx, const WeightMatrix& w, const float* x, float* y, int64_t nTokens);
 
 // out[cols] = row `row` of W as f32: exact, or correctly rounded where a

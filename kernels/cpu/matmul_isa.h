@@ -21,7 +21,7 @@ struct MatmulTask {
     const float* x = nullptr;  // [nTokens][cols]
     float* y = nullptr;        // [nTokens][rows]
     int64_t nTokens = 0;
-    const uint8_t* xq = nullptr;  // integer decode only: x as quantizeActivations (matvec_q8.h) wrote it
+    const uint8_t* xq = nullptr;  // integer path only: every token's x as quantizeActivations (matvec_q8.h) wrote it
 };
 
 // Up to this many tokens, matmul streams the weights once for all of them

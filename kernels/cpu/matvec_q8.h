@@ -1,9 +1,9 @@
 #pragma once
-// Private to the CPU matmul: decode (nTokens == 1) with integer dot
-// products. matmul() quantizes x once per call to 8-bit integers with a
-// float scale per block (quantizeActivations), and every weight row's dot
-// product with it runs on integer multiply-adds, scaled once per block in
-// f32. Like matmul_isa.h, only plain data and functions: the AVX-512 file
+// Private to the CPU matmul: products with integer dot products
+// (CpuContext::int8Matmul). matmul() quantizes each token's x once per
+// call to 8-bit integers with a float scale per block
+// (quantizeActivations), and every weight row's dot product with it runs on
+// integer multiply-adds, scaled once per block in f32. Like matmul_isa.h, only plain data and functions: the AVX-512 file
 // must not share inline code with the baseline ones.
 
 #include <cstddef>
@@ -25,17 +25,19 @@ struct XBlockQ8_32 {
     int8_t qs[kQK8_0];
 };
 
-// x quantized for K-quant weights (blocks of 256): as above with one d per
-// 256 elements; sums[k] = sum of qs[16k .. 16k + 15], for the K-quants'
-// offsets (q - 32, -dmin * m_j), which multiply sums of x.
+// x quantized for K-quant weights (blocks of 256), as llama.cpp's Q8_K:
+// qs[i] = x[i] * s rounded to nearest even, s = 127 / max |x|, d = 1 / s
+// (within an ulp of max |x| / 127; with K-quant weights its products and
+// ours are equal, tests/peer); sums[k] = sum of qs[16k .. 16k + 15], for the
+// K-quants' offsets (q - 32, -dmin * m_j), which multiply sums of x.
 struct XBlockQ8_256 {
     float d;
     int16_t sums[kQK_K / 16];
     int8_t qs[kQK_K];
 };
 
-// Whether decode with weights of `type` takes the integer path.
-bool hasQ8Matvec(DType type);
+// Whether products with weights of `type` can take the integer path.
+bool hasInt8Kernel(DType type);
 
 // Bytes quantizeActivations writes for `cols` elements (a multiple of
 // type's block size).
@@ -46,9 +48,9 @@ size_t q8ActivationBytes(DType type, int64_t cols);
 // touches come out non-finite too.
 void quantizeActivations(DType type, const float* x, int64_t cols, uint8_t* out);
 
-// y for output rows [rowBegin, rowEnd) of a decode task whose task.xq
+// y for output rows [rowBegin, rowEnd) and every token of a task whose task.xq
 // quantizeActivations filled. Avx512Vnni needs AVX-512 VNNI (detectAvx512Vnni()).
-void matvecQ8RowsAvx2(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd);
-void matvecQ8RowsAvx512Vnni(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd);
+void matmulQ8RowsAvx2(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd);
+void matmulQ8RowsAvx512Vnni(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd);
 
 }  // namespace pagoda::cpu::detail

@@ -1,4 +1,4 @@
-// The baseline (x86-64-v3) integer decode kernels, and the quantization of
+// The baseline (x86-64-v3) integer kernels, and the quantization of
 // x they and the AVX-512 VNNI kernels read.
 
 #include "kernels/cpu/matvec_q8_impl.h"
@@ -18,11 +18,10 @@ struct Avx2Q8 {
     }
 };
 
-// qs[i] = round(x[i] / d), d = max |x| / 127, for n (a multiple of 32)
-// elements; returns d. The maximum is taken on the bits of |x|: as
-// integers NaN > inf > every finite value, so a NaN or inf makes d
-// non-finite (vmaxps would drop a NaN).
-float quantizeBlock(const float* x, int n, int8_t* qs) {
+// max |x| over n (a multiple of 8) elements, taken on the bits of |x|: as
+// integers NaN > inf > every finite value, so a NaN or inf gives a
+// non-finite maximum (vmaxps would drop a NaN).
+float absMax(const float* x, int n) {
     const __m256i absMask = _mm256_set1_epi32(0x7fffffff);
     __m256i maxBits = _mm256_setzero_si256();
     for (int i = 0; i < n; i += 8) {
@@ -31,19 +30,22 @@ float quantizeBlock(const float* x, int n, int8_t* qs) {
     __m128i m = _mm_max_epi32(_mm256_castsi256_si128(maxBits), _mm256_extracti128_si256(maxBits, 1));
     m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0x4e));
     m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0xb1));
-    const float amax = _mm_cvtss_f32(_mm_castsi128_ps(m));
-    const float d = amax / 127.0f;
-    const __m256 inverse = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+    return _mm_cvtss_f32(_mm_castsi128_ps(m));
+}
+
+// qs[i] = x[i] * s rounded to nearest even (saturated to int8) for n (a
+// multiple of 32) elements.
+void roundBlock(const float* x, int n, float s, int8_t* qs) {
+    const __m256 scale = _mm256_set1_ps(s);
     // vpackssdw / vpacksswb interleave the 128-bit halves: the final
     // permutation restores element order.
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int i = 0; i < n; i += 32) {
         __m256i q[4];
-        for (int k = 0; k < 4; ++k) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * k), inverse));
+        for (int k = 0; k < 4; ++k) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * k), scale));
         const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs + i), _mm256_permutevar8x32_epi32(packed, order));
     }
-    return d;
 }
 
 bool isKQuant(DType type) {
@@ -53,7 +55,7 @@ bool isKQuant(DType type) {
 
 }  // namespace
 
-bool hasQ8Matvec(DType type) {
+bool hasInt8Kernel(DType type) {
     return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_1 || type == DType::Q5_0 ||
            type == DType::Q5_1 || isKQuant(type);
 }
@@ -67,7 +69,13 @@ void quantizeActivations(DType type, const float* x, int64_t cols, uint8_t* out)
         auto* blocks = reinterpret_cast<XBlockQ8_256*>(out);
         for (int64_t b = 0; b < cols / kQK_K; ++b) {
             XBlockQ8_256& block = blocks[b];
-            block.d = quantizeBlock(x + b * kQK_K, kQK_K, block.qs);
+            // As llama.cpp's Q8_K: s = 127 / max |x|, d = 1 / s (its s is
+            // negative where the largest |x| is, which negates q and d alike:
+            // the same products). An inf gives s = 0 and d = inf.
+            const float amax = absMax(x + b * kQK_K, kQK_K);
+            const float s = amax != 0.0f ? 127.0f / amax : 0.0f;
+            block.d = amax != 0.0f ? 1.0f / s : 0.0f;
+            roundBlock(x + b * kQK_K, kQK_K, s, block.qs);
             for (int k = 0; k < kQK_K / 16; ++k) {
                 int sum = 0;
                 for (int i = 0; i < 16; ++i) sum += block.qs[16 * k + i];
@@ -79,14 +87,17 @@ void quantizeActivations(DType type, const float* x, int64_t cols, uint8_t* out)
     auto* blocks = reinterpret_cast<XBlockQ8_32*>(out);
     for (int64_t b = 0; b < cols / kQK8_0; ++b) {
         XBlockQ8_32& block = blocks[b];
-        block.d = halfToFloat(floatToHalf(quantizeBlock(x + b * kQK8_0, kQK8_0, block.qs)));
+        // As llama.cpp's Q8_0: d = max |x| / 127, rounded to f16 after x.
+        const float d = absMax(x + b * kQK8_0, kQK8_0) / 127.0f;
+        roundBlock(x + b * kQK8_0, kQK8_0, d != 0.0f ? 1.0f / d : 0.0f, block.qs);
+        block.d = halfToFloat(floatToHalf(d));
         block.sum = 0;
         for (const int8_t q : block.qs) block.sum += q;
     }
 }
 
-void matvecQ8RowsAvx2(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
-    matvecQ8RowsFor<Avx2Q8>(task, rowBegin, rowEnd);
+void matmulQ8RowsAvx2(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
+    matmulQ8RowsFor<Avx2Q8>(task, rowBegin, rowEnd);
 }
 
 }  // namespace pagoda::cpu::detail

@@ -1,4 +1,4 @@
-// The AVX-512 VNNI integer decode kernels. Compiled with PAGODA_AVX512_FLAGS
+// The AVX-512 VNNI integer kernels. Compiled with PAGODA_AVX512_FLAGS
 // plus VNNI; entered only when CpuContext::simd is Avx512 and
 // detectAvx512Vnni() holds. The 256-bit (VL) forms suffice: decode is
 // bound by memory, and VNNI's gain is one instruction less per 32 bytes.
@@ -42,27 +42,43 @@ struct Q4K512 {
         }
         return s;
     }
-    // d * sum_j sc_j (q . x)_j - dmin * sum_j m_j (sum of x)_j, as dotK's.
-    static void dot(const Block& b, const X& x, __m256* acc) {
+    struct W {
+        __m512i low[2], high[2];  // [p]: the nibbles of sub-blocks 4p, 4p + 2; 4p + 1, 4p + 3
+        __m512i lowScales[2];     // [p]: sc of sub-block 4p in int16 lanes 0-15, of 4p + 2 in lanes 16-31
+        __m512i highScales[2];    // [p]: as lowScales, sub-blocks 4p + 1 and 4p + 3
+        __m128i mins;             // m_j in int16 lane j
+        float d, dmin;
+    };
+    static W unpack(const Block& b) {
         const KScales k = unpackKScales(b.scales);
         const __m512i scales = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(k.scales))));
-        const __m128i minSums = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(k.mins))), x.sums32);
         const __m512i nibble = _mm512_set1_epi8(0x0f);
-        __m512i isum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+        W w;
         for (int p = 0; p < 2; ++p) {
             const __m512i raw = _mm512_loadu_si512(b.qs + 64 * p);
-            const __m512i low = _mm512_and_si512(raw, nibble);
-            const __m512i high = _mm512_and_si512(_mm512_srli_epi16(raw, 4), nibble);
-            isum[0] = _mm512_dpwssd_epi32(isum[0], _mm512_maddubs_epi16(low, x.low[p]),
-                                          broadcastI16Pair512(scales, 4 * p, 4 * p + 2));
-            isum[1] = _mm512_dpwssd_epi32(isum[1], _mm512_maddubs_epi16(high, x.high[p]),
-                                          broadcastI16Pair512(scales, 4 * p + 1, 4 * p + 3));
+            w.low[p] = _mm512_and_si512(raw, nibble);
+            w.high[p] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), nibble);
+            w.lowScales[p] = broadcastI16Pair512(scales, 4 * p, 4 * p + 2);
+            w.highScales[p] = broadcastI16Pair512(scales, 4 * p + 1, 4 * p + 3);
+        }
+        w.mins = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(k.mins)));
+        w.d = halfToFloat(b.d);
+        w.dmin = halfToFloat(b.dmin);
+        return w;
+    }
+    // d * sum_j sc_j (q . x)_j - dmin * sum_j m_j (sum of x)_j, as dotK's.
+    static void dot(const W& w, const X& x, __m256* acc) {
+        const __m128i minSums = _mm_madd_epi16(w.mins, x.sums32);
+        __m512i isum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+        for (int p = 0; p < 2; ++p) {
+            isum[0] = _mm512_dpwssd_epi32(isum[0], _mm512_maddubs_epi16(w.low[p], x.low[p]), w.lowScales[p]);
+            isum[1] = _mm512_dpwssd_epi32(isum[1], _mm512_maddubs_epi16(w.high[p], x.high[p]), w.highScales[p]);
         }
         const __m512i total = _mm512_add_epi32(isum[0], isum[1]);
         const __m256i sum = _mm256_add_epi32(_mm512_castsi512_si256(total), _mm512_extracti64x4_epi64(total, 1));
-        acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(halfToFloat(b.d) * x.x->d), _mm256_cvtepi32_ps(sum), acc[0]);
-        acc[1] = _mm256_fmadd_ps(_mm256_set1_ps(-halfToFloat(b.dmin) * x.x->d),
-                                 _mm256_zextps128_ps256(_mm_cvtepi32_ps(minSums)), acc[1]);
+        acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.x->d), _mm256_cvtepi32_ps(sum), acc[0]);
+        acc[1] = _mm256_fmadd_ps(_mm256_set1_ps(-w.dmin * x.x->d), _mm256_zextps128_ps256(_mm_cvtepi32_ps(minSums)),
+                                 acc[1]);
     }
 };
 
@@ -78,8 +94,8 @@ struct Avx512VnniQ8 {
 
 }  // namespace
 
-void matvecQ8RowsAvx512Vnni(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
-    matvecQ8RowsFor<Avx512VnniQ8>(task, rowBegin, rowEnd);
+void matmulQ8RowsAvx512Vnni(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
+    matmulQ8RowsFor<Avx512VnniQ8>(task, rowBegin, rowEnd);
 }
 
 }  // namespace pagoda::cpu::detail

@@ -1,5 +1,5 @@
 #pragma once
-// The integer decode kernels (matvec_q8.h), written once against a traits
+// The integer kernels (matvec_q8.h), written once against a traits
 // class T (Avx2Q8 in matvec_q8_avx2.cpp, Avx512VnniQ8 in
 // matvec_q8_avx512.cpp) that supplies the two integer multiply-adds:
 //   dotU8S8(acc, u, s)          acc[i] += sum of 4 products u8 * s8, 8 int32 lanes;
@@ -31,6 +31,11 @@ namespace {
 // Rows per step, as the float decode kernel: they share every load of x
 // and keep that many independent weight streams in flight.
 constexpr int kQ8Rows = 4;
+// Tokens per step of several: each row's unpacked block is shared by them.
+constexpr int kQ8Tokens = 4;
+// Tokens whose quantized x (4096 columns: about 4.5 KiB each) a chunk of rows
+// goes through before the next ones.
+constexpr int64_t kQ8PanelTokens = 64;
 constexpr int kQ8LineBytes = 64;
 
 __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
@@ -69,18 +74,28 @@ struct SharesX {
 };
 
 // One format: Block, XBlock (its quantized x), X share(xblock) (what the
-// rows of a group share), dot(block, X, __m256 acc[2]) (adds the block's
-// contribution; the lane sum of both accumulators is what counts).
+// rows of a tile share for one token's block), W unpack(block) (what the
+// tokens of a tile share for one row's block), dot(W, X, __m256 acc[2])
+// (adds the block's contribution; the lane sum of both accumulators is what
+// counts). A block's float operations are the same whatever else the tile
+// holds.
 template <class T>
 struct Formats {
     // Q8_0: signed integers. vpmaddubsw / vpdpbusd multiply unsigned by
     // signed bytes: |w| times x with w's sign.
     struct Q8_0 : SharesX<BlockQ8_0, XBlockQ8_32> {
-        static void dot(const Block& b, X x, __m256* acc) {
+        struct W {
+            __m256i magnitude, sign;
+            float d;
+        };
+        static W unpack(const Block& b) {
             const __m256i w = load32(b.qs);
+            return {_mm256_abs_epi8(w), w, halfToFloat(b.d)};
+        }
+        static void dot(const W& w, X x, __m256* acc) {
             const __m256i isum =
-                T::dotU8S8(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(load32(x->qs), w));
-            acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(halfToFloat(b.d) * x->d), _mm256_cvtepi32_ps(isum), acc[0]);
+                T::dotU8S8(_mm256_setzero_si256(), w.magnitude, _mm256_sign_epi8(load32(x->qs), w.sign));
+            acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x->d), _mm256_cvtepi32_ps(isum), acc[0]);
         }
     };
 
@@ -107,7 +122,7 @@ struct Formats {
     }
 
     // Q4_0, Q5_0: sum (q - z) x = sum q x - z sum x, so the integer sum
-    // starts at -z sum x (shared by the group) and needs no sign fix-up.
+    // starts at -z sum x (shared by the tile's rows) and needs no sign fix-up.
     struct XZero {
         const XBlockQ8_32* x;
         __m256i start;  // lane 0: -z * x.sum
@@ -117,10 +132,15 @@ struct Formats {
         using Block = B;
         using XBlock = XBlockQ8_32;
         using X = XZero;
+        struct W {
+            __m256i q;
+            float d;
+        };
         static X share(const XBlock& x) { return {&x, _mm256_zextsi128_si256(_mm_cvtsi32_si128(-kZero * x.sum))}; }
-        static void dot(const Block& b, const X& x, __m256* acc) {
-            const __m256i isum = T::dotU8S8(x.start, legacyQuants<B, kFiveBits>(b), load32(x.x->qs));
-            acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(halfToFloat(b.d) * x.x->d), _mm256_cvtepi32_ps(isum), acc[0]);
+        static W unpack(const Block& b) { return {legacyQuants<B, kFiveBits>(b), halfToFloat(b.d)}; }
+        static void dot(const W& w, const X& x, __m256* acc) {
+            const __m256i isum = T::dotU8S8(x.start, w.q, load32(x.x->qs));
+            acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.x->d), _mm256_cvtepi32_ps(isum), acc[0]);
         }
     };
     using Q4_0 = ZeroPoint<BlockQ4_0, 8, false>;
@@ -128,7 +148,7 @@ struct Formats {
 
     // Q4_1, Q5_1: sum (d q + m) x = d sum q x + m sum x, the second term in
     // lane 0 of the other accumulator (sum x = d_x * sum of x's ints, once
-    // for the group).
+    // for the tile's rows).
     struct XOffset {
         const XBlockQ8_32* x;
         __m256 sum;  // lane 0: d_x * x.sum
@@ -138,17 +158,23 @@ struct Formats {
         using Block = B;
         using XBlock = XBlockQ8_32;
         using X = XOffset;
+        struct W {
+            __m256i q;
+            __m128 dm;  // lanes 0, 1: d, m
+        };
         static X share(const XBlock& x) { return {&x, _mm256_zextps128_ps256(_mm_set_ss(x.d * float(x.sum)))}; }
-        static void dot(const Block& b, const X& x, __m256* acc) {
+        static W unpack(const Block& b) {
             static_assert(offsetof(B, m) == offsetof(B, d) + 2);
-            const __m256i isum = T::dotU8S8(_mm256_setzero_si256(), legacyQuants<B, kFiveBits>(b), load32(x.x->qs));
             // d and m in one conversion.
             uint32_t bits;
             std::memcpy(&bits, &b.d, sizeof bits);
-            const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(int(bits)));
-            acc[0] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_mul_ss(dm, _mm_set_ss(x.x->d))),
+            return {legacyQuants<B, kFiveBits>(b), _mm_cvtph_ps(_mm_cvtsi32_si128(int(bits)))};
+        }
+        static void dot(const W& w, const X& x, __m256* acc) {
+            const __m256i isum = T::dotU8S8(_mm256_setzero_si256(), w.q, load32(x.x->qs));
+            acc[0] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_mul_ss(w.dm, _mm_set_ss(x.x->d))),
                                      _mm256_cvtepi32_ps(isum), acc[0]);
-            acc[1] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dm)), x.sum, acc[1]);
+            acc[1] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(w.dm)), x.sum, acc[1]);
         }
     };
     using Q4_1 = Offset<BlockQ4_1, false>;
@@ -162,52 +188,68 @@ struct Formats {
     static XK shareK(const XBlockQ8_256& x) {
         return {&x, _mm_hadd_epi16(load16(x.sums), load16(x.sums + 8))};
     }
-    // d * sum_j sc_j (q . x)_j - dmin * sum_j m_j (sum of x)_j, where
-    // chunk(c) gives the unsigned integers of chunk c (64 elements) as two
-    // vectors: sub-blocks 2c and 2c + 1.
+    struct WK {
+        __m256i q[8];       // the unsigned integers of sub-block j
+        __m256i scales[8];  // sc_j in every int16 lane
+        __m128i mins;       // m_j in int16 lane j
+        float d, dmin;
+    };
+    // chunk(c, q) gives the unsigned integers of chunk c (64 elements) as
+    // two vectors: sub-blocks 2c and 2c + 1.
     template <class B, class Chunk>
-    static void dotK(const B& b, const XK& x, __m256* acc, Chunk&& chunk) {
+    static WK unpackK(const B& b, Chunk&& chunk) {
         const KScales k = unpackKScales(b.scales);
         // Lanes 0-7: sc_j; 8-15: m_j.
         const __m256i scalesMins = _mm256_cvtepu8_epi16(_mm_set_epi64x(int64_t(k.mins), int64_t(k.scales)));
         const __m256i scales = _mm256_permute2x128_si256(scalesMins, scalesMins, 0x00);
-        const __m128i minSums = _mm_madd_epi16(_mm256_extracti128_si256(scalesMins, 1), x.sums32);
+        WK w;
+        for (int c = 0; c < 4; ++c) chunk(c, w.q + 2 * c);
+        for (int j = 0; j < 8; ++j) w.scales[j] = broadcastI16(scales, j);
+        w.mins = _mm256_extracti128_si256(scalesMins, 1);
+        w.d = halfToFloat(b.d);
+        w.dmin = halfToFloat(b.dmin);
+        return w;
+    }
+    // d * sum_j sc_j (q . x)_j - dmin * sum_j m_j (sum of x)_j.
+    static void dotK(const WK& w, const XK& x, __m256* acc) {
+        const __m128i minSums = _mm_madd_epi16(w.mins, x.sums32);
         // Two chains: vpdpwssd's latency would otherwise bound the block.
         __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
         for (int c = 0; c < 4; ++c) {
-            __m256i q[2];
-            chunk(c, q);
-            isum[0] = T::dotScaled(isum[0], q[0], load32(x.x->qs + 64 * c), broadcastI16(scales, 2 * c));
-            isum[1] = T::dotScaled(isum[1], q[1], load32(x.x->qs + 64 * c + 32), broadcastI16(scales, 2 * c + 1));
+            isum[0] = T::dotScaled(isum[0], w.q[2 * c], load32(x.x->qs + 64 * c), w.scales[2 * c]);
+            isum[1] = T::dotScaled(isum[1], w.q[2 * c + 1], load32(x.x->qs + 64 * c + 32), w.scales[2 * c + 1]);
         }
-        acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(halfToFloat(b.d) * x.x->d),
-                                 _mm256_cvtepi32_ps(_mm256_add_epi32(isum[0], isum[1])), acc[0]);
-        acc[1] = _mm256_fmadd_ps(_mm256_set1_ps(-halfToFloat(b.dmin) * x.x->d),
-                                 _mm256_zextps128_ps256(_mm_cvtepi32_ps(minSums)), acc[1]);
+        acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.x->d), _mm256_cvtepi32_ps(_mm256_add_epi32(isum[0], isum[1])),
+                                 acc[0]);
+        acc[1] = _mm256_fmadd_ps(_mm256_set1_ps(-w.dmin * x.x->d), _mm256_zextps128_ps256(_mm_cvtepi32_ps(minSums)),
+                                 acc[1]);
     }
 
     struct Q4_K {
         using Block = BlockQ4_K;
         using XBlock = XBlockQ8_256;
         using X = XK;
+        using W = WK;
         static X share(const XBlock& x) { return shareK(x); }
-        static void dot(const Block& b, const X& x, __m256* acc) {
-            dotK(b, x, acc, [&](int c, __m256i* q) {
+        static W unpack(const Block& b) {
+            return unpackK(b, [&](int c, __m256i* q) {
                 const __m256i raw = load32(b.qs + 32 * c);
                 q[0] = _mm256_and_si256(raw, bytes(0x0f));
                 q[1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), bytes(0x0f));
             });
         }
+        static void dot(const W& w, const X& x, __m256* acc) { dotK(w, x, acc); }
     };
 
     struct Q5_K {
         using Block = BlockQ5_K;
         using XBlock = XBlockQ8_256;
         using X = XK;
+        using W = WK;
         static X share(const XBlock& x) { return shareK(x); }
-        static void dot(const Block& b, const X& x, __m256* acc) {
+        static W unpack(const Block& b) {
             const __m256i qh = load32(b.qh);
-            dotK(b, x, acc, [&](int c, __m256i* q) {
+            return unpackK(b, [&](int c, __m256i* q) {
                 const __m256i raw = load32(b.qs + 32 * c);
                 // Bits 2c and 2c + 1 of each qh byte, moved to bit 4. 16-bit
                 // shifts: bits crossing into the other byte are masked off.
@@ -218,124 +260,173 @@ struct Formats {
                                        _mm256_and_si256(_mm256_slli_epi16(high, 3), bytes(0x10)));
             });
         }
+        static void dot(const W& w, const X& x, __m256* acc) { dotK(w, x, acc); }
     };
 
-    // Q2_K / Q3_K / Q6_K, 16 sub-blocks of 16: sum_j sc_j (q . x)_j, sc_j
-    // the int16 lanes of scales16 and halfBytes(h, q) the unsigned integers
-    // of half h (q[g]: elements 128h + 32g .. + 31).
+    // Q2_K / Q3_K / Q6_K, 16 sub-blocks of 16.
+    struct W16 {
+        __m256i q[8];           // [4h + g]: the unsigned integers of elements 128h + 32g .. + 31
+        __m256i scalePairs[8];  // [4h + g]: sc of those elements' two sub-blocks, in int16 lanes 0-7 and 8-15
+        __m256i sumScales;      // int16 lane j: what multiplies (sum of x)_j: Q2_K's m_j, Q3_K's and Q6_K's sc_j
+        float d, dmin;
+    };
+    // sc_j the int16 lanes of scales16 and halfBytes(h, q) the unsigned
+    // integers of half h (q[g]: elements 128h + 32g .. + 31).
     template <class HalfBytes>
-    static __m256i dot16(__m256i scales16, const XBlockQ8_256& x, HalfBytes&& halfBytes) {
+    static void unpack16(W16& w, __m256i scales16, HalfBytes&& halfBytes) {
         // Half h's 8 scales in both 128-bit halves.
         const __m256i halfScales[2] = {_mm256_permute2x128_si256(scales16, scales16, 0x00),
                                        _mm256_permute2x128_si256(scales16, scales16, 0x11)};
+        for (int h = 0; h < 2; ++h) {
+            halfBytes(h, w.q + 4 * h);
+            for (int g = 0; g < 4; ++g) w.scalePairs[4 * h + g] = broadcastI16Pair(halfScales[h], 2 * g, 2 * g + 1);
+        }
+    }
+    // sum_j sc_j (q . x)_j.
+    static __m256i dot16(const W16& w, const XBlockQ8_256& x) {
         // Two chains: vpdpwssd's latency would otherwise bound the block.
         __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-        for (int h = 0; h < 2; ++h) {
-            __m256i q[4];
-            halfBytes(h, q);
-            for (int g = 0; g < 4; ++g) {
-                isum[g % 2] = T::dotScaled(isum[g % 2], q[g], load32(x.qs + 128 * h + 32 * g),
-                                           broadcastI16Pair(halfScales[h], 2 * g, 2 * g + 1));
-            }
+        for (int i = 0; i < 8; ++i) {
+            isum[i % 2] = T::dotScaled(isum[i % 2], w.q[i], load32(x.qs + 32 * i), w.scalePairs[i]);
         }
         return _mm256_add_epi32(isum[0], isum[1]);
     }
     // d * sum_j sc_j ((q . x)_j - 2^shift (sum of x)_j): Q3_K's and Q6_K's
     // signed scales and offset integers.
-    template <int shift, class HalfBytes>
-    static void dot16Offset(__m256i scales16, float d, const XBlockQ8_256& x, __m256* acc, HalfBytes&& halfBytes) {
-        const __m256i offsets = _mm256_madd_epi16(scales16, load32(x.sums));
-        const __m256i total = _mm256_sub_epi32(dot16(scales16, x, halfBytes), _mm256_slli_epi32(offsets, shift));
-        acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(d * x.d), _mm256_cvtepi32_ps(total), acc[0]);
+    template <int shift>
+    static void dot16Offset(const W16& w, const XBlockQ8_256& x, __m256* acc) {
+        const __m256i offsets = _mm256_madd_epi16(w.sumScales, load32(x.sums));
+        const __m256i total = _mm256_sub_epi32(dot16(w, x), _mm256_slli_epi32(offsets, shift));
+        acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), _mm256_cvtepi32_ps(total), acc[0]);
     }
 
     // Q2_K: d * sum_j sc_j (q . x)_j - dmin * sum_j m_j (sum of x)_j, the
     // two sums in separate accumulators as dotK's.
     struct Q2_K : SharesX<BlockQ2_K, XBlockQ8_256> {
-        static void dot(const Block& b, X x, __m256* acc) {
+        using W = W16;
+        static W unpack(const Block& b) {
             const __m256i raw = _mm256_cvtepu8_epi16(load16(b.scales));
-            const __m256i low = _mm256_set1_epi16(0x0f);
-            const __m256i minSums = _mm256_madd_epi16(_mm256_srli_epi16(raw, 4), load32(x->sums));
-            const __m256i isum =
-                dot16(_mm256_and_si256(raw, low), *x, [&](int h, __m256i* q) { unpackTwoBitHalf(b.qs, h, q); });
-            acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(halfToFloat(b.d) * x->d), _mm256_cvtepi32_ps(isum), acc[0]);
-            acc[1] = _mm256_fmadd_ps(_mm256_set1_ps(-halfToFloat(b.dmin) * x->d), _mm256_cvtepi32_ps(minSums),
-                                     acc[1]);
+            W w;
+            unpack16(w, _mm256_and_si256(raw, _mm256_set1_epi16(0x0f)),
+                     [&](int h, __m256i* q) { unpackTwoBitHalf(b.qs, h, q); });
+            w.sumScales = _mm256_srli_epi16(raw, 4);
+            w.d = halfToFloat(b.d);
+            w.dmin = halfToFloat(b.dmin);
+            return w;
+        }
+        static void dot(const W& w, X x, __m256* acc) {
+            const __m256i minSums = _mm256_madd_epi16(w.sumScales, load32(x->sums));
+            acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x->d), _mm256_cvtepi32_ps(dot16(w, *x)), acc[0]);
+            acc[1] = _mm256_fmadd_ps(_mm256_set1_ps(-w.dmin * x->d), _mm256_cvtepi32_ps(minSums), acc[1]);
         }
     };
 
     // Q3_K: d * sum_j (sc_j - 32) ((q . x)_j - 4 (sum of x)_j).
     struct Q3_K : SharesX<BlockQ3_K, XBlockQ8_256> {
-        static void dot(const Block& b, X x, __m256* acc) {
-            const __m256i scales16 =
-                _mm256_cvtepi8_epi16(_mm_sub_epi8(unpackQ3KScales(b.scales), _mm_set1_epi8(32)));
-            dot16Offset<2>(scales16, halfToFloat(b.d), *x, acc, [&](int h, __m256i* q) { unpackQ3KHalf(b, h, q); });
+        using W = W16;
+        static W unpack(const Block& b) {
+            W w;
+            w.sumScales = _mm256_cvtepi8_epi16(_mm_sub_epi8(unpackQ3KScales(b.scales), _mm_set1_epi8(32)));
+            unpack16(w, w.sumScales, [&](int h, __m256i* q) { unpackQ3KHalf(b, h, q); });
+            w.d = halfToFloat(b.d);
+            return w;
         }
+        static void dot(const W& w, X x, __m256* acc) { dot16Offset<2>(w, *x, acc); }
     };
 
     // Q6_K: d * sum_j sc_j ((q . x)_j - 32 (sum of x)_j).
     struct Q6_K : SharesX<BlockQ6_K, XBlockQ8_256> {
-        static void dot(const Block& b, X x, __m256* acc) {
-            dot16Offset<5>(_mm256_cvtepi8_epi16(load16(b.scales)), halfToFloat(b.d), *x, acc,
-                           [&](int h, __m256i* q) { unpackQ6KHalf(b, h, q); });
+        using W = W16;
+        static W unpack(const Block& b) {
+            W w;
+            w.sumScales = _mm256_cvtepi8_epi16(load16(b.scales));
+            unpack16(w, w.sumScales, [&](int h, __m256i* q) { unpackQ6KHalf(b, h, q); });
+            w.d = halfToFloat(b.d);
+            return w;
         }
+        static void dot(const W& w, X x, __m256* acc) { dot16Offset<5>(w, *x, acc); }
     };
 };
 
-// y[r] = dot(row r, x) for R consecutive rows. w: [R][stride] bytes,
-// x: [nBlocks] quantized blocks, y: [R].
-template <class F, int R>
-void dotQ8Rows(const uint8_t* w, size_t stride, int64_t nBlocks, const typename F::XBlock* x, float* y) {
+// y[t * yStride + r] = dot(row r, token t's x) for R consecutive rows and T
+// tokens. w: [R][stride] bytes; x: token t's nBlocks quantized blocks at
+// x + t * nBlocks. Each row's block is unpacked once for the T tokens and
+// each token's block shared once by the R rows, and every (row, token)
+// pair takes the same float operations in the same order whatever R and T
+// are: a token's outputs are the same bits alone and in a batch.
+template <class F, int R, int T>
+void dotQ8Tile(const uint8_t* w, size_t stride, int64_t nBlocks, const typename F::XBlock* x, float* y,
+               int64_t yStride) {
     using Block = typename F::Block;
     const Block* rows[R];
-    __m256 acc[R][2];
+    __m256 acc[R][T][2];
     for (int r = 0; r < R; ++r) {
         rows[r] = reinterpret_cast<const Block*>(w + size_t(r) * stride);
-        acc[r][0] = _mm256_setzero_ps();
-        acc[r][1] = _mm256_setzero_ps();
+        for (int t = 0; t < T; ++t) acc[r][t][0] = acc[r][t][1] = _mm256_setzero_ps();
     }
     for (int64_t b = 0; b < nBlocks; ++b) {
-        const typename F::X xs = F::share(x[b]);
-        // Prefetch the next group's block at this column: every line once,
-        // one group ahead (see matmul_isa_impl.h).
+        typename F::X xs[T];
+        for (int t = 0; t < T; ++t) xs[t] = F::share(x[t * nBlocks + b]);
+        // Prefetch the next row group's block at this column: every line
+        // once, one group ahead (see matmul_isa_impl.h).
         for (int r = 0; r < R; ++r) prefetchBlock(reinterpret_cast<const uint8_t*>(rows[r] + b) + R * stride, sizeof(Block));
-        for (int r = 0; r < R; ++r) F::dot(rows[r][b], xs, acc[r]);
+        for (int r = 0; r < R; ++r) {
+            const typename F::W unpacked = F::unpack(rows[r][b]);
+            for (int t = 0; t < T; ++t) F::dot(unpacked, xs[t], acc[r][t]);
+        }
     }
-    for (int r = 0; r < R; ++r) y[r] = hsum(_mm256_add_ps(acc[r][0], acc[r][1]));
+    for (int r = 0; r < R; ++r) {
+        for (int t = 0; t < T; ++t) y[t * yStride + r] = hsum(_mm256_add_ps(acc[r][t][0], acc[r][t][1]));
+    }
 }
 
-template <class F>
-void matvecQ8As(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
+// Rows [row, row + R) for tokens [t0, t1): groups of kQ8Tokens, then one
+// at a time.
+template <class F, int R>
+void dotQ8RowGroup(const MatmulTask& task, int64_t row, int64_t t0, int64_t t1) {
     const int64_t nBlocks = task.cols / int64_t(sizeof(F::XBlock::qs));
     const auto* x = reinterpret_cast<const typename F::XBlock*>(task.xq);
-    int64_t row = rowBegin;
-    for (; row + kQ8Rows <= rowEnd; row += kQ8Rows) {
-        dotQ8Rows<F, kQ8Rows>(task.w + size_t(row) * task.wStride, task.wStride, nBlocks, x, task.y + row);
+    const uint8_t* w = task.w + size_t(row) * task.wStride;
+    int64_t t = t0;
+    for (; t + kQ8Tokens <= t1; t += kQ8Tokens) {
+        dotQ8Tile<F, R, kQ8Tokens>(w, task.wStride, nBlocks, x + t * nBlocks, task.y + t * task.rows + row, task.rows);
     }
-    for (; row < rowEnd; ++row) dotQ8Rows<F, 1>(task.w + size_t(row) * task.wStride, task.wStride, nBlocks, x, task.y + row);
+    for (; t < t1; ++t) dotQ8Tile<F, R, 1>(w, task.wStride, nBlocks, x + t * nBlocks, task.y + t * task.rows + row, 0);
 }
 
-// Types without an integer kernel do nothing (matmul() sends only hasQ8Matvec types here).
+// Tokens in panels of kQ8PanelTokens, whose quantized x stays in L2 while
+// the chunk's rows go through it.
+template <class F>
+void matmulQ8As(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
+    for (int64_t t0 = 0; t0 < task.nTokens; t0 += kQ8PanelTokens) {
+        const int64_t t1 = t0 + kQ8PanelTokens < task.nTokens ? t0 + kQ8PanelTokens : task.nTokens;
+        int64_t row = rowBegin;
+        for (; row + kQ8Rows <= rowEnd; row += kQ8Rows) dotQ8RowGroup<F, kQ8Rows>(task, row, t0, t1);
+        for (; row < rowEnd; ++row) dotQ8RowGroup<F, 1>(task, row, t0, t1);
+    }
+}
+
+// Types without an integer kernel do nothing (matmul() sends only hasInt8Kernel types here).
 template <class T>
-void matvecQ8RowsFor(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
+void matmulQ8RowsFor(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
     using Fs = Formats<T>;
     switch (task.type) {
-    case DType::Q8_0: return matvecQ8As<typename Fs::Q8_0>(task, rowBegin, rowEnd);
-    case DType::Q4_0: return matvecQ8As<typename Fs::Q4_0>(task, rowBegin, rowEnd);
-    case DType::Q4_1: return matvecQ8As<typename Fs::Q4_1>(task, rowBegin, rowEnd);
-    case DType::Q5_0: return matvecQ8As<typename Fs::Q5_0>(task, rowBegin, rowEnd);
-    case DType::Q5_1: return matvecQ8As<typename Fs::Q5_1>(task, rowBegin, rowEnd);
-    case DType::Q2_K: return matvecQ8As<typename Fs::Q2_K>(task, rowBegin, rowEnd);
-    case DType::Q3_K: return matvecQ8As<typename Fs::Q3_K>(task, rowBegin, rowEnd);
+    case DType::Q8_0: return matmulQ8As<typename Fs::Q8_0>(task, rowBegin, rowEnd);
+    case DType::Q4_0: return matmulQ8As<typename Fs::Q4_0>(task, rowBegin, rowEnd);
+    case DType::Q4_1: return matmulQ8As<typename Fs::Q4_1>(task, rowBegin, rowEnd);
+    case DType::Q5_0: return matmulQ8As<typename Fs::Q5_0>(task, rowBegin, rowEnd);
+    case DType::Q5_1: return matmulQ8As<typename Fs::Q5_1>(task, rowBegin, rowEnd);
+    case DType::Q2_K: return matmulQ8As<typename Fs::Q2_K>(task, rowBegin, rowEnd);
+    case DType::Q3_K: return matmulQ8As<typename Fs::Q3_K>(task, rowBegin, rowEnd);
     case DType::Q4_K:
         // A traits class may bring a Q4_K of its own (Avx512VnniQ8's, on 512-bit vectors).
         if constexpr (requires { typename T::Q4_K; }) {
-            return matvecQ8As<typename T::Q4_K>(task, rowBegin, rowEnd);
+            return matmulQ8As<typename T::Q4_K>(task, rowBegin, rowEnd);
         } else {
-            return matvecQ8As<typename Fs::Q4_K>(task, rowBegin, rowEnd);
+            return matmulQ8As<typename Fs::Q4_K>(task, rowBegin, rowEnd);
         }
-    case DType::Q5_K: return matvecQ8As<typename Fs::Q5_K>(task, rowBegin, rowEnd);
-    case DType::Q6_K: return matvecQ8As<typename Fs::Q6_K>(task, rowBegin, rowEnd);
+    case DType::Q5_K: return matmulQ8As<typename Fs::Q5_K>(task, rowBegin, rowEnd);
+    case DType::Q6_K: return matmulQ8As<typename Fs::Q6_K>(task, rowBegin, rowEnd);
     default: return;
     }
 }

@@ -14,7 +14,7 @@ enum class SimdLevel { Avx2, Avx512 };
 SimdLevel detectSimdLevel();
 // Whether the CPU also has AVX-512 VNNI (vpdpbusd, vpdpwssd). Kernels
 // entered at SimdLevel::Avx512 use it where present; it is no level of its
-// own, since only the integer decode kernels gain from it.
+// own, since only the integer kernels gain from it.
 bool detectAvx512Vnni();
 std::string_view simdLevelName(SimdLevel level);
 // "avx2" | "avx512"; nullopt otherwise.

@@ -142,9 +142,9 @@ public:
 
     // Decode products of quantized weights (each type has an int8 kernel)
     // over the activations rounded to 8 bits
-    // (OptimizationConfig::int8Decode); drops the decode graphs when it
+    // (OptimizationConfig::int8Matmul); drops the decode graphs when it
     // changes.
-    virtual void setInt8Decode(bool on) = 0;
+    virtual void setInt8Matmul(bool on) = 0;
     // Decode-step kernels launched with programmatic dependent launch
     // (OptimizationConfig::dependentLaunch; compute capability 9.0 and
     // newer, ignored before): each one's CTAs start while the kernel before

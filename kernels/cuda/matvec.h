@@ -47,7 +47,7 @@ Status matvecs(const LaunchStream& stream, const DeviceWeight* w, float* const* 
 Status matvecSwiglu(const LaunchStream& stream, const DeviceWeight& gate, const DeviceWeight& up, const float* x,
                     float* out, int64_t nTokens);
 
-// Int8 decode (OptimizationConfig::int8Decode): the activations rounded to
+// Int8 decode (OptimizationConfig::int8Matmul): the activations rounded to
 // 8 bits in blocks of 32 (x ~ d * q, d = max |x| / 127 per block), then
 // integer dot products with the weights (matvec_q8_kernel.cuh). The error
 // of a product is at most sum over blocks of (1/2 + 127 * 2^-23) * d *

@@ -1,5 +1,5 @@
 #pragma once
-// Int8 decode (OptimizationConfig::int8Decode on the CUDA backend): the
+// Int8 decode (OptimizationConfig::int8Matmul on the CUDA backend): the
 // activations rounded to 8 bits in blocks of 32 (quantizeActivationsKernel),
 // then the decode matvec of block-quantized weights as integer dot products
 // (__dp4a: four 8-bit products summed into 32 bits) with one float

@@ -142,7 +142,7 @@ public:
     StatusOr<GraphMode> beginDecodeGraph(const DecodeStep&) override { return unusable(); }
     Status endDecodeGraph(bool) override { return unusable(); }
     void dropDecodeGraphs() override {}
-    void setInt8Decode(bool) override {}
+    void setInt8Matmul(bool) override {}
     void setDependentLaunch(bool) override {}
 
 private:

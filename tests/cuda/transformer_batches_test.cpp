@@ -256,7 +256,7 @@ TEST_P(DependentLaunch, GivesTheBitsOfOrdinaryLaunches) {
     same(run.batches(admitPrompts(run, m_vocab, m_rng)).cuda, false);
     const std::vector<std::vector<int>> members = {{0, 1, 2}, {1}, {0, 2}, {0, 1, 2}};
     for (const bool int8 : {false, true}) {
-        m_cuda->setInt8Decode(int8);
+        m_cuda->setInt8Matmul(int8);
         for (size_t s = 0; s < members.size(); ++s) {
             for (const bool graphs : {false, true}) {
                 SCOPED_TRACE(testing::Message() << "int8 " << int8 << ", step " << s << ", graphs " << graphs);
@@ -274,7 +274,7 @@ INSTANTIATE_TEST_SUITE_P(Variants, DependentLaunch,
 
 // Int8 decode on the device (the products of block-quantized weights in
 // decode steps over their inputs rounded to 8 bits per block of 32): eager
-// steps and graph replays alike, within the CPU's own int8-decode bound
+// steps and graph replays alike, within the CPU's own int8-matmul bound
 // (0.25 relative to the float result, tests/transformer/test_forward.cpp)
 // of the CPU's float decode.
 using Int8DecodeGraphs = OnDevice;
@@ -282,8 +282,8 @@ using Int8DecodeGraphs = OnDevice;
 TEST_P(Int8DecodeGraphs, StayNearTheFloatDecodeInEagerStepsAndReplays) {
     SCOPED_TRACE(testing::Message() << "seed " << m_seed);
     decodeStepsMatch(m_built, *m_cuda, GetParam(), m_rng, m_tolerance, m_tolerance);
-    m_cuda->setInt8Decode(true);
-    EXPECT_NE(m_cuda->description().find("int8 decode"), std::string::npos) << m_cuda->description();
+    m_cuda->setInt8Matmul(true);
+    EXPECT_NE(m_cuda->description().find("int8 matmul"), std::string::npos) << m_cuda->description();
     decodeStepsMatch(m_built, *m_cuda, GetParam(), m_rng, m_tolerance, 0.25);
 }
 

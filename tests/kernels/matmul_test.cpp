@@ -179,7 +179,7 @@ double tolerance(DType type, int64_t cols) {
     return (double(cols) / 8.0 + 16.0 + (hasOffset(type) ? 1.0 : 0.0)) * 0x1p-24;
 }
 
-// Decode with these weight types and CpuContext::quantizedDecode quantizes x (matmul.h): one scale
+// Products with these weight types and CpuContext::int8Matmul quantize x (matmul.h): one scale
 // d = max |x| / 127 per block of this many elements, x_c ~ d q_c with q_c =
 // round(x_c / d) computed as x_c * fl(1 / d). That product is within
 // 127 * 2u of x_c / d, so |x_c - d q_c| <= (1/2 + 2^-14) max|x| / 127
@@ -202,7 +202,7 @@ int64_t activationBlock(DType type) {
     }
 }
 
-// The integer decode path computes exactly sum_c w_c d q_c per block, then
+// The integer path computes exactly sum_c w_c d q_c per block, then
 // scales and sums in f32 through chains no longer than the float kernels'.
 // So |y - exact| <= tolerance * sum_c m_c (|x_c| + delta_c) + sum_c m_c delta_c.
 struct Reference {
@@ -215,7 +215,7 @@ Reference reference(DType type, const TestWeights& w, const std::vector<float>& 
                     int64_t nTokens) {
     const size_t n = size_t(rows * nTokens);
     Reference ref{std::vector<double>(n), std::vector<double>(n), std::vector<double>(n)};
-    const int64_t block = nTokens == 1 ? activationBlock(type) : 0;
+    const int64_t block = activationBlock(type);
     std::vector<double> delta(size_t(cols), 0.0);  // [cols], this token's
     for (int64_t t = 0; t < nTokens; ++t) {
         const float* xt = x.data() + t * cols;
@@ -256,14 +256,14 @@ void checkMatmul(const CpuContext& ctx, DType type, const TestWeights& w, const 
     std::vector<float> y(size_t(rows * nTokens), std::numeric_limits<float>::quiet_NaN());
     matmul(ctx, WeightMatrix{type, w.bytes.data(), rows, cols}, x.data(), y.data(), nTokens);
     const double tol = tolerance(type, cols);
-    const bool quantized = ctx.quantizedDecode && nTokens == 1 && activationBlock(type) != 0;
+    const bool quantized = ctx.int8Matmul && activationBlock(type) != 0;
     for (size_t i = 0; i < y.size(); ++i) {
         const double error = std::fabs(double(y[i]) - ref.y[i]);
         const double bound =
             quantized ? tol * (ref.absSum[i] + ref.xError[i]) + ref.xError[i] : tol * ref.absSum[i];
         if (!(error <= bound)) {  // NaN fails
             ADD_FAILURE() << configName(rows, cols, nTokens, ctx.pool->size())
-                          << (quantized ? ", quantized decode" : "") << ": y[token " << i / size_t(rows)
+                          << (quantized ? ", int8" : "") << ": y[token " << i / size_t(rows)
                           << "][row " << i % size_t(rows) << "] = " << y[i] << ", reference " << ref.y[i]
                           << ", error " << error << " > bound " << bound;
             return;
@@ -314,8 +314,8 @@ TEST_P(MatmulTest, MatchesFloat64Reference) {
                 const std::vector<float> x = randomActivations(nTokens * cols, rng);
                 const Reference ref = reference(type(), w, x, rows, cols, nTokens);
                 for (const auto& pool : m_pools) {
-                    for (const bool quantizedDecode : {false, true}) {
-                        checkMatmul(CpuContext{pool.get(), simd(), quantizedDecode}, type(), w, x, ref, rows, cols,
+                    for (const bool int8Matmul : {false, true}) {
+                        checkMatmul(CpuContext{pool.get(), simd(), int8Matmul}, type(), w, x, ref, rows, cols,
                                     nTokens);
                     }
                 }
@@ -335,51 +335,97 @@ TEST_P(MatmulTest, LargeBatchMatchesFloat64Reference) {
     const TestWeights w = randomWeights(type(), kRows, kCols, rng);
     const std::vector<float> x = randomActivations(kTokens * kCols, rng);
     const Reference ref = reference(type(), w, x, kRows, kCols, kTokens);
-    checkMatmul(CpuContext{m_pools[1].get(), simd()}, type(), w, x, ref, kRows, kCols, kTokens);
+    for (const bool int8 : {false, true}) {
+        checkMatmul(CpuContext{m_pools[1].get(), simd(), int8}, type(), w, x, ref, kRows, kCols, kTokens);
+    }
 }
 
-// Integer decode computes the product with x rounded to int8 exactly, up
-// to the f32 sums: x quantized here as the kernels document it (d = max |x|
-// / 127 per block, q = x * fl(1 / d) rounded to nearest even, d then
-// rounded to f16 in blocks of 32, as llama.cpp's Q8_0), the product taken in
+// The integer path computes the product with x rounded to int8 exactly, up
+// to the f32 sums: x quantized here as the kernels document it (blocks of 32
+// as llama.cpp's Q8_0: d = max |x| / 127, q = x * fl(1 / d) rounded to
+// nearest even, d then rounded to f16; of 256 as its Q8_K: s = 127 / max |x|,
+// q = x * s rounded, d = fl(1 / s)), the product taken in
 // float64 with every weight as the format defines it, and the bound only
 // the f32 sums' (tolerance above). The float64 reference test bounds the
 // rounding of x instead, so it cannot tell one rounding of x from another.
-class Int8DecodeTest : public MatmulTest {};
+class Int8MatmulTest : public MatmulTest {};
 
-TEST_P(Int8DecodeTest, IsTheProductWithXRoundedAsDocumented) {
+TEST_P(Int8MatmulTest, IsTheProductWithXRoundedAsDocumented) {
     const int64_t block = activationBlock(type());
     const uint64_t seed = test::freshSeed();
     SCOPED_TRACE(test::seedTrace(seed));
     std::mt19937_64 rng(seed);
     constexpr int64_t kRows = 33;
+    constexpr int64_t kTokens = 7;  // a group of 4 tokens, then 3 alone
     const int64_t cols = 4 * std::max<int64_t>(block, dtypeInfo(type()).blockElements);
     const TestWeights w = randomWeights(type(), kRows, cols, rng);
-    const std::vector<float> x = randomActivations(cols, rng);
-    std::vector<double> rounded(static_cast<size_t>(cols));
-    for (int64_t b0 = 0; b0 < cols; b0 += block) {
+    const std::vector<float> x = randomActivations(kTokens * cols, rng);
+    std::vector<double> rounded(x.size());
+    for (int64_t b0 = 0; b0 < kTokens * cols; b0 += block) {
         float amax = 0.0f;
         for (int64_t c = b0; c < b0 + block; ++c) amax = std::max(amax, std::fabs(x[size_t(c)]));
-        const float d = amax / 127.0f;
-        const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
-        const float scale = block == 32 ? halfToFloat(floatToHalf(d)) : d;
+        float inverse = 0.0f;
+        float scale = 0.0f;
+        if (block == 32) {
+            const float d = amax / 127.0f;
+            inverse = d != 0.0f ? 1.0f / d : 0.0f;
+            scale = halfToFloat(floatToHalf(d));
+        } else if (amax != 0.0f) {
+            inverse = 127.0f / amax;
+            scale = 1.0f / inverse;
+        }
         for (int64_t c = b0; c < b0 + block; ++c) {
             rounded[size_t(c)] = double(scale) * std::nearbyint(double(x[size_t(c)] * inverse));
         }
     }
-    std::vector<float> y(size_t(kRows), std::numeric_limits<float>::quiet_NaN());
+    std::vector<float> y(size_t(kTokens * kRows), std::numeric_limits<float>::quiet_NaN());
     matmul(CpuContext{m_pools[1].get(), simd(), true}, WeightMatrix{type(), w.bytes.data(), kRows, cols}, x.data(),
-           y.data(), 1);
-    for (int64_t r = 0; r < kRows; ++r) {
-        double exact = 0.0;
-        double size = 0.0;
-        for (int64_t c = 0; c < cols; ++c) {
-            const RefElement& e = w.elements[size_t(r * cols + c)];
-            exact += e.value * rounded[size_t(c)];
-            size += e.magnitude * std::fabs(rounded[size_t(c)]);
+           y.data(), kTokens);
+    for (int64_t t = 0; t < kTokens; ++t) {
+        for (int64_t r = 0; r < kRows; ++r) {
+            double exact = 0.0;
+            double size = 0.0;
+            for (int64_t c = 0; c < cols; ++c) {
+                const RefElement& e = w.elements[size_t(r * cols + c)];
+                exact += e.value * rounded[size_t(t * cols + c)];
+                size += e.magnitude * std::fabs(rounded[size_t(t * cols + c)]);
+            }
+            const double got = double(y[size_t(t * kRows + r)]);
+            EXPECT_LE(std::fabs(got - exact), tolerance(type(), cols) * size)
+                << "token " << t << ", row " << r << ": " << got << ", exact " << exact;
         }
-        const double error = std::fabs(double(y[size_t(r)]) - exact);
-        EXPECT_LE(error, tolerance(type(), cols) * size) << "row " << r << ": " << y[size_t(r)] << ", exact " << exact;
+    }
+}
+
+// Each token's outputs are the same bits computed alone (decode) and with
+// any number of others (continuous batching's steps, prefill chunks), on
+// any number of threads: batch invariance holds exactly on the int8 path.
+TEST_P(Int8MatmulTest, TokensAreTheSameBitsAloneAndInABatch) {
+    const uint64_t seed = test::freshSeed();
+    SCOPED_TRACE(test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    constexpr int64_t kRows = 37;  // row groups of 4 and single rows
+    const int64_t cols = 3 * std::max<int64_t>(32, dtypeInfo(type()).blockElements);
+    const TestWeights w = randomWeights(type(), kRows, cols, rng);
+    const WeightMatrix matrix{type(), w.bytes.data(), kRows, cols};
+    constexpr int64_t kMaxTokens = 70;  // past a panel of 64 tokens
+    const std::vector<float> x = randomActivations(kMaxTokens * cols, rng);
+    std::vector<float> alone(size_t(kMaxTokens * kRows));
+    for (int64_t t = 0; t < kMaxTokens; ++t) {
+        matmul(CpuContext{m_pools[0].get(), simd(), true}, matrix, x.data() + t * cols, alone.data() + t * kRows, 1);
+    }
+    for (const int64_t nTokens : {2, 3, 4, 5, 9, 17, 70}) {
+        for (const auto& pool : m_pools) {
+            std::vector<float> batch(size_t(nTokens * kRows), std::numeric_limits<float>::quiet_NaN());
+            matmul(CpuContext{pool.get(), simd(), true}, matrix, x.data(), batch.data(), nTokens);
+            for (size_t i = 0; i < batch.size(); ++i) {
+                if (std::memcmp(&batch[i], &alone[i], sizeof(float)) != 0) {
+                    ADD_FAILURE() << nTokens << " tokens, " << pool->size() << " threads: y[token " << i / kRows
+                                  << "][row " << i % kRows << "] = " << batch[i] << ", alone " << alone[i];
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -395,13 +441,13 @@ TEST_P(MatmulTest, NonFiniteActivationGivesNonFiniteOutput) {
     for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
         std::vector<float> x = randomActivations(cols, rng);
         x[size_t(cols / 2)] = bad;
-        for (const bool quantizedDecode : {false, true}) {
+        for (const bool int8Matmul : {false, true}) {
             std::vector<float> y(size_t(kRows), 0.0f);
-            matmul(CpuContext{m_pools[1].get(), simd(), quantizedDecode},
+            matmul(CpuContext{m_pools[1].get(), simd(), int8Matmul},
                    WeightMatrix{type(), w.bytes.data(), kRows, cols}, x.data(), y.data(), 1);
             for (int64_t r = 0; r < kRows; ++r) {
                 EXPECT_FALSE(std::isfinite(y[size_t(r)]))
-                    << "x[" << cols / 2 << "] = " << bad << ", quantizedDecode " << quantizedDecode << ", row " << r;
+                    << "x[" << cols / 2 << "] = " << bad << ", int8Matmul " << int8Matmul << ", row " << r;
             }
         }
     }
@@ -416,8 +462,8 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulTest,
                          ::testing::Combine(::testing::ValuesIn(kTypes),
                                             ::testing::Values(SimdLevel::Avx2, SimdLevel::Avx512)),
                          matmulParamName);
-// The types that decode on int8 dot products (activationBlock).
-INSTANTIATE_TEST_SUITE_P(BlockTypes, Int8DecodeTest,
+// The types with int8 kernels (activationBlock).
+INSTANTIATE_TEST_SUITE_P(BlockTypes, Int8MatmulTest,
                          ::testing::Combine(::testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
                                                               DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q4_K,
                                                               DType::Q5_K, DType::Q6_K),

@@ -564,17 +564,17 @@ INSTANTIATE_TEST_SUITE_P(Shapes256, ForwardVsReference,
                                           testing::Values(DType::F32, DType::F16)),
                          forwardParamName);
 
-// The int8-decode optimization rounds each matmul's input to 8 bits per
+// The int8-matmul optimization rounds each matmul's input to 8 bits per
 // block (up to max|x|/254 per element, kernels/cpu/matmul.h). With a
 // block's max near 3 sigma that is uniform noise of RMS 3/(254 sqrt 3) ~ 0.7%
 // of the input's, so ~0.7% of each product's RMS; over the 2 layers' 7
 // matmuls and the output projection, ~sqrt(15) * 0.7% ~ 3% of the logits'
 // RMS, and the worst of 448 logits ~3.5 times that: ~10% (measured up to
 // 10.2% on Q5_K). Bound 0.25 against the float64 reference: a wrong scale
-// or nibble is O(1). The default (float) decode keeps its 2e-4.
-class Int8Decode : public testing::TestWithParam<std::tuple<const Shape*, DType>> {};
+// or nibble is O(1). The float products keep their 2e-4.
+class Int8Matmul : public testing::TestWithParam<std::tuple<const Shape*, DType>> {};
 
-TEST_P(Int8Decode, StaysNearTheFloat64Reference) {
+TEST_P(Int8Matmul, StaysNearTheFloat64Reference) {
     const auto [shape, weightType] = GetParam();
     const uint64_t seed = std::random_device{}();
     SCOPED_TRACE(testing::Message() << "seed " << seed);
@@ -585,25 +585,37 @@ TEST_P(Int8Decode, StaysNearTheFloat64Reference) {
     const std::vector<int32_t> tokens = randomTokens(n, b.model->config().vocabSize, rng);
     const auto expected = b.reference->forward(tokens);
 
+    const int vocab = b.model->config().vocabSize;
     CpuOps ops(CpuOpsOptions{2, std::nullopt});
     for (const bool int8 : {true, false}) {
-        SCOPED_TRACE(testing::Message() << "int8 decode " << int8);
-        ops.setInt8Decode(int8);
+        SCOPED_TRACE(testing::Message() << "int8 matmul " << int8);
+        ops.setInt8Matmul(int8);
+        const double bound = int8 ? 0.25 : 2e-4;
         auto cache = makeCache(b.model->config(), n, DType::F32);
         ASSERT_TRUE(cache);
-        Transformer decode(*b.model, ops, 1);
-        const SeqId seq = admit(*cache, tokens);
+        Transformer transformer(*b.model, ops, n);
+        const SeqId decoded = admit(*cache, tokens);
         for (int t = 0; t < n; ++t) {
             ForwardBatch batch;
-            addChunk(batch, *cache, seq, std::span(tokens).subspan(t, 1), false);
-            auto out = decode.forward(batch, *cache);
+            addChunk(batch, *cache, decoded, std::span(tokens).subspan(t, 1), false);
+            auto out = transformer.forward(batch, *cache);
             ASSERT_TRUE(out) << out.error().message;
-            ASSERT_LE(relativeError(*out, expected[t]), int8 ? 0.25 : 2e-4) << "position " << t;
+            ASSERT_LE(relativeError(*out, expected[t]), bound) << "decode position " << t;
+        }
+        // The prompt in one chunk: the several-token products.
+        ASSERT_TRUE(cache->blocks().release(decoded));
+        ForwardBatch batch;
+        addChunk(batch, *cache, admit(*cache, tokens), tokens, true);
+        auto out = transformer.forward(batch, *cache);
+        ASSERT_TRUE(out) << out.error().message;
+        for (int t = 0; t < n; ++t) {
+            ASSERT_LE(relativeError(std::span(*out).subspan(size_t(t) * vocab, vocab), expected[t]), bound)
+                << "prefill position " << t;
         }
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, Int8Decode,
+INSTANTIATE_TEST_SUITE_P(Types, Int8Matmul,
                          testing::Combine(testing::Values(&kShapes256[0]),
                                           testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0,
                                                           DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q4_K,

@@ -324,9 +324,9 @@ private Q_SLOTS:
         QVERIFY(m_last.config.decodeGraphs);
         window->optimizationPanel()->decodeGraphs()->setChecked(false);
         QVERIFY(QTest::qWaitFor([&] { return !m_last.config.decodeGraphs; }, kTimeoutMs));
-        QVERIFY(!m_last.config.int8Decode);
-        window->optimizationPanel()->int8Decode()->setChecked(true);
-        QVERIFY(QTest::qWaitFor([&] { return m_last.config.int8Decode; }, kTimeoutMs));
+        QVERIFY(!m_last.config.int8Matmul);
+        window->optimizationPanel()->int8Matmul()->setChecked(true);
+        QVERIFY(QTest::qWaitFor([&] { return m_last.config.int8Matmul; }, kTimeoutMs));
         QVERIFY(m_last.config.localKvPools);
         window->optimizationPanel()->localKvPools()->setChecked(false);
         QVERIFY(QTest::qWaitFor([&] { return !m_last.config.localKvPools; }, kTimeoutMs));

@@ -5,7 +5,7 @@
 //
 // usage: node tools/peer/bench.mjs --bench PAGODA_BENCH --model PATH [--peer DIR]
 //            [--threads N] [--prompt-tokens N] [--gen-tokens N] [--reps N] [--pagoda-args=ARGS]
-// --pagoda-args=ARGS: more options for pagoda-bench generation (e.g. --pagoda-args="--int8-decode 1").
+// --pagoda-args=ARGS: more options for pagoda-bench generation (e.g. --pagoda-args="--int8-matmul 1").
 // Both keep the KV cache in f16 and take their defaults otherwise (llama.cpp:
 // flash attention as it chooses, a batch of the whole prompt). Generation:
 // one token a step, greedy, each step's token fed to the next, as a chat does.

@@ -399,13 +399,13 @@ bool CudaBackend::usesMatvec(const DeviceWeight& w, int64_t nTokens) const {
 }
 
 bool CudaBackend::usesInt8(const DeviceWeight& w, int64_t nTokens) const {
-    return m_int8Decode && usesMatvec(w, nTokens) && matvecInt8Takes(w);
+    return m_int8Matmul && usesMatvec(w, nTokens) && matvecInt8Takes(w);
 }
 
-void CudaBackend::setInt8Decode(bool on) {
+void CudaBackend::setInt8Matmul(bool on) {
     m_context->makeCurrent();
-    if (on != m_int8Decode) m_graphs.clear();
-    m_int8Decode = on;
+    if (on != m_int8Matmul) m_graphs.clear();
+    m_int8Matmul = on;
 }
 
 void CudaBackend::setDependentLaunch(bool on) {
@@ -686,7 +686,7 @@ StatusOr<GraphMode> CudaBackend::beginDecodeGraph(const DecodeStep& step) {
     const int64_t maxCols = m_weights->maxCols;
     PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_attentionWorkspace, plan.workspaceBytes(), MemoryUse::Workspace));
     PAGODA_CUDA_RETURN_IF_ERROR(ensure(m_gemmScratch, size_t(bucket) * size_t(maxCols) * 2, MemoryUse::Workspace));
-    if (m_int8Decode) {
+    if (m_int8Matmul) {
         PAGODA_CUDA_RETURN_IF_ERROR(
             ensure(m_int8Activations, int8ActivationBytes(maxCols, bucket), MemoryUse::Workspace));
     }

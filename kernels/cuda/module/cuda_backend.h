@@ -88,7 +88,7 @@ public:
     StatusOr<double> measureCopyBandwidthSync(size_t bytes, int repetitions) override;
     StatusOr<double> measureGemmTflopsSync(int n, int repetitions) override;
 
-    void setInt8Decode(bool on) override;
+    void setInt8Matmul(bool on) override;
     void setDependentLaunch(bool on) override;
 
     Status embed(const void* table, const int32_t* ids, int n, float* out) override;
@@ -167,7 +167,7 @@ private:
     DeviceBuffer m_dequantized;  // an f16 panel of a quantized matrix, then its [nTokens][panel rows] product
     size_t m_dequantizedRefused = 0;  // the smallest size the pool refused for it (0: none)
     DeviceBuffer m_attentionWorkspace;
-    bool m_int8Decode = false;
+    bool m_int8Matmul = false;
     bool m_dependentLaunch = false;
     DeviceBuffer m_int8Activations;  // quantizeActivations of a decode product's input
     std::unordered_map<int, int> m_decodeCtasPerSm;  // by group (query heads per KV head) of the pool's head dim
