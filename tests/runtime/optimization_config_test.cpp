@@ -53,6 +53,9 @@ TEST(OptimizationConfig, ParsesPresetWithOverridesAndFormatsBack) {
     EXPECT_EQ(*parseOptimizationConfig("optimized"), OptimizationConfig::optimized());
     EXPECT_FALSE(parseOptimizationConfig("optimized:decode-graphs=off")->decodeGraphs);
     EXPECT_TRUE(parseOptimizationConfig("optimized:int8-matmul=on")->int8Matmul);
+    // Its name until 2026-11-29, which saved settings hold.
+    EXPECT_TRUE(parseOptimizationConfig("optimized:int8-decode=on")->int8Matmul);
+    EXPECT_FALSE(parseOptimizationConfig("optimized:int8-decode=off")->int8Matmul);
     const auto dependent = parseOptimizationConfig("optimized:dependent-launch=on");
     ASSERT_TRUE(dependent) << dependent.error().message;
     EXPECT_TRUE(dependent->dependentLaunch);
