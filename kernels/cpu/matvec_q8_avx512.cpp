@@ -82,6 +82,179 @@ struct Q4K512 {
     }
 };
 
+// The blocks of 32 (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) two a step on 512-bit
+// vectors: lanes 0-7 take the step's first block, lanes 8-15 its second
+// (zeros where a row's odd last block has none). A block's int32 lanes
+// hold the sums the 256-bit kernels' do; its scale d_w * d_x is one lane-wise
+// product, so a step costs one vpdpbusd, a multiply, a conversion and a
+// multiply-add per row and token where two blocks on 256-bit vectors cost
+// about four times that. Even and odd blocks accumulate in separate lanes.
+struct Acc512 {
+    __m512 v[2];
+};
+float total(const Acc512& acc) {
+    const __m512 sum = _mm512_add_ps(acc.v[0], acc.v[1]);
+    return hsum(_mm256_add_ps(_mm512_castps512_ps256(sum), _mm512_extractf32x8_ps(sum, 1)));
+}
+
+// Lanes 0-7 low, 8-15 high.
+__m512 halves(float low, float high) {
+    return _mm512_insertf32x8(_mm512_set1_ps(low), _mm256_set1_ps(high), 1);
+}
+// The step's blocks' 32 bytes at p(i), the second's zero when n == 1.
+template <class Bytes>
+__m512i joinBlocks(int n, Bytes&& p) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(p(0)), n == 2 ? p(1) : _mm256_setzero_si256(), 1);
+}
+// Lane 0 low, lane 8 high, the others zero.
+__m512i laneStarts(int low, int high) {
+    return _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_zextsi128_si256(_mm_cvtsi32_si128(low))),
+                              _mm256_zextsi128_si256(_mm_cvtsi32_si128(high)), 1);
+}
+
+// Fs: Formats<Avx512VnniQ8>, for its unpacking of 4- and 5-bit integers.
+template <class Fs>
+struct Pairs {
+    struct Base {
+        using XBlock = XBlockQ8_32;
+        using Acc = Acc512;
+        static constexpr int kBlocksPerStep = 2;
+    };
+    static __m512 scales(const XBlockQ8_32* x, int n) { return halves(x[0].d, n == 2 ? x[1].d : 0.0f); }
+    static __m512i quants(const XBlockQ8_32* x, int n) {
+        return joinBlocks(n, [&](int i) { return load32(x[i].qs); });
+    }
+
+    // The unsigned 4- and 5-bit integers of a step's blocks, laid out as
+    // Formats' legacyQuants: 128-bit quarters of qs (low nibbles), qs >> 4
+    // (high ones) for each block; Q5's bit 4 of byte i from bit i of the
+    // blocks' qh, as one 64-bit mask.
+    template <class B, bool kFiveBits>
+    static __m512i legacyQuants(const B* b, int n) {
+        const __m512i raw = _mm512_castsi256_si512(
+            _mm256_set_m128i(n == 2 ? load16(b[1].qs) : _mm_setzero_si128(), load16(b[0].qs)));
+        const __m512i quarters = _mm512_shuffle_i64x2(raw, raw, _MM_SHUFFLE(1, 1, 0, 0));
+        const __m512i q = _mm512_and_si512(_mm512_mask_srli_epi16(quarters, 0xff00ff00, quarters, 4),
+                                           _mm512_set1_epi8(0x0f));
+        if constexpr (!kFiveBits) {
+            return q;
+        } else {
+            uint32_t low;
+            uint32_t high = 0;
+            std::memcpy(&low, b[0].qh, sizeof low);
+            if (n == 2) std::memcpy(&high, b[1].qh, sizeof high);
+            return _mm512_or_si512(q, _mm512_maskz_mov_epi8(low | uint64_t(high) << 32, _mm512_set1_epi8(0x10)));
+        }
+    }
+    // Lanes 0-7 lane i of f, 8-15 lane j.
+    static __m512 spread(__m128 f, int i, int j) {
+        return _mm512_permutexvar_ps(_mm512_inserti64x4(_mm512_set1_epi32(i), _mm256_set1_epi32(j), 1),
+                                     _mm512_castps128_ps512(f));
+    }
+    // The blocks' d: lanes 0-7 the first's, 8-15 the second's (zeros where
+    // it has none), converted at once.
+    template <class B>
+    static __m512 ds(const B* b, int n) {
+        const int high = n == 2 ? b[1].d : 0;
+        return spread(_mm_cvtph_ps(_mm_cvtsi32_si128(b[0].d | high << 16)), 0, 1);
+    }
+    // Lanes 0-3: d and m of the first block, d and m of the second.
+    template <class B>
+    static __m128 dms(const B* b, int n) {
+        static_assert(offsetof(B, m) == offsetof(B, d) + 2);
+        uint32_t low;
+        uint32_t high = 0;
+        std::memcpy(&low, &b[0].d, sizeof low);
+        if (n == 2) std::memcpy(&high, &b[1].d, sizeof high);
+        return _mm_cvtph_ps(_mm_cvtsi64_si128(int64_t(low | uint64_t(high) << 32)));
+    }
+
+    // Q8_0: x + 128 as unsigned bytes times the signed weights, the sums
+    // started at -128 times the weights' (per lane of 4), which gives the
+    // sums of w * x themselves: one instruction per row and token.
+    struct Q8_0 : Base {
+        using Block = BlockQ8_0;
+        struct X {
+            __m512i biased;  // x + 128, unsigned
+            __m512 d;
+        };
+        struct W {
+            __m512i w, start;  // start: -128 * the sum of each lane's 4 weights
+            __m512 d;
+        };
+        static X share(const XBlockQ8_32* x, int n) {
+            return {_mm512_xor_si512(quants(x, n), _mm512_set1_epi8(char(0x80))), scales(x, n)};
+        }
+        static W unpack(const Block* b, int n) {
+            const __m512i w = joinBlocks(n, [&](int i) { return load32(b[i].qs); });
+            const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(char(0x80)), w);
+            return {w, _mm512_sub_epi32(_mm512_setzero_si512(), sums), ds(b, n)};
+        }
+        static void dot(const W& w, const X& x, __m512* acc) {
+            const __m512i isum = _mm512_dpbusd_epi32(w.start, x.biased, w.w);
+            acc[0] = _mm512_fmadd_ps(_mm512_mul_ps(w.d, x.d), _mm512_cvtepi32_ps(isum), acc[0]);
+        }
+    };
+
+    // Q4_0, Q5_0: the sums start at -z * the sum of x (Formats' ZeroPoint).
+    template <class B, int kZero, bool kFiveBits>
+    struct ZeroPoint : Base {
+        using Block = B;
+        struct X {
+            __m512i qs, start;  // start: -z * x.sum in lanes 0 and 8
+            __m512 d;
+        };
+        struct W {
+            __m512i q;
+            __m512 d;
+        };
+        static X share(const XBlockQ8_32* x, int n) {
+            return {quants(x, n), laneStarts(-kZero * x[0].sum, n == 2 ? -kZero * x[1].sum : 0), scales(x, n)};
+        }
+        static W unpack(const Block* b, int n) { return {legacyQuants<B, kFiveBits>(b, n), ds(b, n)}; }
+        static void dot(const W& w, const X& x, __m512* acc) {
+            const __m512i isum = _mm512_dpbusd_epi32(x.start, w.q, x.qs);
+            acc[0] = _mm512_fmadd_ps(_mm512_mul_ps(w.d, x.d), _mm512_cvtepi32_ps(isum), acc[0]);
+        }
+    };
+    using Q4_0 = ZeroPoint<BlockQ4_0, 8, false>;
+    using Q5_0 = ZeroPoint<BlockQ5_0, 16, true>;
+
+    // Q4_1, Q5_1: m times d_x * the sum of x's ints in the other
+    // accumulator (Formats' Offset).
+    template <class B, bool kFiveBits>
+    struct Offset : Base {
+        using Block = B;
+        struct X {
+            __m512i qs;
+            __m512 d;
+            __m512 sum;  // d_x * x.sum in lanes 0 and 8
+        };
+        struct W {
+            __m512i q;
+            __m512 d, m;
+        };
+        static X share(const XBlockQ8_32* x, int n) {
+            const float high = n == 2 ? x[1].d * float(x[1].sum) : 0.0f;
+            const __m512 sum = _mm512_insertf32x8(_mm512_zextps256_ps512(_mm256_zextps128_ps256(
+                                                      _mm_set_ss(x[0].d * float(x[0].sum)))),
+                                                  _mm256_zextps128_ps256(_mm_set_ss(high)), 1);
+            return {quants(x, n), scales(x, n), sum};
+        }
+        static W unpack(const Block* b, int n) {
+            const __m128 dm = dms(b, n);
+            return {legacyQuants<B, kFiveBits>(b, n), spread(dm, 0, 2), spread(dm, 1, 3)};
+        }
+        static void dot(const W& w, const X& x, __m512* acc) {
+            const __m512i isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w.q, x.qs);
+            acc[0] = _mm512_fmadd_ps(_mm512_mul_ps(w.d, x.d), _mm512_cvtepi32_ps(isum), acc[0]);
+            acc[1] = _mm512_fmadd_ps(w.m, x.sum, acc[1]);
+        }
+    };
+    using Q4_1 = Offset<BlockQ4_1, false>;
+    using Q5_1 = Offset<BlockQ5_1, true>;
+};
+
 // vpdpbusd sums four u8 * s8 products into each int32 lane; vpdpwssd
 // multiplies vpmaddubsw's int16 pair sums by the scales and accumulates.
 struct Avx512VnniQ8 {
@@ -89,7 +262,16 @@ struct Avx512VnniQ8 {
     static __m256i dotScaled(__m256i acc, __m256i u, __m256i s, __m256i scale) {
         return _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(u, s), scale);
     }
-    using Q4_K = Q4K512;
+    // Its own formats: the blocks of 32 in pairs, Q4_K on 512-bit vectors.
+    template <class Fs>
+    struct Own : Fs {
+        using Q8_0 = typename Pairs<Fs>::Q8_0;
+        using Q4_0 = typename Pairs<Fs>::Q4_0;
+        using Q4_1 = typename Pairs<Fs>::Q4_1;
+        using Q5_0 = typename Pairs<Fs>::Q5_0;
+        using Q5_1 = typename Pairs<Fs>::Q5_1;
+        using Q4_K = Q4K512;
+    };
 };
 
 }  // namespace

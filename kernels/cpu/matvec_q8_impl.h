@@ -348,6 +348,51 @@ struct Formats {
     };
 };
 
+// The accumulators of one row and token: two of 8 lanes, or two of 16 for
+// a format on 512-bit vectors (Acc512); the sum of all lanes is the dot
+// product.
+struct Acc256 {
+    __m256 v[2];
+};
+float total(const Acc256& acc) { return hsum(_mm256_add_ps(acc.v[0], acc.v[1])); }
+
+// A format may take kBlocksPerStep blocks a step (share(const XBlock*, n)
+// and unpack(const Block*, n), n of them present at a row's end) and bring
+// its own Acc; the others take one (share(const XBlock&), unpack(const
+// Block&)) into an Acc256.
+template <class F>
+constexpr int blocksPerStep() {
+    if constexpr (requires { F::kBlocksPerStep; }) {
+        return F::kBlocksPerStep;
+    } else {
+        return 1;
+    }
+}
+template <class F>
+auto accumulatorOf() {
+    if constexpr (requires { typename F::Acc; }) {
+        return typename F::Acc{};
+    } else {
+        return Acc256{};
+    }
+}
+template <class F>
+typename F::X shareStep(const typename F::XBlock* x, int n) {
+    if constexpr (blocksPerStep<F>() == 1) {
+        return F::share(*x);
+    } else {
+        return F::share(x, n);
+    }
+}
+template <class F>
+typename F::W unpackStep(const typename F::Block* b, int n) {
+    if constexpr (blocksPerStep<F>() == 1) {
+        return F::unpack(*b);
+    } else {
+        return F::unpack(b, n);
+    }
+}
+
 // y[t * yStride + r] = dot(row r, token t's x) for R consecutive rows and T
 // tokens. w: [R][stride] bytes; x: token t's nBlocks quantized blocks at
 // x + t * nBlocks. Each row's block is unpacked once for the T tokens and
@@ -358,25 +403,26 @@ template <class F, int R, int T>
 void dotQ8Tile(const uint8_t* w, size_t stride, int64_t nBlocks, const typename F::XBlock* x, float* y,
                int64_t yStride) {
     using Block = typename F::Block;
+    constexpr int kStep = blocksPerStep<F>();
     const Block* rows[R];
-    __m256 acc[R][T][2];
-    for (int r = 0; r < R; ++r) {
-        rows[r] = reinterpret_cast<const Block*>(w + size_t(r) * stride);
-        for (int t = 0; t < T; ++t) acc[r][t][0] = acc[r][t][1] = _mm256_setzero_ps();
-    }
-    for (int64_t b = 0; b < nBlocks; ++b) {
+    decltype(accumulatorOf<F>()) acc[R][T] = {};
+    for (int r = 0; r < R; ++r) rows[r] = reinterpret_cast<const Block*>(w + size_t(r) * stride);
+    for (int64_t b = 0; b < nBlocks; b += kStep) {
+        const int n = nBlocks - b < kStep ? int(nBlocks - b) : kStep;
         typename F::X xs[T];
-        for (int t = 0; t < T; ++t) xs[t] = F::share(x[t * nBlocks + b]);
-        // Prefetch the next row group's block at this column: every line
+        for (int t = 0; t < T; ++t) xs[t] = shareStep<F>(x + t * nBlocks + b, n);
+        // Prefetch the next row group's blocks at this column: every line
         // once, one group ahead (see matmul_isa_impl.h).
-        for (int r = 0; r < R; ++r) prefetchBlock(reinterpret_cast<const uint8_t*>(rows[r] + b) + R * stride, sizeof(Block));
         for (int r = 0; r < R; ++r) {
-            const typename F::W unpacked = F::unpack(rows[r][b]);
-            for (int t = 0; t < T; ++t) F::dot(unpacked, xs[t], acc[r][t]);
+            prefetchBlock(reinterpret_cast<const uint8_t*>(rows[r] + b) + R * stride, sizeof(Block) * size_t(n));
+        }
+        for (int r = 0; r < R; ++r) {
+            const typename F::W unpacked = unpackStep<F>(rows[r] + b, n);
+            for (int t = 0; t < T; ++t) F::dot(unpacked, xs[t], acc[r][t].v);
         }
     }
     for (int r = 0; r < R; ++r) {
-        for (int t = 0; t < T; ++t) y[t * yStride + r] = hsum(_mm256_add_ps(acc[r][t][0], acc[r][t][1]));
+        for (int t = 0; t < T; ++t) y[t * yStride + r] = total(acc[r][t]);
     }
 }
 
@@ -406,10 +452,18 @@ void matmulQ8As(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
     }
 }
 
-// Types without an integer kernel do nothing (matmul() sends only hasInt8Kernel types here).
+// Types without an integer kernel do nothing (matmul() sends only
+// hasInt8Kernel types here). A traits class may bring formats of its own
+// (Avx512VnniQ8's, on 512-bit vectors) as T::Own<Formats<T>>.
 template <class T>
 void matmulQ8RowsFor(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
-    using Fs = Formats<T>;
+    using Fs = decltype([] {
+        if constexpr (requires { typename T::template Own<Formats<T>>; }) {
+            return typename T::template Own<Formats<T>>{};
+        } else {
+            return Formats<T>{};
+        }
+    }());
     switch (task.type) {
     case DType::Q8_0: return matmulQ8As<typename Fs::Q8_0>(task, rowBegin, rowEnd);
     case DType::Q4_0: return matmulQ8As<typename Fs::Q4_0>(task, rowBegin, rowEnd);
@@ -418,13 +472,7 @@ void matmulQ8RowsFor(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
     case DType::Q5_1: return matmulQ8As<typename Fs::Q5_1>(task, rowBegin, rowEnd);
     case DType::Q2_K: return matmulQ8As<typename Fs::Q2_K>(task, rowBegin, rowEnd);
     case DType::Q3_K: return matmulQ8As<typename Fs::Q3_K>(task, rowBegin, rowEnd);
-    case DType::Q4_K:
-        // A traits class may bring a Q4_K of its own (Avx512VnniQ8's, on 512-bit vectors).
-        if constexpr (requires { typename T::Q4_K; }) {
-            return matmulQ8As<typename T::Q4_K>(task, rowBegin, rowEnd);
-        } else {
-            return matmulQ8As<typename Fs::Q4_K>(task, rowBegin, rowEnd);
-        }
+    case DType::Q4_K: return matmulQ8As<typename Fs::Q4_K>(task, rowBegin, rowEnd);
     case DType::Q5_K: return matmulQ8As<typename Fs::Q5_K>(task, rowBegin, rowEnd);
     case DType::Q6_K: return matmulQ8As<typename Fs::Q6_K>(task, rowBegin, rowEnd);
     default: return;

@@ -95,7 +95,8 @@ for (const dtype of ["f32", "f16", "bf16", ...quantized]) {
 // in a prompt's forward pass and in decode steps. In the prompt's pass, Q8_0,
 // Q2_K, Q4_K and Q5_K compute what llama.cpp's CPU does: x rounded to 8 bits
 // in blocks of 32 with an f16 scale (its Q8_0) or of 256 with the scale
-// 1 / (127 / max|x|) (its Q8_K), exact integer sums; measured 0 to 4.3e-7.
+// 1 / (127 / max|x|) (its Q8_K), exact integer sums; measured 2.0e-7 to
+// 4.3e-7 (the order of the f32 sums).
 // The other types differ from it as much as the float kernels do (2.5e-2 to
 // 3.9e-2), though ours compute exactly the product with x rounded as
 // documented (Int8MatmulTest.IsTheProductWithXRoundedAsDocumented):
