@@ -15,10 +15,11 @@
 namespace pagoda::cpu::detail {
 
 // x quantized for weights in blocks of 32 (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1):
-// x[i] ~ d * qs[i], qs from max |x| / 127 over the block and d that
-// rounded to f16, as llama.cpp's CPU rounds x (its Q8_0 blocks: with Q8_0
-// weights its products and ours are equal, tests/peer); sum = sum of qs,
-// for the offsets (Q4_0's -8, Q5_0's -16, Q4_1's and Q5_1's m).
+// x[i] ~ d * qs[i], qs = x * fl(1 / d) rounded, d = max |x| / 127 over the
+// block, then rounded to f16, as llama.cpp's reference Q8_0 quantizer
+// (its AVX2 ones multiply by 127 / max |x|, at most an ulp apart; with Q8_0
+// weights a prompt's logits are its to 2.0e-7, tests/peer); sum = sum of
+// qs, for the offsets (Q4_0's -8, Q5_0's -16, Q4_1's and Q5_1's m).
 struct XBlockQ8_32 {
     float d;
     int32_t sum;

@@ -69,9 +69,10 @@ void quantizeActivations(DType type, const float* x, int64_t cols, uint8_t* out)
         auto* blocks = reinterpret_cast<XBlockQ8_256*>(out);
         for (int64_t b = 0; b < cols / kQK_K; ++b) {
             XBlockQ8_256& block = blocks[b];
-            // As llama.cpp's Q8_K: s = 127 / max |x|, d = 1 / s (its s is
-            // negative where the largest |x| is, which negates q and d alike:
-            // the same products). An inf gives s = 0 and d = inf.
+            // As llama.cpp's Q8_K: s = 127 / max |x|, d = 1 / s (its s has
+            // the sign opposite to the element of largest |x|, which negates
+            // q and d alike: the same products). An inf gives s = 0 and
+            // d = inf.
             const float amax = absMax(x + b * kQK_K, kQK_K);
             const float s = amax != 0.0f ? 127.0f / amax : 0.0f;
             block.d = amax != 0.0f ? 1.0f / s : 0.0f;
