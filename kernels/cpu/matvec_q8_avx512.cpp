@@ -1,7 +1,8 @@
 // The AVX-512 VNNI integer kernels. Compiled with PAGODA_AVX512_FLAGS
 // plus VNNI; entered only when CpuContext::simd is Avx512 and
-// detectAvx512Vnni() holds. The 256-bit (VL) forms suffice: decode is
-// bound by memory, and VNNI's gain is one instruction less per 32 bytes.
+// detectAvx512Vnni() holds. The shared formats run on the 256-bit (VL)
+// forms; Q4_K and the blocks of 32, whose loops are bound by instructions
+// rather than memory, have 512-bit formats of their own (Own, below).
 
 #include "kernels/cpu/avx512_intrinsics.h"
 

@@ -5,8 +5,8 @@
 //   dotU8S8(acc, u, s)          acc[i] += sum of 4 products u8 * s8, 8 int32 lanes;
 //   dotScaled(acc, u, s, scale) acc[i] += the u8 * s8 pair sums (int16) times
 //                               the int16 lanes of scale, summed in pairs.
-// Both work on 256-bit vectors: decode is bound by memory, and 32-byte
-// steps match the 32-element sub-blocks. Internal linkage throughout, for
+// Both work on 256-bit vectors: 32-byte steps match the 32-element
+// sub-blocks (a traits class may bring formats of its own on wider ones). Internal linkage throughout, for
 // the reason matmul_isa_impl.h gives.
 //
 // Every weight block's dot product with x is exact in int32 (largest: Q6_K,
