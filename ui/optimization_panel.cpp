@@ -72,10 +72,11 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
                 "backend; on the CPU it changes nothing."));
     describe(m_int8, tr("Int8 matmul"),
              tr("Products with quantized weights (Q8_0, Q4_x, Q5_x, K-quants) round each matmul's input to 8 bits "
-                "and multiply with integer dot products, as llama.cpp does: 1.1–3× faster K-quant decode on the "
-                "CPU. The logits move by a few percent against the float products. On the CPU it covers prompts "
-                "and decode alike, so a reply is the same alone and in a batch; on the GPU it covers decode only. "
-                "No effect on F16/F32 weights."));
+                "and multiply with integer dot products, as llama.cpp does: on the CPU (two threads, AVX-512) "
+                "decode ran 1.0–1.9× as fast and prompts 0.7–1.35× (docs/KERNELS.md). The logits move by a few "
+                "percent against the float products. On the CPU it covers prompts and decode alike, so "
+                "batching changes a reply no more than with the float products; on the GPU it covers decode "
+                "only. No effect on F16/F32 weights."));
     describe(m_localKv, tr("Local-layer KV pools"),
              tr("Gemma 2 and 3 have local layers that only look at the last few thousand (Gemma 2) or few hundred "
                 "(Gemma 3) positions. With this on, those layers keep their keys and values in pools of their own "
