@@ -3,8 +3,9 @@
 // (CpuContext::int8Matmul). matmul() quantizes each token's x once per
 // call to 8-bit integers with a float scale per block
 // (quantizeActivations), and every weight row's dot product with it runs on
-// integer multiply-adds, scaled once per block in f32. Like matmul_isa.h, only plain data and functions: the AVX-512 file
-// must not share inline code with the baseline ones.
+// integer multiply-adds, scaled once per block in f32. Like matmul_isa.h,
+// only plain data and functions: the AVX-512 file must not share inline
+// code with the baseline ones.
 
 #include <cstddef>
 #include <cstdint>

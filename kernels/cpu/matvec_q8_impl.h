@@ -6,8 +6,8 @@
 //   dotScaled(acc, u, s, scale) acc[i] += the u8 * s8 pair sums (int16) times
 //                               the int16 lanes of scale, summed in pairs.
 // Both work on 256-bit vectors: 32-byte steps match the 32-element
-// sub-blocks (a traits class may bring formats of its own on wider ones). Internal linkage throughout, for
-// the reason matmul_isa_impl.h gives.
+// sub-blocks (a traits class may bring formats of its own on wider ones).
+// Internal linkage throughout, for the reason matmul_isa_impl.h gives.
 //
 // Every weight block's dot product with x is exact in int32 (largest: Q6_K,
 // 16 sub-blocks * 128 * 16 * 32 * 127 < 2^28); the pair sums stay below
