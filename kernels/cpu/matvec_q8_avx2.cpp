@@ -16,6 +16,9 @@ struct Avx2Q8 {
     static __m256i dotScaled(__m256i acc, __m256i u, __m256i s, __m256i scale) {
         return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale));
     }
+    // The shared formats, all of them.
+    template <class Fs>
+    using Own = Fs;
 };
 
 // max |x| over n (a multiple of 8) elements, taken on the bits of |x|: as

@@ -27,7 +27,7 @@ __m512i join(const int8_t* low, const int8_t* high) {
 // 64-byte load of qs is two chunks of 64 elements. Its low nibbles are
 // sub-blocks 4p and 4p + 2, its high ones 4p + 1 and 4p + 3, so x is
 // shared (once for the row group) in that order.
-struct Q4K512 {
+struct Q4K512 : OneBlock {
     using Block = BlockQ4_K;
     using XBlock = XBlockQ8_256;
     struct X {

@@ -64,21 +64,37 @@ void prefetchBlock(const void* p, size_t bytes) {
     }
 }
 
+// The accumulators of one row and token: two of 8 lanes (a format on
+// 512-bit vectors brings its own); the sum of all lanes is the dot product.
+struct Acc256 {
+    __m256 v[2];
+};
+float total(const Acc256& acc) { return hsum(_mm256_add_ps(acc.v[0], acc.v[1])); }
+
+// A format that takes one block a step (share(const XBlock&),
+// unpack(const Block&)) into an Acc256. A format may instead take
+// kBlocksPerStep blocks (share(const XBlock*, n), unpack(const Block*, n),
+// n of them present at a row's end) into an Acc of its own.
+struct OneBlock {
+    static constexpr int kBlocksPerStep = 1;
+    using Acc = Acc256;
+};
+
 // A format (below) whose row group shares x itself.
 template <class B, class XB>
-struct SharesX {
+struct SharesX : OneBlock {
     using Block = B;
     using XBlock = XB;
     using X = const XBlock*;
     static X share(const XBlock& x) { return &x; }
 };
 
-// One format: Block, XBlock (its quantized x), X share(xblock) (what the
-// rows of a tile share for one token's block), W unpack(block) (what the
-// tokens of a tile share for one row's block), dot(W, X, __m256 acc[2])
-// (adds the block's contribution; the lane sum of both accumulators is what
-// counts). A block's float operations are the same whatever else the tile
-// holds.
+// One format: Block, XBlock (its quantized x), kBlocksPerStep and Acc
+// (OneBlock's), X share(xblock) (what the rows of a tile share for one
+// token's block), W unpack(block) (what the tokens of a tile share for one
+// row's block), dot(W, X, __m256 acc[2]) (adds the block's contribution to
+// the Acc's vectors). A block's float operations are the same whatever else
+// the tile holds.
 template <class T>
 struct Formats {
     // Q8_0: signed integers. vpmaddubsw / vpdpbusd multiply unsigned by
@@ -128,7 +144,7 @@ struct Formats {
         __m256i start;  // lane 0: -z * x.sum
     };
     template <class B, int kZero, bool kFiveBits>
-    struct ZeroPoint {
+    struct ZeroPoint : OneBlock {
         using Block = B;
         using XBlock = XBlockQ8_32;
         using X = XZero;
@@ -154,7 +170,7 @@ struct Formats {
         __m256 sum;  // lane 0: d_x * x.sum
     };
     template <class B, bool kFiveBits>
-    struct Offset {
+    struct Offset : OneBlock {
         using Block = B;
         using XBlock = XBlockQ8_32;
         using X = XOffset;
@@ -225,7 +241,7 @@ struct Formats {
                                  acc[1]);
     }
 
-    struct Q4_K {
+    struct Q4_K : OneBlock {
         using Block = BlockQ4_K;
         using XBlock = XBlockQ8_256;
         using X = XK;
@@ -241,7 +257,7 @@ struct Formats {
         static void dot(const W& w, const X& x, __m256* acc) { dotK(w, x, acc); }
     };
 
-    struct Q5_K {
+    struct Q5_K : OneBlock {
         using Block = BlockQ5_K;
         using XBlock = XBlockQ8_256;
         using X = XK;
@@ -348,37 +364,9 @@ struct Formats {
     };
 };
 
-// The accumulators of one row and token: two of 8 lanes, or two of 16 for
-// a format on 512-bit vectors (Acc512); the sum of all lanes is the dot
-// product.
-struct Acc256 {
-    __m256 v[2];
-};
-float total(const Acc256& acc) { return hsum(_mm256_add_ps(acc.v[0], acc.v[1])); }
-
-// A format may take kBlocksPerStep blocks a step (share(const XBlock*, n)
-// and unpack(const Block*, n), n of them present at a row's end) and bring
-// its own Acc; the others take one (share(const XBlock&), unpack(const
-// Block&)) into an Acc256.
-template <class F>
-constexpr int blocksPerStep() {
-    if constexpr (requires { F::kBlocksPerStep; }) {
-        return F::kBlocksPerStep;
-    } else {
-        return 1;
-    }
-}
-template <class F>
-auto accumulatorOf() {
-    if constexpr (requires { typename F::Acc; }) {
-        return typename F::Acc{};
-    } else {
-        return Acc256{};
-    }
-}
 template <class F>
 typename F::X shareStep(const typename F::XBlock* x, int n) {
-    if constexpr (blocksPerStep<F>() == 1) {
+    if constexpr (F::kBlocksPerStep == 1) {
         return F::share(*x);
     } else {
         return F::share(x, n);
@@ -386,7 +374,7 @@ typename F::X shareStep(const typename F::XBlock* x, int n) {
 }
 template <class F>
 typename F::W unpackStep(const typename F::Block* b, int n) {
-    if constexpr (blocksPerStep<F>() == 1) {
+    if constexpr (F::kBlocksPerStep == 1) {
         return F::unpack(*b);
     } else {
         return F::unpack(b, n);
@@ -403,9 +391,9 @@ template <class F, int R, int T>
 void dotQ8Tile(const uint8_t* w, size_t stride, int64_t nBlocks, const typename F::XBlock* x, float* y,
                int64_t yStride) {
     using Block = typename F::Block;
-    constexpr int kStep = blocksPerStep<F>();
+    constexpr int kStep = F::kBlocksPerStep;
     const Block* rows[R];
-    decltype(accumulatorOf<F>()) acc[R][T] = {};
+    typename F::Acc acc[R][T] = {};
     for (int r = 0; r < R; ++r) rows[r] = reinterpret_cast<const Block*>(w + size_t(r) * stride);
     for (int64_t b = 0; b < nBlocks; b += kStep) {
         const int n = nBlocks - b < kStep ? int(nBlocks - b) : kStep;
@@ -453,17 +441,12 @@ void matmulQ8As(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
 }
 
 // Types without an integer kernel do nothing (matmul() sends only
-// hasInt8Kernel types here). A traits class may bring formats of its own
-// (Avx512VnniQ8's, on 512-bit vectors) as T::Own<Formats<T>>.
+// hasInt8Kernel types here). T::Own<Formats<T>> is the traits class's set
+// of formats: Formats<T> itself, or with some replaced by its own
+// (Avx512VnniQ8's, on 512-bit vectors).
 template <class T>
 void matmulQ8RowsFor(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd) {
-    using Fs = decltype([] {
-        if constexpr (requires { typename T::template Own<Formats<T>>; }) {
-            return typename T::template Own<Formats<T>>{};
-        } else {
-            return Formats<T>{};
-        }
-    }());
+    using Fs = typename T::template Own<Formats<T>>;
     switch (task.type) {
     case DType::Q8_0: return matmulQ8As<typename Fs::Q8_0>(task, rowBegin, rowEnd);
     case DType::Q4_0: return matmulQ8As<typename Fs::Q4_0>(task, rowBegin, rowEnd);
