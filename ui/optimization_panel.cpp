@@ -37,7 +37,7 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
       m_grouped(new QCheckBox(tr("&Grouped KV heads (GQA)"))),
       m_prefix(new QCheckBox(tr("Prefi&x cache"))),
       m_graphs(new QCheckBox(tr("CUD&A graphs (decode)"))),
-      m_int8(new QCheckBox(tr("&Int8 matmul (quantized weights)"))),
+      m_int8(new QComboBox),
       m_localKv(new QCheckBox(tr("Local-la&yer KV pools (Gemma)"))),
       m_dependent(new QCheckBox(tr("Dependent &launch (GPU, sm_90+)"))),
       m_batching(new QComboBox),
@@ -72,11 +72,12 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
                 "backend; on the CPU it changes nothing."));
     describe(m_int8, tr("Int8 matmul"),
              tr("Products with quantized weights (Q8_0, Q4_x, Q5_x, K-quants) round each matmul's input to 8 bits "
-                "and multiply with integer dot products, as llama.cpp does: on the CPU (two threads, AVX-512) "
-                "decode ran 1.0–1.9× as fast and prompts 0.7–1.35× (docs/KERNELS.md). The logits move by a few "
-                "percent against the float products. On the CPU it covers prompts and decode alike, so "
-                "batching changes a reply no more than with the float products; on the GPU it covers decode "
-                "only. No effect on F16/F32 weights."));
+                "and multiply with integer dot products, as llama.cpp's CPU always does: on the CPU (two threads, "
+                "AVX-512) decode ran 1.0–1.9× as fast and prompts 0.7–1.35× (docs/KERNELS.md). The logits move "
+                "by a few percent against the float products. On the CPU it covers prompts and decode alike, so "
+                "batching changes a reply no more than with the float products. <b>CPU only</b> (optimized): "
+                "the GPU keeps its float products. <b>CPU and GPU</b>: the GPU's decode too (not yet measured "
+                "on a device). <b>Off</b> (baseline): float products everywhere. No effect on F16/F32 weights."));
     describe(m_localKv, tr("Local-layer KV pools"),
              tr("Gemma 2 and 3 have local layers that only look at the last few thousand (Gemma 2) or few hundred "
                 "(Gemma 3) positions. With this on, those layers keep their keys and values in pools of their own "
@@ -135,6 +136,9 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
     m_eviction->addItem(tr("LRU"), int(EvictionPolicyKind::Lru));
     m_eviction->addItem(tr("FIFO"), int(EvictionPolicyKind::Fifo));
     for (int size : {8, 16, 32}) m_blockSize->addItem(tr("%1 tokens").arg(size), size);
+    m_int8->addItem(tr("Off"), int(Int8Matmul::Off));
+    m_int8->addItem(tr("CPU only"), int(Int8Matmul::Cpu));
+    m_int8->addItem(tr("CPU and GPU (decode)"), int(Int8Matmul::On));
     m_kvType->addItem(QStringLiteral("F16"), int(DType::F16));
     m_kvType->addItem(QStringLiteral("F32"), int(DType::F32));
     m_kvType->addItem(QStringLiteral("Q8_0"), int(DType::Q8_0));
@@ -146,11 +150,12 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
     auto* baseline = new QPushButton(tr("&Baseline"));
     describe(baseline, tr("Baseline preset"),
              tr("Every optimization off, the way engines without them run: sequential batching, contiguous KV, "
-                "naive attention, expanded KV heads, no prefix cache, no CUDA graphs."));
+                "naive attention, expanded KV heads, no prefix cache, no CUDA graphs, float products."));
     auto* optimized = new QPushButton(tr("&Optimized"));
     describe(optimized, tr("Optimized preset"),
              tr("Every optimization on: continuous batching, paged KV, flash attention, grouped KV, prefix cache, "
-                "CUDA graphs. Int8 matmul is off in both presets: it changes results."));
+                "CUDA graphs, int8 matmul on the CPU. Dependent launch and the GPU's int8 matmul stay off until "
+                "measured on a device."));
     auto* presets = new QHBoxLayout;
     presets->addWidget(baseline);
     presets->addWidget(optimized);
@@ -166,7 +171,6 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
     form->addRow(m_grouped);
     form->addRow(m_prefix);
     form->addRow(m_graphs);
-    form->addRow(m_int8);
     form->addRow(m_localKv);
     form->addRow(m_dependent);
     const auto row = [form](const QString& label, QWidget* field) {
@@ -174,6 +178,7 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
         l->setBuddy(field);
         form->addRow(l, field);
     };
+    row(tr("&Int8 matmul:"), m_int8);
     row(tr("Batc&hing:"), m_batching);
     row(tr("&Eviction:"), m_eviction);
     row(tr("Sliding &window:"), m_window);
@@ -185,10 +190,10 @@ OptimizationPanel::OptimizationPanel(QWidget* parent)
     row(tr("Conte&xt:"), m_context);
     form->addRow(m_status);
 
-    for (QCheckBox* box : {m_paged, m_flash, m_grouped, m_prefix, m_graphs, m_int8, m_localKv, m_dependent}) {
+    for (QCheckBox* box : {m_paged, m_flash, m_grouped, m_prefix, m_graphs, m_localKv, m_dependent}) {
         connect(box, &QCheckBox::toggled, this, &OptimizationPanel::changed);
     }
-    for (QComboBox* box : {m_batching, m_eviction, m_blockSize, m_kvType}) {
+    for (QComboBox* box : {m_int8, m_batching, m_eviction, m_blockSize, m_kvType}) {
         connect(box, &QComboBox::currentIndexChanged, this, &OptimizationPanel::changed);
     }
     for (QSpinBox* box : {m_window, m_maxBatch, m_batchTokens, m_budget, m_context}) {
@@ -216,7 +221,7 @@ runtime::OptimizationConfig OptimizationPanel::config() const {
     c.groupedKv = m_grouped->isChecked();
     c.prefixCaching = m_prefix->isChecked() && m_paged->isChecked();
     c.decodeGraphs = m_graphs->isChecked();
-    c.int8Matmul = m_int8->isChecked();
+    c.int8Matmul = Int8Matmul(m_int8->currentData().toInt());
     c.localKvPools = m_localKv->isChecked() && m_paged->isChecked();
     c.dependentLaunch = m_dependent->isChecked();
     c.batching = runtime::BatchingMode(m_batching->currentData().toInt());
@@ -239,7 +244,7 @@ void OptimizationPanel::setConfig(const runtime::OptimizationConfig& c) {
     m_grouped->setChecked(c.groupedKv);
     m_prefix->setChecked(c.prefixCaching);
     m_graphs->setChecked(c.decodeGraphs);
-    m_int8->setChecked(c.int8Matmul);
+    m_int8->setCurrentIndex(m_int8->findData(int(c.int8Matmul)));
     m_localKv->setChecked(c.localKvPools);
     m_dependent->setChecked(c.dependentLaunch);
     m_batching->setCurrentIndex(m_batching->findData(int(c.batching)));

@@ -30,7 +30,7 @@ public:
     QCheckBox* groupedKv() const { return m_grouped; }
     QCheckBox* prefixCache() const { return m_prefix; }
     QCheckBox* decodeGraphs() const { return m_graphs; }
-    QCheckBox* int8Matmul() const { return m_int8; }
+    QComboBox* int8Matmul() const { return m_int8; }
     QCheckBox* localKvPools() const { return m_localKv; }
     QComboBox* kvPrecision() const { return m_kvType; }
     // Whether the model runs with its KV pools in host memory (the CPU
@@ -65,7 +65,7 @@ private:
     QCheckBox* m_grouped;
     QCheckBox* m_prefix;
     QCheckBox* m_graphs;
-    QCheckBox* m_int8;
+    QComboBox* m_int8;
     QCheckBox* m_localKv;
     QCheckBox* m_dependent;
     QComboBox* m_batching;

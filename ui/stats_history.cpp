@@ -37,7 +37,9 @@ QString describeConfigChange(const runtime::OptimizationConfig& a, const runtime
     if (a.prefixCaching != b.prefixCaching) parts << QStringLiteral("prefix %1").arg(onOff(b.prefixCaching));
     if (a.localKvPools != b.localKvPools) parts << QStringLiteral("local KV %1").arg(onOff(b.localKvPools));
     if (a.decodeGraphs != b.decodeGraphs) parts << QStringLiteral("CUDA graphs %1").arg(onOff(b.decodeGraphs));
-    if (a.int8Matmul != b.int8Matmul) parts << QStringLiteral("int8 matmul %1").arg(onOff(b.int8Matmul));
+    if (a.int8Matmul != b.int8Matmul) {
+        parts << QStringLiteral("int8 matmul %1").arg(QString::fromLatin1(runtime::int8MatmulName(b.int8Matmul)));
+    }
     if (a.dependentLaunch != b.dependentLaunch) {
         parts << QStringLiteral("dependent launch %1").arg(onOff(b.dependentLaunch));
     }

@@ -266,6 +266,12 @@ Result<void> runCompareBench(Args& args) {
         if (runtime::localKvPoolsFor(local, mc)) {
             singleRows.push_back({"+local-layer KV pools (paged)", local, configBackend[0]});
         }
+        // Only quantized weights have int8 products.
+        if (const std::string type = model->weightTypeName(); type != "f32" && type != "f16" && type != "bf16") {
+            OptimizationConfig int8 = base;
+            int8.int8Matmul = Int8Matmul::Cpu;
+            singleRows.push_back({"+int8 matmul (CPU)", int8, configBackend[0]});
+        }
     }
     std::map<std::string, RunResult> best;  // rowKey -> fastest run
     std::vector<Row> distinct;

@@ -80,7 +80,7 @@ Result<void> runGenerationBench(Args& args) {
     SelectedBackend host;  // the CPU: the weights copied into memory, as the programs do
     copyWeightsForTheCpu(host, *model);
     CpuOps ops(CpuOpsOptions{threads, simd});
-    ops.setInt8Matmul(int8Matmul != 0);
+    ops.setInt8Matmul(int8Matmul != 0 ? Int8Matmul::On : Int8Matmul::Off);
     const int maxBatch = std::min(promptTokens, 512);
     Transformer transformer(*model, ops, maxBatch);
     // No prefix caching: every repetition must compute its prompt.

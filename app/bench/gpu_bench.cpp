@@ -340,7 +340,7 @@ Result<void> runGpuBench(Args& args) {
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
 
     PAGODA_ASSIGN_OR_RETURN(std::unique_ptr<CudaOps> probeOps, openCuda(device));
-    probeOps->setInt8Matmul(int8Matmul != 0);
+    probeOps->setInt8Matmul(int8Matmul != 0 ? Int8Matmul::On : Int8Matmul::Off);
     probeOps->setDependentLaunch(dependentLaunch != 0);
     const std::string description = probeOps->description();
     PAGODA_ASSIGN_OR_RETURN(const double copyGBs, probeOps->measureCopyBandwidthSync(size_t(1) << 30, 20));
@@ -382,7 +382,7 @@ Result<void> runGpuBench(Args& args) {
             if (percent != lastPercent) fmt::print(stderr, "\ruploading {}: {:3d}%", preset, lastPercent = percent);
         }));
         fmt::print(stderr, "\n");
-        cuda->setInt8Matmul(int8Matmul != 0);
+        cuda->setInt8Matmul(int8Matmul != 0 ? Int8Matmul::On : Int8Matmul::Off);
         cuda->setDependentLaunch(dependentLaunch != 0);
         auto timed = timePrefill(*model, *cuda, preset, prefillTokens, quick ? 2 : 5);
         if (timed) {

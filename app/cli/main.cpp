@@ -23,6 +23,7 @@
 #include "engine/model/llama2c_import.h"
 #include "engine/model/model.h"
 #include "engine/model/synthetic.h"
+#include "engine/runtime/optimization_config.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "kernels/format_bytes.h"
 
@@ -64,7 +65,8 @@ tokenize --special: special tokens' texts (<s>, <|im_start|>, ...) become those 
 chat-prompt: the prompt the model's chat template makes of a transcript (FILE, else standard input: lines
 "### system", "### user" or "### assistant" open messages), ending where the reply begins
 logits: every position's logits as f32 [tokens][vocab]; --chunk N: tokens a forward pass (default 256; 1: each a
-decode step); --int8-matmul: products with quantized weights on int8 dot products (the engine's int8-matmul)
+decode step); --int8-matmul: products with quantized weights on int8 dot products (the engine's int8-matmul;
+without it, float products); generate and chat take the app's optimized preset's (int8-matmul=cpu)
 --window N: gemma2 and gemma3's local layers' window (default 512); --rope-base F: rope.freq_base (Gemma 3's
 global layers'; its local layers' is 10000); --rope-scaling: the file's rope.scaling keys
 (factor 4, the original context a quarter of --context); --rope-freqs: random rope_freqs.weight (Llama 3.1's);
@@ -252,6 +254,8 @@ Result<SelectedBackend> openBackend(const BackendOptions& options, Model& model,
                    done == total ? "\n" : "");
     }));
     copyWeightsForTheCpu(backend, model);
+    // The engine's optimized products (int8 on the CPU); logits sets its own.
+    backend.ops->setInt8Matmul(runtime::OptimizationConfig::optimized().int8Matmul);
     // A fall back to the CPU, where each layer runs when the model splits,
     // whether the CPU reads the weights from memory.
     if (interactive && backend.note != selected) fmt::print(stderr, "{}\n", backend.note);
@@ -435,7 +439,7 @@ Result<void> runLogits(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(std::vector<int32_t> ids, parseTokenList(tokenText));
     PAGODA_ASSIGN_OR_RETURN(auto model, Model::load(path));
     PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model, false));
-    backend.ops->setInt8Matmul(int8Matmul);
+    backend.ops->setInt8Matmul(int8Matmul ? Int8Matmul::On : Int8Matmul::Off);
     Generator generator(*model, *backend.ops, options);
     PAGODA_ASSIGN_OR_RETURN(std::vector<float> logits, generator.promptLogits(ids));
     std::ofstream file(out, std::ios::binary);

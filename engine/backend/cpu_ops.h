@@ -31,7 +31,7 @@ public:
     void setKvMemoryLimit(std::optional<uint64_t> bytes) { m_kvMemoryLimit = bytes; }
     Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) override;
     uint64_t scratchBytes() const override { return m_attentionWorkspace.capacity(); }
-    void setInt8Matmul(bool on) override { m_context.int8Matmul = on; }
+    void setInt8Matmul(Int8Matmul mode) override { m_context.int8Matmul = mode != Int8Matmul::Off; }
 
     void embed(const cpu::WeightMatrix& table, std::span<const int32_t> ids, float* out) override;
     void rmsNorm(const float* x, const float* weight, float* y, int64_t nRows, int64_t n, float eps) override;

@@ -86,9 +86,9 @@ std::string CudaOps::description() const {
                        m_weightsOfAnother ? ", weights shared with another engine" : "");
 }
 
-void CudaOps::setInt8Matmul(bool on) {
-    m_int8Matmul = on;
-    m_backend->setInt8Matmul(on);
+void CudaOps::setInt8Matmul(Int8Matmul mode) {
+    m_int8Matmul = mode == Int8Matmul::On;
+    m_backend->setInt8Matmul(m_int8Matmul);
 }
 
 void CudaOps::setDependentLaunch(bool on) {

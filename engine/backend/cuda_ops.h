@@ -50,7 +50,7 @@ public:
     static uint64_t kvMemoryBeside(uint64_t freeBytes);
     static uint64_t deviceBytesFor(uint64_t kvBytes);
     Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) override;
-    void setInt8Matmul(bool on) override;
+    void setInt8Matmul(Int8Matmul mode) override;  // the int8 decode with Int8Matmul::On only
     void setDependentLaunch(bool on) override;
     uint64_t scratchBytes() const override { return 0; }
     Result<void> status() override;

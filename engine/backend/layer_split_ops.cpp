@@ -92,9 +92,9 @@ Result<std::span<const float>> LayerSplitOps::readBack(const float* data, size_t
     return m_second->readBack(data, n, staging);
 }
 
-void LayerSplitOps::setInt8Matmul(bool on) {
-    m_first->setInt8Matmul(on);
-    m_second->setInt8Matmul(on);
+void LayerSplitOps::setInt8Matmul(Int8Matmul mode) {
+    m_first->setInt8Matmul(mode);
+    m_second->setInt8Matmul(mode);
 }
 
 void LayerSplitOps::setDependentLaunch(bool on) {

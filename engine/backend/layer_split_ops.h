@@ -49,7 +49,7 @@ public:
     // layers' share fits in `first` bytes and the others' in `second`.
     static uint64_t wholePoolBytes(uint64_t first, uint64_t second, int secondFrom, int nLayers);
     Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) override;
-    void setInt8Matmul(bool on) override;
+    void setInt8Matmul(Int8Matmul mode) override;
     void setDependentLaunch(bool on) override;
     uint64_t scratchBytes() const override;
     std::optional<DeviceMemoryStats> deviceMemory() override { return m_second->deviceMemory(); }

@@ -29,6 +29,15 @@ struct BlockCopy;
 struct ForwardBatch;
 struct KvLayout;
 
+// Which backends multiply quantized weights (every block-quantized type)
+// by int8 dot products over the activations rounded to 8 bits
+// (OptimizationConfig::int8Matmul, Ops::setInt8Matmul).
+enum class Int8Matmul {
+    Off,
+    Cpu,  // the CPU backend only: every product there, each token the same bits alone and in a batch
+    On,   // every backend with such a path (CUDA: the decode matvecs only)
+};
+
 // Activation memory of a backend (host memory for the CPU, device memory
 // for a GPU), freed with the object.
 class ActivationMemory {
@@ -125,10 +134,11 @@ public:
     // n floats of activation memory readable on the host once the work
     // issued so far is done: `data` itself, or a copy made in `staging`.
     virtual Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) = 0;
-    // Decode with quantized weights through int8 dot products over the
-    // activations rounded to 8 bits (OptimizationConfig::int8Matmul); a
-    // backend without such a path ignores it.
-    virtual void setInt8Matmul(bool) {}
+    // Products with quantized weights through int8 dot products over the
+    // activations rounded to 8 bits where `mode` names this backend
+    // (OptimizationConfig::int8Matmul); a backend without such a path
+    // ignores it.
+    virtual void setInt8Matmul(Int8Matmul) {}
     // Launch each decode-step kernel so that it starts while the one before
     // it finishes (OptimizationConfig::dependentLaunch; CUDA programmatic
     // dependent launch): the same results; others ignore it.

@@ -69,7 +69,7 @@ public:
     bool localKvPools() const override { return m_inner.localKvPools(); }
     Result<uint64_t> kvMemoryAvailable() override { return m_inner.kvMemoryAvailable(); }
     Result<std::span<const float>> readBack(const float* data, size_t n, std::vector<float>& staging) override;
-    void setInt8Matmul(bool on) override { m_inner.setInt8Matmul(on); }
+    void setInt8Matmul(Int8Matmul mode) override { m_inner.setInt8Matmul(mode); }
     void setDependentLaunch(bool on) override { m_inner.setDependentLaunch(on); }
     uint64_t scratchBytes() const override { return m_inner.scratchBytes(); }
     std::optional<DeviceMemoryStats> deviceMemory() override { return m_inner.deviceMemory(); }

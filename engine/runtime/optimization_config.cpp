@@ -55,8 +55,8 @@ Result<void> applyKey(OptimizationConfig& c, std::string_view key, std::string_v
         PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"on", "off"}));
         c.decodeGraphs = i == 0;
     } else if (key == "int8-matmul" || key == "int8-decode") {  // its name until 2026-11-29, in saved settings
-        PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"on", "off"}));
-        c.int8Matmul = i == 0;
+        PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"off", "cpu", "on"}));
+        c.int8Matmul = Int8Matmul(i);
     } else if (key == "local-kv") {
         PAGODA_ASSIGN_OR_RETURN(const int i, choose(key, value, {"on", "off"}));
         c.localKvPools = i == 0;
@@ -111,6 +111,18 @@ std::string_view batchingModeName(BatchingMode mode) {
     return "unknown";
 }
 
+std::string_view int8MatmulName(Int8Matmul mode) {
+    switch (mode) {
+    case Int8Matmul::Off:
+        return "off";
+    case Int8Matmul::Cpu:
+        return "cpu";
+    case Int8Matmul::On:
+        return "on";
+    }
+    return "unknown";
+}
+
 OptimizationConfig OptimizationConfig::baseline() {
     OptimizationConfig c;
     c.batching = BatchingMode::Sequential;
@@ -120,6 +132,7 @@ OptimizationConfig OptimizationConfig::baseline() {
     c.prefixCaching = false;
     c.decodeGraphs = false;
     c.localKvPools = false;
+    c.int8Matmul = Int8Matmul::Off;
     return c;
 }
 
@@ -250,7 +263,7 @@ std::string formatOptimizationConfig(const OptimizationConfig& c) {
         "kv-type={}:context={}:local-kv={}",
         batchingModeName(c.batching), paged ? "paged" : "contiguous", flash ? "flash" : "naive",
         c.groupedKv ? "grouped" : "expanded", c.prefixCaching ? "on" : "off", c.decodeGraphs ? "on" : "off",
-        c.int8Matmul ? "on" : "off", c.dependentLaunch ? "on" : "off", evictionPolicyName(c.eviction), c.blockSize,
+        int8MatmulName(c.int8Matmul), c.dependentLaunch ? "on" : "off", evictionPolicyName(c.eviction), c.blockSize,
         c.maxBatch, c.maxBatchTokens,
         c.kvBudgetBytes == kAutoKvBudget ? std::string("auto") : std::to_string(c.kvBudgetBytes >> 20),
         c.slidingWindow, dtypeName(c.kvType),

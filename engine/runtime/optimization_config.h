@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "engine/backend/backend_select.h"
+#include "engine/backend/ops.h"
 #include "engine/cache/block_manager.h"
 #include "engine/core/result.h"
 #include "engine/kv/kv_cache.h"
@@ -28,6 +29,7 @@ enum class BatchingMode {
 };
 
 std::string_view batchingModeName(BatchingMode mode);  // "continuous", "static", "sequential"
+std::string_view int8MatmulName(Int8Matmul mode);      // "off", "cpu", "on"
 
 // OptimizationConfig::kvBudgetBytes: sized when the cache is made, for
 // kAutoKvContexts sequences at the context in effect (contextFor) or what
@@ -50,12 +52,14 @@ struct OptimizationConfig {
     bool localKvPools = true;
     bool decodeGraphs = true;   // CUDA graphs for decode steps; no effect on the CPU backend
     // Products with quantized weights (every quantized type) on int8 dot
-    // products over activations rounded to 8 bits: on the CPU every such
-    // product, prefill and decode, each token the same bits alone and in a
-    // batch; on CUDA the decode matvecs only, so there a decode row differs
-    // slightly from the same row in a prefill batch. The logits move by a
-    // few percent of their RMS. Off in both presets.
-    bool int8Matmul = false;
+    // products over activations rounded to 8 bits, as llama.cpp's CPU
+    // always does: on the CPU every such product, prefill and decode, each
+    // token the same bits alone and in a batch; on CUDA the decode matvecs
+    // only, so there a decode row differs slightly from the same row in a
+    // prefill batch. The logits move by a few percent of their RMS against
+    // the float products. Optimized: the CPU only (CUDA's is not yet
+    // measured on a device); baseline: off.
+    Int8Matmul int8Matmul = Int8Matmul::Cpu;
     // CUDA, compute capability 9.0 and newer: each decode-step kernel starts
     // while the one before it finishes (programmatic dependent launch). The
     // same results; off in both presets until it is measured on a device.

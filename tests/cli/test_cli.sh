@@ -173,15 +173,18 @@ if [ -n "$bench" ]; then
         grep -qE '^  \{"config": "optimized", "ops": \[\{"op": "[a-z_]+", "calls_per_token": ' "$work/ops.json"
 
     # The toggle rows: local-layer KV pools only for a model with local
-    # and global layers (gemma3: layer 5 of 6 global).
+    # and global layers (gemma3: layer 5 of 6 global), int8 matmul only for
+    # quantized weights.
     toggled=(--requests 2 --prompt-len 8 --gen-len 4 --concurrency 2 --threads 1 --toggles 1)
     "$bench" compare --model "$f32" "${toggled[@]}" >"$work/toggles" 2>/dev/null
     check "toggles: no local-pool row for llama" bash -c "! grep -q 'local-layer KV pools' '$work/toggles'"
+    check "toggles: no int8 row for f32 weights" bash -c "! grep -q 'int8 matmul' '$work/toggles'"
     gemma=$work/gemma3.gguf
     "$cli" make-model --arch gemma3 --dim 64 --layers 6 --heads 4 --kv-heads 2 --ffn 128 --vocab 512 --context 256 \
-        --out "$gemma" >/dev/null 2>&1
+        --dtype q8_0 --out "$gemma" >/dev/null 2>&1
     "$bench" compare --model "$gemma" "${toggled[@]}" >"$work/gemma-toggles" 2>/dev/null
     check "toggles: a local-pool row for gemma3" grep -qE '^\+local-layer KV pools \(paged\) +[0-9]' "$work/gemma-toggles"
+    check "toggles: an int8 row for q8_0 weights" grep -qE '^\+int8 matmul \(CPU\) +[0-9]' "$work/gemma-toggles"
 
     check "one backend per config" fails_with "2 configs (one each)" "$bench" compare "${small[@]}" --backends cpu
     check "no device on the CPU" fails_with "'cpu:1' is not" "$bench" compare "${small[@]}" --backends cpu:1,cpu

@@ -357,6 +357,17 @@ TEST(BackendSelect, ALargeModelRunsItsLastLayersOnTheGpuAndTheRestOnTheCpu) {
     EXPECT_TRUE(fitted->ops->description().ends_with("; layers 4-7 of 8 (layers 0-3 on cpu: 1 threads, avx2)") ||
                 fitted->ops->description().ends_with("; layers 4-7 of 8 (layers 0-3 on cpu: 1 threads, avx512)"))
         << fitted->ops->description();
+    // Int8 products reach each backend as its own: Cpu the CPU's layers only.
+    const auto int8Parts = [&](Int8Matmul mode) {
+        fitted->ops->setInt8Matmul(mode);
+        const std::string d = fitted->ops->description();
+        const size_t cpu = d.find("on cpu: ");
+        return std::pair{d.substr(0, cpu).find("int8 matmul") != std::string::npos,
+                         d.find("int8 matmul", cpu) != std::string::npos};
+    };
+    EXPECT_EQ(int8Parts(Int8Matmul::Cpu), std::pair(false, true));
+    EXPECT_EQ(int8Parts(Int8Matmul::On), std::pair(true, true));
+    EXPECT_EQ(int8Parts(Int8Matmul::Off), std::pair(false, false));
     // The device holds the weights of layers 4-7 and the output, and the
     // KV pools of those 4 layers only (f16 K and V).
     const uint64_t weights = fitted->cuda->memory().inUseBy(cuda::MemoryUse::Weights);

@@ -256,7 +256,7 @@ TEST_P(DependentLaunch, GivesTheBitsOfOrdinaryLaunches) {
     same(run.batches(admitPrompts(run, m_vocab, m_rng)).cuda, false);
     const std::vector<std::vector<int>> members = {{0, 1, 2}, {1}, {0, 2}, {0, 1, 2}};
     for (const bool int8 : {false, true}) {
-        m_cuda->setInt8Matmul(int8);
+        m_cuda->setInt8Matmul(int8 ? Int8Matmul::On : Int8Matmul::Off);
         for (size_t s = 0; s < members.size(); ++s) {
             for (const bool graphs : {false, true}) {
                 SCOPED_TRACE(testing::Message() << "int8 " << int8 << ", step " << s << ", graphs " << graphs);
@@ -282,7 +282,7 @@ using Int8DecodeGraphs = OnDevice;
 TEST_P(Int8DecodeGraphs, StayNearTheFloatDecodeInEagerStepsAndReplays) {
     SCOPED_TRACE(testing::Message() << "seed " << m_seed);
     decodeStepsMatch(m_built, *m_cuda, GetParam(), m_rng, m_tolerance, m_tolerance);
-    m_cuda->setInt8Matmul(true);
+    m_cuda->setInt8Matmul(Int8Matmul::On);
     EXPECT_NE(m_cuda->description().find("int8 matmul"), std::string::npos) << m_cuda->description();
     decodeStepsMatch(m_built, *m_cuda, GetParam(), m_rng, m_tolerance, 0.25);
 }

@@ -35,7 +35,7 @@ constexpr int kNewTokens = 32;
 // The weights' type, and whether their products run on int8.
 struct Products {
     DType weights;
-    bool int8;
+    Int8Matmul int8;
 };
 
 class BatchInvariance : public ::testing::TestWithParam<Products> {
@@ -113,9 +113,9 @@ TEST_P(BatchInvariance, RepeatedPreemptionMatchesAlone) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Weights, BatchInvariance,
-                         ::testing::Values(Products{DType::F32, false}, Products{DType::Q8_0, true}),
+                         ::testing::Values(Products{DType::F32, Int8Matmul::Off}, Products{DType::Q8_0, Int8Matmul::Cpu}),
                          [](const ::testing::TestParamInfo<Products>& info) {
-                             return std::string(dtypeName(info.param.weights)) + (info.param.int8 ? "_int8" : "");
+                             return std::string(dtypeName(info.param.weights)) + (info.param.int8 != Int8Matmul::Off ? "_int8" : "");
                          });
 
 }  // namespace

@@ -21,7 +21,7 @@ TEST(OptimizationConfig, PresetsAreEachOptimizationOffAndOn) {
     EXPECT_FALSE(base.groupedKv);
     EXPECT_FALSE(base.prefixCaching);
     EXPECT_FALSE(base.decodeGraphs);
-    EXPECT_FALSE(base.int8Matmul);
+    EXPECT_EQ(base.int8Matmul, Int8Matmul::Off);
     EXPECT_FALSE(base.dependentLaunch);
     EXPECT_FALSE(base.localKvPools);
     const OptimizationConfig opt = OptimizationConfig::optimized();
@@ -31,7 +31,7 @@ TEST(OptimizationConfig, PresetsAreEachOptimizationOffAndOn) {
     EXPECT_TRUE(opt.groupedKv);
     EXPECT_TRUE(opt.prefixCaching);
     EXPECT_TRUE(opt.decodeGraphs);
-    EXPECT_FALSE(opt.int8Matmul);       // it changes results: opt-in
+    EXPECT_EQ(opt.int8Matmul, Int8Matmul::Cpu);  // not measured on a device yet: the CPU only
     EXPECT_FALSE(opt.dependentLaunch);  // not measured on a device yet: opt-in
     EXPECT_TRUE(opt.localKvPools);
 }
@@ -52,10 +52,12 @@ TEST(OptimizationConfig, ParsesPresetWithOverridesAndFormatsBack) {
     EXPECT_EQ(*again, *c);
     EXPECT_EQ(*parseOptimizationConfig("optimized"), OptimizationConfig::optimized());
     EXPECT_FALSE(parseOptimizationConfig("optimized:decode-graphs=off")->decodeGraphs);
-    EXPECT_TRUE(parseOptimizationConfig("optimized:int8-matmul=on")->int8Matmul);
+    EXPECT_EQ(parseOptimizationConfig("optimized:int8-matmul=on")->int8Matmul, Int8Matmul::On);
+    EXPECT_EQ(parseOptimizationConfig("baseline:int8-matmul=cpu")->int8Matmul, Int8Matmul::Cpu);
+    EXPECT_FALSE(parseOptimizationConfig("optimized:int8-matmul=yes"));
     // Its name until 2026-11-29, which saved settings hold.
-    EXPECT_TRUE(parseOptimizationConfig("optimized:int8-decode=on")->int8Matmul);
-    EXPECT_FALSE(parseOptimizationConfig("optimized:int8-decode=off")->int8Matmul);
+    EXPECT_EQ(parseOptimizationConfig("optimized:int8-decode=on")->int8Matmul, Int8Matmul::On);
+    EXPECT_EQ(parseOptimizationConfig("optimized:int8-decode=off")->int8Matmul, Int8Matmul::Off);
     const auto dependent = parseOptimizationConfig("optimized:dependent-launch=on");
     ASSERT_TRUE(dependent) << dependent.error().message;
     EXPECT_TRUE(dependent->dependentLaunch);
@@ -230,7 +232,7 @@ TEST(OptimizationConfig, OnlyLayoutChangesRebuildTheCache) {
     b.groupedKv = false;
     b.maxBatch = 3;
     b.decodeGraphs = false;
-    b.int8Matmul = true;
+    b.int8Matmul = Int8Matmul::On;
     b.dependentLaunch = true;
     EXPECT_FALSE(needsCacheRebuild(a, b, {}));
     for (auto change : {+[](OptimizationConfig& c) { c.blockSize = 32; },

@@ -54,7 +54,7 @@ OptimizationConfig randomConfig(std::mt19937_64& rng) {
     c.attention = rng() % 2 ? cpu::AttentionAlgorithm::Flash : cpu::AttentionAlgorithm::Naive;
     c.groupedKv = rng() % 2;
     c.decodeGraphs = rng() % 2;
-    c.int8Matmul = rng() % 2;
+    c.int8Matmul = Int8Matmul(rng() % 3);
     c.dependentLaunch = rng() % 2;
     c.blockSize = 8 << (rng() % 3);
     c.maxBatch = 1 + int(rng() % 8);

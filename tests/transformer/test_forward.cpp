@@ -589,7 +589,7 @@ TEST_P(Int8Matmul, StaysNearTheFloat64Reference) {
     CpuOps ops(CpuOpsOptions{2, std::nullopt});
     for (const bool int8 : {true, false}) {
         SCOPED_TRACE(testing::Message() << "int8 matmul " << int8);
-        ops.setInt8Matmul(int8);
+        ops.setInt8Matmul(int8 ? pagoda::Int8Matmul::Cpu : pagoda::Int8Matmul::Off);
         const double bound = int8 ? 0.25 : 2e-4;
         auto cache = makeCache(b.model->config(), n, DType::F32);
         ASSERT_TRUE(cache);

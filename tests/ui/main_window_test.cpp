@@ -4,6 +4,7 @@
 
 #include <QAction>
 #include <QCheckBox>
+#include <QComboBox>
 #include <QMenu>
 #include <QPushButton>
 #include <QScopeGuard>
@@ -324,9 +325,10 @@ private Q_SLOTS:
         QVERIFY(m_last.config.decodeGraphs);
         window->optimizationPanel()->decodeGraphs()->setChecked(false);
         QVERIFY(QTest::qWaitFor([&] { return !m_last.config.decodeGraphs; }, kTimeoutMs));
-        QVERIFY(!m_last.config.int8Matmul);
-        window->optimizationPanel()->int8Matmul()->setChecked(true);
-        QVERIFY(QTest::qWaitFor([&] { return m_last.config.int8Matmul; }, kTimeoutMs));
+        QCOMPARE(m_last.config.int8Matmul, Int8Matmul::Cpu);
+        QComboBox* int8 = window->optimizationPanel()->int8Matmul();
+        int8->setCurrentIndex(int8->findData(int(Int8Matmul::Off)));
+        QVERIFY(QTest::qWaitFor([&] { return m_last.config.int8Matmul == Int8Matmul::Off; }, kTimeoutMs));
         QVERIFY(m_last.config.localKvPools);
         window->optimizationPanel()->localKvPools()->setChecked(false);
         QVERIFY(QTest::qWaitFor([&] { return !m_last.config.localKvPools; }, kTimeoutMs));
