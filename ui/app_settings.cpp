@@ -70,9 +70,9 @@ runtime::OptimizationConfig AppSettings::optimization() const {
     // Saved before the automatic KV budget (no version), a config holds the
     // fixed default of then, 256 MiB, as though it had been chosen: it gets
     // the automatic budget instead.
-    if (!m_settings->contains(kOptimizationVersionKey) && config->kvBudgetBytes == kFormerDefaultKvBudget) {
-        config->kvBudgetBytes = runtime::kAutoKvBudget;
-    }
+    const int version = m_settings->value(kOptimizationVersionKey, 0).toInt();
+    if (version == 0 && config->kvBudgetBytes == kFormerDefaultKvBudget) config->kvBudgetBytes = runtime::kAutoKvBudget;
+    if (version < 3 && config->int8Matmul == Int8Matmul::Off) config->int8Matmul = Int8Matmul::Cpu;
     return *config;
 }
 

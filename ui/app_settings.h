@@ -41,14 +41,18 @@ public:
     BackendOptions backend() const;
     void setBackend(const BackendOptions& backend);
 
-    // The saved optimization config; one saved before the automatic KV
-    // budget with the fixed default of then (256 MiB) reads as automatic.
+    // The saved optimization config. Defaults of then read as today's: one
+    // saved before the automatic KV budget with the fixed default of then
+    // (256 MiB) reads as automatic, and one saved before int8 matmul was on
+    // for the CPU (version < 3) with it off, then every config's, reads as
+    // cpu.
     runtime::OptimizationConfig optimization() const;
     void setOptimization(const runtime::OptimizationConfig& config);
     // The key and value setOptimization writes beside the config (absent in
-    // settings saved before the automatic KV budget).
+    // settings saved before the automatic KV budget; 2 until int8 matmul
+    // was on for the CPU).
     static constexpr const char* kOptimizationVersionKey = "engine/optimizationVersion";
-    static constexpr int kOptimizationVersion = 2;
+    static constexpr int kOptimizationVersion = 3;
     static constexpr uint64_t kFormerDefaultKvBudget = 256ull << 20;
 
     ChatSettings newChatSettings() const;

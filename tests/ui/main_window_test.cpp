@@ -423,6 +423,27 @@ private Q_SLOTS:
         QCOMPARE(AppSettings(path).optimization().kvBudgetBytes, AppSettings::kFormerDefaultKvBudget);
     }
 
+    // Int8 matmul was off in every config until it was made the CPU's
+    // default (settings version 3): such a saved off reads as cpu, and on
+    // stays on. Saved since, off is a choice and stays.
+    void oldSettingsTakeTheCpusInt8Matmul() {
+        const QString path = m_dir.filePath(QStringLiteral("version2-settings.ini"));
+        for (const auto& [saved, read] : {std::pair{"off", Int8Matmul::Cpu}, std::pair{"on", Int8Matmul::On}}) {
+            {
+                QSettings old(path, QSettings::IniFormat);
+                old.setValue("engine/optimization", QStringLiteral("optimized:int8-matmul=%1:kv-type=f32").arg(saved));
+                old.setValue(AppSettings::kOptimizationVersionKey, 2);
+            }
+            QCOMPARE(AppSettings(path).optimization().int8Matmul, read);
+            QCOMPARE(AppSettings(path).optimization().kvType, DType::F32);  // the rest as saved
+        }
+        AppSettings settings(path);
+        runtime::OptimizationConfig config = settings.optimization();
+        config.int8Matmul = Int8Matmul::Off;
+        settings.setOptimization(config);
+        QCOMPARE(AppSettings(path).optimization().int8Matmul, Int8Matmul::Off);
+    }
+
     void contextSetCapsEachConversation() {
         const QString dir = dataDir(++m_windows);
         auto window = makeWindow(dir);
