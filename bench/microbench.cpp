@@ -259,17 +259,20 @@ int main(int argc, char** argv) {
             }
         }
     }
-    for (const DType type : types) {
-        for (const bool int8 : int8Choices(type)) {
-            for (const int nThreads : {1, 2}) {
-                for (const SimdLevel simd : levels) {
-                    const std::string name = "prefill64" + suffix(int8) + std::string(pagoda::dtypeName(type)) +
-                                             "/4096x4096/threads:" + std::to_string(nThreads) + "/" +
-                                             std::string(pagoda::cpu::simdLevelName(simd));
-                    benchmark::RegisterBenchmark(name.c_str(), prefill, std::ref(data), type, 4096, 4096, nThreads,
-                                                 simd, int8)
-                        ->UseRealTime()
-                        ->Unit(benchmark::kMillisecond);
+    // 1024 x 1024: the widths of 0.5B-class models (qwen3-0.6b's 1024).
+    for (const int64_t n : {4096, 1024}) {
+        for (const DType type : types) {
+            for (const bool int8 : int8Choices(type)) {
+                for (const int nThreads : {1, 2}) {
+                    for (const SimdLevel simd : levels) {
+                        const std::string name = "prefill64" + suffix(int8) + std::string(pagoda::dtypeName(type)) +
+                                                 "/" + shapeName(n, n) + "/threads:" + std::to_string(nThreads) +
+                                                 "/" + std::string(pagoda::cpu::simdLevelName(simd));
+                        benchmark::RegisterBenchmark(name.c_str(), prefill, std::ref(data), type, n, n, nThreads, simd,
+                                                     int8)
+                            ->UseRealTime()
+                            ->Unit(benchmark::kMillisecond);
+                    }
                 }
             }
         }

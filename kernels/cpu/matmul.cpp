@@ -63,14 +63,23 @@ void matmul(const CpuContext& ctx, const WeightMatrix& w, const float* x, float*
     // integer kernels then read a quarter of the bytes of x and multiply 32
     // pairs per instruction where the float kernels first widen every
     // weight to f32. The buffer is the calling thread's, kept across calls:
-    // a step makes one call per weight matrix.
+    // a step makes one call per weight matrix. A prompt's tokens are
+    // quantized on every thread (each token's bytes are the same either way).
     if (ctx.int8Matmul && detail::hasInt8Kernel(w.type)) {
         static const bool vnni = detectAvx512Vnni();
         thread_local std::vector<uint8_t> xq;
         const size_t tokenBytes = detail::q8ActivationBytes(w.type, w.cols);
         xq.resize(size_t(nTokens) * tokenBytes);
-        for (int64_t t = 0; t < nTokens; ++t) {
-            detail::quantizeActivations(w.type, x + t * w.cols, w.cols, xq.data() + size_t(t) * tokenBytes);
+        uint8_t* const out = xq.data();
+        const auto quantize = [&](size_t begin, size_t end) {
+            for (size_t t = begin; t < end; ++t) {
+                detail::quantizeActivations(w.type, x + int64_t(t) * w.cols, w.cols, out + t * tokenBytes);
+            }
+        };
+        if (ctx.pool && nTokens > detail::kBatchMaxTokens) {
+            ctx.pool->parallelFor(size_t(nTokens), 1, quantize);
+        } else {
+            quantize(0, size_t(nTokens));
         }
         task.xq = xq.data();
         kernel = ctx.simd == SimdLevel::Avx512 && vnni ? detail::matmulQ8RowsAvx512Vnni : detail::matmulQ8RowsAvx2;

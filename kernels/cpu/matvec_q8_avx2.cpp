@@ -2,7 +2,6 @@
 // x they and the AVX-512 VNNI kernels read.
 
 #include "kernels/cpu/matvec_q8_impl.h"
-#include "kernels/half.h"
 
 namespace pagoda::cpu::detail {
 namespace {
@@ -51,6 +50,13 @@ void roundBlock(const float* x, int n, float s, int8_t* qs) {
     }
 }
 
+// The sums of bytes 8k .. 8k + 7 of the 32 int8 at qs, k = 0..3, each plus
+// 8 * 128: vpsadbw of q + 128 (q xor 0x80) against zero.
+__m256i byteSums8(const int8_t* qs) {
+    return _mm256_sad_epu8(_mm256_xor_si256(load32(qs), bytes(0x80)), _mm256_setzero_si256());
+}
+constexpr int kBias8 = 8 * 128;
+
 bool isKQuant(DType type) {
     return type == DType::Q2_K || type == DType::Q3_K || type == DType::Q4_K || type == DType::Q5_K ||
            type == DType::Q6_K;
@@ -80,10 +86,11 @@ void quantizeActivations(DType type, const float* x, int64_t cols, uint8_t* out)
             const float s = amax != 0.0f ? 127.0f / amax : 0.0f;
             block.d = amax != 0.0f ? 1.0f / s : 0.0f;
             roundBlock(x + b * kQK_K, kQK_K, s, block.qs);
-            for (int k = 0; k < kQK_K / 16; ++k) {
-                int sum = 0;
-                for (int i = 0; i < 16; ++i) sum += block.qs[16 * k + i];
-                block.sums[k] = int16_t(sum);
+            for (int c = 0; c < kQK_K / 32; ++c) {
+                alignas(32) int64_t eights[4];
+                _mm256_store_si256(reinterpret_cast<__m256i*>(eights), byteSums8(block.qs + 32 * c));
+                block.sums[2 * c] = int16_t(eights[0] + eights[1] - 2 * kBias8);
+                block.sums[2 * c + 1] = int16_t(eights[2] + eights[3] - 2 * kBias8);
             }
         }
         return;
@@ -94,9 +101,10 @@ void quantizeActivations(DType type, const float* x, int64_t cols, uint8_t* out)
         // As llama.cpp's Q8_0: d = max |x| / 127, rounded to f16 after x.
         const float d = absMax(x + b * kQK8_0, kQK8_0) / 127.0f;
         roundBlock(x + b * kQK8_0, kQK8_0, d != 0.0f ? 1.0f / d : 0.0f, block.qs);
-        block.d = halfToFloat(floatToHalf(d));
-        block.sum = 0;
-        for (const int8_t q : block.qs) block.sum += q;
+        block.d = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+        const __m256i eights = byteSums8(block.qs);
+        const __m128i pairs = _mm_add_epi64(_mm256_castsi256_si128(eights), _mm256_extracti128_si256(eights, 1));
+        block.sum = int32_t(_mm_cvtsi128_si64(_mm_add_epi64(pairs, _mm_unpackhi_epi64(pairs, pairs)))) - 4 * kBias8;
     }
 }
 
