@@ -22,6 +22,20 @@ __m512i join(const int8_t* low, const int8_t* high) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(load32(low)), load32(high), 1);
 }
 
+// Lanes 0-7 low, 8-15 high.
+__m512 halves(float low, float high) {
+    return _mm512_insertf32x8(_mm512_set1_ps(low), _mm256_set1_ps(high), 1);
+}
+
+// Acc256's two accumulators as the halves of one vector: one conversion
+// and one multiply-add a block update both, and the total is Acc256's.
+struct AccHalves {
+    __m512 v[1];
+};
+float total(const AccHalves& acc) {
+    return hsum(_mm256_add_ps(_mm512_castps512_ps256(acc.v[0]), _mm512_extractf32x8_ps(acc.v[0], 1)));
+}
+
 // Q4_K on 512-bit vectors: its integer loop is bound by instructions, not
 // by memory (4096 x 4096 at 2 threads: 29 GB/s where Q8_0 reads 41), and a
 // 64-byte load of qs is two chunks of 64 elements. Its low nibbles are
@@ -30,13 +44,14 @@ __m512i join(const int8_t* low, const int8_t* high) {
 struct Q4K512 : OneBlock {
     using Block = BlockQ4_K;
     using XBlock = XBlockQ8_256;
+    using Acc = AccHalves;
     struct X {
-        const XBlock* x;
+        __m512 d;
         __m128i sums32;           // 8 int16: the sums of x over each sub-block of 32
         __m512i low[2], high[2];  // [p]: x of sub-blocks 4p, 4p + 2; 4p + 1, 4p + 3
     };
     static X share(const XBlock& x) {
-        X s{&x, _mm_hadd_epi16(load16(x.sums), load16(x.sums + 8)), {}, {}};
+        X s{_mm512_set1_ps(x.d), _mm_hadd_epi16(load16(x.sums), load16(x.sums + 8)), {}, {}};
         for (int p = 0; p < 2; ++p) {
             s.low[p] = join(x.qs + 128 * p, x.qs + 128 * p + 64);
             s.high[p] = join(x.qs + 128 * p + 32, x.qs + 128 * p + 96);
@@ -48,7 +63,7 @@ struct Q4K512 : OneBlock {
         __m512i lowScales[2];     // [p]: sc of sub-block 4p in int16 lanes 0-15, of 4p + 2 in lanes 16-31
         __m512i highScales[2];    // [p]: as lowScales, sub-blocks 4p + 1 and 4p + 3
         __m128i mins;             // m_j in int16 lane j
-        float d, dmin;
+        __m512 scales;            // d in lanes 0-7, -dmin in lanes 8-15
     };
     static W unpack(const Block& b) {
         const KScales k = unpackKScales(b.scales);
@@ -63,12 +78,12 @@ struct Q4K512 : OneBlock {
             w.highScales[p] = broadcastI16Pair512(scales, 4 * p + 1, 4 * p + 3);
         }
         w.mins = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(k.mins)));
-        w.d = halfToFloat(b.d);
-        w.dmin = halfToFloat(b.dmin);
+        w.scales = halves(halfToFloat(b.d), -halfToFloat(b.dmin));
         return w;
     }
-    // d * sum_j sc_j (q . x)_j - dmin * sum_j m_j (sum of x)_j, as dotK's.
-    static void dot(const W& w, const X& x, __m256* acc) {
+    // d * sum_j sc_j (q . x)_j - dmin * sum_j m_j (sum of x)_j, as dotK's:
+    // the integer sums in lanes 0-7, the offsets' in lanes 8-11.
+    static void dot(const W& w, const X& x, __m512* acc) {
         const __m128i minSums = _mm_madd_epi16(w.mins, x.sums32);
         __m512i isum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
         for (int p = 0; p < 2; ++p) {
@@ -77,9 +92,8 @@ struct Q4K512 : OneBlock {
         }
         const __m512i total = _mm512_add_epi32(isum[0], isum[1]);
         const __m256i sum = _mm256_add_epi32(_mm512_castsi512_si256(total), _mm512_extracti64x4_epi64(total, 1));
-        acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.x->d), _mm256_cvtepi32_ps(sum), acc[0]);
-        acc[1] = _mm256_fmadd_ps(_mm256_set1_ps(-w.dmin * x.x->d), _mm256_zextps128_ps256(_mm_cvtepi32_ps(minSums)),
-                                 acc[1]);
+        const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(sum), _mm256_zextsi128_si256(minSums), 1);
+        acc[0] = _mm512_fmadd_ps(_mm512_mul_ps(w.scales, x.d), _mm512_cvtepi32_ps(both), acc[0]);
     }
 };
 
@@ -96,11 +110,6 @@ struct Acc512 {
 float total(const Acc512& acc) {
     const __m512 sum = _mm512_add_ps(acc.v[0], acc.v[1]);
     return hsum(_mm256_add_ps(_mm512_castps512_ps256(sum), _mm512_extractf32x8_ps(sum, 1)));
-}
-
-// Lanes 0-7 low, 8-15 high.
-__m512 halves(float low, float high) {
-    return _mm512_insertf32x8(_mm512_set1_ps(low), _mm256_set1_ps(high), 1);
 }
 // The step's blocks' 32 bytes at p(i), the second's zero when n == 1.
 template <class Bytes>
