@@ -22,6 +22,7 @@
 #include "kernels/cpu/bandwidth.h"
 #include "kernels/cpu/cpu_context.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/matvec_q8.h"
 
 namespace {
 
@@ -183,6 +184,21 @@ void prefill(benchmark::State& state, BenchData& data, DType type, int64_t rows,
         double(state.iterations()) * 2.0 * double(rows * cols * kPrefillTokens) * 1e-9, benchmark::Counter::kIsRate);
 }
 
+// The int8 products' rounding of x (matmul's first step with int8Matmul),
+// 64 tokens of `cols` on the calling thread, for weights of `type`
+// (Q8_0: blocks of 32; Q4_K: of 256).
+void quantizeX(benchmark::State& state, DType type, int64_t cols) {
+    const std::vector<float> x = activations(kPrefillTokens * cols);
+    const size_t tokenBytes = pagoda::cpu::detail::q8ActivationBytes(type, cols);
+    std::vector<uint8_t> out(size_t(kPrefillTokens) * tokenBytes);
+    for (auto _ : state) {
+        for (int64_t t = 0; t < kPrefillTokens; ++t) {
+            pagoda::cpu::detail::quantizeActivations(type, x.data() + t * cols, cols, out.data() + t * tokenBytes);
+        }
+        benchmark::ClobberMemory();
+    }
+}
+
 // The cost of handing an empty job to the pool and waiting for it.
 void poolDispatch(benchmark::State& state, int nThreads) {
     ThreadPool pool(nThreads);
@@ -207,6 +223,10 @@ int main(int argc, char** argv) {
             ->Unit(benchmark::kMillisecond);
     }
     benchmark::RegisterBenchmark("pool_dispatch/threads:2", poolDispatch, 2)->UseRealTime();
+    for (const DType type : {DType::Q8_0, DType::Q4_K}) {
+        const std::string name = "quantize_x/" + std::string(pagoda::dtypeName(type)) + "/4096/tokens:64";
+        benchmark::RegisterBenchmark(name.c_str(), quantizeX, type, 4096)->Unit(benchmark::kMicrosecond);
+    }
     for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{4096, 4096}, {11008, 4096}}) {
         for (const DType type : types) {
             for (const int nThreads : {1, 2}) {
