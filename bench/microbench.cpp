@@ -147,16 +147,26 @@ void streamRead(benchmark::State& state, int nThreads) {
     state.counters["GB/s"] = bytesPerSecond * 1e-9;
 }
 
+// The kernels a benchmark runs, the last part of its name: a SIMD level
+// ("avx2", "avx512"), and for the integer products (int8: the int8-matmul
+// optimization, quantized types only) the level's own multiply-adds: AVX2's
+// vpmaddubsw at "avx2", AVX-512 VNNI at "avx512", and at the Avx2 level
+// AVX-VNNI's where the CPU has it ("avx-vnni").
+struct Kernels {
+    SimdLevel simd;
+    bool int8;
+    bool vnni;
+    std::string name;
+};
+
 // nTokens tokens through the weights (1: decode; a few: continuous
 // batching's decode step, which should cost little more than one token).
-// int8: on integer dot products over x rounded to 8 bits (the int8-matmul
-// optimization, quantized types only).
 // Reports the weight bytes read per second.
 void weightPass(benchmark::State& state, BenchData& data, DType type, int64_t rows, int64_t cols, int64_t nTokens,
-                int nThreads, SimdLevel simd, bool int8) {
+                int nThreads, const Kernels& kernels) {
     const WeightSet& weights = data.weights(type, rows, cols, kDecodeFootprint);
     ThreadPool pool(nThreads);
-    const CpuContext ctx{&pool, simd, int8};
+    const CpuContext ctx{&pool, kernels.simd, kernels.int8, kernels.vnni};
     const std::vector<float> x = activations(nTokens * cols);
     std::vector<float> y(static_cast<size_t>(nTokens * rows));
     size_t copy = 0;
@@ -168,12 +178,11 @@ void weightPass(benchmark::State& state, BenchData& data, DType type, int64_t ro
         double(state.iterations()) * double(weights.matrixBytes) * 1e-9, benchmark::Counter::kIsRate);
 }
 
-// int8: on integer dot products, as weightPass.
 void prefill(benchmark::State& state, BenchData& data, DType type, int64_t rows, int64_t cols, int nThreads,
-             SimdLevel simd, bool int8) {
+             const Kernels& kernels) {
     const WeightSet& weights = data.weights(type, rows, cols, 0);
     ThreadPool pool(nThreads);
-    const CpuContext ctx{&pool, simd, int8};
+    const CpuContext ctx{&pool, kernels.simd, kernels.int8, kernels.vnni};
     const std::vector<float> x = activations(kPrefillTokens * cols);
     std::vector<float> y(static_cast<size_t>(kPrefillTokens * rows));
     for (auto _ : state) {
@@ -209,8 +218,14 @@ void poolDispatch(benchmark::State& state, int nThreads) {
 
 int main(int argc, char** argv) {
     BenchData data;
-    std::vector<SimdLevel> levels = {SimdLevel::Avx2};
-    if (pagoda::cpu::detectSimdLevel() == SimdLevel::Avx512) levels.push_back(SimdLevel::Avx512);
+    const bool avx512 = pagoda::cpu::detectSimdLevel() == SimdLevel::Avx512;
+    std::vector<Kernels> floatKernels = {{SimdLevel::Avx2, false, false, "avx2"}};
+    std::vector<Kernels> int8Kernels = {{SimdLevel::Avx2, true, false, "avx2"}};
+    if (pagoda::cpu::detectAvxVnni()) int8Kernels.push_back({SimdLevel::Avx2, true, true, "avx-vnni"});
+    if (avx512) {
+        floatKernels.push_back({SimdLevel::Avx512, false, false, "avx512"});
+        int8Kernels.push_back({SimdLevel::Avx512, true, true, "avx512"});
+    }
     const DType types[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0,
                            DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q2_K, DType::Q3_K,
                            DType::Q4_K, DType::Q5_K, DType::Q6_K};
@@ -230,12 +245,12 @@ int main(int argc, char** argv) {
     for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{4096, 4096}, {11008, 4096}}) {
         for (const DType type : types) {
             for (const int nThreads : {1, 2}) {
-                for (const SimdLevel simd : levels) {
+                for (const Kernels& kernels : floatKernels) {
                     const std::string name = "matvec/" + std::string(pagoda::dtypeName(type)) + "/" +
                                              shapeName(rows, cols) + "/threads:" + std::to_string(nThreads) + "/" +
-                                             std::string(pagoda::cpu::simdLevelName(simd));
+                                             kernels.name;
                     benchmark::RegisterBenchmark(name.c_str(), weightPass, std::ref(data), type, rows, cols, 1, nThreads,
-                                                 simd, false)
+                                                 kernels)
                         ->UseRealTime()
                         ->Unit(benchmark::kMicrosecond);
                 }
@@ -243,38 +258,36 @@ int main(int argc, char** argv) {
         }
     }
     // "_int8" names: the integer path, for the quantized types.
-    const auto int8Choices = [](DType type) {
-        return (pagoda::dtypeInfo(type).blockElements > 1) ? std::vector<bool>{false, true} : std::vector<bool>{false};
+    const auto kernelsFor = [&](DType type) {
+        std::vector<Kernels> all = floatKernels;
+        if (pagoda::dtypeInfo(type).blockElements > 1) all.insert(all.end(), int8Kernels.begin(), int8Kernels.end());
+        return all;
     };
-    const auto suffix = [](bool int8) { return std::string(int8 ? "_int8/" : "/"); };
+    const auto suffix = [](const Kernels& kernels) { return std::string(kernels.int8 ? "_int8/" : "/"); };
     for (const DType type : types) {
         if (!(pagoda::dtypeInfo(type).blockElements > 1)) continue;
         for (const int nThreads : {1, 2}) {
-            for (const SimdLevel simd : levels) {
+            for (const Kernels& kernels : int8Kernels) {
                 const std::string name = "matvec_int8/" + std::string(pagoda::dtypeName(type)) +
-                                         "/4096x4096/threads:" + std::to_string(nThreads) + "/" +
-                                         std::string(pagoda::cpu::simdLevelName(simd));
+                                         "/4096x4096/threads:" + std::to_string(nThreads) + "/" + kernels.name;
                 benchmark::RegisterBenchmark(name.c_str(), weightPass, std::ref(data), type, 4096, 4096, 1, nThreads,
-                                             simd, true)
+                                             kernels)
                     ->UseRealTime()
                     ->Unit(benchmark::kMicrosecond);
             }
         }
     }
     for (const DType type : types) {
-        for (const bool int8 : int8Choices(type)) {
+        for (const Kernels& kernels : kernelsFor(type)) {
             for (const int nThreads : {1, 2}) {
-                for (const SimdLevel simd : levels) {
-                    for (const int64_t nTokens : {1, 2, 4, 8, 16}) {
-                        const std::string name = "batch" + suffix(int8) + std::string(pagoda::dtypeName(type)) +
-                                                 "/4096x4096/tokens:" + std::to_string(nTokens) + "/threads:" +
-                                                 std::to_string(nThreads) + "/" +
-                                                 std::string(pagoda::cpu::simdLevelName(simd));
-                        benchmark::RegisterBenchmark(name.c_str(), weightPass, std::ref(data), type, 4096, 4096,
-                                                     nTokens, nThreads, simd, int8)
-                            ->UseRealTime()
-                            ->Unit(benchmark::kMicrosecond);
-                    }
+                for (const int64_t nTokens : {1, 2, 4, 8, 16}) {
+                    const std::string name = "batch" + suffix(kernels) + std::string(pagoda::dtypeName(type)) +
+                                             "/4096x4096/tokens:" + std::to_string(nTokens) + "/threads:" +
+                                             std::to_string(nThreads) + "/" + kernels.name;
+                    benchmark::RegisterBenchmark(name.c_str(), weightPass, std::ref(data), type, 4096, 4096, nTokens,
+                                                 nThreads, kernels)
+                        ->UseRealTime()
+                        ->Unit(benchmark::kMicrosecond);
                 }
             }
         }
@@ -282,17 +295,14 @@ int main(int argc, char** argv) {
     // 1024 x 1024: the widths of 0.5B-class models (qwen3-0.6b's 1024).
     for (const int64_t n : {4096, 1024}) {
         for (const DType type : types) {
-            for (const bool int8 : int8Choices(type)) {
+            for (const Kernels& kernels : kernelsFor(type)) {
                 for (const int nThreads : {1, 2}) {
-                    for (const SimdLevel simd : levels) {
-                        const std::string name = "prefill64" + suffix(int8) + std::string(pagoda::dtypeName(type)) +
-                                                 "/" + shapeName(n, n) + "/threads:" + std::to_string(nThreads) +
-                                                 "/" + std::string(pagoda::cpu::simdLevelName(simd));
-                        benchmark::RegisterBenchmark(name.c_str(), prefill, std::ref(data), type, n, n, nThreads, simd,
-                                                     int8)
-                            ->UseRealTime()
-                            ->Unit(benchmark::kMillisecond);
-                    }
+                    const std::string name = "prefill64" + suffix(kernels) + std::string(pagoda::dtypeName(type)) +
+                                             "/" + shapeName(n, n) + "/threads:" + std::to_string(nThreads) + "/" +
+                                             kernels.name;
+                    benchmark::RegisterBenchmark(name.c_str(), prefill, std::ref(data), type, n, n, nThreads, kernels)
+                        ->UseRealTime()
+                        ->Unit(benchmark::kMillisecond);
                 }
             }
         }

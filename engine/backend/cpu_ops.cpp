@@ -38,7 +38,9 @@ CpuOps::CpuOps(const CpuOpsOptions& options) : m_pool(std::make_unique<cpu::Thre
 
 std::string CpuOps::description() const {
     return fmt::format("cpu: {} threads, {}{}", m_pool->size(), cpu::simdLevelName(m_context.simd),
-                       m_context.int8Matmul ? ", int8 matmul" : "");
+                       m_context.int8Matmul
+                           ? fmt::format(", int8 matmul ({})", cpu::int8KernelName(cpu::int8Kernel(m_context)))
+                           : "");
 }
 
 Result<std::unique_ptr<ActivationMemory>> CpuOps::allocateActivations(size_t floats) {

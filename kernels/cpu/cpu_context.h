@@ -14,8 +14,12 @@ struct CpuContext {
     // integer dot products (matmul.h): faster, but x carries up to
     // max|x| / 254 of error per element. Each token's outputs are the same
     // bits alone and in a batch. The engine's `int8-matmul` optimization
-    // (off by default).
+    // (on for the CPU in its optimized preset).
     bool int8Matmul = false;
+    // The integer products take VNNI's multiply-adds where the CPU has them
+    // (AVX-512 VNNI at SimdLevel::Avx512, AVX-VNNI at Avx2; the same bits
+    // as AVX2's at Avx2). false: AVX2's vpmaddubsw at either level.
+    bool vnni = true;
 };
 
 }  // namespace pagoda::cpu

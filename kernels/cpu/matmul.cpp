@@ -45,6 +45,23 @@ struct SharedWork {
 
 }  // namespace
 
+Int8Kernel int8Kernel(const CpuContext& ctx) {
+    static const bool avx512Vnni = detectAvx512Vnni();
+    static const bool avxVnni = detectAvxVnni();
+    if (ctx.vnni && ctx.simd == SimdLevel::Avx512 && avx512Vnni) return Int8Kernel::Avx512Vnni;
+    if (ctx.vnni && avxVnni) return Int8Kernel::AvxVnni;
+    return Int8Kernel::Avx2;
+}
+
+std::string_view int8KernelName(Int8Kernel kernel) {
+    switch (kernel) {
+    case Int8Kernel::Avx2: return "avx2";
+    case Int8Kernel::AvxVnni: return "avx-vnni";
+    case Int8Kernel::Avx512Vnni: return "avx512-vnni";
+    }
+    return "unknown";
+}
+
 void matmul(const CpuContext& ctx, const WeightMatrix& w, const float* x, float* y, int64_t nTokens) {
     assert(isComputeSupported(w.type) && "matmul: weight type without a CPU kernel");
     if (w.rows <= 0 || nTokens <= 0) return;
@@ -66,7 +83,6 @@ void matmul(const CpuContext& ctx, const WeightMatrix& w, const float* x, float*
     // a step makes one call per weight matrix. A prompt's tokens are
     // quantized on every thread (each token's bytes are the same either way).
     if (ctx.int8Matmul && detail::hasInt8Kernel(w.type)) {
-        static const bool vnni = detectAvx512Vnni();
         thread_local std::vector<uint8_t> xq;
         const size_t tokenBytes = detail::q8ActivationBytes(w.type, w.cols);
         xq.resize(size_t(nTokens) * tokenBytes);
@@ -82,7 +98,11 @@ void matmul(const CpuContext& ctx, const WeightMatrix& w, const float* x, float*
             quantize(0, size_t(nTokens));
         }
         task.xq = xq.data();
-        kernel = ctx.simd == SimdLevel::Avx512 && vnni ? detail::matmulQ8RowsAvx512Vnni : detail::matmulQ8RowsAvx2;
+        switch (int8Kernel(ctx)) {
+        case Int8Kernel::Avx512Vnni: kernel = detail::matmulQ8RowsAvx512Vnni; break;
+        case Int8Kernel::AvxVnni: kernel = detail::matmulQ8RowsAvxVnni; break;
+        case Int8Kernel::Avx2: kernel = detail::matmulQ8RowsAvx2; break;
+        }
     }
     const int nThreads = ctx.pool ? ctx.pool->size() : 1;
     const int64_t rowsPerChunk = chunkRows(task, nThreads);

@@ -5,6 +5,7 @@
 // rows.
 
 #include <cstdint>
+#include <string_view>
 
 #include "kernels/cpu/cpu_context.h"
 #include "kernels/dtype.h"
@@ -32,6 +33,15 @@ struct WeightMatrix {
 // kernels, and a token's outputs are the same bits whatever nTokens is.
 // Other types ignore ctx.int8Matmul.
 void matmul(const CpuContext& ctx, const WeightMatrix& w, const float* x, float* y, int64_t nTokens);
+
+// The integer products' instruction set (ctx.int8Matmul): vpmaddubsw pairs
+// on 256-bit vectors (AVX2), the VNNI multiply-adds on 256-bit ones
+// (AVX-VNNI; the same bits), or AVX-512 VNNI with 512-bit formats for
+// Q4_K and the blocks of 32 (other sums' order, so other bits). Which one
+// ctx picks on this CPU (CpuContext::vnni, CpuContext::simd).
+enum class Int8Kernel { Avx2, AvxVnni, Avx512Vnni };
+Int8Kernel int8Kernel(const CpuContext& ctx);
+std::string_view int8KernelName(Int8Kernel kernel);  // "avx2", "avx-vnni", "avx512-vnni"
 
 // out[cols] = row `row` of W as f32: exact, or correctly rounded where a
 // value scale * q + offset (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K) doesn't fit in f32.

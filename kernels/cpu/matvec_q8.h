@@ -51,8 +51,10 @@ size_t q8ActivationBytes(DType type, int64_t cols);
 void quantizeActivations(DType type, const float* x, int64_t cols, uint8_t* out);
 
 // y for output rows [rowBegin, rowEnd) and every token of a task whose task.xq
-// quantizeActivations filled. Avx512Vnni needs AVX-512 VNNI (detectAvx512Vnni()).
+// quantizeActivations filled. AvxVnni needs AVX-VNNI (detectAvxVnni()) and
+// gives AVX2's bits; Avx512Vnni needs AVX-512 VNNI (detectAvx512Vnni()).
 void matmulQ8RowsAvx2(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd);
+void matmulQ8RowsAvxVnni(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd);
 void matmulQ8RowsAvx512Vnni(const MatmulTask& task, int64_t rowBegin, int64_t rowEnd);
 
 }  // namespace pagoda::cpu::detail

@@ -1,5 +1,7 @@
 #include "kernels/cpu/simd.h"
 
+#include <cpuid.h>
+
 #include <cstdlib>
 
 namespace pagoda::cpu {
@@ -20,6 +22,11 @@ SimdLevel detectSimdLevel() {
 bool detectAvx512Vnni() {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni");
+}
+
+bool detectAvxVnni() {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) != 0 && (eax >> 4 & 1) != 0;
 }
 
 std::string_view simdLevelName(SimdLevel level) {

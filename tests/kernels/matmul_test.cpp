@@ -289,6 +289,13 @@ constexpr int64_t kTokenCounts[] = {1, 2, 3, 4, 6, 7, 8, 9, 16, 17};
 
 using MatmulParam = std::tuple<DType, SimdLevel>;
 
+// CpuContext::vnni for the integer kernels a level reaches: at Avx2 AVX2's
+// (false) and AVX-VNNI's (true, where the CPU has it); at Avx512 AVX-512
+// VNNI's (false there would repeat AVX2's).
+std::vector<bool> vnniChoices(SimdLevel simd) {
+    return simd == SimdLevel::Avx2 ? std::vector<bool>{false, true} : std::vector<bool>{true};
+}
+
 class MatmulTest : public ::testing::TestWithParam<MatmulParam> {
 protected:
     void SetUp() override {
@@ -314,8 +321,9 @@ TEST_P(MatmulTest, MatchesFloat64Reference) {
                 const std::vector<float> x = randomActivations(nTokens * cols, rng);
                 const Reference ref = reference(type(), w, x, rows, cols, nTokens);
                 for (const auto& pool : m_pools) {
-                    for (const bool int8Matmul : {false, true}) {
-                        checkMatmul(CpuContext{pool.get(), simd(), int8Matmul}, type(), w, x, ref, rows, cols,
+                    checkMatmul(CpuContext{pool.get(), simd(), false}, type(), w, x, ref, rows, cols, nTokens);
+                    for (const bool vnni : vnniChoices(simd())) {
+                        checkMatmul(CpuContext{pool.get(), simd(), true, vnni}, type(), w, x, ref, rows, cols,
                                     nTokens);
                     }
                 }
@@ -335,8 +343,9 @@ TEST_P(MatmulTest, LargeBatchMatchesFloat64Reference) {
     const TestWeights w = randomWeights(type(), kRows, kCols, rng);
     const std::vector<float> x = randomActivations(kTokens * kCols, rng);
     const Reference ref = reference(type(), w, x, kRows, kCols, kTokens);
-    for (const bool int8 : {false, true}) {
-        checkMatmul(CpuContext{m_pools[1].get(), simd(), int8}, type(), w, x, ref, kRows, kCols, kTokens);
+    checkMatmul(CpuContext{m_pools[1].get(), simd(), false}, type(), w, x, ref, kRows, kCols, kTokens);
+    for (const bool vnni : vnniChoices(simd())) {
+        checkMatmul(CpuContext{m_pools[1].get(), simd(), true, vnni}, type(), w, x, ref, kRows, kCols, kTokens);
     }
 }
 
@@ -378,22 +387,52 @@ TEST_P(Int8MatmulTest, IsTheProductWithXRoundedAsDocumented) {
             rounded[size_t(c)] = double(scale) * std::nearbyint(double(x[size_t(c)] * inverse));
         }
     }
-    std::vector<float> y(size_t(kTokens * kRows), std::numeric_limits<float>::quiet_NaN());
-    matmul(CpuContext{m_pools[1].get(), simd(), true}, WeightMatrix{type(), w.bytes.data(), kRows, cols}, x.data(),
-           y.data(), kTokens);
-    for (int64_t t = 0; t < kTokens; ++t) {
-        for (int64_t r = 0; r < kRows; ++r) {
-            double exact = 0.0;
-            double size = 0.0;
-            for (int64_t c = 0; c < cols; ++c) {
-                const RefElement& e = w.elements[size_t(r * cols + c)];
-                exact += e.value * rounded[size_t(t * cols + c)];
-                size += e.magnitude * std::fabs(rounded[size_t(t * cols + c)]);
+    for (const bool vnni : vnniChoices(simd())) {
+        SCOPED_TRACE(testing::Message() << "vnni " << vnni);
+        std::vector<float> y(size_t(kTokens * kRows), std::numeric_limits<float>::quiet_NaN());
+        matmul(CpuContext{m_pools[1].get(), simd(), true, vnni}, WeightMatrix{type(), w.bytes.data(), kRows, cols},
+               x.data(), y.data(), kTokens);
+        for (int64_t t = 0; t < kTokens; ++t) {
+            for (int64_t r = 0; r < kRows; ++r) {
+                double exact = 0.0;
+                double size = 0.0;
+                for (int64_t c = 0; c < cols; ++c) {
+                    const RefElement& e = w.elements[size_t(r * cols + c)];
+                    exact += e.value * rounded[size_t(t * cols + c)];
+                    size += e.magnitude * std::fabs(rounded[size_t(t * cols + c)]);
+                }
+                const double got = double(y[size_t(t * kRows + r)]);
+                EXPECT_LE(std::fabs(got - exact), tolerance(type(), cols) * size)
+                    << "token " << t << ", row " << r << ": " << got << ", exact " << exact;
             }
-            const double got = double(y[size_t(t * kRows + r)]);
-            EXPECT_LE(std::fabs(got - exact), tolerance(type(), cols) * size)
-                << "token " << t << ", row " << r << ": " << got << ", exact " << exact;
         }
+    }
+}
+
+// AVX-VNNI's multiply-adds give AVX2's integer sums, and the float
+// operations around them are the same: the same bits, for every token
+// count.
+TEST_P(Int8MatmulTest, AvxVnniGivesTheBitsOfAvx2) {
+    if (simd() != SimdLevel::Avx2) GTEST_SKIP() << "AVX-VNNI is the Avx2 level's";
+    if (!detectAvxVnni()) GTEST_SKIP() << "the CPU has no AVX-VNNI";
+    CpuContext avx2{m_pools[1].get(), simd(), true, false};
+    CpuContext avxVnni{m_pools[1].get(), simd(), true, true};
+    ASSERT_EQ(int8Kernel(avx2), Int8Kernel::Avx2);
+    ASSERT_EQ(int8Kernel(avxVnni), Int8Kernel::AvxVnni);
+    const uint64_t seed = test::freshSeed();
+    SCOPED_TRACE(test::seedTrace(seed));
+    std::mt19937_64 rng(seed);
+    constexpr int64_t kRows = 37;
+    const int64_t cols = 3 * std::max<int64_t>(32, dtypeInfo(type()).blockElements);
+    const TestWeights w = randomWeights(type(), kRows, cols, rng);
+    const WeightMatrix matrix{type(), w.bytes.data(), kRows, cols};
+    for (const int64_t nTokens : {1, 5, 70}) {
+        const std::vector<float> x = randomActivations(nTokens * cols, rng);
+        std::vector<float> want(size_t(nTokens * kRows));
+        std::vector<float> got(want.size(), std::numeric_limits<float>::quiet_NaN());
+        matmul(avx2, matrix, x.data(), want.data(), nTokens);
+        matmul(avxVnni, matrix, x.data(), got.data(), nTokens);
+        EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << nTokens << " tokens";
     }
 }
 
@@ -410,19 +449,23 @@ TEST_P(Int8MatmulTest, TokensAreTheSameBitsAloneAndInABatch) {
     const WeightMatrix matrix{type(), w.bytes.data(), kRows, cols};
     constexpr int64_t kMaxTokens = 70;  // past a panel of 64 tokens
     const std::vector<float> x = randomActivations(kMaxTokens * cols, rng);
-    std::vector<float> alone(size_t(kMaxTokens * kRows));
-    for (int64_t t = 0; t < kMaxTokens; ++t) {
-        matmul(CpuContext{m_pools[0].get(), simd(), true}, matrix, x.data() + t * cols, alone.data() + t * kRows, 1);
-    }
-    for (const int64_t nTokens : {2, 3, 4, 5, 9, 17, 70}) {
-        for (const auto& pool : m_pools) {
-            std::vector<float> batch(size_t(nTokens * kRows), std::numeric_limits<float>::quiet_NaN());
-            matmul(CpuContext{pool.get(), simd(), true}, matrix, x.data(), batch.data(), nTokens);
-            for (size_t i = 0; i < batch.size(); ++i) {
-                if (std::memcmp(&batch[i], &alone[i], sizeof(float)) != 0) {
-                    ADD_FAILURE() << nTokens << " tokens, " << pool->size() << " threads: y[token " << i / kRows
-                                  << "][row " << i % kRows << "] = " << batch[i] << ", alone " << alone[i];
-                    break;
+    for (const bool vnni : vnniChoices(simd())) {
+        std::vector<float> alone(size_t(kMaxTokens * kRows));
+        for (int64_t t = 0; t < kMaxTokens; ++t) {
+            matmul(CpuContext{m_pools[0].get(), simd(), true, vnni}, matrix, x.data() + t * cols,
+                   alone.data() + t * kRows, 1);
+        }
+        for (const int64_t nTokens : {2, 3, 4, 5, 9, 17, 70}) {
+            for (const auto& pool : m_pools) {
+                std::vector<float> batch(size_t(nTokens * kRows), std::numeric_limits<float>::quiet_NaN());
+                matmul(CpuContext{pool.get(), simd(), true, vnni}, matrix, x.data(), batch.data(), nTokens);
+                for (size_t i = 0; i < batch.size(); ++i) {
+                    if (std::memcmp(&batch[i], &alone[i], sizeof(float)) != 0) {
+                        ADD_FAILURE() << "vnni " << vnni << ", " << nTokens << " tokens, " << pool->size()
+                                      << " threads: y[token " << i / kRows << "][row " << i % kRows
+                                      << "] = " << batch[i] << ", alone " << alone[i];
+                        break;
+                    }
                 }
             }
         }
