@@ -97,6 +97,39 @@ struct Q4K512 : OneBlock {
     }
 };
 
+// A K-quant format of the shared ones (Q2_K, Q3_K, Q5_K, Q6_K) with its
+// products on 512-bit vectors: q[2k] and q[2k + 1] joined face x's 64
+// bytes at 64k, 4 vpmaddubsw and vpdpwssd where 256-bit vectors take 8. The
+// int32 sums are F's, and finish is F's: the same bits.
+template <class F>
+struct Wide : F {
+    struct W {
+        typename F::W narrow;  // unpacked as F does, for finish
+        __m512i q[4], pairScales[4];
+    };
+    static W unpack(const typename F::Block& b) {
+        W w{F::unpack(b), {}, {}};
+        for (int k = 0; k < 4; ++k) {
+            w.q[k] = _mm512_inserti64x4(_mm512_castsi256_si512(w.narrow.q[2 * k]), w.narrow.q[2 * k + 1], 1);
+            w.pairScales[k] = _mm512_inserti64x4(_mm512_castsi256_si512(w.narrow.pairScales[2 * k]),
+                                                 w.narrow.pairScales[2 * k + 1], 1);
+        }
+        return w;
+    }
+    static void dot(const W& w, const typename F::X& x, __m256* acc) {
+        const XBlockQ8_256& quants = F::quants(x);
+        // Two chains, as F's.
+        __m512i isum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+        for (int k = 0; k < 4; ++k) {
+            isum[k % 2] = _mm512_dpwssd_epi32(
+                isum[k % 2], _mm512_maddubs_epi16(w.q[k], _mm512_loadu_si512(quants.qs + 64 * k)), w.pairScales[k]);
+        }
+        const __m512i total = _mm512_add_epi32(isum[0], isum[1]);
+        F::finish(w.narrow, x,
+                  _mm256_add_epi32(_mm512_castsi512_si256(total), _mm512_extracti64x4_epi64(total, 1)), acc);
+    }
+};
+
 // The blocks of 32 (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1) two a step on 512-bit
 // vectors: lanes 0-7 take the step's first block, lanes 8-15 its second
 // (zeros where a row's odd last block has none). A block's int32 lanes
@@ -272,7 +305,8 @@ struct Avx512VnniQ8 {
     static __m256i dotScaled(__m256i acc, __m256i u, __m256i s, __m256i scale) {
         return _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(u, s), scale);
     }
-    // Its own formats: the blocks of 32 in pairs, Q4_K on 512-bit vectors.
+    // Its own formats: the blocks of 32 in pairs, Q4_K on 512-bit vectors,
+    // the other K-quants' products on 512-bit vectors.
     template <class Fs>
     struct Own : Fs {
         using Q8_0 = typename Pairs<Fs>::Q8_0;
@@ -280,7 +314,11 @@ struct Avx512VnniQ8 {
         using Q4_1 = typename Pairs<Fs>::Q4_1;
         using Q5_0 = typename Pairs<Fs>::Q5_0;
         using Q5_1 = typename Pairs<Fs>::Q5_1;
+        using Q2_K = Wide<typename Fs::Q2_K>;
+        using Q3_K = Wide<typename Fs::Q3_K>;
         using Q4_K = Q4K512;
+        using Q5_K = Wide<typename Fs::Q5_K>;
+        using Q6_K = Wide<typename Fs::Q6_K>;
     };
 };
 

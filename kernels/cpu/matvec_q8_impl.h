@@ -87,6 +87,7 @@ struct SharesX : OneBlock {
     using XBlock = XB;
     using X = const XBlock*;
     static X share(const XBlock& x) { return &x; }
+    static const XBlock& quants(X x) { return *x; }
 };
 
 // One format: Block, XBlock (its quantized x), kBlocksPerStep and Acc
@@ -196,7 +197,32 @@ struct Formats {
     using Q4_1 = Offset<BlockQ4_1, false>;
     using Q5_1 = Offset<BlockQ5_1, true>;
 
-    // Q4_K / Q5_K share x and its sums over each sub-block of 32.
+    // The K-quants' W (WK, W16) share a shape: q[i] are the unsigned
+    // integers of x's bytes 32i .. 32i + 31, and pairScales[i] the int16
+    // multipliers of their pair sums (vpmaddubsw's). Their dot is
+    // finish(w, x, products(w, quants(x)), acc): products sums sc * (q . x)
+    // over the block in int32 lanes, finish applies the rest. A traits class
+    // may take the products on wider vectors (Avx512VnniQ8's Wide): the
+    // integer sums, and so the results, are the same.
+    template <class W>
+    static __m256i products(const W& w, const XBlockQ8_256& x) {
+        // Two chains: vpdpwssd's latency would otherwise bound the block.
+        __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        for (int i = 0; i < 8; ++i) {
+            isum[i % 2] = T::dotScaled(isum[i % 2], w.q[i], load32(x.qs + 32 * i), w.pairScales[i]);
+        }
+        return _mm256_add_epi32(isum[0], isum[1]);
+    }
+    // A K-quant format F's dot, from its quants and finish.
+    template <class F>
+    struct ThenFinish {
+        template <class W, class X>
+        static void dot(const W& w, const X& x, __m256* acc) {
+            F::finish(w, x, products(w, F::quants(x)), acc);
+        }
+    };
+
+    // Q4_K / Q5_K: sub-blocks of 32; x with its sums over each.
     struct XK {
         const XBlockQ8_256* x;
         __m128i sums32;  // 8 int16
@@ -205,9 +231,9 @@ struct Formats {
         return {&x, _mm_hadd_epi16(load16(x.sums), load16(x.sums + 8))};
     }
     struct WK {
-        __m256i q[8];       // the unsigned integers of sub-block j
-        __m256i scales[8];  // sc_j in every int16 lane
-        __m128i mins;       // m_j in int16 lane j
+        __m256i q[8];           // the unsigned integers of sub-block j
+        __m256i pairScales[8];  // sc_j in every int16 lane
+        __m128i mins;           // m_j in int16 lane j
         float d, dmin;
     };
     // chunk(c, q) gives the unsigned integers of chunk c (64 elements) as
@@ -220,33 +246,28 @@ struct Formats {
         const __m256i scales = _mm256_permute2x128_si256(scalesMins, scalesMins, 0x00);
         WK w;
         for (int c = 0; c < 4; ++c) chunk(c, w.q + 2 * c);
-        for (int j = 0; j < 8; ++j) w.scales[j] = broadcastI16(scales, j);
+        for (int j = 0; j < 8; ++j) w.pairScales[j] = broadcastI16(scales, j);
         w.mins = _mm256_extracti128_si256(scalesMins, 1);
         w.d = halfToFloat(b.d);
         w.dmin = halfToFloat(b.dmin);
         return w;
     }
-    // d * sum_j sc_j (q . x)_j - dmin * sum_j m_j (sum of x)_j.
-    static void dotK(const WK& w, const XK& x, __m256* acc) {
+    // d * products - dmin * sum_j m_j (sum of x)_j.
+    static void finishK(const WK& w, const XK& x, __m256i products, __m256* acc) {
         const __m128i minSums = _mm_madd_epi16(w.mins, x.sums32);
-        // Two chains: vpdpwssd's latency would otherwise bound the block.
-        __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-        for (int c = 0; c < 4; ++c) {
-            isum[0] = T::dotScaled(isum[0], w.q[2 * c], load32(x.x->qs + 64 * c), w.scales[2 * c]);
-            isum[1] = T::dotScaled(isum[1], w.q[2 * c + 1], load32(x.x->qs + 64 * c + 32), w.scales[2 * c + 1]);
-        }
-        acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.x->d), _mm256_cvtepi32_ps(_mm256_add_epi32(isum[0], isum[1])),
-                                 acc[0]);
+        acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.x->d), _mm256_cvtepi32_ps(products), acc[0]);
         acc[1] = _mm256_fmadd_ps(_mm256_set1_ps(-w.dmin * x.x->d), _mm256_zextps128_ps256(_mm_cvtepi32_ps(minSums)),
                                  acc[1]);
     }
 
-    struct Q4_K : OneBlock {
+    struct Q4_K : OneBlock, ThenFinish<Q4_K> {
         using Block = BlockQ4_K;
         using XBlock = XBlockQ8_256;
         using X = XK;
         using W = WK;
         static X share(const XBlock& x) { return shareK(x); }
+        static const XBlock& quants(const X& x) { return *x.x; }
+        static void finish(const W& w, const X& x, __m256i products, __m256* acc) { finishK(w, x, products, acc); }
         static W unpack(const Block& b) {
             return unpackK(b, [&](int c, __m256i* q) {
                 const __m256i raw = load32(b.qs + 32 * c);
@@ -254,15 +275,16 @@ struct Formats {
                 q[1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), bytes(0x0f));
             });
         }
-        static void dot(const W& w, const X& x, __m256* acc) { dotK(w, x, acc); }
     };
 
-    struct Q5_K : OneBlock {
+    struct Q5_K : OneBlock, ThenFinish<Q5_K> {
         using Block = BlockQ5_K;
         using XBlock = XBlockQ8_256;
         using X = XK;
         using W = WK;
         static X share(const XBlock& x) { return shareK(x); }
+        static const XBlock& quants(const X& x) { return *x.x; }
+        static void finish(const W& w, const X& x, __m256i products, __m256* acc) { finishK(w, x, products, acc); }
         static W unpack(const Block& b) {
             const __m256i qh = load32(b.qh);
             return unpackK(b, [&](int c, __m256i* q) {
@@ -276,13 +298,12 @@ struct Formats {
                                        _mm256_and_si256(_mm256_slli_epi16(high, 3), bytes(0x10)));
             });
         }
-        static void dot(const W& w, const X& x, __m256* acc) { dotK(w, x, acc); }
     };
 
     // Q2_K / Q3_K / Q6_K, 16 sub-blocks of 16.
     struct W16 {
         __m256i q[8];           // [4h + g]: the unsigned integers of elements 128h + 32g .. + 31
-        __m256i scalePairs[8];  // [4h + g]: sc of those elements' two sub-blocks, in int16 lanes 0-7 and 8-15
+        __m256i pairScales[8];  // [4h + g]: sc of those elements' two sub-blocks, in int16 lanes 0-7 and 8-15
         __m256i sumScales;      // int16 lane j: what multiplies (sum of x)_j: Q2_K's m_j, Q3_K's and Q6_K's sc_j
         float d, dmin;
     };
@@ -295,30 +316,21 @@ struct Formats {
                                        _mm256_permute2x128_si256(scales16, scales16, 0x11)};
         for (int h = 0; h < 2; ++h) {
             halfBytes(h, w.q + 4 * h);
-            for (int g = 0; g < 4; ++g) w.scalePairs[4 * h + g] = broadcastI16Pair(halfScales[h], 2 * g, 2 * g + 1);
+            for (int g = 0; g < 4; ++g) w.pairScales[4 * h + g] = broadcastI16Pair(halfScales[h], 2 * g, 2 * g + 1);
         }
     }
-    // sum_j sc_j (q . x)_j.
-    static __m256i dot16(const W16& w, const XBlockQ8_256& x) {
-        // Two chains: vpdpwssd's latency would otherwise bound the block.
-        __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-        for (int i = 0; i < 8; ++i) {
-            isum[i % 2] = T::dotScaled(isum[i % 2], w.q[i], load32(x.qs + 32 * i), w.scalePairs[i]);
-        }
-        return _mm256_add_epi32(isum[0], isum[1]);
-    }
-    // d * sum_j sc_j ((q . x)_j - 2^shift (sum of x)_j): Q3_K's and Q6_K's
+    // d * (products - 2^shift sum_j sc_j (sum of x)_j): Q3_K's and Q6_K's
     // signed scales and offset integers.
     template <int shift>
-    static void dot16Offset(const W16& w, const XBlockQ8_256& x, __m256* acc) {
-        const __m256i offsets = _mm256_madd_epi16(w.sumScales, load32(x.sums));
-        const __m256i total = _mm256_sub_epi32(dot16(w, x), _mm256_slli_epi32(offsets, shift));
-        acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x.d), _mm256_cvtepi32_ps(total), acc[0]);
+    static void finishOffset(const W16& w, const XBlockQ8_256* x, __m256i products, __m256* acc) {
+        const __m256i offsets = _mm256_madd_epi16(w.sumScales, load32(x->sums));
+        const __m256i total = _mm256_sub_epi32(products, _mm256_slli_epi32(offsets, shift));
+        acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x->d), _mm256_cvtepi32_ps(total), acc[0]);
     }
 
-    // Q2_K: d * sum_j sc_j (q . x)_j - dmin * sum_j m_j (sum of x)_j, the
-    // two sums in separate accumulators as dotK's.
-    struct Q2_K : SharesX<BlockQ2_K, XBlockQ8_256> {
+    // Q2_K: d * products - dmin * sum_j m_j (sum of x)_j, the two sums in
+    // separate accumulators as Q4_K's.
+    struct Q2_K : SharesX<BlockQ2_K, XBlockQ8_256>, ThenFinish<Q2_K> {
         using W = W16;
         static W unpack(const Block& b) {
             const __m256i raw = _mm256_cvtepu8_epi16(load16(b.scales));
@@ -330,15 +342,15 @@ struct Formats {
             w.dmin = halfToFloat(b.dmin);
             return w;
         }
-        static void dot(const W& w, X x, __m256* acc) {
+        static void finish(const W& w, X x, __m256i products, __m256* acc) {
             const __m256i minSums = _mm256_madd_epi16(w.sumScales, load32(x->sums));
-            acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x->d), _mm256_cvtepi32_ps(dot16(w, *x)), acc[0]);
+            acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(w.d * x->d), _mm256_cvtepi32_ps(products), acc[0]);
             acc[1] = _mm256_fmadd_ps(_mm256_set1_ps(-w.dmin * x->d), _mm256_cvtepi32_ps(minSums), acc[1]);
         }
     };
 
     // Q3_K: d * sum_j (sc_j - 32) ((q . x)_j - 4 (sum of x)_j).
-    struct Q3_K : SharesX<BlockQ3_K, XBlockQ8_256> {
+    struct Q3_K : SharesX<BlockQ3_K, XBlockQ8_256>, ThenFinish<Q3_K> {
         using W = W16;
         static W unpack(const Block& b) {
             W w;
@@ -347,11 +359,11 @@ struct Formats {
             w.d = halfToFloat(b.d);
             return w;
         }
-        static void dot(const W& w, X x, __m256* acc) { dot16Offset<2>(w, *x, acc); }
+        static void finish(const W& w, X x, __m256i products, __m256* acc) { finishOffset<2>(w, x, products, acc); }
     };
 
     // Q6_K: d * sum_j sc_j ((q . x)_j - 32 (sum of x)_j).
-    struct Q6_K : SharesX<BlockQ6_K, XBlockQ8_256> {
+    struct Q6_K : SharesX<BlockQ6_K, XBlockQ8_256>, ThenFinish<Q6_K> {
         using W = W16;
         static W unpack(const Block& b) {
             W w;
@@ -360,7 +372,7 @@ struct Formats {
             w.d = halfToFloat(b.d);
             return w;
         }
-        static void dot(const W& w, X x, __m256* acc) { dot16Offset<5>(w, *x, acc); }
+        static void finish(const W& w, X x, __m256i products, __m256* acc) { finishOffset<5>(w, x, products, acc); }
     };
 };
 
