@@ -17,12 +17,14 @@ namespace pagoda {
 namespace {
 
 constexpr const char* kUsage = R"(usage:
-  pagoda-bench [generation] [--model PATH | --preset NAME [--dtype f32|f16|bf16|q8_0|q4_0]]
+  pagoda-bench [generation] [--model PATH | --preset NAME [--dtype T]]
                [--threads N] [--prompt-tokens N] [--gen-tokens N] [--reps N]
                [--simd avx2|avx512] [--bandwidth-mib N] [--int8-matmul 0|1] [--op-times 0|1] [--json FILE]
       prompt processing and generation tok/s vs the measured memory-bandwidth bound;
       --op-times 1: then the time of one more prompt and generation by operation;
-      a preset model is created once under ~/.cache/pagoda/models (bench-NAME-DTYPE.gguf)
+      --int8-matmul 1: quantized weights on int8 products (default 0, float: unlike the app's optimized preset);
+      a preset model (T: any type pagoda-cli make-model writes) is created once under ~/.cache/pagoda/models
+      (bench-NAME-T.gguf)
   pagoda-bench compare [--model PATH | --preset NAME [--dtype T]] [--requests N] [--prompt-len L]
                [--gen-len G] [--concurrency C] [--shared-prefix F] [--configs baseline,optimized[,SPEC...]]
                [--kv-budget-mib M] [--toggles 0|1] [--reps N] [--threads N] [--backend auto|cpu|cuda] [--device N]
