@@ -440,6 +440,22 @@ TEST_F(EngineTest, ReconfigureRebuildsTheCacheWithoutChangingOutputs) {
     }
 }
 
+// The config's int8 products reach the backend when the engine starts and
+// when it is reconfigured: cpu and on turn the CPU's on, off turns them off.
+TEST_F(EngineTest, Int8MatmulReachesTheBackend) {
+    auto engine = makeEngine(testConfig());
+    ASSERT_EQ(testConfig().int8Matmul, Int8Matmul::Cpu);
+    EXPECT_THAT(m_ops.description(), HasSubstr("int8 matmul"));
+    for (const Int8Matmul mode : {Int8Matmul::Off, Int8Matmul::On, Int8Matmul::Off}) {
+        OptimizationConfig config = testConfig();
+        config.int8Matmul = mode;
+        ASSERT_TRUE(engine->reconfigure(config));
+        engine->step();
+        EXPECT_EQ(m_ops.description().find("int8 matmul") != std::string::npos, mode != Int8Matmul::Off)
+            << int8MatmulName(mode) << ": " << m_ops.description();
+    }
+}
+
 TEST_F(EngineTest, PriorityRunsFirst) {
     OptimizationConfig config = testConfig();
     config.batching = BatchingMode::Sequential;
