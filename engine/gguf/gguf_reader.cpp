@@ -46,20 +46,6 @@ namespace {
 
 std::string errnoText(int err) { return std::generic_category().message(err); }
 
-// `size` bytes of address space at a kCopyGranule-aligned address, reserved
-// (PROT_NONE) for a MAP_FIXED mapping; MAP_FAILED when there is none.
-void* reserveAligned(size_t size) {
-    const size_t padded = size + kCopyGranule;
-    void* raw = ::mmap(nullptr, padded, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (raw == MAP_FAILED) return MAP_FAILED;
-    const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
-    const uintptr_t aligned = (start + kCopyGranule - 1) / kCopyGranule * kCopyGranule;
-    if (aligned > start) ::munmap(raw, aligned - start);
-    const uintptr_t end = start + padded;
-    if (end > aligned + size) ::munmap(reinterpret_cast<void*>(aligned + size), end - (aligned + size));
-    return reinterpret_cast<void*>(aligned);
-}
-
 class FileDescriptor {
 public:
     explicit FileDescriptor(int fd) : m_fd(fd) {}
@@ -85,11 +71,11 @@ Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::filesystem::path
     if (!S_ISREG(status.st_mode)) return fail("not a regular file");
     if (status.st_size == 0) return fail("file is empty (0 bytes), not a GGUF file");
     size_t size = size_t(status.st_size);
-    void* at = reserveAligned(size);
-    void* data = at == MAP_FAILED ? MAP_FAILED : ::mmap(at, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, file.get(), 0);
+    void* at = reserveHugeAligned(size);
+    void* data = at == nullptr ? MAP_FAILED : ::mmap(at, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, file.get(), 0);
     if (data == MAP_FAILED) {
         const int err = errno;
-        if (at != MAP_FAILED) ::munmap(at, size);
+        if (at != nullptr) ::munmap(at, size);
         return fail("cannot map {} bytes: {}", size, errnoText(err));
     }
     return std::make_unique<MappedFile>(data, size);
@@ -103,23 +89,15 @@ Result<void> MappedFile::copyToMemory(size_t begin, size_t end) {
     if (begin >= end) return {};
     const size_t length = end - begin;
     void* target = static_cast<uint8_t*>(m_data) + begin;
-    void* copy = reserveAligned(length);
-    if (copy != MAP_FAILED &&
-        ::mmap(copy, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
-        ::munmap(copy, length);
-        copy = MAP_FAILED;
-    }
-    if (copy == MAP_FAILED) return fail("cannot allocate {} bytes for the weights: {}", length, errnoText(errno));
-    // Advice only: without transparent huge pages the copy still helps.
-    ::madvise(copy, length, MADV_HUGEPAGE);
-    std::memcpy(copy, target, length);
-    ::mprotect(copy, length, PROT_READ);
+    Result<HugePageMemory> copy = HugePageMemory::allocate(length);
+    if (!copy) return fail("cannot allocate {} bytes for the weights: {}", length, copy.error().message);
+    std::memcpy(copy->data(), target, length);
+    ::mprotect(copy->data(), length, PROT_READ);
     // Onto the file mapping's addresses, which it replaces.
-    if (::mremap(copy, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, target) == MAP_FAILED) {
-        const int err = errno;
-        ::munmap(copy, length);
-        return fail("cannot move the copy of the weights into place: {}", errnoText(err));
+    if (::mremap(copy->data(), length, length, MREMAP_MAYMOVE | MREMAP_FIXED, target) == MAP_FAILED) {
+        return fail("cannot move the copy of the weights into place: {}", errnoText(errno));
     }
+    copy->release();
     m_copied += length;
     return {};
 }

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/core/huge_page_memory.h"
 #include "engine/core/result.h"
 #include "engine/gguf/gguf_value.h"
 #include "kernels/dtype.h"
@@ -39,7 +40,7 @@ struct TensorInfo {
 
 // GgufFile::copyToMemory widens its ranges to these boundaries: a
 // transparent huge page, which backs only such aligned ranges.
-constexpr uint64_t kCopyGranule = uint64_t(2) << 20;
+constexpr uint64_t kCopyGranule = kHugePageBytes;
 
 class MappedFile;
 

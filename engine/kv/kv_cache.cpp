@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
-#include <new>
 
 #include "engine/backend/ops.h"
+#include "engine/core/huge_page_memory.h"
 #include "engine/model/model_config.h"
 #include "engine/transformer/transformer.h"
 
@@ -52,10 +52,13 @@ KvLayout withLocalLayerPools(KvLayout layout, const ModelConfig& model, int sequ
 
 namespace {
 
-// [nLayers][K, V][layerBlocks(layer)][nKvHeads][blockSize][headDim]
+// [nLayers][K, V][layerBlocks(layer)][nKvHeads][blockSize][headDim], in
+// huge pages: a new pool's first writes fault once per 2 MiB (measured in
+// docs/PERFORMANCE.md), and each layer's K and V become resident 2 MiB at
+// a time as their blocks are first used.
 class HostKvStorage final : public KvStorage {
 public:
-    HostKvStorage(const KvLayout& layout, std::unique_ptr<uint8_t[]> data) : m_layout(layout), m_data(std::move(data)) {
+    HostKvStorage(const KvLayout& layout, HugePageMemory data) : m_layout(layout), m_data(std::move(data)) {
         size_t at = 0;
         for (int l = 0; l < layout.nLayers; ++l) {
             m_layerAt.push_back(at);
@@ -64,7 +67,7 @@ public:
     }
 
     cpu::PagedKvView view(int layer) const override {
-        const uint8_t* base = m_data.get() + m_layerAt[size_t(layer)];
+        const uint8_t* base = m_data.data() + m_layerAt[size_t(layer)];
         return cpu::PagedKvView{m_layout.type,           base,
                                 base + poolBytes(layer), m_layout.nKvHeads,
                                 m_layout.blockSize,      m_layout.headDim};
@@ -75,7 +78,7 @@ public:
         const size_t blockBytes = m_layout.poolBytesPerBlock();
         for (int layer = 0; layer < m_layout.nLayers; ++layer) {
             for (int pool = 0; pool < 2; ++pool) {
-                uint8_t* base = m_data.get() + m_layerAt[size_t(layer)] + size_t(pool) * poolBytes(layer);
+                uint8_t* base = m_data.data() + m_layerAt[size_t(layer)] + size_t(pool) * poolBytes(layer);
                 for (const BlockCopy& c : copies) {
                     std::memcpy(base + size_t(c.dst) * blockBytes, base + size_t(c.src) * blockBytes, blockBytes);
                 }
@@ -89,7 +92,7 @@ private:
 
     KvLayout m_layout;
     std::vector<size_t> m_layerAt;  // [nLayers] offset of the layer's K pool (its V pool follows)
-    std::unique_ptr<uint8_t[]> m_data;
+    HugePageMemory m_data;
 };
 
 Result<void> checkLayout(const KvLayout& layout) {
@@ -111,9 +114,9 @@ Result<void> checkLayout(const KvLayout& layout) {
 Result<std::unique_ptr<KvStorage>> createHostKvStorage(const KvLayout& layout) {
     PAGODA_RETURN_IF_ERROR(checkLayout(layout));
     const uint64_t total = layout.bytes();
-    std::unique_ptr<uint8_t[]> data(new (std::nothrow) uint8_t[total]);
-    if (!data) return fail("cannot allocate {} bytes for the KV cache", total);
-    return std::make_unique<HostKvStorage>(layout, std::move(data));
+    Result<HugePageMemory> data = HugePageMemory::allocate(total);
+    if (!data) return fail("cannot allocate {} bytes for the KV cache: {}", total, data.error().message);
+    return std::make_unique<HostKvStorage>(layout, std::move(*data));
 }
 
 KvCache::KvCache(const KvLayout& layout, BlockManager blocks, std::optional<BlockManager> local,
