@@ -10,33 +10,12 @@
 
 #include "kernels/cpu/attention_common.h"
 #include "kernels/cpu/matmul.h"
-#include "kernels/half.h"
 
 namespace pagoda::cpu {
 namespace detail {
-namespace {
 
-// Q8_0 rows (srcStride bytes apart) as f32: each block's fp16 scale times
-// its 32 int8, exact (11 by 8 bits), 8 at a time.
-void q8RowsToFloat(const std::byte* src, size_t srcStride, int rows, int cols, float* dst) {
-    for (int r = 0; r < rows; ++r) {
-        const std::byte* row = src + size_t(r) * srcStride;
-        float* out = dst + size_t(r) * cols;
-        for (int b = 0; b < cols / kQK8_0; ++b) {
-            const std::byte* block = row + size_t(b) * sizeof(BlockQ8_0);
-            uint16_t d;
-            std::memcpy(&d, block, sizeof d);
-            const __m256 scale = _mm256_set1_ps(halfToFloat(d));
-            for (int j = 0; j < kQK8_0; j += 8) {
-                const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + sizeof d + j));
-                const __m256 values = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
-                _mm256_storeu_ps(out + size_t(b) * kQK8_0 + j, _mm256_mul_ps(values, scale));
-            }
-        }
-    }
-}
-
-}  // namespace
+// The ISA tables read Q8_0 rows as blocks of an fp16 scale and 32 int8.
+static_assert(sizeof(BlockQ8_0) == 2 + kQK8_0 && kQK8_0 == 32);
 
 void AttentionTask::floatRows(const SequenceTask& s, const std::byte* pool, int kvHead, int pos, int n,
                               const float** rows, float* buf) const {
@@ -51,7 +30,7 @@ void AttentionTask::floatRows(const SequenceTask& s, const std::byte* pool, int 
             kernels->halfRowsToFloat(reinterpret_cast<const uint16_t*>(first), strideRows * headDim, run, headDim,
                                      dst);
         } else if (type == DType::Q8_0) {
-            q8RowsToFloat(first, strideRows * rowBytes(), run, headDim, dst);
+            kernels->q8RowsToFloat(first, strideRows * rowBytes(), run, headDim, dst);
         }
         for (int r = 0; r < run; ++r) {
             rows[i + r] = converts() ? dst + size_t(r) * headDim

@@ -61,6 +61,9 @@ struct Avx2 {
         for (int i = 0; i < n; ++i) lanes[i] = p[i];
         return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(lanes)));
     }
+    static Vec loadInt8(const int8_t* p) {
+        return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+    }
 };
 
 }  // namespace

@@ -35,6 +35,9 @@ struct AttentionKernels {
     // dst[r * cols + i] = src[r * srcStride + i] (IEEE fp16) as f32, exact,
     // for r < rows, i < cols.
     void (*halfRowsToFloat)(const uint16_t* src, size_t srcStride, int rows, int cols, float* dst);
+    // The same for Q8_0 rows (cols a multiple of 32): each block's fp16
+    // scale times its 32 int8, exact.
+    void (*q8RowsToFloat)(const std::byte* src, size_t srcStride, int rows, int cols, float* dst);
 };
 
 const AttentionKernels& attentionKernelsAvx2();

@@ -11,7 +11,8 @@
 // lanes >= n), set1, add, sub, mul, fma, max, min (both return the second
 // operand when either is NaN), roundNearest, pow2i (2^n for integral n in
 // [-127, 127], 0 for -127), hsum, hmax, reduce4 (four vectors to the
-// __m128 of their sums), loadHalf and loadHalfPartial (fp16 as f32).
+// __m128 of their sums), loadHalf and loadHalfPartial (fp16 as f32),
+// loadInt8 (kWidth int8 as f32).
 
 #include <immintrin.h>
 
@@ -234,9 +235,28 @@ struct AttentionImpl {
         for (int r = 0; r < rows; ++r) halfToFloat(src + r * srcStride, dst + size_t(r) * cols, size_t(cols));
     }
 
+    // Q8_0 rows: per block of 32, an fp16 d (2 bytes) then 32 int8; each
+    // value d * q is exact in f32 (11 by 8 bits).
+    static void q8RowsToFloat(const std::byte* src, size_t srcStride, int rows, int cols, float* dst) {
+        constexpr int kBlock = 32;
+        constexpr size_t kBlockBytes = 2 + kBlock;
+        for (int r = 0; r < rows; ++r) {
+            const std::byte* row = src + size_t(r) * srcStride;
+            float* out = dst + size_t(r) * cols;
+            for (int b = 0; b < cols / kBlock; ++b) {
+                const std::byte* block = row + size_t(b) * kBlockBytes;
+                uint16_t d;
+                __builtin_memcpy(&d, block, sizeof d);
+                const Vec scale = V::set1(_cvtsh_ss(d));
+                const auto* q = reinterpret_cast<const int8_t*>(block + sizeof d);
+                for (int j = 0; j < kBlock; j += kW) V::store(out + b * kBlock + j, V::mul(V::loadInt8(q + j), scale));
+            }
+        }
+    }
+
     static constexpr AttentionKernels kTable = {scores<float>,       accumulatePv<float>, scores<uint16_t>,
                                                 accumulatePv<uint16_t>, rowMax,              exp2Sum,
-                                                scale,                  halfRowsToFloat};
+                                                scale,                  halfRowsToFloat,     q8RowsToFloat};
 };
 
 }  // namespace
