@@ -36,9 +36,10 @@ void matmul(const CpuContext& ctx, const WeightMatrix& w, const float* x, float*
 
 // The integer products' instruction set (ctx.int8Matmul): vpmaddubsw pairs
 // on 256-bit vectors (AVX2), the VNNI multiply-adds on 256-bit ones
-// (AVX-VNNI; the same bits), or AVX-512 VNNI with 512-bit formats for
-// Q4_K and the blocks of 32 (other sums' order, so other bits). Which one
-// ctx picks on this CPU (CpuContext::vnni, CpuContext::simd).
+// (AVX-VNNI; AVX2's bits), or AVX-512 VNNI on 512-bit vectors (Q4_K and
+// the blocks of 32 sum in another order, so other bits; the other K-quants
+// give AVX2's). Which one ctx picks on this CPU (CpuContext::vnni,
+// CpuContext::simd).
 enum class Int8Kernel { Avx2, AvxVnni, Avx512Vnni };
 Int8Kernel int8Kernel(const CpuContext& ctx);
 std::string_view int8KernelName(Int8Kernel kernel);  // "avx2", "avx-vnni", "avx512-vnni"

@@ -1,8 +1,10 @@
 // The AVX-512 VNNI integer kernels. Compiled with PAGODA_AVX512_FLAGS
-// plus VNNI; entered only when CpuContext::simd is Avx512 and
-// detectAvx512Vnni() holds. The shared formats run on the 256-bit (VL)
-// forms; Q4_K and the blocks of 32, whose loops are bound by instructions
-// rather than memory, have 512-bit formats of their own (Own, below).
+// plus VNNI; entered only when int8Kernel(ctx) picks them (CpuContext::simd
+// is Avx512 and detectAvx512Vnni() holds). Q4_K and the blocks of 32, whose
+// loops are bound by instructions rather than memory, have 512-bit formats
+// of their own; the other K-quants take the shared formats' products on
+// 512-bit vectors (Wide); the shared multiply-adds run on the 256-bit (VL)
+// forms (Own, below).
 
 #include "kernels/cpu/avx512_intrinsics.h"
 
