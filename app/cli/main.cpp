@@ -39,12 +39,13 @@ constexpr const char* kUsage = R"(usage:
                         --out PATH
   pagoda-cli generate [--model PATH] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K]
                       [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--context N] [--mmap]
-                      [backend options]
+                      [--int8-matmul off|cpu|on] [backend options]
   pagoda-cli chat [--model PATH] [--system TEXT] [--max-tokens N] [--context N] [--mmap] [--no-think]
-                  [sampling and backend options]
+                  [--int8-matmul off|cpu|on] [sampling and backend options]
   pagoda-cli tokenize --model PATH [--no-bos] [--special] (--text TEXT | --file F)
   pagoda-cli chat-prompt --model PATH [--messages FILE] [--no-think]
-  pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE [--kv-type f16|f32|q8_0] [--chunk N] [--int8-matmul]
+  pagoda-cli logits --model PATH --tokens 1,2,3 --out FILE [--kv-type f16|f32|q8_0] [--chunk N]
+                    [--int8-matmul off|cpu|on]
                     [--context N] [--mmap] [backend options]
   pagoda-cli import-llama2c --checkpoint X.bin --tokenizer T.bin --out Y.gguf
   pagoda-cli devices [--model PATH] [--context N] [--mmap] [backend options]
@@ -65,8 +66,10 @@ tokenize --special: special tokens' texts (<s>, <|im_start|>, ...) become those 
 chat-prompt: the prompt the model's chat template makes of a transcript (FILE, else standard input: lines
 "### system", "### user" or "### assistant" open messages), ending where the reply begins
 logits: every position's logits as f32 [tokens][vocab]; --chunk N: tokens a forward pass (default 256; 1: each a
-decode step); --int8-matmul: products with quantized weights on int8 dot products (the engine's int8-matmul;
-without it, float products); generate and chat take the app's optimized preset's (int8-matmul=cpu)
+decode step)
+--int8-matmul: products with quantized weights on int8 dot products (the engine's int8-matmul): off, cpu (the
+CPU backend only) or on (the GPU's decode too); generate and chat default to the app's optimized preset's, cpu;
+logits to off
 --window N: gemma2 and gemma3's local layers' window (default 512); --rope-base F: rope.freq_base (Gemma 3's
 global layers'; its local layers' is 10000); --rope-scaling: the file's rope.scaling keys
 (factor 4, the original context a quarter of --context); --rope-freqs: random rope_freqs.weight (Llama 3.1's);
@@ -229,6 +232,15 @@ GeneratorOptions generatorOptions(const BackendOptions& options) {
     return generator;
 }
 
+// --int8-matmul off|cpu|on, else `fallback`.
+Result<Int8Matmul> int8Option(Args& args, Int8Matmul fallback) {
+    const std::optional<std::string> name = args.value("int8-matmul");
+    if (!name) return fallback;
+    const std::optional<Int8Matmul> mode = runtime::int8MatmulFromName(*name);
+    if (!mode) return fail("--int8-matmul: '{}' (off, cpu or on)", *name);
+    return *mode;
+}
+
 Result<SamplingParams> samplingOptions(Args& args) {
     SamplingParams p;
     PAGODA_ASSIGN_OR_RETURN(p.temperature, args.number("temperature", p.temperature, 0, 100));
@@ -254,8 +266,6 @@ Result<SelectedBackend> openBackend(const BackendOptions& options, Model& model,
                    done == total ? "\n" : "");
     }));
     copyWeightsForTheCpu(backend, model);
-    // The engine's optimized products (int8 on the CPU); logits sets its own.
-    backend.ops->setInt8Matmul(runtime::OptimizationConfig::optimized().int8Matmul);
     // A fall back to the CPU, where each layer runs when the model splits,
     // whether the CPU reads the weights from memory.
     if (interactive && backend.note != selected) fmt::print(stderr, "{}\n", backend.note);
@@ -267,12 +277,15 @@ Result<void> runGenerate(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(int maxTokens, args.integer("max-tokens", 128, 1, 1 << 24));
     PAGODA_ASSIGN_OR_RETURN(SamplingParams sampling, samplingOptions(args));
     PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, backendAndContextOptions(args));
+    PAGODA_ASSIGN_OR_RETURN(const Int8Matmul int8,
+                            int8Option(args, runtime::OptimizationConfig::optimized().int8Matmul));
     PAGODA_ASSIGN_OR_RETURN(auto model, loadModelOption(args));
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     PAGODA_ASSIGN_OR_RETURN(const Tokenizer* tokenizer, requireTokenizer(*model));
 
     const std::vector<int32_t> tokens = tokenizer->encode(prompt, tokenizer->vocab().addBos);
     PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model, false));
+    backend.ops->setInt8Matmul(int8);
     Generator generator(*model, *backend.ops, generatorOptions(backendChoice));
     TokenStreamDecoder decoder(*tokenizer);
     for (int32_t id : tokens) decoder.push(id);  // prime it so the first piece's space is handled in context
@@ -299,6 +312,8 @@ Result<void> runChat(Args& args) {
     PAGODA_ASSIGN_OR_RETURN(int maxTokens, args.integer("max-tokens", 512, 1, 1 << 24));
     PAGODA_ASSIGN_OR_RETURN(SamplingParams sampling, samplingOptions(args));
     PAGODA_ASSIGN_OR_RETURN(const BackendOptions backendChoice, backendAndContextOptions(args));
+    PAGODA_ASSIGN_OR_RETURN(const Int8Matmul int8,
+                            int8Option(args, runtime::OptimizationConfig::optimized().int8Matmul));
     const std::optional<std::string> system = args.value("system");
     const bool thinking = !args.flag("no-think");
     PAGODA_ASSIGN_OR_RETURN(auto model, loadModelOption(args));
@@ -318,6 +333,7 @@ Result<void> runChat(Args& args) {
     }
 
     PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model, true));
+    backend.ops->setInt8Matmul(int8);
     Generator generator(*model, *backend.ops, generatorOptions(backendChoice));
     std::vector<ChatMessage> messages;
     if (system) messages.push_back({ChatRole::System, *system});
@@ -434,12 +450,12 @@ Result<void> runLogits(Args& args) {
     }
     options.kvType = *kvType;
     PAGODA_ASSIGN_OR_RETURN(options.maxBatchTokens, args.integer("chunk", options.maxBatchTokens, 1, 1 << 16));
-    const bool int8Matmul = args.flag("int8-matmul");
+    PAGODA_ASSIGN_OR_RETURN(const Int8Matmul int8, int8Option(args, Int8Matmul::Off));
     PAGODA_RETURN_IF_ERROR(args.checkAllUsed());
     PAGODA_ASSIGN_OR_RETURN(std::vector<int32_t> ids, parseTokenList(tokenText));
     PAGODA_ASSIGN_OR_RETURN(auto model, Model::load(path));
     PAGODA_ASSIGN_OR_RETURN(SelectedBackend backend, openBackend(backendChoice, *model, false));
-    backend.ops->setInt8Matmul(int8Matmul ? Int8Matmul::On : Int8Matmul::Off);
+    backend.ops->setInt8Matmul(int8);
     Generator generator(*model, *backend.ops, options);
     PAGODA_ASSIGN_OR_RETURN(std::vector<float> logits, generator.promptLogits(ids));
     std::ofstream file(out, std::ios::binary);
@@ -508,7 +524,7 @@ Result<void> run(int argc, char** argv) {
         return {};
     }
     PAGODA_ASSIGN_OR_RETURN(Args args, Args::parse(argc, argv, 2, {"no-bos", "mmap", "no-think", "rope-freqs",
-                                                                    "untied-output", "int8-matmul", "special"}));
+                                                                    "untied-output", "special"}));
     if (command == "info") return runInfo(args);
     if (command == "make-model") return runMakeModel(args);
     if (command == "generate") return runGenerate(args);

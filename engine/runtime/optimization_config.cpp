@@ -123,6 +123,13 @@ std::string_view int8MatmulName(Int8Matmul mode) {
     return "unknown";
 }
 
+std::optional<Int8Matmul> int8MatmulFromName(std::string_view name) {
+    for (const Int8Matmul mode : {Int8Matmul::Off, Int8Matmul::Cpu, Int8Matmul::On}) {
+        if (name == int8MatmulName(mode)) return mode;
+    }
+    return std::nullopt;
+}
+
 OptimizationConfig OptimizationConfig::baseline() {
     OptimizationConfig c;
     c.batching = BatchingMode::Sequential;

@@ -5,6 +5,7 @@
 // a new config at the next step boundary.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,7 @@ enum class BatchingMode {
 
 std::string_view batchingModeName(BatchingMode mode);  // "continuous", "static", "sequential"
 std::string_view int8MatmulName(Int8Matmul mode);      // "off", "cpu", "on"
+std::optional<Int8Matmul> int8MatmulFromName(std::string_view name);
 
 // OptimizationConfig::kvBudgetBytes: sized when the cache is made, for
 // kAutoKvContexts sequences at the context in effect (contextFor) or what

@@ -75,6 +75,8 @@ check "missing model file" fails_with "pagoda-cli: error: .*no-such.gguf" "$cli"
 head -c 1000 "$model" >"$work/truncated.gguf"
 check "truncated model" fails_with "pagoda-cli: error:" "$cli" info "$work/truncated.gguf"
 check "token id out of range" fails_with "token id 9999 outside" "$cli" logits --model "$model" --tokens 1,9999 --out "$work/x"
+check "int8 matmul: a mode" fails_with "--int8-matmul: 'yes' (off, cpu or on)" \
+    "$cli" logits --model "$model" --tokens 1,2 --int8-matmul yes --out "$work/x"
 check "unknown option" fails_with "unknown option --bogus" "$cli" generate --model "$model" --bogus 1
 check "unknown command" fails_with "unknown command 'frobnicate'" "$cli" frobnicate
 check "bad dtype" fails_with "dtype" "$cli" make-model --preset tiny --dtype q9 --out "$work/x.gguf"

@@ -145,7 +145,7 @@ function relativeError(ours, theirs, vocab) {
 // c: the case (its kv, context, decode and int8, as in `cases`).
 async function check(c, modelPath, ids, bound) {
     const out = path.join(workDir, `${c.name}.logits`);
-    const options = [...(c.decode ? ["--chunk", "1"] : []), ...(c.int8 ? ["--int8-matmul"] : [])];
+    const options = [...(c.decode ? ["--chunk", "1"] : []), ...(c.int8 ? ["--int8-matmul", "cpu"] : [])];
     runCli(["logits", "--model", modelPath, "--tokens", ids.join(","), "--kv-type", c.kv, "--context",
             String(c.context), ...options, "--out", out, "--threads", "2"]);
     const bytes = fs.readFileSync(out);
