@@ -69,7 +69,8 @@ runtime::OptimizationConfig AppSettings::optimization() const {
     if (!config) return runtime::OptimizationConfig::optimized();
     // Saved before the automatic KV budget (no version), a config holds the
     // fixed default of then, 256 MiB, as though it had been chosen: it gets
-    // the automatic budget instead.
+    // the automatic budget instead. Saved before version 3, int8 matmul off
+    // was every config's: it gets the CPU's.
     const int version = m_settings->value(kOptimizationVersionKey, 0).toInt();
     if (version == 0 && config->kvBudgetBytes == kFormerDefaultKvBudget) config->kvBudgetBytes = runtime::kAutoKvBudget;
     if (version < 3 && config->int8Matmul == Int8Matmul::Off) config->int8Matmul = Int8Matmul::Cpu;
